@@ -1,0 +1,37 @@
+"""Dependencies shared by the routes."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from learnloop.api.errors import UnauthorizedError
+from learnloop.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def require_admin(
+    request: Request,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    """Admin routes need the API key when one is configured; returns the actor name."""
+    expected = get_services(request).settings.api_key
+    if expected is None:
+        return "api"
+    given = x_api_key or (authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None)
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise UnauthorizedError("this route needs the admin API key (X-API-Key or Authorization: Bearer)")
+    return "api-key"
+
+
+AdminDep = Annotated[str, Depends(require_admin)]

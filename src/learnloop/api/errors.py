@@ -1,0 +1,110 @@
+"""Map domain errors and request validation failures to RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from learnloop.errors import (
+    ArtifactError,
+    ConflictError,
+    DataError,
+    InsufficientDataError,
+    LearnloopError,
+    NotFoundError,
+    OverloadedError,
+    PromotionRejectedError,
+    ValidationError,
+)
+from learnloop.routing.cache import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[LearnloopError], int] = {
+    ValidationError: 422,
+    DataError: 422,
+    InsufficientDataError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    ArtifactError: 409,
+    PromotionRejectedError: 409,
+    OverloadedError: 503,
+    ModelUnavailableError: 503,
+}
+
+
+class UnauthorizedError(LearnloopError):
+    code = "unauthorized"
+
+
+STATUS[UnauthorizedError] = 401
+
+
+def status_of(exc: LearnloopError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def problem(status: int, code: str, detail: str, *, field: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://learnloop.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    headers = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(max(1, round(extra["retry_after"])))
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LearnloopError)
+    async def _domain(_: Request, exc: LearnloopError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, OverloadedError):
+            extra["retry_after"] = exc.retry_after
+        return problem(status_of(exc), exc.code, exc.message, field=exc.field, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _loc(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+        return problem(
+            422,
+            "validation_error",
+            f"{first['field']}: {first['message']}",
+            field=first["field"],
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")

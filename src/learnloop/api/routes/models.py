@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.schemas import (
+    ActionRequest,
+    DeploymentPublic,
+    JobAccepted,
+    JobPublic,
+    ModelDetail,
+    ModelSummary,
+    PolicyUpdate,
+    VersionPublic,
+    VersionSummary,
+)
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.get("", response_model=list[ModelSummary])
+async def list_models(services: ServicesDep) -> list[ModelSummary]:
+    deployments = {m: services.registry.deployment(m.name).champion_version for m in services.registry.list_models()}
+    return [ModelSummary.of(m, champion) for m, champion in deployments.items()]
+
+
+@router.get("/{model}", response_model=ModelDetail)
+async def get_model(model: str, services: ServicesDep) -> ModelDetail:
+    o = services.registry.overview(model)
+    return ModelDetail(
+        **ModelSummary.of(o.model, o.deployment.champion_version).model_dump(),
+        policy=o.model.policy.to_dict(),
+        deployment=DeploymentPublic.of(o.deployment),
+        versions=[VersionSummary.of(v) for v in o.versions],
+        feedback_counts=o.feedback_counts,
+        last_retrain=JobPublic.of(o.last_retrain) if o.last_retrain else None,
+        created_at=o.model.created_at,
+    )
+
+
+@router.get("/{model}/versions/{version}", response_model=VersionPublic)
+async def get_version(model: str, version: int, services: ServicesDep) -> VersionPublic:
+    v = services.registry.version(model, version)
+    return VersionPublic.of(v, services.registry.snapshot(v.snapshot_hash) if v.snapshot_hash else None)
+
+
+@router.post("/{model}/versions/{version}/promote", response_model=DeploymentPublic)
+async def promote(model: str, version: int, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None) -> DeploymentPublic:
+    reason = body.reason if body else None
+    return DeploymentPublic.of(services.registry.promote(model, version, actor=actor, reason=reason or "manual promotion"))
+
+
+@router.post("/{model}/rollback", response_model=DeploymentPublic)
+async def rollback(model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None) -> DeploymentPublic:
+    reason = body.reason if body else None
+    return DeploymentPublic.of(services.registry.rollback(model, actor=actor, reason=reason or "manual rollback"))
+
+
+@router.post("/{model}/retrain", response_model=JobAccepted, status_code=202)
+async def retrain(model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None) -> JobAccepted:
+    job = services.jobs.enqueue(model, "retrain", requested_by=actor, reason=body.reason if body else "requested through the API")
+    return JobAccepted(job_id=job.id, status=job.status.value)
+
+
+@router.patch("/{model}/policy", response_model=ModelDetail)
+async def update_policy(model: str, body: PolicyUpdate, actor: AdminDep, services: ServicesDep) -> ModelDetail:
+    services.registry.update_policy(model, body.changes, actor)
+    return await get_model(model, services)

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from learnloop.api.deps import ServicesDep
+from learnloop.api.schemas import PredictBatchRequest, PredictBatchResponse, PredictionPublic, PredictRequest
+from learnloop.feedback.service import prediction_json
+
+router = APIRouter(prefix="/v1/models/{model}", tags=["predictions"])
+
+
+@router.post("/predict", response_model=PredictionPublic)
+async def predict(model: str, body: PredictRequest, services: ServicesDep) -> Response:
+    result = services.predictions.predict(model, body.text, body.subject)
+    # Serialised directly: this is the hot path, and the schema above documents it.
+    return Response(prediction_json(result), media_type="application/json")
+
+
+@router.post("/predict/batch", response_model=PredictBatchResponse)
+async def predict_batch(model: str, body: PredictBatchRequest, services: ServicesDep) -> PredictBatchResponse:
+    subject = body.items[0].subject if body.items else None
+    results = services.predictions.predict_many(model, [item.text for item in body.items], subject)
+    return PredictBatchResponse(items=[PredictionPublic(**r.__dict__) for r in results])

@@ -1,0 +1,268 @@
+"""Request and response schemas of the HTTP API (``XCreate`` in, ``XPublic`` out)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from learnloop.domain import Deployment, Feedback, Job, Model, ModelVersion
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _label_str(value: Any) -> Any:
+    """Labels are strings; a JSON number (or bool) that names one is accepted too."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value
+
+
+class PredictRequest(_Strict):
+    text: str = Field(min_length=1, description="The text to classify.")
+    subject: str | None = Field(default=None, max_length=256, description="Optional user id (stored hashed).")
+
+
+class PredictBatchRequest(_Strict):
+    items: list[PredictRequest] = Field(min_length=1)
+
+
+class PredictionPublic(BaseModel):
+    prediction_id: str
+    model: str
+    version: int
+    label: str
+    probabilities: dict[str, float]
+
+
+class PredictBatchResponse(BaseModel):
+    items: list[PredictionPublic]
+
+
+class FeedbackCreate(_Strict):
+    prediction_id: str | None = None
+    label: str | None = Field(default=None, min_length=1, max_length=128)
+    thumbs: Literal["up", "down"] | None = None
+    rating: int | None = Field(default=None, ge=1, le=5)
+    text: str | None = Field(default=None, min_length=1)
+    subject: str | None = Field(default=None, max_length=256)
+    metadata: dict[str, Any] | None = None
+    feedback_id: str | None = Field(default=None, min_length=1, max_length=128, description="Client idempotency key.")
+
+    _label = field_validator("label", mode="before")(_label_str)
+
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _strict_int(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("rating must be an integer from 1 to 5")
+        return value
+
+
+class FeedbackBatchCreate(_Strict):
+    items: list[dict[str, Any]] = Field(min_length=1, description="Feedback events, each as in POST /feedback.")
+
+
+class FeedbackPublic(BaseModel):
+    feedback_id: str
+    client_feedback_id: str | None
+    model: str
+    kind: str
+    prediction_id: str | None
+    label: str | None
+    thumbs: str | None
+    rating: int | None
+    text: str | None
+    metadata: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, f: Feedback) -> FeedbackPublic:
+        return cls(
+            feedback_id=f.id,
+            client_feedback_id=f.client_id,
+            model=f.model,
+            kind=f.kind.value,
+            prediction_id=f.prediction_id,
+            label=f.label,
+            thumbs=f.thumbs,
+            rating=f.rating,
+            text=f.text,
+            metadata=f.metadata,
+            created_at=f.created_at,
+        )
+
+
+class ItemError(BaseModel):
+    code: str
+    field: str | None
+    detail: str
+
+
+class FeedbackItemResult(BaseModel):
+    index: int
+    status: Literal["stored", "rejected"]
+    feedback: FeedbackPublic | None = None
+    error: ItemError | None = None
+
+
+class FeedbackBatchResult(BaseModel):
+    stored: int
+    rejected: int
+    items: list[FeedbackItemResult]
+
+
+class VersionSummary(BaseModel):
+    version: int
+    status: str
+    status_reason: str | None
+    created_at: datetime
+    golden_accuracy: float | None
+    recent_accuracy: float | None
+    parent_version: int | None
+
+    @classmethod
+    def of(cls, v: ModelVersion) -> VersionSummary:
+        return cls(
+            version=v.version,
+            status=v.status.value,
+            status_reason=v.status_reason,
+            created_at=v.created_at,
+            golden_accuracy=v.metrics.get("golden", {}).get("accuracy"),
+            recent_accuracy=v.metrics.get("recent", {}).get("accuracy"),
+            parent_version=v.parent_version,
+        )
+
+
+class VersionPublic(BaseModel):
+    model: str
+    version: int
+    status: str
+    status_reason: str | None
+    family: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    verdict: dict[str, Any] | None
+    lineage: dict[str, Any]
+    created_at: datetime
+    train_seconds: float | None
+
+    @classmethod
+    def of(cls, v: ModelVersion, snapshot: dict[str, Any] | None) -> VersionPublic:
+        return cls(
+            model=v.model,
+            version=v.version,
+            status=v.status.value,
+            status_reason=v.status_reason,
+            family=v.family,
+            params=v.params,
+            metrics=v.metrics,
+            verdict=v.verdict,
+            lineage={
+                "parent_version": v.parent_version,
+                "snapshot_hash": v.snapshot_hash,
+                "snapshot_counts": snapshot.get("counts") if snapshot else None,
+                "code_version": v.code_version,
+                "artifact_uri": v.artifact_uri,
+            },
+            created_at=v.created_at,
+            train_seconds=v.train_seconds,
+        )
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    model: str
+    kind: str
+    status: str
+    progress: float
+    message: str | None
+    error: str | None
+    result: dict[str, Any] | None
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, j: Job) -> JobPublic:
+        return cls(
+            job_id=j.id,
+            model=j.model,
+            kind=j.kind,
+            status=j.status.value,
+            progress=j.progress,
+            message=j.message,
+            error=j.error,
+            result=j.result,
+            requested_by=j.requested_by,
+            created_at=j.created_at,
+            started_at=j.started_at,
+            finished_at=j.finished_at,
+        )
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str
+
+
+class DeploymentPublic(BaseModel):
+    model: str
+    champion_version: int | None
+    previous_version: int | None
+    revision: int
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, d: Deployment) -> DeploymentPublic:
+        return cls(
+            model=d.model,
+            champion_version=d.champion_version,
+            previous_version=d.previous_version,
+            revision=d.revision,
+            updated_at=d.updated_at,
+        )
+
+
+class ModelSummary(BaseModel):
+    name: str
+    task: str
+    labels: list[str]
+    family: str
+    champion_version: int | None
+
+    @classmethod
+    def of(cls, m: Model, champion: int | None) -> ModelSummary:
+        return cls(name=m.name, task=m.task.value, labels=list(m.labels), family=m.family, champion_version=champion)
+
+
+class ModelDetail(ModelSummary):
+    policy: dict[str, Any]
+    deployment: DeploymentPublic
+    versions: list[VersionSummary]
+    feedback_counts: dict[str, int]
+    last_retrain: JobPublic | None
+    created_at: datetime
+
+
+class ActionRequest(_Strict):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class PolicyUpdate(_Strict):
+    changes: dict[str, Any] = Field(description="Policy fields to change, e.g. {'retrain_every': 100}.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str
+    models: dict[str, int | None]
+    unavailable: dict[str, str]
+    prediction_log_backlog: int
+    feedback_backlog: int

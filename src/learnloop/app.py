@@ -1,0 +1,76 @@
+"""The HTTP application factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from learnloop import __version__
+from learnloop.api import errors
+from learnloop.api.routes import feedback, health, jobs, models, predictions
+from learnloop.config import Settings
+from learnloop.monitoring.metrics import Metrics
+from learnloop.services import Services, build_services
+
+
+class MetricsMiddleware:
+    """Request counts and latencies by route template (pure ASGI: no per-request task)."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, path, str(status)).inc()
+            self.metrics.request_seconds.labels(method, path).observe(time.perf_counter() - started)
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None, start_worker: bool = True) -> FastAPI:
+    """Build the app. With ``services`` given, the caller owns their lifecycle."""
+    owned = services is None
+    services = services or build_services(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            services.start(worker=start_worker)
+        try:
+            yield
+        finally:
+            if owned:
+                services.close()  # flushes the prediction log and pending feedback
+
+    app = FastAPI(
+        title="learnloop",
+        version=__version__,
+        description="Serve a model, take feedback, retrain, prove it is better, roll it out.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for module in (predictions, feedback, models, jobs, health):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    return app

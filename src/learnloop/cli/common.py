@@ -1,0 +1,67 @@
+"""Options and plumbing shared by the CLI commands."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from learnloop.config import Settings
+from learnloop.errors import LearnloopError
+from learnloop.services import Services, build_services
+
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path, typer.Option("--home", envvar="LEARNLOOP_HOME", help="learnloop home directory (database, artifacts).")
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="LEARNLOOP_DATABASE_URL", help="SQLAlchemy URL; default: SQLite in the home."),
+]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name.")]
+
+
+def settings_for(home: Path, database_url: str | None, **overrides: object) -> Settings:
+    return Settings.from_env(home=home, database_url=database_url, **overrides)
+
+
+def actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user database entry (containers)
+        return "cli"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def open_services(settings: Settings) -> Iterator[Services]:
+    """Services for one CLI command; domain errors become a clear message and exit 1."""
+    services = None
+    try:
+        services = build_services(settings)
+        yield services
+    except LearnloopError as exc:
+        fail(exc.message)
+    finally:
+        if services is not None:
+            services.close()
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

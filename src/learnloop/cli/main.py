@@ -1,0 +1,31 @@
+"""The ``learnloop`` command."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from learnloop.cli import models, serve
+
+app = typer.Typer(
+    name="learnloop",
+    help="Serve a model, take feedback, retrain, prove it is better, roll it out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(models.init)
+app.command()(serve.serve)
+app.command()(serve.worker)
+app.command()(serve.retrain)
+app.command()(models.versions)
+app.command()(models.status)
+app.command()(models.promote)
+app.command()(models.rollback)
+app.command()(models.config)
+app.add_typer(serve.db_app, name="db")
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    app()

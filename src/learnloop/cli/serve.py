@@ -1,0 +1,120 @@
+"""learnloop serve | worker | retrain | db."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from learnloop.cli.common import DbOpt, HomeOpt, ModelOpt, actor, console, fail, open_services, settings_for
+from learnloop.domain import JobStatus
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    home: HomeOpt,
+    database_url: DbOpt = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="LEARNLOOP_API_KEY", help="Key for admin routes.")] = None,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
+    loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Serve every model over HTTP, with an in-process worker."""
+    import uvicorn
+
+    from learnloop.app import create_app
+
+    if not _is_loopback(host) and not api_key:
+        fail(f"refusing to serve on non-loopback host {host!r} without an API key (--api-key or LEARNLOOP_API_KEY)")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_for(home, database_url, api_key=api_key)
+    app = create_app(settings, start_worker=worker)
+    console.print(f"learnloop serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, loop=loop, http="httptools", log_level=log_level, access_log=False)
+
+
+def worker(home: HomeOpt, database_url: DbOpt = None) -> None:
+    """Run jobs (retrains) and retrain triggers in this process, beside API replicas."""
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with open_services(settings_for(home, database_url)) as services:
+        services.ingest.start()
+        services.worker.recover()
+        console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
+        try:
+            services.worker.run_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+def retrain(
+    home: HomeOpt,
+    model: ModelOpt,
+    database_url: DbOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result (runs the job here if no worker takes it).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+) -> None:
+    """Queue a retrain of a model (refused while one is queued or running)."""
+    with open_services(settings_for(home, database_url, isolate_training=False)) as services:
+        job = services.jobs.enqueue(model, "retrain", requested_by=actor(), reason=reason or "requested from the CLI")
+        console.print(f"queued retrain job {job.id}")
+        if not wait:
+            console.print("a running `learnloop serve` or `learnloop worker` will run it")
+            return
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("waiting", total=1.0)
+            while True:
+                job = services.jobs.get(job.id)
+                progress.update(task, completed=job.progress, description=job.message or job.status.value)
+                if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+                    break
+                if job.status == JobStatus.QUEUED and services.worker.run_once():
+                    continue
+                time.sleep(0.3)
+        if job.status != JobStatus.SUCCEEDED or job.result is None:
+            fail(f"retrain {job.status.value}: {job.error}")
+        result = job.result
+        verdict = result["verdict"]
+        colour = "green" if result["promoted"] else "yellow"
+        console.print(f"[{colour}]version {result['version']}: {'promoted' if result['promoted'] else verdict.get('decision', 'rejected')}[/]")
+        for line in verdict.get("reasons", []):
+            console.print(f"  - {line}")
+
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(home: HomeOpt, database_url: DbOpt = None) -> None:
+    """Apply schema migrations."""
+    from learnloop.store.db import Database
+    from learnloop.store.migrate import current_revision, upgrade
+
+    db = Database(settings_for(home, database_url).resolved_database_url)
+    upgrade(db)
+    console.print(f"database at revision {current_revision(db)}")
+    db.dispose()
+
+
+@db_app.command("current")
+def db_current(home: HomeOpt, database_url: DbOpt = None) -> None:
+    """Show the schema revision."""
+    from learnloop.store.db import Database
+    from learnloop.store.migrate import current_revision, head_revision
+
+    db = Database(settings_for(home, database_url).resolved_database_url)
+    console.print(f"current: {current_revision(db)}; head: {head_revision(db)}")
+    db.dispose()

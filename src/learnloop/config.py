@@ -1,0 +1,59 @@
+"""Settings: read once by the edges (CLI, app factory) and passed down; never global."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_HOME = Path(".learnloop")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep a server healthy under bad or heavy input."""
+
+    max_text_chars: int = 10_000
+    max_batch_items: int = 1_000
+    max_metadata_bytes: int = 4_096
+    prediction_queue_max: int = 50_000
+    prediction_flush_rows: int = 512
+    prediction_flush_seconds: float = 0.05
+    feedback_queue_max: int = 20_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = DEFAULT_HOME
+    database_url: str | None = None
+    api_key: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    # Seconds between checks of the routing table (champion changes made by other processes).
+    routing_poll_seconds: float = 1.0
+    # Seconds between retrain-trigger checks in the worker.
+    trigger_poll_seconds: float = 2.0
+    # Run training in a child process so a fit never stalls serving.
+    isolate_training: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'learnloop.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        base = cls(
+            home=Path(env.get("LEARNLOOP_HOME", str(DEFAULT_HOME))),
+            database_url=env.get("LEARNLOOP_DATABASE_URL") or None,
+            api_key=env.get("LEARNLOOP_API_KEY") or None,
+        )
+        return base.with_overrides(**overrides)

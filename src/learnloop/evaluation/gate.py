@@ -1,0 +1,142 @@
+"""The offline gate: is a candidate good enough to replace the champion?
+
+Both versions are scored on the same examples, so the comparison is paired:
+
+* **McNemar's exact test** on the discordant pairs (examples exactly one version gets
+  right): under "no difference" the candidate wins each such pair with probability 1/2.
+* a **confidence interval for the accuracy difference** (Wald interval for paired
+  proportions with the Agresti-Min adjustment, which keeps its coverage at small n).
+
+The verdict needs both checks of the model's ``Policy``:
+
+1. *golden set, non-inferiority*: the lower bound of the ``1 - 2*alpha`` interval for
+   (candidate - champion) accuracy lies above ``-golden_margin``;
+2. *recent holdout, superiority*: at least ``min_recent_examples`` examples, a gain above
+   ``min_recent_gain``, and a one-sided exact McNemar p-value below ``alpha``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest, norm
+
+from learnloop.domain import Policy
+
+TEST_NAME = "McNemar exact (one-sided) + paired Wald CI (Agresti-Min)"
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    set_name: str
+    n: int
+    champion_accuracy: float
+    candidate_accuracy: float
+    difference: float  # candidate - champion
+    ci_low: float
+    ci_high: float
+    confidence: float
+    champion_only: int  # champion right, candidate wrong
+    candidate_only: int  # candidate right, champion wrong
+    p_better: float  # one-sided: candidate better
+    p_worse: float  # one-sided: candidate worse
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paired_comparison(
+    set_name: str,
+    y_true: Sequence[str],
+    champion_pred: Sequence[str],
+    candidate_pred: Sequence[str],
+    *,
+    confidence: float = 0.90,
+) -> PairedComparison:
+    truth = np.asarray(y_true, dtype=object)
+    a = np.asarray(champion_pred, dtype=object) == truth
+    b = np.asarray(candidate_pred, dtype=object) == truth
+    n = len(truth)
+    champion_only = int((a & ~b).sum())
+    candidate_only = int((~a & b).sum())
+    discordant = champion_only + candidate_only
+    if discordant:
+        p_better = float(binomtest(candidate_only, discordant, 0.5, alternative="greater").pvalue)
+        p_worse = float(binomtest(candidate_only, discordant, 0.5, alternative="less").pvalue)
+    else:
+        p_better = p_worse = 1.0
+    low, high = _paired_difference_interval(champion_only, candidate_only, n, confidence)
+    return PairedComparison(
+        set_name=set_name,
+        n=n,
+        champion_accuracy=float(a.mean()) if n else 0.0,
+        candidate_accuracy=float(b.mean()) if n else 0.0,
+        difference=(candidate_only - champion_only) / n if n else 0.0,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        champion_only=champion_only,
+        candidate_only=candidate_only,
+        p_better=p_better,
+        p_worse=p_worse,
+    )
+
+
+def _paired_difference_interval(b: int, c: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wald interval for p(candidate right) - p(champion right), Agresti-Min adjusted
+    (half a count added to each of the four cells)."""
+    if n == 0:
+        return -1.0, 1.0
+    b_adj, c_adj, n_adj = b + 0.5, c + 0.5, n + 2.0
+    diff = (c_adj - b_adj) / n_adj
+    var = ((b_adj + c_adj) / n_adj - diff * diff) / n_adj
+    z = float(norm.ppf(0.5 + confidence / 2))
+    half = z * float(np.sqrt(max(var, 0.0)))
+    return max(-1.0, diff - half), min(1.0, diff + half)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    reasons: list[str]
+    test: str = TEST_NAME
+    alpha: float = 0.05
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "decision": "promote" if self.passed else "reject"}
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f} pts"
+
+
+def judge(golden: PairedComparison, recent: PairedComparison | None, policy: Policy) -> Verdict:
+    reasons: list[str] = []
+    golden_ok = golden.n > 0 and golden.ci_low > -policy.golden_margin
+    reasons.append(
+        f"golden set (n={golden.n}): {_pts(golden.difference)}, "
+        f"{golden.confidence:.0%} CI [{_pts(golden.ci_low)}, {_pts(golden.ci_high)}]; "
+        f"non-inferiority margin {_pts(-policy.golden_margin)}: "
+        + ("non-inferior" if golden_ok else "NOT shown non-inferior")
+    )
+    if recent is None or recent.n < policy.min_recent_examples:
+        n = 0 if recent is None else recent.n
+        recent_ok = False
+        reasons.append(
+            f"recent holdout has {n} labelled examples unseen by both versions; "
+            f"{policy.min_recent_examples} required to show an improvement"
+        )
+    else:
+        recent_ok = recent.difference > policy.min_recent_gain and recent.p_better < policy.alpha
+        reasons.append(
+            f"recent holdout (n={recent.n}): {_pts(recent.difference)} "
+            f"({recent.candidate_only} wins vs {recent.champion_only} losses), "
+            f"McNemar exact one-sided p={recent.p_better:.4f} vs alpha {policy.alpha}: "
+            + ("better" if recent_ok else "NOT shown better")
+        )
+    comparisons = [golden.to_dict()] + ([recent.to_dict()] if recent is not None else [])
+    return Verdict(passed=golden_ok and recent_ok, reasons=reasons, alpha=policy.alpha, comparisons=comparisons)

@@ -1,0 +1,20 @@
+"""Model families: one file each, registered by stable key in ``FAMILIES``."""
+
+from learnloop.errors import ValidationError
+from learnloop.families.base import ModelFamily, Predictor
+from learnloop.families.tfidf_logreg import TfidfLogRegFamily
+
+FAMILIES: dict[str, ModelFamily] = {
+    TfidfLogRegFamily.key: TfidfLogRegFamily(),
+}
+DEFAULT_FAMILY = TfidfLogRegFamily.key
+
+
+def get_family(key: str) -> ModelFamily:
+    try:
+        return FAMILIES[key]
+    except KeyError:
+        raise ValidationError(f"unknown model family {key!r}; known: {', '.join(sorted(FAMILIES))}", field="family") from None
+
+
+__all__ = ["DEFAULT_FAMILY", "FAMILIES", "ModelFamily", "Predictor", "get_family"]

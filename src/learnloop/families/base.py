@@ -1,0 +1,63 @@
+"""The ``ModelFamily`` protocol: how learnloop trains, saves, loads and runs a model.
+
+A family is a stateless factory with a stable string ``key`` (persisted with every version)
+and a ``format_version`` (bumped when its saved layout changes). ``fit`` returns a
+``Predictor``; ``save``/``load`` move a predictor to and from a directory. The registry
+wraps the directory in a manifest (family key, format version, library versions, file
+hashes) and refuses to load a mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A trained model. ``labels`` orders the columns of ``predict_proba``."""
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> FloatArray:
+        """Probabilities, one row per text, columns in ``labels`` order, rows sum to 1."""
+        ...
+
+    def predict_one(self, text: str) -> tuple[str, dict[str, float]]:
+        """The serving fast path: the top label and the probabilities of one text."""
+        ...
+
+
+class ModelFamily(Protocol):
+    key: str
+    format_version: int
+
+    def library_versions(self) -> dict[str, str]:
+        """Versions of the libraries whose formats the saved artifact depends on."""
+        ...
+
+    def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults merged with ``params``; raises ``ValidationError`` on an unknown or bad one."""
+        ...
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        label_set: Sequence[str],
+        params: Mapping[str, Any],
+        sample_weight: Sequence[float] | None = None,
+        seed: int = 0,
+    ) -> Predictor: ...
+
+    def save(self, predictor: Predictor, directory: Path) -> None: ...
+
+    def load(self, directory: Path) -> Predictor: ...

@@ -1,0 +1,189 @@
+"""TF-IDF features + logistic regression (scikit-learn): the default family.
+
+Serving one text through scikit-learn costs ~1.4 ms of per-call overhead. ``predict_one``
+instead runs the fitted vectorizer's own analyzer (identical tokens and n-grams), looks the
+terms up in the vocabulary and takes a sparse dot product with the coefficients: the same
+numbers in ~20 microseconds. A conformance test checks the two paths agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
+from learnloop.families.base import FloatArray
+
+DEFAULTS: dict[str, Any] = {
+    "ngram_max": 2,
+    "min_df": 1,
+    "max_features": 300_000,
+    "sublinear_tf": True,
+    "C": 10.0,
+    "class_weight": None,
+    "max_iter": 1_000,
+}
+_PARAM_TYPES: dict[str, tuple[type, ...]] = {
+    "ngram_max": (int,),
+    "min_df": (int,),
+    "max_features": (int, type(None)),
+    "sublinear_tf": (bool,),
+    "C": (int, float),
+    "class_weight": (str, type(None)),
+    "max_iter": (int,),
+}
+
+
+class TfidfLogRegPredictor:
+    def __init__(self, vectorizer: TfidfVectorizer, classifier: LogisticRegression, labels: Sequence[str]) -> None:
+        self.vectorizer = vectorizer
+        self.classifier = classifier
+        self._labels = tuple(labels)
+        classes = [str(c) for c in classifier.classes_]
+        # Map the classifier's classes (those seen in training) to the model's label order.
+        self._columns = np.array([self._labels.index(c) for c in classes], dtype=np.intp)
+        self._analyzer: Callable[[str], list[str]] = vectorizer.build_analyzer()
+        self._vocab: dict[str, int] = vectorizer.vocabulary_
+        self._idf: FloatArray = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self._sublinear = bool(vectorizer.sublinear_tf)
+        coef = np.asarray(classifier.coef_, dtype=np.float64)
+        self._coef_t: FloatArray = np.ascontiguousarray(coef.T)  # (n_features, k)
+        self._intercept: FloatArray = np.asarray(classifier.intercept_, dtype=np.float64)
+        self._binary = coef.shape[0] == 1
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._labels
+
+    def _expand(self, proba: FloatArray) -> FloatArray:
+        if len(self._columns) == len(self._labels):
+            return proba[:, np.argsort(self._columns)] if not _is_identity(self._columns) else proba
+        out = np.zeros((proba.shape[0], len(self._labels)))
+        out[:, self._columns] = proba
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> FloatArray:
+        if len(texts) == 0:
+            return np.zeros((0, len(self._labels)))
+        features = self.vectorizer.transform(texts)
+        proba = np.asarray(self.classifier.predict_proba(features), dtype=np.float64)
+        return self._expand(proba)
+
+    def predict_one(self, text: str) -> tuple[str, dict[str, float]]:
+        counts: dict[int, int] = {}
+        vocab = self._vocab
+        for term in self._analyzer(text):
+            j = vocab.get(term)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        if counts:
+            idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            if self._sublinear:
+                tf = np.log(tf) + 1.0
+            weights = tf * self._idf[idx]
+            weights /= math.sqrt(float(weights @ weights))
+            scores = weights @ self._coef_t[idx] + self._intercept
+        else:
+            scores = self._intercept.copy()
+        if self._binary:
+            p1 = 1.0 / (1.0 + math.exp(-float(scores[0])))
+            class_proba = [1.0 - p1, p1]
+        else:
+            shifted = np.exp(scores - scores.max())
+            class_proba = (shifted / shifted.sum()).tolist()
+        probabilities = dict.fromkeys(self._labels, 0.0)
+        for column, p in zip(self._columns.tolist(), class_proba, strict=True):
+            probabilities[self._labels[column]] = p
+        best = max(probabilities, key=probabilities.__getitem__)
+        return best, probabilities
+
+
+def _is_identity(columns: np.ndarray[Any, Any]) -> bool:
+    return bool(np.array_equal(columns, np.arange(len(columns))))
+
+
+class TfidfLogRegFamily:
+    key = "tfidf-logreg"
+    format_version = 1
+
+    def library_versions(self) -> dict[str, str]:
+        return {"scikit-learn": sklearn.__version__}
+
+    def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(params) - set(DEFAULTS))
+        if unknown:
+            raise ValidationError(
+                f"unknown parameter(s) for {self.key}: {', '.join(unknown)}; known: {', '.join(DEFAULTS)}",
+                field="params",
+            )
+        merged = {**DEFAULTS, **params}
+        for name, value in merged.items():
+            if not isinstance(value, _PARAM_TYPES[name]) or (isinstance(value, bool) and bool not in _PARAM_TYPES[name]):
+                raise ValidationError(f"parameter {name} has the wrong type: {value!r}", field=f"params.{name}")
+        if merged["ngram_max"] < 1 or merged["min_df"] < 1 or merged["C"] <= 0:
+            raise ValidationError("ngram_max and min_df must be >= 1 and C > 0", field="params")
+        return merged
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        label_set: Sequence[str],
+        params: Mapping[str, Any],
+        sample_weight: Sequence[float] | None = None,
+        seed: int = 0,
+    ) -> TfidfLogRegPredictor:
+        p = self.resolve_params(params)
+        if len(set(labels)) < 2:
+            raise InsufficientDataError(f"training needs at least two distinct labels, got {sorted(set(labels))}")
+        vectorizer = TfidfVectorizer(
+            ngram_range=(1, p["ngram_max"]),
+            min_df=p["min_df"],
+            max_features=p["max_features"],
+            sublinear_tf=p["sublinear_tf"],
+            dtype=np.float64,
+        )
+        # One BLAS thread: measured 2.5x-17x faster than OpenBLAS's default on 2 cores.
+        with threadpool_limits(limits=1):
+            features = vectorizer.fit_transform(texts)
+            classifier = LogisticRegression(
+                C=p["C"],
+                class_weight=p["class_weight"],
+                max_iter=p["max_iter"],
+                solver="liblinear" if len(set(labels)) == 2 else "lbfgs",
+                random_state=seed,
+            )
+            weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+            classifier.fit(features, np.asarray(labels, dtype=object), sample_weight=weights)
+        return TfidfLogRegPredictor(vectorizer, classifier, label_set)
+
+    def save(self, predictor: Any, directory: Path) -> None:
+        if not isinstance(predictor, TfidfLogRegPredictor):
+            raise ArtifactError(f"{self.key} cannot save a {type(predictor).__name__}")
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump(
+            {"vectorizer": predictor.vectorizer, "classifier": predictor.classifier, "labels": list(predictor.labels)},
+            directory / "model.joblib",
+            compress=3,
+        )
+
+    def load(self, directory: Path) -> TfidfLogRegPredictor:
+        path = directory / "model.joblib"
+        try:
+            payload = joblib.load(path)
+            return TfidfLogRegPredictor(payload["vectorizer"], payload["classifier"], payload["labels"])
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"artifact file missing: {path}") from exc
+        except Exception as exc:  # unpickling garbage raises many kinds of errors
+            raise ArtifactError(f"artifact {path} is corrupt: {type(exc).__name__}: {exc}") from exc

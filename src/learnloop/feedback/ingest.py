@@ -1,0 +1,164 @@
+"""The ingest writer: every hot-path write goes through one thread.
+
+* **Predictions** are logged off the request's critical path: ``log_prediction`` appends to
+  a bounded buffer and returns; the thread writes them in batches. A full buffer raises
+  ``OverloadedError`` (the API answers 503 with Retry-After): pushback, never silent loss.
+  ``close`` flushes what is left.
+* **Feedback** is *group-committed*: ``submit_feedback`` hands rows to the thread and waits
+  until the transaction that holds them has committed, so an acknowledged event survives a
+  killed process. Concurrent requests share one commit, which is how a single SQLite or
+  PostgreSQL connection takes thousands of events per second.
+
+A single writer also means SQLite never sees two writers from this process at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from learnloop.errors import OverloadedError
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+from learnloop.domain import Feedback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _FeedbackRequest:
+    rows: Sequence[dict[str, Any]]
+    future: Future[list[Feedback]]
+
+
+class IngestWriter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        prediction_queue_max: int,
+        feedback_queue_max: int,
+        flush_rows: int = 512,
+        flush_seconds: float = 0.05,
+        on_feedback_committed: Callable[[list[Feedback]], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._predictions: deque[dict[str, Any]] = deque()
+        self._feedback: deque[_FeedbackRequest] = deque()
+        self._feedback_rows = 0
+        self._prediction_max = prediction_queue_max
+        self._feedback_max = feedback_queue_max
+        self._flush_rows = flush_rows
+        self._flush_seconds = flush_seconds
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._on_feedback_committed = on_feedback_committed
+        self.predictions_written = 0
+        self.predictions_failed_batches = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="learnloop-ingest", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop accepting work, flush everything buffered, stop the thread."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._drain()  # whatever arrived after the thread's last pass
+
+    # -- producers ------------------------------------------------------------------------
+    @property
+    def prediction_backlog(self) -> int:
+        return len(self._predictions)
+
+    @property
+    def feedback_backlog(self) -> int:
+        return self._feedback_rows
+
+    def log_prediction(self, row: dict[str, Any]) -> None:
+        if len(self._predictions) >= self._prediction_max:
+            raise OverloadedError("prediction log is full; retry shortly", retry_after=1.0)
+        self._predictions.append(row)
+        if len(self._predictions) >= self._flush_rows:
+            self._wake.set()
+
+    def submit_feedback(self, rows: Sequence[dict[str, Any]]) -> Future[list[Feedback]]:
+        if self._stopping:
+            raise OverloadedError("server is shutting down", retry_after=5.0)
+        if self._feedback_rows + len(rows) > self._feedback_max:
+            raise OverloadedError("feedback queue is full; retry shortly", retry_after=1.0)
+        future: Future[list[Feedback]] = Future()
+        self._feedback.append(_FeedbackRequest(rows, future))
+        self._feedback_rows += len(rows)
+        self._wake.set()
+        if self._thread is None:  # not started (CLI, tests): write inline
+            self._drain()
+        return future
+
+    async def submit_feedback_async(self, rows: Sequence[dict[str, Any]]) -> list[Feedback]:
+        return await asyncio.wrap_future(self.submit_feedback(rows))
+
+    # -- the writer thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._flush_seconds)
+            self._wake.clear()
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        self._write_predictions()
+        self._write_feedback()
+
+    def _write_predictions(self) -> None:
+        while self._predictions:
+            batch = [self._predictions.popleft() for _ in range(min(len(self._predictions), 5_000))]
+            try:
+                with self._db.write() as conn:
+                    repo.insert_predictions(conn, batch)
+                self.predictions_written += len(batch)
+            except Exception:
+                # Keep the rows: put them back in order and retry on the next pass.
+                self.predictions_failed_batches += 1
+                self._predictions.extendleft(reversed(batch))
+                log.exception("prediction log write failed; %d rows kept for retry", len(batch))
+                time.sleep(0.5)
+                return
+
+    def _write_feedback(self) -> None:
+        while self._feedback:
+            requests: list[_FeedbackRequest] = []
+            rows: list[dict[str, Any]] = []
+            while self._feedback and len(rows) < 5_000:
+                request = self._feedback.popleft()
+                requests.append(request)
+                rows.extend(request.rows)
+            try:
+                with self._db.write() as conn:
+                    stored = repo.insert_feedback_many(conn, rows)
+            except Exception as exc:
+                log.exception("feedback write failed for %d events", len(rows))
+                for request in requests:
+                    request.future.set_exception(exc)
+            else:
+                start = 0
+                for request in requests:
+                    request.future.set_result(stored[start : start + len(request.rows)])
+                    start += len(request.rows)
+                if self._on_feedback_committed is not None:
+                    self._on_feedback_committed(stored)
+            finally:
+                self._feedback_rows -= len(rows)

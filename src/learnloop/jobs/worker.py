@@ -1,0 +1,155 @@
+"""The worker: claims queued jobs and runs them; checks retrain triggers.
+
+Runs as a thread inside ``learnloop serve`` (embedded default) or as its own process
+(``learnloop worker``) beside many API replicas; jobs are claimed through the database, so
+any number of workers share one queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from learnloop.clock import Clock
+from learnloop.errors import ConflictError, LearnloopError
+from learnloop.jobs.service import JobService
+from learnloop.monitoring.metrics import Metrics
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+from learnloop.training.pipeline import TrainingService
+from learnloop.triggers import retrain_reason
+from learnloop.domain import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        jobs: JobService,
+        training: TrainingService,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        poll_seconds: float = 0.5,
+        trigger_poll_seconds: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.jobs = jobs
+        self.training = training
+        self.clock = clock
+        self.metrics = metrics
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._poll = poll_seconds
+        self._trigger_poll = trigger_poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handlers: dict[str, Callable[[Job], dict[str, Any]]] = {"retrain": self._run_retrain}
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self.run_forever, name="learnloop-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def recover(self) -> None:
+        """Fail jobs left running by a dead worker process on this host (safe to retry)."""
+        host = socket.gethostname()
+        with self.db.write() as conn:
+            for job in repo.list_jobs(conn, limit=1000):
+                if job.status != JobStatus.RUNNING:
+                    continue
+                owner_host, _, pid = (job.worker or "").rpartition(":")
+                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                    repo.update_job(
+                        conn, job.id, status=JobStatus.FAILED, finished_at=self.clock.now(), error="worker process died while running"
+                    )
+
+    def run_forever(self) -> None:
+        last_trigger_check = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_trigger_check >= self._trigger_poll:
+                    last_trigger_check = time.monotonic()
+                    self.check_triggers()
+                if not self.run_once():
+                    self._stop.wait(self._poll)
+            except Exception:
+                log.exception("worker loop error")
+                self._stop.wait(1.0)
+
+    def check_triggers(self) -> list[str]:
+        """Queue a retrain for every model whose policy says so; returns their names."""
+        fired = []
+        now = self.clock.now()
+        with self.db.read() as conn:
+            models = repo.list_models(conn)
+            counts = {m.name: repo.count_labelled_feedback_since(conn, m.name, m.retrain_watermark) for m in models}
+            active = {m.name: repo.active_job(conn, m.name, "retrain") is not None for m in models}
+        for model in models:
+            reason = retrain_reason(model, counts[model.name], now, active[model.name])
+            if reason is None:
+                continue
+            try:
+                self.jobs.enqueue(model.name, "retrain", requested_by="trigger:feedback_volume", reason=reason)
+                fired.append(model.name)
+            except ConflictError:
+                pass
+        return fired
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when the queue was empty."""
+        with self.db.write() as conn:
+            job = repo.claim_job(conn, self.name, self.clock.now())
+        if job is None:
+            return False
+        log.info("job %s (%s of %s) started", job.id, job.kind, job.model, extra={"job_id": job.id, "model": job.model})
+        handler = self._handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LearnloopError(f"no handler for job kind {job.kind!r}")
+            result = handler(job)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, LearnloopError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, LearnloopError):
+                log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+            with self.db.write() as conn:
+                repo.update_job(conn, job.id, status=JobStatus.FAILED, finished_at=self.clock.now(), error=message, message="failed")
+                repo.insert_event(conn, model=job.model, kind=f"{job.kind}_failed", at=self.clock.now(), actor=self.name, reason=message, data={"job_id": job.id})
+            self.metrics.retrains.labels(job.model, "failed").inc()
+            log.warning("job %s failed: %s", job.id, message)
+        else:
+            with self.db.write() as conn:
+                repo.update_job(conn, job.id, status=JobStatus.SUCCEEDED, finished_at=self.clock.now(), progress=1.0, result=result, message="done")
+        return True
+
+    def _run_retrain(self, job: Job) -> dict[str, Any]:
+        def progress(fraction: float, message: str) -> None:
+            with self.db.write() as conn:
+                repo.update_job(conn, job.id, progress=fraction, message=message)
+
+        outcome = self.training.retrain(job.model, actor=f"job:{job.id}", progress=progress)
+        self.metrics.retrains.labels(job.model, "promoted" if outcome.promoted else "rejected").inc()
+        return outcome.to_dict()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,1 @@
+"""Monitoring: metrics now; drift and online performance come here too."""

@@ -1,0 +1,30 @@
+"""Prometheus metrics, one registry per ``Services`` (no global state, tests stay isolated)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "learnloop_http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "learnloop_http_request_seconds", "HTTP request latency", ["method", "route"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.predictions = Counter(
+            "learnloop_predictions", "Predictions served", ["model", "version", "route"], registry=r
+        )
+        self.feedback = Counter("learnloop_feedback", "Feedback events stored", ["model", "kind"], registry=r)
+        self.retrains = Counter("learnloop_retrains", "Retrains by outcome", ["model", "outcome"], registry=r)
+        self.prediction_queue = Gauge(
+            "learnloop_prediction_log_backlog", "Predictions waiting to be written", registry=r
+        )
+        self.feedback_queue = Gauge("learnloop_feedback_backlog", "Feedback events waiting to commit", registry=r)
+        self.job_queue = Gauge("learnloop_jobs_queued", "Jobs waiting for a worker", registry=r)
+        self.champion = Gauge("learnloop_champion_version", "Version serving as champion", ["model"], registry=r)

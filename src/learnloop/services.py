@@ -1,0 +1,147 @@
+"""The composition root: ``build_services(settings)`` makes every long-lived object once.
+
+Edges (HTTP app, CLI, worker process, tests) call this and then only talk to the services.
+Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from learnloop.clock import Clock, SystemClock
+from learnloop.config import Settings
+from learnloop.feedback.ingest import IngestWriter
+from learnloop.feedback.service import FeedbackService, PredictionService
+from learnloop.jobs.service import JobService
+from learnloop.jobs.worker import Worker
+from learnloop.monitoring.metrics import Metrics
+from learnloop.registry.artifacts import LocalArtifactStore
+from learnloop.registry.service import RegistryService
+from learnloop.routing.cache import ModelCache
+from learnloop.store.db import Database
+from learnloop.store.migrate import upgrade
+from learnloop.training.pipeline import TrainingService
+from learnloop.training.runner import ChildProcessRunner, InProcessRunner, TrainingRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    metrics: Metrics
+    store: LocalArtifactStore
+    cache: ModelCache
+    registry: RegistryService
+    ingest: IngestWriter
+    predictions: PredictionService
+    feedback: FeedbackService
+    jobs: JobService
+    training: TrainingService
+    worker: Worker
+    runner: TrainingRunner
+    _routing_thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self, *, worker: bool = True) -> None:
+        """Start background work: the ingest writer, route polling and (optionally) the worker."""
+        self.ingest.start()
+        self.cache.refresh()
+        self._routing_thread = threading.Thread(target=self._poll_routes, name="learnloop-routes", daemon=True)
+        self._routing_thread.start()
+        if worker:
+            self.worker.start()
+
+    def _poll_routes(self) -> None:
+        while not self._stop.wait(self.settings.routing_poll_seconds):
+            try:
+                self.cache.refresh()
+            except Exception:
+                log.exception("route refresh failed")
+
+    def health(self) -> dict[str, object]:
+        """Database reachability, what each model serves, and the write backlogs."""
+        try:
+            with self.db.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            database = "ok"
+        except Exception as exc:  # reported, not raised: health must answer
+            database = f"error: {type(exc).__name__}"
+        models: dict[str, int | None] = {}
+        unavailable: dict[str, str] = {}
+        for name in self.cache.model_names():
+            route = self.cache.route(name)
+            models[name] = route.champion.version if route.champion else None
+            if route.error:
+                unavailable[name] = route.error
+        ok = database == "ok" and not unavailable
+        return {
+            "status": "ok" if ok else "degraded",
+            "database": database,
+            "models": models,
+            "unavailable": unavailable,
+            "prediction_log_backlog": self.ingest.prediction_backlog,
+            "feedback_backlog": self.ingest.feedback_backlog,
+        }
+
+    def refresh_gauges(self) -> None:
+        self.metrics.prediction_queue.set(self.ingest.prediction_backlog)
+        self.metrics.feedback_queue.set(self.ingest.feedback_backlog)
+        self.metrics.job_queue.set(self.jobs.queue_depth())
+        for name in self.cache.model_names():
+            champion = self.cache.route(name).champion
+            if champion is not None:
+                self.metrics.champion.labels(name).set(champion.version)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.worker.stop()
+        self.ingest.close()
+        if self._routing_thread is not None:
+            self._routing_thread.join(5)
+        self.runner.close()
+        self.db.dispose()
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Services:
+    clock = clock or SystemClock()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    if migrate:
+        upgrade(db)
+    metrics = Metrics()
+    store = LocalArtifactStore(settings.artifacts_dir)
+    cache = ModelCache(db, store)
+    registry = RegistryService(db, store, clock, on_routing_change=cache.refresh)
+    limits = settings.limits
+    ingest = IngestWriter(
+        db,
+        prediction_queue_max=limits.prediction_queue_max,
+        feedback_queue_max=limits.feedback_queue_max,
+        flush_rows=limits.prediction_flush_rows,
+        flush_seconds=limits.prediction_flush_seconds,
+    )
+    runner: TrainingRunner = ChildProcessRunner() if settings.isolate_training else InProcessRunner()
+    training = TrainingService(db, store, str(store.root), registry, runner, clock)
+    jobs = JobService(db, clock)
+    worker = Worker(db, jobs, training, clock, metrics, trigger_poll_seconds=settings.trigger_poll_seconds)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        metrics=metrics,
+        store=store,
+        cache=cache,
+        registry=registry,
+        ingest=ingest,
+        predictions=PredictionService(cache, ingest, clock, metrics, limits),
+        feedback=FeedbackService(db, cache, ingest, clock, metrics, limits),
+        jobs=jobs,
+        training=training,
+        worker=worker,
+        runner=runner,
+    )

@@ -1,0 +1,491 @@
+"""Repositories: every SQL statement learnloop runs lives here. They take and return
+domain objects (``learnloop.domain``); table rows never leave this package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import RowMapping
+
+from learnloop.errors import ConflictError, NotFoundError
+from learnloop.store import tables as t
+from learnloop.domain import (
+    Deployment,
+    Event,
+    Feedback,
+    FeedbackKind,
+    Job,
+    JobStatus,
+    Model,
+    ModelVersion,
+    Policy,
+    Task,
+    VersionStatus,
+)
+
+LABELLED_KINDS = (FeedbackKind.LABEL, FeedbackKind.EXAMPLE, FeedbackKind.THUMBS, FeedbackKind.RATING)
+
+
+# -- models ---------------------------------------------------------------------------------
+
+def _model(row: RowMapping) -> Model:
+    return Model(
+        name=row["name"],
+        task=Task(row["task"]),
+        labels=tuple(row["labels"]),
+        family=row["family"],
+        params=dict(row["params"]),
+        policy=Policy.from_dict(row["policy"]),
+        created_at=row["created_at"],
+        retrain_watermark=row["retrain_watermark"],
+        last_retrain_at=row["last_retrain_at"],
+    )
+
+
+def insert_model(conn: Connection, model: Model) -> None:
+    if conn.execute(select(t.models.c.name).where(t.models.c.name == model.name)).first():
+        raise ConflictError(f"model {model.name!r} already exists", field="model")
+    conn.execute(
+        insert(t.models).values(
+            name=model.name,
+            task=model.task.value,
+            labels=list(model.labels),
+            family=model.family,
+            params=model.params,
+            policy=model.policy.to_dict(),
+            created_at=model.created_at,
+        )
+    )
+    conn.execute(insert(t.deployments).values(model=model.name, revision=0, updated_at=model.created_at))
+
+
+def get_model(conn: Connection, name: str) -> Model:
+    row = conn.execute(select(t.models).where(t.models.c.name == name)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"model {name!r} not found", field="model")
+    return _model(row)
+
+
+def list_models(conn: Connection) -> list[Model]:
+    return [_model(r) for r in conn.execute(select(t.models).order_by(t.models.c.name)).mappings()]
+
+
+def update_model(conn: Connection, name: str, **values: Any) -> None:
+    if "policy" in values and isinstance(values["policy"], Policy):
+        values["policy"] = values["policy"].to_dict()
+    conn.execute(update(t.models).where(t.models.c.name == name).values(**values))
+
+
+# -- versions -------------------------------------------------------------------------------
+
+def _version(row: RowMapping) -> ModelVersion:
+    return ModelVersion(
+        model=row["model"],
+        version=row["version"],
+        status=VersionStatus(row["status"]),
+        family=row["family"],
+        params=dict(row["params"]),
+        snapshot_hash=row["snapshot_hash"],
+        parent_version=row["parent_version"],
+        code_version=row["code_version"],
+        metrics=dict(row["metrics"]),
+        verdict=row["verdict"],
+        artifact_uri=row["artifact_uri"],
+        created_at=row["created_at"],
+        status_reason=row["status_reason"],
+        train_seconds=row["train_seconds"],
+    )
+
+
+def next_version_number(conn: Connection, model: str) -> int:
+    current = conn.execute(select(func.max(t.model_versions.c.version)).where(t.model_versions.c.model == model)).scalar()
+    return int(current or 0) + 1
+
+
+def insert_version(conn: Connection, v: ModelVersion) -> None:
+    conn.execute(
+        insert(t.model_versions).values(
+            model=v.model,
+            version=v.version,
+            status=v.status.value,
+            status_reason=v.status_reason,
+            family=v.family,
+            params=v.params,
+            snapshot_hash=v.snapshot_hash,
+            parent_version=v.parent_version,
+            code_version=v.code_version,
+            metrics=v.metrics,
+            verdict=v.verdict,
+            artifact_uri=v.artifact_uri,
+            train_seconds=v.train_seconds,
+            created_at=v.created_at,
+        )
+    )
+
+
+def get_version(conn: Connection, model: str, version: int) -> ModelVersion:
+    row = (
+        conn.execute(
+            select(t.model_versions).where(t.model_versions.c.model == model, t.model_versions.c.version == version)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFoundError(f"version {version} of model {model!r} not found", field="version")
+    return _version(row)
+
+
+def list_versions(conn: Connection, model: str) -> list[ModelVersion]:
+    q = select(t.model_versions).where(t.model_versions.c.model == model).order_by(t.model_versions.c.version)
+    return [_version(r) for r in conn.execute(q).mappings()]
+
+
+def set_version_status(conn: Connection, model: str, version: int, status: VersionStatus, reason: str | None) -> None:
+    conn.execute(
+        update(t.model_versions)
+        .where(t.model_versions.c.model == model, t.model_versions.c.version == version)
+        .values(status=status.value, status_reason=reason)
+    )
+
+
+# -- deployments ----------------------------------------------------------------------------
+
+def _deployment(row: RowMapping) -> Deployment:
+    return Deployment(
+        model=row["model"],
+        champion_version=row["champion_version"],
+        previous_version=row["previous_version"],
+        revision=row["revision"],
+        updated_at=row["updated_at"],
+    )
+
+
+def get_deployment(conn: Connection, model: str, *, for_update: bool = False) -> Deployment:
+    q = select(t.deployments).where(t.deployments.c.model == model)
+    if for_update:
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFoundError(f"model {model!r} not found", field="model")
+    return _deployment(row)
+
+
+def list_deployments(conn: Connection) -> list[Deployment]:
+    return [_deployment(r) for r in conn.execute(select(t.deployments)).mappings()]
+
+
+def set_deployment(conn: Connection, model: str, champion: int | None, previous: int | None, at: datetime) -> int:
+    conn.execute(
+        update(t.deployments)
+        .where(t.deployments.c.model == model)
+        .values(
+            champion_version=champion,
+            previous_version=previous,
+            revision=t.deployments.c.revision + 1,
+            updated_at=at,
+        )
+    )
+    return get_deployment(conn, model).revision
+
+
+def routing_revisions(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(t.deployments.c.model, t.deployments.c.revision))
+    return {model: revision for model, revision in rows}
+
+
+# -- events ---------------------------------------------------------------------------------
+
+def insert_event(
+    conn: Connection,
+    *,
+    model: str,
+    kind: str,
+    at: datetime,
+    actor: str,
+    version: int | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        insert(t.events).values(
+            model=model, kind=kind, version=version, actor=actor, reason=reason, data=data or {}, created_at=at
+        )
+    )
+
+
+def list_events(conn: Connection, model: str, limit: int = 50) -> list[Event]:
+    q = select(t.events).where(t.events.c.model == model).order_by(t.events.c.id.desc()).limit(limit)
+    return [
+        Event(
+            id=r["id"],
+            model=r["model"],
+            kind=r["kind"],
+            version=r["version"],
+            actor=r["actor"],
+            reason=r["reason"],
+            data=dict(r["data"]),
+            created_at=r["created_at"],
+        )
+        for r in conn.execute(q).mappings()
+    ]
+
+
+# -- bootstrap examples ---------------------------------------------------------------------
+
+def insert_examples(conn: Connection, model: str, split: str, rows: Iterable[tuple[str, str]], source: str) -> None:
+    values = [{"model": model, "split": split, "text": text, "label": label, "source": source} for text, label in rows]
+    if values:
+        conn.execute(insert(t.examples), values)
+
+
+def load_examples(conn: Connection, model: str, split: str) -> list[tuple[str, str]]:
+    q = (
+        select(t.examples.c.text, t.examples.c.label)
+        .where(t.examples.c.model == model, t.examples.c.split == split)
+        .order_by(t.examples.c.id)
+    )
+    return [(text, label) for text, label in conn.execute(q)]
+
+
+# -- predictions (written in batches by the prediction log) ---------------------------------
+
+def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(t.predictions), list(rows))
+
+
+def count_predictions(conn: Connection, model: str | None = None) -> int:
+    q = select(func.count()).select_from(t.predictions)
+    if model is not None:
+        q = q.where(t.predictions.c.model == model)
+    return int(conn.execute(q).scalar_one())
+
+
+def get_prediction(conn: Connection, prediction_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(t.predictions).where(t.predictions.c.id == prediction_id)).mappings().first()
+    if row is None:
+        return None
+    data = dict(row)
+    data["probabilities"] = orjson.loads(data["probabilities"])
+    return data
+
+
+# -- feedback -------------------------------------------------------------------------------
+
+def _feedback(row: RowMapping) -> Feedback:
+    return Feedback(
+        id=row["id"],
+        model=row["model"],
+        kind=FeedbackKind(row["kind"]),
+        prediction_id=row["prediction_id"],
+        client_id=row["client_id"],
+        label=row["label"],
+        thumbs=row["thumbs"],
+        rating=row["rating"],
+        text=row["text"],
+        subject=row["subject"],
+        metadata=row["metadata"],
+        created_at=row["created_at"],
+    )
+
+
+def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Feedback]:
+    """Insert feedback rows; a row whose (model, client_id) exists already is not inserted
+    again. Returns, for each input row in order, the stored event (the first one on a retry)."""
+    if not rows:
+        return []
+    stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = stmt_factory(t.feedback).on_conflict_do_nothing()
+    conn.execute(stmt, list(rows))
+    ids = [r["id"] for r in rows]
+    keyed = [(r["model"], r["client_id"]) for r in rows if r.get("client_id")]
+    clauses = [t.feedback.c.id.in_(ids)]
+    if keyed:
+        clauses.append(
+            or_(*[and_(t.feedback.c.model == m, t.feedback.c.client_id == c) for m, c in set(keyed)])
+        )
+    stored = [_feedback(r) for r in conn.execute(select(t.feedback).where(or_(*clauses))).mappings()]
+    by_id = {f.id: f for f in stored}
+    by_client = {(f.model, f.client_id): f for f in stored if f.client_id}
+    out = []
+    for r in rows:
+        found = by_client.get((r["model"], r["client_id"])) if r.get("client_id") else by_id.get(r["id"])
+        if found is None:  # pragma: no cover - would mean the insert silently failed
+            raise ConflictError(f"feedback {r['id']} was not stored")
+        out.append(found)
+    return out
+
+
+def get_feedback(conn: Connection, model: str, feedback_id: str) -> Feedback:
+    q = select(t.feedback).where(
+        t.feedback.c.model == model, or_(t.feedback.c.id == feedback_id, t.feedback.c.client_id == feedback_id)
+    )
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFoundError(f"feedback {feedback_id!r} not found for model {model!r}", field="feedback_id")
+    return _feedback(row)
+
+
+def feedback_counts(conn: Connection, model: str, since: datetime | None = None) -> dict[str, int]:
+    q = select(t.feedback.c.kind, func.count()).where(t.feedback.c.model == model)
+    if since is not None:
+        q = q.where(t.feedback.c.created_at > since)
+    return {kind: int(n) for kind, n in conn.execute(q.group_by(t.feedback.c.kind))}
+
+
+def count_labelled_feedback_since(conn: Connection, model: str, since: datetime | None) -> int:
+    q = select(func.count()).select_from(t.feedback).where(
+        t.feedback.c.model == model, t.feedback.c.kind.in_([k.value for k in LABELLED_KINDS])
+    )
+    if since is not None:
+        q = q.where(t.feedback.c.created_at > since)
+    return int(conn.execute(q).scalar_one())
+
+
+def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> list[dict[str, Any]]:
+    """Feedback up to ``until`` joined with its prediction when that is known, oldest first."""
+    f, p = t.feedback, t.predictions
+    q = (
+        select(
+            f.c.id,
+            f.c.kind,
+            f.c.label,
+            f.c.thumbs,
+            f.c.rating,
+            f.c.text,
+            f.c.subject,
+            f.c.created_at,
+            f.c.prediction_id,
+            p.c.text.label("prediction_text"),
+            p.c.label.label("predicted_label"),
+            p.c.version.label("prediction_version"),
+        )
+        .select_from(f.outerjoin(p, p.c.id == f.c.prediction_id))
+        .where(f.c.model == model, f.c.created_at <= until)
+        .order_by(f.c.created_at, f.c.id)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# -- snapshots ------------------------------------------------------------------------------
+
+def upsert_snapshot(
+    conn: Connection, *, hash: str, model: str, uri: str, counts: dict[str, Any], cutoff: datetime | None, at: datetime
+) -> None:
+    exists = conn.execute(select(t.snapshots.c.hash).where(t.snapshots.c.hash == hash)).first()
+    if not exists:
+        conn.execute(
+            insert(t.snapshots).values(hash=hash, model=model, uri=uri, counts=counts, cutoff=cutoff, created_at=at)
+        )
+
+
+def get_snapshot(conn: Connection, hash: str) -> dict[str, Any] | None:
+    row = conn.execute(select(t.snapshots).where(t.snapshots.c.hash == hash)).mappings().first()
+    return dict(row) if row else None
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+def _job(row: RowMapping) -> Job:
+    return Job(
+        id=row["id"],
+        model=row["model"],
+        kind=row["kind"],
+        status=JobStatus(row["status"]),
+        progress=row["progress"],
+        message=row["message"],
+        error=row["error"],
+        result=row["result"],
+        requested_by=row["requested_by"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        worker=row["worker"],
+    )
+
+
+def active_job(conn: Connection, model: str, kind: str) -> Job | None:
+    row = conn.execute(select(t.jobs).where(t.jobs.c.active_key == f"{model}:{kind}")).mappings().first()
+    return _job(row) if row else None
+
+
+def insert_job(conn: Connection, *, id: str, model: str, kind: str, requested_by: str, at: datetime) -> None:
+    conn.execute(
+        insert(t.jobs).values(
+            id=id,
+            model=model,
+            kind=kind,
+            status=JobStatus.QUEUED.value,
+            active_key=f"{model}:{kind}",
+            progress=0.0,
+            requested_by=requested_by,
+            created_at=at,
+        )
+    )
+
+
+def get_job(conn: Connection, job_id: str) -> Job:
+    row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"job {job_id!r} not found", field="job_id")
+    return _job(row)
+
+
+def list_jobs(conn: Connection, model: str | None = None, limit: int = 20) -> list[Job]:
+    q = select(t.jobs).order_by(t.jobs.c.created_at.desc()).limit(limit)
+    if model is not None:
+        q = q.where(t.jobs.c.model == model)
+    return [_job(r) for r in conn.execute(q).mappings()]
+
+
+def claim_job(conn: Connection, worker: str, at: datetime) -> Job | None:
+    """Take the oldest queued job. PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the write
+    transaction is already exclusive (``BEGIN IMMEDIATE``)."""
+    q = (
+        select(t.jobs.c.id)
+        .where(t.jobs.c.status == JobStatus.QUEUED.value)
+        .order_by(t.jobs.c.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    job_id = conn.execute(q).scalar()
+    if job_id is None:
+        return None
+    conn.execute(
+        update(t.jobs)
+        .where(t.jobs.c.id == job_id)
+        .values(status=JobStatus.RUNNING.value, started_at=at, worker=worker, message="started")
+    )
+    return get_job(conn, job_id)
+
+
+def update_job(conn: Connection, job_id: str, **values: Any) -> None:
+    if "status" in values:
+        status = JobStatus(values["status"])
+        values["status"] = status.value
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+            values["active_key"] = None
+    conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
+
+
+def queue_depth(conn: Connection) -> int:
+    q = select(func.count()).select_from(t.jobs).where(t.jobs.c.status == JobStatus.QUEUED.value)
+    return int(conn.execute(q).scalar_one())
+
+
+def fail_orphaned_jobs(conn: Connection, at: datetime, worker_prefix: str | None = None) -> int:
+    """Mark running jobs whose worker died as failed (they are safe to retry)."""
+    q = update(t.jobs).where(t.jobs.c.status == JobStatus.RUNNING.value)
+    if worker_prefix is not None:
+        q = q.where(t.jobs.c.worker.like(f"{worker_prefix}%"))
+    result = conn.execute(
+        q.values(status=JobStatus.FAILED.value, active_key=None, finished_at=at, error="worker stopped while running")
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,197 @@
+"""Table definitions (SQLAlchemy Core). Rows never leave ``store/``: repositories map them
+to the domain objects in ``learnloop.domain``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(UTC) if dialect.name != "sqlite" else value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = String(36)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("task", String(16), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("family", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retrain_watermark", UTCDateTime),
+    Column("last_retrain_at", UTCDateTime),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), ForeignKey("models.name", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text),
+    Column("family", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("snapshot_hash", String(64)),
+    Column("parent_version", Integer),
+    Column("code_version", String(64), nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("verdict", JSON),
+    Column("artifact_uri", Text, nullable=False),
+    Column("train_seconds", Float),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("model", String(64), ForeignKey("models.name", ondelete="CASCADE"), primary_key=True),
+    Column("champion_version", Integer),
+    Column("previous_version", Integer),
+    Column("revision", Integer, nullable=False, default=0),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("version", Integer),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+examples = Table(
+    "examples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), ForeignKey("models.name", ondelete="CASCADE"), nullable=False),
+    Column("split", String(16), nullable=False),  # train | golden
+    Column("text", Text, nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("source", String(64), nullable=False),
+    Index("ix_examples_model_split", "model", "split"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("route", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("probabilities", Text, nullable=False),  # JSON text, written on the hot path
+    Column("subject", String(128)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Index("ix_predictions_model_created", "model", "created_at"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model", String(64), nullable=False),
+    Column("client_id", String(128)),
+    Column("prediction_id", ID),
+    Column("kind", String(16), nullable=False),
+    Column("label", String(128)),
+    Column("thumbs", String(4)),
+    Column("rating", Integer),
+    Column("text", Text),
+    Column("subject", String(128)),
+    Column("metadata", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("model", "client_id", name="uq_feedback_model_client_id"),
+    Index("ix_feedback_model_created", "model", "created_at"),
+    Index("ix_feedback_prediction", "prediction_id"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("model", String(64), nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("cutoff", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    # Set to "<model>:<kind>" while queued or running: the unique constraint makes
+    # "one retrain per model at a time" hold across every process.
+    Column("active_key", String(128), unique=True),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("message", Text),
+    Column("error", Text),
+    Column("result", JSON),
+    Column("requested_by", String(128), nullable=False),
+    Column("worker", String(128)),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Index("ix_jobs_status_created", "status", "created_at"),
+)

@@ -1,0 +1,232 @@
+"""The retrain pipeline: snapshot -> train -> evaluate -> gate -> register -> swap."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from learnloop import __version__
+from learnloop.clock import Clock
+from learnloop.curation import Snapshot, build_snapshot, derive_examples, normalize_text
+from learnloop.errors import InsufficientDataError
+from learnloop.evaluation import classification_metrics, judge, paired_comparison
+from learnloop.registry.artifacts import ArtifactStore
+from learnloop.registry.service import RegistryService
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+from learnloop.training.fit import TrainSpec
+from learnloop.training.runner import TrainingRunner
+from learnloop.domain import Model, ModelVersion, VersionStatus
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+def split_golden(rows: list[tuple[str, str]], fraction: float, seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Hold out a golden set, stratified by label; duplicates of a text stay on one side."""
+    by_label: dict[str, list[str]] = {}
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for text, label in rows:
+        key = normalize_text(text)
+        if key not in groups:
+            by_label.setdefault(label, []).append(key)
+        groups.setdefault(key, []).append((text, label))
+    rng = random.Random(seed)
+    golden_keys: set[str] = set()
+    for keys in by_label.values():
+        rng.shuffle(keys)
+        golden_keys.update(keys[: round(len(keys) * fraction)])
+    train = [row for key, group in groups.items() if key not in golden_keys for row in group]
+    golden = [row for key, group in groups.items() if key in golden_keys for row in group]
+    return train, golden
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    version: int
+    promoted: bool
+    verdict: dict[str, Any]
+    snapshot: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "promoted": self.promoted, "verdict": self.verdict, "snapshot": self.snapshot}
+
+
+class TrainingService:
+    def __init__(
+        self,
+        db: Database,
+        store: ArtifactStore,
+        artifact_root: str,
+        registry: RegistryService,
+        runner: TrainingRunner,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.artifact_root = artifact_root
+        self.registry = registry
+        self.runner = runner
+        self.clock = clock
+
+    def _save_snapshot(self, model: str, snapshot: Snapshot) -> None:
+        uri = self.store.put_bytes(f"snapshots/{model}/{snapshot.hash}.jsonl.gz", snapshot.to_jsonl_gz())
+        with self.db.write() as conn:
+            repo.upsert_snapshot(
+                conn,
+                hash=snapshot.hash,
+                model=model,
+                uri=uri,
+                counts=snapshot.counts,
+                cutoff=snapshot.cutoff,
+                at=self.clock.now(),
+            )
+
+    def _spec(self, model: Model, snapshot: Snapshot, eval_sets: dict[str, list[str]], champion_uri: str | None, key: str) -> TrainSpec:
+        return TrainSpec(
+            family=model.family,
+            params=model.params,
+            label_set=list(model.labels),
+            texts=[ex.text for ex in snapshot.train],
+            labels=[ex.label for ex in snapshot.train],
+            eval_sets=eval_sets,
+            artifact_root=self.artifact_root,
+            artifact_key=key,
+            champion_uri=champion_uri,
+            manifest_extra={"model": model.name, "snapshot": snapshot.hash},
+        )
+
+    def bootstrap(self, name: str, progress: Progress = _no_progress) -> ModelVersion:
+        """Train, evaluate and crown version 1 from the model's bootstrap data."""
+        with self.db.read() as conn:
+            model = repo.get_model(conn, name)
+            train = repo.load_examples(conn, name, "train")
+            golden = repo.load_examples(conn, name, "golden")
+        now = self.clock.now()
+        snapshot = build_snapshot(
+            bootstrap=train, feedback=[], golden_texts=[t for t, _ in golden], champion_cutoff=None, cutoff=now, policy=model.policy
+        )
+        progress(0.1, f"snapshot {snapshot.hash[:12]}: {len(snapshot.train)} training examples")
+        self._save_snapshot(name, snapshot)
+        progress(0.2, "training")
+        result = self.runner.run(
+            self._spec(model, snapshot, {"golden": [t for t, _ in golden]}, None, f"models/{name}/{snapshot.hash[:16]}-v1")
+        )
+        progress(0.8, "evaluating on the golden set")
+        metrics = {
+            "golden": classification_metrics([lab for _, lab in golden], result.candidate["golden"], model.labels),
+            "train_examples": len(snapshot.train),
+        }
+        version = self.registry.register(
+            ModelVersion(
+                model=name,
+                version=0,
+                status=VersionStatus.CANDIDATE,
+                family=model.family,
+                params=model.params,
+                snapshot_hash=snapshot.hash,
+                parent_version=None,
+                code_version=__version__,
+                metrics=metrics,
+                verdict=None,
+                artifact_uri=result.artifact_uri,
+                created_at=self.clock.now(),
+                status_reason="bootstrap version",
+                train_seconds=result.train_seconds,
+            ),
+            actor="init",
+        )
+        self.registry.promote(name, version.version, actor="init", reason="bootstrap version")
+        with self.db.write() as conn:
+            repo.update_model(conn, name, retrain_watermark=now)
+        progress(1.0, "done")
+        return self.registry.version(name, version.version)
+
+    def retrain(self, name: str, *, actor: str, progress: Progress = _no_progress) -> RetrainOutcome:
+        now = self.clock.now()
+        with self.db.write() as conn:
+            model = repo.get_model(conn, name)
+            # Feedback up to now is in this snapshot: the trigger counts from here again,
+            # whatever the outcome (the cooldown stops a rejected candidate from looping).
+            repo.update_model(conn, name, retrain_watermark=now, last_retrain_at=now)
+        with self.db.read() as conn:
+            deployment = repo.get_deployment(conn, name)
+            champion = repo.get_version(conn, name, deployment.champion_version) if deployment.champion_version else None
+            champion_snapshot = repo.get_snapshot(conn, champion.snapshot_hash) if champion and champion.snapshot_hash else None
+            bootstrap = repo.load_examples(conn, name, "train")
+            golden = repo.load_examples(conn, name, "golden")
+            feedback_rows = repo.feedback_with_predictions(conn, name, now)
+        progress(0.05, f"curating {len(feedback_rows)} feedback events")
+        examples, counts = derive_examples(feedback_rows, model.labels)
+        snapshot = build_snapshot(
+            bootstrap=bootstrap,
+            feedback=examples,
+            golden_texts=[t for t, _ in golden],
+            champion_cutoff=champion_snapshot["cutoff"] if champion_snapshot else None,
+            cutoff=now,
+            policy=model.policy,
+            feedback_counts=dict(counts),
+        )
+        if len(snapshot.train) < model.policy.min_train_examples:
+            raise InsufficientDataError(
+                f"snapshot has {len(snapshot.train)} training examples; policy.min_train_examples is "
+                f"{model.policy.min_train_examples}. The champion is unchanged."
+            )
+        if len({ex.label for ex in snapshot.train}) < 2:
+            raise InsufficientDataError("snapshot has a single label; the champion is unchanged")
+        self._save_snapshot(name, snapshot)
+        progress(0.15, f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train, {len(snapshot.recent)} recent holdout")
+        eval_sets = {"golden": [t for t, _ in golden], "recent": [ex.text for ex in snapshot.recent]}
+        key = f"models/{name}/{snapshot.hash[:16]}-{now.strftime('%Y%m%dT%H%M%S%f')}"
+        result = self.runner.run(self._spec(model, snapshot, eval_sets, champion.artifact_uri if champion else None, key))
+        progress(0.8, f"trained in {result.train_seconds:.1f}s; judging against the champion")
+
+        golden_truth = [lab for _, lab in golden]
+        recent_truth = [ex.label for ex in snapshot.recent]
+        metrics: dict[str, Any] = {
+            "golden": classification_metrics(golden_truth, result.candidate["golden"], model.labels),
+            "recent": classification_metrics(recent_truth, result.candidate["recent"], model.labels),
+            "train_examples": len(snapshot.train),
+        }
+        if result.champion is not None and champion is not None:
+            golden_cmp = paired_comparison("golden", golden_truth, result.champion["golden"], result.candidate["golden"], confidence=1 - 2 * model.policy.alpha)
+            recent_cmp = paired_comparison("recent", recent_truth, result.champion["recent"], result.candidate["recent"], confidence=1 - 2 * model.policy.alpha) if snapshot.recent else None
+            verdict = judge(golden_cmp, recent_cmp, model.policy)
+            verdict_dict = {**verdict.to_dict(), "champion_version": champion.version}
+            passed = verdict.passed
+        else:
+            verdict_dict = {"passed": True, "decision": "promote", "reasons": ["no champion to compare with"]}
+            passed = True
+        status = VersionStatus.CANDIDATE if passed else VersionStatus.REJECTED
+        version = self.registry.register(
+            ModelVersion(
+                model=name,
+                version=0,
+                status=status,
+                family=model.family,
+                params=model.params,
+                snapshot_hash=snapshot.hash,
+                parent_version=champion.version if champion else None,
+                code_version=__version__,
+                metrics=metrics,
+                verdict=verdict_dict,
+                artifact_uri=result.artifact_uri,
+                created_at=self.clock.now(),
+                status_reason="; ".join(verdict_dict["reasons"]),
+                train_seconds=result.train_seconds,
+            ),
+            actor=actor,
+        )
+        promoted = False
+        if passed and model.policy.auto_promote:
+            self.registry.promote(name, version.version, actor="gate", reason="passed the offline gate: " + "; ".join(verdict_dict["reasons"]))
+            promoted = True
+        progress(1.0, f"version {version.version} " + ("promoted" if promoted else status.value))
+        return RetrainOutcome(version.version, promoted, verdict_dict, snapshot.hash)

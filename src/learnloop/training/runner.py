@@ -1,0 +1,42 @@
+"""Where a fit runs: in this process, or in a child process beside a live server."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import Protocol
+
+from learnloop.training.fit import TrainResult, TrainSpec, child_initializer, fit_and_score
+
+
+class TrainingRunner(Protocol):
+    def run(self, spec: TrainSpec) -> TrainResult: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessRunner:
+    def run(self, spec: TrainSpec) -> TrainResult:
+        return fit_and_score(spec)
+
+    def close(self) -> None:
+        pass
+
+
+class ChildProcessRunner:
+    """One long-lived child process (spawned, so no threads or locks are inherited)."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, spec: TrainSpec) -> TrainResult:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=child_initializer
+            )
+        return self._pool.submit(fit_and_score, spec).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
