@@ -49,7 +49,7 @@ class Policy:
     recent_holdout_fraction: float = 0.2  # newest share of labelled feedback kept out of training
     recent_holdout_max: int = 2_000
     min_recent_examples: int = 30  # fewer than this: the recent check cannot pass
-    golden_margin: float = 0.02  # non-inferiority margin on the golden set (accuracy points)
+    golden_margin: float = 0.05  # non-inferiority margin on the golden set (accuracy, 0.05 = 5 points)
     alpha: float = 0.05  # significance level of the paired tests
     min_recent_gain: float = 0.0  # required point gain on the recent holdout
     auto_promote: bool = True

@@ -72,7 +72,7 @@ def problem(status: int, code: str, detail: str, *, field: str | None = None, **
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path") and not isinstance(p, int)]
     return ".".join(parts) or "body"
 
 
