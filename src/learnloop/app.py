@@ -47,7 +47,9 @@ class MetricsMiddleware:
             self.metrics.request_seconds.labels(method, path).observe(time.perf_counter() - started)
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None, start_worker: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, services: Services | None = None, start_worker: bool = True
+) -> FastAPI:
     """Build the app. With ``services`` given, the caller owns their lifecycle."""
     owned = services is None
     services = services or build_services(settings or Settings.from_env())

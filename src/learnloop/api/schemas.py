@@ -239,7 +239,13 @@ class ModelSummary(BaseModel):
 
     @classmethod
     def of(cls, m: Model, champion: int | None) -> ModelSummary:
-        return cls(name=m.name, task=m.task.value, labels=list(m.labels), family=m.family, champion_version=champion)
+        return cls(
+            name=m.name,
+            task=m.task.value,
+            labels=list(m.labels),
+            family=m.family,
+            champion_version=champion,
+        )
 
 
 class ModelDetail(ModelSummary):

@@ -20,17 +20,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 HomeOpt = Annotated[
-    Path, typer.Option("--home", envvar="LEARNLOOP_HOME", help="learnloop home directory (database, artifacts).")
+    Path,
+    typer.Option("--home", envvar="LEARNLOOP_HOME", help="learnloop home directory (database, artifacts)."),
 ]
 DbOpt = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="LEARNLOOP_DATABASE_URL", help="SQLAlchemy URL; default: SQLite in the home."),
+    typer.Option(
+        "--database-url",
+        envvar="LEARNLOOP_DATABASE_URL",
+        help="SQLAlchemy URL; default: SQLite in the home.",
+    ),
 ]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name.")]
 
 
 def settings_for(home: Path, database_url: str | None, **overrides: object) -> Settings:
-    return Settings.from_env(home=home, database_url=database_url, **overrides)
+    return Settings.from_env().with_overrides(home=home, database_url=database_url, **overrides)
 
 
 def actor() -> str:

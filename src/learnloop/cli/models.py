@@ -10,11 +10,21 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from learnloop.cli.common import DbOpt, HomeOpt, ModelOpt, actor, console, fail, open_services, pct, settings_for
+from learnloop.cli.common import (
+    DbOpt,
+    HomeOpt,
+    ModelOpt,
+    actor,
+    console,
+    fail,
+    open_services,
+    pct,
+    settings_for,
+)
 from learnloop.datasets.readers import read_labelled
+from learnloop.domain import Policy
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
-from learnloop.domain import Policy
 from learnloop.training.pipeline import split_golden
 
 
@@ -25,13 +35,23 @@ def init(
     text_column: Annotated[str, typer.Option("--text-column", help="Column (or JSON field) holding the text.")],
     label_column: Annotated[str, typer.Option("--label-column", help="Column (or JSON field) holding the label.")],
     database_url: DbOpt = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="csv, tsv or jsonl (default: from the extension).")] = None,
-    no_header: Annotated[bool, typer.Option("--no-header", help="The file has no header row; columns are 0, 1, ...")] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, tsv or jsonl (default: from the extension)."),
+    ] = None,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="The file has no header row; columns are 0, 1, ...")
+    ] = False,
     quoting: Annotated[str | None, typer.Option("--quoting", help="TSV quoting: none (default) or csv.")] = None,
     family: Annotated[str, typer.Option("--family", help="Model family key.")] = DEFAULT_FAMILY,
-    golden_fraction: Annotated[float, typer.Option("--golden-fraction", help="Share held out as the golden set.")] = 0.2,
+    golden_fraction: Annotated[
+        float, typer.Option("--golden-fraction", help="Share held out as the golden set.")
+    ] = 0.2,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    retrain_every: Annotated[int | None, typer.Option("--retrain-every", help="New labelled feedback events per retrain.")] = None,
+    retrain_every: Annotated[
+        int | None,
+        typer.Option("--retrain-every", help="New labelled feedback events per retrain."),
+    ] = None,
     cooldown: Annotated[float | None, typer.Option("--cooldown", help="Seconds between automatic retrains.")] = None,
 ) -> None:
     """Create a model from labelled data, train version 1 and make it champion."""
@@ -45,7 +65,14 @@ def init(
     settings = settings_for(home, database_url, isolate_training=False)
     with open_services(settings) as services:
         policy = Policy().updated(overrides)
-        data_set = read_labelled(data, text_column=text_column, label_column=label_column, fmt=fmt, header=not no_header, quoting=quoting)
+        data_set = read_labelled(
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            fmt=fmt,
+            header=not no_header,
+            quoting=quoting,
+        )
         labels = sorted(set(data_set.labels))
         rows = list(zip(data_set.texts, data_set.labels, strict=True))
         train, golden = split_golden(rows, golden_fraction, seed)
@@ -56,11 +83,27 @@ def init(
         )
         console.print(f"golden set: {len(golden)} held out; training on {len(train)}")
         services.registry.create_model(
-            name=model, labels=labels, family=family, params={}, policy=policy, train=train, golden=golden, source=str(data)
+            name=model,
+            labels=labels,
+            family=family,
+            params={},
+            policy=policy,
+            train=train,
+            golden=golden,
+            source=str(data),
         )
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task("training version 1", total=1.0)
-            version = services.training.bootstrap(model, lambda f, msg: progress.update(task, completed=f, description=msg))
+            version = services.training.bootstrap(
+                model, lambda f, msg: progress.update(task, completed=f, description=msg)
+            )
         golden_metrics = version.metrics["golden"]
         low, high = golden_metrics["accuracy_ci95"]
         console.print(
@@ -74,7 +117,15 @@ def versions(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None
     """List a model's versions with their metrics and verdicts."""
     with open_services(settings_for(home, database_url)) as services:
         table = Table(title=f"versions of {model}")
-        for column in ("version", "status", "golden acc", "recent acc", "parent", "created", "reason"):
+        for column in (
+            "version",
+            "status",
+            "golden acc",
+            "recent acc",
+            "parent",
+            "created",
+            "reason",
+        ):
             table.add_column(column)
         for v in services.registry.versions(model):
             table.add_row(
@@ -97,23 +148,41 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
         console.rule(f"[bold]{model}[/] ({o.model.task.value}: {', '.join(o.model.labels)})")
         if champion:
             console.print(
-                f"champion: version [bold]{champion.version}[/], golden accuracy {pct(champion.metrics.get('golden', {}).get('accuracy'))}"
-                + (f"; previous (kept loaded for rollback): {o.deployment.previous_version}" if o.deployment.previous_version else "")
+                f"champion: version [bold]{champion.version}[/], "
+                f"golden accuracy {pct(champion.metrics.get('golden', {}).get('accuracy'))}"
+                + (
+                    f"; previous (kept loaded for rollback): {o.deployment.previous_version}"
+                    if o.deployment.previous_version
+                    else ""
+                )
             )
         else:
             console.print("[red]no champion[/]")
-        console.print(f"versions: {len(o.versions)}; feedback: {sum(o.feedback_counts.values())} events {o.feedback_counts or ''}")
+        console.print(
+            f"versions: {len(o.versions)}; feedback: {sum(o.feedback_counts.values())} events {o.feedback_counts or ''}"
+        )
         p = o.model.policy
-        console.print(f"policy: retrain every {p.retrain_every} labelled events, cooldown {p.cooldown_seconds:.0f}s, golden margin {pct(p.golden_margin)}, alpha {p.alpha}")
+        console.print(
+            f"policy: retrain every {p.retrain_every} labelled events, cooldown {p.cooldown_seconds:.0f}s, "
+            f"golden margin {pct(p.golden_margin)}, alpha {p.alpha}"
+        )
         if o.last_retrain:
             j = o.last_retrain
-            console.print(f"last retrain: job {j.id} {j.status.value} ({j.message or ''}){' - ' + j.error if j.error else ''}")
+            console.print(
+                f"last retrain: job {j.id} {j.status.value} ({j.message or ''}){' - ' + j.error if j.error else ''}"
+            )
         if o.recent_events:
             table = Table(title="recent events")
             for column in ("time", "event", "version", "actor", "reason"):
                 table.add_column(column)
             for e in o.recent_events:
-                table.add_row(e.created_at.strftime("%m-%d %H:%M:%S") if e.created_at else "", e.kind, str(e.version or ""), e.actor, (e.reason or "")[:100])
+                table.add_row(
+                    e.created_at.strftime("%m-%d %H:%M:%S") if e.created_at else "",
+                    e.kind,
+                    str(e.version or ""),
+                    e.actor,
+                    (e.reason or "")[:100],
+                )
             console.print(table)
 
 
@@ -127,11 +196,16 @@ def promote(
     """Make a version champion (the current one stays loaded for rollback)."""
     with open_services(settings_for(home, database_url)) as services:
         d = services.registry.promote(model, version, actor=actor(), reason=reason or "manual promotion")
-        console.print(f"[green]version {d.champion_version} of {model!r} is champion[/] (previous: {d.previous_version})")
+        console.print(
+            f"[green]version {d.champion_version} of {model!r} is champion[/] (previous: {d.previous_version})"
+        )
 
 
 def rollback(
-    home: HomeOpt, model: ModelOpt, database_url: DbOpt = None, reason: Annotated[str | None, typer.Option("--reason")] = None
+    home: HomeOpt,
+    model: ModelOpt,
+    database_url: DbOpt = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
     """Put the previous champion back, now."""
     with open_services(settings_for(home, database_url)) as services:
@@ -143,7 +217,10 @@ def config(
     home: HomeOpt,
     model: ModelOpt,
     database_url: DbOpt = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE policy change (value as JSON), repeatable.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE policy change (value as JSON), repeatable."),
+    ] = None,
 ) -> None:
     """Show or change a model's policy."""
     changes: dict[str, Any] = {}
@@ -157,7 +234,11 @@ def config(
             changes[key.strip()] = raw
     with open_services(settings_for(home, database_url)) as services:
         try:
-            m = services.registry.update_policy(model, changes, actor()) if changes else services.registry.get_model(model)
+            m = (
+                services.registry.update_policy(model, changes, actor())
+                if changes
+                else services.registry.get_model(model)
+            )
         except LearnloopError as exc:
             fail(exc.message)
         table = Table(title=f"policy of {model}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import time
@@ -10,7 +11,16 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from learnloop.cli.common import DbOpt, HomeOpt, ModelOpt, actor, console, fail, open_services, settings_for
+from learnloop.cli.common import (
+    DbOpt,
+    HomeOpt,
+    ModelOpt,
+    actor,
+    console,
+    fail,
+    open_services,
+    settings_for,
+)
 from learnloop.domain import JobStatus
 
 
@@ -28,7 +38,10 @@ def serve(
     database_url: DbOpt = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="LEARNLOOP_API_KEY", help="Key for admin routes.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="LEARNLOOP_API_KEY", help="Key for admin routes."),
+    ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
     loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
@@ -44,7 +57,15 @@ def serve(
     settings = settings_for(home, database_url, api_key=api_key)
     app = create_app(settings, start_worker=worker)
     console.print(f"learnloop serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, loop=loop, http="httptools", log_level=log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop=loop,
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+    )
 
 
 def worker(home: HomeOpt, database_url: DbOpt = None) -> None:
@@ -54,17 +75,18 @@ def worker(home: HomeOpt, database_url: DbOpt = None) -> None:
         services.ingest.start()
         services.worker.recover()
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             services.worker.run_forever()
-        except KeyboardInterrupt:
-            pass
 
 
 def retrain(
     home: HomeOpt,
     model: ModelOpt,
     database_url: DbOpt = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result (runs the job here if no worker takes it).")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for the result (runs the job here if no worker takes it)."),
+    ] = False,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
     """Queue a retrain of a model (refused while one is queued or running)."""
@@ -74,7 +96,13 @@ def retrain(
         if not wait:
             console.print("a running `learnloop serve` or `learnloop worker` will run it")
             return
-        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task("waiting", total=1.0)
             while True:
                 job = services.jobs.get(job.id)
@@ -89,7 +117,8 @@ def retrain(
         result = job.result
         verdict = result["verdict"]
         colour = "green" if result["promoted"] else "yellow"
-        console.print(f"[{colour}]version {result['version']}: {'promoted' if result['promoted'] else verdict.get('decision', 'rejected')}[/]")
+        outcome = "promoted" if result["promoted"] else verdict.get("decision", "rejected")
+        console.print(f"[{colour}]version {result['version']}: {outcome}[/]")
         for line in verdict.get("reasons", []):
             console.print(f"  - {line}")
 

@@ -3,4 +3,11 @@
 from learnloop.curation.labels import LabelledExample, derive_examples, normalize_text
 from learnloop.curation.snapshot import Snapshot, build_snapshot, content_hash
 
-__all__ = ["LabelledExample", "Snapshot", "build_snapshot", "content_hash", "derive_examples", "normalize_text"]
+__all__ = [
+    "LabelledExample",
+    "Snapshot",
+    "build_snapshot",
+    "content_hash",
+    "derive_examples",
+    "normalize_text",
+]

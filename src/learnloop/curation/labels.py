@@ -64,7 +64,9 @@ def _implied_label(row: Mapping[str, Any], labels: Sequence[str]) -> tuple[str |
     return None, "negative"
 
 
-def derive_examples(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> tuple[list[LabelledExample], Counter[str]]:
+def derive_examples(
+    rows: Iterable[Mapping[str, Any]], labels: Sequence[str]
+) -> tuple[list[LabelledExample], Counter[str]]:
     """Feedback rows (oldest first, joined with their predictions) -> labelled examples."""
     counts: Counter[str] = Counter()
     best: dict[str, tuple[int, Mapping[str, Any]]] = {}  # one winner per prediction or text

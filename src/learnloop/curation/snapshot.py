@@ -41,7 +41,13 @@ class Snapshot:
 
 
 def _row_bytes(ex: LabelledExample, role: str) -> bytes:
-    row = {"role": role, "text": ex.text, "label": ex.label, "source": ex.source, "feedback_id": ex.feedback_id}
+    row = {
+        "role": role,
+        "text": ex.text,
+        "label": ex.label,
+        "source": ex.source,
+        "feedback_id": ex.feedback_id,
+    }
     return orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
@@ -65,7 +71,11 @@ def build_snapshot(
     feedback_counts: dict[str, int] | None = None,
 ) -> Snapshot:
     unseen = [ex for ex in feedback if champion_cutoff is None or (ex.created_at and ex.created_at > champion_cutoff)]
-    size = min(math.ceil(policy.recent_holdout_fraction * len(feedback)), policy.recent_holdout_max, len(unseen))
+    size = min(
+        math.ceil(policy.recent_holdout_fraction * len(feedback)),
+        policy.recent_holdout_max,
+        len(unseen),
+    )
     recent = unseen[len(unseen) - size :] if size else []
     recent_ids = {ex.feedback_id for ex in recent}
     held_out = {normalize_text(t) for t in golden_texts} | {normalize_text(ex.text) for ex in recent}

@@ -93,9 +93,7 @@ def read_labelled(
         raise DataError(f"not a regular file: {path}")
     fmt = detect_format(path) if fmt is None else fmt
     if fmt not in SUPPORTED_FORMATS:
-        raise DataError(
-            f"unknown format {fmt!r}; supported formats: {', '.join(SUPPORTED_FORMATS)}"
-        )
+        raise DataError(f"unknown format {fmt!r}; supported formats: {', '.join(SUPPORTED_FORMATS)}")
     try:
         codec_name = codecs.lookup(encoding).name
     except LookupError:
@@ -108,15 +106,12 @@ def read_labelled(
                     raise DataError("quoting applies to csv and tsv files, not jsonl")
                 rows = _read_jsonl(stream, path, text_column, label_column)
             else:
-                rows = _read_delimited(
-                    stream, path, fmt, text_column, label_column, header, quoting
-                )
+                rows = _read_delimited(stream, path, fmt, text_column, label_column, header, quoting)
     except UnicodeDecodeError:
         line = _first_undecodable_line(path, encoding)
         shown = "UTF-8" if codec_name in ("utf-8", "utf-8-sig") else encoding
         raise DataError(
-            f"{path}, line {line}: not valid {shown} text; "
-            "pass the file's encoding if it is not UTF-8"
+            f"{path}, line {line}: not valid {shown} text; pass the file's encoding if it is not UTF-8"
         ) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
@@ -151,9 +146,7 @@ def _read_delimited(
         return _collect_delimited(reader, path, text_column, label_column, header)
     except csv.Error as exc:
         hint = " (if quotes are literal characters in this file, pass quoting='none')"
-        raise DataError(
-            f"{path}, line {reader.line_num}: {exc}{hint if quoting == 'csv' else ''}"
-        ) from exc
+        raise DataError(f"{path}, line {reader.line_num}: {exc}{hint if quoting == 'csv' else ''}") from exc
 
 
 def _collect_delimited(
@@ -197,9 +190,7 @@ def _column_index(columns: list[str], name: str, path: Path) -> int:
         return columns.index(name)
     except ValueError:
         found = ", ".join(repr(c) for c in columns)
-        raise DataError(
-            f"column {name!r} not found in {path}; columns found: {found}", field=name
-        ) from None
+        raise DataError(f"column {name!r} not found in {path}; columns found: {found}", field=name) from None
 
 
 def _read_jsonl(stream: Iterable[str], path: Path, text_key: str, label_key: str) -> _Rows:
@@ -216,9 +207,7 @@ def _read_jsonl(stream: Iterable[str], path: Path, text_key: str, label_key: str
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}, line {line_no}: invalid JSON: {exc.msg}") from None
         if not isinstance(obj, dict):
-            raise DataError(
-                f"{path}, line {line_no}: expected a JSON object, got {type(obj).__name__}"
-            )
+            raise DataError(f"{path}, line {line_no}: expected a JSON object, got {type(obj).__name__}")
         keys_seen.update(dict.fromkeys(obj))
         has_text_key = has_text_key or text_key in obj
         has_label_key = has_label_key or label_key in obj
@@ -267,8 +256,7 @@ def _json_label(value: object, path: Path, line_no: int, key: str) -> str:
     if isinstance(value, str):
         return value.strip()
     raise DataError(
-        f"{path}, line {line_no}: label field {key!r} must be a string, number or boolean, "
-        f"got {type(value).__name__}",
+        f"{path}, line {line_no}: label field {key!r} must be a string, number or boolean, got {type(value).__name__}",
         field=key,
     )
 

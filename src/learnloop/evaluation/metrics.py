@@ -29,9 +29,7 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels:
     truth, pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
     correct = int((truth == pred).sum())
     low, high = wilson_interval(correct, n)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, pred, labels=list(labels), zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(truth, pred, labels=list(labels), zero_division=0)
     return {
         "n": n,
         "accuracy": correct / n,

@@ -14,7 +14,9 @@ def get_family(key: str) -> ModelFamily:
     try:
         return FAMILIES[key]
     except KeyError:
-        raise ValidationError(f"unknown model family {key!r}; known: {', '.join(sorted(FAMILIES))}", field="family") from None
+        raise ValidationError(
+            f"unknown model family {key!r}; known: {', '.join(sorted(FAMILIES))}", field="family"
+        ) from None
 
 
 __all__ = ["DEFAULT_FAMILY", "FAMILIES", "ModelFamily", "Predictor", "get_family"]

@@ -128,7 +128,9 @@ class TfidfLogRegFamily:
             )
         merged = {**DEFAULTS, **params}
         for name, value in merged.items():
-            if not isinstance(value, _PARAM_TYPES[name]) or (isinstance(value, bool) and bool not in _PARAM_TYPES[name]):
+            if not isinstance(value, _PARAM_TYPES[name]) or (
+                isinstance(value, bool) and bool not in _PARAM_TYPES[name]
+            ):
                 raise ValidationError(f"parameter {name} has the wrong type: {value!r}", field=f"params.{name}")
         if merged["ngram_max"] < 1 or merged["min_df"] < 1 or merged["C"] <= 0:
             raise ValidationError("ngram_max and min_df must be >= 1 and C > 0", field="params")
@@ -173,7 +175,11 @@ class TfidfLogRegFamily:
             raise ArtifactError(f"{self.key} cannot save a {type(predictor).__name__}")
         directory.mkdir(parents=True, exist_ok=True)
         joblib.dump(
-            {"vectorizer": predictor.vectorizer, "classifier": predictor.classifier, "labels": list(predictor.labels)},
+            {
+                "vectorizer": predictor.vectorizer,
+                "classifier": predictor.classifier,
+                "labels": list(predictor.labels),
+            },
             directory / "model.joblib",
             compress=3,
         )

@@ -24,10 +24,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from learnloop.domain import Feedback
 from learnloop.errors import OverloadedError
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
-from learnloop.domain import Feedback
 
 log = logging.getLogger(__name__)
 

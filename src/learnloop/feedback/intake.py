@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
+from learnloop.domain import FeedbackKind, Model
 from learnloop.errors import ValidationError
 from learnloop.ids import new_id
-from learnloop.domain import FeedbackKind, Model
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,22 @@ def feedback_kind(item: FeedbackInput) -> FeedbackKind:
     return FeedbackKind(signals[0])
 
 
-def to_row(model: Model, item: FeedbackInput, now: datetime, *, max_text_chars: int, max_metadata_bytes: int) -> dict[str, Any]:
+def to_row(
+    model: Model,
+    item: FeedbackInput,
+    now: datetime,
+    *,
+    max_text_chars: int,
+    max_metadata_bytes: int,
+) -> dict[str, Any]:
     kind = feedback_kind(item)
     if item.prediction_id is not None:
         try:
             uuid.UUID(item.prediction_id)
         except ValueError:
-            raise ValidationError(f"prediction_id {item.prediction_id!r} is not a UUID", field="prediction_id") from None
+            raise ValidationError(
+                f"prediction_id {item.prediction_id!r} is not a UUID", field="prediction_id"
+            ) from None
     if item.label is not None:
         model.check_label(item.label)
     if item.thumbs is not None and item.thumbs not in ("up", "down"):

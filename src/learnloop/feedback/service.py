@@ -11,6 +11,7 @@ import orjson
 
 from learnloop.clock import Clock
 from learnloop.config import Limits
+from learnloop.domain import Feedback
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import FeedbackInput, check_text, hash_subject, to_row
@@ -19,7 +20,6 @@ from learnloop.monitoring.metrics import Metrics
 from learnloop.routing.cache import ModelCache
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
-from learnloop.domain import Feedback
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,14 @@ class PredictionResult:
 
 
 class PredictionService:
-    def __init__(self, cache: ModelCache, ingest: IngestWriter, clock: Clock, metrics: Metrics, limits: Limits) -> None:
+    def __init__(
+        self,
+        cache: ModelCache,
+        ingest: IngestWriter,
+        clock: Clock,
+        metrics: Metrics,
+        limits: Limits,
+    ) -> None:
         self.cache = cache
         self.ingest = ingest
         self.clock = clock
@@ -51,7 +58,10 @@ class PredictionService:
 
     def predict_many(self, model: str, texts: Sequence[str], subject: str | None = None) -> list[PredictionResult]:
         if len(texts) > self.limits.max_batch_items:
-            raise ValidationError(f"batch has {len(texts)} items; the limit is {self.limits.max_batch_items}", field="items")
+            raise ValidationError(
+                f"batch has {len(texts)} items; the limit is {self.limits.max_batch_items}",
+                field="items",
+            )
         for i, text in enumerate(texts):
             check_text(text, self.limits.max_text_chars, field=f"items.{i}.text")
         champion = self.cache.champion(model)
@@ -96,7 +106,15 @@ class ItemResult:
 
 
 class FeedbackService:
-    def __init__(self, db: Database, cache: ModelCache, ingest: IngestWriter, clock: Clock, metrics: Metrics, limits: Limits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cache: ModelCache,
+        ingest: IngestWriter,
+        clock: Clock,
+        metrics: Metrics,
+        limits: Limits,
+    ) -> None:
         self.db = db
         self.cache = cache
         self.ingest = ingest
@@ -110,7 +128,15 @@ class FeedbackService:
         out: list[dict[str, Any] | LearnloopError] = []
         for item in items:
             try:
-                out.append(to_row(spec, item, now, max_text_chars=self.limits.max_text_chars, max_metadata_bytes=self.limits.max_metadata_bytes))
+                out.append(
+                    to_row(
+                        spec,
+                        item,
+                        now,
+                        max_text_chars=self.limits.max_text_chars,
+                        max_metadata_bytes=self.limits.max_metadata_bytes,
+                    )
+                )
             except LearnloopError as exc:
                 out.append(exc)
         return out
@@ -125,7 +151,10 @@ class FeedbackService:
 
     async def record_many(self, model: str, items: Sequence[FeedbackInput]) -> list[ItemResult]:
         if len(items) > self.limits.max_batch_items:
-            raise ValidationError(f"batch has {len(items)} items; the limit is {self.limits.max_batch_items}", field="items")
+            raise ValidationError(
+                f"batch has {len(items)} items; the limit is {self.limits.max_batch_items}",
+                field="items",
+            )
         rows = self._rows(model, items)
         valid = [r for r in rows if not isinstance(r, LearnloopError)]
         stored = iter(await self.ingest.submit_feedback_async(valid) if valid else [])

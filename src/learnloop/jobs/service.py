@@ -7,11 +7,11 @@ import logging
 from sqlalchemy.exc import IntegrityError
 
 from learnloop.clock import Clock
+from learnloop.domain import Job
 from learnloop.errors import ConflictError
 from learnloop.ids import new_id
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
-from learnloop.domain import Job
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,18 @@ class JobService:
                 active = repo.active_job(conn, model, kind)
                 if active is not None:
                     raise ConflictError(
-                        f"a {kind} of model {model!r} is already {active.status.value} (job {active.id})", field="job_id"
+                        f"a {kind} of model {model!r} is already {active.status.value} (job {active.id})",
+                        field="job_id",
                     )
                 repo.insert_job(conn, id=job_id, model=model, kind=kind, requested_by=requested_by, at=now)
                 repo.insert_event(
-                    conn, model=model, kind=f"{kind}_queued", at=now, actor=requested_by, reason=reason, data={"job_id": job_id}
+                    conn,
+                    model=model,
+                    kind=f"{kind}_queued",
+                    at=now,
+                    actor=requested_by,
+                    reason=reason,
+                    data={"job_id": job_id},
                 )
         except IntegrityError as exc:  # lost a race with another process: the constraint decides
             raise ConflictError(f"a {kind} of model {model!r} is already queued or running", field="job_id") from exc

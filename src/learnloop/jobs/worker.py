@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from learnloop.clock import Clock
+from learnloop.domain import Job, JobStatus
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.metrics import Metrics
@@ -24,7 +25,6 @@ from learnloop.store import repositories as repo
 from learnloop.store.db import Database
 from learnloop.training.pipeline import TrainingService
 from learnloop.triggers import retrain_reason
-from learnloop.domain import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,11 @@ class Worker:
                 owner_host, _, pid = (job.worker or "").rpartition(":")
                 if owner_host == host and pid.isdigit() and not _alive(int(pid)):
                     repo.update_job(
-                        conn, job.id, status=JobStatus.FAILED, finished_at=self.clock.now(), error="worker process died while running"
+                        conn,
+                        job.id,
+                        status=JobStatus.FAILED,
+                        finished_at=self.clock.now(),
+                        error="worker process died while running",
                     )
 
     def run_forever(self) -> None:
@@ -115,7 +119,13 @@ class Worker:
             job = repo.claim_job(conn, self.name, self.clock.now())
         if job is None:
             return False
-        log.info("job %s (%s of %s) started", job.id, job.kind, job.model, extra={"job_id": job.id, "model": job.model})
+        log.info(
+            "job %s (%s of %s) started",
+            job.id,
+            job.kind,
+            job.model,
+            extra={"job_id": job.id, "model": job.model},
+        )
         handler = self._handlers.get(job.kind)
         try:
             if handler is None:
@@ -126,13 +136,36 @@ class Worker:
             if not isinstance(exc, LearnloopError):
                 log.error("job %s failed:\n%s", job.id, traceback.format_exc())
             with self.db.write() as conn:
-                repo.update_job(conn, job.id, status=JobStatus.FAILED, finished_at=self.clock.now(), error=message, message="failed")
-                repo.insert_event(conn, model=job.model, kind=f"{job.kind}_failed", at=self.clock.now(), actor=self.name, reason=message, data={"job_id": job.id})
+                repo.update_job(
+                    conn,
+                    job.id,
+                    status=JobStatus.FAILED,
+                    finished_at=self.clock.now(),
+                    error=message,
+                    message="failed",
+                )
+                repo.insert_event(
+                    conn,
+                    model=job.model,
+                    kind=f"{job.kind}_failed",
+                    at=self.clock.now(),
+                    actor=self.name,
+                    reason=message,
+                    data={"job_id": job.id},
+                )
             self.metrics.retrains.labels(job.model, "failed").inc()
             log.warning("job %s failed: %s", job.id, message)
         else:
             with self.db.write() as conn:
-                repo.update_job(conn, job.id, status=JobStatus.SUCCEEDED, finished_at=self.clock.now(), progress=1.0, result=result, message="done")
+                repo.update_job(
+                    conn,
+                    job.id,
+                    status=JobStatus.SUCCEEDED,
+                    finished_at=self.clock.now(),
+                    progress=1.0,
+                    result=result,
+                    message="done",
+                )
         return True
 
     def _run_retrain(self, job: Job) -> dict[str, Any]:

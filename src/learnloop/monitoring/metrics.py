@@ -12,10 +12,17 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "learnloop_http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=r
+            "learnloop_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "learnloop_http_request_seconds", "HTTP request latency", ["method", "route"], buckets=LATENCY_BUCKETS, registry=r
+            "learnloop_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.predictions = Counter(
             "learnloop_predictions", "Predictions served", ["model", "version", "route"], registry=r

@@ -13,12 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from learnloop.clock import Clock
+from learnloop.domain import (
+    Deployment,
+    Event,
+    Job,
+    Model,
+    ModelVersion,
+    Policy,
+    Task,
+    VersionStatus,
+)
 from learnloop.errors import ConflictError, ValidationError
 from learnloop.families import get_family
 from learnloop.registry.artifacts import ArtifactStore, load_predictor
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
-from learnloop.domain import Deployment, Event, Job, Model, ModelVersion, Policy, Task, VersionStatus
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -92,7 +101,12 @@ class RegistryService:
                 kind="model_created",
                 at=model.created_at,
                 actor="cli",
-                data={"labels": labels, "train": len(train), "golden": len(golden), "source": source},
+                data={
+                    "labels": labels,
+                    "train": len(train),
+                    "golden": len(golden),
+                    "source": source,
+                },
             )
         return model
 
@@ -126,7 +140,12 @@ class RegistryService:
             policy = model.policy.updated(changes)
             repo.update_model(conn, name, policy=policy)
             repo.insert_event(
-                conn, model=name, kind="policy_changed", at=self.clock.now(), actor=actor, data={"changes": changes}
+                conn,
+                model=name,
+                kind="policy_changed",
+                at=self.clock.now(),
+                actor=actor,
+                data={"changes": changes},
             )
             return repo.get_model(conn, name)
 
@@ -207,7 +226,13 @@ class RegistryService:
             now = self.clock.now()
             repo.set_deployment(conn, model, good, None, now)
             repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}")
-            repo.set_version_status(conn, model, bad, VersionStatus.RETIRED, f"rolled back: {reason or 'no reason given'}")
+            repo.set_version_status(
+                conn,
+                model,
+                bad,
+                VersionStatus.RETIRED,
+                f"rolled back: {reason or 'no reason given'}",
+            )
             repo.insert_event(
                 conn,
                 model=model,

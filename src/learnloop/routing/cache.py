@@ -15,12 +15,12 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from learnloop.domain import Model
 from learnloop.errors import ArtifactError, LearnloopError, NotFoundError
 from learnloop.families import Predictor
 from learnloop.registry.artifacts import ArtifactStore, load_predictor
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
-from learnloop.domain import Model
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.elements import ColumnElement
 
-from learnloop.errors import ConflictError, NotFoundError
-from learnloop.store import tables as t
 from learnloop.domain import (
     Deployment,
     Event,
@@ -28,11 +27,19 @@ from learnloop.domain import (
     Task,
     VersionStatus,
 )
+from learnloop.errors import ConflictError, NotFoundError
+from learnloop.store import tables as t
 
-LABELLED_KINDS = (FeedbackKind.LABEL, FeedbackKind.EXAMPLE, FeedbackKind.THUMBS, FeedbackKind.RATING)
+LABELLED_KINDS = (
+    FeedbackKind.LABEL,
+    FeedbackKind.EXAMPLE,
+    FeedbackKind.THUMBS,
+    FeedbackKind.RATING,
+)
 
 
 # -- models ---------------------------------------------------------------------------------
+
 
 def _model(row: RowMapping) -> Model:
     return Model(
@@ -84,6 +91,7 @@ def update_model(conn: Connection, name: str, **values: Any) -> None:
 
 # -- versions -------------------------------------------------------------------------------
 
+
 def _version(row: RowMapping) -> ModelVersion:
     return ModelVersion(
         model=row["model"],
@@ -104,7 +112,9 @@ def _version(row: RowMapping) -> ModelVersion:
 
 
 def next_version_number(conn: Connection, model: str) -> int:
-    current = conn.execute(select(func.max(t.model_versions.c.version)).where(t.model_versions.c.model == model)).scalar()
+    current = conn.execute(
+        select(func.max(t.model_versions.c.version)).where(t.model_versions.c.model == model)
+    ).scalar()
     return int(current or 0) + 1
 
 
@@ -157,6 +167,7 @@ def set_version_status(conn: Connection, model: str, version: int, status: Versi
 
 # -- deployments ----------------------------------------------------------------------------
 
+
 def _deployment(row: RowMapping) -> Deployment:
     return Deployment(
         model=row["model"],
@@ -202,6 +213,7 @@ def routing_revisions(conn: Connection) -> dict[str, int]:
 
 # -- events ---------------------------------------------------------------------------------
 
+
 def insert_event(
     conn: Connection,
     *,
@@ -215,7 +227,13 @@ def insert_event(
 ) -> None:
     conn.execute(
         insert(t.events).values(
-            model=model, kind=kind, version=version, actor=actor, reason=reason, data=data or {}, created_at=at
+            model=model,
+            kind=kind,
+            version=version,
+            actor=actor,
+            reason=reason,
+            data=data or {},
+            created_at=at,
         )
     )
 
@@ -239,6 +257,7 @@ def list_events(conn: Connection, model: str, limit: int = 50) -> list[Event]:
 
 # -- bootstrap examples ---------------------------------------------------------------------
 
+
 def insert_examples(conn: Connection, model: str, split: str, rows: Iterable[tuple[str, str]], source: str) -> None:
     values = [{"model": model, "split": split, "text": text, "label": label, "source": source} for text, label in rows]
     if values:
@@ -255,6 +274,7 @@ def load_examples(conn: Connection, model: str, split: str) -> list[tuple[str, s
 
 
 # -- predictions (written in batches by the prediction log) ---------------------------------
+
 
 def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
@@ -278,6 +298,7 @@ def get_prediction(conn: Connection, prediction_id: str) -> dict[str, Any] | Non
 
 
 # -- feedback -------------------------------------------------------------------------------
+
 
 def _feedback(row: RowMapping) -> Feedback:
     return Feedback(
@@ -305,12 +326,12 @@ def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> li
     stmt = stmt_factory(t.feedback).on_conflict_do_nothing()
     conn.execute(stmt, list(rows))
     ids = [r["id"] for r in rows]
-    keyed = [(r["model"], r["client_id"]) for r in rows if r.get("client_id")]
-    clauses = [t.feedback.c.id.in_(ids)]
-    if keyed:
-        clauses.append(
-            or_(*[and_(t.feedback.c.model == m, t.feedback.c.client_id == c) for m, c in set(keyed)])
-        )
+    client_ids: dict[str, set[str]] = {}
+    for r in rows:
+        if r.get("client_id"):
+            client_ids.setdefault(r["model"], set()).add(r["client_id"])
+    clauses: list[ColumnElement[bool]] = [t.feedback.c.id.in_(ids)]
+    clauses += [and_(t.feedback.c.model == m, t.feedback.c.client_id.in_(c)) for m, c in client_ids.items()]
     stored = [_feedback(r) for r in conn.execute(select(t.feedback).where(or_(*clauses))).mappings()]
     by_id = {f.id: f for f in stored}
     by_client = {(f.model, f.client_id): f for f in stored if f.client_id}
@@ -325,7 +346,8 @@ def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> li
 
 def get_feedback(conn: Connection, model: str, feedback_id: str) -> Feedback:
     q = select(t.feedback).where(
-        t.feedback.c.model == model, or_(t.feedback.c.id == feedback_id, t.feedback.c.client_id == feedback_id)
+        t.feedback.c.model == model,
+        or_(t.feedback.c.id == feedback_id, t.feedback.c.client_id == feedback_id),
     )
     row = conn.execute(q).mappings().first()
     if row is None:
@@ -341,8 +363,10 @@ def feedback_counts(conn: Connection, model: str, since: datetime | None = None)
 
 
 def count_labelled_feedback_since(conn: Connection, model: str, since: datetime | None) -> int:
-    q = select(func.count()).select_from(t.feedback).where(
-        t.feedback.c.model == model, t.feedback.c.kind.in_([k.value for k in LABELLED_KINDS])
+    q = (
+        select(func.count())
+        .select_from(t.feedback)
+        .where(t.feedback.c.model == model, t.feedback.c.kind.in_([k.value for k in LABELLED_KINDS]))
     )
     if since is not None:
         q = q.where(t.feedback.c.created_at > since)
@@ -376,8 +400,16 @@ def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> 
 
 # -- snapshots ------------------------------------------------------------------------------
 
+
 def upsert_snapshot(
-    conn: Connection, *, hash: str, model: str, uri: str, counts: dict[str, Any], cutoff: datetime | None, at: datetime
+    conn: Connection,
+    *,
+    hash: str,
+    model: str,
+    uri: str,
+    counts: dict[str, Any],
+    cutoff: datetime | None,
+    at: datetime,
 ) -> None:
     exists = conn.execute(select(t.snapshots.c.hash).where(t.snapshots.c.hash == hash)).first()
     if not exists:
@@ -392,6 +424,7 @@ def get_snapshot(conn: Connection, hash: str) -> dict[str, Any] | None:
 
 
 # -- jobs -----------------------------------------------------------------------------------
+
 
 def _job(row: RowMapping) -> Job:
     return Job(
@@ -486,6 +519,11 @@ def fail_orphaned_jobs(conn: Connection, at: datetime, worker_prefix: str | None
     if worker_prefix is not None:
         q = q.where(t.jobs.c.worker.like(f"{worker_prefix}%"))
     result = conn.execute(
-        q.values(status=JobStatus.FAILED.value, active_key=None, finished_at=at, error="worker stopped while running")
+        q.values(
+            status=JobStatus.FAILED.value,
+            active_key=None,
+            finished_at=at,
+            error="worker stopped while running",
+        )
     )
     return int(result.rowcount or 0)

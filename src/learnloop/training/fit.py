@@ -7,6 +7,7 @@ stall the server's request handling.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -67,7 +68,5 @@ def child_initializer() -> None:
     """Run in the training process: one BLAS thread, low priority beside the server."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    try:
+    with contextlib.suppress(OSError):
         os.nice(5)
-    except OSError:
-        pass

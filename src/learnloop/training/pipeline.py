@@ -11,6 +11,7 @@ from typing import Any
 from learnloop import __version__
 from learnloop.clock import Clock
 from learnloop.curation import Snapshot, build_snapshot, derive_examples, normalize_text
+from learnloop.domain import Model, ModelVersion, VersionStatus
 from learnloop.errors import InsufficientDataError
 from learnloop.evaluation import classification_metrics, judge, paired_comparison
 from learnloop.registry.artifacts import ArtifactStore
@@ -19,7 +20,6 @@ from learnloop.store import repositories as repo
 from learnloop.store.db import Database
 from learnloop.training.fit import TrainSpec
 from learnloop.training.runner import TrainingRunner
-from learnloop.domain import Model, ModelVersion, VersionStatus
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -29,7 +29,9 @@ def _no_progress(fraction: float, message: str) -> None:
     pass
 
 
-def split_golden(rows: list[tuple[str, str]], fraction: float, seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def split_golden(
+    rows: list[tuple[str, str]], fraction: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Hold out a golden set, stratified by label; duplicates of a text stay on one side."""
     by_label: dict[str, list[str]] = {}
     groups: dict[str, list[tuple[str, str]]] = {}
@@ -56,7 +58,12 @@ class RetrainOutcome:
     snapshot: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "promoted": self.promoted, "verdict": self.verdict, "snapshot": self.snapshot}
+        return {
+            "version": self.version,
+            "promoted": self.promoted,
+            "verdict": self.verdict,
+            "snapshot": self.snapshot,
+        }
 
 
 class TrainingService:
@@ -89,7 +96,14 @@ class TrainingService:
                 at=self.clock.now(),
             )
 
-    def _spec(self, model: Model, snapshot: Snapshot, eval_sets: dict[str, list[str]], champion_uri: str | None, key: str) -> TrainSpec:
+    def _spec(
+        self,
+        model: Model,
+        snapshot: Snapshot,
+        eval_sets: dict[str, list[str]],
+        champion_uri: str | None,
+        key: str,
+    ) -> TrainSpec:
         return TrainSpec(
             family=model.family,
             params=model.params,
@@ -111,13 +125,24 @@ class TrainingService:
             golden = repo.load_examples(conn, name, "golden")
         now = self.clock.now()
         snapshot = build_snapshot(
-            bootstrap=train, feedback=[], golden_texts=[t for t, _ in golden], champion_cutoff=None, cutoff=now, policy=model.policy
+            bootstrap=train,
+            feedback=[],
+            golden_texts=[t for t, _ in golden],
+            champion_cutoff=None,
+            cutoff=now,
+            policy=model.policy,
         )
         progress(0.1, f"snapshot {snapshot.hash[:12]}: {len(snapshot.train)} training examples")
         self._save_snapshot(name, snapshot)
         progress(0.2, "training")
         result = self.runner.run(
-            self._spec(model, snapshot, {"golden": [t for t, _ in golden]}, None, f"models/{name}/{snapshot.hash[:16]}-v1")
+            self._spec(
+                model,
+                snapshot,
+                {"golden": [t for t, _ in golden]},
+                None,
+                f"models/{name}/{snapshot.hash[:16]}-v1",
+            )
         )
         progress(0.8, "evaluating on the golden set")
         metrics = {
@@ -158,8 +183,12 @@ class TrainingService:
             repo.update_model(conn, name, retrain_watermark=now, last_retrain_at=now)
         with self.db.read() as conn:
             deployment = repo.get_deployment(conn, name)
-            champion = repo.get_version(conn, name, deployment.champion_version) if deployment.champion_version else None
-            champion_snapshot = repo.get_snapshot(conn, champion.snapshot_hash) if champion and champion.snapshot_hash else None
+            champion = (
+                repo.get_version(conn, name, deployment.champion_version) if deployment.champion_version else None
+            )
+            champion_snapshot = (
+                repo.get_snapshot(conn, champion.snapshot_hash) if champion and champion.snapshot_hash else None
+            )
             bootstrap = repo.load_examples(conn, name, "train")
             golden = repo.load_examples(conn, name, "golden")
             feedback_rows = repo.feedback_with_predictions(conn, name, now)
@@ -182,10 +211,18 @@ class TrainingService:
         if len({ex.label for ex in snapshot.train}) < 2:
             raise InsufficientDataError("snapshot has a single label; the champion is unchanged")
         self._save_snapshot(name, snapshot)
-        progress(0.15, f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train, {len(snapshot.recent)} recent holdout")
-        eval_sets = {"golden": [t for t, _ in golden], "recent": [ex.text for ex in snapshot.recent]}
+        progress(
+            0.15,
+            f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train, {len(snapshot.recent)} recent holdout",
+        )
+        eval_sets = {
+            "golden": [t for t, _ in golden],
+            "recent": [ex.text for ex in snapshot.recent],
+        }
         key = f"models/{name}/{snapshot.hash[:16]}-{now.strftime('%Y%m%dT%H%M%S%f')}"
-        result = self.runner.run(self._spec(model, snapshot, eval_sets, champion.artifact_uri if champion else None, key))
+        result = self.runner.run(
+            self._spec(model, snapshot, eval_sets, champion.artifact_uri if champion else None, key)
+        )
         progress(0.8, f"trained in {result.train_seconds:.1f}s; judging against the champion")
 
         golden_truth = [lab for _, lab in golden]
@@ -196,13 +233,33 @@ class TrainingService:
             "train_examples": len(snapshot.train),
         }
         if result.champion is not None and champion is not None:
-            golden_cmp = paired_comparison("golden", golden_truth, result.champion["golden"], result.candidate["golden"], confidence=1 - 2 * model.policy.alpha)
-            recent_cmp = paired_comparison("recent", recent_truth, result.champion["recent"], result.candidate["recent"], confidence=1 - 2 * model.policy.alpha) if snapshot.recent else None
+            golden_cmp = paired_comparison(
+                "golden",
+                golden_truth,
+                result.champion["golden"],
+                result.candidate["golden"],
+                confidence=1 - 2 * model.policy.alpha,
+            )
+            recent_cmp = (
+                paired_comparison(
+                    "recent",
+                    recent_truth,
+                    result.champion["recent"],
+                    result.candidate["recent"],
+                    confidence=1 - 2 * model.policy.alpha,
+                )
+                if snapshot.recent
+                else None
+            )
             verdict = judge(golden_cmp, recent_cmp, model.policy)
             verdict_dict = {**verdict.to_dict(), "champion_version": champion.version}
             passed = verdict.passed
         else:
-            verdict_dict = {"passed": True, "decision": "promote", "reasons": ["no champion to compare with"]}
+            verdict_dict = {
+                "passed": True,
+                "decision": "promote",
+                "reasons": ["no champion to compare with"],
+            }
             passed = True
         status = VersionStatus.CANDIDATE if passed else VersionStatus.REJECTED
         version = self.registry.register(
@@ -226,7 +283,12 @@ class TrainingService:
         )
         promoted = False
         if passed and model.policy.auto_promote:
-            self.registry.promote(name, version.version, actor="gate", reason="passed the offline gate: " + "; ".join(verdict_dict["reasons"]))
+            self.registry.promote(
+                name,
+                version.version,
+                actor="gate",
+                reason="passed the offline gate: " + "; ".join(verdict_dict["reasons"]),
+            )
             promoted = True
         progress(1.0, f"version {version.version} " + ("promoted" if promoted else status.value))
         return RetrainOutcome(version.version, promoted, verdict_dict, snapshot.hash)

@@ -32,7 +32,9 @@ class ChildProcessRunner:
     def run(self, spec: TrainSpec) -> TrainResult:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=child_initializer
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=child_initializer,
             )
         return self._pool.submit(fit_and_score, spec).result()
 

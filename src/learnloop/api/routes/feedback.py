@@ -51,11 +51,21 @@ async def record_feedback_batch(model: str, body: FeedbackBatchCreate, services:
             assert result.error is not None
             err = result.error
             items[i] = FeedbackItemResult(
-                index=i, status="rejected", error=ItemError(code=err.code, field=f"items.{i}.{err.field}" if err.field else None, detail=err.message)
+                index=i,
+                status="rejected",
+                error=ItemError(
+                    code=err.code,
+                    field=f"items.{i}.{err.field}" if err.field else None,
+                    detail=err.message,
+                ),
             )
     for i, p in enumerate(parsed):
         if isinstance(p, LearnloopError):
-            items[i] = FeedbackItemResult(index=i, status="rejected", error=ItemError(code=p.code, field=p.field, detail=p.message))
+            items[i] = FeedbackItemResult(
+                index=i,
+                status="rejected",
+                error=ItemError(code=p.code, field=p.field, detail=p.message),
+            )
     done = [item for item in items if item is not None]
     stored = sum(1 for item in done if item.status == "stored")
     return FeedbackBatchResult(stored=stored, rejected=len(done) - stored, items=done)

@@ -45,20 +45,35 @@ async def get_version(model: str, version: int, services: ServicesDep) -> Versio
 
 
 @router.post("/{model}/versions/{version}/promote", response_model=DeploymentPublic)
-async def promote(model: str, version: int, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None) -> DeploymentPublic:
+async def promote(
+    model: str,
+    version: int,
+    actor: AdminDep,
+    services: ServicesDep,
+    body: ActionRequest | None = None,
+) -> DeploymentPublic:
     reason = body.reason if body else None
-    return DeploymentPublic.of(services.registry.promote(model, version, actor=actor, reason=reason or "manual promotion"))
+    return DeploymentPublic.of(
+        services.registry.promote(model, version, actor=actor, reason=reason or "manual promotion")
+    )
 
 
 @router.post("/{model}/rollback", response_model=DeploymentPublic)
-async def rollback(model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None) -> DeploymentPublic:
+async def rollback(
+    model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
+) -> DeploymentPublic:
     reason = body.reason if body else None
     return DeploymentPublic.of(services.registry.rollback(model, actor=actor, reason=reason or "manual rollback"))
 
 
 @router.post("/{model}/retrain", response_model=JobAccepted, status_code=202)
 async def retrain(model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None) -> JobAccepted:
-    job = services.jobs.enqueue(model, "retrain", requested_by=actor, reason=body.reason if body else "requested through the API")
+    job = services.jobs.enqueue(
+        model,
+        "retrain",
+        requested_by=actor,
+        reason=body.reason if body else "requested through the API",
+    )
     return JobAccepted(job_id=job.id, status=job.status.value)
 
 

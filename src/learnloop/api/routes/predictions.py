@@ -3,7 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from learnloop.api.deps import ServicesDep
-from learnloop.api.schemas import PredictBatchRequest, PredictBatchResponse, PredictionPublic, PredictRequest
+from learnloop.api.schemas import (
+    PredictBatchRequest,
+    PredictBatchResponse,
+    PredictionPublic,
+    PredictRequest,
+)
 from learnloop.feedback.service import prediction_json
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["predictions"])

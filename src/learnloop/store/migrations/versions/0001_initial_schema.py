@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -138,9 +137,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("label", sa.String(length=128), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["model"], ["models.name"], name=op.f("fk_examples_model_models"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["model"], ["models.name"], name=op.f("fk_examples_model_models"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_examples")),
     )
     with op.batch_alter_table("examples", schema=None) as batch_op:
