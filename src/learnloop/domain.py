@@ -39,6 +39,9 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+_KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number"}
+
+
 @dataclass(frozen=True)
 class Policy:
     """Per-model rules for retraining and promotion. Stored with the model."""
@@ -55,6 +58,21 @@ class Policy:
     auto_promote: bool = True
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                ok = isinstance(value, bool)
+            elif f.type == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:  # float: an int is fine and is stored as a float
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                if ok:
+                    object.__setattr__(self, f.name, float(value))
+            if not ok:
+                raise ValidationError(
+                    f"policy.{f.name} must be {_KIND_NAMES[str(f.type)]}, got {value!r}",
+                    field=f"policy.{f.name}",
+                )
         checks = [
             (self.retrain_every >= 1, "retrain_every", "must be >= 1"),
             (self.cooldown_seconds >= 0, "cooldown_seconds", "must be >= 0"),

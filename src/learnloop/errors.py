@@ -10,7 +10,8 @@ Hierarchy::
     ├── InsufficientDataError      too little data to train or judge honestly
     ├── ArtifactError              an artifact is missing, corrupt or of another format
     ├── PromotionRejectedError     the gate refused a candidate
-    └── OverloadedError            a bounded queue is full; retry after a delay
+    ├── OverloadedError            a bounded queue is full; retry after a delay
+    └── StorageUnavailableError    the database cannot be reached; retry after a delay
 """
 
 from __future__ import annotations
@@ -61,3 +62,7 @@ class OverloadedError(LearnloopError):
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StorageUnavailableError(OverloadedError):
+    code = "storage_unavailable"

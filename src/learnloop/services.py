@@ -124,6 +124,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         feedback_queue_max=limits.feedback_queue_max,
         flush_rows=limits.prediction_flush_rows,
         flush_seconds=limits.prediction_flush_seconds,
+        dead_letter=settings.home / "dead-letter" / "predictions.jsonl",
     )
     runner: TrainingRunner = ChildProcessRunner() if settings.isolate_training else InProcessRunner()
     training = TrainingService(db, store, str(store.root), registry, runner, clock)

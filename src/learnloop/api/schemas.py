@@ -153,7 +153,7 @@ class VersionPublic(BaseModel):
     train_seconds: float | None
 
     @classmethod
-    def of(cls, v: ModelVersion, snapshot: dict[str, Any] | None) -> VersionPublic:
+    def of(cls, v: ModelVersion) -> VersionPublic:
         return cls(
             model=v.model,
             version=v.version,
@@ -166,7 +166,7 @@ class VersionPublic(BaseModel):
             lineage={
                 "parent_version": v.parent_version,
                 "snapshot_hash": v.snapshot_hash,
-                "snapshot_counts": snapshot.get("counts") if snapshot else None,
+                "snapshot_counts": v.metrics.get("snapshot_counts"),
                 "code_version": v.code_version,
                 "artifact_uri": v.artifact_uri,
             },

@@ -57,6 +57,8 @@ def _implied_label(row: Mapping[str, Any], labels: Sequence[str]) -> tuple[str |
     else:
         return None, "unknown_kind"
     predicted = row["predicted_label"]
+    if predicted not in labels:  # a prediction of a model whose labels were different
+        return None, "unknown_predicted_label"
     if positive:
         return predicted, "labelled"
     if len(labels) == 2:

@@ -10,6 +10,12 @@
   PostgreSQL connection takes thousands of events per second.
 
 A single writer also means SQLite never sees two writers from this process at once.
+
+Failures stay with the item that caused them: a batch the database refuses is retried item
+by item. Feedback the database refuses is answered with an error for that request alone
+(422; 503 when the database is unreachable). A prediction row a healthy database refuses is
+appended to ``dead_letter`` (JSON lines) and counted; while the database is unreachable,
+rows stay queued and are retried.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import orjson
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from learnloop.domain import Feedback
-from learnloop.errors import OverloadedError
+from learnloop.errors import LearnloopError, OverloadedError, StorageUnavailableError, ValidationError
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
 
@@ -48,6 +58,7 @@ class IngestWriter:
         flush_rows: int = 512,
         flush_seconds: float = 0.05,
         on_feedback_committed: Callable[[list[Feedback]], None] | None = None,
+        dead_letter: Path | None = None,
     ) -> None:
         self._db = db
         self._predictions: deque[dict[str, Any]] = deque()
@@ -61,8 +72,9 @@ class IngestWriter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._on_feedback_committed = on_feedback_committed
+        self._dead_letter = dead_letter
         self.predictions_written = 0
-        self.predictions_failed_batches = 0
+        self.predictions_dead_lettered = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -131,34 +143,73 @@ class IngestWriter:
                     repo.insert_predictions(conn, batch)
                 self.predictions_written += len(batch)
             except Exception:
-                # Keep the rows: put them back in order and retry on the next pass.
-                self.predictions_failed_batches += 1
-                self._predictions.extendleft(reversed(batch))
-                log.exception("prediction log write failed; %d rows kept for retry", len(batch))
-                time.sleep(0.5)
-                return
+                if not self._database_reachable():
+                    # An outage: keep every row, in order, and try again on the next pass.
+                    self._predictions.extendleft(reversed(batch))
+                    log.exception("prediction log: database unreachable; %d rows kept for retry", len(batch))
+                    time.sleep(0.5)
+                    return
+                self._write_predictions_one_by_one(batch)
+
+    def _write_predictions_one_by_one(self, batch: list[dict[str, Any]]) -> None:
+        for row in batch:
+            try:
+                with self._db.write() as conn:
+                    repo.insert_predictions(conn, [row])
+                self.predictions_written += 1
+            except Exception as exc:
+                self._dead_letter_row(row, exc)
+
+    def _dead_letter_row(self, row: dict[str, Any], exc: Exception) -> None:
+        self.predictions_dead_lettered += 1
+        log.error("prediction %s refused by the database (%s); written to the dead-letter file", row["id"], exc)
+        if self._dead_letter is not None:
+            self._dead_letter.parent.mkdir(parents=True, exist_ok=True)
+            record = {**row, "created_at": row["created_at"].isoformat(), "error": str(exc)[:500]}
+            with self._dead_letter.open("ab") as fh:
+                fh.write(orjson.dumps(record, default=str) + b"\n")
+
+    def _database_reachable(self) -> bool:
+        try:
+            with self._db.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            return False
+        return True
 
     def _write_feedback(self) -> None:
         while self._feedback:
             requests: list[_FeedbackRequest] = []
-            rows: list[dict[str, Any]] = []
-            while self._feedback and len(rows) < 5_000:
-                request = self._feedback.popleft()
-                requests.append(request)
-                rows.extend(request.rows)
+            while self._feedback and sum(len(r.rows) for r in requests) < 5_000:
+                requests.append(self._feedback.popleft())
             try:
-                with self._db.write() as conn:
-                    stored = repo.insert_feedback_many(conn, rows)
-            except Exception as exc:
-                log.exception("feedback write failed for %d events", len(rows))
+                self._commit_feedback(requests)
+            except Exception:
+                # One group commit failed: retry each request alone so only the culprit fails.
                 for request in requests:
-                    request.future.set_exception(exc)
-            else:
-                start = 0
-                for request in requests:
-                    request.future.set_result(stored[start : start + len(request.rows)])
-                    start += len(request.rows)
-                if self._on_feedback_committed is not None:
-                    self._on_feedback_committed(stored)
+                    try:
+                        self._commit_feedback([request])
+                    except Exception as exc:
+                        log.warning("feedback write refused (%d events): %s", len(request.rows), exc)
+                        request.future.set_exception(_storage_error(exc))
             finally:
-                self._feedback_rows -= len(rows)
+                self._feedback_rows -= sum(len(r.rows) for r in requests)
+
+    def _commit_feedback(self, requests: list[_FeedbackRequest]) -> None:
+        rows = [row for request in requests for row in request.rows]
+        with self._db.write() as conn:
+            stored = repo.insert_feedback_many(conn, rows)
+        start = 0
+        for request in requests:
+            request.future.set_result(stored[start : start + len(request.rows)])
+            start += len(request.rows)
+        if self._on_feedback_committed is not None:
+            self._on_feedback_committed(stored)
+
+
+def _storage_error(exc: Exception) -> LearnloopError:
+    if isinstance(exc, LearnloopError):
+        return exc
+    if isinstance(exc, OperationalError | InterfaceError) or not isinstance(exc, DBAPIError):
+        return StorageUnavailableError("the database is unavailable; retry shortly", retry_after=2.0)
+    return ValidationError(f"the database refused this event: {str(exc.orig)[:200]}", field="body")

@@ -14,12 +14,12 @@ the prediction arrives.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import orjson
 
 from learnloop.domain import FeedbackKind, Model
 from learnloop.errors import ValidationError
@@ -42,7 +42,7 @@ def hash_subject(subject: str | None) -> str | None:
     """Subjects are stored hashed: the same user maps to the same key, the id is not kept."""
     if subject is None:
         return None
-    return hashlib.sha256(subject.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def feedback_kind(item: FeedbackInput) -> FeedbackKind:
@@ -73,13 +73,7 @@ def to_row(
     max_metadata_bytes: int,
 ) -> dict[str, Any]:
     kind = feedback_kind(item)
-    if item.prediction_id is not None:
-        try:
-            uuid.UUID(item.prediction_id)
-        except ValueError:
-            raise ValidationError(
-                f"prediction_id {item.prediction_id!r} is not a UUID", field="prediction_id"
-            ) from None
+    prediction_id = None if item.prediction_id is None else canonical_prediction_id(item.prediction_id)
     if item.label is not None:
         model.check_label(item.label)
     if item.thumbs is not None and item.thumbs not in ("up", "down"):
@@ -88,15 +82,17 @@ def to_row(
         raise ValidationError("rating must be an integer from 1 to 5", field="rating")
     if item.text is not None:
         check_text(item.text, max_text_chars)
-    if item.metadata is not None and len(orjson.dumps(item.metadata)) > max_metadata_bytes:
-        raise ValidationError(f"metadata exceeds {max_metadata_bytes} bytes of JSON", field="metadata")
-    if item.feedback_id is not None and not 1 <= len(item.feedback_id) <= 128:
-        raise ValidationError("feedback_id must be 1-128 characters", field="feedback_id")
+    if item.metadata is not None:
+        check_metadata(item.metadata, max_metadata_bytes)
+    if item.feedback_id is not None:
+        if not 1 <= len(item.feedback_id) <= 128:
+            raise ValidationError("feedback_id must be 1-128 characters", field="feedback_id")
+        check_storable(item.feedback_id, "feedback_id")
     return {
         "id": new_id(),
         "model": model.name,
         "client_id": item.feedback_id,
-        "prediction_id": item.prediction_id,
+        "prediction_id": prediction_id,
         "kind": kind.value,
         "label": item.label,
         "thumbs": item.thumbs,
@@ -108,9 +104,51 @@ def to_row(
     }
 
 
+def check_storable(value: str, field: str) -> str:
+    """Refuse strings that a database cannot store: NUL characters (PostgreSQL text) and lone
+    surrogates (not encodable as UTF-8), both of which JSON can carry."""
+    if "\x00" in value:
+        raise ValidationError("contains a NUL character", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("contains an unpaired surrogate (not valid Unicode text)", field=field) from None
+    return value
+
+
 def check_text(text: str, max_chars: int, field: str = "text") -> str:
     if not text.strip():
         raise ValidationError("text is empty", field=field)
     if len(text) > max_chars:
         raise ValidationError(f"text has {len(text)} characters; the limit is {max_chars}", field=field)
-    return text
+    return check_storable(text, field)
+
+
+def canonical_prediction_id(value: str) -> str:
+    """Prediction ids are stored in one spelling (lower-case, dashed), so any spelling a
+    client sends joins its prediction."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValidationError(f"prediction_id {value!r} is not a UUID", field="prediction_id") from None
+
+
+def check_metadata(metadata: dict[str, Any], max_bytes: int) -> None:
+    """Metadata must be strict JSON (no NaN or Infinity) of storable strings, within a size."""
+
+    def visit(value: Any) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError("metadata holds NaN or Infinity, which JSON cannot carry", field="metadata")
+        if isinstance(value, str):
+            check_storable(value, "metadata")
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                check_storable(str(key), "metadata")
+                visit(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                visit(inner)
+
+    visit(metadata)
+    if len(json.dumps(metadata).encode()) > max_bytes:
+        raise ValidationError(f"metadata exceeds {max_bytes} bytes of JSON", field="metadata")

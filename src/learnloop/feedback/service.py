@@ -56,7 +56,9 @@ class PredictionService:
         self._log(result, text, subject, latency_ms)
         return result
 
-    def predict_many(self, model: str, texts: Sequence[str], subject: str | None = None) -> list[PredictionResult]:
+    def predict_many(
+        self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
+    ) -> list[PredictionResult]:
         if len(texts) > self.limits.max_batch_items:
             raise ValidationError(
                 f"batch has {len(texts)} items; the limit is {self.limits.max_batch_items}",
@@ -65,17 +67,17 @@ class PredictionService:
         for i, text in enumerate(texts):
             check_text(text, self.limits.max_text_chars, field=f"items.{i}.text")
         champion = self.cache.champion(model)
+        if not texts:
+            return []
         started = time.perf_counter()
-        proba = champion.predictor.predict_proba(list(texts)) if texts else None
-        latency_ms = (time.perf_counter() - started) * 1000 / max(1, len(texts))
+        proba = champion.predictor.predict_proba(list(texts))
+        latency_ms = (time.perf_counter() - started) * 1000 / len(texts)
         labels = champion.predictor.labels
         results = []
-        for i, text in enumerate(texts):
-            assert proba is not None
-            row = proba[i]
+        for i, (text, row) in enumerate(zip(texts, proba, strict=True)):
             probabilities = {lab: float(p) for lab, p in zip(labels, row, strict=True)}
             result = PredictionResult(new_id(), model, champion.version, labels[int(row.argmax())], probabilities)
-            self._log(result, text, subject, latency_ms)
+            self._log(result, text, subjects[i] if subjects else None, latency_ms)
             results.append(result)
         return results
 

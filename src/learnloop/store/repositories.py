@@ -391,7 +391,7 @@ def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> 
             p.c.label.label("predicted_label"),
             p.c.version.label("prediction_version"),
         )
-        .select_from(f.outerjoin(p, p.c.id == f.c.prediction_id))
+        .select_from(f.outerjoin(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)))
         .where(f.c.model == model, f.c.created_at <= until)
         .order_by(f.c.created_at, f.c.id)
     )

@@ -122,7 +122,7 @@ examples = Table(
     Column("split", String(16), nullable=False),  # train | golden
     Column("text", Text, nullable=False),
     Column("label", String(128), nullable=False),
-    Column("source", String(64), nullable=False),
+    Column("source", Text, nullable=False),
     Index("ix_examples_model_split", "model", "split"),
 )
 

@@ -8,7 +8,10 @@ stall the server's request handling.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +68,23 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
 
 
 def child_initializer() -> None:
-    """Run in the training process: one BLAS thread, low priority beside the server."""
+    """Run in the training process: one BLAS thread, low priority beside the server, and
+    ended by the kernel if the server dies (else a killed server would leave it behind)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    _die_with_parent()
     with contextlib.suppress(OSError):
         os.nice(5)
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not available: the pool's own checks remain
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)

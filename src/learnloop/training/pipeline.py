@@ -148,6 +148,7 @@ class TrainingService:
         metrics = {
             "golden": classification_metrics([lab for _, lab in golden], result.candidate["golden"], model.labels),
             "train_examples": len(snapshot.train),
+            "snapshot_counts": snapshot.counts,
         }
         version = self.registry.register(
             ModelVersion(
@@ -231,6 +232,7 @@ class TrainingService:
             "golden": classification_metrics(golden_truth, result.candidate["golden"], model.labels),
             "recent": classification_metrics(recent_truth, result.candidate["recent"], model.labels),
             "train_examples": len(snapshot.train),
+            "snapshot_counts": snapshot.counts,
         }
         if result.champion is not None and champion is not None:
             golden_cmp = paired_comparison(

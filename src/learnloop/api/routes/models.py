@@ -40,8 +40,7 @@ async def get_model(model: str, services: ServicesDep) -> ModelDetail:
 
 @router.get("/{model}/versions/{version}", response_model=VersionPublic)
 async def get_version(model: str, version: int, services: ServicesDep) -> VersionPublic:
-    v = services.registry.version(model, version)
-    return VersionPublic.of(v, services.registry.snapshot(v.snapshot_hash) if v.snapshot_hash else None)
+    return VersionPublic.of(services.registry.version(model, version))
 
 
 @router.post("/{model}/versions/{version}/promote", response_model=DeploymentPublic)

@@ -23,6 +23,6 @@ async def predict(model: str, body: PredictRequest, services: ServicesDep) -> Re
 
 @router.post("/predict/batch", response_model=PredictBatchResponse)
 async def predict_batch(model: str, body: PredictBatchRequest, services: ServicesDep) -> PredictBatchResponse:
-    subject = body.items[0].subject if body.items else None
-    results = services.predictions.predict_many(model, [item.text for item in body.items], subject)
+    items = body.items
+    results = services.predictions.predict_many(model, [i.text for i in items], [i.subject for i in items])
     return PredictBatchResponse(items=[PredictionPublic(**r.__dict__) for r in results])

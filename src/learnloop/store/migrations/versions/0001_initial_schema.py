@@ -136,7 +136,7 @@ def upgrade() -> None:
         sa.Column("split", sa.String(length=16), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("label", sa.String(length=128), nullable=False),
-        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["model"], ["models.name"], name=op.f("fk_examples_model_models"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_examples")),
     )

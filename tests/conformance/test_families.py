@@ -1,0 +1,216 @@
+"""Every model family passes the same checks, on real shipped text."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import uci_rows
+from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
+from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
+from learnloop.registry.artifacts import MANIFEST, LocalArtifactStore, load_predictor, save_predictor
+
+FAMILY_KEYS = sorted(FAMILIES)
+
+
+@pytest.fixture(params=FAMILY_KEYS)
+def family(request: pytest.FixtureRequest) -> ModelFamily:
+    return FAMILIES[request.param]
+
+
+def binary_data() -> tuple[list[str], list[str]]:
+    rows = uci_rows("yelp")[:600]
+    return [t for t, _ in rows], [lab for _, lab in rows]
+
+
+def domain_data() -> tuple[list[str], list[str]]:
+    """Three classes: which site a review sentence came from."""
+    texts, labels = [], []
+    for domain in ("yelp", "amazon_cells", "imdb"):
+        for text, _ in uci_rows(domain)[:200]:
+            texts.append(text)
+            labels.append(domain)
+    return texts, labels
+
+
+def probe_texts() -> list[str]:
+    held_out = [t for t, _ in uci_rows("imdb")[500:650]] + [t for t, _ in uci_rows("amazon_cells")[900:950]]
+    return [*held_out, "zzzz qqqq xyzzy", "!", "The script is\x85was there a script?", "Great " * 300]
+
+
+def fit(family: ModelFamily, texts: list[str], labels: list[str], label_set: list[str], seed: int = 0) -> Predictor:
+    return family.fit(texts, labels, label_set=label_set, params={}, seed=seed)
+
+
+DATASETS: dict[str, tuple[Callable[[], tuple[list[str], list[str]]], list[str] | None]] = {
+    "binary": (binary_data, None),
+    "multiclass": (domain_data, None),
+    # a label the training data never shows: its column must exist and be zero
+    "unseen-label": (binary_data, ["0", "1", "2"]),
+}
+
+
+@pytest.fixture(params=sorted(DATASETS))
+def trained(request: pytest.FixtureRequest, family: ModelFamily) -> tuple[ModelFamily, Predictor, list[str]]:
+    make, label_set = DATASETS[request.param]
+    texts, labels = make()
+    labels_used = label_set or sorted(set(labels))
+    return family, fit(family, texts, labels, labels_used), labels_used
+
+
+def test_predictor_labels_follow_the_label_set(trained: tuple[ModelFamily, Predictor, list[str]]) -> None:
+    _, predictor, label_set = trained
+    assert isinstance(predictor, Predictor)
+    assert list(predictor.labels) == label_set
+
+
+def test_probability_rows_sum_to_one(trained: tuple[ModelFamily, Predictor, list[str]]) -> None:
+    _, predictor, label_set = trained
+    proba = predictor.predict_proba(probe_texts())
+    assert proba.shape == (len(probe_texts()), len(label_set))
+    assert np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert predictor.predict_proba([]).shape == (0, len(label_set))
+
+
+def test_predict_one_equals_the_predict_proba_row(trained: tuple[ModelFamily, Predictor, list[str]]) -> None:
+    _, predictor, label_set = trained
+    texts = probe_texts()
+    proba = predictor.predict_proba(texts)
+    for text, row in zip(texts, proba, strict=True):
+        label, probabilities = predictor.predict_one(text)
+        assert list(probabilities) == label_set
+        np.testing.assert_allclose([probabilities[lab] for lab in label_set], row, rtol=0, atol=1e-9)
+        assert probabilities[label] == max(probabilities.values())
+    if "2" in label_set:  # never trained on
+        assert np.all(proba[:, label_set.index("2")] == 0)
+
+
+def test_fit_learns_something_real(family: ModelFamily) -> None:
+    texts, labels = binary_data()
+    predictor = fit(family, texts, labels, ["0", "1"])
+    held_out = uci_rows("yelp")[600:]
+    proba = predictor.predict_proba([t for t, _ in held_out])
+    predicted = [predictor.labels[i] for i in proba.argmax(axis=1)]
+    accuracy = np.mean([p == lab for p, (_, lab) in zip(predicted, held_out, strict=True)])
+    assert accuracy > 0.65  # chance is 0.5 on this balanced set
+
+
+def test_save_load_round_trip_gives_identical_probabilities(
+    trained: tuple[ModelFamily, Predictor, list[str]], tmp_path: Path
+) -> None:
+    family, predictor, _ = trained
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    uri = save_predictor(store, "models/m/v1", family.key, predictor, {"model": "m"})
+    loaded = load_predictor(store, uri)
+    texts = probe_texts()
+    assert loaded.labels == predictor.labels
+    np.testing.assert_array_equal(loaded.predict_proba(texts), predictor.predict_proba(texts))
+    assert loaded.predict_one(texts[0]) == predictor.predict_one(texts[0])
+    manifest = json.loads((store.get_dir(uri) / MANIFEST).read_text())
+    assert manifest["family"] == family.key
+    assert manifest["model"] == "m"
+
+
+@pytest.fixture
+def saved(family: ModelFamily, tmp_path: Path) -> tuple[LocalArtifactStore, str]:
+    texts, labels = binary_data()
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    return store, save_predictor(store, "models/m/v1", family.key, fit(family, texts, labels, ["0", "1"]), {})
+
+
+def edit_manifest(store: LocalArtifactStore, uri: str, change: Callable[[dict[str, Any]], None]) -> None:
+    path = store.get_dir(uri) / MANIFEST
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def test_tampered_format_version_is_refused(saved: tuple[LocalArtifactStore, str]) -> None:
+    store, uri = saved
+    edit_manifest(store, uri, lambda m: m.update(format_version=m["format_version"] + 1))
+    with pytest.raises(ArtifactError, match="format"):
+        load_predictor(store, uri)
+
+
+def test_tampered_library_version_is_refused(saved: tuple[LocalArtifactStore, str]) -> None:
+    store, uri = saved
+    edit_manifest(store, uri, lambda m: m["libraries"].update({k: "0.0.1" for k in m["libraries"]}))
+    with pytest.raises(ArtifactError, match="saved with"):
+        load_predictor(store, uri)
+
+
+def test_tampered_file_hash_is_refused(saved: tuple[LocalArtifactStore, str]) -> None:
+    store, uri = saved
+    edit_manifest(store, uri, lambda m: m["files"].update({name: "0" * 64 for name in m["files"]}))
+    with pytest.raises(ArtifactError, match="SHA-256"):
+        load_predictor(store, uri)
+
+
+def test_modified_artifact_file_is_refused(saved: tuple[LocalArtifactStore, str]) -> None:
+    store, uri = saved
+    directory = store.get_dir(uri)
+    victim = next(p for p in sorted(directory.iterdir()) if p.name != MANIFEST)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError):
+        load_predictor(store, uri)
+
+
+def test_missing_or_corrupt_manifest_or_files_are_refused(saved: tuple[LocalArtifactStore, str]) -> None:
+    store, uri = saved
+    directory = store.get_dir(uri)
+    victim = next(p for p in sorted(directory.iterdir()) if p.name != MANIFEST)
+    victim.unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        load_predictor(store, uri)
+    (directory / MANIFEST).write_text("{not json")
+    with pytest.raises(ArtifactError, match="corrupt"):
+        load_predictor(store, uri)
+    (directory / MANIFEST).unlink()
+    with pytest.raises(ArtifactError, match=MANIFEST):
+        load_predictor(store, uri)
+    with pytest.raises(ArtifactError):
+        load_predictor(store, uri + "-does-not-exist")
+
+
+def test_fit_does_not_mutate_its_inputs(family: ModelFamily) -> None:
+    texts, labels = domain_data()
+    label_set = ["amazon_cells", "imdb", "yelp"]
+    params: dict[str, Any] = {}
+    snapshot = (copy.deepcopy(texts), copy.deepcopy(labels), list(label_set), dict(params))
+    family.fit(texts, labels, label_set=label_set, params=params, seed=0)
+    assert (texts, labels, label_set, params) == snapshot
+
+
+def test_same_seed_gives_the_same_probabilities(family: ModelFamily) -> None:
+    texts, labels = domain_data()
+    label_set = sorted(set(labels))
+    probe = probe_texts()
+    first = fit(family, texts, labels, label_set, seed=7).predict_proba(probe)
+    second = fit(family, texts, labels, label_set, seed=7).predict_proba(probe)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_a_single_label_cannot_be_trained(family: ModelFamily) -> None:
+    with pytest.raises(InsufficientDataError):
+        family.fit(["a", "b", "c"], ["1", "1", "1"], label_set=["0", "1"], params={}, seed=0)
+
+
+def test_params_are_resolved_and_checked(family: ModelFamily) -> None:
+    defaults = family.resolve_params({})
+    assert family.resolve_params(defaults) == defaults
+    with pytest.raises(ValidationError):
+        family.resolve_params({"no_such_param": 1})
+
+
+def test_unknown_family_key_names_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match=FAMILY_KEYS[0]):
+        get_family("no-such-family")

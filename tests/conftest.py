@@ -1,0 +1,368 @@
+"""Shared fixtures: real databases (SQLite file, fresh PostgreSQL database per test), services
+built by the composition root, models trained on the shipped UCI data, and real server and CLI
+subprocesses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from learnloop.clock import Clock
+from learnloop.config import Settings
+from learnloop.datasets.readers import read_labelled
+from learnloop.datasets.shipped import uci_sentiment_path
+from learnloop.domain import ModelVersion, Policy
+from learnloop.services import Services, build_services
+from learnloop.training.pipeline import split_golden
+
+PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"
+SERVER_START_TIMEOUT = 30.0
+SERVER_STOP_GRACE = 10.0
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def uci_rows(domain: str) -> list[tuple[str, str]]:
+    """(text, label) rows of a shipped UCI sentiment file, labels "0"/"1"."""
+    data = read_labelled(uci_sentiment_path(domain), text_column="0", label_column="1", header=False)
+    return list(zip(data.texts, data.labels, strict=True))
+
+
+@pytest.fixture(scope="session")
+def shipped_rows() -> Callable[[str], list[tuple[str, str]]]:
+    cache: dict[str, list[tuple[str, str]]] = {}
+
+    def rows(domain: str) -> list[tuple[str, str]]:
+        if domain not in cache:
+            cache[domain] = uci_rows(domain)
+        return list(cache[domain])
+
+    return rows
+
+
+# -- databases -------------------------------------------------------------------------------
+
+
+def _postgres_server_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{PG_ENV} is not set but CI=true: PostgreSQL tests must run in CI, never skip")
+        pytest.skip(f"{PG_ENV} is not set (scripts/test sets it); PostgreSQL tests skipped")
+    return url
+
+
+def _pg_admin(server_url: str) -> Any:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(server_url)
+    return psycopg.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        dbname=u.database or "postgres",
+        autocommit=True,
+    )
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """CREATE a uniquely named database, yield its SQLAlchemy URL, DROP it (FORCE) after."""
+    from sqlalchemy.engine import make_url
+
+    server_url = _postgres_server_url()
+    name = f"ll_{uuid.uuid4().hex}"
+    with _pg_admin(server_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _pg_admin(server_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], ids=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated-on-first-use real database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/ll.db"
+        return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+# -- services --------------------------------------------------------------------------------
+
+
+def make_settings(home: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "home": home,
+        "database_url": database_url,
+        "isolate_training": False,
+        "trigger_poll_seconds": 0.2,
+        "routing_poll_seconds": 0.2,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path / "home", database_url)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def services_factory(settings: Settings) -> Iterator[Callable[..., Services]]:
+    """Build extra services on the same database (another clock, another process's view)."""
+    built: list[Services] = []
+
+    def make(*, clock: Clock | None = None, **overrides: Any) -> Services:
+        s = build_services(
+            Settings(**{**settings.__dict__, **overrides}) if overrides else settings,
+            clock=clock,
+        )
+        built.append(s)
+        return s
+
+    yield make
+    for s in reversed(built):
+        s.close()
+
+
+def create_model(
+    services: Services,
+    name: str = "m",
+    *,
+    domain: str = "yelp",
+    policy: Policy | None = None,
+    golden_fraction: float = 0.2,
+    seed: int = 0,
+    source: str | None = None,
+) -> ModelVersion:
+    """Create a model from a shipped UCI file and train its version 1 (the champion).
+
+    ``source`` defaults to a short label: a long file path breaks PostgreSQL (see
+    ``test_model_from_a_data_file_with_a_long_path``)."""
+    rows = uci_rows(domain)
+    train, golden = split_golden(rows, golden_fraction, seed)
+    services.registry.create_model(
+        name=name,
+        labels=sorted({label for _, label in rows}),
+        family="tfidf-logreg",
+        params={},
+        policy=policy or Policy(),
+        train=train,
+        golden=golden,
+        source=source or f"uci:{domain}",
+    )
+    return services.training.bootstrap(name)
+
+
+@pytest.fixture
+def make_model() -> Callable[..., ModelVersion]:
+    return create_model
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- subprocesses: the CLI and a live server ---------------------------------------------------
+
+
+def learnloop_executable() -> str:
+    beside = Path(sys.executable).parent / "learnloop"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("learnloop")
+    if found is None:
+        pytest.fail("the learnloop console script is not installed (run scripts/bootstrap-venv)")
+    return found
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEARNLOOP_")}
+    env.update(
+        {
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "COLUMNS": "250",
+            "NO_COLOR": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str | Path, timeout: float = 120, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``learnloop ARGS`` as a real subprocess; a non-zero exit fails the test when ``check``."""
+    proc = subprocess.run(
+        [learnloop_executable(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"learnloop {' '.join(map(str, args))} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_cli
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    home: Path
+    database_url: str
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30.0), **kwargs)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flushing."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(SERVER_STOP_GRACE)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within the grace period."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(SERVER_STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGKILL)
+                self.process.wait(SERVER_STOP_GRACE)
+
+
+@dataclass
+class ServerLauncher:
+    """Starts ``learnloop serve`` subprocesses on 127.0.0.1 and stops every one it started."""
+
+    log_dir: Path
+    servers: list[LiveServer] = field(default_factory=list)
+
+    def start(self, home: Path, database_url: str, *extra_args: str) -> LiveServer:
+        port = free_port()
+        log_path = self.log_dir / f"server-{len(self.servers)}-{port}.log"
+        args = [
+            learnloop_executable(),
+            "serve",
+            "--home",
+            str(home),
+            "--database-url",
+            database_url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *extra_args,
+        ]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env()
+            )
+        server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, home, database_url)
+        self.servers.append(server)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"learnloop serve exited with {process.returncode} before answering:\n{server.log_tail()}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=2.0).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                server.stop()
+                pytest.fail(
+                    f"learnloop serve did not answer /health within {SERVER_START_TIMEOUT}s:\n{server.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def stop_all(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[ServerLauncher]:
+    """``live_server.start(home, database_url, *args)``; every server started is stopped at teardown."""
+    log_dir = tmp_path / "server-logs"
+    log_dir.mkdir()
+    launcher = ServerLauncher(log_dir)
+    try:
+        yield launcher
+    finally:
+        launcher.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_server_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerLauncher]:
+    launcher = ServerLauncher(tmp_path_factory.mktemp("server-logs"))
+    try:
+        yield launcher
+    finally:
+        launcher.stop_all()

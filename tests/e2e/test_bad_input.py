@@ -1,0 +1,311 @@
+"""Bad input over real HTTP: clear 4xx problem+json answers, nothing half-stored.
+
+One server per module (SQLite) keeps this quick; no test here depends on another's data.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import (
+    LiveServer,
+    ServerLauncher,
+    create_model,
+    free_port,
+    learnloop_executable,
+    make_settings,
+    subprocess_env,
+    wait_for,
+)
+from learnloop.feedback.intake import hash_subject
+from learnloop.services import build_services
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+API_KEY = "s3cret-admin-key"
+M = "/v1/models/m"
+
+
+@pytest.fixture(scope="module")
+def server(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    root = tmp_path_factory.mktemp("bad-input")
+    url = f"sqlite:///{root}/ll.db"
+    services = build_services(make_settings(root / "home", url))
+    try:
+        create_model(services, "m")
+    finally:
+        services.close()
+    return module_server_launcher.start(root / "home", url, "--api-key", API_KEY)
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] and body["detail"]
+    return body
+
+
+def invalid(response: httpx.Response, field: str) -> dict[str, Any]:
+    body = problem(response, 422)
+    assert body["code"] == "validation_error"
+    assert body["field"] == field, body
+    return body
+
+
+def predict(http: httpx.Client, text: str = "Works great.") -> str:
+    response = http.post(f"{M}/predict", json={"text": text})
+    assert response.status_code == 200, response.text
+    return str(response.json()["prediction_id"])
+
+
+# -- not found -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/models/nope/predict"),
+        ("GET", "/v1/models/nope"),
+        ("GET", f"{M}/versions/99"),
+        ("GET", f"{M}/feedback/{uuid.uuid4()}"),
+        ("GET", "/v1/jobs/no-such-job"),
+        ("POST", "/v1/models/nope/feedback"),
+    ],
+)
+def test_unknown_model_version_feedback_or_job_is_404(http: httpx.Client, method: str, path: str) -> None:
+    body = {"text": "hello"} if method == "POST" and path.endswith("predict") else None
+    if path.endswith("feedback"):
+        body = {"text": "hello", "label": "1"}
+    assert problem(http.request(method, path, json=body), 404)["code"] == "not_found"
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t "])
+def test_empty_text_is_422(http: httpx.Client, text: str) -> None:
+    invalid(http.post(f"{M}/predict", json={"text": text}), "text")
+    invalid(http.post(f"{M}/feedback", json={"text": text, "label": "1"}), "text")
+
+
+def test_oversized_text_is_422(http: httpx.Client) -> None:
+    long = "word " * 2001  # 10 005 characters
+    assert "10000" in invalid(http.post(f"{M}/predict", json={"text": long}), "text")["detail"]
+    invalid(http.post(f"{M}/feedback", json={"text": long, "label": "1"}), "text")
+    assert http.post(f"{M}/predict", json={"text": "x" * 10_000}).status_code == 200  # the limit itself is fine
+
+
+def test_unknown_label_is_422(http: httpx.Client) -> None:
+    body = invalid(http.post(f"{M}/feedback", json={"prediction_id": predict(http), "label": "maybe"}), "label")
+    assert "maybe" in body["detail"]
+
+
+@pytest.mark.parametrize("rating", [0, 6, 2.5, True])
+def test_rating_outside_1_to_5_is_422(http: httpx.Client, rating: object) -> None:
+    invalid(http.post(f"{M}/feedback", json={"prediction_id": predict(http), "rating": rating}), "rating")
+
+
+def test_thumbs_sideways_is_422(http: httpx.Client) -> None:
+    invalid(http.post(f"{M}/feedback", json={"prediction_id": predict(http), "thumbs": "sideways"}), "thumbs")
+
+
+def test_feedback_with_neither_prediction_id_nor_text_is_422(http: httpx.Client) -> None:
+    invalid(http.post(f"{M}/feedback", json={"label": "1"}), "prediction_id")
+
+
+def test_malformed_prediction_id_is_422(http: httpx.Client) -> None:
+    invalid(http.post(f"{M}/feedback", json={"prediction_id": "not-a-uuid", "label": "1"}), "prediction_id")
+
+
+def test_unknown_field_is_422(http: httpx.Client) -> None:
+    invalid(http.post(f"{M}/predict", json={"text": "hi", "txet": "typo"}), "txet")
+
+
+@pytest.mark.parametrize("path", [f"{M}/predict", f"{M}/feedback", f"{M}/feedback/batch", f"{M}/predict/batch"])
+def test_malformed_json_is_422(http: httpx.Client, path: str) -> None:
+    response = http.post(path, content=b'{"text": "unterminated', headers={"content-type": "application/json"})
+    body = problem(response, 422)
+    assert body["code"] == "validation_error"
+    assert "field" in body
+
+
+def test_oversized_batches_are_422(http: httpx.Client) -> None:
+    predictions = {"items": [{"text": f"sentence {i}"} for i in range(1001)]}
+    invalid(http.post(f"{M}/predict/batch", json=predictions), "items")
+    feedback = {"items": [{"text": f"sentence {i}", "label": "1"} for i in range(1001)]}
+    invalid(http.post(f"{M}/feedback/batch", json=feedback), "items")
+    unique = f"never-stored-{uuid.uuid4()}"
+    feedback["items"][0]["feedback_id"] = unique
+    invalid(http.post(f"{M}/feedback/batch", json=feedback), "items")
+    problem(http.get(f"{M}/feedback/{unique}"), 404)  # a refused batch stores nothing
+
+
+# -- accepted edge cases ---------------------------------------------------------------------
+
+
+def test_feedback_for_an_unknown_prediction_id_is_stored_and_retrievable(http: httpx.Client) -> None:
+    prediction_id = str(uuid.uuid4())
+    client_id = f"client-{uuid.uuid4()}"
+    response = http.post(f"{M}/feedback", json={"prediction_id": prediction_id, "label": "0", "feedback_id": client_id})
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert (stored["prediction_id"], stored["label"], stored["kind"]) == (prediction_id, "0", "label")
+    for key in (stored["feedback_id"], client_id):
+        got = http.get(f"{M}/feedback/{key}")
+        assert got.status_code == 200
+        assert got.json() == stored
+
+
+def test_same_feedback_id_twice_over_http_is_one_event(http: httpx.Client) -> None:
+    body = {"prediction_id": predict(http), "thumbs": "up", "feedback_id": f"once-{uuid.uuid4()}"}
+    first = http.post(f"{M}/feedback", json=body)
+    second = http.post(f"{M}/feedback", json=body)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+
+
+def test_batch_with_one_bad_item_stores_the_others_and_reports_its_index(http: httpx.Client) -> None:
+    pid = predict(http)
+    tag = uuid.uuid4().hex
+    items = [
+        {"prediction_id": pid, "label": "1", "feedback_id": f"{tag}-0"},
+        {"text": "Nice screen, poor battery.", "label": "0", "feedback_id": f"{tag}-1"},
+        {"prediction_id": pid, "rating": 9, "feedback_id": f"{tag}-2"},
+        {"prediction_id": pid, "label": "banana", "feedback_id": f"{tag}-3"},
+        {"prediction_id": pid, "thumbs": "down", "feedback_id": f"{tag}-4"},
+    ]
+    response = http.post(f"{M}/feedback/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["stored"], result["rejected"]) == (3, 2)
+    by_index = {item["index"]: item for item in result["items"]}
+    assert sorted(by_index) == [0, 1, 2, 3, 4]
+    assert [by_index[i]["status"] for i in range(5)] == ["stored", "stored", "rejected", "rejected", "stored"]
+    assert by_index[2]["error"]["field"] == "items.2.rating"
+    assert by_index[3]["error"]["field"] == "items.3.label"
+    assert by_index[3]["error"]["code"] == "validation_error"
+    for i in (0, 1, 4):
+        assert http.get(f"{M}/feedback/{tag}-{i}").status_code == 200
+    for i in (2, 3):
+        problem(http.get(f"{M}/feedback/{tag}-{i}"), 404)
+
+
+# -- admin routes ----------------------------------------------------------------------------
+
+
+def wait_for_job(http: httpx.Client, job_id: str) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    result: dict[str, Any] = wait_for(finished, timeout=60, interval=0.2, what=f"job {job_id}")
+    return result
+
+
+def test_admin_routes_need_the_api_key(http: httpx.Client) -> None:
+    key = {"X-API-Key": API_KEY}
+    for path in (f"{M}/retrain", f"{M}/versions/1/promote", f"{M}/rollback"):
+        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
+            response = http.post(path, headers=headers)
+            assert problem(response, 401)["code"] == "unauthorized"
+            assert response.headers["www-authenticate"] == "Bearer"
+    assert http.get("/v1/jobs", params={"model": "m"}).json() == []  # the refused retrain queued nothing
+
+    accepted = http.post(f"{M}/retrain", headers=key, json={"reason": "test"})
+    assert accepted.status_code == 202, accepted.text
+    job = wait_for_job(http, accepted.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    assert job["requested_by"] == "api-key"
+    version = job["result"]["version"]
+
+    promoted = http.post(f"{M}/versions/{version}/promote", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["champion_version"] == version
+    rolled = http.post(f"{M}/rollback", headers=key, json={"reason": "test done"})
+    assert rolled.status_code == 200, rolled.text
+    assert rolled.json()["champion_version"] == 1
+    assert http.post(f"{M}/predict", json={"text": "fine"}).json()["version"] == 1
+
+
+def test_reads_and_feedback_need_no_api_key(http: httpx.Client) -> None:
+    assert http.get(M).status_code == 200
+    assert http.get(f"{M}/versions/1").status_code == 200
+    assert http.post(f"{M}/feedback", json={"text": "Solid build.", "label": "1"}).status_code == 201
+
+
+def test_policy_changes_need_the_key_and_are_validated(http: httpx.Client) -> None:
+    key = {"X-API-Key": API_KEY}
+    assert problem(http.patch(f"{M}/policy", json={"changes": {"alpha": 0.01}}), 401)["code"] == "unauthorized"
+    invalid(http.patch(f"{M}/policy", headers=key, json={"changes": {"alpha": 2}}), "policy.alpha")
+    invalid(http.patch(f"{M}/policy", headers=key, json={"changes": {"alhpa": 0.01}}), "policy")
+    changed = http.patch(f"{M}/policy", headers=key, json={"changes": {"min_recent_gain": 0.01}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["policy"]["min_recent_gain"] == 0.01
+    assert http.get(M).json()["policy"]["min_recent_gain"] == 0.01
+
+
+def test_policy_value_of_the_wrong_type_is_422(http: httpx.Client) -> None:
+    response = http.patch(f"{M}/policy", headers={"X-API-Key": API_KEY}, json={"changes": {"retrain_every": "often"}})
+    invalid(response, "policy.retrain_every")
+
+
+def test_batch_predictions_are_logged_with_each_items_own_subject(http: httpx.Client, server: LiveServer) -> None:
+    subjects = ["alice", "bob", None]
+    items = [{"text": f"Sentence for {s}", **({"subject": s} if s else {})} for s in subjects]
+    response = http.post(f"{M}/predict/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    ids = [item["prediction_id"] for item in response.json()["items"]]
+    db = Database(server.database_url)
+    try:
+
+        def stored() -> list[dict[str, Any]] | None:
+            with db.read() as conn:
+                rows = [repo.get_prediction(conn, pid) for pid in ids]
+            return None if None in rows else rows  # type: ignore[return-value]
+
+        rows = wait_for(stored, timeout=10, what="the prediction log")
+    finally:
+        db.dispose()
+    assert [row["subject"] for row in rows] == [hash_subject(s) for s in subjects]
+
+
+# -- serve refuses to be exposed without a key -------------------------------------------------
+
+
+def test_serve_on_a_public_interface_without_a_key_exits_with_a_clear_message(tmp_path: Path) -> None:
+    args = [
+        learnloop_executable(),
+        "serve",
+        "--home",
+        str(tmp_path / "home"),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+    ]
+    try:
+        proc = subprocess.run(
+            args, capture_output=True, text=True, timeout=30, env=subprocess_env(), stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:  # run() has killed it already
+        pytest.fail("learnloop serve --host 0.0.0.0 without an API key kept running")
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "refusing to serve" in output and "0.0.0.0" in output and "--api-key" in output

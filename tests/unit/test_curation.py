@@ -1,0 +1,285 @@
+"""Curation: feedback rows -> labelled examples -> snapshots (pure logic)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from learnloop.curation import LabelledExample, build_snapshot, derive_examples, normalize_text
+from learnloop.domain import Policy
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+BINARY = ("neg", "pos")
+MULTI = ("billing", "bug", "praise")
+_ids = count()
+
+
+def row(
+    kind: str,
+    *,
+    at: float,
+    prediction_id: str | None = "p1",
+    prediction_text: str | None = "the app crashes on start",
+    predicted_label: str | None = "pos",
+    label: str | None = None,
+    thumbs: str | None = None,
+    rating: int | None = None,
+    text: str | None = None,
+) -> dict[str, Any]:
+    """A feedback row as ``feedback_with_predictions`` returns it."""
+    return {
+        "id": f"f{next(_ids):06d}",
+        "kind": kind,
+        "label": label,
+        "thumbs": thumbs,
+        "rating": rating,
+        "text": text,
+        "subject": None,
+        "created_at": T0 + timedelta(seconds=at),
+        "prediction_id": None if kind == "example" else prediction_id,
+        "prediction_text": None if kind == "example" else prediction_text,
+        "predicted_label": None if kind == "example" else predicted_label,
+        "prediction_version": None if kind == "example" else 1,
+    }
+
+
+def labels_of(rows: list[dict[str, Any]], labels: tuple[str, ...] = BINARY) -> list[tuple[str, str]]:
+    examples, _ = derive_examples(rows, labels)
+    return [(ex.text, ex.label) for ex in examples]
+
+
+# -- derive_examples -------------------------------------------------------------------------
+
+
+def test_thumbs_up_confirms_and_thumbs_down_flips_a_binary_prediction() -> None:
+    up = row("thumbs", at=1, prediction_id="a", prediction_text="great", predicted_label="pos", thumbs="up")
+    down = row("thumbs", at=2, prediction_id="b", prediction_text="awful", predicted_label="pos", thumbs="down")
+    assert labels_of([up, down]) == [("great", "pos"), ("awful", "neg")]
+
+
+def test_thumbs_down_on_multiclass_is_a_negative_and_not_trained_on() -> None:
+    down = row("thumbs", at=1, predicted_label="bug", thumbs="down")
+    examples, counts = derive_examples([down], MULTI)
+    assert examples == []
+    assert counts["negative"] == 1
+    up = row("thumbs", at=2, prediction_id="p2", prediction_text="love it", predicted_label="praise", thumbs="up")
+    assert labels_of([down, up], MULTI) == [("love it", "praise")]
+
+
+def test_ratings_high_confirm_low_flip_and_three_is_neutral() -> None:
+    rows = [
+        row("rating", at=i, prediction_id=f"r{r}", prediction_text=f"text {r}", predicted_label="pos", rating=r)
+        for i, r in enumerate([1, 2, 3, 4, 5])
+    ]
+    examples, counts = derive_examples(rows, BINARY)
+    assert [(ex.text, ex.label) for ex in examples] == [
+        ("text 1", "neg"),
+        ("text 2", "neg"),
+        ("text 4", "pos"),
+        ("text 5", "pos"),
+    ]
+    assert counts["neutral"] == 1
+
+
+def test_explicit_label_beats_thumbs_on_the_same_prediction_in_either_order() -> None:
+    label_first = [row("label", at=1, label="neg"), row("thumbs", at=2, thumbs="up")]
+    thumbs_first = [row("thumbs", at=1, thumbs="up"), row("label", at=2, label="neg")]
+    for rows in (label_first, thumbs_first):
+        examples, counts = derive_examples(rows, BINARY)
+        assert [(ex.label, ex.source) for ex in examples] == [("neg", "feedback:label")]
+        assert counts["superseded"] == 1
+
+
+def test_latest_event_of_the_same_kind_wins() -> None:
+    rows = [row("label", at=1, label="neg"), row("label", at=2, label="pos")]
+    assert labels_of(rows) == [("the app crashes on start", "pos")]
+
+
+def test_feedback_whose_prediction_is_not_logged_yet_is_pending() -> None:
+    pending = row("label", at=1, prediction_id="late", prediction_text=None, predicted_label=None, label="neg")
+    example = row("example", at=2, text="Stand-alone example", label="pos")
+    examples, counts = derive_examples([pending, example], BINARY)
+    assert [(ex.text, ex.label) for ex in examples] == [("Stand-alone example", "pos")]
+    assert counts["pending_prediction"] == 1
+    assert counts["examples"] == 1
+
+
+def test_same_text_labelled_differently_keeps_the_latest_label() -> None:
+    rows = [
+        row("example", at=1, text="It  WORKS", label="pos"),
+        row("label", at=2, prediction_id="x", prediction_text="it works", label="neg"),
+    ]
+    examples, counts = derive_examples(rows, BINARY)
+    assert [(ex.text, ex.label) for ex in examples] == [("it works", "neg")]
+    assert counts["same_text_relabelled"] == 1
+
+
+def test_examples_come_out_oldest_first_whatever_the_input_order() -> None:
+    rows = [
+        row("example", at=3, text="c", label="pos"),
+        row("example", at=1, text="a", label="neg"),
+        row("example", at=2, text="b", label="pos"),
+    ]
+    assert [text for text, _ in labels_of(rows)] == ["a", "b", "c"]
+
+
+def test_derive_examples_is_deterministic() -> None:
+    rows = [
+        row("thumbs", at=1, thumbs="down"),
+        row("example", at=2, text="fine", label="pos"),
+        row("rating", at=3, prediction_id="p9", prediction_text="meh", rating=3),
+    ]
+    assert derive_examples(rows, BINARY) == derive_examples(list(rows), BINARY)
+
+
+# -- build_snapshot --------------------------------------------------------------------------
+
+
+def feedback_examples(n: int, start: float = 0.0) -> list[LabelledExample]:
+    return [
+        LabelledExample(
+            f"feedback text {i}",
+            "pos" if i % 2 else "neg",
+            "feedback:label",
+            T0 + timedelta(seconds=start + i),
+            f"f{i}",
+        )
+        for i in range(n)
+    ]
+
+
+def test_recent_holdout_is_the_newest_feedback_and_never_in_train() -> None:
+    feedback = feedback_examples(50)
+    snap = build_snapshot(
+        bootstrap=[("boot a", "pos"), ("boot b", "neg")],
+        feedback=feedback,
+        golden_texts=[],
+        champion_cutoff=None,
+        cutoff=T0 + timedelta(hours=1),
+        policy=Policy(recent_holdout_fraction=0.2),
+    )
+    assert snap.recent == feedback[-10:]
+    train_ids = {ex.feedback_id for ex in snap.train}
+    assert train_ids.isdisjoint({ex.feedback_id for ex in snap.recent})
+    assert snap.counts["train"] == 2 + 40
+    assert snap.counts["recent_holdout"] == 10
+
+
+def test_recent_holdout_only_takes_feedback_the_champion_never_saw() -> None:
+    feedback = feedback_examples(50)
+    snap = build_snapshot(
+        bootstrap=[],
+        feedback=feedback,
+        golden_texts=[],
+        champion_cutoff=T0 + timedelta(seconds=45.5),  # the champion trained on feedback 0..45
+        cutoff=T0 + timedelta(hours=1),
+        policy=Policy(recent_holdout_fraction=0.5),
+    )
+    assert snap.recent == feedback[46:]
+
+
+def test_golden_and_holdout_texts_never_reach_train_even_with_other_spacing_or_case() -> None:
+    feedback = [
+        LabelledExample("Golden   SENTENCE", "pos", "feedback:label", T0, "g"),
+        *feedback_examples(9, start=1),
+    ]
+    snap = build_snapshot(
+        bootstrap=[("golden sentence", "pos"), (" feedback TEXT 8 ", "pos"), ("kept", "neg")],
+        feedback=feedback,
+        golden_texts=["Golden sentence"],
+        champion_cutoff=None,
+        cutoff=None,
+        policy=Policy(recent_holdout_fraction=0.1),
+    )
+    assert [ex.text for ex in snap.recent] == ["feedback text 8"]
+    train_texts = {normalize_text(ex.text) for ex in snap.train}
+    assert "golden sentence" not in train_texts
+    assert "feedback text 8" not in train_texts
+    assert "kept" in train_texts
+    assert snap.counts["dropped_overlap_with_evaluation"] == 3
+
+
+def test_snapshot_hash_names_the_content() -> None:
+    kwargs: dict[str, Any] = {
+        "bootstrap": [("a", "pos"), ("b", "neg")],
+        "golden_texts": [],
+        "champion_cutoff": None,
+        "cutoff": None,
+        "policy": Policy(),
+    }
+    feedback = feedback_examples(10)
+    one = build_snapshot(feedback=feedback, **kwargs)
+    assert build_snapshot(feedback=list(feedback), **kwargs).hash == one.hash
+    relabelled = [
+        *feedback[:3],
+        LabelledExample(
+            feedback[3].text,
+            "pos" if feedback[3].label == "neg" else "neg",
+            feedback[3].source,
+            feedback[3].created_at,
+            feedback[3].feedback_id,
+        ),
+        *feedback[4:],
+    ]
+    assert build_snapshot(feedback=relabelled, **kwargs).hash != one.hash
+
+
+@st.composite
+def snapshot_inputs(draw: st.DrawFn) -> tuple[list[LabelledExample], list[str], datetime | None, Policy]:
+    offsets = sorted(draw(st.lists(st.integers(min_value=0, max_value=10_000), max_size=60)))
+    words = st.sampled_from(["good", "bad", "ok", "Good", "BAD  ", "fine", "awful", "great"])
+    feedback = [
+        LabelledExample(
+            f"{draw(words)} {draw(st.integers(0, 15))}",
+            draw(st.sampled_from(BINARY)),
+            "feedback:label",
+            T0 + timedelta(seconds=offset),
+            f"f{i}",
+        )
+        for i, offset in enumerate(offsets)
+    ]
+    golden = [f"{w} {n}" for w, n in draw(st.lists(st.tuples(words, st.integers(0, 15)), max_size=10))]
+    cutoff_seconds = draw(st.none() | st.integers(min_value=-1, max_value=10_001))
+    cutoff = None if cutoff_seconds is None else T0 + timedelta(seconds=cutoff_seconds)
+    policy = Policy(
+        recent_holdout_fraction=draw(st.floats(min_value=0.01, max_value=0.99)),
+        recent_holdout_max=draw(st.integers(min_value=1, max_value=40)),
+    )
+    return feedback, golden, cutoff, policy
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshot_inputs())
+def test_a_time_split_never_trains_on_the_future(
+    inputs: tuple[list[LabelledExample], list[str], datetime | None, Policy],
+) -> None:
+    feedback, golden, champion_cutoff, policy = inputs
+    snap = build_snapshot(
+        bootstrap=[("bootstrap good", "pos"), ("bootstrap bad", "neg"), ("good 1", "pos")],
+        feedback=feedback,
+        golden_texts=golden,
+        champion_cutoff=champion_cutoff,
+        cutoff=None,
+        policy=policy,
+    )
+    recent_ids = {ex.feedback_id for ex in snap.recent}
+    # The holdout is a set of feedback events the champion never saw ...
+    assert recent_ids <= {ex.feedback_id for ex in feedback}
+    assert all(champion_cutoff is None or (ex.created_at and ex.created_at > champion_cutoff) for ex in snap.recent)
+    assert len(snap.recent) <= min(policy.recent_holdout_max, math.ceil(policy.recent_holdout_fraction * len(feedback)))
+    # ... and nothing trained on is newer than anything judged on.
+    if snap.recent:
+        oldest_judged = min(ex.created_at for ex in snap.recent if ex.created_at)
+        assert all(ex.created_at is None or ex.created_at <= oldest_judged for ex in snap.train)
+        # the newest unseen feedback is all in the holdout, never in train
+        newer = [ex for ex in feedback if ex.created_at and ex.created_at > oldest_judged]
+        assert {ex.feedback_id for ex in newer} <= recent_ids
+    # no evaluation text (golden or holdout) leaks into train
+    evaluated = {normalize_text(t) for t in golden} | {normalize_text(ex.text) for ex in snap.recent}
+    assert not evaluated & {normalize_text(ex.text) for ex in snap.train}
+    assert snap.counts["train"] == len(snap.train)

@@ -1,0 +1,158 @@
+"""The offline gate: paired McNemar exact tests, the paired CI, and the verdict."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import comb
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binomtest
+
+from learnloop.domain import Policy
+from learnloop.evaluation import judge, paired_comparison
+from learnloop.evaluation.gate import PairedComparison
+
+
+def outcomes(both_right: int, champion_only: int, candidate_only: int, both_wrong: int) -> tuple[list[str], ...]:
+    """(truth, champion predictions, candidate predictions) with the given 2x2 cell counts."""
+    truth: list[str] = []
+    champion: list[str] = []
+    candidate: list[str] = []
+    for n, champ_right, cand_right in (
+        (both_right, True, True),
+        (champion_only, True, False),
+        (candidate_only, False, True),
+        (both_wrong, False, False),
+    ):
+        truth += ["pos"] * n
+        champion += ["pos" if champ_right else "neg"] * n
+        candidate += ["pos" if cand_right else "neg"] * n
+    return truth, champion, candidate
+
+
+def compare(both_right: int, champion_only: int, candidate_only: int, both_wrong: int, **kw: float) -> PairedComparison:
+    return paired_comparison("set", *outcomes(both_right, champion_only, candidate_only, both_wrong), **kw)
+
+
+def upper_tail(k: int, n: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2), exactly."""
+    return float(Fraction(sum(comb(n, i) for i in range(k, n + 1)), 2**n))
+
+
+cells = st.integers(min_value=0, max_value=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(both_right=cells, champion_only=cells, candidate_only=cells, both_wrong=cells)
+def test_one_sided_p_values_are_exact_mcnemar(
+    both_right: int, champion_only: int, candidate_only: int, both_wrong: int
+) -> None:
+    c = compare(both_right, champion_only, candidate_only, both_wrong)
+    assert (c.champion_only, c.candidate_only) == (champion_only, candidate_only)
+    discordant = champion_only + candidate_only
+    if discordant == 0:
+        assert c.p_better == c.p_worse == 1.0
+        return
+    assert c.p_better == pytest.approx(upper_tail(candidate_only, discordant), rel=1e-9, abs=1e-15)
+    assert c.p_worse == pytest.approx(upper_tail(champion_only, discordant), rel=1e-9, abs=1e-15)
+    if champion_only != candidate_only:
+        # The smaller one-sided p-value is half the two-sided exact McNemar p-value.
+        two_sided = binomtest(candidate_only, discordant, 0.5, alternative="two-sided").pvalue
+        assert min(c.p_better, c.p_worse) == pytest.approx(two_sided / 2, rel=1e-9, abs=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(both_right=cells, champion_only=cells, candidate_only=cells, both_wrong=cells)
+def test_accuracies_difference_and_interval_agree(
+    both_right: int, champion_only: int, candidate_only: int, both_wrong: int
+) -> None:
+    n = both_right + champion_only + candidate_only + both_wrong
+    c = compare(both_right, champion_only, candidate_only, both_wrong, confidence=0.9)
+    assert c.n == n
+    if n == 0:
+        assert (c.ci_low, c.ci_high) == (-1.0, 1.0)
+        return
+    assert c.champion_accuracy == pytest.approx((both_right + champion_only) / n)
+    assert c.candidate_accuracy == pytest.approx((both_right + candidate_only) / n)
+    assert c.difference == pytest.approx(c.candidate_accuracy - c.champion_accuracy)
+    assert -1.0 <= c.ci_low <= c.ci_high <= 1.0
+    wider = compare(both_right, champion_only, candidate_only, both_wrong, confidence=0.99)
+    assert wider.ci_low <= c.ci_low and c.ci_high <= wider.ci_high
+
+
+def test_interval_matches_the_agresti_min_formula_by_hand() -> None:
+    # n=100, champion-only 5, candidate-only 15; half a count added to each cell, n+2.
+    c = compare(70, 5, 15, 10, confidence=0.9)
+    diff = (15.5 - 5.5) / 102
+    var = ((21 / 102) - diff**2) / 102
+    z = 1.6448536269514722
+    assert c.ci_low == pytest.approx(diff - z * var**0.5, rel=1e-9)
+    assert c.ci_high == pytest.approx(diff + z * var**0.5, rel=1e-9)
+
+
+policies = st.builds(
+    Policy,
+    golden_margin=st.floats(min_value=0.0, max_value=0.99),
+    alpha=st.floats(min_value=0.001, max_value=0.999),
+    min_recent_gain=st.floats(min_value=-0.99, max_value=0.99),
+    min_recent_examples=st.integers(min_value=1, max_value=50),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    policy=policies,
+    golden=st.tuples(cells, st.integers(min_value=1, max_value=60), cells),
+    recent=st.tuples(cells, st.integers(min_value=1, max_value=60), cells),
+)
+def test_gate_never_passes_a_candidate_worse_on_every_example(
+    policy: Policy, golden: tuple[int, int, int], recent: tuple[int, int, int]
+) -> None:
+    # Wherever the two disagree, the champion is right: the candidate never wins a pair.
+    g_right, g_lost, g_wrong = golden
+    r_right, r_lost, r_wrong = recent
+    verdict = judge(compare(g_right, g_lost, 0, g_wrong), compare(r_right, r_lost, 0, r_wrong), policy)
+    assert verdict.passed is False
+    assert verdict.to_dict()["decision"] == "reject"
+
+
+def test_gate_passes_a_clearly_better_candidate() -> None:
+    golden = compare(160, 3, 5, 32)
+    recent = compare(140, 3, 30, 27)
+    verdict = judge(golden, recent, Policy())
+    assert verdict.passed is True
+    assert verdict.to_dict()["decision"] == "promote"
+    assert "non-inferior" in verdict.reasons[0]
+    assert "McNemar" in verdict.reasons[1] and "better" in verdict.reasons[1]
+    assert [c["set_name"] for c in verdict.comparisons] == ["set", "set"]
+
+
+def test_gate_rejects_a_candidate_worse_on_golden_beyond_the_margin() -> None:
+    golden = compare(150, 25, 0, 25)  # 12.5 points worse
+    recent = compare(140, 3, 30, 27)
+    verdict = judge(golden, recent, Policy(golden_margin=0.05))
+    assert verdict.passed is False
+    assert "NOT shown non-inferior" in verdict.reasons[0]
+
+
+def test_gate_rejects_when_the_recent_holdout_is_too_small() -> None:
+    verdict = judge(compare(160, 0, 0, 40), compare(5, 0, 20, 0), Policy(min_recent_examples=30))
+    assert verdict.passed is False
+    assert "30 required" in verdict.reasons[1]
+    assert judge(compare(160, 0, 0, 40), None, Policy()).passed is False
+
+
+def test_gate_rejects_a_gain_that_is_not_significant() -> None:
+    recent = compare(90, 4, 7, 9)  # +3 points, p ~ 0.27
+    verdict = judge(compare(160, 0, 0, 40), recent, Policy(alpha=0.05))
+    assert recent.p_better > 0.05
+    assert verdict.passed is False
+    assert "NOT shown better" in verdict.reasons[1]
+
+
+def test_gate_requires_the_minimum_recent_gain() -> None:
+    recent = compare(140, 3, 30, 27)  # +13.5 points, highly significant
+    assert judge(compare(160, 0, 0, 40), recent, Policy(min_recent_gain=0.10)).passed is True
+    assert judge(compare(160, 0, 0, 40), recent, Policy(min_recent_gain=0.20)).passed is False

@@ -1,0 +1,61 @@
+"""Per-model policy: every rule is checked where the policy is made, with the field named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from learnloop.domain import Policy
+from learnloop.errors import ValidationError
+
+
+def test_round_trips_through_a_dict() -> None:
+    policy = Policy(retrain_every=150, cooldown_seconds=0.0, auto_promote=False)
+    assert Policy.from_dict(policy.to_dict()) == policy
+    assert policy.updated({"alpha": 0.01}).alpha == 0.01
+    assert policy.updated({"alpha": 0.01}).retrain_every == 150
+
+
+def test_unknown_field_names_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="retrain_every") as info:
+        Policy().updated({"retrain_evry": 5})
+    assert info.value.field == "policy"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"retrain_every": 0}, "retrain_every"),
+        ({"cooldown_seconds": -1}, "cooldown_seconds"),
+        ({"min_train_examples": 1}, "min_train_examples"),
+        ({"recent_holdout_fraction": 0.0}, "recent_holdout_fraction"),
+        ({"recent_holdout_fraction": 1.0}, "recent_holdout_fraction"),
+        ({"recent_holdout_max": 0}, "recent_holdout_max"),
+        ({"min_recent_examples": 0}, "min_recent_examples"),
+        ({"golden_margin": 1.0}, "golden_margin"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"min_recent_gain": 1.0}, "min_recent_gain"),
+    ],
+)
+def test_out_of_range_values_are_refused_with_the_field_named(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Policy().updated(changes)
+    assert info.value.field == f"policy.{field}"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"retrain_every": "abc"},
+        {"retrain_every": None},
+        {"retrain_every": 1.5},
+        {"alpha": "0.05"},
+        {"auto_promote": "no"},
+    ],
+    ids=["str", "null", "float-count", "str-alpha", "str-bool"],
+)
+def test_values_of_the_wrong_type_are_a_validation_error(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Policy().updated(changes)

@@ -1,0 +1,68 @@
+"""Retrain trigger decisions, with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from learnloop.clock import FakeClock
+from learnloop.domain import Model, Policy, Task
+from learnloop.triggers import retrain_reason
+
+
+def model(
+    clock: FakeClock, *, every: int = 100, cooldown: float = 300.0, last_retrain_ago: float | None = None
+) -> Model:
+    last = None
+    if last_retrain_ago is not None:
+        past = FakeClock(clock.now())
+        past.advance(-last_retrain_ago)
+        last = past.now()
+    return Model(
+        name="m",
+        task=Task.BINARY,
+        labels=("0", "1"),
+        family="tfidf-logreg",
+        params={},
+        policy=Policy(retrain_every=every, cooldown_seconds=cooldown),
+        created_at=clock.now(),
+        last_retrain_at=last,
+    )
+
+
+def test_fires_at_retrain_every_and_not_before() -> None:
+    clock = FakeClock()
+    m = model(clock, every=100)
+    assert retrain_reason(m, 99, clock.now(), job_active=False) is None
+    reason = retrain_reason(m, 100, clock.now(), job_active=False)
+    assert reason is not None and "100 new labelled feedback events" in reason
+    assert retrain_reason(m, 5_000, clock.now(), job_active=False) is not None
+
+
+def test_never_fires_while_a_retrain_is_queued_or_running() -> None:
+    clock = FakeClock()
+    assert retrain_reason(model(clock), 1_000, clock.now(), job_active=True) is None
+
+
+@pytest.mark.parametrize(
+    ("ago", "fires"), [(0.0, False), (1.0, False), (299.999, False), (300.0, True), (86_400.0, True)]
+)
+def test_cooldown_counts_from_the_last_retrain(ago: float, fires: bool) -> None:
+    clock = FakeClock()
+    m = model(clock, cooldown=300.0, last_retrain_ago=ago)
+    assert (retrain_reason(m, 100, clock.now(), job_active=False) is not None) is fires
+
+
+def test_cooldown_passes_as_the_clock_moves() -> None:
+    clock = FakeClock()
+    m = model(clock, cooldown=60.0, last_retrain_ago=0.0)
+    assert retrain_reason(m, 100, clock.now(), job_active=False) is None
+    clock.advance(59)
+    assert retrain_reason(m, 100, clock.now(), job_active=False) is None
+    clock.advance(1)
+    assert retrain_reason(m, 100, clock.now(), job_active=False) is not None
+
+
+def test_zero_cooldown_and_never_retrained_fire_on_volume_alone() -> None:
+    clock = FakeClock()
+    assert retrain_reason(model(clock, cooldown=0.0, last_retrain_ago=0.0), 100, clock.now(), False) is not None
+    assert retrain_reason(model(clock, last_retrain_ago=None), 100, clock.now(), False) is not None
