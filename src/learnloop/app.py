@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,9 +49,19 @@ class MetricsMiddleware:
 
 
 def create_app(
-    settings: Settings | None = None, *, services: Services | None = None, start_worker: bool = True
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    start_worker: bool = True,
+    freeze_gc: bool = False,
 ) -> FastAPI:
-    """Build the app. With ``services`` given, the caller owns their lifecycle."""
+    """Build the app. With ``services`` given, the caller owns their lifecycle.
+
+    ``freeze_gc`` (for a long-running server): after start-up, move every object alive then
+    into the garbage collector's permanent generation. The libraries loaded (SciPy,
+    scikit-learn, ...) hold ~170k objects; a full collection over them took ~100 ms and set
+    the p99 latency. Frozen, a full collection scans only what requests create.
+    """
     owned = services is None
     services = services or build_services(settings or Settings.from_env())
 
@@ -58,6 +69,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if owned:
             services.start(worker=start_worker)
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

@@ -99,11 +99,12 @@ class Services:
 
     def close(self) -> None:
         self._stop.set()
+        self.worker.request_stop()
+        self.runner.close()  # ends a fit in progress, so the worker thread can finish now
         self.worker.stop()
         self.ingest.close()
         if self._routing_thread is not None:
             self._routing_thread.join(5)
-        self.runner.close()
         self.db.dispose()
 
 

@@ -11,7 +11,7 @@ from learnloop.api.errors import UnauthorizedError
 from learnloop.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -19,13 +19,14 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_admin(
+async def require_admin(
     request: Request,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> str:
     """Admin routes need the API key when one is configured; returns the actor name."""
-    expected = get_services(request).settings.api_key
+    services: Services = request.app.state.services
+    expected = services.settings.api_key
     if expected is None:
         return "api"
     given = x_api_key or (authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None)

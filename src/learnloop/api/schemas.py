@@ -105,9 +105,13 @@ class ItemError(BaseModel):
 
 
 class FeedbackItemResult(BaseModel):
+    """One item of a batch: stored (with its ids; a retry names the first event) or rejected."""
+
     index: int
     status: Literal["stored", "rejected"]
-    feedback: FeedbackPublic | None = None
+    feedback_id: str | None = None
+    client_feedback_id: str | None = None
+    kind: str | None = None
     error: ItemError | None = None
 
 

@@ -55,7 +55,7 @@ def serve(
         fail(f"refusing to serve on non-loopback host {host!r} without an API key (--api-key or LEARNLOOP_API_KEY)")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_for(home, database_url, api_key=api_key)
-    app = create_app(settings, start_worker=worker)
+    app = create_app(settings, start_worker=worker, freeze_gc=True)
     console.print(f"learnloop serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
     uvicorn.run(
         app,

@@ -58,8 +58,12 @@ class Worker:
         self._thread = threading.Thread(target=self.run_forever, name="learnloop-worker", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 60.0) -> None:
+    def request_stop(self) -> None:
+        """Take no new job; the running one ends when its training process is stopped."""
         self._stop.set()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -100,7 +104,10 @@ class Worker:
         now = self.clock.now()
         with self.db.read() as conn:
             models = repo.list_models(conn)
-            counts = {m.name: repo.count_labelled_feedback_since(conn, m.name, m.retrain_watermark) for m in models}
+            counts = {
+                m.name: repo.count_labelled_feedback_since(conn, m.name, m.retrain_watermark, m.policy.retrain_every)
+                for m in models
+            }
             active = {m.name: repo.active_job(conn, m.name, "retrain") is not None for m in models}
         for model in models:
             reason = retrain_reason(model, counts[model.name], now, active[model.name])
@@ -133,7 +140,9 @@ class Worker:
             result = handler(job)
         except Exception as exc:
             message = exc.message if isinstance(exc, LearnloopError) else f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, LearnloopError):
+            if self._stop.is_set():
+                message = f"interrupted: the worker was shut down during the job ({message})"
+            elif not isinstance(exc, LearnloopError):
                 log.error("job %s failed:\n%s", job.id, traceback.format_exc())
             with self.db.write() as conn:
                 repo.update_job(

@@ -31,8 +31,9 @@ class Database:
         else:
             if parsed.drivername == "postgresql":
                 url = str(parsed.set(drivername="postgresql+psycopg"))
-            engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
-            self.read_engine = self.write_engine = engine
+            self.read_engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+            # The hot-path writer retries on failure, so it skips pre-ping's extra round trip.
+            self.write_engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False)
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,7 +3,7 @@ domain objects (``learnloop.domain``); table rows never leave this package."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,6 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.sql.elements import ColumnElement
 
 from learnloop.domain import (
     Deployment,
@@ -276,9 +275,42 @@ def load_examples(conn: Connection, model: str, split: str) -> list[tuple[str, s
 # -- predictions (written in batches by the prediction log) ---------------------------------
 
 
+_PREDICTION_COLUMNS = [c.name for c in t.predictions.columns]
+_SQLITE_CHUNK = 2_000  # rows per multi-row INSERT (10 columns: under SQLite's 32,766 variables)
+
+
 def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
+    """Write a batch of prediction-log rows in as few statements as the backend allows:
+    ``COPY`` on PostgreSQL, multi-row ``INSERT`` on SQLite. (An ``executemany`` goes row by
+    row and, under load, hands Python's GIL back and forth on every row.)"""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_predictions(conn, rows)
+    elif conn.dialect.name == "sqlite":
+        _insert_predictions_sqlite(conn, rows)
+    else:
         conn.execute(insert(t.predictions), list(rows))
+
+
+def _copy_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    dbapi: Any = conn.connection.dbapi_connection  # a psycopg connection
+    with dbapi.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(_PREDICTION_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in _PREDICTION_COLUMNS])
+
+
+def _insert_predictions_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    to_db = t.predictions.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    assert to_db is not None
+    placeholder = "(" + ", ".join("?" * len(_PREDICTION_COLUMNS)) + ")"
+    head = f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES "
+    for start in range(0, len(rows), _SQLITE_CHUNK):
+        chunk = rows[start : start + _SQLITE_CHUNK]
+        params: list[Any] = []
+        for row in chunk:
+            params.extend(to_db(row[c]) if c == "created_at" else row[c] for c in _PREDICTION_COLUMNS)
+        conn.exec_driver_sql(head + ", ".join([placeholder] * len(chunk)), tuple(params))
 
 
 def count_predictions(conn: Connection, model: str | None = None) -> int:
@@ -300,7 +332,7 @@ def get_prediction(conn: Connection, prediction_id: str) -> dict[str, Any] | Non
 # -- feedback -------------------------------------------------------------------------------
 
 
-def _feedback(row: RowMapping) -> Feedback:
+def _feedback(row: Mapping[str, Any] | RowMapping) -> Feedback:
     return Feedback(
         id=row["id"],
         model=row["model"],
@@ -319,28 +351,31 @@ def _feedback(row: RowMapping) -> Feedback:
 
 def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Feedback]:
     """Insert feedback rows; a row whose (model, client_id) exists already is not inserted
-    again. Returns, for each input row in order, the stored event (the first one on a retry)."""
+    again. Returns, for each input row in order, the stored event (the first one on a retry).
+    Only retries are read back: ``RETURNING`` says which rows went in."""
     if not rows:
         return []
     stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = stmt_factory(t.feedback).on_conflict_do_nothing()
-    conn.execute(stmt, list(rows))
-    ids = [r["id"] for r in rows]
-    client_ids: dict[str, set[str]] = {}
+    stmt = stmt_factory(t.feedback).on_conflict_do_nothing().returning(t.feedback.c.id)
+    inserted = set(conn.execute(stmt, list(rows)).scalars())
+    retried: dict[str, set[str]] = {}
     for r in rows:
-        if r.get("client_id"):
-            client_ids.setdefault(r["model"], set()).add(r["client_id"])
-    clauses: list[ColumnElement[bool]] = [t.feedback.c.id.in_(ids)]
-    clauses += [and_(t.feedback.c.model == m, t.feedback.c.client_id.in_(c)) for m, c in client_ids.items()]
-    stored = [_feedback(r) for r in conn.execute(select(t.feedback).where(or_(*clauses))).mappings()]
-    by_id = {f.id: f for f in stored}
-    by_client = {(f.model, f.client_id): f for f in stored if f.client_id}
+        if r["id"] not in inserted:
+            retried.setdefault(r["model"], set()).add(r["client_id"])
+    earlier: dict[tuple[str, str], Feedback] = {}
+    if retried:
+        clauses = [and_(t.feedback.c.model == m, t.feedback.c.client_id.in_(c)) for m, c in retried.items()]
+        for row in conn.execute(select(t.feedback).where(or_(*clauses))).mappings():
+            earlier[(row["model"], row["client_id"])] = _feedback(row)
     out = []
     for r in rows:
-        found = by_client.get((r["model"], r["client_id"])) if r.get("client_id") else by_id.get(r["id"])
-        if found is None:  # pragma: no cover - would mean the insert silently failed
-            raise ConflictError(f"feedback {r['id']} was not stored")
-        out.append(found)
+        if r["id"] in inserted:
+            out.append(_feedback(r))
+        else:
+            found = earlier.get((r["model"], r["client_id"]))
+            if found is None:  # pragma: no cover - would mean the insert silently failed
+                raise ConflictError(f"feedback {r['id']} was not stored")
+            out.append(found)
     return out
 
 
@@ -362,15 +397,16 @@ def feedback_counts(conn: Connection, model: str, since: datetime | None = None)
     return {kind: int(n) for kind, n in conn.execute(q.group_by(t.feedback.c.kind))}
 
 
-def count_labelled_feedback_since(conn: Connection, model: str, since: datetime | None) -> int:
-    q = (
-        select(func.count())
-        .select_from(t.feedback)
-        .where(t.feedback.c.model == model, t.feedback.c.kind.in_([k.value for k in LABELLED_KINDS]))
+def count_labelled_feedback_since(conn: Connection, model: str, since: datetime | None, limit: int) -> int:
+    """Labelled feedback events after ``since``, counted up to ``limit`` (the trigger only
+    needs to know whether the threshold is reached, not how far past it)."""
+    q = select(t.feedback.c.id).where(
+        t.feedback.c.model == model, t.feedback.c.kind.in_([k.value for k in LABELLED_KINDS])
     )
     if since is not None:
         q = q.where(t.feedback.c.created_at > since)
-    return int(conn.execute(q).scalar_one())
+    bounded = q.limit(limit).subquery()
+    return int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
 
 
 def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> list[dict[str, Any]]:

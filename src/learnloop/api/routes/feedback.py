@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import ValidationError as PydanticValidationError
 
 from learnloop.api.deps import ServicesDep
@@ -23,9 +23,11 @@ def _input(body: FeedbackCreate) -> FeedbackInput:
 
 
 @router.post("", response_model=FeedbackPublic, status_code=201)
-async def record_feedback(model: str, body: FeedbackCreate, services: ServicesDep) -> FeedbackPublic:
+async def record_feedback(model: str, body: FeedbackCreate, services: ServicesDep) -> Response:
     """Store one feedback event; answered only once it is committed."""
-    return FeedbackPublic.of(await services.feedback.record(model, _input(body)))
+    stored = await services.feedback.record(model, _input(body))
+    # Serialised once, directly: a hot path (the schema above documents it).
+    return Response(FeedbackPublic.of(stored).model_dump_json(), status_code=201, media_type="application/json")
 
 
 def _parse(index: int, raw: dict[str, object]) -> FeedbackInput | LearnloopError:
@@ -38,7 +40,7 @@ def _parse(index: int, raw: dict[str, object]) -> FeedbackInput | LearnloopError
 
 
 @router.post("/batch", response_model=FeedbackBatchResult)
-async def record_feedback_batch(model: str, body: FeedbackBatchCreate, services: ServicesDep) -> FeedbackBatchResult:
+async def record_feedback_batch(model: str, body: FeedbackBatchCreate, services: ServicesDep) -> Response:
     """Store many events; each item is stored or rejected on its own, with its reason."""
     parsed = [_parse(i, raw) for i, raw in enumerate(body.items)]
     valid = [(i, p) for i, p in enumerate(parsed) if isinstance(p, FeedbackInput)]
@@ -46,7 +48,10 @@ async def record_feedback_batch(model: str, body: FeedbackBatchCreate, services:
     items: list[FeedbackItemResult | None] = [None] * len(parsed)
     for (i, _), result in zip(valid, results, strict=True):
         if result.feedback is not None:
-            items[i] = FeedbackItemResult(index=i, status="stored", feedback=FeedbackPublic.of(result.feedback))
+            fb = result.feedback
+            items[i] = FeedbackItemResult(
+                index=i, status="stored", feedback_id=fb.id, client_feedback_id=fb.client_id, kind=fb.kind.value
+            )
         else:
             assert result.error is not None
             err = result.error
@@ -68,7 +73,8 @@ async def record_feedback_batch(model: str, body: FeedbackBatchCreate, services:
             )
     done = [item for item in items if item is not None]
     stored = sum(1 for item in done if item.status == "stored")
-    return FeedbackBatchResult(stored=stored, rejected=len(done) - stored, items=done)
+    summary = FeedbackBatchResult(stored=stored, rejected=len(done) - stored, items=done)
+    return Response(summary.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{feedback_id}", response_model=FeedbackPublic)
