@@ -74,7 +74,7 @@ def main():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_for(Path(home), database_url or None, api_key=None)
-    app = create_app(settings, start_worker=True)
+    app = create_app(settings, start_worker=True, freeze_gc=True)  # as `learnloop serve` does
     services = app.state.services
 
     def no_log(row):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator
@@ -69,12 +70,14 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if owned:
             services.start(worker=start_worker)
+        services.ingest.attach_event_loop(asyncio.get_running_loop())
         if freeze_gc:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
+            services.ingest.detach_event_loop()
             if owned:
                 services.close()  # flushes the prediction log and pending feedback
 

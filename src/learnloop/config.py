@@ -17,8 +17,8 @@ class Limits:
     max_batch_items: int = 1_000
     max_metadata_bytes: int = 4_096
     prediction_queue_max: int = 50_000
-    prediction_flush_rows: int = 512
-    prediction_flush_seconds: float = 0.05
+    prediction_flush_rows: int = 1024
+    prediction_flush_seconds: float = 0.1
     feedback_queue_max: int = 20_000
 
 

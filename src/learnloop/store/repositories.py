@@ -3,15 +3,16 @@ domain objects (``learnloop.domain``); table rows never leave this package."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Dialect, RowMapping
 
 from learnloop.domain import (
     Deployment,
@@ -275,42 +276,46 @@ def load_examples(conn: Connection, model: str, split: str) -> list[tuple[str, s
 # -- predictions (written in batches by the prediction log) ---------------------------------
 
 
-_PREDICTION_COLUMNS = [c.name for c in t.predictions.columns]
+PREDICTION_COLUMNS = tuple(c.name for c in t.predictions.columns)
+PredictionRow = tuple[Any, ...]  # values in PREDICTION_COLUMNS order, ready for the driver
 _SQLITE_CHUNK = 2_000  # rows per multi-row INSERT (10 columns: under SQLite's 32,766 variables)
 
 
-def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write a batch of prediction-log rows in as few statements as the backend allows:
-    ``COPY`` on PostgreSQL, multi-row ``INSERT`` on SQLite. (An ``executemany`` goes row by
-    row and, under load, hands Python's GIL back and forth on every row.)"""
+def prediction_row_encoder(dialect: Dialect) -> Callable[[Mapping[str, Any]], PredictionRow]:
+    """Turn a prediction-log row into the tuple the driver takes. Run on the request path
+    (microseconds), so the writer thread does no per-row Python work and barely competes
+    with request handling for the GIL."""
+    to_db = t.predictions.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    position = PREDICTION_COLUMNS.index("created_at")
+
+    def encode(row: Mapping[str, Any]) -> PredictionRow:
+        values = [row[c] for c in PREDICTION_COLUMNS]
+        if to_db is not None:
+            values[position] = to_db(values[position])
+        return tuple(values)
+
+    return encode
+
+
+def insert_predictions(conn: Connection, rows: Sequence[PredictionRow]) -> None:
+    """Write encoded prediction-log rows in as few statements as the backend allows:
+    ``COPY`` on PostgreSQL, multi-row ``INSERT`` on SQLite (an ``executemany`` goes row by
+    row, handing the GIL back and forth on every row)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        _copy_predictions(conn, rows)
+        dbapi: Any = conn.connection.dbapi_connection  # a psycopg connection
+        with dbapi.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
     elif conn.dialect.name == "sqlite":
-        _insert_predictions_sqlite(conn, rows)
+        placeholder = "(" + ", ".join("?" * len(PREDICTION_COLUMNS)) + ")"
+        head = f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
+        for start in range(0, len(rows), _SQLITE_CHUNK):
+            chunk = rows[start : start + _SQLITE_CHUNK]
+            conn.exec_driver_sql(head + ", ".join([placeholder] * len(chunk)), tuple(chain.from_iterable(chunk)))
     else:
-        conn.execute(insert(t.predictions), list(rows))
-
-
-def _copy_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    dbapi: Any = conn.connection.dbapi_connection  # a psycopg connection
-    with dbapi.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(_PREDICTION_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in _PREDICTION_COLUMNS])
-
-
-def _insert_predictions_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    to_db = t.predictions.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    assert to_db is not None
-    placeholder = "(" + ", ".join("?" * len(_PREDICTION_COLUMNS)) + ")"
-    head = f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES "
-    for start in range(0, len(rows), _SQLITE_CHUNK):
-        chunk = rows[start : start + _SQLITE_CHUNK]
-        params: list[Any] = []
-        for row in chunk:
-            params.extend(to_db(row[c]) if c == "created_at" else row[c] for c in _PREDICTION_COLUMNS)
-        conn.exec_driver_sql(head + ", ".join([placeholder] * len(chunk)), tuple(params))
+        conn.execute(insert(t.predictions), [dict(zip(PREDICTION_COLUMNS, row, strict=True)) for row in rows])
 
 
 def count_predictions(conn: Connection, model: str | None = None) -> int:
