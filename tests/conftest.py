@@ -23,11 +23,11 @@ import pytest
 
 from learnloop.clock import Clock
 from learnloop.config import Settings
+from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
 from learnloop.datasets.shipped import uci_sentiment_path
 from learnloop.domain import ModelVersion, Policy
 from learnloop.services import Services, build_services
-from learnloop.training.pipeline import split_golden
 
 PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"
 SERVER_START_TIMEOUT = 30.0

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from conftest import uci_rows, wait_for
+from learnloop.curation import split_golden
 from learnloop.domain import ModelVersion, Policy
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.services import Services
 from learnloop.store import repositories as repo
-from learnloop.training.pipeline import split_golden
 
 CreateModel = Callable[..., ModelVersion]
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from conftest import uci_rows, wait_for
 from learnloop.clock import FakeClock
-from learnloop.curation import derive_examples
+from learnloop.curation import derive_examples, split_golden
 from learnloop.domain import JobStatus, ModelVersion, Policy, VersionStatus
 from learnloop.errors import ArtifactError, ConflictError, InsufficientDataError, NotFoundError
 from learnloop.feedback.intake import FeedbackInput
@@ -21,7 +21,6 @@ from learnloop.routing.cache import ModelUnavailableError
 from learnloop.services import Services
 from learnloop.store import repositories as repo
 from learnloop.store import tables as t
-from learnloop.training.pipeline import split_golden
 
 CreateModel = Callable[..., ModelVersion]
 

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import uci_rows
-from learnloop.curation import normalize_text
-from learnloop.training.pipeline import split_golden
+from learnloop.curation import normalize_text, split_golden
 
 
 @pytest.mark.parametrize("domain", ["yelp", "amazon_cells", "imdb"])

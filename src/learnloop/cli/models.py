@@ -21,11 +21,11 @@ from learnloop.cli.common import (
     pct,
     settings_for,
 )
+from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
 from learnloop.domain import Policy
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
-from learnloop.training.pipeline import split_golden
 
 
 def init(

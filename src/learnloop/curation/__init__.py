@@ -1,5 +1,6 @@
 """Curation: feedback -> labelled examples -> immutable, content-addressed snapshots."""
 
+from learnloop.curation.golden import split_golden
 from learnloop.curation.labels import LabelledExample, derive_examples, normalize_text
 from learnloop.curation.snapshot import Snapshot, build_snapshot, content_hash
 
@@ -10,4 +11,5 @@ __all__ = [
     "content_hash",
     "derive_examples",
     "normalize_text",
+    "split_golden",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from learnloop.clock import Clock
@@ -171,7 +171,7 @@ class RegistryService:
         """Store a new version; its number is assigned here."""
         with self.db.write() as conn:
             number = repo.next_version_number(conn, draft.model)
-            version = ModelVersion(**{**draft.__dict__, "version": number})
+            version = replace(draft, version=number)
             repo.insert_version(conn, version)
             repo.insert_event(
                 conn,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from learnloop import __version__
 from learnloop.clock import Clock
-from learnloop.curation import Snapshot, build_snapshot, derive_examples, normalize_text
+from learnloop.curation import Snapshot, build_snapshot, derive_examples
 from learnloop.domain import Model, ModelVersion, VersionStatus
 from learnloop.errors import InsufficientDataError
 from learnloop.evaluation import classification_metrics, judge, paired_comparison
@@ -27,27 +26,6 @@ Progress = Callable[[float, str], None]
 
 def _no_progress(fraction: float, message: str) -> None:
     pass
-
-
-def split_golden(
-    rows: list[tuple[str, str]], fraction: float, seed: int
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Hold out a golden set, stratified by label; duplicates of a text stay on one side."""
-    by_label: dict[str, list[str]] = {}
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for text, label in rows:
-        key = normalize_text(text)
-        if key not in groups:
-            by_label.setdefault(label, []).append(key)
-        groups.setdefault(key, []).append((text, label))
-    rng = random.Random(seed)
-    golden_keys: set[str] = set()
-    for keys in by_label.values():
-        rng.shuffle(keys)
-        golden_keys.update(keys[: round(len(keys) * fraction)])
-    train = [row for key, group in groups.items() if key not in golden_keys for row in group]
-    golden = [row for key, group in groups.items() if key in golden_keys for row in group]
-    return train, golden
 
 
 @dataclass(frozen=True)

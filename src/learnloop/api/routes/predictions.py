@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Response
 
 from learnloop.api.deps import ServicesDep
@@ -25,4 +27,4 @@ async def predict(model: str, body: PredictRequest, services: ServicesDep) -> Re
 async def predict_batch(model: str, body: PredictBatchRequest, services: ServicesDep) -> PredictBatchResponse:
     items = body.items
     results = services.predictions.predict_many(model, [i.text for i in items], [i.subject for i in items])
-    return PredictBatchResponse(items=[PredictionPublic(**r.__dict__) for r in results])
+    return PredictBatchResponse(items=[PredictionPublic(**asdict(r)) for r in results])
