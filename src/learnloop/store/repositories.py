@@ -276,7 +276,7 @@ def load_examples(conn: Connection, model: str, split: str) -> list[tuple[str, s
 # -- predictions (written in batches by the prediction log) ---------------------------------
 
 
-PREDICTION_COLUMNS = tuple(c.name for c in t.predictions.columns)
+PREDICTION_COLUMNS = tuple(str(c.name) for c in t.predictions.columns)  # plain str (not quoted_name)
 PredictionRow = tuple[Any, ...]  # values in PREDICTION_COLUMNS order, ready for the driver
 _SQLITE_CHUNK = 2_000  # rows per multi-row INSERT (10 columns: under SQLite's 32,766 variables)
 
