@@ -43,13 +43,7 @@ def serve(
         typer.Option("--api-key", envvar="LEARNLOOP_API_KEY", help="Key for admin routes."),
     ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
-    loop: Annotated[
-        str,
-        typer.Option(
-            "--loop",
-            help="Event loop: asyncio (default; measured better p99 than uvloop at 64 connections), uvloop or auto.",
-        ),
-    ] = "asyncio",
+    loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Serve every model over HTTP, with an in-process worker."""
