@@ -54,6 +54,7 @@ LOGGING_COST_TARGET = 0.10
 FEEDBACK_EPS_TARGET = 2_000.0
 BATCH_EPS_TARGET = 20_000.0
 RETRAIN_SECONDS_TARGET = 15.0
+DEFAULT_LOOP = "auto"  # `learnloop serve`'s default event loop (uvloop when installed)
 
 # The baseline server: the product's app, with prediction logging replaced by a no-op,
 # started with uvicorn exactly as `learnloop serve` starts it.
@@ -893,7 +894,7 @@ def scenario_predict(ctx: Context) -> None:
     runs between the two servers; then feedback on the product; then the row checks."""
     args = ctx.args
     lua = predict_lua(ctx)
-    servers = start_servers(ctx, [("nolog", "nolog:auto"), ("serve", "serve:auto")])
+    servers = start_servers(ctx, [("nolog", f"nolog:{DEFAULT_LOOP}"), ("serve", f"serve:{DEFAULT_LOOP}")])
     nolog, serve = servers["nolog"], servers["serve"]
     for s in (nolog, serve):
         s.load(ctx, "warm-up", PREDICT, lua, connections=8, seconds=2)
@@ -1031,7 +1032,7 @@ def scenario_retrain(ctx: Context) -> None:
 
     # some feedback through the API: 2,000 new examples and 500 corrections of logged predictions
     port = free_port()
-    server = Server("retrain-feedback", serve_argv(home, url, port, "auto"), port, ctx.res.root / "retrain.log")
+    server = Server("retrain-feedback", serve_argv(home, url, port, DEFAULT_LOOP), port, ctx.res.root / "retrain.log")
     ctx.res.servers.append(server)
     server.start()
     fresh = make_retrain_data(ctx.corpus, 2_500, seed=8)
