@@ -61,15 +61,20 @@ class Client:
                     return
 
 
-def test_sigkill_during_feedback_ingestion_loses_no_acknowledged_event(
-    live_server: ServerLauncher, tmp_path: Path, database_url: str
-) -> None:
-    home = tmp_path / "home"
+def init_home(home: Path, database_url: str) -> None:
+    """A home with model "m" at version 1, ready for a server to start on."""
     services = build_services(make_settings(home, database_url))
     try:
         create_model(services, "m")
     finally:
         services.close()
+
+
+def test_sigkill_during_feedback_ingestion_loses_no_acknowledged_event(
+    live_server: ServerLauncher, tmp_path: Path, database_url: str
+) -> None:
+    home = tmp_path / "home"
+    init_home(home, database_url)
     server = live_server.start(home, database_url)
 
     killed = threading.Event()
@@ -133,11 +138,7 @@ def test_sigkill_during_a_retrain_leaves_no_job_stuck_running(
     live_server: ServerLauncher, tmp_path: Path, database_url: str
 ) -> None:
     home = tmp_path / "home"
-    services = build_services(make_settings(home, database_url))
-    try:
-        create_model(services, "m")
-    finally:
-        services.close()
+    init_home(home, database_url)
     server = live_server.start(home, database_url)
     orphans: list[int] = []
     try:
@@ -180,11 +181,7 @@ def kill_leftovers(pids: list[int]) -> None:
 
 def test_a_killed_server_leaves_no_training_process_behind(live_server: ServerLauncher, tmp_path: Path) -> None:
     home, url = tmp_path / "home", f"sqlite:///{tmp_path}/ll.db"
-    services = build_services(make_settings(home, url))
-    try:
-        create_model(services, "m")
-    finally:
-        services.close()
+    init_home(home, url)
     server = live_server.start(home, url)
     leftovers: list[int] = []
     try:
@@ -208,11 +205,7 @@ def test_graceful_stop_flushes_every_answered_prediction_to_the_log(
     live_server: ServerLauncher, tmp_path: Path, database_url: str
 ) -> None:
     home = tmp_path / "home"
-    services = build_services(make_settings(home, database_url))
-    try:
-        create_model(services, "m")
-    finally:
-        services.close()
+    init_home(home, database_url)
     server = live_server.start(home, database_url)
     answered: list[str] = []
     stopping = threading.Event()
