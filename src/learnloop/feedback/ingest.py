@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +62,6 @@ class IngestWriter:
         feedback_queue_max: int,
         flush_rows: int = 512,
         flush_seconds: float = 0.05,
-        on_feedback_committed: Callable[[list[Feedback]], None] | None = None,
         dead_letter: Path | None = None,
     ) -> None:
         self._db = db
@@ -79,7 +78,6 @@ class IngestWriter:
         self._thread: threading.Thread | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._recovering = False  # the writer thread owns the prediction backlog until it is written
-        self._on_feedback_committed = on_feedback_committed
         self._dead_letter = dead_letter
         self.predictions_written = 0
         self.predictions_dead_lettered = 0
@@ -255,8 +253,6 @@ class IngestWriter:
         for request in requests:
             request.future.set_result(stored[start : start + len(request.rows)])
             start += len(request.rows)
-        if self._on_feedback_committed is not None:
-            self._on_feedback_committed(stored)
 
 
 def _storage_error(exc: Exception) -> LearnloopError:

@@ -183,10 +183,6 @@ class FeedbackService:
         with self.db.read() as conn:
             return repo.get_feedback(conn, model, feedback_id)
 
-    def counts(self, model: str) -> dict[str, int]:
-        with self.db.read() as conn:
-            return repo.feedback_counts(conn, model)
-
 
 def prediction_json(result: PredictionResult) -> bytes:
     return orjson.dumps(

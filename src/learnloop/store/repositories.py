@@ -552,19 +552,3 @@ def update_job(conn: Connection, job_id: str, **values: Any) -> None:
 def queue_depth(conn: Connection) -> int:
     q = select(func.count()).select_from(t.jobs).where(t.jobs.c.status == JobStatus.QUEUED.value)
     return int(conn.execute(q).scalar_one())
-
-
-def fail_orphaned_jobs(conn: Connection, at: datetime, worker_prefix: str | None = None) -> int:
-    """Mark running jobs whose worker died as failed (they are safe to retry)."""
-    q = update(t.jobs).where(t.jobs.c.status == JobStatus.RUNNING.value)
-    if worker_prefix is not None:
-        q = q.where(t.jobs.c.worker.like(f"{worker_prefix}%"))
-    result = conn.execute(
-        q.values(
-            status=JobStatus.FAILED.value,
-            active_key=None,
-            finished_at=at,
-            error="worker stopped while running",
-        )
-    )
-    return int(result.rowcount or 0)
