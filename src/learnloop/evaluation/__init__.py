@@ -1,13 +1,25 @@
 """Metrics and the statistical comparison of versions."""
 
+from learnloop.evaluation.auc import roc_auc
+from learnloop.evaluation.bootstrap import bootstrap_ci, bootstrap_cis, mean_statistic, paired_bootstrap_diff_ci
+from learnloop.evaluation.calibration import expected_calibration_error
 from learnloop.evaluation.gate import PairedComparison, Verdict, judge, paired_comparison
-from learnloop.evaluation.metrics import classification_metrics, wilson_interval
+from learnloop.evaluation.latency import latency_percentiles
+from learnloop.evaluation.metrics import classification_metrics, macro_f1_statistic, wilson_interval
 
 __all__ = [
     "PairedComparison",
     "Verdict",
+    "bootstrap_ci",
+    "bootstrap_cis",
     "classification_metrics",
+    "expected_calibration_error",
     "judge",
+    "latency_percentiles",
+    "macro_f1_statistic",
+    "mean_statistic",
+    "paired_bootstrap_diff_ci",
     "paired_comparison",
+    "roc_auc",
     "wilson_interval",
 ]

@@ -1,0 +1,77 @@
+"""Rich tables of one version's stored metrics (``learnloop versions --version N``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+from learnloop.cli.common import pct
+from learnloop.domain import ModelVersion
+
+# (metric key, row name, format); the interval, when there is one, is stored under KEY_ci95.
+SCORES = (
+    ("accuracy", "accuracy", "pct"),
+    ("macro_f1", "macro-F1", "num"),
+    ("roc_auc", "ROC AUC", "num"),
+    ("log_loss", "log loss", "num"),
+    ("ece", "ECE (15 bins)", "num"),
+    ("brier", "Brier", "num"),
+)
+LATENCY = ("p50", "p90", "p95", "p99", "max", "mean")
+
+
+def num(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _fmt(value: Any, kind: str) -> str:
+    return pct(value) if kind == "pct" else num(value)
+
+
+def scores_table(name: str, metrics: Mapping[str, Any]) -> Table:
+    """Point estimates and 95% intervals of one evaluation set."""
+    boot = metrics.get("bootstrap") or {}
+    note = f"; CIs: Wilson for accuracy, {boot['resamples']} bootstrap resamples" if boot else ""
+    table = Table(title=f"{name} (n={metrics.get('n', 0)}{note})", title_justify="left")
+    for column in ("metric", "value", "95% CI"):
+        table.add_column(column)
+    for key, label, kind in SCORES:
+        if key not in metrics:
+            continue
+        ci = metrics.get(f"{key}_ci95")
+        interval = f"{_fmt(ci[0], kind)} - {_fmt(ci[1], kind)}" if ci else "-"
+        table.add_row(label, _fmt(metrics[key], kind), interval)
+    return table
+
+
+def per_class_table(name: str, metrics: Mapping[str, Any]) -> Table:
+    table = Table(title=f"{name}: per class", title_justify="left")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column)
+    for label, row in metrics.get("per_class", {}).items():
+        table.add_row(label, num(row["precision"]), num(row["recall"]), num(row["f1"]), str(row["support"]))
+    return table
+
+
+def latency_table(latency: Mapping[str, Any]) -> Table:
+    table = Table(title=f"predict_one latency, ms (n={latency.get('n', 0)})", title_justify="left")
+    for column in LATENCY:
+        table.add_column(column)
+    table.add_row(*(num(latency.get(key)) for key in LATENCY))
+    return table
+
+
+def version_tables(v: ModelVersion) -> list[Table]:
+    """Every evaluation set's scores and per-class table, then the latency, if recorded."""
+    tables: list[Table] = []
+    for name in ("golden", "recent"):
+        metrics = v.metrics.get(name)
+        if not metrics or not metrics.get("n"):
+            continue
+        tables += [scores_table(name, metrics), per_class_table(name, metrics)]
+    latency = v.metrics.get("latency")
+    if latency and latency.get("n"):
+        tables.append(latency_table(latency))
+    return tables

@@ -1,0 +1,45 @@
+"""fit_and_score: labels, probabilities and latency of the candidate and the champion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from conftest import uci_rows
+from learnloop.training.fit import TrainSpec, fit_and_score
+
+
+def spec(tmp_path: Path, key: str, champion_uri: str | None = None) -> TrainSpec:
+    rows = uci_rows("yelp")
+    train, golden = rows[:700], rows[700:]
+    return TrainSpec(
+        family="tfidf-logreg",
+        params={},
+        label_set=["1", "0"],  # not sorted: the probabilities follow this order
+        texts=[t for t, _ in train],
+        labels=[lab for _, lab in train],
+        eval_sets={"golden": [t for t, _ in golden], "recent": [t for t, _ in golden[:20]]},
+        artifact_root=str(tmp_path),
+        artifact_key=key,
+        champion_uri=champion_uri,
+        latency_samples=50,
+    )
+
+
+def test_fit_and_score_returns_probabilities_in_label_set_order_and_latency(tmp_path: Path) -> None:
+    first = fit_and_score(spec(tmp_path, "v1"))
+    assert first.champion is None and first.champion_proba is None
+    proba = first.candidate_proba["golden"]
+    assert proba.shape == (300, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert first.candidate["golden"] == [["1", "0"][i] for i in proba.argmax(axis=1)]
+    truth = np.array([["1", "0"].index(lab) for _, lab in uci_rows("yelp")[700:]])
+    assert proba[np.arange(300), truth].mean() > 0.6  # a swapped column would put it below 0.4
+    assert first.candidate_proba["recent"].shape == (20, 2)
+    assert len(first.latency_ms) == 50 and all(0 < ms < 1000 for ms in first.latency_ms)
+
+    second = fit_and_score(spec(tmp_path, "v2", champion_uri=first.artifact_uri))
+    assert second.champion == first.candidate
+    assert second.champion_proba is not None
+    np.testing.assert_allclose(second.champion_proba["golden"], proba)
