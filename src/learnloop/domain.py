@@ -42,6 +42,10 @@ class JobStatus(StrEnum):
 _KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number"}
 
 
+# Fields older versions stored that no longer mean anything; ignored when a policy is loaded.
+_RETIRED_POLICY_FIELDS = frozenset({"recent_holdout_fraction"})
+
+
 @dataclass(frozen=True)
 class Policy:
     """Per-model rules for retraining and promotion. Stored with the model."""
@@ -49,8 +53,8 @@ class Policy:
     retrain_every: int = 200  # new labelled feedback events that trigger a retrain
     cooldown_seconds: float = 300.0  # minimum time between automatic retrains
     min_train_examples: int = 50
-    recent_holdout_fraction: float = 0.2  # newest share of labelled feedback kept out of training
-    recent_holdout_max: int = 2_000
+    recent_blocks: int = 4  # forward-chaining blocks of the feedback the champion never saw
+    recent_holdout_max: int = 2_000  # at most this many of the newest unseen events are judged on
     min_recent_examples: int = 30  # fewer than this: the recent check cannot pass
     golden_margin: float = 0.05  # non-inferiority margin on the golden set (accuracy, 0.05 = 5 points)
     alpha: float = 0.05  # significance level of the paired tests
@@ -77,7 +81,7 @@ class Policy:
             (self.retrain_every >= 1, "retrain_every", "must be >= 1"),
             (self.cooldown_seconds >= 0, "cooldown_seconds", "must be >= 0"),
             (self.min_train_examples >= 2, "min_train_examples", "must be >= 2"),
-            (0 < self.recent_holdout_fraction < 1, "recent_holdout_fraction", "must be in (0, 1)"),
+            (2 <= self.recent_blocks <= 20, "recent_blocks", "must be in [2, 20]"),
             (self.recent_holdout_max >= 1, "recent_holdout_max", "must be >= 1"),
             (self.min_recent_examples >= 1, "min_recent_examples", "must be >= 1"),
             (0 <= self.golden_margin < 1, "golden_margin", "must be in [0, 1)"),
@@ -94,6 +98,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
         known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k not in _RETIRED_POLICY_FIELDS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValidationError(

@@ -65,6 +65,15 @@ def test_bootstrap_version_1_is_champion_with_golden_metrics(services: Services,
     low, high = golden["accuracy_ci95"]
     assert low < golden["accuracy"] < high
     assert sum(map(sum, golden["confusion_matrix"]["matrix"])) == golden["n"]
+    # Probability metrics with bootstrap intervals, read back from the database.
+    for key in ("macro_f1", "roc_auc", "log_loss", "brier"):
+        low, high = golden[f"{key}_ci95"]
+        assert low < golden[key] < high, key
+    assert golden["roc_auc"] > golden["accuracy"] > 0.5
+    assert 0 <= golden["ece"] < 0.3 and golden["ece_ci95"][0] < golden["ece_ci95"][1]
+    latency = v1.metrics["latency"]
+    assert latency["n"] == min(200, len(golden_rows))
+    assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
     deployment = services.registry.deployment("m")
     assert (deployment.champion_version, deployment.previous_version) == (1, None)
     assert services.cache.champion("m").version == 1
@@ -210,7 +219,10 @@ def test_promote_and_rollback_record_events_and_swap_the_served_version(
     make_model(services, "m")
     outcome = services.training.retrain("m", actor="test")  # no feedback: the gate rejects it
     assert (outcome.version, outcome.promoted) == (2, False)
-    assert services.registry.version("m", 2).status == VersionStatus.REJECTED
+    v2 = services.registry.version("m", 2)
+    assert v2.status == VersionStatus.REJECTED
+    assert v2.metrics["recent"] == {"n": 0}  # no feedback, no recent holdout
+    assert v2.metrics["golden"]["roc_auc_ci95"] is not None and v2.metrics["latency"]["n"] > 0
 
     other = services_factory()  # another process's view of the same database
     other.start(worker=False)

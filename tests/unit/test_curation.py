@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -153,55 +152,77 @@ def feedback_examples(n: int, start: float = 0.0) -> list[LabelledExample]:
     ]
 
 
-def test_recent_holdout_is_the_newest_feedback_and_never_in_train() -> None:
-    feedback = feedback_examples(50)
+def test_recent_validation_chains_forward_over_the_newest_feedback_and_all_of_it_is_trained_on() -> None:
+    feedback = feedback_examples(40)
     snap = build_snapshot(
         bootstrap=[("boot a", "pos"), ("boot b", "neg")],
         feedback=feedback,
         golden_texts=[],
         champion_cutoff=None,
         cutoff=T0 + timedelta(hours=1),
-        policy=Policy(recent_holdout_fraction=0.2),
+        policy=Policy(recent_blocks=4),
     )
-    assert snap.recent == feedback[-10:]
-    train_ids = {ex.feedback_id for ex in snap.train}
-    assert train_ids.isdisjoint({ex.feedback_id for ex in snap.recent})
-    assert snap.counts["train"] == 2 + 40
-    assert snap.counts["recent_holdout"] == 10
+    # The final candidate trains on everything; three folds judge blocks 2..4 of the feedback.
+    assert snap.counts["train"] == 42
+    assert len(snap.folds) == 3
+    assert snap.recent == feedback[10:]
+    for fold in snap.folds:
+        # each fold fits on everything before its block, and on nothing of the block or after it
+        assert fold.train == list(range(min(fold.evaluate)))
+    assert snap.counts["recent_validation"] == 30
 
 
-def test_recent_holdout_only_takes_feedback_the_champion_never_saw() -> None:
+def test_recent_validation_only_judges_feedback_the_champion_never_saw() -> None:
     feedback = feedback_examples(50)
     snap = build_snapshot(
         bootstrap=[],
         feedback=feedback,
         golden_texts=[],
-        champion_cutoff=T0 + timedelta(seconds=45.5),  # the champion trained on feedback 0..45
+        champion_cutoff=T0 + timedelta(seconds=29.5),  # the champion trained on feedback 0..29
         cutoff=T0 + timedelta(hours=1),
-        policy=Policy(recent_holdout_fraction=0.5),
+        policy=Policy(recent_blocks=2),
     )
-    assert snap.recent == feedback[46:]
+    assert snap.counts["unseen_by_champion"] == 20
+    assert snap.recent == feedback[40:]
+    assert snap.folds[0].train == list(range(40))
 
 
-def test_golden_and_holdout_texts_never_reach_train_even_with_other_spacing_or_case() -> None:
+def test_a_fold_never_fits_on_a_text_of_the_block_it_is_judged_on() -> None:
+    feedback = feedback_examples(20)
+    repeated = LabelledExample(feedback[15].text.upper(), "pos", "feedback:label", T0, "early-copy")
+    snap = build_snapshot(
+        bootstrap=[(f"  {feedback[12].text} ", "neg"), ("kept", "pos")],
+        feedback=[repeated, *feedback],
+        golden_texts=[],
+        champion_cutoff=T0 + timedelta(seconds=0.5),
+        cutoff=None,
+        policy=Policy(recent_blocks=2),
+    )
+    (fold,) = snap.folds
+    judged = {normalize_text(snap.train[i].text) for i in fold.evaluate}
+    fitted = {normalize_text(snap.train[i].text) for i in fold.train}
+    assert normalize_text(feedback[15].text) in judged and normalize_text(feedback[12].text) in judged
+    assert not judged & fitted
+    assert "kept" in fitted
+
+
+def test_golden_texts_never_reach_train_even_with_other_spacing_or_case() -> None:
     feedback = [
         LabelledExample("Golden   SENTENCE", "pos", "feedback:label", T0, "g"),
         *feedback_examples(9, start=1),
     ]
     snap = build_snapshot(
-        bootstrap=[("golden sentence", "pos"), (" feedback TEXT 8 ", "pos"), ("kept", "neg")],
+        bootstrap=[("golden sentence", "pos"), ("kept", "neg")],
         feedback=feedback,
         golden_texts=["Golden sentence"],
         champion_cutoff=None,
         cutoff=None,
-        policy=Policy(recent_holdout_fraction=0.1),
+        policy=Policy(),
     )
-    assert [ex.text for ex in snap.recent] == ["feedback text 8"]
     train_texts = {normalize_text(ex.text) for ex in snap.train}
     assert "golden sentence" not in train_texts
-    assert "feedback text 8" not in train_texts
     assert "kept" in train_texts
-    assert snap.counts["dropped_overlap_with_evaluation"] == 3
+    assert snap.counts["dropped_overlap_with_golden"] == 2
 
 
 def test_snapshot_hash_names_the_content() -> None:
@@ -247,7 +268,7 @@ def snapshot_inputs(draw: st.DrawFn) -> tuple[list[LabelledExample], list[str], 
     cutoff_seconds = draw(st.none() | st.integers(min_value=-1, max_value=10_001))
     cutoff = None if cutoff_seconds is None else T0 + timedelta(seconds=cutoff_seconds)
     policy = Policy(
-        recent_holdout_fraction=draw(st.floats(min_value=0.01, max_value=0.99)),
+        recent_blocks=draw(st.integers(min_value=2, max_value=6)),
         recent_holdout_max=draw(st.integers(min_value=1, max_value=40)),
     )
     return feedback, golden, cutoff, policy
@@ -268,18 +289,17 @@ def test_a_time_split_never_trains_on_the_future(
         policy=policy,
     )
     recent_ids = {ex.feedback_id for ex in snap.recent}
-    # The holdout is a set of feedback events the champion never saw ...
+    # What is judged is feedback the champion never saw, at most recent_holdout_max events ...
     assert recent_ids <= {ex.feedback_id for ex in feedback}
     assert all(champion_cutoff is None or (ex.created_at and ex.created_at > champion_cutoff) for ex in snap.recent)
-    assert len(snap.recent) <= min(policy.recent_holdout_max, math.ceil(policy.recent_holdout_fraction * len(feedback)))
-    # ... and nothing trained on is newer than anything judged on.
-    if snap.recent:
-        oldest_judged = min(ex.created_at for ex in snap.recent if ex.created_at)
-        assert all(ex.created_at is None or ex.created_at <= oldest_judged for ex in snap.train)
-        # the newest unseen feedback is all in the holdout, never in train
-        newer = [ex for ex in feedback if ex.created_at and ex.created_at > oldest_judged]
-        assert {ex.feedback_id for ex in newer} <= recent_ids
-    # no evaluation text (golden or holdout) leaks into train
-    evaluated = {normalize_text(t) for t in golden} | {normalize_text(ex.text) for ex in snap.recent}
-    assert not evaluated & {normalize_text(ex.text) for ex in snap.train}
+    assert len(snap.recent) <= policy.recent_holdout_max
+    for fold in snap.folds:
+        judged = [snap.train[i] for i in fold.evaluate]
+        fitted = [snap.train[i] for i in fold.train]
+        # ... and no fold fits on anything newer than what it is judged on, nor on its texts.
+        oldest_judged = min(ex.created_at for ex in judged if ex.created_at)
+        assert all(ex.created_at is None or ex.created_at <= oldest_judged for ex in fitted)
+        assert not {normalize_text(ex.text) for ex in judged} & {normalize_text(ex.text) for ex in fitted}
+    # no golden text leaks into train
+    assert not {normalize_text(t) for t in golden} & {normalize_text(ex.text) for ex in snap.train}
     assert snap.counts["train"] == len(snap.train)

@@ -29,8 +29,8 @@ def test_unknown_field_names_the_known_ones() -> None:
         ({"retrain_every": 0}, "retrain_every"),
         ({"cooldown_seconds": -1}, "cooldown_seconds"),
         ({"min_train_examples": 1}, "min_train_examples"),
-        ({"recent_holdout_fraction": 0.0}, "recent_holdout_fraction"),
-        ({"recent_holdout_fraction": 1.0}, "recent_holdout_fraction"),
+        ({"recent_blocks": 1}, "recent_blocks"),
+        ({"recent_blocks": 21}, "recent_blocks"),
         ({"recent_holdout_max": 0}, "recent_holdout_max"),
         ({"min_recent_examples": 0}, "min_recent_examples"),
         ({"golden_margin": 1.0}, "golden_margin"),
@@ -59,3 +59,11 @@ def test_out_of_range_values_are_refused_with_the_field_named(changes: dict[str,
 def test_values_of_the_wrong_type_are_a_validation_error(changes: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         Policy().updated(changes)
+
+
+def test_a_policy_stored_by_an_older_version_loads_without_its_retired_fields() -> None:
+    stored = {**Policy().to_dict(), "recent_holdout_fraction": 0.2}
+    stored.pop("recent_blocks")
+    assert Policy.from_dict(stored) == Policy()
+    with pytest.raises(ValidationError):
+        Policy.from_dict({**Policy().to_dict(), "recent_holdout_fractoin": 0.2})

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -70,3 +71,17 @@ def pct(value: float | None) -> str:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def parse_assignments(items: list[str], option: str = "--set") -> dict[str, Any]:
+    """``KEY=VALUE`` options into a dict; a value is read as JSON when it parses, else as text."""
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            fail(f"{option} takes KEY=VALUE, got {item!r}")
+        try:
+            changes[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            changes[key.strip()] = raw
+    return changes

@@ -18,12 +18,14 @@ from learnloop.cli.common import (
     console,
     fail,
     open_services,
+    parse_assignments,
     pct,
     settings_for,
 )
+from learnloop.cli.metrics_view import num, version_tables
 from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
-from learnloop.domain import Policy
+from learnloop.domain import ModelVersion, Policy
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
 
@@ -113,30 +115,52 @@ def init(
         )
 
 
-def versions(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
-    """List a model's versions with their metrics and verdicts."""
+def versions(
+    home: HomeOpt,
+    model: ModelOpt,
+    database_url: DbOpt = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", help="Show every metric of this version, with its intervals."),
+    ] = None,
+) -> None:
+    """List a model's versions with their metrics and verdicts (or one version in full)."""
     with open_services(settings_for(home, database_url)) as services:
-        table = Table(title=f"versions of {model}")
-        for column in (
-            "version",
-            "status",
-            "golden acc",
-            "recent acc",
-            "parent",
-            "created",
-            "reason",
-        ):
-            table.add_column(column)
+        if version is not None:
+            show_version(services.registry.version(model, version))
+            return
+        table = Table(title=f"versions of {model}", caption="F1 (macro), AUC and ECE: on the golden set")
+        for column in ("v", "status", "golden\nacc", "F1", "AUC", "ECE", "recent\nacc", "parent"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("created")
+        table.add_column("reason")
         for v in services.registry.versions(model):
+            golden = v.metrics.get("golden", {})
             table.add_row(
                 str(v.version),
                 v.status.value,
-                pct(v.metrics.get("golden", {}).get("accuracy")),
+                pct(golden.get("accuracy")),
+                num(golden.get("macro_f1")),
+                num(golden.get("roc_auc")),
+                num(golden.get("ece")),
                 pct(v.metrics.get("recent", {}).get("accuracy")),
                 str(v.parent_version or "-"),
-                v.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                v.created_at.strftime("%Y-%m-%d %H:%M"),
                 (v.status_reason or "")[:120],
             )
+        console.print(table)
+
+
+def show_version(v: ModelVersion) -> None:
+    console.rule(f"[bold]{v.model}[/] version {v.version}: {v.status.value}")
+    console.print(
+        f"family {v.family}, parent {v.parent_version or '-'}, snapshot {(v.snapshot_hash or '-')[:12]}, "
+        f"{v.metrics.get('train_examples', '-')} training examples"
+        + (f", trained in {v.train_seconds:.2f}s" if v.train_seconds is not None else "")
+    )
+    if v.status_reason:
+        console.print(f"reason: {v.status_reason}")
+    for table in version_tables(v):
         console.print(table)
 
 
@@ -223,15 +247,7 @@ def config(
     ] = None,
 ) -> None:
     """Show or change a model's policy."""
-    changes: dict[str, Any] = {}
-    for item in set_ or []:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            fail(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            changes[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            changes[key.strip()] = raw
+    changes = parse_assignments(set_ or [])
     with open_services(settings_for(home, database_url)) as services:
         try:
             m = (

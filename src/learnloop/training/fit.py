@@ -1,4 +1,6 @@
-"""Fit one candidate and score it (and the champion) on the evaluation sets.
+"""Fit one candidate and score it (and the champion) on the evaluation sets: predicted labels
+and probabilities per set, and the candidate's ``predict_one`` latency on the first texts of
+one set (measured here, beside the fit: indicative, not a serving benchmark).
 
 ``fit_and_score`` takes a plain, picklable ``TrainSpec`` so it runs the same in this
 process (``learnloop init``) or in a child process (the worker), where a long fit cannot
@@ -17,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from learnloop.families import get_family
+from learnloop.families.base import FloatArray, Predictor
 from learnloop.registry.artifacts import LocalArtifactStore, load_predictor, save_predictor
 
 
@@ -34,6 +39,19 @@ class TrainSpec:
     champion_uri: str | None = None
     seed: int = 0
     manifest_extra: dict[str, Any] = field(default_factory=dict)
+    latency_set: str = "golden"  # eval set whose first texts time the candidate's predict_one
+    latency_samples: int = 200
+    # Forward chaining (see ``curation.snapshot``): for the eval set ``folds_set``, the
+    # candidate's predictions come from one model per fold, fitted on ``texts[i] for i in
+    # fold.train`` and scored on ``fold.evaluate``; ``eval_sets[folds_set]`` is their texts.
+    folds: list[FoldSpec] = field(default_factory=list)
+    folds_set: str = "recent"
+
+
+@dataclass(frozen=True)
+class FoldSpec:
+    train: list[int]  # indices into TrainSpec.texts
+    evaluate: list[int]  # indices into TrainSpec.texts
 
 
 @dataclass(frozen=True)
@@ -42,14 +60,52 @@ class TrainResult:
     train_seconds: float
     candidate: dict[str, list[str]]  # eval set -> predicted labels
     champion: dict[str, list[str]] | None
+    # eval set -> probabilities, one row per text, columns in ``TrainSpec.label_set`` order
+    candidate_proba: dict[str, FloatArray] = field(default_factory=dict)
+    champion_proba: dict[str, FloatArray] | None = None
+    latency_ms: list[float] = field(default_factory=list)  # candidate's predict_one, one per text
 
 
-def _predict_labels(predictor: Any, texts: list[str]) -> list[str]:
-    if not texts:
-        return []
-    proba = predictor.predict_proba(texts)
-    labels = predictor.labels
-    return [labels[i] for i in proba.argmax(axis=1)]
+def _predict(predictor: Predictor, texts: list[str], label_set: list[str]) -> tuple[list[str], FloatArray]:
+    """Predicted labels and probabilities with columns in ``label_set`` order (a label the
+    predictor does not know gets probability 0)."""
+    proba = np.zeros((len(texts), len(label_set)))
+    if texts:
+        raw = predictor.predict_proba(texts)
+        for column, label in enumerate(predictor.labels):
+            if label in label_set:
+                proba[:, label_set.index(label)] = raw[:, column]
+    return [label_set[i] for i in proba.argmax(axis=1)], proba
+
+
+def _predict_one_latency_ms(predictor: Predictor, texts: list[str]) -> list[float]:
+    """Milliseconds per ``predict_one`` call, one text at a time, after one untimed call."""
+    if texts:
+        predictor.predict_one(texts[0])
+    timings = []
+    for text in texts:
+        started = time.perf_counter()
+        predictor.predict_one(text)
+        timings.append(1000 * (time.perf_counter() - started))
+    return timings
+
+
+def _forward_chained(family: Any, spec: TrainSpec) -> tuple[list[str], FloatArray]:
+    """Predictions on each fold's block by a model fitted only on what came before it."""
+    labels: list[str] = []
+    probas: list[FloatArray] = []
+    for fold in spec.folds:
+        model = family.fit(
+            [spec.texts[i] for i in fold.train],
+            [spec.labels[i] for i in fold.train],
+            label_set=spec.label_set,
+            params=spec.params,
+            seed=spec.seed,
+        )
+        fold_labels, fold_proba = _predict(model, [spec.texts[i] for i in fold.evaluate], spec.label_set)
+        labels += fold_labels
+        probas.append(fold_proba)
+    return labels, np.vstack(probas)
 
 
 def fit_and_score(spec: TrainSpec) -> TrainResult:
@@ -59,12 +115,27 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
     predictor = family.fit(spec.texts, spec.labels, label_set=spec.label_set, params=spec.params, seed=spec.seed)
     train_seconds = time.perf_counter() - started
     uri = save_predictor(store, spec.artifact_key, spec.family, predictor, spec.manifest_extra)
-    candidate = {name: _predict_labels(predictor, texts) for name, texts in spec.eval_sets.items()}
+    candidate = {
+        name: _predict(predictor, texts, spec.label_set)
+        for name, texts in spec.eval_sets.items()
+        if not (spec.folds and name == spec.folds_set)  # the final model trained on those
+    }
+    if spec.folds:
+        candidate[spec.folds_set] = _forward_chained(family, spec)
+    latency_ms = _predict_one_latency_ms(predictor, spec.eval_sets.get(spec.latency_set, [])[: spec.latency_samples])
     champion = None
     if spec.champion_uri is not None:
         old = load_predictor(store, spec.champion_uri)
-        champion = {name: _predict_labels(old, texts) for name, texts in spec.eval_sets.items()}
-    return TrainResult(uri, train_seconds, candidate, champion)
+        champion = {name: _predict(old, texts, spec.label_set) for name, texts in spec.eval_sets.items()}
+    return TrainResult(
+        uri,
+        train_seconds,
+        candidate={name: labels for name, (labels, _) in candidate.items()},
+        champion={name: labels for name, (labels, _) in champion.items()} if champion is not None else None,
+        candidate_proba={name: proba for name, (_, proba) in candidate.items()},
+        champion_proba={name: proba for name, (_, proba) in champion.items()} if champion is not None else None,
+        latency_ms=latency_ms,
+    )
 
 
 def child_initializer() -> None:

@@ -12,20 +12,44 @@ from learnloop.clock import Clock
 from learnloop.curation import Snapshot, build_snapshot, derive_examples
 from learnloop.domain import Model, ModelVersion, VersionStatus
 from learnloop.errors import InsufficientDataError
-from learnloop.evaluation import classification_metrics, judge, paired_comparison
+from learnloop.evaluation import classification_metrics, judge, latency_percentiles, paired_comparison
 from learnloop.registry.artifacts import ArtifactStore
 from learnloop.registry.service import RegistryService
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
-from learnloop.training.fit import TrainSpec
+from learnloop.training.fit import FoldSpec, TrainResult, TrainSpec
 from learnloop.training.runner import TrainingRunner
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 
 def _no_progress(fraction: float, message: str) -> None:
     pass
+
+
+def _version_metrics(
+    model: Model, result: TrainResult, truths: dict[str, list[str]], snapshot: Snapshot
+) -> dict[str, Any]:
+    """The candidate's metrics on each evaluation set (with bootstrap intervals), its
+    ``predict_one`` latency and the data it was trained on."""
+    metrics: dict[str, Any] = {
+        name: classification_metrics(
+            truth,
+            result.candidate[name],
+            model.labels,
+            result.candidate_proba[name],
+            bootstrap=BOOTSTRAP_RESAMPLES,
+            seed=BOOTSTRAP_SEED,
+        )
+        for name, truth in truths.items()
+    }
+    metrics["latency"] = latency_percentiles(result.latency_ms)
+    metrics["train_examples"] = len(snapshot.train)
+    metrics["snapshot_counts"] = snapshot.counts
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -93,6 +117,7 @@ class TrainingService:
             artifact_key=key,
             champion_uri=champion_uri,
             manifest_extra={"model": model.name, "snapshot": snapshot.hash},
+            folds=[FoldSpec(fold.train, fold.evaluate) for fold in snapshot.folds],
         )
 
     def bootstrap(self, name: str, progress: Progress = _no_progress) -> ModelVersion:
@@ -123,11 +148,7 @@ class TrainingService:
             )
         )
         progress(0.8, "evaluating on the golden set")
-        metrics = {
-            "golden": classification_metrics([lab for _, lab in golden], result.candidate["golden"], model.labels),
-            "train_examples": len(snapshot.train),
-            "snapshot_counts": snapshot.counts,
-        }
+        metrics = _version_metrics(model, result, {"golden": [lab for _, lab in golden]}, snapshot)
         version = self.registry.register(
             ModelVersion(
                 model=name,
@@ -192,7 +213,8 @@ class TrainingService:
         self._save_snapshot(name, snapshot)
         progress(
             0.15,
-            f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train, {len(snapshot.recent)} recent holdout",
+            f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train; {len(snapshot.folds)} forward-chaining "
+            f"folds over {len(snapshot.recent)} recent events",
         )
         eval_sets = {
             "golden": [t for t, _ in golden],
@@ -206,12 +228,7 @@ class TrainingService:
 
         golden_truth = [lab for _, lab in golden]
         recent_truth = [ex.label for ex in snapshot.recent]
-        metrics: dict[str, Any] = {
-            "golden": classification_metrics(golden_truth, result.candidate["golden"], model.labels),
-            "recent": classification_metrics(recent_truth, result.candidate["recent"], model.labels),
-            "train_examples": len(snapshot.train),
-            "snapshot_counts": snapshot.counts,
-        }
+        metrics = _version_metrics(model, result, {"golden": golden_truth, "recent": recent_truth}, snapshot)
         if result.champion is not None and champion is not None:
             golden_cmp = paired_comparison(
                 "golden",
