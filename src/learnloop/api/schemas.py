@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from learnloop.domain import Deployment, Feedback, Job, Model, ModelVersion
+from learnloop.domain import Deployment, Event, Feedback, Job, Model, ModelVersion
 
 
 class _Strict(BaseModel):
@@ -276,3 +276,27 @@ class Health(BaseModel):
     unavailable: dict[str, str]
     prediction_log_backlog: int
     feedback_backlog: int
+
+
+class EventPublic(BaseModel):
+    id: int
+    model: str
+    kind: str
+    version: int | None
+    actor: str
+    reason: str | None
+    data: dict[str, Any]
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, e: Event) -> EventPublic:
+        return cls(
+            id=e.id,
+            model=e.model,
+            kind=e.kind,
+            version=e.version,
+            actor=e.actor,
+            reason=e.reason,
+            data=e.data,
+            created_at=e.created_at,
+        )

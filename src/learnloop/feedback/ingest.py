@@ -130,6 +130,13 @@ class IngestWriter:
             self._thread = None
         self._drain()  # whatever arrived after the thread's last pass
 
+    def flush(self) -> None:
+        """Write everything buffered now. For an owner that runs no writer thread (a script,
+        an in-process replay); a started writer flushes by itself."""
+        if self._thread is not None:
+            raise RuntimeError("flush() is for an ingest writer that was not started")
+        self._drain()
+
     # -- producers ------------------------------------------------------------------------
     @property
     def prediction_backlog(self) -> int:

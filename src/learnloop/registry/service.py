@@ -163,9 +163,10 @@ class RegistryService:
         with self.db.read() as conn:
             return repo.get_deployment(conn, model)
 
-    def events(self, model: str, limit: int = 50) -> list[Event]:
+    def events(self, model: str, limit: int = 50, after_id: int | None = None) -> list[Event]:
         with self.db.read() as conn:
-            return repo.list_events(conn, model, limit)
+            repo.get_model(conn, model)  # NotFoundError for an unknown model
+            return repo.list_events(conn, model, limit, after_id)
 
     def register(self, draft: ModelVersion, *, actor: str) -> ModelVersion:
         """Store a new version; its number is assigned here."""

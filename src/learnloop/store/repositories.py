@@ -238,8 +238,14 @@ def insert_event(
     )
 
 
-def list_events(conn: Connection, model: str, limit: int = 50) -> list[Event]:
-    q = select(t.events).where(t.events.c.model == model).order_by(t.events.c.id.desc()).limit(limit)
+def list_events(conn: Connection, model: str, limit: int = 50, after_id: int | None = None) -> list[Event]:
+    """The newest ``limit`` events, newest first; with ``after_id``, the oldest ``limit`` after it,
+    oldest first (to follow the trail)."""
+    q = select(t.events).where(t.events.c.model == model)
+    if after_id is None:
+        q = q.order_by(t.events.c.id.desc()).limit(limit)
+    else:
+        q = q.where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)
     return [
         Event(
             id=r["id"],

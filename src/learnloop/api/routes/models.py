@@ -6,6 +6,7 @@ from learnloop.api.deps import AdminDep, ServicesDep
 from learnloop.api.schemas import (
     ActionRequest,
     DeploymentPublic,
+    EventPublic,
     JobAccepted,
     JobPublic,
     ModelDetail,
@@ -36,6 +37,14 @@ async def get_model(model: str, services: ServicesDep) -> ModelDetail:
         last_retrain=JobPublic.of(o.last_retrain) if o.last_retrain else None,
         created_at=o.model.created_at,
     )
+
+
+@router.get("/{model}/events", response_model=list[EventPublic])
+async def list_events(
+    model: str, services: ServicesDep, limit: int = 50, after_id: int | None = None
+) -> list[EventPublic]:
+    """The audit trail: newest first; with ``after_id``, the events after it, oldest first."""
+    return [EventPublic.of(e) for e in services.registry.events(model, min(max(limit, 1), 500), after_id)]
 
 
 @router.get("/{model}/versions/{version}", response_model=VersionPublic)
