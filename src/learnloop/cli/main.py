@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from learnloop.cli import models, serve
+from learnloop.cli import models, replay, serve
 
 app = typer.Typer(
     name="learnloop",
@@ -23,6 +23,8 @@ app.command()(models.status)
 app.command()(models.promote)
 app.command()(models.rollback)
 app.command()(models.config)
+app.command()(replay.replay)
+app.command()(replay.demo)
 app.add_typer(serve.db_app, name="db")
 
 

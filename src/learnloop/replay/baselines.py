@@ -1,0 +1,85 @@
+"""The two baselines a replay is measured against, on the same stream.
+
+* **static**: the bootstrap model, never retrained (what a team has without a loop);
+* **oracle**: the same family refitted every ``every`` items on the bootstrap data plus every
+  true label seen so far, with no delay, no noise and no gate (the upper limit of the loop).
+
+Both are fitted the way version 1 is (same family, parameters, training split and seed), so
+the static baseline predicts exactly what version 1 serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from learnloop.families import get_family
+from learnloop.families.base import Predictor
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    predictions: list[str]
+    fits: int
+
+
+def _labels_of(predictor: Predictor, texts: Sequence[str]) -> list[str]:
+    if not texts:
+        return []
+    proba = predictor.predict_proba(list(texts))
+    return [predictor.labels[int(i)] for i in np.argmax(proba, axis=1)]
+
+
+def static_baseline(
+    family: str,
+    params: dict[str, Any],
+    label_set: Sequence[str],
+    train: Sequence[tuple[str, str]],
+    stream_texts: Sequence[str],
+    *,
+    seed: int = 0,
+) -> Baseline:
+    predictor = get_family(family).fit(
+        [t for t, _ in train], [lab for _, lab in train], label_set=label_set, params=params, seed=seed
+    )
+    return Baseline("static", _labels_of(predictor, stream_texts), 1)
+
+
+def oracle_baseline(
+    family: str,
+    params: dict[str, Any],
+    label_set: Sequence[str],
+    train: Sequence[tuple[str, str]],
+    stream_texts: Sequence[str],
+    stream_labels: Sequence[str],
+    *,
+    every: int,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Baseline:
+    """Prequential predictions of a model refitted every ``every`` items on all true labels so far."""
+    fam = get_family(family)
+    texts = [t for t, _ in train]
+    labels = [lab for _, lab in train]
+    out: list[str] = []
+    fits = 0
+    n = len(stream_texts)
+    for start in range(0, n, every):
+        predictor = fam.fit(
+            texts + list(stream_texts[:start]),
+            labels + list(stream_labels[:start]),
+            label_set=label_set,
+            params=params,
+            seed=seed,
+        )
+        fits += 1
+        out.extend(_labels_of(predictor, stream_texts[start : start + every]))
+        if progress is not None:
+            progress(min(start + every, n), n)
+    return Baseline("oracle", out, fits)

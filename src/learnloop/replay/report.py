@@ -1,0 +1,224 @@
+"""What a replay measured: prequential accuracy against the baselines, and what the loop did.
+
+Every stream item is scored by the version that served it *before* its own feedback existed
+(prequential evaluation), so the loop is never judged on what it was trained on. The static
+and oracle baselines are scored on the same items, which makes every comparison paired:
+loop vs static is McNemar's exact test on the items exactly one of them gets right.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from learnloop.evaluation import classification_metrics, latency_percentiles, paired_comparison, wilson_interval
+from learnloop.replay.drivers import JobRecord, LoopEvent
+from learnloop.replay.stream import Segment
+
+RECOVERY_POINTS = 0.02  # "recovered" = within 2 accuracy points of the oracle
+
+
+@dataclass
+class Trace:
+    """Everything the replay observed, item by item, in stream order."""
+
+    segments: list[Segment]  # in positions of the scored items (see ``rebase``)
+    post_shift_start: int  # the first item after the domain shift
+    items: list[int] = field(default_factory=list)  # stream index of each scored item
+    refused: dict[str, int] = field(default_factory=dict)  # items learnloop refused, by error code
+    truth: list[str] = field(default_factory=list)
+    served: list[str] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+    feedback_item: list[int] = field(default_factory=list)  # the item a feedback event is about
+    feedback_sent: list[int] = field(default_factory=list)  # the item after which it was sent
+    feedback_time: list[datetime] = field(default_factory=list)
+    feedback_truthful: list[bool] = field(default_factory=list)
+    events: list[LoopEvent] = field(default_factory=list)
+    jobs: list[JobRecord] = field(default_factory=list)
+
+    def rebase(self) -> None:
+        """Segments and the shift were set in stream indices; refused items are not scored,
+        so move them to positions among the scored items."""
+        self.segments = [
+            Segment(seg.name, bisect.bisect_left(self.items, seg.start), bisect.bisect_left(self.items, seg.stop))
+            for seg in self.segments
+        ]
+        self.post_shift_start = bisect.bisect_left(self.items, self.post_shift_start)
+
+    def item_at(self, at: datetime) -> int:
+        """The first item served at or after ``at``."""
+        return bisect.bisect_left(self.times, at)
+
+
+def _accuracy(correct: np.ndarray) -> dict[str, Any]:
+    n = int(correct.size)
+    hits = int(correct.sum())
+    low, high = wilson_interval(hits, n)
+    return {"n": n, "accuracy": hits / n if n else None, "ci95": [low, high]}
+
+
+def trailing_accuracy(correct: np.ndarray, window: int) -> np.ndarray:
+    """Accuracy over the last ``window`` items at each item (fewer at the start)."""
+    sums = np.cumsum(np.concatenate([[0.0], correct.astype(float)]))
+    idx = np.arange(1, correct.size + 1)
+    lo = np.maximum(idx - window, 0)
+    out: np.ndarray = (sums[idx] - sums[lo]) / (idx - lo)
+    return out
+
+
+def labels_to_recover(
+    loop: np.ndarray, oracle: np.ndarray, segment: Segment, labels_sent: np.ndarray, window: int
+) -> dict[str, Any]:
+    """Labelled feedback events sent after a shift until the loop's trailing accuracy comes
+    within ``RECOVERY_POINTS`` of the oracle's over the same items and stays there to the end
+    of the segment (a window that merely touches the oracle once does not count)."""
+    w = max(20, min(window, len(segment) // 2))
+    ends = np.arange(segment.start + w, segment.stop + 1)
+    if ends.size == 0:
+        return {"segment": segment.name, "recovered": False, "labels": None, "items": None, "window": w}
+    loop_sums = np.concatenate([[0.0], np.cumsum(loop)])
+    oracle_sums = np.concatenate([[0.0], np.cumsum(oracle)])
+    gaps = ((oracle_sums[ends] - oracle_sums[ends - w]) - (loop_sums[ends] - loop_sums[ends - w])) / w
+    behind = np.flatnonzero(gaps > RECOVERY_POINTS)
+    if behind.size and behind[-1] == ends.size - 1:
+        return {"segment": segment.name, "recovered": False, "labels": None, "items": None, "window": w}
+    end = int(ends[behind[-1] + 1]) if behind.size else int(ends[0])
+    labels = int(((labels_sent >= segment.start) & (labels_sent < end)).sum())
+    return {"segment": segment.name, "recovered": True, "labels": labels, "items": end - segment.start, "window": w}
+
+
+def _retrains(trace: Trace, versions: np.ndarray) -> list[dict[str, Any]]:
+    sent_times = trace.feedback_time
+    out = []
+    for job in sorted(trace.jobs, key=lambda j: j.created_at):
+        result = job.result or {}
+        verdict = result.get("verdict") or {}
+        version = result.get("version")
+        checks = {c.get("set_name"): c for c in verdict.get("comparisons", []) if isinstance(c, dict)}
+        row: dict[str, Any] = {
+            "job_id": job.id,
+            "requested_by": job.requested_by,
+            "status": job.status,
+            "trigger_item": trace.item_at(job.created_at),
+            "version": version,
+            "promoted": bool(result.get("promoted")),
+            "decision": verdict.get("decision") if job.status == "succeeded" else job.status,
+            "reasons": verdict.get("reasons") or ([job.error] if job.error else []),
+            "recent": checks.get("recent"),
+            "golden": checks.get("golden"),
+            "retrain_wall_seconds": job.wall_seconds
+            if job.wall_seconds is not None
+            else (job.finished_at - job.started_at).total_seconds()
+            if job.finished_at and job.started_at
+            else None,
+        }
+        if row["promoted"] and version is not None:
+            served = np.flatnonzero(versions == version)
+            trigger = bisect.bisect_right(sent_times, job.created_at) - 1
+            if served.size and trigger >= 0:
+                first = int(served[0])
+                row["first_served_item"] = first
+                row["items_to_serving"] = first - trace.feedback_sent[trigger]
+                row["seconds_to_serving"] = (trace.times[first] - sent_times[trigger]).total_seconds()
+        out.append(row)
+    return out
+
+
+def summarize(
+    trace: Trace,
+    static: Sequence[str],
+    oracle: Sequence[str],
+    *,
+    window: int,
+    rejected_versions: set[int],
+    labels: Sequence[str] = (),
+) -> dict[str, Any]:
+    truth = np.asarray(trace.truth, dtype=object)
+    loop_ok = np.asarray(trace.served, dtype=object) == truth
+    static_ok = np.asarray(static, dtype=object) == truth
+    oracle_ok = np.asarray(oracle, dtype=object) == truth
+    versions = np.asarray(trace.versions)
+    sent = np.asarray(trace.feedback_sent, dtype=int)
+    post = slice(trace.post_shift_start, len(truth))
+
+    def block(sl: slice) -> dict[str, Any]:
+        return {"static": _accuracy(static_ok[sl]), "loop": _accuracy(loop_ok[sl]), "oracle": _accuracy(oracle_ok[sl])}
+
+    post_truth = list(truth[post])
+    comparison = paired_comparison(
+        "post-shift", post_truth, list(np.asarray(static)[post]), list(np.asarray(trace.served)[post]), confidence=0.95
+    )
+    static_acc = comparison.champion_accuracy
+    oracle_acc = float(oracle_ok[post].mean()) if post_truth else 0.0
+    gap = oracle_acc - static_acc
+    served_rejected = [int(v) for v in sorted(set(versions.tolist()) & rejected_versions)]
+    segments = []
+    for seg in trace.segments:
+        sl = slice(seg.start, seg.stop)
+        n_sent = int(((sent >= seg.start) & (sent < seg.stop)).sum())
+        segments.append({"name": seg.name, "start": seg.start, "stop": seg.stop, "labels_sent": n_sent, **block(sl)})
+    windows = []
+    for start in range(0, len(truth), window):
+        sl = slice(start, min(start + window, len(truth)))
+        windows.append(
+            {
+                "start": start,
+                "stop": sl.stop,
+                "static": float(static_ok[sl].mean()),
+                "loop": float(loop_ok[sl].mean()),
+                "oracle": float(oracle_ok[sl].mean()),
+                "version": int(versions[sl.stop - 1]),
+            }
+        )
+    return {
+        "items": len(truth),
+        "refused": trace.refused,
+        "post_shift_items": len(post_truth),
+        "post_shift": block(post),
+        "loop_vs_static": {
+            "test": "McNemar exact, one-sided (loop better), paired on the post-shift items",
+            "n": comparison.n,
+            "difference": comparison.difference,
+            "difference_ci95": [comparison.ci_low, comparison.ci_high],
+            "relative_gain": comparison.difference / static_acc if static_acc else None,
+            "loop_only_right": comparison.candidate_only,
+            "static_only_right": comparison.champion_only,
+            "p_value": comparison.p_better,
+        },
+        "oracle_gap_closed": (comparison.candidate_accuracy - static_acc) / gap if gap > 0 else None,
+        "post_shift_metrics": {
+            name: classification_metrics(post_truth, list(np.asarray(pred, dtype=object)[post]), labels, bootstrap=1000)
+            for name, pred in (("static", static), ("loop", trace.served), ("oracle", oracle))
+        }
+        if labels and post_truth
+        else {},
+        "serving_latency_ms": latency_percentiles(trace.latency_ms),
+        "segments": segments,
+        "labels_to_recover": [
+            labels_to_recover(loop_ok, oracle_ok, seg, sent, window)
+            for seg in trace.segments
+            if seg.start >= trace.post_shift_start
+        ],
+        "feedback": {
+            "sent": len(trace.feedback_item),
+            "untruthful": int(len(trace.feedback_truthful) - sum(trace.feedback_truthful)),
+        },
+        "retrains": _retrains(trace, versions),
+        "safety": {
+            "versions_served": sorted({int(v) for v in versions.tolist()}),
+            "rejected_versions": sorted(rejected_versions),
+            "rejected_versions_served": served_rejected,
+        },
+        "events": [
+            {"item": trace.item_at(e.at), "kind": e.kind, "version": e.version, "reason": e.reason}
+            for e in trace.events
+        ],
+        "windows": windows,
+    }

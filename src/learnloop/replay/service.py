@@ -1,0 +1,288 @@
+"""Run a replay: bootstrap a model, stream real labelled data through the loop with simulated
+users, score it against the baselines, and write the summary and the learning curve."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from learnloop.clock import Clock, FakeClock, SystemClock
+from learnloop.config import Settings
+from learnloop.curation import split_golden
+from learnloop.domain import Policy
+from learnloop.errors import ValidationError
+from learnloop.families import DEFAULT_FAMILY
+from learnloop.replay.baselines import oracle_baseline, static_baseline
+from learnloop.replay.drivers import HttpDriver, InProcessDriver, ItemRefused, LoopDriver, LoopEvent, Served
+from learnloop.replay.plot import write_learning_curve
+from learnloop.replay.report import Trace, summarize
+from learnloop.replay.server import ServerProcess
+from learnloop.replay.stream import DataFile, Order, load_stream
+from learnloop.replay.users import PlannedFeedback, SimulatedUsers, UserModel
+from learnloop.services import build_services
+
+MODES = ("in-process", "http")
+SUMMARY_FILE = "replay.json"
+# Policy a replay starts from unless told otherwise: a retrain per 50 labels at most every
+# 10 seconds (simulated seconds in process), so a stream of a few thousand items sees many.
+REPLAY_POLICY: dict[str, Any] = {"retrain_every": 50, "cooldown_seconds": 10.0}
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    bootstrap: DataFile
+    stream: Sequence[DataFile]
+    out: Path
+    pre_shift: Sequence[DataFile] = ()  # in-domain segments replayed before the shift
+    users: UserModel = field(default_factory=UserModel)
+    mode: str = "in-process"
+    model: str = "replay"
+    order: Order = Order.SHUFFLE
+    limit_per_segment: int | None = None
+    golden_fraction: float = 0.2
+    policy: dict[str, Any] = field(default_factory=dict)
+    family: str = DEFAULT_FAMILY
+    rate: float = 5.0  # stream items per second (simulated in process, real over HTTP)
+    window: int = 100
+    oracle_every: int = 100
+    seed: int = 0
+    database_url: str | None = None
+    port: int | None = None  # http mode: the server's port (default: a free one)
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}", field="mode")
+        if self.rate < 0 or (self.mode == "in-process" and self.rate == 0):
+            raise ValidationError("rate must be > 0 (0 = unpaced is for http mode only)", field="rate")
+        if self.window < 10 or self.oracle_every < 1:
+            raise ValidationError("window must be >= 10 and oracle_every >= 1", field="window")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bootstrap": str(self.bootstrap.path),
+            "pre_shift": [str(f.path) for f in self.pre_shift],
+            "stream": [str(f.path) for f in self.stream],
+            "users": self.users.to_dict(),
+            "mode": self.mode,
+            "order": self.order.value,
+            "limit_per_segment": self.limit_per_segment,
+            "golden_fraction": self.golden_fraction,
+            "policy": self.policy_object().to_dict(),
+            "family": self.family,
+            "rate": self.rate,
+            "window": self.window,
+            "oracle_every": self.oracle_every,
+            "seed": self.seed,
+        }
+
+    def policy_object(self) -> Policy:
+        return Policy().updated({**REPLAY_POLICY, **self.policy})
+
+
+class ReplayObserver(Protocol):
+    def stage(self, message: str) -> None: ...
+
+    def item(self, done: int, total: int, loop_correct: int) -> None: ...
+
+    def event(self, event: LoopEvent, item: int) -> None: ...
+
+
+class QuietObserver:
+    def stage(self, message: str) -> None:
+        pass
+
+    def item(self, done: int, total: int, loop_correct: int) -> None:
+        pass
+
+    def event(self, event: LoopEvent, item: int) -> None:
+        pass
+
+
+@dataclass
+class ReplayResult:
+    summary: dict[str, Any]
+    summary_path: Path
+    plot_path: Path
+    html_path: Path
+    server: ServerProcess | None = None  # still running when the caller asked to keep it
+
+
+def _prepare_out(out: Path) -> Path:
+    """The replay owns ``out``: a new or empty folder, or the output of an earlier replay."""
+    if out.exists() and any(out.iterdir()) and not (out / SUMMARY_FILE).exists() and not (out / "home").exists():
+        raise ValidationError(f"{out} is not empty and holds no earlier replay; choose a new --out folder", field="out")
+    home = out / "home"
+    if home.exists():
+        shutil.rmtree(home)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SUMMARY_FILE).unlink(missing_ok=True)
+    return home
+
+
+def run_replay(
+    config: ReplayConfig, observer: ReplayObserver | None = None, *, keep_server: bool = False
+) -> ReplayResult:
+    obs = observer or QuietObserver()
+    started = time.perf_counter()
+    obs.stage(f"reading {config.bootstrap.path.name} and {len(config.pre_shift) + len(config.stream)} stream files")
+    boot_texts, boot_labels = config.bootstrap.read()
+    label_set = sorted(set(boot_labels))
+    stream = load_stream(
+        [*config.pre_shift, *config.stream],
+        order=config.order,
+        limit_per_segment=config.limit_per_segment,
+        seed=config.seed,
+    )
+    unknown = sorted(set(stream.labels) - set(label_set))
+    if unknown:
+        raise ValidationError(f"the stream has labels the bootstrap data lacks: {', '.join(unknown)}", field="stream")
+    post_shift_start = sum(len(seg) for seg in stream.segments[: len(config.pre_shift)])
+    train, golden = split_golden(list(zip(boot_texts, boot_labels, strict=True)), config.golden_fraction, config.seed)
+    home = _prepare_out(config.out)
+
+    clock: Clock = FakeClock() if config.mode == "in-process" else SystemClock()
+    settings = Settings(home=home, database_url=config.database_url, isolate_training=config.mode == "http")
+    services = build_services(settings, clock=clock)
+    server: ServerProcess | None = None
+    server_url: str | None = None
+    driver: LoopDriver | None = None
+    try:
+        services.registry.create_model(
+            name=config.model,
+            labels=label_set,
+            family=config.family,
+            params={},
+            policy=config.policy_object(),
+            train=train,
+            golden=golden,
+            source=str(config.bootstrap.path),
+        )
+        obs.stage(f"training version 1 on {len(train)} examples ({len(golden)} held out as the golden set)")
+        services.training.bootstrap(config.model)
+        if isinstance(clock, FakeClock):
+            driver = InProcessDriver(services, clock, config.model, trigger_poll_seconds=settings.trigger_poll_seconds)
+        else:
+            services.close()
+            server = ServerProcess(
+                home, database_url=config.database_url, port=config.port, log_path=config.out / "server.log"
+            )
+            obs.stage("starting the server")
+            server.start()
+            server_url = server.url
+            obs.stage(f"server on {server.url}")
+            driver = HttpDriver(server.url, config.model, rate=config.rate)
+        trace = _stream_through(
+            driver, stream.texts, stream.labels, label_set, config, obs, Trace(stream.segments, post_shift_start)
+        )
+        replay_seconds = time.perf_counter() - started
+    finally:
+        if driver is not None:
+            driver.close()
+        elif server is None:
+            services.close()
+        if server is not None and not keep_server:
+            server.stop()
+            server = None
+
+    obs.stage(f"baselines: static model, and an oracle refitted every {config.oracle_every} items")
+    baselines_started = time.perf_counter()
+    scored_texts = [stream.texts[i] for i in trace.items]
+    static = static_baseline(config.family, {}, label_set, train, scored_texts, seed=0)
+    oracle = oracle_baseline(
+        config.family, {}, label_set, train, scored_texts, trace.truth, every=config.oracle_every, seed=0
+    )
+    rejected = {e.version for e in trace.events if e.kind == "candidate_rejected" and e.version is not None}
+    summary = summarize(
+        trace,
+        static.predictions,
+        oracle.predictions,
+        window=config.window,
+        rejected_versions=rejected,
+        labels=label_set,
+    )
+    summary["config"] = config.to_dict()
+    summary["server_url"] = server_url
+    summary["timing"] = {
+        "replay_seconds": round(replay_seconds, 2),
+        "baseline_seconds": round(time.perf_counter() - baselines_started, 2),
+        "oracle_fits": oracle.fits,
+    }
+    summary_path = config.out / SUMMARY_FILE
+    summary_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    title = config.title or (
+        f"learnloop replay: {config.bootstrap.segment_name} -> " + " -> ".join(s.name for s in stream.segments)
+    )
+    png, page = write_learning_curve(
+        trace, static.predictions, oracle.predictions, summary, config.out, window=config.window, title=title
+    )
+    return ReplayResult(summary, summary_path, png, page, server)
+
+
+def _stream_through(
+    driver: LoopDriver,
+    texts: list[str],
+    labels: list[str],
+    label_set: list[str],
+    config: ReplayConfig,
+    obs: ReplayObserver,
+    trace: Trace,
+) -> Trace:
+    users = SimulatedUsers(config.users, label_set, config.seed)
+    pending: dict[int, list[tuple[str, PlannedFeedback]]] = defaultdict(list)
+    step = 1.0 / config.rate if config.rate > 0 else 0.0
+    before = driver.events_after(0)  # model creation and version 1: not part of the stream
+    last_event = before[-1].id if before else 0
+    correct = 0
+    n = len(texts)
+    obs.stage(f"replaying {n} items ({driver.mode})")
+    for i, (text, truth) in enumerate(zip(texts, labels, strict=True)):
+        subject = users.subject_for()
+        try:
+            served: Served | None = driver.predict(text, subject)
+        except ItemRefused as exc:  # e.g. longer than the server's limit: a client sees a 422
+            trace.refused[exc.code] = trace.refused.get(exc.code, 0) + 1
+            served = None
+        if served is not None:
+            trace.items.append(i)
+            trace.truth.append(truth)
+            trace.served.append(served.label)
+            trace.versions.append(served.version)
+            trace.latency_ms.append(served.latency_ms)
+            trace.times.append(driver.now())
+            correct += served.label == truth
+            plan = users.react(i, subject, truth, served.label)
+            if plan is not None:
+                pending[plan.due].append((served.prediction_id, plan))
+        due = pending.pop(i, [])
+        if due:
+            driver.send_feedback(due)
+            sent_at = driver.now()
+            for _, fb in due:
+                trace.feedback_item.append(fb.item)
+                trace.feedback_sent.append(max(len(trace.truth) - 1, 0))  # a position among scored items
+                trace.feedback_time.append(sent_at)
+                trace.feedback_truthful.append(fb.truthful)
+        driver.advance(step)
+        if i % 25 == 0 or i == n - 1:
+            last_event = _follow_events(driver, trace, obs, last_event)
+            obs.item(i + 1, n, correct)
+    driver.settle(timeout=120.0)
+    _follow_events(driver, trace, obs, last_event)
+    trace.jobs = driver.jobs()
+    trace.rebase()
+    return trace
+
+
+def _follow_events(driver: LoopDriver, trace: Trace, obs: ReplayObserver, after: int) -> int:
+    for event in driver.events_after(after):
+        trace.events.append(event)
+        obs.event(event, trace.item_at(event.at))
+        after = event.id
+    return after
