@@ -60,6 +60,11 @@ def test_replay_of_a_domain_shift_ends_ahead_of_the_static_model(database_url: s
     served = set(s["safety"]["versions_served"])
     assert not served & set(s["safety"]["rejected_versions"])
     assert served <= {1} | {e.version for e in promotions}
+    # The static baseline is version 1 itself: wherever version 1 served, they agree.
+    trace = result.trace
+    served_by_v1 = [i for i, v in enumerate(trace.versions) if v == 1]
+    assert served_by_v1
+    assert all(trace.served[i] == result.static_predictions[i] for i in served_by_v1)
     # The oracle (every true label, no gate) is the upper limit it is compared with.
     assert s["post_shift"]["oracle"]["accuracy"] >= s["post_shift"]["static"]["accuracy"]
     assert json.loads(result.summary_path.read_text())["items"] == 1000

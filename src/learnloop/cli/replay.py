@@ -53,7 +53,8 @@ class ConsoleObserver:
             return
         reason = (event.reason or "").split("; ")
         text = f"item {item:>5}: {event.kind.replace('_', ' ')}" + (f" v{event.version}" if event.version else "")
-        detail = reason[-1] if event.kind == "candidate_rejected" else reason[0]
+        # A verdict's last reason is the recent-feedback test, the one that decides most often.
+        detail = reason[-1] if event.kind in ("candidate_rejected", "promoted") else reason[0]
         self.progress.console.print(f"[{style or 'dim'}]{text}[/] [dim]{detail[:110]}[/]")
 
 
@@ -102,6 +103,13 @@ def print_summary(result: ReplayResult) -> None:
         f"retrains: {len(retrains)} ({promoted} promoted, {len(retrains) - promoted} not); "
         f"feedback sent: {s['feedback']['sent']} ({s['feedback']['untruthful']} wrong)"
     )
+    for r in retrains:
+        if r.get("items_to_serving") is not None:
+            console.print(
+                f"  v{r['version']}: served {r['items_to_serving']} items "
+                f"({r['seconds_to_serving']:.1f} s{' simulated' if s['config']['mode'] == 'in-process' else ''}) "
+                f"after the feedback that triggered it; fit and gate took {r['retrain_wall_seconds']:.1f} s"
+            )
     for r in s["labels_to_recover"]:
         console.print(
             f"  {r['segment']}: "
@@ -111,6 +119,8 @@ def print_summary(result: ReplayResult) -> None:
                 else "never within 2 points of the oracle"
             )
         )
+    if s["refused"]:
+        console.print(f"refused by learnloop (not scored): {s['refused']}")
     served_rejected = s["safety"]["rejected_versions_served"]
     console.print(
         "safety: "
@@ -216,6 +226,8 @@ def demo(
             mode="http",
             model="sentiment",
             users=UserModel(feedback_rate=feedback_rate, noise=noise),
+            # Real seconds here: a retrain at most every 2 s, so a one-minute stream sees many.
+            policy={"cooldown_seconds": 2.0},
             rate=rate,
             port=port,
             seed=seed,

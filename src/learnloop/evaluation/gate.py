@@ -11,7 +11,8 @@ The verdict needs both checks of the model's ``Policy``:
 
 1. *golden set, non-inferiority*: the lower bound of the ``1 - 2*alpha`` interval for
    (candidate - champion) accuracy lies above ``-golden_margin``;
-2. *recent holdout, superiority*: at least ``min_recent_examples`` examples, a gain above
+2. *recent feedback, superiority*: on the feedback the champion never saw, scored by forward
+   chaining (``curation.snapshot``), at least ``min_recent_examples`` examples, a gain above
    ``min_recent_gain``, and a one-sided exact McNemar p-value below ``alpha``.
 """
 
@@ -127,13 +128,13 @@ def judge(golden: PairedComparison, recent: PairedComparison | None, policy: Pol
         n = 0 if recent is None else recent.n
         recent_ok = False
         reasons.append(
-            f"recent holdout has {n} labelled examples unseen by both versions; "
+            f"recent feedback: {n} labelled examples judged by forward chaining; "
             f"{policy.min_recent_examples} required to show an improvement"
         )
     else:
         recent_ok = recent.difference > policy.min_recent_gain and recent.p_better < policy.alpha
         reasons.append(
-            f"recent holdout (n={recent.n}): {_pts(recent.difference)} "
+            f"recent feedback, forward-chained (n={recent.n}): {_pts(recent.difference)} "
             f"({recent.candidate_only} wins vs {recent.champion_only} losses), "
             f"McNemar exact one-sided p={recent.p_better:.4f} vs alpha {policy.alpha}: "
             + ("better" if recent_ok else "NOT shown better")

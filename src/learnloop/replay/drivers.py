@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 
 from learnloop.clock import FakeClock
+from learnloop.domain import JobStatus
 from learnloop.errors import ValidationError
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.replay.users import PlannedFeedback
@@ -141,7 +142,9 @@ class InProcessDriver:
         self.services.ingest.flush()  # the prediction log, so feedback joins its predictions
         self.services.worker.check_triggers()
         while True:
-            queued = [j for j in self.services.jobs.list(self.model, 5) if j.status.value == "queued"]
+            # The worker claims the oldest queued job (the list is newest first); time it here,
+            # since the job's own timestamps come from the simulated clock.
+            queued = [j for j in self.services.jobs.list(self.model, 5) if j.status == JobStatus.QUEUED]
             started = time.perf_counter()
             if not self.services.worker.run_once():
                 break

@@ -68,7 +68,7 @@ def _figure(trace: Trace, static: list[str], oracle: list[str], window: int, tit
             ls=style,
             lw=2.0 if label == "learnloop" else 1.4,
             label=label,
-            zorder=4 if label == "learnloop" else 2 + z,
+            zorder=5 if label == "learnloop" else 2 + z,
         )
     low = min(
         float(np.nanmin(trailing_accuracy(c, window)[window:] if truth.size > window else [0.5]))
@@ -95,11 +95,12 @@ def _figure(trace: Trace, static: list[str], oracle: list[str], window: int, tit
     ax.set_ylabel(f"accuracy (last {window} items)")
     fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     ax.grid(alpha=0.3)
-    fig.legend(loc="outside upper right", fontsize=8, ncol=6, frameon=False)
+    fig.legend(loc="outside lower center", fontsize=8, ncol=6, frameon=False)
     ax2.step(x, trace.versions, where="post", color="#2166ac", lw=1.4)
     ax2.set_ylabel("serving version")
-    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax2.set_ylim(0.5, max(trace.versions, default=1) + 0.5)
+    top = max(trace.versions, default=1)
+    ax2.yaxis.set_major_locator(MaxNLocator(nbins=min(top, 8), integer=True, min_n_ticks=1))
+    ax2.set_ylim(0.5, top + 0.5)
     labels = np.zeros(truth.size)
     np.add.at(labels, np.asarray(trace.feedback_sent, dtype=int), 1)
     twin = ax2.twinx()

@@ -111,6 +111,8 @@ class ReplayResult:
     summary_path: Path
     plot_path: Path
     html_path: Path
+    trace: Trace
+    static_predictions: list[str]
     server: ServerProcess | None = None  # still running when the caller asked to keep it
 
 
@@ -153,6 +155,7 @@ def run_replay(
     server: ServerProcess | None = None
     server_url: str | None = None
     driver: LoopDriver | None = None
+    completed = False
     try:
         services.registry.create_model(
             name=config.model,
@@ -182,12 +185,13 @@ def run_replay(
             driver, stream.texts, stream.labels, label_set, config, obs, Trace(stream.segments, post_shift_start)
         )
         replay_seconds = time.perf_counter() - started
+        completed = True
     finally:
         if driver is not None:
             driver.close()
         elif server is None:
             services.close()
-        if server is not None and not keep_server:
+        if server is not None and not (keep_server and completed):
             server.stop()
             server = None
 
@@ -222,7 +226,7 @@ def run_replay(
     png, page = write_learning_curve(
         trace, static.predictions, oracle.predictions, summary, config.out, window=config.window, title=title
     )
-    return ReplayResult(summary, summary_path, png, page, server)
+    return ReplayResult(summary, summary_path, png, page, trace, static.predictions, server)
 
 
 def _stream_through(
