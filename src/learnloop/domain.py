@@ -59,6 +59,7 @@ class Policy:
     golden_margin: float = 0.05  # non-inferiority margin on the golden set (accuracy, 0.05 = 5 points)
     alpha: float = 0.05  # significance level of the paired tests
     min_recent_gain: float = 0.0  # required point gain on the recent holdout
+    feedback_weight: float = 1.0  # training weight of a feedback-derived example (a bootstrap one weighs 1)
     auto_promote: bool = True
 
     def __post_init__(self) -> None:
@@ -87,6 +88,7 @@ class Policy:
             (0 <= self.golden_margin < 1, "golden_margin", "must be in [0, 1)"),
             (0 < self.alpha < 1, "alpha", "must be in (0, 1)"),
             (-1 < self.min_recent_gain < 1, "min_recent_gain", "must be in (-1, 1)"),
+            (0 < self.feedback_weight <= 1000, "feedback_weight", "must be in (0, 1000]"),
         ]
         for ok, name, rule in checks:
             if not ok:

@@ -207,6 +207,15 @@ def test_cli_rollback_and_promote_reach_the_running_server(
         assert "version 2 of 'm' is champion" in out, out
         wait_for(lambda: served_version(http) == 2, timeout=15, interval=0.2, what="the server to serve version 2")
 
+    events = run_cli("events", "-m", "m", *db_args(server), "--kind", "rolled_back").stdout
+    assert "rolled_back" in events and "cli says no" in events and "promoted" not in events, events
+    events = run_cli("events", "-m", "m", *db_args(server), "--kind", "rolled_back").stdout
+    assert "rolled_back" in events and "cli says no" in events and "promoted" not in events, events
+    with server.client() as http:
+        trail = http.get(f"{M}/events", params={"limit": 500}).json()
+        after = http.get(f"{M}/events", params={"after_id": trail[-1]["id"]}).json()
+    assert [e["id"] for e in after] == sorted(e["id"] for e in trail[:-1])
+    assert {"model_created", "promoted", "rolled_back", "retrain_queued"} <= {e["kind"] for e in trail}
     status = run_cli("status", "-m", "m", *db_args(server)).stdout
     assert "champion: version 2" in status and "cli says no" in status, status
     config = run_cli("config", "-m", "m", *db_args(server), "--set", "retrain_every=500").stdout

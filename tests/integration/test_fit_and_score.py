@@ -43,3 +43,33 @@ def test_fit_and_score_returns_probabilities_in_label_set_order_and_latency(tmp_
     assert second.champion == first.candidate
     assert second.champion_proba is not None
     np.testing.assert_allclose(second.champion_proba["golden"], proba)
+
+
+def test_weights_reach_the_fit_and_every_forward_chaining_fold(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from learnloop.training.fit import FoldSpec
+
+    base = spec(tmp_path, "w")
+    n = len(base.texts)
+    # Flip every label, then weigh the flipped copies down to nothing against the originals.
+    texts = base.texts + base.texts
+    labels = base.labels + ["0" if lab == "1" else "1" for lab in base.labels]
+    fold = FoldSpec(train=list(range(n)) + list(range(n, 2 * n)), evaluate=list(range(600, 650)))
+    common = {
+        "texts": texts,
+        "labels": labels,
+        "folds": [fold],
+        "eval_sets": {**base.eval_sets, "recent": texts[600:650]},
+    }
+    heavy_truth = replace(base, artifact_key="a", weights=[1.0] * n + [1e-3] * n, **common)
+    heavy_flip = replace(base, artifact_key="b", weights=[1e-3] * n + [1.0] * n, **common)
+    truth = [lab for _, lab in uci_rows("yelp")[700:]]
+    a, b = fit_and_score(heavy_truth), fit_and_score(heavy_flip)
+    agree_a = np.mean([p == t for p, t in zip(a.candidate["golden"], truth, strict=True)])
+    agree_b = np.mean([p == t for p, t in zip(b.candidate["golden"], truth, strict=True)])
+    assert agree_a > 0.65 and agree_b < 0.35
+    # The fold model learned with the same weights: it reproduces the labels that weighed most.
+    seen = [base.labels[i] for i in range(600, 650)]
+    assert np.mean([p == t for p, t in zip(a.candidate["recent"], seen, strict=True)]) > 0.9
+    assert np.mean([p != t for p, t in zip(b.candidate["recent"], seen, strict=True)]) > 0.9

@@ -255,6 +255,16 @@ def test_promote_and_rollback_record_events_and_swap_the_served_version(
     with pytest.raises(ConflictError, match="no previous champion"):
         services.registry.rollback("m", actor="tester")
 
+    # The trail, followed from an event: oldest first after it; filtered by kind: newest first.
+    trail = services.registry.events("m", 100)
+    first = trail[-1]
+    after = services.registry.events("m", 100, after_id=first.id)
+    assert [e.id for e in after] == sorted(e.id for e in trail if e.id > first.id)
+    kinds = services.registry.events("m", 100, kinds=["promoted", "rolled_back"])
+    assert [e.kind for e in kinds] == ["rolled_back", "promoted", "promoted"]  # v2 by hand, v1 at init
+    with pytest.raises(NotFoundError):
+        services.registry.events("nope")
+
 
 def test_one_retrain_per_model_at_a_time(services: Services, make_model: CreateModel) -> None:
     make_model(services, "m")

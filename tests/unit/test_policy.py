@@ -37,6 +37,8 @@ def test_unknown_field_names_the_known_ones() -> None:
         ({"alpha": 0.0}, "alpha"),
         ({"alpha": 1.0}, "alpha"),
         ({"min_recent_gain": 1.0}, "min_recent_gain"),
+        ({"feedback_weight": 0}, "feedback_weight"),
+        ({"feedback_weight": "heavy"}, "feedback_weight"),
     ],
 )
 def test_out_of_range_values_are_refused_with_the_field_named(changes: dict[str, Any], field: str) -> None:

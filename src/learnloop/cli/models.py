@@ -25,7 +25,7 @@ from learnloop.cli.common import (
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
-from learnloop.domain import ModelVersion, Policy
+from learnloop.domain import Event, ModelVersion, Policy
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
 
@@ -196,18 +196,40 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
                 f"last retrain: job {j.id} {j.status.value} ({j.message or ''}){' - ' + j.error if j.error else ''}"
             )
         if o.recent_events:
-            table = Table(title="recent events")
-            for column in ("time", "event", "version", "actor", "reason"):
-                table.add_column(column)
-            for e in o.recent_events:
-                table.add_row(
-                    e.created_at.strftime("%m-%d %H:%M:%S") if e.created_at else "",
-                    e.kind,
-                    str(e.version or ""),
-                    e.actor,
-                    (e.reason or "")[:100],
-                )
-            console.print(table)
+            console.print(events_table(o.recent_events, "recent events", reason_chars=100))
+
+
+def events_table(events: list[Event], title: str, *, reason_chars: int) -> Table:
+    table = Table(title=title)
+    for column in ("time", "event", "version", "actor"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason")
+    for e in events:
+        table.add_row(
+            e.created_at.strftime("%m-%d %H:%M:%S") if e.created_at else "",
+            e.kind,
+            str(e.version or ""),
+            e.actor,
+            (e.reason or "")[:reason_chars],
+        )
+    return table
+
+
+def events(
+    home: HomeOpt,
+    model: ModelOpt,
+    database_url: DbOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many of the newest events.")] = 50,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="Only these kinds (e.g. promoted), repeatable.")
+    ] = None,
+) -> None:
+    """The model's audit trail, newest first: retrains, verdicts, promotions, rollbacks, policy changes."""
+    if not 1 <= limit <= 500:
+        fail("--limit must be between 1 and 500")
+    with open_services(settings_for(home, database_url)) as services:
+        found = services.registry.events(model, limit, kinds=kind or None)
+        console.print(events_table(found, f"events of {model}", reason_chars=400))
 
 
 def promote(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -163,10 +163,12 @@ class RegistryService:
         with self.db.read() as conn:
             return repo.get_deployment(conn, model)
 
-    def events(self, model: str, limit: int = 50, after_id: int | None = None) -> list[Event]:
+    def events(
+        self, model: str, limit: int = 50, after_id: int | None = None, kinds: Sequence[str] | None = None
+    ) -> list[Event]:
         with self.db.read() as conn:
             repo.get_model(conn, model)  # NotFoundError for an unknown model
-            return repo.list_events(conn, model, limit, after_id)
+            return repo.list_events(conn, model, limit, after_id, kinds)
 
     def register(self, draft: ModelVersion, *, actor: str) -> ModelVersion:
         """Store a new version; its number is assigned here."""

@@ -60,10 +60,12 @@ def oracle_baseline(
     stream_labels: Sequence[str],
     *,
     every: int,
+    feedback_weight: float = 1.0,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> Baseline:
-    """Prequential predictions of a model refitted every ``every`` items on all true labels so far."""
+    """Prequential predictions of a model refitted every ``every`` items on all true labels so far
+    (weighted like the loop's feedback, so it stays the upper limit of the same recipe)."""
     fam = get_family(family)
     texts = [t for t, _ in train]
     labels = [lab for _, lab in train]
@@ -71,11 +73,13 @@ def oracle_baseline(
     fits = 0
     n = len(stream_texts)
     for start in range(0, n, every):
+        weights = None if feedback_weight == 1.0 else [1.0] * len(texts) + [feedback_weight] * start
         predictor = fam.fit(
             texts + list(stream_texts[:start]),
             labels + list(stream_labels[:start]),
             label_set=label_set,
             params=params,
+            sample_weight=weights,
             seed=seed,
         )
         fits += 1

@@ -200,7 +200,15 @@ def run_replay(
     scored_texts = [stream.texts[i] for i in trace.items]
     static = static_baseline(config.family, {}, label_set, train, scored_texts, seed=0)
     oracle = oracle_baseline(
-        config.family, {}, label_set, train, scored_texts, trace.truth, every=config.oracle_every, seed=0
+        config.family,
+        {},
+        label_set,
+        train,
+        scored_texts,
+        trace.truth,
+        every=config.oracle_every,
+        feedback_weight=config.policy_object().feedback_weight,
+        seed=0,
     )
     rejected = {e.version for e in trace.events if e.kind == "candidate_rejected" and e.version is not None}
     summary = summarize(

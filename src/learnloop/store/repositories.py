@@ -238,10 +238,18 @@ def insert_event(
     )
 
 
-def list_events(conn: Connection, model: str, limit: int = 50, after_id: int | None = None) -> list[Event]:
-    """The newest ``limit`` events, newest first; with ``after_id``, the oldest ``limit`` after it,
-    oldest first (to follow the trail)."""
+def list_events(
+    conn: Connection,
+    model: str,
+    limit: int = 50,
+    after_id: int | None = None,
+    kinds: Sequence[str] | None = None,
+) -> list[Event]:
+    """The newest ``limit`` events (of ``kinds``, if given), newest first; with ``after_id``, the
+    oldest ``limit`` after it, oldest first (to follow the trail)."""
     q = select(t.events).where(t.events.c.model == model)
+    if kinds:
+        q = q.where(t.events.c.kind.in_(list(kinds)))
     if after_id is None:
         q = q.order_by(t.events.c.id.desc()).limit(limit)
     else:

@@ -46,6 +46,7 @@ class TrainSpec:
     # fold.train`` and scored on ``fold.evaluate``; ``eval_sets[folds_set]`` is their texts.
     folds: list[FoldSpec] = field(default_factory=list)
     folds_set: str = "recent"
+    weights: list[float] | None = None  # per training text; None: all 1
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def _forward_chained(family: Any, spec: TrainSpec) -> tuple[list[str], FloatArra
             [spec.labels[i] for i in fold.train],
             label_set=spec.label_set,
             params=spec.params,
+            sample_weight=None if spec.weights is None else [spec.weights[i] for i in fold.train],
             seed=spec.seed,
         )
         fold_labels, fold_proba = _predict(model, [spec.texts[i] for i in fold.evaluate], spec.label_set)
@@ -112,7 +114,14 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
     store = LocalArtifactStore(Path(spec.artifact_root))
     family = get_family(spec.family)
     started = time.perf_counter()
-    predictor = family.fit(spec.texts, spec.labels, label_set=spec.label_set, params=spec.params, seed=spec.seed)
+    predictor = family.fit(
+        spec.texts,
+        spec.labels,
+        label_set=spec.label_set,
+        params=spec.params,
+        sample_weight=spec.weights,
+        seed=spec.seed,
+    )
     train_seconds = time.perf_counter() - started
     uri = save_predictor(store, spec.artifact_key, spec.family, predictor, spec.manifest_extra)
     candidate = {

@@ -48,8 +48,16 @@ def _version_metrics(
     }
     metrics["latency"] = latency_percentiles(result.latency_ms)
     metrics["train_examples"] = len(snapshot.train)
+    metrics["feedback_weight"] = model.policy.feedback_weight
     metrics["snapshot_counts"] = snapshot.counts
     return metrics
+
+
+def _weights(snapshot: Snapshot, feedback_weight: float) -> list[float] | None:
+    """Per-example training weights: ``feedback_weight`` for feedback, 1 for bootstrap rows."""
+    if feedback_weight == 1.0:
+        return None
+    return [1.0 if ex.source == "bootstrap" else feedback_weight for ex in snapshot.train]
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ class TrainingService:
             champion_uri=champion_uri,
             manifest_extra={"model": model.name, "snapshot": snapshot.hash},
             folds=[FoldSpec(fold.train, fold.evaluate) for fold in snapshot.folds],
+            weights=_weights(snapshot, model.policy.feedback_weight),
         )
 
     def bootstrap(self, name: str, progress: Progress = _no_progress) -> ModelVersion:
