@@ -45,6 +45,10 @@ class ConsoleObserver:
         if done == total:
             self.progress.stop()
 
+    def close(self) -> None:
+        """Give the terminal back, also when the replay failed half-way."""
+        self.progress.stop()
+
     def event(self, event: LoopEvent, item: int) -> None:
         style = {"promoted": "green", "candidate_rejected": "yellow", "rolled_back": "red"}.get(event.kind)
         if style is None and event.kind != "retrain_queued" and not event.kind.endswith("_failed"):
@@ -185,7 +189,12 @@ def replay(
             seed=seed,
             database_url=database_url,
         )
-        result = run_replay(config, None if json_out else ConsoleObserver())
+        observer = None if json_out else ConsoleObserver()
+        try:
+            result = run_replay(config, observer)
+        finally:
+            if observer is not None:
+                observer.close()
     except LearnloopError as exc:
         fail(exc.message)
     if json_out:
@@ -233,7 +242,11 @@ def demo(
             seed=seed,
             title=f"learnloop demo: Yelp -> Amazon phones -> IMDB, {feedback_rate:.0%} feedback, {noise:.0%} noise",
         )
-        result = run_replay(config, ConsoleObserver(), keep_server=serve)
+        observer = ConsoleObserver()
+        try:
+            result = run_replay(config, observer, keep_server=serve)
+        finally:
+            observer.close()
     except LearnloopError as exc:
         fail(exc.message)
     print_summary(result)
