@@ -42,6 +42,7 @@ import gzip
 import html
 import io
 import json
+import os
 import random
 import re
 import sys
@@ -358,7 +359,7 @@ def _json_line(text: str, label: str) -> str:
 
 def write_jsonl(path: Path, rows: Iterable[Row]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two benches may build at once
     with tmp.open("w", encoding="utf-8", newline="\n") as out:
         for text, label in rows:
             out.write(_json_line(text, label))
