@@ -169,6 +169,10 @@ def test_feedback_retrains_gates_promotes_and_rolls_back_over_http(
             assert scores["roc_auc_ci95"][0] <= scores["roc_auc"] <= scores["roc_auc_ci95"][1], scores
             assert scores["ece"] >= 0 and scores["log_loss_ci95"] is not None
         assert v2["metrics"]["latency"]["n"] > 0
+        # The other metrics' paired differences with the champion, each with its interval.
+        auc = verdict["secondary"]["recent"]["roc_auc"]
+        assert auc["ci"][0] <= auc["difference"] <= auc["ci"][1] and auc["difference"] > 0, auc
+        assert set(verdict["secondary"]["golden"]) == {"macro_f1", "roc_auc", "log_loss", "ece", "brier"}
         assert served_version(http) == 2
 
         rolled = http.post(f"{M}/rollback", json={"reason": "e2e test"})
@@ -183,6 +187,7 @@ def test_feedback_retrains_gates_promotes_and_rolls_back_over_http(
     assert "champion" in lines["1"] and "retired" in lines["2"], versions
     detail = run_cli("versions", "-m", "m", "--version", "2", *db_args(server)).stdout
     assert "ROC AUC" in detail and "ECE" in detail and "predict_one latency" in detail, detail
+    assert "against version 1 (paired bootstrap)" in detail, detail
     status = run_cli("status", "-m", "m", *db_args(server)).stdout
     assert "champion: version 1" in status and "versions: 2" in status, status
     assert "rolled_back" in status and "promoted" in status

@@ -262,3 +262,31 @@ def test_latency_percentiles_match_numpy() -> None:
     assert summary["n"] == 333
     assert latency_percentiles([4.0, 1.0, 2.0, 3.0])["p50"] == pytest.approx(2.5)
     assert latency_percentiles([])["n"] == 0 and latency_percentiles([])["p99"] is None
+
+
+def test_paired_metric_differences_match_scikit_learn_and_pair_the_resamples() -> None:
+    from learnloop.evaluation import paired_metric_differences
+
+    rng = np.random.default_rng(3)
+    n = 400
+    y = rng.integers(0, 2, n)
+    truth = [str(v) for v in y]
+    weak = np.clip(0.5 + 0.15 * (2 * y - 1) + rng.normal(0, 0.25, n), 0.01, 0.99)
+    strong = np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.25, n), 0.01, 0.99)
+    a, b = np.c_[1 - weak, weak], np.c_[1 - strong, strong]
+    diffs = paired_metric_differences(truth, a, b, ["0", "1"], resamples=500, seed=1)
+
+    def f1(p: np.ndarray) -> float:
+        return float(f1_score(y, p.argmax(axis=1), average="macro"))
+
+    assert diffs["macro_f1"]["difference"] == pytest.approx(f1(b) - f1(a))
+    assert diffs["roc_auc"]["difference"] == pytest.approx(roc_auc_score(y, strong) - roc_auc_score(y, weak))
+    assert diffs["log_loss"]["difference"] == pytest.approx(log_loss(y, b) - log_loss(y, a))
+    assert diffs["brier"]["difference"] == pytest.approx(brier_score_loss(y, strong) - brier_score_loss(y, weak))
+    for metric, d in diffs.items():
+        assert d["ci"][0] <= d["difference"] <= d["ci"][1], metric
+    # The stronger model is better beyond doubt, and the intervals say so.
+    assert diffs["roc_auc"]["ci"][0] > 0 and diffs["log_loss"]["ci"][1] < 0
+    # Paired: a version against itself differs by exactly nothing on every resample.
+    same = paired_metric_differences(truth, a, a, ["0", "1"], resamples=200)
+    assert all(d["difference"] == 0 and d["ci"] == [0.0, 0.0] for d in same.values())

@@ -63,6 +63,26 @@ def latency_table(latency: Mapping[str, Any]) -> Table:
     return table
 
 
+def comparison_table(name: str, differences: Mapping[str, Any], champion: Any) -> Table:
+    """Candidate minus champion on one evaluation set, with paired bootstrap intervals."""
+    table = Table(title=f"{name}: against version {champion} (paired bootstrap)", title_justify="left")
+    for column in ("metric", "champion", "this version", "difference", "95% CI"):
+        table.add_column(column)
+    for key, label, kind in SCORES:
+        d = differences.get(key)
+        if d is None:
+            continue
+        ci = d.get("ci")
+        table.add_row(
+            label,
+            _fmt(d["champion"], kind),
+            _fmt(d["candidate"], kind),
+            f"{d['difference']:+.3f}",
+            f"{ci[0]:+.3f} - {ci[1]:+.3f}" if ci else "-",
+        )
+    return table
+
+
 def version_tables(v: ModelVersion) -> list[Table]:
     """Every evaluation set's scores and per-class table, then the latency, if recorded."""
     tables: list[Table] = []
@@ -71,6 +91,9 @@ def version_tables(v: ModelVersion) -> list[Table]:
         if not metrics or not metrics.get("n"):
             continue
         tables += [scores_table(name, metrics), per_class_table(name, metrics)]
+    verdict = v.verdict or {}
+    for name, differences in (verdict.get("secondary") or {}).items():
+        tables.append(comparison_table(name, differences, verdict.get("champion_version")))
     latency = v.metrics.get("latency")
     if latency and latency.get("n"):
         tables.append(latency_table(latency))

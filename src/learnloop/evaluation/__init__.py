@@ -5,7 +5,12 @@ from learnloop.evaluation.bootstrap import bootstrap_ci, bootstrap_cis, mean_sta
 from learnloop.evaluation.calibration import expected_calibration_error
 from learnloop.evaluation.gate import PairedComparison, Verdict, judge, paired_comparison
 from learnloop.evaluation.latency import latency_percentiles
-from learnloop.evaluation.metrics import classification_metrics, macro_f1_statistic, wilson_interval
+from learnloop.evaluation.metrics import (
+    classification_metrics,
+    macro_f1_statistic,
+    paired_metric_differences,
+    wilson_interval,
+)
 
 __all__ = [
     "PairedComparison",
@@ -20,6 +25,7 @@ __all__ = [
     "mean_statistic",
     "paired_bootstrap_diff_ci",
     "paired_comparison",
+    "paired_metric_differences",
     "roc_auc",
     "wilson_interval",
 ]

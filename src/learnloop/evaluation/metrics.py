@@ -174,3 +174,52 @@ def _probability_statistics(truth_idx: IntArray, probs: FloatArray) -> dict[str,
         "ece": ece_statistic(truth_idx, probs),
         "brier": mean_statistic(brier),
     }
+
+
+def paired_metric_differences(
+    y_true: Sequence[str],
+    champion_proba: npt.ArrayLike,
+    candidate_proba: npt.ArrayLike,
+    labels: Sequence[str],
+    *,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Candidate minus champion for macro-F1, ROC AUC, log loss, Brier and ECE on the same
+    examples, each with a paired percentile-bootstrap interval (both versions read the same
+    resamples, so the interval is of the difference, not of two separate estimates). Predicted
+    labels are the arg-max of each version's probabilities."""
+    label_list = list(labels)
+    truth_idx = _label_index(np.asarray(y_true, dtype=object), label_list)
+    n, k = len(truth_idx), len(label_list)
+    if n == 0:
+        return {}
+    sides = {
+        name: _checked_proba(proba, n, label_list, truth_idx)
+        for name, proba in (("champion", champion_proba), ("candidate", candidate_proba))
+    }
+    statistics = {
+        name: {
+            "macro_f1": macro_f1_statistic(truth_idx, probs.argmax(axis=1), k),
+            **_probability_statistics(truth_idx, probs),
+        }
+        for name, probs in sides.items()
+    }
+    observed = np.ones((1, n))
+    out: dict[str, dict[str, Any]] = {}
+    differences: dict[str, Statistic] = {}
+    for metric in statistics["champion"]:
+        a, b = statistics["champion"][metric], statistics["candidate"][metric]
+        champion, candidate = float(a(observed)[0]), float(b(observed)[0])
+        out[metric] = {"champion": champion, "candidate": candidate, "difference": candidate - champion}
+
+        def difference(weights: FloatArray, a: Statistic = a, b: Statistic = b) -> FloatArray:
+            return np.asarray(b(weights) - a(weights), dtype=np.float64)
+
+        differences[metric] = difference
+    intervals = bootstrap_cis(differences, n, resamples=resamples, confidence=confidence, seed=seed)
+    for metric, interval in intervals.items():
+        out[metric]["ci"] = None if interval is None else list(interval)
+        out[metric]["confidence"] = confidence
+    return out

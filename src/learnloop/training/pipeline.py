@@ -12,7 +12,13 @@ from learnloop.clock import Clock
 from learnloop.curation import Snapshot, build_snapshot, derive_examples
 from learnloop.domain import Model, ModelVersion, VersionStatus
 from learnloop.errors import InsufficientDataError
-from learnloop.evaluation import classification_metrics, judge, latency_percentiles, paired_comparison
+from learnloop.evaluation import (
+    classification_metrics,
+    judge,
+    latency_percentiles,
+    paired_comparison,
+    paired_metric_differences,
+)
 from learnloop.registry.artifacts import ArtifactStore
 from learnloop.registry.service import RegistryService
 from learnloop.store import repositories as repo
@@ -258,7 +264,23 @@ class TrainingService:
                 else None
             )
             verdict = judge(golden_cmp, recent_cmp, model.policy)
-            verdict_dict = {**verdict.to_dict(), "champion_version": champion.version}
+            verdict_dict = {
+                **verdict.to_dict(),
+                "champion_version": champion.version,
+                # Not (yet) deciding: the other metrics' paired differences, with intervals.
+                "secondary": {
+                    name: paired_metric_differences(
+                        truth,
+                        result.champion_proba[name],
+                        result.candidate_proba[name],
+                        model.labels,
+                        resamples=BOOTSTRAP_RESAMPLES,
+                        seed=BOOTSTRAP_SEED,
+                    )
+                    for name, truth in (("golden", golden_truth), ("recent", recent_truth))
+                    if truth and result.champion_proba is not None
+                },
+            }
             passed = verdict.passed
         else:
             verdict_dict = {
