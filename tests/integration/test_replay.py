@@ -23,13 +23,17 @@ class Recorder:
         self.stages: list[str] = []
         self.events: list[tuple[int, LoopEvent]] = []
         self.done = 0
+        self.refitted = (0, 0)
 
     def stage(self, message: str) -> None:
         self.stages.append(message)
 
-    def item(self, done: int, total: int, loop_correct: int) -> None:
-        assert done >= self.done
+    def item(self, done: int, total: int, scored: int, correct: int) -> None:
+        assert done >= self.done and correct <= scored <= done
         self.done = done
+
+    def refit(self, done: int, total: int) -> None:
+        self.refitted = (done, total)
 
     def event(self, event: LoopEvent, item: int) -> None:
         self.events.append((item, event))
@@ -49,6 +53,7 @@ def test_replay_of_a_domain_shift_ends_ahead_of_the_static_model(database_url: s
     s = result.summary
 
     assert recorder.done == 1000
+    assert recorder.refitted == (1000, 1000)  # the oracle's progress was reported to the end
     promotions = [e for _, e in recorder.events if e.kind == "promoted"]
     assert promotions, "the loop never promoted a retrained version"
     # Ahead of the static model on the stream as a whole, and at its end.

@@ -16,7 +16,7 @@ from learnloop.evaluation import (
     latency_percentiles,
     macro_f1_statistic,
     mean_statistic,
-    paired_bootstrap_diff_ci,
+    paired_bootstrap_diff_cis,
 )
 from learnloop.evaluation.auc import roc_auc_statistic
 from learnloop.evaluation.calibration import ece_statistic
@@ -235,7 +235,7 @@ def test_paired_bootstrap_difference_sees_a_consistent_gain() -> None:
     rng = np.random.default_rng(8)
     a = rng.random(500) < 0.7
     b = a | (rng.random(500) < 0.2)  # b is right wherever a is, and more
-    ci = paired_bootstrap_diff_ci(mean_statistic(a), mean_statistic(b), 500, seed=0)
+    ci = paired_bootstrap_diff_cis({"accuracy": (mean_statistic(a), mean_statistic(b))}, 500, seed=0)["accuracy"]
     assert ci is not None
     assert 0 < ci[0] < b.mean() - a.mean() < ci[1]
 

@@ -20,30 +20,36 @@ from learnloop.replay.service import MODES
 
 
 class ConsoleObserver:
-    """Progress bar over the stream; loop events printed as they happen."""
+    """Progress bars over the stream and the oracle's refits; loop events printed as they happen."""
 
     def __init__(self) -> None:
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[accuracy]}"),
+            TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
         )
-        self.task: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def _advance(self, description: str, done: int, total: int, note: str = "") -> None:
+        if description not in self.tasks:
+            self.progress.start()
+            self.tasks[description] = self.progress.add_task(description, total=total, note="")
+        self.progress.update(self.tasks[description], completed=done, note=note)
+        if done == total:
+            self.progress.stop()
 
     def stage(self, message: str) -> None:
         self.progress.console.print(f"[dim]{message}[/]")
 
-    def item(self, done: int, total: int, loop_correct: int) -> None:
-        if self.task is None:
-            self.progress.start()
-            self.task = self.progress.add_task("replaying", total=total, accuracy="")
-        self.progress.update(self.task, completed=done, accuracy=f"online accuracy {pct(loop_correct / done)}")
-        if done == total:
-            self.progress.stop()
+    def item(self, done: int, total: int, scored: int, correct: int) -> None:
+        self._advance("replaying", done, total, f"online accuracy {pct(correct / scored)}" if scored else "")
+
+    def refit(self, done: int, total: int) -> None:
+        self._advance("oracle", done, total)
 
     def close(self) -> None:
         """Give the terminal back, also when the replay failed half-way."""

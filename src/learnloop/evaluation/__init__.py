@@ -1,7 +1,7 @@
 """Metrics and the statistical comparison of versions."""
 
 from learnloop.evaluation.auc import roc_auc
-from learnloop.evaluation.bootstrap import bootstrap_ci, bootstrap_cis, mean_statistic, paired_bootstrap_diff_ci
+from learnloop.evaluation.bootstrap import bootstrap_ci, bootstrap_cis, mean_statistic, paired_bootstrap_diff_cis
 from learnloop.evaluation.calibration import expected_calibration_error
 from learnloop.evaluation.gate import PairedComparison, Verdict, judge, paired_comparison
 from learnloop.evaluation.latency import latency_percentiles
@@ -23,7 +23,7 @@ __all__ = [
     "latency_percentiles",
     "macro_f1_statistic",
     "mean_statistic",
-    "paired_bootstrap_diff_ci",
+    "paired_bootstrap_diff_cis",
     "paired_comparison",
     "paired_metric_differences",
     "roc_auc",

@@ -83,21 +83,22 @@ def bootstrap_ci(
     return bootstrap_cis({"value": statistic}, n, resamples=resamples, confidence=confidence, seed=seed)["value"]
 
 
-def paired_bootstrap_diff_ci(
-    statistic_a: Statistic,
-    statistic_b: Statistic,
+def paired_bootstrap_diff_cis(
+    pairs: Mapping[str, tuple[Statistic, Statistic]],
     n: int,
     *,
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-) -> Interval | None:
-    """Interval of ``b - a`` where both statistics read the same examples (paired resamples)."""
+) -> dict[str, Interval | None]:
+    """Intervals of ``b - a`` for each named pair ``(a, b)``: both statistics of a pair read the
+    same resampled examples (a paired bootstrap), and every pair reads the same resamples."""
 
-    def difference(weights: FloatArray) -> FloatArray:
-        return statistic_b(weights) - statistic_a(weights)
+    def difference(a: Statistic, b: Statistic) -> Statistic:
+        return lambda weights: b(weights) - a(weights)
 
-    return bootstrap_ci(difference, n, resamples=resamples, confidence=confidence, seed=seed)
+    differences = {name: difference(a, b) for name, (a, b) in pairs.items()}
+    return bootstrap_cis(differences, n, resamples=resamples, confidence=confidence, seed=seed)
 
 
 def mean_statistic(values: npt.ArrayLike) -> Statistic:

@@ -27,7 +27,13 @@ from scipy.stats import norm
 from sklearn.metrics import confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
 from learnloop.evaluation.auc import IntArray, roc_auc, roc_auc_statistic
-from learnloop.evaluation.bootstrap import FloatArray, Statistic, bootstrap_cis, mean_statistic
+from learnloop.evaluation.bootstrap import (
+    FloatArray,
+    Statistic,
+    bootstrap_cis,
+    mean_statistic,
+    paired_bootstrap_diff_cis,
+)
 from learnloop.evaluation.calibration import ece_statistic, expected_calibration_error
 
 LOG_LOSS_EPS = 1e-15
@@ -208,17 +214,13 @@ def paired_metric_differences(
     }
     observed = np.ones((1, n))
     out: dict[str, dict[str, Any]] = {}
-    differences: dict[str, Statistic] = {}
-    for metric in statistics["champion"]:
-        a, b = statistics["champion"][metric], statistics["candidate"][metric]
+    pairs = {
+        metric: (statistics["champion"][metric], statistics["candidate"][metric]) for metric in statistics["champion"]
+    }
+    for metric, (a, b) in pairs.items():
         champion, candidate = float(a(observed)[0]), float(b(observed)[0])
         out[metric] = {"champion": champion, "candidate": candidate, "difference": candidate - champion}
-
-        def difference(weights: FloatArray, a: Statistic = a, b: Statistic = b) -> FloatArray:
-            return np.asarray(b(weights) - a(weights), dtype=np.float64)
-
-        differences[metric] = difference
-    intervals = bootstrap_cis(differences, n, resamples=resamples, confidence=confidence, seed=seed)
+    intervals = paired_bootstrap_diff_cis(pairs, n, resamples=resamples, confidence=confidence, seed=seed)
     for metric, interval in intervals.items():
         out[metric]["ci"] = None if interval is None else list(interval)
         out[metric]["confidence"] = confidence

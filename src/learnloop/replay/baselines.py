@@ -14,10 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from learnloop.families import get_family
-from learnloop.families.base import Predictor
+from learnloop.training.fit import predict_labels
 
 Progress = Callable[[int, int], None]
 
@@ -29,13 +27,6 @@ class Baseline:
     fits: int
 
 
-def _labels_of(predictor: Predictor, texts: Sequence[str]) -> list[str]:
-    if not texts:
-        return []
-    proba = predictor.predict_proba(list(texts))
-    return [predictor.labels[int(i)] for i in np.argmax(proba, axis=1)]
-
-
 def static_baseline(
     family: str,
     params: dict[str, Any],
@@ -45,10 +36,10 @@ def static_baseline(
     *,
     seed: int = 0,
 ) -> Baseline:
-    predictor = get_family(family).fit(
-        [t for t, _ in train], [lab for _, lab in train], label_set=label_set, params=params, seed=seed
-    )
-    return Baseline("static", _labels_of(predictor, stream_texts), 1)
+    """Version 1 never retrained: the oracle's first fit, never refitted."""
+    never = max(len(stream_texts), 1)
+    oracle = oracle_baseline(family, params, label_set, train, stream_texts, (), every=never, seed=seed)
+    return Baseline("static", oracle.predictions, oracle.fits)
 
 
 def oracle_baseline(
@@ -83,7 +74,7 @@ def oracle_baseline(
             seed=seed,
         )
         fits += 1
-        out.extend(_labels_of(predictor, stream_texts[start : start + every]))
+        out += predict_labels(predictor, list(stream_texts[start : start + every]), list(label_set))[0]
         if progress is not None:
             progress(min(start + every, n), n)
     return Baseline("oracle", out, fits)

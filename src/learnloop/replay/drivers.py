@@ -81,8 +81,8 @@ class LoopDriver(Protocol):
         """Let ``seconds`` of stream time pass (the loop's background work happens here)."""
         ...
 
-    def settle(self, timeout: float) -> None:
-        """Wait until no retrain is queued or running (bounded)."""
+    def settle(self, timeout: float) -> bool:
+        """Wait until no retrain is queued or running; False if one still is after ``timeout``."""
         ...
 
     def events_after(self, after_id: int) -> list[LoopEvent]: ...
@@ -151,8 +151,9 @@ class InProcessDriver:
             if queued:
                 self._wall[queued[-1].id] = time.perf_counter() - started
 
-    def settle(self, timeout: float) -> None:
-        self._work()
+    def settle(self, timeout: float) -> bool:
+        self._work()  # runs every queued job to its end
+        return True
 
     def events_after(self, after_id: int) -> list[LoopEvent]:
         return [
@@ -240,12 +241,13 @@ class HttpDriver:
         else:
             self._next = time.monotonic()  # behind: do not burst to catch up
 
-    def settle(self, timeout: float) -> None:
+    def settle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            active = [j for j in self.jobs()[:5] if j.status in ("queued", "running")]
-            if not active:
-                return
+        while True:
+            if not [j for j in self.jobs()[:5] if j.status in ("queued", "running")]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.5)
 
     def events_after(self, after_id: int) -> list[LoopEvent]:

@@ -58,8 +58,11 @@ def _figure(trace: Trace, static: list[str], oracle: list[str], window: int, tit
     if trace.post_shift_start > 0:
         ax.axvline(trace.post_shift_start, color="black", lw=1, ls=":")
     warmup = min(window // 2, max(truth.size - 1, 0))  # a window of a few items says nothing
+    low = 1.0 if truth.size > window else 0.5  # the lowest full-window accuracy sets the y range
     for z, (label, (correct, color, style)) in enumerate(curves.items()):
         curve = trailing_accuracy(correct, window)
+        if truth.size > window:
+            low = min(low, float(curve[window:].min()))
         curve[:warmup] = np.nan
         ax.plot(
             x,
@@ -70,10 +73,6 @@ def _figure(trace: Trace, static: list[str], oracle: list[str], window: int, tit
             label=label,
             zorder=5 if label == "learnloop" else 2 + z,
         )
-    low = min(
-        float(np.nanmin(trailing_accuracy(c, window)[window:] if truth.size > window else [0.5]))
-        for c, _, _ in curves.values()
-    )
     ax.set_ylim(max(0.0, low - 0.08), 1.02)
     seen: set[str] = set()
     for event in trace.events:

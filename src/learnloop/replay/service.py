@@ -89,19 +89,28 @@ class ReplayConfig:
 class ReplayObserver(Protocol):
     def stage(self, message: str) -> None: ...
 
-    def item(self, done: int, total: int, loop_correct: int) -> None: ...
+    def item(self, done: int, total: int, scored: int, correct: int) -> None:
+        """``done`` of ``total`` stream items sent; ``correct`` of the ``scored`` ones answered right."""
+        ...
 
     def event(self, event: LoopEvent, item: int) -> None: ...
+
+    def refit(self, done: int, total: int) -> None:
+        """The oracle baseline has predicted ``done`` of ``total`` items."""
+        ...
 
 
 class QuietObserver:
     def stage(self, message: str) -> None:
         pass
 
-    def item(self, done: int, total: int, loop_correct: int) -> None:
+    def item(self, done: int, total: int, scored: int, correct: int) -> None:
         pass
 
     def event(self, event: LoopEvent, item: int) -> None:
+        pass
+
+    def refit(self, done: int, total: int) -> None:
         pass
 
 
@@ -209,6 +218,7 @@ def run_replay(
         every=config.oracle_every,
         feedback_weight=config.policy_object().feedback_weight,
         seed=0,
+        progress=obs.refit,
     )
     rejected = {e.version for e in trace.events if e.kind == "candidate_rejected" and e.version is not None}
     summary = summarize(
@@ -284,8 +294,9 @@ def _stream_through(
         driver.advance(step)
         if i % 25 == 0 or i == n - 1:
             last_event = _follow_events(driver, trace, obs, last_event)
-            obs.item(i + 1, n, correct)
-    driver.settle(timeout=120.0)
+            obs.item(i + 1, n, len(trace.truth), correct)
+    if not driver.settle(timeout=120.0):
+        obs.stage("a retrain was still running 120 s after the stream ended; its outcome is not in this summary")
     _follow_events(driver, trace, obs, last_event)
     trace.jobs = driver.jobs()
     trace.rebase()

@@ -76,12 +76,6 @@ class Stream:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def segment_of(self, index: int) -> Segment:
-        for segment in self.segments:
-            if segment.start <= index < segment.stop:
-                return segment
-        raise IndexError(index)
-
 
 def arrange(labels: Sequence[str], order: Order, rng: np.random.Generator) -> list[int]:
     """Indices of one segment's items in the order they will arrive."""

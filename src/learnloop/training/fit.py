@@ -67,7 +67,7 @@ class TrainResult:
     latency_ms: list[float] = field(default_factory=list)  # candidate's predict_one, one per text
 
 
-def _predict(predictor: Predictor, texts: list[str], label_set: list[str]) -> tuple[list[str], FloatArray]:
+def predict_labels(predictor: Predictor, texts: list[str], label_set: list[str]) -> tuple[list[str], FloatArray]:
     """Predicted labels and probabilities with columns in ``label_set`` order (a label the
     predictor does not know gets probability 0)."""
     proba = np.zeros((len(texts), len(label_set)))
@@ -104,7 +104,7 @@ def _forward_chained(family: Any, spec: TrainSpec) -> tuple[list[str], FloatArra
             sample_weight=None if spec.weights is None else [spec.weights[i] for i in fold.train],
             seed=spec.seed,
         )
-        fold_labels, fold_proba = _predict(model, [spec.texts[i] for i in fold.evaluate], spec.label_set)
+        fold_labels, fold_proba = predict_labels(model, [spec.texts[i] for i in fold.evaluate], spec.label_set)
         labels += fold_labels
         probas.append(fold_proba)
     return labels, np.vstack(probas)
@@ -125,7 +125,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
     train_seconds = time.perf_counter() - started
     uri = save_predictor(store, spec.artifact_key, spec.family, predictor, spec.manifest_extra)
     candidate = {
-        name: _predict(predictor, texts, spec.label_set)
+        name: predict_labels(predictor, texts, spec.label_set)
         for name, texts in spec.eval_sets.items()
         if not (spec.folds and name == spec.folds_set)  # the final model trained on those
     }
@@ -135,7 +135,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
     champion = None
     if spec.champion_uri is not None:
         old = load_predictor(store, spec.champion_uri)
-        champion = {name: _predict(old, texts, spec.label_set) for name, texts in spec.eval_sets.items()}
+        champion = {name: predict_labels(old, texts, spec.label_set) for name, texts in spec.eval_sets.items()}
     return TrainResult(
         uri,
         train_seconds,
