@@ -1,0 +1,65 @@
+"""The registry of drift detectors by stable key, and the two calls that run them all.
+
+A new detector is one file and one line in ``DETECTORS``; the conformance suite
+(``tests/conformance/test_drift_detectors.py``) runs it through the same checks as the others."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from learnloop.errors import ValidationError
+from learnloop.monitoring.drift.base import DriftDetector, DriftResult, FeatureMap, ReferenceData, Window
+from learnloop.monitoring.drift.confidence import ConfidenceDriftDetector
+from learnloop.monitoring.drift.multivariate import DomainClassifierDriftDetector
+from learnloop.monitoring.drift.oov import OovDriftDetector
+from learnloop.monitoring.drift.prediction import PredictionDriftDetector
+from learnloop.monitoring.drift.text_length import TextLengthDriftDetector
+
+DETECTORS: dict[str, DriftDetector] = {
+    "prediction": PredictionDriftDetector(),
+    "confidence": ConfidenceDriftDetector(),
+    "text_length": TextLengthDriftDetector(),
+    "oov": OovDriftDetector(),
+    "multivariate": DomainClassifierDriftDetector(),
+}
+"""Each detector with its default thresholds, under its key."""
+
+
+def get_detector(key: str) -> DriftDetector:
+    try:
+        return DETECTORS[key]
+    except KeyError:
+        raise ValidationError(
+            f"unknown drift detector {key!r}; known: {', '.join(sorted(DETECTORS))}", field="detector"
+        ) from None
+
+
+def default_detectors() -> list[DriftDetector]:
+    return list(DETECTORS.values())
+
+
+def fit_all(
+    reference: ReferenceData, detectors: Mapping[str, DriftDetector] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every detector's summary of ``reference``, by key (what a version stores)."""
+    chosen = DETECTORS if detectors is None else detectors
+    return {key: detector.fit(reference) for key, detector in chosen.items()}
+
+
+def check_all(
+    summaries: Mapping[str, Mapping[str, Any]],
+    window: Window,
+    features: FeatureMap | None = None,
+    detectors: Mapping[str, DriftDetector] | None = None,
+) -> list[DriftResult]:
+    """Check ``window`` against each summary with the detector of the summary's key."""
+    chosen = DETECTORS if detectors is None else detectors
+    results = []
+    for key, summary in summaries.items():
+        if key not in chosen:
+            raise ValidationError(
+                f"no drift detector for summary {key!r}; known: {', '.join(sorted(chosen))}", field="summaries"
+            )
+        results.append(chosen[key].check(summary, window, features=features))
+    return results
