@@ -11,21 +11,32 @@ from learnloop.evaluation.metrics import (
     paired_metric_differences,
     wilson_interval,
 )
+from learnloop.evaluation.power import SampleSizePlan, fixed_sample_size, plan_sample_size, sequential_sample_size
+from learnloop.evaluation.sequential import DEFAULT_TAU, ArmCounts, SequentialResult, paired, two_sample
 
 __all__ = [
+    "DEFAULT_TAU",
+    "ArmCounts",
     "PairedComparison",
+    "SampleSizePlan",
+    "SequentialResult",
     "Verdict",
     "bootstrap_ci",
     "bootstrap_cis",
     "classification_metrics",
     "expected_calibration_error",
+    "fixed_sample_size",
     "judge",
     "latency_percentiles",
     "macro_f1_statistic",
     "mean_statistic",
+    "paired",
     "paired_bootstrap_diff_cis",
     "paired_comparison",
     "paired_metric_differences",
+    "plan_sample_size",
     "roc_auc",
+    "sequential_sample_size",
+    "two_sample",
     "wilson_interval",
 ]
