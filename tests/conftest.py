@@ -26,7 +26,9 @@ from learnloop.config import Settings
 from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
 from learnloop.datasets.shipped import uci_sentiment_path
-from learnloop.domain import ModelVersion, Policy
+from learnloop.domain import ModelVersion, Policy, VersionStatus
+from learnloop.families import get_family
+from learnloop.registry.artifacts import save_predictor
 from learnloop.services import Services, build_services
 
 PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"
@@ -187,6 +189,35 @@ def create_model(
 @pytest.fixture
 def make_model() -> Callable[..., ModelVersion]:
     return create_model
+
+
+def register_version(services: Services, name: str, rows: list[tuple[str, str]], *, note: str) -> ModelVersion:
+    """Train a version on ``rows`` outside the loop (no gate) and register it as a candidate:
+    a deliberately broken or better challenger for rollout tests."""
+    model = services.registry.get_model(name)
+    family = get_family(model.family)
+    predictor = family.fit(
+        [t for t, _ in rows], [lab for _, lab in rows], label_set=list(model.labels), params=model.params
+    )
+    uri = save_predictor(services.store, f"models/{name}/test-{uuid.uuid4().hex[:8]}", model.family, predictor, {})
+    return services.registry.register(
+        ModelVersion(
+            model=name,
+            version=0,
+            status=VersionStatus.CANDIDATE,
+            family=model.family,
+            params=model.params,
+            snapshot_hash=None,
+            parent_version=None,
+            code_version="test",
+            metrics={},
+            verdict=None,
+            artifact_uri=uri,
+            created_at=services.clock.now(),
+            status_reason=note,
+        ),
+        actor="test",
+    )
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:

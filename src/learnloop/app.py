@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from learnloop import __version__
 from learnloop.api import errors
-from learnloop.api.routes import feedback, health, jobs, models, predictions
+from learnloop.api.routes import feedback, health, jobs, models, predictions, rollouts
 from learnloop.config import Settings
 from learnloop.monitoring.metrics import Metrics
 from learnloop.services import Services, build_services
@@ -89,7 +89,7 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
-    for module in (predictions, feedback, models, jobs, health):
+    for module in (predictions, feedback, models, rollouts, jobs, health):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -31,6 +32,28 @@ class FeedbackKind(StrEnum):
     EXAMPLE = "example"
 
 
+class Strategy(StrEnum):
+    """How a version that passed the offline gate reaches traffic."""
+
+    SWAP = "swap"  # blue/green: all traffic at once, atomically
+    CANARY = "canary"  # a sticky share of traffic, in steps, decided by live feedback
+    SHADOW = "shadow"  # answers a copy of traffic off the critical path; never returned
+    AB = "ab"  # a fixed split between two versions, ending in a report (and optionally a promotion)
+
+
+class RolloutStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # traffic stays as it is; no automatic step or promotion (guardrails still act)
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    STOPPED = "stopped"  # ended by hand or superseded, without a decision
+    CONCLUDED = "concluded"  # an A/B experiment that ended with a report and no promotion
+
+    @property
+    def active(self) -> bool:
+        return self in (RolloutStatus.RUNNING, RolloutStatus.PAUSED)
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -39,7 +62,32 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-_KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number"}
+_KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
+_CHOICES = {
+    "rollout": tuple(s.value for s in Strategy),
+    "canary_require": ("non_inferior", "superior"),
+    "canary_on_inconclusive": ("rollback", "promote"),
+}
+
+
+def parse_steps(value: str | Sequence[float]) -> tuple[float, ...]:
+    """Canary traffic steps as shares in (0, 1), increasing: "5,25,50" (percent) or [0.05, 0.25]."""
+    if isinstance(value, str):
+        try:
+            shares = tuple(float(part) / 100 for part in value.replace(" ", "").split(",") if part)
+        except ValueError:
+            raise ValidationError(
+                f"canary steps must be comma-separated percentages such as 5,25,50; got {value!r}",
+                field="policy.canary_steps",
+            ) from None
+    else:
+        shares = tuple(float(v) for v in value)
+    if not shares or any(not 0 < s < 1 for s in shares) or list(shares) != sorted(set(shares)):
+        raise ValidationError(
+            f"canary steps must be increasing shares strictly between 0% and 100%; got {value!r}",
+            field="policy.canary_steps",
+        )
+    return shares
 
 
 # Fields older versions stored that no longer mean anything; ignored when a policy is loaded.
@@ -60,13 +108,41 @@ class Policy:
     alpha: float = 0.05  # significance level of the paired tests
     min_recent_gain: float = 0.0  # required point gain on the recent holdout
     feedback_weight: float = 1.0  # training weight of a feedback-derived example (a bootstrap one weighs 1)
+    # Golden set, non-inferiority of the other metrics (paired bootstrap, same confidence as accuracy):
+    golden_f1_margin: float = 0.05  # macro-F1 may not be shown lower by more than this
+    golden_auc_margin: float = 0.05  # ROC AUC likewise
+    golden_ece_margin: float = 0.05  # expected calibration error may not be shown higher by more than this
+    # Slices of the recent feedback (metadata fields, comma-separated, e.g. "domain,language"):
+    slice_fields: str = ""
+    slice_margin: float = 0.05  # a slice must not be significantly worse by more than this
+    min_slice_examples: int = 50  # smaller slices are reported, not judged
     auto_promote: bool = True
+    # -- rollout of a version that passed the gate (swap | canary | shadow | ab) -----------
+    rollout: str = "swap"
+    canary_steps: str = "5,25,50"  # percent of traffic on the challenger, step by step
+    canary_step_seconds: float = 300.0  # at least this long on a step before the next
+    canary_min_feedback: int = 100  # per arm, before the live test may decide anything
+    canary_margin: float = 0.02  # non-inferiority margin of the live test (accuracy, 0.02 = 2 points)
+    canary_require: str = "non_inferior"  # or "superior": shown better, not just not worse
+    canary_max_seconds: float = 86_400.0  # an experiment still undecided after this ends ...
+    canary_max_feedback: int = 20_000  # ... or after this much feedback per arm ...
+    canary_on_inconclusive: str = "rollback"  # ... this way (or "promote")
+    shadow_share: float = 1.0  # share of traffic copied to a shadow
+    guardrail_max_error_rate: float = 0.01  # challenger answers that failed (served by the champion instead)
+    guardrail_latency_ratio: float = 3.0  # challenger p99 latency above this multiple of the champion's
+    guardrail_max_label_shift: float = 0.25  # total variation between the arms' predicted-label distributions
+    guardrail_min_predictions: int = 200  # per arm, before latency and label-shift guardrails may trip
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type == "bool":
                 ok = isinstance(value, bool)
+            elif f.type == "str":
+                if isinstance(value, int | float) and not isinstance(value, bool):  # --set canary_steps=50
+                    value = str(value)
+                    object.__setattr__(self, f.name, value)
+                ok = isinstance(value, str)
             elif f.type == "int":
                 ok = isinstance(value, int) and not isinstance(value, bool)
             else:  # float: an int is fine and is stored as a float
@@ -89,10 +165,46 @@ class Policy:
             (0 < self.alpha < 1, "alpha", "must be in (0, 1)"),
             (-1 < self.min_recent_gain < 1, "min_recent_gain", "must be in (-1, 1)"),
             (0 < self.feedback_weight <= 1000, "feedback_weight", "must be in (0, 1000]"),
+            (0 <= self.golden_f1_margin <= 1, "golden_f1_margin", "must be in [0, 1] (1: not checked)"),
+            (0 <= self.golden_auc_margin <= 1, "golden_auc_margin", "must be in [0, 1] (1: not checked)"),
+            (0 <= self.golden_ece_margin <= 1, "golden_ece_margin", "must be in [0, 1] (1: not checked)"),
+            (0 <= self.slice_margin < 1, "slice_margin", "must be in [0, 1)"),
+            (self.min_slice_examples >= 1, "min_slice_examples", "must be >= 1"),
+            (self.canary_step_seconds >= 0, "canary_step_seconds", "must be >= 0"),
+            (self.canary_min_feedback >= 10, "canary_min_feedback", "must be >= 10"),
+            (0 <= self.canary_margin < 1, "canary_margin", "must be in [0, 1)"),
+            (self.canary_max_seconds > 0, "canary_max_seconds", "must be > 0"),
+            (
+                self.canary_max_feedback >= self.canary_min_feedback,
+                "canary_max_feedback",
+                "must be >= canary_min_feedback",
+            ),
+            (0 < self.shadow_share <= 1, "shadow_share", "must be in (0, 1]"),
+            (0 <= self.guardrail_max_error_rate <= 1, "guardrail_max_error_rate", "must be in [0, 1]"),
+            (self.guardrail_latency_ratio >= 1, "guardrail_latency_ratio", "must be >= 1"),
+            (0 < self.guardrail_max_label_shift <= 1, "guardrail_max_label_shift", "must be in (0, 1]"),
+            (self.guardrail_min_predictions >= 1, "guardrail_min_predictions", "must be >= 1"),
         ]
         for ok, name, rule in checks:
             if not ok:
                 raise ValidationError(f"policy.{name} {rule}", field=f"policy.{name}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValidationError(
+                    f"policy.{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}",
+                    field=f"policy.{name}",
+                )
+        parse_steps(self.canary_steps)
+        if any(not f.strip() for f in self.slices) and self.slice_fields.strip():
+            raise ValidationError("policy.slice_fields must be comma-separated names", field="policy.slice_fields")
+
+    @property
+    def slices(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.slice_fields.split(",")) if self.slice_fields.strip() else ()
+
+    @property
+    def steps(self) -> tuple[float, ...]:
+        return parse_steps(self.canary_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +271,29 @@ class Deployment:
     previous_version: int | None
     revision: int
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A challenger version on live traffic beside the baseline (usually the champion)."""
+
+    id: int
+    model: str
+    version: int  # the challenger, arm B
+    baseline_version: int  # arm A
+    strategy: Strategy
+    status: RolloutStatus
+    share: float  # of traffic on arm B (canary, ab) or copied to it (shadow)
+    steps: tuple[float, ...]
+    step: int  # index into steps
+    settings: Policy  # the policy in force for this rollout (model policy + overrides)
+    stats: dict[str, Any]  # the latest look: per-arm counts, the test, guardrails
+    actor: str
+    reason: str | None
+    started_at: datetime
+    step_started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ from learnloop.jobs.worker import Worker
 from learnloop.monitoring.metrics import Metrics
 from learnloop.registry.artifacts import LocalArtifactStore
 from learnloop.registry.service import RegistryService
+from learnloop.rollout.service import RolloutService
 from learnloop.routing.cache import ModelCache
+from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
 from learnloop.store.migrate import upgrade
 from learnloop.training.pipeline import TrainingService
@@ -37,6 +39,8 @@ class Services:
     store: LocalArtifactStore
     cache: ModelCache
     registry: RegistryService
+    rollouts: RolloutService
+    shadow: ShadowRunner
     ingest: IngestWriter
     predictions: PredictionService
     feedback: FeedbackService
@@ -50,6 +54,7 @@ class Services:
     def start(self, *, worker: bool = True) -> None:
         """Start background work: the ingest writer, route polling and (optionally) the worker."""
         self.ingest.start()
+        self.shadow.start()
         self.cache.refresh()
         self._routing_thread = threading.Thread(target=self._poll_routes, name="learnloop-routes", daemon=True)
         self._routing_thread.start()
@@ -102,6 +107,7 @@ class Services:
         self.worker.request_stop()
         self.runner.close()  # ends a fit in progress, so the worker thread can finish now
         self.worker.stop()
+        self.shadow.close()
         self.ingest.close()
         if self._routing_thread is not None:
             self._routing_thread.join(5)
@@ -130,7 +136,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     runner: TrainingRunner = ChildProcessRunner() if settings.isolate_training else InProcessRunner()
     training = TrainingService(db, store, str(store.root), registry, runner, clock)
     jobs = JobService(db, clock)
-    worker = Worker(db, jobs, training, clock, metrics, trigger_poll_seconds=settings.trigger_poll_seconds)
+    rollouts = RolloutService(db, registry, clock, metrics)
+    shadow = ShadowRunner(db, metrics)
+    worker = Worker(db, jobs, training, clock, metrics, rollouts, trigger_poll_seconds=settings.trigger_poll_seconds)
     return Services(
         settings=settings,
         clock=clock,
@@ -139,8 +147,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         store=store,
         cache=cache,
         registry=registry,
+        rollouts=rollouts,
+        shadow=shadow,
         ingest=ingest,
-        predictions=PredictionService(cache, ingest, clock, metrics, limits),
+        predictions=PredictionService(cache, ingest, clock, metrics, limits, shadow),
         feedback=FeedbackService(db, cache, ingest, clock, metrics, limits),
         jobs=jobs,
         training=training,

@@ -156,3 +156,53 @@ def test_gate_requires_the_minimum_recent_gain() -> None:
     recent = compare(140, 3, 30, 27)  # +13.5 points, highly significant
     assert judge(compare(160, 0, 0, 40), recent, Policy(min_recent_gain=0.10)).passed is True
     assert judge(compare(160, 0, 0, 40), recent, Policy(min_recent_gain=0.20)).passed is False
+
+
+def secondary(**diffs: tuple[float, float]) -> dict[str, dict[str, object]]:
+    """Paired-bootstrap results as the pipeline stores them: metric -> difference and interval."""
+    return {m: {"difference": (lo + hi) / 2, "ci": [lo, hi]} for m, (lo, hi) in diffs.items()}
+
+
+def test_golden_macro_f1_auc_and_calibration_must_be_non_inferior() -> None:
+    golden, recent = compare(160, 3, 5, 32), compare(140, 3, 30, 27)
+    fine = secondary(macro_f1=(-0.02, 0.03), roc_auc=(-0.01, 0.02), ece=(-0.03, 0.02))
+    verdict = judge(golden, recent, Policy(), golden_secondary=fine)
+    assert verdict.passed and "macro-F1" in verdict.reasons[2] and "NOT" not in verdict.reasons[2]
+    for metric, interval in (("macro_f1", (-0.09, 0.0)), ("roc_auc", (-0.07, -0.01)), ("ece", (0.0, 0.08))):
+        worse = {**fine, **secondary(**{metric: interval})}
+        verdict = judge(golden, recent, Policy(), golden_secondary=worse)
+        assert not verdict.passed, metric
+        assert "NOT within the margin" in verdict.reasons[2]
+    # A margin of 1 turns a check off.
+    bad_f1 = {**fine, **secondary(macro_f1=(-0.09, 0.0))}
+    assert judge(golden, recent, Policy(golden_f1_margin=1.0), golden_secondary=bad_f1).passed
+
+
+def test_a_slice_shown_worse_beyond_the_margin_fails_the_gate_and_small_slices_are_not_judged() -> None:
+    golden, recent = compare(160, 3, 5, 32), compare(140, 3, 30, 27)
+    policy = Policy(slice_margin=0.05, min_slice_examples=50)
+    regressed = paired_comparison("recent[domain=books]", *outcomes(60, 20, 2, 18))  # -18 pts, p tiny
+    tiny = paired_comparison("recent[domain=toys]", *outcomes(5, 4, 0, 1))  # -40 pts of 10
+    mild = paired_comparison("recent[domain=dvd]", *outcomes(80, 5, 3, 12))  # -2 pts
+    verdict = judge(golden, recent, policy, slices=[tiny, mild])
+    assert verdict.passed
+    assert any("toys" in r and "too small" in r for r in verdict.reasons)
+    assert any("dvd" in r and "no regression shown" in r for r in verdict.reasons)
+    verdict = judge(golden, recent, policy, slices=[regressed, mild])
+    assert not verdict.passed and any("books" in r and "REGRESSES" in r for r in verdict.reasons)
+    assert [c["set_name"] for c in verdict.comparisons][2:] == ["recent[domain=books]", "recent[domain=dvd]"]
+
+
+def test_slices_group_recent_examples_by_each_metadata_field() -> None:
+    from learnloop.evaluation.gate import slice_comparisons
+
+    metadata = [{"domain": "a", "lang": "en"}, {"domain": "b"}, None, {"domain": "a", "lang": "de"}]
+    truth, champ, cand = ["x"] * 4, ["x", "y", "x", "x"], ["y", "x", "x", "x"]
+    slices = slice_comparisons(metadata, truth, champ, cand, ["domain", "lang"], confidence=0.9)
+    by_name = {c.set_name: (c.n, c.champion_only, c.candidate_only) for c in slices}
+    assert by_name == {
+        "recent[domain=a]": (2, 1, 0),
+        "recent[domain=b]": (1, 0, 1),
+        "recent[lang=de]": (1, 0, 0),
+        "recent[lang=en]": (1, 1, 0),
+    }

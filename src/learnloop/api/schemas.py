@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from learnloop.domain import Deployment, Event, Feedback, Job, Model, ModelVersion
+from learnloop.domain import Deployment, Event, Feedback, Job, Model, ModelVersion, Rollout
 
 
 class _Strict(BaseModel):
@@ -38,6 +38,11 @@ class PredictionPublic(BaseModel):
     version: int
     label: str
     probabilities: dict[str, float]
+    route: str = Field(
+        default="champion",
+        description="champion; canary (the challenger of a canary or A/B test); baseline (arm A of an A/B test "
+        "whose baseline is not the champion); fallback (the challenger failed, the champion answered)",
+    )
 
 
 class PredictBatchResponse(BaseModel):
@@ -252,9 +257,78 @@ class ModelSummary(BaseModel):
         )
 
 
+class RolloutCreate(_Strict):
+    version: int = Field(ge=1, description="The challenger.")
+    strategy: Literal["canary", "shadow", "ab"] = "canary"
+    share: float | None = Field(
+        default=None, gt=0, le=1, description="First traffic share (default: the first canary step, 50% for A/B)."
+    )
+    baseline: int | None = Field(default=None, ge=1, description="A/B only: arm A, when not the champion.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Policy fields for this rollout only, e.g. {'canary_steps': '10,50'}."
+    )
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class RolloutPublic(BaseModel):
+    """A rollout with its latest look: per-arm sample sizes and accuracy, the test, the
+    guardrails and the decision."""
+
+    id: int
+    model: str
+    version: int
+    baseline_version: int
+    strategy: str
+    status: str
+    share: float
+    steps: list[float]
+    step: int
+    settings: dict[str, Any]
+    stats: dict[str, Any]
+    actor: str
+    reason: str | None
+    started_at: datetime
+    step_started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, r: Rollout) -> RolloutPublic:
+        return cls(
+            id=r.id,
+            model=r.model,
+            version=r.version,
+            baseline_version=r.baseline_version,
+            strategy=r.strategy.value,
+            status=r.status.value,
+            share=r.share,
+            steps=list(r.steps),
+            step=r.step,
+            settings=r.settings.to_dict(),
+            stats=r.stats,
+            actor=r.actor,
+            reason=r.reason,
+            started_at=r.started_at,
+            step_started_at=r.step_started_at,
+            updated_at=r.updated_at,
+            ended_at=r.ended_at,
+        )
+
+
+class SampleSizePublic(BaseModel):
+    baseline: float
+    delta: float
+    alpha: float
+    power: float
+    fixed_per_arm: int
+    sequential_per_arm: int
+    summary: str
+
+
 class ModelDetail(ModelSummary):
     policy: dict[str, Any]
     deployment: DeploymentPublic
+    rollout: RolloutPublic | None = None
     versions: list[VersionSummary]
     feedback_counts: dict[str, int]
     last_retrain: JobPublic | None

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from learnloop.cli import models, replay, serve
+from learnloop.cli import models, replay, rollouts, serve
 
 app = typer.Typer(
     name="learnloop",
@@ -26,6 +26,8 @@ app.command()(models.rollback)
 app.command()(models.config)
 app.command()(replay.replay)
 app.command()(replay.demo)
+app.command("sample-size")(rollouts.sample_size)
+app.add_typer(rollouts.app, name="rollout")
 app.add_typer(serve.db_app, name="db")
 
 

@@ -190,6 +190,14 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
             f"policy: retrain every {p.retrain_every} labelled events, cooldown {p.cooldown_seconds:.0f}s, "
             f"golden margin {pct(p.golden_margin)}, alpha {p.alpha}"
         )
+        if o.rollout:
+            r = o.rollout
+            test = r.stats.get("test") or {}
+            console.print(
+                f"rollout {r.id}: {r.strategy.value} of version {r.version}, {r.status.value}, share {r.share:.0%}"
+                + (f"; live B - A {100 * test['estimate']:+.1f} pts (n={test['n_a']}/{test['n_b']})" if test else "")
+                + (f"; last look: {r.stats['decision']}" if r.stats.get("decision") else "")
+            )
         if o.last_retrain:
             j = o.last_retrain
             console.print(
@@ -253,10 +261,17 @@ def rollback(
     database_url: DbOpt = None,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
-    """Put the previous champion back, now."""
+    """Take the newest change off traffic, now: a running rollout's challenger, else the champion."""
     with open_services(settings_for(home, database_url)) as services:
+        live = services.rollouts.active(model)
         d = services.registry.rollback(model, actor=actor(), reason=reason or "manual rollback")
-        console.print(f"[yellow]rolled back: version {d.champion_version} of {model!r} is champion again[/]")
+        if live is not None:
+            console.print(
+                f"[yellow]rolled back: rollout {live.id} ended, version {live.version} is off traffic; "
+                f"version {d.champion_version} serves[/]"
+            )
+        else:
+            console.print(f"[yellow]rolled back: version {d.champion_version} of {model!r} is champion again[/]")
 
 
 def config(

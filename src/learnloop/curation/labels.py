@@ -38,13 +38,16 @@ class LabelledExample:
     source: str  # "bootstrap" or "feedback:<kind>"
     created_at: datetime | None = None
     feedback_id: str | None = None
+    metadata: Mapping[str, Any] | None = None  # the feedback's metadata (slices: domain, language, ...)
 
 
-_PRIORITY = {"label": 2, "example": 2, "thumbs": 1, "rating": 1}
+# Several events on one prediction: an explicit label beats thumbs or ratings.
+EVENT_PRIORITY = {"label": 2, "example": 2, "thumbs": 1, "rating": 1}
 
 
-def _implied_label(row: Mapping[str, Any], labels: Sequence[str]) -> tuple[str | None, str]:
-    """(label, outcome) for one event whose prediction is known."""
+def implied_label(row: Mapping[str, Any], labels: Sequence[str]) -> tuple[str | None, str]:
+    """(label, outcome) for one event whose prediction is known: ``labelled``, ``neutral``
+    (a rating of 3), ``negative`` (multi-class thumbs down: not the predicted label) or why not."""
     kind = row["kind"]
     if kind in ("label", "example"):
         return row["label"], "labelled"
@@ -81,7 +84,7 @@ def derive_examples(
             continue
         else:
             key = f"prediction:{row['prediction_id']}"
-        priority = _PRIORITY.get(row["kind"], 0)
+        priority = EVENT_PRIORITY.get(row["kind"], 0)
         current = best.get(key)
         if current is None or priority >= current[0]:
             if current is not None:
@@ -91,7 +94,7 @@ def derive_examples(
             counts["superseded"] += 1
     by_text: dict[str, LabelledExample] = {}
     for _, row in sorted(best.values(), key=lambda item: (item[1]["created_at"], item[1]["id"])):
-        label, outcome = _implied_label(row, labels)
+        label, outcome = implied_label(row, labels)
         if label is None:
             counts[outcome] += 1
             continue
@@ -100,7 +103,9 @@ def derive_examples(
         if norm in by_text:
             counts["same_text_relabelled" if by_text[norm].label != label else "duplicate_text"] += 1
             del by_text[norm]  # re-insert so the dict stays in time order
-        by_text[norm] = LabelledExample(text, label, f"feedback:{row['kind']}", row["created_at"], row["id"])
+        by_text[norm] = LabelledExample(
+            text, label, f"feedback:{row['kind']}", row["created_at"], row["id"], row.get("metadata")
+        )
     examples = list(by_text.values())
     counts["examples"] = len(examples)
     return examples, counts

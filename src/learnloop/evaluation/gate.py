@@ -7,18 +7,28 @@ Both versions are scored on the same examples, so the comparison is paired:
 * a **confidence interval for the accuracy difference** (Wald interval for paired
   proportions with the Agresti-Min adjustment, which keeps its coverage at small n).
 
-The verdict needs both checks of the model's ``Policy``:
+The verdict needs every check of the model's ``Policy``:
 
 1. *golden set, non-inferiority*: the lower bound of the ``1 - 2*alpha`` interval for
    (candidate - champion) accuracy lies above ``-golden_margin``;
 2. *recent feedback, superiority*: on the feedback the champion never saw, scored by forward
    chaining (``curation.snapshot``), at least ``min_recent_examples`` examples, a gain above
-   ``min_recent_gain``, and a one-sided exact McNemar p-value below ``alpha``.
+   ``min_recent_gain``, and a one-sided exact McNemar p-value below ``alpha``;
+3. *golden set, the other metrics*: paired percentile-bootstrap ``1 - 2*alpha`` intervals of
+   the difference in macro-F1 and ROC AUC must lie above ``-golden_f1_margin`` /
+   ``-golden_auc_margin`` at their lower end, and the interval of the difference in expected
+   calibration error below ``golden_ece_margin`` at its upper end (a margin of 1 turns a
+   check off);
+4. *slices*: on each value of each ``slice_fields`` metadata field of the recent feedback
+   with at least ``min_slice_examples`` examples, the candidate must not be *shown* worse by
+   more than ``slice_margin``: a slice fails when its accuracy difference is below
+   ``-slice_margin`` and McNemar's one-sided test of "worse" is significant at ``alpha``.
+   Smaller slices are reported, not judged (their intervals are too wide to mean anything).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -115,7 +125,86 @@ def _pts(x: float) -> str:
     return f"{100 * x:+.1f} pts"
 
 
-def judge(golden: PairedComparison, recent: PairedComparison | None, policy: Policy) -> Verdict:
+def slice_comparisons(
+    metadata: Sequence[Mapping[str, Any] | None],
+    y_true: Sequence[str],
+    champion_pred: Sequence[str],
+    candidate_pred: Sequence[str],
+    fields: Sequence[str],
+    *,
+    confidence: float,
+) -> list[PairedComparison]:
+    """One paired comparison per value of each metadata field (``recent[domain=books]``)."""
+    out = []
+    for name in fields:
+        groups: dict[str, list[int]] = {}
+        for i, meta in enumerate(metadata):
+            value = (meta or {}).get(name)
+            if value is not None:
+                groups.setdefault(str(value), []).append(i)
+        for value, idx in sorted(groups.items()):
+            out.append(
+                paired_comparison(
+                    f"recent[{name}={value}]",
+                    [y_true[i] for i in idx],
+                    [champion_pred[i] for i in idx],
+                    [candidate_pred[i] for i in idx],
+                    confidence=confidence,
+                )
+            )
+    return out
+
+
+# (metric, policy field, +1: higher is better / -1: lower is better, name)
+_GOLDEN_SECONDARY = (
+    ("macro_f1", "golden_f1_margin", 1, "macro-F1"),
+    ("roc_auc", "golden_auc_margin", 1, "ROC AUC"),
+    ("ece", "golden_ece_margin", -1, "ECE"),
+)
+
+
+def _secondary_checks(secondary: Mapping[str, Mapping[str, Any]], policy: Policy) -> tuple[bool, str | None]:
+    parts, ok = [], True
+    for metric, field_name, direction, name in _GOLDEN_SECONDARY:
+        margin = getattr(policy, field_name)
+        found = secondary.get(metric)
+        if margin >= 1 or not found or found.get("ci") is None:
+            continue
+        low, high = found["ci"]
+        passed = low > -margin if direction > 0 else high < margin
+        ok = ok and passed
+        parts.append(
+            f"{name} {found['difference']:+.3f} [{low:+.3f}, {high:+.3f}] "
+            + ("ok" if passed else f"NOT within the margin {margin:g}")
+        )
+    if not parts:
+        return True, None
+    return ok, "golden set, paired bootstrap differences: " + "; ".join(parts)
+
+
+def _slice_checks(slices: Sequence[PairedComparison], policy: Policy) -> tuple[bool, list[str]]:
+    ok, reasons = True, []
+    for c in slices:
+        if c.n < policy.min_slice_examples:
+            reasons.append(f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, too small to judge")
+            continue
+        worse = c.difference < -policy.slice_margin and c.p_worse < policy.alpha
+        ok = ok and not worse
+        reasons.append(
+            f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, McNemar p(worse)={c.p_worse:.4f}: "
+            + (f"REGRESSES beyond {_pts(-policy.slice_margin)}" if worse else "no regression shown")
+        )
+    return ok, reasons
+
+
+def judge(
+    golden: PairedComparison,
+    recent: PairedComparison | None,
+    policy: Policy,
+    *,
+    golden_secondary: Mapping[str, Mapping[str, Any]] | None = None,
+    slices: Sequence[PairedComparison] = (),
+) -> Verdict:
     reasons: list[str] = []
     golden_ok = golden.n > 0 and golden.ci_low > -policy.golden_margin
     reasons.append(
@@ -139,5 +228,12 @@ def judge(golden: PairedComparison, recent: PairedComparison | None, policy: Pol
             f"McNemar exact one-sided p={recent.p_better:.4f} vs alpha {policy.alpha}: "
             + ("better" if recent_ok else "NOT shown better")
         )
+    secondary_ok, secondary_reason = _secondary_checks(golden_secondary or {}, policy)
+    if secondary_reason:
+        reasons.append(secondary_reason)
+    slices_ok, slice_reasons = _slice_checks(slices, policy)
+    reasons += slice_reasons
     comparisons = [golden.to_dict()] + ([recent.to_dict()] if recent is not None else [])
-    return Verdict(passed=golden_ok and recent_ok, reasons=reasons, alpha=policy.alpha, comparisons=comparisons)
+    comparisons += [c.to_dict() for c in slices]
+    passed = golden_ok and recent_ok and secondary_ok and slices_ok
+    return Verdict(passed=passed, reasons=reasons, alpha=policy.alpha, comparisons=comparisons)

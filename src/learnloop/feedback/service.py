@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,9 +18,12 @@ from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import FeedbackInput, check_text, hash_subject, to_row
 from learnloop.ids import new_id
 from learnloop.monitoring.metrics import Metrics
-from learnloop.routing.cache import ModelCache
+from learnloop.routing.cache import LoadedVersion, ModelCache, Route
+from learnloop.routing.shadow import ShadowRunner
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,15 @@ class PredictionResult:
     version: int
     label: str
     probabilities: dict[str, float]
+    route: str = "champion"
 
 
 class PredictionService:
+    """Answers with the version the route picks for the request (champion, or an arm of a
+    canary or A/B test, sticky per subject), hands a copy to a shadow when one runs, and logs
+    every answer. A challenger that fails is answered for by the champion (route
+    ``fallback``, counted by the rollout's error guardrail): a canary never fails a request."""
+
     def __init__(
         self,
         cache: ModelCache,
@@ -39,22 +49,52 @@ class PredictionService:
         clock: Clock,
         metrics: Metrics,
         limits: Limits,
+        shadow: ShadowRunner | None = None,
     ) -> None:
         self.cache = cache
         self.ingest = ingest
         self.clock = clock
         self.metrics = metrics
         self.limits = limits
+        self.shadow = shadow
 
     def predict(self, model: str, text: str, subject: str | None = None) -> PredictionResult:
         check_text(text, self.limits.max_text_chars)
-        champion = self.cache.champion(model)
+        route = self.cache.route(model)
+        prediction_id = new_id()
+        key = subject if subject is not None else prediction_id
+        served, route_name = route.pick(key)
         started = time.perf_counter()
-        label, probabilities = champion.predictor.predict_one(text)
+        try:
+            label, probabilities = served.predictor.predict_one(text)
+        except Exception as exc:
+            served, route_name = self._fallback(route, served, route_name, exc)
+            started = time.perf_counter()
+            label, probabilities = served.predictor.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
-        result = PredictionResult(new_id(), model, champion.version, label, probabilities)
+        result = PredictionResult(prediction_id, model, served.version, label, probabilities, route_name)
         self._log(result, text, subject, latency_ms)
+        self._copy_to_shadow(route, key, result, text)
         return result
+
+    def _fallback(
+        self, route: Route, served: LoadedVersion, route_name: str, exc: Exception
+    ) -> tuple[LoadedVersion, str]:
+        """The champion answers for a challenger that raised; anything else re-raises."""
+        if route_name != "canary" or route.champion is None:
+            raise exc
+        log.error(
+            "model %s: challenger version %s failed (%r); the champion answers", route.model.name, served.version, exc
+        )
+        self.metrics.canary_fallbacks.labels(route.model.name).inc()
+        return route.champion, "fallback"
+
+    def _copy_to_shadow(self, route: Route, key: str, result: PredictionResult, text: str) -> None:
+        if self.shadow is None:
+            return
+        live = route.shadow_for(key)
+        if live is not None:
+            self.shadow.submit(live, result.model, result.prediction_id, text, self.clock.now())
 
     def predict_many(
         self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
@@ -66,20 +106,33 @@ class PredictionService:
             )
         for i, text in enumerate(texts):
             check_text(text, self.limits.max_text_chars, field=f"items.{i}.text")
-        champion = self.cache.champion(model)
-        if not texts:
-            return []
-        started = time.perf_counter()
-        proba = champion.predictor.predict_proba(list(texts))
-        latency_ms = (time.perf_counter() - started) * 1000 / len(texts)
-        labels = champion.predictor.labels
-        results = []
-        for i, (text, row) in enumerate(zip(texts, proba, strict=True)):
-            probabilities = {lab: float(p) for lab, p in zip(labels, row, strict=True)}
-            result = PredictionResult(new_id(), model, champion.version, labels[int(row.argmax())], probabilities)
-            self._log(result, text, subjects[i] if subjects else None, latency_ms)
-            results.append(result)
-        return results
+        route = self.cache.route(model)
+        ids = [new_id() for _ in texts]
+        keys = [s if s is not None else i for s, i in zip(subjects or [None] * len(texts), ids, strict=True)]
+        arms: dict[tuple[int, str], tuple[LoadedVersion, list[int]]] = {}
+        for i, key in enumerate(keys):
+            served, route_name = route.pick(key)
+            arms.setdefault((served.version, route_name), (served, []))[1].append(i)
+        results: list[PredictionResult | None] = [None] * len(texts)
+        for (_, route_name), (served, indices) in arms.items():
+            started = time.perf_counter()
+            try:
+                proba = served.predictor.predict_proba([texts[i] for i in indices])
+            except Exception as exc:
+                served, route_name = self._fallback(route, served, route_name, exc)
+                started = time.perf_counter()
+                proba = served.predictor.predict_proba([texts[i] for i in indices])
+            latency_ms = (time.perf_counter() - started) * 1000 / len(indices)
+            labels = served.predictor.labels
+            for i, row in zip(indices, proba, strict=True):
+                probabilities = {lab: float(p) for lab, p in zip(labels, row, strict=True)}
+                result = PredictionResult(
+                    ids[i], model, served.version, labels[int(row.argmax())], probabilities, route_name
+                )
+                self._log(result, texts[i], subjects[i] if subjects else None, latency_ms)
+                self._copy_to_shadow(route, keys[i], result, texts[i])
+                results[i] = result
+        return [r for r in results if r is not None]
 
     def _log(self, result: PredictionResult, text: str, subject: str | None, latency_ms: float) -> None:
         self.ingest.log_prediction(
@@ -87,7 +140,7 @@ class PredictionService:
                 "id": result.prediction_id,
                 "model": result.model,
                 "version": result.version,
-                "route": "champion",
+                "route": result.route,
                 "text": text,
                 "label": result.label,
                 "probabilities": orjson.dumps(result.probabilities).decode(),
@@ -96,7 +149,7 @@ class PredictionService:
                 "latency_ms": latency_ms,
             }
         )
-        self.metrics.predictions.labels(result.model, str(result.version), "champion").inc()
+        self.metrics.predictions.labels(result.model, str(result.version), result.route).inc()
 
 
 @dataclass(frozen=True)
@@ -192,5 +245,6 @@ def prediction_json(result: PredictionResult) -> bytes:
             "version": result.version,
             "label": result.label,
             "probabilities": result.probabilities,
+            "route": result.route,
         }
     )

@@ -21,6 +21,7 @@ from learnloop.domain import Job, JobStatus
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.metrics import Metrics
+from learnloop.rollout.service import RolloutService
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
 from learnloop.training.pipeline import TrainingService
@@ -37,6 +38,7 @@ class Worker:
         training: TrainingService,
         clock: Clock,
         metrics: Metrics,
+        rollouts: RolloutService | None = None,
         *,
         poll_seconds: float = 0.5,
         trigger_poll_seconds: float = 2.0,
@@ -46,6 +48,7 @@ class Worker:
         self.training = training
         self.clock = clock
         self.metrics = metrics
+        self.rollouts = rollouts
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._poll = poll_seconds
         self._trigger_poll = trigger_poll_seconds
@@ -91,12 +94,18 @@ class Worker:
             try:
                 if time.monotonic() - last_trigger_check >= self._trigger_poll:
                     last_trigger_check = time.monotonic()
+                    self.check_rollouts()
                     self.check_triggers()
                 if not self.run_once():
                     self._stop.wait(self._poll)
             except Exception:
                 log.exception("worker loop error")
                 self._stop.wait(1.0)
+
+    def check_rollouts(self) -> None:
+        """Look at every running rollout and act on what its live evidence shows."""
+        if self.rollouts is not None:
+            self.rollouts.look_all()
 
     def check_triggers(self) -> list[str]:
         """Queue a retrain for every model whose policy says so; returns their names."""
@@ -109,8 +118,9 @@ class Worker:
                 for m in models
             }
             active = {m.name: repo.active_job(conn, m.name, "retrain") is not None for m in models}
+            rolling = {r.model for r in repo.active_rollouts(conn)}
         for model in models:
-            reason = retrain_reason(model, counts[model.name], now, active[model.name])
+            reason = retrain_reason(model, counts[model.name], now, active[model.name], model.name in rolling)
             if reason is None:
                 continue
             try:
@@ -183,7 +193,8 @@ class Worker:
                 repo.update_job(conn, job.id, progress=fraction, message=message)
 
         outcome = self.training.retrain(job.model, actor=f"job:{job.id}", progress=progress)
-        self.metrics.retrains.labels(job.model, "promoted" if outcome.promoted else "rejected").inc()
+        result = "promoted" if outcome.promoted else "rollout" if outcome.rollout is not None else "rejected"
+        self.metrics.retrains.labels(job.model, result).inc()
         return outcome.to_dict()
 
 

@@ -34,4 +34,20 @@ class Metrics:
         )
         self.feedback_queue = Gauge("learnloop_feedback_backlog", "Feedback events waiting to commit", registry=r)
         self.job_queue = Gauge("learnloop_jobs_queued", "Jobs waiting for a worker", registry=r)
+        self.shadow_skipped = Counter(
+            "learnloop_shadow_skipped", "Shadow copies skipped because the shadow queue was full", ["model"], registry=r
+        )
+        self.shadow_errors = Counter("learnloop_shadow_errors", "Shadow answers that failed", ["model"], registry=r)
+        self.canary_fallbacks = Counter(
+            "learnloop_canary_fallbacks",
+            "Challenger answers that failed and were served by the champion",
+            ["model"],
+            registry=r,
+        )
+        self.rollout_share = Gauge(
+            "learnloop_rollout_share",
+            "Share of traffic on (or copied to) the challenger",
+            ["model", "strategy"],
+            registry=r,
+        )
         self.champion = Gauge("learnloop_champion_version", "Version serving as champion", ["model"], registry=r)

@@ -1,7 +1,11 @@
-"""Models, versions and who is champion: create, register, promote, roll back.
+"""Models, versions and who serves: create, register, promote, roll back, start and end
+rollouts.
 
 Every routing change bumps the deployment's revision (so every server process picks it up)
-and writes an event with who did it and why.
+and writes an event with who did it and why. A promotion or a rollback while a rollout runs
+ends that rollout in the same transaction: promoting its challenger finishes it, promoting
+another version stops it, and a rollback takes the challenger off traffic (the champion is
+untouched), so "rollback" always means "back to what was serving before the change".
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import Connection
+
 from learnloop.clock import Clock
 from learnloop.domain import (
     Deployment,
@@ -20,6 +26,9 @@ from learnloop.domain import (
     Model,
     ModelVersion,
     Policy,
+    Rollout,
+    RolloutStatus,
+    Strategy,
     Task,
     VersionStatus,
 )
@@ -37,6 +46,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 class ModelOverview:
     model: Model
     deployment: Deployment
+    rollout: Rollout | None
     versions: list[ModelVersion]
     feedback_counts: dict[str, int]
     last_retrain: Job | None
@@ -116,6 +126,7 @@ class RegistryService:
             return ModelOverview(
                 model=repo.get_model(conn, name),
                 deployment=repo.get_deployment(conn, name),
+                rollout=repo.active_rollout(conn, name),
                 versions=repo.list_versions(conn, name),
                 feedback_counts=repo.feedback_counts(conn, name),
                 last_retrain=next((j for j in jobs if j.kind == "retrain"), None),
@@ -189,16 +200,34 @@ class RegistryService:
         return version
 
     # -- routing --------------------------------------------------------------------------
-    def promote(self, model: str, version: int, *, actor: str, reason: str | None = None) -> Deployment:
+    def _servable(self, model: str, version: int, action: str) -> ModelVersion:
         target = self.version(model, version)
         if target.status == VersionStatus.FAILED:
-            raise ConflictError(f"version {version} of {model!r} failed to train and cannot be promoted")
+            raise ConflictError(f"version {version} of {model!r} failed to train and cannot be {action}")
         # Refuse before switching anything if the artifact does not load.
         load_predictor(self.store, target.artifact_uri)
+        return target
+
+    def promote(
+        self,
+        model: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        rollout_stats: dict[str, Any] | None = None,
+        rollout_id: int | None = None,
+    ) -> Deployment:
+        """Make ``version`` the champion. With ``rollout_id`` (a rollout's own decision), only
+        while that rollout is still running."""
+        self._servable(model, version, "promoted")
         with self.db.write() as conn:
             deployment = repo.get_deployment(conn, model, for_update=True)
             if deployment.champion_version == version:
                 raise ConflictError(f"version {version} is already the champion of {model!r}")
+            live = repo.active_rollout(conn, model, for_update=True)
+            if rollout_id is not None and (live is None or live.id != rollout_id):
+                raise ConflictError(f"rollout {rollout_id} of {model!r} is no longer running")
             old = deployment.champion_version
             now = self.clock.now()
             repo.set_deployment(conn, model, version, old, now)
@@ -213,45 +242,210 @@ class RegistryService:
                 at=now,
                 actor=actor,
                 reason=reason,
-                data={"previous": old},
+                data={"previous": old} | ({"rollout": live.id, "stats": rollout_stats or live.stats} if live else {}),
             )
+            if live is not None:
+                if live.version == version:
+                    self._end_rollout(conn, live, RolloutStatus.PROMOTED, actor, reason, rollout_stats, event=False)
+                else:
+                    self._end_rollout(
+                        conn, live, RolloutStatus.STOPPED, actor, f"superseded: version {version} promoted", None
+                    )
             result = repo.get_deployment(conn, model)
         log.info("model %s: version %s promoted by %s (%s)", model, version, actor, reason)
-        self._routing_changed(model)
+        self.routing_changed(model)
         return result
 
-    def rollback(self, model: str, *, actor: str, reason: str | None = None) -> Deployment:
+    def start_rollout(
+        self,
+        model: str,
+        version: int,
+        strategy: Strategy,
+        *,
+        actor: str,
+        reason: str | None = None,
+        settings: Policy | None = None,
+        share: float | None = None,
+        baseline: int | None = None,
+    ) -> Rollout:
+        """Put ``version`` on live traffic beside the baseline (the champion unless an A/B test
+        names another version). A rollout already running is stopped (superseded)."""
+        if strategy == Strategy.SWAP:
+            raise ValidationError("a swap is a promotion; use promote", field="strategy")
+        self._servable(model, version, "rolled out")
+        if baseline is not None:
+            if strategy != Strategy.AB:
+                raise ValidationError("only an A/B test takes another baseline than the champion", field="baseline")
+            self._servable(model, baseline, "a baseline")
         with self.db.write() as conn:
+            current = repo.get_model(conn, model)
             deployment = repo.get_deployment(conn, model, for_update=True)
-            if deployment.previous_version is None or deployment.champion_version is None:
-                raise ConflictError(f"model {model!r} has no previous champion to roll back to")
-            bad, good = deployment.champion_version, deployment.previous_version
+            base = baseline if baseline is not None else deployment.champion_version
+            if base is None:
+                raise ConflictError(f"model {model!r} has no champion to roll out beside")
+            if base == version:
+                raise ConflictError(f"version {version} is the baseline already; a rollout needs two versions")
+            policy = settings or current.policy
+            steps = policy.steps
+            if strategy == Strategy.CANARY:
+                first = steps[0] if share is None else share
+            elif strategy == Strategy.SHADOW:
+                first = policy.shadow_share if share is None else share
+            else:
+                first = 0.5 if share is None else share
+            if not 0 < first <= 1 or (strategy != Strategy.SHADOW and first >= 1):
+                raise ValidationError(f"share must be in (0, 1), got {first}", field="share")
             now = self.clock.now()
-            repo.set_deployment(conn, model, good, None, now)
-            repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}")
-            repo.set_version_status(
+            live = repo.active_rollout(conn, model, for_update=True)
+            if live is not None:
+                self._end_rollout(
+                    conn, live, RolloutStatus.STOPPED, actor, f"superseded by a rollout of {version}", None
+                )
+            rollout_id = repo.insert_rollout(
                 conn,
-                model,
-                bad,
-                VersionStatus.RETIRED,
-                f"rolled back: {reason or 'no reason given'}",
+                model=model,
+                version=version,
+                baseline_version=base,
+                strategy=strategy,
+                share=first,
+                steps=steps if strategy == Strategy.CANARY else (first,),
+                settings=policy,
+                actor=actor,
+                reason=reason,
+                at=now,
             )
+            repo.set_version_status(
+                conn, model, version, VersionStatus.CHALLENGER, f"{strategy.value} rollout {rollout_id}"
+            )
+            repo.bump_revision(conn, model, now)
             repo.insert_event(
                 conn,
                 model=model,
-                kind="rolled_back",
-                version=good,
+                kind="rollout_started",
+                version=version,
                 at=now,
                 actor=actor,
                 reason=reason,
-                data={"from": bad, "to": good},
+                data={"rollout": rollout_id, "strategy": strategy.value, "share": first, "baseline": base},
             )
-            result = repo.get_deployment(conn, model)
-        log.info("model %s: rolled back from %s to %s by %s (%s)", model, bad, good, actor, reason)
-        self._routing_changed(model)
+            rollout = repo.get_rollout(conn, model, rollout_id)
+        log.info("model %s: %s rollout %s of version %s at %.0f%%", model, strategy, rollout_id, version, 100 * first)
+        self.routing_changed(model)
+        return rollout
+
+    def end_rollout(
+        self,
+        model: str,
+        rollout_id: int,
+        status: RolloutStatus,
+        *,
+        actor: str,
+        reason: str | None,
+        stats: dict[str, Any] | None = None,
+    ) -> Rollout:
+        """Stop, conclude or roll back a rollout (promotion goes through ``promote``)."""
+        with self.db.write() as conn:
+            rollout = repo.get_rollout(conn, model, rollout_id, for_update=True)
+            if not rollout.status.active:
+                raise ConflictError(f"rollout {rollout_id} of {model!r} has ended ({rollout.status.value})")
+            self._end_rollout(conn, rollout, status, actor, reason, stats)
+            result = repo.get_rollout(conn, model, rollout_id)
+        self.routing_changed(model)
         return result
 
-    def _routing_changed(self, model: str) -> None:
+    def _end_rollout(
+        self,
+        conn: Connection,
+        rollout: Rollout,
+        status: RolloutStatus,
+        actor: str,
+        reason: str | None,
+        stats: dict[str, Any] | None,
+        *,
+        event: bool = True,
+    ) -> None:
+        now = self.clock.now()
+        repo.update_rollout(
+            conn,
+            rollout.id,
+            status=status,
+            reason=reason,
+            ended_at=now,
+            updated_at=now,
+            share=0.0 if status != RolloutStatus.PROMOTED else 1.0,
+            **({"stats": stats} if stats is not None else {}),
+        )
+        if status == RolloutStatus.ROLLED_BACK:
+            repo.set_version_status(
+                conn,
+                rollout.model,
+                rollout.version,
+                VersionStatus.REJECTED,
+                f"rolled back: {reason or 'no reason given'}",
+            )
+        elif status != RolloutStatus.PROMOTED:
+            repo.set_version_status(
+                conn, rollout.model, rollout.version, VersionStatus.CANDIDATE, f"rollout {status.value}: {reason}"
+            )
+        repo.bump_revision(conn, rollout.model, now)
+        if event:
+            repo.insert_event(
+                conn,
+                model=rollout.model,
+                kind="rolled_back" if status == RolloutStatus.ROLLED_BACK else f"rollout_{status.value}",
+                version=rollout.version,
+                at=now,
+                actor=actor,
+                reason=reason,
+                data={
+                    "rollout": rollout.id,
+                    "strategy": rollout.strategy.value,
+                    "from": rollout.version,
+                    "to": rollout.baseline_version,
+                    "stats": stats if stats is not None else rollout.stats,
+                },
+            )
+        log.info("model %s: rollout %s %s by %s (%s)", rollout.model, rollout.id, status.value, actor, reason)
+
+    def rollback(self, model: str, *, actor: str, reason: str | None = None) -> Deployment:
+        """Take the newest change off traffic: a running rollout's challenger, else the
+        champion (back to the previous one, which stays loaded)."""
+        with self.db.write() as conn:
+            deployment = repo.get_deployment(conn, model, for_update=True)
+            live = repo.active_rollout(conn, model, for_update=True)
+            if live is not None:
+                self._end_rollout(conn, live, RolloutStatus.ROLLED_BACK, actor, reason, None)
+                result = repo.get_deployment(conn, model)
+            else:
+                result = self._rollback_champion(conn, model, deployment, actor, reason)
+        self.routing_changed(model)
+        return result
+
+    def _rollback_champion(
+        self, conn: Connection, model: str, deployment: Deployment, actor: str, reason: str | None
+    ) -> Deployment:
+        if deployment.previous_version is None or deployment.champion_version is None:
+            raise ConflictError(f"model {model!r} has no running rollout and no previous champion to roll back to")
+        bad, good = deployment.champion_version, deployment.previous_version
+        now = self.clock.now()
+        repo.set_deployment(conn, model, good, None, now)
+        repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}")
+        repo.set_version_status(conn, model, bad, VersionStatus.RETIRED, f"rolled back: {reason or 'no reason given'}")
+        repo.insert_event(
+            conn,
+            model=model,
+            kind="rolled_back",
+            version=good,
+            at=now,
+            actor=actor,
+            reason=reason,
+            data={"from": bad, "to": good},
+        )
+        log.info("model %s: rolled back from %s to %s by %s (%s)", model, bad, good, actor, reason)
+        return repo.get_deployment(conn, model)
+
+    def routing_changed(self, model: str) -> None:
+        """Reload this process's route now (other processes poll the revision)."""
         if self._on_routing_change is not None:
             try:
                 self._on_routing_change(model)

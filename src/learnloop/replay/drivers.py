@@ -140,6 +140,8 @@ class InProcessDriver:
 
     def _work(self) -> None:
         self.services.ingest.flush()  # the prediction log, so feedback joins its predictions
+        self.services.shadow.drain()
+        self.services.worker.check_rollouts()
         self.services.worker.check_triggers()
         while True:
             # The worker claims the oldest queued job (the list is newest first); time it here,

@@ -1,9 +1,10 @@
 """Loaded models and hot swaps.
 
 The cache holds, per model, the champion's predictor and the previous champion's (so a
-rollback is a pointer swap, not a load). A routing change (promote, rollback, from this or
-any other process) bumps the model's ``deployments.revision``; ``refresh`` notices, loads
-what is new *before* switching, then replaces one immutable ``Route`` object: a request
+rollback is a pointer swap, not a load), and during a rollout the challenger's and the
+baseline's. A routing change (promote, rollback, a rollout started, stepped or ended, from
+this or any other process) bumps the model's ``deployments.revision``; ``refresh`` notices,
+loads what is new *before* switching, then replaces one immutable ``Route`` object: a request
 either sees the old route or the new one, never half of each, and none waits for a load.
 A version whose artifact cannot be loaded is refused with a clear error and the current
 route keeps serving.
@@ -15,10 +16,11 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from learnloop.domain import Model
+from learnloop.domain import Model, Strategy
 from learnloop.errors import ArtifactError, LearnloopError, NotFoundError
 from learnloop.families import Predictor
 from learnloop.registry.artifacts import ArtifactStore, load_predictor
+from learnloop.routing.split import in_share
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
 
@@ -36,12 +38,47 @@ class LoadedVersion:
 
 
 @dataclass(frozen=True)
+class LiveRollout:
+    """A rollout as the request path sees it."""
+
+    id: int
+    strategy: Strategy
+    share: float
+    baseline: LoadedVersion  # arm A (the champion, unless an A/B test names another version)
+    challenger: LoadedVersion  # arm B
+
+
+@dataclass(frozen=True)
 class Route:
     model: Model
     revision: int
     champion: LoadedVersion | None
     previous: LoadedVersion | None
     error: str | None = None  # why the champion could not be loaded
+    rollout: LiveRollout | None = None
+
+    def pick(self, key: str) -> tuple[LoadedVersion, str]:
+        """The version that answers a request with this sticky key, and the route's name:
+        ``champion``, ``canary`` (arm B of a canary or A/B test) or ``baseline`` (arm A of an
+        A/B test whose baseline is not the champion)."""
+        r = self.rollout
+        if r is not None and r.strategy in (Strategy.CANARY, Strategy.AB):
+            if in_share(r.id, key, r.share):
+                return r.challenger, "canary"
+            if self.champion is None or r.baseline.version != self.champion.version:
+                return r.baseline, "baseline"
+        if self.champion is None:
+            raise ModelUnavailableError(
+                f"model {self.model.name!r} has no servable champion" + (f": {self.error}" if self.error else "")
+            )
+        return self.champion, "champion"
+
+    def shadow_for(self, key: str) -> LiveRollout | None:
+        """The shadow rollout that should also answer this request, if any."""
+        r = self.rollout
+        if r is not None and r.strategy == Strategy.SHADOW and in_share(r.id, key, r.share):
+            return r
+        return None
 
 
 class ModelCache:
@@ -97,11 +134,11 @@ class ModelCache:
         with self._db.read() as conn:
             model = repo.get_model(conn, name)
             deployment = repo.get_deployment(conn, name)
-            versions = {
-                v: repo.get_version(conn, name, v)
-                for v in (deployment.champion_version, deployment.previous_version)
-                if v is not None
-            }
+            rollout = repo.active_rollout(conn, name)
+            wanted = [deployment.champion_version, deployment.previous_version]
+            if rollout is not None:
+                wanted += [rollout.baseline_version, rollout.version]
+            versions = {v: repo.get_version(conn, name, v) for v in wanted if v is not None}
         loaded: dict[int, LoadedVersion | None] = {}
         error = None
         for number, version in versions.items():
@@ -118,12 +155,21 @@ class ModelCache:
             log.error("model %s keeps serving version %s", name, current.champion.version)
             champion = current.champion
         previous = loaded.get(deployment.previous_version) if deployment.previous_version else None
-        return Route(model, deployment.revision, champion, previous, error)
+        live = None
+        if rollout is not None:
+            baseline, challenger = loaded.get(rollout.baseline_version), loaded.get(rollout.version)
+            if baseline is not None and challenger is not None:
+                live = LiveRollout(rollout.id, rollout.strategy, rollout.share, baseline, challenger)
+            else:  # the champion keeps all traffic; the worker ends the rollout
+                log.error("model %s: rollout %s has a version that refuses to load", name, rollout.id)
+        return Route(model, deployment.revision, champion, previous, error, live)
 
     def _evict(self) -> None:
         keep = set()
         for name, route in self._routes.items():
-            for lv in (route.champion, route.previous):
+            live = route.rollout
+            held = (route.champion, route.previous) + ((live.baseline, live.challenger) if live else ())
+            for lv in held:
                 if lv is not None:
                     keep.add((name, lv.version))
         for key in list(self._loaded):

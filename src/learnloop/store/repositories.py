@@ -24,6 +24,9 @@ from learnloop.domain import (
     Model,
     ModelVersion,
     Policy,
+    Rollout,
+    RolloutStatus,
+    Strategy,
     Task,
     VersionStatus,
 )
@@ -206,6 +209,16 @@ def set_deployment(conn: Connection, model: str, champion: int | None, previous:
     return get_deployment(conn, model).revision
 
 
+def bump_revision(conn: Connection, model: str, at: datetime) -> None:
+    """Routing changed without a new champion (a rollout started, stepped or ended): every
+    server process reloads the model's route."""
+    conn.execute(
+        update(t.deployments)
+        .where(t.deployments.c.model == model)
+        .values(revision=t.deployments.c.revision + 1, updated_at=at)
+    )
+
+
 def routing_revisions(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(t.deployments.c.model, t.deployments.c.revision))
     return {model: revision for model, revision in rows}
@@ -267,6 +280,188 @@ def list_events(
         )
         for r in conn.execute(q).mappings()
     ]
+
+
+# -- rollouts -------------------------------------------------------------------------------
+
+_ACTIVE = [RolloutStatus.RUNNING.value, RolloutStatus.PAUSED.value]
+
+
+def _rollout(row: RowMapping) -> Rollout:
+    return Rollout(
+        id=row["id"],
+        model=row["model"],
+        version=row["version"],
+        baseline_version=row["baseline_version"],
+        strategy=Strategy(row["strategy"]),
+        status=RolloutStatus(row["status"]),
+        share=row["share"],
+        steps=tuple(row["steps"]),
+        step=row["step"],
+        settings=Policy.from_dict(dict(row["settings"])),
+        stats=dict(row["stats"]),
+        actor=row["actor"],
+        reason=row["reason"],
+        started_at=row["started_at"],
+        step_started_at=row["step_started_at"],
+        updated_at=row["updated_at"],
+        ended_at=row["ended_at"],
+    )
+
+
+def insert_rollout(
+    conn: Connection,
+    *,
+    model: str,
+    version: int,
+    baseline_version: int,
+    strategy: Strategy,
+    share: float,
+    steps: Sequence[float],
+    settings: Policy,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+) -> int:
+    result = conn.execute(
+        insert(t.rollouts)
+        .values(
+            model=model,
+            version=version,
+            baseline_version=baseline_version,
+            strategy=strategy.value,
+            status=RolloutStatus.RUNNING.value,
+            share=share,
+            steps=list(steps),
+            step=0,
+            settings=settings.to_dict(),
+            stats={},
+            actor=actor,
+            reason=reason,
+            started_at=at,
+            step_started_at=at,
+            updated_at=at,
+        )
+        .returning(t.rollouts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def get_rollout(conn: Connection, model: str, rollout_id: int, *, for_update: bool = False) -> Rollout:
+    q = select(t.rollouts).where(t.rollouts.c.id == rollout_id, t.rollouts.c.model == model)
+    if for_update:
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFoundError(f"rollout {rollout_id} of model {model!r} not found", field="rollout_id")
+    return _rollout(row)
+
+
+def active_rollout(conn: Connection, model: str, *, for_update: bool = False) -> Rollout | None:
+    q = select(t.rollouts).where(t.rollouts.c.model == model, t.rollouts.c.status.in_(_ACTIVE))
+    if for_update:
+        q = q.with_for_update()
+    row = conn.execute(q.order_by(t.rollouts.c.id.desc())).mappings().first()
+    return _rollout(row) if row is not None else None
+
+
+def active_rollouts(conn: Connection) -> list[Rollout]:
+    q = select(t.rollouts).where(t.rollouts.c.status.in_(_ACTIVE)).order_by(t.rollouts.c.id)
+    return [_rollout(r) for r in conn.execute(q).mappings()]
+
+
+def list_rollouts(conn: Connection, model: str, limit: int = 20) -> list[Rollout]:
+    q = select(t.rollouts).where(t.rollouts.c.model == model).order_by(t.rollouts.c.id.desc()).limit(limit)
+    return [_rollout(r) for r in conn.execute(q).mappings()]
+
+
+def update_rollout(conn: Connection, rollout_id: int, **values: Any) -> None:
+    if isinstance(values.get("status"), RolloutStatus):
+        values["status"] = values["status"].value
+    if "steps" in values:
+        values["steps"] = list(values["steps"])
+    conn.execute(update(t.rollouts).where(t.rollouts.c.id == rollout_id).values(**values))
+
+
+# A feedback event and the answer it is about: what ``rollout.outcomes`` judges.
+_OUTCOME_COLUMNS = (
+    t.feedback.c.id,
+    t.feedback.c.kind,
+    t.feedback.c.label,
+    t.feedback.c.thumbs,
+    t.feedback.c.rating,
+    t.feedback.c.created_at,
+    t.feedback.c.prediction_id,
+    t.predictions.c.label.label("predicted_label"),
+)
+
+
+def arm_feedback(conn: Connection, model: str, since: datetime, versions: Sequence[int]) -> list[dict[str, Any]]:
+    """Feedback on the predictions the given versions served since ``since``, oldest first,
+    with what was predicted (the live test's evidence for canaries and A/B tests)."""
+    f, p = t.feedback, t.predictions
+    q = (
+        select(*_OUTCOME_COLUMNS, p.c.version, p.c.route)
+        .select_from(f.join(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)))
+        .where(f.c.model == model, p.c.created_at >= since, p.c.version.in_(list(versions)))
+        .order_by(f.c.created_at, f.c.id)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def shadow_feedback(conn: Connection, model: str, rollout_id: int) -> list[dict[str, Any]]:
+    """Feedback on served predictions that a shadow also answered: both answers, oldest first."""
+    f, p, s = t.feedback, t.predictions, t.shadow_predictions
+    q = (
+        select(*_OUTCOME_COLUMNS, s.c.label.label("shadow_label"))
+        .select_from(
+            f.join(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)).join(s, s.c.prediction_id == p.c.id)
+        )
+        .where(f.c.model == model, s.c.rollout_id == rollout_id)
+        .order_by(f.c.created_at, f.c.id)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def arm_predictions(
+    conn: Connection, model: str, since: datetime, version: int, routes: Sequence[str], limit: int
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` predictions a version served on the given routes since ``since``
+    (label, latency): what the guardrails watch."""
+    p = t.predictions
+    q = (
+        select(p.c.label, p.c.latency_ms, p.c.route)
+        .where(p.c.model == model, p.c.created_at >= since, p.c.version == version, p.c.route.in_(list(routes)))
+        .order_by(p.c.created_at.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def count_routes(conn: Connection, model: str, since: datetime, routes: Sequence[str]) -> dict[str, int]:
+    p = t.predictions
+    q = (
+        select(p.c.route, func.count())
+        .where(p.c.model == model, p.c.created_at >= since, p.c.route.in_(list(routes)))
+        .group_by(p.c.route)
+    )
+    return {route: int(n) for route, n in conn.execute(q)}
+
+
+def shadow_latencies(conn: Connection, rollout_id: int, limit: int) -> list[dict[str, Any]]:
+    s = t.shadow_predictions
+    q = (
+        select(s.c.label, s.c.latency_ms)
+        .where(s.c.rollout_id == rollout_id)
+        .order_by(s.c.created_at.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def insert_shadow_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(t.shadow_predictions), list(rows))
 
 
 # -- bootstrap examples ---------------------------------------------------------------------
@@ -440,6 +635,7 @@ def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> 
             f.c.rating,
             f.c.text,
             f.c.subject,
+            f.c.metadata,
             f.c.created_at,
             f.c.prediction_id,
             p.c.text.label("prediction_text"),

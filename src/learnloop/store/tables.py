@@ -195,3 +195,41 @@ jobs = Table(
     Column("finished_at", UTCDateTime),
     Index("ix_jobs_status_created", "status", "created_at"),
 )
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), ForeignKey("models.name", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("baseline_version", Integer, nullable=False),
+    Column("strategy", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("share", Float, nullable=False),
+    Column("steps", JSON, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("stats", JSON, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("step_started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Index("ix_rollouts_model_status", "model", "status"),
+)
+
+# What a shadow version answered for a served prediction (never returned to the client).
+shadow_predictions = Table(
+    "shadow_predictions",
+    metadata,
+    Column("prediction_id", ID, primary_key=True),
+    Column("rollout_id", Integer, nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("probabilities", Text, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_shadow_predictions_rollout", "rollout_id"),
+)

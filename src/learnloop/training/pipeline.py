@@ -10,7 +10,7 @@ from typing import Any
 from learnloop import __version__
 from learnloop.clock import Clock
 from learnloop.curation import Snapshot, build_snapshot, derive_examples
-from learnloop.domain import Model, ModelVersion, VersionStatus
+from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
 from learnloop.errors import InsufficientDataError
 from learnloop.evaluation import (
     classification_metrics,
@@ -19,6 +19,7 @@ from learnloop.evaluation import (
     paired_comparison,
     paired_metric_differences,
 )
+from learnloop.evaluation.gate import slice_comparisons
 from learnloop.registry.artifacts import ArtifactStore
 from learnloop.registry.service import RegistryService
 from learnloop.store import repositories as repo
@@ -72,11 +73,13 @@ class RetrainOutcome:
     promoted: bool
     verdict: dict[str, Any]
     snapshot: str
+    rollout: int | None = None  # the rollout that puts it on live traffic (canary, shadow, ab)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "promoted": self.promoted,
+            "rollout": self.rollout,
             "verdict": self.verdict,
             "snapshot": self.snapshot,
         }
@@ -263,24 +266,33 @@ class TrainingService:
                 if snapshot.recent
                 else None
             )
-            verdict = judge(golden_cmp, recent_cmp, model.policy)
-            verdict_dict = {
-                **verdict.to_dict(),
-                "champion_version": champion.version,
-                # Not (yet) deciding: the other metrics' paired differences, with intervals.
-                "secondary": {
-                    name: paired_metric_differences(
-                        truth,
-                        result.champion_proba[name],
-                        result.candidate_proba[name],
-                        model.labels,
-                        resamples=BOOTSTRAP_RESAMPLES,
-                        seed=BOOTSTRAP_SEED,
-                    )
-                    for name, truth in (("golden", golden_truth), ("recent", recent_truth))
-                    if truth and result.champion_proba is not None
-                },
+            # The other metrics' paired differences, with intervals at the accuracy test's
+            # confidence; on the golden set they decide (non-inferiority), on recent they inform.
+            secondary = {
+                name: paired_metric_differences(
+                    truth,
+                    result.champion_proba[name],
+                    result.candidate_proba[name],
+                    model.labels,
+                    resamples=BOOTSTRAP_RESAMPLES,
+                    confidence=1 - 2 * model.policy.alpha,
+                    seed=BOOTSTRAP_SEED,
+                )
+                for name, truth in (("golden", golden_truth), ("recent", recent_truth))
+                if truth and result.champion_proba is not None
             }
+            slices = slice_comparisons(
+                [ex.metadata for ex in snapshot.recent],
+                recent_truth,
+                result.champion["recent"],
+                result.candidate["recent"],
+                model.policy.slices,
+                confidence=1 - 2 * model.policy.alpha,
+            )
+            verdict = judge(
+                golden_cmp, recent_cmp, model.policy, golden_secondary=secondary.get("golden"), slices=slices
+            )
+            verdict_dict = {**verdict.to_dict(), "champion_version": champion.version, "secondary": secondary}
             passed = verdict.passed
         else:
             verdict_dict = {
@@ -309,14 +321,17 @@ class TrainingService:
             ),
             actor=actor,
         )
-        promoted = False
+        promoted, rollout = False, None
         if passed and model.policy.auto_promote:
-            self.registry.promote(
-                name,
-                version.version,
-                actor="gate",
-                reason="passed the offline gate: " + "; ".join(verdict_dict["reasons"]),
-            )
-            promoted = True
-        progress(1.0, f"version {version.version} " + ("promoted" if promoted else status.value))
-        return RetrainOutcome(version.version, promoted, verdict_dict, snapshot.hash)
+            reason = "passed the offline gate: " + "; ".join(verdict_dict["reasons"])
+            strategy = Strategy(model.policy.rollout)
+            if strategy == Strategy.SWAP:
+                self.registry.promote(name, version.version, actor="gate", reason=reason)
+                promoted = True
+            else:
+                rollout = self.registry.start_rollout(name, version.version, strategy, actor="gate", reason=reason).id
+        outcome = (
+            "promoted" if promoted else f"on {model.policy.rollout} rollout {rollout}" if rollout else status.value
+        )
+        progress(1.0, f"version {version.version} {outcome}")
+        return RetrainOutcome(version.version, promoted, verdict_dict, snapshot.hash, rollout)

@@ -12,6 +12,7 @@ from learnloop.api.schemas import (
     ModelDetail,
     ModelSummary,
     PolicyUpdate,
+    RolloutPublic,
     VersionPublic,
     VersionSummary,
 )
@@ -32,6 +33,7 @@ async def get_model(model: str, services: ServicesDep) -> ModelDetail:
         **ModelSummary.of(o.model, o.deployment.champion_version).model_dump(),
         policy=o.model.policy.to_dict(),
         deployment=DeploymentPublic.of(o.deployment),
+        rollout=RolloutPublic.of(o.rollout) if o.rollout else None,
         versions=[VersionSummary.of(v) for v in o.versions],
         feedback_counts=o.feedback_counts,
         last_retrain=JobPublic.of(o.last_retrain) if o.last_retrain else None,
@@ -70,6 +72,8 @@ async def promote(
 async def rollback(
     model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
 ) -> DeploymentPublic:
+    """Take the newest change off traffic: a running rollout's challenger, else the champion
+    (back to the previous one). Instant: what it goes back to is loaded already."""
     reason = body.reason if body else None
     return DeploymentPublic.of(services.registry.rollback(model, actor=actor, reason=reason or "manual rollback"))
 

@@ -1,0 +1,84 @@
+"""Rollouts (canary, shadow, A/B): start, inspect, pause, resume, promote, roll back, stop;
+and the sample-size helper."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.schemas import ActionRequest, RolloutCreate, RolloutPublic, SampleSizePublic
+from learnloop.errors import ValidationError
+from learnloop.evaluation.power import plan_sample_size
+
+router = APIRouter(tags=["rollouts"])
+PREFIX = "/v1/models/{model}/rollouts"
+
+
+@router.post(PREFIX, response_model=RolloutPublic, status_code=201)
+async def start(model: str, body: RolloutCreate, actor: AdminDep, services: ServicesDep) -> RolloutPublic:
+    """Put a version on live traffic beside the champion; a running rollout is superseded."""
+    return RolloutPublic.of(
+        services.rollouts.start(
+            model,
+            body.version,
+            body.strategy,
+            actor=actor,
+            reason=body.reason or "started through the API",
+            changes=body.settings,
+            share=body.share,
+            baseline=body.baseline,
+        )
+    )
+
+
+@router.get(PREFIX, response_model=list[RolloutPublic])
+async def list_rollouts(model: str, services: ServicesDep, limit: int = 20) -> list[RolloutPublic]:
+    return [RolloutPublic.of(r) for r in services.rollouts.list(model, min(max(limit, 1), 200))]
+
+
+@router.get(PREFIX + "/{rollout_id}", response_model=RolloutPublic)
+async def get_rollout(model: str, rollout_id: int, services: ServicesDep) -> RolloutPublic:
+    return RolloutPublic.of(services.rollouts.get(model, rollout_id))
+
+
+def _action(name: str, summary: str) -> None:
+    async def act(
+        model: str, rollout_id: int, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
+    ) -> RolloutPublic:
+        method = getattr(services.rollouts, name)
+        reason = (body.reason if body else None) or f"{name} through the API"
+        return RolloutPublic.of(method(model, rollout_id, actor=actor, reason=reason))
+
+    act.__name__ = name
+    act.__doc__ = summary
+    router.add_api_route(PREFIX + f"/{{rollout_id}}/{name}", act, methods=["POST"], response_model=RolloutPublic)
+
+
+_action("pause", "Hold the traffic split where it is; no automatic step or promotion (guardrails still act).")
+_action("resume", "Let the rollout step and decide again.")
+_action("promote", "Make the challenger champion now.")
+_action("rollback", "Take the challenger off traffic now and mark it rejected.")
+_action("stop", "End the rollout without a decision; the challenger goes back to being a candidate.")
+
+
+@router.get("/v1/stats/sample-size", response_model=SampleSizePublic)
+async def sample_size(
+    baseline: float = Query(description="Current accuracy, e.g. 0.85"),
+    delta: float = Query(description="Change to detect, e.g. 0.02 for +2 points"),
+    power: float = 0.8,
+    alpha: float = 0.05,
+) -> SampleSizePublic:
+    """How much labelled feedback per arm a test needs to detect ``delta`` at ``power``."""
+    try:
+        plan = plan_sample_size(baseline, delta, alpha=alpha, power=power)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="query") from None
+    return SampleSizePublic(
+        baseline=plan.baseline,
+        delta=plan.delta,
+        alpha=plan.alpha,
+        power=plan.power,
+        fixed_per_arm=plan.fixed_per_arm,
+        sequential_per_arm=plan.sequential_per_arm,
+        summary=plan.summary(),
+    )

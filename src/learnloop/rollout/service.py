@@ -1,0 +1,254 @@
+"""The rollout controller: looks at each running rollout's live evidence and acts on it.
+
+``look`` gathers the evidence from the database (feedback on each arm's answers, what each
+arm served and how fast), runs the always-valid sequential test and the guardrails, asks
+``decide`` what to do, and does it: stores the look's statistics on the rollout, moves a
+canary to its next traffic step, promotes, rolls back or concludes. Every action is an event
+carrying the statistics. The worker looks every few seconds; any number of workers may, since
+every action re-checks the rollout under a row lock (``RegistryService``) before it writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from learnloop.clock import Clock
+from learnloop.domain import Rollout, RolloutStatus, Strategy
+from learnloop.errors import ConflictError, ValidationError
+from learnloop.evaluation.sequential import paired, two_sample
+from learnloop.monitoring.metrics import Metrics
+from learnloop.registry.service import RegistryService
+from learnloop.rollout import guardrails
+from learnloop.rollout.decide import Decision, Evidence, decide
+from learnloop.rollout.outcomes import paired_outcomes, two_arm_outcomes
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+
+log = logging.getLogger(__name__)
+GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency and answer-shift guardrails read
+
+
+class RolloutService:
+    def __init__(self, db: Database, registry: RegistryService, clock: Clock, metrics: Metrics) -> None:
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.metrics = metrics
+
+    # -- what users do ----------------------------------------------------------------------
+    def start(
+        self,
+        model: str,
+        version: int,
+        strategy: Strategy | str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        changes: dict[str, Any] | None = None,
+        share: float | None = None,
+        baseline: int | None = None,
+    ) -> Rollout:
+        """Start a rollout; ``changes`` override the model's policy for this rollout only."""
+        try:
+            strategy = Strategy(strategy)
+        except ValueError:
+            raise ValidationError(
+                f"strategy must be one of {', '.join(s.value for s in Strategy)}; got {strategy!r}", field="strategy"
+            ) from None
+        settings = self.registry.get_model(model).policy.updated(changes or {})
+        return self.registry.start_rollout(
+            model, version, strategy, actor=actor, reason=reason, settings=settings, share=share, baseline=baseline
+        )
+
+    def get(self, model: str, rollout_id: int) -> Rollout:
+        with self.db.read() as conn:
+            return repo.get_rollout(conn, model, rollout_id)
+
+    def active(self, model: str) -> Rollout | None:
+        with self.db.read() as conn:
+            repo.get_model(conn, model)
+            return repo.active_rollout(conn, model)
+
+    def list(self, model: str, limit: int = 20) -> list[Rollout]:
+        with self.db.read() as conn:
+            repo.get_model(conn, model)
+            return repo.list_rollouts(conn, model, limit)
+
+    def pause(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
+        return self._set_paused(model, rollout_id, True, actor, reason)
+
+    def resume(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
+        return self._set_paused(model, rollout_id, False, actor, reason)
+
+    def _set_paused(self, model: str, rollout_id: int, paused: bool, actor: str, reason: str | None) -> Rollout:
+        want, kind = (RolloutStatus.PAUSED, "rollout_paused") if paused else (RolloutStatus.RUNNING, "rollout_resumed")
+        with self.db.write() as conn:
+            rollout = repo.get_rollout(conn, model, rollout_id, for_update=True)
+            if not rollout.status.active:
+                raise ConflictError(f"rollout {rollout_id} of {model!r} has ended ({rollout.status.value})")
+            if rollout.status == want:
+                raise ConflictError(f"rollout {rollout_id} of {model!r} is {want.value} already")
+            now = self.clock.now()
+            # A resumed canary's step clock restarts: the time paused does not count as time on the step.
+            repo.update_rollout(conn, rollout_id, status=want, updated_at=now, step_started_at=now)
+            repo.insert_event(
+                conn,
+                model=model,
+                kind=kind,
+                version=rollout.version,
+                at=now,
+                actor=actor,
+                reason=reason,
+                data={"rollout": rollout_id, "share": rollout.share},
+            )
+            return repo.get_rollout(conn, model, rollout_id)
+
+    def stop(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
+        return self.registry.end_rollout(model, rollout_id, RolloutStatus.STOPPED, actor=actor, reason=reason)
+
+    def rollback(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
+        return self.registry.end_rollout(model, rollout_id, RolloutStatus.ROLLED_BACK, actor=actor, reason=reason)
+
+    def promote(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
+        rollout = self.get(model, rollout_id)
+        if not rollout.status.active:
+            raise ConflictError(f"rollout {rollout_id} of {model!r} has ended ({rollout.status.value})")
+        self.registry.promote(model, rollout.version, actor=actor, reason=reason, rollout_id=rollout_id)
+        return self.get(model, rollout_id)
+
+    # -- the controller ---------------------------------------------------------------------
+    def evidence(self, rollout: Rollout) -> Evidence:
+        s = rollout.settings
+        previous_p = float(rollout.stats.get("test", {}).get("p_value", 1.0))
+        with self.db.read() as conn:
+            labels = repo.get_model(conn, rollout.model).labels
+            if rollout.strategy == Strategy.SHADOW:
+                pairs = paired_outcomes(repo.shadow_feedback(conn, rollout.model, rollout.id), labels)
+                test = paired(
+                    pairs.both, pairs.a_only, pairs.b_only, pairs.neither, alpha=s.alpha, previous_p=previous_p
+                )
+                served = repo.arm_predictions(
+                    conn, rollout.model, rollout.started_at, rollout.baseline_version, ["champion"], GUARDRAIL_WINDOW
+                )
+                shadow = repo.shadow_latencies(conn, rollout.id, GUARDRAIL_WINDOW)
+                checks = [guardrails.label_shift([r["label"] for r in served], [r["label"] for r in shadow], labels, s)]
+                return Evidence(test, checks, pairs.unknown)
+            rows = repo.arm_feedback(
+                conn, rollout.model, rollout.started_at, [rollout.baseline_version, rollout.version]
+            )
+            arms = two_arm_outcomes(rows, labels, a_version=rollout.baseline_version, b_version=rollout.version)
+            test = two_sample(arms.a, arms.b, alpha=s.alpha, previous_p=previous_p)
+            routes = repo.count_routes(conn, rollout.model, rollout.started_at, ["canary", "fallback"])
+            base = repo.arm_predictions(
+                conn,
+                rollout.model,
+                rollout.started_at,
+                rollout.baseline_version,
+                ["champion", "baseline"],
+                GUARDRAIL_WINDOW,
+            )
+            chal = repo.arm_predictions(
+                conn, rollout.model, rollout.started_at, rollout.version, ["canary"], GUARDRAIL_WINDOW
+            )
+        fallbacks = routes.get("fallback", 0)
+        checks = [
+            guardrails.error_rate(fallbacks, routes.get("canary", 0) + fallbacks, s),
+            guardrails.latency([r["latency_ms"] for r in base], [r["latency_ms"] for r in chal], s),
+            guardrails.label_shift([r["label"] for r in base], [r["label"] for r in chal], labels, s),
+        ]
+        return Evidence(test, checks, arms.unknown)
+
+    def look(self, model: str) -> Decision | None:
+        """One look at the model's running rollout, acted on; None when there is none."""
+        with self.db.read() as conn:
+            rollout = repo.active_rollout(conn, model)
+        if rollout is None:
+            return None
+        evidence = self.evidence(rollout)
+        now = self.clock.now()
+        decision = decide(rollout, evidence, now)
+        stats = {
+            "test": evidence.test.to_dict(),
+            "guardrails": [g.to_dict() for g in evidence.guardrails],
+            "unknown_feedback": evidence.unknown,
+            "decision": decision.action,
+            "reason": decision.reason,
+            "looked_at": now.isoformat(),
+        }
+        try:
+            self._act(rollout, decision, stats)
+        except ConflictError as exc:  # someone (a user, another worker) acted first
+            log.info("model %s: rollout %s: %s", model, rollout.id, exc)
+        return decision
+
+    def look_all(self) -> dict[str, Decision]:
+        with self.db.read() as conn:
+            models = sorted({r.model for r in repo.active_rollouts(conn)})
+        out = {}
+        for model in models:
+            try:
+                decision = self.look(model)
+            except Exception:
+                log.exception("model %s: looking at the rollout failed", model)
+                continue
+            if decision is not None:
+                out[model] = decision
+        return out
+
+    def _act(self, rollout: Rollout, decision: Decision, stats: dict[str, Any]) -> None:
+        actor = f"rollout:{rollout.id}"
+        if decision.action == "promote":
+            self.registry.promote(
+                rollout.model,
+                rollout.version,
+                actor=actor,
+                reason=decision.reason,
+                rollout_stats=stats,
+                rollout_id=rollout.id,
+            )
+        elif decision.action in ("rollback", "conclude"):
+            status = RolloutStatus.ROLLED_BACK if decision.action == "rollback" else RolloutStatus.CONCLUDED
+            self.registry.end_rollout(
+                rollout.model, rollout.id, status, actor=actor, reason=decision.reason, stats=stats
+            )
+        else:
+            self._record(rollout, decision, stats)
+            return
+        self.metrics.rollout_share.labels(rollout.model, rollout.strategy.value).set(0)
+
+    def _record(self, rollout: Rollout, decision: Decision, stats: dict[str, Any]) -> None:
+        """Store a look (hold) or take the next canary step, if the rollout is as we saw it."""
+        with self.db.write() as conn:
+            current = repo.get_rollout(conn, rollout.model, rollout.id, for_update=True)
+            if not current.status.active or current.step != rollout.step:
+                raise ConflictError(f"rollout {rollout.id} changed while it was being looked at")
+            now = self.clock.now()
+            if decision.action == "step" and decision.share is not None and current.status == RolloutStatus.RUNNING:
+                repo.update_rollout(
+                    conn,
+                    rollout.id,
+                    share=decision.share,
+                    step=rollout.step + 1,
+                    step_started_at=now,
+                    updated_at=now,
+                    stats=stats,
+                )
+                repo.bump_revision(conn, rollout.model, now)
+                repo.insert_event(
+                    conn,
+                    model=rollout.model,
+                    kind="rollout_step",
+                    version=rollout.version,
+                    at=now,
+                    actor=f"rollout:{rollout.id}",
+                    reason=decision.reason,
+                    data={"rollout": rollout.id, "from": rollout.share, "to": decision.share, "stats": stats},
+                )
+                share = decision.share
+            else:
+                repo.update_rollout(conn, rollout.id, stats=stats, updated_at=now)
+                share = current.share
+        self.metrics.rollout_share.labels(rollout.model, rollout.strategy.value).set(share)
+        if decision.action == "step":
+            self.registry.routing_changed(rollout.model)
