@@ -65,7 +65,7 @@ class JobStatus(StrEnum):
 _KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
 _CHOICES = {
     "rollout": tuple(s.value for s in Strategy),
-    "canary_require": ("non_inferior", "superior"),
+    "canary_require": ("no_harm", "non_inferior", "superior"),
     "canary_on_inconclusive": ("rollback", "promote"),
 }
 
@@ -123,7 +123,8 @@ class Policy:
     canary_step_seconds: float = 300.0  # at least this long on a step before the next
     canary_min_feedback: int = 100  # per arm, before the live test may decide anything
     canary_margin: float = 0.02  # non-inferiority margin of the live test (accuracy, 0.02 = 2 points)
-    canary_require: str = "non_inferior"  # or "superior": shown better, not just not worse
+    canary_require: str = "no_harm"  # promote at the end of the schedule unless harm shows; or
+    # "non_inferior" (shown not worse than the margin) or "superior" (shown better)
     canary_max_seconds: float = 86_400.0  # an experiment still undecided after this ends ...
     canary_max_feedback: int = 20_000  # ... or after this much feedback per arm ...
     canary_on_inconclusive: str = "rollback"  # ... this way (or "promote")

@@ -120,9 +120,9 @@ def test_a_better_canary_steps_up_and_is_promoted(services: Services, make_model
     services.training.bootstrap("m")
     train, traffic = other_domains()
     better = register_version(services, "m", yelp_train + train, note="knows phones and films")
-    rollout = services.rollouts.start(
-        "m", better.version, "canary", actor="test", changes={"canary_steps": "10,50", **FAST}
-    )
+    # The strict rule: promoted only once the live test shows it not worse than the margin.
+    changes = {"canary_steps": "10,50", "canary_require": "non_inferior", **FAST}
+    rollout = services.rollouts.start("m", better.version, "canary", actor="test", changes=changes)
     assert rollout.share == pytest.approx(0.10)
 
     results = serve(services, traffic)

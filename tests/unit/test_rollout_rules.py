@@ -177,14 +177,43 @@ def test_a_tripped_guardrail_rolls_back_whatever_the_test_says() -> None:
     assert d.action == "rollback" and "latency tripped" in d.reason
 
 
-def test_shown_worse_rolls_back_and_shown_not_worse_promotes() -> None:
+def test_shown_worse_rolls_back_and_shown_not_worse_promotes_when_that_is_required() -> None:
     assert decide(rollout(), evidence((400, 340), (400, 200)), later(1)).action == "rollback"
-    good = decide(rollout(), evidence((3000, 2550), (3000, 2610)), later(1))
+    strict = rollout(canary_require="non_inferior")
+    good = decide(strict, evidence((3000, 2550), (3000, 2610)), later(1))
     assert good.action == "promote" and "shown not worse" in good.reason
     # Not worse is not better: a rollout that must be superior keeps collecting.
     same = evidence((10_000, 8500), (10_000, 8510))
-    assert decide(rollout(), same, later(1)).action == "promote"
+    assert decide(strict, same, later(1)).action == "promote"
     assert decide(rollout(canary_require="superior"), same, later(1)).action == "hold"
+
+
+def test_no_harm_promotes_when_the_schedule_completes_without_harm() -> None:
+    r = rollout(canary_steps="5,25,50")  # canary_require=no_harm is the default
+    quiet = evidence((300, 255), (100, 84))  # -1 pt, far from shown either way
+    assert decide(r, quiet, later(61)).action == "step"  # not on the last step yet
+    last = replace(r, step=2, share=0.5, step_started_at=later(100))
+    assert decide(last, quiet, later(130)).action == "hold"  # not 60 s on it yet
+    done = decide(last, quiet, later(161))
+    assert done.action == "promote" and "schedule complete with no harm shown" in done.reason
+    assert decide(last, evidence((300, 270), (100, 70)), later(161)).action == "hold"  # leans worse: wait
+    too_little = replace(last, settings=replace(last.settings, canary_min_feedback=200))
+    assert decide(too_little, quiet, later(161)).action == "hold"
+    shadow = rollout(Strategy.SHADOW)
+    assert decide(shadow, quiet, later(30)).action == "hold"
+    assert decide(shadow, quiet, later(61)).action == "promote"
+
+
+def test_a_paused_rollout_is_never_promoted_but_still_rolled_back() -> None:
+    r = replace(rollout(canary_require="superior"), status=RolloutStatus.PAUSED)
+    assert decide(r, evidence((3000, 2400), (3000, 2700)), later(1)).action == "hold"
+    assert decide(r, evidence((400, 340), (400, 200)), later(1)).action == "rollback"
+    assert (
+        decide(
+            replace(r, settings=replace(r.settings, canary_max_seconds=10)), evidence((5, 4), (5, 4)), later(20)
+        ).action
+        == "hold"
+    )
 
 
 def test_nothing_is_decided_below_the_minimum_feedback() -> None:
@@ -204,6 +233,7 @@ def test_a_canary_steps_after_its_time_unless_it_leans_worse() -> None:
     paused = replace(r, status=RolloutStatus.PAUSED)
     assert decide(paused, evidence((20, 17), (5, 4)), later(61)).action == "hold"
     assert decide(paused, evidence((20, 17), (5, 4), "errors"), later(61)).action == "rollback"
+    assert decide(r, evidence((20, 17), (5, 4), "errors"), later(61)).reason.startswith("guardrail tripped")
 
 
 def test_an_undecided_rollout_ends_per_policy_at_its_budget() -> None:

@@ -56,15 +56,27 @@ class ConsoleObserver:
         self.progress.stop()
 
     def event(self, event: LoopEvent, item: int) -> None:
-        style = {"promoted": "green", "candidate_rejected": "yellow", "rolled_back": "red"}.get(event.kind)
+        style = {
+            "promoted": "green",
+            "candidate_rejected": "yellow",
+            "rolled_back": "red",
+            "rollout_started": "cyan",
+            "rollout_step": "cyan",
+        }.get(event.kind)
         if style is None and event.kind != "retrain_queued" and not event.kind.endswith("_failed"):
             return
         if event.version == 1 and event.kind == "promoted":
             return
         reason = (event.reason or "").split("; ")
         text = f"item {item:>5}: {event.kind.replace('_', ' ')}" + (f" v{event.version}" if event.version else "")
-        # A verdict's last reason is the recent-feedback test, the one that decides most often.
-        detail = reason[-1] if event.kind in ("candidate_rejected", "promoted") else reason[0]
+        # The check that decided: a failed one for a rejection, the recent-feedback test for a
+        # promotion by the gate (a rollout's promotion gives its own reason first).
+        if event.kind == "candidate_rejected":
+            detail = next((r for r in reason if "NOT" in r or "REGRESSES" in r or "required" in r), reason[-1])
+        elif event.kind == "promoted":
+            detail = next((r for r in reason if "recent feedback" in r), reason[0])
+        else:
+            detail = reason[0]
         self.progress.console.print(f"[{style or 'dim'}]{text}[/] [dim]{detail[:110]}[/]")
 
 

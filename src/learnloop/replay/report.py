@@ -96,6 +96,8 @@ def labels_to_recover(
 
 def _retrains(trace: Trace, versions: np.ndarray) -> list[dict[str, Any]]:
     sent_times = trace.feedback_time
+    # Promoted by the gate at once (swap), or later by the canary or shadow it started.
+    promoted_versions = {e.version for e in trace.events if e.kind == "promoted" and e.version is not None}
     out = []
     for job in sorted(trace.jobs, key=lambda j: j.created_at):
         result = job.result or {}
@@ -108,7 +110,8 @@ def _retrains(trace: Trace, versions: np.ndarray) -> list[dict[str, Any]]:
             "status": job.status,
             "trigger_item": trace.item_at(job.created_at),
             "version": version,
-            "promoted": bool(result.get("promoted")),
+            "promoted": bool(result.get("promoted")) or version in promoted_versions,
+            "rollout": result.get("rollout"),
             "decision": verdict.get("decision") if job.status == "succeeded" else job.status,
             "reasons": verdict.get("reasons") or ([job.error] if job.error else []),
             "recent": checks.get("recent"),

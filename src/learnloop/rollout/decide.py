@@ -2,21 +2,28 @@
 
 The rules, in order (``settings`` is the policy in force for the rollout):
 
-1. a tripped guardrail rolls the challenger back at once (a shadow is stopped);
-2. with at least ``canary_min_feedback`` judged answers on each arm, the always-valid
-   sequential test (``evaluation.sequential``; B minus A accuracy, level ``alpha``) decides:
-   * shown worse (the whole interval below 0): roll back;
-   * shown good enough: promote. ``canary_require = non_inferior``: the interval's lower end
-     above ``-canary_margin``; ``superior``: above 0;
-   An A/B test ends at either outcome with a report (``concluded``) and promotes B only if it
-   was shown better and the policy's ``auto_promote`` is on.
-3. past ``canary_max_seconds`` or ``canary_max_feedback`` per arm, an undecided rollout ends
+1. a tripped guardrail rolls the challenger back at once;
+2. with at least ``canary_min_feedback`` judged answers on each arm, *shown worse* by the
+   always-valid sequential test (``evaluation.sequential``: the interval of B minus A
+   accuracy, level ``alpha``, wholly below 0) rolls it back (an A/B test concludes);
+3. a paused rollout holds: no step, no promotion, no budget (rules 1-2 still act);
+4. with at least ``canary_min_feedback`` judged answers per arm, it is promoted when it is
+   *good enough* per ``canary_require``:
+   * ``no_harm`` (default): its schedule is complete (a canary on its last step for
+     ``canary_step_seconds``; a shadow running that long) and it does not lean worse. The
+     offline gate has already shown the candidate better on held-out feedback; live traffic
+     is there to catch what offline data cannot show (a broken artifact, a shifted input, a
+     slow model), and it does;
+   * ``non_inferior``: the interval's lower end above ``-canary_margin``;
+   * ``superior``: the interval's lower end above 0.
+   An A/B test promotes B when shown better and the policy's ``auto_promote`` is on, and
+   concludes with its report when ``auto_promote`` is off;
+5. past ``canary_max_seconds`` or ``canary_max_feedback`` per arm, an undecided rollout ends
    per ``canary_on_inconclusive`` (an A/B test concludes "inconclusive");
-4. a paused rollout holds (rule 1 still applies);
-5. a canary moves to its next traffic step after ``canary_step_seconds`` on the current one,
-   unless it already leans worse: estimate + one standard error below ``-canary_margin``
-   (about 84% one-sided confidence: too little to roll back on, enough to wait before giving
-   the challenger more traffic).
+6. a canary moves to its next traffic step after ``canary_step_seconds`` on the current one,
+   unless it leans worse: estimate + one standard error below ``-canary_margin`` (about 84%
+   one-sided confidence: too little to roll back on, enough to wait before giving the
+   challenger more traffic).
 
 The test stays valid however often it is looked at, so the controller looks every few seconds.
 """
@@ -75,6 +82,28 @@ def describe(test: SequentialResult) -> str:
     )
 
 
+def _schedule_done(rollout: Rollout, now: datetime) -> bool:
+    s = rollout.settings
+    if rollout.strategy == Strategy.CANARY:
+        last = rollout.step + 1 >= len(rollout.steps)
+        return last and (now - rollout.step_started_at).total_seconds() >= s.canary_step_seconds
+    return (now - rollout.started_at).total_seconds() >= s.canary_step_seconds
+
+
+def _good_enough(rollout: Rollout, test: SequentialResult, now: datetime) -> str | None:
+    """Why the challenger may be promoted now, or None."""
+    s = rollout.settings
+    if rollout.strategy == Strategy.AB:
+        return "shown better" if test.shown_better(0.0) and s.auto_promote else None
+    if s.canary_require == "superior":
+        return "shown better" if test.shown_better(0.0) else None
+    if s.canary_require == "non_inferior":
+        return f"shown not worse than {_pts(-s.canary_margin)}" if test.shown_non_inferior(s.canary_margin) else None
+    if _schedule_done(rollout, now) and not leans_worse(test, s.canary_margin):
+        return "schedule complete with no harm shown"
+    return None
+
+
 def decide(rollout: Rollout, evidence: Evidence, now: datetime) -> Decision:
     s = rollout.settings
     test = evidence.test
@@ -82,24 +111,15 @@ def decide(rollout: Rollout, evidence: Evidence, now: datetime) -> Decision:
     tripped = [g for g in evidence.guardrails if g.tripped]
     if tripped:
         return Decision("rollback", "guardrail tripped: " + "; ".join(g.message for g in tripped))
-
     enough = min(test.n_a, test.n_b) >= s.canary_min_feedback
-    if enough:
-        if test.shown_worse(0.0):
-            reason = "shown worse: " + describe(test)
-            return Decision("conclude" if ab else "rollback", reason)
-        if s.canary_require == "superior":
-            good = test.shown_better(0.0)
-            what = "shown better"
-        else:
-            good = test.shown_non_inferior(s.canary_margin)
-            what = f"shown not worse than {_pts(-s.canary_margin)}"
-        if ab:
-            if test.shown_better(0.0):
-                action: Action = "promote" if s.auto_promote else "conclude"
-                return Decision(action, "shown better: " + describe(test))
-        elif good:
-            return Decision("promote", f"{what}: " + describe(test))
+    if enough and test.shown_worse(0.0):
+        return Decision("conclude" if ab else "rollback", "shown worse: " + describe(test))
+    if rollout.status == RolloutStatus.PAUSED:
+        return Decision("hold", "paused")
+    if enough and (why := _good_enough(rollout, test, now)):
+        return Decision("promote", f"{why}: " + describe(test))
+    if ab and enough and test.shown_better(0.0):
+        return Decision("conclude", "shown better (auto_promote is off: report only): " + describe(test))
 
     elapsed = (now - rollout.started_at).total_seconds()
     over_time = elapsed >= s.canary_max_seconds
@@ -115,8 +135,6 @@ def decide(rollout: Rollout, evidence: Evidence, now: datetime) -> Decision:
             return Decision("conclude", reason)
         return Decision("promote" if s.canary_on_inconclusive == "promote" else "rollback", reason)
 
-    if rollout.status == RolloutStatus.PAUSED:
-        return Decision("hold", "paused")
     if rollout.strategy == Strategy.CANARY and rollout.step + 1 < len(rollout.steps):
         on_step = (now - rollout.step_started_at).total_seconds()
         if on_step >= s.canary_step_seconds and not leans_worse(test, s.canary_margin):
