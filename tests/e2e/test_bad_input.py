@@ -309,3 +309,37 @@ def test_serve_on_a_public_interface_without_a_key_exits_with_a_clear_message(tm
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "refusing to serve" in output and "0.0.0.0" in output and "--api-key" in output
+
+
+# -- rollouts --------------------------------------------------------------------------------
+
+
+def test_rollout_routes_need_the_key_validate_and_answer_404_and_409(http: httpx.Client) -> None:
+    key = {"X-API-Key": API_KEY}
+    start = {"version": 1, "strategy": "canary"}
+    assert problem(http.post(f"{M}/rollouts", json=start), 401)["code"] == "unauthorized"
+    for path in ("pause", "resume", "promote", "rollback", "stop"):
+        assert problem(http.post(f"{M}/rollouts/1/{path}"), 401)["code"] == "unauthorized"
+    invalid(http.post(f"{M}/rollouts", headers=key, json={"version": 1, "strategy": "bluegreen"}), "strategy")
+    invalid(http.post(f"{M}/rollouts", headers=key, json={**start, "share": 1.5}), "share")
+    bad_steps = {**start, "settings": {"canary_steps": "50,5"}}
+    invalid(http.post(f"{M}/rollouts", headers=key, json=bad_steps), "policy.canary_steps")
+    assert problem(http.post(f"{M}/rollouts", headers=key, json={**start, "version": 99}), 404)["code"] == "not_found"
+    champion = http.get(M).json()["champion_version"]
+    against_itself = http.post(f"{M}/rollouts", headers=key, json={**start, "version": champion})
+    assert problem(against_itself, 409)["code"] == "conflict"
+    assert problem(http.get(f"{M}/rollouts/12345"), 404)["code"] == "not_found"
+    assert problem(http.post(f"{M}/rollouts/12345/pause", headers=key), 404)["code"] == "not_found"
+    assert http.get(f"{M}/rollouts").json() == [] or all(
+        r["status"] != "running" for r in http.get(f"{M}/rollouts").json()
+    )
+
+
+def test_sample_size_helper_answers_and_refuses_nonsense(http: httpx.Client) -> None:
+    answer = http.get("/v1/stats/sample-size", params={"baseline": 0.85, "delta": 0.02})
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert 3000 < plan["fixed_per_arm"] < plan["sequential_per_arm"]
+    assert "per arm" in plan["summary"]
+    problem(http.get("/v1/stats/sample-size", params={"baseline": 0.99, "delta": 0.02}), 422)
+    problem(http.get("/v1/stats/sample-size", params={"baseline": 0.85, "delta": 0}), 422)

@@ -79,9 +79,24 @@ def setup_home(tmp_path: Path, database_url: str) -> tuple[Path, int, int]:
     home = tmp_path / "home"
     shutil.copy(uci_sentiment_path("yelp"), tmp_path / "yelp.txt")
     run_cli(
-        "init", "--home", home, "--database-url", database_url, "--model", "m", "--data", "yelp.txt",
-        "--text-column", "0", "--label-column", "1", "--no-header", cwd=tmp_path,
-    )  # fmt: skip
+        "init",
+        "--home",
+        home,
+        "--database-url",
+        database_url,
+        "--model",
+        "m",
+        "--data",
+        "yelp.txt",
+        "--text-column",
+        "0",
+        "--label-column",
+        "1",
+        "--no-header",
+        "--retrain-every",
+        "1000000",
+        cwd=tmp_path,
+    )  # fmt: skip  (no automatic retrain: the test drives the rollouts by hand)
     services = build_services(make_settings(home, database_url))
     try:
         train, _ = split_golden(uci_rows("yelp"), 0.2, 0)
@@ -208,9 +223,16 @@ def test_two_replicas_roll_a_broken_canary_back_and_promote_a_better_one(
             assert (model["champion_version"], model["deployment"]["previous_version"]) == (better, 1)
             assert model["rollout"] is None
 
-        status = run_cli(
-            "rollout", "status", "-m", "m", str(second["id"]), "--home", home, "--database-url", database_url
-        )
-        assert "promoted" in status.stdout and "always-valid" in status.stdout, status.stdout
-        listing = run_cli("rollout", "list", "-m", "m", "--home", home, "--database-url", database_url).stdout
-        assert "rolled_back" in listing and "promoted" in listing, listing
+        db = ["-m", "m", "--home", home, "--database-url", database_url]
+        status = run_cli("rollout", "status", str(second["id"]), *db).stdout
+        assert "promoted" in status and "always-valid" in status, status
+        # By hand from the CLI: start a shadow of version 1 beside the new champion, pause, stop.
+        started_cli = run_cli("rollout", "start", "1", "--strategy", "shadow", "--reason", "compare", *db).stdout
+        assert "shadow of version 1" in started_cli, started_cli
+        assert "paused" in run_cli("rollout", "pause", *db).stdout
+        assert "stopped" in run_cli("rollout", "stop", *db).stdout
+        listing = run_cli("rollout", "list", *db).stdout
+        for state in ("rolled_back", "promoted", "stopped"):
+            assert state in listing, listing
+        assert run_cli("rollout", "resume", *db, check=False).returncode == 1  # nothing running
+        assert "per arm" in run_cli("sample-size", "--baseline", "0.85", "--delta", "0.02").stdout
