@@ -133,6 +133,14 @@ class Policy:
     guardrail_latency_ratio: float = 3.0  # challenger p99 latency above this multiple of the champion's
     guardrail_max_label_shift: float = 0.25  # total variation between the arms' predicted-label distributions
     guardrail_min_predictions: int = 200  # per arm, before latency and label-shift guardrails may trip
+    # -- monitoring and the other retrain triggers ----------------------------------------
+    drift_check_seconds: float = 300.0  # how often the worker checks the champion's inputs and outputs (0: never)
+    drift_window: int = 1_000  # newest predictions a drift check reads
+    retrain_on_drift: bool = False  # a drift check that alarms queues a retrain
+    accuracy_window: int = 200  # newest judged predictions behind the online accuracy
+    accuracy_drop: float = 0.05  # alarm when online accuracy is shown this far below the golden accuracy
+    retrain_on_accuracy_drop: bool = True
+    retrain_schedule: str = ""  # cron expression (UTC), e.g. "0 3 * * *"; empty: no scheduled retrain
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -185,6 +193,10 @@ class Policy:
             (self.guardrail_latency_ratio >= 1, "guardrail_latency_ratio", "must be >= 1"),
             (0 < self.guardrail_max_label_shift <= 1, "guardrail_max_label_shift", "must be in (0, 1]"),
             (self.guardrail_min_predictions >= 1, "guardrail_min_predictions", "must be >= 1"),
+            (self.drift_check_seconds >= 0, "drift_check_seconds", "must be >= 0 (0: never)"),
+            (self.drift_window >= 10, "drift_window", "must be >= 10"),
+            (self.accuracy_window >= 10, "accuracy_window", "must be >= 10"),
+            (0 < self.accuracy_drop < 1, "accuracy_drop", "must be in (0, 1)"),
         ]
         for ok, name, rule in checks:
             if not ok:

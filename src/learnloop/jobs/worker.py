@@ -55,6 +55,24 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Callable[[Job], dict[str, Any]]] = {"retrain": self._run_retrain}
+        # Periodic work beside jobs (drift checks, notification deliveries): name -> (every, fn).
+        self._periodic: dict[str, tuple[float, Callable[[], object]]] = {}
+        self._last_run: dict[str, float] = {}
+
+    def every(self, name: str, seconds: float, fn: Callable[[], object]) -> None:
+        """Run ``fn`` about every ``seconds`` in the worker loop (errors are logged, never fatal)."""
+        self._periodic[name] = (seconds, fn)
+
+    def run_periodic(self, *, force: bool = False) -> None:
+        """Run the periodic work that is due (all of it with ``force``: replays and tests)."""
+        for name, (seconds, fn) in self._periodic.items():
+            if not force and time.monotonic() - self._last_run.get(name, -1e18) < seconds:
+                continue
+            self._last_run[name] = time.monotonic()
+            try:
+                fn()
+            except Exception:
+                log.exception("periodic work %s failed", name)
 
     def start(self) -> None:
         self.recover()
@@ -96,6 +114,7 @@ class Worker:
                     last_trigger_check = time.monotonic()
                     self.check_rollouts()
                     self.check_triggers()
+                self.run_periodic()
                 if not self.run_once():
                     self._stop.wait(self._poll)
             except Exception:

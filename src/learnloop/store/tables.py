@@ -233,3 +233,59 @@ shadow_predictions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_shadow_predictions_rollout", "rollout_id"),
 )
+
+# -- monitoring and notifications ---------------------------------------------------------------
+
+drift_checks = Table(
+    "drift_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), ForeignKey("models.name", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("n", Integer, nullable=False),  # predictions in the window
+    Column("window_start", UTCDateTime),
+    Column("window_end", UTCDateTime),
+    Column("drifted", Boolean, nullable=False),
+    Column("results", JSON, nullable=False),  # one DriftResult.to_dict() per detector
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_drift_checks_model_created", "model", "created_at"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64)),  # None: every model
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # HMAC-SHA256 key of the signature header
+    Column("kinds", JSON, nullable=False),  # event kinds delivered; [] means the default set
+    Column("format", String(16), nullable=False),  # json | slack
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    UniqueConstraint("webhook_id", "event_id", name="uq_deliveries_webhook_event"),
+    Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+)
+
+# Where each notifier stopped reading the event log (one row per consumer).
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("event_id", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
