@@ -13,8 +13,9 @@ from fastapi import FastAPI
 
 from learnloop import __version__
 from learnloop.api import errors
-from learnloop.api.routes import feedback, health, jobs, models, predictions, rollouts
+from learnloop.api.routes import drift, feedback, health, jobs, models, predictions, rollouts, webhooks
 from learnloop.config import Settings
+from learnloop.dashboard import build_router as dashboard_router
 from learnloop.monitoring.metrics import Metrics
 from learnloop.services import Services, build_services
 
@@ -89,7 +90,8 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
-    for module in (predictions, feedback, models, rollouts, jobs, health):
+    for module in (predictions, feedback, models, rollouts, drift, jobs, health, webhooks):
         app.include_router(module.router)
+    app.include_router(dashboard_router())  # /dashboard, and / redirects there
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app

@@ -34,6 +34,10 @@ class Settings:
     trigger_poll_seconds: float = 2.0
     # Run training in a child process so a fit never stalls serving.
     isolate_training: bool = True
+    # Jobs running at once across every worker sharing the database (each fit takes a core).
+    max_running_jobs: int = 2
+    # Seconds between online-accuracy checks (alarms, Prometheus gauges) in the worker.
+    performance_poll_seconds: float = 10.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -208,6 +208,10 @@ class Policy:
                     field=f"policy.{name}",
                 )
         parse_steps(self.canary_steps)
+        if self.retrain_schedule:
+            from learnloop.triggers.policy import check_schedule  # the cron parser stays out of the domain
+
+            check_schedule(self.retrain_schedule)
         if any(not f.strip() for f in self.slices) and self.slice_fields.strip():
             raise ValidationError("policy.slice_fields must be comma-separated names", field="policy.slice_fields")
 
@@ -366,3 +370,50 @@ class Event:
     reason: str | None
     data: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """One drift check of a model's serving version: its newest answers (the window) against the
+    reference fitted when the version was trained. ``results`` holds one ``DriftResult.to_dict()``
+    per detector; it is empty when the version has no reference (trained before drift monitoring,
+    or its reference could not be made or read)."""
+
+    id: int
+    model: str
+    version: int
+    n: int  # answers in the window
+    window_start: datetime | None
+    window_end: datetime | None
+    drifted: bool
+    results: list[dict[str, Any]]
+    created_at: datetime
+
+    @property
+    def alarms(self) -> list[str]:
+        """The detectors that alarmed."""
+        return [r["detector"] for r in self.results if r.get("drifted")]
+
+    @property
+    def status(self) -> str:
+        """``no_reference``, ``drift``, ``ok`` or ``insufficient_data`` (no detector had enough data)."""
+        if not self.results:
+            return "no_reference"
+        if self.drifted:
+            return "drift"
+        if all(r.get("status") == "insufficient_data" for r in self.results):
+            return "insufficient_data"
+        return "ok"
+
+    @property
+    def message(self) -> str:
+        if self.status == "no_reference":
+            return (
+                f"version {self.version} has no drift reference (trained before drift monitoring, or its "
+                "reference could not be made or read); a retrain gives the next version one"
+            )
+        if self.status == "drift":
+            return f"drift in {', '.join(self.alarms)} over the newest {self.n} answers of version {self.version}"
+        if self.status == "insufficient_data":
+            return f"not enough answers of version {self.version} to check ({self.n})"
+        return f"no drift over the newest {self.n} answers of version {self.version}"

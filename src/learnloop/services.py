@@ -17,6 +17,9 @@ from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.jobs.worker import Worker
 from learnloop.monitoring.metrics import Metrics
+from learnloop.monitoring.performance import PerformanceService
+from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
+from learnloop.notify.service import NotificationService
 from learnloop.registry.artifacts import LocalArtifactStore
 from learnloop.registry.service import RegistryService
 from learnloop.rollout.service import RolloutService
@@ -40,6 +43,8 @@ class Services:
     cache: ModelCache
     registry: RegistryService
     rollouts: RolloutService
+    performance: PerformanceService
+    drift: DriftService
     shadow: ShadowRunner
     ingest: IngestWriter
     predictions: PredictionService
@@ -48,6 +53,7 @@ class Services:
     training: TrainingService
     worker: Worker
     runner: TrainingRunner
+    notify: NotificationService
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -97,6 +103,7 @@ class Services:
         self.metrics.prediction_queue.set(self.ingest.prediction_backlog)
         self.metrics.feedback_queue.set(self.ingest.feedback_backlog)
         self.metrics.job_queue.set(self.jobs.queue_depth())
+        self.notify.refresh_gauge()
         for name in self.cache.model_names():
             champion = self.cache.route(name).champion
             if champion is not None:
@@ -107,6 +114,7 @@ class Services:
         self.worker.request_stop()
         self.runner.close()  # ends a fit in progress, so the worker thread can finish now
         self.worker.stop()
+        self.notify.close()
         self.shadow.close()
         self.ingest.close()
         if self._routing_thread is not None:
@@ -138,7 +146,22 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     jobs = JobService(db, clock)
     rollouts = RolloutService(db, registry, clock, metrics)
     shadow = ShadowRunner(db, metrics)
-    worker = Worker(db, jobs, training, clock, metrics, rollouts, trigger_poll_seconds=settings.trigger_poll_seconds)
+    worker = Worker(
+        db,
+        jobs,
+        training,
+        clock,
+        metrics,
+        rollouts,
+        trigger_poll_seconds=settings.trigger_poll_seconds,
+        max_running_jobs=settings.max_running_jobs,
+    )
+    performance = PerformanceService(db, clock, metrics, jobs)
+    worker.every("performance", settings.performance_poll_seconds, performance.check_all)
+    drift = DriftService(db, store, cache, clock, metrics, jobs)
+    worker.every("drift", DUE_POLL_SECONDS, drift.check_due)
+    notify = NotificationService(db, clock, metrics)
+    worker.every("notify", 1.0, notify.dispatch)
     return Services(
         settings=settings,
         clock=clock,
@@ -148,6 +171,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         cache=cache,
         registry=registry,
         rollouts=rollouts,
+        performance=performance,
+        drift=drift,
         shadow=shadow,
         ingest=ingest,
         predictions=PredictionService(cache, ingest, clock, metrics, limits, shadow),
@@ -156,4 +181,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         training=training,
         worker=worker,
         runner=runner,
+        notify=notify,
     )

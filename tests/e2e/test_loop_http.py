@@ -189,7 +189,7 @@ def test_feedback_retrains_gates_promotes_and_rolls_back_over_http(
     assert "ROC AUC" in detail and "ECE" in detail and "predict_one latency" in detail, detail
     assert "against version 1 (paired bootstrap)" in detail, detail
     status = run_cli("status", "-m", "m", *db_args(server)).stdout
-    assert "champion: version 1" in status and "versions: 2" in status, status
+    assert "version 1, golden accuracy" in status and "2 (1 champion, 1 retired)" in status, status
     assert "rolled_back" in status and "promoted" in status
 
 
@@ -219,10 +219,15 @@ def test_cli_rollback_and_promote_reach_the_running_server(
     with server.client() as http:
         trail = http.get(f"{M}/events", params={"limit": 500}).json()
         after = http.get(f"{M}/events", params={"after_id": trail[-1]["id"]}).json()
+        perf = http.get(f"{M}/performance").json()
     assert [e["id"] for e in after] == sorted(e["id"] for e in trail[:-1])
     assert {"model_created", "promoted", "rolled_back", "retrain_queued"} <= {e["kind"] for e in trail}
+    # Every correction judged an answer of version 1; version 2 (champion) has none judged yet.
+    assert {s["version"] for s in perf["series"]} == {1} and sum(s["n"] for s in perf["series"]) == FEEDBACK_EVENTS
+    assert perf["version"] == 2 and perf["online"]["n"] == 0 and perf["expected_n"] > 0
     status = run_cli("status", "-m", "m", *db_args(server)).stdout
-    assert "champion: version 2" in status and "cli says no" in status, status
+    assert "version 2, golden accuracy" in status and "cli says no" in status, status
+    assert "online accuracy" in status and "judged answers" in status, status
     config = run_cli("config", "-m", "m", *db_args(server), "--set", "retrain_every=500").stdout
     assert "retrain_every" in config and "500" in config
     assert "150" not in config.split("retrain_every", 1)[1].splitlines()[0]

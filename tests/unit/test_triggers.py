@@ -6,7 +6,7 @@ import pytest
 
 from learnloop.clock import FakeClock
 from learnloop.domain import Model, Policy, Task
-from learnloop.triggers import retrain_reason
+from learnloop.triggers import retrain_reason, scheduled_reason
 
 
 def model(
@@ -66,3 +66,36 @@ def test_zero_cooldown_and_never_retrained_fire_on_volume_alone() -> None:
     clock = FakeClock()
     assert retrain_reason(model(clock, cooldown=0.0, last_retrain_ago=0.0), 100, clock.now(), False) is not None
     assert retrain_reason(model(clock, last_retrain_ago=None), 100, clock.now(), False) is not None
+
+
+def scheduled(clock: FakeClock, schedule: str, *, last_retrain_ago: float | None = None) -> Model:
+    m = model(clock, last_retrain_ago=last_retrain_ago)
+    return Model(**{**m.__dict__, "policy": m.policy.updated({"retrain_schedule": schedule})})
+
+
+def test_a_schedule_fires_once_its_next_time_after_the_last_retrain_has_come() -> None:
+    from datetime import UTC, datetime
+
+    clock = FakeClock(datetime(2026, 3, 1, 2, 0, tzinfo=UTC))
+    m = scheduled(clock, "0 3 * * *")  # created at 02:00, never retrained
+    assert scheduled_reason(m, clock.now(), job_active=False) is None
+    clock.advance(3600)  # 03:00
+    reason = scheduled_reason(m, clock.now(), job_active=False)
+    assert reason is not None and "0 3 * * *" in reason and "03:00" in reason
+    assert scheduled_reason(m, clock.now(), job_active=True) is None
+    assert scheduled_reason(m, clock.now(), job_active=False, rollout_active=True) is None
+    retrained = Model(**{**m.__dict__, "last_retrain_at": clock.now()})
+    clock.advance(23 * 3600)  # 02:00 the next day
+    assert scheduled_reason(retrained, clock.now(), job_active=False) is None
+    clock.advance(3600)
+    assert scheduled_reason(retrained, clock.now(), job_active=False) is not None
+    assert scheduled_reason(model(clock), clock.now(), job_active=False) is None  # no schedule
+
+
+@pytest.mark.parametrize("bad", ["every day", "61 * * * *", "* * *"])
+def test_a_bad_cron_expression_is_refused_with_its_field(bad: str) -> None:
+    from learnloop.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        Policy(retrain_schedule=bad)
+    assert err.value.field == "policy.retrain_schedule"

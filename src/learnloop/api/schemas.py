@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from learnloop.domain import Deployment, Event, Feedback, Job, Model, ModelVersion, Rollout
+from learnloop.domain import Deployment, DriftCheck, Event, Feedback, Job, Model, ModelVersion, Rollout
 
 
 class _Strict(BaseModel):
@@ -373,4 +373,84 @@ class EventPublic(BaseModel):
             reason=e.reason,
             data=e.data,
             created_at=e.created_at,
+        )
+
+
+class OnlineAccuracyPublic(BaseModel):
+    version: int | None
+    n: int = Field(description="Judged answers (one outcome per prediction).")
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    macro_f1: float | None = Field(description="Over the answers whose true label the feedback names.")
+    n_labelled: int
+    unknown: int
+
+
+class PerformancePublic(BaseModel):
+    """The champion on live traffic: accuracy judged by feedback, a label-free estimate, the alarm."""
+
+    model: str
+    version: int | None
+    online: OnlineAccuracyPublic
+    golden_accuracy: float | None
+    golden_ece: float | None
+    expected_accuracy: float | None = Field(description="Mean top-class probability of the newest answers.")
+    expected_n: int
+    alarm: bool
+    threshold: float | None
+    reason: str
+    series: list[dict[str, Any]] = Field(description="Online accuracy per version and day, with 95% intervals.")
+
+
+class DriftResultPublic(BaseModel):
+    """One detector's verdict: drift needs both ``p_value < alpha`` and ``effect_size >= effect_threshold``."""
+
+    detector: str
+    test: str
+    statistic: float | None
+    p_value: float | None
+    effect: str
+    effect_size: float | None
+    effect_threshold: float
+    alpha: float
+    n_reference: int
+    n_window: int
+    drifted: bool
+    status: Literal["ok", "drift", "insufficient_data"]
+    message: str
+    detail: dict[str, Any]
+
+
+class DriftCheckPublic(BaseModel):
+    """A drift check of the serving version's newest answers against its training-time reference."""
+
+    id: int
+    model: str
+    version: int
+    n: int = Field(description="Answers in the window.")
+    window_start: datetime | None
+    window_end: datetime | None
+    status: Literal["ok", "drift", "insufficient_data", "no_reference"]
+    drifted: bool
+    alarms: list[str] = Field(description="The detectors that alarmed.")
+    message: str
+    results: list[DriftResultPublic]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, c: DriftCheck) -> DriftCheckPublic:
+        return cls(
+            id=c.id,
+            model=c.model,
+            version=c.version,
+            n=c.n,
+            window_start=c.window_start,
+            window_end=c.window_end,
+            status=c.status,
+            drifted=c.drifted,
+            alarms=c.alarms,
+            message=c.message,
+            results=[DriftResultPublic.model_validate(r) for r in c.results],
+            created_at=c.created_at,
         )

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from learnloop.cli import models, replay, rollouts, serve
+from learnloop.cli import drift, models, replay, rollouts, serve, webhooks
 
 app = typer.Typer(
     name="learnloop",
@@ -27,7 +27,9 @@ app.command()(models.config)
 app.command()(replay.replay)
 app.command()(replay.demo)
 app.command("sample-size")(rollouts.sample_size)
+app.command()(drift.drift)
 app.add_typer(rollouts.app, name="rollout")
+app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(serve.db_app, name="db")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,9 +26,11 @@ from learnloop.cli.common import (
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
-from learnloop.domain import Event, ModelVersion, Policy
+from learnloop.domain import Event, ModelVersion, Policy, Rollout
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
+from learnloop.monitoring.performance import Performance
+from learnloop.services import Services
 
 
 def init(
@@ -165,46 +168,101 @@ def show_version(v: ModelVersion) -> None:
 
 
 def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
-    """One screen: champion, feedback, policy, last retrain, recent events."""
+    """One screen: champion, live rollout, online accuracy, drift, policy, jobs, recent events."""
     with open_services(settings_for(home, database_url)) as services:
         o = services.registry.overview(model)
+        perf = services.performance.performance(model)
+        jobs = services.jobs.list(model, 5)
         champion = next((v for v in o.versions if v.version == o.deployment.champion_version), None)
         console.rule(f"[bold]{model}[/] ({o.model.task.value}: {', '.join(o.model.labels)})")
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
         if champion:
-            console.print(
-                f"champion: version [bold]{champion.version}[/], "
-                f"golden accuracy {pct(champion.metrics.get('golden', {}).get('accuracy'))}"
+            grid.add_row(
+                "champion",
+                f"version [bold]{champion.version}[/], golden accuracy "
+                f"{pct(champion.metrics.get('golden', {}).get('accuracy'))}"
                 + (
-                    f"; previous (kept loaded for rollback): {o.deployment.previous_version}"
+                    f"; previous {o.deployment.previous_version} kept loaded for rollback"
                     if o.deployment.previous_version
                     else ""
-                )
+                ),
             )
         else:
-            console.print("[red]no champion[/]")
-        console.print(
-            f"versions: {len(o.versions)}; feedback: {sum(o.feedback_counts.values())} events {o.feedback_counts or ''}"
+            grid.add_row("champion", "[red]none[/]")
+        statuses = Counter(v.status.value for v in o.versions)
+        grid.add_row(
+            "versions", f"{len(o.versions)} (" + ", ".join(f"{n} {k}" for k, n in sorted(statuses.items())) + ")"
+        )
+        grid.add_row("rollout", _rollout_line(o.rollout) if o.rollout else "none running")
+        grid.add_row("online accuracy", _performance_line(perf))
+        grid.add_row("drift", _drift_line(services, model))
+        grid.add_row(
+            "feedback",
+            f"{sum(o.feedback_counts.values())} events " + (str(o.feedback_counts) if o.feedback_counts else ""),
         )
         p = o.model.policy
-        console.print(
-            f"policy: retrain every {p.retrain_every} labelled events, cooldown {p.cooldown_seconds:.0f}s, "
-            f"golden margin {pct(p.golden_margin)}, alpha {p.alpha}"
+        grid.add_row(
+            "policy",
+            f"retrain every {p.retrain_every} labelled events (cooldown {p.cooldown_seconds:.0f}s)"
+            + (f", on schedule '{p.retrain_schedule}'" if p.retrain_schedule else "")
+            + f"; rollout {p.rollout}; golden margin {pct(p.golden_margin)}, alpha {p.alpha}",
         )
-        if o.rollout:
-            r = o.rollout
-            test = r.stats.get("test") or {}
-            console.print(
-                f"rollout {r.id}: {r.strategy.value} of version {r.version}, {r.status.value}, share {r.share:.0%}"
-                + (f"; live B - A {100 * test['estimate']:+.1f} pts (n={test['n_a']}/{test['n_b']})" if test else "")
-                + (f"; last look: {r.stats['decision']}" if r.stats.get("decision") else "")
-            )
-        if o.last_retrain:
-            j = o.last_retrain
-            console.print(
-                f"last retrain: job {j.id} {j.status.value} ({j.message or ''}){' - ' + j.error if j.error else ''}"
-            )
+        console.print(grid)
+        if jobs:
+            table = Table(title="last jobs")
+            for column in ("job", "kind", "status", "progress", "requested by", "message"):
+                table.add_column(column)
+            for j in jobs:
+                table.add_row(
+                    j.id[:8],
+                    j.kind,
+                    j.status.value,
+                    f"{j.progress:.0%}",
+                    j.requested_by,
+                    (j.error or j.message or "")[:80],
+                )
+            console.print(table)
         if o.recent_events:
             console.print(events_table(o.recent_events, "recent events", reason_chars=100))
+
+
+def _rollout_line(r: Rollout) -> str:
+    test = r.stats.get("test") or {}
+    line = f"{r.id}: {r.strategy.value} of version {r.version}, {r.status.value}, share {r.share:.0%}"
+    if test:
+        low, high = 100 * test["ci_low"], 100 * test["ci_high"]
+        line += (
+            f"; live B - A {100 * test['estimate']:+.1f} pts [{low:+.1f}, {high:+.1f}] (n={test['n_a']}/{test['n_b']})"
+        )
+    if r.stats.get("decision"):
+        line += f"; last look: {r.stats['decision']}"
+    return line
+
+
+def _performance_line(perf: Performance) -> str:
+    online = perf.online
+    parts = []
+    if online.accuracy is not None:
+        parts.append(
+            f"{pct(online.accuracy)} [{pct(online.ci_low)}, {pct(online.ci_high)}] over {online.n} judged answers"
+        )
+    else:
+        parts.append("no judged answers yet")
+    if perf.expected_accuracy is not None:
+        ece = f", golden ECE {perf.golden_ece:.3f}" if perf.golden_ece is not None else ""
+        parts.append(f"expected from confidence {pct(perf.expected_accuracy)} (n={perf.expected_n}{ece})")
+    if perf.alarm:
+        parts.append(f"[red]ALARM: {perf.reason}[/]")
+    return "; ".join(parts)
+
+
+def _drift_line(services: Services, model: str) -> str:
+    drift = getattr(services, "drift", None)
+    if drift is None:
+        return "not checked"
+    return str(drift)
 
 
 def events_table(events: list[Event], title: str, *, reason_chars: int) -> Table:

@@ -64,6 +64,14 @@ class TfidfLogRegPredictor:
     def labels(self) -> tuple[str, ...]:
         return self._labels
 
+    def vocabulary(self) -> frozenset[str]:
+        """The fitted vectorizer's terms (n-grams included): the words drift monitoring calls known."""
+        return frozenset(self._vocab)
+
+    def features(self, texts: Sequence[str]) -> Any:
+        """The model's own feature map: texts to their sparse (n, d) TF-IDF matrix."""
+        return self.vectorizer.transform(texts)
+
     def _expand(self, proba: FloatArray) -> FloatArray:
         if len(self._columns) == len(self._labels):
             return proba[:, np.argsort(self._columns)] if not _is_identity(self._columns) else proba

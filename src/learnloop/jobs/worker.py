@@ -25,7 +25,7 @@ from learnloop.rollout.service import RolloutService
 from learnloop.store import repositories as repo
 from learnloop.store.db import Database
 from learnloop.training.pipeline import TrainingService
-from learnloop.triggers import retrain_reason
+from learnloop.triggers import retrain_reason, scheduled_reason
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Worker:
         *,
         poll_seconds: float = 0.5,
         trigger_poll_seconds: float = 2.0,
+        max_running_jobs: int | None = None,
     ) -> None:
         self.db = db
         self.jobs = jobs
@@ -49,6 +50,7 @@ class Worker:
         self.clock = clock
         self.metrics = metrics
         self.rollouts = rollouts
+        self.max_running_jobs = max_running_jobs  # across every worker sharing the database
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._poll = poll_seconds
         self._trigger_poll = trigger_poll_seconds
@@ -139,11 +141,14 @@ class Worker:
             active = {m.name: repo.active_job(conn, m.name, "retrain") is not None for m in models}
             rolling = {r.model for r in repo.active_rollouts(conn)}
         for model in models:
-            reason = retrain_reason(model, counts[model.name], now, active[model.name], model.name in rolling)
+            busy, rolling_out = active[model.name], model.name in rolling
+            volume = retrain_reason(model, counts[model.name], now, busy, rolling_out)
+            scheduled = scheduled_reason(model, now, busy, rolling_out)
+            trigger, reason = ("feedback_volume", volume) if volume else ("schedule", scheduled)
             if reason is None:
                 continue
             try:
-                self.jobs.enqueue(model.name, "retrain", requested_by="trigger:feedback_volume", reason=reason)
+                self.jobs.enqueue(model.name, "retrain", requested_by=f"trigger:{trigger}", reason=reason)
                 fired.append(model.name)
             except ConflictError:
                 pass
@@ -152,7 +157,7 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
         with self.db.write() as conn:
-            job = repo.claim_job(conn, self.name, self.clock.now())
+            job = repo.claim_job(conn, self.name, self.clock.now(), max_running=self.max_running_jobs)
         if job is None:
             return False
         log.info(

@@ -24,7 +24,8 @@ from learnloop.curation.labels import EVENT_PRIORITY, implied_label
 from learnloop.evaluation.sequential import ArmCounts
 
 
-def _latest_per_prediction(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def latest_per_prediction(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The deciding event of each prediction (rows oldest first)."""
     best: dict[str, tuple[int, Mapping[str, Any]]] = {}
     for row in rows:  # oldest first: a later event of the same priority wins
         priority = EVENT_PRIORITY.get(row["kind"], 0)
@@ -61,7 +62,7 @@ def two_arm_outcomes(
     challenger handed to the champion, route ``fallback``, belong to neither)."""
     counts = {"a": [0, 0], "b": [0, 0]}
     unknown = 0
-    for row in _latest_per_prediction(rows):
+    for row in latest_per_prediction(rows):
         if row["route"] == "canary" and row["version"] == b_version:
             arm = "b"
         elif row["route"] in ("champion", "baseline") and row["version"] == a_version:
@@ -94,7 +95,7 @@ def paired_outcomes(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) ->
     """Served answer (A) and shadow answer (B) on the same requests, judged by the same feedback."""
     cells = {"both": 0, "a_only": 0, "b_only": 0, "neither": 0}
     unknown = 0
-    for row in _latest_per_prediction(rows):
+    for row in latest_per_prediction(rows):
         a = answer_correct(row, labels)
         b = answer_correct(row, labels, row["shadow_label"])
         if a is None or b is None:

@@ -9,13 +9,14 @@ from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, RowMapping
 
 from learnloop.domain import (
     Deployment,
+    DriftCheck,
     Event,
     Feedback,
     FeedbackKind,
@@ -31,6 +32,7 @@ from learnloop.domain import (
     VersionStatus,
 )
 from learnloop.errors import ConflictError, NotFoundError
+from learnloop.notify.base import Delivery, DeliveryStatus, Webhook
 from learnloop.store import tables as t
 
 LABELLED_KINDS = (
@@ -280,6 +282,44 @@ def list_events(
         )
         for r in conn.execute(q).mappings()
     ]
+
+
+# -- online performance ---------------------------------------------------------------------
+
+
+def judged_answers(conn: Connection, model: str, version: int | None, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` feedback events on answers of ``version`` (every version if None),
+    newest first, with what was answered: the evidence behind online accuracy."""
+    q = select(
+        *_OUTCOME_COLUMNS, t.predictions.c.version, t.predictions.c.route, t.predictions.c.created_at.label("served_at")
+    ).select_from(
+        t.feedback.join(
+            t.predictions,
+            and_(t.predictions.c.id == t.feedback.c.prediction_id, t.predictions.c.model == t.feedback.c.model),
+        )
+    )
+    q = q.where(t.feedback.c.model == model)
+    if version is not None:
+        q = q.where(t.predictions.c.version == version)
+    q = q.order_by(t.feedback.c.created_at.desc(), t.feedback.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def recent_probabilities(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, float]]:
+    """The probabilities of the newest ``limit`` answers of ``version`` (newest first)."""
+    p = t.predictions
+    q = (
+        select(p.c.probabilities)
+        .where(p.c.model == model, p.c.version == version)
+        .order_by(p.c.created_at.desc())
+        .limit(limit)
+    )
+    return [orjson.loads(raw) for raw in conn.execute(q).scalars()]
+
+
+def latest_event(conn: Connection, model: str, kinds: Sequence[str]) -> Event | None:
+    found = list_events(conn, model, 1, None, kinds)
+    return found[0] if found else None
 
 
 # -- rollouts -------------------------------------------------------------------------------
@@ -623,29 +663,32 @@ def count_labelled_feedback_since(conn: Connection, model: str, since: datetime 
     return int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
 
 
+def _feedback_and_answer() -> Select[Any]:
+    """Feedback events, each with the answer it is about when that prediction is logged
+    (``prediction_text``, ``predicted_label``, ... are None otherwise)."""
+    f, p = t.feedback, t.predictions
+    return select(
+        f.c.id,
+        f.c.kind,
+        f.c.label,
+        f.c.thumbs,
+        f.c.rating,
+        f.c.text,
+        f.c.subject,
+        f.c.metadata,
+        f.c.created_at,
+        f.c.prediction_id,
+        p.c.text.label("prediction_text"),
+        p.c.label.label("predicted_label"),
+        p.c.version.label("prediction_version"),
+        p.c.route.label("prediction_route"),
+    ).select_from(f.outerjoin(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)))
+
+
 def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> list[dict[str, Any]]:
     """Feedback up to ``until`` joined with its prediction when that is known, oldest first."""
-    f, p = t.feedback, t.predictions
-    q = (
-        select(
-            f.c.id,
-            f.c.kind,
-            f.c.label,
-            f.c.thumbs,
-            f.c.rating,
-            f.c.text,
-            f.c.subject,
-            f.c.metadata,
-            f.c.created_at,
-            f.c.prediction_id,
-            p.c.text.label("prediction_text"),
-            p.c.label.label("predicted_label"),
-            p.c.version.label("prediction_version"),
-        )
-        .select_from(f.outerjoin(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)))
-        .where(f.c.model == model, f.c.created_at <= until)
-        .order_by(f.c.created_at, f.c.id)
-    )
+    f = t.feedback
+    q = _feedback_and_answer().where(f.c.model == model, f.c.created_at <= until).order_by(f.c.created_at, f.c.id)
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
@@ -729,9 +772,21 @@ def list_jobs(conn: Connection, model: str | None = None, limit: int = 20) -> li
     return [_job(r) for r in conn.execute(q).mappings()]
 
 
-def claim_job(conn: Connection, worker: str, at: datetime) -> Job | None:
-    """Take the oldest queued job. PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the write
-    transaction is already exclusive (``BEGIN IMMEDIATE``)."""
+# Any constant: the advisory lock that serialises job claims on PostgreSQL.
+_CLAIM_LOCK = 0x6C6C_6A6F
+
+
+def claim_job(conn: Connection, worker: str, at: datetime, *, max_running: int | None = None) -> Job | None:
+    """Take the oldest queued job, unless ``max_running`` jobs are running already (across every
+    worker). PostgreSQL: claims are serialised by a transaction-level advisory lock (so the
+    running count cannot be read by two workers at once) and the row is taken ``FOR UPDATE
+    SKIP LOCKED``; SQLite: the write transaction is already exclusive (``BEGIN IMMEDIATE``)."""
+    if max_running is not None:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK})")
+        running = select(func.count()).select_from(t.jobs).where(t.jobs.c.status == JobStatus.RUNNING.value)
+        if int(conn.execute(running).scalar_one()) >= max_running:
+            return None
     q = (
         select(t.jobs.c.id)
         .where(t.jobs.c.status == JobStatus.QUEUED.value)
@@ -762,3 +817,318 @@ def update_job(conn: Connection, job_id: str, **values: Any) -> None:
 def queue_depth(conn: Connection) -> int:
     q = select(func.count()).select_from(t.jobs).where(t.jobs.c.status == JobStatus.QUEUED.value)
     return int(conn.execute(q).scalar_one())
+
+
+# -- dashboard queries ----------------------------------------------------------------------
+
+
+def recent_feedback(conn: Connection, model: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` feedback events of ``model``, newest first, each with the answer it
+    is about when that prediction is logged (``predicted_label`` etc. are None otherwise)."""
+    f = t.feedback
+    q = _feedback_and_answer().where(f.c.model == model).order_by(f.c.created_at.desc(), f.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# -- drift checks ---------------------------------------------------------------------------
+
+
+def served_window(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` answers of ``version`` (text, probabilities, created_at), newest
+    first: the window a drift check compares with the version's reference."""
+    p = t.predictions
+    q = (
+        select(p.c.text, p.c.probabilities, p.c.created_at)
+        .where(p.c.model == model, p.c.version == version)
+        .order_by(p.c.created_at.desc(), p.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {"text": text, "probabilities": orjson.loads(raw), "created_at": at} for text, raw, at in conn.execute(q)
+    ]
+
+
+def _drift_check(row: RowMapping) -> DriftCheck:
+    return DriftCheck(
+        id=row["id"],
+        model=row["model"],
+        version=row["version"],
+        n=row["n"],
+        window_start=row["window_start"],
+        window_end=row["window_end"],
+        drifted=bool(row["drifted"]),
+        results=list(row["results"]),
+        created_at=row["created_at"],
+    )
+
+
+def insert_drift_check(
+    conn: Connection,
+    *,
+    model: str,
+    version: int,
+    n: int,
+    window_start: datetime | None,
+    window_end: datetime | None,
+    drifted: bool,
+    results: Sequence[dict[str, Any]],
+    at: datetime,
+) -> DriftCheck:
+    values = {
+        "model": model,
+        "version": version,
+        "n": n,
+        "window_start": window_start,
+        "window_end": window_end,
+        "drifted": drifted,
+        "results": list(results),
+        "created_at": at,
+    }
+    check_id = conn.execute(insert(t.drift_checks).values(**values).returning(t.drift_checks.c.id)).scalar_one()
+    row = conn.execute(select(t.drift_checks).where(t.drift_checks.c.id == check_id)).mappings().one()
+    return _drift_check(row)
+
+
+def latest_drift_check(conn: Connection, model: str, version: int | None = None) -> DriftCheck | None:
+    """The model's newest drift check (of ``version``, if given)."""
+    q = select(t.drift_checks).where(t.drift_checks.c.model == model)
+    if version is not None:
+        q = q.where(t.drift_checks.c.version == version)
+    row = conn.execute(q.order_by(t.drift_checks.c.id.desc()).limit(1)).mappings().first()
+    return _drift_check(row) if row is not None else None
+
+
+def list_drift_checks(conn: Connection, model: str, limit: int = 20) -> list[DriftCheck]:
+    """The model's newest ``limit`` drift checks, newest first."""
+    q = select(t.drift_checks).where(t.drift_checks.c.model == model).order_by(t.drift_checks.c.id.desc()).limit(limit)
+    return [_drift_check(r) for r in conn.execute(q).mappings()]
+
+
+# -- webhooks and deliveries ----------------------------------------------------------------
+
+
+def _event(row: RowMapping) -> Event:
+    return Event(
+        id=row["id"],
+        model=row["model"],
+        kind=row["kind"],
+        version=row["version"],
+        actor=row["actor"],
+        reason=row["reason"],
+        data=dict(row["data"]),
+        created_at=row["created_at"],
+    )
+
+
+def list_all_events(conn: Connection, after_id: int, limit: int = 500) -> list[Event]:
+    """Events of every model after ``after_id``, oldest first (what notifiers follow)."""
+    q = select(t.events).where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)
+    return [_event(r) for r in conn.execute(q).mappings()]
+
+
+def get_event(conn: Connection, event_id: int) -> Event | None:
+    row = conn.execute(select(t.events).where(t.events.c.id == event_id)).mappings().first()
+    return _event(row) if row is not None else None
+
+
+def max_event_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(t.events.c.id))).scalar() or 0)
+
+
+def get_cursor(conn: Connection, name: str, *, for_update: bool = False) -> int | None:
+    q = select(t.cursors.c.event_id).where(t.cursors.c.name == name)
+    if for_update:
+        q = q.with_for_update()
+    value = conn.execute(q).scalar()
+    return None if value is None else int(value)
+
+
+def init_cursor(conn: Connection, name: str, event_id: int, at: datetime) -> None:
+    """Create the cursor unless another process just did."""
+    stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        stmt_factory(t.cursors).values(name=name, event_id=event_id, updated_at=at).on_conflict_do_nothing()
+    )
+
+
+def set_cursor(conn: Connection, name: str, event_id: int, at: datetime) -> None:
+    conn.execute(update(t.cursors).where(t.cursors.c.name == name).values(event_id=event_id, updated_at=at))
+
+
+def _webhook(row: RowMapping) -> Webhook:
+    return Webhook(
+        id=row["id"],
+        url=row["url"],
+        model=row["model"],
+        kinds=tuple(row["kinds"]),
+        format=row["format"],
+        active=bool(row["active"]),
+        created_at=row["created_at"],
+        secret=row["secret"],
+    )
+
+
+def insert_webhook(
+    conn: Connection, *, url: str, model: str | None, kinds: Sequence[str], format: str, secret: str, at: datetime
+) -> Webhook:
+    result = conn.execute(
+        insert(t.webhooks)
+        .values(url=url, model=model, kinds=list(kinds), format=format, secret=secret, active=True, created_at=at)
+        .returning(t.webhooks.c.id)
+    )
+    return get_webhook(conn, int(result.scalar_one()))
+
+
+def get_webhook(conn: Connection, webhook_id: int, *, active_only: bool = True) -> Webhook:
+    q = select(t.webhooks).where(t.webhooks.c.id == webhook_id)
+    if active_only:
+        q = q.where(t.webhooks.c.active.is_(True))
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFoundError(f"webhook {webhook_id} not found", field="webhook_id")
+    return _webhook(row)
+
+
+def list_webhooks(conn: Connection, *, active_only: bool = True) -> list[Webhook]:
+    q = select(t.webhooks).order_by(t.webhooks.c.id)
+    if active_only:
+        q = q.where(t.webhooks.c.active.is_(True))
+    return [_webhook(r) for r in conn.execute(q).mappings()]
+
+
+def deactivate_webhook(conn: Connection, webhook_id: int, at: datetime) -> int:
+    """Remove a webhook (kept, inactive, with its delivery history); its pending deliveries
+    fail. Returns how many were pending."""
+    get_webhook(conn, webhook_id)  # NotFoundError when unknown or removed already
+    conn.execute(update(t.webhooks).where(t.webhooks.c.id == webhook_id).values(active=False))
+    result = conn.execute(
+        update(t.deliveries)
+        .where(t.deliveries.c.webhook_id == webhook_id, t.deliveries.c.status == DeliveryStatus.PENDING.value)
+        .values(status=DeliveryStatus.FAILED.value, last_error="webhook removed", next_attempt_at=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def insert_deliveries(conn: Connection, pairs: Sequence[tuple[int, int]], at: datetime) -> int:
+    """One pending delivery per (webhook id, event id); a pair that exists already is left
+    alone (the unique constraint makes re-reading events harmless). Returns how many are new."""
+    if not pairs:
+        return 0
+    stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "webhook_id": webhook_id,
+            "event_id": event_id,
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
+        for webhook_id, event_id in pairs
+    ]
+    stmt = stmt_factory(t.deliveries).on_conflict_do_nothing().returning(t.deliveries.c.id)
+    return len(conn.execute(stmt, rows).scalars().all())
+
+
+def _delivery(row: RowMapping) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        delivered_at=row["delivered_at"],
+        event_kind=row.get("event_kind"),
+        event_model=row.get("event_model"),
+    )
+
+
+def _deliveries_with_events() -> Any:
+    d, e = t.deliveries, t.events
+    return select(d, e.c.kind.label("event_kind"), e.c.model.label("event_model")).select_from(
+        d.outerjoin(e, e.c.id == d.c.event_id)
+    )
+
+
+def get_delivery(conn: Connection, delivery_id: int) -> Delivery:
+    row = conn.execute(_deliveries_with_events().where(t.deliveries.c.id == delivery_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"delivery {delivery_id} not found", field="delivery_id")
+    return _delivery(row)
+
+
+def list_deliveries(
+    conn: Connection, webhook_id: int, limit: int = 50, status: DeliveryStatus | None = None
+) -> list[Delivery]:
+    """A webhook's deliveries, newest first."""
+    q = _deliveries_with_events().where(t.deliveries.c.webhook_id == webhook_id)
+    if status is not None:
+        q = q.where(t.deliveries.c.status == status.value)
+    q = q.order_by(t.deliveries.c.id.desc()).limit(limit)
+    return [_delivery(r) for r in conn.execute(q).mappings()]
+
+
+def claim_delivery(conn: Connection, now: datetime, lease_until: datetime) -> Delivery | None:
+    """Take the most overdue pending delivery of an active webhook: its next attempt moves to
+    ``lease_until`` (so no other process takes it meanwhile; if this one dies, it is due again
+    then) and its attempt count goes up. PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the
+    write transaction is exclusive. The conditional UPDATE guards both."""
+    d, w = t.deliveries, t.webhooks
+    due = and_(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
+    q = (
+        select(d.c.id)
+        .select_from(d.join(w, w.c.id == d.c.webhook_id))
+        .where(due, w.c.active.is_(True))
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=d)
+    )
+    delivery_id = conn.execute(q).scalar()
+    if delivery_id is None:
+        return None
+    claimed = conn.execute(
+        update(d)
+        .where(d.c.id == delivery_id, due)
+        .values(next_attempt_at=lease_until, attempts=d.c.attempts + 1)
+        .returning(d.c.id)
+    ).first()
+    return get_delivery(conn, delivery_id) if claimed is not None else None
+
+
+def record_delivery_attempt(
+    conn: Connection,
+    delivery_id: int,
+    *,
+    status: DeliveryStatus,
+    status_code: int | None,
+    error: str | None,
+    next_attempt_at: datetime | None,
+    delivered_at: datetime | None = None,
+) -> None:
+    conn.execute(
+        update(t.deliveries)
+        .where(t.deliveries.c.id == delivery_id)
+        .values(
+            status=status.value,
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+            delivered_at=delivered_at,
+        )
+    )
+
+
+def count_pending_deliveries(conn: Connection) -> int:
+    q = select(func.count()).select_from(t.deliveries).where(t.deliveries.c.status == DeliveryStatus.PENDING.value)
+    return int(conn.execute(q).scalar_one())
+
+
+def has_due_delivery(conn: Connection, now: datetime) -> bool:
+    """Whether any delivery is due (a read, so an idle worker takes no write lock)."""
+    d = t.deliveries
+    q = select(d.c.id).where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now).limit(1)
+    return conn.execute(q).first() is not None

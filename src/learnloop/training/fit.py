@@ -23,6 +23,7 @@ import numpy as np
 
 from learnloop.families import get_family
 from learnloop.families.base import FloatArray, Predictor
+from learnloop.monitoring.reference import fit_reference
 from learnloop.registry.artifacts import LocalArtifactStore, load_predictor, save_predictor
 
 
@@ -47,6 +48,10 @@ class TrainSpec:
     folds: list[FoldSpec] = field(default_factory=list)
     folds_set: str = "recent"
     weights: list[float] | None = None  # per training text; None: all 1
+    # Where to store the candidate's drift reference (fitted on ``eval_sets[drift_reference_set]``
+    # with the candidate's probabilities; see ``monitoring.reference``); None: no reference.
+    drift_reference_key: str | None = None
+    drift_reference_set: str = "golden"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class TrainResult:
     candidate_proba: dict[str, FloatArray] = field(default_factory=dict)
     champion_proba: dict[str, FloatArray] | None = None
     latency_ms: list[float] = field(default_factory=list)  # candidate's predict_one, one per text
+    drift_reference_uri: str | None = None
+    drift_reference_error: str | None = None  # why there is no reference (it never fails a fit)
 
 
 def predict_labels(predictor: Predictor, texts: list[str], label_set: list[str]) -> tuple[list[str], FloatArray]:
@@ -131,6 +138,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
     }
     if spec.folds:
         candidate[spec.folds_set] = _forward_chained(family, spec)
+    drift_uri, drift_error = _drift_reference(store, spec, predictor, candidate)
     latency_ms = _predict_one_latency_ms(predictor, spec.eval_sets.get(spec.latency_set, [])[: spec.latency_samples])
     champion = None
     if spec.champion_uri is not None:
@@ -144,7 +152,26 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
         candidate_proba={name: proba for name, (_, proba) in candidate.items()},
         champion_proba={name: proba for name, (_, proba) in champion.items()} if champion is not None else None,
         latency_ms=latency_ms,
+        drift_reference_uri=drift_uri,
+        drift_reference_error=drift_error,
     )
+
+
+def _drift_reference(
+    store: LocalArtifactStore, spec: TrainSpec, predictor: Predictor, candidate: dict[str, tuple[list[str], FloatArray]]
+) -> tuple[str | None, str | None]:
+    """Fit and store the candidate's drift reference: (its URI, None) or (None, why not)."""
+    if spec.drift_reference_key is None:
+        return None, None
+    name = spec.drift_reference_set
+    texts = spec.eval_sets.get(name, [])
+    if not texts or name not in candidate:
+        return None, f"no {name} texts to fit a drift reference on"
+    try:
+        reference = fit_reference(predictor, texts, candidate[name][1], spec.label_set, source=name)
+    except Exception as exc:  # monitoring never fails a training
+        return None, f"the drift reference could not be fitted: {type(exc).__name__}: {exc}"
+    return store.put_bytes(spec.drift_reference_key, reference.to_bytes()), None
 
 
 def child_initializer() -> None:

@@ -20,6 +20,7 @@ from learnloop.evaluation import (
     paired_metric_differences,
 )
 from learnloop.evaluation.gate import slice_comparisons
+from learnloop.monitoring import reference as drift_reference
 from learnloop.registry.artifacts import ArtifactStore
 from learnloop.registry.service import RegistryService
 from learnloop.store import repositories as repo
@@ -57,6 +58,9 @@ def _version_metrics(
     metrics["train_examples"] = len(snapshot.train)
     metrics["feedback_weight"] = model.policy.feedback_weight
     metrics["snapshot_counts"] = snapshot.counts
+    metrics[drift_reference.METRICS_KEY] = result.drift_reference_uri
+    if result.drift_reference_error:
+        metrics[drift_reference.METRICS_ERROR_KEY] = result.drift_reference_error
     return metrics
 
 
@@ -136,6 +140,7 @@ class TrainingService:
             manifest_extra={"model": model.name, "snapshot": snapshot.hash},
             folds=[FoldSpec(fold.train, fold.evaluate) for fold in snapshot.folds],
             weights=_weights(snapshot, model.policy.feedback_weight),
+            drift_reference_key=drift_reference.reference_key(model.name, key),
         )
 
     def bootstrap(self, name: str, progress: Progress = _no_progress) -> ModelVersion:

@@ -4,7 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from croniter import croniter
+
 from learnloop.domain import Model
+from learnloop.errors import ValidationError
+
+
+def check_schedule(expression: str) -> str:
+    """A cron expression (five fields, UTC), or a clear error."""
+    if expression and not croniter.is_valid(expression):
+        raise ValidationError(
+            f"policy.retrain_schedule must be a cron expression such as '0 3 * * *' (UTC); got {expression!r}",
+            field="policy.retrain_schedule",
+        )
+    return expression
+
+
+def scheduled_reason(model: Model, now: datetime, job_active: bool, rollout_active: bool = False) -> str | None:
+    """Why a scheduled retrain is due now, or None: the policy's ``retrain_schedule`` has a
+    firing time after the last retrain (or the model's creation) that is not in the future."""
+    expression = model.policy.retrain_schedule
+    if not expression or job_active or rollout_active:
+        return None
+    since = model.last_retrain_at or model.created_at
+    due = croniter(expression, since).get_next(datetime)
+    if due > now:
+        return None
+    return f"scheduled retrain (cron {expression!r} UTC, due {due:%Y-%m-%d %H:%M})"
 
 
 def retrain_reason(

@@ -11,6 +11,7 @@ from learnloop.api.schemas import (
     JobPublic,
     ModelDetail,
     ModelSummary,
+    PerformancePublic,
     PolicyUpdate,
     RolloutPublic,
     VersionPublic,
@@ -22,8 +23,10 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 @router.get("", response_model=list[ModelSummary])
 async def list_models(services: ServicesDep) -> list[ModelSummary]:
-    deployments = {m: services.registry.deployment(m.name).champion_version for m in services.registry.list_models()}
-    return [ModelSummary.of(m, champion) for m, champion in deployments.items()]
+    return [
+        ModelSummary.of(m, services.registry.deployment(m.name).champion_version)
+        for m in services.registry.list_models()
+    ]
 
 
 @router.get("/{model}", response_model=ModelDetail)
@@ -47,6 +50,13 @@ async def list_events(
 ) -> list[EventPublic]:
     """The audit trail: newest first; with ``after_id``, the events after it, oldest first."""
     return [EventPublic.of(e) for e in services.registry.events(model, min(max(limit, 1), 500), after_id)]
+
+
+@router.get("/{model}/performance", response_model=PerformancePublic)
+async def performance(model: str, services: ServicesDep) -> PerformancePublic:
+    """Online accuracy of the champion from feedback (95% Wilson interval), the label-free
+    estimate, the drop alarm, and a daily series per version."""
+    return PerformancePublic.model_validate(services.performance.performance(model, series=True).to_dict())
 
 
 @router.get("/{model}/versions/{version}", response_model=VersionPublic)

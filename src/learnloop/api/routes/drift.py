@@ -1,0 +1,26 @@
+"""Drift of a model's inputs and outputs: the latest checks, and a check run now."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.schemas import DriftCheckPublic
+
+router = APIRouter(tags=["drift"])
+PREFIX = "/v1/models/{model}/drift"
+
+
+@router.get(PREFIX, response_model=list[DriftCheckPublic])
+async def history(
+    model: str, services: ServicesDep, limit: int = Query(default=20, ge=1, le=200)
+) -> list[DriftCheckPublic]:
+    """The model's latest drift checks, newest first, each with every detector's result."""
+    return [DriftCheckPublic.of(c) for c in services.drift.history(model, limit)]
+
+
+@router.post(PREFIX + "/check", response_model=DriftCheckPublic)
+def check_now(model: str, actor: AdminDep, services: ServicesDep) -> DriftCheckPublic:
+    """Check the champion's newest answers now (stored, exported and alarmed like a periodic check).
+    A plain ``def``: the check is CPU work, so it runs in the thread pool, off the event loop."""
+    return DriftCheckPublic.of(services.drift.check(model))

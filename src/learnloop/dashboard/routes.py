@@ -1,0 +1,264 @@
+"""The dashboard's pages and buttons, at ``/dashboard``: server-rendered HTML (Jinja2, escaped
+by default) with charts drawn as inline SVG; a few lines of script refresh the live rollout
+panel and ask before an action. Pages call ``views`` (which call the services); buttons are
+POST forms that call the same service functions as the API and come back with a message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from learnloop import __version__
+from learnloop.api.errors import status_of
+from learnloop.dashboard import auth, views
+from learnloop.errors import LearnloopError, ValidationError
+from learnloop.services import Services
+
+PREFIX = "/dashboard"
+ACTOR = "dashboard"
+MAX_FORM_BYTES = 16_384
+ROLLOUT_ACTIONS = {
+    "pause": "paused",
+    "resume": "resumed",
+    "promote": "promoted",
+    "rollback": "rolled back",
+    "stop": "stopped",
+}
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("learnloop.dashboard", "templates"),
+        autoescape=select_autoescape(["html", "css"], default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v, digits=1: "-" if v is None else f"{100 * v:.{digits}f}%"
+    env.filters["num"] = lambda v, digits=3: "-" if v is None else f"{v:.{digits}f}"
+    env.filters["pts"] = lambda v: "-" if v is None else f"{100 * v:+.1f} pts"
+    env.filters["when"] = lambda v: "-" if v is None else f"{v:%Y-%m-%d %H:%M:%S}"
+    env.filters["short"] = lambda v, n=12: "-" if v is None else str(v)[:n]
+    env.filters["headline"] = views.verdict_headline
+    return env
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _model_url(model: str) -> str:
+    return f"{PREFIX}/models/{quote(model, safe='')}"
+
+
+def _redirect(url: str, message: str, level: str) -> RedirectResponse:
+    return RedirectResponse(f"{url}?{urlencode({'flash': message, 'level': level})}", status_code=303)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A small url-encoded form (the dashboard's own forms), first value of each field."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise ValidationError("the dashboard's forms are posted url-encoded", field="body")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise ValidationError("form too large", field="body")
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of this dashboard: never an open redirect."""
+    if value and value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value:
+        return value
+    return PREFIX
+
+
+class Dashboard:
+    """The templates and the rendering shared by every page."""
+
+    def __init__(self) -> None:
+        self.env = environment()
+
+    def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        services = _services(request)
+        nonce = secrets.token_urlsafe(16)
+        key_required = services.settings.api_key is not None
+        html = self.env.get_template(template).render(
+            request=request,
+            nonce=nonce,
+            learnloop_version=__version__,
+            prefix=PREFIX,
+            key_required=key_required,
+            admin=auth.is_admin(request, services.settings.api_key),
+            flash=request.query_params.get("flash"),
+            level=request.query_params.get("level", "ok"),
+            model_url=_model_url,
+            **context,
+        )
+        headers = dict(SECURITY_HEADERS)
+        headers["Content-Security-Policy"] = (
+            f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; img-src 'self' data:; "
+            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
+        return HTMLResponse(html, status_code=status_code, headers=headers)
+
+    def refused(self, request: Request) -> Response | None:
+        """The answer to an action that may not go ahead, or None when it may."""
+        if not auth.same_origin(request):
+            return self.render(
+                request,
+                "error.html",
+                403,
+                title="Cross-site request refused",
+                message="Dashboard actions must be posted from this server's own pages (Origin or Referer).",
+            )
+        if not auth.is_admin(request, _services(request).settings.api_key):
+            back = _safe_next(urlsplit(request.headers.get("referer", "")).path)
+            return self.render(
+                request,
+                "login.html",
+                401,
+                title="Admin key needed",
+                message="This action needs the server's admin key. Log in, then press the button again.",
+                next=back,
+            )
+        return None
+
+
+def build_router() -> APIRouter:
+    """The dashboard's routes (``create_app`` includes them); ``/`` redirects here."""
+    dash = Dashboard()
+
+    class HtmlErrorRoute(APIRoute):
+        """Domain errors (unknown model, ...) as a readable page rather than problem+json."""
+
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def run(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except LearnloopError as exc:
+                    return dash.render(request, "error.html", status_of(exc), title="Not possible", message=exc.message)
+
+            return run
+
+    router = APIRouter(route_class=HtmlErrorRoute, include_in_schema=False)
+
+    @router.get("/")
+    async def root() -> RedirectResponse:
+        return RedirectResponse(PREFIX, status_code=307)
+
+    @router.get(PREFIX)
+    async def models(request: Request) -> HTMLResponse:
+        rows = await run_in_threadpool(views.models_overview, _services(request))
+        return dash.render(request, "models.html", title="Models", rows=rows)
+
+    @router.get(PREFIX + "/models/{model}")
+    async def model_page(request: Request, model: str, disagreements: bool = False) -> HTMLResponse:
+        page = await run_in_threadpool(views.model_page, _services(request), model, disagreements_only=disagreements)
+        return dash.render(request, "model.html", title=model, **page)
+
+    @router.get(PREFIX + "/models/{model}/rollout")
+    async def rollout_panel(request: Request, model: str) -> HTMLResponse:
+        page = await run_in_threadpool(views.rollout_panel, _services(request), model)
+        return dash.render(request, "_rollout.html", **page)
+
+    @router.get(PREFIX + "/models/{model}/versions/{number}")
+    async def version_page(request: Request, model: str, number: int) -> HTMLResponse:
+        page = await run_in_threadpool(views.version_page, _services(request), model, number)
+        return dash.render(request, "version.html", title=f"{model} v{number}", **page)
+
+    @router.get(PREFIX + "/login")
+    async def login_form(request: Request, next: str = PREFIX) -> HTMLResponse:
+        return dash.render(request, "login.html", title="Log in", message="", next=_safe_next(next))
+
+    @router.post(PREFIX + "/login", response_model=None)
+    async def login(request: Request) -> Response:
+        if not auth.same_origin(request):
+            return dash.render(request, "error.html", 403, title="Cross-site request refused", message="")
+        form = await _form(request)
+        target = _safe_next(form.get("next"))
+        key = _services(request).settings.api_key
+        if key is None:
+            return _redirect(target, "this server has no admin key: actions are open (loopback only)", "ok")
+        if not auth.key_matches(form.get("key", ""), key):
+            return dash.render(request, "login.html", 401, title="Log in", message="Wrong key.", next=target)
+        response = _redirect(target, "logged in", "ok")
+        response.set_cookie(
+            auth.COOKIE,
+            auth.admin_token(key),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path=PREFIX,
+        )
+        return response
+
+    @router.post(PREFIX + "/logout", response_model=None)
+    async def logout(request: Request) -> Response:
+        if not auth.same_origin(request):
+            return dash.render(request, "error.html", 403, title="Cross-site request refused", message="")
+        response = _redirect(PREFIX, "logged out", "ok")
+        response.delete_cookie(auth.COOKIE, path=PREFIX)
+        return response
+
+    async def act(request: Request, model: str, do: Callable[[str | None], Any], done: str) -> Response:
+        refused = dash.refused(request)
+        if refused is not None:
+            return refused
+        reason = (await _form(request)).get("reason", "").strip()[:1000] or None
+        try:
+            await run_in_threadpool(do, reason)
+        except LearnloopError as exc:
+            return _redirect(_model_url(model), exc.message, "error")
+        return _redirect(_model_url(model), done, "ok")
+
+    @router.post(PREFIX + "/models/{model}/versions/{number}/promote", response_model=None)
+    async def promote(request: Request, model: str, number: int) -> Response:
+        registry = _services(request).registry
+        return await act(
+            request,
+            model,
+            lambda reason: registry.promote(model, number, actor=ACTOR, reason=reason or "promoted from the dashboard"),
+            f"version {number} promoted",
+        )
+
+    @router.post(PREFIX + "/models/{model}/rollback", response_model=None)
+    async def rollback(request: Request, model: str) -> Response:
+        registry = _services(request).registry
+        return await act(
+            request,
+            model,
+            lambda reason: registry.rollback(model, actor=ACTOR, reason=reason or "rolled back from the dashboard"),
+            "rolled back",
+        )
+
+    @router.post(PREFIX + "/models/{model}/rollouts/{rollout_id}/{action}", response_model=None)
+    async def rollout_action(request: Request, model: str, rollout_id: int, action: str) -> Response:
+        if action not in ROLLOUT_ACTIONS:
+            raise ValidationError(f"unknown rollout action {action!r}", field="action")
+        method = getattr(_services(request).rollouts, action)
+        return await act(
+            request,
+            model,
+            lambda reason: method(model, rollout_id, actor=ACTOR, reason=reason or f"{action} from the dashboard"),
+            f"rollout {rollout_id} {ROLLOUT_ACTIONS[action]}",
+        )
+
+    return router

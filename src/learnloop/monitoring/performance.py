@@ -1,0 +1,238 @@
+"""How the serving version does on live traffic, from feedback and without it.
+
+* **Online accuracy** from feedback: the newest ``accuracy_window`` judged answers of the
+  champion (one outcome per prediction, resolved as the rollout controller does it: a label
+  says which answer was right, thumbs and ratings say whether the served one was), with a 95%
+  Wilson interval, and macro-F1 over the answers whose true label the feedback names. Also a
+  daily series per version for charts.
+* **Expected accuracy without labels** (the idea of NannyML's confidence-based performance
+  estimation, CBPE): the mean top-class probability of the newest answers. It is an honest
+  estimate only if the model is calibrated; the version's expected calibration error on its
+  golden set is reported beside it, so a reader knows how far to trust it. It moves at once
+  when inputs drift, long before feedback arrives.
+* **Drop alarm**: online accuracy is *shown* below the version's golden-set accuracy minus
+  ``accuracy_drop`` when the upper end of its 95% Wilson interval lies below that line
+  (at least ``MIN_JUDGED`` judged answers). Feedback is not a random sample (users speak up
+  more when an answer is wrong), so online accuracy tends to read low; the margin absorbs a
+  moderate bias, and the alarm compares like with like over time. An alarm writes
+  ``accuracy_dropped`` (and ``accuracy_recovered`` when it clears) once per transition, and
+  queues a retrain when the policy's ``retrain_on_accuracy_drop`` is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from learnloop.clock import Clock
+from learnloop.curation.labels import implied_label
+from learnloop.errors import ConflictError
+from learnloop.evaluation.metrics import wilson_interval
+from learnloop.jobs.service import JobService
+from learnloop.monitoring.metrics import Metrics
+from learnloop.rollout.outcomes import answer_correct, latest_per_prediction
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+
+log = logging.getLogger(__name__)
+MIN_JUDGED = 30  # judged answers before online accuracy may raise an alarm
+EXPECTED_WINDOW = 1_000  # newest answers behind the label-free estimate
+SERIES_EVENTS = 5_000  # newest feedback events behind the daily series
+
+
+@dataclass(frozen=True)
+class OnlineAccuracy:
+    version: int | None
+    n: int  # judged answers
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    macro_f1: float | None  # over the answers whose true label is known
+    n_labelled: int
+    unknown: int  # feedback that says nothing about being right (a rating of 3)
+
+
+@dataclass(frozen=True)
+class Performance:
+    model: str
+    version: int | None
+    online: OnlineAccuracy
+    golden_accuracy: float | None
+    golden_ece: float | None
+    expected_accuracy: float | None  # mean top-class probability (label-free)
+    expected_n: int
+    alarm: bool
+    threshold: float | None  # golden accuracy - accuracy_drop
+    reason: str
+    series: list[dict[str, Any]] = field(default_factory=list)  # daily, per version
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _macro_f1(truth: Sequence[str], answers: Sequence[str]) -> float | None:
+    labels = sorted(set(truth) | set(answers))
+    if not truth:
+        return None
+    scores = []
+    for lab in labels:
+        tp = sum(t == lab and a == lab for t, a in zip(truth, answers, strict=True))
+        fp = sum(t != lab and a == lab for t, a in zip(truth, answers, strict=True))
+        fn = sum(t == lab and a != lab for t, a in zip(truth, answers, strict=True))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return float(np.mean(scores))
+
+
+def online_accuracy(
+    rows: Iterable[Mapping[str, Any]], labels: Sequence[str], version: int | None = None
+) -> OnlineAccuracy:
+    """Rows: feedback on answers (any order); one outcome per prediction."""
+    right = judged = unknown = 0
+    truth: list[str] = []
+    answers: list[str] = []
+    for row in latest_per_prediction(sorted(rows, key=lambda r: (r["created_at"], r["id"]))):
+        correct = answer_correct(row, labels)
+        if correct is None:
+            unknown += 1
+            continue
+        judged += 1
+        right += int(correct)
+        label, _ = implied_label(row, labels)
+        if label is not None:
+            truth.append(label)
+            answers.append(row["predicted_label"])
+    if judged == 0:
+        return OnlineAccuracy(version, 0, None, None, None, None, 0, unknown)
+    low, high = wilson_interval(right, judged)
+    return OnlineAccuracy(version, judged, right / judged, low, high, _macro_f1(truth, answers), len(truth), unknown)
+
+
+def daily_series(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
+    """Online accuracy per version and day the answer was served, with Wilson intervals."""
+    groups: dict[tuple[int, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["version"], row["served_at"].date().isoformat())].append(row)
+    out = []
+    for (version, day), group in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+        acc = online_accuracy(group, labels, version)
+        if acc.n:
+            out.append(
+                {"version": version, "day": day, "n": acc.n, "accuracy": acc.accuracy, "ci": [acc.ci_low, acc.ci_high]}
+            )
+    return out
+
+
+def expected_accuracy(probabilities: Sequence[Mapping[str, float]]) -> float | None:
+    """Mean top-class probability: the accuracy a calibrated model expects of itself."""
+    if not probabilities:
+        return None
+    return float(np.mean([max(p.values()) for p in probabilities]))
+
+
+def drop_alarm(online: OnlineAccuracy, golden_accuracy: float | None, drop: float) -> tuple[bool, float | None, str]:
+    if golden_accuracy is None:
+        return False, None, "no golden accuracy to compare with"
+    line = golden_accuracy - drop
+    if online.n < MIN_JUDGED or online.ci_high is None:
+        return False, line, f"{online.n} judged answers; {MIN_JUDGED} needed before an alarm"
+    shown = online.ci_high < line
+    return (
+        shown,
+        line,
+        f"online accuracy {online.accuracy:.1%} (n={online.n}, 95% CI [{online.ci_low:.1%}, {online.ci_high:.1%}]) "
+        f"vs golden {golden_accuracy:.1%} - {drop:.0%} = {line:.1%}: "
+        + ("SHOWN BELOW" if shown else "not shown below"),
+    )
+
+
+class PerformanceService:
+    def __init__(self, db: Database, clock: Clock, metrics: Metrics, jobs: JobService) -> None:
+        self.db = db
+        self.clock = clock
+        self.metrics = metrics
+        self.jobs = jobs
+
+    def performance(self, model: str, *, series: bool = False) -> Performance:
+        with self.db.read() as conn:
+            spec = repo.get_model(conn, model)
+            champion = repo.get_deployment(conn, model).champion_version
+            version = repo.get_version(conn, model, champion) if champion is not None else None
+            rows = repo.judged_answers(conn, model, champion, 3 * spec.policy.accuracy_window)
+            probabilities = repo.recent_probabilities(conn, model, champion, EXPECTED_WINDOW) if champion else []
+            history = repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
+        online = online_accuracy(_newest_judged(rows, spec.policy.accuracy_window), spec.labels, champion)
+        golden = (version.metrics.get("golden") or {}) if version else {}
+        alarm, line, reason = drop_alarm(online, golden.get("accuracy"), spec.policy.accuracy_drop)
+        return Performance(
+            model=model,
+            version=champion,
+            online=online,
+            golden_accuracy=golden.get("accuracy"),
+            golden_ece=golden.get("ece"),
+            expected_accuracy=expected_accuracy(probabilities),
+            expected_n=len(probabilities),
+            alarm=alarm,
+            threshold=line,
+            reason=reason,
+            series=daily_series(history, spec.labels) if series else [],
+        )
+
+    def check(self, model: str) -> Performance:
+        """Measure, export to Prometheus, and on a change of alarm state write the event (and
+        queue a retrain when the policy says so)."""
+        perf = self.performance(model)
+        m = self.metrics
+        if perf.online.accuracy is not None:
+            m.online_accuracy.labels(model).set(perf.online.accuracy)
+        if perf.expected_accuracy is not None:
+            m.expected_accuracy.labels(model).set(perf.expected_accuracy)
+        m.accuracy_alarm.labels(model).set(int(perf.alarm))
+        now = self.clock.now()
+        with self.db.write() as conn:
+            spec = repo.get_model(conn, model)
+            last = repo.latest_event(conn, model, ["accuracy_dropped", "accuracy_recovered"])
+            was_alarm = last is not None and last.kind == "accuracy_dropped" and last.version == perf.version
+            if perf.alarm == was_alarm:
+                return perf
+            repo.insert_event(
+                conn,
+                model=model,
+                kind="accuracy_dropped" if perf.alarm else "accuracy_recovered",
+                version=perf.version,
+                at=now,
+                actor="monitor",
+                reason=perf.reason,
+                data={"online": asdict(perf.online), "golden_accuracy": perf.golden_accuracy},
+            )
+        if perf.alarm and spec.policy.retrain_on_accuracy_drop:
+            with contextlib.suppress(ConflictError):  # one is queued or running already
+                self.jobs.enqueue(model, "retrain", requested_by="trigger:accuracy_drop", reason=perf.reason)
+        return perf
+
+    def check_all(self) -> None:
+        with self.db.read() as conn:
+            names = [m.name for m in repo.list_models(conn)]
+        for name in names:
+            try:
+                self.check(name)
+            except Exception:
+                log.exception("model %s: the performance check failed", name)
+
+
+def _newest_judged(rows: list[dict[str, Any]], window: int) -> list[dict[str, Any]]:
+    """The events on the ``window`` newest distinct predictions (rows are newest first)."""
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row["prediction_id"] not in seen:
+            if len(seen) == window:
+                continue
+            seen.add(row["prediction_id"])
+        kept.append(row)
+    return kept

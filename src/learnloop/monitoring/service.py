@@ -1,0 +1,199 @@
+"""Drift checks of the serving version: its newest answers against the reference it was trained with.
+
+``check(model)`` reads the newest ``policy.drift_window`` answers the champion gave (texts and
+probabilities from the prediction log), runs every detector against the champion's reference
+(``monitoring.reference``) with the champion's own feature map, stores the result
+(``drift_checks``) and exports it to Prometheus. Alarms do not repeat: ``drift_detected`` is
+written when a version goes from no drift to drift (its previous check did not alarm), and
+``drift_resolved`` when a drifting version's check finds none; only a ``drift_detected`` queues
+a retrain, and only when ``policy.retrain_on_drift`` and no rollout runs (as with the other
+triggers: a new candidate would cut the running experiment short). A version without a
+reference is checked as ``no_reference`` (stored, counted, never an alarm). ``check_due()`` is
+the worker's periodic entry: every model whose ``drift_check_seconds`` (0: never) have passed
+since its last check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import numpy as np
+
+from learnloop.clock import Clock
+from learnloop.domain import DriftCheck, ModelVersion
+from learnloop.errors import ConflictError, LearnloopError
+from learnloop.jobs.service import JobService
+from learnloop.monitoring.drift import FeatureMap, Window, check_all
+from learnloop.monitoring.metrics import Metrics
+from learnloop.monitoring.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
+from learnloop.registry.artifacts import ArtifactStore
+from learnloop.routing.cache import ModelCache
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+
+log = logging.getLogger(__name__)
+DUE_POLL_SECONDS = 5.0  # how often the worker asks which models are due a check
+ACTOR = "monitor:drift"
+
+
+class DriftService:
+    def __init__(
+        self, db: Database, store: ArtifactStore, cache: ModelCache, clock: Clock, metrics: Metrics, jobs: JobService
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.cache = cache
+        self.clock = clock
+        self.metrics = metrics
+        self.jobs = jobs
+        self._references: dict[str, tuple[str, DriftReference]] = {}  # model -> (uri, the latest read)
+
+    def check(self, model: str) -> DriftCheck:
+        """Check the champion now; store, export and (on a transition) alarm."""
+        with self.db.read() as conn:
+            spec = repo.get_model(conn, model)
+            champion = repo.get_deployment(conn, model).champion_version
+            if champion is None:
+                raise ConflictError(f"model {model!r} has no champion to check for drift", field="model")
+            version = repo.get_version(conn, model, champion)
+            served = repo.served_window(conn, model, champion, spec.policy.drift_window)
+        reference = self._reference(version)
+        results = [] if reference is None else self._results(version, reference, served)
+        with self.db.write() as conn:
+            previous = repo.latest_drift_check(conn, model, champion)
+            rolling_out = repo.active_rollout(conn, model) is not None
+            check = repo.insert_drift_check(
+                conn,
+                model=model,
+                version=champion,
+                n=len(served),
+                window_start=served[-1]["created_at"] if served else None,
+                window_end=served[0]["created_at"] if served else None,
+                drifted=any(r["drifted"] for r in results),
+                results=results,
+                at=self.clock.now(),
+            )
+            kind = transition(previous, check)
+            if kind is not None:
+                repo.insert_event(
+                    conn,
+                    model=model,
+                    kind=kind,
+                    version=champion,
+                    at=check.created_at,
+                    actor=ACTOR,
+                    reason=_reason(check),
+                    data=event_data(check),
+                )
+        self._export(check)
+        log.info("drift check of %s: %s", model, check.message, extra={"model": model, "version": champion})
+        if kind == "drift_detected" and spec.policy.retrain_on_drift and not rolling_out:
+            with contextlib.suppress(ConflictError):  # one is queued or running already
+                self.jobs.enqueue(model, "retrain", requested_by="trigger:drift", reason=_reason(check))
+        return check
+
+    def check_due(self) -> list[DriftCheck]:
+        """Check every model with a champion whose ``drift_check_seconds`` have passed since its
+        last check (0: never); a failing model is logged and the others still checked."""
+        now = self.clock.now()
+        with self.db.read() as conn:
+            models = repo.list_models(conn)
+            champions = {d.model: d.champion_version for d in repo.list_deployments(conn)}
+            last = {m.name: repo.latest_drift_check(conn, m.name) for m in models}
+        done = []
+        for m in models:
+            every, previous = m.policy.drift_check_seconds, last[m.name]
+            if every <= 0 or champions.get(m.name) is None:
+                continue
+            if previous is not None and (now - previous.created_at).total_seconds() < every:
+                continue
+            try:
+                done.append(self.check(m.name))
+            except Exception:
+                log.exception("model %s: the drift check failed", m.name, extra={"model": m.name})
+        return done
+
+    def history(self, model: str, limit: int = 20) -> list[DriftCheck]:
+        """The model's newest ``limit`` checks, newest first."""
+        with self.db.read() as conn:
+            repo.get_model(conn, model)
+            return repo.list_drift_checks(conn, model, limit)
+
+    def latest(self, model: str) -> DriftCheck | None:
+        with self.db.read() as conn:
+            repo.get_model(conn, model)
+            return repo.latest_drift_check(conn, model)
+
+    # -- parts ------------------------------------------------------------------------------------
+
+    def _reference(self, version: ModelVersion) -> DriftReference | None:
+        uri = version.metrics.get(METRICS_KEY)
+        if not uri:
+            why = version.metrics.get(METRICS_ERROR_KEY, "trained before drift monitoring")
+            log.info("model %s version %d has no drift reference: %s", version.model, version.version, why)
+            return None
+        cached = self._references.get(version.model)
+        if cached is not None and cached[0] == uri:
+            return cached[1]
+        try:
+            reference = DriftReference.from_bytes(self.store.get_bytes(uri), uri)
+        except LearnloopError as exc:
+            log.warning("model %s version %d: %s", version.model, version.version, exc.message)
+            return None
+        self._references[version.model] = (uri, reference)
+        return reference
+
+    def _features(self, version: ModelVersion) -> FeatureMap | None:
+        try:
+            loaded = self.cache.load(version.model, version.version, version.artifact_uri)
+        except LearnloopError as exc:  # the text detectors still run; multivariate says "hashed"
+            log.warning("model %s version %d: no feature map: %s", version.model, version.version, exc.message)
+            return None
+        return feature_map_of(loaded.predictor)
+
+    def _results(
+        self, version: ModelVersion, reference: DriftReference, served: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        labels = reference.labels
+        proba = np.array([[row["probabilities"].get(label, 0.0) for label in labels] for row in served], dtype=float)
+        window = Window([row["text"] for row in served], proba.reshape(len(served), len(labels)), labels)
+        results = check_all(reference.summaries, window, features=self._features(version))
+        return [r.to_dict() for r in results]
+
+    def _export(self, check: DriftCheck) -> None:
+        m = self.metrics
+        m.drift_checks.labels(check.model, check.status).inc()
+        for r in check.results:
+            if r.get("effect_size") is not None:
+                m.drift_effect.labels(check.model, r["detector"]).set(r["effect_size"])
+            m.drift_alarm.labels(check.model, r["detector"]).set(int(bool(r["drifted"])))
+
+
+def transition(previous: DriftCheck | None, current: DriftCheck) -> str | None:
+    """The event a check writes: ``drift_detected`` when the version drifts and its previous
+    check did not, ``drift_resolved`` when it drifted and no longer does, else None."""
+    was_drifting = previous is not None and previous.version == current.version and previous.drifted
+    if current.drifted and not was_drifting:
+        return "drift_detected"
+    if was_drifting and current.status == "ok":
+        return "drift_resolved"
+    return None
+
+
+def _reason(check: DriftCheck) -> str:
+    alarms = [r["message"] for r in check.results if r["drifted"]]
+    return check.message + (": " + "; ".join(alarms) if alarms else "")
+
+
+def event_data(check: DriftCheck) -> dict[str, Any]:
+    """What an event says: the check, and per detector that alarmed its effect and p-value."""
+    keys = ("detector", "test", "statistic", "p_value", "effect", "effect_size", "effect_threshold", "alpha")
+    return {
+        "check_id": check.id,
+        "n": check.n,
+        "window_start": check.window_start.isoformat() if check.window_start else None,
+        "window_end": check.window_end.isoformat() if check.window_end else None,
+        "alarms": [{k: r.get(k) for k in keys} for r in check.results if r["drifted"]],
+    }

@@ -1,0 +1,39 @@
+"""Notifications: every event to the log, and the ones a webhook asks for to its URL (signed,
+retried, each delivery recorded). ``NotificationService`` lives in ``learnloop.notify.service``
+(it needs the store, which needs these types)."""
+
+from learnloop.notify.base import (
+    ALL_KINDS,
+    DEFAULT_KINDS,
+    Delivery,
+    DeliveryOutcome,
+    DeliveryStatus,
+    FunctionNotifier,
+    Notifier,
+    Outcome,
+    Webhook,
+)
+from learnloop.notify.log import LogNotifier
+from learnloop.notify.payloads import json_body, slack_body, summary
+from learnloop.notify.retry import RetryPolicy
+from learnloop.notify.webhook import WebhookNotifier, sign, verify_signature
+
+__all__ = [
+    "ALL_KINDS",
+    "DEFAULT_KINDS",
+    "Delivery",
+    "DeliveryOutcome",
+    "DeliveryStatus",
+    "FunctionNotifier",
+    "LogNotifier",
+    "Notifier",
+    "Outcome",
+    "RetryPolicy",
+    "Webhook",
+    "WebhookNotifier",
+    "json_body",
+    "sign",
+    "slack_body",
+    "summary",
+    "verify_signature",
+]

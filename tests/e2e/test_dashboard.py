@@ -1,0 +1,181 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against a real
+``learnloop serve`` with an admin key: a model with a champion, a version the gate judged, a
+canary of a third version with live feedback on both arms.
+
+* the pages render with data: the models list, the model page (champion, the canary and its
+  statistics, versions with verdict reasons, recent feedback with disagreements), a version's
+  metrics; the learning curve and the rollout chart draw;
+* the rollback button is refused without the admin key, works after logging in (the canary
+  ends, rolled back, and the page says so); a cross-site POST is refused even with the cookie.
+
+``LEARNLOOP_DASHBOARD_SCREENSHOTS=DIR`` keeps full-page screenshots there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import LiveServer, ServerLauncher, create_model, make_settings, register_version, uci_rows, wait_for
+from learnloop.services import build_services
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+KEY = "dashboard-test-key"
+M = "/v1/models/m"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true: the browser test must run, never skip (scripts/test sets it up)")
+    pytest.skip(f"{reason} (scripts/test installs it: scripts/ensure-chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    path = os.environ.get("LEARNLOOP_CHROMIUM") or DEFAULT_CHROMIUM
+    if not os.access(path, os.X_OK):
+        _unavailable(f"no Chromium at {path}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=path, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def setup_home(tmp_path: Path) -> tuple[Path, str, int]:
+    """Version 1 champion, version 2 judged (and rejected) by the gate, version 3 on a 50%
+    canary that cannot decide by itself during the test. Returns home, URL, rollout id."""
+    home = tmp_path / "home"
+    url = f"sqlite:///{tmp_path}/ll.db"
+    services = build_services(make_settings(home, url))
+    try:
+        create_model(services, "m")
+        services.training.retrain("m", actor="test")
+        better = register_version(services, "m", uci_rows("yelp") + uci_rows("amazon_cells"), note="learned phones")
+        rollout = services.rollouts.start(
+            "m", better.version, "canary", actor="test", reason="try phones", share=0.5,
+            changes={"canary_min_feedback": 1000, "canary_step_seconds": 3600},
+        )  # fmt: skip
+    finally:
+        services.close()
+    return home, url, rollout.id
+
+
+def give_feedback(server: LiveServer, rollout_id: int) -> None:
+    """Users ask and correct: every third answer corrected to the other label."""
+    rows = uci_rows("amazon_cells")[:60]
+    with server.client() as http:
+        for i, (text, label) in enumerate(rows):
+            answer = http.post(f"{M}/predict", json={"text": text, "subject": f"user-{i}"}).json()
+            given = label if i % 3 else ("0" if answer["label"] == "1" else "1")
+            sent = http.post(f"{M}/feedback", json={"prediction_id": answer["prediction_id"], "label": given})
+            assert sent.status_code == 201, sent.text
+
+        def looked() -> bool:
+            test = http.get(f"{M}/rollouts/{rollout_id}").json()["stats"].get("test", {})
+            return bool(test.get("n_a")) and bool(test.get("n_b"))
+
+        wait_for(looked, timeout=20, interval=0.3, what="the worker's look at the canary")
+
+
+def test_dashboard_pages_charts_and_admin_actions(tmp_path: Path, live_server: ServerLauncher, browser: Any) -> None:
+    home, url, rollout_id = setup_home(tmp_path)
+    server = live_server.start(home, url, "--api-key", KEY)
+    give_feedback(server, rollout_id)
+    shots = os.environ.get("LEARNLOOP_DASHBOARD_SCREENSHOTS")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        # The models page lists the model; / leads there.
+        page.goto(server.url + "/")
+        assert page.url.endswith("/dashboard")
+        row = page.locator("table.models tbody tr", has_text="m")
+        assert row.count() == 1 and "canary" in row.inner_text()
+
+        # The model page: champion, the canary with its statistics, versions, charts, feedback.
+        page.click("table.models a[href='/dashboard/models/m']")
+        page.wait_for_selector("#champion")
+        assert "v1" in page.inner_text("#champion .big")
+        panel = page.inner_text("#rollout")
+        assert "Live canary" in panel and "v3 against v1" in panel and "always-valid CI" in panel
+        assert "p-value" in panel and "Guardrails" in panel
+        assert page.locator("#rollout svg.rollout-chart circle").count() >= 2
+        assert page.locator("#version-2 .badge", has_text="rejected").count() == 1
+        assert page.locator("#version-2 ul.reasons li").count() >= 1
+        assert page.locator("#version-3 .badge", has_text="challenger").count() == 1
+        curve = page.locator("svg.learning-curve")
+        assert curve.locator("circle").count() >= 3 and curve.locator("path").count() >= 1
+        assert curve.locator("rect.band").count() >= 1  # v1's champion period
+        assert page.locator("#recent-feedback tr.disagrees").count() >= 3
+        assert page.locator("#online-accuracy").count() == 1 and page.locator("#drift").count() == 1
+        if shots:
+            page.screenshot(path=f"{shots}/dashboard-model.png", full_page=True)
+
+        # Recent feedback, only the disagreements.
+        page.click("#recent-feedback a:text('only disagreements')")
+        rows = page.locator("#recent-feedback tbody tr")
+        assert rows.count() >= 3 and rows.count() == page.locator("#recent-feedback tr.disagrees").count()
+
+        # A version page renders its metrics and lineage.
+        page.goto(f"{server.url}/dashboard/models/m")
+        page.click("#version-2 a[href='/dashboard/models/m/versions/2']")
+        page.wait_for_selector("#metrics-golden")
+        assert "accuracy" in page.inner_text("#metrics-golden")
+        assert "parent" in page.inner_text("#lineage") and "v1" in page.inner_text("#lineage")
+        assert page.locator("#verdict ul.reasons li").count() >= 1
+        if shots:
+            page.screenshot(path=f"{shots}/dashboard-version.png", full_page=True)
+
+        # Rollback without the key: refused, the canary keeps running.
+        page.goto(f"{server.url}/dashboard/models/m")
+        with page.expect_navigation():
+            page.click("#rollout-rollback")
+        assert "Admin key needed" in page.inner_text("h1")
+        with server.client() as http:
+            assert http.get(f"{M}/rollouts/{rollout_id}").json()["status"] == "running"
+
+        # Log in (from the refusal page), then the same button works.
+        page.fill("input[name=key]", KEY)
+        with page.expect_navigation():
+            page.click("button:text-is('Log in')")
+        assert page.url.split("?")[0].endswith("/dashboard/models/m")
+        assert "logged in" in page.inner_text(".flash")
+        page.fill("#rollout input[name=reason]", "looks worse on phones")
+        with page.expect_navigation():
+            page.click("#rollout-rollback")
+        assert "rolled back" in page.inner_text(".flash")
+        assert page.locator("#no-rollout").count() == 1
+        assert page.locator("#version-3 .badge", has_text="rejected").count() == 1
+        assert page.locator("#events .badge", has_text="rolled back").count() >= 1
+        with server.client() as http:
+            ended = http.get(f"{M}/rollouts/{rollout_id}").json()
+            assert ended["status"] == "rolled_back" and ended["reason"] == "looks worse on phones"
+
+        # Cross-site POSTs are refused even with the admin cookie: a foreign Origin, or none.
+        promote = f"{server.url}/dashboard/models/m/versions/3/promote"
+        form = {"reason": "cross-site"}
+        foreign = context.request.post(promote, form=form, headers={"Origin": "https://evil.example"})
+        assert foreign.status == 403
+        assert context.request.post(promote, form=form, max_redirects=0).status == 403
+        same = context.request.post(
+            f"{server.url}/dashboard/models/m/versions/9/promote", form=form, headers={"Origin": server.url},
+            max_redirects=0,
+        )  # fmt: skip
+        assert same.status == 303 and "flash" in same.headers["location"]  # accepted, then a readable error
+        with server.client() as http:
+            assert http.get(M).json()["champion_version"] == 1
+    finally:
+        context.close()
