@@ -81,3 +81,5 @@ def test_drift_through_http_and_the_cli(live_server: ServerLauncher, tmp_path: P
     )  # fmt: skip
     assert "drift" in out.stdout and "multivariate" in out.stdout and "recent checks" in out.stdout, out.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    status = run_cli("status", "--home", server.home, "--database-url", server.database_url, "--model", "m").stdout
+    assert "drift in" in status and "oov" in status, status

@@ -259,10 +259,11 @@ def _performance_line(perf: Performance) -> str:
 
 
 def _drift_line(services: Services, model: str) -> str:
-    drift = getattr(services, "drift", None)
-    if drift is None:
-        return "not checked"
-    return str(drift)
+    check = services.drift.latest(model)
+    if check is None:
+        return "not checked yet (learnloop drift --now)"
+    line = f"{check.message} ({check.created_at:%m-%d %H:%M:%S})"
+    return f"[red]{line}[/]" if check.drifted else line
 
 
 def events_table(events: list[Event], title: str, *, reason_chars: int) -> Table:
