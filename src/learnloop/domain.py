@@ -70,6 +70,18 @@ _CHOICES = {
 }
 
 
+PII_KINDS = ("email", "phone", "card", "iban", "ip", "name")
+
+
+def _check_pii_kinds(value: str) -> None:
+    unknown = [k for k in (part.strip() for part in value.split(",")) if k and k not in PII_KINDS]
+    if unknown:
+        raise ValidationError(
+            f"policy.pii_scrub names unknown kind(s) {unknown}; known: {', '.join(PII_KINDS)} (empty: off)",
+            field="policy.pii_scrub",
+        )
+
+
 def parse_steps(value: str | Sequence[float]) -> tuple[float, ...]:
     """Canary traffic steps as shares in (0, 1), increasing: "5,25,50" (percent) or [0.05, 0.25]."""
     if isinstance(value, str):
@@ -141,6 +153,11 @@ class Policy:
     accuracy_drop: float = 0.05  # alarm when online accuracy is shown this far below the golden accuracy
     retrain_on_accuracy_drop: bool = True
     retrain_schedule: str = ""  # cron expression (UTC), e.g. "0 3 * * *"; empty: no scheduled retrain
+    # -- curation of a snapshot -------------------------------------------------------------
+    dedup_threshold: float = 0.85  # Jaccard (character 5-grams) at which two texts are near duplicates
+    max_subject_share: float = 1.0  # most of a snapshot one subject may contribute (1: no cap)
+    # -- privacy -----------------------------------------------------------------------------
+    pii_scrub: str = "email,phone,card,iban,ip,name"  # personal data replaced in stored text ("" keeps text as sent)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -196,6 +213,8 @@ class Policy:
             (self.drift_check_seconds >= 0, "drift_check_seconds", "must be >= 0 (0: never)"),
             (self.drift_window >= 10, "drift_window", "must be >= 10"),
             (self.accuracy_window >= 10, "accuracy_window", "must be >= 10"),
+            (0.5 <= self.dedup_threshold <= 1, "dedup_threshold", "must be in [0.5, 1]"),
+            (0 < self.max_subject_share <= 1, "max_subject_share", "must be in (0, 1] (1: no cap)"),
             (0 < self.accuracy_drop < 1, "accuracy_drop", "must be in (0, 1)"),
         ]
         for ok, name, rule in checks:
@@ -214,6 +233,7 @@ class Policy:
             check_schedule(self.retrain_schedule)
         if any(not f.strip() for f in self.slices) and self.slice_fields.strip():
             raise ValidationError("policy.slice_fields must be comma-separated names", field="policy.slice_fields")
+        _check_pii_kinds(self.pii_scrub)
 
     @property
     def slices(self) -> tuple[str, ...]:

@@ -56,10 +56,11 @@ def test_replay_of_a_domain_shift_ends_ahead_of_the_static_model(database_url: s
     assert recorder.refitted == (1000, 1000)  # the oracle's progress was reported to the end
     promotions = [e for _, e in recorder.events if e.kind == "promoted"]
     assert promotions, "the loop never promoted a retrained version"
-    # Ahead of the static model on the stream as a whole, and at its end.
+    # Ahead of the static model on the stream as a whole, and over its second half (one window
+    # of 100 items is too noisy to judge: +-4 points either way).
     assert s["post_shift"]["loop"]["accuracy"] > s["post_shift"]["static"]["accuracy"]
-    last = s["windows"][-1]
-    assert last["loop"] > last["static"]
+    second_half = [w for w in s["windows"] if w["start"] >= 500]
+    assert sum(w["loop"] for w in second_half) > sum(w["static"] for w in second_half)
     assert s["loop_vs_static"]["loop_only_right"] > s["loop_vs_static"]["static_only_right"]
     # Safety: what the gate rejected never served; every version that served was promoted.
     served = set(s["safety"]["versions_served"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -139,10 +140,46 @@ def test_derive_examples_is_deterministic() -> None:
 # -- build_snapshot --------------------------------------------------------------------------
 
 
+_WORDS = [
+    "battery",
+    "screen",
+    "camera",
+    "speaker",
+    "charger",
+    "case",
+    "button",
+    "signal",
+    "headset",
+    "volume",
+    "price",
+    "delivery",
+    "sound",
+    "picture",
+    "plot",
+    "actor",
+    "ending",
+    "music",
+    "dialogue",
+    "service",
+    "waiter",
+    "table",
+    "dessert",
+    "menu",
+    "coffee",
+    "kitchen",
+]
+
+
+def distinct_text(i: int) -> str:
+    """Texts far apart (no two are near duplicates), unlike "text 1" and "text 12"."""
+    rng = random.Random(i)
+    return " ".join(rng.sample(_WORDS, 6))
+
+
 def feedback_examples(n: int, start: float = 0.0) -> list[LabelledExample]:
     return [
         LabelledExample(
-            f"feedback text {i}",
+            distinct_text(i),
             "pos" if i % 2 else "neg",
             "feedback:label",
             T0 + timedelta(seconds=start + i),
@@ -303,3 +340,88 @@ def test_a_time_split_never_trains_on_the_future(
     # no golden text leaks into train
     assert not {normalize_text(t) for t in golden} & {normalize_text(ex.text) for ex in snap.train}
     assert snap.counts["train"] == len(snap.train)
+
+
+# Jaccard of character 5-grams 0.89: a near copy, not an exact one (punctuation aside).
+NEAR = (
+    "The battery lasts all day and the screen is sharp and bright.",
+    "The battery lasts all day, and the screen is sharp and bright, really!",
+)
+
+
+def test_near_copies_of_golden_texts_never_reach_train_and_only_the_latest_near_copy_of_feedback_stays() -> None:
+    early = LabelledExample("I loved the dessert menu and the coffee here.", "pos", "feedback:label", T0, "e1")
+    late = LabelledExample(
+        "I loved the dessert menu and the coffee here, truly.", "neg", "feedback:label", T0 + timedelta(1), "e2"
+    )
+    snap = build_snapshot(
+        bootstrap=[(NEAR[1], "pos"), ("kept", "neg")],
+        feedback=[late, early, *feedback_examples(6, start=10)],
+        golden_texts=[NEAR[0]],
+        champion_cutoff=None,
+        cutoff=None,
+        policy=Policy(),
+    )
+    texts = [ex.text for ex in snap.train]
+    assert NEAR[1] not in texts and "kept" in texts
+    assert late in snap.train and early not in snap.train  # the latest of a near-duplicate pair
+    assert snap.counts["dropped_overlap_with_golden"] == 1
+    assert snap.counts["dropped_feedback_duplicates"] == {"near_duplicate": 1, "label_differs": 1}
+    exact = build_snapshot(
+        bootstrap=[(NEAR[1], "pos")],
+        feedback=[],
+        golden_texts=[NEAR[0]],
+        champion_cutoff=None,
+        cutoff=None,
+        policy=Policy(dedup_threshold=1.0),
+    )
+    assert [ex.text for ex in exact.train] == [NEAR[1]]  # threshold 1: exact copies only
+
+
+def test_a_fold_never_fits_on_a_near_copy_of_its_block() -> None:
+    feedback = feedback_examples(20, start=1)
+    feedback[15] = LabelledExample(NEAR[0], "pos", "feedback:label", feedback[15].created_at, "judged")
+    snap = build_snapshot(
+        bootstrap=[(NEAR[1], "pos"), ("kept", "neg")],  # an old near copy of a text the fold judges
+        feedback=feedback,
+        golden_texts=[],
+        champion_cutoff=T0 + timedelta(seconds=0.5),
+        cutoff=None,
+        policy=Policy(recent_blocks=2),
+    )
+    (fold,) = snap.folds
+    position = {ex.text: i for i, ex in enumerate(snap.train)}
+    assert position[NEAR[0]] in fold.evaluate
+    assert position[NEAR[1]] not in fold.train and position["kept"] in fold.train
+
+
+def test_no_subject_contributes_more_than_its_share() -> None:
+    def by(subject: str, n: int, start: int) -> list[LabelledExample]:
+        return [
+            LabelledExample(
+                distinct_text(start + i),
+                "pos",
+                "feedback:label",
+                T0 + timedelta(seconds=start + i),
+                f"{subject}{i}",
+                None,
+                subject,
+            )
+            for i in range(n)
+        ]
+
+    spammer = by("spam", 40, 0)
+    honest = by("a", 5, 100) + by("b", 5, 200)
+    snap = build_snapshot(
+        bootstrap=[(distinct_text(1000 + i), "neg") for i in range(10)],
+        feedback=[*spammer, *honest],
+        golden_texts=[],
+        champion_cutoff=None,
+        cutoff=None,
+        policy=Policy(max_subject_share=0.2),
+    )
+    kept = [ex for ex in snap.train if ex.subject == "spam"]
+    assert 0 < len(kept) <= 0.2 * len(snap.train)
+    assert kept == spammer[-len(kept) :]  # their latest
+    assert all(ex in snap.train for ex in honest)
+    assert snap.counts["dropped_subject_cap"] == {"subject_cap": 40 - len(kept), "capped_subjects": 1}

@@ -75,19 +75,26 @@ def test_group_ids_point_at_the_smallest_member_and_are_deterministic() -> None:
 
 def test_dedupe_keeps_the_latest_example_of_each_group_and_says_why_the_others_went() -> None:
     examples = [
-        LabelledExample("Loved it, five stars.", "pos", "bootstrap"),
-        LabelledExample("loved it,  five stars.", "neg", "feedback:label", T0 + timedelta(hours=2), "f2"),
-        LabelledExample("Loved it, five stars!", "pos", "feedback:label", T0 + timedelta(hours=1), "f1"),
+        LabelledExample("Loved it, five stars. The battery lasts all week.", "pos", "bootstrap"),
+        LabelledExample(
+            "loved it,  five stars. the battery lasts all week.", "neg", "feedback:label", T0 + timedelta(hours=2), "f2"
+        ),
+        LabelledExample(
+            "Loved it, five stars! The battery lasts all week!!", "pos", "feedback:label", T0 + timedelta(hours=1), "f1"
+        ),
         LabelledExample("Terrible service at the front desk.", "neg", "bootstrap"),
+        LabelledExample("Loved it, five stars. The battery lasts all the week.", "pos", "feedback:label", T0, "f0"),
     ]
     result = dedupe(examples)
     kept, dropped = result
     assert kept == [examples[1], examples[3]]
+    # Punctuation is set aside: "week!!" and "week." are the same text; "all the week" is a near copy.
     assert [(d.index, d.kept_index, d.reason, d.label_differs) for d in dropped] == [
         (0, 1, "exact_duplicate", True),
-        (2, 1, "near_duplicate", True),
+        (2, 1, "exact_duplicate", True),
+        (4, 1, "near_duplicate", True),
     ]
-    assert result.counts() == {"exact_duplicate": 1, "near_duplicate": 1, "label_differs": 2}
+    assert result.counts() == {"exact_duplicate": 2, "near_duplicate": 1, "label_differs": 3}
     assert len(kept) + len(dropped) == len(examples)
 
 

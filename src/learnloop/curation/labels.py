@@ -39,6 +39,7 @@ class LabelledExample:
     created_at: datetime | None = None
     feedback_id: str | None = None
     metadata: Mapping[str, Any] | None = None  # the feedback's metadata (slices: domain, language, ...)
+    subject: str | None = None  # who gave it (hashed), for per-subject caps
 
 
 # Several events on one prediction: an explicit label beats thumbs or ratings.
@@ -104,7 +105,13 @@ def derive_examples(
             counts["same_text_relabelled" if by_text[norm].label != label else "duplicate_text"] += 1
             del by_text[norm]  # re-insert so the dict stays in time order
         by_text[norm] = LabelledExample(
-            text, label, f"feedback:{row['kind']}", row["created_at"], row["id"], row.get("metadata")
+            text,
+            label,
+            f"feedback:{row['kind']}",
+            row["created_at"],
+            row["id"],
+            row.get("metadata"),
+            row.get("subject"),
         )
     examples = list(by_text.values())
     counts["examples"] = len(examples)

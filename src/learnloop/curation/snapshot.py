@@ -1,12 +1,17 @@
 """Dataset snapshots: what a candidate trains on and what it is judged on.
 
 * **train** = bootstrap training rows + every labelled feedback event, in time order, minus
-  any text of the golden set (normalised match);
+  any text that is an exact or near duplicate of a golden-set text (``curation.dedup``,
+  Jaccard of character 5-grams >= ``dedup_threshold``), so a near copy never straddles
+  training and the golden set; among near-duplicate feedback examples only the latest is kept
+  (repeated items do not dominate); and no subject (user) contributes more than
+  ``max_subject_share`` of the snapshot (their latest examples are kept). Every example left
+  out is counted by reason in ``counts``;
 * **recent validation** = the newest labelled feedback the *champion* never saw (after its
   snapshot's cutoff; at most ``recent_holdout_max`` rows), cut into ``recent_blocks`` blocks
   by time. The candidate is judged by *forward chaining*: for each block after the first, a
   model is fitted on everything before the block (never on the block itself or anything
-  after it, and never on a text of the block) and scored on the block. The champion is
+  after it, and never on a text of the block or a near duplicate of one) and scored on the block. The champion is
   scored on the same examples. The final candidate then trains on all of it, so new
   feedback is never withheld from the version that serves, and almost all of it still
   counts as evidence for or against the change.
@@ -26,7 +31,9 @@ from typing import Any
 
 import orjson
 
-from learnloop.curation.labels import LabelledExample, normalize_text
+from learnloop.curation.conflicts import subject_caps
+from learnloop.curation.dedup import dedupe, group_ids
+from learnloop.curation.labels import LabelledExample
 from learnloop.domain import Policy
 
 
@@ -77,17 +84,22 @@ def content_hash(train: Sequence[LabelledExample], folds: Sequence[Fold]) -> str
     return digest.hexdigest()
 
 
-def forward_folds(train: Sequence[LabelledExample], start: int, blocks: int) -> list[Fold]:
-    """Cut ``train[start:]`` into ``blocks`` time blocks; a fold per block after the first."""
+def forward_folds(
+    train: Sequence[LabelledExample], start: int, blocks: int, groups: Sequence[int] | None = None
+) -> list[Fold]:
+    """Cut ``train[start:]`` into ``blocks`` time blocks; a fold per block after the first.
+    ``groups`` (one duplicate-group id per example, default: each its own) keeps a block's near
+    duplicates out of the model that judges it."""
     n = len(train) - start
     if n < blocks or blocks < 2:
         return []
+    group = list(groups) if groups is not None else list(range(len(train)))
     bounds = [start + round(k * n / blocks) for k in range(blocks + 1)]
     folds = []
     for k in range(1, blocks):
         block = range(bounds[k], bounds[k + 1])
-        texts = {normalize_text(train[i].text) for i in block}
-        fit_on = [i for i in range(bounds[k]) if normalize_text(train[i].text) not in texts]
+        held = {group[i] for i in block}
+        fit_on = [i for i in range(bounds[k]) if group[i] not in held]
         folds.append(Fold(fit_on, list(block)))
     return folds
 
@@ -102,28 +114,31 @@ def build_snapshot(
     policy: Policy,
     feedback_counts: dict[str, int] | None = None,
 ) -> Snapshot:
-    golden = {normalize_text(t) for t in golden_texts}
+    feedback = sorted(feedback, key=lambda ex: (ex.created_at is None, ex.created_at))
+    deduped = dedupe(feedback, threshold=policy.dedup_threshold)
+    capped, cap_counts = _cap_subjects(deduped.kept, policy.max_subject_share, others=len(bootstrap))
+    candidates = [LabelledExample(text, label, "bootstrap") for text, label in bootstrap] + capped
+    # One duplicate-group id per text (golden texts first): near copies of a golden text are
+    # dropped, and folds keep a block's near copies out of the model that judges the block.
+    gids = group_ids([*golden_texts, *(ex.text for ex in candidates)], threshold=policy.dedup_threshold)
+    golden_groups = set(gids[: len(golden_texts)])
     train: list[LabelledExample] = []
+    groups: list[int] = []
     dropped_overlap = 0
-    for text, label in bootstrap:
-        if normalize_text(text) in golden:
-            dropped_overlap += 1
-            continue
-        train.append(LabelledExample(text, label, "bootstrap"))
-    n_bootstrap = len(train)
-    ordered = sorted(feedback, key=lambda ex: (ex.created_at is None, ex.created_at))
-    for ex in ordered:
-        if normalize_text(ex.text) in golden:
+    for ex, gid in zip(candidates, gids[len(golden_texts) :], strict=True):
+        if gid in golden_groups:
             dropped_overlap += 1
             continue
         train.append(ex)
+        groups.append(gid)
+    n_bootstrap = sum(1 for ex in train if ex.source == "bootstrap")
     unseen = sum(
         1
         for ex in train[n_bootstrap:]
         if champion_cutoff is None or (ex.created_at is not None and ex.created_at > champion_cutoff)
     )
     window = min(unseen, policy.recent_holdout_max)
-    folds = forward_folds(train, len(train) - window, policy.recent_blocks)
+    folds = forward_folds(train, len(train) - window, policy.recent_blocks, groups)
     counts: dict[str, Any] = {
         "train": len(train),
         "train_bootstrap": n_bootstrap,
@@ -132,6 +147,26 @@ def build_snapshot(
         "recent_validation": sum(len(f.evaluate) for f in folds),
         "recent_blocks": len(folds) + 1 if folds else 0,
         "dropped_overlap_with_golden": dropped_overlap,
+        "dropped_feedback_duplicates": dict(deduped.counts()),
+        "dropped_subject_cap": cap_counts,
         "feedback": dict(feedback_counts or {}),
     }
     return Snapshot(content_hash(train, folds), train, folds, cutoff, counts)
+
+
+def _cap_subjects(
+    examples: Sequence[LabelledExample], share: float, *, others: int
+) -> tuple[list[LabelledExample], dict[str, int]]:
+    """At most ``share`` of the snapshot from any one subject (1: no cap); time order kept."""
+    if share >= 1.0:
+        return list(examples), {"subject_cap": 0, "capped_subjects": 0}
+    by_subject: dict[str, list[LabelledExample]] = {}
+    anonymous = 0
+    for ex in examples:
+        if ex.subject is None:
+            anonymous += 1
+        else:
+            by_subject.setdefault(ex.subject, []).append(ex)
+    result = subject_caps(by_subject, share, others=others + anonymous)
+    kept = {id(ex) for xs in result.kept.values() for ex in xs}
+    return [ex for ex in examples if ex.subject is None or id(ex) in kept], result.counts

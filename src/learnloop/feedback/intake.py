@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from learnloop.curation.pii import scrub_text
 from learnloop.domain import FeedbackKind, Model
 from learnloop.errors import ValidationError
 from learnloop.ids import new_id
@@ -97,7 +98,7 @@ def to_row(
         "label": item.label,
         "thumbs": item.thumbs,
         "rating": item.rating,
-        "text": item.text,
+        "text": None if item.text is None else scrub_text(item.text, model.policy.pii_scrub),
         "subject": hash_subject(item.subject),
         "metadata": item.metadata,
         "created_at": now,

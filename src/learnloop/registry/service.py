@@ -150,6 +150,8 @@ class RegistryService:
             model = repo.get_model(conn, name)
             policy = model.policy.updated(changes)
             repo.update_model(conn, name, policy=policy)
+            # Serving reads the policy too (what to scrub from stored text): every process reloads.
+            repo.bump_revision(conn, name, self.clock.now())
             repo.insert_event(
                 conn,
                 model=name,
@@ -158,7 +160,9 @@ class RegistryService:
                 actor=actor,
                 data={"changes": changes},
             )
-            return repo.get_model(conn, name)
+            updated = repo.get_model(conn, name)
+        self.routing_changed(name)
+        return updated
 
     # -- versions -------------------------------------------------------------------------
     def versions(self, model: str) -> list[ModelVersion]:
