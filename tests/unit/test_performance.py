@@ -45,6 +45,7 @@ def test_online_accuracy_counts_one_outcome_per_prediction_with_a_wilson_interva
     truth, answers = ["pos", "neg", "neg", "neg"], ["pos", "pos", "neg", "neg"]
     assert acc.n_labelled == 4
     assert acc.macro_f1 == pytest.approx(f1_score(truth, answers, average="macro"))
+    assert acc.macro_f1_ci is not None and acc.macro_f1_ci[0] <= acc.macro_f1 <= acc.macro_f1_ci[1]
     assert online_accuracy([], LABELS).accuracy is None
 
 
@@ -68,5 +69,9 @@ def test_daily_series_splits_by_version_and_day_and_the_label_free_estimate() ->
         (1, "2026-05-01", 3, 1.0),
         (2, "2026-05-02", 2, 0.0),
     ]
+    # Thumbs up name the label (binary): macro-F1 per day, with its interval.
+    assert series[0]["macro_f1"] == pytest.approx(
+        f1_score(["pos"] * 3, ["pos"] * 3, labels=LABELS, average="macro", zero_division=0)
+    )
     assert expected_accuracy([{"neg": 0.9, "pos": 0.1}, {"neg": 0.4, "pos": 0.6}]) == pytest.approx(0.75)
     assert expected_accuracy([]) is None

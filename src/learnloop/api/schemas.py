@@ -383,6 +383,7 @@ class OnlineAccuracyPublic(BaseModel):
     ci_low: float | None
     ci_high: float | None
     macro_f1: float | None = Field(description="Over the answers whose true label the feedback names.")
+    macro_f1_ci: list[float] | None = Field(description="95% percentile-bootstrap interval of macro-F1.")
     n_labelled: int
     unknown: int
 

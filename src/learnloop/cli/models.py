@@ -248,6 +248,9 @@ def _performance_line(perf: Performance) -> str:
         parts.append(
             f"{pct(online.accuracy)} [{pct(online.ci_low)}, {pct(online.ci_high)}] over {online.n} judged answers"
         )
+        if online.macro_f1 is not None and online.macro_f1_ci is not None:
+            low, high = online.macro_f1_ci
+            parts.append(f"macro-F1 {online.macro_f1:.3f} [{low:.3f}, {high:.3f}]")
     else:
         parts.append("no judged answers yet")
     if perf.expected_accuracy is not None:

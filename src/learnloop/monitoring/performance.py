@@ -33,7 +33,8 @@ import numpy as np
 from learnloop.clock import Clock
 from learnloop.curation.labels import implied_label
 from learnloop.errors import ConflictError
-from learnloop.evaluation.metrics import wilson_interval
+from learnloop.evaluation.bootstrap import bootstrap_cis
+from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.metrics import Metrics
 from learnloop.rollout.outcomes import answer_correct, latest_per_prediction
@@ -54,6 +55,7 @@ class OnlineAccuracy:
     ci_low: float | None
     ci_high: float | None
     macro_f1: float | None  # over the answers whose true label is known
+    macro_f1_ci: list[float] | None
     n_labelled: int
     unknown: int  # feedback that says nothing about being right (a rating of 3)
 
@@ -76,17 +78,20 @@ class Performance:
         return asdict(self)
 
 
-def _macro_f1(truth: Sequence[str], answers: Sequence[str]) -> float | None:
-    labels = sorted(set(truth) | set(answers))
+def _macro_f1(
+    truth: Sequence[str], answers: Sequence[str], labels: Sequence[str]
+) -> tuple[float | None, list[float] | None]:
+    """Macro-F1 over the model's labels, with a 95% percentile-bootstrap interval (1,000
+    resamples, seeded): the same statistic the offline metrics use."""
     if not truth:
-        return None
-    scores = []
-    for lab in labels:
-        tp = sum(t == lab and a == lab for t, a in zip(truth, answers, strict=True))
-        fp = sum(t != lab and a == lab for t, a in zip(truth, answers, strict=True))
-        fn = sum(t == lab and a != lab for t, a in zip(truth, answers, strict=True))
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return float(np.mean(scores))
+        return None, None
+    index = {label: i for i, label in enumerate(labels)}
+    statistic = macro_f1_statistic(
+        np.array([index.get(t, -1) for t in truth]), np.array([index.get(a, -1) for a in answers]), len(labels)
+    )
+    value = float(statistic(np.ones((1, len(truth))))[0])
+    interval = bootstrap_cis({"f1": statistic}, len(truth), resamples=1000, seed=0)["f1"]
+    return value, None if interval is None else list(interval)
 
 
 def online_accuracy(
@@ -108,9 +113,10 @@ def online_accuracy(
             truth.append(label)
             answers.append(row["predicted_label"])
     if judged == 0:
-        return OnlineAccuracy(version, 0, None, None, None, None, 0, unknown)
+        return OnlineAccuracy(version, 0, None, None, None, None, None, 0, unknown)
     low, high = wilson_interval(right, judged)
-    return OnlineAccuracy(version, judged, right / judged, low, high, _macro_f1(truth, answers), len(truth), unknown)
+    f1, f1_ci = _macro_f1(truth, answers, labels)
+    return OnlineAccuracy(version, judged, right / judged, low, high, f1, f1_ci, len(truth), unknown)
 
 
 def daily_series(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
@@ -123,7 +129,15 @@ def daily_series(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> li
         acc = online_accuracy(group, labels, version)
         if acc.n:
             out.append(
-                {"version": version, "day": day, "n": acc.n, "accuracy": acc.accuracy, "ci": [acc.ci_low, acc.ci_high]}
+                {
+                    "version": version,
+                    "day": day,
+                    "n": acc.n,
+                    "accuracy": acc.accuracy,
+                    "ci": [acc.ci_low, acc.ci_high],
+                    "macro_f1": acc.macro_f1,
+                    "macro_f1_ci": acc.macro_f1_ci,
+                }
             )
     return out
 
