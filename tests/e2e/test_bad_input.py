@@ -345,3 +345,15 @@ def test_sample_size_helper_answers_and_refuses_nonsense(http: httpx.Client) -> 
     assert "per arm" in plan["summary"]
     problem(http.get("/v1/stats/sample-size", params={"baseline": 0.99, "delta": 0.02}), 422)
     problem(http.get("/v1/stats/sample-size", params={"baseline": 0.85, "delta": 0}), 422)
+
+
+def test_training_data_export_needs_the_key(http: httpx.Client) -> None:
+    path = f"{M}/versions/1/training-data"
+    assert problem(http.get(path), 401)["code"] == "unauthorized"
+    answer = http.get(path, params={"format": "csv"}, headers={"X-API-Key": API_KEY})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.text.splitlines()[0] == "text,label,source,feedback_id,validation_block"
+    assert len(answer.text.splitlines()) > 500  # the bootstrap training rows
+    invalid(http.get(path, params={"format": "xlsx"}, headers={"X-API-Key": API_KEY}), "format")
+    assert problem(http.get(f"{M}/versions/99/training-data", headers={"X-API-Key": API_KEY}), 404)

@@ -11,6 +11,7 @@ three time blocks), where it is clearly better, while staying non-inferior on th
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import threading
@@ -228,6 +229,13 @@ def test_cli_rollback_and_promote_reach_the_running_server(
     status = run_cli("status", "-m", "m", *db_args(server)).stdout
     assert "version 2, golden accuracy" in status and "cli says no" in status, status
     assert "online accuracy" in status and "judged answers" in status, status
+    exported = server.home.parent / "v2.jsonl"
+    assert (
+        "training examples"
+        in run_cli("export", "-m", "m", *db_args(server), "--version", "2", "--out", exported).stdout
+    )
+    sources = {json.loads(line)["source"] for line in exported.read_text().split("\n") if line}
+    assert sources == {"bootstrap", "feedback:label"}, sources
     config = run_cli("config", "-m", "m", *db_args(server), "--set", "retrain_every=500").stdout
     assert "retrain_every" in config and "500" in config
     assert "150" not in config.split("retrain_every", 1)[1].splitlines()[0]

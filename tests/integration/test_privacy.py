@@ -51,3 +51,29 @@ def test_a_model_can_keep_text_as_sent_or_choose_kinds(services: Services, make_
     with pytest.raises(ValidationError) as err:
         services.registry.update_policy("m", {"pii_scrub": "email,ssn"}, "test")
     assert err.value.field == "policy.pii_scrub"
+
+
+def test_training_data_exports_what_the_version_saw_scrubbed_as_jsonl_and_csv(
+    services: Services, make_model: CreateModel
+) -> None:
+    import csv
+    import io
+    import json
+
+    make_model(services, "m", policy=Policy(min_recent_examples=1))
+    services.feedback.record_sync("m", [FeedbackInput(text=PERSONAL, label="1")])
+    outcome = services.training.retrain("m", actor="test")
+    lines = (
+        services.registry.training_data("m", outcome.version, "jsonl").decode().split("\n")[:-1]
+    )  # not splitlines: U+2028
+    rows = [json.loads(line) for line in lines]
+    snapshot = services.registry.snapshot(outcome.snapshot)
+    assert snapshot is not None and len(rows) == snapshot["counts"]["train"]
+    (from_feedback,) = [r for r in rows if r["source"] == "feedback:example"]
+    assert from_feedback["text"] == "Mr. <NAME> says: great phone, write to <EMAIL> or call <PHONE>."
+    assert from_feedback["label"] == "1" and from_feedback["feedback_id"]
+    table = list(csv.DictReader(io.StringIO(services.registry.training_data("m", outcome.version, "csv").decode())))
+    assert [r["text"] for r in table] == [r["text"] for r in rows]
+    assert services.registry.training_data("m", None, "jsonl").count(b"\n") >= len(rows) - 1  # the champion's
+    with pytest.raises(ValidationError):
+        services.registry.training_data("m", outcome.version, "xlsx")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -362,3 +364,22 @@ def config(
         for key, value in m.policy.to_dict().items():
             table.add_row(key, json.dumps(value))
         console.print(table)
+
+
+def export(
+    home: HomeOpt,
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", help="File to write (.jsonl or .csv).")],
+    database_url: DbOpt = None,
+    version: Annotated[int | None, typer.Option("--version", help="Default: the champion.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv (default: from --out).")] = None,
+) -> None:
+    """Write the curated data a version was trained on (JSON Lines or CSV), for other tools."""
+    chosen = fmt or out.suffix.lstrip(".").lower()
+    with open_services(settings_for(home, database_url)) as services:
+        data = services.registry.training_data(model, version, chosen)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    # Counted as parsed (a CSV field or a JSON string may hold a line break of its own).
+    rows = len(list(csv.reader(io.StringIO(data.decode())))) - 1 if chosen == "csv" else data.count(b"\n")
+    console.print(f"wrote {rows} training examples to {out}")

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from learnloop.clock import Clock
+from learnloop.curation.export import export_snapshot
 from learnloop.domain import (
     Deployment,
     Event,
@@ -32,7 +33,7 @@ from learnloop.domain import (
     Task,
     VersionStatus,
 )
-from learnloop.errors import ConflictError, ValidationError
+from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.families import get_family
 from learnloop.registry.artifacts import ArtifactStore, load_predictor
 from learnloop.store import repositories as repo
@@ -136,6 +137,18 @@ class RegistryService:
     def snapshot(self, hash: str) -> dict[str, Any] | None:
         with self.db.read() as conn:
             return repo.get_snapshot(conn, hash)
+
+    def training_data(self, model: str, version: int | None = None, fmt: str = "jsonl") -> bytes:
+        """What a version (default: the champion) was trained on, as JSON Lines or CSV."""
+        with self.db.read() as conn:
+            number = version if version is not None else repo.get_deployment(conn, model).champion_version
+            if number is None:
+                raise ConflictError(f"model {model!r} has no champion; name a version")
+            found = repo.get_version(conn, model, number)
+            snap = repo.get_snapshot(conn, found.snapshot_hash) if found.snapshot_hash else None
+        if snap is None:
+            raise NotFoundError(f"version {number} of {model!r} has no stored snapshot", field="version")
+        return export_snapshot(self.store.get_bytes(snap["uri"]), fmt)
 
     def get_model(self, name: str) -> Model:
         with self.db.read() as conn:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from learnloop.api.deps import AdminDep, ServicesDep
 from learnloop.api.schemas import (
@@ -62,6 +62,17 @@ async def performance(model: str, services: ServicesDep) -> PerformancePublic:
 @router.get("/{model}/versions/{version}", response_model=VersionPublic)
 async def get_version(model: str, version: int, services: ServicesDep) -> VersionPublic:
     return VersionPublic.of(services.registry.version(model, version))
+
+
+@router.get("/{model}/versions/{version}/training-data")
+async def training_data(
+    model: str, version: int, actor: AdminDep, services: ServicesDep, format: str = "jsonl"
+) -> Response:
+    """Admin: the curated examples the version was trained on, as JSON Lines or CSV."""
+    data = services.registry.training_data(model, version, format)
+    media = "application/x-ndjson" if format == "jsonl" else "text/csv"
+    filename = f"{model}-v{version}-training-data.{format}"
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.post("/{model}/versions/{version}/promote", response_model=DeploymentPublic)
