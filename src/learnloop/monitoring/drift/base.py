@@ -154,6 +154,29 @@ class DriftDetector(Protocol):
 # -- helpers for implementations ---------------------------------------------------------------
 
 
+class Thresholds:
+    """The decision settings every detector takes: significance ``alpha``, the effect size at
+    which a significant change counts as drift (``default_effect`` of the detector unless given),
+    the smallest window and reference it judges, and a ``seed`` for any sampling it does."""
+
+    default_effect: float = 0.10
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.05,
+        effect_threshold: float | None = None,
+        min_window: int = 200,
+        min_reference: int = 100,
+        seed: int = 0,
+    ) -> None:
+        self.alpha = alpha
+        self.effect_threshold = self.default_effect if effect_threshold is None else effect_threshold
+        self.min_window = min_window
+        self.min_reference = min_reference
+        self.seed = seed
+
+
 def summary_header(key: str, n_reference: int) -> dict[str, Any]:
     return {"key": key, "format_version": SUMMARY_FORMAT_VERSION, "n_reference": int(n_reference)}
 

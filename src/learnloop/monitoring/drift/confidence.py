@@ -18,6 +18,7 @@ from learnloop.monitoring.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
+    Thresholds,
     Window,
     check_labels,
     decide,
@@ -36,19 +37,11 @@ def top_confidence(probabilities: FloatArray) -> FloatArray:
     return top
 
 
-class ConfidenceDriftDetector:
+class ConfidenceDriftDetector(Thresholds):
     key = "confidence"
     description = "Top-class confidence: two-sample Kolmogorov-Smirnov test; effect = PSI over reference deciles"
     test = "ks"
     effect = "psi"
-
-    def __init__(
-        self, *, alpha: float = 0.05, effect_threshold: float = 0.10, min_window: int = 200, min_reference: int = 100
-    ) -> None:
-        self.alpha = alpha
-        self.effect_threshold = effect_threshold
-        self.min_window = min_window
-        self.min_reference = min_reference
 
     def fit(self, reference: ReferenceData) -> dict[str, Any]:
         values = top_confidence(reference.probabilities)

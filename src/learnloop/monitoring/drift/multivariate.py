@@ -32,6 +32,7 @@ from learnloop.monitoring.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
+    Thresholds,
     Window,
     decide,
     insufficient,
@@ -61,26 +62,11 @@ def sample_texts(texts: Sequence[str], size: int, rng: np.random.Generator) -> l
     return [truncate(texts[i]) for i in picked]
 
 
-class DomainClassifierDriftDetector:
+class DomainClassifierDriftDetector(Thresholds):
     key = "multivariate"
     description = "Model features: domain-classifier test (cross-validated AUC, Mann-Whitney); effect = AUC - 0.5"
     test = "domain-classifier-auc"
     effect = "auc_minus_half"
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.05,
-        effect_threshold: float = 0.10,
-        min_window: int = 200,
-        min_reference: int = 100,
-        seed: int = 0,
-    ) -> None:
-        self.alpha = alpha
-        self.effect_threshold = effect_threshold
-        self.min_window = min_window
-        self.min_reference = min_reference
-        self.seed = seed
 
     def fit(self, reference: ReferenceData) -> dict[str, Any]:
         sample: list[str] = []

@@ -29,6 +29,7 @@ from learnloop.monitoring.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
+    Thresholds,
     Window,
     decide,
     insufficient,
@@ -86,26 +87,13 @@ def _vocabulary(reference: ReferenceData, seed: int) -> tuple[list[str], Sequenc
     return words, [reference.texts[i] for i in order[half:]], "reference texts (half; baseline on the other half)"
 
 
-class OovDriftDetector:
+class OovDriftDetector(Thresholds):
     key = "oov"
     description = "Out-of-vocabulary rate per text: Welch's one-sided t-test; effect = increase of the mean rate"
     test = "welch-t"
     effect = "oov_rate_increase"
 
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.05,
-        effect_threshold: float = 0.05,
-        min_window: int = 200,
-        min_reference: int = 100,
-        seed: int = 0,
-    ) -> None:
-        self.alpha = alpha
-        self.effect_threshold = effect_threshold
-        self.min_window = min_window
-        self.min_reference = min_reference
-        self.seed = seed
+    default_effect = 0.05
 
     def fit(self, reference: ReferenceData) -> dict[str, Any]:
         words, baseline_texts, source = _vocabulary(reference, self.seed)

@@ -18,6 +18,7 @@ from learnloop.monitoring.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
+    Thresholds,
     Window,
     check_labels,
     decide,
@@ -38,19 +39,11 @@ def label_counts(probabilities: FloatArray, k: int) -> list[int]:
     return [int(c) for c in np.bincount(proba.argmax(axis=1), minlength=k)]
 
 
-class PredictionDriftDetector:
+class PredictionDriftDetector(Thresholds):
     key = "prediction"
     description = "Predicted-label mix: chi-squared test of homogeneity; effect = total variation distance"
     test = "chi-squared"
     effect = "total_variation"
-
-    def __init__(
-        self, *, alpha: float = 0.05, effect_threshold: float = 0.10, min_window: int = 200, min_reference: int = 100
-    ) -> None:
-        self.alpha = alpha
-        self.effect_threshold = effect_threshold
-        self.min_window = min_window
-        self.min_reference = min_reference
 
     def fit(self, reference: ReferenceData) -> dict[str, Any]:
         counts = label_counts(reference.probabilities, len(reference.labels))

@@ -16,6 +16,7 @@ from learnloop.monitoring.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
+    Thresholds,
     Window,
     decide,
     insufficient,
@@ -31,19 +32,11 @@ def text_lengths(texts: Sequence[str]) -> FloatArray:
     return np.fromiter(map(len, texts), dtype=np.float64, count=len(texts))
 
 
-class TextLengthDriftDetector:
+class TextLengthDriftDetector(Thresholds):
     key = "text_length"
     description = "Text length in characters: two-sample Kolmogorov-Smirnov test; effect = PSI over reference deciles"
     test = "ks"
     effect = "psi"
-
-    def __init__(
-        self, *, alpha: float = 0.05, effect_threshold: float = 0.10, min_window: int = 200, min_reference: int = 100
-    ) -> None:
-        self.alpha = alpha
-        self.effect_threshold = effect_threshold
-        self.min_window = min_window
-        self.min_reference = min_reference
 
     def fit(self, reference: ReferenceData) -> dict[str, Any]:
         values = text_lengths(reference.texts)
