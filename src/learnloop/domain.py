@@ -67,6 +67,8 @@ _CHOICES = {
     "rollout": tuple(s.value for s in Strategy),
     "canary_require": ("no_harm", "non_inferior", "superior"),
     "canary_on_inconclusive": ("rollback", "promote"),
+    "conflict_resolution": ("dawid_skene", "latest"),
+    "noise_filter": ("off", "down_weight", "hold"),
 }
 
 
@@ -156,6 +158,9 @@ class Policy:
     # -- curation of a snapshot -------------------------------------------------------------
     dedup_threshold: float = 0.85  # Jaccard (character 5-grams) at which two texts are near duplicates
     max_subject_share: float = 1.0  # most of a snapshot one subject may contribute (1: no cap)
+    conflict_resolution: str = "dawid_skene"  # several voters on one item: "dawid_skene" (trust-weighted) or "latest"
+    noise_filter: str = "off"  # likely mislabelled feedback (cleanlab): "off", "down_weight" or "hold" (weight 0)
+    noise_folds: int = 5  # cross-validation folds of the noise filter: this many extra fits per retrain
     # -- privacy -----------------------------------------------------------------------------
     pii_scrub: str = "email,phone,card,iban,ip,name"  # personal data replaced in stored text ("" keeps text as sent)
 
@@ -215,6 +220,7 @@ class Policy:
             (self.accuracy_window >= 10, "accuracy_window", "must be >= 10"),
             (0.5 <= self.dedup_threshold <= 1, "dedup_threshold", "must be in [0.5, 1]"),
             (0 < self.max_subject_share <= 1, "max_subject_share", "must be in (0, 1] (1: no cap)"),
+            (2 <= self.noise_folds <= 10, "noise_folds", "must be in [2, 10]"),
             (0 < self.accuracy_drop < 1, "accuracy_drop", "must be in (0, 1)"),
         ]
         for ok, name, rule in checks:

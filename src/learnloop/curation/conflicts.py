@@ -104,8 +104,12 @@ def dawid_skene(
     max_iter: int = 100,
     tol: float = 1e-6,
     smoothing: float = 1.0,
+    honesty: float = 0.0,
 ) -> DawidSkeneResult:
-    """Dawid-Skene EM over the votes; labels outside ``label_set`` raise ``ValueError``."""
+    """Dawid-Skene EM over the votes; labels outside ``label_set`` raise ``ValueError``.
+
+    ``honesty`` adds that many pseudo-counts to the diagonal of every confusion matrix (a
+    prior that a subject nobody contradicted answers truthfully); 0 keeps the uniform prior."""
     labels = list(label_set)
     label_index = {label: k for k, label in enumerate(labels)}
     unknown = {v.label for v in votes} - set(labels)
@@ -128,6 +132,7 @@ def dawid_skene(
         iterations = step
         prior = (posterior.sum(axis=0) + smoothing) / (n_items + k * smoothing)
         counts = np.full((n_subj, k, k), smoothing)  # [subject, given, true]
+        counts[:, np.arange(k), np.arange(k)] += honesty
         np.add.at(counts, (subj_idx, given), posterior[item_idx])
         confusion = counts.transpose(0, 2, 1)  # [subject, true, given]
         confusion = confusion / confusion.sum(axis=2, keepdims=True)

@@ -40,6 +40,7 @@ class LabelledExample:
     feedback_id: str | None = None
     metadata: Mapping[str, Any] | None = None  # the feedback's metadata (slices: domain, language, ...)
     subject: str | None = None  # who gave it (hashed), for per-subject caps
+    weight: float = 1.0  # training weight (trust of the resolution, noise filter); 1: as today
 
 
 # Several events on one prediction: an explicit label beats thumbs or ratings.

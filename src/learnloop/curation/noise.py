@@ -12,17 +12,23 @@
    when the out-of-sample probability of the given label is below ``hold_below``, the model
    being nearly certain it is wrong; otherwise ``down_weight``, with the example's weight
    multiplied by that probability (its *quality*).
+4. ``filter_label_noise`` is the snapshot's step (``policy.noise_filter``): it cross-validates
+   the feedback examples with the bootstrap rows in every fit, and down-weights or holds
+   (weight 0) every flag, recording each decision.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from learnloop.curation.labels import LabelledExample
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -148,3 +154,69 @@ def find_label_issues(
 def action_counts(flags: Sequence[NoiseFlag]) -> Counter[str]:
     """Flags by action: ``noise_hold`` and ``noise_down_weight``."""
     return Counter(f"noise_{flag.action}" for flag in flags)
+
+
+DECISIONS_LISTED = 100  # at most this many flags recorded one by one in the counts
+
+
+def filter_label_noise(
+    examples: Sequence[LabelledExample],
+    *,
+    mode: str,
+    bootstrap: Sequence[tuple[str, str]],
+    label_set: Sequence[str],
+    fit: FitFunction,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[list[LabelledExample], dict[str, Any]]:
+    """The noise filter of a snapshot: feedback ``examples`` with flagged ones down-weighted or held.
+
+    Out-of-sample probabilities come from ``folds`` fits, each on the bootstrap rows plus the
+    other folds of the feedback (bootstrap rows are never flagged). ``mode`` ``down_weight``
+    multiplies a flagged example's weight by its quality; ``hold`` sets it to 0: not trained on,
+    kept for review, and still part of the recent feedback candidates are judged on, so the
+    filter cannot flatter the gate. Too little feedback to cross-validate: nothing is flagged.
+    """
+    if mode == "off" or not examples:
+        return list(examples), {"mode": mode}
+    if mode not in ("down_weight", "hold"):
+        raise ValueError(f"unknown noise filter mode {mode!r}")
+    boot_texts = [text for text, _ in bootstrap]
+    boot_labels = [label for _, label in bootstrap]
+
+    def fit_with_bootstrap(texts: Sequence[str], labels: Sequence[str], *, seed: int) -> ProbabilisticModel:
+        return fit([*boot_texts, *texts], [*boot_labels, *labels], seed=seed)
+
+    started = time.perf_counter()
+    texts, labels = [ex.text for ex in examples], [ex.label for ex in examples]
+    try:
+        probs = out_of_sample_probabilities(
+            texts, labels, label_set=label_set, fit=fit_with_bootstrap, folds=folds, seed=seed
+        )
+    except ValueError as exc:
+        return list(examples), {"mode": mode, "skipped": str(exc)}
+    flags = find_label_issues(labels, probs, label_set=label_set)
+    factor = {f.index: (0.0 if mode == "hold" else f.quality) for f in flags}
+    kept = [replace(ex, weight=ex.weight * factor[i]) if i in factor else ex for i, ex in enumerate(examples)]
+    decisions = [
+        {
+            "feedback_id": examples[f.index].feedback_id,
+            "given": f.given,
+            "suggested": f.suggested,
+            "quality": round(f.quality, 4),
+            "action": "hold" if mode == "hold" else "down_weight",
+        }
+        for f in flags[:DECISIONS_LISTED]
+    ]
+    report: dict[str, Any] = {
+        "mode": mode,
+        "checked": len(examples),
+        "flagged": len(flags),
+        "held": len(flags) if mode == "hold" else 0,
+        "down_weighted": len(flags) if mode == "down_weight" else 0,
+        "folds": min(folds, min(Counter(labels).values())),
+        "seconds": round(time.perf_counter() - started, 3),
+        "decisions": decisions,
+        "decisions_unlisted": max(0, len(flags) - DECISIONS_LISTED),
+    }
+    return kept, report

@@ -5,7 +5,8 @@
   Jaccard of character 5-grams >= ``dedup_threshold``), so a near copy never straddles
   training and the golden set; among near-duplicate feedback examples only the latest is kept
   (repeated items do not dominate); and no subject (user) contributes more than
-  ``max_subject_share`` of the snapshot (their latest examples are kept). Every example left
+  ``max_subject_share`` of the snapshot (their latest examples are kept); each example keeps
+  the training weight curation gave it (``curation.resolve``, ``curation.noise``). Every example left
   out is counted by reason in ``counts``;
 * **recent validation** = the newest labelled feedback the *champion* never saw (after its
   snapshot's cutoff; at most ``recent_holdout_max`` rows), cut into ``recent_blocks`` blocks
@@ -66,13 +67,15 @@ class Snapshot:
 
 
 def _row_bytes(ex: LabelledExample, block: int | None) -> bytes:
-    row = {
+    row: dict[str, Any] = {
         "text": ex.text,
         "label": ex.label,
         "source": ex.source,
         "feedback_id": ex.feedback_id,
         "validation_block": block,
     }
+    if ex.weight != 1.0:  # only then, so snapshots without weights keep their hashes
+        row["weight"] = ex.weight
     return orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
@@ -113,7 +116,10 @@ def build_snapshot(
     cutoff: datetime | None,
     policy: Policy,
     feedback_counts: dict[str, int] | None = None,
+    curation: dict[str, Any] | None = None,
 ) -> Snapshot:
+    """``curation``: the reports of the steps that made ``feedback`` (conflicts, noise,
+    disagreement), stored as they are in ``counts``."""
     feedback = sorted(feedback, key=lambda ex: (ex.created_at is None, ex.created_at))
     deduped = dedupe(feedback, threshold=policy.dedup_threshold)
     capped, cap_counts = _cap_subjects(deduped.kept, policy.max_subject_share, others=len(bootstrap))
@@ -150,6 +156,8 @@ def build_snapshot(
         "dropped_feedback_duplicates": dict(deduped.counts()),
         "dropped_subject_cap": cap_counts,
         "feedback": dict(feedback_counts or {}),
+        "train_down_weighted": sum(1 for ex in train if ex.weight < 1.0),
+        **(curation or {}),
     }
     return Snapshot(content_hash(train, folds), train, folds, cutoff, counts)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from learnloop import __version__
 from learnloop.clock import Clock
-from learnloop.curation import Snapshot, build_snapshot, derive_examples
+from learnloop.curation import Snapshot, build_snapshot
+from learnloop.curation.noise import ProbabilisticModel
+from learnloop.curation.resolve import curate_feedback
 from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
 from learnloop.errors import InsufficientDataError
 from learnloop.evaluation import (
@@ -20,6 +22,7 @@ from learnloop.evaluation import (
     paired_metric_differences,
 )
 from learnloop.evaluation.gate import slice_comparisons
+from learnloop.families import get_family
 from learnloop.monitoring import reference as drift_reference
 from learnloop.registry.artifacts import ArtifactStore
 from learnloop.registry.service import RegistryService
@@ -65,10 +68,21 @@ def _version_metrics(
 
 
 def _weights(snapshot: Snapshot, feedback_weight: float) -> list[float] | None:
-    """Per-example training weights: ``feedback_weight`` for feedback, 1 for bootstrap rows."""
-    if feedback_weight == 1.0:
-        return None
-    return [1.0 if ex.source == "bootstrap" else feedback_weight for ex in snapshot.train]
+    """Per-example training weights: ``feedback_weight`` times the weight curation gave the
+    example (trust, noise filter) for feedback, 1 for bootstrap rows; ``None`` when all are 1."""
+    weights = [1.0 if ex.source == "bootstrap" else feedback_weight * ex.weight for ex in snapshot.train]
+    return None if all(w == 1.0 for w in weights) else weights
+
+
+class _FamilyFit:
+    """The model's family as the noise filter's ``FitFunction`` (its cross-validation fits)."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def __call__(self, texts: Sequence[str], labels: Sequence[str], *, seed: int) -> ProbabilisticModel:
+        family = get_family(self.model.family)
+        return family.fit(texts, labels, label_set=list(self.model.labels), params=self.model.params, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -216,15 +230,16 @@ class TrainingService:
             golden = repo.load_examples(conn, name, "golden")
             feedback_rows = repo.feedback_with_predictions(conn, name, now)
         progress(0.05, f"curating {len(feedback_rows)} feedback events")
-        examples, counts = derive_examples(feedback_rows, model.labels)
+        curated = curate_feedback(feedback_rows, model.labels, model.policy, bootstrap=bootstrap, fit=_FamilyFit(model))
         snapshot = build_snapshot(
             bootstrap=bootstrap,
-            feedback=examples,
+            feedback=curated.examples,
             golden_texts=[t for t, _ in golden],
             champion_cutoff=champion_snapshot["cutoff"] if champion_snapshot else None,
             cutoff=now,
             policy=model.policy,
-            feedback_counts=dict(counts),
+            feedback_counts=curated.feedback_counts,
+            curation=curated.counts,
         )
         if len(snapshot.train) < model.policy.min_train_examples:
             raise InsufficientDataError(
