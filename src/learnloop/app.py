@@ -13,7 +13,18 @@ from fastapi import FastAPI
 
 from learnloop import __version__
 from learnloop.api import errors
-from learnloop.api.routes import drift, feedback, health, jobs, models, predictions, rollouts, webhooks
+from learnloop.api.routes import (
+    asking,
+    drift,
+    feedback,
+    health,
+    jobs,
+    models,
+    predictions,
+    rollouts,
+    subjects,
+    webhooks,
+)
 from learnloop.config import Settings
 from learnloop.dashboard import build_router as dashboard_router
 from learnloop.monitoring.metrics import Metrics
@@ -90,7 +101,7 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
-    for module in (predictions, feedback, models, rollouts, drift, jobs, health, webhooks):
+    for module in (predictions, feedback, models, asking, rollouts, drift, subjects, jobs, health, webhooks):
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
+from learnloop.curation.active_service import ActiveLearningService
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
@@ -20,6 +21,7 @@ from learnloop.monitoring.metrics import Metrics
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
 from learnloop.notify.service import NotificationService
+from learnloop.privacy import PrivacyService
 from learnloop.registry.artifacts import LocalArtifactStore
 from learnloop.registry.service import RegistryService
 from learnloop.rollout.service import RolloutService
@@ -44,6 +46,7 @@ class Services:
     registry: RegistryService
     rollouts: RolloutService
     performance: PerformanceService
+    privacy: PrivacyService
     drift: DriftService
     shadow: ShadowRunner
     ingest: IngestWriter
@@ -54,6 +57,7 @@ class Services:
     worker: Worker
     runner: TrainingRunner
     notify: NotificationService
+    active: ActiveLearningService
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -172,6 +176,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         registry=registry,
         rollouts=rollouts,
         performance=performance,
+        privacy=PrivacyService(db, store, ingest, jobs, clock),
         drift=drift,
         shadow=shadow,
         ingest=ingest,
@@ -182,4 +187,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         worker=worker,
         runner=runner,
         notify=notify,
+        active=ActiveLearningService(db),
     )

@@ -357,3 +357,24 @@ def test_training_data_export_needs_the_key(http: httpx.Client) -> None:
     assert len(answer.text.splitlines()) > 500  # the bootstrap training rows
     invalid(http.get(path, params={"format": "xlsx"}, headers={"X-API-Key": API_KEY}), "format")
     assert problem(http.get(f"{M}/versions/99/training-data", headers={"X-API-Key": API_KEY}), 404)
+
+
+def test_a_subject_is_exported_and_erased_over_http_with_the_key(http: httpx.Client) -> None:
+    key = {"X-API-Key": API_KEY}
+    answer = http.post(f"{M}/predict", json={"text": "Battery died in a day.", "subject": "carol@example.com"}).json()
+    assert http.post(f"{M}/feedback", json={"prediction_id": answer["prediction_id"], "label": "0"}).status_code == 201
+    path = "/v1/subjects/carol@example.com"
+    assert problem(http.get(f"{path}/export"), 401)["code"] == "unauthorized"
+    assert problem(http.delete(path), 401)["code"] == "unauthorized"
+    exported = wait_for(
+        lambda: (e := http.get(f"{path}/export", headers=key).json())["predictions"] and e,
+        timeout=10,
+        what="the prediction to be logged",
+    )
+    assert [p["id"] for p in exported["predictions"]] == [answer["prediction_id"]]
+    assert len(exported["feedback"]) == 1  # feedback on the subject's prediction goes with it
+    erased = http.delete(path, headers=key, params={"reason": "user request"})
+    assert erased.status_code == 200, erased.text
+    assert (erased.json()["predictions"], erased.json()["feedback"]) == (1, 1)
+    assert http.get(f"{path}/export", headers=key).json()["predictions"] == []
+    invalid(http.delete("/v1/subjects/" + "x" * 300, headers=key), "subject")

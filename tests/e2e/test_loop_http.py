@@ -236,6 +236,10 @@ def test_cli_rollback_and_promote_reach_the_running_server(
     )
     sources = {json.loads(line)["source"] for line in exported.read_text().split("\n") if line}
     assert sources == {"bootstrap", "feedback:label"}, sources
+    refused = run_cli("subject", "erase", "user-1", *db_args(server), check=False)
+    assert refused.returncode == 1 and "--yes" in refused.stderr, refused.stderr
+    erased = run_cli("subject", "erase", "user-1", *db_args(server), "--yes").stdout
+    assert "erased subject" in erased and f"{SINGLE_EVENTS} predictions" in erased, erased
     config = run_cli("config", "-m", "m", *db_args(server), "--set", "retrain_every=500").stdout
     assert "retrain_every" in config and "500" in config
     assert "150" not in config.split("retrain_every", 1)[1].splitlines()[0]

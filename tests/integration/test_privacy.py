@@ -77,3 +77,55 @@ def test_training_data_exports_what_the_version_saw_scrubbed_as_jsonl_and_csv(
     assert services.registry.training_data("m", None, "jsonl").count(b"\n") >= len(rows) - 1  # the champion's
     with pytest.raises(ValidationError):
         services.registry.training_data("m", outcome.version, "xlsx")
+
+
+def test_a_subject_is_exported_then_erased_from_predictions_feedback_and_snapshots(
+    services: Services, make_model: CreateModel
+) -> None:
+    import gzip
+    import json
+
+    from conftest import uci_rows
+
+    make_model(services, "m", policy=Policy(min_recent_examples=1))
+    rows = uci_rows("amazon_cells")
+    for i, (text, label) in enumerate(rows[:60]):
+        subject = "alice" if i % 3 == 0 else "bob"
+        answer = services.predictions.predict("m", text, subject)
+        services.feedback.record_sync(
+            "m", [FeedbackInput(prediction_id=answer.prediction_id, label=label, subject=subject)]
+        )
+    services.feedback.record_sync(
+        "m", [FeedbackInput(text="Alice's own example sentence.", label="1", subject="alice")]
+    )
+    services.ingest.flush()
+    outcome = services.training.retrain("m", actor="test")
+    if not outcome.promoted:
+        services.registry.promote("m", outcome.version, actor="test")
+
+    exported = services.privacy.export("alice")
+    assert len(exported["predictions"]) == 20 and len(exported["feedback"]) == 21
+    assert "alice" not in json.dumps(exported)  # only the hash is stored
+
+    report = services.privacy.erase("alice", actor="tester", reason="user asked")
+    assert (report.predictions, report.feedback) == (20, 21)
+    assert report.snapshot_rows == 21 and report.snapshots == [outcome.snapshot]
+    assert report.versions == {"m": [outcome.version]}
+    job_id = report.retrains["m"]
+    assert job_id is not None and services.jobs.get(job_id).requested_by == "privacy:erasure"
+
+    after = services.privacy.export("alice")
+    assert after["predictions"] == [] and after["feedback"] == []
+    assert len(services.privacy.export("bob")["predictions"]) == 40  # nobody else is touched
+    snap = services.registry.snapshot(outcome.snapshot)
+    assert snap is not None and snap["counts"]["erasures"][0]["rows"] == 21
+    stored = [json.loads(line) for line in gzip.decompress(services.store.get_bytes(snap["uri"])).splitlines()]
+    assert len([r for r in stored if r["source"].startswith("feedback")]) == 40
+    assert "Alice's own example sentence." not in {r["text"] for r in stored}
+    assert services.registry.version("m", outcome.version).metrics["erasures"]
+    (event,) = services.registry.events("m", 5, kinds=["subject_erased"])
+    assert event.actor == "tester" and event.data["versions_trained_on_it"] == [outcome.version]
+    assert "alice" not in json.dumps(event.data)
+    # Erasing again finds nothing left.
+    again = services.privacy.erase("alice", actor="tester")
+    assert (again.predictions, again.feedback, again.snapshot_rows) == (0, 0, 0)

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from learnloop.cli import drift, models, replay, rollouts, serve, webhooks
+from learnloop.cli import asking, drift, models, replay, rollouts, serve, subjects, webhooks
 
 app = typer.Typer(
     name="learnloop",
@@ -29,7 +29,9 @@ app.command()(replay.replay)
 app.command()(replay.demo)
 app.command("sample-size")(rollouts.sample_size)
 app.command()(drift.drift)
+app.command()(asking.ask)
 app.add_typer(rollouts.app, name="rollout")
+app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(serve.db_app, name="db")
 

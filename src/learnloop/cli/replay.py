@@ -175,6 +175,12 @@ def replay(
     noise: Annotated[float, typer.Option("--noise", help="Share of feedback with a wrong label.")] = 0.1,
     thumbs: Annotated[bool, typer.Option("--thumbs", help="Users give thumbs up/down, not labels.")] = False,
     adversarial: Annotated[float, typer.Option("--adversarial", help="Share of users who always lie.")] = 0.0,
+    ask: Annotated[
+        str,
+        typer.Option(
+            "--ask", help="Which answers users label: random, or uncertain (the loop asks about its smallest margins)."
+        ),
+    ] = "random",
     order: Annotated[Order, typer.Option("--order", help="Order inside each stream file.")] = Order.SHUFFLE,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many items per stream file.")] = None,
     rate: Annotated[float, typer.Option("--rate", help="Items per second (simulated in process).")] = 5.0,
@@ -196,7 +202,7 @@ def replay(
             stream=[_file(p, text_column, label_column, fmt, no_header, quoting) for p in stream],
             pre_shift=[_file(p, text_column, label_column, fmt, no_header, quoting) for p in pre_shift or []],
             out=out,
-            users=UserModel(feedback_rate, delay, noise, thumbs, adversarial),
+            users=UserModel(feedback_rate, delay, noise, thumbs, adversarial, selection=ask),
             mode=mode,
             order=order,
             limit_per_segment=limit,

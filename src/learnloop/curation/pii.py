@@ -277,4 +277,3 @@ def scrub_text(text: str, kinds: str) -> str:
     """``text`` with the personal data of ``kinds`` replaced (unchanged when ``kinds`` is empty)."""
     scrubber = scrubber_for(kinds)
     return scrubber.scrub(text).text if scrubber is not None else text
-

@@ -137,6 +137,32 @@ class IngestWriter:
             raise RuntimeError("flush() is for an ingest writer that was not started")
         self._drain()
 
+    def write_now(self, timeout: float = 5.0) -> bool:
+        """Have every prediction logged so far written before returning, in any mode: by this
+        call when no writer thread runs, by this call on the event loop that owns the flushes
+        (a route handler), else by waiting up to ``timeout`` for the writer thread. For callers
+        about to read the log back (an erasure must see every row). False if the wait ran out."""
+        if self._thread is None:
+            self._drain()
+            return True
+        task = self._loop_task
+        if task is not None and not self._recovering:
+            try:
+                on_loop = asyncio.get_running_loop() is task.get_loop()
+            except RuntimeError:
+                on_loop = False
+            if on_loop:
+                self._flush_from_loop()
+                return not self._predictions
+        target = self.predictions_written + len(self._predictions)
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        while self.predictions_written < target:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     # -- producers ------------------------------------------------------------------------
     @property
     def prediction_backlog(self) -> int:

@@ -54,7 +54,9 @@ class Metrics:
             "learnloop_online_accuracy", "Champion accuracy judged by the newest feedback", ["model"], registry=r
         )
         self.expected_accuracy = Gauge(
-            "learnloop_expected_accuracy", "Champion's mean top-class probability (label-free estimate)", ["model"],
+            "learnloop_expected_accuracy",
+            "Champion's mean top-class probability (label-free estimate)",
+            ["model"],
             registry=r,
         )
         self.accuracy_alarm = Gauge(
@@ -62,16 +64,22 @@ class Metrics:
         )
         self.champion = Gauge("learnloop_champion_version", "Version serving as champion", ["model"], registry=r)
         self.drift_effect = Gauge(
-            "learnloop_drift_effect", "Effect size of the latest drift check, per detector", ["model", "detector"],
+            "learnloop_drift_effect",
+            "Effect size of the latest drift check, per detector",
+            ["model", "detector"],
             registry=r,
         )
         self.drift_alarm = Gauge(
-            "learnloop_drift_alarm", "1 while the detector's latest drift check alarms", ["model", "detector"],
+            "learnloop_drift_alarm",
+            "1 while the detector's latest drift check alarms",
+            ["model", "detector"],
             registry=r,
         )
         self.drift_checks = Counter(
-            "learnloop_drift_checks", "Drift checks by outcome (ok, drift, insufficient_data, no_reference)",
-            ["model", "outcome"], registry=r,
+            "learnloop_drift_checks",
+            "Drift checks by outcome (ok, drift, insufficient_data, no_reference)",
+            ["model", "outcome"],
+            registry=r,
         )
         self.webhook_deliveries = Counter(
             "learnloop_webhook_deliveries",

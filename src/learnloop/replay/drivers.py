@@ -41,6 +41,7 @@ class Served:
     label: str
     confidence: float
     latency_ms: float  # as the client saw it (over HTTP: the whole request)
+    probabilities: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ class InProcessDriver:
         except ValidationError as exc:
             raise ItemRefused(exc.code, exc.message) from exc
         latency = 1000 * (time.perf_counter() - started)
-        return Served(r.prediction_id, r.version, r.label, max(r.probabilities.values()), latency)
+        return Served(
+            r.prediction_id, r.version, r.label, max(r.probabilities.values()), latency, dict(r.probabilities)
+        )
 
     def send_feedback(self, feedback: Sequence[tuple[str, PlannedFeedback]]) -> None:
         if feedback:
@@ -221,7 +224,7 @@ class HttpDriver:
             raise ItemRefused(problem.get("code", "validation_error"), problem.get("detail", ""))
         body = self._ok(response)
         confidence = max(body["probabilities"].values())
-        return Served(body["prediction_id"], body["version"], body["label"], confidence, latency)
+        return Served(body["prediction_id"], body["version"], body["label"], confidence, latency, body["probabilities"])
 
     def send_feedback(self, feedback: Sequence[tuple[str, PlannedFeedback]]) -> None:
         if not feedback:

@@ -35,6 +35,7 @@ class Trace:
     served: list[str] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
+    margins: list[float] = field(default_factory=list)  # top-1 minus top-2 probability of each answer
     times: list[datetime] = field(default_factory=list)
     feedback_item: list[int] = field(default_factory=list)  # the item a feedback event is about
     feedback_sent: list[int] = field(default_factory=list)  # the item after which it was sent
@@ -134,6 +135,14 @@ def _retrains(trace: Trace, versions: np.ndarray) -> list[dict[str, Any]]:
     return out
 
 
+def _median_margin(trace: Trace) -> float | None:
+    """The median margin of the answers that got feedback (small: users were asked about doubts)."""
+    if not trace.margins or not trace.feedback_item:
+        return None
+    asked = [trace.margins[bisect.bisect_left(trace.items, i)] for i in trace.feedback_item]
+    return float(np.median(asked))
+
+
 def summarize(
     trace: Trace,
     static: Sequence[str],
@@ -212,6 +221,7 @@ def summarize(
         "feedback": {
             "sent": len(trace.feedback_item),
             "untruthful": int(len(trace.feedback_truthful) - sum(trace.feedback_truthful)),
+            "median_margin": _median_margin(trace),
         },
         "retrains": _retrains(trace, versions),
         "safety": {

@@ -15,9 +15,11 @@ from typing import Any, Protocol
 from learnloop.clock import Clock, FakeClock, SystemClock
 from learnloop.config import Settings
 from learnloop.curation import split_golden
+from learnloop.curation.active import margin_of
 from learnloop.domain import Policy
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
+from learnloop.replay.asking import AskingRounds
 from learnloop.replay.baselines import oracle_baseline, static_baseline
 from learnloop.replay.drivers import HttpDriver, InProcessDriver, ItemRefused, LoopDriver, LoopEvent, Served
 from learnloop.replay.plot import write_learning_curve
@@ -257,6 +259,7 @@ def _stream_through(
     trace: Trace,
 ) -> Trace:
     users = SimulatedUsers(config.users, label_set, config.seed)
+    asking = AskingRounds(users) if config.users.selection == "uncertain" else None
     pending: dict[int, list[tuple[str, PlannedFeedback]]] = defaultdict(list)
     step = 1.0 / config.rate if config.rate > 0 else 0.0
     before = driver.events_after(0)  # model creation and version 1: not part of the stream
@@ -278,10 +281,15 @@ def _stream_through(
             trace.versions.append(served.version)
             trace.latency_ms.append(served.latency_ms)
             trace.times.append(driver.now())
+            trace.margins.append(margin_of(served.probabilities))
             correct += served.label == truth
-            plan = users.react(i, subject, truth, served.label)
-            if plan is not None:
-                pending[plan.due].append((served.prediction_id, plan))
+            if asking is not None:
+                for pid, asked in asking.add(i, subject, truth, text, served, last=i == n - 1):
+                    pending[asked.due].append((pid, asked))
+            else:
+                plan = users.react(i, subject, truth, served.label)
+                if plan is not None:
+                    pending[plan.due].append((served.prediction_id, plan))
         due = pending.pop(i, [])
         if due:
             driver.send_feedback(due)

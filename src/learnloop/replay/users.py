@@ -6,6 +6,11 @@ except with probability ``noise`` a wrong one; an adversarial user (a share ``ad
 the subjects) always gives a wrong one. With ``thumbs`` the user judges the served answer
 (up when it matches what they believe) instead of naming a label. Every draw comes from one
 seeded generator, in stream order, so a replay is reproducible.
+
+With ``selection="uncertain"`` users do not pick answers at random: every ``ask_every`` items
+the loop asks about the ones it is least sure of (``replay.asking``), with the same budget of
+``feedback_rate`` labels per item, and the users asked answer them (noise and adversaries as
+above).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import numpy as np
 
 from learnloop.errors import ValidationError
 
+SELECTIONS = ("random", "uncertain")
+
 
 @dataclass(frozen=True)
 class UserModel:
@@ -26,6 +33,8 @@ class UserModel:
     thumbs: bool = False  # thumbs up/down on the served answer instead of a label
     adversarial: float = 0.0  # share of subjects who always name a wrong label
     subjects: int = 500
+    selection: str = "random"  # "random", or "uncertain": the loop asks about its smallest margins
+    ask_every: int = 20  # uncertain: stream items per round of asking
 
     def __post_init__(self) -> None:
         checks = [
@@ -34,6 +43,8 @@ class UserModel:
             (0 <= self.noise < 1, "noise", "must be in [0, 1)"),
             (0 <= self.adversarial < 1, "adversarial", "must be in [0, 1)"),
             (self.subjects >= 1, "subjects", "must be >= 1"),
+            (self.selection in SELECTIONS, "selection", f"must be one of {', '.join(SELECTIONS)}"),
+            (self.ask_every >= 1, "ask_every", "must be >= 1"),
         ]
         for ok, name, rule in checks:
             if not ok:
@@ -47,6 +58,8 @@ class UserModel:
             "thumbs": self.thumbs,
             "adversarial": self.adversarial,
             "subjects": self.subjects,
+            "selection": self.selection,
+            "ask_every": self.ask_every,
         }
 
 
@@ -79,10 +92,13 @@ class SimulatedUsers:
         """The feedback this user will give on the answer ``served`` to item ``item``, if any."""
         if self._rng.random() >= self.model.feedback_rate:
             return None
+        return self.answer(item, subject, truth, served, item + self.model.delay)
+
+    def answer(self, item: int, subject: str, truth: str, served: str, due: int) -> PlannedFeedback:
+        """The feedback this user gives when asked about item ``item`` (sent after item ``due``)."""
         adversary = subject in self.adversaries
         lies = adversary or self._rng.random() < self.model.noise
         believed = self._wrong_label(truth) if lies else truth
-        due = item + self.model.delay
         if self.model.thumbs:
             thumbs = "up" if served == believed else "down"
             truthful = (thumbs == "up") == (served == truth)

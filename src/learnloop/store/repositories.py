@@ -843,9 +843,7 @@ def served_window(conn: Connection, model: str, version: int, limit: int) -> lis
         .order_by(p.c.created_at.desc(), p.c.id.desc())
         .limit(limit)
     )
-    return [
-        {"text": text, "probabilities": orjson.loads(raw), "created_at": at} for text, raw, at in conn.execute(q)
-    ]
+    return [{"text": text, "probabilities": orjson.loads(raw), "created_at": at} for text, raw, at in conn.execute(q)]
 
 
 def _drift_check(row: RowMapping) -> DriftCheck:
@@ -946,9 +944,7 @@ def get_cursor(conn: Connection, name: str, *, for_update: bool = False) -> int 
 def init_cursor(conn: Connection, name: str, event_id: int, at: datetime) -> None:
     """Create the cursor unless another process just did."""
     stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(
-        stmt_factory(t.cursors).values(name=name, event_id=event_id, updated_at=at).on_conflict_do_nothing()
-    )
+    conn.execute(stmt_factory(t.cursors).values(name=name, event_id=event_id, updated_at=at).on_conflict_do_nothing())
 
 
 def set_cursor(conn: Connection, name: str, event_id: int, at: datetime) -> None:
@@ -1132,3 +1128,87 @@ def has_due_delivery(conn: Connection, now: datetime) -> bool:
     d = t.deliveries
     q = select(d.c.id).where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now).limit(1)
     return conn.execute(q).first() is not None
+
+
+# -- privacy: a subject's data --------------------------------------------------------------
+
+
+def subject_predictions(conn: Connection, subject_hash: str) -> list[dict[str, Any]]:
+    p = t.predictions
+    q = select(p).where(p.c.subject == subject_hash).order_by(p.c.created_at)
+    out = []
+    for row in conn.execute(q).mappings():
+        data = dict(row)
+        data["probabilities"] = orjson.loads(data["probabilities"])
+        out.append(data)
+    return out
+
+
+def subject_feedback(conn: Connection, subject_hash: str, prediction_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The subject's own feedback and any feedback on the subject's predictions."""
+    f = t.feedback
+    clause = f.c.subject == subject_hash
+    rows: dict[str, dict[str, Any]] = {r["id"]: dict(r) for r in conn.execute(select(f).where(clause)).mappings()}
+    for start in range(0, len(prediction_ids), 500):
+        chunk = list(prediction_ids[start : start + 500])
+        for r in conn.execute(select(f).where(f.c.prediction_id.in_(chunk))).mappings():
+            rows[r["id"]] = dict(r)
+    return sorted(rows.values(), key=lambda r: (r["created_at"], r["id"]))
+
+
+def _delete_in(conn: Connection, column: Any, ids: Sequence[str]) -> int:
+    deleted = 0
+    for start in range(0, len(ids), 500):
+        deleted += conn.execute(column.table.delete().where(column.in_(list(ids[start : start + 500])))).rowcount
+    return deleted
+
+
+def delete_predictions(conn: Connection, ids: Sequence[str]) -> int:
+    return _delete_in(conn, t.predictions.c.id, ids)
+
+
+def delete_feedback(conn: Connection, ids: Sequence[str]) -> int:
+    return _delete_in(conn, t.feedback.c.id, ids)
+
+
+def delete_shadow_predictions(conn: Connection, prediction_ids: Sequence[str]) -> int:
+    return _delete_in(conn, t.shadow_predictions.c.prediction_id, prediction_ids)
+
+
+def list_snapshots(conn: Connection, model: str) -> list[dict[str, Any]]:
+    q = select(t.snapshots).where(t.snapshots.c.model == model).order_by(t.snapshots.c.created_at)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def mark_snapshot_erasure(conn: Connection, snapshot_hash: str, rows: int, at: datetime) -> None:
+    counts = dict(conn.execute(select(t.snapshots.c.counts).where(t.snapshots.c.hash == snapshot_hash)).scalar_one())
+    counts["erasures"] = [*counts.get("erasures", []), {"rows": rows, "at": at.isoformat()}]
+    conn.execute(update(t.snapshots).where(t.snapshots.c.hash == snapshot_hash).values(counts=counts))
+
+
+def mark_version_erasure(conn: Connection, model: str, version: int, at: datetime) -> None:
+    v = t.model_versions
+    where = and_(v.c.model == model, v.c.version == version)
+    metrics = dict(conn.execute(select(v.c.metrics).where(where)).scalar_one())
+    metrics["erasures"] = [*metrics.get("erasures", []), {"at": at.isoformat()}]
+    conn.execute(update(v).where(where).values(metrics=metrics))
+
+
+# -- active learning ------------------------------------------------------------------------
+
+
+def unlabelled_predictions(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` answers of ``version`` that no feedback event refers to, newest
+    first (id, text, label, probabilities, created_at): what the loop may still ask about."""
+    p, f = t.predictions, t.feedback
+    has_feedback = select(f.c.id).where(f.c.prediction_id == p.c.id, f.c.model == p.c.model).exists()
+    q = (
+        select(p.c.id, p.c.text, p.c.label, p.c.probabilities, p.c.created_at)
+        .where(p.c.model == model, p.c.version == version, ~has_feedback)
+        .order_by(p.c.created_at.desc(), p.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {"id": pid, "text": text, "label": label, "probabilities": orjson.loads(raw), "created_at": at}
+        for pid, text, label, raw, at in conn.execute(q)
+    ]

@@ -1,0 +1,64 @@
+"""Asking for feedback where it helps: the champion's newest answers nobody has judged yet,
+ranked by ``curation.active.select_for_feedback`` (uncertainty with a diversity rule)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from learnloop.curation.active import STRATEGIES, Candidate, Pick, Strategy, select_for_feedback
+from learnloop.errors import ValidationError
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+
+MAX_LIMIT = 500
+MAX_WINDOW = 20_000
+
+
+@dataclass(frozen=True)
+class AskItem:
+    pick: Pick
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AskResult:
+    model: str
+    version: int | None  # the champion whose answers were considered (None: no champion)
+    strategy: Strategy
+    window: int
+    considered: int  # unlabelled answers in the window
+    items: list[AskItem]
+
+
+class ActiveLearningService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ask(self, model: str, *, limit: int = 20, strategy: str = "margin", window: int = 1000) -> AskResult:
+        """The ``limit`` answers among the champion's newest ``window`` unlabelled ones most
+        worth asking users about. Clients then send feedback with their ``prediction_id``."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}", field="limit")
+        if not 1 <= window <= MAX_WINDOW:
+            raise ValidationError(f"window must be between 1 and {MAX_WINDOW}, got {window}", field="window")
+        if strategy not in STRATEGIES:
+            raise ValidationError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", field="strategy"
+            )
+        chosen: Strategy = strategy
+        with self.db.read() as conn:
+            repo.get_model(conn, model)  # NotFoundError for an unknown model
+            champion = repo.get_deployment(conn, model).champion_version
+            rows = [] if champion is None else repo.unlabelled_predictions(conn, model, champion, window)
+        candidates = [Candidate(r["id"], r["text"], r["probabilities"]) for r in rows]
+        served_at = {r["id"]: r["created_at"] for r in rows}
+        picks = select_for_feedback(candidates, limit, strategy=chosen)
+        return AskResult(
+            model=model,
+            version=champion,
+            strategy=chosen,
+            window=window,
+            considered=len(rows),
+            items=[AskItem(p, served_at[p.id]) for p in picks],
+        )

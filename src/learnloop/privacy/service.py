@@ -1,0 +1,179 @@
+"""Export and erase everything learnloop holds about one subject (a user).
+
+Subjects are stored hashed (``feedback.intake.hash_subject``); callers name the subject as
+their own system knows it, and learnloop hashes it the same way to find its rows.
+
+**Export** returns, across every model, the subject's predictions (what they sent, what was
+answered) and feedback events, as JSON-ready dicts.
+
+**Erase** removes the subject from everything learnloop stores, in this order, so that a
+failure half-way can be retried and never loses track of what is left to erase:
+
+1. *snapshots*: every stored snapshot row that came from the subject's feedback (or from
+   feedback on the subject's predictions) is dropped from the snapshot file, which is
+   rewritten in place; the snapshot keeps its id and records the erasure in its counts (its
+   content no longer matches its hash, by design: the hash names what the version saw);
+2. in one transaction: the subject's predictions, the feedback on them and the subject's own
+   feedback, and shadow answers to those predictions, are deleted; every version trained on
+   an affected snapshot is marked (``metrics["erasures"]``); a ``subject_erased`` event records
+   what was removed (counts, versions, a prefix of the subject's hash; never the subject);
+3. a retrain of each model whose champion was trained on the subject's data is queued
+   (``requested_by = "privacy:erasure"``), so the next version learns without it. Until it is
+   promoted (through the gate, like any candidate), the marked champion keeps serving: a
+   trained model's weights cannot be edited, only replaced.
+
+Prediction rows still in the in-memory log are flushed first, so none escapes. Known limits:
+feedback ``metadata`` is deleted with its event; copies outside learnloop's store (exports a
+team downloaded, database backups, the dead-letter file of unwritable prediction rows) are the
+team's to handle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from learnloop.clock import Clock
+from learnloop.errors import ConflictError, StorageUnavailableError, ValidationError
+from learnloop.feedback.ingest import IngestWriter
+from learnloop.feedback.intake import hash_subject
+from learnloop.jobs.service import JobService
+from learnloop.registry.artifacts import ArtifactStore
+from learnloop.store import repositories as repo
+from learnloop.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    subject: str  # the first 12 characters of the subject's hash (never the subject itself)
+    predictions: int
+    feedback: int
+    shadow_answers: int
+    snapshot_rows: int
+    snapshots: list[str] = field(default_factory=list)
+    versions: dict[str, list[int]] = field(default_factory=dict)  # model -> versions trained on the data
+    retrains: dict[str, str | None] = field(default_factory=dict)  # model -> queued job id (None: one was queued)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _subject_hash(subject: str) -> str:
+    if not subject or len(subject) > 256:
+        raise ValidationError("a subject is 1-256 characters", field="subject")
+    hashed = hash_subject(subject)
+    assert hashed is not None
+    return hashed
+
+
+class PrivacyService:
+    def __init__(
+        self, db: Database, store: ArtifactStore, ingest: IngestWriter, jobs: JobService, clock: Clock
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.ingest = ingest
+        self.jobs = jobs
+        self.clock = clock
+
+    def export(self, subject: str) -> dict[str, Any]:
+        hashed = _subject_hash(subject)
+        self.ingest.write_now()
+        with self.db.read() as conn:
+            predictions = repo.subject_predictions(conn, hashed)
+            feedback = repo.subject_feedback(conn, hashed, [p["id"] for p in predictions])
+        return {
+            "subject_hash": hashed,
+            "exported_at": self.clock.now().isoformat(),
+            "predictions": [_jsonable(p) for p in predictions],
+            "feedback": [_jsonable(f) for f in feedback],
+        }
+
+    def erase(self, subject: str, *, actor: str, reason: str | None = None) -> ErasureReport:
+        hashed = _subject_hash(subject)
+        if not self.ingest.write_now():  # predictions still in memory are written first, then found
+            raise StorageUnavailableError("the prediction log could not be written; erasure not started, retry")
+        with self.db.read() as conn:
+            predictions = repo.subject_predictions(conn, hashed)
+            prediction_ids = [p["id"] for p in predictions]
+            feedback = repo.subject_feedback(conn, hashed, prediction_ids)
+            feedback_ids = {f["id"] for f in feedback}
+            models = sorted({p["model"] for p in predictions} | {f["model"] for f in feedback})
+            snapshots = [s for m in models for s in repo.list_snapshots(conn, m)]
+            versions = {m: repo.list_versions(conn, m) for m in models}
+            champions = {m: repo.get_deployment(conn, m).champion_version for m in models}
+        # 1. snapshot files first: if anything below fails, the rows are still found next time.
+        rewritten: dict[str, int] = {}
+        for snap in snapshots:
+            dropped = self._rewrite_snapshot(snap, feedback_ids)
+            if dropped:
+                rewritten[snap["hash"]] = dropped
+        affected = {m: [v.version for v in versions[m] if v.snapshot_hash in rewritten] for m in models}
+        now = self.clock.now()
+        with self.db.write() as conn:
+            shadows = repo.delete_shadow_predictions(conn, prediction_ids)
+            n_feedback = repo.delete_feedback(conn, sorted(feedback_ids))
+            n_predictions = repo.delete_predictions(conn, prediction_ids)
+            for snapshot_hash, dropped in rewritten.items():
+                repo.mark_snapshot_erasure(conn, snapshot_hash, dropped, now)
+            for model, numbers in affected.items():
+                for number in numbers:
+                    repo.mark_version_erasure(conn, model, number, now)
+            for model in models:
+                repo.insert_event(
+                    conn,
+                    model=model,
+                    kind="subject_erased",
+                    at=now,
+                    actor=actor,
+                    reason=reason,
+                    data={
+                        "subject": hashed[:12],
+                        "predictions": sum(p["model"] == model for p in predictions),
+                        "feedback": sum(f["model"] == model for f in feedback),
+                        "versions_trained_on_it": affected[model],
+                    },
+                )
+        retrains: dict[str, str | None] = {}
+        for model, numbers in affected.items():
+            if champions[model] in numbers:
+                with contextlib.suppress(ConflictError):  # one is queued or running: it reads the erased data
+                    retrains[model] = None
+                    retrains[model] = self.jobs.enqueue(
+                        model, "retrain", requested_by="privacy:erasure", reason="retrain without an erased subject"
+                    ).id
+        report = ErasureReport(
+            subject=hashed[:12],
+            predictions=n_predictions,
+            feedback=n_feedback,
+            shadow_answers=shadows,
+            snapshot_rows=sum(rewritten.values()),
+            snapshots=sorted(rewritten),
+            versions={m: v for m, v in affected.items() if v},
+            retrains=retrains,
+        )
+        log.info("subject %s erased by %s: %s", hashed[:12], actor, report.to_dict())
+        return report
+
+    def _rewrite_snapshot(self, snap: dict[str, Any], feedback_ids: set[str]) -> int:
+        if not feedback_ids:
+            return 0
+        data = self.store.get_bytes(snap["uri"])
+        lines = gzip.decompress(data).splitlines(keepends=True)
+        kept = [line for line in lines if not line.strip() or orjson.loads(line).get("feedback_id") not in feedback_ids]
+        dropped = len(lines) - len(kept)
+        if dropped:
+            key = f"snapshots/{snap['model']}/{snap['hash']}.jsonl.gz"
+            self.store.put_bytes(key, gzip.compress(b"".join(kept), mtime=0))
+        return dropped
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
