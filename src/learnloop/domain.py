@@ -161,6 +161,7 @@ class Policy:
     conflict_resolution: str = "dawid_skene"  # several voters on one item: "dawid_skene" (trust-weighted) or "latest"
     noise_filter: str = "off"  # likely mislabelled feedback (cleanlab): "off", "down_weight" or "hold" (weight 0)
     noise_folds: int = 5  # cross-validation folds of the noise filter: this many extra fits per retrain
+    recency_half_life: int = 0  # feedback examples: weight halves every this many newer ones (0: no decay)
     # -- privacy -----------------------------------------------------------------------------
     pii_scrub: str = "email,phone,card,iban,ip,name"  # personal data replaced in stored text ("" keeps text as sent)
 
@@ -221,6 +222,7 @@ class Policy:
             (0.5 <= self.dedup_threshold <= 1, "dedup_threshold", "must be in [0.5, 1]"),
             (0 < self.max_subject_share <= 1, "max_subject_share", "must be in (0, 1] (1: no cap)"),
             (2 <= self.noise_folds <= 10, "noise_folds", "must be in [2, 10]"),
+            (self.recency_half_life >= 0, "recency_half_life", "must be >= 0 (0: no decay)"),
             (0 < self.accuracy_drop < 1, "accuracy_drop", "must be in (0, 1)"),
         ]
         for ok, name, rule in checks:

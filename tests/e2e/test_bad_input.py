@@ -205,6 +205,10 @@ def test_batch_with_one_bad_item_stores_the_others_and_reports_its_index(http: h
         assert http.get(f"{M}/feedback/{tag}-{i}").status_code == 200
     for i in (2, 3):
         problem(http.get(f"{M}/feedback/{tag}-{i}"), 404)
+    # Refused items are counted by reason (other tests refuse more; the count only grows).
+    line = 'learnloop_feedback_rejected_total{code="validation_error",model="m"}'
+    counted = [ln for ln in http.get("/metrics").text.splitlines() if ln.startswith(line)]
+    assert counted and float(counted[0].split()[-1]) >= 2, counted
 
 
 # -- admin routes ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -425,3 +426,20 @@ def test_no_subject_contributes_more_than_its_share() -> None:
     assert kept == spammer[-len(kept) :]  # their latest
     assert all(ex in snap.train for ex in honest)
     assert snap.counts["dropped_subject_cap"] == {"subject_cap": 40 - len(kept), "capped_subjects": 1}
+
+
+def test_recency_halves_older_feedback_weights_and_keeps_the_bootstrap_as_a_replay_buffer() -> None:
+    feedback = feedback_examples(9)
+    kwargs: dict[str, Any] = {
+        "bootstrap": [(distinct_text(100 + i), "neg") for i in range(3)],
+        "feedback": feedback,
+        "golden_texts": [],
+        "champion_cutoff": None,
+        "cutoff": None,
+    }
+    off = build_snapshot(policy=Policy(), **kwargs)
+    on = build_snapshot(policy=Policy(recency_half_life=4), **kwargs)
+    weights = {ex.feedback_id: ex.weight for ex in on.train if ex.source != "bootstrap"}
+    assert weights["f8"] == 1.0 and weights["f4"] == pytest.approx(0.5) and weights["f0"] == pytest.approx(0.25)
+    assert all(ex.weight == 1.0 for ex in on.train if ex.source == "bootstrap")
+    assert all(ex.weight == 1.0 for ex in off.train) and on.hash != off.hash

@@ -26,7 +26,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -123,6 +123,7 @@ def build_snapshot(
     feedback = sorted(feedback, key=lambda ex: (ex.created_at is None, ex.created_at))
     deduped = dedupe(feedback, threshold=policy.dedup_threshold)
     capped, cap_counts = _cap_subjects(deduped.kept, policy.max_subject_share, others=len(bootstrap))
+    capped = recency_weighted(capped, policy.recency_half_life)
     candidates = [LabelledExample(text, label, "bootstrap") for text, label in bootstrap] + capped
     # One duplicate-group id per text (golden texts first): near copies of a golden text are
     # dropped, and folds keep a block's near copies out of the model that judges the block.
@@ -178,3 +179,15 @@ def _cap_subjects(
     result = subject_caps(by_subject, share, others=others + anonymous)
     kept = {id(ex) for xs in result.kept.values() for ex in xs}
     return [ex for ex in examples if ex.subject is None or id(ex) in kept], result.counts
+
+
+def recency_weighted(examples: Sequence[LabelledExample], half_life: int) -> list[LabelledExample]:
+    """Recency without forgetting: the feedback example ``k`` places older than the newest
+    (``examples`` in time order) weighs ``0.5 ** (k / half_life)`` of its weight, so the model
+    follows drift; bootstrap rows keep their weight, a replay buffer of older data that keeps
+    the golden-set accuracy (which the gate checks). ``half_life`` 0: no decay."""
+    if half_life <= 0:
+        return list(examples)
+    n = len(examples)
+    return [replace(ex, weight=ex.weight * 0.5 ** ((n - 1 - i) / half_life)) for i, ex in enumerate(examples)]
+

@@ -198,9 +198,14 @@ class FeedbackService:
                 out.append(exc)
         return out
 
+    def count_rejected(self, model: str, error: LearnloopError) -> None:
+        """Feedback refused at intake is counted by reason (``learnloop_feedback_rejected``)."""
+        self.metrics.feedback_rejected.labels(model, error.code).inc()
+
     async def record(self, model: str, item: FeedbackInput) -> Feedback:
         (row,) = self._rows(model, [item])
         if isinstance(row, LearnloopError):
+            self.count_rejected(model, row)
             raise row
         (stored,) = await self.ingest.submit_feedback_async([row])
         self.metrics.feedback.labels(model, stored.kind.value).inc()
@@ -218,6 +223,7 @@ class FeedbackService:
         results = []
         for r in rows:
             if isinstance(r, LearnloopError):
+                self.count_rejected(model, r)
                 results.append(ItemResult(None, r))
             else:
                 fb = next(stored)

@@ -28,6 +28,12 @@ class Metrics:
             "learnloop_predictions", "Predictions served", ["model", "version", "route"], registry=r
         )
         self.feedback = Counter("learnloop_feedback", "Feedback events stored", ["model", "kind"], registry=r)
+        self.feedback_rejected = Counter(
+            "learnloop_feedback_rejected",
+            "Feedback events refused at intake, by error code",
+            ["model", "code"],
+            registry=r,
+        )
         self.retrains = Counter("learnloop_retrains", "Retrains by outcome", ["model", "outcome"], registry=r)
         self.prediction_queue = Gauge(
             "learnloop_prediction_log_backlog", "Predictions waiting to be written", registry=r

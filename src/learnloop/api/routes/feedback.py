@@ -66,6 +66,7 @@ async def record_feedback_batch(model: str, body: FeedbackBatchCreate, services:
             )
     for i, p in enumerate(parsed):
         if isinstance(p, LearnloopError):
+            services.feedback.count_rejected(model, p)
             items[i] = FeedbackItemResult(
                 index=i,
                 status="rejected",
