@@ -1,6 +1,6 @@
 """The monitoring panels of the model page: online accuracy and drift. Each is one small data
-function over a service that may not be wired into this server; without it the panel says
-"not available" instead of failing the page."""
+function over its service; a panel whose data cannot be computed says why instead of failing
+the page."""
 
 from __future__ import annotations
 
@@ -27,18 +27,6 @@ class Panel:
     chart: Markup | None = None
 
 
-def _plain(value: Any, *properties: str) -> dict[str, Any]:
-    """A dict of a result object (``to_dict()``, a dataclass, or a mapping), plus ``properties``."""
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        out: dict[str, Any] = to_dict()
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = dataclasses.asdict(value)
-    else:
-        out = dict(value)
-    return out | {name: getattr(value, name) for name in properties if hasattr(value, name)}
-
-
 def _when(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
@@ -50,11 +38,8 @@ def _when(value: Any) -> datetime:
 
 def online_accuracy(services: Services, model: str) -> Panel:
     """The champion's accuracy on live feedback (``services.performance``), with its daily series."""
-    performance = getattr(services, "performance", None)
-    if performance is None:
-        return Panel(False, "online accuracy is not available on this server")
     try:
-        data = _plain(performance.performance(model, series=True))
+        data = services.performance.performance(model, series=True).to_dict()
     except Exception as exc:  # a panel never takes the page down
         log.exception("model %s: online accuracy for the dashboard failed", model)
         return Panel(False, f"online accuracy could not be computed: {type(exc).__name__}")
@@ -69,12 +54,11 @@ def online_accuracy(services: Services, model: str) -> Panel:
 
 def drift(services: Services, model: str) -> Panel:
     """The newest drift checks of the serving version (``services.drift``), one series per detector."""
-    service = getattr(services, "drift", None)
-    history = getattr(service, "history", None)
-    if service is None or not callable(history):
-        return Panel(False, "drift monitoring is not available on this server")
     try:
-        checks = [_plain(c, "status", "message") for c in history(model, DRIFT_CHECKS)]
+        checks = [
+            dataclasses.asdict(c) | {"status": c.status, "message": c.message}
+            for c in services.drift.history(model, DRIFT_CHECKS)
+        ]
     except Exception as exc:
         log.exception("model %s: drift history for the dashboard failed", model)
         return Panel(False, f"drift history could not be read: {type(exc).__name__}")
