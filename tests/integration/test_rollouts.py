@@ -83,7 +83,7 @@ def test_a_broken_canary_is_rolled_back_by_itself_and_no_request_fails(
 ) -> None:
     rollout_id = broken_canary_setup(services, make_model)
     assert services.cache.route("m").rollout is not None
-    results = serve(services, uci_rows("amazon_cells"))
+    results = serve(services, uci_rows("amazon_cells"), subjects=300)  # sticky subjects: reproducible
 
     rollout = services.rollouts.get("m", rollout_id)
     assert rollout.status == RolloutStatus.ROLLED_BACK, rollout.stats.get("reason")
@@ -92,10 +92,11 @@ def test_a_broken_canary_is_rolled_back_by_itself_and_no_request_fails(
     assert test["ci_high"] < 0 and test["n_a"] >= 30 and test["n_b"] >= 30
     assert test["rate_b"] < 0.5 < test["rate_a"]
     assert len(results) < 1000  # decided before the traffic ran out
-    # The canary really served, on 20% of the requests; then the champion took them all back.
+    # The canary really served (20%, then 50% if it stepped before it leaned worse); then the
+    # champion took every request back.
     canary = [r for r in results if r.route == "canary"]
     assert canary and all(r.version == 2 for r in canary)
-    assert 0.1 < len(canary) / len(results) < 0.35
+    assert 0.1 < len(canary) / len(results) < 0.5
     assert services.registry.version("m", 2).status == VersionStatus.REJECTED
     assert services.registry.deployment("m").champion_version == 1
     after = serve(services, uci_rows("imdb")[:50], until_ended=False)
@@ -125,7 +126,7 @@ def test_a_better_canary_steps_up_and_is_promoted(services: Services, make_model
     rollout = services.rollouts.start("m", better.version, "canary", actor="test", changes=changes)
     assert rollout.share == pytest.approx(0.10)
 
-    results = serve(services, traffic)
+    results = serve(services, traffic, subjects=300)  # sticky subjects: reproducible
 
     rollout = services.rollouts.get("m", rollout.id)
     assert rollout.status == RolloutStatus.PROMOTED, rollout.stats.get("reason")
