@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,49 +71,72 @@ def implied_label(row: Mapping[str, Any], labels: Sequence[str]) -> tuple[str | 
     return None, "negative"
 
 
+def event_key(row: Mapping[str, Any]) -> str | None:
+    """What one event is about: a standalone text, or a logged prediction (None while the
+    prediction is not in the log yet: pending)."""
+    if row["kind"] == "example":
+        return f"text:{normalize_text(row['text'])}"
+    if row["prediction_text"] is None:
+        return None
+    return f"prediction:{row['prediction_id']}"
+
+
+def winning_events(
+    rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], Hashable | None] = event_key
+) -> tuple[list[Mapping[str, Any]], Counter[str]]:
+    """The deciding event per ``key`` (rows oldest first): an explicit label beats thumbs or
+    ratings, and within the same priority the latest wins. Winners in time order; counts of
+    events by kind, ``pending_prediction`` (key None) and ``superseded``."""
+    counts: Counter[str] = Counter()
+    best: dict[Hashable, tuple[int, Mapping[str, Any]]] = {}
+    for row in rows:
+        counts[f"events.{row['kind']}"] += 1
+        k = key(row)
+        if k is None:
+            counts["pending_prediction"] += 1
+            continue
+        priority = EVENT_PRIORITY.get(row["kind"], 0)
+        current = best.get(k)
+        if current is not None:
+            counts["superseded"] += 1
+        if current is None or priority >= current[0]:
+            best[k] = (priority, row)
+    winners = sorted((row for _, row in best.values()), key=lambda r: (r["created_at"], r["id"]))
+    return winners, counts
+
+
+def feedback_example(row: Mapping[str, Any], label: str, weight: float = 1.0) -> LabelledExample:
+    """The training example an event gives: its text (the example's, or the prediction's)."""
+    text = row["text"] if row["kind"] == "example" else row["prediction_text"]
+    return LabelledExample(
+        text,
+        label,
+        f"feedback:{row['kind']}",
+        row["created_at"],
+        row["id"],
+        row.get("metadata"),
+        row.get("subject"),
+        weight,
+    )
+
+
 def derive_examples(
     rows: Iterable[Mapping[str, Any]], labels: Sequence[str]
 ) -> tuple[list[LabelledExample], Counter[str]]:
     """Feedback rows (oldest first, joined with their predictions) -> labelled examples."""
-    counts: Counter[str] = Counter()
-    best: dict[str, tuple[int, Mapping[str, Any]]] = {}  # one winner per prediction or text
-    for row in rows:
-        counts[f"events.{row['kind']}"] += 1
-        if row["kind"] == "example":
-            key = f"text:{normalize_text(row['text'])}"
-        elif row["prediction_text"] is None:
-            counts["pending_prediction"] += 1
-            continue
-        else:
-            key = f"prediction:{row['prediction_id']}"
-        priority = EVENT_PRIORITY.get(row["kind"], 0)
-        current = best.get(key)
-        if current is None or priority >= current[0]:
-            if current is not None:
-                counts["superseded"] += 1
-            best[key] = (priority, row)
-        else:
-            counts["superseded"] += 1
+    winners, counts = winning_events(rows)
     by_text: dict[str, LabelledExample] = {}
-    for _, row in sorted(best.values(), key=lambda item: (item[1]["created_at"], item[1]["id"])):
+    for row in winners:
         label, outcome = implied_label(row, labels)
         if label is None:
             counts[outcome] += 1
             continue
-        text = row["text"] if row["kind"] == "example" else row["prediction_text"]
-        norm = normalize_text(text)
+        example = feedback_example(row, label)
+        norm = normalize_text(example.text)
         if norm in by_text:
             counts["same_text_relabelled" if by_text[norm].label != label else "duplicate_text"] += 1
             del by_text[norm]  # re-insert so the dict stays in time order
-        by_text[norm] = LabelledExample(
-            text,
-            label,
-            f"feedback:{row['kind']}",
-            row["created_at"],
-            row["id"],
-            row.get("metadata"),
-            row.get("subject"),
-        )
+        by_text[norm] = example
     examples = list(by_text.values())
     counts["examples"] = len(examples)
     return examples, counts

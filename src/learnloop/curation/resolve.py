@@ -38,7 +38,14 @@ import numpy as np
 
 from learnloop.curation.conflicts import Vote, dawid_skene
 from learnloop.curation.dedup import group_ids
-from learnloop.curation.labels import EVENT_PRIORITY, LabelledExample, derive_examples, implied_label, normalize_text
+from learnloop.curation.labels import (
+    LabelledExample,
+    derive_examples,
+    event_key,
+    feedback_example,
+    implied_label,
+    winning_events,
+)
 from learnloop.curation.noise import FitFunction, filter_label_noise
 from learnloop.domain import Policy
 
@@ -121,7 +128,7 @@ def resolve_feedback(
         if gid in contested and label != ordered[-1].label:
             overturned += 1
         weight = min(1.0, top / baseline)
-        examples.append(_example(winner, label, round(weight, 6)))
+        examples.append(feedback_example(winner.row, label, round(weight, 6)))
     examples.sort(key=lambda ex: (ex.created_at is None, ex.created_at, ex.feedback_id))
     counts["examples"] = len(examples)
     subjects = {s: t for s, t in trust.items() if s != ANONYMOUS}
@@ -145,48 +152,24 @@ def resolve_feedback(
 
 def _ballots(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tuple[list[_Ballot], Counter[str]]:
     """One ballot per voter and prediction (or standalone text), in time order."""
-    counts: Counter[str] = Counter()
-    best: dict[tuple[str, str], tuple[int, Mapping[str, Any]]] = {}
-    for row in rows:
-        counts[f"events.{row['kind']}"] += 1
-        voter = row.get("subject") or ANONYMOUS
-        if row["kind"] == "example":
-            key = f"text:{normalize_text(row['text'])}"
-        elif row["prediction_text"] is None:
-            counts["pending_prediction"] += 1
-            continue
-        else:
-            key = f"prediction:{row['prediction_id']}"
-        priority = EVENT_PRIORITY.get(row["kind"], 0)
-        current = best.get((key, voter))
-        if current is not None:
-            counts["superseded"] += 1
-        if current is None or priority >= current[0]:
-            best.pop((key, voter), None)
-            best[(key, voter)] = (priority, row)
+
+    def voter(row: Mapping[str, Any]) -> str:
+        return row.get("subject") or ANONYMOUS
+
+    def key(row: Mapping[str, Any]) -> tuple[str, str] | None:
+        about = event_key(row)
+        return None if about is None else (about, voter(row))
+
+    winners, counts = winning_events(rows, key)
     ballots = []
-    for voter_key, (_, row) in sorted(best.items(), key=lambda item: (item[1][1]["created_at"], item[1][1]["id"])):
+    for row in winners:
         label, outcome = implied_label(row, labels)
         if label is None:
             counts[outcome] += 1
             continue
         text = row["text"] if row["kind"] == "example" else row["prediction_text"]
-        ballots.append(_Ballot(voter_key[1], label, row, text))
+        ballots.append(_Ballot(voter(row), label, row, text))
     return ballots, counts
-
-
-def _example(ballot: _Ballot, label: str, weight: float) -> LabelledExample:
-    row = ballot.row
-    return LabelledExample(
-        ballot.text,
-        label,
-        f"feedback:{row['kind']}",
-        row["created_at"],
-        row["id"],
-        row.get("metadata"),
-        row.get("subject"),
-        weight,
-    )
 
 
 def scale_weights(examples: Sequence[LabelledExample], factors: Mapping[int, float]) -> list[LabelledExample]:

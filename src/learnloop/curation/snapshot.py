@@ -190,4 +190,3 @@ def recency_weighted(examples: Sequence[LabelledExample], half_life: int) -> lis
         return list(examples)
     n = len(examples)
     return [replace(ex, weight=ex.weight * 0.5 ** ((n - 1 - i) / half_life)) for i, ex in enumerate(examples)]
-

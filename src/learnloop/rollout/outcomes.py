@@ -20,19 +20,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learnloop.curation.labels import EVENT_PRIORITY, implied_label
+from learnloop.curation.labels import implied_label, winning_events
 from learnloop.evaluation.sequential import ArmCounts
 
 
 def latest_per_prediction(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The deciding event of each prediction (rows oldest first)."""
-    best: dict[str, tuple[int, Mapping[str, Any]]] = {}
-    for row in rows:  # oldest first: a later event of the same priority wins
-        priority = EVENT_PRIORITY.get(row["kind"], 0)
-        current = best.get(row["prediction_id"])
-        if current is None or priority >= current[0]:
-            best[row["prediction_id"]] = (priority, row)
-    return [row for _, row in best.values()]
+    """The deciding event of each prediction (rows oldest first), as curation decides it."""
+    return winning_events(rows, lambda row: row["prediction_id"])[0]
 
 
 def answer_correct(row: Mapping[str, Any], labels: Sequence[str], answer: str | None = None) -> bool | None:

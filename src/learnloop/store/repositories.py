@@ -253,6 +253,19 @@ def insert_event(
     )
 
 
+def _event(row: RowMapping) -> Event:
+    return Event(
+        id=row["id"],
+        model=row["model"],
+        kind=row["kind"],
+        version=row["version"],
+        actor=row["actor"],
+        reason=row["reason"],
+        data=dict(row["data"]),
+        created_at=row["created_at"],
+    )
+
+
 def list_events(
     conn: Connection,
     model: str,
@@ -269,19 +282,7 @@ def list_events(
         q = q.order_by(t.events.c.id.desc()).limit(limit)
     else:
         q = q.where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)
-    return [
-        Event(
-            id=r["id"],
-            model=r["model"],
-            kind=r["kind"],
-            version=r["version"],
-            actor=r["actor"],
-            reason=r["reason"],
-            data=dict(r["data"]),
-            created_at=r["created_at"],
-        )
-        for r in conn.execute(q).mappings()
-    ]
+    return [_event(r) for r in conn.execute(q).mappings()]
 
 
 # -- online performance ---------------------------------------------------------------------
@@ -903,19 +904,6 @@ def list_drift_checks(conn: Connection, model: str, limit: int = 20) -> list[Dri
 
 
 # -- webhooks and deliveries ----------------------------------------------------------------
-
-
-def _event(row: RowMapping) -> Event:
-    return Event(
-        id=row["id"],
-        model=row["model"],
-        kind=row["kind"],
-        version=row["version"],
-        actor=row["actor"],
-        reason=row["reason"],
-        data=dict(row["data"]),
-        created_at=row["created_at"],
-    )
 
 
 def list_all_events(conn: Connection, after_id: int, limit: int = 500) -> list[Event]:
