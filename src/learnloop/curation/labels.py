@@ -105,11 +105,15 @@ def winning_events(
     return winners, counts
 
 
+def event_text(row: Mapping[str, Any]) -> str:
+    """The text an event labels: the standalone example's, or the prediction's."""
+    return str(row["text"] if row["kind"] == "example" else row["prediction_text"])
+
+
 def feedback_example(row: Mapping[str, Any], label: str, weight: float = 1.0) -> LabelledExample:
-    """The training example an event gives: its text (the example's, or the prediction's)."""
-    text = row["text"] if row["kind"] == "example" else row["prediction_text"]
+    """The training example an event gives."""
     return LabelledExample(
-        text,
+        event_text(row),
         label,
         f"feedback:{row['kind']}",
         row["created_at"],

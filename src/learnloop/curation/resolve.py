@@ -42,6 +42,7 @@ from learnloop.curation.labels import (
     LabelledExample,
     derive_examples,
     event_key,
+    event_text,
     feedback_example,
     implied_label,
     winning_events,
@@ -167,8 +168,7 @@ def _ballots(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tuple[
         if label is None:
             counts[outcome] += 1
             continue
-        text = row["text"] if row["kind"] == "example" else row["prediction_text"]
-        ballots.append(_Ballot(voter(row), label, row, text))
+        ballots.append(_Ballot(voter(row), label, row, event_text(row)))
     return ballots, counts
 
 

@@ -79,6 +79,11 @@ def _row_bytes(ex: LabelledExample, block: int | None) -> bytes:
     return orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
+def snapshot_key(model: str, snapshot_hash: str) -> str:
+    """Where a snapshot's rows are stored in the artifact store."""
+    return f"snapshots/{model}/{snapshot_hash}.jsonl.gz"
+
+
 def content_hash(train: Sequence[LabelledExample], folds: Sequence[Fold]) -> str:
     block_of = {i: k for k, fold in enumerate(folds, start=1) for i in fold.evaluate}
     digest = hashlib.sha256()

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection
 
 from learnloop.clock import Clock
 from learnloop.curation.labels import implied_label
@@ -207,19 +208,26 @@ class PerformanceService:
         if perf.expected_accuracy is not None:
             m.expected_accuracy.labels(model).set(perf.expected_accuracy)
         m.accuracy_alarm.labels(model).set(int(perf.alarm))
-        now = self.clock.now()
+        kinds = ["accuracy_dropped", "accuracy_recovered"]
+
+        def state_changed(conn: Connection) -> bool:
+            last = repo.latest_event(conn, model, kinds)
+            was_alarm = last is not None and last.kind == "accuracy_dropped" and last.version == perf.version
+            return perf.alarm != was_alarm
+
+        with self.db.read() as conn:  # most checks change nothing: no write lock for them
+            if not state_changed(conn):
+                return perf
         with self.db.write() as conn:
             spec = repo.get_model(conn, model)
-            last = repo.latest_event(conn, model, ["accuracy_dropped", "accuracy_recovered"])
-            was_alarm = last is not None and last.kind == "accuracy_dropped" and last.version == perf.version
-            if perf.alarm == was_alarm:
+            if not state_changed(conn):  # another worker wrote it meanwhile
                 return perf
             repo.insert_event(
                 conn,
                 model=model,
                 kind="accuracy_dropped" if perf.alarm else "accuracy_recovered",
                 version=perf.version,
-                at=now,
+                at=self.clock.now(),
                 actor="monitor",
                 reason=perf.reason,
                 data={"online": asdict(perf.online), "golden_accuracy": perf.golden_accuracy},

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from learnloop.clock import Clock
+from learnloop.curation.snapshot import snapshot_key
 from learnloop.errors import ConflictError, StorageUnavailableError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
@@ -170,8 +171,7 @@ class PrivacyService:
         kept = [line for line in lines if not line.strip() or orjson.loads(line).get("feedback_id") not in feedback_ids]
         dropped = len(lines) - len(kept)
         if dropped:
-            key = f"snapshots/{snap['model']}/{snap['hash']}.jsonl.gz"
-            self.store.put_bytes(key, gzip.compress(b"".join(kept), mtime=0))
+            self.store.put_bytes(snapshot_key(snap["model"], snap["hash"]), gzip.compress(b"".join(kept), mtime=0))
         return dropped
 
 

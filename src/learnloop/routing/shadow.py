@@ -49,20 +49,13 @@ class ShadowRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
-        self._idle.set()
 
     def submit(self, rollout: LiveRollout, model: str, prediction_id: str, text: str, at: datetime) -> None:
         if len(self._queue) >= self._max:
             self._metrics.shadow_skipped.labels(model).inc()
             return
-        self._idle.clear()
         self._queue.append(_Copy(rollout, model, prediction_id, text, at))
         self._wake.set()
-
-    @property
-    def backlog(self) -> int:
-        return len(self._queue)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="learnloop-shadow", daemon=True)
@@ -84,7 +77,6 @@ class ShadowRunner:
                 log.exception("shadow answers for %d requests failed", len(batch))
                 for c in batch:
                     self._metrics.shadow_errors.labels(c.model).inc()
-        self._idle.set()
 
     def _answer(self, batch: list[_Copy]) -> None:
         groups: dict[tuple[str, int], list[_Copy]] = {}
@@ -112,9 +104,6 @@ class ShadowRunner:
                 )
         with self._db.write() as conn:
             repo.insert_shadow_predictions(conn, rows)
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        return self._idle.wait(timeout)
 
     def close(self) -> None:
         self._stop.set()

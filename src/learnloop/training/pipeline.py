@@ -12,6 +12,7 @@ from learnloop.clock import Clock
 from learnloop.curation import Snapshot, build_snapshot
 from learnloop.curation.noise import ProbabilisticModel
 from learnloop.curation.resolve import curate_feedback
+from learnloop.curation.snapshot import snapshot_key
 from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
 from learnloop.errors import InsufficientDataError
 from learnloop.evaluation import (
@@ -121,7 +122,7 @@ class TrainingService:
         self.clock = clock
 
     def _save_snapshot(self, model: str, snapshot: Snapshot) -> None:
-        uri = self.store.put_bytes(f"snapshots/{model}/{snapshot.hash}.jsonl.gz", snapshot.to_jsonl_gz())
+        uri = self.store.put_bytes(snapshot_key(model, snapshot.hash), snapshot.to_jsonl_gz())
         with self.db.write() as conn:
             repo.upsert_snapshot(
                 conn,
