@@ -26,8 +26,8 @@ from conftest import (
 )
 from learnloop.feedback.intake import hash_subject
 from learnloop.services import build_services
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import predictions as prediction_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -283,7 +283,7 @@ def test_batch_predictions_are_logged_with_each_items_own_subject(http: httpx.Cl
 
         def stored() -> list[dict[str, Any]] | None:
             with db.read() as conn:
-                rows = [repo.get_prediction(conn, pid) for pid in ids]
+                rows = [prediction_repo.get_prediction(conn, pid) for pid in ids]
             return None if None in rows else rows  # type: ignore[return-value]
 
         rows = wait_for(stored, timeout=10, what="the prediction log")

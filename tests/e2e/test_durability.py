@@ -14,8 +14,8 @@ import pytest
 
 from conftest import ServerLauncher, create_model, make_settings, wait_for
 from learnloop.services import build_services
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import predictions as prediction_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -240,7 +240,7 @@ def test_graceful_stop_flushes_every_answered_prediction_to_the_log(
     db = Database(database_url)
     try:
         with db.read() as conn:
-            missing = [pid for pid in answered if repo.get_prediction(conn, pid) is None]
+            missing = [pid for pid in answered if prediction_repo.get_prediction(conn, pid) is None]
             assert missing == [], f"{len(missing)} of {len(answered)} answered predictions were never logged"
     finally:
         db.dispose()

@@ -21,7 +21,8 @@ from learnloop.domain import ModelVersion, Policy
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.services import Services
-from learnloop.store import repositories as repo
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import predictions as prediction_repo
 
 CreateModel = Callable[..., ModelVersion]
 
@@ -37,7 +38,7 @@ def snapshot_rows(services: Services, snapshot_hash: str) -> list[dict[str, Any]
 
 def logged(services: Services, prediction_id: str) -> bool:
     with services.db.read() as conn:
-        return repo.get_prediction(conn, prediction_id) is not None
+        return prediction_repo.get_prediction(conn, prediction_id) is not None
 
 
 @pytest.mark.parametrize("text", [LONE_SURROGATE, NUL], ids=["lone-surrogate", "nul"])
@@ -95,7 +96,7 @@ def test_prediction_id_in_another_uuid_spelling_is_refused_or_joins_its_predicti
     except ValidationError:
         return  # refused clearly: fine
     with services.db.read() as conn:
-        rows = repo.feedback_with_predictions(conn, "m", services.clock.now())
+        rows = feedback_repo.feedback_with_predictions(conn, "m", services.clock.now())
     row = next(r for r in rows if r["id"] == fb.id)
     assert row["prediction_text"] == "The screen cracked on day one."
 

@@ -19,15 +19,15 @@ from learnloop.feedback.intake import FeedbackInput
 from learnloop.ids import new_id
 from learnloop.routing.cache import ModelUnavailableError
 from learnloop.services import Services
-from learnloop.store import repositories as repo
 from learnloop.store import tables as t
+from learnloop.store.repositories import feedback as feedback_repo
 
 CreateModel = Callable[..., ModelVersion]
 
 
 def feedback_rows(services: Services, model: str = "m") -> list[dict[str, object]]:
     with services.db.read() as conn:
-        return repo.feedback_with_predictions(conn, model, services.clock.now())
+        return feedback_repo.feedback_with_predictions(conn, model, services.clock.now())
 
 
 def feedback_table_count(services: Services) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from learnloop.domain import ModelVersion
 from learnloop.services import Services
-from learnloop.store import repositories as repo
+from learnloop.store.repositories import predictions as prediction_repo
 
 CreateModel = Callable[..., ModelVersion]
 
@@ -24,7 +24,7 @@ async def poll(predicate: Callable[[], bool], what: str, timeout: float = 10.0) 
 
 def logged(services: Services, prediction_id: str) -> bool:
     with services.db.read() as conn:
-        return repo.get_prediction(conn, prediction_id) is not None
+        return prediction_repo.get_prediction(conn, prediction_id) is not None
 
 
 def test_a_batch_refused_on_the_event_loop_goes_to_the_writer_thread_and_loses_only_the_bad_row(
@@ -39,7 +39,7 @@ def test_a_batch_refused_on_the_event_loop_goes_to_the_writer_thread_and_loses_o
         await poll(lambda: logged(services, first.prediction_id), "the first prediction to be logged")
         # The same id again: the database refuses the whole batch this row lands in.
         with services.db.read() as conn:
-            stored: dict[str, Any] = dict(repo.get_prediction(conn, first.prediction_id) or {})
+            stored: dict[str, Any] = dict(prediction_repo.get_prediction(conn, first.prediction_id) or {})
         stored["probabilities"] = json.dumps(stored["probabilities"])
         services.ingest.log_prediction(stored)
         later = [services.predictions.predict("m", f"Review number {i}, quite good.").prediction_id for i in range(20)]
@@ -57,4 +57,4 @@ def test_a_batch_refused_on_the_event_loop_goes_to_the_writer_thread_and_loses_o
     (line,) = dead.read_text().splitlines()
     assert json.loads(line)["id"] == duplicate_id
     with services.db.read() as conn:
-        assert repo.count_predictions(conn, "m") == 1 + len(later) + 1
+        assert prediction_repo.count_predictions(conn, "m") == 1 + len(later) + 1

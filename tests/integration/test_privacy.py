@@ -10,7 +10,7 @@ from learnloop.domain import ModelVersion, Policy
 from learnloop.errors import ValidationError
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.services import Services
-from learnloop.store import repositories as repo
+from learnloop.store.repositories import predictions as prediction_repo
 
 CreateModel = Callable[..., ModelVersion]
 PERSONAL = "Mr. John Smith says: great phone, write to john.smith@example.com or call +1 415 555 2671."
@@ -19,7 +19,7 @@ PERSONAL = "Mr. John Smith says: great phone, write to john.smith@example.com or
 def stored_prediction_text(services: Services, prediction_id: str) -> str:
     services.ingest.flush()
     with services.db.read() as conn:
-        row = repo.get_prediction(conn, prediction_id)
+        row = prediction_repo.get_prediction(conn, prediction_id)
     assert row is not None
     return str(row["text"])
 

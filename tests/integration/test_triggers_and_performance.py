@@ -11,7 +11,7 @@ from learnloop.clock import FakeClock
 from learnloop.domain import JobStatus, ModelVersion, Policy
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.services import Services
-from learnloop.store import repositories as repo
+from learnloop.store.repositories import jobs as job_repo
 
 CreateModel = Callable[..., ModelVersion]
 
@@ -86,14 +86,14 @@ def test_no_more_jobs_run_at_once_than_the_cap_across_workers(services: Services
         services.jobs.enqueue(name, "retrain", requested_by="test")
     now = services.clock.now()
     with services.db.write() as conn:
-        first = repo.claim_job(conn, "w1", now, max_running=2)
+        first = job_repo.claim_job(conn, "w1", now, max_running=2)
     with services.db.write() as conn:
-        second = repo.claim_job(conn, "w2", now, max_running=2)
+        second = job_repo.claim_job(conn, "w2", now, max_running=2)
     with services.db.write() as conn:
-        third = repo.claim_job(conn, "w3", now, max_running=2)
+        third = job_repo.claim_job(conn, "w3", now, max_running=2)
     assert first is not None and second is not None and third is None
     with services.db.write() as conn:
-        repo.update_job(conn, first.id, status=JobStatus.SUCCEEDED, finished_at=now)
+        job_repo.update_job(conn, first.id, status=JobStatus.SUCCEEDED, finished_at=now)
     with services.db.write() as conn:
-        third = repo.claim_job(conn, "w3", now, max_running=2)
+        third = job_repo.claim_job(conn, "w3", now, max_running=2)
     assert third is not None and {first.model, second.model, third.model} == {"a", "b", "c"}

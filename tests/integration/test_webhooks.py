@@ -22,7 +22,8 @@ from learnloop.errors import NotFoundError, ValidationError
 from learnloop.notify import DeliveryStatus, FunctionNotifier, RetryPolicy, verify_signature
 from learnloop.notify.service import NotificationService
 from learnloop.services import Services
-from learnloop.store import repositories as repo
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import models as model_repo
 from webhook_receiver import receiving
 
 SECRET = "integration-test-secret"
@@ -35,7 +36,7 @@ def start_clock() -> FakeClock:
 def add_models(services: Services, *names: str) -> None:
     with services.db.write() as conn:
         for name in names:
-            repo.insert_model(
+            model_repo.insert_model(
                 conn,
                 Model(name, Task.BINARY, ("0", "1"), "tfidf-logreg", {}, Policy(), services.clock.now()),
             )
@@ -43,8 +44,10 @@ def add_models(services: Services, *names: str) -> None:
 
 def add_event(services: Services, clock: FakeClock, model: str, kind: str, version: int | None = 2) -> int:
     with services.db.write() as conn:
-        repo.insert_event(conn, model=model, kind=kind, at=clock.now(), actor="test", version=version, reason="why")
-        return repo.max_event_id(conn)
+        event_repo.insert_event(
+            conn, model=model, kind=kind, at=clock.now(), actor="test", version=version, reason="why"
+        )
+        return event_repo.max_event_id(conn)
 
 
 def notifier(

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from learnloop.curation.active import STRATEGIES, Candidate, Pick, Strategy, select_for_feedback
 from learnloop.errors import ValidationError
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import predictions as prediction_repo
 
 MAX_LIMIT = 500
 MAX_WINDOW = 20_000
@@ -48,9 +49,9 @@ class ActiveLearningService:
             )
         chosen: Strategy = strategy
         with self.db.read() as conn:
-            repo.get_model(conn, model)  # NotFoundError for an unknown model
-            champion = repo.get_deployment(conn, model).champion_version
-            rows = [] if champion is None else repo.unlabelled_predictions(conn, model, champion, window)
+            model_repo.get_model(conn, model)  # NotFoundError for an unknown model
+            champion = model_repo.get_deployment(conn, model).champion_version
+            rows = [] if champion is None else prediction_repo.unlabelled_predictions(conn, model, champion, window)
         candidates = [Candidate(r["id"], r["text"], r["probabilities"]) for r in rows]
         served_at = {r["id"]: r["created_at"] for r in rows}
         picks = select_for_feedback(candidates, limit, strategy=chosen)

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from learnloop.curation.labels import implied_label
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import feedback as feedback_repo
 
 
 @dataclass(frozen=True)
@@ -66,5 +66,5 @@ def describe(row: Mapping[str, Any], labels: Sequence[str]) -> FeedbackItem:
 def recent_feedback(db: Database, model: str, labels: Sequence[str], limit: int = 50) -> list[FeedbackItem]:
     """The newest ``limit`` feedback events of ``model``, newest first."""
     with db.read() as conn:
-        rows = repo.recent_feedback(conn, model, limit)
+        rows = feedback_repo.recent_feedback(conn, model, limit)
     return [describe(row, labels) for row in rows]

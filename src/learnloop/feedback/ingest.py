@@ -41,8 +41,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from learnloop.domain import Feedback
 from learnloop.errors import LearnloopError, OverloadedError, StorageUnavailableError, ValidationError
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import predictions as prediction_repo
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,8 @@ class IngestWriter:
         dead_letter: Path | None = None,
     ) -> None:
         self._db = db
-        self._encode = repo.prediction_row_encoder(db.write_engine.dialect)
-        self._predictions: deque[repo.PredictionRow] = deque()
+        self._encode = prediction_repo.prediction_row_encoder(db.write_engine.dialect)
+        self._predictions: deque[prediction_repo.PredictionRow] = deque()
         self._feedback: deque[_FeedbackRequest] = deque()
         self._feedback_rows = 0
         self._prediction_max = prediction_queue_max
@@ -111,7 +112,7 @@ class IngestWriter:
         batch = [self._predictions.popleft() for _ in range(min(len(self._predictions), 5_000))]
         try:
             with self._db.write() as conn:
-                repo.insert_predictions(conn, batch)
+                prediction_repo.insert_predictions(conn, batch)
             self.predictions_written += len(batch)
         except Exception as exc:
             self._predictions.extendleft(reversed(batch))
@@ -217,7 +218,7 @@ class IngestWriter:
             batch = [self._predictions.popleft() for _ in range(min(len(self._predictions), 5_000))]
             try:
                 with self._db.write() as conn:
-                    repo.insert_predictions(conn, batch)
+                    prediction_repo.insert_predictions(conn, batch)
                 self.predictions_written += len(batch)
             except Exception:
                 if not self._database_reachable():
@@ -229,18 +230,18 @@ class IngestWriter:
                 self._write_predictions_one_by_one(batch)
         return True
 
-    def _write_predictions_one_by_one(self, batch: list[repo.PredictionRow]) -> None:
+    def _write_predictions_one_by_one(self, batch: list[prediction_repo.PredictionRow]) -> None:
         for row in batch:
             try:
                 with self._db.write() as conn:
-                    repo.insert_predictions(conn, [row])
+                    prediction_repo.insert_predictions(conn, [row])
                 self.predictions_written += 1
             except Exception as exc:
                 self._dead_letter_row(row, exc)
 
-    def _dead_letter_row(self, values: repo.PredictionRow, exc: Exception) -> None:
+    def _dead_letter_row(self, values: prediction_repo.PredictionRow, exc: Exception) -> None:
         self.predictions_dead_lettered += 1
-        row = dict(zip(repo.PREDICTION_COLUMNS, values, strict=True))
+        row = dict(zip(prediction_repo.PREDICTION_COLUMNS, values, strict=True))
         log.error("prediction %s refused by the database (%s); written to the dead-letter file", row["id"], exc)
         if self._dead_letter is None:
             return
@@ -281,7 +282,7 @@ class IngestWriter:
     def _commit_feedback(self, requests: list[_FeedbackRequest]) -> None:
         rows = [row for request in requests for row in request.rows]
         with self._db.write() as conn:
-            stored = repo.insert_feedback_many(conn, rows)
+            stored = feedback_repo.insert_feedback_many(conn, rows)
         start = 0
         for request in requests:
             request.future.set_result(stored[start : start + len(request.rows)])

@@ -21,8 +21,8 @@ from learnloop.ids import new_id
 from learnloop.monitoring.metrics import Metrics
 from learnloop.routing.cache import LoadedVersion, ModelCache, Route
 from learnloop.routing.shadow import ShadowRunner
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import feedback as feedback_repo
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class FeedbackService:
     def get(self, model: str, feedback_id: str) -> Feedback:
         self.cache.route(model)
         with self.db.read() as conn:
-            return repo.get_feedback(conn, model, feedback_id)
+            return feedback_repo.get_feedback(conn, model, feedback_id)
 
 
 def prediction_json(result: PredictionResult) -> bytes:

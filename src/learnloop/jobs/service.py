@@ -10,8 +10,10 @@ from learnloop.clock import Clock
 from learnloop.domain import Job
 from learnloop.errors import ConflictError
 from learnloop.ids import new_id
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import jobs as job_repo
+from learnloop.store.repositories import models as model_repo
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +30,15 @@ class JobService:
         now = self.clock.now()
         try:
             with self.db.write() as conn:
-                repo.get_model(conn, model)
-                active = repo.active_job(conn, model, kind)
+                model_repo.get_model(conn, model)
+                active = job_repo.active_job(conn, model, kind)
                 if active is not None:
                     raise ConflictError(
                         f"a {kind} of model {model!r} is already {active.status.value} (job {active.id})",
                         field="job_id",
                     )
-                repo.insert_job(conn, id=job_id, model=model, kind=kind, requested_by=requested_by, at=now)
-                repo.insert_event(
+                job_repo.insert_job(conn, id=job_id, model=model, kind=kind, requested_by=requested_by, at=now)
+                event_repo.insert_event(
                     conn,
                     model=model,
                     kind=f"{kind}_queued",
@@ -52,16 +54,16 @@ class JobService:
 
     def get(self, job_id: str) -> Job:
         with self.db.read() as conn:
-            return repo.get_job(conn, job_id)
+            return job_repo.get_job(conn, job_id)
 
     def list(self, model: str | None = None, limit: int = 20) -> list[Job]:
         with self.db.read() as conn:
-            return repo.list_jobs(conn, model, limit)
+            return job_repo.list_jobs(conn, model, limit)
 
     def active(self, model: str, kind: str) -> Job | None:
         with self.db.read() as conn:
-            return repo.active_job(conn, model, kind)
+            return job_repo.active_job(conn, model, kind)
 
     def queue_depth(self) -> int:
         with self.db.read() as conn:
-            return repo.queue_depth(conn)
+            return job_repo.queue_depth(conn)

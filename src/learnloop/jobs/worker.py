@@ -22,8 +22,12 @@ from learnloop.errors import ConflictError, LearnloopError
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.metrics import Metrics
 from learnloop.rollout.service import RolloutService
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import jobs as job_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import rollouts as rollout_repo
 from learnloop.training.pipeline import TrainingService
 from learnloop.triggers import retrain_reason, scheduled_reason
 
@@ -95,12 +99,12 @@ class Worker:
         """Fail jobs left running by a dead worker process on this host (safe to retry)."""
         host = socket.gethostname()
         with self.db.write() as conn:
-            for job in repo.list_jobs(conn, limit=1000):
+            for job in job_repo.list_jobs(conn, limit=1000):
                 if job.status != JobStatus.RUNNING:
                     continue
                 owner_host, _, pid = (job.worker or "").rpartition(":")
                 if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-                    repo.update_job(
+                    job_repo.update_job(
                         conn,
                         job.id,
                         status=JobStatus.FAILED,
@@ -133,13 +137,15 @@ class Worker:
         fired = []
         now = self.clock.now()
         with self.db.read() as conn:
-            models = repo.list_models(conn)
+            models = model_repo.list_models(conn)
             counts = {
-                m.name: repo.count_labelled_feedback_since(conn, m.name, m.retrain_watermark, m.policy.retrain_every)
+                m.name: feedback_repo.count_labelled_feedback_since(
+                    conn, m.name, m.retrain_watermark, m.policy.retrain_every
+                )
                 for m in models
             }
-            active = {m.name: repo.active_job(conn, m.name, "retrain") is not None for m in models}
-            rolling = {r.model for r in repo.active_rollouts(conn)}
+            active = {m.name: job_repo.active_job(conn, m.name, "retrain") is not None for m in models}
+            rolling = {r.model for r in rollout_repo.active_rollouts(conn)}
         for model in models:
             busy, rolling_out = active[model.name], model.name in rolling
             volume = retrain_reason(model, counts[model.name], now, busy, rolling_out)
@@ -157,7 +163,7 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
         with self.db.write() as conn:
-            job = repo.claim_job(conn, self.name, self.clock.now(), max_running=self.max_running_jobs)
+            job = job_repo.claim_job(conn, self.name, self.clock.now(), max_running=self.max_running_jobs)
         if job is None:
             return False
         log.info(
@@ -179,7 +185,7 @@ class Worker:
             elif not isinstance(exc, LearnloopError):
                 log.error("job %s failed:\n%s", job.id, traceback.format_exc())
             with self.db.write() as conn:
-                repo.update_job(
+                job_repo.update_job(
                     conn,
                     job.id,
                     status=JobStatus.FAILED,
@@ -187,7 +193,7 @@ class Worker:
                     error=message,
                     message="failed",
                 )
-                repo.insert_event(
+                event_repo.insert_event(
                     conn,
                     model=job.model,
                     kind=f"{job.kind}_failed",
@@ -200,7 +206,7 @@ class Worker:
             log.warning("job %s failed: %s", job.id, message)
         else:
             with self.db.write() as conn:
-                repo.update_job(
+                job_repo.update_job(
                     conn,
                     job.id,
                     status=JobStatus.SUCCEEDED,
@@ -214,7 +220,7 @@ class Worker:
     def _run_retrain(self, job: Job) -> dict[str, Any]:
         def progress(fraction: float, message: str) -> None:
             with self.db.write() as conn:
-                repo.update_job(conn, job.id, progress=fraction, message=message)
+                job_repo.update_job(conn, job.id, progress=fraction, message=message)
 
         outcome = self.training.retrain(job.model, actor=f"job:{job.id}", progress=progress)
         result = "promoted" if outcome.promoted else "rollout" if outcome.rollout is not None else "rejected"

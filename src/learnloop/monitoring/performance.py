@@ -39,8 +39,11 @@ from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.metrics import Metrics
 from learnloop.rollout.outcomes import answer_correct, latest_per_prediction
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import predictions as prediction_repo
 
 log = logging.getLogger(__name__)
 MIN_JUDGED = 30  # judged answers before online accuracy may raise an alarm
@@ -175,12 +178,14 @@ class PerformanceService:
 
     def performance(self, model: str, *, series: bool = False) -> Performance:
         with self.db.read() as conn:
-            spec = repo.get_model(conn, model)
-            champion = repo.get_deployment(conn, model).champion_version
-            version = repo.get_version(conn, model, champion) if champion is not None else None
-            rows = repo.judged_answers(conn, model, champion, 3 * spec.policy.accuracy_window)
-            probabilities = repo.recent_probabilities(conn, model, champion, EXPECTED_WINDOW) if champion else []
-            history = repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
+            spec = model_repo.get_model(conn, model)
+            champion = model_repo.get_deployment(conn, model).champion_version
+            version = model_repo.get_version(conn, model, champion) if champion is not None else None
+            rows = feedback_repo.judged_answers(conn, model, champion, 3 * spec.policy.accuracy_window)
+            probabilities = (
+                prediction_repo.recent_probabilities(conn, model, champion, EXPECTED_WINDOW) if champion else []
+            )
+            history = feedback_repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
         online = online_accuracy(_newest_judged(rows, spec.policy.accuracy_window), spec.labels, champion)
         golden = (version.metrics.get("golden") or {}) if version else {}
         alarm, line, reason = drop_alarm(online, golden.get("accuracy"), spec.policy.accuracy_drop)
@@ -211,7 +216,7 @@ class PerformanceService:
         kinds = ["accuracy_dropped", "accuracy_recovered"]
 
         def state_changed(conn: Connection) -> bool:
-            last = repo.latest_event(conn, model, kinds)
+            last = event_repo.latest_event(conn, model, kinds)
             was_alarm = last is not None and last.kind == "accuracy_dropped" and last.version == perf.version
             return perf.alarm != was_alarm
 
@@ -219,10 +224,10 @@ class PerformanceService:
             if not state_changed(conn):
                 return perf
         with self.db.write() as conn:
-            spec = repo.get_model(conn, model)
+            spec = model_repo.get_model(conn, model)
             if not state_changed(conn):  # another worker wrote it meanwhile
                 return perf
-            repo.insert_event(
+            event_repo.insert_event(
                 conn,
                 model=model,
                 kind="accuracy_dropped" if perf.alarm else "accuracy_recovered",
@@ -239,7 +244,7 @@ class PerformanceService:
 
     def check_all(self) -> None:
         with self.db.read() as conn:
-            names = [m.name for m in repo.list_models(conn)]
+            names = [m.name for m in model_repo.list_models(conn)]
         for name in names:
             try:
                 self.check(name)

@@ -30,8 +30,12 @@ from learnloop.monitoring.metrics import Metrics
 from learnloop.monitoring.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.registry.artifacts import ArtifactStore
 from learnloop.routing.cache import ModelCache
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import drift as drift_repo
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.store.repositories import rollouts as rollout_repo
 
 log = logging.getLogger(__name__)
 DUE_POLL_SECONDS = 5.0  # how often the worker asks which models are due a check
@@ -53,18 +57,18 @@ class DriftService:
     def check(self, model: str) -> DriftCheck:
         """Check the champion now; store, export and (on a transition) alarm."""
         with self.db.read() as conn:
-            spec = repo.get_model(conn, model)
-            champion = repo.get_deployment(conn, model).champion_version
+            spec = model_repo.get_model(conn, model)
+            champion = model_repo.get_deployment(conn, model).champion_version
             if champion is None:
                 raise ConflictError(f"model {model!r} has no champion to check for drift", field="model")
-            version = repo.get_version(conn, model, champion)
-            served = repo.served_window(conn, model, champion, spec.policy.drift_window)
+            version = model_repo.get_version(conn, model, champion)
+            served = prediction_repo.served_window(conn, model, champion, spec.policy.drift_window)
         reference = self._reference(version)
         results = [] if reference is None else self._results(version, reference, served)
         with self.db.write() as conn:
-            previous = repo.latest_drift_check(conn, model, champion)
-            rolling_out = repo.active_rollout(conn, model) is not None
-            check = repo.insert_drift_check(
+            previous = drift_repo.latest_drift_check(conn, model, champion)
+            rolling_out = rollout_repo.active_rollout(conn, model) is not None
+            check = drift_repo.insert_drift_check(
                 conn,
                 model=model,
                 version=champion,
@@ -77,7 +81,7 @@ class DriftService:
             )
             kind = transition(previous, check)
             if kind is not None:
-                repo.insert_event(
+                event_repo.insert_event(
                     conn,
                     model=model,
                     kind=kind,
@@ -99,9 +103,9 @@ class DriftService:
         last check (0: never); a failing model is logged and the others still checked."""
         now = self.clock.now()
         with self.db.read() as conn:
-            models = repo.list_models(conn)
-            champions = {d.model: d.champion_version for d in repo.list_deployments(conn)}
-            last = {m.name: repo.latest_drift_check(conn, m.name) for m in models}
+            models = model_repo.list_models(conn)
+            champions = {d.model: d.champion_version for d in model_repo.list_deployments(conn)}
+            last = {m.name: drift_repo.latest_drift_check(conn, m.name) for m in models}
         done = []
         for m in models:
             every, previous = m.policy.drift_check_seconds, last[m.name]
@@ -118,13 +122,13 @@ class DriftService:
     def history(self, model: str, limit: int = 20) -> list[DriftCheck]:
         """The model's newest ``limit`` checks, newest first."""
         with self.db.read() as conn:
-            repo.get_model(conn, model)
-            return repo.list_drift_checks(conn, model, limit)
+            model_repo.get_model(conn, model)
+            return drift_repo.list_drift_checks(conn, model, limit)
 
     def latest(self, model: str) -> DriftCheck | None:
         with self.db.read() as conn:
-            repo.get_model(conn, model)
-            return repo.latest_drift_check(conn, model)
+            model_repo.get_model(conn, model)
+            return drift_repo.latest_drift_check(conn, model)
 
     # -- parts ------------------------------------------------------------------------------------
 

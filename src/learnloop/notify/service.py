@@ -48,8 +48,10 @@ from learnloop.notify.base import (
 from learnloop.notify.log import LogNotifier
 from learnloop.notify.retry import RetryPolicy
 from learnloop.notify.webhook import TIMEOUT, WebhookNotifier
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import webhooks as webhook_repo
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +134,9 @@ class NotificationService:
         now = self.clock.now()
         with self.db.write() as conn:
             if model is not None:
-                repo.get_model(conn, model)  # NotFoundError for an unknown model
-            repo.init_cursor(conn, CURSOR, repo.max_event_id(conn), now)  # from now on, not the past
-            hook = repo.insert_webhook(
+                model_repo.get_model(conn, model)  # NotFoundError for an unknown model
+            webhook_repo.init_cursor(conn, CURSOR, event_repo.max_event_id(conn), now)  # from now on, not the past
+            hook = webhook_repo.insert_webhook(
                 conn,
                 url=url,
                 model=model,
@@ -148,26 +150,26 @@ class NotificationService:
 
     def list_webhooks(self) -> list[Webhook]:
         with self.db.read() as conn:
-            return repo.list_webhooks(conn)
+            return webhook_repo.list_webhooks(conn)
 
     def get_webhook(self, webhook_id: int) -> Webhook:
         with self.db.read() as conn:
-            return repo.get_webhook(conn, webhook_id)
+            return webhook_repo.get_webhook(conn, webhook_id)
 
     def remove_webhook(self, webhook_id: int) -> None:
         """Stop delivering to a webhook; its history stays, its pending deliveries fail."""
         with self.db.write() as conn:
-            dropped = repo.deactivate_webhook(conn, webhook_id, self.clock.now())
+            dropped = webhook_repo.deactivate_webhook(conn, webhook_id, self.clock.now())
         log.info("webhook %s removed (%s pending deliveries dropped)", webhook_id, dropped)
 
     def deliveries(self, webhook_id: int, limit: int = 50, status: DeliveryStatus | None = None) -> list[Delivery]:
         with self.db.read() as conn:
-            repo.get_webhook(conn, webhook_id, active_only=False)
-            return repo.list_deliveries(conn, webhook_id, limit, status)
+            webhook_repo.get_webhook(conn, webhook_id, active_only=False)
+            return webhook_repo.list_deliveries(conn, webhook_id, limit, status)
 
     def pending(self) -> int:
         with self.db.read() as conn:
-            return repo.count_pending_deliveries(conn)
+            return webhook_repo.count_pending_deliveries(conn)
 
     def send_test(self, webhook_id: int, *, actor: str = "learnloop") -> DeliveryOutcome:
         """Send a ``webhook_test`` event now, once, and say how it went (nothing is stored)."""
@@ -198,23 +200,23 @@ class NotificationService:
     def collect(self) -> DispatchResult:
         now = self.clock.now()
         with self.db.read() as conn:  # idle (the usual case): no write lock taken
-            seen = repo.get_cursor(conn, CURSOR)
-            if seen is not None and repo.max_event_id(conn) <= seen:
+            seen = webhook_repo.get_cursor(conn, CURSOR)
+            if seen is not None and event_repo.max_event_id(conn) <= seen:
                 return DispatchResult()
         with self.db.write() as conn:
-            cursor = repo.get_cursor(conn, CURSOR, for_update=True)
+            cursor = webhook_repo.get_cursor(conn, CURSOR, for_update=True)
             if cursor is None:  # the first run: start from now, not from the whole history
-                repo.init_cursor(conn, CURSOR, repo.max_event_id(conn), now)
+                webhook_repo.init_cursor(conn, CURSOR, event_repo.max_event_id(conn), now)
                 return DispatchResult()
-            events = repo.list_all_events(conn, cursor, self.batch)
+            events = event_repo.list_all_events(conn, cursor, self.batch)
             if not events:
                 return DispatchResult()
-            hooks = repo.list_webhooks(conn)
+            hooks = webhook_repo.list_webhooks(conn)
             pairs = [(h.id, e.id) for e in events for h in hooks if h.wants(e)]
-            created = repo.insert_deliveries(conn, pairs, now)
+            created = webhook_repo.insert_deliveries(conn, pairs, now)
             moved = next_cursor(cursor, events, now.timestamp(), self.gap_grace)
             if moved != cursor:
-                repo.set_cursor(conn, CURSOR, moved, now)
+                webhook_repo.set_cursor(conn, CURSOR, moved, now)
         for event in events:
             if event.id <= moved:  # each event reaches the in-process notifiers once
                 self._notify_local(event)
@@ -225,7 +227,7 @@ class NotificationService:
         is not held longer than that plus one request's timeout)."""
         outcomes: list[DeliveryOutcome] = []
         with self.db.read() as conn:
-            if not repo.has_due_delivery(conn, self.clock.now()):
+            if not webhook_repo.has_due_delivery(conn, self.clock.now()):
                 return outcomes
         deadline = time.monotonic() + self.send_budget
         while (limit is None or len(outcomes) < limit) and time.monotonic() < deadline:
@@ -238,11 +240,11 @@ class NotificationService:
     def deliver_one(self) -> DeliveryOutcome | None:
         with self.db.write() as conn:
             now = self.clock.now()
-            delivery = repo.claim_delivery(conn, now, now + self.lease)
+            delivery = webhook_repo.claim_delivery(conn, now, now + self.lease)
             if delivery is None:
                 return None
-            hook = repo.get_webhook(conn, delivery.webhook_id, active_only=False)
-            event = repo.get_event(conn, delivery.event_id)
+            hook = webhook_repo.get_webhook(conn, delivery.webhook_id, active_only=False)
+            event = event_repo.get_event(conn, delivery.event_id)
         if event is None:
             outcome = DeliveryOutcome(Outcome.FAILED, None, f"event {delivery.event_id} not found")
         else:
@@ -296,7 +298,7 @@ class NotificationService:
             else:
                 status, next_at = DeliveryStatus.PENDING, now + timedelta(seconds=wait)
         with self.db.write() as conn:
-            repo.record_delivery_attempt(
+            webhook_repo.record_delivery_attempt(
                 conn,
                 delivery.id,
                 status=status,

@@ -45,8 +45,12 @@ from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
 from learnloop.jobs.service import JobService
 from learnloop.registry.artifacts import ArtifactStore
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.store.repositories import snapshots as snapshot_repo
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +92,8 @@ class PrivacyService:
         hashed = _subject_hash(subject)
         self.ingest.write_now()
         with self.db.read() as conn:
-            predictions = repo.subject_predictions(conn, hashed)
-            feedback = repo.subject_feedback(conn, hashed, [p["id"] for p in predictions])
+            predictions = prediction_repo.subject_predictions(conn, hashed)
+            feedback = feedback_repo.subject_feedback(conn, hashed, [p["id"] for p in predictions])
         return {
             "subject_hash": hashed,
             "exported_at": self.clock.now().isoformat(),
@@ -102,14 +106,14 @@ class PrivacyService:
         if not self.ingest.write_now():  # predictions still in memory are written first, then found
             raise StorageUnavailableError("the prediction log could not be written; erasure not started, retry")
         with self.db.read() as conn:
-            predictions = repo.subject_predictions(conn, hashed)
+            predictions = prediction_repo.subject_predictions(conn, hashed)
             prediction_ids = [p["id"] for p in predictions]
-            feedback = repo.subject_feedback(conn, hashed, prediction_ids)
+            feedback = feedback_repo.subject_feedback(conn, hashed, prediction_ids)
             feedback_ids = {f["id"] for f in feedback}
             models = sorted({p["model"] for p in predictions} | {f["model"] for f in feedback})
-            snapshots = [s for m in models for s in repo.list_snapshots(conn, m)]
-            versions = {m: repo.list_versions(conn, m) for m in models}
-            champions = {m: repo.get_deployment(conn, m).champion_version for m in models}
+            snapshots = [s for m in models for s in snapshot_repo.list_snapshots(conn, m)]
+            versions = {m: model_repo.list_versions(conn, m) for m in models}
+            champions = {m: model_repo.get_deployment(conn, m).champion_version for m in models}
         # 1. snapshot files first: if anything below fails, the rows are still found next time.
         rewritten: dict[str, int] = {}
         for snap in snapshots:
@@ -119,16 +123,16 @@ class PrivacyService:
         affected = {m: [v.version for v in versions[m] if v.snapshot_hash in rewritten] for m in models}
         now = self.clock.now()
         with self.db.write() as conn:
-            shadows = repo.delete_shadow_predictions(conn, prediction_ids)
-            n_feedback = repo.delete_feedback(conn, sorted(feedback_ids))
-            n_predictions = repo.delete_predictions(conn, prediction_ids)
+            shadows = prediction_repo.delete_shadow_predictions(conn, prediction_ids)
+            n_feedback = feedback_repo.delete_feedback(conn, sorted(feedback_ids))
+            n_predictions = prediction_repo.delete_predictions(conn, prediction_ids)
             for snapshot_hash, dropped in rewritten.items():
-                repo.mark_snapshot_erasure(conn, snapshot_hash, dropped, now)
+                snapshot_repo.mark_snapshot_erasure(conn, snapshot_hash, dropped, now)
             for model, numbers in affected.items():
                 for number in numbers:
-                    repo.mark_version_erasure(conn, model, number, now)
+                    model_repo.mark_version_erasure(conn, model, number, now)
             for model in models:
-                repo.insert_event(
+                event_repo.insert_event(
                     conn,
                     model=model,
                     kind="subject_erased",

@@ -36,8 +36,13 @@ from learnloop.domain import (
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.families import get_family
 from learnloop.registry.artifacts import ArtifactStore, load_predictor
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import jobs as job_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import rollouts as rollout_repo
+from learnloop.store.repositories import snapshots as snapshot_repo
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -103,10 +108,10 @@ class RegistryService:
             created_at=self.clock.now(),
         )
         with self.db.write() as conn:
-            repo.insert_model(conn, model)
-            repo.insert_examples(conn, name, "train", train, source)
-            repo.insert_examples(conn, name, "golden", golden, source)
-            repo.insert_event(
+            model_repo.insert_model(conn, model)
+            model_repo.insert_examples(conn, name, "train", train, source)
+            model_repo.insert_examples(conn, name, "golden", golden, source)
+            event_repo.insert_event(
                 conn,
                 model=name,
                 kind="model_created",
@@ -123,49 +128,49 @@ class RegistryService:
 
     def overview(self, name: str) -> ModelOverview:
         with self.db.read() as conn:
-            jobs = repo.list_jobs(conn, name, limit=50)
+            jobs = job_repo.list_jobs(conn, name, limit=50)
             return ModelOverview(
-                model=repo.get_model(conn, name),
-                deployment=repo.get_deployment(conn, name),
-                rollout=repo.active_rollout(conn, name),
-                versions=repo.list_versions(conn, name),
-                feedback_counts=repo.feedback_counts(conn, name),
+                model=model_repo.get_model(conn, name),
+                deployment=model_repo.get_deployment(conn, name),
+                rollout=rollout_repo.active_rollout(conn, name),
+                versions=model_repo.list_versions(conn, name),
+                feedback_counts=feedback_repo.feedback_counts(conn, name),
                 last_retrain=next((j for j in jobs if j.kind == "retrain"), None),
-                recent_events=repo.list_events(conn, name, 10),
+                recent_events=event_repo.list_events(conn, name, 10),
             )
 
     def snapshot(self, hash: str) -> dict[str, Any] | None:
         with self.db.read() as conn:
-            return repo.get_snapshot(conn, hash)
+            return snapshot_repo.get_snapshot(conn, hash)
 
     def training_data(self, model: str, version: int | None = None, fmt: str = "jsonl") -> bytes:
         """What a version (default: the champion) was trained on, as JSON Lines or CSV."""
         with self.db.read() as conn:
-            number = version if version is not None else repo.get_deployment(conn, model).champion_version
+            number = version if version is not None else model_repo.get_deployment(conn, model).champion_version
             if number is None:
                 raise ConflictError(f"model {model!r} has no champion; name a version")
-            found = repo.get_version(conn, model, number)
-            snap = repo.get_snapshot(conn, found.snapshot_hash) if found.snapshot_hash else None
+            found = model_repo.get_version(conn, model, number)
+            snap = snapshot_repo.get_snapshot(conn, found.snapshot_hash) if found.snapshot_hash else None
         if snap is None:
             raise NotFoundError(f"version {number} of {model!r} has no stored snapshot", field="version")
         return export_snapshot(self.store.get_bytes(snap["uri"]), fmt)
 
     def get_model(self, name: str) -> Model:
         with self.db.read() as conn:
-            return repo.get_model(conn, name)
+            return model_repo.get_model(conn, name)
 
     def list_models(self) -> list[Model]:
         with self.db.read() as conn:
-            return repo.list_models(conn)
+            return model_repo.list_models(conn)
 
     def update_policy(self, name: str, changes: dict[str, Any], actor: str) -> Model:
         with self.db.write() as conn:
-            model = repo.get_model(conn, name)
+            model = model_repo.get_model(conn, name)
             policy = model.policy.updated(changes)
-            repo.update_model(conn, name, policy=policy)
+            model_repo.update_model(conn, name, policy=policy)
             # Serving reads the policy too (what to scrub from stored text): every process reloads.
-            repo.bump_revision(conn, name, self.clock.now())
-            repo.insert_event(
+            model_repo.bump_revision(conn, name, self.clock.now())
+            event_repo.insert_event(
                 conn,
                 model=name,
                 kind="policy_changed",
@@ -173,38 +178,38 @@ class RegistryService:
                 actor=actor,
                 data={"changes": changes},
             )
-            updated = repo.get_model(conn, name)
+            updated = model_repo.get_model(conn, name)
         self.routing_changed(name)
         return updated
 
     # -- versions -------------------------------------------------------------------------
     def versions(self, model: str) -> list[ModelVersion]:
         with self.db.read() as conn:
-            repo.get_model(conn, model)
-            return repo.list_versions(conn, model)
+            model_repo.get_model(conn, model)
+            return model_repo.list_versions(conn, model)
 
     def version(self, model: str, version: int) -> ModelVersion:
         with self.db.read() as conn:
-            return repo.get_version(conn, model, version)
+            return model_repo.get_version(conn, model, version)
 
     def deployment(self, model: str) -> Deployment:
         with self.db.read() as conn:
-            return repo.get_deployment(conn, model)
+            return model_repo.get_deployment(conn, model)
 
     def events(
         self, model: str, limit: int = 50, after_id: int | None = None, kinds: Sequence[str] | None = None
     ) -> list[Event]:
         with self.db.read() as conn:
-            repo.get_model(conn, model)  # NotFoundError for an unknown model
-            return repo.list_events(conn, model, limit, after_id, kinds)
+            model_repo.get_model(conn, model)  # NotFoundError for an unknown model
+            return event_repo.list_events(conn, model, limit, after_id, kinds)
 
     def register(self, draft: ModelVersion, *, actor: str) -> ModelVersion:
         """Store a new version; its number is assigned here."""
         with self.db.write() as conn:
-            number = repo.next_version_number(conn, draft.model)
+            number = model_repo.next_version_number(conn, draft.model)
             version = replace(draft, version=number)
-            repo.insert_version(conn, version)
-            repo.insert_event(
+            model_repo.insert_version(conn, version)
+            event_repo.insert_event(
                 conn,
                 model=draft.model,
                 kind="version_registered" if draft.status != VersionStatus.REJECTED else "candidate_rejected",
@@ -239,19 +244,19 @@ class RegistryService:
         while that rollout is still running."""
         self._servable(model, version, "promoted")
         with self.db.write() as conn:
-            deployment = repo.get_deployment(conn, model, for_update=True)
+            deployment = model_repo.get_deployment(conn, model, for_update=True)
             if deployment.champion_version == version:
                 raise ConflictError(f"version {version} is already the champion of {model!r}")
-            live = repo.active_rollout(conn, model, for_update=True)
+            live = rollout_repo.active_rollout(conn, model, for_update=True)
             if rollout_id is not None and (live is None or live.id != rollout_id):
                 raise ConflictError(f"rollout {rollout_id} of {model!r} is no longer running")
             old = deployment.champion_version
             now = self.clock.now()
-            repo.set_deployment(conn, model, version, old, now)
-            repo.set_version_status(conn, model, version, VersionStatus.CHAMPION, reason)
+            model_repo.set_deployment(conn, model, version, old, now)
+            model_repo.set_version_status(conn, model, version, VersionStatus.CHAMPION, reason)
             if old is not None:
-                repo.set_version_status(conn, model, old, VersionStatus.RETIRED, f"replaced by version {version}")
-            repo.insert_event(
+                model_repo.set_version_status(conn, model, old, VersionStatus.RETIRED, f"replaced by version {version}")
+            event_repo.insert_event(
                 conn,
                 model=model,
                 kind="promoted",
@@ -268,7 +273,7 @@ class RegistryService:
                     self._end_rollout(
                         conn, live, RolloutStatus.STOPPED, actor, f"superseded: version {version} promoted", None
                     )
-            result = repo.get_deployment(conn, model)
+            result = model_repo.get_deployment(conn, model)
         log.info("model %s: version %s promoted by %s (%s)", model, version, actor, reason)
         self.routing_changed(model)
         return result
@@ -295,8 +300,8 @@ class RegistryService:
                 raise ValidationError("only an A/B test takes another baseline than the champion", field="baseline")
             self._servable(model, baseline, "a baseline")
         with self.db.write() as conn:
-            current = repo.get_model(conn, model)
-            deployment = repo.get_deployment(conn, model, for_update=True)
+            current = model_repo.get_model(conn, model)
+            deployment = model_repo.get_deployment(conn, model, for_update=True)
             base = baseline if baseline is not None else deployment.champion_version
             if base is None:
                 raise ConflictError(f"model {model!r} has no champion to roll out beside")
@@ -313,12 +318,12 @@ class RegistryService:
             if not 0 < first <= 1 or (strategy != Strategy.SHADOW and first >= 1):
                 raise ValidationError(f"share must be in (0, 1), got {first}", field="share")
             now = self.clock.now()
-            live = repo.active_rollout(conn, model, for_update=True)
+            live = rollout_repo.active_rollout(conn, model, for_update=True)
             if live is not None:
                 self._end_rollout(
                     conn, live, RolloutStatus.STOPPED, actor, f"superseded by a rollout of {version}", None
                 )
-            rollout_id = repo.insert_rollout(
+            rollout_id = rollout_repo.insert_rollout(
                 conn,
                 model=model,
                 version=version,
@@ -331,11 +336,11 @@ class RegistryService:
                 reason=reason,
                 at=now,
             )
-            repo.set_version_status(
+            model_repo.set_version_status(
                 conn, model, version, VersionStatus.CHALLENGER, f"{strategy.value} rollout {rollout_id}"
             )
-            repo.bump_revision(conn, model, now)
-            repo.insert_event(
+            model_repo.bump_revision(conn, model, now)
+            event_repo.insert_event(
                 conn,
                 model=model,
                 kind="rollout_started",
@@ -345,7 +350,7 @@ class RegistryService:
                 reason=reason,
                 data={"rollout": rollout_id, "strategy": strategy.value, "share": first, "baseline": base},
             )
-            rollout = repo.get_rollout(conn, model, rollout_id)
+            rollout = rollout_repo.get_rollout(conn, model, rollout_id)
         log.info("model %s: %s rollout %s of version %s at %.0f%%", model, strategy, rollout_id, version, 100 * first)
         self.routing_changed(model)
         return rollout
@@ -362,11 +367,11 @@ class RegistryService:
     ) -> Rollout:
         """Stop, conclude or roll back a rollout (promotion goes through ``promote``)."""
         with self.db.write() as conn:
-            rollout = repo.get_rollout(conn, model, rollout_id, for_update=True)
+            rollout = rollout_repo.get_rollout(conn, model, rollout_id, for_update=True)
             if not rollout.status.active:
                 raise ConflictError(f"rollout {rollout_id} of {model!r} has ended ({rollout.status.value})")
             self._end_rollout(conn, rollout, status, actor, reason, stats)
-            result = repo.get_rollout(conn, model, rollout_id)
+            result = rollout_repo.get_rollout(conn, model, rollout_id)
         self.routing_changed(model)
         return result
 
@@ -382,7 +387,7 @@ class RegistryService:
         event: bool = True,
     ) -> None:
         now = self.clock.now()
-        repo.update_rollout(
+        rollout_repo.update_rollout(
             conn,
             rollout.id,
             status=status,
@@ -393,7 +398,7 @@ class RegistryService:
             **({"stats": stats} if stats is not None else {}),
         )
         if status == RolloutStatus.ROLLED_BACK:
-            repo.set_version_status(
+            model_repo.set_version_status(
                 conn,
                 rollout.model,
                 rollout.version,
@@ -401,12 +406,12 @@ class RegistryService:
                 f"rolled back: {reason or 'no reason given'}",
             )
         elif status != RolloutStatus.PROMOTED:
-            repo.set_version_status(
+            model_repo.set_version_status(
                 conn, rollout.model, rollout.version, VersionStatus.CANDIDATE, f"rollout {status.value}: {reason}"
             )
-        repo.bump_revision(conn, rollout.model, now)
+        model_repo.bump_revision(conn, rollout.model, now)
         if event:
-            repo.insert_event(
+            event_repo.insert_event(
                 conn,
                 model=rollout.model,
                 kind="rolled_back" if status == RolloutStatus.ROLLED_BACK else f"rollout_{status.value}",
@@ -428,11 +433,11 @@ class RegistryService:
         """Take the newest change off traffic: a running rollout's challenger, else the
         champion (back to the previous one, which stays loaded)."""
         with self.db.write() as conn:
-            deployment = repo.get_deployment(conn, model, for_update=True)
-            live = repo.active_rollout(conn, model, for_update=True)
+            deployment = model_repo.get_deployment(conn, model, for_update=True)
+            live = rollout_repo.active_rollout(conn, model, for_update=True)
             if live is not None:
                 self._end_rollout(conn, live, RolloutStatus.ROLLED_BACK, actor, reason, None)
-                result = repo.get_deployment(conn, model)
+                result = model_repo.get_deployment(conn, model)
             else:
                 result = self._rollback_champion(conn, model, deployment, actor, reason)
         self.routing_changed(model)
@@ -445,10 +450,12 @@ class RegistryService:
             raise ConflictError(f"model {model!r} has no running rollout and no previous champion to roll back to")
         bad, good = deployment.champion_version, deployment.previous_version
         now = self.clock.now()
-        repo.set_deployment(conn, model, good, None, now)
-        repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}")
-        repo.set_version_status(conn, model, bad, VersionStatus.RETIRED, f"rolled back: {reason or 'no reason given'}")
-        repo.insert_event(
+        model_repo.set_deployment(conn, model, good, None, now)
+        model_repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}")
+        model_repo.set_version_status(
+            conn, model, bad, VersionStatus.RETIRED, f"rolled back: {reason or 'no reason given'}"
+        )
+        event_repo.insert_event(
             conn,
             model=model,
             kind="rolled_back",
@@ -459,7 +466,7 @@ class RegistryService:
             data={"from": bad, "to": good},
         )
         log.info("model %s: rolled back from %s to %s by %s (%s)", model, bad, good, actor, reason)
-        return repo.get_deployment(conn, model)
+        return model_repo.get_deployment(conn, model)
 
     def routing_changed(self, model: str) -> None:
         """Reload this process's route now (other processes poll the revision)."""

@@ -22,8 +22,12 @@ from learnloop.registry.service import RegistryService
 from learnloop.rollout import guardrails
 from learnloop.rollout.decide import Decision, Evidence, decide
 from learnloop.rollout.outcomes import paired_outcomes, two_arm_outcomes
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.store.repositories import rollouts as rollout_repo
 
 log = logging.getLogger(__name__)
 GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency and answer-shift guardrails read
@@ -63,17 +67,17 @@ class RolloutService:
 
     def get(self, model: str, rollout_id: int) -> Rollout:
         with self.db.read() as conn:
-            return repo.get_rollout(conn, model, rollout_id)
+            return rollout_repo.get_rollout(conn, model, rollout_id)
 
     def active(self, model: str) -> Rollout | None:
         with self.db.read() as conn:
-            repo.get_model(conn, model)
-            return repo.active_rollout(conn, model)
+            model_repo.get_model(conn, model)
+            return rollout_repo.active_rollout(conn, model)
 
     def list(self, model: str, limit: int = 20) -> list[Rollout]:
         with self.db.read() as conn:
-            repo.get_model(conn, model)
-            return repo.list_rollouts(conn, model, limit)
+            model_repo.get_model(conn, model)
+            return rollout_repo.list_rollouts(conn, model, limit)
 
     def pause(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
         return self._set_paused(model, rollout_id, True, actor, reason)
@@ -84,15 +88,15 @@ class RolloutService:
     def _set_paused(self, model: str, rollout_id: int, paused: bool, actor: str, reason: str | None) -> Rollout:
         want, kind = (RolloutStatus.PAUSED, "rollout_paused") if paused else (RolloutStatus.RUNNING, "rollout_resumed")
         with self.db.write() as conn:
-            rollout = repo.get_rollout(conn, model, rollout_id, for_update=True)
+            rollout = rollout_repo.get_rollout(conn, model, rollout_id, for_update=True)
             if not rollout.status.active:
                 raise ConflictError(f"rollout {rollout_id} of {model!r} has ended ({rollout.status.value})")
             if rollout.status == want:
                 raise ConflictError(f"rollout {rollout_id} of {model!r} is {want.value} already")
             now = self.clock.now()
             # A resumed canary's step clock restarts: the time paused does not count as time on the step.
-            repo.update_rollout(conn, rollout_id, status=want, updated_at=now, step_started_at=now)
-            repo.insert_event(
+            rollout_repo.update_rollout(conn, rollout_id, status=want, updated_at=now, step_started_at=now)
+            event_repo.insert_event(
                 conn,
                 model=model,
                 kind=kind,
@@ -102,7 +106,7 @@ class RolloutService:
                 reason=reason,
                 data={"rollout": rollout_id, "share": rollout.share},
             )
-            return repo.get_rollout(conn, model, rollout_id)
+            return rollout_repo.get_rollout(conn, model, rollout_id)
 
     def stop(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
         return self.registry.end_rollout(model, rollout_id, RolloutStatus.STOPPED, actor=actor, reason=reason)
@@ -122,25 +126,25 @@ class RolloutService:
         s = rollout.settings
         previous_p = float(rollout.stats.get("test", {}).get("p_value", 1.0))
         with self.db.read() as conn:
-            labels = repo.get_model(conn, rollout.model).labels
+            labels = model_repo.get_model(conn, rollout.model).labels
             if rollout.strategy == Strategy.SHADOW:
-                pairs = paired_outcomes(repo.shadow_feedback(conn, rollout.model, rollout.id), labels)
+                pairs = paired_outcomes(feedback_repo.shadow_feedback(conn, rollout.model, rollout.id), labels)
                 test = paired(
                     pairs.both, pairs.a_only, pairs.b_only, pairs.neither, alpha=s.alpha, previous_p=previous_p
                 )
-                served = repo.arm_predictions(
+                served = prediction_repo.arm_predictions(
                     conn, rollout.model, rollout.started_at, rollout.baseline_version, ["champion"], GUARDRAIL_WINDOW
                 )
-                shadow = repo.shadow_latencies(conn, rollout.id, GUARDRAIL_WINDOW)
+                shadow = prediction_repo.shadow_latencies(conn, rollout.id, GUARDRAIL_WINDOW)
                 checks = [guardrails.label_shift([r["label"] for r in served], [r["label"] for r in shadow], labels, s)]
                 return Evidence(test, checks, pairs.unknown)
-            rows = repo.arm_feedback(
+            rows = feedback_repo.arm_feedback(
                 conn, rollout.model, rollout.started_at, [rollout.baseline_version, rollout.version]
             )
             arms = two_arm_outcomes(rows, labels, a_version=rollout.baseline_version, b_version=rollout.version)
             test = two_sample(arms.a, arms.b, alpha=s.alpha, previous_p=previous_p)
-            routes = repo.count_routes(conn, rollout.model, rollout.started_at, ["canary", "fallback"])
-            base = repo.arm_predictions(
+            routes = prediction_repo.count_routes(conn, rollout.model, rollout.started_at, ["canary", "fallback"])
+            base = prediction_repo.arm_predictions(
                 conn,
                 rollout.model,
                 rollout.started_at,
@@ -148,7 +152,7 @@ class RolloutService:
                 ["champion", "baseline"],
                 GUARDRAIL_WINDOW,
             )
-            chal = repo.arm_predictions(
+            chal = prediction_repo.arm_predictions(
                 conn, rollout.model, rollout.started_at, rollout.version, ["canary"], GUARDRAIL_WINDOW
             )
         fallbacks = routes.get("fallback", 0)
@@ -162,7 +166,7 @@ class RolloutService:
     def look(self, model: str) -> Decision | None:
         """One look at the model's running rollout, acted on; None when there is none."""
         with self.db.read() as conn:
-            rollout = repo.active_rollout(conn, model)
+            rollout = rollout_repo.active_rollout(conn, model)
         if rollout is None:
             return None
         evidence = self.evidence(rollout)
@@ -184,7 +188,7 @@ class RolloutService:
 
     def look_all(self) -> dict[str, Decision]:
         with self.db.read() as conn:
-            models = sorted({r.model for r in repo.active_rollouts(conn)})
+            models = sorted({r.model for r in rollout_repo.active_rollouts(conn)})
         out = {}
         for model in models:
             try:
@@ -220,12 +224,12 @@ class RolloutService:
     def _record(self, rollout: Rollout, decision: Decision, stats: dict[str, Any]) -> None:
         """Store a look (hold) or take the next canary step, if the rollout is as we saw it."""
         with self.db.write() as conn:
-            current = repo.get_rollout(conn, rollout.model, rollout.id, for_update=True)
+            current = rollout_repo.get_rollout(conn, rollout.model, rollout.id, for_update=True)
             if not current.status.active or current.step != rollout.step:
                 raise ConflictError(f"rollout {rollout.id} changed while it was being looked at")
             now = self.clock.now()
             if decision.action == "step" and decision.share is not None and current.status == RolloutStatus.RUNNING:
-                repo.update_rollout(
+                rollout_repo.update_rollout(
                     conn,
                     rollout.id,
                     share=decision.share,
@@ -234,8 +238,8 @@ class RolloutService:
                     updated_at=now,
                     stats=stats,
                 )
-                repo.bump_revision(conn, rollout.model, now)
-                repo.insert_event(
+                model_repo.bump_revision(conn, rollout.model, now)
+                event_repo.insert_event(
                     conn,
                     model=rollout.model,
                     kind="rollout_step",
@@ -247,7 +251,7 @@ class RolloutService:
                 )
                 share = decision.share
             else:
-                repo.update_rollout(conn, rollout.id, stats=stats, updated_at=now)
+                rollout_repo.update_rollout(conn, rollout.id, stats=stats, updated_at=now)
                 share = current.share
         self.metrics.rollout_share.labels(rollout.model, rollout.strategy.value).set(share)
         if decision.action == "step":

@@ -21,8 +21,9 @@ from learnloop.errors import ArtifactError, LearnloopError, NotFoundError
 from learnloop.families import Predictor
 from learnloop.registry.artifacts import ArtifactStore, load_predictor
 from learnloop.routing.split import in_share
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import rollouts as rollout_repo
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class ModelCache:
         """Bring routes up to date with the database (one model, or all)."""
         with self._lock:
             with self._db.read() as conn:
-                revisions = repo.routing_revisions(conn)
+                revisions = model_repo.routing_revisions(conn)
             names = [model] if model is not None else list(revisions)
             for name in names:
                 if name not in revisions:
@@ -132,13 +133,13 @@ class ModelCache:
 
     def _build_route(self, name: str, current: Route | None) -> Route:
         with self._db.read() as conn:
-            model = repo.get_model(conn, name)
-            deployment = repo.get_deployment(conn, name)
-            rollout = repo.active_rollout(conn, name)
+            model = model_repo.get_model(conn, name)
+            deployment = model_repo.get_deployment(conn, name)
+            rollout = rollout_repo.active_rollout(conn, name)
             wanted = [deployment.champion_version, deployment.previous_version]
             if rollout is not None:
                 wanted += [rollout.baseline_version, rollout.version]
-            versions = {v: repo.get_version(conn, name, v) for v in wanted if v is not None}
+            versions = {v: model_repo.get_version(conn, name, v) for v in wanted if v is not None}
         loaded: dict[int, LoadedVersion | None] = {}
         error = None
         for number, version in versions.items():

@@ -24,8 +24,8 @@ import orjson
 
 from learnloop.monitoring.metrics import Metrics
 from learnloop.routing.cache import LiveRollout
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import predictions as prediction_repo
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ShadowRunner:
                     }
                 )
         with self._db.write() as conn:
-            repo.insert_shadow_predictions(conn, rows)
+            prediction_repo.insert_shadow_predictions(conn, rows)
 
     def close(self) -> None:
         self._stop.set()

@@ -9,7 +9,7 @@ a long snapshot read never blocks the feedback writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,15 @@ class Database:
         self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             self.write_engine.dispose()
+
+
+def delete_in(conn: Connection, column: Any, ids: Sequence[str]) -> int:
+    """Delete the rows of ``column``'s table whose ``column`` is in ``ids`` (in chunks, so a long
+    list never exceeds a backend's limit on bound parameters); returns how many went."""
+    deleted = 0
+    for start in range(0, len(ids), 500):
+        deleted += conn.execute(column.table.delete().where(column.in_(list(ids[start : start + 500])))).rowcount
+    return deleted
 
 
 def _sqlite_engine(url: str, *, begin: str) -> Engine:

@@ -27,8 +27,10 @@ from learnloop.families import get_family
 from learnloop.monitoring import reference as drift_reference
 from learnloop.registry.artifacts import ArtifactStore
 from learnloop.registry.service import RegistryService
-from learnloop.store import repositories as repo
 from learnloop.store.db import Database
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.repositories import snapshots as snapshot_repo
 from learnloop.training.fit import FoldSpec, TrainResult, TrainSpec
 from learnloop.training.runner import TrainingRunner
 
@@ -124,7 +126,7 @@ class TrainingService:
     def _save_snapshot(self, model: str, snapshot: Snapshot) -> None:
         uri = self.store.put_bytes(snapshot_key(model, snapshot.hash), snapshot.to_jsonl_gz())
         with self.db.write() as conn:
-            repo.upsert_snapshot(
+            snapshot_repo.upsert_snapshot(
                 conn,
                 hash=snapshot.hash,
                 model=model,
@@ -161,9 +163,9 @@ class TrainingService:
     def bootstrap(self, name: str, progress: Progress = _no_progress) -> ModelVersion:
         """Train, evaluate and crown version 1 from the model's bootstrap data."""
         with self.db.read() as conn:
-            model = repo.get_model(conn, name)
-            train = repo.load_examples(conn, name, "train")
-            golden = repo.load_examples(conn, name, "golden")
+            model = model_repo.get_model(conn, name)
+            train = model_repo.load_examples(conn, name, "train")
+            golden = model_repo.load_examples(conn, name, "golden")
         now = self.clock.now()
         snapshot = build_snapshot(
             bootstrap=train,
@@ -208,28 +210,30 @@ class TrainingService:
         )
         self.registry.promote(name, version.version, actor="init", reason="bootstrap version")
         with self.db.write() as conn:
-            repo.update_model(conn, name, retrain_watermark=now)
+            model_repo.update_model(conn, name, retrain_watermark=now)
         progress(1.0, "done")
         return self.registry.version(name, version.version)
 
     def retrain(self, name: str, *, actor: str, progress: Progress = _no_progress) -> RetrainOutcome:
         now = self.clock.now()
         with self.db.write() as conn:
-            model = repo.get_model(conn, name)
+            model = model_repo.get_model(conn, name)
             # Feedback up to now is in this snapshot: the trigger counts from here again,
             # whatever the outcome (the cooldown stops a rejected candidate from looping).
-            repo.update_model(conn, name, retrain_watermark=now, last_retrain_at=now)
+            model_repo.update_model(conn, name, retrain_watermark=now, last_retrain_at=now)
         with self.db.read() as conn:
-            deployment = repo.get_deployment(conn, name)
+            deployment = model_repo.get_deployment(conn, name)
             champion = (
-                repo.get_version(conn, name, deployment.champion_version) if deployment.champion_version else None
+                model_repo.get_version(conn, name, deployment.champion_version) if deployment.champion_version else None
             )
             champion_snapshot = (
-                repo.get_snapshot(conn, champion.snapshot_hash) if champion and champion.snapshot_hash else None
+                snapshot_repo.get_snapshot(conn, champion.snapshot_hash)
+                if champion and champion.snapshot_hash
+                else None
             )
-            bootstrap = repo.load_examples(conn, name, "train")
-            golden = repo.load_examples(conn, name, "golden")
-            feedback_rows = repo.feedback_with_predictions(conn, name, now)
+            bootstrap = model_repo.load_examples(conn, name, "train")
+            golden = model_repo.load_examples(conn, name, "golden")
+            feedback_rows = feedback_repo.feedback_with_predictions(conn, name, now)
         progress(0.05, f"curating {len(feedback_rows)} feedback events")
         curated = curate_feedback(feedback_rows, model.labels, model.policy, bootstrap=bootstrap, fit=_FamilyFit(model))
         snapshot = build_snapshot(

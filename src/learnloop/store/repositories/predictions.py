@@ -1,0 +1,180 @@
+"""The prediction log (written in batches) and what shadows answered.
+Takes and returns domain records; table rows never leave ``store``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.engine import Dialect
+
+from learnloop.store import tables as t
+from learnloop.store.db import delete_in
+
+
+def recent_probabilities(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, float]]:
+    """The probabilities of the newest ``limit`` answers of ``version`` (newest first)."""
+    p = t.predictions
+    q = (
+        select(p.c.probabilities)
+        .where(p.c.model == model, p.c.version == version)
+        .order_by(p.c.created_at.desc())
+        .limit(limit)
+    )
+    return [orjson.loads(raw) for raw in conn.execute(q).scalars()]
+
+
+def arm_predictions(
+    conn: Connection, model: str, since: datetime, version: int, routes: Sequence[str], limit: int
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` predictions a version served on the given routes since ``since``
+    (label, latency): what the guardrails watch."""
+    p = t.predictions
+    q = (
+        select(p.c.label, p.c.latency_ms, p.c.route)
+        .where(p.c.model == model, p.c.created_at >= since, p.c.version == version, p.c.route.in_(list(routes)))
+        .order_by(p.c.created_at.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def count_routes(conn: Connection, model: str, since: datetime, routes: Sequence[str]) -> dict[str, int]:
+    p = t.predictions
+    q = (
+        select(p.c.route, func.count())
+        .where(p.c.model == model, p.c.created_at >= since, p.c.route.in_(list(routes)))
+        .group_by(p.c.route)
+    )
+    return {route: int(n) for route, n in conn.execute(q)}
+
+
+def shadow_latencies(conn: Connection, rollout_id: int, limit: int) -> list[dict[str, Any]]:
+    s = t.shadow_predictions
+    q = (
+        select(s.c.label, s.c.latency_ms)
+        .where(s.c.rollout_id == rollout_id)
+        .order_by(s.c.created_at.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def insert_shadow_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(t.shadow_predictions), list(rows))
+
+
+PREDICTION_COLUMNS = tuple(str(c.name) for c in t.predictions.columns)  # plain str (not quoted_name)
+
+
+PredictionRow = tuple[Any, ...]  # values in PREDICTION_COLUMNS order, ready for the driver
+
+
+_SQLITE_CHUNK = 2_000  # rows per multi-row INSERT (10 columns: under SQLite's 32,766 variables)
+
+
+def prediction_row_encoder(dialect: Dialect) -> Callable[[Mapping[str, Any]], PredictionRow]:
+    """Turn a prediction-log row into the tuple the driver takes. Run on the request path
+    (microseconds), so the writer thread does no per-row Python work and barely competes
+    with request handling for the GIL."""
+    to_db = t.predictions.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    position = PREDICTION_COLUMNS.index("created_at")
+
+    def encode(row: Mapping[str, Any]) -> PredictionRow:
+        values = [row[c] for c in PREDICTION_COLUMNS]
+        if to_db is not None:
+            values[position] = to_db(values[position])
+        return tuple(values)
+
+    return encode
+
+
+def insert_predictions(conn: Connection, rows: Sequence[PredictionRow]) -> None:
+    """Write encoded prediction-log rows in as few statements as the backend allows:
+    ``COPY`` on PostgreSQL, multi-row ``INSERT`` on SQLite (an ``executemany`` goes row by
+    row, handing the GIL back and forth on every row)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        dbapi: Any = conn.connection.dbapi_connection  # a psycopg connection
+        with dbapi.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    elif conn.dialect.name == "sqlite":
+        placeholder = "(" + ", ".join("?" * len(PREDICTION_COLUMNS)) + ")"
+        head = f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
+        for start in range(0, len(rows), _SQLITE_CHUNK):
+            chunk = rows[start : start + _SQLITE_CHUNK]
+            conn.exec_driver_sql(head + ", ".join([placeholder] * len(chunk)), tuple(chain.from_iterable(chunk)))
+    else:
+        conn.execute(insert(t.predictions), [dict(zip(PREDICTION_COLUMNS, row, strict=True)) for row in rows])
+
+
+def count_predictions(conn: Connection, model: str | None = None) -> int:
+    q = select(func.count()).select_from(t.predictions)
+    if model is not None:
+        q = q.where(t.predictions.c.model == model)
+    return int(conn.execute(q).scalar_one())
+
+
+def get_prediction(conn: Connection, prediction_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(t.predictions).where(t.predictions.c.id == prediction_id)).mappings().first()
+    if row is None:
+        return None
+    data = dict(row)
+    data["probabilities"] = orjson.loads(data["probabilities"])
+    return data
+
+
+def served_window(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` answers of ``version`` (text, probabilities, created_at), newest
+    first: the window a drift check compares with the version's reference."""
+    p = t.predictions
+    q = (
+        select(p.c.text, p.c.probabilities, p.c.created_at)
+        .where(p.c.model == model, p.c.version == version)
+        .order_by(p.c.created_at.desc(), p.c.id.desc())
+        .limit(limit)
+    )
+    return [{"text": text, "probabilities": orjson.loads(raw), "created_at": at} for text, raw, at in conn.execute(q)]
+
+
+def subject_predictions(conn: Connection, subject_hash: str) -> list[dict[str, Any]]:
+    p = t.predictions
+    q = select(p).where(p.c.subject == subject_hash).order_by(p.c.created_at)
+    out = []
+    for row in conn.execute(q).mappings():
+        data = dict(row)
+        data["probabilities"] = orjson.loads(data["probabilities"])
+        out.append(data)
+    return out
+
+
+def delete_predictions(conn: Connection, ids: Sequence[str]) -> int:
+    return delete_in(conn, t.predictions.c.id, ids)
+
+
+def delete_shadow_predictions(conn: Connection, prediction_ids: Sequence[str]) -> int:
+    return delete_in(conn, t.shadow_predictions.c.prediction_id, prediction_ids)
+
+
+def unlabelled_predictions(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` answers of ``version`` that no feedback event refers to, newest
+    first (id, text, label, probabilities, created_at): what the loop may still ask about."""
+    p, f = t.predictions, t.feedback
+    has_feedback = select(f.c.id).where(f.c.prediction_id == p.c.id, f.c.model == p.c.model).exists()
+    q = (
+        select(p.c.id, p.c.text, p.c.label, p.c.probabilities, p.c.created_at)
+        .where(p.c.model == model, p.c.version == version, ~has_feedback)
+        .order_by(p.c.created_at.desc(), p.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {"id": pid, "text": text, "label": label, "probabilities": orjson.loads(raw), "created_at": at}
+        for pid, text, label, raw, at in conn.execute(q)
+    ]

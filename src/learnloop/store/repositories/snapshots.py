@@ -1,0 +1,44 @@
+"""Dataset snapshots: content-addressed training sets.
+Takes and returns domain records; table rows never leave ``store``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from learnloop.store import tables as t
+
+
+def upsert_snapshot(
+    conn: Connection,
+    *,
+    hash: str,
+    model: str,
+    uri: str,
+    counts: dict[str, Any],
+    cutoff: datetime | None,
+    at: datetime,
+) -> None:
+    exists = conn.execute(select(t.snapshots.c.hash).where(t.snapshots.c.hash == hash)).first()
+    if not exists:
+        conn.execute(
+            insert(t.snapshots).values(hash=hash, model=model, uri=uri, counts=counts, cutoff=cutoff, created_at=at)
+        )
+
+
+def get_snapshot(conn: Connection, hash: str) -> dict[str, Any] | None:
+    row = conn.execute(select(t.snapshots).where(t.snapshots.c.hash == hash)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_snapshots(conn: Connection, model: str) -> list[dict[str, Any]]:
+    q = select(t.snapshots).where(t.snapshots.c.model == model).order_by(t.snapshots.c.created_at)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def mark_snapshot_erasure(conn: Connection, snapshot_hash: str, rows: int, at: datetime) -> None:
+    counts = dict(conn.execute(select(t.snapshots.c.counts).where(t.snapshots.c.hash == snapshot_hash)).scalar_one())
+    counts["erasures"] = [*counts.get("erasures", []), {"rows": rows, "at": at.isoformat()}]
+    conn.execute(update(t.snapshots).where(t.snapshots.c.hash == snapshot_hash).values(counts=counts))
