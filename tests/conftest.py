@@ -26,8 +26,9 @@ from learnloop.config import Settings
 from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
 from learnloop.datasets.shipped import uci_sentiment_path
-from learnloop.domain import ModelVersion, Policy, VersionStatus
+from learnloop.domain import ModelVersion, VersionStatus
 from learnloop.families import get_family
+from learnloop.policy import Policy
 from learnloop.registry.artifacts import save_predictor
 from learnloop.services import Services, build_services
 

@@ -15,9 +15,10 @@ import pytest
 
 from conftest import register_version, uci_rows
 from learnloop.clock import FakeClock
-from learnloop.domain import DriftCheck, Policy
+from learnloop.domain import DriftCheck
 from learnloop.errors import ConflictError, NotFoundError
 from learnloop.monitoring.reference import DriftReference
+from learnloop.policy import Policy
 from learnloop.services import Services
 
 WINDOW = 300
@@ -43,7 +44,7 @@ def create(services: Services, name: str = "m", **policy: object) -> None:
         labels=["0", "1"],
         family="tfidf-logreg",
         params={},
-        policy=Policy(drift_window=WINDOW, **policy),  # type: ignore[arg-type]
+        policy=Policy.of(drift_window=WINDOW, **policy),  # type: ignore[arg-type]
         train=train,
         golden=golden,
         source="uci:yelp",

@@ -17,9 +17,10 @@ import pytest
 
 from conftest import uci_rows, wait_for
 from learnloop.curation import split_golden
-from learnloop.domain import ModelVersion, Policy
+from learnloop.domain import ModelVersion
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.feedback.intake import FeedbackInput
+from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import predictions as prediction_repo

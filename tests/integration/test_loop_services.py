@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 from conftest import uci_rows, wait_for
 from learnloop.clock import FakeClock
 from learnloop.curation import derive_examples, split_golden
-from learnloop.domain import JobStatus, ModelVersion, Policy, VersionStatus
+from learnloop.domain import JobStatus, ModelVersion, VersionStatus
 from learnloop.errors import ArtifactError, ConflictError, InsufficientDataError, NotFoundError
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.ids import new_id
+from learnloop.policy import Policy
 from learnloop.routing.cache import ModelUnavailableError
 from learnloop.services import Services
 from learnloop.store import tables as t
@@ -197,7 +198,7 @@ def test_feedback_for_unknown_model_is_not_found(services: Services) -> None:
 
 
 def test_retrain_with_too_little_data_fails_and_keeps_the_champion(services: Services, make_model: CreateModel) -> None:
-    make_model(services, "m", policy=Policy(min_train_examples=5000))
+    make_model(services, "m", policy=Policy.of(min_train_examples=5000))
     before = services.registry.deployment("m")
     with pytest.raises(InsufficientDataError, match="min_train_examples"):
         services.training.retrain("m", actor="test")
@@ -331,7 +332,7 @@ def test_trigger_fires_after_retrain_every_labelled_events_and_respects_cooldown
 ) -> None:
     clock = FakeClock()
     svc = services_factory(clock=clock)
-    make_model(svc, "m", policy=Policy(retrain_every=5, cooldown_seconds=300))
+    make_model(svc, "m", policy=Policy.of(retrain_every=5, cooldown_seconds=300))
     clock.advance(1)
 
     svc.feedback.record_sync("m", examples(4))
@@ -360,7 +361,7 @@ def test_feedback_already_in_a_snapshot_does_not_count_toward_the_next_trigger(
 ) -> None:
     clock = FakeClock()
     svc = services_factory(clock=clock)
-    make_model(svc, "m", policy=Policy(retrain_every=3, cooldown_seconds=0))
+    make_model(svc, "m", policy=Policy.of(retrain_every=3, cooldown_seconds=0))
     clock.advance(1)
     svc.feedback.record_sync("m", examples(3))
     assert svc.worker.check_triggers() == ["m"]

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from learnloop.domain import ModelVersion, Policy
+from learnloop.domain import ModelVersion
 from learnloop.errors import ValidationError
 from learnloop.feedback.intake import FeedbackInput
+from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.store.repositories import predictions as prediction_repo
 
@@ -40,7 +41,7 @@ def test_prediction_and_feedback_text_is_stored_scrubbed_by_default(
 
 
 def test_a_model_can_keep_text_as_sent_or_choose_kinds(services: Services, make_model: CreateModel) -> None:
-    make_model(services, "m", policy=Policy(pii_scrub=""))
+    make_model(services, "m", policy=Policy.of(pii_scrub=""))
     answer = services.predictions.predict("m", PERSONAL)
     assert stored_prediction_text(services, answer.prediction_id) == PERSONAL
     services.registry.update_policy("m", {"pii_scrub": "email"}, "test")  # serving picks it up at once
@@ -60,7 +61,7 @@ def test_training_data_exports_what_the_version_saw_scrubbed_as_jsonl_and_csv(
     import io
     import json
 
-    make_model(services, "m", policy=Policy(min_recent_examples=1))
+    make_model(services, "m", policy=Policy.of(min_recent_examples=1))
     services.feedback.record_sync("m", [FeedbackInput(text=PERSONAL, label="1")])
     outcome = services.training.retrain("m", actor="test")
     lines = (
@@ -87,7 +88,7 @@ def test_a_subject_is_exported_then_erased_from_predictions_feedback_and_snapsho
 
     from conftest import uci_rows
 
-    make_model(services, "m", policy=Policy(min_recent_examples=1))
+    make_model(services, "m", policy=Policy.of(min_recent_examples=1))
     rows = uci_rows("amazon_cells")
     for i, (text, label) in enumerate(rows[:60]):
         subject = "alice" if i % 3 == 0 else "bob"

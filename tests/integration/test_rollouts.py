@@ -16,10 +16,16 @@ import pytest
 
 from conftest import register_version, uci_rows
 from learnloop.curation import split_golden
-from learnloop.domain import ModelVersion, Policy, RolloutStatus, Strategy, VersionStatus
+from learnloop.domain import (
+    ModelVersion,
+    RolloutStatus,
+    Strategy,
+    VersionStatus,
+)
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.feedback.service import PredictionResult
+from learnloop.policy import Policy
 from learnloop.services import Services
 
 CreateModel = Callable[..., ModelVersion]
@@ -130,7 +136,7 @@ def test_a_better_canary_steps_up_and_is_promoted(services: Services, make_model
 
     rollout = services.rollouts.get("m", rollout.id)
     assert rollout.status == RolloutStatus.PROMOTED, rollout.stats.get("reason")
-    assert rollout.stats["test"]["ci_low"] > -rollout.settings.canary_margin
+    assert rollout.stats["test"]["ci_low"] > -rollout.settings.rollout.canary_margin
     steps = services.registry.events("m", 20, kinds=["rollout_step"])
     assert [(e.data["from"], e.data["to"]) for e in steps] == [(0.1, 0.5)]
     deployment = services.registry.deployment("m")
@@ -238,7 +244,7 @@ def test_bad_rollout_requests_are_refused(services: Services, make_model: Create
 def test_a_passing_retrain_goes_to_a_canary_when_the_policy_says_so(
     services: Services, make_model: CreateModel
 ) -> None:
-    make_model(services, "m", policy=Policy(rollout="canary", retrain_every=10_000, slice_fields="domain"))
+    make_model(services, "m", policy=Policy.of(rollout="canary", retrain_every=10_000, slice_fields="domain"))
     tagged = [(t, lab, "phones") for t, lab in uci_rows("amazon_cells")[:400]]
     tagged += [(t, lab, "films") for t, lab in uci_rows("imdb")[:400]]
     random.Random(0).shuffle(tagged)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from conftest import uci_rows
 from learnloop.clock import FakeClock
-from learnloop.domain import JobStatus, ModelVersion, Policy
+from learnloop.domain import JobStatus, ModelVersion
 from learnloop.feedback.intake import FeedbackInput
+from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.store.repositories import jobs as job_repo
 
@@ -30,7 +31,7 @@ def test_an_accuracy_drop_alarms_once_queues_a_retrain_and_recovers(
 ) -> None:
     # Users now read phone reviews the other way round (a concept shift): the model's answers
     # are mostly wrong by their feedback, far below its golden accuracy.
-    make_model(services, "m", policy=Policy(accuracy_window=200, accuracy_drop=0.05, retrain_every=100_000))
+    make_model(services, "m", policy=Policy.of(accuracy_window=200, accuracy_drop=0.05, retrain_every=100_000))
     golden = services.registry.version("m", 1).metrics["golden"]["accuracy"]
     flipped = [(t, "1" if lab == "0" else "0") for t, lab in uci_rows("amazon_cells")[:200]]
     serve_and_correct(services, flipped)
@@ -63,7 +64,7 @@ def test_a_cron_schedule_queues_a_retrain_once_per_firing(
 ) -> None:
     clock = FakeClock(datetime(2026, 3, 1, 2, 30, tzinfo=UTC))
     svc = services_factory(clock=clock)
-    make_model(svc, "m", policy=Policy(retrain_schedule="0 3 * * *", retrain_every=100_000))
+    make_model(svc, "m", policy=Policy.of(retrain_schedule="0 3 * * *", retrain_every=100_000))
     svc.feedback.record_sync("m", [FeedbackInput(text=t, label=lab) for t, lab in uci_rows("amazon_cells")[:100]])
     assert svc.worker.check_triggers() == []  # 02:30
     clock.advance(1800)  # 03:00

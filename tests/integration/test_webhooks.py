@@ -17,10 +17,11 @@ from prometheus_client import generate_latest
 
 from conftest import create_model, free_port, register_version
 from learnloop.clock import FakeClock
-from learnloop.domain import Event, Model, Policy, Task
+from learnloop.domain import Event, Model, Task
 from learnloop.errors import NotFoundError, ValidationError
 from learnloop.notify import DeliveryStatus, FunctionNotifier, RetryPolicy, verify_signature
 from learnloop.notify.service import NotificationService
+from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import models as model_repo

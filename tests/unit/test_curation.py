@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from learnloop.curation import LabelledExample, build_snapshot, derive_examples, normalize_text
-from learnloop.domain import Policy
+from learnloop.policy import Policy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BINARY = ("neg", "pos")
@@ -198,7 +198,7 @@ def test_recent_validation_chains_forward_over_the_newest_feedback_and_all_of_it
         golden_texts=[],
         champion_cutoff=None,
         cutoff=T0 + timedelta(hours=1),
-        policy=Policy(recent_blocks=4),
+        policy=Policy.of(recent_blocks=4),
     )
     # The final candidate trains on everything; three folds judge blocks 2..4 of the feedback.
     assert snap.counts["train"] == 42
@@ -218,7 +218,7 @@ def test_recent_validation_only_judges_feedback_the_champion_never_saw() -> None
         golden_texts=[],
         champion_cutoff=T0 + timedelta(seconds=29.5),  # the champion trained on feedback 0..29
         cutoff=T0 + timedelta(hours=1),
-        policy=Policy(recent_blocks=2),
+        policy=Policy.of(recent_blocks=2),
     )
     assert snap.counts["unseen_by_champion"] == 20
     assert snap.recent == feedback[40:]
@@ -234,7 +234,7 @@ def test_a_fold_never_fits_on_a_text_of_the_block_it_is_judged_on() -> None:
         golden_texts=[],
         champion_cutoff=T0 + timedelta(seconds=0.5),
         cutoff=None,
-        policy=Policy(recent_blocks=2),
+        policy=Policy.of(recent_blocks=2),
     )
     (fold,) = snap.folds
     judged = {normalize_text(snap.train[i].text) for i in fold.evaluate}
@@ -305,7 +305,7 @@ def snapshot_inputs(draw: st.DrawFn) -> tuple[list[LabelledExample], list[str], 
     golden = [f"{w} {n}" for w, n in draw(st.lists(st.tuples(words, st.integers(0, 15)), max_size=10))]
     cutoff_seconds = draw(st.none() | st.integers(min_value=-1, max_value=10_001))
     cutoff = None if cutoff_seconds is None else T0 + timedelta(seconds=cutoff_seconds)
-    policy = Policy(
+    policy = Policy.of(
         recent_blocks=draw(st.integers(min_value=2, max_value=6)),
         recent_holdout_max=draw(st.integers(min_value=1, max_value=40)),
     )
@@ -330,7 +330,7 @@ def test_a_time_split_never_trains_on_the_future(
     # What is judged is feedback the champion never saw, at most recent_holdout_max events ...
     assert recent_ids <= {ex.feedback_id for ex in feedback}
     assert all(champion_cutoff is None or (ex.created_at and ex.created_at > champion_cutoff) for ex in snap.recent)
-    assert len(snap.recent) <= policy.recent_holdout_max
+    assert len(snap.recent) <= policy.gate.recent_holdout_max
     for fold in snap.folds:
         judged = [snap.train[i] for i in fold.evaluate]
         fitted = [snap.train[i] for i in fold.train]
@@ -374,7 +374,7 @@ def test_near_copies_of_golden_texts_never_reach_train_and_only_the_latest_near_
         golden_texts=[NEAR[0]],
         champion_cutoff=None,
         cutoff=None,
-        policy=Policy(dedup_threshold=1.0),
+        policy=Policy.of(dedup_threshold=1.0),
     )
     assert [ex.text for ex in exact.train] == [NEAR[1]]  # threshold 1: exact copies only
 
@@ -388,7 +388,7 @@ def test_a_fold_never_fits_on_a_near_copy_of_its_block() -> None:
         golden_texts=[],
         champion_cutoff=T0 + timedelta(seconds=0.5),
         cutoff=None,
-        policy=Policy(recent_blocks=2),
+        policy=Policy.of(recent_blocks=2),
     )
     (fold,) = snap.folds
     position = {ex.text: i for i, ex in enumerate(snap.train)}
@@ -419,7 +419,7 @@ def test_no_subject_contributes_more_than_its_share() -> None:
         golden_texts=[],
         champion_cutoff=None,
         cutoff=None,
-        policy=Policy(max_subject_share=0.2),
+        policy=Policy.of(max_subject_share=0.2),
     )
     kept = [ex for ex in snap.train if ex.subject == "spam"]
     assert 0 < len(kept) <= 0.2 * len(snap.train)
@@ -438,7 +438,7 @@ def test_recency_halves_older_feedback_weights_and_keeps_the_bootstrap_as_a_repl
         "cutoff": None,
     }
     off = build_snapshot(policy=Policy(), **kwargs)
-    on = build_snapshot(policy=Policy(recency_half_life=4), **kwargs)
+    on = build_snapshot(policy=Policy.of(recency_half_life=4), **kwargs)
     weights = {ex.feedback_id: ex.weight for ex in on.train if ex.source != "bootstrap"}
     assert weights["f8"] == 1.0 and weights["f4"] == pytest.approx(0.5) and weights["f0"] == pytest.approx(0.25)
     assert all(ex.weight == 1.0 for ex in on.train if ex.source == "bootstrap")

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from learnloop.domain import Policy
 from learnloop.evaluation import judge, paired_comparison
 from learnloop.evaluation.gate import PairedComparison
+from learnloop.policy import Policy
 
 
 def outcomes(both_right: int, champion_only: int, candidate_only: int, both_wrong: int) -> tuple[list[str], ...]:
@@ -93,7 +93,7 @@ def test_interval_matches_the_agresti_min_formula_by_hand() -> None:
 
 
 policies = st.builds(
-    Policy,
+    Policy.of,
     golden_margin=st.floats(min_value=0.0, max_value=0.99),
     alpha=st.floats(min_value=0.001, max_value=0.999),
     min_recent_gain=st.floats(min_value=-0.99, max_value=0.99),
@@ -132,13 +132,13 @@ def test_gate_passes_a_clearly_better_candidate() -> None:
 def test_gate_rejects_a_candidate_worse_on_golden_beyond_the_margin() -> None:
     golden = compare(150, 25, 0, 25)  # 12.5 points worse
     recent = compare(140, 3, 30, 27)
-    verdict = judge(golden, recent, Policy(golden_margin=0.05))
+    verdict = judge(golden, recent, Policy.of(golden_margin=0.05))
     assert verdict.passed is False
     assert "NOT shown non-inferior" in verdict.reasons[0]
 
 
 def test_gate_rejects_when_the_recent_holdout_is_too_small() -> None:
-    verdict = judge(compare(160, 0, 0, 40), compare(5, 0, 20, 0), Policy(min_recent_examples=30))
+    verdict = judge(compare(160, 0, 0, 40), compare(5, 0, 20, 0), Policy.of(min_recent_examples=30))
     assert verdict.passed is False
     assert "30 required" in verdict.reasons[1]
     assert judge(compare(160, 0, 0, 40), None, Policy()).passed is False
@@ -146,7 +146,7 @@ def test_gate_rejects_when_the_recent_holdout_is_too_small() -> None:
 
 def test_gate_rejects_a_gain_that_is_not_significant() -> None:
     recent = compare(90, 4, 7, 9)  # +3 points, p ~ 0.27
-    verdict = judge(compare(160, 0, 0, 40), recent, Policy(alpha=0.05))
+    verdict = judge(compare(160, 0, 0, 40), recent, Policy.of(alpha=0.05))
     assert recent.p_better > 0.05
     assert verdict.passed is False
     assert "NOT shown better" in verdict.reasons[1]
@@ -154,8 +154,8 @@ def test_gate_rejects_a_gain_that_is_not_significant() -> None:
 
 def test_gate_requires_the_minimum_recent_gain() -> None:
     recent = compare(140, 3, 30, 27)  # +13.5 points, highly significant
-    assert judge(compare(160, 0, 0, 40), recent, Policy(min_recent_gain=0.10)).passed is True
-    assert judge(compare(160, 0, 0, 40), recent, Policy(min_recent_gain=0.20)).passed is False
+    assert judge(compare(160, 0, 0, 40), recent, Policy.of(min_recent_gain=0.10)).passed is True
+    assert judge(compare(160, 0, 0, 40), recent, Policy.of(min_recent_gain=0.20)).passed is False
 
 
 def secondary(**diffs: tuple[float, float]) -> dict[str, dict[str, object]]:
@@ -175,12 +175,12 @@ def test_golden_macro_f1_auc_and_calibration_must_be_non_inferior() -> None:
         assert "NOT within the margin" in verdict.reasons[2]
     # A margin of 1 turns a check off.
     bad_f1 = {**fine, **secondary(macro_f1=(-0.09, 0.0))}
-    assert judge(golden, recent, Policy(golden_f1_margin=1.0), golden_secondary=bad_f1).passed
+    assert judge(golden, recent, Policy.of(golden_f1_margin=1.0), golden_secondary=bad_f1).passed
 
 
 def test_a_slice_shown_worse_beyond_the_margin_fails_the_gate_and_small_slices_are_not_judged() -> None:
     golden, recent = compare(160, 3, 5, 32), compare(140, 3, 30, 27)
-    policy = Policy(slice_margin=0.05, min_slice_examples=50)
+    policy = Policy.of(slice_margin=0.05, min_slice_examples=50)
     regressed = paired_comparison("recent[domain=books]", *outcomes(60, 20, 2, 18))  # -18 pts, p tiny
     tiny = paired_comparison("recent[domain=toys]", *outcomes(5, 4, 0, 1))  # -40 pts of 10
     mild = paired_comparison("recent[domain=dvd]", *outcomes(80, 5, 3, 12))  # -2 pts

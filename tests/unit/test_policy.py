@@ -6,15 +6,16 @@ from typing import Any
 
 import pytest
 
-from learnloop.domain import Policy
 from learnloop.errors import ValidationError
+from learnloop.policy import Policy
 
 
 def test_round_trips_through_a_dict() -> None:
-    policy = Policy(retrain_every=150, cooldown_seconds=0.0, auto_promote=False)
+    policy = Policy.of(retrain_every=150, cooldown_seconds=0.0, auto_promote=False)
     assert Policy.from_dict(policy.to_dict()) == policy
-    assert policy.updated({"alpha": 0.01}).alpha == 0.01
-    assert policy.updated({"alpha": 0.01}).retrain_every == 150
+    assert Policy.from_dict(policy.to_sections()) == policy
+    assert policy.updated({"alpha": 0.01}).gate.alpha == 0.01
+    assert policy.updated({"alpha": 0.01}).triggers.retrain_every == 150
 
 
 def test_unknown_field_names_the_known_ones() -> None:
@@ -69,3 +70,19 @@ def test_a_policy_stored_by_an_older_version_loads_without_its_retired_fields() 
     assert Policy.from_dict(stored) == Policy()
     with pytest.raises(ValidationError):
         Policy.from_dict({**Policy().to_dict(), "recent_holdout_fractoin": 0.2})
+
+
+def test_settings_live_in_sections_and_keep_their_flat_names() -> None:
+    policy = Policy.of(rollout="canary", canary_steps="10,50", alpha=0.01, pii_scrub="")
+    assert policy.rollout.strategy == "canary" and policy.rollout.steps == (0.1, 0.5)
+    assert policy.gate.alpha == 0.01 and policy.curation.pii_scrub == ""
+    stored = policy.to_sections()
+    assert stored["rollout"]["strategy"] == "canary" and "rollout" not in stored["gate"]
+    assert policy.to_dict()["rollout"] == "canary"
+    assert sorted(policy.to_dict()) == sorted(Policy.names())
+
+
+def test_a_section_stored_with_a_wrong_type_names_the_flat_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        Policy.from_dict({"rollout": {"strategy": "blue-green"}})
+    assert info.value.field == "policy.rollout"

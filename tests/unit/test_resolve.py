@@ -16,8 +16,8 @@ import pytest
 from learnloop.curation import LabelledExample, build_snapshot, derive_examples
 from learnloop.curation.noise import FloatArray, filter_label_noise
 from learnloop.curation.resolve import curate_feedback, disagreement, resolve_feedback
-from learnloop.domain import Policy
 from learnloop.errors import ValidationError
+from learnloop.policy import Policy
 from learnloop.training.pipeline import _weights
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -116,11 +116,15 @@ def test_without_conflicts_dawid_skene_gives_what_latest_wins_gives_at_weight_1(
 
 def test_policy_defaults_resolve_by_dawid_skene_and_leave_the_noise_filter_off() -> None:
     policy = Policy()
-    assert (policy.conflict_resolution, policy.noise_filter, policy.noise_folds) == ("dawid_skene", "off", 5)
+    assert (policy.curation.conflict_resolution, policy.curation.noise_filter, policy.curation.noise_folds) == (
+        "dawid_skene",
+        "off",
+        5,
+    )
     with pytest.raises(ValidationError):
-        Policy(noise_filter="drop")
+        Policy.of(noise_filter="drop")
     with pytest.raises(ValidationError):
-        Policy(conflict_resolution="loudest")
+        Policy.of(conflict_resolution="loudest")
 
 
 def snapshot_of(feedback: list[LabelledExample]) -> Any:
@@ -216,6 +220,6 @@ def test_disagreement_is_the_share_of_feedback_contradicting_the_served_answer_p
         "1": {"feedback": 2, "contradicting": 1, "share": 0.5},
         "2": {"feedback": 2, "contradicting": 1, "share": 0.5},
     }
-    report = curate_feedback(rows, BINARY, Policy(), bootstrap=[], fit=None)  # type: ignore[arg-type]
+    report = curate_feedback(rows, BINARY, Policy().curation, bootstrap=[], fit=None)  # type: ignore[arg-type]
     assert report.counts["disagreement"]["1"]["share"] == 0.5
     assert report.counts["conflicts"]["rule"] == "dawid_skene" and report.counts["noise"] == {"mode": "off"}

@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from learnloop.domain import Policy, Rollout, RolloutStatus, Strategy
+from learnloop.domain import Rollout, RolloutStatus, Strategy
 from learnloop.evaluation.sequential import ArmCounts, SequentialResult, two_sample
+from learnloop.policy import Policy
 from learnloop.rollout import guardrails
 from learnloop.rollout.decide import Evidence, decide
 from learnloop.rollout.outcomes import answer_correct, paired_outcomes, two_arm_outcomes
@@ -113,7 +114,7 @@ def test_paired_outcomes_fill_the_four_cells() -> None:
 
 
 def test_error_guardrail_trips_on_a_shown_error_rate_not_on_one_failure() -> None:
-    policy = Policy(guardrail_max_error_rate=0.01)
+    policy = Policy.of(guardrail_max_error_rate=0.01)
     assert guardrails.error_rate(5, 10, policy).tripped
     assert not guardrails.error_rate(1, 1000, policy).tripped
     assert not guardrails.error_rate(2, 2, policy).tripped  # fewer than three failures: not yet
@@ -121,7 +122,7 @@ def test_error_guardrail_trips_on_a_shown_error_rate_not_on_one_failure() -> Non
 
 
 def test_latency_guardrail_compares_p99s_above_a_floor() -> None:
-    policy = Policy(guardrail_latency_ratio=3.0, guardrail_min_predictions=100)
+    policy = Policy.of(guardrail_latency_ratio=3.0, guardrail_min_predictions=100)
     fast = [0.05] * 200
     assert not guardrails.latency(fast, [0.5] * 200, policy).tripped  # 10x of 0.05 ms is under the 1 ms floor
     slow = guardrails.latency([2.0] * 200, [9.0] * 200, policy)
@@ -130,7 +131,7 @@ def test_latency_guardrail_compares_p99s_above_a_floor() -> None:
 
 
 def test_prediction_shift_guardrail_needs_a_large_and_significant_shift() -> None:
-    policy = Policy(guardrail_max_label_shift=0.25, guardrail_min_predictions=100)
+    policy = Policy.of(guardrail_max_label_shift=0.25, guardrail_min_predictions=100)
     even = ["neg", "pos"] * 300
     assert not guardrails.label_shift(even, ["neg"] * 330 + ["pos"] * 270, BINARY, policy).tripped
     skewed = guardrails.label_shift(even, ["neg"] * 540 + ["pos"] * 60, BINARY, policy)
@@ -141,7 +142,7 @@ def test_prediction_shift_guardrail_needs_a_large_and_significant_shift() -> Non
 
 
 def rollout(strategy: Strategy = Strategy.CANARY, **policy: Any) -> Rollout:
-    settings = Policy(**{"canary_min_feedback": 50, "canary_step_seconds": 60, **policy})
+    settings = Policy.of(**{"canary_min_feedback": 50, "canary_step_seconds": 60, **policy})
     return Rollout(
         id=1,
         model="m",
@@ -149,8 +150,8 @@ def rollout(strategy: Strategy = Strategy.CANARY, **policy: Any) -> Rollout:
         baseline_version=1,
         strategy=strategy,
         status=RolloutStatus.RUNNING,
-        share=settings.steps[0],
-        steps=settings.steps,
+        share=settings.rollout.steps[0],
+        steps=settings.rollout.steps,
         step=0,
         settings=settings,
         stats={},
@@ -197,7 +198,7 @@ def test_no_harm_promotes_when_the_schedule_completes_without_harm() -> None:
     done = decide(last, quiet, later(161))
     assert done.action == "promote" and "schedule complete with no harm shown" in done.reason
     assert decide(last, evidence((300, 270), (100, 70)), later(161)).action == "hold"  # leans worse: wait
-    too_little = replace(last, settings=replace(last.settings, canary_min_feedback=200))
+    too_little = replace(last, settings=last.settings.updated({"canary_min_feedback": 200}))
     assert decide(too_little, quiet, later(161)).action == "hold"
     shadow = rollout(Strategy.SHADOW)
     assert decide(shadow, quiet, later(30)).action == "hold"
@@ -210,7 +211,7 @@ def test_a_paused_rollout_is_never_promoted_but_still_rolled_back() -> None:
     assert decide(r, evidence((400, 340), (400, 200)), later(1)).action == "rollback"
     assert (
         decide(
-            replace(r, settings=replace(r.settings, canary_max_seconds=10)), evidence((5, 4), (5, 4)), later(20)
+            replace(r, settings=r.settings.updated({"canary_max_seconds": 10})), evidence((5, 4), (5, 4)), later(20)
         ).action
         == "hold"
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from learnloop.clock import FakeClock
-from learnloop.domain import Model, Policy, Task
+from learnloop.domain import Model, Task
+from learnloop.policy import Policy
 from learnloop.triggers import retrain_reason, scheduled_reason
 
 
@@ -23,7 +24,7 @@ def model(
         labels=("0", "1"),
         family="tfidf-logreg",
         params={},
-        policy=Policy(retrain_every=every, cooldown_seconds=cooldown),
+        policy=Policy.of(retrain_every=every, cooldown_seconds=cooldown),
         created_at=clock.now(),
         last_retrain_at=last,
     )
@@ -97,5 +98,5 @@ def test_a_bad_cron_expression_is_refused_with_its_field(bad: str) -> None:
     from learnloop.errors import ValidationError
 
     with pytest.raises(ValidationError) as err:
-        Policy(retrain_schedule=bad)
+        Policy.of(retrain_schedule=bad)
     assert err.value.field == "policy.retrain_schedule"

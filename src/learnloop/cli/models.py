@@ -28,10 +28,11 @@ from learnloop.cli.common import (
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
-from learnloop.domain import Event, ModelVersion, Policy, Rollout
+from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
 from learnloop.monitoring.performance import Performance
+from learnloop.policy import Policy
 from learnloop.services import Services
 
 
@@ -207,9 +208,9 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
         p = o.model.policy
         grid.add_row(
             "policy",
-            f"retrain every {p.retrain_every} labelled events (cooldown {p.cooldown_seconds:.0f}s)"
-            + (f", on schedule '{p.retrain_schedule}'" if p.retrain_schedule else "")
-            + f"; rollout {p.rollout}; golden margin {pct(p.golden_margin)}, alpha {p.alpha}",
+            f"retrain every {p.triggers.retrain_every} labelled events (cooldown {p.triggers.cooldown_seconds:.0f}s)"
+            + (f", on schedule '{p.triggers.retrain_schedule}'" if p.triggers.retrain_schedule else "")
+            + f"; rollout {p.rollout}; golden margin {pct(p.gate.golden_margin)}, alpha {p.gate.alpha}",
         )
         console.print(grid)
         if jobs:

@@ -48,7 +48,7 @@ from learnloop.curation.labels import (
     winning_events,
 )
 from learnloop.curation.noise import FitFunction, filter_label_noise
-from learnloop.domain import Policy
+from learnloop.policy import CurationPolicy
 
 HONESTY = 3.0  # extra diagonal pseudo-counts: an unseen voter is right (1 + 3) / (1 + 3 + 1) = 80% on two labels
 LOW_TRUST = 0.5  # voters below this are counted as low-trust
@@ -201,7 +201,7 @@ def disagreement(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> di
 def curate_feedback(
     rows: Sequence[Mapping[str, Any]],
     labels: Sequence[str],
-    policy: Policy,
+    policy: CurationPolicy,
     *,
     bootstrap: Sequence[tuple[str, str]],
     fit: FitFunction,

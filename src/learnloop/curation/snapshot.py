@@ -35,7 +35,7 @@ import orjson
 from learnloop.curation.conflicts import subject_caps
 from learnloop.curation.dedup import dedupe, group_ids
 from learnloop.curation.labels import LabelledExample
-from learnloop.domain import Policy
+from learnloop.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -126,13 +126,13 @@ def build_snapshot(
     """``curation``: the reports of the steps that made ``feedback`` (conflicts, noise,
     disagreement), stored as they are in ``counts``."""
     feedback = sorted(feedback, key=lambda ex: (ex.created_at is None, ex.created_at))
-    deduped = dedupe(feedback, threshold=policy.dedup_threshold)
-    capped, cap_counts = _cap_subjects(deduped.kept, policy.max_subject_share, others=len(bootstrap))
-    capped = recency_weighted(capped, policy.recency_half_life)
+    deduped = dedupe(feedback, threshold=policy.curation.dedup_threshold)
+    capped, cap_counts = _cap_subjects(deduped.kept, policy.curation.max_subject_share, others=len(bootstrap))
+    capped = recency_weighted(capped, policy.curation.recency_half_life)
     candidates = [LabelledExample(text, label, "bootstrap") for text, label in bootstrap] + capped
     # One duplicate-group id per text (golden texts first): near copies of a golden text are
     # dropped, and folds keep a block's near copies out of the model that judges the block.
-    gids = group_ids([*golden_texts, *(ex.text for ex in candidates)], threshold=policy.dedup_threshold)
+    gids = group_ids([*golden_texts, *(ex.text for ex in candidates)], threshold=policy.curation.dedup_threshold)
     golden_groups = set(gids[: len(golden_texts)])
     train: list[LabelledExample] = []
     groups: list[int] = []
@@ -149,8 +149,8 @@ def build_snapshot(
         for ex in train[n_bootstrap:]
         if champion_cutoff is None or (ex.created_at is not None and ex.created_at > champion_cutoff)
     )
-    window = min(unseen, policy.recent_holdout_max)
-    folds = forward_folds(train, len(train) - window, policy.recent_blocks, groups)
+    window = min(unseen, policy.gate.recent_holdout_max)
+    folds = forward_folds(train, len(train) - window, policy.gate.recent_blocks, groups)
     counts: dict[str, Any] = {
         "train": len(train),
         "train_bootstrap": n_bootstrap,

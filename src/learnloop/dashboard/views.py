@@ -99,7 +99,7 @@ def rollout_view(rollout: Rollout) -> dict[str, Any]:
     ):
         low, high = wilson_interval(round(rate * n), n) if rate is not None and n else (None, None)
         arms.append((f"{name}: v{version}", int(n or 0), rate, low, high))
-    margin = rollout.settings.canary_margin
+    margin = rollout.settings.rollout.canary_margin
     return {
         "rollout": rollout,
         "test": test,
@@ -109,8 +109,8 @@ def rollout_view(rollout: Rollout) -> dict[str, Any]:
         "looked_at": datetime.fromisoformat(stats["looked_at"]) if stats.get("looked_at") else None,
         "unknown": stats.get("unknown_feedback"),
         "margin": margin,
-        "require": rollout.settings.canary_require,
-        "min_feedback": rollout.settings.canary_min_feedback,
+        "require": rollout.settings.rollout.canary_require,
+        "min_feedback": rollout.settings.rollout.canary_min_feedback,
         "chart": charts.rollout_chart(arms, test.get("estimate"), test.get("ci_low"), test.get("ci_high"), margin),
     }
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest, norm
 
-from learnloop.domain import Policy
+from learnloop.policy import Policy
 
 TEST_NAME = "McNemar exact (one-sided) + paired Wald CI (Agresti-Min)"
 
@@ -166,7 +166,7 @@ _GOLDEN_SECONDARY = (
 def _secondary_checks(secondary: Mapping[str, Mapping[str, Any]], policy: Policy) -> tuple[bool, str | None]:
     parts, ok = [], True
     for metric, field_name, direction, name in _GOLDEN_SECONDARY:
-        margin = getattr(policy, field_name)
+        margin = getattr(policy.gate, field_name)
         found = secondary.get(metric)
         if margin >= 1 or not found or found.get("ci") is None:
             continue
@@ -185,14 +185,14 @@ def _secondary_checks(secondary: Mapping[str, Mapping[str, Any]], policy: Policy
 def _slice_checks(slices: Sequence[PairedComparison], policy: Policy) -> tuple[bool, list[str]]:
     ok, reasons = True, []
     for c in slices:
-        if c.n < policy.min_slice_examples:
+        if c.n < policy.gate.min_slice_examples:
             reasons.append(f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, too small to judge")
             continue
-        worse = c.difference < -policy.slice_margin and c.p_worse < policy.alpha
+        worse = c.difference < -policy.gate.slice_margin and c.p_worse < policy.gate.alpha
         ok = ok and not worse
         reasons.append(
             f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, McNemar p(worse)={c.p_worse:.4f}: "
-            + (f"REGRESSES beyond {_pts(-policy.slice_margin)}" if worse else "no regression shown")
+            + (f"REGRESSES beyond {_pts(-policy.gate.slice_margin)}" if worse else "no regression shown")
         )
     return ok, reasons
 
@@ -206,26 +206,26 @@ def judge(
     slices: Sequence[PairedComparison] = (),
 ) -> Verdict:
     reasons: list[str] = []
-    golden_ok = golden.n > 0 and golden.ci_low > -policy.golden_margin
+    golden_ok = golden.n > 0 and golden.ci_low > -policy.gate.golden_margin
     reasons.append(
         f"golden set (n={golden.n}): {_pts(golden.difference)}, "
         f"{golden.confidence:.0%} CI [{_pts(golden.ci_low)}, {_pts(golden.ci_high)}]; "
-        f"non-inferiority margin {_pts(-policy.golden_margin)}: "
+        f"non-inferiority margin {_pts(-policy.gate.golden_margin)}: "
         + ("non-inferior" if golden_ok else "NOT shown non-inferior")
     )
-    if recent is None or recent.n < policy.min_recent_examples:
+    if recent is None or recent.n < policy.gate.min_recent_examples:
         n = 0 if recent is None else recent.n
         recent_ok = False
         reasons.append(
             f"recent feedback: {n} labelled examples judged by forward chaining; "
-            f"{policy.min_recent_examples} required to show an improvement"
+            f"{policy.gate.min_recent_examples} required to show an improvement"
         )
     else:
-        recent_ok = recent.difference > policy.min_recent_gain and recent.p_better < policy.alpha
+        recent_ok = recent.difference > policy.gate.min_recent_gain and recent.p_better < policy.gate.alpha
         reasons.append(
             f"recent feedback, forward-chained (n={recent.n}): {_pts(recent.difference)} "
             f"({recent.candidate_only} wins vs {recent.champion_only} losses), "
-            f"McNemar exact one-sided p={recent.p_better:.4f} vs alpha {policy.alpha}: "
+            f"McNemar exact one-sided p={recent.p_better:.4f} vs alpha {policy.gate.alpha}: "
             + ("better" if recent_ok else "NOT shown better")
         )
     secondary_ok, secondary_reason = _secondary_checks(golden_secondary or {}, policy)
@@ -236,4 +236,4 @@ def judge(
     comparisons = [golden.to_dict()] + ([recent.to_dict()] if recent is not None else [])
     comparisons += [c.to_dict() for c in slices]
     passed = golden_ok and recent_ok and secondary_ok and slices_ok
-    return Verdict(passed=passed, reasons=reasons, alpha=policy.alpha, comparisons=comparisons)
+    return Verdict(passed=passed, reasons=reasons, alpha=policy.gate.alpha, comparisons=comparisons)

@@ -98,7 +98,7 @@ def to_row(
         "label": item.label,
         "thumbs": item.thumbs,
         "rating": item.rating,
-        "text": None if item.text is None else scrub_text(item.text, model.policy.pii_scrub),
+        "text": None if item.text is None else scrub_text(item.text, model.policy.curation.pii_scrub),
         "subject": hash_subject(item.subject),
         "metadata": item.metadata,
         "created_at": now,

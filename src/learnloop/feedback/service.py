@@ -74,7 +74,7 @@ class PredictionService:
             label, probabilities = served.predictor.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
         result = PredictionResult(prediction_id, model, served.version, label, probabilities, route_name)
-        self._log(result, scrub_text(text, route.model.policy.pii_scrub), subject, latency_ms)
+        self._log(result, scrub_text(text, route.model.policy.curation.pii_scrub), subject, latency_ms)
         self._copy_to_shadow(route, key, result, text)
         return result
 
@@ -130,7 +130,7 @@ class PredictionService:
                 result = PredictionResult(
                     ids[i], model, served.version, labels[int(row.argmax())], probabilities, route_name
                 )
-                stored = scrub_text(texts[i], route.model.policy.pii_scrub)
+                stored = scrub_text(texts[i], route.model.policy.curation.pii_scrub)
                 self._log(result, stored, subjects[i] if subjects else None, latency_ms)
                 self._copy_to_shadow(route, keys[i], result, texts[i])
                 results[i] = result

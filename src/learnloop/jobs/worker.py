@@ -140,7 +140,7 @@ class Worker:
             models = model_repo.list_models(conn)
             counts = {
                 m.name: feedback_repo.count_labelled_feedback_since(
-                    conn, m.name, m.retrain_watermark, m.policy.retrain_every
+                    conn, m.name, m.retrain_watermark, m.policy.triggers.retrain_every
                 )
                 for m in models
             }

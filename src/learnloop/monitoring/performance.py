@@ -181,14 +181,14 @@ class PerformanceService:
             spec = model_repo.get_model(conn, model)
             champion = model_repo.get_deployment(conn, model).champion_version
             version = model_repo.get_version(conn, model, champion) if champion is not None else None
-            rows = feedback_repo.judged_answers(conn, model, champion, 3 * spec.policy.accuracy_window)
+            rows = feedback_repo.judged_answers(conn, model, champion, 3 * spec.policy.monitoring.accuracy_window)
             probabilities = (
                 prediction_repo.recent_probabilities(conn, model, champion, EXPECTED_WINDOW) if champion else []
             )
             history = feedback_repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
-        online = online_accuracy(_newest_judged(rows, spec.policy.accuracy_window), spec.labels, champion)
+        online = online_accuracy(_newest_judged(rows, spec.policy.monitoring.accuracy_window), spec.labels, champion)
         golden = (version.metrics.get("golden") or {}) if version else {}
-        alarm, line, reason = drop_alarm(online, golden.get("accuracy"), spec.policy.accuracy_drop)
+        alarm, line, reason = drop_alarm(online, golden.get("accuracy"), spec.policy.monitoring.accuracy_drop)
         return Performance(
             model=model,
             version=champion,
@@ -237,7 +237,7 @@ class PerformanceService:
                 reason=perf.reason,
                 data={"online": asdict(perf.online), "golden_accuracy": perf.golden_accuracy},
             )
-        if perf.alarm and spec.policy.retrain_on_accuracy_drop:
+        if perf.alarm and spec.policy.triggers.retrain_on_accuracy_drop:
             with contextlib.suppress(ConflictError):  # one is queued or running already
                 self.jobs.enqueue(model, "retrain", requested_by="trigger:accuracy_drop", reason=perf.reason)
         return perf

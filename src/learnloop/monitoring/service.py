@@ -62,7 +62,7 @@ class DriftService:
             if champion is None:
                 raise ConflictError(f"model {model!r} has no champion to check for drift", field="model")
             version = model_repo.get_version(conn, model, champion)
-            served = prediction_repo.served_window(conn, model, champion, spec.policy.drift_window)
+            served = prediction_repo.served_window(conn, model, champion, spec.policy.monitoring.drift_window)
         reference = self._reference(version)
         results = [] if reference is None else self._results(version, reference, served)
         with self.db.write() as conn:
@@ -93,7 +93,7 @@ class DriftService:
                 )
         self._export(check)
         log.info("drift check of %s: %s", model, check.message, extra={"model": model, "version": champion})
-        if kind == "drift_detected" and spec.policy.retrain_on_drift and not rolling_out:
+        if kind == "drift_detected" and spec.policy.triggers.retrain_on_drift and not rolling_out:
             with contextlib.suppress(ConflictError):  # one is queued or running already
                 self.jobs.enqueue(model, "retrain", requested_by="trigger:drift", reason=_reason(check))
         return check
@@ -108,7 +108,7 @@ class DriftService:
             last = {m.name: drift_repo.latest_drift_check(conn, m.name) for m in models}
         done = []
         for m in models:
-            every, previous = m.policy.drift_check_seconds, last[m.name]
+            every, previous = m.policy.monitoring.drift_check_seconds, last[m.name]
             if every <= 0 or champions.get(m.name) is None:
                 continue
             if previous is not None and (now - previous.created_at).total_seconds() < every:

@@ -26,7 +26,6 @@ from learnloop.domain import (
     Job,
     Model,
     ModelVersion,
-    Policy,
     Rollout,
     RolloutStatus,
     Strategy,
@@ -35,6 +34,7 @@ from learnloop.domain import (
 )
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.families import get_family
+from learnloop.policy import Policy
 from learnloop.registry.artifacts import ArtifactStore, load_predictor
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -308,11 +308,11 @@ class RegistryService:
             if base == version:
                 raise ConflictError(f"version {version} is the baseline already; a rollout needs two versions")
             policy = settings or current.policy
-            steps = policy.steps
+            steps = policy.rollout.steps
             if strategy == Strategy.CANARY:
                 first = steps[0] if share is None else share
             elif strategy == Strategy.SHADOW:
-                first = policy.shadow_share if share is None else share
+                first = policy.rollout.shadow_share if share is None else share
             else:
                 first = 0.5 if share is None else share
             if not 0 < first <= 1 or (strategy != Strategy.SHADOW and first >= 1):

@@ -16,9 +16,9 @@ from learnloop.clock import Clock, FakeClock, SystemClock
 from learnloop.config import Settings
 from learnloop.curation import split_golden
 from learnloop.curation.active import margin_of
-from learnloop.domain import Policy
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
+from learnloop.policy import Policy
 from learnloop.replay.asking import AskingRounds
 from learnloop.replay.baselines import oracle_baseline, static_baseline
 from learnloop.replay.drivers import HttpDriver, InProcessDriver, ItemRefused, LoopDriver, LoopEvent, Served
@@ -218,7 +218,7 @@ def run_replay(
         scored_texts,
         trace.truth,
         every=config.oracle_every,
-        feedback_weight=config.policy_object().feedback_weight,
+        feedback_weight=config.policy_object().curation.feedback_weight,
         seed=0,
         progress=obs.refit,
     )

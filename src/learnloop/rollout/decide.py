@@ -83,7 +83,7 @@ def describe(test: SequentialResult) -> str:
 
 
 def _schedule_done(rollout: Rollout, now: datetime) -> bool:
-    s = rollout.settings
+    s = rollout.settings.rollout
     if rollout.strategy == Strategy.CANARY:
         last = rollout.step + 1 >= len(rollout.steps)
         return last and (now - rollout.step_started_at).total_seconds() >= s.canary_step_seconds
@@ -92,9 +92,9 @@ def _schedule_done(rollout: Rollout, now: datetime) -> bool:
 
 def _good_enough(rollout: Rollout, test: SequentialResult, now: datetime) -> str | None:
     """Why the challenger may be promoted now, or None."""
-    s = rollout.settings
+    s = rollout.settings.rollout
     if rollout.strategy == Strategy.AB:
-        return "shown better" if test.shown_better(0.0) and s.auto_promote else None
+        return "shown better" if test.shown_better(0.0) and rollout.settings.gate.auto_promote else None
     if s.canary_require == "superior":
         return "shown better" if test.shown_better(0.0) else None
     if s.canary_require == "non_inferior":
@@ -105,7 +105,7 @@ def _good_enough(rollout: Rollout, test: SequentialResult, now: datetime) -> str
 
 
 def decide(rollout: Rollout, evidence: Evidence, now: datetime) -> Decision:
-    s = rollout.settings
+    s = rollout.settings.rollout
     test = evidence.test
     ab = rollout.strategy == Strategy.AB
     tripped = [g for g in evidence.guardrails if g.tripped]

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2_contingency
 
-from learnloop.domain import Policy
 from learnloop.evaluation.metrics import wilson_interval
+from learnloop.policy import Policy
 
 LATENCY_FLOOR_MS = 1.0
 MIN_ERRORS = 3
@@ -47,7 +47,7 @@ class GuardrailCheck:
 
 def error_rate(failures: int, served: int, policy: Policy) -> GuardrailCheck:
     """``served`` requests routed to the challenger, ``failures`` of them answered by the champion."""
-    limit = policy.guardrail_max_error_rate
+    limit = policy.rollout.guardrail_max_error_rate
     if served == 0:
         return GuardrailCheck("errors", False, None, limit, "no requests on the challenger yet")
     low, high = wilson_interval(failures, served, 0.95)
@@ -65,8 +65,8 @@ def error_rate(failures: int, served: int, policy: Policy) -> GuardrailCheck:
 
 
 def latency(baseline_ms: Sequence[float], challenger_ms: Sequence[float], policy: Policy) -> GuardrailCheck:
-    limit = policy.guardrail_latency_ratio
-    n = policy.guardrail_min_predictions
+    limit = policy.rollout.guardrail_latency_ratio
+    n = policy.rollout.guardrail_min_predictions
     if len(baseline_ms) < n or len(challenger_ms) < n:
         return GuardrailCheck(
             "latency",
@@ -98,8 +98,8 @@ def latency(baseline_ms: Sequence[float], challenger_ms: Sequence[float], policy
 def label_shift(
     baseline_labels: Sequence[str], challenger_labels: Sequence[str], labels: Sequence[str], policy: Policy
 ) -> GuardrailCheck:
-    limit = policy.guardrail_max_label_shift
-    n = policy.guardrail_min_predictions
+    limit = policy.rollout.guardrail_max_label_shift
+    n = policy.rollout.guardrail_min_predictions
     if len(baseline_labels) < n or len(challenger_labels) < n:
         return GuardrailCheck(
             "prediction_shift",
@@ -114,7 +114,7 @@ def label_shift(
     share_a, share_b = table[0] / table[0].sum(), table[1] / table[1].sum()
     tv = float(0.5 * np.abs(share_a - share_b).sum())
     p = float(chi2_contingency(table).pvalue) if table.shape[1] > 1 else 1.0
-    tripped = tv > limit and p < policy.alpha
+    tripped = tv > limit and p < policy.gate.alpha
     return GuardrailCheck(
         "prediction_shift",
         tripped,

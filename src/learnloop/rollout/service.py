@@ -130,7 +130,7 @@ class RolloutService:
             if rollout.strategy == Strategy.SHADOW:
                 pairs = paired_outcomes(feedback_repo.shadow_feedback(conn, rollout.model, rollout.id), labels)
                 test = paired(
-                    pairs.both, pairs.a_only, pairs.b_only, pairs.neither, alpha=s.alpha, previous_p=previous_p
+                    pairs.both, pairs.a_only, pairs.b_only, pairs.neither, alpha=s.gate.alpha, previous_p=previous_p
                 )
                 served = prediction_repo.arm_predictions(
                     conn, rollout.model, rollout.started_at, rollout.baseline_version, ["champion"], GUARDRAIL_WINDOW
@@ -142,7 +142,7 @@ class RolloutService:
                 conn, rollout.model, rollout.started_at, [rollout.baseline_version, rollout.version]
             )
             arms = two_arm_outcomes(rows, labels, a_version=rollout.baseline_version, b_version=rollout.version)
-            test = two_sample(arms.a, arms.b, alpha=s.alpha, previous_p=previous_p)
+            test = two_sample(arms.a, arms.b, alpha=s.gate.alpha, previous_p=previous_p)
             routes = prediction_repo.count_routes(conn, rollout.model, rollout.started_at, ["canary", "fallback"])
             base = prediction_repo.arm_predictions(
                 conn,

@@ -62,7 +62,7 @@ def _version_metrics(
     }
     metrics["latency"] = latency_percentiles(result.latency_ms)
     metrics["train_examples"] = len(snapshot.train)
-    metrics["feedback_weight"] = model.policy.feedback_weight
+    metrics["feedback_weight"] = model.policy.curation.feedback_weight
     metrics["snapshot_counts"] = snapshot.counts
     metrics[drift_reference.METRICS_KEY] = result.drift_reference_uri
     if result.drift_reference_error:
@@ -156,7 +156,7 @@ class TrainingService:
             champion_uri=champion_uri,
             manifest_extra={"model": model.name, "snapshot": snapshot.hash},
             folds=[FoldSpec(fold.train, fold.evaluate) for fold in snapshot.folds],
-            weights=_weights(snapshot, model.policy.feedback_weight),
+            weights=_weights(snapshot, model.policy.curation.feedback_weight),
             drift_reference_key=drift_reference.reference_key(model.name, key),
         )
 
@@ -235,7 +235,9 @@ class TrainingService:
             golden = model_repo.load_examples(conn, name, "golden")
             feedback_rows = feedback_repo.feedback_with_predictions(conn, name, now)
         progress(0.05, f"curating {len(feedback_rows)} feedback events")
-        curated = curate_feedback(feedback_rows, model.labels, model.policy, bootstrap=bootstrap, fit=_FamilyFit(model))
+        curated = curate_feedback(
+            feedback_rows, model.labels, model.policy.curation, bootstrap=bootstrap, fit=_FamilyFit(model)
+        )
         snapshot = build_snapshot(
             bootstrap=bootstrap,
             feedback=curated.examples,
@@ -246,10 +248,10 @@ class TrainingService:
             feedback_counts=curated.feedback_counts,
             curation=curated.counts,
         )
-        if len(snapshot.train) < model.policy.min_train_examples:
+        if len(snapshot.train) < model.policy.curation.min_train_examples:
             raise InsufficientDataError(
                 f"snapshot has {len(snapshot.train)} training examples; policy.min_train_examples is "
-                f"{model.policy.min_train_examples}. The champion is unchanged."
+                f"{model.policy.curation.min_train_examples}. The champion is unchanged."
             )
         if len({ex.label for ex in snapshot.train}) < 2:
             raise InsufficientDataError("snapshot has a single label; the champion is unchanged")
@@ -278,7 +280,7 @@ class TrainingService:
                 golden_truth,
                 result.champion["golden"],
                 result.candidate["golden"],
-                confidence=1 - 2 * model.policy.alpha,
+                confidence=1 - 2 * model.policy.gate.alpha,
             )
             recent_cmp = (
                 paired_comparison(
@@ -286,7 +288,7 @@ class TrainingService:
                     recent_truth,
                     result.champion["recent"],
                     result.candidate["recent"],
-                    confidence=1 - 2 * model.policy.alpha,
+                    confidence=1 - 2 * model.policy.gate.alpha,
                 )
                 if snapshot.recent
                 else None
@@ -300,7 +302,7 @@ class TrainingService:
                     result.candidate_proba[name],
                     model.labels,
                     resamples=BOOTSTRAP_RESAMPLES,
-                    confidence=1 - 2 * model.policy.alpha,
+                    confidence=1 - 2 * model.policy.gate.alpha,
                     seed=BOOTSTRAP_SEED,
                 )
                 for name, truth in (("golden", golden_truth), ("recent", recent_truth))
@@ -311,8 +313,8 @@ class TrainingService:
                 recent_truth,
                 result.champion["recent"],
                 result.candidate["recent"],
-                model.policy.slices,
-                confidence=1 - 2 * model.policy.alpha,
+                model.policy.gate.slices,
+                confidence=1 - 2 * model.policy.gate.alpha,
             )
             verdict = judge(
                 golden_cmp, recent_cmp, model.policy, golden_secondary=secondary.get("golden"), slices=slices
@@ -347,16 +349,20 @@ class TrainingService:
             actor=actor,
         )
         promoted, rollout = False, None
-        if passed and model.policy.auto_promote:
+        if passed and model.policy.gate.auto_promote:
             reason = "passed the offline gate: " + "; ".join(verdict_dict["reasons"])
-            strategy = Strategy(model.policy.rollout)
+            strategy = Strategy(model.policy.rollout.strategy)
             if strategy == Strategy.SWAP:
                 self.registry.promote(name, version.version, actor="gate", reason=reason)
                 promoted = True
             else:
                 rollout = self.registry.start_rollout(name, version.version, strategy, actor="gate", reason=reason).id
         outcome = (
-            "promoted" if promoted else f"on {model.policy.rollout} rollout {rollout}" if rollout else status.value
+            "promoted"
+            if promoted
+            else f"on {model.policy.rollout.strategy} rollout {rollout}"
+            if rollout
+            else status.value
         )
         progress(1.0, f"version {version.version} {outcome}")
         return RetrainOutcome(version.version, promoted, verdict_dict, snapshot.hash, rollout)

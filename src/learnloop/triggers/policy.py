@@ -23,7 +23,7 @@ def check_schedule(expression: str) -> str:
 def scheduled_reason(model: Model, now: datetime, job_active: bool, rollout_active: bool = False) -> str | None:
     """Why a scheduled retrain is due now, or None: the policy's ``retrain_schedule`` has a
     firing time after the last retrain (or the model's creation) that is not in the future."""
-    expression = model.policy.retrain_schedule
+    expression = model.policy.triggers.retrain_schedule
     if not expression or job_active or rollout_active:
         return None
     since = model.last_retrain_at or model.created_at
@@ -44,10 +44,10 @@ def retrain_reason(
     fires the retrain once the rollout ends), and the cooldown has passed.
     """
     policy = model.policy
-    if job_active or rollout_active or new_labels < policy.retrain_every:
+    if job_active or rollout_active or new_labels < policy.triggers.retrain_every:
         return None
     if model.last_retrain_at is not None:
         elapsed = (now - model.last_retrain_at).total_seconds()
-        if elapsed < policy.cooldown_seconds:
+        if elapsed < policy.triggers.cooldown_seconds:
             return None
-    return f"{new_labels} new labelled feedback events (policy: retrain every {policy.retrain_every})"
+    return f"{new_labels} new labelled feedback events (policy: retrain every {policy.triggers.retrain_every})"

@@ -14,11 +14,11 @@ from learnloop.domain import (
     Deployment,
     Model,
     ModelVersion,
-    Policy,
     Task,
     VersionStatus,
 )
 from learnloop.errors import ConflictError, NotFoundError
+from learnloop.policy import Policy
 from learnloop.store import tables as t
 
 
@@ -46,7 +46,7 @@ def insert_model(conn: Connection, model: Model) -> None:
             labels=list(model.labels),
             family=model.family,
             params=model.params,
-            policy=model.policy.to_dict(),
+            policy=model.policy.to_sections(),
             created_at=model.created_at,
         )
     )
@@ -66,7 +66,7 @@ def list_models(conn: Connection) -> list[Model]:
 
 def update_model(conn: Connection, name: str, **values: Any) -> None:
     if "policy" in values and isinstance(values["policy"], Policy):
-        values["policy"] = values["policy"].to_dict()
+        values["policy"] = values["policy"].to_sections()
     conn.execute(update(t.models).where(t.models.c.name == name).values(**values))
 
 

@@ -10,13 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import RowMapping
 
-from learnloop.domain import (
-    Policy,
-    Rollout,
-    RolloutStatus,
-    Strategy,
-)
+from learnloop.domain import Rollout, RolloutStatus, Strategy
 from learnloop.errors import NotFoundError
+from learnloop.policy import Policy
 from learnloop.store import tables as t
 
 _ACTIVE = [RolloutStatus.RUNNING.value, RolloutStatus.PAUSED.value]
@@ -69,7 +65,7 @@ def insert_rollout(
             share=share,
             steps=list(steps),
             step=0,
-            settings=settings.to_dict(),
+            settings=settings.to_sections(),
             stats={},
             actor=actor,
             reason=reason,

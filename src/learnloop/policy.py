@@ -1,0 +1,371 @@
+"""A model's policy: the rules its loop follows, in one section per concern.
+
+* ``triggers``: when a retrain starts;
+* ``curation``: what a snapshot holds and how much each example weighs (and what personal
+  data is scrubbed from stored text);
+* ``gate``: how a candidate is judged against the champion before it may serve;
+* ``rollout``: how a version that passed the gate reaches traffic, and what live evidence
+  promotes or rolls it back;
+* ``monitoring``: drift checks and online accuracy.
+
+Every setting has one public *flat* name (``retrain_every``, ``alpha``, ``rollout``...), unique
+across sections: ``learnloop config --set``, ``PATCH .../policy`` and the API's policy objects
+speak those names, and errors name them (``policy.alpha``). Code reads the sections
+(``policy.gate.alpha``). Policies are stored by section; policies stored flat by an earlier
+learnloop still load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
+
+from croniter import croniter
+
+from learnloop.errors import ValidationError
+
+PII_KINDS = ("email", "phone", "card", "iban", "ip", "name")
+STRATEGIES = ("swap", "canary", "shadow", "ab")
+_KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
+# Fields older versions stored that no longer mean anything; ignored when a policy is loaded.
+_RETIRED = frozenset({"recent_holdout_fraction"})
+
+
+def check_schedule(expression: str) -> str:
+    """A cron expression (five fields, UTC), or a clear error."""
+    if expression and not croniter.is_valid(expression):
+        raise ValidationError(
+            f"policy.retrain_schedule must be a cron expression such as '0 3 * * *' (UTC); got {expression!r}",
+            field="policy.retrain_schedule",
+        )
+    return expression
+
+
+def parse_steps(value: str | Sequence[float]) -> tuple[float, ...]:
+    """Canary traffic steps as shares in (0, 1), increasing: "5,25,50" (percent) or [0.05, 0.25]."""
+    if isinstance(value, str):
+        try:
+            shares = tuple(float(part) / 100 for part in value.replace(" ", "").split(",") if part)
+        except ValueError:
+            raise ValidationError(
+                f"canary steps must be comma-separated percentages such as 5,25,50; got {value!r}",
+                field="policy.canary_steps",
+            ) from None
+    else:
+        shares = tuple(float(v) for v in value)
+    if not shares or any(not 0 < s < 1 for s in shares) or list(shares) != sorted(set(shares)):
+        raise ValidationError(
+            f"canary steps must be increasing shares strictly between 0% and 100%; got {value!r}",
+            field="policy.canary_steps",
+        )
+    return shares
+
+
+class _Section:
+    """Type checks and coercion shared by every section (values arrive from JSON and the CLI)."""
+
+    # flat name -> field name, where they differ
+    FLAT_NAMES: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                ok = isinstance(value, bool)
+            elif f.type == "str":
+                if isinstance(value, int | float) and not isinstance(value, bool):  # --set canary_steps=50
+                    value = str(value)
+                    object.__setattr__(self, f.name, value)
+                ok = isinstance(value, str)
+            elif f.type == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:  # float: an int is fine and is stored as a float
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                if ok:
+                    object.__setattr__(self, f.name, float(value))
+            if not ok:
+                raise ValidationError(
+                    f"policy.{self.flat_name(f.name)} must be {_KIND_NAMES[str(f.type)]}, got {value!r}",
+                    field=f"policy.{self.flat_name(f.name)}",
+                )
+        for ok, name, rule in self.rules():
+            if not ok:
+                raise ValidationError(f"policy.{name} {rule}", field=f"policy.{name}")
+        for name, choices in self.choices().items():
+            if getattr(self, self.FLAT_NAMES.get(name, name)) not in choices:
+                raise ValidationError(
+                    f"policy.{name} must be one of {', '.join(choices)}; got "
+                    f"{getattr(self, self.FLAT_NAMES.get(name, name))!r}",
+                    field=f"policy.{name}",
+                )
+
+    @classmethod
+    def flat_name(cls, field_name: str) -> str:
+        return next((flat for flat, name in cls.FLAT_NAMES.items() if name == field_name), field_name)
+
+    @classmethod
+    def flat_fields(cls) -> dict[str, str]:
+        """flat name -> field name, for every field of the section."""
+        return {cls.flat_name(f.name): f.name for f in fields(cls)}  # type: ignore[arg-type]
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        """(holds, flat name, what the rule says) for each range check."""
+        return []
+
+    def choices(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+
+@dataclass(frozen=True)
+class TriggerPolicy(_Section):
+    """When a retrain starts (besides on demand)."""
+
+    retrain_every: int = 200  # new labelled feedback events that trigger a retrain
+    cooldown_seconds: float = 300.0  # minimum time between automatic retrains
+    retrain_schedule: str = ""  # cron expression (UTC), e.g. "0 3 * * *"; empty: no scheduled retrain
+    retrain_on_drift: bool = False  # a drift check that alarms queues a retrain
+    retrain_on_accuracy_drop: bool = True  # the online-accuracy alarm queues a retrain
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        check_schedule(self.retrain_schedule)
+        return [
+            (self.retrain_every >= 1, "retrain_every", "must be >= 1"),
+            (self.cooldown_seconds >= 0, "cooldown_seconds", "must be >= 0"),
+        ]
+
+
+@dataclass(frozen=True)
+class CurationPolicy(_Section):
+    """What a snapshot holds and how much each example weighs."""
+
+    min_train_examples: int = 50
+    feedback_weight: float = 1.0  # training weight of a feedback-derived example (a bootstrap one weighs 1)
+    dedup_threshold: float = 0.85  # Jaccard (character 5-grams) at which two texts are near duplicates
+    max_subject_share: float = 1.0  # most of a snapshot one subject may contribute (1: no cap)
+    conflict_resolution: str = "dawid_skene"  # several voters on one item: "dawid_skene" (trust-weighted) or "latest"
+    noise_filter: str = "off"  # likely mislabelled feedback (cleanlab): "off", "down_weight" or "hold" (weight 0)
+    noise_folds: int = 5  # cross-validation folds of the noise filter: this many extra fits per retrain
+    recency_half_life: int = 0  # feedback examples: weight halves every this many newer ones (0: no decay)
+    pii_scrub: str = "email,phone,card,iban,ip,name"  # personal data replaced in stored text ("" keeps text as sent)
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        unknown = [k for k in (part.strip() for part in self.pii_scrub.split(",")) if k and k not in PII_KINDS]
+        if unknown:
+            raise ValidationError(
+                f"policy.pii_scrub names unknown kind(s) {unknown}; known: {', '.join(PII_KINDS)} (empty: off)",
+                field="policy.pii_scrub",
+            )
+        return [
+            (self.min_train_examples >= 2, "min_train_examples", "must be >= 2"),
+            (0 < self.feedback_weight <= 1000, "feedback_weight", "must be in (0, 1000]"),
+            (0.5 <= self.dedup_threshold <= 1, "dedup_threshold", "must be in [0.5, 1]"),
+            (0 < self.max_subject_share <= 1, "max_subject_share", "must be in (0, 1] (1: no cap)"),
+            (2 <= self.noise_folds <= 10, "noise_folds", "must be in [2, 10]"),
+            (self.recency_half_life >= 0, "recency_half_life", "must be >= 0 (0: no decay)"),
+        ]
+
+    def choices(self) -> dict[str, tuple[str, ...]]:
+        return {"conflict_resolution": ("dawid_skene", "latest"), "noise_filter": ("off", "down_weight", "hold")}
+
+
+@dataclass(frozen=True)
+class GatePolicy(_Section):
+    """How a candidate is judged against the champion on data it never trained on."""
+
+    recent_blocks: int = 4  # forward-chaining blocks of the feedback the champion never saw
+    recent_holdout_max: int = 2_000  # at most this many of the newest unseen events are judged on
+    min_recent_examples: int = 30  # fewer than this: the recent check cannot pass
+    golden_margin: float = 0.05  # non-inferiority margin on the golden set (accuracy, 0.05 = 5 points)
+    alpha: float = 0.05  # significance level of the paired tests
+    min_recent_gain: float = 0.0  # required point gain on the recent holdout
+    # Golden set, non-inferiority of the other metrics (paired bootstrap, same confidence as accuracy):
+    golden_f1_margin: float = 0.05  # macro-F1 may not be shown lower by more than this
+    golden_auc_margin: float = 0.05  # ROC AUC likewise
+    golden_ece_margin: float = 0.05  # expected calibration error may not be shown higher by more than this
+    # Slices of the recent feedback (metadata fields, comma-separated, e.g. "domain,language"):
+    slice_fields: str = ""
+    slice_margin: float = 0.05  # a slice must not be significantly worse by more than this
+    min_slice_examples: int = 50  # smaller slices are reported, not judged
+    auto_promote: bool = True  # a candidate that passes goes to traffic (per the rollout section)
+
+    @property
+    def slices(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.slice_fields.split(",")) if self.slice_fields.strip() else ()
+
+    @property
+    def confidence(self) -> float:
+        """The confidence of the gate's two-sided intervals (their one-sided ends are tests at ``alpha``)."""
+        return 1 - 2 * self.alpha
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        if any(not f.strip() for f in self.slices) and self.slice_fields.strip():
+            raise ValidationError("policy.slice_fields must be comma-separated names", field="policy.slice_fields")
+        return [
+            (2 <= self.recent_blocks <= 20, "recent_blocks", "must be in [2, 20]"),
+            (self.recent_holdout_max >= 1, "recent_holdout_max", "must be >= 1"),
+            (self.min_recent_examples >= 1, "min_recent_examples", "must be >= 1"),
+            (0 <= self.golden_margin < 1, "golden_margin", "must be in [0, 1)"),
+            (0 < self.alpha < 1, "alpha", "must be in (0, 1)"),
+            (-1 < self.min_recent_gain < 1, "min_recent_gain", "must be in (-1, 1)"),
+            (0 <= self.golden_f1_margin <= 1, "golden_f1_margin", "must be in [0, 1] (1: not checked)"),
+            (0 <= self.golden_auc_margin <= 1, "golden_auc_margin", "must be in [0, 1] (1: not checked)"),
+            (0 <= self.golden_ece_margin <= 1, "golden_ece_margin", "must be in [0, 1] (1: not checked)"),
+            (0 <= self.slice_margin < 1, "slice_margin", "must be in [0, 1)"),
+            (self.min_slice_examples >= 1, "min_slice_examples", "must be >= 1"),
+        ]
+
+
+@dataclass(frozen=True)
+class RolloutPolicy(_Section):
+    """How a version that passed the gate reaches traffic (swap | canary | shadow | ab)."""
+
+    FLAT_NAMES: ClassVar[dict[str, str]] = {"rollout": "strategy"}
+
+    strategy: str = "swap"
+    canary_steps: str = "5,25,50"  # percent of traffic on the challenger, step by step
+    canary_step_seconds: float = 300.0  # at least this long on a step before the next
+    canary_min_feedback: int = 100  # per arm, before the live test may decide anything
+    canary_margin: float = 0.02  # non-inferiority margin of the live test (accuracy, 0.02 = 2 points)
+    canary_require: str = "no_harm"  # promote at the end of the schedule unless harm shows; or
+    # "non_inferior" (shown not worse than the margin) or "superior" (shown better)
+    canary_max_seconds: float = 86_400.0  # an experiment still undecided after this ends ...
+    canary_max_feedback: int = 20_000  # ... or after this much feedback per arm ...
+    canary_on_inconclusive: str = "rollback"  # ... this way (or "promote")
+    shadow_share: float = 1.0  # share of traffic copied to a shadow
+    guardrail_max_error_rate: float = 0.01  # challenger answers that failed (served by the champion instead)
+    guardrail_latency_ratio: float = 3.0  # challenger p99 latency above this multiple of the champion's
+    guardrail_max_label_shift: float = 0.25  # total variation between the arms' predicted-label distributions
+    guardrail_min_predictions: int = 200  # per arm, before latency and label-shift guardrails may trip
+
+    @property
+    def steps(self) -> tuple[float, ...]:
+        return parse_steps(self.canary_steps)
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        parse_steps(self.canary_steps)
+        return [
+            (self.canary_step_seconds >= 0, "canary_step_seconds", "must be >= 0"),
+            (self.canary_min_feedback >= 10, "canary_min_feedback", "must be >= 10"),
+            (0 <= self.canary_margin < 1, "canary_margin", "must be in [0, 1)"),
+            (self.canary_max_seconds > 0, "canary_max_seconds", "must be > 0"),
+            (
+                self.canary_max_feedback >= self.canary_min_feedback,
+                "canary_max_feedback",
+                "must be >= canary_min_feedback",
+            ),
+            (0 < self.shadow_share <= 1, "shadow_share", "must be in (0, 1]"),
+            (0 <= self.guardrail_max_error_rate <= 1, "guardrail_max_error_rate", "must be in [0, 1]"),
+            (self.guardrail_latency_ratio >= 1, "guardrail_latency_ratio", "must be >= 1"),
+            (0 < self.guardrail_max_label_shift <= 1, "guardrail_max_label_shift", "must be in (0, 1]"),
+            (self.guardrail_min_predictions >= 1, "guardrail_min_predictions", "must be >= 1"),
+        ]
+
+    def choices(self) -> dict[str, tuple[str, ...]]:
+        return {
+            "rollout": STRATEGIES,
+            "canary_require": ("no_harm", "non_inferior", "superior"),
+            "canary_on_inconclusive": ("rollback", "promote"),
+        }
+
+
+@dataclass(frozen=True)
+class MonitoringPolicy(_Section):
+    """Drift checks of the serving version and its online accuracy."""
+
+    drift_check_seconds: float = 300.0  # how often the worker checks the champion's inputs and outputs (0: never)
+    drift_window: int = 1_000  # newest predictions a drift check reads
+    accuracy_window: int = 200  # newest judged predictions behind the online accuracy
+    accuracy_drop: float = 0.05  # alarm when online accuracy is shown this far below the golden accuracy
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        return [
+            (self.drift_check_seconds >= 0, "drift_check_seconds", "must be >= 0 (0: never)"),
+            (self.drift_window >= 10, "drift_window", "must be >= 10"),
+            (self.accuracy_window >= 10, "accuracy_window", "must be >= 10"),
+            (0 < self.accuracy_drop < 1, "accuracy_drop", "must be in (0, 1)"),
+        ]
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "triggers": TriggerPolicy,
+    "curation": CurationPolicy,
+    "gate": GatePolicy,
+    "rollout": RolloutPolicy,
+    "monitoring": MonitoringPolicy,
+}
+# flat name -> (section, field)
+_FLAT: dict[str, tuple[str, str]] = {
+    flat: (section, name) for section, cls in _SECTIONS.items() for flat, name in cls.flat_fields().items()
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Per-model rules for retraining, judging and rolling out. Stored with the model."""
+
+    triggers: TriggerPolicy = field(default_factory=TriggerPolicy)
+    curation: CurationPolicy = field(default_factory=CurationPolicy)
+    gate: GatePolicy = field(default_factory=GatePolicy)
+    rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
+
+    @classmethod
+    def of(cls, **settings: Any) -> Policy:
+        """The default policy with some settings changed, by flat name: ``Policy.of(alpha=0.01)``."""
+        return cls().updated(settings)
+
+    @staticmethod
+    def names() -> list[str]:
+        """Every setting's flat name."""
+        return list(_FLAT)
+
+    def _items(self) -> Iterator[tuple[str, str, str, Any]]:
+        for flat, (section, name) in _FLAT.items():
+            yield flat, section, name, getattr(getattr(self, section), name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat: the names users set and read."""
+        return {flat: value for flat, _, _, value in self._items()}
+
+    def to_sections(self) -> dict[str, dict[str, Any]]:
+        """By section: how a policy is stored."""
+        return {name: asdict(getattr(self, name)) for name in _SECTIONS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """A stored policy (by section) or settings by flat name (a policy stored by an earlier
+        learnloop, or what a user sends)."""
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _SECTIONS and isinstance(value, dict):
+                flat_of = {name: flat_name for flat_name, name in _SECTIONS[key].flat_fields().items()}
+                for name, inner in value.items():
+                    flat[flat_of.get(str(name), str(name))] = inner
+            elif key not in _RETIRED:
+                flat[key] = value
+        unknown = sorted(set(flat) - set(_FLAT))
+        if unknown:
+            raise ValidationError(
+                f"unknown policy field(s): {', '.join(unknown)}; known: {', '.join(sorted(_FLAT))}",
+                field="policy",
+            )
+        by_section: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for key, value in flat.items():
+            section, name = _FLAT[key]
+            by_section[section][name] = value
+        return cls(**{name: _SECTIONS[name](**values) for name, values in by_section.items()})  # type: ignore[arg-type]
+
+    def updated(self, changes: dict[str, Any]) -> Policy:
+        """This policy with ``changes`` (by flat name) applied, checked."""
+        unknown = sorted(set(changes) - set(_FLAT))
+        if unknown:
+            raise ValidationError(
+                f"unknown policy field(s): {', '.join(unknown)}; known: {', '.join(sorted(_FLAT))}",
+                field="policy",
+            )
+        sections: dict[str, dict[str, Any]] = {}
+        for key, value in changes.items():
+            section, name = _FLAT[key]
+            sections.setdefault(section, {})[name] = value
+        return replace(self, **{s: replace(getattr(self, s), **v) for s, v in sections.items()})
