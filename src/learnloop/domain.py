@@ -11,11 +11,6 @@ from learnloop.errors import ValidationError
 from learnloop.policy import Policy
 
 
-class Task(StrEnum):
-    BINARY = "binary"
-    MULTICLASS = "multiclass"
-
-
 class VersionStatus(StrEnum):
     CANDIDATE = "candidate"
     REJECTED = "rejected"
@@ -65,7 +60,7 @@ class JobStatus(StrEnum):
 @dataclass(frozen=True)
 class Model:
     name: str
-    task: Task
+    task: str  # the key of its Task plug-in (``learnloop.tasks``): "classification"
     labels: tuple[str, ...]
     family: str
     params: dict[str, Any]
@@ -135,32 +130,117 @@ class Rollout:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One logged answer: what a version answered to an input. ``answer`` is the task's answer
+    (stored as JSON; classification: ``{"label", "probabilities"}``), read through the task."""
+
     id: str
     model: str
     version: int
     route: str
-    text: str
-    label: str
-    probabilities: dict[str, float]
+    text: str  # the input as text
+    answer: dict[str, Any]
     subject: str | None
     created_at: datetime
     latency_ms: float
 
 
 @dataclass(frozen=True)
+class FeedbackInput:
+    """One feedback event as a client sends it (HTTP, the CLI, a stream): which kind it is
+    follows from the fields given (``learnloop.feedback.intake``)."""
+
+    prediction_id: str | None = None
+    label: str | None = None
+    thumbs: str | None = None
+    rating: int | None = None
+    text: str | None = None
+    subject: str | None = None
+    metadata: dict[str, Any] | None = None
+    feedback_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerSample:
+    """What a version answered and how long it took: the guardrails' evidence."""
+
+    answer: dict[str, Any]
+    latency_ms: float
+
+
+@dataclass(frozen=True)
 class Feedback:
+    """One feedback event. ``payload`` is what it says, by kind: ``{"label"}`` (a correction),
+    ``{"thumbs": "up"|"down"}``, ``{"rating": 1..5}``, ``{"text", "label"}`` (a standalone
+    example). The task the model runs decides which kinds it accepts (``learnloop.tasks``)."""
+
     id: str
     model: str
     kind: FeedbackKind
     prediction_id: str | None
     client_id: str | None
-    label: str | None
-    thumbs: str | None
-    rating: int | None
-    text: str | None
+    payload: dict[str, Any]
     subject: str | None
     metadata: dict[str, Any] | None
     created_at: datetime
+
+    @property
+    def label(self) -> str | None:
+        value = self.payload.get("label")
+        return None if value is None else str(value)
+
+    @property
+    def thumbs(self) -> str | None:
+        value = self.payload.get("thumbs")
+        return None if value is None else str(value)
+
+    @property
+    def rating(self) -> int | None:
+        value = self.payload.get("rating")
+        return None if value is None else int(value)
+
+    @property
+    def text(self) -> str | None:
+        value = self.payload.get("text")
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Served:
+    """The logged answer a feedback event is about (its prediction)."""
+
+    prediction_id: str
+    version: int
+    route: str
+    text: str  # the input as text
+    answer: dict[str, Any]  # the task's answer
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    """A feedback event with the answer it is about: ``served`` is None for a standalone event
+    and, until that prediction is logged, for an event on a prediction (pending, joined later).
+    ``shadow_answer`` is what a shadow version answered to the same request, when one did."""
+
+    feedback: Feedback
+    served: Served | None = None
+    shadow_answer: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.feedback.id
+
+    @property
+    def kind(self) -> FeedbackKind:
+        return self.feedback.kind
+
+    @property
+    def created_at(self) -> datetime:
+        return self.feedback.created_at
+
+    @property
+    def prediction_id(self) -> str | None:
+        return self.feedback.prediction_id
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ import httpx
 import pytest
 
 from learnloop.app import create_app
-from learnloop.curation.active import margin_of
-from learnloop.domain import ModelVersion
+from learnloop.domain import FeedbackInput, ModelVersion
 from learnloop.errors import NotFoundError, ValidationError
-from learnloop.feedback.intake import FeedbackInput
 from learnloop.services import Services
+from learnloop.tasks.classification.active import margin_of
 
 
 def serve_imdb(services: Services, shipped_rows: Callable[[str], list[tuple[str, str]]], n: int) -> dict[str, float]:

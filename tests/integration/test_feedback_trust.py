@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 
 from conftest import uci_rows
-from learnloop.domain import ModelVersion
-from learnloop.feedback.intake import FeedbackInput, hash_subject
+from learnloop.domain import FeedbackInput, ModelVersion
+from learnloop.feedback.intake import hash_subject
 from learnloop.services import Services
 
 CreateModel = Callable[..., ModelVersion]

@@ -17,9 +17,8 @@ import pytest
 
 from conftest import uci_rows, wait_for
 from learnloop.curation import split_golden
-from learnloop.domain import ModelVersion
+from learnloop.domain import FeedbackInput, ModelVersion
 from learnloop.errors import LearnloopError, ValidationError
-from learnloop.feedback.intake import FeedbackInput
 from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.store.repositories import feedback as feedback_repo
@@ -98,8 +97,8 @@ def test_prediction_id_in_another_uuid_spelling_is_refused_or_joins_its_predicti
         return  # refused clearly: fine
     with services.db.read() as conn:
         rows = feedback_repo.feedback_with_predictions(conn, "m", services.clock.now())
-    row = next(r for r in rows if r["id"] == fb.id)
-    assert row["prediction_text"] == "The screen cracked on day one."
+    row = next(r for r in rows if r.id == fb.id)
+    assert row.served is not None and row.served.text == "The screen cracked on day one."
 
 
 def test_feedback_pointing_at_another_models_prediction_does_not_break_its_retrains(

@@ -12,21 +12,21 @@ from sqlalchemy import func, select
 
 from conftest import uci_rows, wait_for
 from learnloop.clock import FakeClock
-from learnloop.curation import derive_examples, split_golden
-from learnloop.domain import JobStatus, ModelVersion, VersionStatus
+from learnloop.curation import split_golden
+from learnloop.domain import FeedbackEvent, FeedbackInput, JobStatus, ModelVersion, VersionStatus
 from learnloop.errors import ArtifactError, ConflictError, InsufficientDataError, NotFoundError
-from learnloop.feedback.intake import FeedbackInput
 from learnloop.ids import new_id
 from learnloop.policy import Policy
 from learnloop.routing.cache import ModelUnavailableError
 from learnloop.services import Services
 from learnloop.store import tables as t
 from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.tasks.classification import derive_examples, predicted_label
 
 CreateModel = Callable[..., ModelVersion]
 
 
-def feedback_rows(services: Services, model: str = "m") -> list[dict[str, object]]:
+def feedback_rows(services: Services, model: str = "m") -> list[FeedbackEvent]:
     with services.db.read() as conn:
         return feedback_repo.feedback_with_predictions(conn, model, services.clock.now())
 
@@ -150,7 +150,7 @@ def test_feedback_for_unknown_prediction_is_kept_and_joined_later(services: Serv
     assert fb.prediction_id == prediction_id
 
     (row,) = feedback_rows(services)
-    assert row["id"] == fb.id and row["prediction_text"] is None
+    assert row.id == fb.id and row.served is None
     found, counts = derive_examples([row], ("0", "1"))
     assert found == [] and counts["pending_prediction"] == 1
 
@@ -168,16 +168,16 @@ def test_feedback_for_unknown_prediction_is_kept_and_joined_later(services: Serv
             "version": 1,
             "route": "champion",
             "text": text,
-            "label": "1",
-            "probabilities": '{"0": 0.4, "1": 0.6}',
+            "answer": '{"label": "1", "probabilities": {"0": 0.4, "1": 0.6}}',
             "subject": None,
             "created_at": services.clock.now(),
             "latency_ms": 0.1,
         }
     )
-    wait_for(lambda: feedback_rows(services)[0]["prediction_text"], timeout=10, what="the prediction log flush")
+    wait_for(lambda: feedback_rows(services)[0].served, timeout=10, what="the prediction log flush")
     (row,) = feedback_rows(services)
-    assert (row["prediction_text"], row["predicted_label"], row["prediction_version"]) == (text, "1", 1)
+    assert row.served is not None
+    assert (row.served.text, predicted_label(row), row.served.version) == (text, "1", 1)
 
     joined = services.training.retrain("m", actor="test")
     counts = services.registry.snapshot(joined.snapshot)["counts"]  # type: ignore[index]

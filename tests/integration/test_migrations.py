@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import inspect
 
+from conftest import make_settings
+from learnloop.domain import FeedbackEvent
+from learnloop.families import get_family
+from learnloop.policy import Policy
+from learnloop.registry.artifacts import LocalArtifactStore, save_predictor
+from learnloop.services import Services, build_services
 from learnloop.store.db import Database
 from learnloop.store.migrate import current_revision, head_revision, schema_drift, upgrade
-from learnloop.store.tables import metadata
+from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import models as model_repo
+from learnloop.store.tables import UTCDateTime, metadata
 
 
 @pytest.fixture
@@ -46,3 +58,169 @@ def test_schema_drift_notices_a_table_the_migrations_did_not_make(db: Database) 
         conn.exec_driver_sql("CREATE TABLE stray (id INTEGER PRIMARY KEY)")
     drift = schema_drift(db)
     assert any("stray" in repr(diff) for diff in drift)
+
+
+# -- 0004: task payloads --------------------------------------------------------------------
+
+_OLD_PREDICTIONS = sa.table(
+    "predictions",
+    *(sa.column(name) for name in ("id", "model", "version", "route", "text", "label", "probabilities", "subject")),
+    sa.column("created_at", UTCDateTime),
+    sa.column("latency_ms"),
+)
+_OLD_FEEDBACK = sa.table(
+    "feedback",
+    *(sa.column(name) for name in ("id", "model", "prediction_id", "kind", "label", "thumbs", "rating", "text")),
+    sa.column("metadata", sa.JSON),
+    sa.column("created_at", UTCDateTime),
+)
+_OLD_MODELS = sa.table(
+    "models",
+    sa.column("name"),
+    sa.column("task"),
+    *(sa.column(name, sa.JSON) for name in ("labels", "params", "policy")),
+    sa.column("family"),
+    sa.column("created_at", UTCDateTime),
+)
+
+
+def test_a_database_filled_at_the_previous_head_upgrades_serves_and_keeps_its_feedback_joined(
+    tmp_path: Path, database_url: str, shipped_rows: Callable[[str], list[tuple[str, str]]]
+) -> None:
+    db = Database(database_url)
+    upgrade(db, "0003")
+    now = datetime.now(UTC)
+    rows = shipped_rows("yelp")
+    # A model as learnloop 0003 stored it: task "binary", a flat policy, a trained champion.
+    family = get_family("tfidf-logreg")
+    predictor = family.fit([t for t, _ in rows], [lab for _, lab in rows], label_set=["0", "1"], params={})
+    store = LocalArtifactStore(tmp_path / "home" / "artifacts")
+    uri = save_predictor(store, "models/m/v1", "tfidf-logreg", predictor, {})
+    flat_policy = {**Policy().to_dict(), "retrain_every": 7, "recent_holdout_fraction": 0.2}
+    pid = [str(uuid.UUID(int=i)) for i in range(1, 5)]
+    with db.write() as conn:
+        conn.execute(
+            sa.insert(_OLD_MODELS).values(
+                name="m",
+                task="binary",
+                labels=["0", "1"],
+                params={},
+                policy=flat_policy,
+                family="tfidf-logreg",
+                created_at=now,
+            )
+        )
+        model_repo.insert_examples(conn, "m", "train", rows[:800], "uci:yelp")
+        model_repo.insert_examples(conn, "m", "golden", rows[800:], "uci:yelp")
+        conn.execute(
+            sa.text(
+                "INSERT INTO model_versions (model, version, status, family, params, code_version, metrics, "
+                "artifact_uri, created_at) VALUES ('m', 1, 'champion', 'tfidf-logreg', '{}', 'old', '{}', :uri, :at)"
+            ).bindparams(sa.bindparam("at", type_=UTCDateTime)),
+            {"uri": uri, "at": now},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO deployments (model, champion_version, previous_version, revision, updated_at) "
+                "VALUES ('m', 1, NULL, 1, :at)"
+            ).bindparams(sa.bindparam("at", type_=UTCDateTime)),
+            {"at": now},
+        )
+        conn.execute(
+            sa.insert(_OLD_PREDICTIONS),
+            [
+                {
+                    "id": p,
+                    "model": "m",
+                    "version": 1,
+                    "route": "champion",
+                    "text": f"old review {i}",
+                    "label": "1",
+                    "probabilities": '{"0": 0.25, "1": 0.75}',
+                    "subject": None,
+                    "created_at": now,
+                    "latency_ms": 0.5,
+                }
+                for i, p in enumerate(pid[:3])
+            ],
+        )
+        kinds = [("label", {"label": "0"}), ("thumbs", {"thumbs": "down"}), ("rating", {"rating": 5})]
+        conn.execute(
+            sa.insert(_OLD_FEEDBACK),
+            [
+                {
+                    "id": f"f{i}",
+                    "model": "m",
+                    "prediction_id": pid[i],
+                    "kind": kind,
+                    "label": None,
+                    "thumbs": None,
+                    "rating": None,
+                    "text": None,
+                    "metadata": {"n": i},
+                    "created_at": now,
+                    **values,
+                }
+                for i, (kind, values) in enumerate(kinds)
+            ]
+            + [
+                {
+                    "id": "f3",
+                    "model": "m",
+                    "prediction_id": None,
+                    "kind": "example",
+                    "label": "1",
+                    "thumbs": None,
+                    "rating": None,
+                    "text": "A standalone old example.",
+                    "metadata": None,
+                    "created_at": now,
+                },
+                {
+                    "id": "f4",
+                    "model": "m",
+                    "prediction_id": pid[3],
+                    "kind": "label",
+                    "label": "1",
+                    "thumbs": None,
+                    "rating": None,
+                    "text": None,
+                    "metadata": None,
+                    "created_at": now,
+                },  # its prediction never logged
+            ],
+        )
+    db.dispose()
+
+    services = build_services(make_settings(tmp_path / "home", database_url))
+    try:
+        model = services.registry.get_model("m")
+        assert model.task == "classification" and model.policy.triggers.retrain_every == 7
+        events = {e.id: e for e in feedback_repo_rows(services)}
+        assert [events[f"f{i}"].feedback.payload for i in range(5)] == [
+            {"label": "0"},
+            {"thumbs": "down"},
+            {"rating": 5},
+            {"text": "A standalone old example.", "label": "1"},
+            {"label": "1"},
+        ]
+        for i in range(3):
+            served = events[f"f{i}"].served
+            assert served is not None and served.text == f"old review {i}"
+            assert served.answer == {"label": "1", "probabilities": {"0": 0.25, "1": 0.75}}
+        assert events["f3"].served is None and events["f4"].served is None
+        assert services.feedback.get("m", "f1").thumbs == "down"
+        answer = services.predictions.predict("m", "The food was wonderful and the staff kind.")
+        assert answer.version == 1 and answer.label in ("0", "1")
+        performance = services.performance.performance("m")
+        assert performance.online.n == 3 and performance.online.accuracy == pytest.approx(1 / 3)
+        outcome = services.training.retrain("m", actor="test")
+        counts = services.registry.snapshot(outcome.snapshot)["counts"]  # type: ignore[index]
+        assert counts["feedback"]["examples"] == 4 and counts["feedback"]["pending_prediction"] == 1
+    finally:
+        services.close()
+
+
+def feedback_repo_rows(services: Services) -> list[FeedbackEvent]:
+    with services.db.read() as conn:
+        return feedback_repo.feedback_with_predictions(conn, "m", datetime.now(UTC))

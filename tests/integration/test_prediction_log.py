@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from learnloop.domain import ModelVersion
@@ -39,8 +40,9 @@ def test_a_batch_refused_on_the_event_loop_goes_to_the_writer_thread_and_loses_o
         await poll(lambda: logged(services, first.prediction_id), "the first prediction to be logged")
         # The same id again: the database refuses the whole batch this row lands in.
         with services.db.read() as conn:
-            stored: dict[str, Any] = dict(prediction_repo.get_prediction(conn, first.prediction_id) or {})
-        stored["probabilities"] = json.dumps(stored["probabilities"])
+            found = prediction_repo.get_prediction(conn, first.prediction_id)
+        assert found is not None
+        stored: dict[str, Any] = {**asdict(found), "answer": json.dumps(found.answer)}
         services.ingest.log_prediction(stored)
         later = [services.predictions.predict("m", f"Review number {i}, quite good.").prediction_id for i in range(20)]
         await poll(lambda: all(logged(services, pid) for pid in later), "the later predictions to be logged")

@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from learnloop.domain import ModelVersion
+from learnloop.domain import FeedbackInput, ModelVersion
 from learnloop.errors import ValidationError
-from learnloop.feedback.intake import FeedbackInput
 from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.store.repositories import predictions as prediction_repo
@@ -22,7 +21,7 @@ def stored_prediction_text(services: Services, prediction_id: str) -> str:
     with services.db.read() as conn:
         row = prediction_repo.get_prediction(conn, prediction_id)
     assert row is not None
-    return str(row["text"])
+    return row.text
 
 
 def test_prediction_and_feedback_text_is_stored_scrubbed_by_default(

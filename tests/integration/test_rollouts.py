@@ -17,13 +17,13 @@ import pytest
 from conftest import register_version, uci_rows
 from learnloop.curation import split_golden
 from learnloop.domain import (
+    FeedbackInput,
     ModelVersion,
     RolloutStatus,
     Strategy,
     VersionStatus,
 )
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
-from learnloop.feedback.intake import FeedbackInput
 from learnloop.feedback.service import PredictionResult
 from learnloop.policy import Policy
 from learnloop.services import Services

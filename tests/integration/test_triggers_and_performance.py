@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 from conftest import uci_rows
 from learnloop.clock import FakeClock
-from learnloop.domain import JobStatus, ModelVersion
-from learnloop.feedback.intake import FeedbackInput
+from learnloop.domain import FeedbackInput, JobStatus, ModelVersion
 from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.store.repositories import jobs as job_repo

@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 
 from conftest import create_model, free_port, register_version
 from learnloop.clock import FakeClock
-from learnloop.domain import Event, Model, Task
+from learnloop.domain import Event, Model
 from learnloop.errors import NotFoundError, ValidationError
 from learnloop.notify import DeliveryStatus, FunctionNotifier, RetryPolicy, verify_signature
 from learnloop.notify.service import NotificationService
@@ -39,7 +39,7 @@ def add_models(services: Services, *names: str) -> None:
         for name in names:
             model_repo.insert_model(
                 conn,
-                Model(name, Task.BINARY, ("0", "1"), "tfidf-logreg", {}, Policy(), services.clock.now()),
+                Model(name, "classification", ("0", "1"), "tfidf-logreg", {}, Policy(), services.clock.now()),
             )
 
 

@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from learnloop.curation.active import Candidate, cosine, entropy_of, margin_of, select_for_feedback, word_vector
+from learnloop.tasks.classification.active import (
+    Candidate,
+    cosine,
+    entropy_of,
+    margin_of,
+    select_for_feedback,
+    word_vector,
+)
 
 
 def binary(id_: str, text: str, p1: float) -> Candidate:

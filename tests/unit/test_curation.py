@@ -11,8 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learnloop.curation import LabelledExample, build_snapshot, derive_examples, normalize_text
+from feedback_events import feedback_event
+from learnloop.curation import normalize_text
+from learnloop.domain import FeedbackEvent
 from learnloop.policy import Policy
+from learnloop.tasks.classification import LabelledExample, build_snapshot, derive_examples
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BINARY = ("neg", "pos")
@@ -31,25 +34,27 @@ def row(
     thumbs: str | None = None,
     rating: int | None = None,
     text: str | None = None,
-) -> dict[str, Any]:
-    """A feedback row as ``feedback_with_predictions`` returns it."""
-    return {
-        "id": f"f{next(_ids):06d}",
-        "kind": kind,
-        "label": label,
-        "thumbs": thumbs,
-        "rating": rating,
-        "text": text,
-        "subject": None,
-        "created_at": T0 + timedelta(seconds=at),
-        "prediction_id": None if kind == "example" else prediction_id,
-        "prediction_text": None if kind == "example" else prediction_text,
-        "predicted_label": None if kind == "example" else predicted_label,
-        "prediction_version": None if kind == "example" else 1,
-    }
+) -> FeedbackEvent:
+    """A feedback event as ``feedback_with_predictions`` returns it."""
+    return feedback_event(
+        {
+            "id": f"f{next(_ids):06d}",
+            "kind": kind,
+            "label": label,
+            "thumbs": thumbs,
+            "rating": rating,
+            "text": text,
+            "subject": None,
+            "created_at": T0 + timedelta(seconds=at),
+            "prediction_id": None if kind == "example" else prediction_id,
+            "prediction_text": None if kind == "example" else prediction_text,
+            "predicted_label": None if kind == "example" else predicted_label,
+            "prediction_version": None if kind == "example" else 1,
+        }
+    )
 
 
-def labels_of(rows: list[dict[str, Any]], labels: tuple[str, ...] = BINARY) -> list[tuple[str, str]]:
+def labels_of(rows: list[FeedbackEvent], labels: tuple[str, ...] = BINARY) -> list[tuple[str, str]]:
     examples, _ = derive_examples(rows, labels)
     return [(ex.text, ex.label) for ex in examples]
 

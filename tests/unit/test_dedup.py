@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from learnloop.curation.dedup import dedupe, find_duplicate_groups, group_ids, lsh_bands, minhash_signatures
-from learnloop.curation.labels import LabelledExample, normalize_text
 from learnloop.datasets import read_labelled, uci_sentiment_path
+from learnloop.tasks.classification.labels import LabelledExample, normalize_text
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from learnloop.curation.noise import (
+from learnloop.datasets import UCI_DOMAINS, read_labelled, uci_sentiment_path
+from learnloop.families import get_family
+from learnloop.tasks.classification.noise import (
     FloatArray,
     ProbabilisticModel,
     action_counts,
     find_label_issues,
     out_of_sample_probabilities,
 )
-from learnloop.datasets import UCI_DOMAINS, read_labelled, uci_sentiment_path
-from learnloop.families import get_family
 
 LABELS = ["0", "1"]
 

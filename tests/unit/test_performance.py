@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from sklearn.metrics import f1_score
 
+from feedback_events import feedback_event
+from learnloop.domain import FeedbackEvent
 from learnloop.monitoring.performance import (
     MIN_JUDGED,
     daily_series,
@@ -22,12 +24,12 @@ LABELS = ("neg", "pos")
 
 def fb(
     pid: str, kind: str, predicted: str, *, at: float = 0, version: int = 1, day: int = 0, **v: Any
-) -> dict[str, Any]:
+) -> FeedbackEvent:
     row: dict[str, Any] = {"id": f"{pid}-{at}", "prediction_id": pid, "kind": kind, "label": None, "thumbs": None}
     row.update(rating=None, predicted_label=predicted, created_at=T0 + timedelta(seconds=at), version=version)
     row.update(route="champion", served_at=T0 + timedelta(days=day))
     row.update(v)
-    return row
+    return feedback_event(row)
 
 
 def test_online_accuracy_counts_one_outcome_per_prediction_with_a_wilson_interval() -> None:

@@ -13,11 +13,13 @@ import numpy as np
 import orjson
 import pytest
 
-from learnloop.curation import LabelledExample, build_snapshot, derive_examples
-from learnloop.curation.noise import FloatArray, filter_label_noise
-from learnloop.curation.resolve import curate_feedback, disagreement, resolve_feedback
+from feedback_events import feedback_event
+from learnloop.domain import FeedbackEvent
 from learnloop.errors import ValidationError
 from learnloop.policy import Policy
+from learnloop.tasks.classification import LabelledExample, build_snapshot, derive_examples
+from learnloop.tasks.classification.noise import FloatArray, filter_label_noise
+from learnloop.tasks.classification.resolve import curate_feedback, disagreement, resolve_feedback
 from learnloop.training.pipeline import _weights
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -34,22 +36,26 @@ def vote(
     prediction: str | None = None,
     predicted: str = "pos",
     version: int = 1,
-) -> dict[str, Any]:
+    **extra: Any,
+) -> FeedbackEvent:
     """A label event on a prediction of ``text`` (``prediction`` defaults to one per text)."""
-    return {
-        "id": f"f{next(_ids):06d}",
-        "kind": "label",
-        "label": label,
-        "thumbs": None,
-        "rating": None,
-        "text": None,
-        "subject": subject,
-        "created_at": T0 + timedelta(seconds=at),
-        "prediction_id": prediction or f"p-{text}",
-        "prediction_text": text,
-        "predicted_label": predicted,
-        "prediction_version": version,
-    }
+    return feedback_event(
+        {
+            "id": f"f{next(_ids):06d}",
+            "kind": "label",
+            "label": label,
+            "thumbs": None,
+            "rating": None,
+            "text": None,
+            "subject": subject,
+            "created_at": T0 + timedelta(seconds=at),
+            "prediction_id": prediction or f"p-{text}",
+            "prediction_text": text,
+            "predicted_label": predicted,
+            "prediction_version": version,
+            **extra,
+        }
+    )
 
 
 def texts(n: int) -> list[str]:
@@ -106,7 +112,7 @@ def test_without_conflicts_dawid_skene_gives_what_latest_wins_gives_at_weight_1(
         for i, t in enumerate(texts(60))
     ]
     # the same subject's thumbs on a prediction they labelled: their label stands, as under latest-wins
-    rows.append({**vote(rows[4]["subject"], "pos", at=100, text=texts(60)[4]), "kind": "thumbs", "thumbs": "down"})
+    rows.append(vote(rows[4].feedback.subject, "pos", at=100, text=texts(60)[4], kind="thumbs", thumbs="down"))
     latest, _ = derive_examples(rows, BINARY)
     ds = resolve_feedback(rows, BINARY, rule="dawid_skene", dedup_threshold=0.85)
     assert [(ex.text, ex.label, ex.feedback_id, ex.weight) for ex in ds.examples] == [
@@ -214,7 +220,7 @@ def test_disagreement_is_the_share_of_feedback_contradicting_the_served_answer_p
         vote("a", "pos", at=1, text="t1", predicted="pos", version=1),
         vote("a", "neg", at=2, text="t2", predicted="pos", version=1),
         vote("b", "neg", at=3, text="t3", predicted="pos", version=2),
-        {**vote("b", "pos", at=4, text="t4", predicted="pos", version=2), "kind": "thumbs", "thumbs": "up"},
+        vote("b", "pos", at=4, text="t4", predicted="pos", version=2, kind="thumbs", thumbs="up"),
     ]
     assert disagreement(rows, BINARY) == {
         "1": {"feedback": 2, "contradicting": 1, "share": 0.5},

@@ -12,13 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from learnloop.domain import Rollout, RolloutStatus, Strategy
+from feedback_events import feedback_event
+from learnloop.domain import FeedbackEvent, Rollout, RolloutStatus, Strategy
 from learnloop.evaluation.sequential import ArmCounts, SequentialResult, two_sample
 from learnloop.policy import Policy
 from learnloop.rollout import guardrails
+from learnloop.rollout.arms import paired_outcomes, two_arm_outcomes
 from learnloop.rollout.decide import Evidence, decide
-from learnloop.rollout.outcomes import answer_correct, paired_outcomes, two_arm_outcomes
 from learnloop.routing.split import bucket, in_share
+from learnloop.tasks.classification.outcomes import LabelOutcomes, answer_correct
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BINARY = ("neg", "pos")
@@ -49,11 +51,11 @@ def test_a_growing_share_never_moves_a_subject_back(key: str, rollout: int, s1: 
 # -- outcomes --------------------------------------------------------------------------------
 
 
-def fb(pid: str, kind: str, *, predicted: str = "pos", at: int = 0, **values: Any) -> dict[str, Any]:
+def fb(pid: str, kind: str, *, predicted: str = "pos", at: int = 0, **values: Any) -> FeedbackEvent:
     row = {"id": f"f{pid}{at}", "prediction_id": pid, "kind": kind, "label": None, "thumbs": None, "rating": None}
     row.update(predicted_label=predicted, created_at=T0 + timedelta(seconds=at), version=1, route="champion")
     row.update(values)
-    return row
+    return feedback_event(row)
 
 
 @pytest.mark.parametrize(
@@ -70,17 +72,17 @@ def fb(pid: str, kind: str, *, predicted: str = "pos", at: int = 0, **values: An
     ],
 )
 def test_what_a_feedback_event_says_about_the_served_answer(
-    row: dict[str, Any], labels: tuple[str, ...], expected: bool | None
+    row: FeedbackEvent, labels: tuple[str, ...], expected: bool | None
 ) -> None:
     assert answer_correct(row, labels) is expected
 
 
 def test_a_shadow_answer_is_judged_by_the_feedback_on_the_served_one() -> None:
-    assert answer_correct(fb("1", "thumbs", thumbs="up"), BINARY, "neg") is False
-    assert answer_correct(fb("1", "thumbs", thumbs="down"), BINARY, "neg") is True
+    assert answer_correct(fb("1", "thumbs", thumbs="up"), BINARY, {"label": "neg"}) is False
+    assert answer_correct(fb("1", "thumbs", thumbs="down"), BINARY, {"label": "neg"}) is True
     labels = ("a", "b", "pos")
-    assert answer_correct(fb("1", "thumbs", thumbs="down"), labels, "pos") is False  # same wrong answer
-    assert answer_correct(fb("1", "thumbs", thumbs="down"), labels, "a") is None  # unknown
+    assert answer_correct(fb("1", "thumbs", thumbs="down"), labels, {"label": "pos"}) is False  # same wrong answer
+    assert answer_correct(fb("1", "thumbs", thumbs="down"), labels, {"label": "a"}) is None  # unknown
 
 
 def test_arms_count_one_outcome_per_prediction_and_leave_fallbacks_out() -> None:
@@ -94,7 +96,7 @@ def test_arms_count_one_outcome_per_prediction_and_leave_fallbacks_out() -> None
         fb("5", "rating", rating=3, at=6, version=2, route="canary"),  # says nothing
         fb("6", "label", label="pos", at=7, version=3, route="champion"),  # another version
     ]
-    arms = two_arm_outcomes(rows, BINARY, a_version=1, b_version=2)
+    arms = two_arm_outcomes(rows, LabelOutcomes(BINARY), a_version=1, b_version=2)
     assert (arms.a, arms.b, arms.unknown) == (ArmCounts(1, 1), ArmCounts(2, 1), 1)
 
 
@@ -106,7 +108,7 @@ def test_paired_outcomes_fill_the_four_cells() -> None:
         fb("4", "label", label="neg", predicted="neg", shadow_label="pos"),  # a only
         fb("5", "rating", rating=3, shadow_label="pos"),  # unknown
     ]
-    cells = paired_outcomes(rows, BINARY)
+    cells = paired_outcomes(rows, LabelOutcomes(BINARY))
     assert (cells.both, cells.a_only, cells.b_only, cells.neither, cells.unknown) == (1, 2, 1, 0, 1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from learnloop.clock import FakeClock
-from learnloop.domain import Model, Task
+from learnloop.domain import Model
 from learnloop.policy import Policy
 from learnloop.triggers import retrain_reason, scheduled_reason
 
@@ -20,7 +20,7 @@ def model(
         last = past.now()
     return Model(
         name="m",
-        task=Task.BINARY,
+        task="classification",
         labels=("0", "1"),
         family="tfidf-logreg",
         params={},

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from learnloop.domain import Deployment, DriftCheck, Event, Feedback, Job, Model, ModelVersion, Rollout
+from learnloop.tasks import get_task
 
 
 class _Strict(BaseModel):
@@ -250,7 +251,7 @@ class ModelSummary(BaseModel):
     def of(cls, m: Model, champion: int | None) -> ModelSummary:
         return cls(
             name=m.name,
-            task=m.task.value,
+            task=get_task(m.task).describe(m),
             labels=list(m.labels),
             family=m.family,
             champion_version=champion,

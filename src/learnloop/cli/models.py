@@ -34,6 +34,7 @@ from learnloop.families import DEFAULT_FAMILY
 from learnloop.monitoring.performance import Performance
 from learnloop.policy import Policy
 from learnloop.services import Services
+from learnloop.tasks import get_task
 
 
 def init(
@@ -177,7 +178,7 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
         perf = services.performance.performance(model)
         jobs = services.jobs.list(model, 5)
         champion = next((v for v in o.versions if v.version == o.deployment.champion_version), None)
-        console.rule(f"[bold]{model}[/] ({o.model.task.value}: {', '.join(o.model.labels)})")
+        console.rule(f"[bold]{model}[/] ({get_task(o.model.task).describe(o.model)}: {', '.join(o.model.labels)})")
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from learnloop.curation.active import STRATEGIES, Candidate, Pick, Strategy, select_for_feedback
 from learnloop.errors import ValidationError
 from learnloop.store.db import Database
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.tasks.classification import ClassAnswer
+from learnloop.tasks.classification.active import STRATEGIES, Candidate, Pick, Strategy, select_for_feedback
 
 MAX_LIMIT = 500
 MAX_WINDOW = 20_000
@@ -52,8 +53,8 @@ class ActiveLearningService:
             model_repo.get_model(conn, model)  # NotFoundError for an unknown model
             champion = model_repo.get_deployment(conn, model).champion_version
             rows = [] if champion is None else prediction_repo.unlabelled_predictions(conn, model, champion, window)
-        candidates = [Candidate(r["id"], r["text"], r["probabilities"]) for r in rows]
-        served_at = {r["id"]: r["created_at"] for r in rows}
+        candidates = [Candidate(p.id, p.text, ClassAnswer.of(p.answer).probabilities) for p in rows]
+        served_at = {p.id: p.created_at for p in rows}
         picks = select_for_feedback(candidates, limit, strategy=chosen)
         return AskResult(
             model=model,

@@ -32,12 +32,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Generic, Literal, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-
-from learnloop.curation.labels import LabelledExample, normalize_text
 
 Unit = Literal["char", "word"]
 U64 = npt.NDArray[np.uint64]
@@ -212,7 +210,29 @@ def group_ids(
     return [smallest[int(component[u])] for u in unique_of]
 
 
+_SPACE = re.compile(r"\s+")
 _PUNCTUATION = re.compile(r"[^\w\s]+")
+
+
+def normalize_text(text: str) -> str:
+    """Whitespace collapsed, case folded: what two texts share to be the same text."""
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+class Dated(Protocol):
+    """What ``dedupe`` needs of an example: its text, its label (if any) and when it was given."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def label(self) -> str | None: ...
+
+    @property
+    def created_at(self) -> datetime | None: ...
+
+
+E = TypeVar("E", bound=Dated)
 
 
 def dedup_key(text: str) -> str:
@@ -232,8 +252,8 @@ class DroppedDuplicate:
     label_differs: bool
 
 
-class DedupResult(NamedTuple):
-    kept: list[LabelledExample]
+class DedupResult(NamedTuple, Generic[E]):
+    kept: list[E]
     dropped: list[DroppedDuplicate]
 
     def counts(self) -> Counter[str]:
@@ -243,20 +263,20 @@ class DedupResult(NamedTuple):
         return counts
 
 
-def _recency(item: tuple[int, LabelledExample]) -> tuple[bool, datetime | None, int]:
+def _recency(item: tuple[int, Dated]) -> tuple[bool, datetime | None, int]:
     index, example = item
     return (example.created_at is not None, example.created_at, index)
 
 
 def dedupe(
-    examples: Sequence[LabelledExample],
+    examples: Sequence[E],
     *,
     threshold: float = 0.8,
     shingle: int = 5,
     unit: Unit = "char",
     num_perm: int = 128,
     seed: int = 0,
-) -> DedupResult:
+) -> DedupResult[E]:
     """One example per duplicate group, the latest (see the module doc), in input order."""
     ids = group_ids(
         [ex.text for ex in examples], threshold=threshold, shingle=shingle, unit=unit, num_perm=num_perm, seed=seed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from learnloop.curation.labels import normalize_text
+from learnloop.curation.dedup import normalize_text
 
 
 def split_golden(

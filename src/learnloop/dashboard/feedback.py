@@ -4,14 +4,14 @@ label that was served, or a thumbs down / low rating says the answer was wrong."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from learnloop.curation.labels import implied_label
+from learnloop.domain import Feedback, FeedbackEvent
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.tasks.classification import implied_label, predicted_label
 
 
 @dataclass(frozen=True)
@@ -29,34 +29,34 @@ class FeedbackItem:
     note: str
 
 
-def _given(row: Mapping[str, Any]) -> str:
-    kind = row["kind"]
-    if kind == "thumbs":
-        return f"thumbs {row['thumbs']}"
-    if kind == "rating":
-        return f"rating {row['rating']}"
-    return f"{kind} {row['label']}"
+def _given(fb: Feedback) -> str:
+    if fb.kind == "thumbs":
+        return f"thumbs {fb.thumbs}"
+    if fb.kind == "rating":
+        return f"rating {fb.rating}"
+    return f"{fb.kind.value} {fb.label}"
 
 
-def describe(row: Mapping[str, Any], labels: Sequence[str]) -> FeedbackItem:
-    served = row.get("predicted_label")
-    if row["kind"] == "example":
-        implied, disagrees, note = row["label"], False, "standalone example"
+def describe(event: FeedbackEvent, labels: Sequence[str]) -> FeedbackItem:
+    fb, served = event.feedback, event.served
+    served_label = predicted_label(event)
+    if fb.kind == "example":
+        implied, disagrees, note = fb.label, False, "standalone example"
     elif served is None:
-        implied, disagrees, note = row["label"], False, "prediction not logged (yet): joined later"
+        implied, disagrees, note = fb.label, False, "prediction not logged (yet): joined later"
     else:
-        implied, outcome = implied_label(row, labels)
-        disagrees = (implied is not None and implied != served) or outcome == "negative"
+        implied, outcome = implied_label(event, labels)
+        disagrees = (implied is not None and implied != served_label) or outcome == "negative"
         note = "" if outcome == "labelled" else outcome.replace("_", " ")
     return FeedbackItem(
-        id=row["id"],
-        kind=row["kind"],
-        created_at=row["created_at"],
-        given=_given(row),
-        text=row.get("prediction_text") or row.get("text"),
-        served=served,
-        version=row.get("prediction_version"),
-        route=row.get("prediction_route"),
+        id=fb.id,
+        kind=fb.kind.value,
+        created_at=fb.created_at,
+        given=_given(fb),
+        text=served.text if served is not None else fb.text,
+        served=served_label,
+        version=None if served is None else served.version,
+        route=None if served is None else served.route,
         implied=implied,
         disagrees=disagrees,
         note=note,

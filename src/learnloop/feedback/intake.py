@@ -17,26 +17,14 @@ import hashlib
 import json
 import math
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from learnloop.curation.pii import scrub_text
-from learnloop.domain import FeedbackKind, Model
+from learnloop.domain import FeedbackInput, FeedbackKind, Model
 from learnloop.errors import ValidationError
 from learnloop.ids import new_id
-
-
-@dataclass(frozen=True)
-class FeedbackInput:
-    prediction_id: str | None = None
-    label: str | None = None
-    thumbs: str | None = None
-    rating: int | None = None
-    text: str | None = None
-    subject: str | None = None
-    metadata: dict[str, Any] | None = None
-    feedback_id: str | None = None
+from learnloop.tasks import get_task
 
 
 def hash_subject(subject: str | None) -> str | None:
@@ -73,16 +61,15 @@ def to_row(
     max_text_chars: int,
     max_metadata_bytes: int,
 ) -> dict[str, Any]:
+    """A validated feedback row: the shape gives the kind, the model's task checks what the
+    event says and builds its payload, every free text in it is checked and scrubbed."""
     kind = feedback_kind(item)
     prediction_id = None if item.prediction_id is None else canonical_prediction_id(item.prediction_id)
-    if item.label is not None:
-        model.check_label(item.label)
-    if item.thumbs is not None and item.thumbs not in ("up", "down"):
-        raise ValidationError("thumbs must be 'up' or 'down'", field="thumbs")
-    if item.rating is not None and not 1 <= item.rating <= 5:
-        raise ValidationError("rating must be an integer from 1 to 5", field="rating")
-    if item.text is not None:
-        check_text(item.text, max_text_chars)
+
+    def text_rule(value: str, field: str) -> str:
+        return scrub_text(check_text(value, max_text_chars, field), model.policy.curation.pii_scrub)
+
+    payload = get_task(model.task).feedback_payload(model, kind, item, text_rule)
     if item.metadata is not None:
         check_metadata(item.metadata, max_metadata_bytes)
     if item.feedback_id is not None:
@@ -95,10 +82,7 @@ def to_row(
         "client_id": item.feedback_id,
         "prediction_id": prediction_id,
         "kind": kind.value,
-        "label": item.label,
-        "thumbs": item.thumbs,
-        "rating": item.rating,
-        "text": None if item.text is None else scrub_text(item.text, model.policy.curation.pii_scrub),
+        "payload": payload,
         "subject": hash_subject(item.subject),
         "metadata": item.metadata,
         "created_at": now,

@@ -13,16 +13,17 @@ import orjson
 from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
-from learnloop.domain import Feedback
+from learnloop.domain import Feedback, FeedbackInput
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
-from learnloop.feedback.intake import FeedbackInput, check_text, hash_subject, to_row
+from learnloop.feedback.intake import check_text, hash_subject, to_row
 from learnloop.ids import new_id
 from learnloop.monitoring.metrics import Metrics
 from learnloop.routing.cache import LoadedVersion, ModelCache, Route
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.tasks.classification import ClassAnswer
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,7 @@ class PredictionService:
                 "version": result.version,
                 "route": result.route,
                 "text": text,
-                "label": result.label,
-                "probabilities": orjson.dumps(result.probabilities).decode(),
+                "answer": orjson.dumps(ClassAnswer(result.label, result.probabilities).to_answer()).decode(),
                 "subject": hash_subject(subject),
                 "created_at": self.clock.now(),
                 "latency_ms": latency_ms,

@@ -32,18 +32,18 @@ import numpy as np
 from sqlalchemy import Connection
 
 from learnloop.clock import Clock
-from learnloop.curation.labels import implied_label
+from learnloop.domain import FeedbackEvent
 from learnloop.errors import ConflictError
 from learnloop.evaluation.bootstrap import bootstrap_cis
 from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.metrics import Metrics
-from learnloop.rollout.outcomes import answer_correct, latest_per_prediction
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.tasks.classification import answer_correct, implied_label, latest_per_prediction, predicted_label
 
 log = logging.getLogger(__name__)
 MIN_JUDGED = 30  # judged answers before online accuracy may raise an alarm
@@ -99,23 +99,24 @@ def _macro_f1(
 
 
 def online_accuracy(
-    rows: Iterable[Mapping[str, Any]], labels: Sequence[str], version: int | None = None
+    events: Iterable[FeedbackEvent], labels: Sequence[str], version: int | None = None
 ) -> OnlineAccuracy:
-    """Rows: feedback on answers (any order); one outcome per prediction."""
+    """Events: feedback on answers (any order); one outcome per prediction."""
     right = judged = unknown = 0
     truth: list[str] = []
     answers: list[str] = []
-    for row in latest_per_prediction(sorted(rows, key=lambda r: (r["created_at"], r["id"]))):
-        correct = answer_correct(row, labels)
+    for event in latest_per_prediction(sorted(events, key=lambda e: (e.created_at, e.id))):
+        correct = answer_correct(event, labels)
         if correct is None:
             unknown += 1
             continue
         judged += 1
         right += int(correct)
-        label, _ = implied_label(row, labels)
-        if label is not None:
+        label, _ = implied_label(event, labels)
+        served = predicted_label(event)
+        if label is not None and served is not None:
             truth.append(label)
-            answers.append(row["predicted_label"])
+            answers.append(served)
     if judged == 0:
         return OnlineAccuracy(version, 0, None, None, None, None, None, 0, unknown)
     low, high = wilson_interval(right, judged)
@@ -123,11 +124,12 @@ def online_accuracy(
     return OnlineAccuracy(version, judged, right / judged, low, high, f1, f1_ci, len(truth), unknown)
 
 
-def daily_series(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
+def daily_series(events: Iterable[FeedbackEvent], labels: Sequence[str]) -> list[dict[str, Any]]:
     """Online accuracy per version and day the answer was served, with Wilson intervals."""
-    groups: dict[tuple[int, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[(row["version"], row["served_at"].date().isoformat())].append(row)
+    groups: dict[tuple[int, str], list[FeedbackEvent]] = defaultdict(list)
+    for event in events:
+        if event.served is not None:
+            groups[(event.served.version, event.served.created_at.date().isoformat())].append(event)
     out = []
     for (version, day), group in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
         acc = online_accuracy(group, labels, version)
@@ -148,6 +150,7 @@ def daily_series(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> li
 
 def expected_accuracy(probabilities: Sequence[Mapping[str, float]]) -> float | None:
     """Mean top-class probability: the accuracy a calibrated model expects of itself."""
+    probabilities = [p for p in probabilities if p]
     if not probabilities:
         return None
     return float(np.mean([max(p.values()) for p in probabilities]))
@@ -182,9 +185,8 @@ class PerformanceService:
             champion = model_repo.get_deployment(conn, model).champion_version
             version = model_repo.get_version(conn, model, champion) if champion is not None else None
             rows = feedback_repo.judged_answers(conn, model, champion, 3 * spec.policy.monitoring.accuracy_window)
-            probabilities = (
-                prediction_repo.recent_probabilities(conn, model, champion, EXPECTED_WINDOW) if champion else []
-            )
+            answers = prediction_repo.recent_answers(conn, model, champion, EXPECTED_WINDOW) if champion else []
+            probabilities = [dict(a.get("probabilities") or {}) for a in answers]
             history = feedback_repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
         online = online_accuracy(_newest_judged(rows, spec.policy.monitoring.accuracy_window), spec.labels, champion)
         golden = (version.metrics.get("golden") or {}) if version else {}
@@ -252,14 +254,14 @@ class PerformanceService:
                 log.exception("model %s: the performance check failed", name)
 
 
-def _newest_judged(rows: list[dict[str, Any]], window: int) -> list[dict[str, Any]]:
-    """The events on the ``window`` newest distinct predictions (rows are newest first)."""
-    kept: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for row in rows:
-        if row["prediction_id"] not in seen:
+def _newest_judged(events: list[FeedbackEvent], window: int) -> list[FeedbackEvent]:
+    """The events on the ``window`` newest distinct predictions (events are newest first)."""
+    kept: list[FeedbackEvent] = []
+    seen: set[str | None] = set()
+    for event in events:
+        if event.prediction_id not in seen:
             if len(seen) == window:
                 continue
-            seen.add(row["prediction_id"])
-        kept.append(row)
+            seen.add(event.prediction_id)
+        kept.append(event)
     return kept

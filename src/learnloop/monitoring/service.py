@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from learnloop.clock import Clock
-from learnloop.domain import DriftCheck, ModelVersion
+from learnloop.domain import DriftCheck, ModelVersion, Prediction
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.drift import FeatureMap, Window, check_all
@@ -73,8 +73,8 @@ class DriftService:
                 model=model,
                 version=champion,
                 n=len(served),
-                window_start=served[-1]["created_at"] if served else None,
-                window_end=served[0]["created_at"] if served else None,
+                window_start=served[-1].created_at if served else None,
+                window_end=served[0].created_at if served else None,
                 drifted=any(r["drifted"] for r in results),
                 results=results,
                 at=self.clock.now(),
@@ -158,11 +158,13 @@ class DriftService:
         return feature_map_of(loaded.predictor)
 
     def _results(
-        self, version: ModelVersion, reference: DriftReference, served: list[dict[str, Any]]
+        self, version: ModelVersion, reference: DriftReference, served: list[Prediction]
     ) -> list[dict[str, Any]]:
         labels = reference.labels
-        proba = np.array([[row["probabilities"].get(label, 0.0) for label in labels] for row in served], dtype=float)
-        window = Window([row["text"] for row in served], proba.reshape(len(served), len(labels)), labels)
+        proba = np.array(
+            [[p.answer.get("probabilities", {}).get(label, 0.0) for label in labels] for p in served], dtype=float
+        )
+        window = Window([p.text for p in served], proba.reshape(len(served), len(labels)), labels)
         results = check_all(reference.summaries, window, features=self._features(version))
         return [r.to_dict() for r in results]
 

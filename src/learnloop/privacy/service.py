@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 
 from learnloop.clock import Clock
-from learnloop.curation.snapshot import snapshot_key
+from learnloop.domain import Feedback, Prediction
 from learnloop.errors import ConflictError, StorageUnavailableError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
@@ -51,6 +51,7 @@ from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
+from learnloop.tasks.classification.snapshot import snapshot_key
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class PrivacyService:
         self.ingest.write_now()
         with self.db.read() as conn:
             predictions = prediction_repo.subject_predictions(conn, hashed)
-            feedback = feedback_repo.subject_feedback(conn, hashed, [p["id"] for p in predictions])
+            feedback = feedback_repo.subject_feedback(conn, hashed, [p.id for p in predictions])
         return {
             "subject_hash": hashed,
             "exported_at": self.clock.now().isoformat(),
@@ -107,10 +108,10 @@ class PrivacyService:
             raise StorageUnavailableError("the prediction log could not be written; erasure not started, retry")
         with self.db.read() as conn:
             predictions = prediction_repo.subject_predictions(conn, hashed)
-            prediction_ids = [p["id"] for p in predictions]
+            prediction_ids = [p.id for p in predictions]
             feedback = feedback_repo.subject_feedback(conn, hashed, prediction_ids)
-            feedback_ids = {f["id"] for f in feedback}
-            models = sorted({p["model"] for p in predictions} | {f["model"] for f in feedback})
+            feedback_ids = {f.id for f in feedback}
+            models = sorted({p.model for p in predictions} | {f.model for f in feedback})
             snapshots = [s for m in models for s in snapshot_repo.list_snapshots(conn, m)]
             versions = {m: model_repo.list_versions(conn, m) for m in models}
             champions = {m: model_repo.get_deployment(conn, m).champion_version for m in models}
@@ -141,8 +142,8 @@ class PrivacyService:
                     reason=reason,
                     data={
                         "subject": hashed[:12],
-                        "predictions": sum(p["model"] == model for p in predictions),
-                        "feedback": sum(f["model"] == model for f in feedback),
+                        "predictions": sum(p.model == model for p in predictions),
+                        "feedback": sum(f.model == model for f in feedback),
                         "versions_trained_on_it": affected[model],
                     },
                 )
@@ -179,5 +180,5 @@ class PrivacyService:
         return dropped
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+def _jsonable(record: Prediction | Feedback) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(record).items()}

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from learnloop.clock import Clock
-from learnloop.curation.export import export_snapshot
 from learnloop.domain import (
     Deployment,
     Event,
@@ -29,7 +28,6 @@ from learnloop.domain import (
     Rollout,
     RolloutStatus,
     Strategy,
-    Task,
     VersionStatus,
 )
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
@@ -43,6 +41,8 @@ from learnloop.store.repositories import jobs as job_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import rollouts as rollout_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
+from learnloop.tasks.classification import ClassificationTask
+from learnloop.tasks.classification.export import export_snapshot
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -100,7 +100,7 @@ class RegistryService:
             raise ValidationError(f"a model needs at least two labels, found {labels}", field="label_column")
         model = Model(
             name=name,
-            task=Task.BINARY if len(labels) == 2 else Task.MULTICLASS,
+            task=ClassificationTask.key,
             labels=tuple(labels),
             family=family,
             params=params,

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from learnloop.curation.active import Candidate, select_for_feedback
 from learnloop.replay.drivers import Served
 from learnloop.replay.users import PlannedFeedback, SimulatedUsers
+from learnloop.tasks.classification.active import Candidate, select_for_feedback
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,8 @@ from typing import Any, Protocol
 import httpx
 
 from learnloop.clock import FakeClock
-from learnloop.domain import JobStatus
+from learnloop.domain import FeedbackInput, JobStatus
 from learnloop.errors import ValidationError
-from learnloop.feedback.intake import FeedbackInput
 from learnloop.replay.users import PlannedFeedback
 from learnloop.services import Services
 

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from learnloop.clock import Clock, FakeClock, SystemClock
 from learnloop.config import Settings
 from learnloop.curation import split_golden
-from learnloop.curation.active import margin_of
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
 from learnloop.policy import Policy
@@ -28,6 +27,7 @@ from learnloop.replay.server import ServerProcess
 from learnloop.replay.stream import DataFile, Order, load_stream
 from learnloop.replay.users import PlannedFeedback, SimulatedUsers, UserModel
 from learnloop.services import build_services
+from learnloop.tasks.classification.active import margin_of
 
 MODES = ("in-process", "http")
 SUMMARY_FILE = "replay.json"

@@ -11,23 +11,26 @@ every action re-checks the rollout under a row lock (``RegistryService``) before
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from learnloop.clock import Clock
-from learnloop.domain import Rollout, RolloutStatus, Strategy
+from learnloop.domain import AnswerSample, Model, Rollout, RolloutStatus, Strategy
 from learnloop.errors import ConflictError, ValidationError
 from learnloop.evaluation.sequential import paired, two_sample
 from learnloop.monitoring.metrics import Metrics
+from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService
 from learnloop.rollout import guardrails
+from learnloop.rollout.arms import paired_outcomes, two_arm_outcomes
 from learnloop.rollout.decide import Decision, Evidence, decide
-from learnloop.rollout.outcomes import paired_outcomes, two_arm_outcomes
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
 from learnloop.store.repositories import rollouts as rollout_repo
+from learnloop.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
 GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency and answer-shift guardrails read
@@ -126,25 +129,27 @@ class RolloutService:
         s = rollout.settings
         previous_p = float(rollout.stats.get("test", {}).get("p_value", 1.0))
         with self.db.read() as conn:
-            labels = model_repo.get_model(conn, rollout.model).labels
+            spec = model_repo.get_model(conn, rollout.model)
+            task = get_task(spec.task)
+            rule = task.outcomes(spec)
             if rollout.strategy == Strategy.SHADOW:
-                pairs = paired_outcomes(feedback_repo.shadow_feedback(conn, rollout.model, rollout.id), labels)
+                pairs = paired_outcomes(feedback_repo.shadow_feedback(conn, rollout.model, rollout.id), rule)
                 test = paired(
                     pairs.both, pairs.a_only, pairs.b_only, pairs.neither, alpha=s.gate.alpha, previous_p=previous_p
                 )
-                served = prediction_repo.arm_predictions(
+                served = prediction_repo.arm_answers(
                     conn, rollout.model, rollout.started_at, rollout.baseline_version, ["champion"], GUARDRAIL_WINDOW
                 )
-                shadow = prediction_repo.shadow_latencies(conn, rollout.id, GUARDRAIL_WINDOW)
-                checks = [guardrails.label_shift([r["label"] for r in served], [r["label"] for r in shadow], labels, s)]
+                shadow = prediction_repo.shadow_answers(conn, rollout.id, GUARDRAIL_WINDOW)
+                checks = [_answer_shift(spec, task, served, shadow, s)]
                 return Evidence(test, checks, pairs.unknown)
-            rows = feedback_repo.arm_feedback(
+            events = feedback_repo.arm_feedback(
                 conn, rollout.model, rollout.started_at, [rollout.baseline_version, rollout.version]
             )
-            arms = two_arm_outcomes(rows, labels, a_version=rollout.baseline_version, b_version=rollout.version)
+            arms = two_arm_outcomes(events, rule, a_version=rollout.baseline_version, b_version=rollout.version)
             test = two_sample(arms.a, arms.b, alpha=s.gate.alpha, previous_p=previous_p)
             routes = prediction_repo.count_routes(conn, rollout.model, rollout.started_at, ["canary", "fallback"])
-            base = prediction_repo.arm_predictions(
+            base = prediction_repo.arm_answers(
                 conn,
                 rollout.model,
                 rollout.started_at,
@@ -152,14 +157,14 @@ class RolloutService:
                 ["champion", "baseline"],
                 GUARDRAIL_WINDOW,
             )
-            chal = prediction_repo.arm_predictions(
+            chal = prediction_repo.arm_answers(
                 conn, rollout.model, rollout.started_at, rollout.version, ["canary"], GUARDRAIL_WINDOW
             )
         fallbacks = routes.get("fallback", 0)
         checks = [
             guardrails.error_rate(fallbacks, routes.get("canary", 0) + fallbacks, s),
-            guardrails.latency([r["latency_ms"] for r in base], [r["latency_ms"] for r in chal], s),
-            guardrails.label_shift([r["label"] for r in base], [r["label"] for r in chal], labels, s),
+            guardrails.latency([a.latency_ms for a in base], [a.latency_ms for a in chal], s),
+            _answer_shift(spec, task, base, chal, s),
         ]
         return Evidence(test, checks, arms.unknown)
 
@@ -256,3 +261,12 @@ class RolloutService:
         self.metrics.rollout_share.labels(rollout.model, rollout.strategy.value).set(share)
         if decision.action == "step":
             self.registry.routing_changed(rollout.model)
+
+
+def _answer_shift(
+    model: Model, task: Task, baseline: Sequence[AnswerSample], challenger: Sequence[AnswerSample], settings: Policy
+) -> guardrails.GuardrailCheck:
+    """The guardrail on the mix of answer categories (classification: the labels) between two arms."""
+    a = [task.answer_category(sample.answer) for sample in baseline]
+    b = [task.answer_category(sample.answer) for sample in challenger]
+    return guardrails.label_shift(a, b, list(model.labels) or sorted(set(a) | set(b)), settings)

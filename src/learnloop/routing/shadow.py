@@ -26,6 +26,7 @@ from learnloop.monitoring.metrics import Metrics
 from learnloop.routing.cache import LiveRollout
 from learnloop.store.db import Database
 from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.tasks.classification import ClassAnswer
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,14 @@ class ShadowRunner:
             latency_ms = (time.perf_counter() - started) * 1000 / len(copies)
             labels = shadow.predictor.labels
             for c, p in zip(copies, proba, strict=True):
+                answer = ClassAnswer(labels[int(p.argmax())], dict(zip(labels, map(float, p), strict=True)))
                 rows.append(
                     {
                         "prediction_id": c.prediction_id,
                         "rollout_id": c.rollout.id,
                         "model": c.model,
                         "version": shadow.version,
-                        "label": labels[int(p.argmax())],
-                        "probabilities": orjson.dumps(dict(zip(labels, map(float, p), strict=True))).decode(),
+                        "answer": orjson.dumps(answer.to_answer()).decode(),
                         "latency_ms": latency_ms,
                         "created_at": c.created_at,
                     }

@@ -60,8 +60,8 @@ models = Table(
     "models",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("task", String(16), nullable=False),
-    Column("labels", JSON, nullable=False),
+    Column("task", String(16), nullable=False),  # the Task plug-in's key ("classification")
+    Column("labels", JSON, nullable=False),  # the label set (classification; empty for tasks without labels)
     Column("family", String(64), nullable=False),
     Column("params", JSON, nullable=False),
     Column("policy", JSON, nullable=False),
@@ -133,9 +133,8 @@ predictions = Table(
     Column("model", String(64), nullable=False),
     Column("version", Integer, nullable=False),
     Column("route", String(16), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("label", String(128), nullable=False),
-    Column("probabilities", Text, nullable=False),  # JSON text, written on the hot path
+    Column("text", Text, nullable=False),  # the input as text (classification: the text; generation: the prompt)
+    Column("answer", Text, nullable=False),  # the task's answer as JSON text (written on the hot path)
     Column("subject", String(128)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("latency_ms", Float, nullable=False),
@@ -150,10 +149,7 @@ feedback = Table(
     Column("client_id", String(128)),
     Column("prediction_id", ID),
     Column("kind", String(16), nullable=False),
-    Column("label", String(128)),
-    Column("thumbs", String(4)),
-    Column("rating", Integer),
-    Column("text", Text),
+    Column("payload", JSON, nullable=False),  # what the event says, by kind (label, thumbs, rating, text, ...)
     Column("subject", String(128)),
     Column("metadata", JSON),
     Column("created_at", UTCDateTime, nullable=False),
@@ -227,8 +223,7 @@ shadow_predictions = Table(
     Column("rollout_id", Integer, nullable=False),
     Column("model", String(64), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("label", String(128), nullable=False),
-    Column("probabilities", Text, nullable=False),
+    Column("answer", Text, nullable=False),  # JSON text, as predictions.answer
     Column("latency_ms", Float, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_shadow_predictions_rollout", "rollout_id"),

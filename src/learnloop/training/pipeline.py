@@ -9,10 +9,6 @@ from typing import Any
 
 from learnloop import __version__
 from learnloop.clock import Clock
-from learnloop.curation import Snapshot, build_snapshot
-from learnloop.curation.noise import ProbabilisticModel
-from learnloop.curation.resolve import curate_feedback
-from learnloop.curation.snapshot import snapshot_key
 from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
 from learnloop.errors import InsufficientDataError
 from learnloop.evaluation import (
@@ -31,6 +27,10 @@ from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
+from learnloop.tasks.classification import Snapshot, build_snapshot
+from learnloop.tasks.classification.noise import ProbabilisticModel
+from learnloop.tasks.classification.resolve import curate_feedback
+from learnloop.tasks.classification.snapshot import snapshot_key
 from learnloop.training.fit import FoldSpec, TrainResult, TrainSpec
 from learnloop.training.runner import TrainingRunner
 

@@ -12,8 +12,8 @@ from learnloop.api.schemas import (
     FeedbackPublic,
     ItemError,
 )
+from learnloop.domain import FeedbackInput
 from learnloop.errors import LearnloopError, ValidationError
-from learnloop.feedback.intake import FeedbackInput
 
 router = APIRouter(prefix="/v1/models/{model}/feedback", tags=["feedback"])
 

@@ -7,15 +7,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Select, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
-from learnloop.domain import (
-    Feedback,
-    FeedbackKind,
-)
+from learnloop.domain import Feedback, FeedbackEvent, FeedbackKind, Served
 from learnloop.errors import ConflictError, NotFoundError
 from learnloop.store import tables as t
 from learnloop.store.db import delete_in
@@ -26,81 +24,87 @@ LABELLED_KINDS = (
     FeedbackKind.THUMBS,
     FeedbackKind.RATING,
 )
+_F = tuple(c.label(f"f_{c.name}") for c in t.feedback.columns)
+_P = (
+    t.predictions.c.id.label("p_id"),
+    t.predictions.c.version.label("p_version"),
+    t.predictions.c.route.label("p_route"),
+    t.predictions.c.text.label("p_text"),
+    t.predictions.c.answer.label("p_answer"),
+    t.predictions.c.created_at.label("p_created_at"),
+)
+_ANSWER_OF = and_(t.predictions.c.id == t.feedback.c.prediction_id, t.predictions.c.model == t.feedback.c.model)
 
 
-def judged_answers(conn: Connection, model: str, version: int | None, limit: int) -> list[dict[str, Any]]:
+def _feedback(row: Mapping[str, Any] | RowMapping, prefix: str = "") -> Feedback:
+    return Feedback(
+        id=row[f"{prefix}id"],
+        model=row[f"{prefix}model"],
+        kind=FeedbackKind(row[f"{prefix}kind"]),
+        prediction_id=row[f"{prefix}prediction_id"],
+        client_id=row[f"{prefix}client_id"],
+        payload=dict(row[f"{prefix}payload"] or {}),
+        subject=row[f"{prefix}subject"],
+        metadata=row[f"{prefix}metadata"],
+        created_at=row[f"{prefix}created_at"],
+    )
+
+
+def _event(row: RowMapping) -> FeedbackEvent:
+    served = None
+    if row["p_id"] is not None:
+        served = Served(
+            prediction_id=row["p_id"],
+            version=row["p_version"],
+            route=row["p_route"],
+            text=row["p_text"],
+            answer=orjson.loads(row["p_answer"]),
+            created_at=row["p_created_at"],
+        )
+    shadow = row.get("s_answer")
+    return FeedbackEvent(_feedback(row, "f_"), served, None if shadow is None else orjson.loads(shadow))
+
+
+def _events(*, outer: bool = False) -> Select[Any]:
+    """Feedback events with the answer each is about (``outer``: also the events whose
+    prediction is not logged, without an answer)."""
+    f, p = t.feedback, t.predictions
+    return select(*_F, *_P).select_from(f.outerjoin(p, _ANSWER_OF) if outer else f.join(p, _ANSWER_OF))
+
+
+def judged_answers(conn: Connection, model: str, version: int | None, limit: int) -> list[FeedbackEvent]:
     """The newest ``limit`` feedback events on answers of ``version`` (every version if None),
     newest first, with what was answered: the evidence behind online accuracy."""
-    q = select(
-        *_OUTCOME_COLUMNS, t.predictions.c.version, t.predictions.c.route, t.predictions.c.created_at.label("served_at")
-    ).select_from(
-        t.feedback.join(
-            t.predictions,
-            and_(t.predictions.c.id == t.feedback.c.prediction_id, t.predictions.c.model == t.feedback.c.model),
-        )
-    )
-    q = q.where(t.feedback.c.model == model)
+    f, p = t.feedback, t.predictions
+    q = _events().where(f.c.model == model)
     if version is not None:
-        q = q.where(t.predictions.c.version == version)
-    q = q.order_by(t.feedback.c.created_at.desc(), t.feedback.c.id.desc()).limit(limit)
-    return [dict(r) for r in conn.execute(q).mappings()]
+        q = q.where(p.c.version == version)
+    q = q.order_by(f.c.created_at.desc(), f.c.id.desc()).limit(limit)
+    return [_event(r) for r in conn.execute(q).mappings()]
 
 
-# A feedback event and the answer it is about: what ``rollout.outcomes`` judges.
-_OUTCOME_COLUMNS = (
-    t.feedback.c.id,
-    t.feedback.c.kind,
-    t.feedback.c.label,
-    t.feedback.c.thumbs,
-    t.feedback.c.rating,
-    t.feedback.c.created_at,
-    t.feedback.c.prediction_id,
-    t.predictions.c.label.label("predicted_label"),
-)
-
-
-def arm_feedback(conn: Connection, model: str, since: datetime, versions: Sequence[int]) -> list[dict[str, Any]]:
+def arm_feedback(conn: Connection, model: str, since: datetime, versions: Sequence[int]) -> list[FeedbackEvent]:
     """Feedback on the predictions the given versions served since ``since``, oldest first,
-    with what was predicted (the live test's evidence for canaries and A/B tests)."""
+    with what was answered (the live test's evidence for canaries and A/B tests)."""
     f, p = t.feedback, t.predictions
     q = (
-        select(*_OUTCOME_COLUMNS, p.c.version, p.c.route)
-        .select_from(f.join(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)))
+        _events()
         .where(f.c.model == model, p.c.created_at >= since, p.c.version.in_(list(versions)))
         .order_by(f.c.created_at, f.c.id)
     )
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [_event(r) for r in conn.execute(q).mappings()]
 
 
-def shadow_feedback(conn: Connection, model: str, rollout_id: int) -> list[dict[str, Any]]:
+def shadow_feedback(conn: Connection, model: str, rollout_id: int) -> list[FeedbackEvent]:
     """Feedback on served predictions that a shadow also answered: both answers, oldest first."""
     f, p, s = t.feedback, t.predictions, t.shadow_predictions
     q = (
-        select(*_OUTCOME_COLUMNS, s.c.label.label("shadow_label"))
-        .select_from(
-            f.join(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)).join(s, s.c.prediction_id == p.c.id)
-        )
+        select(*_F, *_P, s.c.answer.label("s_answer"))
+        .select_from(f.join(p, _ANSWER_OF).join(s, s.c.prediction_id == p.c.id))
         .where(f.c.model == model, s.c.rollout_id == rollout_id)
         .order_by(f.c.created_at, f.c.id)
     )
-    return [dict(r) for r in conn.execute(q).mappings()]
-
-
-def _feedback(row: Mapping[str, Any] | RowMapping) -> Feedback:
-    return Feedback(
-        id=row["id"],
-        model=row["model"],
-        kind=FeedbackKind(row["kind"]),
-        prediction_id=row["prediction_id"],
-        client_id=row["client_id"],
-        label=row["label"],
-        thumbs=row["thumbs"],
-        rating=row["rating"],
-        text=row["text"],
-        subject=row["subject"],
-        metadata=row["metadata"],
-        created_at=row["created_at"],
-    )
+    return [_event(r) for r in conn.execute(q).mappings()]
 
 
 def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Feedback]:
@@ -163,53 +167,30 @@ def count_labelled_feedback_since(conn: Connection, model: str, since: datetime 
     return int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
 
 
-def _feedback_and_answer() -> Select[Any]:
-    """Feedback events, each with the answer it is about when that prediction is logged
-    (``prediction_text``, ``predicted_label``, ... are None otherwise)."""
-    f, p = t.feedback, t.predictions
-    return select(
-        f.c.id,
-        f.c.kind,
-        f.c.label,
-        f.c.thumbs,
-        f.c.rating,
-        f.c.text,
-        f.c.subject,
-        f.c.metadata,
-        f.c.created_at,
-        f.c.prediction_id,
-        p.c.text.label("prediction_text"),
-        p.c.label.label("predicted_label"),
-        p.c.version.label("prediction_version"),
-        p.c.route.label("prediction_route"),
-    ).select_from(f.outerjoin(p, and_(p.c.id == f.c.prediction_id, p.c.model == f.c.model)))
-
-
-def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> list[dict[str, Any]]:
-    """Feedback up to ``until`` joined with its prediction when that is known, oldest first."""
+def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> list[FeedbackEvent]:
+    """Feedback up to ``until``, each with its answer when that prediction is logged, oldest first."""
     f = t.feedback
-    q = _feedback_and_answer().where(f.c.model == model, f.c.created_at <= until).order_by(f.c.created_at, f.c.id)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    q = _events(outer=True).where(f.c.model == model, f.c.created_at <= until).order_by(f.c.created_at, f.c.id)
+    return [_event(r) for r in conn.execute(q).mappings()]
 
 
-def recent_feedback(conn: Connection, model: str, limit: int) -> list[dict[str, Any]]:
+def recent_feedback(conn: Connection, model: str, limit: int) -> list[FeedbackEvent]:
     """The newest ``limit`` feedback events of ``model``, newest first, each with the answer it
-    is about when that prediction is logged (``predicted_label`` etc. are None otherwise)."""
+    is about when that prediction is logged."""
     f = t.feedback
-    q = _feedback_and_answer().where(f.c.model == model).order_by(f.c.created_at.desc(), f.c.id.desc()).limit(limit)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    q = _events(outer=True).where(f.c.model == model).order_by(f.c.created_at.desc(), f.c.id.desc()).limit(limit)
+    return [_event(r) for r in conn.execute(q).mappings()]
 
 
-def subject_feedback(conn: Connection, subject_hash: str, prediction_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The subject's own feedback and any feedback on the subject's predictions."""
+def subject_feedback(conn: Connection, subject_hash: str, prediction_ids: Sequence[str]) -> list[Feedback]:
+    """The subject's own feedback and any feedback on the subject's predictions, oldest first."""
     f = t.feedback
-    clause = f.c.subject == subject_hash
-    rows: dict[str, dict[str, Any]] = {r["id"]: dict(r) for r in conn.execute(select(f).where(clause)).mappings()}
+    found = {r["id"]: _feedback(r) for r in conn.execute(select(f).where(f.c.subject == subject_hash)).mappings()}
     for start in range(0, len(prediction_ids), 500):
         chunk = list(prediction_ids[start : start + 500])
         for r in conn.execute(select(f).where(f.c.prediction_id.in_(chunk))).mappings():
-            rows[r["id"]] = dict(r)
-    return sorted(rows.values(), key=lambda r: (r["created_at"], r["id"]))
+            found[r["id"]] = _feedback(r)
+    return sorted(found.values(), key=lambda fb: (fb.created_at, fb.id))
 
 
 def delete_feedback(conn: Connection, ids: Sequence[str]) -> int:

@@ -14,7 +14,6 @@ from learnloop.domain import (
     Deployment,
     Model,
     ModelVersion,
-    Task,
     VersionStatus,
 )
 from learnloop.errors import ConflictError, NotFoundError
@@ -25,7 +24,7 @@ from learnloop.store import tables as t
 def _model(row: RowMapping) -> Model:
     return Model(
         name=row["name"],
-        task=Task(row["task"]),
+        task=row["task"],
         labels=tuple(row["labels"]),
         family=row["family"],
         params=dict(row["params"]),
@@ -42,7 +41,7 @@ def insert_model(conn: Connection, model: Model) -> None:
     conn.execute(
         insert(t.models).values(
             name=model.name,
-            task=model.task.value,
+            task=model.task,
             labels=list(model.labels),
             family=model.family,
             params=model.params,

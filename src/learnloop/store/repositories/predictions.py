@@ -10,17 +10,32 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, RowMapping
 
+from learnloop.domain import AnswerSample, Prediction
 from learnloop.store import tables as t
 from learnloop.store.db import delete_in
 
 
-def recent_probabilities(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, float]]:
-    """The probabilities of the newest ``limit`` answers of ``version`` (newest first)."""
+def _prediction(row: Mapping[str, Any] | RowMapping) -> Prediction:
+    return Prediction(
+        id=row["id"],
+        model=row["model"],
+        version=row["version"],
+        route=row["route"],
+        text=row["text"],
+        answer=orjson.loads(row["answer"]),
+        subject=row["subject"],
+        created_at=row["created_at"],
+        latency_ms=row["latency_ms"],
+    )
+
+
+def recent_answers(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, Any]]:
+    """The answers of the newest ``limit`` predictions of ``version`` (newest first)."""
     p = t.predictions
     q = (
-        select(p.c.probabilities)
+        select(p.c.answer)
         .where(p.c.model == model, p.c.version == version)
         .order_by(p.c.created_at.desc())
         .limit(limit)
@@ -28,19 +43,19 @@ def recent_probabilities(conn: Connection, model: str, version: int, limit: int)
     return [orjson.loads(raw) for raw in conn.execute(q).scalars()]
 
 
-def arm_predictions(
+def arm_answers(
     conn: Connection, model: str, since: datetime, version: int, routes: Sequence[str], limit: int
-) -> list[dict[str, Any]]:
-    """The newest ``limit`` predictions a version served on the given routes since ``since``
-    (label, latency): what the guardrails watch."""
+) -> list[AnswerSample]:
+    """The newest ``limit`` answers a version served on the given routes since ``since``, with
+    their latencies: what the guardrails watch."""
     p = t.predictions
     q = (
-        select(p.c.label, p.c.latency_ms, p.c.route)
+        select(p.c.answer, p.c.latency_ms)
         .where(p.c.model == model, p.c.created_at >= since, p.c.version == version, p.c.route.in_(list(routes)))
         .order_by(p.c.created_at.desc())
         .limit(limit)
     )
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [AnswerSample(orjson.loads(raw), latency) for raw, latency in conn.execute(q)]
 
 
 def count_routes(conn: Connection, model: str, since: datetime, routes: Sequence[str]) -> dict[str, int]:
@@ -53,18 +68,20 @@ def count_routes(conn: Connection, model: str, since: datetime, routes: Sequence
     return {route: int(n) for route, n in conn.execute(q)}
 
 
-def shadow_latencies(conn: Connection, rollout_id: int, limit: int) -> list[dict[str, Any]]:
+def shadow_answers(conn: Connection, rollout_id: int, limit: int) -> list[AnswerSample]:
+    """The newest ``limit`` answers of a shadow rollout, with their latencies."""
     s = t.shadow_predictions
     q = (
-        select(s.c.label, s.c.latency_ms)
+        select(s.c.answer, s.c.latency_ms)
         .where(s.c.rollout_id == rollout_id)
         .order_by(s.c.created_at.desc())
         .limit(limit)
     )
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [AnswerSample(orjson.loads(raw), latency) for raw, latency in conn.execute(q)]
 
 
 def insert_shadow_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows of ``shadow_predictions``; ``answer`` is JSON text."""
     if rows:
         conn.execute(insert(t.shadow_predictions), list(rows))
 
@@ -75,7 +92,7 @@ PREDICTION_COLUMNS = tuple(str(c.name) for c in t.predictions.columns)  # plain 
 PredictionRow = tuple[Any, ...]  # values in PREDICTION_COLUMNS order, ready for the driver
 
 
-_SQLITE_CHUNK = 2_000  # rows per multi-row INSERT (10 columns: under SQLite's 32,766 variables)
+_SQLITE_CHUNK = 2_000  # rows per multi-row INSERT (9 columns: under SQLite's 32,766 variables)
 
 
 def prediction_row_encoder(dialect: Dialect) -> Callable[[Mapping[str, Any]], PredictionRow]:
@@ -122,37 +139,28 @@ def count_predictions(conn: Connection, model: str | None = None) -> int:
     return int(conn.execute(q).scalar_one())
 
 
-def get_prediction(conn: Connection, prediction_id: str) -> dict[str, Any] | None:
+def get_prediction(conn: Connection, prediction_id: str) -> Prediction | None:
     row = conn.execute(select(t.predictions).where(t.predictions.c.id == prediction_id)).mappings().first()
-    if row is None:
-        return None
-    data = dict(row)
-    data["probabilities"] = orjson.loads(data["probabilities"])
-    return data
+    return None if row is None else _prediction(row)
 
 
-def served_window(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` answers of ``version`` (text, probabilities, created_at), newest
-    first: the window a drift check compares with the version's reference."""
+def served_window(conn: Connection, model: str, version: int, limit: int) -> list[Prediction]:
+    """The newest ``limit`` answers of ``version``, newest first: the window a drift check
+    compares with the version's reference."""
     p = t.predictions
     q = (
-        select(p.c.text, p.c.probabilities, p.c.created_at)
+        select(p)
         .where(p.c.model == model, p.c.version == version)
         .order_by(p.c.created_at.desc(), p.c.id.desc())
         .limit(limit)
     )
-    return [{"text": text, "probabilities": orjson.loads(raw), "created_at": at} for text, raw, at in conn.execute(q)]
+    return [_prediction(row) for row in conn.execute(q).mappings()]
 
 
-def subject_predictions(conn: Connection, subject_hash: str) -> list[dict[str, Any]]:
+def subject_predictions(conn: Connection, subject_hash: str) -> list[Prediction]:
     p = t.predictions
     q = select(p).where(p.c.subject == subject_hash).order_by(p.c.created_at)
-    out = []
-    for row in conn.execute(q).mappings():
-        data = dict(row)
-        data["probabilities"] = orjson.loads(data["probabilities"])
-        out.append(data)
-    return out
+    return [_prediction(row) for row in conn.execute(q).mappings()]
 
 
 def delete_predictions(conn: Connection, ids: Sequence[str]) -> int:
@@ -163,18 +171,15 @@ def delete_shadow_predictions(conn: Connection, prediction_ids: Sequence[str]) -
     return delete_in(conn, t.shadow_predictions.c.prediction_id, prediction_ids)
 
 
-def unlabelled_predictions(conn: Connection, model: str, version: int, limit: int) -> list[dict[str, Any]]:
+def unlabelled_predictions(conn: Connection, model: str, version: int, limit: int) -> list[Prediction]:
     """The newest ``limit`` answers of ``version`` that no feedback event refers to, newest
-    first (id, text, label, probabilities, created_at): what the loop may still ask about."""
+    first: what the loop may still ask about."""
     p, f = t.predictions, t.feedback
     has_feedback = select(f.c.id).where(f.c.prediction_id == p.c.id, f.c.model == p.c.model).exists()
     q = (
-        select(p.c.id, p.c.text, p.c.label, p.c.probabilities, p.c.created_at)
+        select(p)
         .where(p.c.model == model, p.c.version == version, ~has_feedback)
         .order_by(p.c.created_at.desc(), p.c.id.desc())
         .limit(limit)
     )
-    return [
-        {"id": pid, "text": text, "label": label, "probabilities": orjson.loads(raw), "created_at": at}
-        for pid, text, label, raw, at in conn.execute(q)
-    ]
+    return [_prediction(row) for row in conn.execute(q).mappings()]

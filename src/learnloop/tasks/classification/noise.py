@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from learnloop.curation.labels import LabelledExample
+from learnloop.tasks.classification.labels import LabelledExample
 
 FloatArray = npt.NDArray[np.float64]
 

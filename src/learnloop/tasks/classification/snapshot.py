@@ -34,8 +34,8 @@ import orjson
 
 from learnloop.curation.conflicts import subject_caps
 from learnloop.curation.dedup import dedupe, group_ids
-from learnloop.curation.labels import LabelledExample
 from learnloop.policy import Policy
+from learnloop.tasks.classification.labels import LabelledExample
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,10 @@ import numpy as np
 
 from learnloop.curation.conflicts import Vote, dawid_skene
 from learnloop.curation.dedup import group_ids
-from learnloop.curation.labels import (
+from learnloop.domain import FeedbackEvent
+from learnloop.policy import CurationPolicy
+from learnloop.tasks.classification.answers import predicted_label
+from learnloop.tasks.classification.labels import (
     LabelledExample,
     derive_examples,
     event_key,
@@ -47,8 +50,7 @@ from learnloop.curation.labels import (
     implied_label,
     winning_events,
 )
-from learnloop.curation.noise import FitFunction, filter_label_noise
-from learnloop.policy import CurationPolicy
+from learnloop.tasks.classification.noise import FitFunction, filter_label_noise
 
 HONESTY = 3.0  # extra diagonal pseudo-counts: an unseen voter is right (1 + 3) / (1 + 3 + 1) = 80% on two labels
 LOW_TRUST = 0.5  # voters below this are counted as low-trust
@@ -71,15 +73,15 @@ class ConflictReport:
 class _Ballot:
     voter: str
     label: str
-    row: Mapping[str, Any]
+    event: FeedbackEvent
     text: str
 
 
 def resolve_feedback(
-    rows: Iterable[Mapping[str, Any]], labels: Sequence[str], *, rule: str, dedup_threshold: float
+    events: Iterable[FeedbackEvent], labels: Sequence[str], *, rule: str, dedup_threshold: float
 ) -> ConflictReport:
-    """Feedback rows (oldest first, joined with their predictions) -> examples under ``rule``."""
-    rows = list(rows)
+    """Feedback events (oldest first, with their answers) -> examples under ``rule``."""
+    rows = list(events)
     if rule == "latest":
         derived, derived_counts = derive_examples(rows, labels)
         return ConflictReport(derived, dict(derived_counts), {"rule": "latest"})
@@ -123,13 +125,13 @@ def resolve_feedback(
         post /= post.sum()
         top = max(float(post[column[b.label]]) for b in ballots_here)  # never a label nobody gave
         tied = {b.label for b in ballots_here if post[column[b.label]] >= top - 1e-9}
-        ordered = sorted(ballots_here, key=lambda b: (b.row["created_at"], b.row["id"]))
+        ordered = sorted(ballots_here, key=lambda b: (b.event.created_at, b.event.id))
         label = next(b.label for b in reversed(ordered) if b.label in tied)
         winner = next(b for b in reversed(ordered) if b.label == label)
         if gid in contested and label != ordered[-1].label:
             overturned += 1
         weight = min(1.0, top / baseline)
-        examples.append(feedback_example(winner.row, label, round(weight, 6)))
+        examples.append(feedback_example(winner.event, label, round(weight, 6)))
     examples.sort(key=lambda ex: (ex.created_at is None, ex.created_at, ex.feedback_id))
     counts["examples"] = len(examples)
     subjects = {s: t for s, t in trust.items() if s != ANONYMOUS}
@@ -151,24 +153,24 @@ def resolve_feedback(
     return ConflictReport(examples, dict(counts), report, trust)
 
 
-def _ballots(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tuple[list[_Ballot], Counter[str]]:
+def _ballots(events: Sequence[FeedbackEvent], labels: Sequence[str]) -> tuple[list[_Ballot], Counter[str]]:
     """One ballot per voter and prediction (or standalone text), in time order."""
 
-    def voter(row: Mapping[str, Any]) -> str:
-        return row.get("subject") or ANONYMOUS
+    def voter(event: FeedbackEvent) -> str:
+        return event.feedback.subject or ANONYMOUS
 
-    def key(row: Mapping[str, Any]) -> tuple[str, str] | None:
-        about = event_key(row)
-        return None if about is None else (about, voter(row))
+    def key(event: FeedbackEvent) -> tuple[str, str] | None:
+        about = event_key(event)
+        return None if about is None else (about, voter(event))
 
-    winners, counts = winning_events(rows, key)
+    winners, counts = winning_events(events, key)
     ballots = []
-    for row in winners:
-        label, outcome = implied_label(row, labels)
+    for event in winners:
+        label, outcome = implied_label(event, labels)
         if label is None:
             counts[outcome] += 1
             continue
-        ballots.append(_Ballot(voter(row), label, row, event_text(row)))
+        ballots.append(_Ballot(voter(event), label, event, event_text(event)))
     return ballots, counts
 
 
@@ -177,20 +179,20 @@ def scale_weights(examples: Sequence[LabelledExample], factors: Mapping[int, flo
     return [replace(ex, weight=ex.weight * factors[i]) if i in factors else ex for i, ex in enumerate(examples)]
 
 
-def disagreement(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> dict[str, dict[str, Any]]:
+def disagreement(events: Iterable[FeedbackEvent], labels: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per version that served the answer: feedback events that judged it, how many contradict
     the served label (a different label, thumbs down, a rating of 1-2) and their share."""
     judged: Counter[str] = Counter()
     against: Counter[str] = Counter()
-    for row in rows:
-        if row["kind"] == "example" or row.get("prediction_text") is None:
+    for event in events:
+        if event.kind == "example" or event.served is None:
             continue
-        label, outcome = implied_label(row, labels)
+        label, outcome = implied_label(event, labels)
         if outcome not in ("labelled", "negative"):
             continue
-        version = str(row.get("prediction_version"))
+        version = str(event.served.version)
         judged[version] += 1
-        if outcome == "negative" or label != row["predicted_label"]:
+        if outcome == "negative" or label != predicted_label(event):
             against[version] += 1
     return {
         v: {"feedback": judged[v], "contradicting": against[v], "share": round(against[v] / judged[v], 4)}
@@ -199,7 +201,7 @@ def disagreement(rows: Iterable[Mapping[str, Any]], labels: Sequence[str]) -> di
 
 
 def curate_feedback(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[FeedbackEvent],
     labels: Sequence[str],
     policy: CurationPolicy,
     *,

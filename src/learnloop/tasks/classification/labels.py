@@ -17,18 +17,15 @@ Rules (stated, so a snapshot can be explained):
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-_SPACE = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    return _SPACE.sub(" ", text).strip().casefold()
+from learnloop.curation.dedup import normalize_text
+from learnloop.domain import FeedbackEvent
+from learnloop.tasks.classification.answers import predicted_label
 
 
 @dataclass(frozen=True)
@@ -47,21 +44,22 @@ class LabelledExample:
 EVENT_PRIORITY = {"label": 2, "example": 2, "thumbs": 1, "rating": 1}
 
 
-def implied_label(row: Mapping[str, Any], labels: Sequence[str]) -> tuple[str | None, str]:
+def implied_label(event: FeedbackEvent, labels: Sequence[str]) -> tuple[str | None, str]:
     """(label, outcome) for one event whose prediction is known: ``labelled``, ``neutral``
     (a rating of 3), ``negative`` (multi-class thumbs down: not the predicted label) or why not."""
-    kind = row["kind"]
+    fb = event.feedback
+    kind = fb.kind
     if kind in ("label", "example"):
-        return row["label"], "labelled"
+        return fb.label, "labelled"
     if kind == "thumbs":
-        positive = row["thumbs"] == "up"
+        positive = fb.thumbs == "up"
     elif kind == "rating":
-        if row["rating"] == 3:
+        if fb.rating == 3:
             return None, "neutral"
-        positive = row["rating"] >= 4
+        positive = (fb.rating or 0) >= 4
     else:
         return None, "unknown_kind"
-    predicted = row["predicted_label"]
+    predicted = predicted_label(event)
     if predicted not in labels:  # a prediction of a model whose labels were different
         return None, "unknown_predicted_label"
     if positive:
@@ -71,71 +69,74 @@ def implied_label(row: Mapping[str, Any], labels: Sequence[str]) -> tuple[str | 
     return None, "negative"
 
 
-def event_key(row: Mapping[str, Any]) -> str | None:
+def event_key(event: FeedbackEvent) -> str | None:
     """What one event is about: a standalone text, or a logged prediction (None while the
     prediction is not in the log yet: pending)."""
-    if row["kind"] == "example":
-        return f"text:{normalize_text(row['text'])}"
-    if row["prediction_text"] is None:
+    if event.kind == "example":
+        return f"text:{normalize_text(event.feedback.text or '')}"
+    if event.served is None:
         return None
-    return f"prediction:{row['prediction_id']}"
+    return f"prediction:{event.prediction_id}"
 
 
 def winning_events(
-    rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], Hashable | None] = event_key
-) -> tuple[list[Mapping[str, Any]], Counter[str]]:
-    """The deciding event per ``key`` (rows oldest first): an explicit label beats thumbs or
+    events: Iterable[FeedbackEvent], key: Callable[[FeedbackEvent], Hashable | None] = event_key
+) -> tuple[list[FeedbackEvent], Counter[str]]:
+    """The deciding event per ``key`` (events oldest first): an explicit label beats thumbs or
     ratings, and within the same priority the latest wins. Winners in time order; counts of
     events by kind, ``pending_prediction`` (key None) and ``superseded``."""
     counts: Counter[str] = Counter()
-    best: dict[Hashable, tuple[int, Mapping[str, Any]]] = {}
-    for row in rows:
-        counts[f"events.{row['kind']}"] += 1
-        k = key(row)
+    best: dict[Hashable, tuple[int, FeedbackEvent]] = {}
+    for event in events:
+        counts[f"events.{event.kind}"] += 1
+        k = key(event)
         if k is None:
             counts["pending_prediction"] += 1
             continue
-        priority = EVENT_PRIORITY.get(row["kind"], 0)
+        priority = EVENT_PRIORITY.get(event.kind, 0)
         current = best.get(k)
         if current is not None:
             counts["superseded"] += 1
         if current is None or priority >= current[0]:
-            best[k] = (priority, row)
-    winners = sorted((row for _, row in best.values()), key=lambda r: (r["created_at"], r["id"]))
+            best[k] = (priority, event)
+    winners = sorted((event for _, event in best.values()), key=lambda e: (e.created_at, e.id))
     return winners, counts
 
 
-def event_text(row: Mapping[str, Any]) -> str:
+def event_text(event: FeedbackEvent) -> str:
     """The text an event labels: the standalone example's, or the prediction's."""
-    return str(row["text"] if row["kind"] == "example" else row["prediction_text"])
+    if event.kind == "example" or event.served is None:
+        return event.feedback.text or ""
+    return event.served.text
 
 
-def feedback_example(row: Mapping[str, Any], label: str, weight: float = 1.0) -> LabelledExample:
+def feedback_example(event: FeedbackEvent, label: str, weight: float = 1.0) -> LabelledExample:
     """The training example an event gives."""
+    fb = event.feedback
     return LabelledExample(
-        event_text(row),
+        event_text(event),
         label,
-        f"feedback:{row['kind']}",
-        row["created_at"],
-        row["id"],
-        row.get("metadata"),
-        row.get("subject"),
+        f"feedback:{fb.kind}",
+        fb.created_at,
+        fb.id,
+        fb.metadata,
+        fb.subject,
         weight,
     )
 
 
 def derive_examples(
-    rows: Iterable[Mapping[str, Any]], labels: Sequence[str]
+    events: Iterable[FeedbackEvent], labels: Sequence[str]
 ) -> tuple[list[LabelledExample], Counter[str]]:
-    """Feedback rows (oldest first, joined with their predictions) -> labelled examples."""
-    winners, counts = winning_events(rows)
+    """Feedback events (oldest first, with their answers) -> labelled examples."""
+    winners, counts = winning_events(events)
     by_text: dict[str, LabelledExample] = {}
-    for row in winners:
-        label, outcome = implied_label(row, labels)
+    for event in winners:
+        label, outcome = implied_label(event, labels)
         if label is None:
             counts[outcome] += 1
             continue
-        example = feedback_example(row, label)
+        example = feedback_example(event, label)
         norm = normalize_text(example.text)
         if norm in by_text:
             counts["same_text_relabelled" if by_text[norm].label != label else "duplicate_text"] += 1

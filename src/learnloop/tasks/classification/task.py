@@ -1,0 +1,51 @@
+"""The classification task: a text in, a label with probabilities out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from learnloop.domain import FeedbackInput, FeedbackKind, Model
+from learnloop.errors import ValidationError
+from learnloop.tasks.base import OutcomeRule, TextRule
+from learnloop.tasks.classification.answers import answer_label
+from learnloop.tasks.classification.outcomes import LabelOutcomes
+
+
+class ClassificationTask:
+    """Binary or multi-class text classification. Feedback: a label correction, thumbs, a
+    rating (4-5 confirm the answer, 1-2 contradict it, 3 says nothing), or a standalone
+    labelled example."""
+
+    key = "classification"
+    feedback_kinds = frozenset({FeedbackKind.LABEL, FeedbackKind.THUMBS, FeedbackKind.RATING, FeedbackKind.EXAMPLE})
+
+    def describe(self, model: Model) -> str:
+        return "binary" if len(model.labels) == 2 else "multiclass"
+
+    def feedback_payload(
+        self, model: Model, kind: FeedbackKind, item: FeedbackInput, text_rule: TextRule
+    ) -> dict[str, Any]:
+        if kind not in self.feedback_kinds:
+            raise ValidationError(
+                f"a classification model takes {', '.join(sorted(self.feedback_kinds))} feedback, not {kind.value}",
+                field=kind.value,
+            )
+        if kind in (FeedbackKind.LABEL, FeedbackKind.EXAMPLE):
+            label = model.check_label(item.label or "")
+            if kind == FeedbackKind.LABEL:
+                return {"label": label}
+            return {"text": text_rule(item.text or "", "text"), "label": label}
+        if kind == FeedbackKind.THUMBS:
+            if item.thumbs not in ("up", "down"):
+                raise ValidationError("thumbs must be 'up' or 'down'", field="thumbs")
+            return {"thumbs": item.thumbs}
+        if item.rating is None or not 1 <= item.rating <= 5:
+            raise ValidationError("rating must be an integer from 1 to 5", field="rating")
+        return {"rating": item.rating}
+
+    def outcomes(self, model: Model) -> OutcomeRule:
+        return LabelOutcomes(model.labels)
+
+    def answer_category(self, answer: Mapping[str, Any]) -> str:
+        return answer_label(answer) or ""
