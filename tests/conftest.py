@@ -192,7 +192,9 @@ def make_model() -> Callable[..., ModelVersion]:
     return create_model
 
 
-def register_version(services: Services, name: str, rows: list[tuple[str, str]], *, note: str) -> ModelVersion:
+def register_version(
+    services: Services, name: str, rows: list[tuple[str, str]], *, note: str, actor: str = "test"
+) -> ModelVersion:
     """Train a version on ``rows`` outside the loop (no gate) and register it as a candidate:
     a deliberately broken or better challenger for rollout tests."""
     model = services.registry.get_model(name)
@@ -217,7 +219,7 @@ def register_version(services: Services, name: str, rows: list[tuple[str, str]],
             created_at=services.clock.now(),
             status_reason=note,
         ),
-        actor="test",
+        actor=actor,
     )
 
 

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import wait_for
+from conftest import register_version, uci_rows, wait_for
 from learnloop.clock import FakeClock
 from learnloop.config import Settings
-from learnloop.domain import Job, JobStatus, ModelVersion, Policy
+from learnloop.domain import Job, JobStatus, ModelVersion, Policy, VersionStatus
 from learnloop.errors import ConflictError, LeaseLostError, ValidationError
 from learnloop.jobs.leases import Lease
 from learnloop.services import Services
@@ -87,14 +87,21 @@ def test_a_reclaimed_retrain_runs_again_from_scratch_and_succeeds(
     make_model(svc, "m")
     job = svc.jobs.enqueue("m", "retrain", requested_by="test")
     claim(svc, "dead")
+    # The dead attempt had registered its candidate and died before rolling it out.
+    stranded = register_version(svc, "m", uci_rows("yelp")[:200], note="half done", actor=f"job:{job.id}")
     clock.advance(LEASE + 1)
     svc.worker.run_periodic(force=True)  # the worker's "reclaim" work
     assert svc.worker.run_once() is True
     done = svc.jobs.get(job.id)
     assert done.status == JobStatus.SUCCEEDED, done.error
     assert done.attempts == 2 and done.worker == svc.worker.name and done.lease_until is None
-    assert done.result is not None and done.result["version"] == 2
+    assert done.result is not None and done.result["version"] == stranded.version + 1
     assert done.last_error is not None and "dead stopped renewing" in done.last_error
+    abandoned = svc.registry.version("m", stranded.version)
+    assert abandoned.status == VersionStatus.FAILED and "died before rolling it out" in (abandoned.status_reason or "")
+    with pytest.raises(ConflictError, match="failed to train"):
+        svc.registry.promote("m", stranded.version, actor="test")
+    assert "candidate_abandoned" in event_kinds(svc)
 
 
 def test_no_retries_fails_an_expired_retrain_and_enqueue_frees_the_slot_itself(

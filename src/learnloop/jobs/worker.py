@@ -236,7 +236,15 @@ class Worker:
         def progress(fraction: float, message: str) -> None:
             lease.renew(progress=fraction, message=message)  # raises once another worker took the job
 
-        outcome = self.training.retrain(job.model, actor=f"job:{job.id}", progress=progress)
+        actor = f"job:{job.id}"
+        if job.attempts > 1:  # an earlier attempt died: nothing it registered stays half-done
+            self.training.registry.fail_stranded_candidates(
+                job.model,
+                registered_by=actor,
+                reason=f"registered by an attempt of job {job.id} that died before rolling it out; "
+                f"attempt {job.attempts} retrains from scratch",
+            )
+        outcome = self.training.retrain(job.model, actor=actor, progress=progress)
         result = "promoted" if outcome.promoted else "rollout" if outcome.rollout is not None else "rejected"
         self.metrics.retrains.labels(job.model, result).inc()
         return outcome.to_dict()
