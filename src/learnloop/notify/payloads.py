@@ -81,7 +81,7 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     "model_created": _simple("model created"),
     "version_registered": _simple("{v} registered"),
     "candidate_rejected": _simple("candidate {v} rejected by the gate"),
-    "candidate_abandoned": _simple("candidate {v} abandoned: the retrain attempt that made it died"),
+    "candidate_abandoned": _simple("candidate {v} abandoned when the retrain attempt that made it died"),
     "promoted": _promoted,
     "rolled_back": _rolled_back,
     "policy_changed": _simple("policy changed"),
