@@ -111,7 +111,7 @@ def test_sigkill_during_a_retrain_leaves_no_job_stuck_running(
     # No retries: the job the killed server left running fails once its lease expires, with
     # the reason, and frees the model's slot (tests/e2e/test_job_leases.py covers the retry).
     home = tmp_path / "home"
-    init_home(home, database_url, Policy(retrain_retries=0))
+    init_home(home, database_url, Policy.of(retrain_retries=0))
     server = live_server.start(home, database_url, env=SHORT_LEASE)
     orphans: list[int] = []
     try:

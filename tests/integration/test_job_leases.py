@@ -108,7 +108,7 @@ def test_no_retries_fails_an_expired_retrain_and_enqueue_frees_the_slot_itself(
     svc: Services, clock: FakeClock, make_model: CreateModel
 ) -> None:
     # No worker looks (API replicas only): a new retrain request reclaims the model's dead job.
-    make_model(svc, "m", policy=Policy(retrain_retries=0))
+    make_model(svc, "m", policy=Policy.of(retrain_retries=0))
     stuck = svc.jobs.enqueue("m", "retrain", requested_by="test")
     claim(svc, "dead")
     clock.advance(LEASE + 1)
