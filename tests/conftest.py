@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +192,9 @@ def make_model() -> Callable[..., ModelVersion]:
     return create_model
 
 
-def register_version(services: Services, name: str, rows: list[tuple[str, str]], *, note: str) -> ModelVersion:
+def register_version(
+    services: Services, name: str, rows: list[tuple[str, str]], *, note: str, actor: str = "test"
+) -> ModelVersion:
     """Train a version on ``rows`` outside the loop (no gate) and register it as a candidate:
     a deliberately broken or better challenger for rollout tests."""
     model = services.registry.get_model(name)
@@ -217,7 +219,7 @@ def register_version(services: Services, name: str, rows: list[tuple[str, str]],
             created_at=services.clock.now(),
             status_reason=note,
         ),
-        actor="test",
+        actor=actor,
     )
 
 
@@ -234,6 +236,42 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 
 
 
 # -- subprocesses: the CLI and a live server ---------------------------------------------------
+
+
+def init_home(home: Path, database_url: str, policy: Policy | None = None) -> None:
+    """A home with model "m" at version 1, ready for a server to start on."""
+    services = build_services(make_settings(home, database_url))
+    try:
+        create_model(services, "m", policy=policy)
+    finally:
+        services.close()
+
+
+def descendants(pid: int) -> list[int]:
+    """Child process ids (recursively), from /proc (Linux)."""
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids = [int(k) for k in children.read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found += [kid, *descendants(kid)]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def kill_leftovers(pids: list[int]) -> None:
+    for pid in pids:  # processes of a server this test started
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def learnloop_executable() -> str:
@@ -334,10 +372,20 @@ class ServerLauncher:
     log_dir: Path
     servers: list[LiveServer] = field(default_factory=list)
 
-    def start(self, home: Path, database_url: str, *extra_args: str) -> LiveServer:
+    def start(
+        self,
+        home: Path,
+        database_url: str,
+        *extra_args: str,
+        wrap: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> LiveServer:
+        """Start a server; ``wrap`` prefixes the command (e.g. ``unshare ...``), ``env`` adds
+        variables (e.g. ``LEARNLOOP_JOB_LEASE_SECONDS``)."""
         port = free_port()
         log_path = self.log_dir / f"server-{len(self.servers)}-{port}.log"
         args = [
+            *wrap,
             learnloop_executable(),
             "serve",
             "--home",
@@ -354,7 +402,7 @@ class ServerLauncher:
         ]
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env()
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env(**(env or {}))
             )
         server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, home, database_url)
         self.servers.append(server)
@@ -394,6 +442,70 @@ def live_server(tmp_path: Path) -> Iterator[ServerLauncher]:
 @pytest.fixture(scope="module")
 def module_server_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerLauncher]:
     launcher = ServerLauncher(tmp_path_factory.mktemp("server-logs"))
+    try:
+        yield launcher
+    finally:
+        launcher.stop_all()
+
+
+@dataclass
+class LiveWorker:
+    """A ``learnloop worker`` subprocess."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(SERVER_STOP_GRACE)
+
+    def stop(self) -> None:
+        """SIGINT (its Ctrl-C), then SIGKILL if it has not exited within the grace period."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(SERVER_STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class WorkerLauncher:
+    """Starts ``learnloop worker`` subprocesses and stops every one it started."""
+
+    log_dir: Path
+    workers: list[LiveWorker] = field(default_factory=list)
+
+    def start(self, home: Path, database_url: str, *, env: dict[str, str] | None = None) -> LiveWorker:
+        log_path = self.log_dir / f"worker-{len(self.workers)}.log"
+        args = [learnloop_executable(), "worker", "--home", str(home), "--database-url", database_url]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env(**(env or {}))
+            )
+        worker = LiveWorker(process, log_path)
+        self.workers.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in reversed(self.workers):
+            worker.stop()
+
+
+@pytest.fixture
+def live_worker(tmp_path: Path) -> Iterator[WorkerLauncher]:
+    """``live_worker.start(home, database_url)``; every worker started is stopped at teardown."""
+    log_dir = tmp_path / "worker-logs"
+    log_dir.mkdir()
+    launcher = WorkerLauncher(log_dir)
     try:
         yield launcher
     finally:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from learnloop.errors import ValidationError
 
 DEFAULT_HOME = Path(".learnloop")
 
@@ -38,6 +41,19 @@ class Settings:
     max_running_jobs: int = 2
     # Seconds between online-accuracy checks (alarms, Prometheus gauges) in the worker.
     performance_poll_seconds: float = 10.0
+    # A running job is its worker's for this long after each heartbeat; past it, any worker
+    # reclaims the job (queued again or failed: see the model's policy.retrain_retries).
+    job_lease_seconds: float = 30.0
+    # Seconds between a worker's lease renewals (and its checks for expired leases).
+    job_heartbeat_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.job_lease_seconds) and 0 < self.job_heartbeat_seconds <= self.job_lease_seconds / 2):
+            raise ValidationError(
+                f"job_heartbeat_seconds ({self.job_heartbeat_seconds}) must be > 0 and at most half of "
+                f"job_lease_seconds ({self.job_lease_seconds}), so that one late heartbeat never loses a lease",
+                field="job_heartbeat_seconds",
+            )
 
     @property
     def resolved_database_url(self) -> str:
@@ -59,5 +75,17 @@ class Settings:
             home=Path(env.get("LEARNLOOP_HOME", str(DEFAULT_HOME))),
             database_url=env.get("LEARNLOOP_DATABASE_URL") or None,
             api_key=env.get("LEARNLOOP_API_KEY") or None,
+            job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
+            job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
         )
         return base.with_overrides(**overrides)
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number of seconds, got {raw!r}", field=name) from None

@@ -257,7 +257,10 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    worker: str | None = None
+    worker: str | None = None  # the claiming worker's id (random per process)
+    lease_until: datetime | None = None  # running: reclaimable by any worker after this
+    attempts: int = 0  # times claimed; a reclaimed job is claimed again
+    last_error: str | None = None  # why the last attempt ended without finishing (lease expiry)
 
 
 @dataclass(frozen=True)

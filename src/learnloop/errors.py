@@ -7,6 +7,7 @@ Hierarchy::
     ├── ValidationError            a request or value breaks a rule (field named)
     ├── NotFoundError              a model, version, prediction, feedback or job does not exist
     ├── ConflictError              the state forbids it (already exists, job already running)
+    │   └── LeaseLostError         a worker's job was reclaimed by another worker (its lease expired)
     ├── InsufficientDataError      too little data to train or judge honestly
     ├── ArtifactError              an artifact is missing, corrupt or of another format
     ├── PromotionRejectedError     the gate refused a candidate
@@ -42,6 +43,10 @@ class NotFoundError(LearnloopError):
 
 class ConflictError(LearnloopError):
     code = "conflict"
+
+
+class LeaseLostError(ConflictError):
+    code = "lease_lost"
 
 
 class InsufficientDataError(LearnloopError):

@@ -122,6 +122,7 @@ class TriggerPolicy(_Section):
     """When a retrain starts (besides on demand)."""
 
     retrain_every: int = 200  # new labelled feedback events that trigger a retrain
+    retrain_retries: int = 1  # a retrain whose worker vanished (lease expired) runs again this many times
     cooldown_seconds: float = 300.0  # minimum time between automatic retrains
     retrain_schedule: str = ""  # cron expression (UTC), e.g. "0 3 * * *"; empty: no scheduled retrain
     retrain_on_drift: bool = False  # a drift check that alarms queues a retrain
@@ -131,6 +132,7 @@ class TriggerPolicy(_Section):
         check_schedule(self.retrain_schedule)
         return [
             (self.retrain_every >= 1, "retrain_every", "must be >= 1"),
+            (0 <= self.retrain_retries <= 10, "retrain_retries", "must be in [0, 10]"),
             (self.cooldown_seconds >= 0, "cooldown_seconds", "must be >= 0"),
         ]
 

@@ -159,6 +159,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         rollouts,
         trigger_poll_seconds=settings.trigger_poll_seconds,
         max_running_jobs=settings.max_running_jobs,
+        lease_seconds=settings.job_lease_seconds,
+        heartbeat_seconds=settings.job_heartbeat_seconds,
     )
     performance = PerformanceService(db, clock, metrics, jobs)
     worker.every("performance", settings.performance_poll_seconds, performance.check_all)

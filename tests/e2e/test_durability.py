@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -12,14 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ServerLauncher, create_model, make_settings, wait_for
-from learnloop.services import build_services
+from conftest import ServerLauncher, alive, descendants, init_home, kill_leftovers, wait_for
+from learnloop.domain import Policy
 from learnloop.store.db import Database
 from learnloop.store.repositories import predictions as prediction_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 M = "/v1/models/m"
+# A lease short enough for a test to wait out (the default is 30 s).
+SHORT_LEASE = {"LEARNLOOP_JOB_LEASE_SECONDS": "3", "LEARNLOOP_JOB_HEARTBEAT_SECONDS": "0.5"}
 CLIENTS = 6
 KILL_AFTER_ACKS = 300
 
@@ -59,15 +60,6 @@ class Client:
                 else:
                     self.unexpected.append(f"{response.status_code}: {response.text}")
                     return
-
-
-def init_home(home: Path, database_url: str) -> None:
-    """A home with model "m" at version 1, ready for a server to start on."""
-    services = build_services(make_settings(home, database_url))
-    try:
-        create_model(services, "m")
-    finally:
-        services.close()
 
 
 def test_sigkill_during_feedback_ingestion_loses_no_acknowledged_event(
@@ -113,33 +105,14 @@ def test_sigkill_during_feedback_ingestion_loses_no_acknowledged_event(
     assert counts == {"example": len(acknowledged) + len(in_doubt)}
 
 
-def descendants(pid: int) -> list[int]:
-    """Child process ids (recursively), from /proc (Linux)."""
-    found: list[int] = []
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            kids = [int(k) for k in children.read_text().split()]
-        except OSError:
-            continue
-        for kid in kids:
-            found += [kid, *descendants(kid)]
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_sigkill_during_a_retrain_leaves_no_job_stuck_running(
     live_server: ServerLauncher, tmp_path: Path, database_url: str
 ) -> None:
+    # No retries: the job the killed server left running fails once its lease expires, with
+    # the reason, and frees the model's slot (tests/e2e/test_job_leases.py covers the retry).
     home = tmp_path / "home"
-    init_home(home, database_url)
-    server = live_server.start(home, database_url)
+    init_home(home, database_url, Policy.of(retrain_retries=0))
+    server = live_server.start(home, database_url, env=SHORT_LEASE)
     orphans: list[int] = []
     try:
         with server.client() as http:
@@ -153,11 +126,17 @@ def test_sigkill_during_a_retrain_leaves_no_job_stuck_running(
         orphans = descendants(server.process.pid)
         server.kill()
 
-        restarted = live_server.start(home, database_url)
+        restarted = live_server.start(home, database_url, env=SHORT_LEASE)
         with restarted.client() as http:
-            job = http.get(f"/v1/jobs/{job_id}").json()
+            job = wait_for(
+                lambda: (j := http.get(f"/v1/jobs/{job_id}").json())["status"] != "running" and j,
+                timeout=30,
+                interval=0.1,
+                what="the dead server's job to be reclaimed",
+            )
             assert job["status"] == "failed", job
-            assert "died" in job["error"]
+            assert "stopped renewing its lease" in job["error"]
+            assert "failed after 1 attempt(s) (policy.retrain_retries is 0)" in job["error"]
             assert http.get(M).json()["champion_version"] == 1
             again = http.post(f"{M}/retrain")
             assert again.status_code == 202, again.text  # the dead job no longer holds the model's slot
@@ -171,12 +150,6 @@ def test_sigkill_during_a_retrain_leaves_no_job_stuck_running(
             assert done["status"] == "succeeded", done
     finally:
         kill_leftovers(orphans)
-
-
-def kill_leftovers(pids: list[int]) -> None:
-    for pid in pids:  # processes of a server this test started
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_killed_server_leaves_no_training_process_behind(live_server: ServerLauncher, tmp_path: Path) -> None:

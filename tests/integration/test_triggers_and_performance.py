@@ -86,14 +86,14 @@ def test_no_more_jobs_run_at_once_than_the_cap_across_workers(services: Services
         services.jobs.enqueue(name, "retrain", requested_by="test")
     now = services.clock.now()
     with services.db.write() as conn:
-        first = job_repo.claim_job(conn, "w1", now, max_running=2)
+        first = job_repo.claim_job(conn, "w1", now, lease_seconds=30, max_running=2)
     with services.db.write() as conn:
-        second = job_repo.claim_job(conn, "w2", now, max_running=2)
+        second = job_repo.claim_job(conn, "w2", now, lease_seconds=30, max_running=2)
     with services.db.write() as conn:
-        third = job_repo.claim_job(conn, "w3", now, max_running=2)
+        third = job_repo.claim_job(conn, "w3", now, lease_seconds=30, max_running=2)
     assert first is not None and second is not None and third is None
     with services.db.write() as conn:
         job_repo.update_job(conn, first.id, status=JobStatus.SUCCEEDED, finished_at=now)
     with services.db.write() as conn:
-        third = job_repo.claim_job(conn, "w3", now, max_running=2)
+        third = job_repo.claim_job(conn, "w3", now, lease_seconds=30, max_running=2)
     assert third is not None and {first.model, second.model, third.model} == {"a", "b", "c"}

@@ -69,6 +69,7 @@ WORDS = set(
         "promoted",
         "rolled",
         "rejected",
+        "abandoned",
         "registered",
         "created",
         "changed",

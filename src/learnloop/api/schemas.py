@@ -198,6 +198,10 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    worker: str | None = Field(None, description="The claiming worker's id (random per process; @host:pid for people).")
+    lease_until: datetime | None = Field(None, description="Running: any worker may reclaim the job after this.")
+    attempts: int = Field(0, description="Times the job was claimed; a reclaimed retrain runs again from scratch.")
+    last_error: str | None = Field(None, description="Why the last attempt ended unfinished (its lease expired).")
 
     @classmethod
     def of(cls, j: Job) -> JobPublic:
@@ -214,6 +218,10 @@ class JobPublic(BaseModel):
             created_at=j.created_at,
             started_at=j.started_at,
             finished_at=j.finished_at,
+            worker=j.worker,
+            lease_until=j.lease_until,
+            attempts=j.attempts,
+            last_error=j.last_error,
         )
 
 

@@ -216,7 +216,7 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
         console.print(grid)
         if jobs:
             table = Table(title="last jobs")
-            for column in ("job", "kind", "status", "progress", "requested by", "message"):
+            for column in ("job", "kind", "status", "progress", "attempts", "requested by", "message"):
                 table.add_column(column)
             for j in jobs:
                 table.add_row(
@@ -224,8 +224,9 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
                     j.kind,
                     j.status.value,
                     f"{j.progress:.0%}",
+                    str(j.attempts),
                     j.requested_by,
-                    (j.error or j.message or "")[:80],
+                    (j.error or j.message or j.last_error or "")[:80],
                 )
             console.print(table)
         if o.recent_events:

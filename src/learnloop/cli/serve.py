@@ -73,7 +73,6 @@ def worker(home: HomeOpt, database_url: DbOpt = None) -> None:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open_services(settings_for(home, database_url)) as services:
         services.ingest.start()
-        services.worker.recover()
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
         with contextlib.suppress(KeyboardInterrupt):
             services.worker.run_forever()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from learnloop.clock import Clock
-from learnloop.domain import Job
-from learnloop.errors import ConflictError
+from learnloop.domain import Job, JobStatus
+from learnloop.errors import ConflictError, NotFoundError
 from learnloop.ids import new_id
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -31,6 +33,8 @@ class JobService:
         try:
             with self.db.write() as conn:
                 model_repo.get_model(conn, model)
+                for stale in job_repo.expired_jobs(conn, now, model=model, kind=kind):
+                    _reclaim(conn, stale, now, actor=requested_by)  # a dead worker's job holds no slot
                 active = job_repo.active_job(conn, model, kind)
                 if active is not None:
                     raise ConflictError(
@@ -52,6 +56,15 @@ class JobService:
         log.info("queued %s job %s for model %s (%s)", kind, job_id, model, reason or requested_by)
         return self.get(job_id)
 
+    def reclaim_expired(self, actor: str) -> list[Job]:
+        """Take back every running job whose lease expired (its worker died, hung or lost
+        the database): queued again for a clean attempt while the retries last, else failed
+        with the reason. Returns the reclaimed jobs as they are now."""
+        now = self.clock.now()
+        with self.db.write() as conn:
+            ids = [_reclaim(conn, job, now, actor=actor) for job in job_repo.expired_jobs(conn, now)]
+            return [job_repo.get_job(conn, job_id) for job_id in ids]
+
     def get(self, job_id: str) -> Job:
         with self.db.read() as conn:
             return job_repo.get_job(conn, job_id)
@@ -67,3 +80,50 @@ class JobService:
     def queue_depth(self) -> int:
         with self.db.read() as conn:
             return job_repo.queue_depth(conn)
+
+
+def _retries(conn: Connection, job: Job) -> int:
+    if job.kind != "retrain":
+        return 0
+    try:
+        return model_repo.get_model(conn, job.model).policy.triggers.retrain_retries
+    except NotFoundError:
+        return 0
+
+
+def _reclaim(conn: Connection, job: Job, now: datetime, *, actor: str) -> str:
+    """Queue an expired job again (a fresh attempt; its slot stays held) or fail it when its
+    retries are spent; an event says which and why. Returns the job's id."""
+    retries = _retries(conn, job)
+    expired = job.lease_until.strftime("%Y-%m-%d %H:%M:%S UTC") if job.lease_until else "before leases"
+    why = f"worker {job.worker} stopped renewing its lease (expired {expired}) during attempt {job.attempts}"
+    if job.attempts <= retries:
+        reason = f"{why}; attempt {job.attempts + 1} of {retries + 1} starts from scratch"
+        job_repo.update_owned_job(
+            conn,
+            job,
+            status=JobStatus.QUEUED,
+            worker=None,
+            lease_until=None,
+            progress=0.0,
+            last_error=why,
+            message="queued again: its worker stopped",
+        )
+        kind = f"{job.kind}_reclaimed"
+    else:
+        reason = f"{why}; failed after {job.attempts} attempt(s) (policy.retrain_retries is {retries})"
+        job_repo.update_owned_job(
+            conn, job, status=JobStatus.FAILED, finished_at=now, error=reason, last_error=why, message="failed"
+        )
+        kind = f"{job.kind}_failed"
+    event_repo.insert_event(
+        conn,
+        model=job.model,
+        kind=kind,
+        at=now,
+        actor=actor,
+        reason=reason,
+        data={"job_id": job.id, "attempts": job.attempts, "worker": job.worker},
+    )
+    log.warning("job %s reclaimed: %s", job.id, reason, extra={"job_id": job.id, "model": job.model})
+    return job.id

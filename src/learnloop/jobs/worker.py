@@ -2,13 +2,15 @@
 
 Runs as a thread inside ``learnloop serve`` (embedded default) or as its own process
 (``learnloop worker``) beside many API replicas; jobs are claimed through the database, so
-any number of workers share one queue.
+any number of workers share one queue. A claimed job is held under a lease that a heartbeat
+renews; every worker reclaims, in its loop, the jobs whose lease expired (see ``leases``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -18,7 +20,8 @@ from typing import Any
 
 from learnloop.clock import Clock
 from learnloop.domain import Job, JobStatus
-from learnloop.errors import ConflictError, LearnloopError
+from learnloop.errors import ConflictError, LearnloopError, LeaseLostError
+from learnloop.jobs.leases import Lease
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.metrics import Metrics
 from learnloop.rollout.service import RolloutService
@@ -47,6 +50,8 @@ class Worker:
         poll_seconds: float = 0.5,
         trigger_poll_seconds: float = 2.0,
         max_running_jobs: int | None = None,
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float = 5.0,
     ) -> None:
         self.db = db
         self.jobs = jobs
@@ -55,15 +60,20 @@ class Worker:
         self.metrics = metrics
         self.rollouts = rollouts
         self.max_running_jobs = max_running_jobs  # across every worker sharing the database
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        # Identity: a random id per process (host and pid repeat across containers and
+        # restarts); "@host:pid" after it is only for people reading job listings.
+        self.name = f"{secrets.token_hex(8)}@{socket.gethostname()}:{os.getpid()}"
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
         self._poll = poll_seconds
         self._trigger_poll = trigger_poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._handlers: dict[str, Callable[[Job], dict[str, Any]]] = {"retrain": self._run_retrain}
+        self._handlers: dict[str, Callable[[Job, Lease], dict[str, Any]]] = {"retrain": self._run_retrain}
         # Periodic work beside jobs (drift checks, notification deliveries): name -> (every, fn).
         self._periodic: dict[str, tuple[float, Callable[[], object]]] = {}
         self._last_run: dict[str, float] = {}
+        self.every("reclaim", heartbeat_seconds, self.reclaim)
 
     def every(self, name: str, seconds: float, fn: Callable[[], object]) -> None:
         """Run ``fn`` about every ``seconds`` in the worker loop (errors are logged, never fatal)."""
@@ -81,7 +91,6 @@ class Worker:
                 log.exception("periodic work %s failed", name)
 
     def start(self) -> None:
-        self.recover()
         self._thread = threading.Thread(target=self.run_forever, name="learnloop-worker", daemon=True)
         self._thread.start()
 
@@ -95,22 +104,13 @@ class Worker:
             self._thread.join(timeout)
             self._thread = None
 
-    def recover(self) -> None:
-        """Fail jobs left running by a dead worker process on this host (safe to retry)."""
-        host = socket.gethostname()
-        with self.db.write() as conn:
-            for job in job_repo.list_jobs(conn, limit=1000):
-                if job.status != JobStatus.RUNNING:
-                    continue
-                owner_host, _, pid = (job.worker or "").rpartition(":")
-                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-                    job_repo.update_job(
-                        conn,
-                        job.id,
-                        status=JobStatus.FAILED,
-                        finished_at=self.clock.now(),
-                        error="worker process died while running",
-                    )
+    def reclaim(self) -> list[Job]:
+        """Take back the jobs whose lease expired, whichever worker or host held them."""
+        reclaimed = self.jobs.reclaim_expired(actor=self.name)
+        for job in reclaimed:
+            if job.status == JobStatus.FAILED and job.kind == "retrain":
+                self.metrics.retrains.labels(job.model, "failed").inc()
+        return reclaimed
 
     def run_forever(self) -> None:
         last_trigger_check = 0.0
@@ -161,78 +161,90 @@ class Worker:
         return fired
 
     def run_once(self) -> bool:
-        """Claim and run one job; False when the queue was empty."""
+        """Claim and run one job under a lease; False when the queue was empty."""
         with self.db.write() as conn:
-            job = job_repo.claim_job(conn, self.name, self.clock.now(), max_running=self.max_running_jobs)
+            job = job_repo.claim_job(
+                conn, self.name, self.clock.now(), lease_seconds=self.lease_seconds, max_running=self.max_running_jobs
+            )
         if job is None:
             return False
         log.info(
-            "job %s (%s of %s) started",
+            "job %s (%s of %s) started, attempt %d",
             job.id,
             job.kind,
             job.model,
+            job.attempts,
             extra={"job_id": job.id, "model": job.model},
         )
         handler = self._handlers.get(job.kind)
-        try:
-            if handler is None:
-                raise LearnloopError(f"no handler for job kind {job.kind!r}")
-            result = handler(job)
-        except Exception as exc:
-            message = exc.message if isinstance(exc, LearnloopError) else f"{type(exc).__name__}: {exc}"
-            if self._stop.is_set():
-                message = f"interrupted: the worker was shut down during the job ({message})"
-            elif not isinstance(exc, LearnloopError):
-                log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-            with self.db.write() as conn:
-                job_repo.update_job(
-                    conn,
-                    job.id,
-                    status=JobStatus.FAILED,
-                    finished_at=self.clock.now(),
-                    error=message,
-                    message="failed",
-                )
-                event_repo.insert_event(
-                    conn,
-                    model=job.model,
-                    kind=f"{job.kind}_failed",
-                    at=self.clock.now(),
-                    actor=self.name,
-                    reason=message,
-                    data={"job_id": job.id},
-                )
-            self.metrics.retrains.labels(job.model, "failed").inc()
-            log.warning("job %s failed: %s", job.id, message)
-        else:
-            with self.db.write() as conn:
-                job_repo.update_job(
-                    conn,
-                    job.id,
+        lease = Lease(
+            self.db,
+            self.clock,
+            job,
+            seconds=self.lease_seconds,
+            heartbeat_seconds=self.heartbeat_seconds,
+            on_lost=self.training.runner.close,  # reclaimed elsewhere: stop the fit now
+        )
+        with lease:
+            try:
+                if handler is None:
+                    raise LearnloopError(f"no handler for job kind {job.kind!r}")
+                result = handler(job, lease)
+            except Exception as exc:
+                self._failed(job, lease, exc)
+            else:
+                if not lease.finish(
                     status=JobStatus.SUCCEEDED,
                     finished_at=self.clock.now(),
                     progress=1.0,
                     result=result,
                     message="done",
-                )
+                ):
+                    log.warning("job %s finished after another worker reclaimed it; its result is dropped", job.id)
         return True
 
-    def _run_retrain(self, job: Job) -> dict[str, Any]:
-        def progress(fraction: float, message: str) -> None:
-            with self.db.write() as conn:
-                job_repo.update_job(conn, job.id, progress=fraction, message=message)
+    def _failed(self, job: Job, lease: Lease, exc: Exception) -> None:
+        if isinstance(exc, LeaseLostError) or lease.lost:
+            log.warning("job %s stopped: its lease was lost (%s)", job.id, exc)
+            return
+        message = exc.message if isinstance(exc, LearnloopError) else f"{type(exc).__name__}: {exc}"
+        if self._stop.is_set():
+            message = f"interrupted: the worker was shut down during the job ({message})"
+        elif not isinstance(exc, LearnloopError):
+            log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+        failed = lease.finish(
+            status=JobStatus.FAILED,
+            finished_at=self.clock.now(),
+            error=message,
+            message="failed",
+            also=lambda conn: event_repo.insert_event(
+                conn,
+                model=job.model,
+                kind=f"{job.kind}_failed",
+                at=self.clock.now(),
+                actor=self.name,
+                reason=message,
+                data={"job_id": job.id, "attempts": job.attempts},
+            ),
+        )
+        if not failed:
+            return
+        self.metrics.retrains.labels(job.model, "failed").inc()
+        log.warning("job %s failed: %s", job.id, message)
 
-        outcome = self.training.retrain(job.model, actor=f"job:{job.id}", progress=progress)
+    def _run_retrain(self, job: Job, lease: Lease) -> dict[str, Any]:
+        def progress(fraction: float, message: str) -> None:
+            lease.renew(progress=fraction, message=message)  # raises once another worker took the job
+
+        actor = f"job:{job.id}"
+        if job.attempts > 1:  # an earlier attempt died: nothing it registered stays half-done
+            self.training.registry.fail_stranded_candidates(
+                job.model,
+                registered_by=actor,
+                reason=f"registered by an attempt of job {job.id} that died before rolling it out; "
+                f"attempt {job.attempts} retrains from scratch",
+            )
+        outcome = self.training.retrain(job.model, actor=actor, progress=progress)
         result = "promoted" if outcome.promoted else "rollout" if outcome.rollout is not None else "rejected"
         self.metrics.retrains.labels(job.model, result).inc()
         return outcome.to_dict()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

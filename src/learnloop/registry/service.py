@@ -221,6 +221,29 @@ class RegistryService:
             )
         return version
 
+    def fail_stranded_candidates(self, model: str, *, registered_by: str, reason: str) -> list[int]:
+        """Mark ``failed`` the candidates ``registered_by`` left neither served nor judged (a
+        retrain attempt that died between registering and rolling out): a retry starts clean,
+        and nobody promotes a half-finished attempt's version by mistake. Returns them."""
+        with self.db.write() as conn:
+            stranded = [
+                number
+                for number in event_repo.versions_registered_by(conn, model, registered_by)
+                if model_repo.get_version(conn, model, number).status == VersionStatus.CANDIDATE
+            ]
+            for number in stranded:
+                model_repo.set_version_status(conn, model, number, VersionStatus.FAILED, reason)
+                event_repo.insert_event(
+                    conn,
+                    model=model,
+                    kind="candidate_abandoned",
+                    version=number,
+                    at=self.clock.now(),
+                    actor=registered_by,
+                    reason=reason,
+                )
+        return stranded
+
     # -- routing --------------------------------------------------------------------------
     def _servable(self, model: str, version: int, action: str) -> ModelVersion:
         target = self.version(model, version)

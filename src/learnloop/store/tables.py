@@ -185,6 +185,11 @@ jobs = Table(
     Column("result", JSON),
     Column("requested_by", String(128), nullable=False),
     Column("worker", String(128)),
+    # A running job is its worker's until ``lease_until`` (renewed by heartbeat); after that
+    # any worker reclaims it (see ``jobs.leases``).
+    Column("lease_until", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),

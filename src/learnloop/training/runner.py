@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
@@ -35,6 +36,7 @@ class ChildProcessRunner:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=child_initializer,
+                initargs=(os.getpid(),),
             )
         return self._pool.submit(fit_and_score, spec).result()
 

@@ -77,6 +77,17 @@ def latest_event(conn: Connection, model: str, kinds: Sequence[str]) -> Event | 
     return found[0] if found else None
 
 
+def versions_registered_by(conn: Connection, model: str, actor: str) -> list[int]:
+    """Versions of ``model`` whose registration event names ``actor`` (e.g. ``job:<id>``)."""
+    q = select(t.events.c.version).where(
+        t.events.c.model == model,
+        t.events.c.kind == "version_registered",
+        t.events.c.actor == actor,
+        t.events.c.version.is_not(None),
+    )
+    return [int(v) for v in conn.execute(q).scalars()]
+
+
 def list_all_events(conn: Connection, after_id: int, limit: int = 500) -> list[Event]:
     """Events of every model after ``after_id``, oldest first (what notifiers follow)."""
     q = select(t.events).where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)

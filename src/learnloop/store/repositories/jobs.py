@@ -3,10 +3,10 @@ Takes and returns domain records; table rows never leave ``store``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from learnloop.domain import (
@@ -32,6 +32,9 @@ def _job(row: RowMapping) -> Job:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         worker=row["worker"],
+        lease_until=row["lease_until"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
     )
 
 
@@ -73,15 +76,28 @@ def list_jobs(conn: Connection, model: str | None = None, limit: int = 20) -> li
 _CLAIM_LOCK = 0x6C6C_6A6F
 
 
-def claim_job(conn: Connection, worker: str, at: datetime, *, max_running: int | None = None) -> Job | None:
-    """Take the oldest queued job, unless ``max_running`` jobs are running already (across every
-    worker). PostgreSQL: claims are serialised by a transaction-level advisory lock (so the
+def _held(at: datetime) -> Any:
+    """Running under a lease that has not expired at ``at``."""
+    return and_(t.jobs.c.status == JobStatus.RUNNING.value, t.jobs.c.lease_until > at)
+
+
+def claim_job(
+    conn: Connection,
+    worker: str,
+    at: datetime,
+    *,
+    lease_seconds: float,
+    max_running: int | None = None,
+) -> Job | None:
+    """Take the oldest queued job under a lease of ``lease_seconds``, unless ``max_running``
+    jobs hold a live lease already (across every worker; a job whose lease expired does not
+    count). PostgreSQL: claims are serialised by a transaction-level advisory lock (so the
     running count cannot be read by two workers at once) and the row is taken ``FOR UPDATE
     SKIP LOCKED``; SQLite: the write transaction is already exclusive (``BEGIN IMMEDIATE``)."""
     if max_running is not None:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK})")
-        running = select(func.count()).select_from(t.jobs).where(t.jobs.c.status == JobStatus.RUNNING.value)
+        running = select(func.count()).select_from(t.jobs).where(_held(at))
         if int(conn.execute(running).scalar_one()) >= max_running:
             return None
     q = (
@@ -97,18 +113,58 @@ def claim_job(conn: Connection, worker: str, at: datetime, *, max_running: int |
     conn.execute(
         update(t.jobs)
         .where(t.jobs.c.id == job_id)
-        .values(status=JobStatus.RUNNING.value, started_at=at, worker=worker, message="started")
+        .values(
+            status=JobStatus.RUNNING.value,
+            started_at=at,
+            worker=worker,
+            lease_until=at + timedelta(seconds=lease_seconds),
+            attempts=t.jobs.c.attempts + 1,
+            progress=0.0,
+            message="started",
+        )
     )
     return get_job(conn, job_id)
 
 
-def update_job(conn: Connection, job_id: str, **values: Any) -> None:
+def update_owned_job(conn: Connection, job: Job, **values: Any) -> bool:
+    """``update_job`` only while ``job``'s attempt still holds it (same worker, same attempt,
+    still running): False when another worker reclaimed it meanwhile, and nothing changed."""
+    owned = and_(
+        t.jobs.c.id == job.id,
+        t.jobs.c.status == JobStatus.RUNNING.value,
+        t.jobs.c.worker == job.worker,
+        t.jobs.c.attempts == job.attempts,
+    )
+    return update_job(conn, job.id, where=owned, **values)
+
+
+def expired_jobs(conn: Connection, at: datetime, *, model: str | None = None, kind: str | None = None) -> list[Job]:
+    """Running jobs whose lease expired at ``at`` (locked for this transaction, skipping rows
+    another worker is reclaiming on PostgreSQL)."""
+    q = (
+        select(t.jobs)
+        .where(t.jobs.c.status == JobStatus.RUNNING.value, t.jobs.c.lease_until <= at)
+        .order_by(t.jobs.c.created_at)
+        .with_for_update(skip_locked=True)
+    )
+    if model is not None:
+        q = q.where(t.jobs.c.model == model)
+    if kind is not None:
+        q = q.where(t.jobs.c.kind == kind)
+    return [_job(r) for r in conn.execute(q).mappings()]
+
+
+def update_job(conn: Connection, job_id: str, *, where: Any = None, **values: Any) -> bool:
+    """Set ``values`` on the job (a final status frees its model's slot); ``where`` narrows
+    the update. True when a row changed."""
     if "status" in values:
         status = JobStatus(values["status"])
         values["status"] = status.value
         if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
             values["active_key"] = None
-    conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
+            values["lease_until"] = None
+    q = update(t.jobs).where(t.jobs.c.id == job_id if where is None else where).values(**values)
+    return bool(conn.execute(q).rowcount)
 
 
 def queue_depth(conn: Connection) -> int:

@@ -1,0 +1,127 @@
+"""Leases: a running job is its worker's only while the worker keeps saying it is alive.
+
+The worker that claims a job holds it until ``lease_until``; a heartbeat thread renews the
+lease every few seconds while the job runs (the fit itself runs in a child process). A
+worker that dies, hangs or loses the database stops renewing, and once the lease has
+expired any worker on any host reclaims the job (``JobService.reclaim_expired``): queued
+again for a clean attempt while the model's ``policy.retrain_retries`` last, else failed
+with the reason. Every write the first worker makes afterwards is fenced by (worker id,
+attempt) and changes nothing, so a reclaimed attempt cannot finish or register anything
+beside the new one; its progress reports raise ``LeaseLostError`` and end it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection
+
+from learnloop.clock import Clock
+from learnloop.domain import Job
+from learnloop.errors import LeaseLostError
+from learnloop.store.db import Database
+from learnloop.store.repositories import jobs as job_repo
+
+log = logging.getLogger(__name__)
+
+
+class Lease:
+    """A worker's hold on one running job, renewed on its own thread while in a ``with``
+    block. ``on_lost`` runs (once, on the heartbeat thread) when another worker took it."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        job: Job,
+        *,
+        seconds: float,
+        heartbeat_seconds: float,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.job = job
+        self.seconds = seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self._on_lost = on_lost
+        self._lost = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def renew(self, **values: Any) -> None:
+        """Extend the lease (and set ``values`` on the job, e.g. progress) while this attempt
+        still holds it; ``LeaseLostError`` when another worker reclaimed the job."""
+        if not self.lost:
+            until = self.clock.now() + timedelta(seconds=self.seconds)
+            with self.db.write() as conn:
+                held = job_repo.update_owned_job(conn, self.job, lease_until=until, **values)
+            if not held:
+                self._lose()
+        if self.lost:
+            raise LeaseLostError(
+                f"job {self.job.id} was reclaimed by another worker after its lease expired; "
+                f"this attempt ({self.job.attempts}) stops and writes nothing more",
+                field="job_id",
+            )
+
+    def finish(self, *, also: Callable[[Connection], object] | None = None, **values: Any) -> bool:
+        """Stop the heartbeat and write the job's final state (and ``also``, in the same
+        transaction) unless the lease was lost; True when written."""
+        self._stop_beating()
+        if self.lost:
+            return False
+        with self.db.write() as conn:
+            written = job_repo.update_owned_job(conn, self.job, **values)
+            if written and also is not None:
+                also(conn)
+        if not written:
+            self._lose()
+        return written
+
+    def _lose(self) -> None:
+        if self._lost.is_set():
+            return
+        self._lost.set()
+        log.warning(
+            "lost the lease on job %s (attempt %d): another worker reclaimed it",
+            self.job.id,
+            self.job.attempts,
+            extra={"job_id": self.job.id, "model": self.job.model},
+        )
+        if self._on_lost is not None:
+            self._on_lost()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.heartbeat_seconds):
+            try:
+                self.renew()
+            except LeaseLostError:
+                return
+            except Exception:  # the database may be back by the next beat; the lease has slack
+                log.warning("could not renew the lease on job %s", self.job.id, exc_info=True)
+
+    def __enter__(self) -> Lease:
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{self.job.id[:8]}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop_beating()
+
+    def _stop_beating(self) -> None:
+        self._done.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+            self._thread = None

@@ -1,0 +1,154 @@
+"""Retrains survive the death of whoever runs them: a ``learnloop worker`` SIGKILLed mid-retrain
+leaves the job to the next worker process once its lease expires, and a server running as
+PID 1 of its own PID namespace (the main process of a container without an init) retrains,
+and the job it left running when killed blocks nothing beyond a lease."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import (
+    LiveServer,
+    ServerLauncher,
+    WorkerLauncher,
+    alive,
+    descendants,
+    init_home,
+    kill_leftovers,
+    make_settings,
+    wait_for,
+)
+from learnloop.domain import Job, JobStatus
+from learnloop.services import build_services
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+M = "/v1/models/m"
+SHORT_LEASE = {"LEARNLOOP_JOB_LEASE_SECONDS": "3", "LEARNLOOP_JOB_HEARTBEAT_SECONDS": "0.5"}
+# learnloop as PID 1 of a new PID namespace, killed with unshare (as a container runtime would).
+AS_PID_1 = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def test_a_worker_killed_mid_retrain_leaves_the_retrain_to_the_next_worker(
+    live_worker: WorkerLauncher, tmp_path: Path, database_url: str
+) -> None:
+    home = tmp_path / "home"
+    init_home(home, database_url)
+    services = build_services(make_settings(home, database_url))  # this test's view of the queue
+    orphans: list[int] = []
+    try:
+        job_id = services.jobs.enqueue("m", "retrain", requested_by="test").id
+        first = live_worker.start(home, database_url, env=SHORT_LEASE)
+
+        def fitting() -> Job | None:  # running, with its training process started
+            job = services.jobs.get(job_id)
+            if job.status != JobStatus.QUEUED and job.status != JobStatus.RUNNING:
+                pytest.fail(f"the retrain ended before the kill: {job}\n{first.log_tail()}")
+            return job if job.status == JobStatus.RUNNING and descendants(first.process.pid) else None
+
+        taken = wait_for(fitting, timeout=60, interval=0.02, what="the first worker to start fitting")
+        orphans = descendants(first.process.pid)
+        first.kill()
+        wait_for(lambda: not any(alive(pid) for pid in orphans), timeout=10, what="its training process to die")
+
+        second = live_worker.start(home, database_url, env=SHORT_LEASE)
+        done = wait_for(
+            lambda: (j := services.jobs.get(job_id)).status.value in FINISHED and j,
+            timeout=120,
+            interval=0.1,
+            what="the second worker to finish the retrain",
+        )
+        assert done.status == JobStatus.SUCCEEDED, f"{done}\n{second.log_tail()}"
+        assert done.attempts == 2 and done.worker not in (None, taken.worker)
+        assert done.last_error is not None and f"worker {taken.worker} stopped renewing its lease" in done.last_error
+        assert done.result is not None and done.result["version"] == 2
+        [reclaimed] = services.registry.events("m", 50, kinds=["retrain_reclaimed"])
+        assert reclaimed.actor == done.worker and reclaimed.data["job_id"] == job_id
+        assert taken.lease_until is not None and reclaimed.created_at is not None
+        assert reclaimed.created_at >= taken.lease_until  # never taken back while the lease held
+    finally:
+        services.close()
+        kill_leftovers(orphans)
+
+
+@pytest.fixture(scope="module")
+def pid_namespaces() -> None:
+    """``unshare`` can make a PID namespace here (it needs root, as in CI)."""
+    try:
+        probe = subprocess.run([*AS_PID_1, "true"], capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        probe = subprocess.CompletedProcess([], 127, "", "unshare is not installed")
+    if probe.returncode != 0:
+        message = f"unshare cannot make a PID namespace here: {probe.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def namespace_pid(server: LiveServer) -> int:
+    """The server's pid inside its own PID namespace (the last NSpid field of unshare's child)."""
+    [learnloop, *_] = wait_for(lambda: descendants(server.process.pid), timeout=10, what="unshare's child")
+    for line in Path(f"/proc/{learnloop}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    pytest.fail("no NSpid line in /proc/PID/status")
+
+
+def retrain(http: httpx.Client) -> str:
+    response = http.post(f"{M}/retrain")
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def finished(http: httpx.Client, job_id: str, what: str, timeout: float = 90) -> dict[str, Any]:
+    return dict(
+        wait_for(
+            lambda: (j := http.get(f"/v1/jobs/{job_id}").json())["status"] in FINISHED and j,
+            timeout=timeout,
+            interval=0.1,
+            what=what,
+        )
+    )
+
+
+@pytest.mark.usefixtures("pid_namespaces")
+def test_a_server_as_pid_1_retrains_and_the_job_it_left_running_blocks_nothing(
+    live_server: ServerLauncher, tmp_path: Path, database_url: str
+) -> None:
+    home = tmp_path / "home"
+    init_home(home, database_url)
+    server = live_server.start(home, database_url, wrap=AS_PID_1, env=SHORT_LEASE)
+    orphans: list[int] = []
+    try:
+        assert namespace_pid(server) == 1
+        with server.client() as http:
+            first = finished(http, retrain(http), "a retrain under PID 1")
+            assert first["status"] == "succeeded", f"{first}\n{server.log_tail()}"
+            left = retrain(http)
+            wait_for(
+                lambda: http.get(f"/v1/jobs/{left}").json()["status"] == "running",
+                timeout=30,
+                interval=0.02,
+                what="the second retrain to start",
+            )
+        orphans = descendants(server.process.pid)
+        server.kill()  # unshare, then the kernel, kill the whole namespace
+
+        restarted = live_server.start(home, database_url, wrap=AS_PID_1, env=SHORT_LEASE)
+        assert namespace_pid(restarted) == 1  # the same "host:1" that once looked alive again
+        with restarted.client() as http:
+            job = finished(http, left, "the job left running to be reclaimed and run again")
+            assert job["status"] == "succeeded", f"{job}\n{restarted.log_tail()}"
+            assert job["attempts"] == 2 and "stopped renewing its lease" in job["last_error"]
+            again = finished(http, retrain(http), "the next retrain")
+            assert again["status"] == "succeeded", again
+            assert again["result"]["version"] > job["result"]["version"]
+    finally:
+        kill_leftovers(orphans)
