@@ -35,6 +35,16 @@ def upgrade(db: Database, revision: str = "head", *, home_artifacts: Path | None
         conn.commit()
 
 
+def downgrade(db: Database, revision: str, *, home_artifacts: Path | None = None) -> None:
+    """Migrate back to ``revision`` (0004 turns keys back into absolute file URIs)."""
+    cfg = alembic_config(db)
+    with db.write_engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        cfg.attributes[HOME_ARTIFACTS] = home_artifacts
+        command.downgrade(cfg, revision)
+        conn.commit()
+
+
 def current_revision(db: Database) -> str | None:
     with db.read() as conn:
         return MigrationContext.configure(conn).get_current_revision()
