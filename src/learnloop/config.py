@@ -29,6 +29,8 @@ class Limits:
 class Settings:
     home: Path = DEFAULT_HOME
     database_url: str | None = None
+    # Where artifacts live (``file:///abs/path``; ``s3://`` later); default: ``artifacts`` in the home.
+    artifact_url: str | None = None
     api_key: str | None = None
     limits: Limits = field(default_factory=Limits)
     # Seconds between checks of the routing table (champion changes made by other processes).
@@ -62,8 +64,14 @@ class Settings:
         return f"sqlite:///{(self.home / 'learnloop.db').resolve()}"
 
     @property
-    def artifacts_dir(self) -> Path:
-        return self.home / "artifacts"
+    def home_artifacts_dir(self) -> Path:
+        """The home's own artifact directory: the default store, and where rows written
+        before artifact keys point (the migration to keys strips it)."""
+        return (self.home / "artifacts").resolve()
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or self.home_artifacts_dir.as_uri()
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
@@ -74,6 +82,7 @@ class Settings:
         base = cls(
             home=Path(env.get("LEARNLOOP_HOME", str(DEFAULT_HOME))),
             database_url=env.get("LEARNLOOP_DATABASE_URL") or None,
+            artifact_url=env.get("LEARNLOOP_ARTIFACT_URL") or None,
             api_key=env.get("LEARNLOOP_API_KEY") or None,
             job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),

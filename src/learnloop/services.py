@@ -22,8 +22,8 @@ from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
 from learnloop.notify.service import NotificationService
 from learnloop.privacy import PrivacyService
-from learnloop.registry.artifacts import LocalArtifactStore
 from learnloop.registry.service import RegistryService
+from learnloop.registry.stores import ArtifactStore, open_store
 from learnloop.rollout.service import RolloutService
 from learnloop.routing.cache import ModelCache
 from learnloop.routing.shadow import ShadowRunner
@@ -41,7 +41,7 @@ class Services:
     clock: Clock
     db: Database
     metrics: Metrics
-    store: LocalArtifactStore
+    store: ArtifactStore
     cache: ModelCache
     registry: RegistryService
     rollouts: RolloutService
@@ -129,11 +129,11 @@ class Services:
 def build_services(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Services:
     clock = clock or SystemClock()
     settings.home.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.resolved_artifact_url)  # a bad URL fails before the database is touched
     db = Database(settings.resolved_database_url)
     if migrate:
-        upgrade(db)
+        upgrade(db, home_artifacts=settings.home_artifacts_dir)
     metrics = Metrics()
-    store = LocalArtifactStore(settings.artifacts_dir)
     cache = ModelCache(db, store)
     registry = RegistryService(db, store, clock, on_routing_change=cache.refresh)
     limits = settings.limits
@@ -146,7 +146,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         dead_letter=settings.home / "dead-letter" / "predictions.jsonl",
     )
     runner: TrainingRunner = ChildProcessRunner() if settings.isolate_training else InProcessRunner()
-    training = TrainingService(db, store, str(store.root), registry, runner, clock)
+    training = TrainingService(db, store, store.url, registry, runner, clock)
     jobs = JobService(db, clock)
     rollouts = RolloutService(db, registry, clock, metrics)
     shadow = ShadowRunner(db, metrics)

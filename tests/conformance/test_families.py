@@ -14,7 +14,8 @@ import pytest
 from conftest import uci_rows
 from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
-from learnloop.registry.artifacts import MANIFEST, LocalArtifactStore, load_predictor, save_predictor
+from learnloop.registry.artifacts import MANIFEST, load_predictor, save_predictor
+from learnloop.registry.stores import LocalArtifactStore
 
 FAMILY_KEYS = sorted(FAMILIES)
 
@@ -143,6 +144,39 @@ def test_tampered_library_version_is_refused(saved: tuple[LocalArtifactStore, st
     store, uri = saved
     edit_manifest(store, uri, lambda m: m["libraries"].update({k: "0.0.1" for k in m["libraries"]}))
     with pytest.raises(ArtifactError, match="saved with"):
+        load_predictor(store, uri)
+
+
+def test_another_library_version_is_refused_naming_both_versions_before_unpickling(
+    family: ModelFamily, saved: tuple[LocalArtifactStore, str]
+) -> None:
+    store, uri = saved
+    library, installed = next(iter(family.library_versions().items()))
+    edit_manifest(store, uri, lambda m: m["libraries"].update({library: "0.0.1"}))
+    directory = store.get_dir(uri)
+    for path in directory.iterdir():  # unpickling these would raise anything but a clear error
+        if path.name != MANIFEST:
+            path.write_bytes(b"\x80\x04garbage that is not a pickle")
+    with pytest.raises(ArtifactError) as caught:
+        load_predictor(store, uri)
+    assert caught.value.message == (
+        f"artifact {uri} was saved with {library} 0.0.1, installed {installed}: retrain it or install {library}==0.0.1"
+    )
+
+
+def test_another_family_or_format_is_refused_naming_what_wrote_it(
+    family: ModelFamily, saved: tuple[LocalArtifactStore, str]
+) -> None:
+    store, uri = saved
+    edit_manifest(store, uri, lambda m: m.update(family="gpt-17", learnloop="9.9.9"))
+    with pytest.raises(ArtifactError, match=r"saved by model family 'gpt-17' \(written by learnloop 9.9.9\)"):
+        load_predictor(store, uri)
+    edit_manifest(store, uri, lambda m: m.update(family=family.key, format_version=family.format_version + 1))
+    with pytest.raises(
+        ArtifactError,
+        match=rf"is {family.key} format {family.format_version + 1} \(written by learnloop 9.9.9\); "
+        rf"this learnloop reads format {family.format_version}",
+    ):
         load_predictor(store, uri)
 
 

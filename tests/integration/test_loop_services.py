@@ -47,8 +47,8 @@ def snapshot_lines(services: Services, snapshot_hash: str) -> list[dict[str, obj
     return [json.loads(line) for line in data.splitlines()]
 
 
-def artifact_dir(version: ModelVersion) -> Path:
-    return Path(version.artifact_uri.removeprefix("file://"))
+def artifact_dir(services: Services, version: ModelVersion) -> Path:
+    return services.store.get_dir(version.artifact_uri)
 
 
 # -- models and versions ---------------------------------------------------------------------
@@ -295,7 +295,7 @@ def test_corrupt_artifact_is_refused_and_the_champion_keeps_serving(
     make_model(services, "m")
     services.training.retrain("m", actor="test")
     v2 = services.registry.version("m", 2)
-    (artifact_dir(v2) / "model.joblib").write_bytes(b"not a model at all")
+    (artifact_dir(services, v2) / "model.joblib").write_bytes(b"not a model at all")
     before = services.registry.deployment("m")
     events_before = services.registry.events("m")
 
@@ -313,7 +313,7 @@ def test_corrupt_champion_artifact_makes_a_fresh_process_report_unavailable(
     services: Services, services_factory: Callable[..., Services], make_model: CreateModel
 ) -> None:
     v1 = make_model(services, "m")
-    (artifact_dir(v1) / "model.joblib").write_bytes(b"\x00" * 64)
+    (artifact_dir(services, v1) / "model.joblib").write_bytes(b"\x00" * 64)
     assert services.predictions.predict("m", "Good.").version == 1  # already loaded here: keeps serving
 
     fresh = services_factory()

@@ -32,6 +32,14 @@ DbOpt = Annotated[
         help="SQLAlchemy URL; default: SQLite in the home.",
     ),
 ]
+ArtifactOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--artifact-url",
+        envvar="LEARNLOOP_ARTIFACT_URL",
+        help="Artifact store URL (file:///abs/path); default: artifacts/ in the home.",
+    ),
+]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name.")]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from learnloop.cli.common import DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for
+from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for
 from learnloop.domain import DriftCheck
 from learnloop.monitoring.plot import drift_history_png
 
@@ -67,6 +67,7 @@ def drift(
     home: HomeOpt,
     model: ModelOpt,
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     now: Annotated[bool, typer.Option("--now", help="Run a check now (stored like a periodic one).")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Recent checks to list and plot.")] = 20,
     plot: Annotated[
@@ -74,7 +75,7 @@ def drift(
     ] = None,
 ) -> None:
     """Drift of the champion's inputs and outputs against the reference it was trained with."""
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         fresh = services.drift.check(model) if now else None
         checks = services.drift.history(model, limit)
         latest = fresh or (checks[0] if checks else None)

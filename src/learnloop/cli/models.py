@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from learnloop.cli.common import (
+    ArtifactOpt,
     DbOpt,
     HomeOpt,
     ModelOpt,
@@ -44,6 +45,7 @@ def init(
     text_column: Annotated[str, typer.Option("--text-column", help="Column (or JSON field) holding the text.")],
     label_column: Annotated[str, typer.Option("--label-column", help="Column (or JSON field) holding the label.")],
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="csv, tsv or jsonl (default: from the extension)."),
@@ -71,7 +73,7 @@ def init(
         overrides["retrain_every"] = retrain_every
     if cooldown is not None:
         overrides["cooldown_seconds"] = cooldown
-    settings = settings_for(home, database_url, isolate_training=False)
+    settings = settings_for(home, database_url, artifact_url=artifact_url, isolate_training=False)
     with open_services(settings) as services:
         policy = Policy().updated(overrides)
         data_set = read_labelled(
@@ -312,10 +314,11 @@ def promote(
     home: HomeOpt,
     model: ModelOpt,
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
     """Make a version champion (the current one stays loaded for rollback)."""
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         d = services.registry.promote(model, version, actor=actor(), reason=reason or "manual promotion")
         console.print(
             f"[green]version {d.champion_version} of {model!r} is champion[/] (previous: {d.previous_version})"
@@ -326,10 +329,11 @@ def rollback(
     home: HomeOpt,
     model: ModelOpt,
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
     """Take the newest change off traffic, now: a running rollout's challenger, else the champion."""
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         live = services.rollouts.active(model)
         d = services.registry.rollback(model, actor=actor(), reason=reason or "manual rollback")
         if live is not None:
@@ -374,12 +378,13 @@ def export(
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", help="File to write (.jsonl or .csv).")],
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     version: Annotated[int | None, typer.Option("--version", help="Default: the champion.")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv (default: from --out).")] = None,
 ) -> None:
     """Write the curated data a version was trained on (JSON Lines or CSV), for other tools."""
     chosen = fmt or out.suffix.lstrip(".").lower()
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         data = services.registry.training_data(model, version, chosen)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from learnloop.cli.common import (
+    ArtifactOpt,
     DbOpt,
     HomeOpt,
     ModelOpt,
@@ -83,6 +84,7 @@ def start(
     home: HomeOpt,
     model: ModelOpt,
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     strategy: Annotated[str, typer.Option("--strategy", help="canary, shadow or ab.")] = "canary",
     share: Annotated[float | None, typer.Option("--share", help="First share of traffic, 0-1.")] = None,
     baseline: Annotated[int | None, typer.Option("--baseline", help="A/B only: arm A if not the champion.")] = None,
@@ -93,7 +95,7 @@ def start(
 ) -> None:
     """Put a version on live traffic beside the champion."""
     changes = parse_assignments(set_ or [])
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         r = services.rollouts.start(
             model,
             version,

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from learnloop.cli.common import (
+    ArtifactOpt,
     DbOpt,
     HomeOpt,
     ModelOpt,
@@ -22,6 +23,7 @@ from learnloop.cli.common import (
     settings_for,
 )
 from learnloop.domain import JobStatus
+from learnloop.errors import LearnloopError
 
 
 def _is_loopback(host: str) -> bool:
@@ -36,6 +38,7 @@ def _is_loopback(host: str) -> bool:
 def serve(
     home: HomeOpt,
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     api_key: Annotated[
@@ -54,8 +57,11 @@ def serve(
     if not _is_loopback(host) and not api_key:
         fail(f"refusing to serve on non-loopback host {host!r} without an API key (--api-key or LEARNLOOP_API_KEY)")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings_for(home, database_url, api_key=api_key)
-    app = create_app(settings, start_worker=worker, freeze_gc=True)
+    settings = settings_for(home, database_url, artifact_url=artifact_url, api_key=api_key)
+    try:
+        app = create_app(settings, start_worker=worker, freeze_gc=True)
+    except LearnloopError as exc:  # a bad artifact URL, a database that will not migrate
+        fail(exc.message)
     console.print(f"learnloop serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
     uvicorn.run(
         app,
@@ -68,10 +74,10 @@ def serve(
     )
 
 
-def worker(home: HomeOpt, database_url: DbOpt = None) -> None:
+def worker(home: HomeOpt, database_url: DbOpt = None, artifact_url: ArtifactOpt = None) -> None:
     """Run jobs (retrains) and retrain triggers in this process, beside API replicas."""
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         services.ingest.start()
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
         with contextlib.suppress(KeyboardInterrupt):
@@ -82,6 +88,7 @@ def retrain(
     home: HomeOpt,
     model: ModelOpt,
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     wait: Annotated[
         bool,
         typer.Option("--wait", help="Wait for the result (runs the job here if no worker takes it)."),
@@ -89,7 +96,7 @@ def retrain(
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
     """Queue a retrain of a model (refused while one is queued or running)."""
-    with open_services(settings_for(home, database_url, isolate_training=False)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url, isolate_training=False)) as services:
         job = services.jobs.enqueue(model, "retrain", requested_by=actor(), reason=reason or "requested from the CLI")
         console.print(f"queued retrain job {job.id}")
         if not wait:
@@ -131,8 +138,9 @@ def db_upgrade(home: HomeOpt, database_url: DbOpt = None) -> None:
     from learnloop.store.db import Database
     from learnloop.store.migrate import current_revision, upgrade
 
-    db = Database(settings_for(home, database_url).resolved_database_url)
-    upgrade(db)
+    settings = settings_for(home, database_url)
+    db = Database(settings.resolved_database_url)
+    upgrade(db, home_artifacts=settings.home_artifacts_dir)
     console.print(f"database at revision {current_revision(db)}")
     db.dispose()
 

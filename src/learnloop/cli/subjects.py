@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from learnloop.cli.common import DbOpt, HomeOpt, actor, console, fail, open_services, settings_for
+from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, actor, console, fail, open_services, settings_for
 
 app = typer.Typer(help="A subject's data: export it, erase it (the right to be forgotten).", no_args_is_help=True)
 SubjectArg = Annotated[str, typer.Argument(help="The subject as your system names it (learnloop stores it hashed).")]
@@ -33,13 +33,14 @@ def erase(
     subject: SubjectArg,
     home: HomeOpt,
     database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do it: erasure cannot be undone.")] = False,
 ) -> None:
     """Erase a subject from predictions, feedback and snapshots; retrain without them."""
     if not yes:
         fail("erasure cannot be undone; add --yes to erase")
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         report = services.privacy.erase(subject, actor=actor(), reason=reason or "erasure requested from the CLI")
     console.print(
         f"erased subject {report.subject}...: {report.predictions} predictions, {report.feedback} feedback events, "

@@ -28,7 +28,7 @@ from learnloop.jobs.service import JobService
 from learnloop.monitoring.drift import FeatureMap, Window, check_all
 from learnloop.monitoring.metrics import Metrics
 from learnloop.monitoring.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
-from learnloop.registry.artifacts import ArtifactStore
+from learnloop.registry.stores import ArtifactStore
 from learnloop.routing.cache import ModelCache
 from learnloop.store.db import Database
 from learnloop.store.repositories import drift as drift_repo

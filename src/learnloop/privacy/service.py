@@ -44,7 +44,7 @@ from learnloop.errors import ConflictError, StorageUnavailableError, ValidationE
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
 from learnloop.jobs.service import JobService
-from learnloop.registry.artifacts import ArtifactStore
+from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
@@ -117,10 +117,13 @@ class PrivacyService:
             champions = {m: model_repo.get_deployment(conn, m).champion_version for m in models}
         # 1. snapshot files first: if anything below fails, the rows are still found next time.
         rewritten: dict[str, int] = {}
+        moved: dict[str, str] = {}  # snapshot hash -> its key, for rows that held an old absolute URI
         for snap in snapshots:
             dropped = self._rewrite_snapshot(snap, feedback_ids)
             if dropped:
                 rewritten[snap["hash"]] = dropped
+                if snap["uri"] != snapshot_key(snap["model"], snap["hash"]):
+                    moved[snap["hash"]] = snapshot_key(snap["model"], snap["hash"])
         affected = {m: [v.version for v in versions[m] if v.snapshot_hash in rewritten] for m in models}
         now = self.clock.now()
         with self.db.write() as conn:
@@ -129,6 +132,8 @@ class PrivacyService:
             n_predictions = prediction_repo.delete_predictions(conn, prediction_ids)
             for snapshot_hash, dropped in rewritten.items():
                 snapshot_repo.mark_snapshot_erasure(conn, snapshot_hash, dropped, now)
+            for snapshot_hash, key in moved.items():  # the erased copy was written under its key
+                snapshot_repo.set_snapshot_uri(conn, snapshot_hash, key)
             for model, numbers in affected.items():
                 for number in numbers:
                     model_repo.mark_version_erasure(conn, model, number, now)

@@ -1,79 +1,25 @@
-"""Artifact storage: where trained versions and dataset snapshots live.
+"""A trained version's artifact: the family's files plus ``manifest.json``.
 
-``ArtifactStore`` is the plug-in point (local directory now, S3 through fsspec later). A
-version's artifact is a directory with the family's files plus ``manifest.json`` naming
-the family key, its format version, the library versions and a SHA-256 of every file;
-``load_predictor`` refuses anything that does not match.
+The manifest names the family key, its format version, the library versions, the learnloop
+that wrote it and a SHA-256 of every file; ``load_predictor`` refuses anything that does not
+match before a single byte is unpickled, with an error naming what was saved and what is
+installed. Where artifacts live is the store's business (``registry.stores``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from learnloop import __version__
 from learnloop.errors import ArtifactError
-from learnloop.families import Predictor, get_family
+from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
+from learnloop.registry.stores import ArtifactStore
 
 MANIFEST = "manifest.json"
-
-
-class ArtifactStore(Protocol):
-    def put_dir(self, key: str, source: Path) -> str:
-        """Store the directory ``source`` under ``key``; return its URI."""
-        ...
-
-    def get_dir(self, uri: str) -> Path:
-        """A local directory holding the artifact at ``uri``."""
-        ...
-
-    def put_bytes(self, key: str, data: bytes) -> str: ...
-
-    def get_bytes(self, uri: str) -> bytes: ...
-
-
-class LocalArtifactStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-
-    def _path(self, uri_or_key: str) -> Path:
-        key = uri_or_key.removeprefix("file://")
-        path = Path(key) if Path(key).is_absolute() else self.root / key
-        return path
-
-    def put_dir(self, key: str, source: Path) -> str:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)  # atomic on one filesystem: readers never see half a directory
-        return f"file://{target}"
-
-    def get_dir(self, uri: str) -> Path:
-        path = self._path(uri)
-        if not path.is_dir():
-            raise ArtifactError(f"artifact directory missing: {path}")
-        return path
-
-    def put_bytes(self, key: str, data: bytes) -> str:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-        return f"file://{target}"
-
-    def get_bytes(self, uri: str) -> bytes:
-        path = self._path(uri)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError as exc:
-            raise ArtifactError(f"artifact file missing: {path}") from exc
 
 
 def _sha256(path: Path) -> str:
@@ -85,6 +31,7 @@ def _sha256(path: Path) -> str:
 
 
 def save_predictor(store: ArtifactStore, key: str, family_key: str, predictor: Predictor, extra: dict[str, Any]) -> str:
+    """Save ``predictor`` under ``key``; return the key to record."""
     family = get_family(family_key)
     with tempfile.TemporaryDirectory(prefix="learnloop-artifact-") as tmp:
         directory = Path(tmp)
@@ -94,6 +41,7 @@ def save_predictor(store: ArtifactStore, key: str, family_key: str, predictor: P
             "family": family.key,
             "format_version": family.format_version,
             "libraries": family.library_versions(),
+            "learnloop": __version__,
             "labels": list(predictor.labels),
             "files": files,
             **extra,
@@ -102,28 +50,56 @@ def save_predictor(store: ArtifactStore, key: str, family_key: str, predictor: P
         return store.put_dir(key, directory)
 
 
-def load_predictor(store: ArtifactStore, uri: str) -> Predictor:
-    directory = store.get_dir(uri)
+def _written_by(manifest: dict[str, Any]) -> str:
+    return f" (written by learnloop {manifest['learnloop']})" if manifest.get("learnloop") else ""
+
+
+def check_compatible(manifest: dict[str, Any], ref: str) -> ModelFamily:
+    """The family that can load this artifact, or an ``ArtifactError`` naming both sides of
+    the mismatch (family, format version, library versions) and what to do about it."""
+    key = manifest.get("family")
+    family = FAMILIES.get(key) if isinstance(key, str) else None
+    if family is None:
+        raise ArtifactError(
+            f"artifact {ref} was saved by model family {key!r}{_written_by(manifest)}, which this learnloop "
+            f"does not have (it has {', '.join(sorted(FAMILIES))}): retrain it or install the learnloop that wrote it"
+        )
+    saved_format = manifest.get("format_version")
+    if saved_format != family.format_version:
+        raise ArtifactError(
+            f"artifact {ref} is {family.key} format {saved_format}{_written_by(manifest)}; this learnloop "
+            f"reads format {family.format_version}: retrain it or install the learnloop that wrote it"
+        )
+    saved: dict[str, str] = manifest.get("libraries") or {}
+    installed = family.library_versions()
+    differ = [name for name in sorted(set(saved) | set(installed)) if saved.get(name) != installed.get(name)]
+    if differ:
+        said = "; ".join(
+            f"{name} {saved.get(name, '(none)')}, installed {installed.get(name, '(none)')}" for name in differ
+        )
+        pins = " ".join(f"{name}=={saved[name]}" for name in differ if name in saved)
+        raise ArtifactError(
+            f"artifact {ref} was saved with {said}: retrain it" + (f" or install {pins}" if pins else "")
+        )
+    return family
+
+
+def load_predictor(store: ArtifactStore, ref: str) -> Predictor:
+    """Load the version at ``ref`` (a key, or an old absolute URI), checking its manifest first."""
+    directory = store.get_dir(ref)
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except FileNotFoundError as exc:
-        raise ArtifactError(f"artifact {uri} has no {MANIFEST}") from exc
+        raise ArtifactError(f"artifact {ref} has no {MANIFEST}") from exc
     except json.JSONDecodeError as exc:
-        raise ArtifactError(f"artifact {uri} has a corrupt {MANIFEST}: {exc}") from exc
-    family = get_family(manifest.get("family", "?"))
-    if manifest.get("format_version") != family.format_version:
-        raise ArtifactError(
-            f"artifact {uri} has format {manifest.get('format_version')} of family {family.key}; "
-            f"this learnloop reads format {family.format_version}"
-        )
-    if manifest.get("libraries") != family.library_versions():
-        raise ArtifactError(
-            f"artifact {uri} was saved with {manifest.get('libraries')}; installed: {family.library_versions()}"
-        )
+        raise ArtifactError(f"artifact {ref} has a corrupt {MANIFEST}: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"artifact {ref} has a corrupt {MANIFEST}: not an object")
+    family = check_compatible(manifest, ref)
     for name, digest in manifest.get("files", {}).items():
         path = directory / name
         if not path.is_file():
-            raise ArtifactError(f"artifact {uri} is missing {name}")
+            raise ArtifactError(f"artifact {ref} is missing {name}")
         if _sha256(path) != digest:
-            raise ArtifactError(f"artifact {uri}: {name} does not match its recorded SHA-256 (corrupt)")
+            raise ArtifactError(f"artifact {ref}: {name} does not match its recorded SHA-256 (corrupt)")
     return family.load(directory)

@@ -33,7 +33,8 @@ from learnloop.domain import (
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.families import get_family
 from learnloop.policy import Policy
-from learnloop.registry.artifacts import ArtifactStore, load_predictor
+from learnloop.registry.artifacts import load_predictor
+from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo

@@ -14,6 +14,7 @@ from learnloop.store.db import Database
 from learnloop.store.tables import metadata
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+HOME_ARTIFACTS = "home_artifacts"  # the attribute migrations read it from
 
 
 def alembic_config(db: Database) -> Config:
@@ -23,11 +24,24 @@ def alembic_config(db: Database) -> Config:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "head", *, home_artifacts: Path | None = None) -> None:
+    """Migrate to ``revision``. ``home_artifacts`` is the home's artifact directory: rows that
+    name a file under it by absolute URI are rewritten to keys relative to the store (0004)."""
     cfg = alembic_config(db)
     with db.write_engine.connect() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes[HOME_ARTIFACTS] = home_artifacts
         command.upgrade(cfg, revision)
+        conn.commit()
+
+
+def downgrade(db: Database, revision: str, *, home_artifacts: Path | None = None) -> None:
+    """Migrate back to ``revision`` (0004 turns keys back into absolute file URIs)."""
+    cfg = alembic_config(db)
+    with db.write_engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        cfg.attributes[HOME_ARTIFACTS] = home_artifacts
+        command.downgrade(cfg, revision)
         conn.commit()
 
 

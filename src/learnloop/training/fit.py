@@ -16,7 +16,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,8 @@ import numpy as np
 from learnloop.families import get_family
 from learnloop.families.base import FloatArray, Predictor
 from learnloop.monitoring.reference import fit_reference
-from learnloop.registry.artifacts import LocalArtifactStore, load_predictor, save_predictor
+from learnloop.registry.artifacts import load_predictor, save_predictor
+from learnloop.registry.stores import ArtifactStore, open_store
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class TrainSpec:
     texts: list[str]
     labels: list[str]
     eval_sets: dict[str, list[str]]  # name -> texts (labels stay with the caller)
-    artifact_root: str
+    artifact_url: str  # the store, opened here from its URL (settings.artifact_url)
     artifact_key: str
     champion_uri: str | None = None
     seed: int = 0
@@ -118,7 +118,7 @@ def _forward_chained(family: Any, spec: TrainSpec) -> tuple[list[str], FloatArra
 
 
 def fit_and_score(spec: TrainSpec) -> TrainResult:
-    store = LocalArtifactStore(Path(spec.artifact_root))
+    store = open_store(spec.artifact_url)
     family = get_family(spec.family)
     started = time.perf_counter()
     predictor = family.fit(
@@ -158,7 +158,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
 
 
 def _drift_reference(
-    store: LocalArtifactStore, spec: TrainSpec, predictor: Predictor, candidate: dict[str, tuple[list[str], FloatArray]]
+    store: ArtifactStore, spec: TrainSpec, predictor: Predictor, candidate: dict[str, tuple[list[str], FloatArray]]
 ) -> tuple[str | None, str | None]:
     """Fit and store the candidate's drift reference: (its URI, None) or (None, why not)."""
     if spec.drift_reference_key is None:

@@ -21,8 +21,8 @@ from learnloop.evaluation import (
 from learnloop.evaluation.gate import slice_comparisons
 from learnloop.families import get_family
 from learnloop.monitoring import reference as drift_reference
-from learnloop.registry.artifacts import ArtifactStore
 from learnloop.registry.service import RegistryService
+from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
@@ -111,14 +111,14 @@ class TrainingService:
         self,
         db: Database,
         store: ArtifactStore,
-        artifact_root: str,
+        artifact_url: str,
         registry: RegistryService,
         runner: TrainingRunner,
         clock: Clock,
     ) -> None:
         self.db = db
         self.store = store
-        self.artifact_root = artifact_root
+        self.artifact_url = artifact_url  # the training process opens the store from it
         self.registry = registry
         self.runner = runner
         self.clock = clock
@@ -151,7 +151,7 @@ class TrainingService:
             texts=[ex.text for ex in snapshot.train],
             labels=[ex.label for ex in snapshot.train],
             eval_sets=eval_sets,
-            artifact_root=self.artifact_root,
+            artifact_url=self.artifact_url,
             artifact_key=key,
             champion_uri=champion_uri,
             manifest_extra={"model": model.name, "snapshot": snapshot.hash},

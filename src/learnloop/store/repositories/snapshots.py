@@ -42,3 +42,7 @@ def mark_snapshot_erasure(conn: Connection, snapshot_hash: str, rows: int, at: d
     counts = dict(conn.execute(select(t.snapshots.c.counts).where(t.snapshots.c.hash == snapshot_hash)).scalar_one())
     counts["erasures"] = [*counts.get("erasures", []), {"rows": rows, "at": at.isoformat()}]
     conn.execute(update(t.snapshots).where(t.snapshots.c.hash == snapshot_hash).values(counts=counts))
+
+
+def set_snapshot_uri(conn: Connection, snapshot_hash: str, uri: str) -> None:
+    conn.execute(update(t.snapshots).where(t.snapshots.c.hash == snapshot_hash).values(uri=uri))

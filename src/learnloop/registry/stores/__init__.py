@@ -1,0 +1,39 @@
+"""Artifact stores, opened from a URL by ``open_store``: one file per kind, one line in
+``STORES`` (keyed by URL scheme). Only ``file://`` exists today; S3 through fsspec is planned."""
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from learnloop.errors import ValidationError
+from learnloop.registry.stores.base import ArtifactStore, check_key
+from learnloop.registry.stores.local import LocalArtifactStore
+
+STORES: dict[str, Callable[[str], ArtifactStore]] = {
+    "file": LocalArtifactStore.from_url,
+}
+PLANNED = {"s3": "fleet", "gs": "fleet", "gcs": "fleet", "az": "fleet", "abfs": "fleet"}  # scheme -> issue
+
+
+def open_store(url: str) -> ArtifactStore:
+    """The artifact store at ``url`` (``file:///srv/learnloop/artifacts``)."""
+    scheme = urlsplit(url).scheme.lower()
+    opener = STORES.get(scheme)
+    if opener is not None:
+        return opener(url)
+    if scheme in PLANNED:
+        raise ValidationError(
+            f"artifact URL {url!r}: {scheme}:// stores are not supported yet (issue: {PLANNED[scheme]}); "
+            "use file:///absolute/path",
+            field="artifact_url",
+        )
+    if not scheme:
+        hint = f": write {Path(url).as_uri()}" if url.startswith("/") else ", like file:///absolute/path"
+        raise ValidationError(f"artifact URL {url!r} has no scheme{hint}", field="artifact_url")
+    raise ValidationError(
+        f"artifact URL {url!r}: unknown scheme {scheme!r}; supported: " + ", ".join(f"{s}://" for s in sorted(STORES)),
+        field="artifact_url",
+    )
+
+
+__all__ = ["PLANNED", "STORES", "ArtifactStore", "LocalArtifactStore", "check_key", "open_store"]
