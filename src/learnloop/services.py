@@ -23,6 +23,7 @@ from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
 from learnloop.notify.service import NotificationService
 from learnloop.privacy import PrivacyService
 from learnloop.registry.service import RegistryService
+from learnloop.registry.specs import ModelSpecs
 from learnloop.registry.stores import ArtifactStore, open_store
 from learnloop.rollout.service import RolloutService
 from learnloop.routing.cache import ModelCache
@@ -62,7 +63,8 @@ class Services:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self, *, worker: bool = True) -> None:
-        """Start background work: the ingest writer, route polling and (optionally) the worker."""
+        """Start an API replica's background work (the ingest writer, the shadow runner, the
+        loaded models and their route polling) and, unless ``worker`` is False, a worker."""
         self.ingest.start()
         self.shadow.start()
         self.cache.refresh()
@@ -70,6 +72,12 @@ class Services:
         self._routing_thread.start()
         if worker:
             self.worker.start()
+
+    def run_worker(self) -> None:
+        """Be a worker process and nothing else (``learnloop worker``): jobs, triggers,
+        rollouts, drift checks and notifications, in this thread until stopped. No ingest
+        writer, shadow runner, loaded models or route polling: those serve requests."""
+        self.worker.run_forever()
 
     def _poll_routes(self) -> None:
         while not self._stop.wait(self.settings.routing_poll_seconds):
@@ -135,7 +143,13 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         upgrade(db, home_artifacts=settings.home_artifacts_dir)
     metrics = Metrics()
     cache = ModelCache(db, store)
-    registry = RegistryService(db, store, clock, on_routing_change=cache.refresh)
+    specs = ModelSpecs(db, ttl=settings.routing_poll_seconds)
+
+    def routing_changed(model: str) -> None:
+        specs.forget(model)
+        cache.refresh(model)
+
+    registry = RegistryService(db, store, clock, on_routing_change=routing_changed)
     limits = settings.limits
     ingest = IngestWriter(
         db,
@@ -183,7 +197,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         shadow=shadow,
         ingest=ingest,
         predictions=PredictionService(cache, ingest, clock, metrics, limits, shadow),
-        feedback=FeedbackService(db, cache, ingest, clock, metrics, limits),
+        feedback=FeedbackService(db, specs, ingest, clock, metrics, limits),
         jobs=jobs,
         training=training,
         worker=worker,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import uci_rows
-from learnloop.training.fit import TrainSpec, fit_and_score
+from learnloop.tasks.classification.fit import TrainSpec, fit_and_score
 
 
 def spec(tmp_path: Path, key: str, champion_uri: str | None = None) -> TrainSpec:
@@ -48,7 +48,7 @@ def test_fit_and_score_returns_probabilities_in_label_set_order_and_latency(tmp_
 def test_weights_reach_the_fit_and_every_forward_chaining_fold(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from learnloop.training.fit import FoldSpec
+    from learnloop.tasks.classification.fit import FoldSpec
 
     base = spec(tmp_path, "w")
     n = len(base.texts)

@@ -20,7 +20,7 @@ from learnloop.errors import ConflictError, LeaseLostError, ValidationError
 from learnloop.jobs.leases import Lease
 from learnloop.services import Services
 from learnloop.store.repositories import jobs as job_repo
-from learnloop.training.fit import child_initializer
+from learnloop.training.child import child_initializer
 
 pytestmark = pytest.mark.timeout(120)
 

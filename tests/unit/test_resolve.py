@@ -20,7 +20,7 @@ from learnloop.policy import Policy
 from learnloop.tasks.classification import LabelledExample, build_snapshot, derive_examples
 from learnloop.tasks.classification.noise import FloatArray, filter_label_noise
 from learnloop.tasks.classification.resolve import curate_feedback, disagreement, resolve_feedback
-from learnloop.training.pipeline import _weights
+from learnloop.tasks.classification.retrain import weights as _weights
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BINARY = ("neg", "pos")

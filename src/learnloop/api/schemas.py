@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.domain import Deployment, DriftCheck, Event, Feedback, Job, Model, ModelVersion, Rollout
 from learnloop.tasks import get_task
@@ -13,15 +13,6 @@ from learnloop.tasks import get_task
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _label_str(value: Any) -> Any:
-    """Labels are strings; a JSON number (or bool) that names one is accepted too."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(int(value)) if float(value).is_integer() else str(value)
-    return value
 
 
 class PredictRequest(_Strict):
@@ -48,26 +39,6 @@ class PredictionPublic(BaseModel):
 
 class PredictBatchResponse(BaseModel):
     items: list[PredictionPublic]
-
-
-class FeedbackCreate(_Strict):
-    prediction_id: str | None = None
-    label: str | None = Field(default=None, min_length=1, max_length=128)
-    thumbs: Literal["up", "down"] | None = None
-    rating: int | None = Field(default=None, ge=1, le=5)
-    text: str | None = Field(default=None, min_length=1)
-    subject: str | None = Field(default=None, max_length=256)
-    metadata: dict[str, Any] | None = None
-    feedback_id: str | None = Field(default=None, min_length=1, max_length=128, description="Client idempotency key.")
-
-    _label = field_validator("label", mode="before")(_label_str)
-
-    @field_validator("rating", mode="before")
-    @classmethod
-    def _strict_int(cls, value: Any) -> Any:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError("rating must be an integer from 1 to 5")
-        return value
 
 
 class FeedbackBatchCreate(_Strict):

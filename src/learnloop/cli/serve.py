@@ -78,10 +78,9 @@ def worker(home: HomeOpt, database_url: DbOpt = None, artifact_url: ArtifactOpt 
     """Run jobs (retrains) and retrain triggers in this process, beside API replicas."""
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
-        services.ingest.start()
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
         with contextlib.suppress(KeyboardInterrupt):
-            services.worker.run_forever()
+            services.run_worker()
 
 
 def retrain(

@@ -33,8 +33,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import binomtest, norm
 
+from learnloop.evaluation.metrics import paired_metric_differences
 from learnloop.policy import Policy
 
 TEST_NAME = "McNemar exact (one-sided) + paired Wald CI (Agresti-Min)"
@@ -237,3 +239,60 @@ def judge(
     comparisons += [c.to_dict() for c in slices]
     passed = golden_ok and recent_ok and secondary_ok and slices_ok
     return Verdict(passed=passed, reasons=reasons, alpha=policy.gate.alpha, comparisons=comparisons)
+
+
+@dataclass(frozen=True)
+class ScoredSet:
+    """One evaluation set scored by both versions: the true labels, each version's predicted
+    labels and probabilities (columns in the model's label order), and each example's metadata."""
+
+    truth: Sequence[str]
+    champion: Sequence[str]
+    candidate: Sequence[str]
+    champion_proba: npt.NDArray[np.float64] | None = None
+    candidate_proba: npt.NDArray[np.float64] | None = None
+    metadata: Sequence[Mapping[str, Any] | None] = ()
+
+
+def compare_classifiers(
+    golden: ScoredSet,
+    recent: ScoredSet,
+    labels: Sequence[str],
+    policy: Policy,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The gate's verdict on a candidate classifier against the champion (every check of the
+    module doc, at the ``1 - 2*alpha`` confidence), with the informative paired differences of
+    the other metrics on both sets (``secondary``)."""
+    confidence = policy.gate.confidence
+    golden_cmp = paired_comparison("golden", golden.truth, golden.champion, golden.candidate, confidence=confidence)
+    recent_cmp = (
+        paired_comparison("recent", recent.truth, recent.champion, recent.candidate, confidence=confidence)
+        if recent.truth
+        else None
+    )
+    secondary = {
+        name: paired_metric_differences(
+            scored.truth,
+            scored.champion_proba,
+            scored.candidate_proba,
+            labels,
+            resamples=resamples,
+            confidence=confidence,
+            seed=seed,
+        )
+        for name, scored in (("golden", golden), ("recent", recent))
+        if scored.truth and scored.champion_proba is not None and scored.candidate_proba is not None
+    }
+    slices = slice_comparisons(
+        list(recent.metadata) or [None] * len(recent.truth),
+        recent.truth,
+        recent.champion,
+        recent.candidate,
+        policy.gate.slices,
+        confidence=confidence,
+    )
+    verdict = judge(golden_cmp, recent_cmp, policy, golden_secondary=secondary.get("golden"), slices=slices)
+    return {**verdict.to_dict(), "secondary": secondary}

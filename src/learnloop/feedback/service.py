@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,10 @@ from learnloop.domain import Feedback, FeedbackInput
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import check_text, hash_subject, to_row
+from learnloop.feedback.items import parse_item
 from learnloop.ids import new_id
 from learnloop.monitoring.metrics import Metrics
+from learnloop.registry.specs import ModelSpecs
 from learnloop.routing.cache import LoadedVersion, ModelCache, Route
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
@@ -156,39 +158,55 @@ class PredictionService:
 
 @dataclass(frozen=True)
 class ItemResult:
-    """One item of a batch: the stored event, or the error that refused it."""
+    """Item ``index`` of a batch: the stored event, or the error that refused it."""
 
+    index: int
     feedback: Feedback | None
     error: LearnloopError | None
 
+    @property
+    def error_field(self) -> str | None:
+        """The refused field, named within the batch (``items.3.label``)."""
+        if self.error is None or self.error.field is None:
+            return None
+        return f"items.{self.index}.{self.error.field}"
+
 
 class FeedbackService:
+    """Feedback intake, one path for every edge (HTTP, the CLI, a stream consumer): the item
+    is parsed if it arrives raw, checked against its model's spec (``ModelSpecs``: no model is
+    loaded) and the model's task, scrubbed, and acknowledged once committed. Refusals are
+    counted by reason."""
+
     def __init__(
         self,
         db: Database,
-        cache: ModelCache,
+        specs: ModelSpecs,
         ingest: IngestWriter,
         clock: Clock,
         metrics: Metrics,
         limits: Limits,
     ) -> None:
         self.db = db
-        self.cache = cache
+        self.specs = specs
         self.ingest = ingest
         self.clock = clock
         self.metrics = metrics
         self.limits = limits
 
-    def _rows(self, model: str, items: Sequence[FeedbackInput]) -> list[dict[str, Any] | LearnloopError]:
-        spec = self.cache.route(model).model
+    def _rows(
+        self, model: str, items: Sequence[FeedbackInput | Mapping[str, Any]]
+    ) -> list[dict[str, Any] | LearnloopError]:
+        spec = self.specs.get(model)
         now = self.clock.now()
         out: list[dict[str, Any] | LearnloopError] = []
         for item in items:
             try:
+                parsed = item if isinstance(item, FeedbackInput) else parse_item(item)
                 out.append(
                     to_row(
                         spec,
-                        item,
+                        parsed,
                         now,
                         max_text_chars=self.limits.max_text_chars,
                         max_metadata_bytes=self.limits.max_metadata_bytes,
@@ -211,7 +229,8 @@ class FeedbackService:
         self.metrics.feedback.labels(model, stored.kind.value).inc()
         return stored
 
-    async def record_many(self, model: str, items: Sequence[FeedbackInput]) -> list[ItemResult]:
+    async def record_many(self, model: str, items: Sequence[FeedbackInput | Mapping[str, Any]]) -> list[ItemResult]:
+        """Each item stored or refused on its own (raw items are parsed here); one commit."""
         if len(items) > self.limits.max_batch_items:
             raise ValidationError(
                 f"batch has {len(items)} items; the limit is {self.limits.max_batch_items}",
@@ -221,14 +240,14 @@ class FeedbackService:
         valid = [r for r in rows if not isinstance(r, LearnloopError)]
         stored = iter(await self.ingest.submit_feedback_async(valid) if valid else [])
         results = []
-        for r in rows:
+        for index, r in enumerate(rows):
             if isinstance(r, LearnloopError):
                 self.count_rejected(model, r)
-                results.append(ItemResult(None, r))
+                results.append(ItemResult(index, None, r))
             else:
                 fb = next(stored)
                 self.metrics.feedback.labels(model, fb.kind.value).inc()
-                results.append(ItemResult(fb, None))
+                results.append(ItemResult(index, fb, None))
         return results
 
     def record_sync(self, model: str, items: Sequence[FeedbackInput]) -> list[Feedback]:
@@ -240,7 +259,7 @@ class FeedbackService:
         return self.ingest.submit_feedback([r for r in rows if isinstance(r, dict)]).result()
 
     def get(self, model: str, feedback_id: str) -> Feedback:
-        self.cache.route(model)
+        self.specs.get(model)  # NotFoundError for an unknown model
         with self.db.read() as conn:
             return feedback_repo.get_feedback(conn, model, feedback_id)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from learnloop.families import get_family
-from learnloop.training.fit import predict_labels
+from learnloop.tasks.classification.fit import predict_labels
 
 Progress = Callable[[int, int], None]
 

@@ -1,7 +1,7 @@
 """Tasks: what a model does and what "good" means, one package each, registered by stable key."""
 
 from learnloop.errors import ValidationError
-from learnloop.tasks.base import OutcomeRule, Task, TextRule
+from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, Task, TextRule
 from learnloop.tasks.classification import ClassificationTask
 
 TASKS: dict[str, Task] = {
@@ -17,4 +17,19 @@ def get_task(key: str) -> Task:
         raise ValidationError(f"unknown task {key!r}; known: {', '.join(sorted(TASKS))}", field="task") from None
 
 
-__all__ = ["DEFAULT_TASK", "TASKS", "OutcomeRule", "Task", "TextRule", "get_task"]
+def train(inputs: RetrainInputs) -> Candidate:
+    """The model's task's ``train``: what the training runner runs (a module-level function)."""
+    return get_task(inputs.model.task).train(inputs)
+
+
+__all__ = [
+    "DEFAULT_TASK",
+    "TASKS",
+    "Candidate",
+    "OutcomeRule",
+    "RetrainInputs",
+    "Task",
+    "TextRule",
+    "get_task",
+    "train",
+]

@@ -10,10 +10,8 @@ answer or a feedback payload; it asks the model's task:
   (the payload stored with the event);
 * ``outcomes``: the online rule "was this answer good?" (rollouts, online accuracy);
 * ``answer_category``: the category of an answer whose mix a guardrail watches;
-* ``pipeline``: the retrain's task-specific steps (curate the feedback into a snapshot, fit
-  and score in the training process, evaluate and judge against the champion);
-* ``drift_window``: the features of recent answers that drift checks compare with a
-  version's reference.
+* ``train``: the retrain's task-specific steps, run in the training process (curate the
+  feedback into a snapshot, fit, evaluate, judge against the champion).
 
 A task is one package under ``learnloop/tasks/`` and one line in ``TASKS``.
 """
@@ -21,13 +19,51 @@ A task is one package under ``learnloop/tasks/`` and one line in ``TASKS``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from learnloop.domain import FeedbackEvent, FeedbackInput, FeedbackKind, Model
+from learnloop.domain import FeedbackEvent, FeedbackInput, FeedbackKind, Model, ModelVersion
 
 # Checks a free text an event carries and returns it as it may be stored (personal data
 # scrubbed): ``text_rule(value, field)``; raises ``ValidationError`` naming the field.
 TextRule = Callable[[str, str], str]
+
+
+@dataclass(frozen=True)
+class RetrainInputs:
+    """What a retrain starts from, read from the database by the pipeline's first step and
+    handed to the task's ``train`` in the training process (plain, picklable data)."""
+
+    model: Model
+    champion: ModelVersion | None  # None: the first version (``learnloop init``)
+    champion_cutoff: datetime | None  # feedback up to here was in the champion's snapshot
+    cutoff: datetime  # feedback up to here is in this one
+    bootstrap: list[tuple[str, str]]  # the model's own training rows
+    golden: list[tuple[str, str]]  # its held-out evaluation rows
+    feedback: list[FeedbackEvent]  # every event up to ``cutoff``, oldest first, with its answer
+    artifact_url: str  # the artifact store, opened in the training process
+    artifact_key: str  # where the candidate's artifact goes
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the task's ``train`` made: a stored artifact, the content-addressed snapshot it
+    was trained on (already written to the store), its metrics and the gate's verdict."""
+
+    artifact_key: str
+    snapshot_hash: str
+    snapshot_key: str
+    snapshot_counts: dict[str, Any]
+    snapshot_cutoff: datetime | None
+    metrics: dict[str, Any]
+    verdict: dict[str, Any] | None  # None: nothing to judge against (the first version)
+    train_seconds: float
+    notes: list[str] = field(default_factory=list)  # what the steps said, for the job's progress
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is None or bool(self.verdict.get("passed"))
 
 
 class OutcomeRule(Protocol):
@@ -63,4 +99,11 @@ class Task(Protocol):
 
     def answer_category(self, answer: Mapping[str, Any]) -> str:
         """The category whose mix between two versions a guardrail compares."""
+        ...
+
+    def train(self, inputs: RetrainInputs) -> Candidate:
+        """The retrain's work, in the training process: curate the feedback into a snapshot,
+        fit the candidate, score it (and the champion) on data it never trained on, and judge
+        it. A module-level function's worth of pure compute plus artifact writes; raises
+        ``InsufficientDataError`` when there is too little to train on."""
         ...

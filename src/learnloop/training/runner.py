@@ -1,24 +1,35 @@
-"""Where a fit runs: in this process, or in a child process beside a live server."""
+"""Where the training work runs: in this process, or in a child process beside a live server.
+
+The work is a task's ``train`` (``learnloop.tasks``): curation, fits and scoring, all of it
+compute on plain, picklable inputs. In a child process a long fit cannot stall the server's
+request handling, and the kernel ends the child if the server dies.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from learnloop.training.fit import TrainResult, TrainSpec, child_initializer, fit_and_score
+from learnloop.training.child import child_initializer
+
+S = TypeVar("S")
+R = TypeVar("R")
 
 
 class TrainingRunner(Protocol):
-    def run(self, spec: TrainSpec) -> TrainResult: ...
+    def run(self, fn: Callable[[S], R], spec: S) -> R:
+        """``fn(spec)``, where this runner runs training work; ``fn`` is a module-level function."""
+        ...
 
     def close(self) -> None: ...
 
 
 class InProcessRunner:
-    def run(self, spec: TrainSpec) -> TrainResult:
-        return fit_and_score(spec)
+    def run(self, fn: Callable[[S], R], spec: S) -> R:
+        return fn(spec)
 
     def close(self) -> None:
         pass
@@ -30,7 +41,7 @@ class ChildProcessRunner:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, spec: TrainSpec) -> TrainResult:
+    def run(self, fn: Callable[[S], R], spec: S) -> R:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
@@ -38,7 +49,7 @@ class ChildProcessRunner:
                 initializer=child_initializer,
                 initargs=(os.getpid(),),
             )
-        return self._pool.submit(fit_and_score, spec).result()
+        return self._pool.submit(fn, spec).result()
 
     def close(self) -> None:
         """Stop now: a fit in progress is killed (its job fails and is safe to retry) rather

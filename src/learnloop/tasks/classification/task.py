@@ -7,7 +7,8 @@ from typing import Any
 
 from learnloop.domain import FeedbackInput, FeedbackKind, Model
 from learnloop.errors import ValidationError
-from learnloop.tasks.base import OutcomeRule, TextRule
+from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, TextRule
+from learnloop.tasks.classification import retrain
 from learnloop.tasks.classification.answers import answer_label
 from learnloop.tasks.classification.outcomes import LabelOutcomes
 
@@ -49,3 +50,6 @@ class ClassificationTask:
 
     def answer_category(self, answer: Mapping[str, Any]) -> str:
         return answer_label(answer) or ""
+
+    def train(self, inputs: RetrainInputs) -> Candidate:
+        return retrain.train(inputs)

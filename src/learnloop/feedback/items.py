@@ -1,0 +1,57 @@
+"""One feedback event as it arrives on the wire (an HTTP body, an item of a batch, later a
+stream message): its schema, and the parse every intake path shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from learnloop.domain import FeedbackInput
+from learnloop.errors import ValidationError
+
+
+def _label_str(value: Any) -> Any:
+    """Labels are strings; a JSON number (or bool) that names one is accepted too."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value
+
+
+class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: str | None = None
+    label: str | None = Field(default=None, min_length=1, max_length=128)
+    thumbs: Literal["up", "down"] | None = None
+    rating: int | None = Field(default=None, ge=1, le=5)
+    text: str | None = Field(default=None, min_length=1)
+    subject: str | None = Field(default=None, max_length=256)
+    metadata: dict[str, Any] | None = None
+    feedback_id: str | None = Field(default=None, min_length=1, max_length=128, description="Client idempotency key.")
+
+    _label = field_validator("label", mode="before")(_label_str)
+
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _strict_int(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("rating must be an integer from 1 to 5")
+        return value
+
+    def to_input(self) -> FeedbackInput:
+        return FeedbackInput(**self.model_dump())
+
+
+def parse_item(raw: Mapping[str, Any]) -> FeedbackInput:
+    """One raw item, or a ``ValidationError`` naming the offending field."""
+    try:
+        return FeedbackCreate.model_validate(raw).to_input()
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "item"
+        raise ValidationError(f"{field}: {first['msg']}", field=field) from None

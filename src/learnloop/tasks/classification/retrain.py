@@ -1,0 +1,203 @@
+"""A classifier's retrain, in the training process, as named steps of typed inputs:
+
+``curate`` (feedback -> weighted labelled examples -> a content-addressed snapshot with its
+forward-chaining folds, written to the store) -> ``fit`` (the candidate, one model per fold, the
+champion's predictions, the drift reference) -> ``evaluate`` (the candidate's metrics on each
+set) -> ``judge`` (the gate's verdict against the champion, ``evaluation.gate``).
+
+Everything here is compute on plain data (near-duplicate grouping, the noise filter's fits, the
+candidate and fold fits), which is why it runs where the training runner puts it and not in a
+server's request threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from learnloop.errors import InsufficientDataError
+from learnloop.evaluation import classification_metrics, latency_percentiles
+from learnloop.evaluation.gate import ScoredSet, compare_classifiers
+from learnloop.families import get_family
+from learnloop.monitoring import reference as drift_reference
+from learnloop.registry.stores import open_store
+from learnloop.tasks.base import Candidate, RetrainInputs
+from learnloop.tasks.classification.fit import FoldSpec, TrainResult, TrainSpec, fit_and_score
+from learnloop.tasks.classification.noise import ProbabilisticModel
+from learnloop.tasks.classification.resolve import curate_feedback
+from learnloop.tasks.classification.snapshot import Snapshot, build_snapshot, snapshot_key
+
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class _FamilyFit:
+    """The model's family as the noise filter's ``FitFunction`` (its cross-validation fits)."""
+
+    family: str
+    params: dict[str, Any]
+    labels: tuple[str, ...]
+
+    def __call__(self, texts: Sequence[str], labels: Sequence[str], *, seed: int) -> ProbabilisticModel:
+        return get_family(self.family).fit(texts, labels, label_set=list(self.labels), params=self.params, seed=seed)
+
+
+def curate(inputs: RetrainInputs) -> Snapshot:
+    """The snapshot the candidate trains and is judged on (see ``snapshot``); too little to
+    train on is an ``InsufficientDataError`` (and nothing is written)."""
+    model, policy = inputs.model, inputs.model.policy
+    golden_texts = [t for t, _ in inputs.golden]
+    if inputs.champion is None and not inputs.feedback:  # the first version: the model's own rows
+        return build_snapshot(
+            bootstrap=inputs.bootstrap,
+            feedback=[],
+            golden_texts=golden_texts,
+            champion_cutoff=None,
+            cutoff=inputs.cutoff,
+            policy=policy,
+        )
+    curated = curate_feedback(
+        inputs.feedback,
+        model.labels,
+        policy.curation,
+        bootstrap=inputs.bootstrap,
+        fit=_FamilyFit(model.family, model.params, model.labels),
+    )
+    snapshot = build_snapshot(
+        bootstrap=inputs.bootstrap,
+        feedback=curated.examples,
+        golden_texts=golden_texts,
+        champion_cutoff=inputs.champion_cutoff,
+        cutoff=inputs.cutoff,
+        policy=policy,
+        feedback_counts=curated.feedback_counts,
+        curation=curated.counts,
+    )
+    if len(snapshot.train) < policy.curation.min_train_examples:
+        raise InsufficientDataError(
+            f"snapshot has {len(snapshot.train)} training examples; policy.min_train_examples is "
+            f"{policy.curation.min_train_examples}. The champion is unchanged."
+        )
+    if len({ex.label for ex in snapshot.train}) < 2:
+        raise InsufficientDataError("snapshot has a single label; the champion is unchanged")
+    return snapshot
+
+
+def weights(snapshot: Snapshot, feedback_weight: float) -> list[float] | None:
+    """Per-example training weights: ``feedback_weight`` times the weight curation gave the
+    example (trust, noise filter) for feedback, 1 for bootstrap rows; ``None`` when all are 1."""
+    found = [1.0 if ex.source == "bootstrap" else feedback_weight * ex.weight for ex in snapshot.train]
+    return None if all(w == 1.0 for w in found) else found
+
+
+def fit(inputs: RetrainInputs, snapshot: Snapshot) -> TrainResult:
+    """Fit the candidate on the snapshot and score it, and the champion, on the golden set
+    and (by forward chaining) on the recent feedback."""
+    model = inputs.model
+    eval_sets = {"golden": [t for t, _ in inputs.golden]}
+    if snapshot.recent or inputs.champion is not None:
+        eval_sets["recent"] = [ex.text for ex in snapshot.recent]
+    return fit_and_score(
+        TrainSpec(
+            family=model.family,
+            params=model.params,
+            label_set=list(model.labels),
+            texts=[ex.text for ex in snapshot.train],
+            labels=[ex.label for ex in snapshot.train],
+            eval_sets=eval_sets,
+            artifact_url=inputs.artifact_url,
+            artifact_key=inputs.artifact_key,
+            champion_uri=None if inputs.champion is None else inputs.champion.artifact_uri,
+            manifest_extra={"model": model.name, "snapshot": snapshot.hash},
+            folds=[FoldSpec(fold.train, fold.evaluate) for fold in snapshot.folds],
+            weights=weights(snapshot, model.policy.curation.feedback_weight),
+            drift_reference_key=drift_reference.reference_key(model.name, inputs.artifact_key),
+        )
+    )
+
+
+def truths(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dict[str, list[str]]:
+    """The true labels of each set the candidate was scored on."""
+    found = {"golden": [label for _, label in inputs.golden], "recent": [ex.label for ex in snapshot.recent]}
+    return {name: labels for name, labels in found.items() if name in result.candidate}
+
+
+def evaluate(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dict[str, Any]:
+    """The candidate's metrics on each evaluation set (with bootstrap intervals), its
+    ``predict_one`` latency and the data it was trained on."""
+    model = inputs.model
+    metrics: dict[str, Any] = {
+        name: classification_metrics(
+            truth,
+            result.candidate[name],
+            model.labels,
+            result.candidate_proba[name],
+            bootstrap=BOOTSTRAP_RESAMPLES,
+            seed=BOOTSTRAP_SEED,
+        )
+        for name, truth in truths(inputs, snapshot, result).items()
+    }
+    metrics["latency"] = latency_percentiles(result.latency_ms)
+    metrics["train_examples"] = len(snapshot.train)
+    metrics["feedback_weight"] = model.policy.curation.feedback_weight
+    metrics["snapshot_counts"] = snapshot.counts
+    metrics[drift_reference.METRICS_KEY] = result.drift_reference_uri
+    if result.drift_reference_error:
+        metrics[drift_reference.METRICS_ERROR_KEY] = result.drift_reference_error
+    return metrics
+
+
+def judge(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dict[str, Any]:
+    """The gate's verdict: paired against the champion on the same examples."""
+    champion = inputs.champion
+    if champion is None or result.champion is None:
+        return {"passed": True, "decision": "promote", "reasons": ["no champion to compare with"]}
+    truth = truths(inputs, snapshot, result)
+
+    def scored(name: str, metadata: Sequence[Any] = ()) -> ScoredSet:
+        assert result.champion is not None
+        return ScoredSet(
+            truth=truth.get(name, []),
+            champion=result.champion.get(name, []),
+            candidate=result.candidate.get(name, []),
+            champion_proba=None if result.champion_proba is None else result.champion_proba.get(name),
+            candidate_proba=result.candidate_proba.get(name),
+            metadata=metadata,
+        )
+
+    verdict = compare_classifiers(
+        scored("golden"),
+        scored("recent", [ex.metadata for ex in snapshot.recent]),
+        inputs.model.labels,
+        inputs.model.policy,
+        resamples=BOOTSTRAP_RESAMPLES,
+        seed=BOOTSTRAP_SEED,
+    )
+    return {**verdict, "champion_version": champion.version}
+
+
+def train(inputs: RetrainInputs) -> Candidate:
+    """The classification task's ``train``: curate -> fit -> evaluate -> judge."""
+    snapshot = curate(inputs)
+    stored = open_store(inputs.artifact_url).put_bytes(
+        snapshot_key(inputs.model.name, snapshot.hash), snapshot.to_jsonl_gz()
+    )
+    result = fit(inputs, snapshot)
+    first = inputs.champion is None and not inputs.feedback
+    return Candidate(
+        artifact_key=result.artifact_uri,
+        snapshot_hash=snapshot.hash,
+        snapshot_key=stored,
+        snapshot_counts=snapshot.counts,
+        snapshot_cutoff=snapshot.cutoff,
+        metrics=evaluate(inputs, snapshot, result),
+        verdict=None if first else judge(inputs, snapshot, result),
+        train_seconds=result.train_seconds,
+        notes=[
+            f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train; {len(snapshot.folds)} "
+            f"forward-chaining folds over {len(snapshot.recent)} recent events",
+            f"trained in {result.train_seconds:.1f}s",
+        ],
+    )
