@@ -248,3 +248,9 @@ def test_params_are_resolved_and_checked(family: ModelFamily) -> None:
 def test_unknown_family_key_names_the_known_ones() -> None:
     with pytest.raises(ValidationError, match=FAMILY_KEYS[0]):
         get_family("no-such-family")
+
+
+def test_the_family_declares_the_task_it_serves(family: ModelFamily) -> None:
+    from learnloop.tasks import TASKS
+
+    assert family.task in TASKS, f"family {family.key} serves an unknown task {family.task!r}"

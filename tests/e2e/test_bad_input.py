@@ -24,6 +24,7 @@ from conftest import (
     subprocess_env,
     wait_for,
 )
+from learnloop.domain import Prediction
 from learnloop.feedback.intake import hash_subject
 from learnloop.services import build_services
 from learnloop.store.db import Database
@@ -281,7 +282,7 @@ def test_batch_predictions_are_logged_with_each_items_own_subject(http: httpx.Cl
     db = Database(server.database_url)
     try:
 
-        def stored() -> list[dict[str, Any]] | None:
+        def stored() -> list[Prediction] | None:
             with db.read() as conn:
                 rows = [prediction_repo.get_prediction(conn, pid) for pid in ids]
             return None if None in rows else rows  # type: ignore[return-value]
@@ -289,7 +290,7 @@ def test_batch_predictions_are_logged_with_each_items_own_subject(http: httpx.Cl
         rows = wait_for(stored, timeout=10, what="the prediction log")
     finally:
         db.dispose()
-    assert [row["subject"] for row in rows] == [hash_subject(s) for s in subjects]
+    assert [row.subject for row in rows] == [hash_subject(s) for s in subjects]
 
 
 # -- serve refuses to be exposed without a key -------------------------------------------------

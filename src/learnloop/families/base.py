@@ -38,6 +38,7 @@ class Predictor(Protocol):
 class ModelFamily(Protocol):
     key: str
     format_version: int
+    task: str  # the key of the task it serves (``learnloop.tasks``): "classification"
 
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries whose formats the saved artifact depends on."""

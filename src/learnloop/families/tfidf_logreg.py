@@ -123,6 +123,7 @@ def _is_identity(columns: np.ndarray[Any, Any]) -> bool:
 class TfidfLogRegFamily:
     key = "tfidf-logreg"
     format_version = 1
+    task = "classification"
 
     def library_versions(self) -> dict[str, str]:
         return {"scikit-learn": sklearn.__version__}

@@ -42,6 +42,7 @@ from learnloop.store.repositories import jobs as job_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import rollouts as rollout_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
+from learnloop.tasks import get_task
 from learnloop.tasks.classification import ClassificationTask
 from learnloop.tasks.classification.export import export_snapshot
 
@@ -94,14 +95,21 @@ class RegistryService:
         train: list[tuple[str, str]],
         golden: list[tuple[str, str]],
         source: str,
+        task: str = ClassificationTask.key,
     ) -> Model:
         check_model_name(name)
-        params = get_family(family).resolve_params(params)
+        get_task(task)  # ValidationError for an unknown task
+        chosen = get_family(family)
+        if chosen.task != task:
+            raise ValidationError(
+                f"model family {family!r} serves the {chosen.task} task, not {task}", field="family"
+            )
+        params = chosen.resolve_params(params)
         if len(labels) < 2:
             raise ValidationError(f"a model needs at least two labels, found {labels}", field="label_column")
         model = Model(
             name=name,
-            task=ClassificationTask.key,
+            task=task,
             labels=tuple(labels),
             family=family,
             params=params,
