@@ -71,7 +71,7 @@ def serve(
 def worker(home: HomeOpt, database_url: DbOpt = None) -> None:
     """Run jobs (retrains) and retrain triggers in this process, beside API replicas."""
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with open_services(settings_for(home, database_url)) as services:
+    with open_services(settings_for(home, database_url), create=True) as services:
         services.ingest.start()
         services.worker.recover()
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")

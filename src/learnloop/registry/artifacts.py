@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,6 +34,10 @@ class ArtifactStore(Protocol):
     def put_bytes(self, key: str, data: bytes) -> str: ...
 
     def get_bytes(self, uri: str) -> bytes: ...
+
+    def delete(self, uri_or_key: str) -> bool:
+        """Remove the file or directory at ``uri_or_key`` (missing is fine); True if it was there."""
+        ...
 
 
 class LocalArtifactStore:
@@ -74,6 +79,27 @@ class LocalArtifactStore:
             return path.read_bytes()
         except FileNotFoundError as exc:
             raise ArtifactError(f"artifact file missing: {path}") from exc
+
+    def delete(self, uri_or_key: str) -> bool:
+        """Remove a file or a directory tree, then the directories above it left empty (up to the
+        root). Refuses a path outside the store."""
+        path = Path(os.path.normpath(self._path(uri_or_key)))  # no ".." past the checks below
+        if path == self.root or not path.is_relative_to(self.root):
+            raise ArtifactError(f"refusing to delete {path}: not inside the artifact store {self.root}")
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            return False
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or gone already)
+                break
+        return True
 
 
 def _sha256(path: Path) -> str:

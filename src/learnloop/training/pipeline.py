@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from learnloop import __version__
@@ -89,6 +90,15 @@ class _FamilyFit:
 
 
 @dataclass(frozen=True)
+class FirstVersion:
+    """Version 1, fitted and scored, before anything about it is stored in the database."""
+
+    snapshot: Snapshot
+    snapshot_uri: str
+    draft: ModelVersion  # number 0 until registered
+
+
+@dataclass(frozen=True)
 class RetrainOutcome:
     version: int
     promoted: bool
@@ -124,7 +134,11 @@ class TrainingService:
         self.clock = clock
 
     def _save_snapshot(self, model: str, snapshot: Snapshot) -> None:
-        uri = self.store.put_bytes(snapshot_key(model, snapshot.hash), snapshot.to_jsonl_gz())
+        self._record_snapshot(
+            model, snapshot, self.store.put_bytes(snapshot_key(model, snapshot.hash), snapshot.to_jsonl_gz())
+        )
+
+    def _record_snapshot(self, model: str, snapshot: Snapshot, uri: str) -> None:
         with self.db.write() as conn:
             snapshot_repo.upsert_snapshot(
                 conn,
@@ -161,13 +175,28 @@ class TrainingService:
         )
 
     def bootstrap(self, name: str, progress: Progress = _no_progress) -> ModelVersion:
-        """Train, evaluate and crown version 1 from the model's bootstrap data."""
+        """Train, evaluate and crown version 1 from the bootstrap data of a stored model."""
         with self.db.read() as conn:
             model = model_repo.get_model(conn, name)
             train = model_repo.load_examples(conn, name, "train")
             golden = model_repo.load_examples(conn, name, "golden")
         now = self.clock.now()
-        snapshot = build_snapshot(
+        snapshot = self.first_snapshot(model, train, golden, now)
+        first = self.fit_first(model, snapshot, golden, key=f"models/{name}/{snapshot.hash[:16]}-v1", progress=progress)
+        self._record_snapshot(name, snapshot, first.snapshot_uri)
+        version = self.registry.register(first.draft, actor="init")
+        self.registry.promote(name, version.version, actor="init", reason="bootstrap version")
+        with self.db.write() as conn:
+            model_repo.update_model(conn, name, retrain_watermark=now)
+        progress(1.0, "done")
+        return self.registry.version(name, version.version)
+
+    @staticmethod
+    def first_snapshot(
+        model: Model, train: list[tuple[str, str]], golden: list[tuple[str, str]], now: datetime
+    ) -> Snapshot:
+        """Version 1's snapshot: the bootstrap data, curated (no I/O)."""
+        return build_snapshot(
             bootstrap=train,
             feedback=[],
             golden_texts=[t for t, _ in golden],
@@ -175,44 +204,36 @@ class TrainingService:
             cutoff=now,
             policy=model.policy,
         )
+
+    def fit_first(
+        self, model: Model, snapshot: Snapshot, golden: list[tuple[str, str]], *, key: str, progress: Progress
+    ) -> FirstVersion:
+        """Fit and score version 1 of ``model`` (stored or not yet). Writes artifacts only: the
+        snapshot's rows, the version under ``key`` and its drift reference; the caller stores
+        the records."""
         progress(0.1, f"snapshot {snapshot.hash[:12]}: {len(snapshot.train)} training examples")
-        self._save_snapshot(name, snapshot)
+        snapshot_uri = self.store.put_bytes(snapshot_key(model.name, snapshot.hash), snapshot.to_jsonl_gz())
         progress(0.2, "training")
-        result = self.runner.run(
-            self._spec(
-                model,
-                snapshot,
-                {"golden": [t for t, _ in golden]},
-                None,
-                f"models/{name}/{snapshot.hash[:16]}-v1",
-            )
-        )
+        result = self.runner.run(self._spec(model, snapshot, {"golden": [t for t, _ in golden]}, None, key))
         progress(0.8, "evaluating on the golden set")
         metrics = _version_metrics(model, result, {"golden": [lab for _, lab in golden]}, snapshot)
-        version = self.registry.register(
-            ModelVersion(
-                model=name,
-                version=0,
-                status=VersionStatus.CANDIDATE,
-                family=model.family,
-                params=model.params,
-                snapshot_hash=snapshot.hash,
-                parent_version=None,
-                code_version=__version__,
-                metrics=metrics,
-                verdict=None,
-                artifact_uri=result.artifact_uri,
-                created_at=self.clock.now(),
-                status_reason="bootstrap version",
-                train_seconds=result.train_seconds,
-            ),
-            actor="init",
+        draft = ModelVersion(
+            model=model.name,
+            version=0,
+            status=VersionStatus.CANDIDATE,
+            family=model.family,
+            params=model.params,
+            snapshot_hash=snapshot.hash,
+            parent_version=None,
+            code_version=__version__,
+            metrics=metrics,
+            verdict=None,
+            artifact_uri=result.artifact_uri,
+            created_at=self.clock.now(),
+            status_reason="bootstrap version",
+            train_seconds=result.train_seconds,
         )
-        self.registry.promote(name, version.version, actor="init", reason="bootstrap version")
-        with self.db.write() as conn:
-            model_repo.update_model(conn, name, retrain_watermark=now)
-        progress(1.0, "done")
-        return self.registry.version(name, version.version)
+        return FirstVersion(snapshot, snapshot_uri, draft)
 
     def retrain(self, name: str, *, actor: str, progress: Progress = _no_progress) -> RetrainOutcome:
         now = self.clock.now()

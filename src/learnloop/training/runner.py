@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
@@ -24,19 +25,24 @@ class InProcessRunner:
 
 
 class ChildProcessRunner:
-    """One long-lived child process (spawned, so no threads or locks are inherited)."""
+    """One long-lived child process (spawned, so no threads or locks are inherited). Fits asked
+    for from several threads at once (the worker's retrain, a model created over HTTP) run
+    there one after the other."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def run(self, spec: TrainSpec) -> TrainResult:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=child_initializer,
-            )
-        return self._pool.submit(fit_and_score, spec).result()
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=child_initializer,
+                )
+            future = self._pool.submit(fit_and_score, spec)
+        return future.result()
 
     def close(self) -> None:
         """Stop now: a fit in progress is killed (its job fails and is safe to retry) rather
