@@ -20,7 +20,7 @@ from typing import Any
 from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.domain import Model, ModelVersion
-from learnloop.errors import ConflictError, DataError, NotFoundError
+from learnloop.errors import ConflictError, DataError, NotFoundError, ValidationError
 from learnloop.families import DEFAULT_FAMILY, get_family
 from learnloop.ids import new_id
 from learnloop.models.data import BootstrapData, DataSource, check_options, prepare
@@ -84,7 +84,10 @@ class ModelCreation:
 
     def _check(self, request: NewModel, source: DataSource) -> _Checked:
         """Everything that can be refused before the data is read."""
-        check_model_name(request.name)
+        try:
+            check_model_name(request.name)
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field="name") from None
         get_task(request.task)
         params = get_family(request.family).resolve_params(dict(request.params))
         policy = Policy().updated(dict(request.policy))
