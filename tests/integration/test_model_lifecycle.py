@@ -4,6 +4,7 @@ works; a deletion empties every table of the model and its files, and stays in t
 
 from __future__ import annotations
 
+import csv
 import gzip
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def stored_files(services: Services) -> list[str]:
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]], header: str = "text,label") -> Path:
-    path.write_text(header + "\n" + "".join(f'"{text}",{label}\n' for text, label in rows))
+    with path.open("w", newline="") as out:
+        csv.writer(out).writerows([tuple(header.split(",")), *rows])
     return path
 
 
