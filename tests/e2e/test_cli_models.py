@@ -55,6 +55,11 @@ def test_init_with_bad_data_prints_one_line_and_creates_no_home(tmp_path: Path) 
     for data, extra, words in cases:
         one_error_line(init(home, data, *extra), words)
         assert not home.exists(), f"{data.name} {extra}: a failed init left {home}"
+    plain = tmp_path / "plain"  # a folder of the user's, not a home yet
+    plain.mkdir()
+    (plain / "notes.txt").write_text("mine")
+    one_error_line(init(plain, cases[0][0]), "two labels")
+    assert [p.name for p in plain.iterdir()] == ["notes.txt"]
 
 
 def test_init_refuses_a_taken_name_and_keeps_the_existing_home(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from learnloop.cli.common import (
     write_file,
 )
 from learnloop.cli.metrics_view import num, version_tables
+from learnloop.config import Settings
 from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
@@ -85,7 +86,7 @@ def init(
     source = FileSource(data, text_column, label_column, fmt=fmt, header=not no_header, quoting=quoting)
     settings = settings_for(home, database_url, isolate_training=False)
     with (
-        _home_removed_on_failure(settings.home),
+        _home_removed_on_failure(settings),
         open_services(settings, create=True) as services,
         _progress() as progress,
     ):
@@ -97,14 +98,23 @@ def init(
 
 
 @contextmanager
-def _home_removed_on_failure(home: Path) -> Iterator[None]:
-    """A home this command made goes again when it fails: a failed init leaves nothing."""
-    existed = home.exists()
+def _home_removed_on_failure(settings: Settings) -> Iterator[None]:
+    """What this command added to a home that was none before goes again when it fails: a
+    failed init leaves nothing (a home that held models is left as it was)."""
+    home = settings.home
+    existed, fresh = home.exists(), not settings.home_exists()
+    before = set(home.iterdir()) if existed and fresh and home.is_dir() else set()
     try:
         yield
     except BaseException:
-        if not existed and home.is_dir():
+        if not existed:
             shutil.rmtree(home, ignore_errors=True)
+        elif fresh and home.is_dir():
+            for added in set(home.iterdir()) - before:
+                if added.is_dir():
+                    shutil.rmtree(added, ignore_errors=True)
+                else:
+                    added.unlink(missing_ok=True)
         raise
 
 
