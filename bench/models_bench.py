@@ -3,6 +3,9 @@ the figures; asserts nothing.
 
     .venv/bin/python bench/models_bench.py [--database-url postgresql+psycopg://...] [--predictions 20000]
 
+A PostgreSQL URL is only used to reach the server: the bench works in a database of its own
+(``llbench_models_<pid>``), dropped at the end.
+
 Creation: a model from the 3,000 shipped UCI sentences (all three domains), version 1 fitted in
 this process, and a refused attempt (one label) for comparison. Deletion: the same model after
 ``--predictions`` answers were logged and a quarter of them corrected by feedback.
@@ -11,10 +14,16 @@ this process, and a refused attempt (one label) for comparison. Deletion: the sa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from learnloop.config import Settings
 from learnloop.datasets import UCI_DOMAINS, read_labelled, uci_sentiment_path
@@ -32,15 +41,32 @@ def shipped_rows() -> list[tuple[str, str]]:
     return rows
 
 
+@contextmanager
+def own_database(server_url: str | None) -> Iterator[str | None]:
+    """A fresh database on the server at ``server_url`` (None: SQLite in the home), dropped after."""
+    if server_url is None:
+        yield None
+        return
+    name = f"llbench_models_{os.getpid()}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--predictions", type=int, default=20_000)
     args = parser.parse_args(argv)
     rows = shipped_rows()
-    with tempfile.TemporaryDirectory(prefix="llbench-models-") as tmp:
-        settings = Settings(home=Path(tmp), database_url=args.database_url, isolate_training=False)
-        services = build_services(settings)
+    with tempfile.TemporaryDirectory(prefix="llbench-models-") as tmp, own_database(args.database_url) as url:
+        services = build_services(Settings(home=Path(tmp), database_url=url, isolate_training=False))
         try:
             figures = run(services, rows, args.predictions)
         finally:
