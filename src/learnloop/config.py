@@ -23,6 +23,10 @@ class Limits:
     prediction_flush_rows: int = 1024
     prediction_flush_seconds: float = 0.1
     feedback_queue_max: int = 20_000
+    # A new model: at most this many distinct labels (a label column with more is more likely
+    # an id or a free-text column than a label set), and an upload of at most this many bytes.
+    max_labels: int = 1_000
+    max_upload_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,17 @@ class Settings:
     @property
     def resolved_artifact_url(self) -> str:
         return self.artifact_url or self.home_artifacts_dir.as_uri()
+
+    def home_exists(self) -> bool:
+        """Whether a learnloop home is here: the home directory, and the SQLite database file when
+        the database is SQLite (the home's own or one named by URL). Read commands check this
+        before opening anything, so a mistyped ``--home`` never creates one."""
+        if not self.home.is_dir():
+            return False
+        url = self.resolved_database_url
+        if url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///")).is_file()
+        return True
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

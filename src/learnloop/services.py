@@ -17,6 +17,7 @@ from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.jobs.worker import Worker
+from learnloop.models import ModelCreation, ModelDeletion
 from learnloop.monitoring.metrics import Metrics
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
@@ -45,6 +46,8 @@ class Services:
     store: ArtifactStore
     cache: ModelCache
     registry: RegistryService
+    creation: ModelCreation
+    deletion: ModelDeletion
     rollouts: RolloutService
     performance: PerformanceService
     privacy: PrivacyService
@@ -190,6 +193,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         store=store,
         cache=cache,
         registry=registry,
+        creation=ModelCreation(registry, training, store, clock, limits),
+        deletion=ModelDeletion(db, store, ingest, clock, on_routing_change=cache.refresh),
         rollouts=rollouts,
         performance=performance,
         privacy=PrivacyService(db, store, ingest, jobs, clock),

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from learnloop.api.uploads import PayloadTooLargeError, UnsupportedMediaTypeError
 from learnloop.errors import (
     ArtifactError,
     ConflictError,
@@ -43,6 +44,8 @@ class UnauthorizedError(LearnloopError):
 
 
 STATUS[UnauthorizedError] = 401
+STATUS[PayloadTooLargeError] = 413
+STATUS[UnsupportedMediaTypeError] = 415
 
 
 def status_of(exc: LearnloopError) -> int:

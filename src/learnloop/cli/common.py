@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from learnloop.config import Settings
 from learnloop.errors import LearnloopError
@@ -55,22 +56,42 @@ def actor() -> str:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long
     raise typer.Exit(code)
 
 
+def require_home(settings: Settings) -> None:
+    """A command that works on an existing home stops here, creating nothing, if there is none."""
+    if not settings.home_exists():
+        fail(f"no learnloop home at {settings.home}; create one with learnloop init")
+
+
 @contextmanager
-def open_services(settings: Settings) -> Iterator[Services]:
-    """Services for one CLI command; domain errors become a clear message and exit 1."""
+def open_services(settings: Settings, *, create: bool = False) -> Iterator[Services]:
+    """Services for one CLI command; domain errors become a clear message and exit 1. Without
+    ``create``, a home must exist already (a mistyped ``--home`` is an error, not a new home)."""
+    if not create:
+        require_home(settings)
     services = None
     try:
         services = build_services(settings)
         yield services
     except LearnloopError as exc:
         fail(exc.message)
+    except SQLAlchemyError as exc:
+        fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     finally:
         if services is not None:
             services.close()
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write a command's output file; an unwritable path is one clear line, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def pct(value: float | None) -> str:

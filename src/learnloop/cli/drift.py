@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for
+from learnloop.cli.common import (
+    ArtifactOpt,
+    DbOpt,
+    HomeOpt,
+    ModelOpt,
+    console,
+    open_services,
+    settings_for,
+    write_file,
+)
 from learnloop.domain import DriftCheck
 from learnloop.monitoring.plot import drift_history_png
 
@@ -86,6 +95,5 @@ def drift(
         if len(checks) > 1:
             show_history(checks)
         if plot is not None:
-            plot.parent.mkdir(parents=True, exist_ok=True)
-            plot.write_bytes(drift_history_png(checks, title=f"drift of {model}: effect size per check"))
+            write_file(plot, drift_history_png(checks, title=f"drift of {model}: effect size per check"))
             console.print(f"plot: {plot}")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
 from learnloop.cli import asking, drift, models, replay, rollouts, serve, subjects, webhooks
+from learnloop.cli.common import err_console
+from learnloop.errors import LearnloopError
 
 app = typer.Typer(
     name="learnloop",
@@ -15,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(models.init)
+app.command()(models.delete)
 app.command()(serve.serve)
 app.command()(serve.worker)
 app.command()(serve.retrain)
@@ -38,4 +42,8 @@ app.add_typer(serve.db_app, name="db")
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    app()
+    try:
+        app()
+    except LearnloopError as exc:  # one a command did not catch itself: still one line, no traceback
+        err_console.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+        sys.exit(1)

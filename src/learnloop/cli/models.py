@@ -1,11 +1,14 @@
-"""learnloop init | versions | status | promote | rollback | config."""
+"""learnloop init | delete | versions | status | events | promote | rollback | config | export."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import shutil
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,15 +28,15 @@ from learnloop.cli.common import (
     parse_assignments,
     pct,
     settings_for,
+    write_file,
 )
 from learnloop.cli.metrics_view import num, version_tables
-from learnloop.curation import split_golden
-from learnloop.datasets.readers import read_labelled
+from learnloop.config import Settings
 from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
+from learnloop.models import CreatedModel, FileSource, NewModel
 from learnloop.monitoring.performance import Performance
-from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.tasks import get_task
 
@@ -64,64 +67,107 @@ def init(
         typer.Option("--retrain-every", help="New labelled feedback events per retrain."),
     ] = None,
     cooldown: Annotated[float | None, typer.Option("--cooldown", help="Seconds between automatic retrains.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="KEY=VALUE family parameter (value as JSON), repeatable.")
+    ] = None,
 ) -> None:
-    """Create a model from labelled data, train version 1 and make it champion."""
-    if not 0.05 <= golden_fraction <= 0.5:
-        fail("--golden-fraction must be between 0.05 and 0.5")
+    """Create a model from labelled data, train version 1 and make it champion (all or nothing)."""
     overrides: dict[str, Any] = {}
     if retrain_every is not None:
         overrides["retrain_every"] = retrain_every
     if cooldown is not None:
         overrides["cooldown_seconds"] = cooldown
+    request = NewModel(
+        name=model,
+        family=family,
+        params=parse_assignments(param or [], "--param"),
+        policy=overrides,
+        golden_fraction=golden_fraction,
+        seed=seed,
+    )
+    source = FileSource(data, text_column, label_column, fmt=fmt, header=not no_header, quoting=quoting)
     settings = settings_for(home, database_url, artifact_url=artifact_url, isolate_training=False)
-    with open_services(settings) as services:
-        policy = Policy().updated(overrides)
-        data_set = read_labelled(
-            data,
-            text_column=text_column,
-            label_column=label_column,
-            fmt=fmt,
-            header=not no_header,
-            quoting=quoting,
+    with (
+        _home_removed_on_failure(settings),
+        open_services(settings, create=True) as services,
+        _progress() as progress,
+    ):
+        task = progress.add_task("checking", total=1.0)
+        created = services.creation.create(
+            request, source, actor=actor(), progress=lambda f, msg: progress.update(task, completed=f, description=msg)
         )
-        labels = sorted(set(data_set.labels))
-        rows = list(zip(data_set.texts, data_set.labels, strict=True))
-        train, golden = split_golden(rows, golden_fraction, seed)
-        skipped = ", ".join(f"{n} {reason}" for reason, n in data_set.skipped.items() if n)
-        console.print(
-            f"read [bold]{len(rows)}[/] examples from {data} ({len(labels)} labels: {', '.join(labels)})"
-            + (f"; skipped {skipped}" if skipped else "")
-        )
-        console.print(f"golden set: {len(golden)} held out; training on {len(train)}")
-        services.registry.create_model(
-            name=model,
-            labels=labels,
-            family=family,
-            params={},
-            policy=policy,
-            train=train,
-            golden=golden,
-            source=str(data),
-        )
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("training version 1", total=1.0)
-            version = services.training.bootstrap(
-                model, lambda f, msg: progress.update(task, completed=f, description=msg)
-            )
-        golden_metrics = version.metrics["golden"]
-        low, high = golden_metrics["accuracy_ci95"]
-        console.print(
-            f"[green]model {model!r} version {version.version} is champion[/]: golden accuracy "
-            f"{pct(golden_metrics['accuracy'])} (95% CI {pct(low)}-{pct(high)}, n={golden_metrics['n']}), "
-            f"macro-F1 {golden_metrics['macro_f1']:.3f}, trained in {version.train_seconds:.2f}s"
-        )
+    _print_created(created)
+
+
+@contextmanager
+def _home_removed_on_failure(settings: Settings) -> Iterator[None]:
+    """What this command added to a home that was none before goes again when it fails: a
+    failed init leaves nothing (a home that held models is left as it was)."""
+    home = settings.home
+    existed, fresh = home.exists(), not settings.home_exists()
+    before = set(home.iterdir()) if existed and fresh and home.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(home, ignore_errors=True)
+        elif fresh and home.is_dir():
+            for added in set(home.iterdir()) - before:
+                if added.is_dir():
+                    shutil.rmtree(added, ignore_errors=True)
+                else:
+                    added.unlink(missing_ok=True)
+        raise
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def _print_created(created: CreatedModel) -> None:
+    data, version = created.data, created.version
+    labels = ", ".join(data.labels[:20]) + (f", ... ({len(data.labels) - 20} more)" if len(data.labels) > 20 else "")
+    skipped = ", ".join(f"{n} {reason}" for reason, n in data.skipped.items() if n)
+    console.print(
+        f"read [bold]{data.rows}[/] examples from {data.source} ({len(data.labels)} labels: {labels})"
+        + (f"; skipped {skipped}" if skipped else "")
+    )
+    console.print(f"golden set: {len(data.golden)} held out; training on {len(data.train)}")
+    golden = version.metrics["golden"]
+    low, high = golden.get("accuracy_ci95") or (None, None)
+    console.print(
+        f"[green]model {created.model.name!r} version {version.version} is champion[/]: golden accuracy "
+        f"{pct(golden['accuracy'])} (95% CI {pct(low)}-{pct(high)}, n={golden['n']}), "
+        f"macro-F1 {golden['macro_f1']:.3f}, trained in {version.train_seconds or 0:.2f}s"
+    )
+
+
+def delete(
+    home: HomeOpt,
+    model: ModelOpt,
+    database_url: DbOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the model and all it holds are deleted.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+) -> None:
+    """Delete a model with its versions, predictions, feedback, snapshots, rollouts, jobs, drift
+    checks and artifacts (the audit trail keeps its events and records the deletion)."""
+    if not yes:
+        fail(f"deleting model {model!r} removes all it holds, for good; pass --yes to confirm")
+    with open_services(settings_for(home, database_url)) as services:
+        report = services.deletion.delete(model, actor=actor(), reason=reason or "deleted from the CLI")
+    rows = report.rows
+    console.print(
+        f"[yellow]model {model!r} deleted[/]: {len(report.versions)} versions, {rows['predictions']} predictions, "
+        f"{rows['feedback']} feedback events, {rows['snapshots']} snapshots, {report.artifacts} artifacts removed"
+    )
 
 
 def versions(
@@ -386,8 +432,7 @@ def export(
     chosen = fmt or out.suffix.lstrip(".").lower()
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         data = services.registry.training_data(model, version, chosen)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
+    write_file(out, data)
     # Counted as parsed (a CSV field or a JSON string may hold a line break of its own).
     rows = len(list(csv.reader(io.StringIO(data.decode())))) - 1 if chosen == "csv" else data.count(b"\n")
     console.print(f"wrote {rows} training examples to {out}")

@@ -77,7 +77,7 @@ def serve(
 def worker(home: HomeOpt, database_url: DbOpt = None, artifact_url: ArtifactOpt = None) -> None:
     """Run jobs (retrains) and retrain triggers in this process, beside API replicas."""
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
+    with open_services(settings_for(home, database_url, artifact_url=artifact_url), create=True) as services:
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
         with contextlib.suppress(KeyboardInterrupt):
             services.run_worker()

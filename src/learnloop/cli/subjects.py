@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, actor, console, fail, open_services, settings_for
+from learnloop.cli.common import (
+    ArtifactOpt,
+    DbOpt,
+    HomeOpt,
+    actor,
+    console,
+    fail,
+    open_services,
+    settings_for,
+    write_file,
+)
 
 app = typer.Typer(help="A subject's data: export it, erase it (the right to be forgotten).", no_args_is_help=True)
 SubjectArg = Annotated[str, typer.Argument(help="The subject as your system names it (learnloop stores it hashed).")]
@@ -24,7 +34,7 @@ def export(
     """Write everything stored about a subject (predictions and feedback, every model) as JSON."""
     with open_services(settings_for(home, database_url)) as services:
         data = services.privacy.export(subject)
-    out.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    write_file(out, json.dumps(data, indent=2, ensure_ascii=False).encode())
     console.print(f"wrote {len(data['predictions'])} predictions and {len(data['feedback'])} feedback events to {out}")
 
 

@@ -13,7 +13,7 @@ from learnloop.domain import FeedbackInput
 from learnloop.errors import ValidationError
 
 
-def _label_str(value: Any) -> Any:
+def label_str(value: Any) -> Any:
     """Labels are strings; a JSON number (or bool) that names one is accepted too."""
     if isinstance(value, bool):
         return str(value).lower()
@@ -34,7 +34,7 @@ class FeedbackCreate(BaseModel):
     metadata: dict[str, Any] | None = None
     feedback_id: str | None = Field(default=None, min_length=1, max_length=128, description="Client idempotency key.")
 
-    _label = field_validator("label", mode="before")(_label_str)
+    _label = field_validator("label", mode="before")(label_str)
 
     @field_validator("rating", mode="before")
     @classmethod

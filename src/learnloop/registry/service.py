@@ -42,7 +42,7 @@ from learnloop.store.repositories import jobs as job_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import rollouts as rollout_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
-from learnloop.tasks import get_task
+from learnloop.tasks import Candidate, get_task
 from learnloop.tasks.classification import ClassificationTask
 from learnloop.tasks.classification.export import export_snapshot
 
@@ -97,13 +97,14 @@ class RegistryService:
         source: str,
         task: str = ClassificationTask.key,
     ) -> Model:
+        """Store a model and its bootstrap data, with no version yet (``TrainingService.bootstrap``
+        trains one). ``learnloop init`` and ``POST /v1/models`` go through ``models.ModelCreation``,
+        which stores nothing until version 1 is trained."""
         check_model_name(name)
         get_task(task)  # ValidationError for an unknown task
         chosen = get_family(family)
         if chosen.task != task:
-            raise ValidationError(
-                f"model family {family!r} serves the {chosen.task} task, not {task}", field="family"
-            )
+            raise ValidationError(f"model family {family!r} serves the {chosen.task} task, not {task}", field="family")
         params = chosen.resolve_params(params)
         if len(labels) < 2:
             raise ValidationError(f"a model needs at least two labels, found {labels}", field="label_column")
@@ -117,23 +118,70 @@ class RegistryService:
             created_at=self.clock.now(),
         )
         with self.db.write() as conn:
-            model_repo.insert_model(conn, model)
-            model_repo.insert_examples(conn, name, "train", train, source)
-            model_repo.insert_examples(conn, name, "golden", golden, source)
-            event_repo.insert_event(
-                conn,
-                model=name,
-                kind="model_created",
-                at=model.created_at,
-                actor="cli",
-                data={
-                    "labels": labels,
-                    "train": len(train),
-                    "golden": len(golden),
-                    "source": source,
-                },
-            )
+            self._insert_model(conn, model, train, golden, source, "cli")
         return model
+
+    def create_with_champion(
+        self,
+        model: Model,
+        *,
+        train: list[tuple[str, str]],
+        golden: list[tuple[str, str]],
+        source: str,
+        candidate: Candidate,
+        first: ModelVersion,
+        actor: str,
+    ) -> ModelVersion:
+        """Store a model, its bootstrap data, its snapshot and version 1 as champion, in one
+        transaction: all of it or (``ConflictError`` if the name is taken meanwhile) none."""
+        load_predictor(self.store, first.artifact_uri)  # refuse before storing anything
+        now = self.clock.now()
+        with self.db.write() as conn:
+            self._insert_model(conn, model, train, golden, source, actor)
+            snapshot_repo.upsert_snapshot(
+                conn, hash=candidate.snapshot_hash, model=model.name, uri=candidate.snapshot_key,
+                counts=candidate.snapshot_counts, cutoff=candidate.snapshot_cutoff, at=now,
+            )  # fmt: skip
+            version = self._insert_version(conn, first, actor)
+            model_repo.set_deployment(conn, model.name, version.version, None, now)
+            model_repo.set_version_status(
+                conn, model.name, version.version, VersionStatus.CHAMPION, "bootstrap version"
+            )
+            event_repo.insert_event(
+                conn, model=model.name, kind="promoted", version=version.version, at=now, actor=actor,
+                reason="bootstrap version", data={"previous": None},
+            )  # fmt: skip
+            model_repo.update_model(conn, model.name, retrain_watermark=candidate.snapshot_cutoff)
+        log.info("model %s created by %s; version 1 is champion", model.name, actor)
+        self.routing_changed(model.name)
+        return self.version(model.name, version.version)
+
+    def _insert_model(
+        self,
+        conn: Connection,
+        model: Model,
+        train: list[tuple[str, str]],
+        golden: list[tuple[str, str]],
+        source: str,
+        actor: str,
+    ) -> None:
+        model_repo.insert_model(conn, model)
+        model_repo.insert_examples(conn, model.name, "train", train, source)
+        model_repo.insert_examples(conn, model.name, "golden", golden, source)
+        event_repo.insert_event(
+            conn,
+            model=model.name,
+            kind="model_created",
+            at=model.created_at,
+            actor=actor,
+            data={
+                "labels": list(model.labels),
+                "train": len(train),
+                "golden": len(golden),
+                "source": source,
+                "family": model.family,
+            },
+        )
 
     def overview(self, name: str) -> ModelOverview:
         with self.db.read() as conn:
@@ -215,19 +263,22 @@ class RegistryService:
     def register(self, draft: ModelVersion, *, actor: str) -> ModelVersion:
         """Store a new version; its number is assigned here."""
         with self.db.write() as conn:
-            number = model_repo.next_version_number(conn, draft.model)
-            version = replace(draft, version=number)
-            model_repo.insert_version(conn, version)
-            event_repo.insert_event(
-                conn,
-                model=draft.model,
-                kind="version_registered" if draft.status != VersionStatus.REJECTED else "candidate_rejected",
-                version=number,
-                at=self.clock.now(),
-                actor=actor,
-                reason=draft.status_reason,
-                data={"verdict": draft.verdict, "snapshot": draft.snapshot_hash},
-            )
+            return self._insert_version(conn, draft, actor)
+
+    def _insert_version(self, conn: Connection, draft: ModelVersion, actor: str) -> ModelVersion:
+        number = model_repo.next_version_number(conn, draft.model)
+        version = replace(draft, version=number)
+        model_repo.insert_version(conn, version)
+        event_repo.insert_event(
+            conn,
+            model=draft.model,
+            kind="version_registered" if draft.status != VersionStatus.REJECTED else "candidate_rejected",
+            version=number,
+            at=self.clock.now(),
+            actor=actor,
+            reason=draft.status_reason,
+            data={"verdict": draft.verdict, "snapshot": draft.snapshot_hash},
+        )
         return version
 
     def fail_stranded_candidates(self, model: str, *, registered_by: str, reason: str) -> list[int]:

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from learnloop.clock import Clock, FakeClock, SystemClock
 from learnloop.config import Settings
-from learnloop.curation import split_golden
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
+from learnloop.models import NewModel, RowsSource
 from learnloop.policy import Policy
 from learnloop.replay.asking import AskingRounds
 from learnloop.replay.baselines import oracle_baseline, static_baseline
@@ -157,7 +157,6 @@ def run_replay(
     if unknown:
         raise ValidationError(f"the stream has labels the bootstrap data lacks: {', '.join(unknown)}", field="stream")
     post_shift_start = sum(len(seg) for seg in stream.segments[: len(config.pre_shift)])
-    train, golden = split_golden(list(zip(boot_texts, boot_labels, strict=True)), config.golden_fraction, config.seed)
     home = _prepare_out(config.out)
 
     clock: Clock = FakeClock() if config.mode == "in-process" else SystemClock()
@@ -168,18 +167,20 @@ def run_replay(
     driver: LoopDriver | None = None
     completed = False
     try:
-        services.registry.create_model(
-            name=config.model,
-            labels=label_set,
-            family=config.family,
-            params={},
-            policy=config.policy_object(),
-            train=train,
-            golden=golden,
-            source=str(config.bootstrap.path),
+        held_out = f"{config.golden_fraction:.0%} held out as the golden set"
+        obs.stage(f"training version 1 on {config.bootstrap.path.name} ({held_out})")
+        created = services.creation.create(
+            NewModel(
+                config.model,
+                family=config.family,
+                policy=config.policy_object().to_dict(),
+                golden_fraction=config.golden_fraction,
+                seed=config.seed,
+            ),
+            RowsSource(list(zip(boot_texts, boot_labels, strict=True)), name=str(config.bootstrap.path)),
+            actor="replay",
         )
-        obs.stage(f"training version 1 on {len(train)} examples ({len(golden)} held out as the golden set)")
-        services.training.bootstrap(config.model)
+        train = created.data.train
         if isinstance(clock, FakeClock):
             driver = InProcessDriver(services, clock, config.model, trigger_poll_seconds=settings.trigger_poll_seconds)
         else:

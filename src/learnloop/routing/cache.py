@@ -121,7 +121,8 @@ class ModelCache:
         with self._lock:
             with self._db.read() as conn:
                 revisions = model_repo.routing_revisions(conn)
-            names = [model] if model is not None else list(revisions)
+            # Refreshing all also drops the routes of models deleted meanwhile (by any process).
+            names = [model] if model is not None else sorted(set(revisions) | set(self._routes))
             for name in names:
                 if name not in revisions:
                     self._routes.pop(name, None)

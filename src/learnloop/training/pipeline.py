@@ -13,7 +13,7 @@ from typing import Any
 
 from learnloop import __version__
 from learnloop.clock import Clock
-from learnloop.domain import ModelVersion, Strategy, VersionStatus
+from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
 from learnloop.registry.service import RegistryService
 from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
@@ -67,21 +67,33 @@ class TrainingService:
         self.clock = clock
 
     # -- the steps ------------------------------------------------------------------------
-    def gather(self, name: str, now: datetime, *, first: bool = False) -> RetrainInputs:
-        """What a retrain starts from: the model, its champion (none for the ``first``
-        version) and the cutoff of the champion's snapshot, the model's own rows, and every
-        feedback event up to ``now`` with the answer it is about."""
+    def first_inputs(
+        self, model: Model, bootstrap: list[tuple[str, str]], golden: list[tuple[str, str]], now: datetime, key: str
+    ) -> RetrainInputs:
+        """What version 1 starts from (the model need not be stored yet)."""
+        return RetrainInputs(
+            model=model,
+            champion=None,
+            champion_cutoff=None,
+            cutoff=now,
+            bootstrap=bootstrap,
+            golden=golden,
+            feedback=[],
+            artifact_url=self.artifact_url,
+            artifact_key=key,
+        )
+
+    def gather(self, name: str, now: datetime) -> RetrainInputs:
+        """What a retrain starts from: the model, its champion and the cutoff of the champion's
+        snapshot, the model's own rows, and every feedback event up to ``now`` with the answer
+        it is about."""
         with self.db.read() as conn:
             model = model_repo.get_model(conn, name)
-            champion = None
-            if not first:
-                number = model_repo.get_deployment(conn, name).champion_version
-                champion = model_repo.get_version(conn, name, number) if number is not None else None
-            known = (
-                snapshot_repo.get_snapshot(conn, champion.snapshot_hash)
-                if champion and champion.snapshot_hash
-                else None
-            )
+            number = model_repo.get_deployment(conn, name).champion_version
+            champion = model_repo.get_version(conn, name, number) if number is not None else None
+            known = None
+            if champion is not None and champion.snapshot_hash:
+                known = snapshot_repo.get_snapshot(conn, champion.snapshot_hash)
             return RetrainInputs(
                 model=model,
                 champion=champion,
@@ -89,10 +101,14 @@ class TrainingService:
                 cutoff=now,
                 bootstrap=model_repo.load_examples(conn, name, "train"),
                 golden=model_repo.load_examples(conn, name, "golden"),
-                feedback=[] if first else feedback_repo.feedback_with_predictions(conn, name, now),
+                feedback=feedback_repo.feedback_with_predictions(conn, name, now),
                 artifact_url=self.artifact_url,
-                artifact_key=f"models/{name}/{'v1-' if first else ''}{now.strftime('%Y%m%dT%H%M%S%f')}",
+                artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",
             )
+
+    def train(self, inputs: RetrainInputs) -> Candidate:
+        """The task's ``train``, where the runner runs training work (the training process)."""
+        return self.runner.run(train, inputs)
 
     def record(self, name: str, candidate: Candidate) -> None:
         """The snapshot the candidate was trained on (its rows are in the store already)."""
@@ -107,27 +123,28 @@ class TrainingService:
                 at=self.clock.now(),
             )
 
-    def register(self, inputs: RetrainInputs, candidate: Candidate, *, actor: str, reason: str) -> ModelVersion:
+    def draft(self, inputs: RetrainInputs, candidate: Candidate, reason: str) -> ModelVersion:
+        """The version a candidate becomes (numbered when registered)."""
         model = inputs.model
-        return self.registry.register(
-            ModelVersion(
-                model=model.name,
-                version=0,
-                status=VersionStatus.CANDIDATE if candidate.passed else VersionStatus.REJECTED,
-                family=model.family,
-                params=model.params,
-                snapshot_hash=candidate.snapshot_hash,
-                parent_version=None if inputs.champion is None else inputs.champion.version,
-                code_version=__version__,
-                metrics=candidate.metrics,
-                verdict=candidate.verdict,
-                artifact_uri=candidate.artifact_key,
-                created_at=self.clock.now(),
-                status_reason=reason,
-                train_seconds=candidate.train_seconds,
-            ),
-            actor=actor,
+        return ModelVersion(
+            model=model.name,
+            version=0,
+            status=VersionStatus.CANDIDATE if candidate.passed else VersionStatus.REJECTED,
+            family=model.family,
+            params=model.params,
+            snapshot_hash=candidate.snapshot_hash,
+            parent_version=None if inputs.champion is None else inputs.champion.version,
+            code_version=__version__,
+            metrics=candidate.metrics,
+            verdict=candidate.verdict,
+            artifact_uri=candidate.artifact_key,
+            created_at=self.clock.now(),
+            status_reason=reason,
+            train_seconds=candidate.train_seconds,
         )
+
+    def register(self, inputs: RetrainInputs, candidate: Candidate, *, actor: str, reason: str) -> ModelVersion:
+        return self.registry.register(self.draft(inputs, candidate, reason), actor=actor)
 
     def deploy(self, inputs: RetrainInputs, version: ModelVersion, reasons: list[str]) -> tuple[bool, int | None]:
         """Put a candidate that passed on traffic per the policy: (promoted, rollout id)."""
@@ -144,11 +161,16 @@ class TrainingService:
 
     # -- the pipelines --------------------------------------------------------------------
     def bootstrap(self, name: str, progress: Progress = _no_progress) -> ModelVersion:
-        """Train, evaluate and crown version 1 from the model's own rows."""
+        """Train, evaluate and crown version 1 from the rows of a stored model (tests and
+        scripts; ``learnloop init`` and ``POST /v1/models`` create a model all or nothing with
+        ``models.ModelCreation``)."""
         now = self.clock.now()
-        inputs = self.gather(name, now, first=True)
+        with self.db.read() as conn:
+            model = model_repo.get_model(conn, name)
+            rows = model_repo.load_examples(conn, name, "train"), model_repo.load_examples(conn, name, "golden")
+        inputs = self.first_inputs(model, *rows, now, f"models/{name}/v1-{now.strftime('%Y%m%dT%H%M%S%f')}")
         progress(0.1, f"training on {len(inputs.bootstrap)} rows")
-        candidate = self.runner.run(train, inputs)
+        candidate = self.train(inputs)
         self.record(name, candidate)
         progress(0.8, "; ".join(candidate.notes))
         version = self.register(inputs, candidate, actor="init", reason="bootstrap version")
@@ -166,7 +188,7 @@ class TrainingService:
             model_repo.update_model(conn, name, retrain_watermark=now, last_retrain_at=now)
         inputs = self.gather(name, now)
         progress(0.05, f"curating {len(inputs.feedback)} feedback events and training in the training process")
-        candidate = self.runner.run(train, inputs)
+        candidate = self.train(inputs)
         self.record(name, candidate)
         progress(0.8, "; ".join(candidate.notes) + "; judged against the champion")
         verdict = candidate.verdict or {

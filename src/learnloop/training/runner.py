@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol, TypeVar
@@ -36,20 +37,25 @@ class InProcessRunner:
 
 
 class ChildProcessRunner:
-    """One long-lived child process (spawned, so no threads or locks are inherited)."""
+    """One long-lived child process (spawned, so no threads or locks are inherited). Fits asked
+    for from several threads at once (the worker's retrain, a model created over HTTP) run
+    there one after the other."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def run(self, fn: Callable[[S], R], spec: S) -> R:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=child_initializer,
-                initargs=(os.getpid(),),
-            )
-        return self._pool.submit(fn, spec).result()
+        with self._lock:  # the worker and a model creation over HTTP may both start the pool
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=child_initializer,
+                    initargs=(os.getpid(),),
+                )
+            future = self._pool.submit(fn, spec)
+        return future.result()
 
     def close(self) -> None:
         """Stop now: a fit in progress is killed (its job fails and is safe to retry) rather

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pydantic
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 
 from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
 from learnloop.api.schemas import (
     ActionRequest,
     DeploymentPublic,
@@ -17,6 +24,8 @@ from learnloop.api.schemas import (
     VersionPublic,
     VersionSummary,
 )
+from learnloop.api.uploads import UnsupportedMediaTypeError, media_type, multipart_upload, read_body
+from learnloop.models import DataSource, NewModel
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -27,6 +36,44 @@ async def list_models(services: ServicesDep) -> list[ModelSummary]:
         ModelSummary.of(m, services.registry.deployment(m.name).champion_version)
         for m in services.registry.list_models()
     ]
+
+
+@router.post("", response_model=ModelCreated, status_code=201, openapi_extra=create_body_openapi())
+async def create_model(request: Request, actor: AdminDep, services: ServicesDep) -> ModelCreated:
+    """Admin: create a model from labelled data, a multipart upload (a CSV, TSV or JSONL ``file``
+    and form fields) or a JSON body of ``rows``; answers once version 1, trained in the training
+    process, is champion. Bad data is a 422 naming the field, and leaves nothing behind."""
+    async with _model_request(request, services.settings.limits.max_upload_bytes) as (new, source):
+        created = await run_in_threadpool(services.creation.create, new, source, actor=actor)
+    return ModelCreated.of_created(await get_model(created.model.name, services), created)
+
+
+@asynccontextmanager
+async def _model_request(request: Request, limit: int) -> AsyncIterator[tuple[NewModel, DataSource]]:
+    kind = media_type(request)
+    try:
+        if kind == "multipart/form-data":
+            async with multipart_upload(request, limit) as upload:
+                yield ModelUpload.model_validate(upload.fields).request(upload.path, upload.filename)
+        elif kind == "application/json":
+            yield ModelCreate.model_validate_json(await read_body(request, limit)).request()
+        else:
+            raise UnsupportedMediaTypeError(
+                f"send multipart/form-data (a file and form fields) or application/json (rows), not {kind or 'no type'}"
+            )
+    except pydantic.ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+
+
+@router.delete("/{model}", response_model=ModelDeleted)
+async def delete_model(model: str, actor: AdminDep, services: ServicesDep, reason: str | None = None) -> ModelDeleted:
+    """Admin: delete a model with its versions, predictions, feedback, snapshots, rollouts, jobs,
+    drift checks and artifacts; a ``model_deleted`` event stays in the audit trail. 409 while a
+    job of the model runs."""
+    report = await run_in_threadpool(
+        services.deletion.delete, model, actor=actor, reason=reason or "deleted through the API"
+    )
+    return ModelDeleted.of(report)
 
 
 @router.get("/{model}", response_model=ModelDetail)

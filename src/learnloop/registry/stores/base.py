@@ -37,6 +37,10 @@ class ArtifactStore(Protocol):
 
     def get_bytes(self, ref: str) -> bytes: ...
 
+    def delete(self, ref: str) -> bool:
+        """Remove the file or directory at ``ref`` (missing is fine); True if it was there."""
+        ...
+
 
 def check_key(key: str) -> str:
     """``key`` if it is a well-formed relative key, else an ``ArtifactError`` naming the rule."""

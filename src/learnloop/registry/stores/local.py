@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -72,3 +73,24 @@ class LocalArtifactStore:
             return path.read_bytes()
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise ArtifactError(f"artifact file missing: {ref} (looked in {path})") from exc
+
+    def delete(self, ref: str) -> bool:
+        """Remove a file or a directory tree, then the directories above it left empty (up to the
+        root). Refuses a path outside the store."""
+        path = Path(os.path.normpath(self._path(ref)))  # no ".." past the checks below
+        if path == self.root or not path.is_relative_to(self.root):
+            raise ArtifactError(f"refusing to delete {path}: not inside the artifact store {self.root}")
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            return False
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or gone already)
+                break
+        return True

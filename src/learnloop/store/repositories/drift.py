@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.engine import RowMapping
 
 from learnloop.domain import (
@@ -70,3 +70,7 @@ def list_drift_checks(conn: Connection, model: str, limit: int = 20) -> list[Dri
     """The model's newest ``limit`` drift checks, newest first."""
     q = select(t.drift_checks).where(t.drift_checks.c.model == model).order_by(t.drift_checks.c.id.desc()).limit(limit)
     return [_drift_check(r) for r in conn.execute(q).mappings()]
+
+
+def delete_for_model(conn: Connection, model: str) -> int:
+    return conn.execute(delete(t.drift_checks).where(t.drift_checks.c.model == model)).rowcount

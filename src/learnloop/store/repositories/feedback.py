@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -195,3 +195,8 @@ def subject_feedback(conn: Connection, subject_hash: str, prediction_ids: Sequen
 
 def delete_feedback(conn: Connection, ids: Sequence[str]) -> int:
     return delete_in(conn, t.feedback.c.id, ids)
+
+
+def delete_for_model(conn: Connection, model: str) -> int:
+    """Every feedback event sent to ``model`` (a deleted model)."""
+    return conn.execute(delete(t.feedback).where(t.feedback.c.model == model)).rowcount

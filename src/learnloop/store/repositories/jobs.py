@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from learnloop.domain import (
@@ -170,3 +170,14 @@ def update_job(conn: Connection, job_id: str, *, where: Any = None, **values: An
 def queue_depth(conn: Connection) -> int:
     q = select(func.count()).select_from(t.jobs).where(t.jobs.c.status == JobStatus.QUEUED.value)
     return int(conn.execute(q).scalar_one())
+
+
+def lock_for_model(conn: Connection, model: str) -> list[Job]:
+    """``model``'s jobs, locked until the transaction ends (PostgreSQL: a worker's claim of one
+    waits; SQLite: the write transaction holds the whole database already)."""
+    q = select(t.jobs).where(t.jobs.c.model == model).with_for_update()
+    return [_job(r) for r in conn.execute(q).mappings()]
+
+
+def delete_for_model(conn: Connection, model: str) -> int:
+    return conn.execute(delete(t.jobs).where(t.jobs.c.model == model)).rowcount

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from learnloop.domain import (
@@ -216,3 +216,27 @@ def mark_version_erasure(conn: Connection, model: str, version: int, at: datetim
     metrics = dict(conn.execute(select(v.c.metrics).where(where)).scalar_one())
     metrics["erasures"] = [*metrics.get("erasures", []), {"at": at.isoformat()}]
     conn.execute(update(v).where(where).values(metrics=metrics))
+
+
+def snapshot_users(conn: Connection, hashes: Iterable[str], *, besides: str) -> dict[str, str]:
+    """For each snapshot hash, a model other than ``besides`` with a version trained on it
+    (snapshots are content-addressed: two models may share one)."""
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return {}
+    v = t.model_versions
+    q = (
+        select(v.c.snapshot_hash, func.min(v.c.model))
+        .where(v.c.snapshot_hash.in_(wanted), v.c.model != besides)
+        .group_by(v.c.snapshot_hash)
+    )
+    return {snapshot_hash: model for snapshot_hash, model in conn.execute(q)}
+
+
+def delete_model(conn: Connection, name: str) -> dict[str, int]:
+    """A model and what belongs to it alone: versions, deployment, bootstrap examples. Rows per table."""
+    counts = {}
+    for table in (t.examples, t.model_versions, t.deployments):
+        counts[table.name] = conn.execute(delete(table).where(table.c.model == name)).rowcount
+    counts["models"] = conn.execute(delete(t.models).where(t.models.c.name == name)).rowcount
+    return counts

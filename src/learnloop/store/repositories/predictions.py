@@ -9,7 +9,7 @@ from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.engine import Dialect, RowMapping
 
 from learnloop.domain import AnswerSample, Prediction
@@ -183,3 +183,13 @@ def unlabelled_predictions(conn: Connection, model: str, version: int, limit: in
         .limit(limit)
     )
     return [_prediction(row) for row in conn.execute(q).mappings()]
+
+
+def delete_for_model(conn: Connection, model: str) -> dict[str, int]:
+    """Every logged answer of ``model`` and every shadow answer of its versions (a deleted model)."""
+    return {
+        "predictions": conn.execute(delete(t.predictions).where(t.predictions.c.model == model)).rowcount,
+        "shadow_predictions": conn.execute(
+            delete(t.shadow_predictions).where(t.shadow_predictions.c.model == model)
+        ).rowcount,
+    }

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from learnloop.domain import Rollout, RolloutStatus, Strategy
@@ -112,3 +112,7 @@ def update_rollout(conn: Connection, rollout_id: int, **values: Any) -> None:
     if "steps" in values:
         values["steps"] = list(values["steps"])
     conn.execute(update(t.rollouts).where(t.rollouts.c.id == rollout_id).values(**values))
+
+
+def delete_for_model(conn: Connection, model: str) -> int:
+    return conn.execute(delete(t.rollouts).where(t.rollouts.c.model == model)).rowcount

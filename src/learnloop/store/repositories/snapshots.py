@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from learnloop.store import tables as t
 
@@ -46,3 +46,12 @@ def mark_snapshot_erasure(conn: Connection, snapshot_hash: str, rows: int, at: d
 
 def set_snapshot_uri(conn: Connection, snapshot_hash: str, uri: str) -> None:
     conn.execute(update(t.snapshots).where(t.snapshots.c.hash == snapshot_hash).values(uri=uri))
+
+
+def hand_over_snapshot(conn: Connection, snapshot_hash: str, model: str, uri: str) -> None:
+    """Give a snapshot to another model that trained on the same content (its owner is deleted)."""
+    conn.execute(update(t.snapshots).where(t.snapshots.c.hash == snapshot_hash).values(model=model, uri=uri))
+
+
+def delete_for_model(conn: Connection, model: str) -> int:
+    return conn.execute(delete(t.snapshots).where(t.snapshots.c.model == model)).rowcount

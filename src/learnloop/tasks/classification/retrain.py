@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learnloop.errors import InsufficientDataError
+from learnloop.errors import DataError, InsufficientDataError
 from learnloop.evaluation import classification_metrics, latency_percentiles
 from learnloop.evaluation.gate import ScoredSet, compare_classifiers
 from learnloop.families import get_family
@@ -50,7 +50,7 @@ def curate(inputs: RetrainInputs) -> Snapshot:
     model, policy = inputs.model, inputs.model.policy
     golden_texts = [t for t, _ in inputs.golden]
     if inputs.champion is None and not inputs.feedback:  # the first version: the model's own rows
-        return build_snapshot(
+        first = build_snapshot(
             bootstrap=inputs.bootstrap,
             feedback=[],
             golden_texts=golden_texts,
@@ -58,6 +58,8 @@ def curate(inputs: RetrainInputs) -> Snapshot:
             cutoff=inputs.cutoff,
             policy=policy,
         )
+        _check_every_label_trains(model.labels, first)
+        return first
     curated = curate_feedback(
         inputs.feedback,
         model.labels,
@@ -83,6 +85,20 @@ def curate(inputs: RetrainInputs) -> Snapshot:
     if len({ex.label for ex in snapshot.train}) < 2:
         raise InsufficientDataError("snapshot has a single label; the champion is unchanged")
     return snapshot
+
+
+def _check_every_label_trains(labels: Sequence[str], snapshot: Snapshot) -> None:
+    """Curation drops training texts that are near copies of golden ones; every label must keep one."""
+    kept = {ex.label for ex in snapshot.train}
+    lost = [label for label in labels if label not in kept]
+    if lost:
+        shown = ", ".join(repr(label) for label in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+        dropped = snapshot.counts.get("dropped_overlap_with_golden", 0)
+        raise DataError(
+            f"no training text is left for {shown} once the {dropped} near copies of golden-set texts are left out "
+            "(punctuation and case aside); the data needs more distinct texts per label",
+            field="data",
+        )
 
 
 def weights(snapshot: Snapshot, feedback_weight: float) -> list[float] | None:
@@ -181,19 +197,22 @@ def judge(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dic
 def train(inputs: RetrainInputs) -> Candidate:
     """The classification task's ``train``: curate -> fit -> evaluate -> judge."""
     snapshot = curate(inputs)
+    result = fit(inputs, snapshot)
+    first = inputs.champion is None and not inputs.feedback
+    metrics = evaluate(inputs, snapshot, result)
+    verdict = None if first else judge(inputs, snapshot, result)
+    # Written last: a train that fails leaves only the artifacts under ``inputs.artifact_key``.
     stored = open_store(inputs.artifact_url).put_bytes(
         snapshot_key(inputs.model.name, snapshot.hash), snapshot.to_jsonl_gz()
     )
-    result = fit(inputs, snapshot)
-    first = inputs.champion is None and not inputs.feedback
     return Candidate(
         artifact_key=result.artifact_uri,
         snapshot_hash=snapshot.hash,
         snapshot_key=stored,
         snapshot_counts=snapshot.counts,
         snapshot_cutoff=snapshot.cutoff,
-        metrics=evaluate(inputs, snapshot, result),
-        verdict=None if first else judge(inputs, snapshot, result),
+        metrics=metrics,
+        verdict=verdict,
         train_seconds=result.train_seconds,
         notes=[
             f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train; {len(snapshot.folds)} "

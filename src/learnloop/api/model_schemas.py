@@ -1,0 +1,151 @@
+"""Request and response schemas of creating and deleting a model (``POST /v1/models``,
+``DELETE /v1/models/{model}``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
+
+from learnloop.api.schemas import ModelDetail
+from learnloop.families import DEFAULT_FAMILY
+from learnloop.feedback.items import label_str
+from learnloop.models import CreatedModel, DeletionReport, FileSource, NewModel, RowsSource
+from learnloop.tasks import DEFAULT_TASK
+
+_NAME = "Model name: 1-64 characters of a-z, 0-9, '-' and '_'."
+_FRACTION = "Share of the data held out as the golden set (0.05 to 0.5), stratified by label."
+_PARAMS = 'Family parameters, e.g. {"C": 4.0}.'
+_POLICY = 'Policy settings by name, e.g. {"retrain_every": 100}.'
+
+
+class ModelRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+    label: str = Field(min_length=1, max_length=128)
+
+    _label = field_validator("label", mode="before")(label_str)
+
+
+class _ModelOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description=_NAME)
+    family: str = Field(default=DEFAULT_FAMILY, description="Model family key.")
+    task: str = Field(default=DEFAULT_TASK, description="What the model does: classification.")
+    golden_fraction: float = Field(default=0.2, description=_FRACTION)
+    seed: int = Field(default=0, description="Seed of the golden split and of the fit.")
+
+    def new_model(self, params: dict[str, Any] | None, policy: dict[str, Any] | None) -> NewModel:
+        return NewModel(
+            name=self.name,
+            family=self.family,
+            params=params or {},
+            policy=policy or {},
+            task=self.task,
+            golden_fraction=self.golden_fraction,
+            seed=self.seed,
+        )
+
+
+class ModelCreate(_ModelOptions):
+    """A JSON body: the rows themselves."""
+
+    rows: list[ModelRow] = Field(min_length=1, description="Labelled examples.")
+    params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
+    policy: dict[str, Any] = Field(default_factory=dict, description=_POLICY)
+
+    def request(self) -> tuple[NewModel, RowsSource]:
+        rows = [(row.text, row.label) for row in self.rows]
+        return self.new_model(self.params, self.policy), RowsSource(rows, name="request rows")
+
+
+class ModelUpload(_ModelOptions):
+    """The form fields of a multipart upload, beside the ``file`` part."""
+
+    text_column: str = Field(default="text", description="Column (or JSON field) holding the text.")
+    label_column: str = Field(default="label", description="Column (or JSON field) holding the label.")
+    format: str | None = Field(default=None, description="csv, tsv or jsonl (default: from the file name).")
+    header: bool = Field(default=True, description="false: the file has no header; columns are 0, 1, ...")
+    quoting: str | None = Field(default=None, description="TSV quoting: none (default) or csv.")
+    params: Json[dict[str, Any]] | None = Field(default=None, description=_PARAMS + " As JSON text.")
+    policy: Json[dict[str, Any]] | None = Field(default=None, description=_POLICY + " As JSON text.")
+
+    def request(self, path: Any, filename: str) -> tuple[NewModel, FileSource]:
+        source = FileSource(
+            path,
+            self.text_column,
+            self.label_column,
+            fmt=self.format,
+            header=self.header,
+            quoting=self.quoting,
+            name=filename,
+        )
+        return self.new_model(self.params, self.policy), source
+
+
+class CreationData(BaseModel):
+    source: str
+    rows: int = Field(description="Usable rows read.")
+    skipped: dict[str, int] = Field(description="Rows left out, by reason (empty_text, missing_label).")
+    train: int
+    golden: int
+
+
+class ModelCreated(ModelDetail):
+    data: CreationData
+
+    @classmethod
+    def of_created(cls, detail: ModelDetail, created: CreatedModel) -> ModelCreated:
+        d = created.data
+        data = CreationData(source=d.source, rows=d.rows, skipped=d.skipped, train=len(d.train), golden=len(d.golden))
+        return cls(**detail.model_dump(), data=data)
+
+
+class ModelDeleted(BaseModel):
+    model: str
+    rows: dict[str, int] = Field(description="Rows deleted, per table.")
+    versions: list[int]
+    artifacts: int = Field(description="Files and directories removed from the artifact store.")
+    snapshots_kept: dict[str, str] = Field(
+        description="Snapshots another model was trained on too: they stay, now that model's (hash -> model)."
+    )
+
+    @classmethod
+    def of(cls, report: DeletionReport) -> ModelDeleted:
+        return cls.model_validate(report.to_dict())
+
+
+def create_body_openapi() -> dict[str, Any]:
+    """The two bodies ``POST /v1/models`` takes, for the OpenAPI document (read by hand)."""
+    upload = _inlined(ModelUpload.model_json_schema())
+    upload["properties"]["file"] = {"type": "string", "format": "binary", "description": "CSV, TSV or JSONL (.gz)."}
+    upload["required"] = [*upload.get("required", []), "file"]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": upload},
+                "application/json": {"schema": _inlined(ModelCreate.model_json_schema())},
+            },
+        }
+    }
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its ``$defs`` written in place (an OpenAPI body cannot point into them)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined

@@ -1,0 +1,169 @@
+"""Creating a model, as one use case for ``learnloop init`` and ``POST /v1/models``.
+
+In order: check the name (free, well-formed), the task, the family and its parameters and the
+policy, before any data is read; read and check the data (``models.data``); hold out the
+golden set; fit version 1 in the training runner (the isolated training process in a server);
+then store the model, its data, its snapshot and version 1 as champion in one transaction.
+
+All or nothing: nothing reaches the database before that transaction, and the artifacts this
+attempt wrote (the snapshot's rows, version 1, its drift reference) are removed when anything
+fails, so a failed attempt leaves nothing behind and a second one starts clean.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from learnloop.clock import Clock
+from learnloop.config import Limits
+from learnloop.domain import Model, ModelVersion
+from learnloop.errors import ConflictError, DataError, NotFoundError, ValidationError
+from learnloop.families import DEFAULT_FAMILY, get_family
+from learnloop.ids import new_id
+from learnloop.models.data import BootstrapData, DataSource, check_options, prepare
+from learnloop.monitoring import reference as drift_reference
+from learnloop.policy import Policy
+from learnloop.registry.service import RegistryService, check_model_name
+from learnloop.registry.stores import ArtifactStore
+from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
+from learnloop.training.pipeline import TrainingService
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class NewModel:
+    """What to create; the data comes separately (a ``FileSource`` or ``RowsSource``)."""
+
+    name: str
+    family: str = DEFAULT_FAMILY
+    params: Mapping[str, Any] = field(default_factory=dict)
+    policy: Mapping[str, Any] = field(default_factory=dict)  # changes to the default policy, by flat name
+    task: str = DEFAULT_TASK
+    golden_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CreatedModel:
+    model: Model
+    version: ModelVersion  # version 1, the champion
+    data: BootstrapData
+
+
+@dataclass(frozen=True)
+class _Checked:
+    params: dict[str, Any]
+    policy: Policy
+
+
+class ModelCreation:
+    def __init__(
+        self,
+        registry: RegistryService,
+        training: TrainingService,
+        store: ArtifactStore,
+        clock: Clock,
+        limits: Limits,
+    ) -> None:
+        self.registry = registry
+        self.training = training
+        self.store = store
+        self.clock = clock
+        self.limits = limits
+
+    def _check(self, request: NewModel, source: DataSource) -> _Checked:
+        """Everything that can be refused before the data is read."""
+        try:
+            check_model_name(request.name)
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field="name") from None
+        get_task(request.task)
+        params = get_family(request.family).resolve_params(dict(request.params))
+        policy = Policy().updated(dict(request.policy))
+        check_options(source, request.golden_fraction)
+        try:
+            self.registry.get_model(request.name)
+        except NotFoundError:
+            return _Checked(params, policy)
+        raise ConflictError(f"model {request.name!r} already exists", field="name")
+
+    def create(
+        self, request: NewModel, source: DataSource, *, actor: str, progress: Progress = _no_progress
+    ) -> CreatedModel:
+        checked = self._check(request, source)
+        progress(0.0, f"reading {source.described}")
+        data = prepare(
+            source, golden_fraction=request.golden_fraction, seed=request.seed, max_labels=self.limits.max_labels
+        )
+        now = self.clock.now()
+        model = Model(
+            name=request.name,
+            task=request.task,
+            labels=tuple(data.labels),
+            family=request.family,
+            params=checked.params,
+            policy=checked.policy,
+            created_at=now,
+        )
+        # A key of this attempt's own: a failure removes exactly what it wrote.
+        key = f"models/{model.name}/v1-{new_id()[-12:]}"
+        inputs = self.training.first_inputs(model, data.train, data.golden, now, key)
+        written: list[str] = [key, drift_reference.reference_key(model.name, key)]
+        try:
+            version = self._train_and_store(inputs, data, actor, progress, written)
+        except BaseException:
+            self._discard(model.name, written)
+            raise
+        return CreatedModel(self.registry.get_model(model.name), version, data)
+
+    def _train_and_store(
+        self, inputs: RetrainInputs, data: BootstrapData, actor: str, progress: Progress, written: list[str]
+    ) -> ModelVersion:
+        model = inputs.model
+        progress(0.1, f"training version 1 on {len(data.train)} rows in the training process")
+        try:
+            candidate = self.training.train(inputs)
+        except ValueError as exc:  # what a family's fit says of data it cannot learn from
+            log.info("version 1 of %s could not be fitted", model.name, exc_info=True)
+            raise DataError(
+                f"version 1 could not be trained on {data.source} ({model.family}: {exc})", field="data"
+            ) from exc
+        written.append(candidate.snapshot_key)
+        progress(0.95, "storing the model and version 1")
+        version = self.registry.create_with_champion(
+            model,
+            train=data.train,
+            golden=data.golden,
+            source=data.source,
+            candidate=candidate,
+            first=self.training.draft(inputs, candidate, "bootstrap version"),
+            actor=actor,
+        )
+        progress(1.0, f"version {version.version} is champion")
+        return version
+
+    def _discard(self, name: str, keys: list[str]) -> None:
+        """Remove the artifacts a failed attempt may have written (not the snapshot's rows when
+        another model stored the same content under this name: a model of this name exists then)."""
+        try:
+            self.registry.get_model(name)  # created meanwhile by another attempt: its snapshot stays
+            keys = [k for k in keys if not k.startswith("snapshots/")]
+        except NotFoundError:
+            pass
+        except Exception:  # the database is what failed: leave the shared snapshot, remove the rest
+            log.exception("could not tell whether %s exists after a failed creation", name)
+            keys = [k for k in keys if not k.startswith("snapshots/")]
+        for stale in keys:
+            try:
+                self.store.delete(stale)
+            except Exception:  # the failure that brought us here is the one to report
+                log.exception("could not remove %s after a failed creation of %s", stale, name)
