@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from learnloop.config import Settings
 from learnloop.errors import LearnloopError
+from learnloop.registry.stores import open_store
 from learnloop.services import Services, build_services
 
 console = Console()
@@ -70,10 +71,11 @@ def require_home(settings: Settings) -> None:
 def open_services(settings: Settings, *, create: bool = False) -> Iterator[Services]:
     """Services for one CLI command; domain errors become a clear message and exit 1. Without
     ``create``, a home must exist already (a mistyped ``--home`` is an error, not a new home)."""
-    if not create:
-        require_home(settings)
     services = None
     try:
+        open_store(settings.resolved_artifact_url)  # a store learnloop cannot open is the first thing to say
+        if not create:
+            require_home(settings)
         services = build_services(settings)
         yield services
     except LearnloopError as exc:
