@@ -94,6 +94,9 @@ class ModelVersion:
     created_at: datetime
     status_reason: str | None = None
     train_seconds: float | None = None
+    # When subjects' data was erased from its snapshot: the version was trained on data that is
+    # gone (``learnloop subject erase``); a retrain without it is queued for a champion.
+    erasures: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

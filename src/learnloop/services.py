@@ -197,7 +197,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         deletion=ModelDeletion(db, store, ingest, clock, on_routing_change=cache.refresh),
         rollouts=rollouts,
         performance=performance,
-        privacy=PrivacyService(db, store, ingest, jobs, clock),
+        privacy=PrivacyService(db, store, ingest, jobs, clock, registry),
         drift=drift,
         shadow=shadow,
         ingest=ingest,

@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, update
 
 from conftest import create_model, make_settings, register_version, uci_rows
+from learnloop.config import Settings
 from learnloop.domain import FeedbackEvent, FeedbackInput
 from learnloop.families import get_family
 from learnloop.policy import Policy
@@ -243,31 +244,21 @@ def revision_before_keys(db: Database) -> str:
     return keys.down_revision
 
 
-def write_as_before_keys(db: Database, root: str, outside: tuple[int, str]) -> None:
-    """What learnloop wrote before keys: ``file://`` + the absolute path of every artifact."""
-    with db.write() as conn:
-        for row in conn.execute(select(t.model_versions)).mappings().all():
-            metrics = dict(row["metrics"])
-            if metrics.get("drift_reference"):
-                metrics["drift_reference"] = f"{root}/{metrics['drift_reference']}"
-            uri = outside[1] if row["version"] == outside[0] else f"{root}/{row['artifact_uri']}"
-            conn.execute(
-                update(t.model_versions)
-                .where(t.model_versions.c.id == row["id"])
-                .values(artifact_uri=uri, metrics=metrics)
-            )
-        for snap in conn.execute(select(t.snapshots)).mappings().all():
-            conn.execute(
-                update(t.snapshots).where(t.snapshots.c.hash == snap["hash"]).values(uri=f"{root}/{snap['uri']}")
-            )
+def back_to_before_keys(db: Database, settings: Settings) -> None:
+    """Take a database filled at the head back to the revision before keys: its downgrade
+    writes what learnloop wrote then (``file://`` + the absolute path of every artifact). Data
+    is made at the head because the code of the head reads its own schema."""
+    downgrade(db, revision_before_keys(db), home_artifacts=settings.home_artifacts_dir)
+    root = f"file://{settings.home_artifacts_dir}/"
+    with db.read() as conn:
+        assert all(uri.startswith(root) for uri in conn.execute(select(t.model_versions.c.artifact_uri)).scalars())
 
 
 def test_a_database_with_absolute_artifact_uris_upgrades_to_keys_then_serves_and_retrains(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(tmp_path / "home", database_url)
-    upgrade(db, revision_before_keys(db))
-    services = build_services(settings, migrate=False)
+    services = build_services(settings)
     try:
         create_model(services, "m", policy=Policy.of(min_recent_examples=1))
         v2 = register_version(services, "m", uci_rows("imdb"), note="stored outside the home")
@@ -275,8 +266,12 @@ def test_a_database_with_absolute_artifact_uris_upgrades_to_keys_then_serves_and
         services.close()
     elsewhere = tmp_path / "another disk" / "v2"
     shutil.move(settings.home_artifacts_dir / v2.artifact_uri, elsewhere)
-    root = f"file://{settings.home_artifacts_dir}"
-    write_as_before_keys(db, root, (v2.version, f"file://{elsewhere}"))
+    back_to_before_keys(db, settings)
+    with db.write() as conn:
+        versions = t.model_versions
+        conn.execute(
+            update(versions).where(versions.c.version == v2.version).values(artifact_uri=f"file://{elsewhere}")
+        )
 
     upgrade(db, home_artifacts=settings.home_artifacts_dir)
 
@@ -310,13 +305,12 @@ def test_the_keys_migration_needs_the_homes_artifact_directory_when_rows_hold_fi
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(tmp_path / "home", database_url)
-    upgrade(db, revision_before_keys(db))
-    services = build_services(settings, migrate=False)
+    services = build_services(settings)
     try:
         create_model(services, "m")
     finally:
         services.close()
-    write_as_before_keys(db, f"file://{settings.home_artifacts_dir}", (0, ""))
+    back_to_before_keys(db, settings)
     with pytest.raises(RuntimeError, match="needs the home's artifact directory"):
         upgrade(db)
     assert current_revision(db) == revision_before_keys(db)  # nothing half done

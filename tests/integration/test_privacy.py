@@ -122,7 +122,7 @@ def test_a_subject_is_exported_then_erased_from_predictions_feedback_and_snapsho
     stored = [json.loads(line) for line in gzip.decompress(services.store.get_bytes(snap["uri"])).splitlines()]
     assert len([r for r in stored if r["source"].startswith("feedback")]) == 40
     assert "Alice's own example sentence." not in {r["text"] for r in stored}
-    assert services.registry.version("m", outcome.version).metrics["erasures"]
+    assert services.registry.version("m", outcome.version).erasures
     (event,) = services.registry.events("m", 5, kinds=["subject_erased"])
     assert event.actor == "tester" and event.data["versions_trained_on_it"] == [outcome.version]
     assert "alice" not in json.dumps(event.data)

@@ -132,6 +132,9 @@ class VersionPublic(BaseModel):
     lineage: dict[str, Any]
     created_at: datetime
     train_seconds: float | None
+    erasures: list[dict[str, Any]] = Field(
+        default_factory=list, description="When subjects' data was erased from the snapshot it was trained on."
+    )
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionPublic:
@@ -153,6 +156,7 @@ class VersionPublic(BaseModel):
             },
             created_at=v.created_at,
             train_seconds=v.train_seconds,
+            erasures=list(v.erasures),
         )
 
 

@@ -15,7 +15,7 @@ failure half-way can be retried and never loses track of what is left to erase:
    content no longer matches its hash, by design: the hash names what the version saw);
 2. in one transaction: the subject's predictions, the feedback on them and the subject's own
    feedback, and shadow answers to those predictions, are deleted; every version trained on
-   an affected snapshot is marked (``metrics["erasures"]``); a ``subject_erased`` event records
+   an affected snapshot is marked (``ModelVersion.erasures``); a ``subject_erased`` event records
    what was removed (counts, versions, a prefix of the subject's hash; never the subject);
 3. a retrain of each model whose champion was trained on the subject's data is queued
    (``requested_by = "privacy:erasure"``), so the next version learns without it. Until it is
@@ -44,6 +44,7 @@ from learnloop.errors import ConflictError, StorageUnavailableError, ValidationE
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
 from learnloop.jobs.service import JobService
+from learnloop.registry.service import RegistryService
 from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -81,10 +82,17 @@ def _subject_hash(subject: str) -> str:
 
 class PrivacyService:
     def __init__(
-        self, db: Database, store: ArtifactStore, ingest: IngestWriter, jobs: JobService, clock: Clock
+        self,
+        db: Database,
+        store: ArtifactStore,
+        ingest: IngestWriter,
+        jobs: JobService,
+        clock: Clock,
+        registry: RegistryService,
     ) -> None:
         self.db = db
         self.store = store
+        self.registry = registry  # owns the snapshot and version rows an erasure marks
         self.ingest = ingest
         self.jobs = jobs
         self.clock = clock
@@ -126,17 +134,12 @@ class PrivacyService:
                     moved[snap["hash"]] = snapshot_key(snap["model"], snap["hash"])
         affected = {m: [v.version for v in versions[m] if v.snapshot_hash in rewritten] for m in models}
         now = self.clock.now()
+        # 2. the marks, before the rows go: a failure after this finds the rows again next time.
+        self.registry.mark_erasure(snapshots=rewritten, moved=moved, versions=affected, at=now)
         with self.db.write() as conn:
             shadows = prediction_repo.delete_shadow_predictions(conn, prediction_ids)
             n_feedback = feedback_repo.delete_feedback(conn, sorted(feedback_ids))
             n_predictions = prediction_repo.delete_predictions(conn, prediction_ids)
-            for snapshot_hash, dropped in rewritten.items():
-                snapshot_repo.mark_snapshot_erasure(conn, snapshot_hash, dropped, now)
-            for snapshot_hash, key in moved.items():  # the erased copy was written under its key
-                snapshot_repo.set_snapshot_uri(conn, snapshot_hash, key)
-            for model, numbers in affected.items():
-                for number in numbers:
-                    model_repo.mark_version_erasure(conn, model, number, now)
             for model in models:
                 event_repo.insert_event(
                     conn,

@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -239,6 +240,37 @@ class RegistryService:
         self.routing_changed(name)
         return updated
 
+    def mark_retrain(self, name: str, *, watermark: datetime, started: bool = True) -> None:
+        """Feedback up to ``watermark`` is in the snapshot being made (the volume trigger counts
+        from there again); with ``started`` it is also when the last retrain began (cooldown)."""
+        with self.db.write() as conn:
+            values = {"retrain_watermark": watermark} | ({"last_retrain_at": watermark} if started else {})
+            model_repo.update_model(conn, name, **values)
+
+    def record_snapshot(
+        self, model: str, *, hash: str, key: str, counts: dict[str, Any], cutoff: datetime | None
+    ) -> None:
+        """A snapshot a version was trained on (its rows are in the artifact store already)."""
+        with self.db.write() as conn:
+            snapshot_repo.upsert_snapshot(
+                conn, hash=hash, model=model, uri=key, counts=counts, cutoff=cutoff, at=self.clock.now()
+            )
+
+    def mark_erasure(
+        self, *, snapshots: dict[str, int], moved: dict[str, str], versions: dict[str, list[int]], at: datetime
+    ) -> None:
+        """Subjects' rows were erased from these snapshots (rows dropped, by hash; ``moved``: the
+        new key of a snapshot whose erased copy was written under its key) and so from what
+        these versions (by model) were trained on: record both, in one transaction."""
+        with self.db.write() as conn:
+            for snapshot_hash, dropped in snapshots.items():
+                snapshot_repo.mark_snapshot_erasure(conn, snapshot_hash, dropped, at)
+            for snapshot_hash, key in moved.items():
+                snapshot_repo.set_snapshot_uri(conn, snapshot_hash, key)
+            for model, numbers in versions.items():
+                for number in numbers:
+                    model_repo.mark_version_erasure(conn, model, number, at)
+
     # -- versions -------------------------------------------------------------------------
     def versions(self, model: str) -> list[ModelVersion]:
         with self.db.read() as conn:
@@ -437,6 +469,63 @@ class RegistryService:
         log.info("model %s: %s rollout %s of version %s at %.0f%%", model, strategy, rollout_id, version, 100 * first)
         self.routing_changed(model)
         return rollout
+
+    def set_rollout_paused(
+        self, model: str, rollout_id: int, paused: bool, *, actor: str, reason: str | None = None
+    ) -> Rollout:
+        """Pause (traffic stays as it is; nothing automatic but guardrails) or resume a rollout."""
+        want, kind = (RolloutStatus.PAUSED, "rollout_paused") if paused else (RolloutStatus.RUNNING, "rollout_resumed")
+        with self.db.write() as conn:
+            rollout = rollout_repo.get_rollout(conn, model, rollout_id, for_update=True)
+            if not rollout.status.active:
+                raise ConflictError(f"rollout {rollout_id} of {model!r} has ended ({rollout.status.value})")
+            if rollout.status == want:
+                raise ConflictError(f"rollout {rollout_id} of {model!r} is {want.value} already")
+            now = self.clock.now()
+            # A resumed canary's step clock restarts: the time paused does not count as time on the step.
+            rollout_repo.update_rollout(conn, rollout_id, status=want, updated_at=now, step_started_at=now)
+            event_repo.insert_event(
+                conn,
+                model=model,
+                kind=kind,
+                version=rollout.version,
+                at=now,
+                actor=actor,
+                reason=reason,
+                data={"rollout": rollout_id, "share": rollout.share},
+            )
+            return rollout_repo.get_rollout(conn, model, rollout_id)
+
+    def record_rollout_look(
+        self, rollout: Rollout, *, step_to: float | None, reason: str, stats: dict[str, Any]
+    ) -> float:
+        """Store the controller's latest look at a rollout and, with ``step_to``, move a running
+        canary to its next share; ``ConflictError`` if the rollout changed since it was read.
+        Returns the share on the challenger now."""
+        with self.db.write() as conn:
+            current = rollout_repo.get_rollout(conn, rollout.model, rollout.id, for_update=True)
+            if not current.status.active or current.step != rollout.step:
+                raise ConflictError(f"rollout {rollout.id} changed while it was being looked at")
+            now = self.clock.now()
+            if step_to is None or current.status != RolloutStatus.RUNNING:
+                rollout_repo.update_rollout(conn, rollout.id, stats=stats, updated_at=now)
+                return current.share
+            rollout_repo.update_rollout(
+                conn, rollout.id, share=step_to, step=rollout.step + 1, step_started_at=now, updated_at=now, stats=stats
+            )
+            model_repo.bump_revision(conn, rollout.model, now)
+            event_repo.insert_event(
+                conn,
+                model=rollout.model,
+                kind="rollout_step",
+                version=rollout.version,
+                at=now,
+                actor=f"rollout:{rollout.id}",
+                reason=reason,
+                data={"rollout": rollout.id, "from": rollout.share, "to": step_to, "stats": stats},
+            )
+        self.routing_changed(rollout.model)
+        return step_to
 
     def end_rollout(
         self,

@@ -25,7 +25,6 @@ from learnloop.rollout import guardrails
 from learnloop.rollout.arms import paired_outcomes, two_arm_outcomes
 from learnloop.rollout.decide import Decision, Evidence, decide
 from learnloop.store.db import Database
-from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
@@ -83,33 +82,10 @@ class RolloutService:
             return rollout_repo.list_rollouts(conn, model, limit)
 
     def pause(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
-        return self._set_paused(model, rollout_id, True, actor, reason)
+        return self.registry.set_rollout_paused(model, rollout_id, True, actor=actor, reason=reason)
 
     def resume(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
-        return self._set_paused(model, rollout_id, False, actor, reason)
-
-    def _set_paused(self, model: str, rollout_id: int, paused: bool, actor: str, reason: str | None) -> Rollout:
-        want, kind = (RolloutStatus.PAUSED, "rollout_paused") if paused else (RolloutStatus.RUNNING, "rollout_resumed")
-        with self.db.write() as conn:
-            rollout = rollout_repo.get_rollout(conn, model, rollout_id, for_update=True)
-            if not rollout.status.active:
-                raise ConflictError(f"rollout {rollout_id} of {model!r} has ended ({rollout.status.value})")
-            if rollout.status == want:
-                raise ConflictError(f"rollout {rollout_id} of {model!r} is {want.value} already")
-            now = self.clock.now()
-            # A resumed canary's step clock restarts: the time paused does not count as time on the step.
-            rollout_repo.update_rollout(conn, rollout_id, status=want, updated_at=now, step_started_at=now)
-            event_repo.insert_event(
-                conn,
-                model=model,
-                kind=kind,
-                version=rollout.version,
-                at=now,
-                actor=actor,
-                reason=reason,
-                data={"rollout": rollout_id, "share": rollout.share},
-            )
-            return rollout_repo.get_rollout(conn, model, rollout_id)
+        return self.registry.set_rollout_paused(model, rollout_id, False, actor=actor, reason=reason)
 
     def stop(self, model: str, rollout_id: int, *, actor: str, reason: str | None = None) -> Rollout:
         return self.registry.end_rollout(model, rollout_id, RolloutStatus.STOPPED, actor=actor, reason=reason)
@@ -228,39 +204,9 @@ class RolloutService:
 
     def _record(self, rollout: Rollout, decision: Decision, stats: dict[str, Any]) -> None:
         """Store a look (hold) or take the next canary step, if the rollout is as we saw it."""
-        with self.db.write() as conn:
-            current = rollout_repo.get_rollout(conn, rollout.model, rollout.id, for_update=True)
-            if not current.status.active or current.step != rollout.step:
-                raise ConflictError(f"rollout {rollout.id} changed while it was being looked at")
-            now = self.clock.now()
-            if decision.action == "step" and decision.share is not None and current.status == RolloutStatus.RUNNING:
-                rollout_repo.update_rollout(
-                    conn,
-                    rollout.id,
-                    share=decision.share,
-                    step=rollout.step + 1,
-                    step_started_at=now,
-                    updated_at=now,
-                    stats=stats,
-                )
-                model_repo.bump_revision(conn, rollout.model, now)
-                event_repo.insert_event(
-                    conn,
-                    model=rollout.model,
-                    kind="rollout_step",
-                    version=rollout.version,
-                    at=now,
-                    actor=f"rollout:{rollout.id}",
-                    reason=decision.reason,
-                    data={"rollout": rollout.id, "from": rollout.share, "to": decision.share, "stats": stats},
-                )
-                share = decision.share
-            else:
-                rollout_repo.update_rollout(conn, rollout.id, stats=stats, updated_at=now)
-                share = current.share
+        step_to = decision.share if decision.action == "step" else None
+        share = self.registry.record_rollout_look(rollout, step_to=step_to, reason=decision.reason, stats=stats)
         self.metrics.rollout_share.labels(rollout.model, rollout.strategy.value).set(share)
-        if decision.action == "step":
-            self.registry.routing_changed(rollout.model)
 
 
 def _answer_shift(

@@ -88,6 +88,8 @@ model_versions = Table(
     Column("artifact_uri", Text, nullable=False),
     Column("train_seconds", Float),
     Column("created_at", UTCDateTime, nullable=False),
+    # Marks of subjects' data erased from the snapshot it was trained on (metrics stay as measured).
+    Column("erasures", JSON),
     UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
 )
 

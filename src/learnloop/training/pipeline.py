@@ -112,16 +112,13 @@ class TrainingService:
 
     def record(self, name: str, candidate: Candidate) -> None:
         """The snapshot the candidate was trained on (its rows are in the store already)."""
-        with self.db.write() as conn:
-            snapshot_repo.upsert_snapshot(
-                conn,
-                hash=candidate.snapshot_hash,
-                model=name,
-                uri=candidate.snapshot_key,
-                counts=candidate.snapshot_counts,
-                cutoff=candidate.snapshot_cutoff,
-                at=self.clock.now(),
-            )
+        self.registry.record_snapshot(
+            name,
+            hash=candidate.snapshot_hash,
+            key=candidate.snapshot_key,
+            counts=candidate.snapshot_counts,
+            cutoff=candidate.snapshot_cutoff,
+        )
 
     def draft(self, inputs: RetrainInputs, candidate: Candidate, reason: str) -> ModelVersion:
         """The version a candidate becomes (numbered when registered)."""
@@ -175,17 +172,15 @@ class TrainingService:
         progress(0.8, "; ".join(candidate.notes))
         version = self.register(inputs, candidate, actor="init", reason="bootstrap version")
         self.registry.promote(name, version.version, actor="init", reason="bootstrap version")
-        with self.db.write() as conn:
-            model_repo.update_model(conn, name, retrain_watermark=now)
+        self.registry.mark_retrain(name, watermark=now, started=False)
         progress(1.0, "done")
         return self.registry.version(name, version.version)
 
     def retrain(self, name: str, *, actor: str, progress: Progress = _no_progress) -> RetrainOutcome:
         now = self.clock.now()
-        with self.db.write() as conn:
-            # Feedback up to now is in this snapshot: the trigger counts from here again,
-            # whatever the outcome (the cooldown stops a rejected candidate from looping).
-            model_repo.update_model(conn, name, retrain_watermark=now, last_retrain_at=now)
+        # Feedback up to now is in this snapshot: the trigger counts from here again, whatever
+        # the outcome (the cooldown stops a rejected candidate from looping).
+        self.registry.mark_retrain(name, watermark=now)
         inputs = self.gather(name, now)
         progress(0.05, f"curating {len(inputs.feedback)} feedback events and training in the training process")
         candidate = self.train(inputs)

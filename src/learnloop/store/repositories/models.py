@@ -85,6 +85,7 @@ def _version(row: RowMapping) -> ModelVersion:
         created_at=row["created_at"],
         status_reason=row["status_reason"],
         train_seconds=row["train_seconds"],
+        erasures=tuple(row["erasures"] or ()),
     )
 
 
@@ -213,9 +214,8 @@ def load_examples(conn: Connection, model: str, split: str) -> list[tuple[str, s
 def mark_version_erasure(conn: Connection, model: str, version: int, at: datetime) -> None:
     v = t.model_versions
     where = and_(v.c.model == model, v.c.version == version)
-    metrics = dict(conn.execute(select(v.c.metrics).where(where)).scalar_one())
-    metrics["erasures"] = [*metrics.get("erasures", []), {"at": at.isoformat()}]
-    conn.execute(update(v).where(where).values(metrics=metrics))
+    marks = list(conn.execute(select(v.c.erasures).where(where)).scalar_one() or [])
+    conn.execute(update(v).where(where).values(erasures=[*marks, {"at": at.isoformat()}]))
 
 
 def snapshot_users(conn: Connection, hashes: Iterable[str], *, besides: str) -> dict[str, str]:
