@@ -13,6 +13,8 @@ from fastapi import FastAPI
 
 from learnloop import __version__
 from learnloop.api import errors
+from learnloop.api.admission import AdmissionControl
+from learnloop.api.guard import EdgeGuard
 from learnloop.api.routes import (
     asking,
     drift,
@@ -77,18 +79,21 @@ def create_app(
     """
     owned = services is None
     services = services or build_services(settings or Settings.from_env())
+    admission = AdmissionControl(services.settings.limits.admission)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if owned:
             services.start(worker=start_worker)
         services.ingest.attach_event_loop(asyncio.get_running_loop())
+        admission.start(asyncio.get_running_loop())
         if freeze_gc:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
+            admission.stop()
             services.ingest.detach_event_loop()
             if owned:
                 services.close()  # flushes the prediction log and pending feedback
@@ -105,4 +110,11 @@ def create_app(
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    # Outermost: a refusal costs no routing, no metrics middleware, no body read.
+    app.add_middleware(
+        EdgeGuard,
+        control=admission,
+        limits=services.settings.limits,
+        metrics=services.metrics,
+    )
     return app

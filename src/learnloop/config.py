@@ -13,12 +13,42 @@ DEFAULT_HOME = Path(".learnloop")
 
 
 @dataclass(frozen=True)
+class RouteLimit:
+    """Admission bounds of one class of routes (see ``api/admission.py``)."""
+
+    concurrency: int  # requests of the class handled at once
+    queue: int  # more that may wait for a slot; beyond, 503 at once
+    queue_seconds: float  # the longest a request waits (for a slot, or behind a busy event loop)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.queue < 0 or not 0 < self.queue_seconds <= 60:
+            raise ValueError(f"invalid route limit {self}: concurrency >= 1, queue >= 0, 0 < queue_seconds <= 60")
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Bounds per route class; beyond them a request is answered 503 with Retry-After, before
+    any work is done for it. ``/health``, ``/ready`` and ``/metrics`` are never refused."""
+
+    predict: RouteLimit = RouteLimit(concurrency=64, queue=256, queue_seconds=0.05)
+    generate: RouteLimit = RouteLimit(concurrency=4, queue=32, queue_seconds=2.0)  # LLM answers take long
+    feedback: RouteLimit = RouteLimit(concurrency=256, queue=1024, queue_seconds=0.5)
+    admin: RouteLimit = RouteLimit(concurrency=16, queue=64, queue_seconds=1.0)  # reads, admin, dashboard
+    retry_after_seconds: int = 1
+
+
+@dataclass(frozen=True)
 class Limits:
     """Bounds that keep a server healthy under bad or heavy input."""
 
     max_text_chars: int = 10_000
     max_batch_items: int = 1_000
     max_metadata_bytes: int = 4_096
+    max_metadata_depth: int = 8  # nesting of a feedback event's metadata (at most READ_METADATA_DEPTH)
+    max_body_bytes: int = 4 * 1024 * 1024  # a request body beyond this is refused (413) before it is read
+    max_json_depth: int = 32  # a JSON body nested deeper is refused (422) before it is parsed
+    body_seconds: float = 30.0  # a client that takes longer to send its body is answered 408
+    admission: Admission = field(default_factory=Admission)
     prediction_queue_max: int = 50_000
     prediction_flush_rows: int = 1024
     prediction_flush_seconds: float = 0.1

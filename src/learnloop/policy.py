@@ -17,6 +17,8 @@ learnloop still load.
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
@@ -27,7 +29,19 @@ from learnloop.errors import ValidationError
 
 PII_KINDS = ("email", "phone", "card", "iban", "ip", "name")
 STRATEGIES = ("swap", "canary", "shadow", "ab")
-_KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
+_KIND_NAMES = {"bool": "true or false", "int": "a 64-bit integer", "float": "a finite number", "str": "a string"}
+_INT64 = range(-(2**63), 2**63)
+
+
+def _finite(value: float) -> bool:
+    """NaN and infinities (JSON's ``NaN``, ``Infinity``, ``1e999``) have no place in a policy:
+    SQLite stored them as null and PostgreSQL refused them."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond a float's range
+        return False
+
+
 # Fields older versions stored that no longer mean anything; ignored when a policy is loaded.
 _RETIRED = frozenset({"recent_holdout_fraction"})
 
@@ -78,15 +92,15 @@ class _Section:
                     value = str(value)
                     object.__setattr__(self, f.name, value)
                 ok = isinstance(value, str)
-            elif f.type == "int":
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            else:  # float: an int is fine and is stored as a float
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            elif f.type == "int":  # bounded: counts reach SQL (LIMIT) and JSON columns
+                ok = isinstance(value, int) and not isinstance(value, bool) and value in _INT64
+            else:  # float: an int is fine and is stored as a float; never NaN or infinite
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
                 if ok:
                     object.__setattr__(self, f.name, float(value))
             if not ok:
                 raise ValidationError(
-                    f"policy.{self.flat_name(f.name)} must be {_KIND_NAMES[str(f.type)]}, got {value!r}",
+                    f"policy.{self.flat_name(f.name)} must be {_KIND_NAMES[str(f.type)]}, got {reprlib.repr(value)}",
                     field=f"policy.{self.flat_name(f.name)}",
                 )
         for ok, name, rule in self.rules():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 
 from learnloop.api.errors import UnauthorizedError
+from learnloop.api.schemas import INT64_MAX, INT64_MIN
 from learnloop.services import Services
 
 
@@ -36,3 +37,10 @@ async def require_admin(
 
 
 AdminDep = Annotated[str, Depends(require_admin)]
+
+
+# Integers from a path or a query string, bounded to what a database column holds: a larger
+# one is a 422 (it used to reach SQLite as an OverflowError, and answer 500).
+PathInt = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]
+QueryInt = Annotated[int, Query(ge=INT64_MIN, le=INT64_MAX)]
+OptionalQueryInt = Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)]

@@ -55,7 +55,7 @@ def status_of(exc: LearnloopError) -> int:
     return 500
 
 
-def problem(status: int, code: str, detail: str, *, field: str | None = None, **extra: Any) -> JSONResponse:
+def problem_body(status: int, code: str, detail: str, *, field: str | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"https://learnloop.dev/problems/{code}",
         "title": code.replace("_", " "),
@@ -66,11 +66,21 @@ def problem(status: int, code: str, detail: str, *, field: str | None = None, **
     if field is not None:
         body["field"] = field
     body.update(extra)
+    return body
+
+
+def problem_headers(status: int, retry_after: float | None = None) -> dict[str, str]:
     headers = {}
-    if "retry_after" in extra:
-        headers["Retry-After"] = str(max(1, round(extra["retry_after"])))
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    return headers
+
+
+def problem(status: int, code: str, detail: str, *, field: str | None = None, **extra: Any) -> JSONResponse:
+    body = problem_body(status, code, detail, field=field, **extra)
+    headers = problem_headers(status, extra.get("retry_after"))
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from learnloop.domain import Deployment, DriftCheck, Event, Feedback, Job, Model, ModelVersion, Rollout
 from learnloop.tasks import get_task
 
+# The integer range of a database column: a larger id or version is a 422, never a 500.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -242,12 +245,14 @@ class ModelSummary(BaseModel):
 
 
 class RolloutCreate(_Strict):
-    version: int = Field(ge=1, description="The challenger.")
+    version: int = Field(ge=1, le=INT64_MAX, description="The challenger.")
     strategy: Literal["canary", "shadow", "ab"] = "canary"
     share: float | None = Field(
         default=None, gt=0, le=1, description="First traffic share (default: the first canary step, 50% for A/B)."
     )
-    baseline: int | None = Field(default=None, ge=1, description="A/B only: arm A, when not the champion.")
+    baseline: int | None = Field(
+        default=None, ge=1, le=INT64_MAX, description="A/B only: arm A, when not the champion."
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Policy fields for this rollout only, e.g. {'canary_steps': '10,50'}."
     )

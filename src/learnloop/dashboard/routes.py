@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.concurrency import run_in_threadpool
 
 from learnloop import __version__
+from learnloop.api.deps import PathInt
 from learnloop.api.errors import status_of
 from learnloop.dashboard import auth, views
 from learnloop.errors import LearnloopError, ValidationError
@@ -180,7 +181,7 @@ def build_router() -> APIRouter:
         return dash.render(request, "_rollout.html", **page)
 
     @router.get(PREFIX + "/models/{model}/versions/{number}")
-    async def version_page(request: Request, model: str, number: int) -> HTMLResponse:
+    async def version_page(request: Request, model: str, number: PathInt) -> HTMLResponse:
         page = await run_in_threadpool(views.version_page, _services(request), model, number)
         return dash.render(request, "version.html", title=f"{model} v{number}", **page)
 
@@ -230,7 +231,7 @@ def build_router() -> APIRouter:
         return _redirect(_model_url(model), done, "ok")
 
     @router.post(PREFIX + "/models/{model}/versions/{number}/promote", response_model=None)
-    async def promote(request: Request, model: str, number: int) -> Response:
+    async def promote(request: Request, model: str, number: PathInt) -> Response:
         registry = _services(request).registry
         return await act(
             request,
@@ -250,7 +251,7 @@ def build_router() -> APIRouter:
         )
 
     @router.post(PREFIX + "/models/{model}/rollouts/{rollout_id}/{action}", response_model=None)
-    async def rollout_action(request: Request, model: str, rollout_id: int, action: str) -> Response:
+    async def rollout_action(request: Request, model: str, rollout_id: PathInt, action: str) -> Response:
         if action not in ROLLOUT_ACTIONS:
             raise ValidationError(f"unknown rollout action {action!r}", field="action")
         method = getattr(_services(request).rollouts, action)

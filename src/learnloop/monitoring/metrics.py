@@ -24,6 +24,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.http_refused = Counter(
+            "learnloop_http_refused",
+            "Requests refused at the edge, by route class and reason (busy, full: 503; too_large: 413; "
+            "too_deep: 422; too_slow: 408; disconnected: the client left before its turn)",
+            ["route_class", "reason"],
+            registry=r,
+        )
         self.predictions = Counter(
             "learnloop_predictions", "Predictions served", ["model", "version", "route"], registry=r
         )

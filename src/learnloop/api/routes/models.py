@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.deps import AdminDep, OptionalQueryInt, PathInt, QueryInt, ServicesDep
 from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
 from learnloop.api.schemas import (
     ActionRequest,
@@ -93,7 +93,7 @@ async def get_model(model: str, services: ServicesDep) -> ModelDetail:
 
 @router.get("/{model}/events", response_model=list[EventPublic])
 async def list_events(
-    model: str, services: ServicesDep, limit: int = 50, after_id: int | None = None
+    model: str, services: ServicesDep, limit: QueryInt = 50, after_id: OptionalQueryInt = None
 ) -> list[EventPublic]:
     """The audit trail: newest first; with ``after_id``, the events after it, oldest first."""
     return [EventPublic.of(e) for e in services.registry.events(model, min(max(limit, 1), 500), after_id)]
@@ -107,13 +107,13 @@ async def performance(model: str, services: ServicesDep) -> PerformancePublic:
 
 
 @router.get("/{model}/versions/{version}", response_model=VersionPublic)
-async def get_version(model: str, version: int, services: ServicesDep) -> VersionPublic:
+async def get_version(model: str, version: PathInt, services: ServicesDep) -> VersionPublic:
     return VersionPublic.of(services.registry.version(model, version))
 
 
 @router.get("/{model}/versions/{version}/training-data")
 async def training_data(
-    model: str, version: int, actor: AdminDep, services: ServicesDep, format: str = "jsonl"
+    model: str, version: PathInt, actor: AdminDep, services: ServicesDep, format: str = "jsonl"
 ) -> Response:
     """Admin: the curated examples the version was trained on, as JSON Lines or CSV."""
     data = services.registry.training_data(model, version, format)
@@ -125,7 +125,7 @@ async def training_data(
 @router.post("/{model}/versions/{version}/promote", response_model=DeploymentPublic)
 async def promote(
     model: str,
-    version: int,
+    version: PathInt,
     actor: AdminDep,
     services: ServicesDep,
     body: ActionRequest | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.deps import AdminDep, PathInt, QueryInt, ServicesDep
 from learnloop.api.schemas import ActionRequest, RolloutCreate, RolloutPublic, SampleSizePublic
 from learnloop.errors import ValidationError
 from learnloop.evaluation.power import plan_sample_size
@@ -32,18 +32,18 @@ async def start(model: str, body: RolloutCreate, actor: AdminDep, services: Serv
 
 
 @router.get(PREFIX, response_model=list[RolloutPublic])
-async def list_rollouts(model: str, services: ServicesDep, limit: int = 20) -> list[RolloutPublic]:
+async def list_rollouts(model: str, services: ServicesDep, limit: QueryInt = 20) -> list[RolloutPublic]:
     return [RolloutPublic.of(r) for r in services.rollouts.list(model, min(max(limit, 1), 200))]
 
 
 @router.get(PREFIX + "/{rollout_id}", response_model=RolloutPublic)
-async def get_rollout(model: str, rollout_id: int, services: ServicesDep) -> RolloutPublic:
+async def get_rollout(model: str, rollout_id: PathInt, services: ServicesDep) -> RolloutPublic:
     return RolloutPublic.of(services.rollouts.get(model, rollout_id))
 
 
 def _action(name: str, summary: str) -> None:
     async def act(
-        model: str, rollout_id: int, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
+        model: str, rollout_id: PathInt, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
     ) -> RolloutPublic:
         method = getattr(services.rollouts, name)
         reason = (body.reason if body else None) or f"{name} through the API"

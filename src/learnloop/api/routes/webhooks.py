@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.deps import AdminDep, PathInt, QueryInt, ServicesDep
 from learnloop.api.webhook_schemas import (
     DeliveryPublic,
     WebhookCreate,
@@ -32,7 +32,7 @@ async def list_webhooks(_: AdminDep, services: ServicesDep) -> list[WebhookPubli
 
 
 @router.delete("/{webhook_id}", status_code=204)
-async def remove(webhook_id: int, _: AdminDep, services: ServicesDep) -> Response:
+async def remove(webhook_id: PathInt, _: AdminDep, services: ServicesDep) -> Response:
     """Stop delivering to it (its delivery history stays readable)."""
     services.notify.remove_webhook(webhook_id)
     return Response(status_code=204)
@@ -40,13 +40,13 @@ async def remove(webhook_id: int, _: AdminDep, services: ServicesDep) -> Respons
 
 @router.get("/{webhook_id}/deliveries", response_model=list[DeliveryPublic])
 async def deliveries(
-    webhook_id: int, _: AdminDep, services: ServicesDep, limit: int = 50, status: DeliveryStatus | None = None
+    webhook_id: PathInt, _: AdminDep, services: ServicesDep, limit: QueryInt = 50, status: DeliveryStatus | None = None
 ) -> list[DeliveryPublic]:
     """Newest first: status, attempts, the last answer or error, the next attempt."""
     return [DeliveryPublic.of(d) for d in services.notify.deliveries(webhook_id, min(max(limit, 1), 500), status)]
 
 
 @router.post("/{webhook_id}/test", response_model=WebhookTestResult)
-def send_test(webhook_id: int, actor: AdminDep, services: ServicesDep) -> WebhookTestResult:
+def send_test(webhook_id: PathInt, actor: AdminDep, services: ServicesDep) -> WebhookTestResult:
     """Send a ``webhook_test`` event now, once (not retried, not recorded) and say how it went."""
     return WebhookTestResult.of(services.notify.send_test(webhook_id, actor=actor))

@@ -1,0 +1,173 @@
+"""Admission control: which class a request belongs to, and whether it may start now.
+
+Each route class (``predict``, ``generate``, ``feedback``, ``admin`` for everything else) has
+a bound on the requests it handles at once, on how many more may wait for a slot, and on how
+long one may wait (``config.RouteLimit``). A request is refused (503 with Retry-After, before
+any work is done for it) when
+
+* the event loop is already running late by more than its class's ``queue_seconds``: it has
+  waited that long behind other requests before its turn came (``LoopLag``); or
+* its class is at its concurrency bound and the waiting line is full, or no slot frees up
+  within what is left of ``queue_seconds``.
+
+``/health``, ``/ready`` and ``/metrics`` belong to no class: they are never refused, so a
+liveness probe answers however loaded the server is.
+
+A handler that runs on the event loop without awaiting (a prediction) holds its slot only
+while it runs; there the event loop's lag is what bounds the queue. Handlers that await (the
+feedback group commit, work in a thread) hold their slots while they wait, and the slots
+bound them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from enum import StrEnum
+
+from learnloop.config import Admission, RouteLimit
+
+PROBES = frozenset({"/health", "/ready", "/metrics"})
+
+
+class RouteClass(StrEnum):
+    PREDICT = "predict"
+    GENERATE = "generate"
+    FEEDBACK = "feedback"
+    ADMIN = "admin"
+
+
+def classify(method: str, path: str) -> RouteClass | None:
+    """The class of a request, from its method and path alone (no routing needed); None for
+    the probes, which are never refused."""
+    if path in PROBES:
+        return None
+    if path.startswith("/v1/models/"):
+        tail = path.rsplit("/", 2)
+        if method == "POST":
+            if tail[-1] == "predict" or tail[-2:] == ["predict", "batch"]:
+                return RouteClass.PREDICT
+            if tail[-1] == "feedback" or tail[-2:] == ["feedback", "batch"]:
+                return RouteClass.FEEDBACK
+        if tail[-1] in ("generate", "chat") or tail[-2] in ("generate", "chat"):
+            return RouteClass.GENERATE
+    if path.startswith("/v1/chat/"):  # an OpenAI-compatible chat route
+        return RouteClass.GENERATE
+    return RouteClass.ADMIN
+
+
+class LoopLag:
+    """How late the event loop is running, measured by a timer that should fire every
+    ``interval`` seconds: while the loop is busy, the time since it last fired grows. Costs one
+    timer callback per interval; reads are a clock call."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self._last = time.monotonic()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.stop()
+        self._last = time.monotonic()
+        self._handle = loop.call_later(self.interval, self._tick, loop)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._last = time.monotonic()
+        self._handle = loop.call_later(self.interval, self._tick, loop)
+
+    def seconds(self) -> float:
+        """How long the loop has been late; 0 when it is keeping up (or is not measured)."""
+        if self._handle is None:
+            return 0.0
+        return max(0.0, time.monotonic() - self._last - self.interval)
+
+
+class Gate:
+    """Slots of one route class, and a first-come-first-served line of waiters. A waiter that
+    gave up stays in the line until it reaches the front (no O(n) removal); ``waiting``
+    counts the live ones."""
+
+    def __init__(self, limit: RouteLimit) -> None:
+        self.limit = limit
+        self.active = 0
+        self.waiting = 0
+        self._line: deque[asyncio.Future[bool]] = deque()
+
+    def try_enter(self) -> bool:
+        if self.active < self.limit.concurrency and not self.waiting:
+            self.active += 1
+            return True
+        return False
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a slot; False when the line is full or time runs out."""
+        if timeout <= 0 or self.waiting >= self.limit.queue:
+            return False
+        while self._line and self._line[0].done():
+            self._line.popleft()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._line.append(waiter)
+        self.waiting += 1
+        expiry = loop.call_later(timeout, self._expire, waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if not waiter.done() or waiter.cancelled():
+                waiter.cancel()
+                self.waiting -= 1  # it gave up while still in line
+            elif waiter.result():
+                self.leave()  # the slot was handed over as we were cancelled: pass it on
+            raise
+        finally:
+            expiry.cancel()
+
+    def _expire(self, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            waiter.set_result(False)
+            self.waiting -= 1
+
+    def leave(self) -> None:
+        """Free a slot: hand it to the first live waiter, else give it back."""
+        while self._line:
+            waiter = self._line.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                self.waiting -= 1
+                return
+        self.active -= 1
+
+
+class AdmissionControl:
+    """The gates of every class and the loop-lag probe, shared by one app's requests."""
+
+    def __init__(self, bounds: Admission) -> None:
+        self.bounds = bounds
+        self.lag = LoopLag()
+        self.gates = {cls: Gate(getattr(bounds, cls.value)) for cls in RouteClass}
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.lag.start(loop)
+
+    def stop(self) -> None:
+        self.lag.stop()
+
+    async def admit(self, cls: RouteClass) -> str | None:
+        """Take a slot of ``cls``: None when admitted (call ``release`` when done), else the
+        reason for refusing: ``"busy"`` (the event loop is late) or ``"full"`` (no slot)."""
+        gate = self.gates[cls]
+        late = self.lag.seconds()
+        if late > gate.limit.queue_seconds:
+            return "busy"
+        if gate.try_enter():
+            return None
+        return None if await gate.wait(gate.limit.queue_seconds - late) else "full"
+
+    def release(self, cls: RouteClass) -> None:
+        self.gates[cls].leave()

@@ -1,0 +1,184 @@
+"""The edge guard: a pure ASGI middleware (no task per request) in front of every route.
+
+In order, for each request of a route class (``api/admission.py``; the probes pass untouched):
+
+1. a declared ``Content-Length`` beyond ``limits.max_body_bytes``: 413, nothing read;
+2. admission: 503 with Retry-After when the class is at its bounds (nothing read either);
+3. the body is read, up to the cap (413 beyond it, the rest is discarded unread) and within
+   ``limits.body_seconds`` (408); a client that disconnected meanwhile is not served: nothing
+   is parsed, validated or stored for it;
+4. a JSON body nested deeper than ``limits.max_json_depth``: 422, before any parser sees it
+   (large bodies are scanned in a thread, so the event loop keeps answering);
+5. the app runs, with the body replayed to it; the slot is freed when it returns.
+
+Refusals are answered with problem+json bodies encoded once, at start-up, and counted in
+``learnloop_http_refused_total`` by class and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from learnloop.api.admission import AdmissionControl, RouteClass, classify
+from learnloop.api.errors import problem_body, problem_headers
+from learnloop.config import Limits
+from learnloop.monitoring.metrics import Metrics
+from learnloop.nesting import text_too_deep
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SCAN_IN_THREAD_BYTES = 64 * 1024  # bodies larger than this are scanned for depth off the event loop
+
+
+class Canned:
+    """A problem+json response encoded once and sent as two ASGI messages."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        body = orjson.dumps(problem_body(status, code, detail, **extra))
+        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+        retry_after = extra.get("retry_after")
+        headers += [(k.lower().encode(), v.encode()) for k, v in problem_headers(status, retry_after).items()]
+        self.start: Message = {"type": "http.response.start", "status": status, "headers": headers}
+        self.body: Message = {"type": "http.response.body", "body": body}
+
+    async def __call__(self, send: Send) -> None:
+        await send(self.start)
+        await send(self.body)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, response: Canned | None) -> None:
+        self.reason = reason
+        self.response = response  # None: the client is gone, nothing to answer
+
+
+class EdgeGuard:
+    def __init__(self, app: ASGIApp, control: AdmissionControl, limits: Limits, metrics: Metrics) -> None:
+        self.app = app
+        self.control = control
+        self.limits = limits
+        self.refused = metrics.http_refused
+        retry = control.bounds.retry_after_seconds
+        self.overloaded = {
+            (cls, reason): Canned(
+                503,
+                "overloaded",
+                f"the server is at its bound for {cls.value} requests ({why}); retry after {retry} s",
+                route_class=cls.value,
+                reason=reason,
+                retry_after=retry,
+            )
+            for cls in RouteClass
+            for reason, why in (("busy", "requests are waiting too long"), ("full", "no free slot"))
+        }
+        self.too_large = Canned(
+            413,
+            "payload_too_large",
+            f"the request body exceeds {limits.max_body_bytes} bytes",
+            field="body",
+            limit=limits.max_body_bytes,
+        )
+        self.too_deep = Canned(
+            422,
+            "validation_error",
+            f"the JSON body is nested deeper than {limits.max_json_depth} levels",
+            field="body",
+            limit=limits.max_json_depth,
+        )
+        self.too_slow = Canned(
+            408, "request_timeout", f"the request body took longer than {limits.body_seconds:g} s to arrive"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cls = classify(scope["method"], scope["path"])
+        if cls is None:
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.limits.max_body_bytes:
+            await self._refuse(cls, _Refused("too_large", self.too_large), send)
+            return
+        reason = await self.control.admit(cls)
+        if reason is not None:
+            await self._refuse(cls, _Refused(reason, self.overloaded[(cls, reason)]), send)
+            return
+        try:
+            body = await self._read_body(receive)
+        except _Refused as refusal:
+            self.control.release(cls)
+            await self._refuse(cls, refusal, send)
+            return
+        try:
+            await self.app(scope, _replay(body, receive), send)
+        finally:
+            self.control.release(cls)
+
+    async def _refuse(self, cls: RouteClass, refusal: _Refused, send: Send) -> None:
+        self.refused.labels(cls.value, refusal.reason).inc()
+        if refusal.response is not None:
+            await refusal.response(send)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Refused("disconnected", None)
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limits.max_body_bytes:
+                        raise _Refused("too_large", self.too_large)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise _Refused("too_slow", self.too_slow) from None
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if await self._too_deep(body):
+            raise _Refused("too_deep", self.too_deep)
+        return body
+
+    async def _too_deep(self, body: bytes) -> bool:
+        limit = self.limits.max_json_depth
+        if len(body) <= limit:
+            return False
+        if len(body) <= SCAN_IN_THREAD_BYTES:
+            return text_too_deep(body, limit)
+        return await asyncio.get_running_loop().run_in_executor(None, text_too_deep, body, limit)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0  # the server refuses a malformed length itself
+    return 0
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body once, then the server's own ``receive`` (a later disconnect reaches the app)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
