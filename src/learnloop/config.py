@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from learnloop.errors import ValidationError
+from learnloop.nesting import STORED_JSON_DEPTH
 
 DEFAULT_HOME = Path(".learnloop")
 
@@ -44,11 +45,12 @@ class Limits:
     max_text_chars: int = 10_000
     max_batch_items: int = 1_000
     max_metadata_bytes: int = 4_096
-    max_metadata_depth: int = 8  # nesting of a feedback event's metadata (at most READ_METADATA_DEPTH)
+    max_metadata_depth: int = 8  # nesting of a feedback event's metadata (at most nesting.STORED_JSON_DEPTH)
     max_body_bytes: int = 4 * 1024 * 1024  # a request body beyond this is refused (413) before it is read
     max_json_depth: int = 32  # a JSON body nested deeper is refused (422) before it is parsed
     body_seconds: float = 30.0  # a client that takes longer to send its body is answered 408
     admission: Admission = field(default_factory=Admission)
+
     prediction_queue_max: int = 50_000
     prediction_flush_rows: int = 1024
     prediction_flush_seconds: float = 0.1
@@ -57,6 +59,14 @@ class Limits:
     # an id or a free-text column than a label set), and an upload of at most this many bytes.
     max_labels: int = 1_000
     max_upload_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_metadata_depth <= STORED_JSON_DEPTH:
+            raise ValueError(
+                f"max_metadata_depth must be 1-{STORED_JSON_DEPTH}: readers hand deeper metadata over as text"
+            )
+        if self.max_json_depth < 2 or self.max_body_bytes < 1024:
+            raise ValueError("max_json_depth must be at least 2 and max_body_bytes at least 1024")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ Depth counts containers: ``1`` and ``"a"`` have depth 0, ``[]`` and ``{"a": 1}``
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -59,3 +60,16 @@ def value_too_deep(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
     return False
+
+
+def readable_json(value: Any, limit: int = STORED_JSON_DEPTH) -> Any:
+    """A stored JSON value as readers may handle it: the value itself, or, when it nests
+    deeper than ``limit`` (stored before intake refused such), a shallow stand-in that keeps
+    it as JSON text, so a reader, an export or a snapshot never fails on it."""
+    if not isinstance(value, dict | list) or not value_too_deep(value, limit):
+        return value
+    try:
+        text: str | None = json.dumps(value)
+    except (RecursionError, ValueError):
+        text = None
+    return {"unreadable": f"nested deeper than {limit} levels; kept as JSON text", "json": text}

@@ -24,6 +24,7 @@ from learnloop.curation.pii import scrub_text
 from learnloop.domain import FeedbackInput, FeedbackKind, Model
 from learnloop.errors import ValidationError
 from learnloop.ids import new_id
+from learnloop.nesting import value_too_deep
 from learnloop.tasks import get_task
 
 
@@ -60,6 +61,7 @@ def to_row(
     *,
     max_text_chars: int,
     max_metadata_bytes: int,
+    max_metadata_depth: int,
 ) -> dict[str, Any]:
     """A validated feedback row: the shape gives the kind, the model's task checks what the
     event says and builds its payload, every free text in it is checked and scrubbed."""
@@ -71,7 +73,7 @@ def to_row(
 
     payload = get_task(model.task).feedback_payload(model, kind, item, text_rule)
     if item.metadata is not None:
-        check_metadata(item.metadata, max_metadata_bytes)
+        check_metadata(item.metadata, max_metadata_bytes, max_metadata_depth)
     if item.feedback_id is not None:
         if not 1 <= len(item.feedback_id) <= 128:
             raise ValidationError("feedback_id must be 1-128 characters", field="feedback_id")
@@ -118,8 +120,11 @@ def canonical_prediction_id(value: str) -> str:
         raise ValidationError(f"prediction_id {value!r} is not a UUID", field="prediction_id") from None
 
 
-def check_metadata(metadata: dict[str, Any], max_bytes: int) -> None:
-    """Metadata must be strict JSON (no NaN or Infinity) of storable strings, within a size."""
+def check_metadata(metadata: dict[str, Any], max_bytes: int, max_depth: int) -> None:
+    """Metadata must be strict JSON (no NaN or Infinity) of storable strings, within a size
+    and a nesting depth (``{"a": 1}`` is 1 deep)."""
+    if value_too_deep(metadata, max_depth):
+        raise ValidationError(f"metadata is nested deeper than {max_depth} levels", field="metadata")
 
     def visit(value: Any) -> None:
         if isinstance(value, float) and not math.isfinite(value):

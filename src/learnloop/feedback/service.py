@@ -210,6 +210,7 @@ class FeedbackService:
                         now,
                         max_text_chars=self.limits.max_text_chars,
                         max_metadata_bytes=self.limits.max_metadata_bytes,
+                        max_metadata_depth=self.limits.max_metadata_depth,
                     )
                 )
             except LearnloopError as exc:

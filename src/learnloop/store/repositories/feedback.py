@@ -15,6 +15,7 @@ from sqlalchemy.engine import RowMapping
 
 from learnloop.domain import Feedback, FeedbackEvent, FeedbackKind, Served
 from learnloop.errors import ConflictError, NotFoundError
+from learnloop.nesting import readable_json
 from learnloop.store import tables as t
 from learnloop.store.db import delete_in
 
@@ -45,7 +46,7 @@ def _feedback(row: Mapping[str, Any] | RowMapping, prefix: str = "") -> Feedback
         client_id=row[f"{prefix}client_id"],
         payload=dict(row[f"{prefix}payload"] or {}),
         subject=row[f"{prefix}subject"],
-        metadata=row[f"{prefix}metadata"],
+        metadata=readable_json(row[f"{prefix}metadata"]),
         created_at=row[f"{prefix}created_at"],
     )
 
