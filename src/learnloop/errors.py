@@ -7,7 +7,9 @@ Hierarchy::
     ├── ValidationError            a request or value breaks a rule (field named)
     ├── NotFoundError              a model, version, prediction, feedback or job does not exist
     ├── ConflictError              the state forbids it (already exists, job already running)
-    │   └── LeaseLostError         a worker's job was reclaimed by another worker (its lease expired)
+    │   ├── LeaseLostError         a worker's job was reclaimed by another worker (its lease expired)
+    │   ├── IdempotencyConflictError   a client feedback_id reused for a different event
+    │   └── DuplicateInBatchError      a client feedback_id repeated inside one batch
     ├── InsufficientDataError      too little data to train or judge honestly
     ├── ArtifactError              an artifact is missing, corrupt or of another format
     ├── PromotionRejectedError     the gate refused a candidate
@@ -47,6 +49,33 @@ class ConflictError(LearnloopError):
 
 class LeaseLostError(ConflictError):
     code = "lease_lost"
+
+
+class IdempotencyConflictError(ConflictError):
+    """A client idempotency key (``feedback_id``) already names a different event."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self, key: str, existing_id: str) -> None:
+        super().__init__(
+            f"feedback_id {key!r} already names another event ({existing_id}) with a different payload; "
+            "a retry must repeat the event exactly, a new event needs a new feedback_id",
+            field="feedback_id",
+        )
+        self.key = key
+        self.existing_id = existing_id
+
+
+class DuplicateInBatchError(ConflictError):
+    """An item of a batch carries a ``feedback_id`` an earlier item of the batch carries."""
+
+    code = "duplicate_in_batch"
+
+    def __init__(self, key: str, first: int, *, same: bool) -> None:
+        outcome = "the same event, stored once" if same else "a different event: use a new feedback_id"
+        super().__init__(f"feedback_id {key!r} repeats item {first} of this batch ({outcome})", field="feedback_id")
+        self.key = key
+        self.first = first
 
 
 class InsufficientDataError(LearnloopError):

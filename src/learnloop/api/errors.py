@@ -15,6 +15,7 @@ from learnloop.errors import (
     ArtifactError,
     ConflictError,
     DataError,
+    IdempotencyConflictError,
     InsufficientDataError,
     LearnloopError,
     NotFoundError,
@@ -95,6 +96,8 @@ def install(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, OverloadedError):
             extra["retry_after"] = exc.retry_after
+        if isinstance(exc, IdempotencyConflictError):
+            extra.update(feedback_id=exc.key, existing_feedback_id=exc.existing_id)
         return problem(status_of(exc), exc.code, exc.message, field=exc.field, **extra)
 
     @app.exception_handler(RequestValidationError)

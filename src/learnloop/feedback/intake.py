@@ -9,6 +9,12 @@ Shapes accepted (``subject``, ``metadata`` and a client ``feedback_id`` are opti
 
 A prediction id that is not (yet) in the log is accepted: the event is kept and joined when
 the prediction arrives.
+
+A client ``feedback_id`` names one event (an idempotency key). Sent again with the same event
+(a retry), the stored event is the answer; with a different event, ``IdempotencyConflictError``
+(409 ``idempotency_conflict``): the first event stays, the second is not stored. Inside one
+batch, an item whose key an earlier item carries is refused (``duplicate_in_batch``); the
+first is stored.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from learnloop.curation.pii import scrub_text
-from learnloop.domain import FeedbackInput, FeedbackKind, Model
-from learnloop.errors import ValidationError
+from learnloop.domain import Feedback, FeedbackInput, FeedbackKind, Model
+from learnloop.errors import DuplicateInBatchError, LearnloopError, ValidationError
 from learnloop.ids import new_id
 from learnloop.nesting import value_too_deep
 from learnloop.tasks import get_task
@@ -89,6 +96,38 @@ def to_row(
         "metadata": item.metadata,
         "created_at": now,
     }
+
+
+# What a client's idempotency key stands for: every field of the event the client chose, as
+# ``to_row`` stores it (the task's payload, its texts scrubbed; the subject hashed).
+IDEMPOTENT_FIELDS = ("kind", "prediction_id", "payload", "subject", "metadata")
+
+
+def event_payload(event: Feedback | Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a client key stands for, of a stored event or of a row made by ``to_row``."""
+    if isinstance(event, Feedback):
+        return tuple(getattr(event, name) for name in IDEMPOTENT_FIELDS)
+    return tuple(event[name] for name in IDEMPOTENT_FIELDS)
+
+
+def same_event(stored: Feedback | Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    """Whether a new event (a row made by ``to_row``) repeats the one stored under the same
+    client ``feedback_id``: only then is answering the stored event an honest retry."""
+    return event_payload(stored) == event_payload(row)
+
+
+def flag_repeated_keys(rows: list[dict[str, Any] | LearnloopError]) -> None:
+    """In one batch, an item whose ``feedback_id`` an earlier item carries is refused in place
+    (``DuplicateInBatchError``, saying whether it was the same event): the first is stored."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if isinstance(row, LearnloopError) or row["client_id"] is None:
+            continue
+        earlier = first.setdefault(row["client_id"], i)
+        if earlier != i:
+            kept = rows[earlier]
+            assert not isinstance(kept, LearnloopError)
+            rows[i] = DuplicateInBatchError(row["client_id"], earlier, same=same_event(kept, row))
 
 
 def check_storable(value: str, field: str) -> str:

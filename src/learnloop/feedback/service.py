@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,9 @@ from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
 from learnloop.domain import Feedback, FeedbackInput
-from learnloop.errors import LearnloopError, ValidationError
+from learnloop.errors import IdempotencyConflictError, LearnloopError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
-from learnloop.feedback.intake import check_text, hash_subject, to_row
+from learnloop.feedback.intake import check_text, flag_repeated_keys, hash_subject, same_event, to_row
 from learnloop.feedback.items import parse_item
 from learnloop.ids import new_id
 from learnloop.monitoring.metrics import Metrics
@@ -28,6 +29,8 @@ from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.tasks.classification import ClassAnswer
 
 log = logging.getLogger(__name__)
+
+VALIDATE_IN_THREAD_ITEMS = 32  # feedback batches larger than this are parsed and checked off the event loop
 
 
 @dataclass(frozen=True)
@@ -227,37 +230,71 @@ class FeedbackService:
             self.count_rejected(model, row)
             raise row
         (stored,) = await self.ingest.submit_feedback_async([row])
-        self.metrics.feedback.labels(model, stored.kind.value).inc()
-        return stored
+        outcome = self._settle(model, stored, row)
+        if isinstance(outcome, LearnloopError):
+            raise outcome
+        return outcome
 
-    async def record_many(self, model: str, items: Sequence[FeedbackInput | Mapping[str, Any]]) -> list[ItemResult]:
-        """Each item stored or refused on its own (raw items are parsed here); one commit."""
+    async def record_many(
+        self,
+        model: str,
+        items: Sequence[FeedbackInput | Mapping[str, Any]],
+        *,
+        proceed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> list[ItemResult] | None:
+        """Each item stored or refused on its own (raw items are parsed here); one commit. A
+        large batch is parsed and checked in a thread, so the event loop answers meanwhile;
+        then ``proceed`` (is the client still there?) is asked before anything is stored:
+        False stores nothing and answers None."""
         if len(items) > self.limits.max_batch_items:
             raise ValidationError(
                 f"batch has {len(items)} items; the limit is {self.limits.max_batch_items}",
                 field="items",
             )
-        rows = self._rows(model, items)
+        if len(items) > VALIDATE_IN_THREAD_ITEMS:
+            rows = await asyncio.to_thread(self._rows, model, items)
+        else:
+            rows = self._rows(model, items)
+        flag_repeated_keys(rows)
+        if proceed is not None and not await proceed():
+            return None
         valid = [r for r in rows if not isinstance(r, LearnloopError)]
         stored = iter(await self.ingest.submit_feedback_async(valid) if valid else [])
         results = []
         for index, r in enumerate(rows):
-            if isinstance(r, LearnloopError):
-                self.count_rejected(model, r)
-                results.append(ItemResult(index, None, r))
+            outcome = r if isinstance(r, LearnloopError) else self._settle(model, next(stored), r)
+            if isinstance(outcome, LearnloopError):
+                if outcome is r:
+                    self.count_rejected(model, outcome)
+                results.append(ItemResult(index, None, outcome))
             else:
-                fb = next(stored)
-                self.metrics.feedback.labels(model, fb.kind.value).inc()
-                results.append(ItemResult(index, fb, None))
+                results.append(ItemResult(index, outcome, None))
         return results
 
+    def _settle(self, model: str, stored: Feedback, row: dict[str, Any]) -> Feedback | LearnloopError:
+        """The answer for one written row: the event stored, unless the row's client key named
+        a different event already (``stored`` is then that first event)."""
+        if stored.id != row["id"] and not same_event(stored, row):
+            conflict = IdempotencyConflictError(row["client_id"], stored.id)
+            self.count_rejected(model, conflict)
+            return conflict
+        self.metrics.feedback.labels(model, stored.kind.value).inc()
+        return stored
+
     def record_sync(self, model: str, items: Sequence[FeedbackInput]) -> list[Feedback]:
-        """For the CLI and scripts: all-or-nothing validation, then one durable write."""
+        """For the CLI and scripts: all-or-nothing validation, then one durable write; a key
+        that names a different stored event raises once the others are written."""
         rows = self._rows(model, items)
+        flag_repeated_keys(rows)
         errors = [r for r in rows if isinstance(r, LearnloopError)]
         if errors:
             raise errors[0]
-        return self.ingest.submit_feedback([r for r in rows if isinstance(r, dict)]).result()
+        valid = [r for r in rows if isinstance(r, dict)]
+        stored = self.ingest.submit_feedback(valid).result()
+        for outcome in [self._settle(model, fb, row) for fb, row in zip(stored, valid, strict=True)]:
+            if isinstance(outcome, LearnloopError):
+                raise outcome
+        return stored
 
     def get(self, model: str, feedback_id: str) -> Feedback:
         self.specs.get(model)  # NotFoundError for an unknown model

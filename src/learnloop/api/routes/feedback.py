@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from learnloop.api.deps import ServicesDep
 from learnloop.api.schemas import (
@@ -24,9 +24,18 @@ async def record_feedback(model: str, body: FeedbackCreate, services: ServicesDe
 
 
 @router.post("/batch", response_model=FeedbackBatchResult)
-async def record_feedback_batch(model: str, body: FeedbackBatchCreate, services: ServicesDep) -> Response:
-    """Store many events; each item is stored or rejected on its own, with its reason."""
-    results = await services.feedback.record_many(model, body.items)
+async def record_feedback_batch(
+    model: str, body: FeedbackBatchCreate, request: Request, services: ServicesDep
+) -> Response:
+    """Store many events; each item is stored or rejected on its own, with its reason. A
+    client gone by the time its batch is checked gets nothing stored."""
+
+    async def still_connected() -> bool:
+        return not await request.is_disconnected()
+
+    results = await services.feedback.record_many(model, body.items, proceed=still_connected)
+    if results is None:
+        return Response(status_code=499)  # nobody to answer
     items = [
         FeedbackItemResult(
             index=r.index,
