@@ -43,15 +43,15 @@ def classify(method: str, path: str) -> RouteClass | None:
     the probes, which are never refused."""
     if path in PROBES:
         return None
-    if path.startswith("/v1/models/"):
-        tail = path.rsplit("/", 2)
-        if method == "POST":
-            if tail[-1] == "predict" or tail[-2:] == ["predict", "batch"]:
-                return RouteClass.PREDICT
-            if tail[-1] == "feedback" or tail[-2:] == ["feedback", "batch"]:
-                return RouteClass.FEEDBACK
-        if tail[-1] in ("generate", "chat") or tail[-2] in ("generate", "chat"):
+    parts = path.split("/", 6)  # "", "v1", "models", model, action, ...
+    if len(parts) > 4 and parts[1] == "v1" and parts[2] == "models":
+        action = parts[4]
+        if action in ("generate", "chat"):
             return RouteClass.GENERATE
+        if method == "POST" and action == "predict":
+            return RouteClass.PREDICT
+        if method == "POST" and action == "feedback":
+            return RouteClass.FEEDBACK
     if path.startswith("/v1/chat/"):  # an OpenAI-compatible chat route
         return RouteClass.GENERATE
     return RouteClass.ADMIN

@@ -1,0 +1,130 @@
+"""Admission control's parts: which class a request is, the slots and their waiting line, and
+the event loop's lag (the queue a handler that never awaits leaves behind)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from learnloop.api.admission import AdmissionControl, Gate, LoopLag, RouteClass, classify
+from learnloop.config import Admission, RouteLimit
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/v1/models/m/predict", RouteClass.PREDICT),
+        ("POST", "/v1/models/m/predict/batch", RouteClass.PREDICT),
+        ("POST", "/v1/models/m/feedback", RouteClass.FEEDBACK),
+        ("POST", "/v1/models/m/feedback/batch", RouteClass.FEEDBACK),
+        ("GET", "/v1/models/m/feedback/abc", RouteClass.ADMIN),
+        ("POST", "/v1/models/m/generate", RouteClass.GENERATE),
+        ("POST", "/v1/models/m/generate/stream", RouteClass.GENERATE),
+        ("POST", "/v1/chat/completions", RouteClass.GENERATE),
+        ("POST", "/v1/models/predict/retrain", RouteClass.ADMIN),  # a model named "predict"
+        ("GET", "/v1/models/m", RouteClass.ADMIN),
+        ("GET", "/v1/models/generate", RouteClass.ADMIN),  # a model named "generate"
+        ("GET", "/dashboard", RouteClass.ADMIN),
+        ("GET", "/health", None),
+        ("GET", "/ready", None),
+        ("GET", "/metrics", None),
+    ],
+)
+def test_requests_are_classed_by_method_and_path(method: str, path: str, expected: RouteClass | None) -> None:
+    assert classify(method, path) == expected
+
+
+def test_a_free_slot_is_taken_at_once_and_a_full_line_refuses() -> None:
+    async def scenario() -> None:
+        gate = Gate(RouteLimit(concurrency=1, queue=1, queue_seconds=5))
+        assert gate.try_enter()
+        assert not gate.try_enter()
+        waiting = asyncio.ensure_future(gate.wait(5))
+        await asyncio.sleep(0)
+        assert gate.waiting == 1
+        assert not await gate.wait(5)  # the line (1) is full: refused without waiting
+        gate.leave()  # the slot passes to the waiter, not back to the pool
+        assert await waiting
+        assert (gate.active, gate.waiting) == (1, 0)
+        gate.leave()
+        assert gate.active == 0
+
+    asyncio.run(scenario())
+
+
+def test_waiters_are_served_first_come_first_served() -> None:
+    async def scenario() -> None:
+        gate = Gate(RouteLimit(concurrency=1, queue=10, queue_seconds=5))
+        assert gate.try_enter()
+        order: list[int] = []
+
+        async def wait(i: int) -> None:
+            assert await gate.wait(5)
+            order.append(i)
+            gate.leave()
+
+        tasks = [asyncio.ensure_future(wait(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        assert not gate.try_enter()  # waiters go first
+        gate.leave()
+        await asyncio.gather(*tasks)
+        assert order == [0, 1, 2, 3, 4]
+        assert (gate.active, gate.waiting) == (0, 0)
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_whose_time_runs_out_leaves_the_line() -> None:
+    async def scenario() -> None:
+        gate = Gate(RouteLimit(concurrency=1, queue=1, queue_seconds=5))
+        assert gate.try_enter()
+        assert not await gate.wait(0.01)
+        assert gate.waiting == 0
+        assert await asyncio.wait_for(_after_leave(gate), 5)  # the line has room again
+
+    asyncio.run(scenario())
+
+
+async def _after_leave(gate: Gate) -> bool:
+    waiting = asyncio.ensure_future(gate.wait(5))
+    await asyncio.sleep(0)
+    gate.leave()
+    return await waiting
+
+
+def test_a_cancelled_waiter_gives_its_place_up() -> None:
+    async def scenario() -> None:
+        gate = Gate(RouteLimit(concurrency=1, queue=2, queue_seconds=5))
+        assert gate.try_enter()
+        first = asyncio.ensure_future(gate.wait(5))
+        second = asyncio.ensure_future(gate.wait(5))
+        await asyncio.sleep(0)
+        first.cancel()
+        await asyncio.sleep(0)
+        assert gate.waiting == 1
+        gate.leave()
+        assert await second  # the slot skips the cancelled waiter
+        gate.leave()
+        assert (gate.active, gate.waiting) == (0, 0)
+
+    asyncio.run(scenario())
+
+
+def test_a_blocked_event_loop_shows_as_lag_and_refuses_a_class_that_cannot_wait() -> None:
+    async def scenario() -> None:
+        control = AdmissionControl(Admission(predict=RouteLimit(concurrency=8, queue=8, queue_seconds=0.02)))
+        control.start(asyncio.get_running_loop())
+        try:
+            await asyncio.sleep(0.02)
+            time.sleep(0.1)  # a handler that never awaits holds the loop
+            assert control.lag.seconds() > 0.05
+            assert await control.admit(RouteClass.PREDICT) == "busy"
+            assert await control.admit(RouteClass.FEEDBACK) is None  # its queue_seconds is longer
+            control.release(RouteClass.FEEDBACK)
+        finally:
+            control.stop()
+        assert control.lag.seconds() == 0.0  # not measured once stopped
+
+    asyncio.run(scenario())
