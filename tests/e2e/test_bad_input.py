@@ -158,6 +158,17 @@ def test_oversized_batches_are_422(http: httpx.Client) -> None:
     problem(http.get(f"{M}/feedback/{unique}"), 404)  # a refused batch stores nothing
 
 
+def test_an_oversized_body_a_deep_body_and_a_huge_id_are_4xx_over_http(http: httpx.Client) -> None:
+    """Through uvicorn: a body past the cap (4 MiB) is refused unread and the connection
+    still serves the next request; so are deep JSON and integers past 64 bits."""
+    json_type = {"content-type": "application/json"}
+    big = http.post(f"{M}/feedback/batch", content=b"[" + b" " * (5 * 1024 * 1024) + b"]", headers=json_type)
+    assert problem(big, 413)["code"] == "payload_too_large"
+    invalid(http.post(f"{M}/predict", content=b"[" * 10_000, headers=json_type), "body")
+    invalid(http.get(f"{M}/versions/{2**64}"), "version")
+    assert http.post(f"{M}/predict", json={"text": "Still serving."}).status_code == 200
+
+
 # -- accepted edge cases ---------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from learnloop.api.admission import AdmissionControl, Gate, LoopLag, RouteClass, classify
+from learnloop.api.admission import AdmissionControl, Gate, RouteClass, classify
 from learnloop.config import Admission, RouteLimit
 
 

@@ -51,7 +51,7 @@ def test_a_limit_is_the_deepest_nesting_allowed(levels: int) -> None:
 
 
 def test_brackets_inside_strings_and_escaped_quotes_do_not_count() -> None:
-    raw = json.dumps({"text": "[" * 500 + '\\"{{{' + "}" * 10, "list": ["a\"[[", "\\"]}).encode()
+    raw = json.dumps({"text": "[" * 500 + '\\"{{{' + "}" * 10, "list": ['a"[[', "\\"]}).encode()
     assert not text_too_deep(raw, 2)
 
 
