@@ -14,7 +14,14 @@ from conftest import uci_rows, wait_for
 from learnloop.clock import FakeClock
 from learnloop.curation import split_golden
 from learnloop.domain import FeedbackEvent, FeedbackInput, JobStatus, ModelVersion, VersionStatus
-from learnloop.errors import ArtifactError, ConflictError, InsufficientDataError, NotFoundError
+from learnloop.errors import (
+    ArtifactError,
+    ConflictError,
+    DuplicateInBatchError,
+    IdempotencyConflictError,
+    InsufficientDataError,
+    NotFoundError,
+)
 from learnloop.ids import new_id
 from learnloop.policy import Policy
 from learnloop.routing.cache import ModelUnavailableError
@@ -121,26 +128,32 @@ def test_same_client_feedback_id_twice_stores_one_event(services: Services, make
     assert services.feedback.get("m", first[0].id) == first[0]
 
 
-def test_retry_with_other_content_returns_the_first_event(services: Services, make_model: CreateModel) -> None:
+def test_a_key_reused_with_other_content_is_a_conflict_and_the_first_event_stays(
+    services: Services, make_model: CreateModel
+) -> None:
     make_model(services, "m")
     prediction_id = new_id()
     (first,) = services.feedback.record_sync(
         "m", [FeedbackInput(prediction_id=prediction_id, label="1", feedback_id="k")]
     )
+    with pytest.raises(IdempotencyConflictError) as conflict:
+        services.feedback.record_sync("m", [FeedbackInput(prediction_id=prediction_id, label="0", feedback_id="k")])
+    assert (conflict.value.key, conflict.value.existing_id) == ("k", first.id)
     (retry,) = services.feedback.record_sync(
-        "m", [FeedbackInput(prediction_id=prediction_id, label="0", feedback_id="k")]
+        "m", [FeedbackInput(prediction_id=prediction_id, label="1", feedback_id="k")]
     )
     assert retry == first
-    assert retry.label == "1"
+    assert services.feedback.get("m", "k").label == "1"
     assert feedback_table_count(services) == 1
 
 
-def test_duplicate_client_id_inside_one_batch_stores_one_event(services: Services, make_model: CreateModel) -> None:
+def test_a_client_id_repeated_inside_one_batch_refuses_the_batch(services: Services, make_model: CreateModel) -> None:
+    """record_sync validates all or nothing: a repeated key is an error like any other."""
     make_model(services, "m")
     item = FeedbackInput(text="Battery died after a day.", label="0", feedback_id="dup")
-    stored = services.feedback.record_sync("m", [item, item])
-    assert stored[0] == stored[1]
-    assert feedback_table_count(services) == 1
+    with pytest.raises(DuplicateInBatchError, match="repeats item 0"):
+        services.feedback.record_sync("m", [item, item])
+    assert feedback_table_count(services) == 0
 
 
 def test_feedback_for_unknown_prediction_is_kept_and_joined_later(services: Services, make_model: CreateModel) -> None:
