@@ -47,6 +47,7 @@ class Limits:
     max_metadata_bytes: int = 4_096
     max_metadata_depth: int = 8  # nesting of a feedback event's metadata (at most nesting.STORED_JSON_DEPTH)
     max_body_bytes: int = 4 * 1024 * 1024  # a request body beyond this is refused (413) before it is read
+    max_body_bytes_in_flight: int = 64 * 1024 * 1024  # all bodies held at once; beyond, 503 (memory stays bounded)
     max_json_depth: int = 32  # a JSON body nested deeper is refused (422) before it is parsed
     body_seconds: float = 30.0  # a client that takes longer to send its body is answered 408
     admission: Admission = field(default_factory=Admission)
@@ -65,8 +66,8 @@ class Limits:
             raise ValueError(
                 f"max_metadata_depth must be 1-{STORED_JSON_DEPTH}: readers hand deeper metadata over as text"
             )
-        if self.max_json_depth < 2 or self.max_body_bytes < 1024:
-            raise ValueError("max_json_depth must be at least 2 and max_body_bytes at least 1024")
+        if self.max_json_depth < 2 or not 1024 <= self.max_body_bytes <= self.max_body_bytes_in_flight:
+            raise ValueError("max_json_depth >= 2 and 1024 <= max_body_bytes <= max_body_bytes_in_flight")
 
 
 @dataclass(frozen=True)

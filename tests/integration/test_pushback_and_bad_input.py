@@ -348,6 +348,40 @@ def test_a_class_at_its_bound_answers_503_with_retry_after_while_health_answers(
     assert _refused(services, "feedback", "full") == 1
 
 
+def test_bodies_held_at_once_are_bounded_and_beyond_it_is_503(
+    services_factory: Factory, make_model: CreateModel
+) -> None:
+    kib = 1024
+    services = services_factory(limits=Limits(max_body_bytes=96 * kib, max_body_bytes_in_flight=100 * kib))
+    make_model(services, "m")
+    padded = b'{"text": "' + b"x" * 9000 + b'"}' + b" " * (30 * kib)  # 39 KiB, a valid prediction
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+        reading = asyncio.Event()
+
+        async def slow_batch() -> AsyncIterator[bytes]:
+            yield b'{"items": [' + b" " * (80 * kib)
+            reading.set()
+            await release.wait()
+            yield b'{"text": "Held a while.", "label": "1"}]}'
+
+        async with client(services) as http:
+            held = asyncio.ensure_future(
+                http.post(f"{M}/feedback/batch", content=slow_batch(), headers={"content-type": "application/json"})
+            )
+            await reading.wait()  # 80 KiB held of the 100 KiB all requests may hold
+            refused = await raw_json(http, "POST", f"{M}/predict", padded)
+            assert problem(refused, 503, "overloaded")["reason"] == "memory"
+            assert refused.headers["retry-after"] == "1"
+            release.set()
+            assert (await held).json()["stored"] == 1
+            assert (await raw_json(http, "POST", f"{M}/predict", padded)).status_code == 200  # given back
+
+    asyncio.run(scenario())
+    assert _refused(services, "predict", "memory") == 1
+
+
 def test_a_client_gone_before_its_turn_gets_no_work_done(served: Services) -> None:
     """Driven as the ASGI server does: the client is gone by the time the app reads."""
     app = create_app(services=served)

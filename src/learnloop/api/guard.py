@@ -4,9 +4,10 @@ In order, for each request of a route class (``api/admission.py``; the probes pa
 
 1. a declared ``Content-Length`` beyond ``limits.max_body_bytes``: 413, nothing read;
 2. admission: 503 with Retry-After when the class is at its bounds (nothing read either);
-3. the body is read, up to the cap (413 beyond it, the rest is discarded unread) and within
-   ``limits.body_seconds`` (408); a client that disconnected meanwhile is not served: nothing
-   is parsed, validated or stored for it;
+3. the body is read, up to the cap (413 beyond it, the rest is discarded unread), within
+   ``limits.body_seconds`` (408) and within ``limits.max_body_bytes_in_flight`` for all the
+   bodies held at once (503: memory stays bounded however many large bodies arrive); a client
+   that disconnected meanwhile is not served: nothing is parsed, validated or stored for it;
 4. a JSON body nested deeper than ``limits.max_json_depth``: 422, before any parser sees it
    (large bodies are scanned in a thread, so the event loop keeps answering);
 5. the app runs, with the body replayed to it; the slot is freed when it returns.
@@ -66,6 +67,7 @@ class EdgeGuard:
         self.control = control
         self.limits = limits
         self.refused = metrics.http_refused
+        self.bytes_held = 0  # bodies read and not yet done with, across requests
         retry = control.bounds.retry_after_seconds
         self.overloaded = {
             (cls, reason): Canned(
@@ -77,7 +79,11 @@ class EdgeGuard:
                 retry_after=retry,
             )
             for cls in RouteClass
-            for reason, why in (("busy", "requests are waiting too long"), ("full", "no free slot"))
+            for reason, why in (
+                ("busy", "requests are waiting too long"),
+                ("full", "no free slot"),
+                ("memory", "request bodies held in memory"),
+            )
         }
         self.too_large = Canned(
             413,
@@ -112,15 +118,14 @@ class EdgeGuard:
         if reason is not None:
             await self._refuse(cls, _Refused(reason, self.overloaded[(cls, reason)]), send)
             return
+        body = b""
         try:
-            body = await self._read_body(receive)
-        except _Refused as refusal:
-            self.control.release(cls)
-            await self._refuse(cls, refusal, send)
-            return
-        try:
+            body = await self._read_body(cls, receive)
             await self.app(scope, _replay(body, receive), send)
+        except _Refused as refusal:
+            await self._refuse(cls, refusal, send)
         finally:
+            self.bytes_held -= len(body)
             self.control.release(cls)
 
     async def _refuse(self, cls: RouteClass, refusal: _Refused, send: Send) -> None:
@@ -128,7 +133,8 @@ class EdgeGuard:
         if refusal.response is not None:
             await refusal.response(send)
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, cls: RouteClass, receive: Receive) -> bytes:
+        """The whole body, counted in ``bytes_held`` (by the caller once this returns)."""
         chunks: list[bytes] = []
         size = 0
         try:
@@ -139,16 +145,23 @@ class EdgeGuard:
                         raise _Refused("disconnected", None)
                     chunk = message.get("body", b"")
                     size += len(chunk)
+                    self.bytes_held += len(chunk)
                     if size > self.limits.max_body_bytes:
                         raise _Refused("too_large", self.too_large)
+                    if self.bytes_held > self.limits.max_body_bytes_in_flight:
+                        raise _Refused("memory", self.overloaded[(cls, "memory")])
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if await self._too_deep(body):
+                raise _Refused("too_deep", self.too_deep)
         except TimeoutError:
+            self.bytes_held -= size
             raise _Refused("too_slow", self.too_slow) from None
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if await self._too_deep(body):
-            raise _Refused("too_deep", self.too_deep)
+        except BaseException:
+            self.bytes_held -= size
+            raise
         return body
 
     async def _too_deep(self, body: bytes) -> bool:
