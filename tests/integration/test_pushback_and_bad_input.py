@@ -143,10 +143,7 @@ def test_deep_metadata_stored_before_the_limit_reads_back_without_a_500(served: 
         "client_id": "stored-deep",
         "prediction_id": None,
         "kind": "example",
-        "label": "1",
-        "thumbs": None,
-        "rating": None,
-        "text": "Stored long ago.",
+        "payload": {"text": "Stored long ago.", "label": "1"},
         "subject": hash_subject("dana"),
         "metadata": metadata,
         "created_at": served.clock.now(),
@@ -167,7 +164,8 @@ def test_deep_metadata_stored_before_the_limit_reads_back_without_a_500(served: 
     asyncio.run(scenario())
     with served.db.read() as conn:  # what curation reads for a retrain
         (curated,) = feedback_repo.feedback_with_predictions(conn, "m", served.clock.now())
-    assert json.loads(curated["metadata"]["json"]) == metadata
+    assert curated.feedback.metadata is not None
+    assert json.loads(curated.feedback.metadata["json"]) == metadata
 
 
 # -- numbers: 64-bit integers, finite floats ----------------------------------------------------
