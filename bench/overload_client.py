@@ -2,7 +2,7 @@
 
 ``load``: N keep-alive HTTP/1.1 connections, closed loop (each sends its next request as soon
 as the previous one is answered; with ``--honor-retry-after``, a connection answered 503 waits
-its Retry-After first, as a well-behaved client does), asyncio protocols on uvloop: a few
+its Retry-After first, times a random 1-1.5, as a well-behaved client does), asyncio protocols on uvloop: a few
 microseconds per answer, so the server, not the client, is what saturates. Every answer is
 timed and kept by status.
 ``probe``: a new connection every 50 ms for one GET, as a liveness probe opens one.
@@ -16,6 +16,7 @@ import asyncio
 import http.client
 import itertools
 import json
+import random
 import time
 from collections import defaultdict
 from typing import Any
@@ -89,7 +90,7 @@ class Connection(asyncio.Protocol):
                 self.transport.close()
         elif status == 503 and self.load.honor_retry_after and (at := head.find(b"retry-after:")) >= 0:
             stop = head.find(b"\r\n", at)
-            delay = float(head[at + 12 : stop if stop > 0 else len(head)])
+            delay = float(head[at + 12 : stop if stop > 0 else len(head)]) * random.uniform(1.0, 1.5)  # jitter
             asyncio.get_running_loop().call_later(delay, self.send_if_running)
         else:
             self.send()
