@@ -1,6 +1,7 @@
 """The edge guard: a pure ASGI middleware (no task per request) in front of every route.
 
-In order, for each request of a route class (``api/admission.py``; the probes pass untouched):
+In order, for each request of a route class (``api/admission.py``; the probes pass untouched,
+and a route that bounds its own body, ``OWN_BODY``, is admitted and then left to read it):
 
 1. a declared ``Content-Length`` beyond ``limits.max_body_bytes``: 413, nothing read;
 2. admission: 503 with Retry-After when the class is at its bounds (nothing read either);
@@ -37,6 +38,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SCAN_IN_THREAD_BYTES = 64 * 1024  # bodies larger than this are scanned for depth off the event loop
+# Routes that read and bound their own body (model creation: a data upload of up to
+# ``limits.max_upload_bytes``, streamed to disk): admitted here, but their body is not read.
+OWN_BODY = frozenset({("POST", "/v1/models")})
 
 
 class Canned:
@@ -111,7 +115,8 @@ class EdgeGuard:
         if cls is None:
             await self.app(scope, receive, send)
             return
-        if _declared_length(scope) > self.limits.max_body_bytes:
+        own_body = (scope["method"], scope["path"]) in OWN_BODY
+        if not own_body and _declared_length(scope) > self.limits.max_body_bytes:
             await self._refuse(cls, _Refused("too_large", self.too_large), send)
             return
         reason = await self.control.admit(cls)
@@ -120,8 +125,11 @@ class EdgeGuard:
             return
         body = b""
         try:
-            body = await self._read_body(cls, receive)
-            await self.app(scope, _replay(body, receive), send)
+            if own_body:
+                await self.app(scope, receive, send)
+            else:
+                body = await self._read_body(cls, receive)
+                await self.app(scope, _replay(body, receive), send)
         except _Refused as refusal:
             await self._refuse(cls, refusal, send)
         finally:
