@@ -29,8 +29,8 @@ from learnloop.api.routes import (
 )
 from learnloop.config import Settings
 from learnloop.dashboard import build_router as dashboard_router
-from learnloop.monitoring.metrics import Metrics
 from learnloop.services import Services, build_services
+from learnloop.telemetry import Metrics
 
 
 class MetricsMiddleware:

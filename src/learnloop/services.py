@@ -18,7 +18,6 @@ from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.jobs.worker import Worker
 from learnloop.models import ModelCreation, ModelDeletion
-from learnloop.monitoring.metrics import Metrics
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
 from learnloop.notify.service import NotificationService
@@ -31,6 +30,7 @@ from learnloop.routing.cache import ModelCache
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
 from learnloop.store.migrate import upgrade
+from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
 from learnloop.training.runner import ChildProcessRunner, InProcessRunner, TrainingRunner
 

@@ -28,8 +28,8 @@ import orjson
 from learnloop.api.admission import AdmissionControl, RouteClass, classify
 from learnloop.api.errors import problem_body, problem_headers
 from learnloop.config import Limits
-from learnloop.monitoring.metrics import Metrics
 from learnloop.nesting import text_too_deep
+from learnloop.telemetry import Metrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

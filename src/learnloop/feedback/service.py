@@ -20,13 +20,13 @@ from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import check_text, flag_repeated_keys, hash_subject, same_event, to_row
 from learnloop.feedback.items import parse_item
 from learnloop.ids import new_id
-from learnloop.monitoring.metrics import Metrics
 from learnloop.registry.specs import ModelSpecs
 from learnloop.routing.cache import LoadedVersion, ModelCache, Route
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.tasks.classification import ClassAnswer
+from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 

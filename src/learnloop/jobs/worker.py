@@ -23,7 +23,6 @@ from learnloop.domain import Job, JobStatus
 from learnloop.errors import ConflictError, LearnloopError, LeaseLostError
 from learnloop.jobs.leases import Lease
 from learnloop.jobs.service import JobService
-from learnloop.monitoring.metrics import Metrics
 from learnloop.rollout.service import RolloutService
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -31,6 +30,7 @@ from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import jobs as job_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import rollouts as rollout_repo
+from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
 from learnloop.triggers import retrain_reason, scheduled_reason
 

@@ -37,13 +37,13 @@ from learnloop.errors import ConflictError
 from learnloop.evaluation.bootstrap import bootstrap_cis
 from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
 from learnloop.jobs.service import JobService
-from learnloop.monitoring.metrics import Metrics
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
 from learnloop.tasks.classification import answer_correct, implied_label, latest_per_prediction, predicted_label
+from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 MIN_JUDGED = 30  # judged answers before online accuracy may raise an alarm

@@ -26,7 +26,6 @@ from learnloop.domain import DriftCheck, ModelVersion, Prediction
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.jobs.service import JobService
 from learnloop.monitoring.drift import FeatureMap, Window, check_all
-from learnloop.monitoring.metrics import Metrics
 from learnloop.monitoring.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.registry.stores import ArtifactStore
 from learnloop.routing.cache import ModelCache
@@ -36,6 +35,7 @@ from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
 from learnloop.store.repositories import rollouts as rollout_repo
+from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 DUE_POLL_SECONDS = 5.0  # how often the worker asks which models are due a check

@@ -34,7 +34,6 @@ import httpx
 from learnloop.clock import Clock
 from learnloop.domain import Event
 from learnloop.errors import ValidationError
-from learnloop.monitoring.metrics import Metrics
 from learnloop.notify.base import (
     FORMATS,
     KIND_PATTERN,
@@ -52,6 +51,7 @@ from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import webhooks as webhook_repo
+from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 

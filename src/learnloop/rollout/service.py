@@ -18,7 +18,6 @@ from learnloop.clock import Clock
 from learnloop.domain import AnswerSample, Model, Rollout, RolloutStatus, Strategy
 from learnloop.errors import ConflictError, ValidationError
 from learnloop.evaluation.sequential import paired, two_sample
-from learnloop.monitoring.metrics import Metrics
 from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService
 from learnloop.rollout import guardrails
@@ -30,6 +29,7 @@ from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
 from learnloop.store.repositories import rollouts as rollout_repo
 from learnloop.tasks import Task, get_task
+from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency and answer-shift guardrails read

@@ -22,11 +22,11 @@ from typing import Any
 
 import orjson
 
-from learnloop.monitoring.metrics import Metrics
 from learnloop.routing.cache import LiveRollout
 from learnloop.store.db import Database
 from learnloop.store.repositories import predictions as prediction_repo
 from learnloop.tasks.classification import ClassAnswer
+from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 

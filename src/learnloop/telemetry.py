@@ -1,4 +1,7 @@
-"""Prometheus metrics, one registry per ``Services`` (no global state, tests stay isolated)."""
+"""Prometheus metrics, one registry per ``Services`` (no global state, tests stay isolated).
+
+A ground-floor module (it imports nothing of learnloop): any layer may count, none has to
+import a feature package to do it."""
 
 from __future__ import annotations
 
