@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from learnloop.errors import ValidationError
 from learnloop.policy import Policy
@@ -323,3 +324,70 @@ class DriftCheck:
         if self.status == "insufficient_data":
             return f"not enough answers of version {self.version} to check ({self.n})"
         return f"no drift over the newest {self.n} answers of version {self.version}"
+
+
+# -- notifications: the webhooks people register and each delivery of an event to one --------------
+
+# What a webhook receives when it names no kinds: the decisions a person may want to hear of.
+DEFAULT_KINDS: tuple[str, ...] = (
+    "candidate_rejected",
+    "promoted",
+    "rolled_back",
+    "rollout_started",
+    "drift_detected",
+    "accuracy_dropped",
+    "retrain_failed",
+)
+ALL_KINDS = "*"  # a webhook with kinds ["*"] receives every event
+WebhookFormat = Literal["json", "slack"]
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    id: int
+    url: str
+    model: str | None  # None: every model
+    kinds: tuple[str, ...]  # () means DEFAULT_KINDS
+    format: WebhookFormat
+    active: bool
+    created_at: datetime
+    secret: str  # never leaves the service except once, on creation
+
+    @property
+    def effective_kinds(self) -> tuple[str, ...]:
+        return self.kinds or DEFAULT_KINDS
+
+    def wants(self, event: Event) -> bool:
+        """Whether this webhook receives ``event`` (model and kinds filters)."""
+        if not self.active or (self.model is not None and event.model != self.model):
+            return False
+        return kind_matches(event.kind, self.effective_kinds)
+
+
+def kind_matches(kind: str, kinds: Sequence[str]) -> bool:
+    """``*`` matches every kind; the default set also takes any job failure (``*_failed``)."""
+    if ALL_KINDS in kinds or kind in kinds:
+        return True
+    return tuple(kinds) == DEFAULT_KINDS and kind.endswith("_failed")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    webhook_id: int
+    event_id: int
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    event_kind: str | None = None
+    event_model: str | None = None

@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from learnloop.domain import Event
+from learnloop.domain import Event, kind_matches
 from learnloop.notify import DEFAULT_KINDS, RetryPolicy, Webhook, json_body, sign, slack_body, summary, verify_signature
-from learnloop.notify.base import kind_matches
 from learnloop.notify.payloads import SUMMARIES, encode, link
 from learnloop.notify.retry import parse_retry_after
 from learnloop.notify.service import next_cursor

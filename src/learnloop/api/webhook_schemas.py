@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from learnloop.notify.base import DEFAULT_KINDS, Delivery, DeliveryOutcome, Webhook
+from learnloop.domain import DEFAULT_KINDS, Delivery, Webhook
+from learnloop.notify.base import DeliveryOutcome
 
 
 class WebhookCreate(BaseModel):

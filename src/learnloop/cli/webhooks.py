@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from learnloop.cli.common import DbOpt, HomeOpt, console, fail, open_services, settings_for
-from learnloop.notify.base import DEFAULT_KINDS, DeliveryStatus
+from learnloop.domain import DEFAULT_KINDS, DeliveryStatus
 
 app = typer.Typer(help="Webhooks that receive events (signed JSON or Slack messages).", no_args_is_help=True)
 IdArg = Annotated[int, typer.Argument(help="Webhook id (learnloop webhooks list).")]

@@ -1,18 +1,9 @@
 """Notifications: every event to the log, and the ones a webhook asks for to its URL (signed,
 retried, each delivery recorded). ``NotificationService`` lives in ``learnloop.notify.service``
-(it needs the store, which needs these types)."""
+(it needs the store). The webhook and delivery records are the domain's, named here too."""
 
-from learnloop.notify.base import (
-    ALL_KINDS,
-    DEFAULT_KINDS,
-    Delivery,
-    DeliveryOutcome,
-    DeliveryStatus,
-    FunctionNotifier,
-    Notifier,
-    Outcome,
-    Webhook,
-)
+from learnloop.domain import ALL_KINDS, DEFAULT_KINDS, Delivery, DeliveryStatus, Webhook
+from learnloop.notify.base import DeliveryOutcome, FunctionNotifier, Notifier, Outcome
 from learnloop.notify.log import LogNotifier
 from learnloop.notify.payloads import json_body, slack_body, summary
 from learnloop.notify.retry import RetryPolicy

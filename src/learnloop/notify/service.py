@@ -32,18 +32,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from learnloop.clock import Clock
-from learnloop.domain import Event
+from learnloop.domain import Delivery, DeliveryStatus, Event, Webhook
 from learnloop.errors import ValidationError
-from learnloop.notify.base import (
-    FORMATS,
-    KIND_PATTERN,
-    Delivery,
-    DeliveryOutcome,
-    DeliveryStatus,
-    Notifier,
-    Outcome,
-    Webhook,
-)
+from learnloop.notify.base import FORMATS, KIND_PATTERN, DeliveryOutcome, Notifier, Outcome
 from learnloop.notify.log import LogNotifier
 from learnloop.notify.retry import RetryPolicy
 from learnloop.notify.webhook import TIMEOUT, WebhookNotifier

@@ -12,7 +12,7 @@ from learnloop.api.webhook_schemas import (
     WebhookPublic,
     WebhookTestResult,
 )
-from learnloop.notify.base import DeliveryStatus
+from learnloop.domain import DeliveryStatus
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

@@ -12,8 +12,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
+from learnloop.domain import Delivery, DeliveryStatus, Webhook
 from learnloop.errors import NotFoundError
-from learnloop.notify.base import Delivery, DeliveryStatus, Webhook
 from learnloop.store import tables as t
 
 
