@@ -16,7 +16,6 @@ from learnloop.curation.active_service import ActiveLearningService
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
-from learnloop.jobs.worker import Worker
 from learnloop.models import ModelCreation, ModelDeletion
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
@@ -33,6 +32,7 @@ from learnloop.store.migrate import upgrade
 from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
 from learnloop.training.runner import ChildProcessRunner, InProcessRunner, TrainingRunner
+from learnloop.worker import Worker
 
 log = logging.getLogger(__name__)
 

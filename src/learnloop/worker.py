@@ -3,7 +3,10 @@
 Runs as a thread inside ``learnloop serve`` (embedded default) or as its own process
 (``learnloop worker``) beside many API replicas; jobs are claimed through the database, so
 any number of workers share one queue. A claimed job is held under a lease that a heartbeat
-renews; every worker reclaims, in its loop, the jobs whose lease expired (see ``leases``).
+renews; every worker reclaims, in its loop, the jobs whose lease expired (``jobs.leases``).
+
+The worker sits at the top, beside the composition root: it drives training, rollouts and
+triggers, and the queue it claims from (``learnloop.jobs``) lies below all of them.
 """
 
 from __future__ import annotations
