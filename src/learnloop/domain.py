@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -265,6 +265,24 @@ class Job:
     lease_until: datetime | None = None  # running: reclaimable by any worker after this
     attempts: int = 0  # times claimed; a reclaimed job is claimed again
     last_error: str | None = None  # why the last attempt ended without finishing (lease expiry)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a check found that may call for a retrain. Monitoring reports ``accuracy_drop`` and
+    ``drift`` (the alarm's reason); privacy reports ``erasure`` (``versions`` were trained on an
+    erased subject's data). Whether a retrain follows is decided in one place, ``triggers``."""
+
+    model: str
+    kind: Literal["accuracy_drop", "drift", "erasure"]
+    reason: str
+    versions: tuple[int, ...] = ()
+
+
+# Where a service hands its findings (``triggers.RetrainTriggers.on_finding``, wired by the
+# composition root): the retrain it queued, None when the finding calls for none;
+# ``ConflictError`` when a retrain of the model is already queued or running.
+FindingSink = Callable[[Finding], Job | None]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from learnloop.store.migrate import upgrade
 from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
 from learnloop.training.runner import ChildProcessRunner, InProcessRunner, TrainingRunner
+from learnloop.triggers import RetrainTriggers
 from learnloop.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Services:
     feedback: FeedbackService
     jobs: JobService
     training: TrainingService
+    triggers: RetrainTriggers
     worker: Worker
     runner: TrainingRunner
     notify: NotificationService
@@ -167,10 +169,12 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     jobs = JobService(db, clock)
     rollouts = RolloutService(db, registry, clock, metrics)
     shadow = ShadowRunner(db, metrics)
+    triggers = RetrainTriggers(db, jobs, clock)
     worker = Worker(
         db,
         jobs,
         training,
+        triggers,
         clock,
         metrics,
         rollouts,
@@ -179,9 +183,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         lease_seconds=settings.job_lease_seconds,
         heartbeat_seconds=settings.job_heartbeat_seconds,
     )
-    performance = PerformanceService(db, clock, metrics, jobs)
+    performance = PerformanceService(db, clock, metrics, triggers.on_finding)
     worker.every("performance", settings.performance_poll_seconds, performance.check_all)
-    drift = DriftService(db, store, cache, clock, metrics, jobs)
+    drift = DriftService(db, store, cache, clock, metrics, triggers.on_finding)
     worker.every("drift", DUE_POLL_SECONDS, drift.check_due)
     notify = NotificationService(db, clock, metrics)
     worker.every("notify", 1.0, notify.dispatch)
@@ -197,7 +201,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         deletion=ModelDeletion(db, store, ingest, clock, on_routing_change=cache.refresh),
         rollouts=rollouts,
         performance=performance,
-        privacy=PrivacyService(db, store, ingest, jobs, clock, registry),
+        privacy=PrivacyService(db, store, ingest, triggers.on_finding, clock, registry),
         drift=drift,
         shadow=shadow,
         ingest=ingest,
@@ -205,6 +209,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         feedback=FeedbackService(db, specs, ingest, clock, metrics, limits),
         jobs=jobs,
         training=training,
+        triggers=triggers,
         worker=worker,
         runner=runner,
         notify=notify,

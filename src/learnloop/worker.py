@@ -23,19 +23,16 @@ from typing import Any
 
 from learnloop.clock import Clock
 from learnloop.domain import Job, JobStatus
-from learnloop.errors import ConflictError, LearnloopError, LeaseLostError
+from learnloop.errors import LearnloopError, LeaseLostError
 from learnloop.jobs.leases import Lease
 from learnloop.jobs.service import JobService
 from learnloop.rollout.service import RolloutService
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
-from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import jobs as job_repo
-from learnloop.store.repositories import models as model_repo
-from learnloop.store.repositories import rollouts as rollout_repo
 from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
-from learnloop.triggers import retrain_reason, scheduled_reason
+from learnloop.triggers import RetrainTriggers
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +43,7 @@ class Worker:
         db: Database,
         jobs: JobService,
         training: TrainingService,
+        triggers: RetrainTriggers,
         clock: Clock,
         metrics: Metrics,
         rollouts: RolloutService | None = None,
@@ -59,6 +57,7 @@ class Worker:
         self.db = db
         self.jobs = jobs
         self.training = training
+        self.triggers = triggers
         self.clock = clock
         self.metrics = metrics
         self.rollouts = rollouts
@@ -136,32 +135,9 @@ class Worker:
             self.rollouts.look_all()
 
     def check_triggers(self) -> list[str]:
-        """Queue a retrain for every model whose policy says so; returns their names."""
-        fired = []
-        now = self.clock.now()
-        with self.db.read() as conn:
-            models = model_repo.list_models(conn)
-            counts = {
-                m.name: feedback_repo.count_labelled_feedback_since(
-                    conn, m.name, m.retrain_watermark, m.policy.triggers.retrain_every
-                )
-                for m in models
-            }
-            active = {m.name: job_repo.active_job(conn, m.name, "retrain") is not None for m in models}
-            rolling = {r.model for r in rollout_repo.active_rollouts(conn)}
-        for model in models:
-            busy, rolling_out = active[model.name], model.name in rolling
-            volume = retrain_reason(model, counts[model.name], now, busy, rolling_out)
-            scheduled = scheduled_reason(model, now, busy, rolling_out)
-            trigger, reason = ("feedback_volume", volume) if volume else ("schedule", scheduled)
-            if reason is None:
-                continue
-            try:
-                self.jobs.enqueue(model.name, "retrain", requested_by=f"trigger:{trigger}", reason=reason)
-                fired.append(model.name)
-            except ConflictError:
-                pass
-        return fired
+        """Let the triggers queue the retrains that feedback volume or a schedule call for;
+        returns the models they fired for."""
+        return self.triggers.check()
 
     def run_once(self) -> bool:
         """Claim and run one job under a lease; False when the queue was empty."""

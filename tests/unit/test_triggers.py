@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from learnloop.clock import FakeClock
-from learnloop.domain import Model
+from learnloop.domain import Finding, Model
 from learnloop.policy import Policy
-from learnloop.triggers import retrain_reason, scheduled_reason
+from learnloop.triggers import finding_retrain, retrain_reason, scheduled_reason
 
 
 def model(
@@ -100,3 +102,27 @@ def test_a_bad_cron_expression_is_refused_with_its_field(bad: str) -> None:
     with pytest.raises(ValidationError) as err:
         Policy.of(retrain_schedule=bad)
     assert err.value.field == "policy.retrain_schedule"
+
+
+def test_what_monitoring_and_privacy_find_calls_for_a_retrain_only_as_the_policy_says() -> None:
+    m = model(FakeClock())  # retrain_on_accuracy_drop is on by default, retrain_on_drift off
+    drop, drift = Finding("m", "accuracy_drop", "online accuracy low"), Finding("m", "drift", "oov drifted")
+    assert finding_retrain(m, drop, champion=1, rollout_active=False) == (
+        "trigger:accuracy_drop",
+        "online accuracy low",
+    )
+    off = replace(m, policy=Policy.of(retrain_on_accuracy_drop=False))
+    assert finding_retrain(off, drop, champion=1, rollout_active=False) is None
+
+    assert finding_retrain(m, drift, champion=1, rollout_active=False) is None
+    on = replace(m, policy=Policy.of(retrain_on_drift=True))
+    assert finding_retrain(on, drift, champion=1, rollout_active=False) == ("trigger:drift", "oov drifted")
+    assert finding_retrain(on, drift, champion=1, rollout_active=True) is None  # the experiment runs on
+
+    erased = Finding("m", "erasure", "retrain without an erased subject", versions=(2, 3))
+    assert finding_retrain(m, erased, champion=3, rollout_active=True) == (
+        "privacy:erasure",
+        "retrain without an erased subject",
+    )
+    assert finding_retrain(m, erased, champion=1, rollout_active=False) is None  # the champion never saw it
+    assert finding_retrain(m, erased, champion=None, rollout_active=False) is None

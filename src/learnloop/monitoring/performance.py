@@ -16,7 +16,8 @@
   more when an answer is wrong), so online accuracy tends to read low; the margin absorbs a
   moderate bias, and the alarm compares like with like over time. An alarm writes
   ``accuracy_dropped`` (and ``accuracy_recovered`` when it clears) once per transition, and
-  queues a retrain when the policy's ``retrain_on_accuracy_drop`` is on.
+  reports the drop as a ``Finding``; whether a retrain follows is ``triggers``' decision
+  (``policy.retrain_on_accuracy_drop``).
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ import numpy as np
 from sqlalchemy import Connection
 
 from learnloop.clock import Clock
-from learnloop.domain import FeedbackEvent
+from learnloop.domain import FeedbackEvent, Finding, FindingSink
 from learnloop.errors import ConflictError
 from learnloop.evaluation.bootstrap import bootstrap_cis
 from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
-from learnloop.jobs.service import JobService
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
@@ -173,11 +173,11 @@ def drop_alarm(online: OnlineAccuracy, golden_accuracy: float | None, drop: floa
 
 
 class PerformanceService:
-    def __init__(self, db: Database, clock: Clock, metrics: Metrics, jobs: JobService) -> None:
+    def __init__(self, db: Database, clock: Clock, metrics: Metrics, report: FindingSink) -> None:
         self.db = db
         self.clock = clock
         self.metrics = metrics
-        self.jobs = jobs
+        self.report = report  # where a drop goes (``triggers``, which decides about a retrain)
 
     def performance(self, model: str, *, series: bool = False) -> Performance:
         with self.db.read() as conn:
@@ -207,7 +207,7 @@ class PerformanceService:
 
     def check(self, model: str) -> Performance:
         """Measure, export to Prometheus, and on a change of alarm state write the event (and
-        queue a retrain when the policy says so)."""
+        report a drop, for ``triggers`` to decide about a retrain)."""
         perf = self.performance(model)
         m = self.metrics
         if perf.online.accuracy is not None:
@@ -226,7 +226,6 @@ class PerformanceService:
             if not state_changed(conn):
                 return perf
         with self.db.write() as conn:
-            spec = model_repo.get_model(conn, model)
             if not state_changed(conn):  # another worker wrote it meanwhile
                 return perf
             event_repo.insert_event(
@@ -239,9 +238,9 @@ class PerformanceService:
                 reason=perf.reason,
                 data={"online": asdict(perf.online), "golden_accuracy": perf.golden_accuracy},
             )
-        if perf.alarm and spec.policy.triggers.retrain_on_accuracy_drop:
-            with contextlib.suppress(ConflictError):  # one is queued or running already
-                self.jobs.enqueue(model, "retrain", requested_by="trigger:accuracy_drop", reason=perf.reason)
+        if perf.alarm:
+            with contextlib.suppress(ConflictError):  # a retrain is queued or running already
+                self.report(Finding(model, "accuracy_drop", perf.reason))
         return perf
 
     def check_all(self) -> None:

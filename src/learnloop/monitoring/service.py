@@ -5,9 +5,9 @@ probabilities from the prediction log), runs every detector against the champion
 (``monitoring.reference``) with the champion's own feature map, stores the result
 (``drift_checks``) and exports it to Prometheus. Alarms do not repeat: ``drift_detected`` is
 written when a version goes from no drift to drift (its previous check did not alarm), and
-``drift_resolved`` when a drifting version's check finds none; only a ``drift_detected`` queues
-a retrain, and only when ``policy.retrain_on_drift`` and no rollout runs (as with the other
-triggers: a new candidate would cut the running experiment short). A version without a
+``drift_resolved`` when a drifting version's check finds none; a ``drift_detected`` is reported
+as a ``Finding``, and ``triggers`` decides whether a retrain follows (``policy.retrain_on_drift``,
+and no rollout on live traffic). A version without a
 reference is checked as ``no_reference`` (stored, counted, never an alarm). ``check_due()`` is
 the worker's periodic entry: every model whose ``drift_check_seconds`` (0: never) have passed
 since its last check.
@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from learnloop.clock import Clock
-from learnloop.domain import DriftCheck, ModelVersion, Prediction
+from learnloop.domain import DriftCheck, Finding, FindingSink, ModelVersion, Prediction
 from learnloop.errors import ConflictError, LearnloopError
-from learnloop.jobs.service import JobService
 from learnloop.monitoring.drift import FeatureMap, Window, check_all
 from learnloop.monitoring.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.registry.stores import ArtifactStore
@@ -34,7 +33,6 @@ from learnloop.store.repositories import drift as drift_repo
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
-from learnloop.store.repositories import rollouts as rollout_repo
 from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -44,18 +42,24 @@ ACTOR = "monitor:drift"
 
 class DriftService:
     def __init__(
-        self, db: Database, store: ArtifactStore, cache: ModelCache, clock: Clock, metrics: Metrics, jobs: JobService
+        self,
+        db: Database,
+        store: ArtifactStore,
+        cache: ModelCache,
+        clock: Clock,
+        metrics: Metrics,
+        report: FindingSink,
     ) -> None:
         self.db = db
         self.store = store
         self.cache = cache
         self.clock = clock
         self.metrics = metrics
-        self.jobs = jobs
+        self.report = report  # where a drift alarm goes (``triggers``, which decides about a retrain)
         self._references: dict[str, tuple[str, DriftReference]] = {}  # model -> (uri, the latest read)
 
     def check(self, model: str) -> DriftCheck:
-        """Check the champion now; store, export and (on a transition) alarm."""
+        """Check the champion now; store, export and (on a transition) alarm and report."""
         with self.db.read() as conn:
             spec = model_repo.get_model(conn, model)
             champion = model_repo.get_deployment(conn, model).champion_version
@@ -67,7 +71,6 @@ class DriftService:
         results = [] if reference is None else self._results(version, reference, served)
         with self.db.write() as conn:
             previous = drift_repo.latest_drift_check(conn, model, champion)
-            rolling_out = rollout_repo.active_rollout(conn, model) is not None
             check = drift_repo.insert_drift_check(
                 conn,
                 model=model,
@@ -93,9 +96,9 @@ class DriftService:
                 )
         self._export(check)
         log.info("drift check of %s: %s", model, check.message, extra={"model": model, "version": champion})
-        if kind == "drift_detected" and spec.policy.triggers.retrain_on_drift and not rolling_out:
-            with contextlib.suppress(ConflictError):  # one is queued or running already
-                self.jobs.enqueue(model, "retrain", requested_by="trigger:drift", reason=_reason(check))
+        if kind == "drift_detected":
+            with contextlib.suppress(ConflictError):  # a retrain is queued or running already
+                self.report(Finding(model, "drift", _reason(check)))
         return check
 
     def check_due(self) -> list[DriftCheck]:

@@ -17,7 +17,8 @@ failure half-way can be retried and never loses track of what is left to erase:
    feedback, and shadow answers to those predictions, are deleted; every version trained on
    an affected snapshot is marked (``ModelVersion.erasures``); a ``subject_erased`` event records
    what was removed (counts, versions, a prefix of the subject's hash; never the subject);
-3. a retrain of each model whose champion was trained on the subject's data is queued
+3. each model with versions trained on the subject's data is reported as a ``Finding``;
+   ``triggers`` queues a retrain of each whose champion is among them
    (``requested_by = "privacy:erasure"``), so the next version learns without it. Until it is
    promoted (through the gate, like any candidate), the marked champion keeps serving: a
    trained model's weights cannot be edited, only replaced.
@@ -30,7 +31,6 @@ team's to handle.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 from dataclasses import asdict, dataclass, field
@@ -39,11 +39,10 @@ from typing import Any
 import orjson
 
 from learnloop.clock import Clock
-from learnloop.domain import Feedback, Prediction
+from learnloop.domain import Feedback, Finding, FindingSink, Prediction
 from learnloop.errors import ConflictError, StorageUnavailableError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
-from learnloop.jobs.service import JobService
 from learnloop.registry.service import RegistryService
 from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
@@ -86,7 +85,7 @@ class PrivacyService:
         db: Database,
         store: ArtifactStore,
         ingest: IngestWriter,
-        jobs: JobService,
+        report: FindingSink,
         clock: Clock,
         registry: RegistryService,
     ) -> None:
@@ -94,7 +93,7 @@ class PrivacyService:
         self.store = store
         self.registry = registry  # owns the snapshot and version rows an erasure marks
         self.ingest = ingest
-        self.jobs = jobs
+        self.report = report  # where an erasure goes (``triggers``, which decides about a retrain)
         self.clock = clock
 
     def export(self, subject: str) -> dict[str, Any]:
@@ -122,7 +121,6 @@ class PrivacyService:
             models = sorted({p.model for p in predictions} | {f.model for f in feedback})
             snapshots = [s for m in models for s in snapshot_repo.list_snapshots(conn, m)]
             versions = {m: model_repo.list_versions(conn, m) for m in models}
-            champions = {m: model_repo.get_deployment(conn, m).champion_version for m in models}
         # 1. snapshot files first: if anything below fails, the rows are still found next time.
         rewritten: dict[str, int] = {}
         moved: dict[str, str] = {}  # snapshot hash -> its key, for rows that held an old absolute URI
@@ -157,12 +155,15 @@ class PrivacyService:
                 )
         retrains: dict[str, str | None] = {}
         for model, numbers in affected.items():
-            if champions[model] in numbers:
-                with contextlib.suppress(ConflictError):  # one is queued or running: it reads the erased data
-                    retrains[model] = None
-                    retrains[model] = self.jobs.enqueue(
-                        model, "retrain", requested_by="privacy:erasure", reason="retrain without an erased subject"
-                    ).id
+            if not numbers:
+                continue
+            try:
+                job = self.report(Finding(model, "erasure", "retrain without an erased subject", tuple(numbers)))
+            except ConflictError:  # one is queued or running: it reads the erased data
+                retrains[model] = None
+            else:
+                if job is not None:
+                    retrains[model] = job.id
         report = ErasureReport(
             subject=hashed[:12],
             predictions=n_predictions,

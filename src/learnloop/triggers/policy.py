@@ -1,4 +1,5 @@
-"""Retrain triggers as pure decisions (the worker feeds them counts and the time)."""
+"""Retrain triggers as pure decisions: ``RetrainTriggers`` feeds them what it read (counts,
+the time, the champion, whether a rollout runs) and queues what they call for."""
 
 from __future__ import annotations
 
@@ -6,18 +7,7 @@ from datetime import datetime
 
 from croniter import croniter
 
-from learnloop.domain import Model
-from learnloop.errors import ValidationError
-
-
-def check_schedule(expression: str) -> str:
-    """A cron expression (five fields, UTC), or a clear error."""
-    if expression and not croniter.is_valid(expression):
-        raise ValidationError(
-            f"policy.retrain_schedule must be a cron expression such as '0 3 * * *' (UTC); got {expression!r}",
-            field="policy.retrain_schedule",
-        )
-    return expression
+from learnloop.domain import Finding, Model
 
 
 def scheduled_reason(model: Model, now: datetime, job_active: bool, rollout_active: bool = False) -> str | None:
@@ -51,3 +41,24 @@ def retrain_reason(
         if elapsed < policy.triggers.cooldown_seconds:
             return None
     return f"{new_labels} new labelled feedback events (policy: retrain every {policy.triggers.retrain_every})"
+
+
+def finding_retrain(
+    model: Model, finding: Finding, champion: int | None, rollout_active: bool
+) -> tuple[str, str] | None:
+    """Who requests a retrain for what monitoring or privacy found, and why; or None.
+
+    * an online accuracy drop: when ``policy.retrain_on_accuracy_drop``;
+    * drift: when ``policy.retrain_on_drift`` and no rollout is on live traffic (a new candidate
+      would cut the running experiment short);
+    * an erasure: when the champion was trained on the erased subject's data, so the next
+      version learns without it (whatever the policy: erasure is not optional).
+    """
+    triggers = model.policy.triggers
+    if finding.kind == "accuracy_drop" and triggers.retrain_on_accuracy_drop:
+        return "trigger:accuracy_drop", finding.reason
+    if finding.kind == "drift" and triggers.retrain_on_drift and not rollout_active:
+        return "trigger:drift", finding.reason
+    if finding.kind == "erasure" and champion is not None and champion in finding.versions:
+        return "privacy:erasure", finding.reason
+    return None
