@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
-from learnloop.curation.active_service import ActiveLearningService
+from learnloop.feedback.asking import ActiveLearningService
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService

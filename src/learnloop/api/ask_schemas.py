@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from learnloop.curation.active_service import AskItem, AskResult
+from learnloop.feedback.asking import AskItem, AskResult
 
 
 class AskItemPublic(BaseModel):

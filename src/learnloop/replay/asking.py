@@ -1,7 +1,7 @@
 """Simulated users who answer what the loop asks them about, instead of a random share.
 
 ``AskingRounds`` collects the served answers; every ``ask_every`` items (and at the last item)
-it asks about the ones ``curation.active.select_for_feedback`` ranks first (smallest margin,
+it asks about the ones ``tasks.classification.active.select_for_feedback`` ranks first (smallest margin,
 no two near-identical texts), as a client of ``GET /v1/models/{model}/ask`` would. The budget
 is the random users' one: ``feedback_rate`` labels per served item, accumulated, so the two
 selections send the same number of labels (a skipped near-duplicate leaves its label for the

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from learnloop.api.ask_schemas import AskPublic
 from learnloop.api.deps import ServicesDep
-from learnloop.curation.active_service import MAX_LIMIT, MAX_WINDOW
+from learnloop.feedback.asking import MAX_LIMIT, MAX_WINDOW
 
 router = APIRouter(tags=["models"])
 

@@ -1,5 +1,5 @@
 """Asking for feedback where it helps: the champion's newest answers nobody has judged yet,
-ranked by ``curation.active.select_for_feedback`` (uncertainty with a diversity rule)."""
+ranked by ``tasks.classification.active.select_for_feedback`` (uncertainty with a diversity rule)."""
 
 from __future__ import annotations
 
