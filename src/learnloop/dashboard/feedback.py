@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from learnloop.domain import Feedback, FeedbackEvent
-from learnloop.store.db import Database
-from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.feedback.service import FeedbackService
 from learnloop.tasks.classification import implied_label, predicted_label
 
 
@@ -63,8 +62,8 @@ def describe(event: FeedbackEvent, labels: Sequence[str]) -> FeedbackItem:
     )
 
 
-def recent_feedback(db: Database, model: str, labels: Sequence[str], limit: int = 50) -> list[FeedbackItem]:
+def recent_feedback(
+    feedback: FeedbackService, model: str, labels: Sequence[str], limit: int = 50
+) -> list[FeedbackItem]:
     """The newest ``limit`` feedback events of ``model``, newest first."""
-    with db.read() as conn:
-        rows = feedback_repo.recent_feedback(conn, model, limit)
-    return [describe(row, labels) for row in rows]
+    return [describe(event, labels) for event in feedback.recent(model, limit)]

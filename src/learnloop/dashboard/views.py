@@ -138,7 +138,7 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
     o = services.registry.overview(model)
     versions = sorted(o.versions, key=lambda v: v.version, reverse=True)
     by_number = {v.version: v for v in versions}
-    feedback = recent_feedback(services.db, model, o.model.labels, FEEDBACK_ROWS)
+    feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS)
     jobs = services.jobs.list(model, JOB_ROWS)
     return {
         "model": o.model,

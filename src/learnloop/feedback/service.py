@@ -14,7 +14,7 @@ import orjson
 from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
-from learnloop.domain import Feedback, FeedbackInput
+from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput
 from learnloop.errors import IdempotencyConflictError, LearnloopError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import check_text, flag_repeated_keys, hash_subject, same_event, to_row
@@ -300,6 +300,12 @@ class FeedbackService:
         self.specs.get(model)  # NotFoundError for an unknown model
         with self.db.read() as conn:
             return feedback_repo.get_feedback(conn, model, feedback_id)
+
+    def recent(self, model: str, limit: int = 50) -> list[FeedbackEvent]:
+        """The newest ``limit`` feedback events of ``model``, newest first, each with the answer
+        it is about when that prediction is logged."""
+        with self.db.read() as conn:
+            return feedback_repo.recent_feedback(conn, model, limit)
 
 
 def prediction_json(result: PredictionResult) -> bytes:
