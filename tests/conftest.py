@@ -28,8 +28,8 @@ from learnloop.datasets.readers import read_labelled
 from learnloop.datasets.shipped import uci_sentiment_path
 from learnloop.domain import ModelVersion, VersionStatus
 from learnloop.families import get_family
+from learnloop.families.manifest import save_predictor
 from learnloop.policy import Policy
-from learnloop.registry.artifacts import save_predictor
 from learnloop.services import Services, build_services
 
 PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"

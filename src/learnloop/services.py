@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
 from learnloop.feedback.asking import ActiveLearningService
@@ -23,7 +24,6 @@ from learnloop.notify.service import NotificationService
 from learnloop.privacy import PrivacyService
 from learnloop.registry.service import RegistryService
 from learnloop.registry.specs import ModelSpecs
-from learnloop.registry.stores import ArtifactStore, open_store
 from learnloop.rollout.service import RolloutService
 from learnloop.routing.cache import ModelCache
 from learnloop.routing.shadow import ShadowRunner

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from learnloop.artifacts import STORES, ArtifactStore, LocalArtifactStore, open_store
 from learnloop.config import Settings
 from learnloop.errors import ArtifactError, ValidationError
-from learnloop.registry.stores import STORES, ArtifactStore, LocalArtifactStore, open_store
 
 STORE_URLS: dict[str, Callable[[Path], str]] = {
     "file": lambda tmp: (tmp / "store root with space").as_uri(),

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import uci_rows
+from learnloop.artifacts import LocalArtifactStore
 from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
-from learnloop.registry.artifacts import MANIFEST, load_predictor, save_predictor
-from learnloop.registry.stores import LocalArtifactStore
+from learnloop.families.manifest import MANIFEST, load_predictor, save_predictor
 
 FAMILY_KEYS = sorted(FAMILIES)
 

@@ -14,12 +14,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, update
 
 from conftest import create_model, make_settings, register_version, uci_rows
+from learnloop.artifacts import open_store
 from learnloop.config import Settings
 from learnloop.domain import FeedbackEvent, FeedbackInput
 from learnloop.families import get_family
+from learnloop.families.manifest import save_predictor
 from learnloop.policy import Policy
-from learnloop.registry.artifacts import save_predictor
-from learnloop.registry.stores import open_store
 from learnloop.services import Services, build_services
 from learnloop.store import tables as t
 from learnloop.store.db import Database

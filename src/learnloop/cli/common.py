@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from learnloop.artifacts import open_store
 from learnloop.config import Settings
 from learnloop.errors import LearnloopError
-from learnloop.registry.stores import open_store
 from learnloop.services import Services, build_services
 
 console = Console()

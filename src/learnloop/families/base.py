@@ -2,7 +2,7 @@
 
 A family is a stateless factory with a stable string ``key`` (persisted with every version)
 and a ``format_version`` (bumped when its saved layout changes). ``fit`` returns a
-``Predictor``; ``save``/``load`` move a predictor to and from a directory. The registry
+``Predictor``; ``save``/``load`` move a predictor to and from a directory. ``manifest``
 wraps the directory in a manifest (family key, format version, library versions, file
 hashes) and refuses to load a mismatch.
 """

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.domain import Model, ModelVersion
@@ -27,7 +28,6 @@ from learnloop.models.data import BootstrapData, DataSource, check_options, prep
 from learnloop.monitoring import reference as drift_reference
 from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService, check_model_name
-from learnloop.registry.stores import ArtifactStore
 from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
 from learnloop.training.pipeline import TrainingService
 

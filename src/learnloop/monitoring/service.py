@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import DriftCheck, Finding, FindingSink, ModelVersion, Prediction
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.monitoring.drift import FeatureMap, Window, check_all
 from learnloop.monitoring.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
-from learnloop.registry.stores import ArtifactStore
 from learnloop.routing.cache import ModelCache
 from learnloop.store.db import Database
 from learnloop.store.repositories import drift as drift_repo

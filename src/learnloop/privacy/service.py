@@ -38,13 +38,13 @@ from typing import Any
 
 import orjson
 
+from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import Feedback, Finding, FindingSink, Prediction
 from learnloop.errors import ConflictError, StorageUnavailableError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
 from learnloop.registry.service import RegistryService
-from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import (
     Deployment,
@@ -33,9 +34,8 @@ from learnloop.domain import (
 )
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.families import get_family
+from learnloop.families.manifest import load_predictor
 from learnloop.policy import Policy
-from learnloop.registry.artifacts import load_predictor
-from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo

@@ -16,11 +16,11 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from learnloop.artifacts import ArtifactStore
 from learnloop.domain import Model, Strategy
 from learnloop.errors import ArtifactError, LearnloopError, NotFoundError
 from learnloop.families import Predictor
-from learnloop.registry.artifacts import load_predictor
-from learnloop.registry.stores import ArtifactStore
+from learnloop.families.manifest import load_predictor
 from learnloop.routing.split import in_share
 from learnloop.store.db import Database
 from learnloop.store.repositories import models as model_repo

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from learnloop import __version__
+from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
 from learnloop.registry.service import RegistryService
-from learnloop.registry.stores import ArtifactStore
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo

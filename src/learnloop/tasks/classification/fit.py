@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.families import get_family
 from learnloop.families.base import FloatArray, Predictor
+from learnloop.families.manifest import load_predictor, save_predictor
 from learnloop.monitoring.reference import fit_reference
-from learnloop.registry.artifacts import load_predictor, save_predictor
-from learnloop.registry.stores import ArtifactStore, open_store
 
 
 @dataclass(frozen=True)

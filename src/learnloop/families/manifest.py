@@ -3,7 +3,7 @@
 The manifest names the family key, its format version, the library versions, the learnloop
 that wrote it and a SHA-256 of every file; ``load_predictor`` refuses anything that does not
 match before a single byte is unpickled, with an error naming what was saved and what is
-installed. Where artifacts live is the store's business (``registry.stores``).
+installed. Where artifacts live is the store's business (``learnloop.artifacts``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from learnloop import __version__
+from learnloop.artifacts import ArtifactStore
 from learnloop.errors import ArtifactError
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
-from learnloop.registry.stores import ArtifactStore
 
 MANIFEST = "manifest.json"
 

@@ -1,13 +1,17 @@
 """Artifact stores, opened from a URL by ``open_store``: one file per kind, one line in
-``STORES`` (keyed by URL scheme). Only ``file://`` exists today; S3 through fsspec is planned."""
+``STORES`` (keyed by URL scheme). Only ``file://`` exists today; S3 through fsspec is planned.
+
+The store layer's other half, beside the database (``learnloop.store``): directories and blobs
+under keys, nothing about what they hold. A trained predictor's saved form (manifest, hashes,
+the version check) is its family's (``families.manifest``)."""
 
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from learnloop.artifacts.base import ArtifactStore, check_key
+from learnloop.artifacts.local import LocalArtifactStore
 from learnloop.errors import ValidationError
-from learnloop.registry.stores.base import ArtifactStore, check_key
-from learnloop.registry.stores.local import LocalArtifactStore
 
 STORES: dict[str, Callable[[str], ArtifactStore]] = {
     "file": LocalArtifactStore.from_url,

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from learnloop.artifacts.base import check_key
 from learnloop.errors import ArtifactError, ValidationError
-from learnloop.registry.stores.base import check_key
 
 LEGACY_PREFIX = "file://"  # rows written before keys: "file://" + an absolute path, unquoted
 
