@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from learnloop.datasets import read_labelled, uci_sentiment_path
+from learnloop.drift import DETECTORS, ReferenceData, Window, check_all, fit_all
 from learnloop.families import get_family
 from learnloop.families.tfidf_logreg import TfidfLogRegPredictor
-from learnloop.monitoring.drift import DETECTORS, ReferenceData, Window, check_all, fit_all
 
 WINDOW_SIZES = (1_000, 10_000, 100_000)
 REFERENCE_SIZE = 10_000

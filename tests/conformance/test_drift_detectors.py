@@ -17,12 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import learnloop.monitoring.drift as drift
+import learnloop.drift as drift
 from conftest import uci_rows
-from learnloop.errors import ArtifactError, ValidationError
-from learnloop.families import get_family
-from learnloop.families.tfidf_logreg import TfidfLogRegPredictor
-from learnloop.monitoring.drift import (
+from learnloop.drift import (
     DETECTORS,
     DriftDetector,
     DriftResult,
@@ -32,6 +29,9 @@ from learnloop.monitoring.drift import (
     fit_all,
     get_detector,
 )
+from learnloop.errors import ArtifactError, ValidationError
+from learnloop.families import get_family
+from learnloop.families.tfidf_logreg import TfidfLogRegPredictor
 
 DETECTOR_KEYS = sorted(DETECTORS)
 LABELS = ("neg", "pos")

@@ -16,8 +16,8 @@ import pytest
 from conftest import register_version, uci_rows
 from learnloop.clock import FakeClock
 from learnloop.domain import DriftCheck
+from learnloop.drift.reference import DriftReference
 from learnloop.errors import ConflictError, NotFoundError
-from learnloop.monitoring.reference import DriftReference
 from learnloop.policy import Policy
 from learnloop.services import Services
 

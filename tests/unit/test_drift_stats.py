@@ -12,10 +12,10 @@ from scipy import stats
 from scipy.stats.contingency import association
 from sklearn.feature_extraction.text import CountVectorizer
 
-from learnloop.monitoring.drift import DriftResult, PredictionDriftDetector, ReferenceData, Window
-from learnloop.monitoring.drift.base import decide, insufficient
-from learnloop.monitoring.drift.oov import OovDriftDetector, welch_greater
-from learnloop.monitoring.drift.stats import (
+from learnloop.drift import DriftResult, PredictionDriftDetector, ReferenceData, Window
+from learnloop.drift.base import decide, insufficient
+from learnloop.drift.oov import OovDriftDetector, welch_greater
+from learnloop.drift.stats import (
     PSI_EPSILON,
     BloomFilter,
     bin_shares,

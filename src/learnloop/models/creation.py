@@ -21,11 +21,11 @@ from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.domain import Model, ModelVersion
+from learnloop.drift import reference as drift_reference
 from learnloop.errors import ConflictError, DataError, NotFoundError, ValidationError
 from learnloop.families import DEFAULT_FAMILY, get_family
 from learnloop.ids import new_id
 from learnloop.models.data import BootstrapData, DataSource, check_options, prepare
-from learnloop.monitoring import reference as drift_reference
 from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService, check_model_name
 from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task

@@ -24,9 +24,9 @@ from sqlalchemy import Connection
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import JobStatus
+from learnloop.drift import reference as drift_reference
 from learnloop.errors import ConflictError, StorageUnavailableError
 from learnloop.feedback.ingest import IngestWriter
-from learnloop.monitoring import reference as drift_reference
 from learnloop.store.db import Database
 from learnloop.store.repositories import drift as drift_repo
 from learnloop.store.repositories import events as event_repo

@@ -2,7 +2,7 @@
 
 ``check(model)`` reads the newest ``policy.drift_window`` answers the champion gave (texts and
 probabilities from the prediction log), runs every detector against the champion's reference
-(``monitoring.reference``) with the champion's own feature map, stores the result
+(``drift.reference``) with the champion's own feature map, stores the result
 (``drift_checks``) and exports it to Prometheus. Alarms do not repeat: ``drift_detected`` is
 written when a version goes from no drift to drift (its previous check did not alarm), and
 ``drift_resolved`` when a drifting version's check finds none; a ``drift_detected`` is reported
@@ -24,9 +24,9 @@ import numpy as np
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import DriftCheck, Finding, FindingSink, ModelVersion, Prediction
+from learnloop.drift import FeatureMap, Window, check_all
+from learnloop.drift.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.errors import ConflictError, LearnloopError
-from learnloop.monitoring.drift import FeatureMap, Window, check_all
-from learnloop.monitoring.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.routing.cache import ModelCache
 from learnloop.store.db import Database
 from learnloop.store.repositories import drift as drift_repo

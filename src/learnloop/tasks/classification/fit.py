@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from learnloop.artifacts import ArtifactStore, open_store
+from learnloop.drift.reference import fit_reference
 from learnloop.families import get_family
 from learnloop.families.base import FloatArray, Predictor
 from learnloop.families.manifest import load_predictor, save_predictor
-from learnloop.monitoring.reference import fit_reference
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class TrainSpec:
     folds_set: str = "recent"
     weights: list[float] | None = None  # per training text; None: all 1
     # Where to store the candidate's drift reference (fitted on ``eval_sets[drift_reference_set]``
-    # with the candidate's probabilities; see ``monitoring.reference``); None: no reference.
+    # with the candidate's probabilities; see ``drift.reference``); None: no reference.
     drift_reference_key: str | None = None
     drift_reference_set: str = "golden"
 

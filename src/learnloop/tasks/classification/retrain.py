@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from learnloop.artifacts import open_store
+from learnloop.drift import reference as drift_reference
 from learnloop.errors import DataError, InsufficientDataError
 from learnloop.evaluation import classification_metrics, latency_percentiles
 from learnloop.evaluation.gate import ScoredSet, compare_classifiers
 from learnloop.families import get_family
-from learnloop.monitoring import reference as drift_reference
 from learnloop.tasks.base import Candidate, RetrainInputs
 from learnloop.tasks.classification.fit import FoldSpec, TrainResult, TrainSpec, fit_and_score
 from learnloop.tasks.classification.noise import ProbabilisticModel

@@ -24,7 +24,7 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-DRIFT_REFERENCE = "drift_reference"  # the metrics key ``monitoring.reference`` uses
+DRIFT_REFERENCE = "drift_reference"  # the metrics key ``drift.reference`` uses
 FILE = "file://"
 
 versions = sa.table(

@@ -28,7 +28,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from learnloop.monitoring.drift.base import (
+from learnloop.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from learnloop.drift.base import DriftDetector, DriftResult, FeatureMap, ReferenceData, Window
+from learnloop.drift.confidence import ConfidenceDriftDetector
+from learnloop.drift.multivariate import DomainClassifierDriftDetector
+from learnloop.drift.oov import OovDriftDetector
+from learnloop.drift.prediction import PredictionDriftDetector
+from learnloop.drift.text_length import TextLengthDriftDetector
 from learnloop.errors import ValidationError
-from learnloop.monitoring.drift.base import DriftDetector, DriftResult, FeatureMap, ReferenceData, Window
-from learnloop.monitoring.drift.confidence import ConfidenceDriftDetector
-from learnloop.monitoring.drift.multivariate import DomainClassifierDriftDetector
-from learnloop.monitoring.drift.oov import OovDriftDetector
-from learnloop.monitoring.drift.prediction import PredictionDriftDetector
-from learnloop.monitoring.drift.text_length import TextLengthDriftDetector
 
 DETECTORS: dict[str, DriftDetector] = {
     "prediction": PredictionDriftDetector(),

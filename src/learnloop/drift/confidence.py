@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.monitoring.drift.base import (
+from learnloop.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
@@ -26,7 +26,7 @@ from learnloop.monitoring.drift.base import (
     read_summary,
     summary_header,
 )
-from learnloop.monitoring.drift.stats import FloatArray, compare_univariate, univariate_summary
+from learnloop.drift.stats import FloatArray, compare_univariate, univariate_summary
 
 WHAT = "top-class confidence"
 

@@ -28,8 +28,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from learnloop.drift.stats import FloatArray
 from learnloop.errors import ArtifactError, ValidationError
-from learnloop.monitoring.drift.stats import FloatArray
 
 FeatureMap = Callable[[Sequence[str]], Any]
 """The model's own feature map, e.g. a fitted TF-IDF vectorizer's ``transform``: texts to an

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.monitoring.drift.base import (
+from learnloop.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
@@ -26,7 +26,7 @@ from learnloop.monitoring.drift.base import (
     read_summary,
     summary_header,
 )
-from learnloop.monitoring.drift.stats import FloatArray, chi2_homogeneity, cramers_v, psi_terms, total_variation
+from learnloop.drift.stats import FloatArray, chi2_homogeneity, cramers_v, psi_terms, total_variation
 
 WHAT = "predicted-label mix"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.monitoring.drift.base import (
+from learnloop.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
@@ -23,7 +23,7 @@ from learnloop.monitoring.drift.base import (
     read_summary,
     summary_header,
 )
-from learnloop.monitoring.drift.stats import FloatArray, compare_univariate, univariate_summary
+from learnloop.drift.stats import FloatArray, compare_univariate, univariate_summary
 
 WHAT = "text length"
 

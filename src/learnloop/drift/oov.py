@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from learnloop.monitoring.drift.base import (
+from learnloop.drift.base import (
     DriftResult,
     FeatureMap,
     ReferenceData,
@@ -36,7 +36,7 @@ from learnloop.monitoring.drift.base import (
     read_summary,
     summary_header,
 )
-from learnloop.monitoring.drift.stats import BloomFilter, FloatArray, tokenize
+from learnloop.drift.stats import BloomFilter, FloatArray, tokenize
 
 WHAT = "out-of-vocabulary rate"
 MAX_LOG2_BITS = 19

@@ -1,9 +1,10 @@
 """A version's drift reference: every detector's summary of data the version was not trained on.
 
-Fitted when the version is trained (``training.fit``, in the training process) on its golden set
-texts with the version's own probabilities on them, and with the model's vocabulary when its
-family exposes one. Stored as one JSON artifact (``drift/<model>/<artifact>.json``) whose URI
-the version's metrics record under ``drift_reference``.
+Fitted when the version is trained (``tasks.classification.fit``, in the training process) on
+its golden set texts with the version's own probabilities on them, and with the model's
+vocabulary when its family exposes one. Stored as one JSON artifact
+(``drift/<model>/<artifact>.json``) whose key the version's metrics record under
+``drift_reference``.
 
 A family opts in to the feature-based detectors by giving its predictor the methods of
 ``ExposesVocabulary`` / ``ExposesFeatures`` (tfidf-logreg has both); a predictor without them is
@@ -19,9 +20,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from learnloop.drift import FeatureMap, ReferenceData, fit_all
+from learnloop.drift.stats import FloatArray
 from learnloop.errors import ArtifactError
-from learnloop.monitoring.drift import FeatureMap, ReferenceData, fit_all
-from learnloop.monitoring.drift.stats import FloatArray
 
 REFERENCE_FORMAT_VERSION = 1
 METRICS_KEY = "drift_reference"  # the version metric holding the reference's URI

@@ -1,0 +1,39 @@
+"""Drift of a model's inputs and outputs against a reference summarised when the version is trained.
+
+Pure statistics, beside ``evaluation``: one detector per file, their registry (``DETECTORS``),
+and a version's reference (``drift.reference``, fitted by the task in the training process).
+Checking the serving version on its newest answers is a service (``monitoring.service``)."""
+
+from learnloop.drift.base import (
+    DriftDetector,
+    DriftResult,
+    FeatureMap,
+    ReferenceData,
+    Status,
+    Window,
+)
+from learnloop.drift.confidence import ConfidenceDriftDetector
+from learnloop.drift.multivariate import DomainClassifierDriftDetector
+from learnloop.drift.oov import OovDriftDetector
+from learnloop.drift.prediction import PredictionDriftDetector
+from learnloop.drift.registry import DETECTORS, check_all, default_detectors, fit_all, get_detector
+from learnloop.drift.text_length import TextLengthDriftDetector
+
+__all__ = [
+    "DETECTORS",
+    "ConfidenceDriftDetector",
+    "DomainClassifierDriftDetector",
+    "DriftDetector",
+    "DriftResult",
+    "FeatureMap",
+    "OovDriftDetector",
+    "PredictionDriftDetector",
+    "ReferenceData",
+    "Status",
+    "TextLengthDriftDetector",
+    "Window",
+    "check_all",
+    "default_detectors",
+    "fit_all",
+    "get_detector",
+]
