@@ -171,7 +171,6 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     shadow = ShadowRunner(db, metrics)
     triggers = RetrainTriggers(db, jobs, clock)
     worker = Worker(
-        db,
         jobs,
         training,
         triggers,

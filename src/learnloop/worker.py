@@ -27,9 +27,6 @@ from learnloop.errors import LearnloopError, LeaseLostError
 from learnloop.jobs.leases import Lease
 from learnloop.jobs.service import JobService
 from learnloop.rollout.service import RolloutService
-from learnloop.store.db import Database
-from learnloop.store.repositories import events as event_repo
-from learnloop.store.repositories import jobs as job_repo
 from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
 from learnloop.triggers import RetrainTriggers
@@ -40,7 +37,6 @@ log = logging.getLogger(__name__)
 class Worker:
     def __init__(
         self,
-        db: Database,
         jobs: JobService,
         training: TrainingService,
         triggers: RetrainTriggers,
@@ -54,7 +50,6 @@ class Worker:
         lease_seconds: float = 30.0,
         heartbeat_seconds: float = 5.0,
     ) -> None:
-        self.db = db
         self.jobs = jobs
         self.training = training
         self.triggers = triggers
@@ -141,10 +136,7 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim and run one job under a lease; False when the queue was empty."""
-        with self.db.write() as conn:
-            job = job_repo.claim_job(
-                conn, self.name, self.clock.now(), lease_seconds=self.lease_seconds, max_running=self.max_running_jobs
-            )
+        job = self.jobs.claim(self.name, lease_seconds=self.lease_seconds, max_running=self.max_running_jobs)
         if job is None:
             return False
         log.info(
@@ -156,9 +148,7 @@ class Worker:
             extra={"job_id": job.id, "model": job.model},
         )
         handler = self._handlers.get(job.kind)
-        lease = Lease(
-            self.db,
-            self.clock,
+        lease = self.jobs.lease(
             job,
             seconds=self.lease_seconds,
             heartbeat_seconds=self.heartbeat_seconds,
@@ -191,22 +181,7 @@ class Worker:
             message = f"interrupted: the worker was shut down during the job ({message})"
         elif not isinstance(exc, LearnloopError):
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-        failed = lease.finish(
-            status=JobStatus.FAILED,
-            finished_at=self.clock.now(),
-            error=message,
-            message="failed",
-            also=lambda conn: event_repo.insert_event(
-                conn,
-                model=job.model,
-                kind=f"{job.kind}_failed",
-                at=self.clock.now(),
-                actor=self.name,
-                reason=message,
-                data={"job_id": job.id, "attempts": job.attempts},
-            ),
-        )
-        if not failed:
+        if not lease.fail(message, actor=self.name):
             return
         self.metrics.retrains.labels(job.model, "failed").inc()
         log.warning("job %s failed: %s", job.id, message)

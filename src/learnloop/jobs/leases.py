@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from learnloop.clock import Clock
-from learnloop.domain import Job
+from learnloop.domain import Job, JobStatus
 from learnloop.errors import LeaseLostError
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import jobs as job_repo
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,26 @@ class Lease:
         if not written:
             self._lose()
         return written
+
+    def fail(self, error: str, *, actor: str) -> bool:
+        """Finish the job as failed with ``error`` and write its ``<kind>_failed`` event, in one
+        transaction, unless the lease was lost; True when written."""
+        job = self.job
+        return self.finish(
+            status=JobStatus.FAILED,
+            finished_at=self.clock.now(),
+            error=error,
+            message="failed",
+            also=lambda conn: event_repo.insert_event(
+                conn,
+                model=job.model,
+                kind=f"{job.kind}_failed",
+                at=self.clock.now(),
+                actor=actor,
+                reason=error,
+                data={"job_id": job.id, "attempts": job.attempts},
+            ),
+        )
 
     def _lose(self) -> None:
         if self._lost.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -12,6 +13,7 @@ from learnloop.clock import Clock
 from learnloop.domain import Job, JobStatus
 from learnloop.errors import ConflictError, NotFoundError
 from learnloop.ids import new_id
+from learnloop.jobs.leases import Lease
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import jobs as job_repo
@@ -55,6 +57,20 @@ class JobService:
             raise ConflictError(f"a {kind} of model {model!r} is already queued or running", field="job_id") from exc
         log.info("queued %s job %s for model %s (%s)", kind, job_id, model, reason or requested_by)
         return self.get(job_id)
+
+    def claim(self, worker: str, *, lease_seconds: float, max_running: int | None = None) -> Job | None:
+        """The oldest queued job, now running under ``worker``'s lease of ``lease_seconds`` (none
+        while ``max_running`` jobs run across every worker); None when there is none to run."""
+        with self.db.write() as conn:
+            return job_repo.claim_job(
+                conn, worker, self.clock.now(), lease_seconds=lease_seconds, max_running=max_running
+            )
+
+    def lease(
+        self, job: Job, *, seconds: float, heartbeat_seconds: float, on_lost: Callable[[], None] | None = None
+    ) -> Lease:
+        """The claimed ``job``'s lease, renewed every ``heartbeat_seconds`` inside a ``with``."""
+        return Lease(self.db, self.clock, job, seconds=seconds, heartbeat_seconds=heartbeat_seconds, on_lost=on_lost)
 
     def reclaim_expired(self, actor: str) -> list[Job]:
         """Take back every running job whose lease expired (its worker died, hung or lost
