@@ -78,10 +78,10 @@ def main():
     app = create_app(settings, start_worker=True, freeze_gc=True)  # as `learnloop serve` does
     services = app.state.services
 
-    def no_log(row):
+    def no_log(rows):
         return None
 
-    services.ingest.log_prediction = no_log
+    services.ingest.log_predictions = no_log
     uvicorn.run(app, host="127.0.0.1", port=int(port), loop=loop, http="httptools",
                 log_level=log_level, access_log=False)
 

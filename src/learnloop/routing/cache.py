@@ -151,7 +151,8 @@ class ModelCache:
                 log.error("model %s version %s refuses to load: %s", name, number, exc)
                 loaded[number] = None
                 if number == deployment.champion_version:
-                    error = f"version {number} refuses to load: {exc}"
+                    # Said to unauthenticated clients: the details (paths) stay in the log above.
+                    error = f"version {number} refuses to load (see the server log)"
         champion = loaded.get(deployment.champion_version) if deployment.champion_version else None
         if champion is None and current is not None and current.champion is not None and error:
             # Keep serving what works rather than nothing.
