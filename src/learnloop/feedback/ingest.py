@@ -197,6 +197,7 @@ class IngestWriter:
         for request in requests:
             request.future.set_result(stored[start : start + len(request.rows)])
             start += len(request.rows)
+        self._db.note_written("feedback", len(rows))
 
     def _fail_waiting_feedback(self) -> None:
         while self._feedback:

@@ -85,7 +85,8 @@ class PredictionLog:
     # -- producers ------------------------------------------------------------------------
     @property
     def backlog(self) -> int:
-        return len(self._rows)
+        """Rows not yet written: buffered, and in the write in progress."""
+        return len(self._rows) + len(self._in_flight)
 
     def log(self, rows: Sequence[Mapping[str, Any]]) -> Future[None] | None:
         """Queue prediction-log rows. Durable mode: a future done once they are committed
@@ -94,7 +95,7 @@ class PredictionLog:
             raise StorageUnavailableError(self._db.lost, retry_after=60.0)
         if self._stopping:
             raise OverloadedError("server is shutting down", retry_after=5.0)
-        if len(self._rows) + len(rows) > self._max:
+        if self.backlog + len(rows) > self._max:
             raise OverloadedError("prediction log is full; retry shortly", retry_after=1.0)
         encoded = [self._encode(row) for row in rows]
         future: Future[None] | None = Future() if self.durable else None
@@ -199,6 +200,7 @@ class PredictionLog:
             self.written += len(batch)
             for _, future in acks:
                 future.set_result(None)
+            self._db.note_written("predictions", len(batch))
         finally:
             with self._lock:
                 self._in_flight = []

@@ -11,6 +11,11 @@ Every connection gives up on a statement after ``statement_timeout`` seconds (Po
 database fails requests visibly instead of hanging them. ``cancel_running`` interrupts the
 statements in flight (a graceful stop that must end within a bound).
 
+Planner statistics follow bulk loads: ``note_written`` runs ``ANALYZE`` on a PostgreSQL table
+each time the rows this process wrote to it have doubled (from 10,000), so a join planned
+while the tables were small is re-planned long before autovacuum might get to it (a plan made
+on stale statistics ran for minutes at 1M predictions).
+
 A SQLite file deleted or replaced under a running process would take every later commit into
 a file nobody will read again: ``write`` checks the file's identity (device and inode) before
 a transaction and after its commit, and once it has changed refuses every write with
@@ -31,10 +36,12 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from learnloop.errors import StorageUnavailableError
+from learnloop.store.tables import metadata
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL: an unreachable host fails a connection attempt this fast
+ANALYZE_MIN_ROWS = 10_000
 
 
 class Database:
@@ -48,6 +55,7 @@ class Database:
         self.lost: str | None = None  # why writes are refused for good (the SQLite file went away)
         self._running: set[Any] = set()  # DBAPI connections checked out now (cancel_running)
         self._running_lock = threading.Lock()
+        self._written: dict[str, tuple[int, int]] = {}  # table -> (rows at the last ANALYZE, rows since)
         busy_ms = max(1, round(statement_timeout * 1000))
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
@@ -113,6 +121,27 @@ class Database:
         self.check_file()
         with self.read() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+    def note_written(self, table: str, rows: int) -> None:
+        """Count rows a bulk writer put in ``table``; on PostgreSQL, ``ANALYZE`` it once they
+        reach the larger of ``ANALYZE_MIN_ROWS`` and the count at the previous ``ANALYZE``.
+        Failures are logged, never raised (statistics are an optimisation)."""
+        if self.is_sqlite:
+            return
+        with self._running_lock:
+            analyzed, since = self._written.get(table, (0, 0))
+            since += rows
+            due = since >= max(ANALYZE_MIN_ROWS, analyzed)
+            self._written[table] = (analyzed + since, 0) if due else (analyzed, since)
+        if not due:
+            return
+        if table not in metadata.tables:
+            raise ValueError(f"unknown table {table!r}")
+        try:
+            with self.write() as conn:
+                conn.exec_driver_sql(f"ANALYZE {table}")
+        except Exception as exc:
+            log.warning("ANALYZE %s failed: %s", table, exc)
 
     def cancel_running(self) -> int:
         """Interrupt every statement running now on this process's connections (SQLite
