@@ -6,10 +6,7 @@ push back with 503 and Retry-After, and never acknowledge what it did not store.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from conftest import ServerLauncher, fresh_postgres_database, init_home, wait_for
+from conftest import ServerLauncher, fresh_postgres_database, init_home, predictions_locked, wait_for
 from learnloop.store.db import Database
 from learnloop.store.repositories import predictions as prediction_repo
 
@@ -28,31 +25,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 M = "/v1/models/m"
 LOCK_SECONDS = 20.0  # the longest the lock is held; released as soon as the test has seen enough
 QUEUE_MAX = 200
-
-
-@contextmanager
-def predictions_locked(database_url: str) -> Iterator[None]:
-    """Another connection holds a lock on ``predictions`` (SQLite: the write lock of the whole
-    file, as any writer there takes), released on exit."""
-    if database_url.startswith("sqlite"):
-        holder = sqlite3.connect(make_url(database_url).database or "", isolation_level=None, timeout=10)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
-        return
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
-            try:
-                yield
-            finally:
-                conn.rollback()
-    finally:
-        engine.dispose()
 
 
 @dataclass

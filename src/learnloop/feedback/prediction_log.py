@@ -216,7 +216,7 @@ class PredictionLog:
         if self.failing_since is None:
             self.failing_since = time.monotonic()
         if acks:  # never acknowledged: the clients hear 503 and may retry; nothing is kept
-            error = storage_error(exc)
+            error = storage_error(exc, self._db)
             for _, future in acks:
                 future.set_exception(error)
             log.warning("prediction log: %d durable predictions refused (%s)", len(batch), exc)
@@ -243,7 +243,7 @@ class PredictionLog:
                 self._insert(rows)
             except Exception as exc:
                 log.warning("prediction log: a durable request refused (%d rows): %s", len(rows), exc)
-                future.set_exception(storage_error(exc))
+                future.set_exception(storage_error(exc, self._db))
             else:
                 self.written += len(rows)
                 future.set_result(None)

@@ -11,10 +11,14 @@ from learnloop.store.db import Database
 
 def is_outage(exc: Exception, db: Database) -> bool:
     """True when ``exc`` says the database is unreachable, stalled (a statement or lock
-    timeout) or gone (the SQLite file deleted), rather than refusing the rows written."""
+    timeout, a cancelled statement) or gone (the SQLite file deleted), rather than refusing
+    the rows written. Driver errors count as SQLAlchemy's do (``COPY`` runs on the driver)."""
     if isinstance(exc, StorageUnavailableError | OperationalError | InterfaceError):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    driver = db.write_engine.dialect.dbapi
+    if driver is not None and isinstance(exc, driver.OperationalError | driver.InterfaceError):
         return True
     try:
         db.ping()
@@ -23,10 +27,13 @@ def is_outage(exc: Exception, db: Database) -> bool:
     return False
 
 
-def storage_error(exc: Exception) -> LearnloopError:
+def storage_error(exc: Exception, db: Database | None = None) -> LearnloopError:
     """The error a request hears when its write failed: 503 for an outage, else 422."""
     if isinstance(exc, LearnloopError):
         return exc
+    driver = db.write_engine.dialect.dbapi if db is not None else None
+    if driver is not None and isinstance(exc, driver.OperationalError | driver.InterfaceError):
+        return StorageUnavailableError("the database is unavailable; retry shortly", retry_after=2.0)
     if isinstance(exc, OperationalError | InterfaceError) or not isinstance(exc, DBAPIError):
         return StorageUnavailableError("the database is unavailable; retry shortly", retry_after=2.0)
     return ValidationError(f"the database refused this write: {str(exc.orig)[:200]}", field="body")
