@@ -78,10 +78,10 @@ def main():
     app = create_app(settings, start_worker=True, freeze_gc=True)  # as `learnloop serve` does
     services = app.state.services
 
-    def no_log(row):
+    def no_log(rows):
         return None
 
-    services.ingest.log_prediction = no_log
+    services.ingest.log_predictions = no_log
     uvicorn.run(app, host="127.0.0.1", port=int(port), loop=loop, http="httptools",
                 log_level=log_level, access_log=False)
 
@@ -733,7 +733,7 @@ class Context:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-def serve_argv(home: Path, url: str, port: int, loop: str) -> list[str]:
+def serve_argv(home: Path, url: str, port: int, loop: str, *extra: str) -> list[str]:
     """`learnloop serve` as a user runs it (warnings only: nothing is logged per request)."""
     return [
         *learnloop_cmd(),
@@ -750,6 +750,7 @@ def serve_argv(home: Path, url: str, port: int, loop: str) -> list[str]:
         loop,
         "--log-level",
         "warning",
+        *extra,
     ]
 
 
@@ -811,7 +812,8 @@ class Served:
 
 def start_servers(ctx: Context, specs: list[tuple[str, str]]) -> dict[str, Served]:
     """Each (name, kind) gets a fresh home and database, `learnloop init` on the Yelp data,
-    and a server: kind is "serve:<loop>" (the product) or "nolog:<loop>" (the baseline)."""
+    and a server: kind is "serve:<loop>" (the product), "durable:<loop>" (the product with
+    `--prediction-log durable`) or "nolog:<loop>" (the baseline)."""
     yelp = DATA / "yelp_labelled.txt"
     out: dict[str, Served] = {}
     for name, kind in specs:
@@ -824,7 +826,10 @@ def start_servers(ctx: Context, specs: list[tuple[str, str]]) -> dict[str, Serve
         ctx.results.setdefault("init_seconds", {})[name] = wall
         flavour, loop = kind.split(":")
         port = free_port()
-        argv = serve_argv(home, url, port, loop) if flavour == "serve" else nolog_argv(ctx, home, url, port, loop)
+        if flavour == "nolog":
+            argv = nolog_argv(ctx, home, url, port, loop)
+        else:
+            argv = serve_argv(home, url, port, loop, *(["--prediction-log", "durable"] if flavour == "durable" else []))
         server = Server(name, argv, port, ctx.res.root / f"{name}.log")
         ctx.res.servers.append(server)
         log(f"starting {name} ({' '.join(argv[1:2])}, loop {loop}) on port {port}")
@@ -890,21 +895,25 @@ PREDICT = f"/v1/models/{MODEL}/predict"
 
 
 def scenario_predict(ctx: Context) -> None:
-    """Predict with logging (the product) and with a no-op log (the baseline), alternating
-    runs between the two servers; then feedback on the product; then the row checks."""
+    """Predict with logging (the product, buffered and durable) and with a no-op log (the
+    baseline), alternating runs between the servers; then feedback on the product; then the
+    row checks."""
     args = ctx.args
     lua = predict_lua(ctx)
-    servers = start_servers(ctx, [("nolog", f"nolog:{DEFAULT_LOOP}"), ("serve", f"serve:{DEFAULT_LOOP}")])
-    nolog, serve = servers["nolog"], servers["serve"]
-    for s in (nolog, serve):
+    specs = [(name, f"{name}:{DEFAULT_LOOP}") for name in ("nolog", "serve", "durable")]
+    servers = start_servers(ctx, specs)
+    nolog, serve, durable = servers["nolog"], servers["serve"], servers["durable"]
+    for s in servers.values():
         s.load(ctx, "warm-up", PREDICT, lua, connections=8, seconds=2)
-    series = {f"{name} c={c}": Series(f"{name} c={c}") for name in ("nolog", "serve") for c in (8, 64)}
+    series = {f"{name} c={c}": Series(f"{name} c={c}") for name in servers for c in (8, 64)}
     for round_ in range(args.repeat):
-        order = (nolog, serve) if round_ % 2 == 0 else (serve, nolog)
+        order = list(servers.values()) if round_ % 2 == 0 else list(reversed(servers.values()))
         for c in (8, 64):
             for s in order:
                 series[f"{s.server.name} c={c}"].runs.append(s.load(ctx, f"predict c={c}", PREDICT, lua, connections=c))
     stop_served(ctx, nolog)
+    durable.scrape()
+    stop_served(ctx, durable)
 
     # prediction ids for the feedback corrections (these predictions are logged too)
     prediction_ids: list[tuple[str, str]] = []
@@ -937,6 +946,7 @@ def scenario_predict(ctx: Context) -> None:
             str(c): 1 - series[f"serve c={c}"].median("rps") / series[f"nolog c={c}"].median("rps") for c in (8, 64)
         },
         prediction_log_check=rows_check(serve),
+        durable_log_check=rows_check(durable),
         feedback=feedback,
         feedback_check=fb_check,
     )
@@ -1125,6 +1135,8 @@ def report(ctx: Context) -> tuple[str, dict[str, bool]]:
         row("predict, logged", p["serve c=64"].runs, "(tail reported)")
         row("predict, logging no-op", p["nolog c=8"].runs)
         row("predict, logging no-op", p["nolog c=64"].runs)
+        row("predict, durable log", p["durable c=8"].runs)
+        row("predict, durable log", p["durable c=64"].runs)
         for name, w in r["feedback"].items():
             if name.startswith("single"):
                 ok = w.items_per_s >= FEEDBACK_EPS_TARGET and w.non2xx == 0
@@ -1154,6 +1166,15 @@ def report(ctx: Context) -> tuple[str, dict[str, bool]]:
                 f"{p[f'serve c={c}'].median('rps'):,.0f} req/s: cost {100 * cost:.1f}% (target < 10%: {verdict(ok)});"
                 f" p99 {p[f'nolog c={c}'].median('p99_ms'):.1f} -> {p[f'serve c={c}'].median('p99_ms'):.1f} ms"
             )
+        for c in ("8", "64"):
+            d, b = p[f"durable c={c}"], p[f"serve c={c}"]
+            add(
+                f"  c={c:<3} durable log (answered once committed): {d.median('rps'):,.0f} req/s"
+                f" ({100 * (d.median('rps') / b.median('rps') - 1):+.1f}% vs buffered),"
+                f" p99 {d.median('p99_ms'):.1f} ms, {d.median('cpu_us_per_item'):.0f} us/request"
+            )
+        dc = r["durable_log_check"]
+        targets["durable log: rows logged == predictions served"] = dc["met"]
         ch = r["prediction_log_check"]
         targets["rows logged == predictions served"] = ch["met"]
         add("")
@@ -1163,6 +1184,11 @@ def report(ctx: Context) -> tuple[str, dict[str, bool]]:
             f" (diff {ch['rows_minus_server_count']:+d}); 2xx received by clients {ch['ok_responses_client']:,}"
             f" (diff {ch['rows_minus_client_ok']:+d}; up to {ch['in_flight_bound']} were in flight when wrk"
             f" stopped) -> {verdict(ch['met'])}"
+        )
+        add(
+            f"  durable server: rows {dc['rows_logged']:,}; served per server counter {dc['served_server_count']:,}"
+            f" (diff {dc['rows_minus_server_count']:+d}); 2xx received {dc['ok_responses_client']:,}"
+            f" (diff {dc['rows_minus_client_ok']:+d}) -> {verdict(dc['met'])}"
         )
         add(
             f"  max prediction_log_backlog seen on /health under load: {ch['max_prediction_log_backlog']:,};"

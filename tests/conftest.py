@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from learnloop.clock import Clock
 from learnloop.config import Settings
@@ -109,6 +112,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with fresh_postgres_database() as url:
         yield url
+
+
+@contextmanager
+def predictions_locked(database_url: str) -> Iterator[None]:
+    """Another connection holds a lock on ``predictions`` (SQLite: the write lock of the whole
+    file, as any writer there takes), released on exit."""
+    if database_url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(database_url).database or "", isolation_level=None, timeout=10)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                conn.rollback()
+    finally:
+        engine.dispose()
 
 
 # -- services --------------------------------------------------------------------------------

@@ -85,7 +85,6 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if owned:
             services.start(worker=start_worker)
-        services.ingest.attach_event_loop(asyncio.get_running_loop())
         admission.start(asyncio.get_running_loop())
         if freeze_gc:
             gc.collect()
@@ -94,7 +93,6 @@ def create_app(
             yield
         finally:
             admission.stop()
-            services.ingest.detach_event_loop()
             if owned:
                 services.close()  # flushes the prediction log and pending feedback
 

@@ -70,6 +70,9 @@ class Limits:
             raise ValueError("max_json_depth >= 2 and 1024 <= max_body_bytes <= max_body_bytes_in_flight")
 
 
+PREDICTION_LOG_MODES = ("buffered", "durable")
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = DEFAULT_HOME
@@ -93,6 +96,17 @@ class Settings:
     job_lease_seconds: float = 30.0
     # Seconds between a worker's lease renewals (and its checks for expired leases).
     job_heartbeat_seconds: float = 5.0
+    # "buffered": a prediction is answered at once and logged within ~0.1 s (a killed process
+    # loses that window; see the README's Reliability section). "durable": answered only once
+    # its row is committed (group-committed, like feedback).
+    prediction_log: str = "buffered"
+    # Every database statement gives up after this long (PostgreSQL statement_timeout, SQLite
+    # busy timeout), so a stalled database fails requests visibly instead of hanging them.
+    statement_timeout_seconds: float = 15.0
+    # /ready answers 503 once a database check or a hot-path write has hung this long.
+    ready_stall_seconds: float = 5.0
+    # A graceful stop ends within about this long, cancelling a query still running.
+    shutdown_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.job_lease_seconds) and 0 < self.job_heartbeat_seconds <= self.job_lease_seconds / 2):
@@ -101,6 +115,13 @@ class Settings:
                 f"job_lease_seconds ({self.job_lease_seconds}), so that one late heartbeat never loses a lease",
                 field="job_heartbeat_seconds",
             )
+        if self.prediction_log not in PREDICTION_LOG_MODES:
+            modes = " or ".join(PREDICTION_LOG_MODES)
+            wrong = self.prediction_log
+            raise ValidationError(f"prediction_log must be {modes}, not {wrong!r}", field="prediction_log")
+        for name in ("statement_timeout_seconds", "ready_stall_seconds", "shutdown_timeout_seconds"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValidationError(f"{name} must be a positive number of seconds", field=name)
 
     @property
     def resolved_database_url(self) -> str:
@@ -142,6 +163,8 @@ class Settings:
             api_key=env.get("LEARNLOOP_API_KEY") or None,
             job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
+            prediction_log=env.get("LEARNLOOP_PREDICTION_LOG") or "buffered",
+            statement_timeout_seconds=_seconds(env, "LEARNLOOP_STATEMENT_TIMEOUT", cls.statement_timeout_seconds),
         )
         return base.with_overrides(**overrides)
 

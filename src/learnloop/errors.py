@@ -19,6 +19,11 @@ Hierarchy::
 
 from __future__ import annotations
 
+import re
+
+_FILE_URL = re.compile(r"file://\S+")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w./-])/[^\s'\",;)]+")
+
 
 class LearnloopError(Exception):
     """Base class; ``code`` is stable and appears in API error bodies."""
@@ -100,3 +105,9 @@ class OverloadedError(LearnloopError):
 
 class StorageUnavailableError(OverloadedError):
     code = "storage_unavailable"
+
+
+def without_paths(message: str) -> str:
+    """``message`` with absolute file paths and file URLs replaced by ``<path>``: for answers
+    to unauthenticated clients (the full message belongs in the server log)."""
+    return _ABSOLUTE_PATH.sub("<path>", _FILE_URL.sub("<path>", message))

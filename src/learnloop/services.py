@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from learnloop.artifacts import ArtifactStore, open_store
@@ -19,6 +20,7 @@ from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.models import ModelCreation, ModelDeletion
 from learnloop.monitoring.performance import PerformanceService
+from learnloop.monitoring.readiness import DatabaseWatch, Readiness, stalled
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
 from learnloop.notify.service import NotificationService
 from learnloop.privacy import PrivacyService
@@ -64,13 +66,16 @@ class Services:
     runner: TrainingRunner
     notify: NotificationService
     active: ActiveLearningService
+    watch: DatabaseWatch
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self, *, worker: bool = True) -> None:
-        """Start an API replica's background work (the ingest writer, the shadow runner, the
-        loaded models and their route polling) and, unless ``worker`` is False, a worker."""
+        """Start an API replica's background work (the ingest writer, the database watch, the
+        shadow runner, the loaded models and their route polling) and, unless ``worker`` is
+        False, a worker."""
         self.ingest.start()
+        self.watch.start()
         self.shadow.start()
         self.cache.refresh()
         self._routing_thread = threading.Thread(target=self._poll_routes, name="learnloop-routes", daemon=True)
@@ -92,13 +97,9 @@ class Services:
                 log.exception("route refresh failed")
 
     def health(self) -> dict[str, object]:
-        """Database reachability, what each model serves, and the write backlogs."""
-        try:
-            with self.db.read() as conn:
-                conn.exec_driver_sql("SELECT 1")
-            database = "ok"
-        except Exception as exc:  # reported, not raised: health must answer
-            database = f"error: {type(exc).__name__}"
+        """Liveness, from memory (never waits for the database): the last database check,
+        what each model serves, and the write backlogs."""
+        database = self.watch.status()
         models: dict[str, int | None] = {}
         unavailable: dict[str, str] = {}
         for name in self.cache.model_names():
@@ -116,6 +117,23 @@ class Services:
             "feedback_backlog": self.ingest.feedback_backlog,
         }
 
+    def readiness(self) -> Readiness:
+        """Whether this replica should get traffic, from memory: the database answers, no
+        hot-path write has hung past ``ready_stall_seconds``, and every model whose champion
+        is set could load it."""
+        threshold = self.settings.ready_stall_seconds
+        plog = self.ingest.predictions
+        hung = plog.busy_since if plog.busy_since is not None else plog.failing_since
+        checks = {
+            "database": self.watch.status(),
+            "prediction_log": stalled(hung, threshold, "writing"),
+            "feedback": stalled(self.ingest.feedback_busy_since, threshold, "committing"),
+        }
+        routes = {name: self.cache.route(name) for name in self.cache.model_names()}
+        broken = [f"{name}: {r.error}" for name, r in routes.items() if r.error and r.champion is None]
+        checks["models"] = "; ".join(broken) or "ok"
+        return Readiness(all(v == "ok" for v in checks.values()), checks)
+
     def refresh_gauges(self) -> None:
         self.metrics.prediction_queue.set(self.ingest.prediction_backlog)
         self.metrics.feedback_queue.set(self.ingest.feedback_backlog)
@@ -127,15 +145,20 @@ class Services:
                 self.metrics.champion.labels(name).set(champion.version)
 
     def close(self) -> None:
+        """Stop everything within about ``shutdown_timeout_seconds``: writes still pending
+        then are cancelled (predictions dead-lettered, feedback never acknowledged)."""
+        deadline = time.monotonic() + self.settings.shutdown_timeout_seconds
         self._stop.set()
+        self.watch.close()
         self.worker.request_stop()
         self.runner.close()  # ends a fit in progress, so the worker thread can finish now
-        self.worker.stop()
+        self.ingest.close(timeout=max(1.0, deadline - time.monotonic() - 1.0))
+        self.worker.stop(timeout=max(0.5, deadline - time.monotonic()))
+        self.db.cancel_running()  # whatever still runs now (a worker query hung in a stalled database)
         self.notify.close()
         self.shadow.close()
-        self.ingest.close()
         if self._routing_thread is not None:
-            self._routing_thread.join(5)
+            self._routing_thread.join(max(0.1, deadline - time.monotonic()))
         self.db.dispose()
 
 
@@ -143,7 +166,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     clock = clock or SystemClock()
     settings.home.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_artifact_url)  # a bad URL fails before the database is touched
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, statement_timeout=settings.statement_timeout_seconds)
     if migrate:
         upgrade(db, home_artifacts=settings.home_artifacts_dir)
     metrics = Metrics()
@@ -160,6 +183,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         db,
         prediction_queue_max=limits.prediction_queue_max,
         feedback_queue_max=limits.feedback_queue_max,
+        durable_predictions=settings.prediction_log == "durable",
         flush_rows=limits.prediction_flush_rows,
         flush_seconds=limits.prediction_flush_seconds,
         dead_letter=settings.home / "dead-letter" / "predictions.jsonl",
@@ -213,4 +237,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         runner=runner,
         notify=notify,
         active=ActiveLearningService(db),
+        watch=DatabaseWatch(db, stall_seconds=settings.ready_stall_seconds),
     )

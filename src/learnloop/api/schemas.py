@@ -341,6 +341,11 @@ class Health(BaseModel):
     feedback_backlog: int
 
 
+class ReadinessPublic(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]  # database, prediction_log, feedback, models: "ok" or what is wrong
+
+
 class EventPublic(BaseModel):
     id: int
     model: str

@@ -6,6 +6,8 @@ import contextlib
 import ipaddress
 import logging
 import time
+from dataclasses import replace
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -24,6 +26,11 @@ from learnloop.cli.common import (
 )
 from learnloop.domain import JobStatus
 from learnloop.errors import LearnloopError
+
+
+class PredictionLogMode(StrEnum):
+    buffered = "buffered"
+    durable = "durable"
 
 
 def _is_loopback(host: str) -> bool:
@@ -48,6 +55,22 @@ def serve(
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
     loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    prediction_log: Annotated[
+        PredictionLogMode | None,
+        typer.Option(
+            "--prediction-log",
+            envvar="LEARNLOOP_PREDICTION_LOG",
+            help="buffered: answer at once, log within ~0.1 s (default); durable: answer once the row is committed.",
+        ),
+    ] = None,
+    prediction_queue_max: Annotated[
+        int | None,
+        typer.Option("--prediction-queue-max", min=1, help="Predictions buffered before answering 503 (50,000)."),
+    ] = None,
+    statement_timeout: Annotated[
+        float | None,
+        typer.Option("--statement-timeout", min=0.1, help="Seconds before any database statement gives up (15)."),
+    ] = None,
 ) -> None:
     """Serve every model over HTTP, with an in-process worker."""
     import uvicorn
@@ -57,7 +80,16 @@ def serve(
     if not _is_loopback(host) and not api_key:
         fail(f"refusing to serve on non-loopback host {host!r} without an API key (--api-key or LEARNLOOP_API_KEY)")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings_for(home, database_url, artifact_url=artifact_url, api_key=api_key)
+    settings = settings_for(
+        home,
+        database_url,
+        artifact_url=artifact_url,
+        api_key=api_key,
+        prediction_log=prediction_log.value if prediction_log else None,
+        statement_timeout_seconds=statement_timeout,
+    )
+    if prediction_queue_max is not None:
+        settings = settings.with_overrides(limits=replace(settings.limits, prediction_queue_max=prediction_queue_max))
     try:
         app = create_app(settings, start_worker=worker, freeze_gc=True)
     except LearnloopError as exc:  # a bad artifact URL, a database that will not migrate
@@ -71,6 +103,8 @@ def serve(
         http="httptools",
         log_level=log_level,
         access_log=False,
+        # Requests still open get half the stop budget; the lifespan's close gets the rest.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_seconds / 2)),
     )
 
 

@@ -1,26 +1,17 @@
-"""The ingest writer: every hot-path write goes through one thread.
+"""The ingest writer: every hot-path write runs on a writer thread, never on the event loop.
 
-* **Predictions** are logged off the request's critical path: ``log_prediction`` appends to
-  a bounded buffer and returns; the thread writes them in batches. A full buffer raises
-  ``OverloadedError`` (the API answers 503 with Retry-After): pushback, never silent loss.
-  ``close`` flushes what is left.
-* **Feedback** is *group-committed*: ``submit_feedback`` hands rows to the thread and waits
-  until the transaction that holds them has committed, so an acknowledged event survives a
-  killed process. Concurrent requests share one commit, which is how a single SQLite or
+* **Predictions** go to the prediction log (``prediction_log.py``): a bounded buffer drained
+  by a thread of its own; buffered (answered at once, written within ~0.1 s) or durable
+  (answered once committed). A full buffer raises ``OverloadedError`` (503 with Retry-After).
+* **Feedback** is *group-committed*: ``submit_feedback`` hands rows to the feedback thread and
+  waits until the transaction that holds them has committed, so an acknowledged event survives
+  a killed process. Concurrent requests share one commit, which is how a single SQLite or
   PostgreSQL connection takes thousands of events per second.
 
-In a server, ``attach_event_loop`` has the event loop drive the prediction flushes: it writes
-each batch in one statement between requests. Done by the writer thread instead, the same
-writes cost more than twice as much throughput, in GIL hand-offs between the two threads
-(measured at 8 connections: 14% vs 3% on SQLite, 20% vs 10% on PostgreSQL). The loop never
-waits out a failure: a batch that fails goes back to the writer thread, which probes the
-database, retries and dead-letters with pauses, and the loop stays out until it has recovered.
-
-Failures stay with the item that caused them: a batch the database refuses is retried item
-by item. Feedback the database refuses is answered with an error for that request alone
-(422; 503 when the database is unreachable). A prediction row a healthy database refuses is
-appended to ``dead_letter`` (JSON lines) and counted; while the database is unreachable,
-rows stay queued and are retried.
+The two run on separate threads so that a table the prediction log cannot write (a lock on
+``predictions``) holds up neither feedback nor the event loop. Every write waits at most the
+statement timeout (``Database``). Feedback the database refuses is answered with an error for
+that request alone (422; 503 when the database is unreachable, stalled or gone).
 """
 
 from __future__ import annotations
@@ -30,22 +21,22 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 from learnloop.domain import Feedback
-from learnloop.errors import LearnloopError, OverloadedError, StorageUnavailableError, ValidationError
+from learnloop.errors import OverloadedError, StorageUnavailableError
+from learnloop.feedback.prediction_log import PredictionLog
+from learnloop.feedback.write_errors import is_outage, storage_error
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
-from learnloop.store.repositories import predictions as prediction_repo
 
 log = logging.getLogger(__name__)
+
+FEEDBACK_BATCH = 5_000  # events per group commit
 
 
 @dataclass
@@ -61,129 +52,93 @@ class IngestWriter:
         *,
         prediction_queue_max: int,
         feedback_queue_max: int,
-        flush_rows: int = 512,
-        flush_seconds: float = 0.05,
+        durable_predictions: bool = False,
+        flush_rows: int = 1024,
+        flush_seconds: float = 0.1,
         dead_letter: Path | None = None,
     ) -> None:
         self._db = db
-        self._encode = prediction_repo.prediction_row_encoder(db.write_engine.dialect)
-        self._predictions: deque[prediction_repo.PredictionRow] = deque()
+        self.predictions = PredictionLog(
+            db,
+            queue_max=prediction_queue_max,
+            durable=durable_predictions,
+            flush_rows=flush_rows,
+            flush_seconds=flush_seconds,
+            dead_letter=dead_letter,
+        )
         self._feedback: deque[_FeedbackRequest] = deque()
         self._feedback_rows = 0
-        self._prediction_max = prediction_queue_max
         self._feedback_max = feedback_queue_max
-        self._flush_rows = flush_rows
-        self._flush_seconds = flush_seconds
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._loop_task: asyncio.Task[None] | None = None
-        self._recovering = False  # the writer thread owns the prediction backlog until it is written
-        self._dead_letter = dead_letter
-        self.predictions_written = 0
-        self.predictions_dead_lettered = 0
+        self.feedback_busy_since: float | None = None  # monotonic start of the commit in progress
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        self.predictions.start()
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="learnloop-ingest", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="learnloop-feedback", daemon=True)
             self._thread.start()
 
-    def attach_event_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """In a server: flush the prediction log from ``loop`` (see the module docstring)."""
-        if self._loop_task is None:
-            self._loop_task = loop.create_task(self._flush_predictions_on_loop())
-
-    def detach_event_loop(self) -> None:
-        """The loop is going away: hand prediction flushes back to the writer thread."""
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            self._loop_task = None
-            self._wake.set()  # the writer thread takes the backlog from here
-
-    async def _flush_predictions_on_loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self._flush_seconds)
-            self._flush_from_loop()
-
-    def _flush_from_loop(self) -> None:
-        if self._recovering or not self._predictions:
-            return
-        batch = [self._predictions.popleft() for _ in range(min(len(self._predictions), 5_000))]
-        try:
-            with self._db.write() as conn:
-                prediction_repo.insert_predictions(conn, batch)
-            self.predictions_written += len(batch)
-        except Exception as exc:
-            self._predictions.extendleft(reversed(batch))
-            self._recovering = True
-            self._wake.set()
-            log.warning("prediction log write failed on the event loop (%s); the writer thread takes over", exc)
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Stop accepting work, flush everything buffered, stop the thread."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop taking work and write what is pending, within about ``timeout`` seconds: past
+        it, running statements are cancelled, buffered predictions go to the dead-letter file
+        and feedback still waiting is answered 503 (it was never acknowledged)."""
+        deadline = time.monotonic() + timeout
         self._stopping = True
-        if self._loop_task is not None:
-            self._loop_task.cancel()
         self._wake.set()
+        self.predictions.close(timeout)
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.1, deadline - time.monotonic()))
+            if self._thread.is_alive():
+                self._db.cancel_running()
+                self._thread.join(2.0)
             self._thread = None
-        self._drain()  # whatever arrived after the thread's last pass
+        else:
+            self._write_feedback()
+        self._fail_waiting_feedback()
 
     def flush(self) -> None:
-        """Write everything buffered now. For an owner that runs no writer thread (a script,
-        an in-process replay); a started writer flushes by itself."""
+        """Write every buffered prediction now. For an owner that runs no writer thread (a
+        script, an in-process replay); a started writer flushes by itself."""
         if self._thread is not None:
             raise RuntimeError("flush() is for an ingest writer that was not started")
-        self._drain()
+        self.predictions.drain()
 
     def write_now(self, timeout: float = 5.0) -> bool:
-        """Have every prediction logged so far written before returning, in any mode: by this
-        call when no writer thread runs, by this call on the event loop that owns the flushes
-        (a route handler), else by waiting up to ``timeout`` for the writer thread. For callers
-        about to read the log back (an erasure must see every row). False if the wait ran out."""
-        if self._thread is None:
-            self._drain()
-            return True
-        task = self._loop_task
-        if task is not None and not self._recovering:
-            try:
-                on_loop = asyncio.get_running_loop() is task.get_loop()
-            except RuntimeError:
-                on_loop = False
-            if on_loop:
-                self._flush_from_loop()
-                return not self._predictions
-        target = self.predictions_written + len(self._predictions)
-        self._wake.set()
-        deadline = time.monotonic() + timeout
-        while self.predictions_written < target:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        """Have every prediction logged so far written before returning (a caller about to read
+        the log back: an erasure must see every row). False if ``timeout`` ran out first.
+        Blocks: call it from a worker thread, never from the event loop."""
+        return self.predictions.wait_written(timeout)
 
     # -- producers ------------------------------------------------------------------------
     @property
     def prediction_backlog(self) -> int:
-        return len(self._predictions)
+        return self.predictions.backlog
 
     @property
     def feedback_backlog(self) -> int:
         return self._feedback_rows
 
-    def log_prediction(self, row: dict[str, Any]) -> None:
-        if len(self._predictions) >= self._prediction_max:
-            raise OverloadedError("prediction log is full; retry shortly", retry_after=1.0)
-        self._predictions.append(self._encode(row))
-        if len(self._predictions) >= self._flush_rows:
-            if self._loop_task is not None:
-                self._flush_from_loop()
-            else:
-                self._wake.set()
+    @property
+    def predictions_written(self) -> int:
+        return self.predictions.written
+
+    @property
+    def predictions_dead_lettered(self) -> int:
+        return self.predictions.dead_lettered
+
+    def log_predictions(self, rows: Sequence[Mapping[str, Any]]) -> Future[None] | None:
+        """Queue prediction-log rows; in durable mode, a future done once they are committed."""
+        return self.predictions.log(rows)
+
+    def log_prediction(self, row: Mapping[str, Any]) -> Future[None] | None:
+        return self.predictions.log([row])
 
     def submit_feedback(self, rows: Sequence[dict[str, Any]]) -> Future[list[Feedback]]:
+        if self._db.lost is not None:
+            raise StorageUnavailableError(self._db.lost, retry_after=60.0)
         if self._stopping:
             raise OverloadedError("server is shutting down", retry_after=5.0)
         if self._feedback_rows + len(rows) > self._feedback_max:
@@ -193,105 +148,61 @@ class IngestWriter:
         self._feedback_rows += len(rows)
         self._wake.set()
         if self._thread is None:  # not started (CLI, tests): write inline
-            self._drain()
+            self._write_feedback()
         return future
 
     async def submit_feedback_async(self, rows: Sequence[dict[str, Any]]) -> list[Feedback]:
         return await asyncio.wrap_future(self.submit_feedback(rows))
 
-    # -- the writer thread ----------------------------------------------------------------
+    # -- the feedback thread --------------------------------------------------------------
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait(self._flush_seconds)
+            self._wake.wait(0.5)
             self._wake.clear()
-            self._drain()
-        self._drain()
-
-    def _drain(self) -> None:
-        if self._loop_task is None or self._recovering or self._stopping:
-            self._recovering = not self._write_predictions()
+            self._write_feedback()
         self._write_feedback()
-
-    def _write_predictions(self) -> bool:
-        """Write the whole backlog; False when the database is unreachable (rows kept)."""
-        while self._predictions:
-            batch = [self._predictions.popleft() for _ in range(min(len(self._predictions), 5_000))]
-            try:
-                with self._db.write() as conn:
-                    prediction_repo.insert_predictions(conn, batch)
-                self.predictions_written += len(batch)
-            except Exception:
-                if not self._database_reachable():
-                    # An outage: keep every row, in order, and try again on the next pass.
-                    self._predictions.extendleft(reversed(batch))
-                    log.exception("prediction log: database unreachable; %d rows kept for retry", len(batch))
-                    time.sleep(0.5)
-                    return False
-                self._write_predictions_one_by_one(batch)
-        return True
-
-    def _write_predictions_one_by_one(self, batch: list[prediction_repo.PredictionRow]) -> None:
-        for row in batch:
-            try:
-                with self._db.write() as conn:
-                    prediction_repo.insert_predictions(conn, [row])
-                self.predictions_written += 1
-            except Exception as exc:
-                self._dead_letter_row(row, exc)
-
-    def _dead_letter_row(self, values: prediction_repo.PredictionRow, exc: Exception) -> None:
-        self.predictions_dead_lettered += 1
-        row = dict(zip(prediction_repo.PREDICTION_COLUMNS, values, strict=True))
-        log.error("prediction %s refused by the database (%s); written to the dead-letter file", row["id"], exc)
-        if self._dead_letter is None:
-            return
-        try:
-            self._dead_letter.parent.mkdir(parents=True, exist_ok=True)
-            record = {**row, "created_at": str(row["created_at"]), "error": str(exc)[:500]}
-            with self._dead_letter.open("ab") as fh:
-                fh.write(orjson.dumps(record, default=str) + b"\n")
-        except Exception:  # the row is in the log message above; keep the writer alive
-            log.exception("could not write prediction %s to the dead-letter file", row["id"])
-
-    def _database_reachable(self) -> bool:
-        try:
-            with self._db.read() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        except Exception:
-            return False
-        return True
 
     def _write_feedback(self) -> None:
         while self._feedback:
             requests: list[_FeedbackRequest] = []
-            while self._feedback and sum(len(r.rows) for r in requests) < 5_000:
+            while self._feedback and sum(len(r.rows) for r in requests) < FEEDBACK_BATCH:
                 requests.append(self._feedback.popleft())
             try:
                 self._commit_feedback(requests)
-            except Exception:
-                # One group commit failed: retry each request alone so only the culprit fails.
+            except Exception as exc:
+                if is_outage(exc, self._db):  # no use retrying now: every request hears 503
+                    log.warning("feedback write failed (%d requests): %s", len(requests), exc)
+                    for request in requests:
+                        request.future.set_exception(storage_error(exc))
+                    continue
+                # The database refused this group: retry each request alone so only the culprit fails.
                 for request in requests:
                     try:
                         self._commit_feedback([request])
                     except Exception as exc:
                         log.warning("feedback write refused (%d events): %s", len(request.rows), exc)
-                        request.future.set_exception(_storage_error(exc))
+                        request.future.set_exception(storage_error(exc))
             finally:
                 self._feedback_rows -= sum(len(r.rows) for r in requests)
 
     def _commit_feedback(self, requests: list[_FeedbackRequest]) -> None:
         rows = [row for request in requests for row in request.rows]
-        with self._db.write() as conn:
-            stored = feedback_repo.insert_feedback_many(conn, rows)
+        self.feedback_busy_since = time.monotonic()
+        try:
+            with self._db.write() as conn:
+                stored = feedback_repo.insert_feedback_many(conn, rows)
+        finally:
+            self.feedback_busy_since = None
         start = 0
         for request in requests:
             request.future.set_result(stored[start : start + len(request.rows)])
             start += len(request.rows)
+        self._db.note_written("feedback", len(rows))
 
-
-def _storage_error(exc: Exception) -> LearnloopError:
-    if isinstance(exc, LearnloopError):
-        return exc
-    if isinstance(exc, OperationalError | InterfaceError) or not isinstance(exc, DBAPIError):
-        return StorageUnavailableError("the database is unavailable; retry shortly", retry_after=2.0)
-    return ValidationError(f"the database refused this event: {str(exc.orig)[:200]}", field="body")
+    def _fail_waiting_feedback(self) -> None:
+        while self._feedback:
+            request = self._feedback.popleft()
+            self._feedback_rows -= len(request.rows)
+            if not request.future.done():
+                error = StorageUnavailableError("the server stopped before this was written; retry", retry_after=5.0)
+                request.future.set_exception(error)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,21 @@ class PredictionService:
         self.shadow = shadow
 
     def predict(self, model: str, text: str, subject: str | None = None) -> PredictionResult:
+        """Answer, log the answer, and (durable prediction log) wait until it is committed."""
+        result, committed = self.answer(model, text, subject)
+        if committed is not None:
+            committed.result()
+        return result
+
+    async def predict_async(self, model: str, text: str, subject: str | None = None) -> PredictionResult:
+        """``predict`` for the event loop: a durable log's commit is awaited, not blocked on."""
+        result, committed = self.answer(model, text, subject)
+        if committed is not None:
+            await asyncio.wrap_future(committed)
+        return result
+
+    def answer(self, model: str, text: str, subject: str | None = None) -> tuple[PredictionResult, Future[None] | None]:
+        """The answer, queued for the log; with a durable log, also the future of its commit."""
         check_text(text, self.limits.max_text_chars)
         route = self.cache.route(model)
         prediction_id = new_id()
@@ -80,9 +96,9 @@ class PredictionService:
             label, probabilities = served.predictor.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
         result = PredictionResult(prediction_id, model, served.version, label, probabilities, route_name)
-        self._log(result, scrub_text(text, route.model.policy.curation.pii_scrub), subject, latency_ms)
+        committed = self._log([(result, scrub_text(text, route.model.policy.curation.pii_scrub), subject, latency_ms)])
         self._copy_to_shadow(route, key, result, text)
-        return result
+        return result, committed
 
     def _fallback(
         self, route: Route, served: LoadedVersion, route_name: str, exc: Exception
@@ -106,6 +122,22 @@ class PredictionService:
     def predict_many(
         self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
     ) -> list[PredictionResult]:
+        results, committed = self.answer_many(model, texts, subjects)
+        if committed is not None:
+            committed.result()
+        return results
+
+    async def predict_many_async(
+        self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
+    ) -> list[PredictionResult]:
+        results, committed = self.answer_many(model, texts, subjects)
+        if committed is not None:
+            await asyncio.wrap_future(committed)
+        return results
+
+    def answer_many(
+        self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
+    ) -> tuple[list[PredictionResult], Future[None] | None]:
         if len(texts) > self.limits.max_batch_items:
             raise ValidationError(
                 f"batch has {len(texts)} items; the limit is {self.limits.max_batch_items}",
@@ -121,6 +153,7 @@ class PredictionService:
             served, route_name = route.pick(key)
             arms.setdefault((served.version, route_name), (served, []))[1].append(i)
         results: list[PredictionResult | None] = [None] * len(texts)
+        logged: list[tuple[PredictionResult, str, str | None, float]] = []
         for (_, route_name), (served, indices) in arms.items():
             started = time.perf_counter()
             try:
@@ -137,13 +170,19 @@ class PredictionService:
                     ids[i], model, served.version, labels[int(row.argmax())], probabilities, route_name
                 )
                 stored = scrub_text(texts[i], route.model.policy.curation.pii_scrub)
-                self._log(result, stored, subjects[i] if subjects else None, latency_ms)
-                self._copy_to_shadow(route, keys[i], result, texts[i])
+                logged.append((result, stored, subjects[i] if subjects else None, latency_ms))
                 results[i] = result
-        return [r for r in results if r is not None]
+        committed = self._log(logged)
+        answered = [r for r in results if r is not None]
+        for i, answer in enumerate(answered):
+            self._copy_to_shadow(route, keys[i], answer, texts[i])
+        return answered, committed
 
-    def _log(self, result: PredictionResult, text: str, subject: str | None, latency_ms: float) -> None:
-        self.ingest.log_prediction(
+    def _log(self, answers: Sequence[tuple[PredictionResult, str, str | None, float]]) -> Future[None] | None:
+        """Queue the answers' log rows (refused with 503 when the log is full); they count as
+        served once queued, or once committed with a durable log."""
+        now = self.clock.now()
+        rows = [
             {
                 "id": result.prediction_id,
                 "model": result.model,
@@ -152,11 +191,22 @@ class PredictionService:
                 "text": text,
                 "answer": orjson.dumps(ClassAnswer(result.label, result.probabilities).to_answer()).decode(),
                 "subject": hash_subject(subject),
-                "created_at": self.clock.now(),
+                "created_at": now,
                 "latency_ms": latency_ms,
             }
-        )
-        self.metrics.predictions.labels(result.model, str(result.version), result.route).inc()
+            for result, text, subject, latency_ms in answers
+        ]
+        committed = self.ingest.log_predictions(rows)
+        results = [a[0] for a in answers]
+        if committed is None:
+            self._count_served(results)
+        else:
+            committed.add_done_callback(lambda f: None if f.exception() else self._count_served(results))
+        return committed
+
+    def _count_served(self, results: Sequence[PredictionResult]) -> None:
+        for result in results:
+            self.metrics.predictions.labels(result.model, str(result.version), result.route).inc()
 
 
 @dataclass(frozen=True)

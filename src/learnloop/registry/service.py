@@ -120,6 +120,7 @@ class RegistryService:
         )
         with self.db.write() as conn:
             self._insert_model(conn, model, train, golden, source, "cli")
+        self.db.note_written("examples", len(train) + len(golden))  # a bulk load: fresh planner statistics
         return model
 
     def create_with_champion(
@@ -153,6 +154,7 @@ class RegistryService:
                 reason="bootstrap version", data={"previous": None},
             )  # fmt: skip
             model_repo.update_model(conn, model.name, retrain_watermark=candidate.snapshot_cutoff)
+        self.db.note_written("examples", len(train) + len(golden))  # a bulk load: fresh planner statistics
         log.info("model %s created by %s; version 1 is champion", model.name, actor)
         self.routing_changed(model.name)
         return self.version(model.name, version.version)

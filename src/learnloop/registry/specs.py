@@ -3,18 +3,23 @@
 Intake validates feedback against its model's spec: a stream consumer or a feedback-only
 replica must not load predictors to check a label. Specs are read from the database and kept
 for ``ttl`` seconds, so a change made by another process (a policy update) reaches this one
-within that time; a change made here is seen at once (``forget``).
+within that time; a change made here is seen at once (``forget``). While the database is out
+of reach the spec read last is kept (a model never seen answers 503).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from learnloop.domain import Model
+from learnloop.errors import LearnloopError, StorageUnavailableError
 from learnloop.store.db import Database
 from learnloop.store.repositories import models as model_repo
+
+log = logging.getLogger(__name__)
 
 
 class ModelSpecs:
@@ -31,8 +36,16 @@ class ModelSpecs:
         found = self._specs.get(name)
         if found is not None and now - found[0] < self._ttl:
             return found[1]
-        with self._db.read() as conn:
-            model = model_repo.get_model(conn, name)
+        try:
+            with self._db.read() as conn:
+                model = model_repo.get_model(conn, name)
+        except LearnloopError:
+            raise
+        except Exception as exc:  # the database is out of reach: the spec read last still holds
+            if found is not None:
+                log.warning("model %s: spec not refreshed (%s); using the one read before", name, exc)
+                return found[1]
+            raise StorageUnavailableError("the database is unavailable; retry shortly", retry_after=2.0) from exc
         with self._lock:
             self._specs[name] = (now, model)
         return model

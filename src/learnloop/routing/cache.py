@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from learnloop.artifacts import ArtifactStore
 from learnloop.domain import Model, Strategy
-from learnloop.errors import ArtifactError, LearnloopError, NotFoundError
+from learnloop.errors import ArtifactError, LearnloopError, NotFoundError, without_paths
 from learnloop.families import Predictor
 from learnloop.families.manifest import load_predictor
 from learnloop.routing.split import in_share
@@ -151,7 +151,8 @@ class ModelCache:
                 log.error("model %s version %s refuses to load: %s", name, number, exc)
                 loaded[number] = None
                 if number == deployment.champion_version:
-                    error = f"version {number} refuses to load: {exc}"
+                    # Said to unauthenticated clients (/health, 503s): paths stay in the log above.
+                    error = f"version {number} refuses to load: {without_paths(str(exc))}"
         champion = loaded.get(deployment.champion_version) if deployment.champion_version else None
         if champion is None and current is not None and current.champion is not None and error:
             # Keep serving what works rather than nothing.

@@ -29,10 +29,15 @@ def upgrade(db: Database, revision: str = "head", *, home_artifacts: Path | None
     name a file under it by absolute URI are rewritten to keys relative to the store (0004)."""
     cfg = alembic_config(db)
     with db.write_engine.connect() as conn:
+        if not db.is_sqlite:  # building an index on a large table may outlast the statement timeout
+            conn.exec_driver_sql("SET statement_timeout = 0")
         cfg.attributes["connection"] = conn
         cfg.attributes[HOME_ARTIFACTS] = home_artifacts
         command.upgrade(cfg, revision)
         conn.commit()
+        if not db.is_sqlite:
+            conn.exec_driver_sql("RESET statement_timeout")  # back to the connection's own
+            conn.commit()
 
 
 def downgrade(db: Database, revision: str, *, home_artifacts: Path | None = None) -> None:

@@ -141,6 +141,9 @@ predictions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Index("ix_predictions_model_created", "model", "created_at"),
+    # A version's answers, newest first (drift windows, expected accuracy, the online-accuracy
+    # join for a version with few answers yet).
+    Index("ix_predictions_model_version", "model", "version", "created_at"),
 )
 
 feedback = Table(
@@ -157,7 +160,9 @@ feedback = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("model", "client_id", name="uq_feedback_model_client_id"),
     Index("ix_feedback_model_created", "model", "created_at"),
-    Index("ix_feedback_prediction", "prediction_id"),
+    # Both join keys of feedback -> predictions: with (prediction_id) alone, stale statistics
+    # let PostgreSQL AND it with a model-only index, one scan per answer (minutes at 1M rows).
+    Index("ix_feedback_prediction", "prediction_id", "model"),
 )
 
 snapshots = Table(

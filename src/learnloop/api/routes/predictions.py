@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/models/{model}", tags=["predictions"])
 
 @router.post("/predict", response_model=PredictionPublic)
 async def predict(model: str, body: PredictRequest, services: ServicesDep) -> Response:
-    result = services.predictions.predict(model, body.text, body.subject)
+    result = await services.predictions.predict_async(model, body.text, body.subject)
     # Serialised directly: this is the hot path, and the schema above documents it.
     return Response(prediction_json(result), media_type="application/json")
 
@@ -26,5 +26,5 @@ async def predict(model: str, body: PredictRequest, services: ServicesDep) -> Re
 @router.post("/predict/batch", response_model=PredictBatchResponse)
 async def predict_batch(model: str, body: PredictBatchRequest, services: ServicesDep) -> PredictBatchResponse:
     items = body.items
-    results = services.predictions.predict_many(model, [i.text for i in items], [i.subject for i in items])
+    results = await services.predictions.predict_many_async(model, [i.text for i in items], [i.subject for i in items])
     return PredictBatchResponse(items=[PredictionPublic(**asdict(r)) for r in results])
