@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -360,21 +360,19 @@ def free_port() -> int:
 
 
 @dataclass
-class LiveServer:
-    url: str
+class LiveProcess:
+    """A learnloop subprocess with its log; ``stop`` sends ``STOP_SIGNAL`` (its graceful stop),
+    then SIGKILL if it has not exited within the grace period."""
+
+    STOP_SIGNAL: ClassVar[signal.Signals] = signal.SIGTERM
     process: subprocess.Popen[bytes]
     log_path: Path
-    home: Path
-    database_url: str
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
         except FileNotFoundError:
             return ""
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30.0), **kwargs)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no flushing."""
@@ -383,14 +381,24 @@ class LiveServer:
         self.process.wait(SERVER_STOP_GRACE)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it has not exited within the grace period."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(self.STOP_SIGNAL)
             try:
                 self.process.wait(SERVER_STOP_GRACE)
             except subprocess.TimeoutExpired:
-                self.process.send_signal(signal.SIGKILL)
-                self.process.wait(SERVER_STOP_GRACE)
+                self.kill()
+
+
+@dataclass
+class LiveServer(LiveProcess):
+    """A ``learnloop serve`` subprocess (SIGTERM: the graceful path that flushes the log)."""
+
+    url: str = ""
+    home: Path = Path()
+    database_url: str = ""
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30.0), **kwargs)
 
 
 @dataclass
@@ -432,7 +440,7 @@ class ServerLauncher:
             process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env(**(env or {}))
             )
-        server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, home, database_url)
+        server = LiveServer(process, log_path, url=f"http://127.0.0.1:{port}", home=home, database_url=database_url)
         self.servers.append(server)
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
@@ -477,32 +485,10 @@ def module_server_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @dataclass
-class LiveWorker:
-    """A ``learnloop worker`` subprocess."""
+class LiveWorker(LiveProcess):
+    """A ``learnloop worker`` subprocess (SIGINT: its Ctrl-C)."""
 
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except FileNotFoundError:
-            return ""
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hooks."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(SERVER_STOP_GRACE)
-
-    def stop(self) -> None:
-        """SIGINT (its Ctrl-C), then SIGKILL if it has not exited within the grace period."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(SERVER_STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    STOP_SIGNAL: ClassVar[signal.Signals] = signal.SIGINT
 
 
 @dataclass

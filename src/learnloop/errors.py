@@ -87,6 +87,12 @@ class InsufficientDataError(LearnloopError):
     code = "insufficient_data"
 
 
+class ModelUnavailableError(LearnloopError):
+    """The model exists but has no version that can serve (its champion refuses to load)."""
+
+    code = "model_unavailable"
+
+
 class ArtifactError(LearnloopError):
     code = "artifact_error"
 

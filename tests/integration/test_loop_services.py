@@ -20,11 +20,11 @@ from learnloop.errors import (
     DuplicateInBatchError,
     IdempotencyConflictError,
     InsufficientDataError,
+    ModelUnavailableError,
     NotFoundError,
 )
 from learnloop.ids import new_id
 from learnloop.policy import Policy
-from learnloop.routing.cache import ModelUnavailableError
 from learnloop.services import Services
 from learnloop.store import tables as t
 from learnloop.store.repositories import feedback as feedback_repo

@@ -18,12 +18,12 @@ from learnloop.errors import (
     IdempotencyConflictError,
     InsufficientDataError,
     LearnloopError,
+    ModelUnavailableError,
     NotFoundError,
     OverloadedError,
     PromotionRejectedError,
     ValidationError,
 )
-from learnloop.routing.cache import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 

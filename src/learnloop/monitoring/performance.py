@@ -42,7 +42,8 @@ from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
-from learnloop.tasks.classification import answer_correct, implied_label, latest_per_prediction, predicted_label
+from learnloop.tasks import OutcomeRule, get_task
+from learnloop.tasks.classification import LabelOutcomes, implied_label, predicted_label
 from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -99,24 +100,32 @@ def _macro_f1(
 
 
 def online_accuracy(
-    events: Iterable[FeedbackEvent], labels: Sequence[str], version: int | None = None
+    events: Iterable[FeedbackEvent],
+    labels: Sequence[str],
+    version: int | None = None,
+    *,
+    rule: OutcomeRule | None = None,
 ) -> OnlineAccuracy:
-    """Events: feedback on answers (any order); one outcome per prediction."""
+    """Events: feedback on answers (any order); one outcome per prediction, by the task's rule
+    (default: classification's, for ``labels``). Macro-F1 needs labels: over the answers whose
+    true label the feedback names."""
+    rule = rule or LabelOutcomes(labels)
     right = judged = unknown = 0
     truth: list[str] = []
     answers: list[str] = []
-    for event in latest_per_prediction(sorted(events, key=lambda e: (e.created_at, e.id))):
-        correct = answer_correct(event, labels)
+    for event in rule.deciding(sorted(events, key=lambda e: (e.created_at, e.id))):
+        correct = rule.outcome(event)
         if correct is None:
             unknown += 1
             continue
         judged += 1
         right += int(correct)
-        label, _ = implied_label(event, labels)
-        served = predicted_label(event)
-        if label is not None and served is not None:
-            truth.append(label)
-            answers.append(served)
+        if labels:
+            label, _ = implied_label(event, labels)
+            served = predicted_label(event)
+            if label is not None and served is not None:
+                truth.append(label)
+                answers.append(served)
     if judged == 0:
         return OnlineAccuracy(version, 0, None, None, None, None, None, 0, unknown)
     low, high = wilson_interval(right, judged)
@@ -124,7 +133,9 @@ def online_accuracy(
     return OnlineAccuracy(version, judged, right / judged, low, high, f1, f1_ci, len(truth), unknown)
 
 
-def daily_series(events: Iterable[FeedbackEvent], labels: Sequence[str]) -> list[dict[str, Any]]:
+def daily_series(
+    events: Iterable[FeedbackEvent], labels: Sequence[str], *, rule: OutcomeRule | None = None
+) -> list[dict[str, Any]]:
     """Online accuracy per version and day the answer was served, with Wilson intervals."""
     groups: dict[tuple[int, str], list[FeedbackEvent]] = defaultdict(list)
     for event in events:
@@ -132,7 +143,7 @@ def daily_series(events: Iterable[FeedbackEvent], labels: Sequence[str]) -> list
             groups[(event.served.version, event.served.created_at.date().isoformat())].append(event)
     out = []
     for (version, day), group in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
-        acc = online_accuracy(group, labels, version)
+        acc = online_accuracy(group, labels, version, rule=rule)
         if acc.n:
             out.append(
                 {
@@ -188,7 +199,9 @@ class PerformanceService:
             answers = prediction_repo.recent_answers(conn, model, champion, EXPECTED_WINDOW) if champion else []
             probabilities = [dict(a.get("probabilities") or {}) for a in answers]
             history = feedback_repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
-        online = online_accuracy(_newest_judged(rows, spec.policy.monitoring.accuracy_window), spec.labels, champion)
+        rule = get_task(spec.task).outcomes(spec)
+        newest = _newest_judged(rows, spec.policy.monitoring.accuracy_window)
+        online = online_accuracy(newest, spec.labels, champion, rule=rule)
         golden = (version.metrics.get("golden") or {}) if version else {}
         alarm, line, reason = drop_alarm(online, golden.get("accuracy"), spec.policy.monitoring.accuracy_drop)
         return Performance(
@@ -202,7 +215,7 @@ class PerformanceService:
             alarm=alarm,
             threshold=line,
             reason=reason,
-            series=daily_series(history, spec.labels) if series else [],
+            series=daily_series(history, spec.labels, rule=rule) if series else [],
         )
 
     def check(self, model: str) -> Performance:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from learnloop.artifacts import ArtifactStore
 from learnloop.domain import Model, Strategy
-from learnloop.errors import ArtifactError, LearnloopError, NotFoundError, without_paths
+from learnloop.errors import ArtifactError, ModelUnavailableError, NotFoundError, without_paths
 from learnloop.families import Predictor
 from learnloop.families.manifest import load_predictor
 from learnloop.routing.split import in_share
@@ -27,10 +27,6 @@ from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import rollouts as rollout_repo
 
 log = logging.getLogger(__name__)
-
-
-class ModelUnavailableError(LearnloopError):
-    code = "model_unavailable"
 
 
 @dataclass(frozen=True)
