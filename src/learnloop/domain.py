@@ -101,6 +101,20 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class StoredSnapshot:
+    """A dataset snapshot as the registry records it: its content hash, the model it was made
+    for, the key of its rows in the artifact store, what curation counted, and the feedback
+    cutoff (feedback up to it is in it)."""
+
+    hash: str
+    model: str
+    uri: str
+    counts: dict[str, Any]
+    cutoff: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Deployment:
     model: str
     champion_version: int | None

@@ -44,7 +44,7 @@ def test_the_database_holds_keys_and_the_files_live_at_the_artifact_url(
         assert (root / version.artifact_uri / "manifest.json").is_file()
         reference = version.metrics["drift_reference"]
         assert is_key(reference) and reference.startswith("drift/m/") and (root / reference).is_file()
-    assert snapshot["uri"] == f"snapshots/m/{outcome.snapshot}.jsonl.gz" and (root / snapshot["uri"]).is_file()
+    assert snapshot.uri == f"snapshots/m/{outcome.snapshot}.jsonl.gz" and (root / snapshot.uri).is_file()
     assert not (tmp_path / "home" / "artifacts").exists()
 
 
@@ -93,7 +93,7 @@ def test_erasure_of_a_snapshot_stored_by_absolute_uri_writes_the_cleaned_copy_un
     assert snap is not None
     elsewhere = tmp_path / "old disk" / "snap.jsonl.gz"
     elsewhere.parent.mkdir()
-    elsewhere.write_bytes(services.store.get_bytes(snap["uri"]))
+    elsewhere.write_bytes(services.store.get_bytes(snap.uri))
     with services.db.write() as conn:  # a row from before keys, outside the home's artifacts
         snapshot_repo.set_snapshot_uri(conn, outcome.snapshot, f"file://{elsewhere}")
     assert b"Alice's own sentence." in services.registry.training_data("m", outcome.version)
@@ -102,8 +102,8 @@ def test_erasure_of_a_snapshot_stored_by_absolute_uri_writes_the_cleaned_copy_un
 
     assert report.snapshot_rows == 1
     snap = services.registry.snapshot(outcome.snapshot)
-    assert snap is not None and snap["uri"] == f"snapshots/m/{outcome.snapshot}.jsonl.gz"
-    assert b"Alice's own sentence." not in gzip.decompress(services.store.get_bytes(snap["uri"]))
+    assert snap is not None and snap.uri == f"snapshots/m/{outcome.snapshot}.jsonl.gz"
+    assert b"Alice's own sentence." not in gzip.decompress(services.store.get_bytes(snap.uri))
     assert b"Alice's own sentence." not in services.registry.training_data("m", outcome.version)
 
 

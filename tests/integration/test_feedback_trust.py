@@ -33,7 +33,7 @@ def test_an_adversary_who_contradicts_everyone_ends_with_low_trust_and_weight_in
         services.feedback.record_sync("m", [item])
 
     outcome = services.training.retrain("m", actor="test")
-    counts = services.registry.snapshot(outcome.snapshot)["counts"]  # type: ignore[index]
+    counts = services.registry.snapshot(outcome.snapshot).counts  # type: ignore[union-attr]
     conflicts = counts["conflicts"]
     mallory = hash_subject("mallory")
     assert conflicts["rule"] == "dawid_skene" and conflicts["contested_items"] == 12
@@ -41,7 +41,9 @@ def test_an_adversary_who_contradicts_everyone_ends_with_low_trust_and_weight_in
     assert conflicts["trust"][mallory] < 0.5 < conflicts["trust"][hash_subject("alice")]
     assert counts["train_down_weighted"] >= 1
 
-    data = gzip.decompress(services.store.get_bytes(services.registry.snapshot(outcome.snapshot)["uri"]))  # type: ignore[index]
+    snapshot = services.registry.snapshot(outcome.snapshot)
+    assert snapshot is not None
+    data = gzip.decompress(services.store.get_bytes(snapshot.uri))
     lines = [json.loads(line) for line in data.splitlines()]
     truth = dict(rows)
     trained = {line["text"]: line for line in lines if line["source"] != "bootstrap"}

@@ -33,7 +33,7 @@ NUL = "nul \x00 byte"  # valid JSON ("\u0000"); PostgreSQL text cannot hold it
 def snapshot_rows(services: Services, snapshot_hash: str) -> list[dict[str, Any]]:
     snap = services.registry.snapshot(snapshot_hash)
     assert snap is not None
-    return [json.loads(line) for line in gzip.decompress(services.store.get_bytes(snap["uri"])).splitlines()]
+    return [json.loads(line) for line in gzip.decompress(services.store.get_bytes(snap.uri)).splitlines()]
 
 
 def logged(services: Services, prediction_id: str) -> bool:

@@ -50,7 +50,7 @@ def examples(n: int, domain: str = "amazon_cells", offset: int = 0) -> list[Feed
 def snapshot_lines(services: Services, snapshot_hash: str) -> list[dict[str, object]]:
     snap = services.registry.snapshot(snapshot_hash)
     assert snap is not None
-    data = gzip.decompress(services.store.get_bytes(snap["uri"]))
+    data = gzip.decompress(services.store.get_bytes(snap.uri))
     return [json.loads(line) for line in data.splitlines()]
 
 
@@ -193,7 +193,7 @@ def test_feedback_for_unknown_prediction_is_kept_and_joined_later(services: Serv
     assert (row.served.text, predicted_label(row), row.served.version) == (text, "1", 1)
 
     joined = services.training.retrain("m", actor="test")
-    counts = services.registry.snapshot(joined.snapshot)["counts"]  # type: ignore[index]
+    counts = services.registry.snapshot(joined.snapshot).counts  # type: ignore[union-attr]
     assert "pending_prediction" not in counts["feedback"]
     assert counts["feedback"]["examples"] == 1
     lines = snapshot_lines(services, joined.snapshot)

@@ -228,7 +228,7 @@ def test_a_database_filled_at_the_previous_head_upgrades_serves_and_keeps_its_fe
         performance = services.performance.performance("m")
         assert performance.online.n == 3 and performance.online.accuracy == pytest.approx(1 / 3)
         outcome = services.training.retrain("m", actor="test")
-        counts = services.registry.snapshot(outcome.snapshot)["counts"]  # type: ignore[index]
+        counts = services.registry.snapshot(outcome.snapshot).counts  # type: ignore[union-attr]
         assert counts["feedback"]["examples"] == 4 and counts["feedback"]["pending_prediction"] == 1
     finally:
         services.close()
@@ -282,10 +282,10 @@ def test_a_database_with_absolute_artifact_uris_upgrades_to_keys_then_serves_and
         assert v1.artifact_uri.startswith("models/m/") and v1.metrics["drift_reference"].startswith("drift/m/")
         assert services.registry.version("m", 2).artifact_uri == f"file://{elsewhere}"  # left as it was
         snapshot = services.registry.snapshot(str(v1.snapshot_hash))
-        assert snapshot is not None and snapshot["uri"] == f"snapshots/m/{v1.snapshot_hash}.jsonl.gz"
+        assert snapshot is not None and snapshot.uri == f"snapshots/m/{v1.snapshot_hash}.jsonl.gz"
 
         assert services.predictions.predict("m", "The pasta was superb.").version == 1
-        assert services.registry.training_data("m", 1).count(b"\n") == snapshot["counts"]["train"]
+        assert services.registry.training_data("m", 1).count(b"\n") == snapshot.counts["train"]
         assert services.drift.check("m").results  # the reference is read by its key
         services.registry.promote("m", 2, actor="test")  # an absolute URI outside the home still loads
         assert services.predictions.predict("m", "The pasta was superb.").version == 2

@@ -68,7 +68,7 @@ def test_training_data_exports_what_the_version_saw_scrubbed_as_jsonl_and_csv(
     )  # not splitlines: U+2028
     rows = [json.loads(line) for line in lines]
     snapshot = services.registry.snapshot(outcome.snapshot)
-    assert snapshot is not None and len(rows) == snapshot["counts"]["train"]
+    assert snapshot is not None and len(rows) == snapshot.counts["train"]
     (from_feedback,) = [r for r in rows if r["source"] == "feedback:example"]
     assert from_feedback["text"] == "Mr. <NAME> says: great phone, write to <EMAIL> or call <PHONE>."
     assert from_feedback["label"] == "1" and from_feedback["feedback_id"]
@@ -118,8 +118,8 @@ def test_a_subject_is_exported_then_erased_from_predictions_feedback_and_snapsho
     assert after["predictions"] == [] and after["feedback"] == []
     assert len(services.privacy.export("bob")["predictions"]) == 40  # nobody else is touched
     snap = services.registry.snapshot(outcome.snapshot)
-    assert snap is not None and snap["counts"]["erasures"][0]["rows"] == 21
-    stored = [json.loads(line) for line in gzip.decompress(services.store.get_bytes(snap["uri"])).splitlines()]
+    assert snap is not None and snap.counts["erasures"][0]["rows"] == 21
+    stored = [json.loads(line) for line in gzip.decompress(services.store.get_bytes(snap.uri)).splitlines()]
     assert len([r for r in stored if r["source"].startswith("feedback")]) == 40
     assert "Alice's own example sentence." not in {r["text"] for r in stored}
     assert services.registry.version("m", outcome.version).erasures

@@ -83,7 +83,7 @@ class ModelDeletion:
                 v.metrics[drift_reference.METRICS_KEY] for v in versions if v.metrics.get(drift_reference.METRICS_KEY)
             }
             kept = self._hand_over_snapshots(conn, name)
-            files |= {s["uri"] for s in snapshot_repo.list_snapshots(conn, name) if s["hash"] not in kept}
+            files |= {s.uri for s in snapshot_repo.list_snapshots(conn, name) if s.hash not in kept}
             rows = self._delete_rows(conn, name)
             event_repo.insert_event(
                 conn,
@@ -113,7 +113,7 @@ class ModelDeletion:
     def _hand_over_snapshots(self, conn: Connection, name: str) -> dict[str, str]:
         """Snapshots are content-addressed: one this model owns that another model's version was
         trained on too goes to that model (with a copy of its rows under that model's name)."""
-        owned = {s["hash"]: s["uri"] for s in snapshot_repo.list_snapshots(conn, name)}
+        owned = {s.hash: s.uri for s in snapshot_repo.list_snapshots(conn, name)}
         users = model_repo.snapshot_users(conn, owned, besides=name)
         for snapshot_hash, other in users.items():
             uri = self.store.put_bytes(snapshot_key(other, snapshot_hash), self.store.get_bytes(owned[snapshot_hash]))

@@ -40,7 +40,7 @@ import orjson
 
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
-from learnloop.domain import Feedback, Finding, FindingSink, Prediction
+from learnloop.domain import Feedback, Finding, FindingSink, Prediction, StoredSnapshot
 from learnloop.errors import ConflictError, StorageUnavailableError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import hash_subject
@@ -127,9 +127,9 @@ class PrivacyService:
         for snap in snapshots:
             dropped = self._rewrite_snapshot(snap, feedback_ids)
             if dropped:
-                rewritten[snap["hash"]] = dropped
-                if snap["uri"] != snapshot_key(snap["model"], snap["hash"]):
-                    moved[snap["hash"]] = snapshot_key(snap["model"], snap["hash"])
+                rewritten[snap.hash] = dropped
+                if snap.uri != snapshot_key(snap.model, snap.hash):
+                    moved[snap.hash] = snapshot_key(snap.model, snap.hash)
         affected = {m: [v.version for v in versions[m] if v.snapshot_hash in rewritten] for m in models}
         now = self.clock.now()
         # 2. the marks, before the rows go: a failure after this finds the rows again next time.
@@ -177,15 +177,15 @@ class PrivacyService:
         log.info("subject %s erased by %s: %s", hashed[:12], actor, report.to_dict())
         return report
 
-    def _rewrite_snapshot(self, snap: dict[str, Any], feedback_ids: set[str]) -> int:
+    def _rewrite_snapshot(self, snap: StoredSnapshot, feedback_ids: set[str]) -> int:
         if not feedback_ids:
             return 0
-        data = self.store.get_bytes(snap["uri"])
+        data = self.store.get_bytes(snap.uri)
         lines = gzip.decompress(data).splitlines(keepends=True)
         kept = [line for line in lines if not line.strip() or orjson.loads(line).get("feedback_id") not in feedback_ids]
         dropped = len(lines) - len(kept)
         if dropped:
-            self.store.put_bytes(snapshot_key(snap["model"], snap["hash"]), gzip.compress(b"".join(kept), mtime=0))
+            self.store.put_bytes(snapshot_key(snap.model, snap.hash), gzip.compress(b"".join(kept), mtime=0))
         return dropped
 
 

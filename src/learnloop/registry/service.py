@@ -29,6 +29,7 @@ from learnloop.domain import (
     ModelVersion,
     Rollout,
     RolloutStatus,
+    StoredSnapshot,
     Strategy,
     VersionStatus,
 )
@@ -199,7 +200,7 @@ class RegistryService:
                 recent_events=event_repo.list_events(conn, name, 10),
             )
 
-    def snapshot(self, hash: str) -> dict[str, Any] | None:
+    def snapshot(self, hash: str) -> StoredSnapshot | None:
         with self.db.read() as conn:
             return snapshot_repo.get_snapshot(conn, hash)
 
@@ -213,7 +214,7 @@ class RegistryService:
             snap = snapshot_repo.get_snapshot(conn, found.snapshot_hash) if found.snapshot_hash else None
         if snap is None:
             raise NotFoundError(f"version {number} of {model!r} has no stored snapshot", field="version")
-        return export_snapshot(self.store.get_bytes(snap["uri"]), fmt)
+        return export_snapshot(self.store.get_bytes(snap.uri), fmt)
 
     def get_model(self, name: str) -> Model:
         with self.db.read() as conn:

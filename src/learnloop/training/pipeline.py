@@ -97,7 +97,7 @@ class TrainingService:
             return RetrainInputs(
                 model=model,
                 champion=champion,
-                champion_cutoff=known["cutoff"] if known else None,
+                champion_cutoff=known.cutoff if known else None,
                 cutoff=now,
                 bootstrap=model_repo.load_examples(conn, name, "train"),
                 golden=model_repo.load_examples(conn, name, "golden"),

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.engine import RowMapping
 
+from learnloop.domain import StoredSnapshot
 from learnloop.store import tables as t
 
 
@@ -28,14 +30,25 @@ def upsert_snapshot(
         )
 
 
-def get_snapshot(conn: Connection, hash: str) -> dict[str, Any] | None:
+def _snapshot(row: RowMapping) -> StoredSnapshot:
+    return StoredSnapshot(
+        hash=row["hash"],
+        model=row["model"],
+        uri=row["uri"],
+        counts=dict(row["counts"]),
+        cutoff=row["cutoff"],
+        created_at=row["created_at"],
+    )
+
+
+def get_snapshot(conn: Connection, hash: str) -> StoredSnapshot | None:
     row = conn.execute(select(t.snapshots).where(t.snapshots.c.hash == hash)).mappings().first()
-    return dict(row) if row else None
+    return _snapshot(row) if row else None
 
 
-def list_snapshots(conn: Connection, model: str) -> list[dict[str, Any]]:
+def list_snapshots(conn: Connection, model: str) -> list[StoredSnapshot]:
     q = select(t.snapshots).where(t.snapshots.c.model == model).order_by(t.snapshots.c.created_at)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [_snapshot(r) for r in conn.execute(q).mappings()]
 
 
 def mark_snapshot_erasure(conn: Connection, snapshot_hash: str, rows: int, at: datetime) -> None:
