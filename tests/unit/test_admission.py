@@ -112,7 +112,7 @@ def test_a_cancelled_waiter_gives_its_place_up() -> None:
     asyncio.run(scenario())
 
 
-def test_a_blocked_event_loop_shows_as_lag_and_refuses_a_class_that_cannot_wait() -> None:
+def test_an_event_loop_that_keeps_running_late_refuses_a_class_that_cannot_wait() -> None:
     async def scenario() -> None:
         control = AdmissionControl(Admission(predict=RouteLimit(concurrency=8, queue=8, queue_seconds=0.02)))
         control.start(asyncio.get_running_loop())
@@ -120,11 +120,37 @@ def test_a_blocked_event_loop_shows_as_lag_and_refuses_a_class_that_cannot_wait(
             await asyncio.sleep(0.02)
             time.sleep(0.1)  # a handler that never awaits holds the loop
             assert control.lag.seconds() > 0.05
+            await asyncio.sleep(0.001)  # the probe fires, late
+            time.sleep(0.1)  # and the loop is held again: a standing queue
+            assert control.lag.sustained() > 0.05
             assert await control.admit(RouteClass.PREDICT) == "busy"
             assert await control.admit(RouteClass.FEEDBACK) is None  # its queue_seconds is longer
             control.release(RouteClass.FEEDBACK)
         finally:
             control.stop()
         assert control.lag.seconds() == 0.0  # not measured once stopped
+
+    asyncio.run(scenario())
+
+
+def test_one_stall_of_the_event_loop_is_not_overload() -> None:
+    """A request that waited through one stall (a collection, a thread holding the GIL while a
+    model loads) is served: refusing it would turn a hiccup into an error for a lone client."""
+
+    async def scenario() -> None:
+        control = AdmissionControl(Admission(predict=RouteLimit(concurrency=8, queue=8, queue_seconds=0.02)))
+        control.start(asyncio.get_running_loop())
+        try:
+            await asyncio.sleep(0.02)
+            time.sleep(0.1)
+            assert control.lag.seconds() > 0.05  # late now, but the probe was on time before
+            assert await control.admit(RouteClass.PREDICT) is None
+            control.release(RouteClass.PREDICT)
+            await asyncio.sleep(0.001)  # the probe fires late once, then keeps time again
+            assert control.lag.sustained() < 0.02
+            assert await control.admit(RouteClass.PREDICT) is None
+            control.release(RouteClass.PREDICT)
+        finally:
+            control.stop()
 
     asyncio.run(scenario())

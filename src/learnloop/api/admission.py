@@ -5,8 +5,10 @@ a bound on the requests it handles at once, on how many more may wait for a slot
 long one may wait (``config.RouteLimit``). A request is refused (503 with Retry-After, before
 any work is done for it) when
 
-* the event loop is already running late by more than its class's ``queue_seconds``: it has
-  waited that long behind other requests before its turn came (``LoopLag``); or
+* the event loop is running late by more than its class's ``queue_seconds``, and was already
+  that late when its lag probe last fired: requests have been waiting that long behind other
+  requests for a while (``LoopLag``). One stall (a collection, another thread holding the GIL
+  while a model loads) is not overload: the request that waited through it is served; or
 * its class is at its concurrency bound and the waiting line is full, or no slot frees up
   within what is left of ``queue_seconds``.
 
@@ -60,16 +62,23 @@ def classify(method: str, path: str) -> RouteClass | None:
 class LoopLag:
     """How late the event loop is running, measured by a timer that should fire every
     ``interval`` seconds: while the loop is busy, the time since it last fired grows. Costs one
-    timer callback per interval; reads are a clock call."""
+    timer callback per interval; reads are a clock call.
+
+    ``seconds`` is how late the loop is now; ``sustained`` is the lateness it has kept since the
+    timer last fired (the smaller of now and that firing's own lateness), the standing queue
+    that load leaves, as CoDel judges a queue by its delay over an interval, not at one instant.
+    """
 
     def __init__(self, interval: float = 0.005) -> None:
         self.interval = interval
         self._last = time.monotonic()
+        self._last_late = 0.0  # how late the timer fired last time
         self._handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.stop()
         self._last = time.monotonic()
+        self._last_late = 0.0
         self._handle = loop.call_later(self.interval, self._tick, loop)
 
     def stop(self) -> None:
@@ -78,7 +87,9 @@ class LoopLag:
             self._handle = None
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._last = time.monotonic()
+        now = time.monotonic()
+        self._last_late = max(0.0, now - self._last - self.interval)
+        self._last = now
         self._handle = loop.call_later(self.interval, self._tick, loop)
 
     def seconds(self) -> float:
@@ -86,6 +97,11 @@ class LoopLag:
         if self._handle is None:
             return 0.0
         return max(0.0, time.monotonic() - self._last - self.interval)
+
+    def sustained(self) -> float:
+        """The lateness the loop has kept across the timer's last firing: 0 after one stall
+        between on-time firings, high while requests keep queueing behind one another."""
+        return min(self.seconds(), self._last_late)
 
 
 class Gate:
@@ -160,11 +176,12 @@ class AdmissionControl:
 
     async def admit(self, cls: RouteClass) -> str | None:
         """Take a slot of ``cls``: None when admitted (call ``release`` when done), else the
-        reason for refusing: ``"busy"`` (the event loop is late) or ``"full"`` (no slot)."""
+        reason for refusing: ``"busy"`` (the event loop keeps running late) or ``"full"`` (no
+        slot)."""
         gate = self.gates[cls]
-        late = self.lag.seconds()
-        if late > gate.limit.queue_seconds:
+        if self.lag.sustained() > gate.limit.queue_seconds:
             return "busy"
+        late = self.lag.seconds()
         if gate.try_enter():
             return None
         return None if await gate.wait(gate.limit.queue_seconds - late) else "full"
