@@ -19,12 +19,10 @@ import contextlib
 import logging
 from typing import Any
 
-import numpy as np
-
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import DriftCheck, Finding, FindingSink, ModelVersion, Prediction
-from learnloop.drift import FeatureMap, Window, check_all
+from learnloop.drift import FeatureMap, check_all
 from learnloop.drift.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.routing.cache import ModelCache
@@ -33,6 +31,7 @@ from learnloop.store.repositories import drift as drift_repo
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.tasks import get_task
 from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class DriftService:
             version = model_repo.get_version(conn, model, champion)
             served = prediction_repo.served_window(conn, model, champion, spec.policy.monitoring.drift_window)
         reference = self._reference(version)
-        results = [] if reference is None else self._results(version, reference, served)
+        results = [] if reference is None else self._results(spec.task, version, reference, served)
         with self.db.write() as conn:
             previous = drift_repo.latest_drift_check(conn, model, champion)
             check = drift_repo.insert_drift_check(
@@ -161,13 +160,10 @@ class DriftService:
         return feature_map_of(loaded.predictor)
 
     def _results(
-        self, version: ModelVersion, reference: DriftReference, served: list[Prediction]
+        self, task: str, version: ModelVersion, reference: DriftReference, served: list[Prediction]
     ) -> list[dict[str, Any]]:
-        labels = reference.labels
-        proba = np.array(
-            [[p.answer.get("probabilities", {}).get(label, 0.0) for label in labels] for p in served], dtype=float
-        )
-        window = Window([p.text for p in served], proba.reshape(len(served), len(labels)), labels)
+        """Every detector on the window the model's task makes of the served answers."""
+        window = get_task(task).drift_window(reference.labels, served)
         results = check_all(reference.summaries, window, features=self._features(version))
         return [r.to_dict() for r in results]
 

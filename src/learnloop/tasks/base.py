@@ -10,6 +10,8 @@ answer or a feedback payload; it asks the model's task:
   (the payload stored with the event);
 * ``outcomes``: the online rule "was this answer good?" (rollouts, online accuracy);
 * ``answer_category``: the category of an answer whose mix a guardrail watches;
+* ``drift_window``: the features of served answers that drift checks compare with a
+  version's reference;
 * ``train``: the retrain's task-specific steps, run in the training process (curate the
   feedback into a snapshot, fit, evaluate, judge against the champion).
 
@@ -18,12 +20,13 @@ A task is one package under ``learnloop/tasks/`` and one line in ``TASKS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from learnloop.domain import FeedbackEvent, FeedbackInput, FeedbackKind, Model, ModelVersion
+from learnloop.domain import FeedbackEvent, FeedbackInput, FeedbackKind, Model, ModelVersion, Prediction
+from learnloop.drift import Window
 
 # Checks a free text an event carries and returns it as it may be stored (personal data
 # scrubbed): ``text_rule(value, field)``; raises ``ValidationError`` naming the field.
@@ -99,6 +102,11 @@ class Task(Protocol):
 
     def answer_category(self, answer: Mapping[str, Any]) -> str:
         """The category whose mix between two versions a guardrail compares."""
+        ...
+
+    def drift_window(self, labels: tuple[str, ...], served: Sequence[Prediction]) -> Window:
+        """The features of served answers that drift checks compare with a version's reference
+        (``labels``: the reference's answer columns)."""
         ...
 
     def train(self, inputs: RetrainInputs) -> Candidate:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from learnloop.domain import FeedbackInput, FeedbackKind, Model
+import numpy as np
+
+from learnloop.domain import FeedbackInput, FeedbackKind, Model, Prediction
+from learnloop.drift import Window
 from learnloop.errors import ValidationError
 from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, TextRule
 from learnloop.tasks.classification import retrain
@@ -50,6 +53,13 @@ class ClassificationTask:
 
     def answer_category(self, answer: Mapping[str, Any]) -> str:
         return answer_label(answer) or ""
+
+    def drift_window(self, labels: tuple[str, ...], served: Sequence[Prediction]) -> Window:
+        """The texts served and their probabilities, in the reference's label order."""
+        proba = np.array(
+            [[p.answer.get("probabilities", {}).get(label, 0.0) for label in labels] for p in served], dtype=float
+        )
+        return Window([p.text for p in served], proba.reshape(len(served), len(labels)), labels)
 
     def train(self, inputs: RetrainInputs) -> Candidate:
         return retrain.train(inputs)
