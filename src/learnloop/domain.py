@@ -22,10 +22,13 @@ class VersionStatus(StrEnum):
 
 
 class FeedbackKind(StrEnum):
-    LABEL = "label"
+    LABEL = "label"  # classification: the label the answer should have been
     THUMBS = "thumbs"
     RATING = "rating"
-    EXAMPLE = "example"
+    EXAMPLE = "example"  # classification: a standalone labelled text
+    CORRECTION = "correction"  # generation: the text the answer should have been
+    PREFERENCE = "preference"  # generation: one answer preferred over another to the same prompt
+    IMPLICIT = "implicit"  # a named signal with a value (copied, regenerated, dwell_ms, ...)
 
 
 class Strategy(StrEnum):
@@ -175,6 +178,17 @@ class FeedbackInput:
     subject: str | None = None
     metadata: dict[str, Any] | None = None
     feedback_id: str | None = None
+    correction: str | None = None  # generation: the text the answer should have been
+    # A preference between two logged answers to one prompt ...
+    chosen_prediction_id: str | None = None
+    rejected_prediction_id: str | None = None
+    # ... or a standalone one
+    prompt: str | None = None
+    chosen: str | None = None
+    rejected: str | None = None
+    strength: float | None = None  # how strongly chosen is preferred, 0-1 (default 1)
+    signal: str | None = None  # implicit: the signal's name ...
+    value: float | bool | None = None  # ... and its value
 
 
 @dataclass(frozen=True)
@@ -187,9 +201,13 @@ class AnswerSample:
 
 @dataclass(frozen=True)
 class Feedback:
-    """One feedback event. ``payload`` is what it says, by kind: ``{"label"}`` (a correction),
-    ``{"thumbs": "up"|"down"}``, ``{"rating": 1..5}``, ``{"text", "label"}`` (a standalone
-    example). The task the model runs decides which kinds it accepts (``learnloop.tasks``)."""
+    """One feedback event. ``payload`` is what it says, by kind: ``{"label"}`` (a label
+    correction), ``{"thumbs": "up"|"down"}``, ``{"rating": 1..5}``, ``{"text", "label"}`` (a
+    standalone example), ``{"correction"}`` (the text a generated answer should have been),
+    ``{"rejected_prediction_id", "strength"}`` (a preference for this event's prediction over
+    another answer to the same prompt) or ``{"prompt", "chosen", "rejected", "strength"}`` (a
+    standalone preference), ``{"signal", "value"}`` (implicit). The task the model runs decides
+    which kinds it accepts (``learnloop.tasks``)."""
 
     id: str
     model: str
@@ -238,11 +256,14 @@ class Served:
 class FeedbackEvent:
     """A feedback event with the answer it is about: ``served`` is None for a standalone event
     and, until that prediction is logged, for an event on a prediction (pending, joined later).
-    ``shadow_answer`` is what a shadow version answered to the same request, when one did."""
+    ``shadow_answer`` is what a shadow version answered to the same request, when one did.
+    ``related`` is the second answer an event names, when logged: a preference's rejected
+    answer (``served`` is its chosen one)."""
 
     feedback: Feedback
     served: Served | None = None
     shadow_answer: dict[str, Any] | None = None
+    related: Served | None = None
 
     @property
     def id(self) -> str:
