@@ -303,12 +303,70 @@ class MonitoringPolicy(_Section):
         ]
 
 
+BUILTIN_SIGNALS = ("copied", "regenerated", "dwell_ms", "completed", "abandoned")
+
+
+@dataclass(frozen=True)
+class GenerationPolicy(_Section):
+    """A generative model's limits and how its feedback becomes training data."""
+
+    max_prompt_chars: int = 8_000  # a prompt (all turns of a conversation) longer than this is refused (422)
+    max_new_tokens: int = 256  # the most tokens one answer may ask for (422 beyond)
+    sft_min_rating: int = 4  # an answer rated at least this becomes an SFT row (and a desirable KTO row)
+    min_preference_strength: float = 0.5  # weaker explicit preferences are not training pairs
+    rating_pair_gap: int = 2  # two answers to one prompt rated this far apart make a preference pair
+    max_response_chars: int = 8_000  # longer responses are left out of training sets (counted)
+    held_out_fraction: float = 0.2  # the newest share of every training set, never trained on (the gate's)
+    # implicit signals the model takes beside the built-in ones (copied, regenerated, dwell_ms,
+    # completed, abandoned), comma-separated
+    implicit_signals: str = ""
+    # signal=outcome pairs that make an implicit signal weak training signal, e.g.
+    # "copied=good,regenerated=bad"; empty: implicit signals are stored and shown only
+    implicit_outcomes: str = ""
+
+    def signals(self) -> tuple[str, ...]:
+        declared = tuple(s.strip() for s in self.implicit_signals.split(",") if s.strip())
+        return BUILTIN_SIGNALS + tuple(s for s in declared if s not in BUILTIN_SIGNALS)
+
+    def signal_outcomes(self) -> dict[str, bool]:
+        """signal -> good (True) or bad (False), from ``implicit_outcomes``."""
+        out: dict[str, bool] = {}
+        for part in self.implicit_outcomes.split(","):
+            if part.strip():
+                name, _, word = part.partition("=")
+                out[name.strip()] = word.strip() == "good"
+        return out
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        outcomes_ok = all(
+            "=" in part and part.partition("=")[2].strip() in ("good", "bad") and part.partition("=")[0].strip()
+            for part in self.implicit_outcomes.split(",")
+            if part.strip()
+        )
+        return [
+            (self.max_prompt_chars >= 1, "max_prompt_chars", "must be >= 1"),
+            (1 <= self.max_new_tokens <= 32_768, "max_new_tokens", "must be in [1, 32768]"),
+            (1 <= self.sft_min_rating <= 5, "sft_min_rating", "must be in [1, 5]"),
+            (0 <= self.min_preference_strength <= 1, "min_preference_strength", "must be in [0, 1]"),
+            (1 <= self.rating_pair_gap <= 4, "rating_pair_gap", "must be in [1, 4]"),
+            (self.max_response_chars >= 1, "max_response_chars", "must be >= 1"),
+            (0 < self.held_out_fraction < 1, "held_out_fraction", "must be in (0, 1)"),
+            (outcomes_ok, "implicit_outcomes", "must be signal=good|bad pairs, comma-separated"),
+            (
+                set(self.signal_outcomes()) <= set(self.signals()),
+                "implicit_outcomes",
+                "names a signal that is neither built in nor in implicit_signals",
+            ),
+        ]
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "triggers": TriggerPolicy,
     "curation": CurationPolicy,
     "gate": GatePolicy,
     "rollout": RolloutPolicy,
     "monitoring": MonitoringPolicy,
+    "generation": GenerationPolicy,
 }
 # flat name -> (section, field)
 _FLAT: dict[str, tuple[str, str]] = {
@@ -325,6 +383,7 @@ class Policy:
     gate: GatePolicy = field(default_factory=GatePolicy)
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
+    generation: GenerationPolicy = field(default_factory=GenerationPolicy)
 
     @classmethod
     def of(cls, **settings: Any) -> Policy:
