@@ -334,6 +334,7 @@ class PolicyUpdate(_Strict):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
+    pid: int  # the answering process
     database: str
     models: dict[str, int | None]
     unavailable: dict[str, str]
