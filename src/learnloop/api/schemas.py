@@ -257,6 +257,7 @@ class RolloutCreate(_Strict):
         default_factory=dict, description="Policy fields for this rollout only, e.g. {'canary_steps': '10,50'}."
     )
     reason: str | None = Field(default=None, max_length=1000)
+    force: bool = Field(default=False, description="Roll out a version the offline gate rejected.")
 
 
 class RolloutPublic(BaseModel):
@@ -326,6 +327,10 @@ class ModelDetail(ModelSummary):
 
 class ActionRequest(_Strict):
     reason: str | None = Field(default=None, max_length=1000)
+
+
+class PromoteRequest(ActionRequest):
+    force: bool = Field(default=False, description="Promote a version the offline gate rejected.")
 
 
 class PolicyUpdate(_Strict):

@@ -54,8 +54,10 @@ class RolloutService:
         changes: dict[str, Any] | None = None,
         share: float | None = None,
         baseline: int | None = None,
+        force: bool = False,
     ) -> Rollout:
-        """Start a rollout; ``changes`` override the model's policy for this rollout only."""
+        """Start a rollout; ``changes`` override the model's policy for this rollout only; a
+        version the gate rejected needs ``force``."""
         try:
             strategy = Strategy(strategy)
         except ValueError:
@@ -64,7 +66,15 @@ class RolloutService:
             ) from None
         settings = self.registry.get_model(model).policy.updated(changes or {})
         return self.registry.start_rollout(
-            model, version, strategy, actor=actor, reason=reason, settings=settings, share=share, baseline=baseline
+            model,
+            version,
+            strategy,
+            actor=actor,
+            reason=reason,
+            settings=settings,
+            share=share,
+            baseline=baseline,
+            force=force,
         )
 
     def get(self, model: str, rollout_id: int) -> Rollout:
