@@ -195,6 +195,10 @@ def test_pause_holds_the_step_and_rollback_takes_the_challenger_off_traffic_at_o
     assert services.rollouts.look("m").action == "hold"  # type: ignore[union-attr]
     assert services.rollouts.get("m", rollout_id).share == pytest.approx(0.2)
     services.rollouts.resume("m", rollout_id, actor="tester")
+    assert services.rollouts.look("m").action == "hold"  # type: ignore[union-attr]  # no request reached it yet
+    for i, (text, _) in enumerate(uci_rows("amazon_cells")[:50]):
+        services.predictions.predict("m", text, f"user-{i}")
+    services.ingest.flush()
     assert services.rollouts.look("m").action == "step"  # type: ignore[union-attr]
     assert services.cache.route("m").rollout.share == pytest.approx(0.5)  # type: ignore[union-attr]
 

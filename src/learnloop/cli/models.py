@@ -366,9 +366,7 @@ def promote(
 ) -> None:
     """Make a version champion (the current one stays loaded for rollback)."""
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
-        d = services.registry.promote(
-            model, version, actor=actor(), reason=reason or "manual promotion", force=force
-        )
+        d = services.registry.promote(model, version, actor=actor(), reason=reason or "manual promotion", force=force)
         console.print(
             f"[green]version {d.champion_version} of {model!r} is champion[/] (previous: {d.previous_version})"
         )

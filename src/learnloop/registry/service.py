@@ -351,7 +351,7 @@ class RegistryService:
             failing = "; ".join([r for r in reasons if "NOT" in r] or reasons) or "no reason recorded"
             raise GateRejectedError(
                 f"version {version} of {model!r} was rejected by the gate ({failing}); "
-                f"force it (--force, or \"force\": true) to have it {action} anyway"
+                f'force it (--force, or "force": true) to have it {action} anyway'
             )
         # Refuse before switching anything if the artifact does not load.
         load_predictor(self.store, target.artifact_uri)
