@@ -44,7 +44,7 @@ from datetime import datetime
 from typing import Any
 
 from learnloop.curation.pii import scrub_text
-from learnloop.domain import Feedback, FeedbackInput, FeedbackKind, Model
+from learnloop.domain import Feedback, FeedbackInput, FeedbackKind, Model, Prediction
 from learnloop.errors import DuplicateInBatchError, LearnloopError, ValidationError
 from learnloop.ids import new_id
 from learnloop.nesting import value_too_deep
@@ -152,6 +152,30 @@ def to_row(
         "metadata": item.metadata,
         "created_at": now,
     }
+
+
+def is_pair(row: Mapping[str, Any]) -> bool:
+    """Whether a row made by ``to_row`` is a preference between two logged answers."""
+    return row["kind"] == FeedbackKind.PREFERENCE.value and "rejected_prediction_id" in row["payload"]
+
+
+def pair_error(model: str, chosen: Prediction | None, rejected: Prediction | None) -> ValidationError | None:
+    """Why a preference between these two logged answers (None: not logged yet) is refused:
+    an answer of another model, or (both logged) answers to two different prompts."""
+    for side, answer in (("chosen", chosen), ("rejected", rejected)):
+        if answer is not None and answer.model != model:
+            return ValidationError(
+                f"{side}_prediction_id {answer.id} is an answer of model {answer.model!r}, not {model!r}: "
+                "a preference compares two answers of one model",
+                field=f"{side}_prediction_id",
+            )
+    if chosen is not None and rejected is not None and chosen.text != rejected.text:
+        return ValidationError(
+            f"predictions {chosen.id} and {rejected.id} answer different prompts: "
+            "a preference compares two answers to the same prompt",
+            field="rejected_prediction_id",
+        )
+    return None
 
 
 # What a client's idempotency key stands for: every field of the event the client chose, as
