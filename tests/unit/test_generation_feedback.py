@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput, FeedbackKind, Model, Served
+from learnloop.domain import Feedback, FeedbackEvent, FeedbackKind, Model, Served
 from learnloop.errors import NotSupportedError, ValidationError
 from learnloop.feedback.intake import feedback_kind, to_row
 from learnloop.feedback.items import parse_item
