@@ -19,6 +19,7 @@ from learnloop.api.routes import (
     asking,
     drift,
     feedback,
+    generations,
     health,
     jobs,
     models,
@@ -104,7 +105,19 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
-    for module in (predictions, feedback, models, asking, rollouts, drift, subjects, jobs, health, webhooks):
+    for module in (
+        predictions,
+        generations,
+        feedback,
+        models,
+        asking,
+        rollouts,
+        drift,
+        subjects,
+        jobs,
+        health,
+        webhooks,
+    ):
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)

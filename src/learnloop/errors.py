@@ -9,7 +9,8 @@ Hierarchy::
     ├── ConflictError              the state forbids it (already exists, job already running)
     │   ├── LeaseLostError         a worker's job was reclaimed by another worker (its lease expired)
     │   ├── IdempotencyConflictError   a client feedback_id reused for a different event
-    │   └── DuplicateInBatchError      a client feedback_id repeated inside one batch
+    │   ├── DuplicateInBatchError      a client feedback_id repeated inside one batch
+    │   └── NotSupportedError      what is asked is not (yet) something this model can do
     ├── InsufficientDataError      too little data to train or judge honestly
     ├── ArtifactError              an artifact is missing, corrupt or of another format
     ├── PromotionRejectedError     the gate refused a candidate
@@ -87,6 +88,14 @@ class DuplicateInBatchError(ConflictError):
         super().__init__(f"feedback_id {key!r} repeats item {first} of this batch ({outcome})", field="feedback_id")
         self.key = key
         self.first = first
+
+
+class NotSupportedError(ConflictError):
+    """The model exists and the request is well formed, but this is not something the model
+    can do (yet): train a generative model before issue 13, serve one whose answers are made
+    elsewhere."""
+
+    code = "not_supported"
 
 
 class InsufficientDataError(LearnloopError):

@@ -16,6 +16,7 @@ from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
 from learnloop.feedback.asking import ActiveLearningService
+from learnloop.feedback.generations import GenerationLog
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
@@ -60,6 +61,7 @@ class Services:
     ingest: IngestWriter
     predictions: PredictionService
     feedback: FeedbackService
+    generations: GenerationLog
     jobs: JobService
     training: TrainingService
     triggers: RetrainTriggers
@@ -232,6 +234,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         ingest=ingest,
         predictions=PredictionService(cache, ingest, clock, metrics, limits, shadow),
         feedback=FeedbackService(db, specs, ingest, clock, metrics, limits),
+        generations=GenerationLog(cache, ingest, clock, metrics, limits),
         jobs=jobs,
         training=training,
         triggers=triggers,

@@ -17,7 +17,9 @@ from learnloop.errors import ArtifactError, InsufficientDataError, ValidationErr
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
 from learnloop.families.manifest import MANIFEST, load_predictor, save_predictor
 
-FAMILY_KEYS = sorted(FAMILIES)
+# The classifier families: what the checks below fit and load. A family with nothing to fit
+# (``external``: answers made elsewhere) has checks of its own at the end.
+FAMILY_KEYS = sorted(key for key, family in FAMILIES.items() if family.task == "classification")
 
 
 @pytest.fixture(params=FAMILY_KEYS)
@@ -254,3 +256,34 @@ def test_the_family_declares_the_task_it_serves(family: ModelFamily) -> None:
     from learnloop.tasks import TASKS
 
     assert family.task in TASKS, f"family {family.key} serves an unknown task {family.task!r}"
+
+
+def test_every_registered_family_declares_a_known_task_and_resolves_its_params() -> None:
+    from learnloop.tasks import TASKS
+
+    for family in FAMILIES.values():
+        assert family.task in TASKS, f"family {family.key} serves an unknown task {family.task!r}"
+        defaults = family.resolve_params({})
+        assert family.resolve_params(defaults) == defaults
+        with pytest.raises(ValidationError):
+            family.resolve_params({"no_such_param": 1})
+
+
+def test_the_external_family_has_nothing_to_fit_save_or_load(tmp_path: Path) -> None:
+    from learnloop.errors import NotSupportedError
+    from learnloop.families import AnsweredElsewhere
+
+    external = get_family("external")
+    assert external.task == "generation"
+    assert external.resolve_params({"system_prompt": "You are a helpful NPC."}) == {
+        "system_prompt": "You are a helpful NPC."
+    }
+    with pytest.raises(ValidationError):
+        external.resolve_params({"system_prompt": ""})
+    with pytest.raises(NotSupportedError):
+        external.fit(["a"], ["b"], label_set=["b"], params={})
+    with pytest.raises(ArtifactError):
+        external.load(tmp_path)
+    stand_in = AnsweredElsewhere("npc")
+    with pytest.raises(NotSupportedError, match="POST /v1/models/npc/generations"):
+        stand_in.predict_one("Hello?")

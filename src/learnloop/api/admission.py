@@ -50,7 +50,7 @@ def classify(method: str, path: str) -> RouteClass | None:
         action = parts[4]
         if action in ("generate", "chat"):
             return RouteClass.GENERATE
-        if method == "POST" and action == "predict":
+        if method == "POST" and action in ("predict", "generations"):  # logging an answer is like predicting
             return RouteClass.PREDICT
         if method == "POST" and action == "feedback":
             return RouteClass.FEEDBACK

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
 
 from learnloop.api.schemas import ModelDetail
+from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
 from learnloop.feedback.items import label_str
 from learnloop.models import CreatedModel, DeletionReport, FileSource, NewModel, RowsSource
@@ -33,32 +34,51 @@ class _ModelOptions(BaseModel):
 
     name: str = Field(description=_NAME)
     family: str = Field(default=DEFAULT_FAMILY, description="Model family key.")
-    task: str = Field(default=DEFAULT_TASK, description="What the model does: classification.")
+    task: str = Field(default=DEFAULT_TASK, description="What the model does: classification or generation.")
     golden_fraction: float = Field(default=0.2, description=_FRACTION)
     seed: int = Field(default=0, description="Seed of the golden split and of the fit.")
+    backend: Literal["local", "external"] = Field(
+        default="local",
+        description="generation: local (in-process) or external (answers made elsewhere, logged with "
+        "POST /v1/models/{model}/generations; no data needed).",
+    )
+    system_prompt: str | None = Field(
+        default=None, min_length=1, description="generation: the system prompt the model answers under."
+    )
 
     def new_model(self, params: dict[str, Any] | None, policy: dict[str, Any] | None) -> NewModel:
+        given = dict(params or {})
+        if self.system_prompt is not None:
+            given["system_prompt"] = self.system_prompt
         return NewModel(
             name=self.name,
             family=self.family,
-            params=params or {},
+            params=given,
             policy=policy or {},
             task=self.task,
             golden_fraction=self.golden_fraction,
             seed=self.seed,
+            backend=self.backend,
         )
 
 
 class ModelCreate(_ModelOptions):
     """A JSON body: the rows themselves."""
 
-    rows: list[ModelRow] = Field(min_length=1, description="Labelled examples.")
+    rows: list[ModelRow] = Field(
+        default_factory=list,
+        description="Labelled examples (a classifier needs them; an external generative model none).",
+    )
     params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
     policy: dict[str, Any] = Field(default_factory=dict, description=_POLICY)
 
-    def request(self) -> tuple[NewModel, RowsSource]:
-        rows = [(row.text, row.label) for row in self.rows]
-        return self.new_model(self.params, self.policy), RowsSource(rows, name="request rows")
+    def request(self) -> tuple[NewModel, RowsSource | None]:
+        new = self.new_model(self.params, self.policy)
+        if not self.rows:
+            if new.task == DEFAULT_TASK:
+                raise ValidationError("a classification model needs at least one row", field="rows")
+            return new, None
+        return new, RowsSource([(row.text, row.label) for row in self.rows], name="request rows")
 
 
 class ModelUpload(_ModelOptions):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from learnloop.domain import Deployment, DriftCheck, Event, Feedback, Job, Model, ModelVersion, Rollout
+from learnloop.domain import Deployment, DriftCheck, Event, Feedback, FeedbackKind, Job, Model, ModelVersion, Rollout
 from learnloop.tasks import get_task
 
 # The integer range of a database column: a larger id or version is a 422, never a 500.
@@ -58,11 +58,22 @@ class FeedbackPublic(BaseModel):
     thumbs: str | None
     rating: int | None
     text: str | None
+    correction: str | None = Field(default=None, description="correction: what the answer should have been.")
+    chosen_prediction_id: str | None = Field(default=None, description="preference: the answer preferred ...")
+    rejected_prediction_id: str | None = Field(default=None, description="... over this one.")
+    prompt: str | None = Field(default=None, description="A standalone preference: the prompt ...")
+    chosen: str | None = Field(default=None, description="... the answer preferred ...")
+    rejected: str | None = Field(default=None, description="... over this one.")
+    strength: float | None = Field(default=None, description="preference: how strongly, 0-1.")
+    signal: str | None = Field(default=None, description="implicit: the signal ...")
+    value: bool | float | None = Field(default=None, description="... and its value.")
     metadata: dict[str, Any] | None
     created_at: datetime
 
     @classmethod
     def of(cls, f: Feedback) -> FeedbackPublic:
+        said = f.payload
+        pair = f.kind == FeedbackKind.PREFERENCE and "rejected_prediction_id" in said
         return cls(
             feedback_id=f.id,
             client_feedback_id=f.client_id,
@@ -73,6 +84,15 @@ class FeedbackPublic(BaseModel):
             thumbs=f.thumbs,
             rating=f.rating,
             text=f.text,
+            correction=said.get("correction"),
+            chosen_prediction_id=f.prediction_id if pair else None,
+            rejected_prediction_id=said.get("rejected_prediction_id"),
+            prompt=said.get("prompt"),
+            chosen=said.get("chosen"),
+            rejected=said.get("rejected"),
+            strength=said.get("strength"),
+            signal=said.get("signal"),
+            value=said.get("value"),
             metadata=f.metadata,
             created_at=f.created_at,
         )

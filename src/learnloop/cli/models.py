@@ -38,15 +38,21 @@ from learnloop.families import DEFAULT_FAMILY
 from learnloop.models import CreatedModel, FileSource, NewModel
 from learnloop.monitoring.performance import Performance
 from learnloop.services import Services
-from learnloop.tasks import get_task
+from learnloop.tasks import DEFAULT_TASK, get_task
 
 
 def init(
     home: HomeOpt,
     model: ModelOpt,
-    data: Annotated[Path, typer.Option("--data", help="Labelled CSV, TSV or JSONL file.")],
-    text_column: Annotated[str, typer.Option("--text-column", help="Column (or JSON field) holding the text.")],
-    label_column: Annotated[str, typer.Option("--label-column", help="Column (or JSON field) holding the label.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Labelled CSV, TSV or JSONL file (classification).")
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option("--text-column", help="Column (or JSON field) holding the text.")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option("--label-column", help="Column (or JSON field) holding the label.")
+    ] = None,
     database_url: DbOpt = None,
     artifact_url: ArtifactOpt = None,
     fmt: Annotated[
@@ -70,31 +76,52 @@ def init(
     param: Annotated[
         list[str] | None, typer.Option("--param", help="KEY=VALUE family parameter (value as JSON), repeatable.")
     ] = None,
+    task: Annotated[str, typer.Option("--task", help="classification or generation.")] = DEFAULT_TASK,
+    backend: Annotated[
+        str,
+        typer.Option("--backend", help="generation: local (in-process) or external (answers made elsewhere, logged)."),
+    ] = "local",
+    system_prompt: Annotated[
+        str | None, typer.Option("--system-prompt", help="generation: the system prompt the model answers under.")
+    ] = None,
 ) -> None:
-    """Create a model from labelled data, train version 1 and make it champion (all or nothing)."""
+    """Create a model and make version 1 champion (all or nothing): a classifier trained on
+    labelled data, or (``--task generation --backend external``) a generative model whose
+    answers are made elsewhere and logged with POST /v1/models/MODEL/generations."""
     overrides: dict[str, Any] = {}
     if retrain_every is not None:
         overrides["retrain_every"] = retrain_every
     if cooldown is not None:
         overrides["cooldown_seconds"] = cooldown
+    params = parse_assignments(param or [], "--param")
+    if system_prompt is not None:
+        params["system_prompt"] = system_prompt
     request = NewModel(
         name=model,
         family=family,
-        params=parse_assignments(param or [], "--param"),
+        params=params,
         policy=overrides,
+        task=task,
         golden_fraction=golden_fraction,
         seed=seed,
+        backend=backend,
     )
-    source = FileSource(data, text_column, label_column, fmt=fmt, header=not no_header, quoting=quoting)
+    source = None
+    if data is not None:
+        source = FileSource(
+            data, text_column or "text", label_column or "label", fmt=fmt, header=not no_header, quoting=quoting
+        )
+    elif task == DEFAULT_TASK:
+        fail("a classification model is created from labelled data: give --data, --text-column and --label-column")
     settings = settings_for(home, database_url, artifact_url=artifact_url, isolate_training=False)
     with (
         _home_removed_on_failure(settings),
         open_services(settings, create=True) as services,
         _progress() as progress,
     ):
-        task = progress.add_task("checking", total=1.0)
+        step = progress.add_task("checking", total=1.0)
         created = services.creation.create(
-            request, source, actor=actor(), progress=lambda f, msg: progress.update(task, completed=f, description=msg)
+            request, source, actor=actor(), progress=lambda f, msg: progress.update(step, completed=f, description=msg)
         )
     _print_created(created)
 
@@ -134,6 +161,13 @@ def _progress() -> Progress:
 
 def _print_created(created: CreatedModel) -> None:
     data, version = created.data, created.version
+    if created.model.task != DEFAULT_TASK:
+        console.print(
+            f"[green]model {created.model.name!r} version {version.version} is champion[/] "
+            f"({created.model.task}, family {version.family}): log its answers with "
+            f"POST /v1/models/{created.model.name}/generations"
+        )
+        return
     labels = ", ".join(data.labels[:20]) + (f", ... ({len(data.labels) - 20} more)" if len(data.labels) > 20 else "")
     skipped = ", ".join(f"{n} {reason}" for reason, n in data.skipped.items() if n)
     console.print(

@@ -2,10 +2,12 @@
 
 from learnloop.errors import ValidationError
 from learnloop.families.base import ModelFamily, Predictor
+from learnloop.families.external import AnsweredElsewhere, ExternalFamily
 from learnloop.families.tfidf_logreg import TfidfLogRegFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     TfidfLogRegFamily.key: TfidfLogRegFamily(),
+    ExternalFamily.key: ExternalFamily(),
 }
 DEFAULT_FAMILY = TfidfLogRegFamily.key
 
@@ -19,4 +21,12 @@ def get_family(key: str) -> ModelFamily:
         ) from None
 
 
-__all__ = ["DEFAULT_FAMILY", "FAMILIES", "ModelFamily", "Predictor", "get_family"]
+__all__ = [
+    "DEFAULT_FAMILY",
+    "FAMILIES",
+    "AnsweredElsewhere",
+    "ExternalFamily",
+    "ModelFamily",
+    "Predictor",
+    "get_family",
+]

@@ -5,10 +5,25 @@ Shapes accepted (``subject``, ``metadata`` and a client ``feedback_id`` are opti
 * ``{"prediction_id", "label"}``: a label correction;
 * ``{"prediction_id", "thumbs": "up"|"down"}``;
 * ``{"prediction_id", "rating": 1..5}``;
+* ``{"prediction_id", "correction"}``: the text a generated answer should have been;
+* ``{"prediction_id", "signal", "value"}``: an implicit signal (``copied``, ``dwell_ms``, ...; a
+  built-in name or one the model's policy declares) with a finite number or a boolean;
+* ``{"chosen_prediction_id", "rejected_prediction_id", "strength"?}``: a preference between two
+  logged answers to one prompt, stored on the chosen one (``prediction_id``) with payload
+  ``{"rejected_prediction_id", "strength"}``;
+* ``{"prompt", "chosen", "rejected", "strength"?}``: a standalone preference (``strength`` 0-1,
+  default 1);
 * ``{"text", "label"}``: a standalone labelled example.
 
+Which kinds a model takes, and what a valid event of each says, is its task's business
+(``learnloop.tasks``): a classification model refuses corrections and preferences, a
+generative one labels and examples. Every free text goes through the same rule (length,
+storable, personal data scrubbed).
+
 A prediction id that is not (yet) in the log is accepted: the event is kept and joined when
-the prediction arrives.
+the prediction arrives. A preference whose two answers are both logged already must name two
+different answers of this model to the same prompt (``FeedbackService`` checks it); with one
+not logged yet it is kept, and curation drops a pair that turns out mismatched.
 
 A client ``feedback_id`` names one event (an idempotency key). Sent again with the same event
 (a retry), the stored event is the answer; with a different event, ``IdempotencyConflictError``
@@ -24,11 +39,12 @@ import json
 import math
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from learnloop.curation.pii import scrub_text
-from learnloop.domain import Feedback, FeedbackInput, FeedbackKind, Model
+from learnloop.domain import Feedback, FeedbackInput, FeedbackKind, Model, Prediction
 from learnloop.errors import DuplicateInBatchError, LearnloopError, ValidationError
 from learnloop.ids import new_id
 from learnloop.nesting import value_too_deep
@@ -42,22 +58,61 @@ def hash_subject(subject: str | None) -> str | None:
     return hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+# What an event on one logged answer carries: exactly one of these (``signal`` with its ``value``).
+_ON_PREDICTION = ("label", "thumbs", "rating", "correction", "signal")
+_PAIR = ("chosen_prediction_id", "rejected_prediction_id")
+_STANDALONE_PAIR = ("prompt", "chosen", "rejected")
+_SHAPE_FIELDS = ("prediction_id", *_ON_PREDICTION, "text", *_PAIR, *_STANDALONE_PAIR, "strength", "value")
+_SHAPES = (
+    "a prediction_id with one of label, thumbs, rating, correction or signal (with a value); "
+    "chosen_prediction_id with rejected_prediction_id; prompt, chosen and rejected; or a text with a label"
+)
+
+
+def _given(item: FeedbackInput) -> list[str]:
+    return [name for name in _SHAPE_FIELDS if getattr(item, name) is not None]
+
+
+def _only(given: list[str], allowed: tuple[str, ...], needed: tuple[str, ...], shape: str) -> None:
+    """Refuse a field the shape does not take, then a field it needs that is missing."""
+    for name in given:
+        if name not in allowed:
+            raise ValidationError(f"{shape} does not take {name}", field=name)
+    for name in needed:
+        if name not in given:
+            raise ValidationError(f"{shape} needs {', '.join(needed)}; {name} is missing", field=name)
+
+
 def feedback_kind(item: FeedbackInput) -> FeedbackKind:
-    signals = [name for name in ("label", "thumbs", "rating") if getattr(item, name) is not None]
+    """The kind of event the fields given make (the shapes in the module docstring)."""
+    given = _given(item)
+    if any(name in given for name in _PAIR):
+        _only(given, (*_PAIR, "strength"), _PAIR, "a preference between two logged answers")
+        return FeedbackKind.PREFERENCE
+    if any(name in given for name in _STANDALONE_PAIR):
+        _only(given, (*_STANDALONE_PAIR, "strength"), _STANDALONE_PAIR, "a standalone preference")
+        return FeedbackKind.PREFERENCE
+    if "strength" in given:
+        raise ValidationError("strength belongs to a preference", field="strength")
+    signals = [name for name in _ON_PREDICTION if name in given]
     if item.prediction_id is None:
         if item.text is not None and signals == ["label"]:
             return FeedbackKind.EXAMPLE
-        raise ValidationError(
-            "feedback needs either a prediction_id with one of label, thumbs or rating, or a text with a label",
-            field="prediction_id",
-        )
+        raise ValidationError(f"feedback needs {_SHAPES}", field="prediction_id")
     if item.text is not None:
         raise ValidationError("give either a prediction_id or a text, not both", field="text")
     if len(signals) != 1:
         raise ValidationError(
-            f"feedback on a prediction carries exactly one of label, thumbs or rating; got {signals or 'none'}",
+            "feedback on a prediction carries exactly one of label, thumbs, rating, correction or signal; "
+            f"got {signals or 'none'}",
             field=signals[1] if len(signals) > 1 else "label",
         )
+    if signals == ["signal"]:
+        if item.value is None:
+            raise ValidationError("an implicit signal needs a value (a number or a boolean)", field="value")
+        return FeedbackKind.IMPLICIT
+    if item.value is not None:
+        raise ValidationError("value belongs to an implicit signal", field="value")
     return FeedbackKind(signals[0])
 
 
@@ -73,7 +128,8 @@ def to_row(
     """A validated feedback row: the shape gives the kind, the model's task checks what the
     event says and builds its payload, every free text in it is checked and scrubbed."""
     kind = feedback_kind(item)
-    prediction_id = None if item.prediction_id is None else canonical_prediction_id(item.prediction_id)
+    item = canonical_ids(item)
+    prediction_id = item.chosen_prediction_id if item.chosen_prediction_id is not None else item.prediction_id
 
     def text_rule(value: str, field: str) -> str:
         return scrub_text(check_text(value, max_text_chars, field), model.policy.curation.pii_scrub)
@@ -96,6 +152,30 @@ def to_row(
         "metadata": item.metadata,
         "created_at": now,
     }
+
+
+def is_pair(row: Mapping[str, Any]) -> bool:
+    """Whether a row made by ``to_row`` is a preference between two logged answers."""
+    return row["kind"] == FeedbackKind.PREFERENCE.value and "rejected_prediction_id" in row["payload"]
+
+
+def pair_error(model: str, chosen: Prediction | None, rejected: Prediction | None) -> ValidationError | None:
+    """Why a preference between these two logged answers (None: not logged yet) is refused:
+    an answer of another model, or (both logged) answers to two different prompts."""
+    for side, answer in (("chosen", chosen), ("rejected", rejected)):
+        if answer is not None and answer.model != model:
+            return ValidationError(
+                f"{side}_prediction_id {answer.id} is an answer of model {answer.model!r}, not {model!r}: "
+                "a preference compares two answers of one model",
+                field=f"{side}_prediction_id",
+            )
+    if chosen is not None and rejected is not None and chosen.text != rejected.text:
+        return ValidationError(
+            f"predictions {chosen.id} and {rejected.id} answer different prompts: "
+            "a preference compares two answers to the same prompt",
+            field="rejected_prediction_id",
+        )
+    return None
 
 
 # What a client's idempotency key stands for: every field of the event the client chose, as
@@ -150,13 +230,27 @@ def check_text(text: str, max_chars: int, field: str = "text") -> str:
     return check_storable(text, field)
 
 
-def canonical_prediction_id(value: str) -> str:
+def canonical_prediction_id(value: str, field: str = "prediction_id") -> str:
     """Prediction ids are stored in one spelling (lower-case, dashed), so any spelling a
     client sends joins its prediction."""
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise ValidationError(f"prediction_id {value!r} is not a UUID", field="prediction_id") from None
+        raise ValidationError(f"{field} {value!r} is not a UUID", field=field) from None
+
+
+def canonical_ids(item: FeedbackInput) -> FeedbackInput:
+    """``item`` with every prediction id it names in the stored spelling."""
+
+    def canonical(value: str | None, field: str) -> str | None:
+        return None if value is None else canonical_prediction_id(value, field)
+
+    return replace(
+        item,
+        prediction_id=canonical(item.prediction_id, "prediction_id"),
+        chosen_prediction_id=canonical(item.chosen_prediction_id, "chosen_prediction_id"),
+        rejected_prediction_id=canonical(item.rejected_prediction_id, "rejected_prediction_id"),
+    )
 
 
 def check_metadata(metadata: dict[str, Any], max_bytes: int, max_depth: int) -> None:

@@ -3,6 +3,7 @@ stream message): its schema, and the parse every intake path shares."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -33,8 +34,41 @@ class FeedbackCreate(BaseModel):
     subject: str | None = Field(default=None, max_length=256)
     metadata: dict[str, Any] | None = None
     feedback_id: str | None = Field(default=None, min_length=1, max_length=128, description="Client idempotency key.")
+    correction: str | None = Field(
+        default=None, min_length=1, description="Generation: what the answer should have been."
+    )
+    chosen_prediction_id: str | None = Field(default=None, description="Preference: the answer preferred ...")
+    rejected_prediction_id: str | None = Field(default=None, description="... over this answer to the same prompt.")
+    prompt: str | None = Field(default=None, min_length=1, description="A standalone preference: the prompt ...")
+    chosen: str | None = Field(default=None, min_length=1, description="... the answer preferred ...")
+    rejected: str | None = Field(default=None, min_length=1, description="... over this one.")
+    strength: float | None = Field(
+        default=None, ge=0, le=1, allow_inf_nan=False, description="How strongly chosen is preferred, 0-1 (default 1)."
+    )
+    signal: str | None = Field(default=None, min_length=1, max_length=64, description="Implicit: the signal's name ...")
+    value: bool | float | None = Field(default=None, description="... and its value (a finite number or a boolean).")
 
     _label = field_validator("label", mode="before")(label_str)
+
+    @field_validator("strength", mode="before")
+    @classmethod
+    def _strict_number(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError("strength must be a number from 0 to 1")
+        return value
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _number_or_bool(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        try:
+            number = float(value) if isinstance(value, int | float) else math.nan
+        except OverflowError:  # an integer past float range
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError("value must be a finite number or a boolean")
+        return number
 
     @field_validator("rating", mode="before")
     @classmethod

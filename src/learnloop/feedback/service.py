@@ -18,7 +18,15 @@ from learnloop.curation.pii import scrub_text
 from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput
 from learnloop.errors import IdempotencyConflictError, LearnloopError, ValidationError
 from learnloop.feedback.ingest import IngestWriter
-from learnloop.feedback.intake import check_text, flag_repeated_keys, hash_subject, same_event, to_row
+from learnloop.feedback.intake import (
+    check_text,
+    flag_repeated_keys,
+    hash_subject,
+    is_pair,
+    pair_error,
+    same_event,
+    to_row,
+)
 from learnloop.feedback.items import parse_item
 from learnloop.ids import new_id
 from learnloop.registry.specs import ModelSpecs
@@ -26,6 +34,7 @@ from learnloop.routing.cache import LoadedVersion, ModelCache, Route
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import predictions as prediction_repo
 from learnloop.tasks.classification import ClassAnswer
 from learnloop.telemetry import Metrics
 
@@ -270,12 +279,40 @@ class FeedbackService:
                 out.append(exc)
         return out
 
+    def _check_pairs(self, model: str, rows: list[dict[str, Any] | LearnloopError]) -> None:
+        """Refuse in place a preference whose two answers are logged but are not two answers
+        of ``model`` to one prompt (a database read: off the event loop). A preference with an
+        answer not logged yet is kept (joined later; curation drops a pair that turns out
+        mismatched)."""
+        pairs = [(i, r) for i, r in enumerate(rows) if isinstance(r, dict) and is_pair(r)]
+        if not pairs:
+            return
+        ids = [pid for _, r in pairs for pid in (r["prediction_id"], r["payload"]["rejected_prediction_id"])]
+        with self.db.read() as conn:
+            logged = prediction_repo.predictions_by_id(conn, ids)
+        for i, r in pairs:
+            error = pair_error(
+                model, logged.get(r["prediction_id"]), logged.get(r["payload"]["rejected_prediction_id"])
+            )
+            if error is not None:
+                rows[i] = error
+
+    def _checked_rows(
+        self, model: str, items: Sequence[FeedbackInput | Mapping[str, Any]]
+    ) -> list[dict[str, Any] | LearnloopError]:
+        rows = self._rows(model, items)
+        self._check_pairs(model, rows)
+        return rows
+
     def count_rejected(self, model: str, error: LearnloopError) -> None:
         """Feedback refused at intake is counted by reason (``learnloop_feedback_rejected``)."""
         self.metrics.feedback_rejected.labels(model, error.code).inc()
 
     async def record(self, model: str, item: FeedbackInput) -> Feedback:
-        (row,) = self._rows(model, [item])
+        rows = self._rows(model, [item])
+        if any(isinstance(r, dict) and is_pair(r) for r in rows):
+            await asyncio.to_thread(self._check_pairs, model, rows)
+        (row,) = rows
         if isinstance(row, LearnloopError):
             self.count_rejected(model, row)
             raise row
@@ -302,9 +339,11 @@ class FeedbackService:
                 field="items",
             )
         if len(items) > VALIDATE_IN_THREAD_ITEMS:
-            rows = await asyncio.to_thread(self._rows, model, items)
+            rows = await asyncio.to_thread(self._checked_rows, model, items)
         else:
             rows = self._rows(model, items)
+            if any(isinstance(r, dict) and is_pair(r) for r in rows):
+                await asyncio.to_thread(self._check_pairs, model, rows)
         flag_repeated_keys(rows)
         if proceed is not None and not await proceed():
             return None
@@ -334,7 +373,7 @@ class FeedbackService:
     def record_sync(self, model: str, items: Sequence[FeedbackInput]) -> list[Feedback]:
         """For the CLI and scripts: all-or-nothing validation, then one durable write; a key
         that names a different stored event raises once the others are written."""
-        rows = self._rows(model, items)
+        rows = self._checked_rows(model, items)
         flag_repeated_keys(rows)
         errors = [r for r in rows if isinstance(r, LearnloopError)]
         if errors:

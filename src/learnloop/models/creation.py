@@ -8,6 +8,11 @@ then store the model, its data, its snapshot and version 1 as champion in one tr
 All or nothing: nothing reaches the database before that transaction, and the artifacts this
 attempt wrote (the snapshot's rows, version 1, its drift reference) are removed when anything
 fails, so a failed attempt leaves nothing behind and a second one starts clean.
+
+A generative model (task ``generation``) with ``backend="external"`` starts with no data: its
+answers are made elsewhere and logged (``POST /v1/models/{model}/generations``), so version 1
+is a version of the ``external`` family with no artifact, champion at once. In-process
+generation (``backend="local"``, a base model) is not wired yet and is refused clearly.
 """
 
 from __future__ import annotations
@@ -17,18 +22,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnloop import __version__
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.config import Limits
-from learnloop.domain import Model, ModelVersion
+from learnloop.domain import Model, ModelVersion, VersionStatus
 from learnloop.drift import reference as drift_reference
 from learnloop.errors import ConflictError, DataError, NotFoundError, ValidationError
-from learnloop.families import DEFAULT_FAMILY, get_family
+from learnloop.families import DEFAULT_FAMILY, ExternalFamily, get_family
 from learnloop.ids import new_id
 from learnloop.models.data import BootstrapData, DataSource, check_options, prepare
 from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService, check_model_name
 from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
+from learnloop.tasks.generation import GenerationTask
 from learnloop.training.pipeline import TrainingService
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,7 @@ class NewModel:
     task: str = DEFAULT_TASK
     golden_fraction: float = 0.2
     seed: int = 0
+    backend: str = "local"  # generation: "local" (in-process) or "external" (answers made elsewhere)
 
 
 @dataclass(frozen=True)
@@ -97,8 +105,12 @@ class ModelCreation:
         raise ConflictError(f"model {request.name!r} already exists", field="name")
 
     def create(
-        self, request: NewModel, source: DataSource, *, actor: str, progress: Progress = _no_progress
+        self, request: NewModel, source: DataSource | None, *, actor: str, progress: Progress = _no_progress
     ) -> CreatedModel:
+        if request.task == GenerationTask.key or request.backend != "local":
+            return self._create_generative(request, source, actor)
+        if source is None:
+            raise ValidationError(f"a {request.task} model is created from labelled data", field="data")
         checked = self._check(request, source)
         progress(0.0, f"reading {source.described}")
         data = prepare(
@@ -123,6 +135,66 @@ class ModelCreation:
         except BaseException:
             self._discard(model.name, written)
             raise
+        return CreatedModel(self.registry.get_model(model.name), version, data)
+
+    def _create_generative(self, request: NewModel, source: DataSource | None, actor: str) -> CreatedModel:
+        """A generative model whose answers are made elsewhere: version 1 (family ``external``,
+        no artifact, nothing trained) is champion at once."""
+        if request.task != GenerationTask.key:
+            raise ValidationError(
+                f"backend {request.backend!r} is for generative models (task generation)", field="backend"
+            )
+        if request.backend == "local":
+            raise ValidationError(
+                "in-process generation needs a base model (--base) and is not wired yet; "
+                "use backend 'external' to log answers made elsewhere",
+                field="backend",
+            )
+        if request.backend != "external":
+            raise ValidationError(f"unknown backend {request.backend!r}; use local or external", field="backend")
+        if source is not None:
+            raise ValidationError(
+                "an external generative model starts with no data: log its answers with "
+                f"POST /v1/models/{request.name}/generations",
+                field="data",
+            )
+        if request.family not in (DEFAULT_FAMILY, ExternalFamily.key):
+            raise ValidationError(
+                f"an external generative model is of family {ExternalFamily.key!r}, not {request.family!r}",
+                field="family",
+            )
+        try:
+            check_model_name(request.name)
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field="name") from None
+        params = get_family(ExternalFamily.key).resolve_params(dict(request.params))
+        policy = Policy().updated(dict(request.policy))
+        try:
+            self.registry.get_model(request.name)
+            raise ConflictError(f"model {request.name!r} already exists", field="name")
+        except NotFoundError:
+            pass
+        now = self.clock.now()
+        model = Model(request.name, GenerationTask.key, (), ExternalFamily.key, params, policy, now)
+        first = ModelVersion(
+            model=model.name,
+            version=0,
+            status=VersionStatus.CANDIDATE,
+            family=ExternalFamily.key,
+            params=params,
+            snapshot_hash=None,
+            parent_version=None,
+            code_version=__version__,
+            metrics={},
+            verdict=None,
+            artifact_uri="",
+            created_at=now,
+            status_reason="answers made elsewhere",
+        )
+        version = self.registry.create_with_champion(
+            model, train=[], golden=[], source="external", candidate=None, first=first, actor=actor
+        )
+        data = BootstrapData(train=[], golden=[], labels=[], rows=0, source="external")
         return CreatedModel(self.registry.get_model(model.name), version, data)
 
     def _train_and_store(

@@ -131,20 +131,24 @@ class RegistryService:
         train: list[tuple[str, str]],
         golden: list[tuple[str, str]],
         source: str,
-        candidate: Candidate,
+        candidate: Candidate | None,
         first: ModelVersion,
         actor: str,
     ) -> ModelVersion:
         """Store a model, its bootstrap data, its snapshot and version 1 as champion, in one
-        transaction: all of it or (``ConflictError`` if the name is taken meanwhile) none."""
-        load_predictor(self.store, first.artifact_uri)  # refuse before storing anything
+        transaction: all of it or (``ConflictError`` if the name is taken meanwhile) none.
+        ``candidate`` None: version 1 was not trained (a generative model whose answers are made
+        elsewhere: no snapshot, no artifact)."""
+        if first.artifact_uri:
+            load_predictor(self.store, first.artifact_uri)  # refuse before storing anything
         now = self.clock.now()
         with self.db.write() as conn:
             self._insert_model(conn, model, train, golden, source, actor)
-            snapshot_repo.upsert_snapshot(
-                conn, hash=candidate.snapshot_hash, model=model.name, uri=candidate.snapshot_key,
-                counts=candidate.snapshot_counts, cutoff=candidate.snapshot_cutoff, at=now,
-            )  # fmt: skip
+            if candidate is not None:
+                snapshot_repo.upsert_snapshot(
+                    conn, hash=candidate.snapshot_hash, model=model.name, uri=candidate.snapshot_key,
+                    counts=candidate.snapshot_counts, cutoff=candidate.snapshot_cutoff, at=now,
+                )  # fmt: skip
             version = self._insert_version(conn, first, actor)
             model_repo.set_deployment(conn, model.name, version.version, None, now)
             model_repo.set_version_status(
@@ -154,7 +158,8 @@ class RegistryService:
                 conn, model=model.name, kind="promoted", version=version.version, at=now, actor=actor,
                 reason="bootstrap version", data={"previous": None},
             )  # fmt: skip
-            model_repo.update_model(conn, model.name, retrain_watermark=candidate.snapshot_cutoff)
+            if candidate is not None:
+                model_repo.update_model(conn, model.name, retrain_watermark=candidate.snapshot_cutoff)
         self.db.note_written("examples", len(train) + len(golden))  # a bulk load: fresh planner statistics
         log.info("model %s created by %s; version 1 is champion", model.name, actor)
         self.routing_changed(model.name)
@@ -353,8 +358,9 @@ class RegistryService:
                 f"version {version} of {model!r} was rejected by the gate ({failing}); "
                 f'force it (--force, or "force": true) to have it {action} anyway'
             )
-        # Refuse before switching anything if the artifact does not load.
-        load_predictor(self.store, target.artifact_uri)
+        # Refuse before switching anything if the artifact does not load (none: answers made elsewhere).
+        if target.artifact_uri:
+            load_predictor(self.store, target.artifact_uri)
         return target
 
     def promote(

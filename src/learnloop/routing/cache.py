@@ -7,7 +7,8 @@ this or any other process) bumps the model's ``deployments.revision``; ``refresh
 loads what is new *before* switching, then replaces one immutable ``Route`` object: a request
 either sees the old route or the new one, never half of each, and none waits for a load.
 A version whose artifact cannot be loaded is refused with a clear error and the current
-route keeps serving.
+route keeps serving. A version with no artifact (a generative model whose answers are made
+elsewhere) loads as a stand-in that refuses to answer, saying where answers come from.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from learnloop.artifacts import ArtifactStore
 from learnloop.domain import Model, Strategy
 from learnloop.errors import ArtifactError, ModelUnavailableError, NotFoundError, without_paths
-from learnloop.families import Predictor
+from learnloop.families import AnsweredElsewhere, Predictor
 from learnloop.families.manifest import load_predictor
 from learnloop.routing.split import in_share
 from learnloop.store.db import Database
@@ -108,7 +109,10 @@ class ModelCache:
         key = (model, version)
         loaded = self._loaded.get(key)
         if loaded is None:
-            loaded = LoadedVersion(version, load_predictor(self._store, artifact_uri))
+            if not artifact_uri:  # answers made elsewhere (the external family): nothing to load
+                loaded = LoadedVersion(version, AnsweredElsewhere(model))
+            else:
+                loaded = LoadedVersion(version, load_predictor(self._store, artifact_uri))
             self._loaded[key] = loaded
         return loaded
 

@@ -3,9 +3,11 @@
 from learnloop.errors import ValidationError
 from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, Task, TextRule
 from learnloop.tasks.classification import ClassificationTask
+from learnloop.tasks.generation import GenerationTask
 
 TASKS: dict[str, Task] = {
     ClassificationTask.key: ClassificationTask(),
+    GenerationTask.key: GenerationTask(),
 }
 DEFAULT_TASK = ClassificationTask.key
 

@@ -43,14 +43,16 @@ async def list_models(services: ServicesDep) -> list[ModelSummary]:
 async def create_model(request: Request, actor: AdminDep, services: ServicesDep) -> ModelCreated:
     """Admin: create a model from labelled data, a multipart upload (a CSV, TSV or JSONL ``file``
     and form fields) or a JSON body of ``rows``; answers once version 1, trained in the training
-    process, is champion. Bad data is a 422 naming the field, and leaves nothing behind."""
+    process, is champion. Bad data is a 422 naming the field, and leaves nothing behind. A
+    generative model whose answers are made elsewhere (``"task": "generation", "backend":
+    "external"``) needs no data: version 1 is champion at once."""
     async with _model_request(request, services.settings.limits.max_upload_bytes) as (new, source):
         created = await run_in_threadpool(services.creation.create, new, source, actor=actor)
     return ModelCreated.of_created(await get_model(created.model.name, services), created)
 
 
 @asynccontextmanager
-async def _model_request(request: Request, limit: int) -> AsyncIterator[tuple[NewModel, DataSource]]:
+async def _model_request(request: Request, limit: int) -> AsyncIterator[tuple[NewModel, DataSource | None]]:
     kind = media_type(request)
     try:
         if kind == "multipart/form-data":

@@ -4,6 +4,7 @@ Takes and returns domain records; table rows never leave ``store``."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from learnloop.errors import ConflictError, NotFoundError
 from learnloop.nesting import readable_json
 from learnloop.store import tables as t
 from learnloop.store.db import delete_in
+from learnloop.store.repositories.predictions import predictions_by_id
 
 LABELLED_KINDS = (
     FeedbackKind.LABEL,
@@ -66,6 +68,33 @@ def _event(row: RowMapping) -> FeedbackEvent:
     return FeedbackEvent(_feedback(row, "f_"), served, None if shadow is None else orjson.loads(shadow))
 
 
+def _with_related(conn: Connection, events: list[FeedbackEvent]) -> list[FeedbackEvent]:
+    """``events`` with ``related`` filled where an event names a second logged answer (a
+    preference's rejected one, ``payload.rejected_prediction_id``, of the same model); read
+    each time, so a rejected answer logged after its preference joins on the next read."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        rejected = event.feedback.payload.get("rejected_prediction_id")
+        if event.kind == FeedbackKind.PREFERENCE and isinstance(rejected, str):
+            wanted.setdefault(event.feedback.model, set()).add(rejected)
+    if not wanted:
+        return events
+    found = {
+        (model, pid): prediction
+        for model, ids in wanted.items()
+        for pid, prediction in predictions_by_id(conn, sorted(ids), model).items()
+    }
+    out = []
+    for event in events:
+        related = found.get((event.feedback.model, str(event.feedback.payload.get("rejected_prediction_id"))))
+        if event.kind != FeedbackKind.PREFERENCE or related is None:
+            out.append(event)
+            continue
+        served = Served(related.id, related.version, related.route, related.text, related.answer, related.created_at)
+        out.append(replace(event, related=served))
+    return out
+
+
 def _events(*, outer: bool = False) -> Select[Any]:
     """Feedback events with the answer each is about (``outer``: also the events whose
     prediction is not logged, without an answer)."""
@@ -81,7 +110,7 @@ def judged_answers(conn: Connection, model: str, version: int | None, limit: int
     if version is not None:
         q = q.where(p.c.version == version)
     q = q.order_by(f.c.created_at.desc(), f.c.id.desc()).limit(limit)
-    return [_event(r) for r in conn.execute(q).mappings()]
+    return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
 def arm_feedback(conn: Connection, model: str, since: datetime, versions: Sequence[int]) -> list[FeedbackEvent]:
@@ -93,7 +122,7 @@ def arm_feedback(conn: Connection, model: str, since: datetime, versions: Sequen
         .where(f.c.model == model, p.c.created_at >= since, p.c.version.in_(list(versions)))
         .order_by(f.c.created_at, f.c.id)
     )
-    return [_event(r) for r in conn.execute(q).mappings()]
+    return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
 def shadow_feedback(conn: Connection, model: str, rollout_id: int) -> list[FeedbackEvent]:
@@ -105,7 +134,7 @@ def shadow_feedback(conn: Connection, model: str, rollout_id: int) -> list[Feedb
         .where(f.c.model == model, s.c.rollout_id == rollout_id)
         .order_by(f.c.created_at, f.c.id)
     )
-    return [_event(r) for r in conn.execute(q).mappings()]
+    return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
 def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Feedback]:
@@ -172,7 +201,7 @@ def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> 
     """Feedback up to ``until``, each with its answer when that prediction is logged, oldest first."""
     f = t.feedback
     q = _events(outer=True).where(f.c.model == model, f.c.created_at <= until).order_by(f.c.created_at, f.c.id)
-    return [_event(r) for r in conn.execute(q).mappings()]
+    return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
 def recent_feedback(conn: Connection, model: str, limit: int) -> list[FeedbackEvent]:
@@ -180,7 +209,7 @@ def recent_feedback(conn: Connection, model: str, limit: int) -> list[FeedbackEv
     is about when that prediction is logged."""
     f = t.feedback
     q = _events(outer=True).where(f.c.model == model).order_by(f.c.created_at.desc(), f.c.id.desc()).limit(limit)
-    return [_event(r) for r in conn.execute(q).mappings()]
+    return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
 def subject_feedback(conn: Connection, subject_hash: str, prediction_ids: Sequence[str]) -> list[Feedback]:

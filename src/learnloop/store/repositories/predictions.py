@@ -155,6 +155,21 @@ def get_prediction(conn: Connection, prediction_id: str) -> Prediction | None:
     return None if row is None else _prediction(row)
 
 
+def predictions_by_id(conn: Connection, ids: Sequence[str], model: str | None = None) -> dict[str, Prediction]:
+    """The logged predictions among ``ids`` (of ``model`` only, when given), by id; read in
+    chunks, so a long list never exceeds a backend's limit on bound parameters."""
+    p = t.predictions
+    wanted = sorted(set(ids))
+    found: dict[str, Prediction] = {}
+    for start in range(0, len(wanted), 500):
+        q = select(p).where(p.c.id.in_(wanted[start : start + 500]))
+        if model is not None:
+            q = q.where(p.c.model == model)
+        for row in conn.execute(q).mappings():
+            found[row["id"]] = _prediction(row)
+    return found
+
+
 def served_window(conn: Connection, model: str, version: int, limit: int) -> list[Prediction]:
     """The newest ``limit`` answers of ``version``, newest first: the window a drift check
     compares with the version's reference."""

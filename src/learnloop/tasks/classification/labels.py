@@ -12,7 +12,9 @@ Rules (stated, so a snapshot can be explained):
   later snapshot once the prediction arrives;
 * several events on one prediction: an explicit label beats thumbs or ratings, and within
   the same kind the latest wins;
-* the same text labelled differently: the latest label wins.
+* the same text labelled differently: the latest label wins;
+* an ``implicit`` signal (copied, dwell time, ...) says nothing about the label: it is
+  counted (``ignored_kind``) and never decides, nor supersedes an event that does.
 """
 
 from __future__ import annotations
@@ -83,12 +85,16 @@ def winning_events(
     events: Iterable[FeedbackEvent], key: Callable[[FeedbackEvent], Hashable | None] = event_key
 ) -> tuple[list[FeedbackEvent], Counter[str]]:
     """The deciding event per ``key`` (events oldest first): an explicit label beats thumbs or
-    ratings, and within the same priority the latest wins. Winners in time order; counts of
-    events by kind, ``pending_prediction`` (key None) and ``superseded``."""
+    ratings, and within the same priority the latest wins; a kind that says nothing of the
+    label (``implicit``) never decides. Winners in time order; counts of events by kind,
+    ``ignored_kind``, ``pending_prediction`` (key None) and ``superseded``."""
     counts: Counter[str] = Counter()
     best: dict[Hashable, tuple[int, FeedbackEvent]] = {}
     for event in events:
         counts[f"events.{event.kind}"] += 1
+        if event.kind not in EVENT_PRIORITY:
+            counts["ignored_kind"] += 1
+            continue
         k = key(event)
         if k is None:
             counts["pending_prediction"] += 1

@@ -14,15 +14,18 @@ from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, TextRule
 from learnloop.tasks.classification import retrain
 from learnloop.tasks.classification.answers import answer_label
 from learnloop.tasks.classification.outcomes import LabelOutcomes
+from learnloop.tasks.signals import implicit_payload
 
 
 class ClassificationTask:
     """Binary or multi-class text classification. Feedback: a label correction, thumbs, a
-    rating (4-5 confirm the answer, 1-2 contradict it, 3 says nothing), or a standalone
-    labelled example."""
+    rating (4-5 confirm the answer, 1-2 contradict it, 3 says nothing), a standalone
+    labelled example, or an implicit signal (stored and shown; it never decides a label)."""
 
     key = "classification"
-    feedback_kinds = frozenset({FeedbackKind.LABEL, FeedbackKind.THUMBS, FeedbackKind.RATING, FeedbackKind.EXAMPLE})
+    feedback_kinds = frozenset(
+        {FeedbackKind.LABEL, FeedbackKind.THUMBS, FeedbackKind.RATING, FeedbackKind.EXAMPLE, FeedbackKind.IMPLICIT}
+    )
 
     def describe(self, model: Model) -> str:
         return "binary" if len(model.labels) == 2 else "multiclass"
@@ -40,6 +43,8 @@ class ClassificationTask:
             if kind == FeedbackKind.LABEL:
                 return {"label": label}
             return {"text": text_rule(item.text or "", "text"), "label": label}
+        if kind == FeedbackKind.IMPLICIT:
+            return implicit_payload(model, item)
         if kind == FeedbackKind.THUMBS:
             if item.thumbs not in ("up", "down"):
                 raise ValidationError("thumbs must be 'up' or 'down'", field="thumbs")

@@ -1,5 +1,16 @@
 """The generation task: a prompt (or a conversation) in, an LLM's response out."""
 
 from learnloop.tasks.generation.answers import GenAnswer, Message, messages_of, prompt_text
+from learnloop.tasks.generation.outcomes import GenerationOutcomes
+from learnloop.tasks.generation.task import REFUSAL_OPENERS, GenerationTask, is_refusal
 
-__all__ = ["GenAnswer", "Message", "messages_of", "prompt_text"]
+__all__ = [
+    "REFUSAL_OPENERS",
+    "GenAnswer",
+    "GenerationOutcomes",
+    "GenerationTask",
+    "Message",
+    "is_refusal",
+    "messages_of",
+    "prompt_text",
+]

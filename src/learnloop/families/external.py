@@ -1,0 +1,89 @@
+"""The ``external`` family: a generative model whose answers are made elsewhere (Claude,
+Gemini, an OpenAI model, a vLLM server) and logged with ``POST /v1/models/{model}/generations``.
+
+Its versions hold no artifact (``artifact_uri`` is empty): nothing is fitted, saved or loaded.
+The routing cache gives such a version a stand-in predictor (``AnsweredElsewhere``) so a server
+with an external model starts, /health is fine and the model's routes and feedback work; asking
+it to answer raises ``NotSupportedError`` that says where its answers come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from learnloop.errors import ArtifactError, NotSupportedError, ValidationError
+from learnloop.families.base import FloatArray, Predictor
+
+MAX_SYSTEM_PROMPT_CHARS = 8_000
+
+
+def elsewhere_message(model: str) -> str:
+    return f"model {model!r}'s answers are made elsewhere; log them with POST /v1/models/{model}/generations"
+
+
+class AnsweredElsewhere:
+    """What serves a version of the external family: it refuses to answer, saying where
+    answers come from."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return ()
+
+    def predict_proba(self, texts: Sequence[str]) -> FloatArray:
+        raise NotSupportedError(elsewhere_message(self.model), field="model")
+
+    def predict_one(self, text: str) -> tuple[str, dict[str, float]]:
+        raise NotSupportedError(elsewhere_message(self.model), field="model")
+
+
+class ExternalFamily:
+    key = "external"
+    format_version = 1
+    task = "generation"
+
+    def library_versions(self) -> dict[str, str]:
+        return {}
+
+    def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``system_prompt``: what the application tells the model it calls (optional, shown
+        and kept for training data), a non-empty text up to ``MAX_SYSTEM_PROMPT_CHARS``."""
+        unknown = sorted(set(params) - {"system_prompt"})
+        if unknown:
+            raise ValidationError(
+                f"unknown parameter(s) for {self.key}: {', '.join(unknown)}; known: system_prompt", field="params"
+            )
+        prompt = params.get("system_prompt")
+        if prompt is not None:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ValidationError("system_prompt must be a non-empty text", field="params.system_prompt")
+            if len(prompt) > MAX_SYSTEM_PROMPT_CHARS:
+                raise ValidationError(
+                    f"system_prompt has {len(prompt)} characters; the limit is {MAX_SYSTEM_PROMPT_CHARS}",
+                    field="params.system_prompt",
+                )
+            if "\x00" in prompt:
+                raise ValidationError("system_prompt contains a NUL character", field="params.system_prompt")
+        return {"system_prompt": prompt}
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        label_set: Sequence[str],
+        params: Mapping[str, Any],
+        sample_weight: Sequence[float] | None = None,
+        seed: int = 0,
+    ) -> Predictor:
+        raise NotSupportedError("an external model's answers are made elsewhere: it has nothing to fit", field="family")
+
+    def save(self, predictor: Predictor, directory: Path) -> None:
+        raise ArtifactError("a version of an external model has no artifact to save")
+
+    def load(self, directory: Path) -> Predictor:
+        raise ArtifactError("a version of an external model has no artifact to load")

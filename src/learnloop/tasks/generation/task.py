@@ -1,0 +1,132 @@
+"""The generation task: a prompt (or a conversation) in, an LLM's response out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from learnloop.domain import FeedbackInput, FeedbackKind, Model, Prediction
+from learnloop.drift import Window
+from learnloop.errors import NotSupportedError, ValidationError
+from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, TextRule
+from learnloop.tasks.generation.answers import GenAnswer
+from learnloop.tasks.generation.outcomes import GenerationOutcomes
+from learnloop.tasks.signals import implicit_payload
+
+# How a response that refuses begins (English; compared lower-case, straight apostrophes,
+# after an apology such as "I'm sorry, but"): what the refusal guardrail and drift count.
+REFUSAL_OPENERS = (
+    "i can't",
+    "i cannot",
+    "i can not",
+    "i won't",
+    "i will not",
+    "i'm unable to",
+    "i am unable to",
+    "i'm not able to",
+    "i am not able to",
+    "i must decline",
+    "i'm not comfortable",
+    "as an ai",
+)
+_APOLOGIES = ("i'm sorry", "i am sorry", "sorry", "i apologize", "i apologise", "unfortunately")
+
+
+def is_refusal(response: str) -> bool:
+    """Whether a response opens by refusing (``REFUSAL_OPENERS``, possibly after an apology)."""
+    text = response.strip().lstrip("\"'*").replace("\u2019", "'").lower()
+    for apology in _APOLOGIES:
+        if text.startswith(apology):
+            text = text[len(apology) :].lstrip(" ,.!").removeprefix("but").lstrip(" ,")
+            break
+    return text.startswith(REFUSAL_OPENERS)
+
+
+class GenerationTask:
+    """A generative model (in-process, or whose answers are made elsewhere and logged).
+    Feedback: a rating (1-5), thumbs, a correction (the text the answer should have been), a
+    preference between two answers to one prompt (or a standalone prompt with a chosen and a
+    rejected text), and implicit signals."""
+
+    key = "generation"
+    feedback_kinds = frozenset(
+        {
+            FeedbackKind.RATING,
+            FeedbackKind.THUMBS,
+            FeedbackKind.CORRECTION,
+            FeedbackKind.PREFERENCE,
+            FeedbackKind.IMPLICIT,
+        }
+    )
+
+    def describe(self, model: Model) -> str:
+        return "generation"
+
+    def feedback_payload(
+        self, model: Model, kind: FeedbackKind, item: FeedbackInput, text_rule: TextRule
+    ) -> dict[str, Any]:
+        if kind not in self.feedback_kinds:
+            raise ValidationError(
+                f"a generative model takes {', '.join(sorted(self.feedback_kinds))} feedback, not {kind.value}",
+                field=kind.value,
+            )
+        if kind == FeedbackKind.RATING:
+            if item.rating is None or not 1 <= item.rating <= 5:
+                raise ValidationError("rating must be an integer from 1 to 5", field="rating")
+            return {"rating": item.rating}
+        if kind == FeedbackKind.THUMBS:
+            if item.thumbs not in ("up", "down"):
+                raise ValidationError("thumbs must be 'up' or 'down'", field="thumbs")
+            return {"thumbs": item.thumbs}
+        if kind == FeedbackKind.CORRECTION:
+            return {"correction": text_rule(item.correction or "", "correction")}
+        if kind == FeedbackKind.IMPLICIT:
+            return implicit_payload(model, item)
+        return _preference(item, text_rule)
+
+    def outcomes(self, model: Model) -> OutcomeRule:
+        return GenerationOutcomes(model.policy.generation)
+
+    def answer_category(self, answer: Mapping[str, Any]) -> str:
+        """``truncated`` (cut off at the token limit), ``refusal`` or ``answer``."""
+        generated = GenAnswer.of(answer)
+        if generated.finish_reason == "length":
+            return "truncated"
+        return "refusal" if is_refusal(generated.response) else "answer"
+
+    def drift_window(self, labels: tuple[str, ...], served: Sequence[Prediction]) -> Window:
+        """The prompts served, for the text detectors (length, unknown words); generation has
+        no class probabilities, so the matrix is zeros in the reference's columns. The
+        generation-specific features (response length, refusals) are the drift work of the
+        curation helper (``tasks/generation/drift.py``)."""
+        return Window([p.text for p in served], np.zeros((len(served), len(labels))), labels)
+
+    def train(self, inputs: RetrainInputs) -> Candidate:
+        raise NotSupportedError(
+            f"model {inputs.model.name!r} is generative: training a generative model arrives with issue 13",
+            field="task",
+        )
+
+
+def _preference(item: FeedbackInput, text_rule: TextRule) -> dict[str, Any]:
+    strength = 1.0 if item.strength is None else float(item.strength)
+    if not 0.0 <= strength <= 1.0:  # NaN fails too
+        raise ValidationError("strength must be a number from 0 to 1", field="strength")
+    if item.rejected_prediction_id is not None:
+        if item.rejected_prediction_id == item.chosen_prediction_id:
+            raise ValidationError("a preference needs two different answers", field="rejected_prediction_id")
+        return {"rejected_prediction_id": item.rejected_prediction_id, "strength": strength}
+    chosen = text_rule(item.chosen or "", "chosen")
+    rejected = text_rule(item.rejected or "", "rejected")
+    if chosen == rejected:
+        raise ValidationError(
+            "a preference needs two different answers; chosen and rejected are the same", field="rejected"
+        )
+    return {
+        "prompt": text_rule(item.prompt or "", "prompt"),
+        "chosen": chosen,
+        "rejected": rejected,
+        "strength": strength,
+    }

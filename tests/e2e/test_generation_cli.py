@@ -1,0 +1,70 @@
+"""A generative model whose answers are made elsewhere, as a user makes one: ``learnloop init
+--task generation --backend external`` (a real subprocess), then a real server that starts
+healthy with it, logs its answers and takes feedback on them beside a classifier."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ServerLauncher, run_cli, uci_rows
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_an_external_generative_model_from_the_cli_serves_logs_and_takes_feedback(
+    tmp_path: Path, live_server: ServerLauncher
+) -> None:
+    home = tmp_path / "home"
+    one_error_line(
+        run_cli("init", "--home", home, "--model", "npc", "--task", "generation", check=False), "not wired yet"
+    )
+    one_error_line(run_cli("init", "--home", home, "--model", "m", check=False), "--data")
+    assert not home.exists()
+    created = run_cli(
+        "init", "--home", home, "--model", "npc", "--task", "generation", "--backend", "external",
+        "--system-prompt", "You are a blacksmith.",
+    )  # fmt: skip
+    assert "version 1 is champion" in created.stdout and "/v1/models/npc/generations" in created.stdout
+    data = tmp_path / "reviews.csv"
+    with data.open("w", newline="") as out:
+        csv.writer(out).writerows([("text", "label"), *uci_rows("yelp")[:300]])
+    run_cli("init", "--home", home, "--model", "m", "--data", data, "--text-column", "text", "--label-column", "label")
+    assert "champion" in run_cli("versions", "--home", home, "--model", "npc").stdout
+    assert "npc" in run_cli("status", "--home", home, "--model", "npc").stdout
+
+    server = live_server.start(home, f"sqlite:///{home}/learnloop.db")
+    with server.client() as http:
+        health = http.get("/health").json()
+        assert (health["status"], health["models"], health["unavailable"]) == ("ok", {"m": 1, "npc": 1}, {}), health
+        assert http.get("/ready").status_code == 200
+        assert http.post("/v1/models/m/predict", json={"text": "Great food."}).status_code == 200
+        ids = []
+        for response in ("Aye, I can mend it.", "I cannot help you."):
+            logged = http.post(
+                "/v1/models/npc/generations",
+                json={"prompt": "Can you fix my sword?", "response": response, "source_model": "claude-sonnet"},
+            )
+            assert logged.status_code == 201, logged.text
+            assert (logged.json()["version"], logged.json()["route"]) == (1, "champion")
+            ids.append(logged.json()["prediction_id"])
+        pref = http.post(
+            "/v1/models/npc/feedback", json={"chosen_prediction_id": ids[0], "rejected_prediction_id": ids[1]}
+        )
+        assert pref.status_code == 201, pref.text
+        assert http.post("/v1/models/npc/feedback", json={"prediction_id": ids[1], "rating": 1}).status_code == 201
+        refused = http.post("/v1/models/npc/predict", json={"text": "Hello?"})
+        assert refused.status_code == 409 and "generations" in refused.json()["detail"]
