@@ -40,9 +40,9 @@ def test_a_local_directory_resolves_to_itself(tiny_llama_dir: Path, tmp_path: Pa
 
 
 def test_an_unknown_base_or_a_directory_without_a_model_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="unknown base 'nope'.*smollm2-135m-instruct"):
+    with pytest.raises(ValidationError, match=r"unknown base 'nope'.*smollm2-135m-instruct"):
         resolve_base("nope", tmp_path)
-    with pytest.raises(ValidationError, match="no config.json"):
+    with pytest.raises(ValidationError, match=r"no config\.json"):
         resolve_base(str(tmp_path), tmp_path / "bases")
 
 
@@ -141,7 +141,7 @@ def test_an_adapter_trained_on_another_base_is_refused(saved_adapter: Path, tmp_
 
     other = build_tiny_llama(tmp_path / "other-base", seed=5)
     loaded = load_base(resolve_base(str(other), tmp_path))
-    with pytest.raises(ArtifactError, match="was trained on base 'base'.*load that base or retrain"):
+    with pytest.raises(ArtifactError, match=r"was trained on base 'base'.*load that base or retrain"):
         attach_adapter(loaded, "champion", saved_adapter)
 
 
@@ -152,5 +152,5 @@ def test_a_corrupt_adapter_file_is_refused(saved_adapter: Path, tiny_llama_dir: 
     with pytest.raises(ArtifactError, match="does not match its recorded SHA-256"):
         attach_adapter(loaded, "champion", saved_adapter)
     shutil.rmtree(saved_adapter)
-    with pytest.raises(ArtifactError, match="has no manifest.json"):
+    with pytest.raises(ArtifactError, match=r"has no manifest\.json"):
         attach_adapter(loaded, "champion", saved_adapter)
