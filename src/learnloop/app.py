@@ -19,10 +19,12 @@ from learnloop.api.routes import (
     asking,
     drift,
     feedback,
+    generate,
     generations,
     health,
     jobs,
     models,
+    openai,
     predictions,
     rollouts,
     subjects,
@@ -107,7 +109,9 @@ def create_app(
     errors.install(app)
     for module in (
         predictions,
+        generate,
         generations,
+        openai,
         feedback,
         models,
         asking,

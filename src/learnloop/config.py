@@ -32,7 +32,9 @@ class Admission:
     any work is done for it. ``/health``, ``/ready`` and ``/metrics`` are never refused."""
 
     predict: RouteLimit = RouteLimit(concurrency=64, queue=256, queue_seconds=0.05)
-    generate: RouteLimit = RouteLimit(concurrency=4, queue=32, queue_seconds=2.0)  # LLM answers take long
+    # Generation requests mostly wait for the engine's thread (which batches them and bounds its
+    # own queue): enough of them in at once for a full batch and its queue, then 503.
+    generate: RouteLimit = RouteLimit(concurrency=96, queue=32, queue_seconds=2.0)
     feedback: RouteLimit = RouteLimit(concurrency=256, queue=1024, queue_seconds=0.5)
     admin: RouteLimit = RouteLimit(concurrency=16, queue=64, queue_seconds=1.0)  # reads, admin, dashboard
     retry_after_seconds: int = 1
@@ -68,6 +70,23 @@ class Limits:
             )
         if self.max_json_depth < 2 or not 1024 <= self.max_body_bytes <= self.max_body_bytes_in_flight:
             raise ValueError("max_json_depth >= 2 and 1024 <= max_body_bytes <= max_body_bytes_in_flight")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How this process runs in-process generative models (``families.causal_lm``)."""
+
+    threads: int = 1  # torch threads of each generation engine (measure 2 on a quiet machine)
+    max_batch: int = 8  # requests that share one forward pass
+    batch_wait_ms: float = 5.0  # how long a first request waits for others to batch with
+    max_queue: int = 64  # requests waiting for the engine; beyond, 503 with Retry-After
+
+    def __post_init__(self) -> None:
+        if self.threads < 1 or self.max_batch < 1 or self.max_queue < 1 or not 0 <= self.batch_wait_ms <= 1000:
+            raise ValidationError(
+                "generation settings: threads, max_batch and max_queue >= 1, batch_wait_ms in [0, 1000]",
+                field="generation",
+            )
 
 
 PREDICTION_LOG_MODES = ("buffered", "durable")
@@ -107,6 +126,7 @@ class Settings:
     ready_stall_seconds: float = 5.0
     # A graceful stop ends within about this long, cancelling a query still running.
     shutdown_timeout_seconds: float = 10.0
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.job_lease_seconds) and 0 < self.job_heartbeat_seconds <= self.job_lease_seconds / 2):
@@ -134,6 +154,11 @@ class Settings:
         """The home's own artifact directory: the default store, and where rows written
         before artifact keys point (the migration to keys strips it)."""
         return (self.home / "artifacts").resolve()
+
+    @property
+    def bases_dir(self) -> Path:
+        """Where this home keeps its converted LLM bases (one copy each, made on first use)."""
+        return (self.home / "bases").resolve()
 
     @property
     def resolved_artifact_url(self) -> str:
@@ -165,6 +190,7 @@ class Settings:
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
             prediction_log=env.get("LEARNLOOP_PREDICTION_LOG") or "buffered",
             statement_timeout_seconds=_seconds(env, "LEARNLOOP_STATEMENT_TIMEOUT", cls.statement_timeout_seconds),
+            generation=GenerationSettings(threads=int(env.get("LEARNLOOP_GENERATION_THREADS") or 1)),
         )
         return base.with_overrides(**overrides)
 

@@ -46,6 +46,13 @@ class ValidationError(LearnloopError):
     code = "validation_error"
 
 
+class WrongTaskError(ValidationError):
+    """A request a model of another task answers: a prediction asked of a generative model,
+    a generation asked of a classifier."""
+
+    code = "wrong_task"
+
+
 class MissingExtraError(ValidationError):
     """What was asked needs an optional dependency that is not installed; the message names the
     command that installs it (``pip install 'learnloop[llm]'``)."""

@@ -16,6 +16,7 @@ from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
 from learnloop.feedback.asking import ActiveLearningService
+from learnloop.feedback.generate import GenerationService
 from learnloop.feedback.generations import GenerationLog
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
@@ -30,6 +31,7 @@ from learnloop.registry.service import RegistryService
 from learnloop.registry.specs import ModelSpecs
 from learnloop.rollout.service import RolloutService
 from learnloop.routing.cache import ModelCache
+from learnloop.routing.generators import LocalGeneratorPool
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
 from learnloop.store.migrate import upgrade
@@ -62,6 +64,8 @@ class Services:
     predictions: PredictionService
     feedback: FeedbackService
     generations: GenerationLog
+    generation: GenerationService
+    generators: LocalGeneratorPool
     jobs: JobService
     training: TrainingService
     triggers: RetrainTriggers
@@ -161,6 +165,7 @@ class Services:
         self.db.cancel_running()  # whatever still runs now (a worker query hung in a stalled database)
         self.notify.close()
         self.shadow.close()
+        self.generators.close()  # requests still generating end with 503
         if self._routing_thread is not None:
             self._routing_thread.join(max(0.1, deadline - time.monotonic()))
         self.db.dispose()
@@ -174,12 +179,13 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     if migrate:
         upgrade(db, home_artifacts=settings.home_artifacts_dir)
     metrics = Metrics()
-    cache = ModelCache(db, store)
+    generators = LocalGeneratorPool(store, settings.bases_dir, settings.generation)
+    cache = ModelCache(db, store, generators)
     specs = ModelSpecs(db, ttl=settings.routing_poll_seconds)
 
     def routing_changed(model: str) -> None:
         specs.forget(model)
-        cache.refresh(model)
+        cache.refresh_served(model)
 
     registry = RegistryService(db, store, clock, on_routing_change=routing_changed)
     limits = settings.limits
@@ -235,6 +241,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         predictions=PredictionService(cache, ingest, clock, metrics, limits, shadow),
         feedback=FeedbackService(db, specs, ingest, clock, metrics, limits),
         generations=GenerationLog(cache, ingest, clock, metrics, limits),
+        generation=GenerationService(cache, ingest, clock, metrics, limits),
+        generators=generators,
         jobs=jobs,
         training=training,
         triggers=triggers,

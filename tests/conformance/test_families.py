@@ -272,6 +272,7 @@ def test_every_registered_family_declares_a_known_task_and_resolves_its_params()
 def test_the_external_family_has_nothing_to_fit_save_or_load(tmp_path: Path) -> None:
     from learnloop.errors import NotSupportedError
     from learnloop.families import AnsweredElsewhere
+    from learnloop.families.generation import GenerationRequest
 
     external = get_family("external")
     assert external.task == "generation"
@@ -286,4 +287,19 @@ def test_the_external_family_has_nothing_to_fit_save_or_load(tmp_path: Path) -> 
         external.load(tmp_path)
     stand_in = AnsweredElsewhere("npc")
     with pytest.raises(NotSupportedError, match="POST /v1/models/npc/generations"):
-        stand_in.predict_one("Hello?")
+        stand_in.submit(GenerationRequest(prompt="Hello?"))
+
+
+def test_the_lora_family_checks_its_base_without_loading_it(tmp_path: Path) -> None:
+    lora = get_family("causal-lm-lora")
+    assert lora.task == "generation"
+    assert lora.resolve_params({})["base"] == "smollm2-135m-instruct"
+    with pytest.raises(ValidationError, match="unknown base"):
+        lora.resolve_params({"base": "gpt-17"})
+    with pytest.raises(ValidationError, match="no config.json"):
+        lora.resolve_params({"base": str(tmp_path)})
+    (tmp_path / "config.json").write_text("{}")
+    assert lora.resolve_params({"base": str(tmp_path), "system_prompt": "Be brief."}) == {
+        "base": str(tmp_path.resolve()),
+        "system_prompt": "Be brief.",
+    }

@@ -22,7 +22,7 @@ from learnloop.config import Admission, RouteLimit
         ("GET", "/v1/models/m/feedback/abc", RouteClass.ADMIN),
         ("POST", "/v1/models/m/generate", RouteClass.GENERATE),
         ("POST", "/v1/models/m/generate/stream", RouteClass.GENERATE),
-        ("POST", "/v1/chat/completions", RouteClass.GENERATE),
+        ("POST", "/openai/v1/chat/completions", RouteClass.GENERATE),
         ("POST", "/v1/models/predict/retrain", RouteClass.ADMIN),  # a model named "predict"
         ("GET", "/v1/models/m", RouteClass.ADMIN),
         ("GET", "/v1/models/generate", RouteClass.ADMIN),  # a model named "generate"

@@ -54,7 +54,7 @@ def classify(method: str, path: str) -> RouteClass | None:
             return RouteClass.PREDICT
         if method == "POST" and action == "feedback":
             return RouteClass.FEEDBACK
-    if path.startswith("/v1/chat/"):  # an OpenAI-compatible chat route
+    if path.startswith("/openai/v1/chat/"):  # the OpenAI-compatible chat route
         return RouteClass.GENERATE
     return RouteClass.ADMIN
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from learnloop.cli import asking, drift, models, replay, rollouts, serve, subjects, webhooks
+from learnloop.cli import asking, drift, generate, models, replay, rollouts, serve, subjects, webhooks
 from learnloop.cli.common import err_console
 from learnloop.errors import LearnloopError
 
@@ -34,6 +34,7 @@ app.command()(replay.demo)
 app.command("sample-size")(rollouts.sample_size)
 app.command()(drift.drift)
 app.command()(asking.ask)
+app.command()(generate.generate)
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")

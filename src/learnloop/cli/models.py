@@ -84,6 +84,14 @@ def init(
     system_prompt: Annotated[
         str | None, typer.Option("--system-prompt", help="generation: the system prompt the model answers under.")
     ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="generation (local): the base model, smollm2-135m-instruct (default) or a local Hugging Face "
+            "causal-LM directory.",
+        ),
+    ] = None,
 ) -> None:
     """Create a model and make version 1 champion (all or nothing): a classifier trained on
     labelled data, or (``--task generation --backend external``) a generative model whose
@@ -96,6 +104,8 @@ def init(
     params = parse_assignments(param or [], "--param")
     if system_prompt is not None:
         params["system_prompt"] = system_prompt
+    if base is not None:
+        params["base"] = base
     request = NewModel(
         name=model,
         family=family,
@@ -162,10 +172,17 @@ def _progress() -> Progress:
 def _print_created(created: CreatedModel) -> None:
     data, version = created.data, created.version
     if created.model.task != DEFAULT_TASK:
+        name = created.model.name
+        if version.family == "external":
+            how = f"log its answers with POST /v1/models/{name}/generations"
+        else:
+            how = (
+                f'base {version.params.get("base")}; try it with learnloop generate --model {name} "Hello", '
+                f"or serve it (POST /v1/models/{name}/generate, /openai/v1/chat/completions)"
+            )
         console.print(
-            f"[green]model {created.model.name!r} version {version.version} is champion[/] "
-            f"({created.model.task}, family {version.family}): log its answers with "
-            f"POST /v1/models/{created.model.name}/generations"
+            f"[green]model {name!r} version {version.version} is champion[/] "
+            f"({created.model.task}, family {version.family}): {how}"
         )
         return
     labels = ", ".join(data.labels[:20]) + (f", ... ({len(data.labels) - 20} more)" if len(data.labels) > 20 else "")

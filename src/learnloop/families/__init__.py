@@ -3,11 +3,14 @@
 from learnloop.errors import ValidationError
 from learnloop.families.base import ModelFamily, Predictor
 from learnloop.families.external import AnsweredElsewhere, ExternalFamily
+from learnloop.families.generation import Generator
+from learnloop.families.lora import LoraFamily
 from learnloop.families.tfidf_logreg import TfidfLogRegFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     TfidfLogRegFamily.key: TfidfLogRegFamily(),
     ExternalFamily.key: ExternalFamily(),
+    LoraFamily.key: LoraFamily(),
 }
 DEFAULT_FAMILY = TfidfLogRegFamily.key
 
@@ -26,6 +29,8 @@ __all__ = [
     "FAMILIES",
     "AnsweredElsewhere",
     "ExternalFamily",
+    "Generator",
+    "LoraFamily",
     "ModelFamily",
     "Predictor",
     "get_family",

@@ -2,9 +2,9 @@
 Gemini, an OpenAI model, a vLLM server) and logged with ``POST /v1/models/{model}/generations``.
 
 Its versions hold no artifact (``artifact_uri`` is empty): nothing is fitted, saved or loaded.
-The routing cache gives such a version a stand-in predictor (``AnsweredElsewhere``) so a server
-with an external model starts, /health is fine and the model's routes and feedback work; asking
-it to answer raises ``NotSupportedError`` that says where its answers come from.
+The routing cache serves such a version with ``AnsweredElsewhere`` so a server with an external
+model starts, /health is fine and the model's routes and feedback work; asking it to generate
+raises ``NotSupportedError`` that says where its answers come from.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ArtifactError, NotSupportedError, ValidationError
-from learnloop.families.base import FloatArray, Predictor
+from learnloop.families.base import Predictor
+from learnloop.families.generation import GenerationHandle, GenerationRequest
 
 MAX_SYSTEM_PROMPT_CHARS = 8_000
 
@@ -24,20 +25,13 @@ def elsewhere_message(model: str) -> str:
 
 
 class AnsweredElsewhere:
-    """What serves a version of the external family: it refuses to answer, saying where
-    answers come from."""
+    """What serves a version of the external family (a ``Generator``): it refuses to
+    generate, saying where the model's answers come from."""
 
     def __init__(self, model: str) -> None:
         self.model = model
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return ()
-
-    def predict_proba(self, texts: Sequence[str]) -> FloatArray:
-        raise NotSupportedError(elsewhere_message(self.model), field="model")
-
-    def predict_one(self, text: str) -> tuple[str, dict[str, float]]:
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
         raise NotSupportedError(elsewhere_message(self.model), field="model")
 
 

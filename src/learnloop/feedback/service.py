@@ -98,11 +98,11 @@ class PredictionService:
         served, route_name = route.pick(key)
         started = time.perf_counter()
         try:
-            label, probabilities = served.predictor.predict_one(text)
+            label, probabilities = served.classifier.predict_one(text)
         except Exception as exc:
             served, route_name = self._fallback(route, served, route_name, exc)
             started = time.perf_counter()
-            label, probabilities = served.predictor.predict_one(text)
+            label, probabilities = served.classifier.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
         result = PredictionResult(prediction_id, model, served.version, label, probabilities, route_name)
         committed = self._log([(result, scrub_text(text, route.model.policy.curation.pii_scrub), subject, latency_ms)])
@@ -166,13 +166,13 @@ class PredictionService:
         for (_, route_name), (served, indices) in arms.items():
             started = time.perf_counter()
             try:
-                proba = served.predictor.predict_proba([texts[i] for i in indices])
+                proba = served.classifier.predict_proba([texts[i] for i in indices])
             except Exception as exc:
                 served, route_name = self._fallback(route, served, route_name, exc)
                 started = time.perf_counter()
-                proba = served.predictor.predict_proba([texts[i] for i in indices])
+                proba = served.classifier.predict_proba([texts[i] for i in indices])
             latency_ms = (time.perf_counter() - started) * 1000 / len(indices)
-            labels = served.predictor.labels
+            labels = served.classifier.labels
             for i, row in zip(indices, proba, strict=True):
                 probabilities = {lab: float(p) for lab, p in zip(labels, row, strict=True)}
                 result = PredictionResult(

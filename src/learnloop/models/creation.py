@@ -9,10 +9,13 @@ All or nothing: nothing reaches the database before that transaction, and the ar
 attempt wrote (the snapshot's rows, version 1, its drift reference) are removed when anything
 fails, so a failed attempt leaves nothing behind and a second one starts clean.
 
-A generative model (task ``generation``) with ``backend="external"`` starts with no data: its
-answers are made elsewhere and logged (``POST /v1/models/{model}/generations``), so version 1
-is a version of the ``external`` family with no artifact, champion at once. In-process
-generation (``backend="local"``, a base model) is not wired yet and is refused clearly.
+A generative model (task ``generation``) starts with no data. With ``backend="external"`` its
+answers are made elsewhere and logged (``POST /v1/models/{model}/generations``): version 1 is
+a version of the ``external`` family with no artifact. With ``backend="local"`` learnloop
+serves it in process: version 1 is the base model itself (family ``causal-lm-lora``, params
+``base`` and ``system_prompt``, no adapter), checked to exist but not loaded here (the server
+converts and loads it on first use). Either is champion at once. Fitting an adapter on
+prompt/response rows at creation arrives with the generative training (issue 13).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from learnloop.config import Limits
 from learnloop.domain import Model, ModelVersion, VersionStatus
 from learnloop.drift import reference as drift_reference
 from learnloop.errors import ConflictError, DataError, NotFoundError, ValidationError
-from learnloop.families import DEFAULT_FAMILY, ExternalFamily, get_family
+from learnloop.families import DEFAULT_FAMILY, ExternalFamily, LoraFamily, get_family
 from learnloop.ids import new_id
 from learnloop.models.data import BootstrapData, DataSource, check_options, prepare
 from learnloop.policy import Policy
@@ -138,36 +141,32 @@ class ModelCreation:
         return CreatedModel(self.registry.get_model(model.name), version, data)
 
     def _create_generative(self, request: NewModel, source: DataSource | None, actor: str) -> CreatedModel:
-        """A generative model whose answers are made elsewhere: version 1 (family ``external``,
-        no artifact, nothing trained) is champion at once."""
+        """A generative model, champion at once: version 1 is the base model itself (backend
+        ``local``, family ``causal-lm-lora``) or answers made elsewhere (backend ``external``,
+        family ``external``); neither holds an artifact, nothing is trained."""
         if request.task != GenerationTask.key:
             raise ValidationError(
                 f"backend {request.backend!r} is for generative models (task generation)", field="backend"
             )
-        if request.backend == "local":
-            raise ValidationError(
-                "in-process generation needs a base model (--base) and is not wired yet; "
-                "use backend 'external' to log answers made elsewhere",
-                field="backend",
-            )
-        if request.backend != "external":
+        if request.backend not in ("local", "external"):
             raise ValidationError(f"unknown backend {request.backend!r}; use local or external", field="backend")
         if source is not None:
             raise ValidationError(
-                "an external generative model starts with no data: log its answers with "
-                f"POST /v1/models/{request.name}/generations",
+                "a generative model starts with no data here (version 1 is the base model, or answers made "
+                "elsewhere); fitting an adapter on prompt/response rows arrives with the generative training",
                 field="data",
             )
-        if request.family not in (DEFAULT_FAMILY, ExternalFamily.key):
+        family = ExternalFamily.key if request.backend == "external" else LoraFamily.key
+        if request.family not in (DEFAULT_FAMILY, family):
             raise ValidationError(
-                f"an external generative model is of family {ExternalFamily.key!r}, not {request.family!r}",
+                f"a generative model with backend {request.backend!r} is of family {family!r}, not {request.family!r}",
                 field="family",
             )
         try:
             check_model_name(request.name)
         except ValidationError as exc:
             raise ValidationError(exc.message, field="name") from None
-        params = get_family(ExternalFamily.key).resolve_params(dict(request.params))
+        params = get_family(family).resolve_params(dict(request.params))
         policy = Policy().updated(dict(request.policy))
         try:
             self.registry.get_model(request.name)
@@ -175,12 +174,12 @@ class ModelCreation:
         except NotFoundError:
             pass
         now = self.clock.now()
-        model = Model(request.name, GenerationTask.key, (), ExternalFamily.key, params, policy, now)
+        model = Model(request.name, GenerationTask.key, (), family, params, policy, now)
         first = ModelVersion(
             model=model.name,
             version=0,
             status=VersionStatus.CANDIDATE,
-            family=ExternalFamily.key,
+            family=family,
             params=params,
             snapshot_hash=None,
             parent_version=None,
@@ -189,12 +188,12 @@ class ModelCreation:
             verdict=None,
             artifact_uri="",
             created_at=now,
-            status_reason="answers made elsewhere",
+            status_reason="answers made elsewhere" if family == ExternalFamily.key else "the base model, no adapter",
         )
         version = self.registry.create_with_champion(
-            model, train=[], golden=[], source="external", candidate=None, first=first, actor=actor
+            model, train=[], golden=[], source=request.backend, candidate=None, first=first, actor=actor
         )
-        data = BootstrapData(train=[], golden=[], labels=[], rows=0, source="external")
+        data = BootstrapData(train=[], golden=[], labels=[], rows=0, source=request.backend)
         return CreatedModel(self.registry.get_model(model.name), version, data)
 
     def _train_and_store(

@@ -21,7 +21,7 @@ from typing import Any
 
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
-from learnloop.domain import DriftCheck, Finding, FindingSink, ModelVersion, Prediction
+from learnloop.domain import DriftCheck, Finding, FindingSink, Model, ModelVersion, Prediction
 from learnloop.drift import FeatureMap, check_all
 from learnloop.drift.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.errors import ConflictError, LearnloopError
@@ -67,7 +67,7 @@ class DriftService:
             version = model_repo.get_version(conn, model, champion)
             served = prediction_repo.served_window(conn, model, champion, spec.policy.monitoring.drift_window)
         reference = self._reference(version)
-        results = [] if reference is None else self._results(spec.task, version, reference, served)
+        results = [] if reference is None else self._results(spec, version, reference, served)
         with self.db.write() as conn:
             previous = drift_repo.latest_drift_check(conn, model, champion)
             check = drift_repo.insert_drift_check(
@@ -151,20 +151,20 @@ class DriftService:
         self._references[version.model] = (uri, reference)
         return reference
 
-    def _features(self, version: ModelVersion) -> FeatureMap | None:
+    def _features(self, model: Model, version: ModelVersion) -> FeatureMap | None:
         try:
-            loaded = self.cache.load(version.model, version.version, version.artifact_uri)
+            loaded = self.cache.load(model, version)
         except LearnloopError as exc:  # the text detectors still run; multivariate says "hashed"
             log.warning("model %s version %d: no feature map: %s", version.model, version.version, exc.message)
             return None
         return feature_map_of(loaded.predictor)
 
     def _results(
-        self, task: str, version: ModelVersion, reference: DriftReference, served: list[Prediction]
+        self, model: Model, version: ModelVersion, reference: DriftReference, served: list[Prediction]
     ) -> list[dict[str, Any]]:
         """Every detector on the window the model's task makes of the served answers."""
-        window = get_task(task).drift_window(reference.labels, served)
-        results = check_all(reference.summaries, window, features=self._features(version))
+        window = get_task(model.task).drift_window(reference.labels, served)
+        results = check_all(reference.summaries, window, features=self._features(model, version))
         return [r.to_dict() for r in results]
 
     def _export(self, check: DriftCheck) -> None:

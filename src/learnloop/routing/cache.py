@@ -7,8 +7,12 @@ this or any other process) bumps the model's ``deployments.revision``; ``refresh
 loads what is new *before* switching, then replaces one immutable ``Route`` object: a request
 either sees the old route or the new one, never half of each, and none waits for a load.
 A version whose artifact cannot be loaded is refused with a clear error and the current
-route keeps serving. A version with no artifact (a generative model whose answers are made
-elsewhere) loads as a stand-in that refuses to answer, saying where answers come from.
+route keeps serving.
+
+A version of a generative model is served by a ``Generator``: an in-process one from the
+``GeneratorPool`` the composition root gives (one engine per base, adapters attached to it),
+or, for a model whose answers are made elsewhere, a stand-in that refuses to generate and says
+where answers come from. A process given no pool (a worker) serves no generative model.
 """
 
 from __future__ import annotations
@@ -16,11 +20,19 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from learnloop.artifacts import ArtifactStore
-from learnloop.domain import Model, Strategy
-from learnloop.errors import ArtifactError, ModelUnavailableError, NotFoundError, without_paths
-from learnloop.families import AnsweredElsewhere, Predictor
+from learnloop.domain import Model, ModelVersion, Strategy
+from learnloop.errors import (
+    ArtifactError,
+    ModelUnavailableError,
+    NotFoundError,
+    ValidationError,
+    WrongTaskError,
+    without_paths,
+)
+from learnloop.families import AnsweredElsewhere, ExternalFamily, Generator, Predictor
 from learnloop.families.manifest import load_predictor
 from learnloop.routing.split import in_share
 from learnloop.store.db import Database
@@ -32,8 +44,33 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedVersion:
+    """A loaded version: a classifier's ``predictor`` or a generative model's ``generator``."""
+
     version: int
-    predictor: Predictor
+    predictor: Predictor | None = None
+    generator: Generator | None = None
+
+    @property
+    def classifier(self) -> Predictor:
+        if self.predictor is None:
+            raise WrongTaskError(
+                "this model generates text (task generation): ask it with .../generate, not .../predict"
+            )
+        return self.predictor
+
+    @property
+    def generative(self) -> Generator:
+        if self.generator is None:
+            raise WrongTaskError("this model classifies text: ask it with .../predict, not .../generate")
+        return self.generator
+
+
+class GeneratorPool(Protocol):
+    """Serves generative versions in this process (``routing.generators``)."""
+
+    def load(self, model: Model, version: ModelVersion) -> Generator: ...
+
+    def release(self, model: str, version: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -81,9 +118,10 @@ class Route:
 
 
 class ModelCache:
-    def __init__(self, db: Database, store: ArtifactStore) -> None:
+    def __init__(self, db: Database, store: ArtifactStore, generators: GeneratorPool | None = None) -> None:
         self._db = db
         self._store = store
+        self._generators = generators
         self._routes: dict[str, Route] = {}
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()  # serialises refreshes, never taken on the request path
@@ -105,16 +143,29 @@ class ModelCache:
             )
         return route.champion
 
-    def load(self, model: str, version: int, artifact_uri: str) -> LoadedVersion:
-        key = (model, version)
+    def load(self, model: Model, version: ModelVersion) -> LoadedVersion:
+        key = (model.name, version.version)
         loaded = self._loaded.get(key)
         if loaded is None:
-            if not artifact_uri:  # answers made elsewhere (the external family): nothing to load
-                loaded = LoadedVersion(version, AnsweredElsewhere(model))
-            else:
-                loaded = LoadedVersion(version, load_predictor(self._store, artifact_uri))
+            loaded = self._load(model, version)
             self._loaded[key] = loaded
         return loaded
+
+    def _load(self, model: Model, version: ModelVersion) -> LoadedVersion:
+        if version.family == ExternalFamily.key:  # answers made elsewhere: nothing to load
+            return LoadedVersion(version.version, generator=AnsweredElsewhere(model.name))
+        if model.task == "generation":
+            if self._generators is None:
+                raise ModelUnavailableError(f"this process serves no generative model ({model.name!r})")
+            return LoadedVersion(version.version, generator=self._generators.load(model, version))
+        return LoadedVersion(version.version, predictor=load_predictor(self._store, version.artifact_uri))
+
+    def refresh_served(self, model: str) -> None:
+        """Refresh ``model``'s route if this process serves it already (a routing change made
+        here: no wait for the poll); a model it has not loaded yet stays unloaded (a CLI
+        command that changes a route loads nothing)."""
+        if model in self._routes:
+            self.refresh(model)
 
     def refresh(self, model: str | None = None) -> None:
         """Bring routes up to date with the database (one model, or all)."""
@@ -146,8 +197,8 @@ class ModelCache:
         error = None
         for number, version in versions.items():
             try:
-                loaded[number] = self.load(name, number, version.artifact_uri)
-            except (ArtifactError, NotFoundError) as exc:
+                loaded[number] = self.load(model, version)
+            except (ArtifactError, NotFoundError, ValidationError, ModelUnavailableError) as exc:
                 log.error("model %s version %s refuses to load: %s", name, number, exc)
                 loaded[number] = None
                 if number == deployment.champion_version:
@@ -178,7 +229,9 @@ class ModelCache:
                     keep.add((name, lv.version))
         for key in list(self._loaded):
             if key not in keep:
-                del self._loaded[key]
+                gone = self._loaded.pop(key)
+                if gone.generator is not None and self._generators is not None:
+                    self._generators.release(*key)
 
     def model_names(self) -> list[str]:
         return sorted(self._routes)

@@ -87,9 +87,9 @@ class ShadowRunner:
         for copies in groups.values():
             shadow = copies[0].rollout.challenger
             started = time.perf_counter()
-            proba = shadow.predictor.predict_proba([c.text for c in copies])
+            proba = shadow.classifier.predict_proba([c.text for c in copies])
             latency_ms = (time.perf_counter() - started) * 1000 / len(copies)
-            labels = shadow.predictor.labels
+            labels = shadow.classifier.labels
             for c, p in zip(copies, proba, strict=True):
                 answer = ClassAnswer(labels[int(p.argmax())], dict(zip(labels, map(float, p), strict=True)))
                 rows.append(

@@ -3,16 +3,10 @@ engine and LoRA fine-tuning. torch, transformers and PEFT are imported lazily, i
 functions that need them (``pip install 'learnloop[llm]'``): importing this package does not
 import them."""
 
-from learnloop.families.causal_lm.bases import DEFAULT_BASE, KNOWN_BASES, BaseModelRef, resolve_base
+from learnloop.families.causal_lm.bases import BaseModelRef, resolve_base
 from learnloop.families.causal_lm.detokenize import IncrementalDetokenizer
 from learnloop.families.causal_lm.engine import GenerationEngine
 from learnloop.families.causal_lm.extras import require_llm_extra
-from learnloop.families.causal_lm.handle import (
-    FinishReason,
-    GenerationHandle,
-    GenerationRequest,
-    GenerationResult,
-)
 from learnloop.families.causal_lm.runtime import (
     ADAPTER_FAMILY,
     ADAPTER_FORMAT,
@@ -21,6 +15,14 @@ from learnloop.families.causal_lm.runtime import (
     load_base,
     save_adapter,
 )
+from learnloop.families.causal_lm.serving import LocalGenerator
+from learnloop.families.generation import (
+    FinishReason,
+    GenerationHandle,
+    GenerationRequest,
+    GenerationResult,
+)
+from learnloop.families.lora import DEFAULT_BASE, KNOWN_BASES
 
 __all__ = [
     "ADAPTER_FAMILY",
@@ -35,6 +37,7 @@ __all__ = [
     "GenerationResult",
     "IncrementalDetokenizer",
     "LoadedBase",
+    "LocalGenerator",
     "attach_adapter",
     "load_base",
     "require_llm_extra",

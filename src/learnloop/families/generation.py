@@ -1,4 +1,6 @@
-"""A generation request and the handle its caller holds while the engine's thread works.
+"""Generating text: a request, its result, the handle its caller holds while an engine's
+thread works, and the ``Generator`` protocol a served generative version satisfies (an
+in-process model: ``families.causal_lm``; answers made elsewhere: ``families.external``).
 
 The handle is fed by the engine's worker thread and read from anywhere: ``result()`` blocks a
 plain thread, iterating it yields text deltas (blocking), ``async for`` yields them on an
@@ -13,7 +15,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from learnloop.errors import ValidationError
 
@@ -178,3 +180,11 @@ class GenerationHandle:
             self._error = error
             self._cond.notify_all()
             self._notify(_END)
+
+
+class Generator(Protocol):
+    """A generative version as served: ``submit`` queues a request and returns its handle at
+    once (``OverloadedError`` when the queue is full); the work runs elsewhere (an engine's
+    thread, never the caller's event loop)."""
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle: ...
