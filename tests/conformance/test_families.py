@@ -296,7 +296,7 @@ def test_the_lora_family_checks_its_base_without_loading_it(tmp_path: Path) -> N
     assert lora.resolve_params({})["base"] == "smollm2-135m-instruct"
     with pytest.raises(ValidationError, match="unknown base"):
         lora.resolve_params({"base": "gpt-17"})
-    with pytest.raises(ValidationError, match="no config.json"):
+    with pytest.raises(ValidationError, match=r"no config\.json"):
         lora.resolve_params({"base": str(tmp_path)})
     (tmp_path / "config.json").write_text("{}")
     assert lora.resolve_params({"base": str(tmp_path), "system_prompt": "Be brief."}) == {

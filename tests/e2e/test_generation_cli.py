@@ -30,7 +30,8 @@ def test_an_external_generative_model_from_the_cli_serves_logs_and_takes_feedbac
 ) -> None:
     home = tmp_path / "home"
     one_error_line(
-        run_cli("init", "--home", home, "--model", "npc", "--task", "generation", check=False), "not wired yet"
+        run_cli("init", "--home", home, "--model", "npc", "--task", "generation", "--base", tmp_path, check=False),
+        "no config.json",
     )
     one_error_line(run_cli("init", "--home", home, "--model", "m", check=False), "--data")
     assert not home.exists()
@@ -67,4 +68,5 @@ def test_an_external_generative_model_from_the_cli_serves_logs_and_takes_feedbac
         assert pref.status_code == 201, pref.text
         assert http.post("/v1/models/npc/feedback", json={"prediction_id": ids[1], "rating": 1}).status_code == 201
         refused = http.post("/v1/models/npc/predict", json={"text": "Hello?"})
-        assert refused.status_code == 409 and "generations" in refused.json()["detail"]
+        assert refused.status_code == 422 and "generations" in refused.json()["detail"], refused.text
+        assert refused.json()["code"] == "wrong_task"

@@ -16,7 +16,7 @@ from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
 from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput
-from learnloop.errors import IdempotencyConflictError, LearnloopError, ValidationError
+from learnloop.errors import IdempotencyConflictError, LearnloopError, ValidationError, WrongTaskError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import (
     check_text,
@@ -92,7 +92,7 @@ class PredictionService:
     def answer(self, model: str, text: str, subject: str | None = None) -> tuple[PredictionResult, Future[None] | None]:
         """The answer, queued for the log; with a durable log, also the future of its commit."""
         check_text(text, self.limits.max_text_chars)
-        route = self.cache.route(model)
+        route = self._classifier_route(model)
         prediction_id = new_id()
         key = subject if subject is not None else prediction_id
         served, route_name = route.pick(key)
@@ -108,6 +108,16 @@ class PredictionService:
         committed = self._log([(result, scrub_text(text, route.model.policy.curation.pii_scrub), subject, latency_ms)])
         self._copy_to_shadow(route, key, result, text)
         return result, committed
+
+    def _classifier_route(self, model: str) -> Route:
+        route = self.cache.route(model)
+        if route.model.task != "classification":
+            raise WrongTaskError(
+                f"model {model!r} generates text: ask it with POST /v1/models/{model}/generate, or log answers "
+                f"made elsewhere with POST /v1/models/{model}/generations",
+                field="model",
+            )
+        return route
 
     def _fallback(
         self, route: Route, served: LoadedVersion, route_name: str, exc: Exception
@@ -154,7 +164,7 @@ class PredictionService:
             )
         for i, text in enumerate(texts):
             check_text(text, self.limits.max_text_chars, field=f"items.{i}.text")
-        route = self.cache.route(model)
+        route = self._classifier_route(model)
         ids = [new_id() for _ in texts]
         keys = [s if s is not None else i for s, i in zip(subjects or [None] * len(texts), ids, strict=True)]
         arms: dict[tuple[int, str], tuple[LoadedVersion, list[int]]] = {}
