@@ -64,7 +64,7 @@ def load_base(ref: BaseModelRef, *, threads: int = 1) -> LoadedBase:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # a server's log is not a terminal; the CLI shows its own
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a server's log is not a terminal; the CLI shows its own
     torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(ref.path)
     tokenizer.padding_side = "left"
