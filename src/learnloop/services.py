@@ -84,7 +84,7 @@ class Services:
         self.ingest.start()
         self.watch.start()
         self.shadow.start()
-        self.cache.refresh()
+        self.cache.serve()
         self._routing_thread = threading.Thread(target=self._poll_routes, name="learnloop-routes", daemon=True)
         self._routing_thread.start()
         if worker:

@@ -34,6 +34,7 @@ def served(services_factory: Factory, make_model: CreateModel) -> Services:
     """Services (buffered prediction log, no writer thread: rows wait for ``drain``) with a
     classifier "m" and an external generative model "npc"."""
     services = services_factory()
+    services.cache.serve()  # as an API replica does at start (the ASGI transport runs no lifespan)
     make_model(services, "m")
     return services
 
@@ -97,7 +98,7 @@ def test_an_external_generative_model_is_created_without_data_and_the_server_sta
         health = (await http.get("/health")).json()
         # (the database watch is not started here, so "status" says the database is unknown)
         assert (health["models"], health["unavailable"]) == ({"m": 1, "npc": 1}, {}), health
-        refused = problem(await http.post(f"{NPC}/predict", json={"text": "Hello?"}), 409, "not_supported")
+        refused = problem(await http.post(f"{NPC}/predict", json={"text": "Hello?"}), 422, "wrong_task")
         assert "POST /v1/models/npc/generations" in refused["detail"]
         assert (await http.post("/v1/models/m/predict", json={"text": "Great food."})).status_code == 200
         problem(
@@ -105,8 +106,8 @@ def test_an_external_generative_model_is_created_without_data_and_the_server_sta
             409,
             "conflict",
         )
-        local = await http.post("/v1/models", json={"name": "npc2", "task": "generation"})
-        assert "not wired yet" in problem(local, 422, "validation_error", "backend")["detail"]
+        local = await http.post("/v1/models", json={"name": "npc2", "task": "generation", "params": {"base": "gpt-17"}})
+        assert "unknown base" in problem(local, 422, "validation_error")["detail"]
         problem(await http.post("/v1/models", json={"name": "c2"}), 422, "validation_error", "rows")
 
     run(served, scenario)

@@ -122,6 +122,7 @@ class ModelCache:
         self._db = db
         self._store = store
         self._generators = generators
+        self._serving = False
         self._routes: dict[str, Route] = {}
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()  # serialises refreshes, never taken on the request path
@@ -160,11 +161,17 @@ class ModelCache:
             return LoadedVersion(version.version, generator=self._generators.load(model, version))
         return LoadedVersion(version.version, predictor=load_predictor(self._store, version.artifact_uri))
 
+    def serve(self) -> None:
+        """This process serves requests (an API replica): load every model's route now, and
+        load new models on a routing change made here."""
+        self._serving = True
+        self.refresh()
+
     def refresh_served(self, model: str) -> None:
-        """Refresh ``model``'s route if this process serves it already (a routing change made
-        here: no wait for the poll); a model it has not loaded yet stays unloaded (a CLI
-        command that changes a route loads nothing)."""
-        if model in self._routes:
+        """After a routing change made in this process: refresh ``model``'s route now (no wait
+        for the poll) where this process serves requests or has loaded it; elsewhere (a CLI
+        command) nothing is loaded."""
+        if self._serving or model in self._routes:
             self.refresh(model)
 
     def refresh(self, model: str | None = None) -> None:
