@@ -1,11 +1,13 @@
 """Drift of the share of refusals among a generative model's answers: chi-squared test, the
 absolute change of the share as the effect.
 
-A refusal is recognised by ``is_refusal``, a heuristic with no model behind it: an English
-refusal phrase ("I can't help with", "I'm sorry, but I cannot", "I'm unable to", "As an AI",
-"I must decline", ...) in the first ``HEAD_CHARS`` characters of the answer. It misses refusals
-in other languages and ones phrased otherwise; what it counts, it counts the same way on both
-sides, so a change of the share is a change of the model's behaviour or of what it is asked.
+A refusal is recognised by ``is_refusal``, a heuristic with no model behind it: the answer
+opens with an English refusal (``REFUSAL_OPENERS``: "I can't", "I'm unable to", "I must
+decline", "As an AI", ...), possibly after an apology ("I'm sorry, but", "Unfortunately,"),
+compared lower-case with straight apostrophes. It misses refusals in other languages, ones
+phrased otherwise and ones that come late in an answer; what it counts, it counts the same way
+on both sides, so a change of the share is a change of the model's behaviour or of what it is
+asked. (The generation task's answer categories use the same rule.)
 
 Test: the chi-squared test of homogeneity of the 2 x 2 table (refused, answered) x (reference,
 window), two-sided: a model that stops refusing is news too. Effect: the absolute difference of
@@ -15,7 +17,6 @@ Reads ``responses``; a window without text answers is ``insufficient_data``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,23 +34,31 @@ from learnloop.drift.base import (
 from learnloop.drift.stats import chi2_homogeneity
 
 WHAT = "share of refusals"
-HEAD_CHARS = 300
-_I = r"\bi(?:'|\u2019)?"
-REFUSAL = re.compile(
-    rf"{_I}m (?:so |very |really )?sorry,? but\b"
-    rf"|{_I}m (?:afraid|unable|not able) (?:i )?(?:to |can(?:no|'|\u2019)t )"
-    rf"|{_I} am (?:unable|not able) to\b"
-    rf"|\bi (?:can(?:no|'|\u2019)?t|cannot|won(?:'|\u2019)t|will not|must decline|am not going) "
-    r"(?:help|assist|provide|do that|comply|answer|share|support|fulfil|fulfill|create|write|give|engage|discuss)"
-    r"|\bas an ai\b"
-    r"|\bi must (?:respectfully )?decline\b",
-    re.IGNORECASE,
+REFUSAL_OPENERS = (
+    "i can't",
+    "i cannot",
+    "i can not",
+    "i won't",
+    "i will not",
+    "i'm unable to",
+    "i am unable to",
+    "i'm not able to",
+    "i am not able to",
+    "i must decline",
+    "i'm not comfortable",
+    "as an ai",
 )
+APOLOGIES = ("i'm sorry", "i am sorry", "sorry", "i apologize", "i apologise", "unfortunately")
 
 
-def is_refusal(text: str) -> bool:
-    """Does the answer open with a refusal (see the module doc)?"""
-    return REFUSAL.search(text[:HEAD_CHARS]) is not None
+def is_refusal(response: str) -> bool:
+    """Whether a response opens by refusing (``REFUSAL_OPENERS``, possibly after an apology)."""
+    text = response.strip().lstrip("\"'*").replace("\u2019", "'").lower()
+    for apology in APOLOGIES:
+        if text.startswith(apology):
+            text = text[len(apology) :].lstrip(" ,.!").removeprefix("but").lstrip(" ,")
+            break
+    return text.startswith(REFUSAL_OPENERS)
 
 
 def refusal_count(responses: Sequence[str]) -> int:
@@ -89,7 +98,6 @@ class RefusalDriftDetector(Thresholds):
             "window_refused": window_refused,
             "reference_share": reference_share,
             "window_share": window_share,
-            "head_chars": HEAD_CHARS,
         }
         return decide(
             self,
