@@ -20,7 +20,7 @@ from generation_feedback import (
 )
 from learnloop.domain import FeedbackEvent
 from learnloop.policy import Policy
-from learnloop.tasks.generation.curate import curate
+from learnloop.tasks.generation.curate import MAX_RATING_PAIRS, curate
 from learnloop.tasks.generation.sets import GenerationSets, Split
 
 NOW = at(10_000)
@@ -161,14 +161,29 @@ def test_standalone_texts_are_scrubbed_again() -> None:
     assert "ann@example.com" not in pair.messages[0].content and "<EMAIL>" in pair.messages[0].content
 
 
-def test_held_out_is_the_newest_part_and_never_shares_a_prompt_with_training() -> None:
-    answers = [served(f"p{i}", f"answer {i}", prompt=f"prompt {i % 7}") for i in range(20)]
+def test_held_out_is_the_newest_part_and_never_a_training_row() -> None:
+    # answers i and i + 15 are the same prompt and response: one row each (the later one)
+    answers = [served(f"p{i}", f"answer {i % 15}", prompt=f"prompt {i % 5}") for i in range(20)]
     sets = curate([thumbs(a, True, when=i) for i, a in enumerate(answers)], Policy.of(held_out_fraction=0.2), NOW)
-    assert len(sets.sft.held_out) == 4
+    assert len(sets.sft.train) + len(sets.sft.held_out) == 15
+    assert len(sets.sft.held_out) == 3 and sets.counts["sft"]["dropped"] == {"duplicate": 5}
     assert max(r.created_at for r in sets.sft.train) <= min(r.created_at for r in sets.sft.held_out)
-    held = {r.messages for r in sets.sft.held_out}
-    assert not any(r.messages in held for r in sets.sft.train)
-    assert sets.counts["sft"]["dropped"]["prompt_in_held_out"] > 0
+    held = {(r.messages, r.response) for r in sets.sft.held_out}
+    assert not any((r.messages, r.response) in held for r in sets.sft.train)
+
+
+def test_rating_pairs_of_one_prompt_are_capped_widest_gap_first() -> None:
+    good = [served(f"g{i}", f"good answer {i}") for i in range(12)]
+    poor = [served(f"b{i}", f"poor answer {i}") for i in range(12)]
+    events = [rating(a, 5, when=i) for i, a in enumerate(good)] + [
+        rating(b, 1, when=50 + i) for i, b in enumerate(poor)
+    ]
+    events += [rating(served("m0", "middling"), 3, when=99)]
+    sets = run(events)
+    pairs = rows(sets.preference)
+    assert len(pairs) == MAX_RATING_PAIRS
+    assert all(p.chosen.startswith("good") and p.rejected.startswith("poor") for p in pairs)  # gap 4 before gap 2
+    assert sets.counts["conflicts"]["rating_pairs_capped"] == 12 * 12 + 12 + 12 - MAX_RATING_PAIRS
 
 
 # -- properties --------------------------------------------------------------------------------

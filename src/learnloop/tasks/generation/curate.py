@@ -26,7 +26,9 @@ most other votes contradict is dropped (``contradicted``), and a tie drops the c
 correction preferred over the answer it corrects, unless the answer's verdict is good
 (``correction_against_verdict``); (c) for one prompt (the same ``served.text``), an answer whose
 rating (per answer: each subject's latest rating, then the lower median, a rating someone gave)
-is at least ``rating_pair_gap`` above another's, for distinct responses. The same comparison
+is at least ``rating_pair_gap`` above another's, for distinct responses (at most
+``MAX_RATING_PAIRS`` per prompt, the widest gaps and then the newest first, so a prompt asked
+a thousand times does not make a million pairs: ``rating_pairs_capped``). The same comparison
 from several sources: an explicit preference beats a correction, which beats ratings; an
 opposite pair of lower rank is ``overridden``, an equal one a ``duplicate``.
 
@@ -42,13 +44,15 @@ their latest kept), and standalone texts are scrubbed of personal data again
 (``policy.curation.pii_scrub``; intake scrubbed them already, scrubbing is idempotent).
 
 **Time split**: the newest ``held_out_fraction`` of every set (by row time: its newest event;
-rounded half up, so a set of one row trains on it) is held out, never a random split; training
-rows whose prompt also appears in the held-out part are dropped (``prompt_in_held_out``), so the
-held-out part judges prompts training never saw.
+rounded half up, so a set of one row trains on it) is held out, never a random split. Identical
+rows are one before the split, so no held-out row is a training row; one prompt may have
+different answers on both sides (prompts repeat in chat traffic, a greeting most of all, and
+keeping every held-out prompt out of training would starve it).
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -73,9 +77,11 @@ from learnloop.tasks.generation.sets import (
 )
 
 ANONYMOUS = "anonymous"
+MAX_RATING_PAIRS = 50  # per prompt
 IMPLICIT_WEIGHT = 0.5  # a KTO row only implicit signals decided
 UNDESIRABLE_MAX_RATING = 2
 CONFLICT_RULE = "per subject the latest vote (explicit over implicit), then the majority; a tie decides nothing"
+_norm = functools.lru_cache(maxsize=1 << 14)(normalize_text)  # cleared after each curate
 _PAIR_RANK = {"preference": 2, "preference:standalone": 2, "correction": 1, "ratings": 0}
 
 
@@ -112,6 +118,13 @@ class _Comparison:
 
 def curate(events: Iterable[FeedbackEvent], policy: Policy, now: datetime) -> GenerationSets:
     """The SFT, preference and KTO sets of ``events`` up to ``now`` (see the module doc)."""
+    try:
+        return _curate(events, policy, now)
+    finally:
+        _norm.cache_clear()
+
+
+def _curate(events: Iterable[FeedbackEvent], policy: Policy, now: datetime) -> GenerationSets:
     counts = _Counts()
     answers: dict[str, _Answer] = {}
     comparisons: list[_Comparison] = []
@@ -279,7 +292,9 @@ def _from_answers(
             ratings = sorted(int(e.feedback.payload["rating"]) for e in found.ratings.values())
             rated.setdefault(served.text, []).append((statistics.median_low(ratings), found))
     for group in rated.values():
-        pairs += _rating_pairs(group, policy)
+        found_pairs = _rating_pairs(group, policy)
+        counts.conflicts["rating_pairs_capped"] += max(0, len(found_pairs) - MAX_RATING_PAIRS)
+        pairs += found_pairs[:MAX_RATING_PAIRS]
     return sft, kto, pairs
 
 
@@ -301,11 +316,11 @@ def _correction(
 ) -> None:
     """The answer's correction: the text most subjects gave (their latest each; a tie: the latest)."""
     events = sorted(found.corrections.values(), key=lambda e: (e.created_at, e.id))
-    support = Counter(normalize_text(str(e.feedback.payload["correction"])) for e in events)
+    support = Counter(_norm(str(e.feedback.payload["correction"])) for e in events)
     top = max(support.values())
-    chosen = next(e for e in reversed(events) if support[normalize_text(str(e.feedback.payload["correction"]))] == top)
+    chosen = next(e for e in reversed(events) if support[_norm(str(e.feedback.payload["correction"]))] == top)
     text = str(chosen.feedback.payload["correction"])
-    backing = [e for e in events if normalize_text(str(e.feedback.payload["correction"])) == normalize_text(text)]
+    backing = [e for e in events if _norm(str(e.feedback.payload["correction"])) == _norm(text)]
     counts.conflicts["correction_outvoted"] += len(events) - len(backing)
     served = found.served
     provenance = _provenance(backing, [served.prediction_id], served.version)
@@ -320,13 +335,14 @@ def _correction(
 def _rating_pairs(
     group: Sequence[tuple[int, _Answer]], policy: Policy
 ) -> list[tuple[PreferencePair, tuple[str | None, str | None]]]:
-    """Every two answers to one prompt rated at least ``rating_pair_gap`` apart, distinct responses."""
-    out = []
+    """Every two answers to one prompt rated at least ``rating_pair_gap`` apart, distinct
+    responses; the widest gaps first, then the newest."""
+    found = []
     for high, better in group:
         for low, worse in group:
             if high - low < policy.generation.rating_pair_gap:
                 continue
-            if normalize_text(better.answer.response) == normalize_text(worse.answer.response):
+            if _norm(better.answer.response) == _norm(worse.answer.response):
                 continue
             events = list(better.ratings.values()) + list(worse.ratings.values())
             ids = [better.served.prediction_id, worse.served.prediction_id]
@@ -337,8 +353,14 @@ def _rating_pairs(
                 "ratings",
                 _provenance(events, ids, better.served.version),
             )
-            out.append((pair, (better.answer.finish_reason, worse.answer.finish_reason)))
-    return out
+            found.append((high - low, pair, (better.answer.finish_reason, worse.answer.finish_reason)))
+    found.sort(key=lambda f: (-f[0], _order_desc(f[1])))
+    return [(pair, finish) for _, pair, finish in found]
+
+
+def _order_desc(pair: PreferencePair) -> tuple[Any, ...]:
+    p = pair.provenance
+    return (-p.created_at.timestamp(), p.feedback_ids, p.prediction_ids)
 
 
 # -- explicit preferences ---------------------------------------------------------------------------
@@ -375,11 +397,11 @@ def _comparison(event: FeedbackEvent, policy: Policy, counts: _Counts) -> _Compa
         prediction_ids = [event.served.prediction_id, event.related.prediction_id]
         finish = (first.finish_reason, second.finish_reason)
         source, version = "preference", event.served.version
-    key = (normalize_text(prompt), frozenset((normalize_text(chosen), normalize_text(rejected))))
+    key = (_norm(prompt), frozenset((_norm(chosen), _norm(rejected))))
     pair = PreferencePair(
         messages, chosen, rejected, source, _provenance([event], prediction_ids, version), round(strength, 6)
     )
-    return _Comparison(key, normalize_text(chosen), _voter(event), pair, finish)
+    return _Comparison(key, _norm(chosen), _voter(event), pair, finish)
 
 
 def _resolve_comparisons(
@@ -426,12 +448,12 @@ def _combine_pairs(
         if quality is not None:
             stats[quality] += 1
             continue
-        key = (_messages_key(pair.messages), frozenset((normalize_text(pair.chosen), normalize_text(pair.rejected))))
+        key = (_messages_key(pair.messages), frozenset((_norm(pair.chosen), _norm(pair.rejected))))
         current = best.get(key)
         if current is None:
             best[key] = pair
             continue
-        same = normalize_text(current.chosen) == normalize_text(pair.chosen)
+        same = _norm(current.chosen) == _norm(pair.chosen)
         new_rank, old_rank = _PAIR_RANK[pair.source], _PAIR_RANK[current.source]
         if not same and new_rank == old_rank:
             counts.conflicts["pair_source_tie"] += 1  # e.g. two rating pairs of one prompt, opposite
@@ -449,13 +471,13 @@ def _pair_quality(pair: PreferencePair, finish: tuple[str | None, str | None], p
         quality = _quality(text, finish_reason, policy)
         if quality is not None:
             return quality
-    if normalize_text(pair.chosen) == normalize_text(pair.rejected):
+    if _norm(pair.chosen) == _norm(pair.rejected):
         return "identical"
     return None
 
 
 def _messages_key(messages: Sequence[Message]) -> tuple[tuple[str, str], ...]:
-    return tuple((m.role, normalize_text(m.content)) for m in messages)
+    return tuple((m.role, _norm(m.content)) for m in messages)
 
 
 # -- dedup, caps, the time split -----------------------------------------------------------------
@@ -471,7 +493,7 @@ def _dedupe_kto(rows: Sequence[KtoRow], counts: Counter[str]) -> list[KtoRow]:
     """One KTO row per (conversation, response): the majority label's latest; a tie: none."""
     groups: dict[Hashable, list[KtoRow]] = {}
     for row in sorted(rows, key=_order):
-        groups.setdefault((_messages_key(row.messages), normalize_text(row.response)), []).append(row)
+        groups.setdefault((_messages_key(row.messages), _norm(row.response)), []).append(row)
     out = []
     for group in groups.values():
         good = sum(1 for r in group if r.desirable)
@@ -499,18 +521,15 @@ def _finish(rows: Sequence[R], policy: Policy, counts: Counter[str]) -> Split[R]
     ordered = sorted(capped, key=_order)
     n_held = int(len(ordered) * policy.generation.held_out_fraction + 0.5)
     cut = len(ordered) - n_held
-    held_out = ordered[cut:]
-    held_prompts = {_messages_key(r.messages) for r in held_out}
-    train = [r for r in ordered[:cut] if _messages_key(r.messages) not in held_prompts]
-    counts["prompt_in_held_out"] += cut - len(train)
+    train, held_out = ordered[:cut], ordered[cut:]
     counts["train"], counts["held_out"] = len(train), len(held_out)
     return Split(tuple(train), tuple(held_out))
 
 
 def _row_key(row: SftRow | PreferencePair | KtoRow) -> Hashable:
     if isinstance(row, PreferencePair):
-        return (_messages_key(row.messages), normalize_text(row.chosen), normalize_text(row.rejected))
-    return (_messages_key(row.messages), normalize_text(row.response))
+        return (_messages_key(row.messages), _norm(row.chosen), _norm(row.rejected))
+    return (_messages_key(row.messages), _norm(row.response))
 
 
 def _cap_subjects(rows: list[R], share: float, counts: Counter[str]) -> list[R]:
