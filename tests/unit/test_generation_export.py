@@ -13,12 +13,15 @@ from typing import Any
 import pytest
 
 from generation_feedback import at, correction, prefer, rating, served, standalone, thumbs
+from learnloop.domain import Model
 from learnloop.errors import ValidationError
 from learnloop.policy import Policy
 from learnloop.tasks.generation.answers import Message
 from learnloop.tasks.generation.curate import curate
 from learnloop.tasks.generation.export import FORMATS, export_rows, export_sets
 from learnloop.tasks.generation.sets import GenerationSets
+from learnloop.tasks.generation.snapshot import build_snapshot
+from learnloop.tasks.generation.training_data import snapshot_training_data, training_data
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}{% endfor %}"
@@ -184,3 +187,29 @@ def test_a_format_of_another_set_is_a_clear_error(sets: GenerationSets) -> None:
         export_rows(sets.sft.train, "trl-dpo")
     with pytest.raises(ValidationError, match="format must be one of"):
         export_sets(sets, "csv")
+
+
+def _model(task: str) -> Model:
+    return Model("npc", task, (), "external", {}, Policy(), at(0))
+
+
+def test_training_data_is_what_the_next_version_would_train_and_be_judged_on() -> None:
+    answers = [served(f"p{i}", f"answer {i}", prompt=f"prompt {i}") for i in range(10)]
+    events = [thumbs(a, True, when=i) for i, a in enumerate(answers)]
+    model = _model("generation")
+    train = lines(training_data(model, events, Policy.of(held_out_fraction=0.2), at(100), "openai-chat"))
+    held = lines(training_data(model, events, Policy.of(held_out_fraction=0.2), at(100), "openai-chat", "held_out"))
+    assert [r["messages"][-1]["content"] for r in held] == ["answer 8", "answer 9"]
+    assert len(train) == 8
+    # feedback after the cutoff is left out: 5 rows, the newest held out
+    assert len(lines(training_data(model, events, Policy.of(held_out_fraction=0.2), at(4.5), "trl-sft"))) == 4
+    sets = curate(events, Policy.of(held_out_fraction=0.2), at(100))
+    stored = build_snapshot(sets).to_jsonl_gz()
+    assert lines(snapshot_training_data(model, stored, "openai-chat", "held_out")) == held
+
+
+def test_formats_and_tasks_must_match() -> None:
+    with pytest.raises(ValidationError, match="generative: its training data exports as trl-sft"):
+        training_data(_model("generation"), [], Policy(), at(0), "csv")
+    with pytest.raises(ValidationError, match="is for generative models"):
+        training_data(_model("classification"), [], Policy(), at(0), "trl-sft")
