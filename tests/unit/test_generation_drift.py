@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from generation_feedback import at, rating, served, thumbs
+from learnloop.artifacts import open_store
 from learnloop.domain import Prediction
 from learnloop.drift import (
     RESPONSE_DETECTORS,
@@ -30,6 +32,7 @@ from learnloop.tasks.generation.drift import (
     fit_generation_reference,
     generation_window,
     reference_texts,
+    store_generation_reference,
 )
 
 WORDS = [
@@ -152,3 +155,18 @@ def test_classifier_references_leave_the_answer_detectors_out() -> None:
 def test_a_window_needs_one_answer_per_text() -> None:
     with pytest.raises(ValidationError, match="one answer per text"):
         Window(["a", "b"], np.full((2, 2), 0.5), LABELS, responses=["only one"])
+
+
+def test_a_versions_reference_is_stored_from_its_snapshot(tmp_path: Path) -> None:
+    store = open_store(tmp_path.as_uri())
+    answers = [served(f"p{i}", f"answer {i}", prompt=f"prompt {i}") for i in range(30)]
+    sets = curate([thumbs(a, True, when=i) for i, a in enumerate(answers)], Policy(), at(100))
+    key, error = store_generation_reference(store, "npc", "models/npc/abc-v2", sets)
+    assert error is None and key == "drift/npc/abc-v2.json"
+    reference = DriftReference.from_bytes(store.get_bytes(key), key)
+    assert set(reference.summaries) == set(DETECTOR_KEYS) and reference.n == 30
+    empty = curate([], Policy(), at(100))
+    assert store_generation_reference(store, "npc", "models/npc/abc-v3", empty) == (
+        None,
+        "no prompts in the snapshot to fit a drift reference on",
+    )

@@ -23,9 +23,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from learnloop.artifacts import ArtifactStore
 from learnloop.domain import Prediction
 from learnloop.drift import DETECTORS, ReferenceData, Window, fit_all, is_refusal
-from learnloop.drift.reference import DriftReference
+from learnloop.drift.reference import DriftReference, reference_key
 from learnloop.tasks.generation.answers import GenAnswer, prompt_text
 from learnloop.tasks.generation.sets import PARTS, SET_NAMES, GenerationSets, PreferencePair
 
@@ -75,3 +76,20 @@ def fit_generation_reference(prompts: Sequence[str], responses: Sequence[str], *
         vocabulary="reference texts",
         summaries=fit_all(reference, {key: DETECTORS[key] for key in DETECTOR_KEYS}),
     )
+
+
+def store_generation_reference(
+    store: ArtifactStore, model: str, artifact_key: str, sets: GenerationSets
+) -> tuple[str | None, str | None]:
+    """Fit a version's reference on its snapshot's sets (``reference_texts``) and store it
+    under ``drift.reference.reference_key``: (its key, None), or (None, why not), which the
+    version's metrics record as ``drift_reference`` / ``drift_reference_error``. Monitoring
+    never fails a training: an error is a reason, not an exception."""
+    prompts, responses = reference_texts(sets)
+    if not prompts:
+        return None, "no prompts in the snapshot to fit a drift reference on"
+    try:
+        reference = fit_generation_reference(prompts, responses, source="snapshot")
+    except Exception as exc:  # monitoring never fails a training
+        return None, f"the drift reference could not be fitted: {type(exc).__name__}: {exc}"
+    return store.put_bytes(reference_key(model, artifact_key), reference.to_bytes()), None
