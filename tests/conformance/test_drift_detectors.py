@@ -4,7 +4,10 @@ UCI sentences (a real Yelp -> IMDB / Amazon domain shift through a real tfidf-lo
 Synthetic traffic: texts drawn from a Zipfian "home" vocabulary of made-up words (``away``:
 the share of words drawn from a disjoint vocabulary instead), 1 + Poisson(mean_words - 1) words
 each; binary probabilities from a logit ``+-sharpness + N(0, 1)`` whose sign is positive with
-probability ``positive_rate``. Every window has its own seed, so windows are independent.
+probability ``positive_rate``; a text answer to each text (what a generative model's window
+holds): a refusal with probability ``refusal_rate``, else 1 + Poisson(response_words - 1) home
+words, drawn from a stream of their own so the texts and probabilities are those of the same
+seed without answers. Every window has its own seed, so windows are independent.
 """
 
 from __future__ import annotations
@@ -65,12 +68,17 @@ ZIPF = 1.0 / np.arange(1, VOCABULARY_SIZE + 1)
 ZIPF /= ZIPF.sum()
 
 
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
 @dataclass(frozen=True)
 class Traffic:
     mean_words: float = 12.0
     away: float = 0.0
     positive_rate: float = 0.5
     sharpness: float = 2.0
+    response_words: float = 10.0
+    refusal_rate: float = 0.05
 
     def texts(self, n: int, rng: np.random.Generator) -> list[str]:
         sizes = 1 + rng.poisson(self.mean_words - 1, n)
@@ -86,13 +94,19 @@ class Traffic:
         p = 1.0 / (1.0 + np.exp(-logit))
         return np.column_stack([1.0 - p, p])
 
+    def responses(self, n: int, rng: np.random.Generator) -> list[str]:
+        answers = replace(self, mean_words=self.response_words, away=0.0).texts(n, rng)
+        refused = rng.random(n) < self.refusal_rate
+        return [REFUSAL if r else a for a, r in zip(answers, refused.tolist(), strict=True)]
+
     def window(self, n: int, seed: int) -> Window:
         rng = np.random.default_rng(seed)
-        return Window(self.texts(n, rng), self.probabilities(n, rng), LABELS)
+        texts, probabilities = self.texts(n, rng), self.probabilities(n, rng)
+        return Window(texts, probabilities, LABELS, self.responses(n, np.random.default_rng([seed, 1])))
 
     def reference(self, n: int, seed: int) -> ReferenceData:
         window = self.window(n, seed)
-        return ReferenceData(window.texts, window.probabilities, LABELS)
+        return ReferenceData(window.texts, window.probabilities, LABELS, responses=window.responses)
 
 
 SAME = Traffic()
@@ -102,10 +116,15 @@ CLEAR_SHIFTS: dict[str, Traffic] = {
     "text_length": Traffic(mean_words=20.0),  # texts two-thirds longer
     "oov": Traffic(away=0.15),  # 15% of the words from a vocabulary never seen
     "multivariate": Traffic(away=0.3),  # a new topic
+    "response_length": Traffic(response_words=17.0),  # answers two-thirds longer
+    "refusal": Traffic(refusal_rate=0.2),  # four times as many refusals
 }
-TRIVIAL_SHIFT = Traffic(mean_words=12.4, away=0.01, positive_rate=0.52, sharpness=1.9)
-"""Each detector's statistic moves a little (2 points of positive rate, 3% longer texts, 1% unknown
-words, slightly less confidence): real, but not worth an alarm."""
+TRIVIAL_SHIFT = Traffic(
+    mean_words=12.4, away=0.01, positive_rate=0.52, sharpness=1.9, response_words=10.3, refusal_rate=0.06
+)
+"""Each detector's statistic moves a little (2 points of positive rate, 3% longer texts and
+answers, 1% unknown words, slightly less confidence, 1 point more refusals): real, but not worth
+an alarm."""
 HUGE_WINDOW = 200_000
 BOUNDED_SAMPLE = {"multivariate"}
 """Detectors that test a bounded sample of the window: a huge window does not raise their power."""

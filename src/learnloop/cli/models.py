@@ -477,13 +477,29 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="File to write (.jsonl or .csv).")],
     database_url: DbOpt = None,
     artifact_url: ArtifactOpt = None,
-    version: Annotated[int | None, typer.Option("--version", help="Default: the champion.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv (default: from --out).")] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version", help="Default: the champion (a generative model: what its next version would train on)."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl or csv (default: from --out); a generative model: trl-sft, trl-dpo, trl-kto, "
+            "openai-chat, openai-dpo or bedrock.",
+        ),
+    ] = None,
+    part: Annotated[
+        str, typer.Option("--part", help="A generative model's train part or its held_out part (the gate's).")
+    ] = "train",
 ) -> None:
-    """Write the curated data a version was trained on (JSON Lines or CSV), for other tools."""
+    """Write the curated data a version was trained on (JSON Lines or CSV), for other tools; for a
+    generative model, in a trainer's format."""
     chosen = fmt or out.suffix.lstrip(".").lower()
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
-        data = services.registry.training_data(model, version, chosen)
+        data = services.registry.training_data(model, version, chosen, part)
     write_file(out, data)
     # Counted as parsed (a CSV field or a JSON string may hold a line break of its own).
     rows = len(list(csv.reader(io.StringIO(data.decode())))) - 1 if chosen == "csv" else data.count(b"\n")

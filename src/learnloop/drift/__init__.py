@@ -16,11 +16,21 @@ from learnloop.drift.confidence import ConfidenceDriftDetector
 from learnloop.drift.multivariate import DomainClassifierDriftDetector
 from learnloop.drift.oov import OovDriftDetector
 from learnloop.drift.prediction import PredictionDriftDetector
-from learnloop.drift.registry import DETECTORS, check_all, default_detectors, fit_all, get_detector
+from learnloop.drift.refusal import RefusalDriftDetector, is_refusal
+from learnloop.drift.registry import (
+    DETECTORS,
+    RESPONSE_DETECTORS,
+    check_all,
+    default_detectors,
+    fit_all,
+    get_detector,
+)
+from learnloop.drift.response_length import ResponseLengthDriftDetector
 from learnloop.drift.text_length import TextLengthDriftDetector
 
 __all__ = [
     "DETECTORS",
+    "RESPONSE_DETECTORS",
     "ConfidenceDriftDetector",
     "DomainClassifierDriftDetector",
     "DriftDetector",
@@ -29,6 +39,8 @@ __all__ = [
     "OovDriftDetector",
     "PredictionDriftDetector",
     "ReferenceData",
+    "RefusalDriftDetector",
+    "ResponseLengthDriftDetector",
     "Status",
     "TextLengthDriftDetector",
     "Window",
@@ -36,4 +48,5 @@ __all__ = [
     "default_detectors",
     "fit_all",
     "get_detector",
+    "is_refusal",
 ]

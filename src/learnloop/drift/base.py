@@ -67,6 +67,9 @@ class ReferenceData:
     probabilities: FloatArray
     labels: tuple[str, ...]
     vocabulary: frozenset[str] | None = None
+    # A model whose answers are text (a generative task's): answers of the kind the version was
+    # trained to give, for the detectors of answers (``RESPONSE_DETECTORS``); None: no text answers
+    responses: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         _check_probabilities(np.asarray(self.probabilities), len(self.texts), tuple(self.labels), "reference")
@@ -74,14 +77,21 @@ class ReferenceData:
 
 @dataclass(frozen=True)
 class Window:
-    """Live traffic to check: the texts served and their probabilities (columns in ``labels`` order)."""
+    """Live traffic to check: the texts served and their probabilities (columns in ``labels``
+    order) and, for a model whose answers are text, the answer to each text (``responses``)."""
 
     texts: Sequence[str]
     probabilities: FloatArray
     labels: tuple[str, ...]
+    responses: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         _check_probabilities(np.asarray(self.probabilities), len(self.texts), tuple(self.labels), "window")
+        if self.responses is not None and len(self.responses) != len(self.texts):
+            raise ValidationError(
+                f"window.responses must hold one answer per text: {len(self.responses)} for {len(self.texts)} texts",
+                field="window.responses",
+            )
 
     def __len__(self) -> int:
         return len(self.texts)

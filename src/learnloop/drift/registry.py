@@ -13,6 +13,8 @@ from learnloop.drift.confidence import ConfidenceDriftDetector
 from learnloop.drift.multivariate import DomainClassifierDriftDetector
 from learnloop.drift.oov import OovDriftDetector
 from learnloop.drift.prediction import PredictionDriftDetector
+from learnloop.drift.refusal import RefusalDriftDetector
+from learnloop.drift.response_length import ResponseLengthDriftDetector
 from learnloop.drift.text_length import TextLengthDriftDetector
 from learnloop.errors import ValidationError
 
@@ -22,8 +24,14 @@ DETECTORS: dict[str, DriftDetector] = {
     "text_length": TextLengthDriftDetector(),
     "oov": OovDriftDetector(),
     "multivariate": DomainClassifierDriftDetector(),
+    "response_length": ResponseLengthDriftDetector(),
+    "refusal": RefusalDriftDetector(),
 }
 """Each detector with its default thresholds, under its key."""
+
+RESPONSE_DETECTORS = frozenset({"response_length", "refusal"})
+"""Detectors of text answers (``ReferenceData.responses``): ``fit_all`` leaves them out of a
+reference without text answers (a classifier's), so its checks do not list them."""
 
 
 def get_detector(key: str) -> DriftDetector:
@@ -42,9 +50,14 @@ def default_detectors() -> list[DriftDetector]:
 def fit_all(
     reference: ReferenceData, detectors: Mapping[str, DriftDetector] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Every detector's summary of ``reference``, by key (what a version stores)."""
+    """Every detector's summary of ``reference``, by key (what a version stores); the detectors
+    of text answers only when the reference has them (``RESPONSE_DETECTORS``)."""
     chosen = DETECTORS if detectors is None else detectors
-    return {key: detector.fit(reference) for key, detector in chosen.items()}
+    return {
+        key: detector.fit(reference)
+        for key, detector in chosen.items()
+        if reference.responses is not None or key not in RESPONSE_DETECTORS
+    }
 
 
 def check_all(

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection
 
@@ -47,6 +47,7 @@ from learnloop.store.repositories import snapshots as snapshot_repo
 from learnloop.tasks import Candidate, get_task
 from learnloop.tasks.classification import ClassificationTask
 from learnloop.tasks.classification.export import export_snapshot
+from learnloop.tasks.generation import training_data as generation_data
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -209,16 +210,38 @@ class RegistryService:
         with self.db.read() as conn:
             return snapshot_repo.get_snapshot(conn, hash)
 
-    def training_data(self, model: str, version: int | None = None, fmt: str = "jsonl") -> bytes:
-        """What a version (default: the champion) was trained on, as JSON Lines or CSV."""
+    def training_data(self, model: str, version: int | None = None, fmt: str = "jsonl", part: str = "train") -> bytes:
+        """What a version (default: the champion) was trained on, as JSON Lines or CSV. A
+        generative model's in a trainer's format (``trl-sft``, ``openai-dpo``, ...), its ``train``
+        or ``held_out`` part, and with no version named what its *next* version would train on
+        (or be judged on): its feedback up to now, curated under its policy."""
+        if part not in ("train", "held_out"):
+            raise ValidationError(f"part must be 'train' or 'held_out'; got {part!r}", field="part")
+        chosen: Literal["train", "held_out"] = "train" if part == "train" else "held_out"
+        now = self.clock.now()
         with self.db.read() as conn:
-            number = version if version is not None else model_repo.get_deployment(conn, model).champion_version
-            if number is None:
-                raise ConflictError(f"model {model!r} has no champion; name a version")
-            found = model_repo.get_version(conn, model, number)
-            snap = snapshot_repo.get_snapshot(conn, found.snapshot_hash) if found.snapshot_hash else None
+            spec = model_repo.get_model(conn, model)
+            generation_data.check_format(spec, fmt)
+            generative = spec.task == generation_data.TASK_KEY
+            if generative and version is None:
+                events = feedback_repo.feedback_with_predictions(conn, model, now)
+            else:
+                number = version if version is not None else model_repo.get_deployment(conn, model).champion_version
+                if number is None:
+                    raise ConflictError(f"model {model!r} has no champion; name a version")
+                found = model_repo.get_version(conn, model, number)
+                snap = snapshot_repo.get_snapshot(conn, found.snapshot_hash) if found.snapshot_hash else None
+        if generative and version is None:  # curated outside the transaction
+            return generation_data.training_data(spec, events, spec.policy, now, fmt, chosen)
         if snap is None:
             raise NotFoundError(f"version {number} of {model!r} has no stored snapshot", field="version")
+        if generative:
+            return generation_data.snapshot_training_data(spec, self.store.get_bytes(snap.uri), fmt, chosen)
+        if part != "train":
+            raise ValidationError(
+                f"model {model!r} is a classifier: its snapshot has no held-out part (its golden set is apart)",
+                field="part",
+            )
         return export_snapshot(self.store.get_bytes(snap.uri), fmt)
 
     def get_model(self, name: str) -> Model:

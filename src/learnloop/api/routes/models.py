@@ -116,13 +116,30 @@ async def get_version(model: str, version: PathInt, services: ServicesDep) -> Ve
 
 @router.get("/{model}/versions/{version}/training-data")
 async def training_data(
-    model: str, version: PathInt, actor: AdminDep, services: ServicesDep, format: str = "jsonl"
+    model: str, version: PathInt, actor: AdminDep, services: ServicesDep, format: str = "jsonl", part: str = "train"
 ) -> Response:
-    """Admin: the curated examples the version was trained on, as JSON Lines or CSV."""
-    data = services.registry.training_data(model, version, format)
-    media = "application/x-ndjson" if format == "jsonl" else "text/csv"
-    filename = f"{model}-v{version}-training-data.{format}"
-    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    """Admin: the curated examples the version was trained on, as JSON Lines or CSV (a generative
+    model: in a trainer's format, its ``train`` or ``held_out`` part)."""
+    data = await run_in_threadpool(services.registry.training_data, model, version, format, part)
+    return _data_file(data, format, f"{model}-v{version}-training-data")
+
+
+@router.get("/{model}/training-data")
+async def next_training_data(
+    model: str, actor: AdminDep, services: ServicesDep, format: str = "jsonl", part: str = "train"
+) -> Response:
+    """Admin: what the model trains on now: a generative model's feedback curated as its next
+    version would train on it (``part=held_out``: what the gate would judge it on), in a
+    trainer's format (``trl-sft``, ``trl-dpo``, ``trl-kto``, ``openai-chat``, ``openai-dpo``,
+    ``bedrock``); a classifier's champion's snapshot."""
+    data = await run_in_threadpool(services.registry.training_data, model, None, format, part)
+    return _data_file(data, format, f"{model}-{part}-training-data")
+
+
+def _data_file(data: bytes, format: str, stem: str) -> Response:
+    media = "text/csv" if format == "csv" else "application/x-ndjson"
+    suffix = "csv" if format == "csv" else "jsonl"
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{stem}.{suffix}"'})
 
 
 @router.post("/{model}/versions/{version}/promote", response_model=DeploymentPublic)

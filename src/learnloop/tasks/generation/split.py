@@ -1,0 +1,71 @@
+"""The last steps of every set: identical rows made one, subject caps, the time split. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Sequence
+
+from learnloop.curation.conflicts import subject_caps
+from learnloop.policy import Policy
+from learnloop.tasks.generation.rules import messages_key, norm, row_order
+from learnloop.tasks.generation.sets import KtoRow, PreferencePair, R, SftRow, Split
+
+
+def dedupe_kto(rows: Sequence[KtoRow], counts: Counter[str]) -> list[KtoRow]:
+    """One KTO row per (conversation, response): the majority label's latest; a tie: none."""
+    groups: dict[Hashable, list[KtoRow]] = {}
+    for row in sorted(rows, key=row_order):
+        groups.setdefault((messages_key(row.messages), norm(row.response)), []).append(row)
+    out = []
+    for group in groups.values():
+        good = sum(1 for r in group if r.desirable)
+        if 2 * good == len(group) and len(group) > 1:
+            counts["conflict"] += len(group)
+            continue
+        label = 2 * good > len(group)
+        agreeing = [r for r in group if r.desirable is label]
+        counts["conflict"] += len(group) - len(agreeing)
+        counts["duplicate"] += len(agreeing) - 1
+        out.append(agreeing[-1])
+    return out
+
+
+def finish_set(rows: Sequence[R], policy: Policy, counts: Counter[str]) -> Split[R]:
+    """Identical rows made one (the latest), subjects capped, then the newest
+    ``held_out_fraction`` held out (rounded half up), everything in time order."""
+    unique: dict[Hashable, R] = {}
+    for row in sorted(rows, key=row_order):
+        key = row_key(row)
+        if key in unique:
+            counts["duplicate"] += 1
+            del unique[key]
+        unique[key] = row
+    capped = cap_subjects(list(unique.values()), policy.curation.max_subject_share, counts)
+    ordered = sorted(capped, key=row_order)
+    n_held = int(len(ordered) * policy.generation.held_out_fraction + 0.5)
+    cut = len(ordered) - n_held
+    train, held_out = ordered[:cut], ordered[cut:]
+    counts["train"], counts["held_out"] = len(train), len(held_out)
+    return Split(tuple(train), tuple(held_out))
+
+
+def row_key(row: SftRow | PreferencePair | KtoRow) -> Hashable:
+    if isinstance(row, PreferencePair):
+        return (messages_key(row.messages), norm(row.chosen), norm(row.rejected))
+    return (messages_key(row.messages), norm(row.response))
+
+
+def cap_subjects(rows: list[R], share: float, counts: Counter[str]) -> list[R]:
+    """At most ``share`` of the set from one subject, their latest rows kept (1: no cap); rows
+    of no single subject (anonymous, or several agreeing subjects) count as others."""
+    if share >= 1.0:
+        return rows
+    by_subject: dict[str, list[R]] = {}
+    for row in rows:
+        if row.provenance.subject is not None:
+            by_subject.setdefault(row.provenance.subject, []).append(row)
+    others = sum(1 for row in rows if row.provenance.subject is None)
+    result = subject_caps(by_subject, share, others=others)
+    kept = {id(row) for xs in result.kept.values() for row in xs}
+    counts["subject_cap"] += result.counts["subject_cap"]
+    return [row for row in rows if row.provenance.subject is None or id(row) in kept]
