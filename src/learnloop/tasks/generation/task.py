@@ -5,43 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from learnloop.domain import FeedbackInput, FeedbackKind, Model, Prediction
 from learnloop.drift import Window
+from learnloop.drift.refusal import is_refusal
 from learnloop.errors import NotSupportedError, ValidationError
 from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, TextRule
 from learnloop.tasks.generation.answers import GenAnswer
+from learnloop.tasks.generation.drift import generation_window
 from learnloop.tasks.generation.outcomes import GenerationOutcomes
 from learnloop.tasks.signals import implicit_payload
-
-# How a response that refuses begins (English; compared lower-case, straight apostrophes,
-# after an apology such as "I'm sorry, but"): what the refusal guardrail and drift count.
-REFUSAL_OPENERS = (
-    "i can't",
-    "i cannot",
-    "i can not",
-    "i won't",
-    "i will not",
-    "i'm unable to",
-    "i am unable to",
-    "i'm not able to",
-    "i am not able to",
-    "i must decline",
-    "i'm not comfortable",
-    "as an ai",
-)
-_APOLOGIES = ("i'm sorry", "i am sorry", "sorry", "i apologize", "i apologise", "unfortunately")
-
-
-def is_refusal(response: str) -> bool:
-    """Whether a response opens by refusing (``REFUSAL_OPENERS``, possibly after an apology)."""
-    text = response.strip().lstrip("\"'*").replace("\u2019", "'").lower()
-    for apology in _APOLOGIES:
-        if text.startswith(apology):
-            text = text[len(apology) :].lstrip(" ,.!").removeprefix("but").lstrip(" ,")
-            break
-    return text.startswith(REFUSAL_OPENERS)
 
 
 class GenerationTask:
@@ -97,11 +69,9 @@ class GenerationTask:
         return "refusal" if is_refusal(generated.response) else "answer"
 
     def drift_window(self, labels: tuple[str, ...], served: Sequence[Prediction]) -> Window:
-        """The prompts served, for the text detectors (length, unknown words); generation has
-        no class probabilities, so the matrix is zeros in the reference's columns. The
-        generation-specific features (response length, refusals) are the drift work of the
-        curation helper (``tasks/generation/drift.py``)."""
-        return Window([p.text for p in served], np.zeros((len(served), len(labels))), labels)
+        """The prompts served and their answers (``drift.generation_window``); ``labels`` are the
+        reference's, always ``drift.LABELS`` for a generation reference."""
+        return generation_window(served)
 
     def train(self, inputs: RetrainInputs) -> Candidate:
         raise NotSupportedError(
