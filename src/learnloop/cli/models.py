@@ -310,7 +310,7 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
             "policy",
             f"retrain every {p.triggers.retrain_every} labelled events (cooldown {p.triggers.cooldown_seconds:.0f}s)"
             + (f", on schedule '{p.triggers.retrain_schedule}'" if p.triggers.retrain_schedule else "")
-            + f"; rollout {p.rollout}; golden margin {pct(p.gate.golden_margin)}, alpha {p.gate.alpha}",
+            + f"; rollout {p.rollout.strategy}; golden margin {pct(p.gate.golden_margin)}, alpha {p.gate.alpha}",
         )
         console.print(grid)
         if jobs:
