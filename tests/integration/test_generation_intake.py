@@ -248,6 +248,10 @@ def test_every_feedback_kind_on_a_generation_is_stored(served: Services) -> None
         correction = next(e for e in served.feedback.recent("npc") if e.kind == FeedbackKind.CORRECTION)
         assert MAIL not in correction.feedback.payload["correction"]
         assert correction.feedback.payload["correction"].startswith("The inn is by the well")
+        page = await http.get("/dashboard/models/npc")
+        assert page.status_code == 200, page.text
+        assert "The inn is by the well" in page.text and "preferred (strength 0.8)" in page.text
+        assert "copied = True" in page.text
 
     run(served, scenario)
     counts = {e.kind.value for e in served.feedback.recent("npc")}
