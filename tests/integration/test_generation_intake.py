@@ -6,6 +6,8 @@ their rejected answer, even one logged after the preference."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -412,3 +414,19 @@ def test_an_implicit_signal_on_a_classifier_is_stored_and_ignored_by_its_retrain
     assert stored is not None
     feedback = stored.counts["feedback"]
     assert (feedback["events.implicit"], feedback["ignored_kind"], feedback["examples"]) == (2, 2, 1)
+
+
+def test_the_openapi_document_shows_the_generation_routes_and_feedback_fields(served: Services) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        doc = (await http.get("/openapi.json")).json()
+        assert {"/v1/models/{model}/generations", "/v1/models/{model}/generations/batch"} <= set(doc["paths"])
+        schemas = doc["components"]["schemas"]
+        shown = set(schemas["FeedbackPublic"]["properties"])
+        assert {"correction", "chosen_prediction_id", "rejected_prediction_id", "strength", "signal", "value"} <= shown
+        assert {"prompt", "messages", "response", "source_model", "usage"} <= set(
+            schemas["GenerationCreate"]["properties"]
+        )
+        refs = re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc))
+        assert refs and set(refs) <= set(schemas)
+
+    run(served, scenario)
