@@ -430,3 +430,29 @@ def test_the_openapi_document_shows_the_generation_routes_and_feedback_fields(se
         assert refs and set(refs) <= set(schemas)
 
     run(served, scenario)
+
+
+def test_a_durable_log_answers_once_the_generation_is_committed_and_big_batches_are_checked(
+    services_factory: Factory,
+) -> None:
+    services = services_factory(prediction_log="durable")
+    ids: list[str] = []
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        await create_npc(http)
+        ids.append(await log(http, "Where is the inn?", "Down the road."))
+        with services.db.read() as conn:  # committed before the answer: no drain needed
+            assert prediction_repo.get_prediction(conn, ids[0]) is not None
+        items = [{"prompt": f"Question {i}?", "response": f"Answer {i}."} for i in range(40)]
+        items[7] = {"prompt": "x" * 9_000, "response": "too long a prompt"}
+        batch = (await http.post(f"{NPC}/generations/batch", json={"items": items})).json()
+        assert (batch["logged"], batch["rejected"]) == (39, 1)
+        assert batch["items"][7]["error"]["field"] == "items.7.prompt"
+        ids.extend(item["prediction_id"] for item in batch["items"] if item["status"] == "logged")
+        too_many = [{"prompt": "q", "response": "a"}] * (services.settings.limits.max_batch_items + 1)
+        problem(await http.post(f"{NPC}/generations/batch", json={"items": too_many}), 422, "validation_error", "items")
+
+    run(services, scenario)
+    with services.db.read() as conn:
+        assert len(prediction_repo.predictions_by_id(conn, ids, "npc")) == 40
+        assert prediction_repo.predictions_by_id(conn, ids, "m") == {}
