@@ -221,7 +221,13 @@ def make_model() -> Callable[..., ModelVersion]:
 
 
 def register_version(
-    services: Services, name: str, rows: list[tuple[str, str]], *, note: str, actor: str = "test"
+    services: Services,
+    name: str,
+    rows: list[tuple[str, str]],
+    *,
+    note: str,
+    actor: str = "test",
+    verdict: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Train a version on ``rows`` outside the loop (no gate) and register it as a candidate:
     a deliberately broken or better challenger for rollout tests."""
@@ -242,7 +248,7 @@ def register_version(
             parent_version=None,
             code_version="test",
             metrics={},
-            verdict=None,
+            verdict=verdict,
             artifact_uri=uri,
             created_at=services.clock.now(),
             status_reason=note,

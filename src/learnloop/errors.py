@@ -53,6 +53,12 @@ class ConflictError(LearnloopError):
     code = "conflict"
 
 
+class GateRejectedError(ConflictError):
+    """A person asked to put on traffic a version the offline gate rejected, without forcing it."""
+
+    code = "gate_rejected"
+
+
 class LeaseLostError(ConflictError):
     code = "lease_lost"
 

@@ -7,6 +7,7 @@ Nothing is created at import time.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class Services:
         ok = database == "ok" and not unavailable
         return {
             "status": "ok" if ok else "degraded",
+            "pid": os.getpid(),  # which process answers: a launcher's readiness check proves it is its own
             "database": database,
             "models": models,
             "unavailable": unavailable,

@@ -23,7 +23,7 @@ from learnloop.domain import (
     Strategy,
     VersionStatus,
 )
-from learnloop.errors import ConflictError, NotFoundError, ValidationError
+from learnloop.errors import ConflictError, GateRejectedError, NotFoundError, ValidationError
 from learnloop.feedback.service import PredictionResult
 from learnloop.policy import Policy
 from learnloop.services import Services
@@ -195,6 +195,10 @@ def test_pause_holds_the_step_and_rollback_takes_the_challenger_off_traffic_at_o
     assert services.rollouts.look("m").action == "hold"  # type: ignore[union-attr]
     assert services.rollouts.get("m", rollout_id).share == pytest.approx(0.2)
     services.rollouts.resume("m", rollout_id, actor="tester")
+    assert services.rollouts.look("m").action == "hold"  # type: ignore[union-attr]  # no request reached it yet
+    for i, (text, _) in enumerate(uci_rows("amazon_cells")[:50]):
+        services.predictions.predict("m", text, f"user-{i}")
+    services.ingest.flush()
     assert services.rollouts.look("m").action == "step"  # type: ignore[union-attr]
     assert services.cache.route("m").rollout.share == pytest.approx(0.5)  # type: ignore[union-attr]
 
@@ -239,6 +243,33 @@ def test_bad_rollout_requests_are_refused(services: Services, make_model: Create
     with pytest.raises(ValidationError):
         services.rollouts.start("m", v2.version, "canary", actor="t", baseline=1)
     assert services.rollouts.active("m") is None
+
+
+def test_a_version_the_gate_rejected_goes_on_traffic_only_when_forced_and_the_refusal_says_why(
+    services: Services, make_model: CreateModel
+) -> None:
+    make_model(services, "m")
+    train, _ = split_golden(uci_rows("yelp"), 0.2, 0)
+    reasons = ["golden: -1.0 points [-3.0, +1.0], ok", "recent: +0.5 points, NOT shown better (McNemar p=0.75, n=41)"]
+    rejected = register_version(
+        services, "m", train[:300], note="rejected", verdict={"passed": False, "reasons": reasons}
+    )
+    for attempt in (
+        lambda: services.rollouts.start("m", rejected.version, "canary", actor="t"),
+        lambda: services.registry.promote("m", rejected.version, actor="t"),
+    ):
+        with pytest.raises(GateRejectedError) as refused:
+            attempt()
+        assert "NOT shown better (McNemar p=0.75, n=41)" in refused.value.message
+        assert "golden" not in refused.value.message  # the failing check leads, not the passing ones
+        assert "--force" in refused.value.message
+    assert services.rollouts.active("m") is None
+    assert services.registry.deployment("m").champion_version == 1
+
+    forced = services.rollouts.start("m", rejected.version, "canary", actor="t", force=True)
+    assert forced.status == RolloutStatus.RUNNING
+    services.rollouts.promote("m", forced.id, actor="t")  # the rollout's own promotion: forced when started
+    assert services.registry.deployment("m").champion_version == rejected.version
 
 
 def test_a_passing_retrain_goes_to_a_canary_when_the_policy_says_so(

@@ -198,13 +198,36 @@ def test_no_harm_promotes_when_the_schedule_completes_without_harm() -> None:
     last = replace(r, step=2, share=0.5, step_started_at=later(100))
     assert decide(last, quiet, later(130)).action == "hold"  # not 60 s on it yet
     done = decide(last, quiet, later(161))
-    assert done.action == "promote" and "schedule complete with no harm shown" in done.reason
+    assert done.action == "promote" and "schedule complete; no harm shown" in done.reason
     assert decide(last, evidence((300, 270), (100, 70)), later(161)).action == "hold"  # leans worse: wait
     too_little = replace(last, settings=last.settings.updated({"canary_min_feedback": 200}))
     assert decide(too_little, quiet, later(161)).action == "hold"
     shadow = rollout(Strategy.SHADOW)
     assert decide(shadow, quiet, later(30)).action == "hold"
     assert decide(shadow, quiet, later(61)).action == "promote"
+
+
+def test_a_no_harm_promotion_says_what_its_interval_cannot_rule_out() -> None:
+    last = replace(rollout(canary_steps="5,25,50"), step=2, share=0.5, step_started_at=later(100))
+    wide = decide(last, evidence((100, 85), (100, 85)), later(161))  # n=100 per arm: a wide interval
+    assert wide.action == "promote"
+    assert "cannot rule out a loss larger than 2 points" in wide.reason
+    needed = int(wide.reason.split("raise canary_min_feedback to about ")[1].split()[0])
+    assert needed > 100
+    narrow = decide(last, evidence((40_000, 34_000), (40_000, 34_000)), later(161))
+    assert narrow.action == "promote" and "rules out a loss beyond 2" in narrow.reason
+
+
+def test_a_canary_step_that_served_no_request_is_not_passed() -> None:
+    r = rollout(canary_steps="5,25,50")
+    quiet = evidence((300, 255), (100, 84))
+    idle = replace(quiet, served_on_step=0)
+    held = decide(r, idle, later(600))
+    assert held.action == "hold" and "answered no request on this step" in held.reason
+    assert decide(r, replace(quiet, served_on_step=3), later(61)).action == "step"
+    last = replace(r, step=2, share=0.5, step_started_at=later(100))
+    assert decide(last, idle, later(600)).action == "hold"  # the last step neither
+    assert decide(last, replace(quiet, served_on_step=1), later(161)).action == "promote"
 
 
 def test_a_paused_rollout_is_never_promoted_but_still_rolled_back() -> None:

@@ -277,6 +277,7 @@ class RolloutCreate(_Strict):
         default_factory=dict, description="Policy fields for this rollout only, e.g. {'canary_steps': '10,50'}."
     )
     reason: str | None = Field(default=None, max_length=1000)
+    force: bool = Field(default=False, description="Roll out a version the offline gate rejected.")
 
 
 class RolloutPublic(BaseModel):
@@ -348,12 +349,17 @@ class ActionRequest(_Strict):
     reason: str | None = Field(default=None, max_length=1000)
 
 
+class PromoteRequest(ActionRequest):
+    force: bool = Field(default=False, description="Promote a version the offline gate rejected.")
+
+
 class PolicyUpdate(_Strict):
     changes: dict[str, Any] = Field(description="Policy fields to change, e.g. {'retrain_every': 100}.")
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
+    pid: int  # the answering process
     database: str
     models: dict[str, int | None]
     unavailable: dict[str, str]

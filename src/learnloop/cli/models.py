@@ -396,10 +396,11 @@ def promote(
     database_url: DbOpt = None,
     artifact_url: ArtifactOpt = None,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote a version the offline gate rejected.")] = False,
 ) -> None:
     """Make a version champion (the current one stays loaded for rollback)."""
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
-        d = services.registry.promote(model, version, actor=actor(), reason=reason or "manual promotion")
+        d = services.registry.promote(model, version, actor=actor(), reason=reason or "manual promotion", force=force)
         console.print(
             f"[green]version {d.champion_version} of {model!r} is champion[/] (previous: {d.previous_version})"
         )

@@ -92,6 +92,7 @@ def start(
         list[str] | None, typer.Option("--set", help="KEY=VALUE policy override for this rollout, repeatable.")
     ] = None,
     reason: ReasonOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Roll out a version the offline gate rejected.")] = False,
 ) -> None:
     """Put a version on live traffic beside the champion."""
     changes = parse_assignments(set_ or [])
@@ -105,6 +106,7 @@ def start(
             changes=changes,
             share=share,
             baseline=baseline,
+            force=force,
         )
         show_rollout(r)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
+import socket
 import time
 from dataclasses import replace
 from enum import StrEnum
@@ -90,15 +92,14 @@ def serve(
     )
     if prediction_queue_max is not None:
         settings = settings.with_overrides(limits=replace(settings.limits, prediction_queue_max=prediction_queue_max))
+    sock = _bind(host, port)  # before anything else: a busy port is one clear line
     try:
         app = create_app(settings, start_worker=worker, freeze_gc=True)
     except LearnloopError as exc:  # a bad artifact URL, a database that will not migrate
+        sock.close()
         fail(exc.message)
-    console.print(f"learnloop serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         loop=loop,
         http="httptools",
         log_level=log_level,
@@ -106,6 +107,25 @@ def serve(
         # Requests still open get half the stop budget; the lifespan's close gets the rest.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_seconds / 2)),
     )
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"learnloop serving on http://{shown}:{port} (API docs at http://{shown}:{port}/docs)")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound and listening, or a one-line error (port busy, address not here)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a TIME_WAIT port is fine
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use (another server still running?)" if exc.errno == errno.EADDRINUSE else exc.strerror
+        fail(f"cannot listen on {host}:{port}: {reason}; choose another --port")
+    sock.set_inheritable(True)
+    return sock
 
 
 def worker(home: HomeOpt, database_url: DbOpt = None, artifact_url: ArtifactOpt = None) -> None:

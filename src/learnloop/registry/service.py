@@ -33,7 +33,7 @@ from learnloop.domain import (
     Strategy,
     VersionStatus,
 )
-from learnloop.errors import ConflictError, NotFoundError, ValidationError
+from learnloop.errors import ConflictError, GateRejectedError, NotFoundError, ValidationError
 from learnloop.families import get_family
 from learnloop.families.manifest import load_predictor
 from learnloop.policy import Policy
@@ -345,10 +345,19 @@ class RegistryService:
         return stranded
 
     # -- routing --------------------------------------------------------------------------
-    def _servable(self, model: str, version: int, action: str) -> ModelVersion:
+    def _servable(self, model: str, version: int, action: str, *, force: bool = True) -> ModelVersion:
+        """The version, if it may go on traffic: trained, its artifact loads, and (unless
+        ``force``) not rejected by the offline gate."""
         target = self.version(model, version)
         if target.status == VersionStatus.FAILED:
             raise ConflictError(f"version {version} of {model!r} failed to train and cannot be {action}")
+        if not force and target.verdict is not None and not target.verdict.get("passed", True):
+            reasons = [str(r) for r in target.verdict.get("reasons", [])]
+            failing = "; ".join([r for r in reasons if "NOT" in r] or reasons) or "no reason recorded"
+            raise GateRejectedError(
+                f"version {version} of {model!r} was rejected by the gate ({failing}); "
+                f'force it (--force, or "force": true) to have it {action} anyway'
+            )
         # Refuse before switching anything if the artifact does not load (none: answers made elsewhere).
         if target.artifact_uri:
             load_predictor(self.store, target.artifact_uri)
@@ -363,10 +372,12 @@ class RegistryService:
         reason: str | None = None,
         rollout_stats: dict[str, Any] | None = None,
         rollout_id: int | None = None,
+        force: bool = False,
     ) -> Deployment:
         """Make ``version`` the champion. With ``rollout_id`` (a rollout's own decision), only
-        while that rollout is still running."""
-        self._servable(model, version, "promoted")
+        while that rollout is still running. A version the gate rejected needs ``force`` (a
+        rollout's decision is forced: starting it was)."""
+        self._servable(model, version, "promoted", force=force or rollout_id is not None)
         with self.db.write() as conn:
             deployment = model_repo.get_deployment(conn, model, for_update=True)
             if deployment.champion_version == version:
@@ -413,12 +424,14 @@ class RegistryService:
         settings: Policy | None = None,
         share: float | None = None,
         baseline: int | None = None,
+        force: bool = False,
     ) -> Rollout:
         """Put ``version`` on live traffic beside the baseline (the champion unless an A/B test
-        names another version). A rollout already running is stopped (superseded)."""
+        names another version). A rollout already running is stopped (superseded). A version
+        the gate rejected needs ``force``."""
         if strategy == Strategy.SWAP:
             raise ValidationError("a swap is a promotion; use promote", field="strategy")
-        self._servable(model, version, "rolled out")
+        self._servable(model, version, "rolled out", force=force)
         if baseline is not None:
             if strategy != Strategy.AB:
                 raise ValidationError("only an A/B test takes another baseline than the champion", field="baseline")

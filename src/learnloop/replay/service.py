@@ -23,7 +23,7 @@ from learnloop.replay.baselines import oracle_baseline, static_baseline
 from learnloop.replay.drivers import HttpDriver, InProcessDriver, ItemRefused, LoopDriver, LoopEvent, Served
 from learnloop.replay.plot import write_learning_curve
 from learnloop.replay.report import Trace, summarize
-from learnloop.replay.server import ServerProcess
+from learnloop.replay.server import ServerProcess, check_port_free, live_pid
 from learnloop.replay.stream import DataFile, Order, load_stream
 from learnloop.replay.users import PlannedFeedback, SimulatedUsers, UserModel
 from learnloop.services import build_services
@@ -31,6 +31,7 @@ from learnloop.tasks.classification.active import margin_of
 
 MODES = ("in-process", "http")
 SUMMARY_FILE = "replay.json"
+SERVER_PID_FILE = "server.pid"  # while a replay's server runs (kept with --serve)
 # Policy a replay starts from unless told otherwise: a retrain per 50 labels at most every
 # 10 seconds (simulated seconds in process), so a stream of a few thousand items sees many.
 REPLAY_POLICY: dict[str, Any] = {"retrain_every": 50, "cooldown_seconds": 10.0}
@@ -128,7 +129,14 @@ class ReplayResult:
 
 
 def _prepare_out(out: Path) -> Path:
-    """The replay owns ``out``: a new or empty folder, or the output of an earlier replay."""
+    """The replay owns ``out``: a new or empty folder, or the output of an earlier replay whose
+    server is no longer running."""
+    running = live_pid(out / SERVER_PID_FILE)
+    if running is not None:
+        raise ValidationError(
+            f"a server (pid {running}) still runs from {out}; stop it (Ctrl-C in its terminal) or choose another --out",
+            field="out",
+        )
     if out.exists() and any(out.iterdir()) and not (out / SUMMARY_FILE).exists() and not (out / "home").exists():
         raise ValidationError(f"{out} is not empty and holds no earlier replay; choose a new --out folder", field="out")
     home = out / "home"
@@ -157,6 +165,8 @@ def run_replay(
     if unknown:
         raise ValidationError(f"the stream has labels the bootstrap data lacks: {', '.join(unknown)}", field="stream")
     post_shift_start = sum(len(seg) for seg in stream.segments[: len(config.pre_shift)])
+    if config.mode == "http" and config.port is not None:
+        check_port_free(config.port)
     home = _prepare_out(config.out)
 
     clock: Clock = FakeClock() if config.mode == "in-process" else SystemClock()
@@ -186,7 +196,11 @@ def run_replay(
         else:
             services.close()
             server = ServerProcess(
-                home, database_url=config.database_url, port=config.port, log_path=config.out / "server.log"
+                home,
+                database_url=config.database_url,
+                port=config.port,
+                log_path=config.out / "server.log",
+                pid_path=config.out / SERVER_PID_FILE,
             )
             obs.stage("starting the server")
             server.start()

@@ -23,7 +23,12 @@ The rules, in order (``settings`` is the policy in force for the rollout):
 6. a canary moves to its next traffic step after ``canary_step_seconds`` on the current one,
    unless it leans worse: estimate + one standard error below ``-canary_margin`` (about 84%
    one-sided confidence: too little to roll back on, enough to wait before giving the
-   challenger more traffic).
+   challenger more traffic). A step on which the challenger answered no request has not been
+   passed, however long it lasted (nor has the last one, for ``no_harm``).
+
+A ``no_harm`` promotion says in words what its interval can and cannot rule out: when the
+interval's lower end lies below ``-canary_margin``, the reason says that a loss that large is
+not excluded and how much feedback per arm would exclude it.
 
 The test stays valid however often it is looked at, so the controller looks every few seconds.
 """
@@ -36,6 +41,7 @@ from datetime import datetime
 from typing import Literal
 
 from learnloop.domain import Rollout, RolloutStatus, Strategy
+from learnloop.evaluation.power import plan_sample_size
 from learnloop.evaluation.sequential import SequentialResult
 from learnloop.rollout.guardrails import GuardrailCheck
 
@@ -47,6 +53,7 @@ class Evidence:
     test: SequentialResult
     guardrails: list[GuardrailCheck]
     unknown: int = 0  # feedback that says nothing about being right (e.g. a rating of 3)
+    served_on_step: int | None = None  # a canary: requests its challenger answered on the current step
 
 
 @dataclass(frozen=True)
@@ -82,25 +89,55 @@ def describe(test: SequentialResult) -> str:
     )
 
 
-def _schedule_done(rollout: Rollout, now: datetime) -> bool:
+def _step_served(evidence: Evidence) -> bool:
+    """Whether the challenger answered traffic on its current step (unknown counts as yes)."""
+    return evidence.served_on_step is None or evidence.served_on_step > 0
+
+
+def _schedule_done(rollout: Rollout, evidence: Evidence, now: datetime) -> bool:
     s = rollout.settings.rollout
     if rollout.strategy == Strategy.CANARY:
         last = rollout.step + 1 >= len(rollout.steps)
-        return last and (now - rollout.step_started_at).total_seconds() >= s.canary_step_seconds
+        on_step = (now - rollout.step_started_at).total_seconds()
+        return last and on_step >= s.canary_step_seconds and _step_served(evidence)
     return (now - rollout.started_at).total_seconds() >= s.canary_step_seconds
 
 
-def _good_enough(rollout: Rollout, test: SequentialResult, now: datetime) -> str | None:
+def no_harm_in_words(rollout: Rollout, test: SequentialResult) -> str:
+    """What a ``no_harm`` promotion's interval rules out, in words."""
+    s = rollout.settings
+    margin = s.rollout.canary_margin
+    low, high = 100 * test.ci_low, 100 * test.ci_high
+    if test.ci_low >= -margin:
+        return (
+            f"no harm shown, and the interval [{low:+.0f}, {high:+.0f}] points rules out a loss beyond {100 * margin:g}"
+        )
+    words = (
+        f"no harm shown, but the interval [{low:+.0f}, {high:+.0f}] points cannot rule out a loss larger than "
+        f"{100 * margin:g} points"
+    )
+    baseline = test.rate_a
+    if baseline is not None and baseline - margin > 0 and baseline < 1:
+        try:
+            needed = plan_sample_size(baseline, -margin, alpha=s.gate.alpha).sequential_per_arm
+        except ValueError:
+            return words
+        words += f"; raise canary_min_feedback to about {needed} judged answers per arm to rule it out"
+    return words
+
+
+def _good_enough(rollout: Rollout, evidence: Evidence, now: datetime) -> str | None:
     """Why the challenger may be promoted now, or None."""
     s = rollout.settings.rollout
+    test = evidence.test
     if rollout.strategy == Strategy.AB:
         return "shown better" if test.shown_better(0.0) and rollout.settings.gate.auto_promote else None
     if s.canary_require == "superior":
         return "shown better" if test.shown_better(0.0) else None
     if s.canary_require == "non_inferior":
         return f"shown not worse than {_pts(-s.canary_margin)}" if test.shown_non_inferior(s.canary_margin) else None
-    if _schedule_done(rollout, now) and not leans_worse(test, s.canary_margin):
-        return "schedule complete with no harm shown"
+    if _schedule_done(rollout, evidence, now) and not leans_worse(test, s.canary_margin):
+        return "schedule complete; " + no_harm_in_words(rollout, test)
     return None
 
 
@@ -116,7 +153,7 @@ def decide(rollout: Rollout, evidence: Evidence, now: datetime) -> Decision:
         return Decision("conclude" if ab else "rollback", "shown worse: " + describe(test))
     if rollout.status == RolloutStatus.PAUSED:
         return Decision("hold", "paused")
-    if enough and (why := _good_enough(rollout, test, now)):
+    if enough and (why := _good_enough(rollout, evidence, now)):
         return Decision("promote", f"{why}: " + describe(test))
     if ab and enough and test.shown_better(0.0):
         return Decision("conclude", "shown better (auto_promote is off: report only): " + describe(test))
@@ -137,6 +174,12 @@ def decide(rollout: Rollout, evidence: Evidence, now: datetime) -> Decision:
 
     if rollout.strategy == Strategy.CANARY and rollout.step + 1 < len(rollout.steps):
         on_step = (now - rollout.step_started_at).total_seconds()
+        if on_step >= s.canary_step_seconds and not _step_served(evidence):
+            return Decision(
+                "hold",
+                f"{on_step:.0f} s on {rollout.share:.0%}, but the challenger answered no request on this step: "
+                "it counts once traffic reaches it",
+            )
         if on_step >= s.canary_step_seconds and not leans_worse(test, s.canary_margin):
             share = rollout.steps[rollout.step + 1]
             return Decision(

@@ -54,8 +54,10 @@ class RolloutService:
         changes: dict[str, Any] | None = None,
         share: float | None = None,
         baseline: int | None = None,
+        force: bool = False,
     ) -> Rollout:
-        """Start a rollout; ``changes`` override the model's policy for this rollout only."""
+        """Start a rollout; ``changes`` override the model's policy for this rollout only; a
+        version the gate rejected needs ``force``."""
         try:
             strategy = Strategy(strategy)
         except ValueError:
@@ -64,7 +66,15 @@ class RolloutService:
             ) from None
         settings = self.registry.get_model(model).policy.updated(changes or {})
         return self.registry.start_rollout(
-            model, version, strategy, actor=actor, reason=reason, settings=settings, share=share, baseline=baseline
+            model,
+            version,
+            strategy,
+            actor=actor,
+            reason=reason,
+            settings=settings,
+            share=share,
+            baseline=baseline,
+            force=force,
         )
 
     def get(self, model: str, rollout_id: int) -> Rollout:
@@ -125,6 +135,10 @@ class RolloutService:
             arms = two_arm_outcomes(events, rule, a_version=rollout.baseline_version, b_version=rollout.version)
             test = two_sample(arms.a, arms.b, alpha=s.gate.alpha, previous_p=previous_p)
             routes = prediction_repo.count_routes(conn, rollout.model, rollout.started_at, ["canary", "fallback"])
+            on_step = None
+            if rollout.strategy == Strategy.CANARY:
+                on_step = prediction_repo.count_routes(conn, rollout.model, rollout.step_started_at, ["canary"])
+
             base = prediction_repo.arm_answers(
                 conn,
                 rollout.model,
@@ -142,7 +156,8 @@ class RolloutService:
             guardrails.latency([a.latency_ms for a in base], [a.latency_ms for a in chal], s),
             _answer_shift(spec, task, base, chal, s),
         ]
-        return Evidence(test, checks, arms.unknown)
+        served_on_step = None if on_step is None else on_step.get("canary", 0)
+        return Evidence(test, checks, arms.unknown, served_on_step)
 
     def look(self, model: str) -> Decision | None:
         """One look at the model's running rollout, acted on; None when there is none."""

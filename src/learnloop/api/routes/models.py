@@ -20,6 +20,7 @@ from learnloop.api.schemas import (
     ModelSummary,
     PerformancePublic,
     PolicyUpdate,
+    PromoteRequest,
     RolloutPublic,
     VersionPublic,
     VersionSummary,
@@ -130,11 +131,15 @@ async def promote(
     version: PathInt,
     actor: AdminDep,
     services: ServicesDep,
-    body: ActionRequest | None = None,
+    body: PromoteRequest | None = None,
 ) -> DeploymentPublic:
+    """Make a version champion; one the offline gate rejected needs ``"force": true`` (409
+    ``gate_rejected`` says why it was rejected)."""
     reason = body.reason if body else None
     return DeploymentPublic.of(
-        services.registry.promote(model, version, actor=actor, reason=reason or "manual promotion")
+        services.registry.promote(
+            model, version, actor=actor, reason=reason or "manual promotion", force=bool(body and body.force)
+        )
     )
 
 

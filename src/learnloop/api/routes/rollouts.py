@@ -27,6 +27,7 @@ async def start(model: str, body: RolloutCreate, actor: AdminDep, services: Serv
             changes=body.settings,
             share=body.share,
             baseline=body.baseline,
+            force=body.force,
         )
     )
 
