@@ -96,11 +96,14 @@ def test_an_external_generative_model_is_created_without_data_and_the_server_sta
         version = (await http.get(f"{NPC}/versions/1")).json()
         assert (version["family"], version["status"]) == ("external", "champion")
         assert version["params"] == {"system_prompt": "You are a blacksmith in a fantasy village."}
+        served.cache.refresh()  # what a server does at start: load every model's route
         health = (await http.get("/health")).json()
         # (the database watch is not started here, so "status" says the database is unknown)
         assert (health["models"], health["unavailable"]) == ({"m": 1, "npc": 1}, {}), health
-        refused = problem(await http.post(f"{NPC}/predict", json={"text": "Hello?"}), 409, "not_supported")
-        assert "POST /v1/models/npc/generations" in refused["detail"]
+        refused = await http.post(f"{NPC}/predict", json={"text": "Hello?"})
+        # 409 not_supported here; 422 wrong_task once in-process generation (issue 12's other half) is merged
+        assert refused.status_code in (409, 422), refused.text
+        assert "generations" in refused.json()["detail"]
         assert (await http.post("/v1/models/m/predict", json={"text": "Great food."})).status_code == 200
         problem(
             await http.post("/v1/models", json={"name": "npc", "task": "generation", "backend": "external"}),
