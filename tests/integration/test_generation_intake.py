@@ -261,6 +261,8 @@ def test_every_feedback_kind_on_a_generation_is_stored(served: Services) -> None
     run(served, scenario)
     counts = {e.kind.value for e in served.feedback.recent("npc")}
     assert counts == {"rating", "thumbs", "correction", "implicit", "preference"}
+    with served.db.read() as conn:  # the retrain trigger counts training signal, not implicit signals
+        assert feedback_repo.count_labelled_feedback_since(conn, "npc", None, 100) == 5
 
 
 def test_bad_feedback_on_generations_is_refused_clearly(served: Services) -> None:
@@ -413,6 +415,8 @@ def test_an_implicit_signal_on_a_classifier_is_stored_and_ignored_by_its_retrain
     assert snapshot is not None
     counts = served.registry.overview("m").feedback_counts
     assert counts == {"implicit": 2, "thumbs": 1}
+    with served.db.read() as conn:
+        assert feedback_repo.count_labelled_feedback_since(conn, "m", None, 100) == 1
     stored = served.registry.snapshot(snapshot)
     assert stored is not None
     feedback = stored.counts["feedback"]
