@@ -194,6 +194,12 @@ def test_bad_generations_are_refused_naming_the_field(served: Services) -> None:
         long = problem(await post({"prompt": "x" * 51, "response": "ok"}), 422, "validation_error", "prompt")
         assert "max_prompt_chars" in long["detail"] and "50" in long["detail"]
         problem(await post({"prompt": "a\x00b", "response": "ok"}), 422, "validation_error", "prompt")
+        megabyte = problem(await post({"prompt": "x" * 1_000_000, "response": "ok"}), 422, "validation_error", "prompt")
+        assert "max_prompt_chars" in megabyte["detail"]
+        turns = [{"role": "user", "content": "y" * 30}, {"role": "assistant", "content": "z" * 30}]
+        problem(await post({"messages": turns, "response": "ok"}), 422, "validation_error", "messages")
+        control = await post({"prompt": "bell \x07 and tab \t", "response": "line\r\nbreak \x1b[31m"})
+        assert control.status_code == 201, control.text  # control characters are text; only NUL is refused
         raw = lambda body: http.post(f"{NPC}/generations", content=body, headers={"content-type": "application/json"})  # noqa: E731
         problem(await raw(b'{"prompt": "hi", "response": "\\ud800"}'), 422, "validation_error", "response")
         assert (
