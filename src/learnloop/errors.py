@@ -8,6 +8,7 @@ Hierarchy::
     │   └── MissingExtraError      an optional dependency (a pip extra) is not installed
     ├── NotFoundError              a model, version, prediction, feedback or job does not exist
     ├── ConflictError              the state forbids it (already exists, job already running)
+    │   ├── GateRejectedError      a gate-rejected version put on traffic without forcing it
     │   ├── LeaseLostError         a worker's job was reclaimed by another worker (its lease expired)
     │   ├── IdempotencyConflictError   a client feedback_id reused for a different event
     │   ├── DuplicateInBatchError      a client feedback_id repeated inside one batch

@@ -6,6 +6,8 @@ their rejected answer, even one logged after the preference."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -95,6 +97,7 @@ def test_an_external_generative_model_is_created_without_data_and_the_server_sta
         version = (await http.get(f"{NPC}/versions/1")).json()
         assert (version["family"], version["status"]) == ("external", "champion")
         assert version["params"] == {"system_prompt": "You are a blacksmith in a fantasy village."}
+        served.cache.refresh()  # what a server does at start: load every model's route
         health = (await http.get("/health")).json()
         # (the database watch is not started here, so "status" says the database is unknown)
         assert (health["models"], health["unavailable"]) == ({"m": 1, "npc": 1}, {}), health
@@ -190,6 +193,12 @@ def test_bad_generations_are_refused_naming_the_field(served: Services) -> None:
         long = problem(await post({"prompt": "x" * 51, "response": "ok"}), 422, "validation_error", "prompt")
         assert "max_prompt_chars" in long["detail"] and "50" in long["detail"]
         problem(await post({"prompt": "a\x00b", "response": "ok"}), 422, "validation_error", "prompt")
+        megabyte = problem(await post({"prompt": "x" * 1_000_000, "response": "ok"}), 422, "validation_error", "prompt")
+        assert "max_prompt_chars" in megabyte["detail"]
+        turns = [{"role": "user", "content": "y" * 30}, {"role": "assistant", "content": "z" * 30}]
+        problem(await post({"messages": turns, "response": "ok"}), 422, "validation_error", "messages")
+        control = await post({"prompt": "bell \x07 and tab \t", "response": "line\r\nbreak \x1b[31m"})
+        assert control.status_code == 201, control.text  # control characters are text; only NUL is refused
         raw = lambda body: http.post(f"{NPC}/generations", content=body, headers={"content-type": "application/json"})  # noqa: E731
         problem(await raw(b'{"prompt": "hi", "response": "\\ud800"}'), 422, "validation_error", "response")
         assert (
@@ -249,10 +258,16 @@ def test_every_feedback_kind_on_a_generation_is_stored(served: Services) -> None
         correction = next(e for e in served.feedback.recent("npc") if e.kind == FeedbackKind.CORRECTION)
         assert MAIL not in correction.feedback.payload["correction"]
         assert correction.feedback.payload["correction"].startswith("The inn is by the well")
+        page = await http.get("/dashboard/models/npc")
+        assert page.status_code == 200, page.text
+        assert "The inn is by the well" in page.text and "preferred (strength 0.8)" in page.text
+        assert "copied = True" in page.text
 
     run(served, scenario)
     counts = {e.kind.value for e in served.feedback.recent("npc")}
     assert counts == {"rating", "thumbs", "correction", "implicit", "preference"}
+    with served.db.read() as conn:  # the retrain trigger counts training signal, not implicit signals
+        assert feedback_repo.count_labelled_feedback_since(conn, "npc", None, 100) == 5
 
 
 def test_bad_feedback_on_generations_is_refused_clearly(served: Services) -> None:
@@ -405,7 +420,51 @@ def test_an_implicit_signal_on_a_classifier_is_stored_and_ignored_by_its_retrain
     assert snapshot is not None
     counts = served.registry.overview("m").feedback_counts
     assert counts == {"implicit": 2, "thumbs": 1}
+    with served.db.read() as conn:
+        assert feedback_repo.count_labelled_feedback_since(conn, "m", None, 100) == 1
     stored = served.registry.snapshot(snapshot)
     assert stored is not None
     feedback = stored.counts["feedback"]
     assert (feedback["events.implicit"], feedback["ignored_kind"], feedback["examples"]) == (2, 2, 1)
+
+
+def test_the_openapi_document_shows_the_generation_routes_and_feedback_fields(served: Services) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        doc = (await http.get("/openapi.json")).json()
+        assert {"/v1/models/{model}/generations", "/v1/models/{model}/generations/batch"} <= set(doc["paths"])
+        schemas = doc["components"]["schemas"]
+        shown = set(schemas["FeedbackPublic"]["properties"])
+        assert {"correction", "chosen_prediction_id", "rejected_prediction_id", "strength", "signal", "value"} <= shown
+        assert {"prompt", "messages", "response", "source_model", "usage"} <= set(
+            schemas["GenerationCreate"]["properties"]
+        )
+        refs = re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc))
+        assert refs and set(refs) <= set(schemas)
+
+    run(served, scenario)
+
+
+def test_a_durable_log_answers_once_the_generation_is_committed_and_big_batches_are_checked(
+    services_factory: Factory,
+) -> None:
+    services = services_factory(prediction_log="durable")
+    ids: list[str] = []
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        await create_npc(http)
+        ids.append(await log(http, "Where is the inn?", "Down the road."))
+        with services.db.read() as conn:  # committed before the answer: no drain needed
+            assert prediction_repo.get_prediction(conn, ids[0]) is not None
+        items = [{"prompt": f"Question {i}?", "response": f"Answer {i}."} for i in range(40)]
+        items[7] = {"prompt": "x" * 9_000, "response": "too long a prompt"}
+        batch = (await http.post(f"{NPC}/generations/batch", json={"items": items})).json()
+        assert (batch["logged"], batch["rejected"]) == (39, 1)
+        assert batch["items"][7]["error"]["field"] == "items.7.prompt"
+        ids.extend(item["prediction_id"] for item in batch["items"] if item["status"] == "logged")
+        too_many = [{"prompt": "q", "response": "a"}] * (services.settings.limits.max_batch_items + 1)
+        problem(await http.post(f"{NPC}/generations/batch", json={"items": too_many}), 422, "validation_error", "items")
+
+    run(services, scenario)
+    with services.db.read() as conn:
+        assert len(prediction_repo.predictions_by_id(conn, ids, "npc")) == 40
+        assert prediction_repo.predictions_by_id(conn, ids, "m") == {}

@@ -20,6 +20,8 @@ from learnloop.config import Admission, RouteLimit
         ("POST", "/v1/models/m/feedback", RouteClass.FEEDBACK),
         ("POST", "/v1/models/m/feedback/batch", RouteClass.FEEDBACK),
         ("GET", "/v1/models/m/feedback/abc", RouteClass.ADMIN),
+        ("POST", "/v1/models/m/generations", RouteClass.PREDICT),  # logging an answer made elsewhere
+        ("POST", "/v1/models/m/generations/batch", RouteClass.PREDICT),
         ("POST", "/v1/models/m/generate", RouteClass.GENERATE),
         ("POST", "/v1/models/m/generate/stream", RouteClass.GENERATE),
         ("POST", "/openai/v1/chat/completions", RouteClass.GENERATE),

@@ -14,6 +14,7 @@ from learnloop.dashboard.feedback import recent_feedback
 from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.services import Services
+from learnloop.tasks import get_task
 
 CURVE_EVENTS = 500
 FEEDBACK_ROWS = 50
@@ -138,7 +139,8 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
     o = services.registry.overview(model)
     versions = sorted(o.versions, key=lambda v: v.version, reverse=True)
     by_number = {v.version: v for v in versions}
-    feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS)
+    rule = get_task(o.model.task).outcomes(o.model)
+    feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS, rule)
     jobs = services.jobs.list(model, JOB_ROWS)
     return {
         "model": o.model,

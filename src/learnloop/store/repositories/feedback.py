@@ -21,11 +21,14 @@ from learnloop.store import tables as t
 from learnloop.store.db import delete_in
 from learnloop.store.repositories.predictions import predictions_by_id
 
+# What the retrain trigger counts: every kind that is training signal (implicit signals are not).
 LABELLED_KINDS = (
     FeedbackKind.LABEL,
     FeedbackKind.EXAMPLE,
     FeedbackKind.THUMBS,
     FeedbackKind.RATING,
+    FeedbackKind.CORRECTION,
+    FeedbackKind.PREFERENCE,
 )
 _F = tuple(c.label(f"f_{c.name}") for c in t.feedback.columns)
 _P = (
