@@ -251,7 +251,9 @@ def test_admin_routes_need_the_api_key(http: httpx.Client) -> None:
     assert job["requested_by"] == "api-key"
     version = job["result"]["version"]
 
-    promoted = http.post(f"{M}/versions/{version}/promote", headers={"Authorization": f"Bearer {API_KEY}"})
+    promoted = http.post(  # a retrain with no feedback is rejected by the gate: forced here
+        f"{M}/versions/{version}/promote", headers={"Authorization": f"Bearer {API_KEY}"}, json={"force": True}
+    )
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["champion_version"] == version
     rolled = http.post(f"{M}/rollback", headers=key, json={"reason": "test done"})

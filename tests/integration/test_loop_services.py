@@ -18,6 +18,7 @@ from learnloop.errors import (
     ArtifactError,
     ConflictError,
     DuplicateInBatchError,
+    GateRejectedError,
     IdempotencyConflictError,
     InsufficientDataError,
     ModelUnavailableError,
@@ -245,7 +246,9 @@ def test_promote_and_rollback_record_events_and_swap_the_served_version(
     other.start(worker=False)
     assert other.cache.champion("m").version == 1
 
-    deployment = services.registry.promote("m", 2, actor="tester", reason="manual override")
+    with pytest.raises(GateRejectedError, match="rejected by the gate"):  # a person must force it
+        services.registry.promote("m", 2, actor="tester")
+    deployment = services.registry.promote("m", 2, actor="tester", reason="manual override", force=True)
     assert (deployment.champion_version, deployment.previous_version) == (2, 1)
     assert services.cache.champion("m").version == 2
     assert services.predictions.predict("m", "Loved it.").version == 2
@@ -256,8 +259,8 @@ def test_promote_and_rollback_record_events_and_swap_the_served_version(
     assert services.registry.version("m", 2).status == VersionStatus.CHAMPION
     wait_for(lambda: other.cache.champion("m").version == 2, timeout=10, what="the other process to see version 2")
 
-    with pytest.raises(ConflictError):
-        services.registry.promote("m", 2, actor="tester")
+    with pytest.raises(ConflictError, match="already the champion"):
+        services.registry.promote("m", 2, actor="tester", force=True)
 
     deployment = services.registry.rollback("m", actor="tester", reason="bad outputs")
     assert (deployment.champion_version, deployment.previous_version) == (1, None)
@@ -313,7 +316,7 @@ def test_corrupt_artifact_is_refused_and_the_champion_keeps_serving(
     events_before = services.registry.events("m")
 
     with pytest.raises(ArtifactError, match="SHA-256"):
-        services.registry.promote("m", 2, actor="tester")
+        services.registry.promote("m", 2, actor="tester", force=True)
 
     assert services.registry.deployment("m") == before
     assert services.registry.events("m") == events_before
@@ -326,6 +329,7 @@ def test_corrupt_champion_artifact_makes_a_fresh_process_report_unavailable(
     services: Services, services_factory: Callable[..., Services], make_model: CreateModel
 ) -> None:
     v1 = make_model(services, "m")
+    services.cache.serve()  # this process serves: version 1 is loaded
     (artifact_dir(services, v1) / "model.joblib").write_bytes(b"\x00" * 64)
     assert services.predictions.predict("m", "Good.").version == 1  # already loaded here: keeps serving
 

@@ -101,7 +101,7 @@ def test_a_subject_is_exported_then_erased_from_predictions_feedback_and_snapsho
     services.ingest.flush()
     outcome = services.training.retrain("m", actor="test")
     if not outcome.promoted:
-        services.registry.promote("m", outcome.version, actor="test")
+        services.registry.promote("m", outcome.version, actor="test", force=True)
 
     exported = services.privacy.export("alice")
     assert len(exported["predictions"]) == 20 and len(exported["feedback"]) == 21
