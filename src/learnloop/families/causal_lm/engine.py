@@ -159,12 +159,13 @@ class GenerationEngine:
             while (batch := self._next_batch()) is not None:
                 if not batch:
                     continue
+                state = DecodeState(self.loaded.model, int(self.loaded.tokenizer.pad_token_id))
                 try:
-                    self._run(batch)
+                    self._run(state, batch)
                 except Exception as exc:
                     log.exception("generation failed on base %s", self.loaded.ref.name)
-                    for handle in batch:
-                        handle.fail(exc)
+                    for handle in [*batch, *(row.handle for row in state.rows)]:
+                        handle.fail(exc)  # a no-op for those already finished
                 finally:
                     self._active = 0
         log.debug("generation worker of base %s stopped", self.loaded.ref.name)
@@ -181,10 +182,9 @@ class GenerationEngine:
             model.set_adapter(name)
             yield
 
-    def _run(self, first: list[GenerationHandle]) -> None:
+    def _run(self, state: DecodeState, first: list[GenerationHandle]) -> None:
         adapter = first[0].request.adapter
         with self._adapter(adapter):
-            state = DecodeState(self.loaded.model, int(self.loaded.tokenizer.pad_token_id))
             self._admit(state, first)
             while state.rows:
                 if self._closed:
@@ -227,7 +227,7 @@ class GenerationEngine:
         if rows:
             try:
                 state.admit(rows)
-            except Exception as exc:
+            except Exception as exc:  # these rows only: the running ones go on
                 log.exception("prefill failed on base %s", self.loaded.ref.name)
                 for row in rows:
                     row.handle.fail(exc)
