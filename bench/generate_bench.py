@@ -164,29 +164,38 @@ def measure(ref: Any, threads: int, new_tokens: int, concurrency: int, repeat: i
     }
 
 
-def rss_probe(bases_dir: Path) -> None:
-    """In this (fresh) process: one base, 2 random LoRA adapters attached, one request each;
-    print the resident and peak memory."""
+def make_adapters(ref: Any, directory: Path) -> None:
+    """2 random LoRA adapters (r=8 on q/k/v/o) of ``ref`` saved under ``directory``."""
+    import warnings
+
     from peft import LoraConfig, get_peft_model
 
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")  # peft's, not ours
+    for name in ("champion", "challenger"):
+        trainer = load_base(ref)
+        config = LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
+        save_adapter(get_peft_model(trainer.model, config), directory / name, base=trainer)
+
+
+def rss_probe(bases_dir: Path, adapters: Path) -> None:
+    """In this (fresh) process: the base, then 2 adapters attached and one request each;
+    print the resident memory at each stage."""
+    import_rss = _rss()
     ref = resolve_base(DEFAULT_BASE, bases_dir)
-    with tempfile.TemporaryDirectory(prefix="bench-adapters-") as tmp:
-        for name in ("champion", "challenger"):
-            trainer = load_base(ref)
-            config = LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
-            save_adapter(get_peft_model(trainer.model, config), Path(tmp) / name, base=trainer)
-            del trainer
-        start_rss = _rss()
-        loaded = load_base(ref)
-        for name in ("champion", "challenger"):
-            attach_adapter(loaded, name, Path(tmp) / name)
-        with GenerationEngine(loaded) as engine:
-            for adapter in ("champion", "challenger", None):
-                engine.submit(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=16, adapter=adapter)).result()
-        print(
-            f"RSS {_rss():.0f} MiB with the base and 2 adapters after serving each (process before loading: "
-            f"{start_rss:.0f} MiB; peak of the process incl. creating the adapters {_hwm():.0f} MiB)"
-        )
+    loaded = load_base(ref)
+    base_rss = _rss()
+    for name in ("champion", "challenger"):
+        attach_adapter(loaded, name, adapters / name)
+    with GenerationEngine(loaded) as engine:
+        for adapter in ("champion", "challenger", None):
+            engine.submit(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=16, adapter=adapter)).result()
+        served_rss = _rss()
+    print(
+        f"RSS (MiB, fresh process): {import_rss:.0f} after imports, {base_rss:.0f} with the base loaded, "
+        f"{served_rss:.0f} with 2 adapters attached after serving each; peak {_hwm():.0f}; of which now "
+        f"{_status_mib('RssFile:'):.0f} file-backed (the base's safetensors, memory-mapped: page cache that "
+        f"processes serving the same base share) and {_status_mib('RssAnon:'):.0f} anonymous"
+    )
 
 
 def _status_mib(field: str) -> float:
@@ -211,12 +220,13 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=2, help="rounds per thread count")
-    parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-only", action="store_true", help="only the memory of a base with 2 adapters")
+    parser.add_argument("--rss-probe", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.rss_probe:
-        rss_probe(args.bases_dir)
+        rss_probe(args.bases_dir, args.rss_probe)
         return
 
     print(f"load average before: {loadavg()} on {os.cpu_count()} CPUs")
@@ -224,7 +234,7 @@ def main() -> None:
     ref = resolve_base(DEFAULT_BASE, args.bases_dir)
     print(f"base {ref.name}: {ref.path} ready in {time.perf_counter() - start:.1f} s")
     rows = []
-    for threads in args.threads:
+    for threads in [] if args.rss_only else args.threads:
         figures = measure(ref, threads, args.new_tokens, args.concurrency, args.repeat)
         rows.append((threads, figures))
         print(f"threads={threads}: {figures}", flush=True)
@@ -233,9 +243,9 @@ def main() -> None:
     n = args.concurrency
     print(
         f"| threads | generate tok/s | engine c=1 tok/s | ratio | engine c={n} tok/s | x c=1 | "
-        f"TTFT c=1 p50/p99 ms | TTFT c={n} p50/p99 ms |"
+        f"TTFT c=1 p50/p99 ms | TTFT c={n} p50/p99 ms | bench CPUs | other CPUs |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for threads, f in rows:
         print(
             f"| {threads} | {f['generate_tps']:.1f} | {f['engine1_tps']:.1f} | "
@@ -247,7 +257,10 @@ def main() -> None:
         f"(same completion token count engine vs generate at c=1: {all(f['same_tokens'] for _, f in rows)}; "
         "other CPUs: what the rest of the machine used meanwhile, of 2)"
     )
-    subprocess.run([sys.executable, __file__, "--rss-probe", "--bases-dir", str(args.bases_dir)], check=True)
+    with tempfile.TemporaryDirectory(prefix="bench-adapters-") as tmp:
+        make_adapters(ref, Path(tmp))
+        probe = [sys.executable, __file__, "--bases-dir", str(args.bases_dir), "--rss-probe", tmp]
+        subprocess.run(probe, check=True)
 
 
 if __name__ == "__main__":

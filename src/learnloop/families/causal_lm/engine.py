@@ -191,7 +191,7 @@ class GenerationEngine:
                     for row in state.rows:
                         row.handle.fail(self._closed_error("while this request was generating"))
                     return
-                if len(state.rows) < self.max_batch:
+                if len(state.rows) < self.max_batch and state.mergeable:
                     with self._cond:
                         newcomers = self._take(adapter, self.max_batch - len(state.rows))
                     if newcomers:
