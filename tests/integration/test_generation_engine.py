@@ -245,3 +245,19 @@ def test_each_request_is_served_by_the_adapter_it_names(tiny_llama_dir: Path, tm
         for name, handle in zip(names, handles, strict=True):
             want = base_only if name is None else expected[name]
             assert list(handle.result(60).token_ids) == want, name
+
+
+def test_every_forward_pass_runs_on_the_engine_thread(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    own = load_base(resolve_base(str(tiny_llama_dir), tmp_path))
+    seen: set[str] = set()
+    hook = own.model.register_forward_pre_hook(lambda module, args: seen.add(threading.current_thread().name))
+    try:
+
+        async def from_a_loop() -> str:
+            with GenerationEngine(own) as engine:
+                return (await engine.submit(GenerationRequest(prompt="hello", max_new_tokens=4)).wait()).text
+
+        asyncio.run(from_a_loop())
+    finally:
+        hook.remove()
+    assert seen == {f"learnloop-generate-{own.ref.name}"}
