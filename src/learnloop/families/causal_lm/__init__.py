@@ -21,6 +21,7 @@ from learnloop.families.causal_lm.runtime import (
     load_base,
     save_adapter,
 )
+from learnloop.families.causal_lm.sft import SftOutcome, SftParams, fit_lora
 
 __all__ = [
     "ADAPTER_FAMILY",
@@ -35,7 +36,10 @@ __all__ = [
     "GenerationResult",
     "IncrementalDetokenizer",
     "LoadedBase",
+    "SftOutcome",
+    "SftParams",
     "attach_adapter",
+    "fit_lora",
     "load_base",
     "require_llm_extra",
     "resolve_base",

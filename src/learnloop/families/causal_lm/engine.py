@@ -122,11 +122,14 @@ class GenerationEngine:
     # -- the worker thread ---------------------------------------------------------------------
 
     def _take(self, adapter: str | None, limit: int) -> list[GenerationHandle]:
-        """Up to ``limit`` waiting requests for ``adapter``, oldest first, while the oldest
-        waiting request is one of them (called holding the lock)."""
-        taken: list[GenerationHandle] = []
-        while self._waiting and len(taken) < limit and self._waiting[0].request.adapter == adapter:
-            taken.append(self._waiting.popleft())
+        """Up to ``limit`` waiting requests for ``adapter``, oldest first, provided the oldest
+        waiting request is one of them: a request for another adapter at the head of the queue
+        stops newcomers from joining the running batch, so it runs next (called holding the lock)."""
+        if not self._waiting or self._waiting[0].request.adapter != adapter:
+            return []
+        taken = [h for h in self._waiting if h.request.adapter == adapter][:limit]
+        for handle in taken:
+            self._waiting.remove(handle)
         return taken
 
     def _next_batch(self) -> list[GenerationHandle] | None:
