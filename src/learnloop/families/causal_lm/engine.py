@@ -19,14 +19,16 @@ import logging
 import secrets
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ModelUnavailableError, NotFoundError, OverloadedError, ValidationError
 from learnloop.families.causal_lm.batch import DecodeState, Row, choose_tokens
 from learnloop.families.causal_lm.detokenize import IncrementalDetokenizer
 from learnloop.families.causal_lm.handle import FinishReason, GenerationHandle, GenerationRequest, GenerationResult
-from learnloop.families.causal_lm.runtime import LoadedBase
+from learnloop.families.causal_lm.runtime import LoadedBase, attach_adapter, detach_adapter
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class GenerationEngine:
         self._waiting: deque[GenerationHandle] = deque()
         self._closed = False
         self._active = 0
+        self._control: deque[tuple[Callable[[], None], Future[None]]] = deque()
         self._thread = threading.Thread(target=self._work, name=f"learnloop-generate-{loaded.ref.name}", daemon=True)
         self._thread.start()
 
@@ -81,6 +84,37 @@ class GenerationEngine:
             self._cond.notify_all()
         return handle
 
+    def attach_adapter(self, name: str, directory: Path, timeout: float | None = None) -> None:
+        """Attach the adapter saved in ``directory`` as ``name``, on the worker thread between
+        batches (the running batch finishes first; waiting requests do not join it meanwhile)."""
+        self._on_worker(lambda: attach_adapter(self.loaded, name, directory), timeout)
+
+    def detach_adapter(self, name: str, timeout: float | None = None) -> None:
+        """Remove adapter ``name`` (between batches); requests still naming it fail."""
+        self._on_worker(lambda: detach_adapter(self.loaded, name), timeout)
+
+    def _on_worker(self, task: Callable[[], None], timeout: float | None) -> None:
+        future: Future[None] = Future()
+        with self._cond:
+            if self._closed:
+                raise ModelUnavailableError(f"the generation engine of base {self.loaded.ref.name!r} is closed")
+            self._control.append((task, future))
+            self._cond.notify_all()
+        future.result(timeout)
+
+    def _run_control(self) -> None:
+        while True:
+            with self._cond:
+                if not self._control:
+                    return
+                task, future = self._control.popleft()
+            try:
+                task()
+            except Exception as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
     @property
     def waiting(self) -> int:
         with self._cond:
@@ -97,7 +131,11 @@ class GenerationEngine:
             self._closed = True
             pending = list(self._waiting)
             self._waiting.clear()
+            control = list(self._control)
+            self._control.clear()
             self._cond.notify_all()
+        for _, future in control:
+            future.set_exception(self._closed_error("before this change ran"))
         for handle in pending:
             handle.fail(self._closed_error("before this request ran"))
         self._thread.join(timeout)
@@ -136,9 +174,11 @@ class GenerationEngine:
         """The next batch to start (empty when its requests were cancelled while it gathered),
         or None once the engine is closed."""
         with self._cond:
-            self._cond.wait_for(lambda: self._waiting or self._closed)
+            self._cond.wait_for(lambda: self._waiting or self._closed or self._control)
             if self._closed:
                 return None
+            if self._control:
+                return []
             adapter = self._waiting[0].request.adapter
             self._cond.wait_for(
                 lambda: (
@@ -160,6 +200,7 @@ class GenerationEngine:
         torch.set_num_threads(self.loaded.threads)
         with torch.inference_mode():
             while (batch := self._next_batch()) is not None:
+                self._run_control()
                 if not batch:
                     continue
                 state = DecodeState(self.loaded.model, int(self.loaded.tokenizer.pad_token_id))
@@ -187,6 +228,10 @@ class GenerationEngine:
 
     def _run(self, state: DecodeState, first: list[GenerationHandle]) -> None:
         adapter = first[0].request.adapter
+        if adapter is not None and adapter not in self.loaded.adapters:
+            for handle in first:
+                handle.fail(NotFoundError(f"adapter {adapter!r} was detached before this request ran", field="adapter"))
+            return
         with self._adapter(adapter):
             self._admit(state, first)
             while state.rows:
@@ -194,7 +239,7 @@ class GenerationEngine:
                     for row in state.rows:
                         row.handle.fail(self._closed_error("while this request was generating"))
                     return
-                if len(state.rows) < self.max_batch and state.mergeable:
+                if len(state.rows) < self.max_batch and state.mergeable and not self._control:
                     with self._cond:
                         newcomers = self._take(adapter, self.max_batch - len(state.rows))
                     if newcomers:
