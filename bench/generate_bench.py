@@ -64,22 +64,27 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[0]
 
 
-def plain_generate(loaded: LoadedBase, prompts: list[str], new_tokens: int) -> tuple[int, float]:
-    """The baseline: ``model.generate`` per prompt, greedy, on this thread."""
+def machine_cpu() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process) so far."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+
+
+def plain_generate(loaded: LoadedBase, prompt: str, new_tokens: int) -> tuple[int, float]:
+    """The baseline: ``model.generate`` greedy on this thread: (completion tokens, seconds)."""
     import torch
 
     tokenizer, model = loaded.tokenizer, loaded.model
     torch.set_num_threads(loaded.threads)
-    tokens, start = 0, time.perf_counter()
+    start = time.perf_counter()
     with torch.inference_mode():
-        for prompt in prompts:
-            text = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-            )
-            ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
-            out = model.generate(**ids, max_new_tokens=new_tokens, do_sample=False)
-            tokens += out.shape[1] - ids["input_ids"].shape[1]
-    return tokens, time.perf_counter() - start
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+        )
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
+        out = model.generate(**ids, max_new_tokens=new_tokens, do_sample=False)
+    return int(out.shape[1] - ids["input_ids"].shape[1]), time.perf_counter() - start
 
 
 def engine_run(
@@ -117,49 +122,80 @@ def engine_run(
     return tokens[0], time.perf_counter() - start, ttft
 
 
-def measure(ref: Any, threads: int, new_tokens: int, concurrency: int) -> dict[str, float]:
+def measure(ref: Any, threads: int, new_tokens: int, concurrency: int, repeat: int) -> dict[str, float]:
+    """Per round: the prompts one by one, alternating generate and the engine prompt by prompt
+    (so both see the same machine), then the engine at ``concurrency``."""
     loaded = load_base(ref, threads=threads)
-    plain_generate(loaded, PROMPTS[:1], 8)  # warm-up
-    base_tokens, base_s = plain_generate(loaded, PROMPTS, new_tokens)
+    sums = {"generate": [0, 0.0], "engine1": [0, 0.0], "engine_n": [0, 0.0]}
+    ttft1: list[float] = []
+    ttftn: list[float] = []
+    busy0, own0 = machine_cpu()
+    wall0 = time.perf_counter()
     with GenerationEngine(loaded, max_batch=concurrency, batch_wait_ms=5) as engine:
-        engine_run(engine, PROMPTS[:1], 8, 1)  # warm-up
-        one_tokens, one_s, one_ttft = engine_run(engine, PROMPTS, new_tokens, 1)
-        many_tokens, many_s, many_ttft = engine_run(engine, PROMPTS * 2, new_tokens, concurrency)
+        plain_generate(loaded, PROMPTS[0], 8)  # warm-up
+        engine_run(engine, PROMPTS[:1], 8, 1)
+        for round_ in range(repeat):
+            for i, prompt in enumerate(PROMPTS):
+                for which in ("generate", "engine1") if (i + round_) % 2 == 0 else ("engine1", "generate"):
+                    if which == "generate":
+                        tokens, seconds = plain_generate(loaded, prompt, new_tokens)
+                    else:
+                        tokens, seconds, first = engine_run(engine, [prompt], new_tokens, 1)
+                        ttft1 += first
+                    sums[which][0] += tokens
+                    sums[which][1] += seconds
+            tokens, seconds, first = engine_run(engine, PROMPTS * 2, new_tokens, concurrency)
+            ttftn += first
+            sums["engine_n"][0] += tokens
+            sums["engine_n"][1] += seconds
+    busy1, own1 = machine_cpu()
+    wall = time.perf_counter() - wall0
     return {
-        "generate_tps": base_tokens / base_s,
-        "engine1_tps": one_tokens / one_s,
-        "engine_n_tps": many_tokens / many_s,
-        "ttft1_p50": percentile(one_ttft, 0.5) * 1000,
-        "ttft1_p99": percentile(one_ttft, 0.99) * 1000,
-        "ttftn_p50": percentile(many_ttft, 0.5) * 1000,
-        "ttftn_p99": percentile(many_ttft, 0.99) * 1000,
-        "tokens_checked": float(base_tokens == one_tokens),
+        "generate_tps": sums["generate"][0] / sums["generate"][1],
+        "engine1_tps": sums["engine1"][0] / sums["engine1"][1],
+        "engine_n_tps": sums["engine_n"][0] / sums["engine_n"][1],
+        "ttft1_p50": percentile(ttft1, 0.5) * 1000,
+        "ttft1_p99": percentile(ttft1, 0.99) * 1000,
+        "ttftn_p50": percentile(ttftn, 0.5) * 1000,
+        "ttftn_p99": percentile(ttftn, 0.99) * 1000,
+        "same_tokens": float(sums["generate"][0] == sums["engine1"][0]),
+        "own_cpus": (own1 - own0) / wall,
+        "other_cpus": ((busy1 - busy0) - (own1 - own0)) / wall,
     }
 
 
-def rss_probe(bases_dir: Path) -> None:
-    """In this (fresh) process: one base, 2 random LoRA adapters attached, one request each;
-    print the resident and peak memory."""
+def make_adapters(ref: Any, directory: Path) -> None:
+    """2 random LoRA adapters (r=8 on q/k/v/o) of ``ref`` saved under ``directory``."""
+    import warnings
+
     from peft import LoraConfig, get_peft_model
 
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")  # peft's, not ours
+    for name in ("champion", "challenger"):
+        trainer = load_base(ref)
+        config = LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
+        save_adapter(get_peft_model(trainer.model, config), directory / name, base=trainer)
+
+
+def rss_probe(bases_dir: Path, adapters: Path) -> None:
+    """In this (fresh) process: the base, then 2 adapters attached and one request each;
+    print the resident memory at each stage."""
+    import_rss = _rss()
     ref = resolve_base(DEFAULT_BASE, bases_dir)
-    with tempfile.TemporaryDirectory(prefix="bench-adapters-") as tmp:
-        for name in ("champion", "challenger"):
-            trainer = load_base(ref)
-            config = LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
-            save_adapter(get_peft_model(trainer.model, config), Path(tmp) / name, base=trainer)
-            del trainer
-        start_rss = _rss()
-        loaded = load_base(ref)
-        for name in ("champion", "challenger"):
-            attach_adapter(loaded, name, Path(tmp) / name)
-        with GenerationEngine(loaded) as engine:
-            for adapter in ("champion", "challenger", None):
-                engine.submit(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=16, adapter=adapter)).result()
-        print(
-            f"RSS {_rss():.0f} MiB with the base and 2 adapters after serving each (process before loading: "
-            f"{start_rss:.0f} MiB; peak of the process incl. creating the adapters {_hwm():.0f} MiB)"
-        )
+    loaded = load_base(ref)
+    base_rss = _rss()
+    for name in ("champion", "challenger"):
+        attach_adapter(loaded, name, adapters / name)
+    with GenerationEngine(loaded) as engine:
+        for adapter in ("champion", "challenger", None):
+            engine.submit(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=16, adapter=adapter)).result()
+        served_rss = _rss()
+    print(
+        f"RSS (MiB, fresh process): {import_rss:.0f} after imports, {base_rss:.0f} with the base loaded, "
+        f"{served_rss:.0f} with 2 adapters attached after serving each; peak {_hwm():.0f}; of which now "
+        f"{_status_mib('RssFile:'):.0f} file-backed (the base's safetensors, memory-mapped: page cache that "
+        f"processes serving the same base share) and {_status_mib('RssAnon:'):.0f} anonymous"
+    )
 
 
 def _status_mib(field: str) -> float:
@@ -183,42 +219,48 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=2, help="rounds per thread count")
+    parser.add_argument("--rss-only", action="store_true", help="only the memory of a base with 2 adapters")
+    parser.add_argument("--rss-probe", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.rss_probe:
-        rss_probe(args.bases_dir)
+        rss_probe(args.bases_dir, args.rss_probe)
         return
 
     print(f"load average before: {loadavg()} on {os.cpu_count()} CPUs")
     start = time.perf_counter()
     ref = resolve_base(DEFAULT_BASE, args.bases_dir)
     print(f"base {ref.name}: {ref.path} ready in {time.perf_counter() - start:.1f} s")
-    cpu0, wall0 = time.process_time(), time.perf_counter()
     rows = []
-    for threads in args.threads:
-        figures = measure(ref, threads, args.new_tokens, args.concurrency)
+    for threads in [] if args.rss_only else args.threads:
+        figures = measure(ref, threads, args.new_tokens, args.concurrency, args.repeat)
         rows.append((threads, figures))
         print(f"threads={threads}: {figures}", flush=True)
-    used = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-    print(f"load average after: {loadavg()}; this process used {used:.2f} CPUs on average")
+    print(f"load average after: {loadavg()}")
     print()
     n = args.concurrency
     print(
         f"| threads | generate tok/s | engine c=1 tok/s | ratio | engine c={n} tok/s | x c=1 | "
-        f"TTFT c=1 p50/p99 ms | TTFT c={n} p50/p99 ms |"
+        f"TTFT c=1 p50/p99 ms | TTFT c={n} p50/p99 ms | bench CPUs | other CPUs |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for threads, f in rows:
         print(
             f"| {threads} | {f['generate_tps']:.1f} | {f['engine1_tps']:.1f} | "
             f"{f['engine1_tps'] / f['generate_tps']:.2f} | {f['engine_n_tps']:.1f} | "
             f"{f['engine_n_tps'] / f['engine1_tps']:.2f} | {f['ttft1_p50']:.0f} / {f['ttft1_p99']:.0f} | "
-            f"{f['ttftn_p50']:.0f} / {f['ttftn_p99']:.0f} |"
+            f"{f['ttftn_p50']:.0f} / {f['ttftn_p99']:.0f} | {f['own_cpus']:.2f} | {f['other_cpus']:.2f} |"
         )
-    print(f"(same completion token count engine vs generate at c=1: {all(f['tokens_checked'] for _, f in rows)})")
-    subprocess.run([sys.executable, __file__, "--rss-probe", "--bases-dir", str(args.bases_dir)], check=True)
+    print(
+        f"(same completion token count engine vs generate at c=1: {all(f['same_tokens'] for _, f in rows)}; "
+        "other CPUs: what the rest of the machine used meanwhile, of 2)"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-adapters-") as tmp:
+        make_adapters(ref, Path(tmp))
+        probe = [sys.executable, __file__, "--bases-dir", str(args.bases_dir), "--rss-probe", tmp]
+        subprocess.run(probe, check=True)
 
 
 if __name__ == "__main__":

@@ -245,3 +245,53 @@ def test_each_request_is_served_by_the_adapter_it_names(tiny_llama_dir: Path, tm
         for name, handle in zip(names, handles, strict=True):
             want = base_only if name is None else expected[name]
             assert list(handle.result(60).token_ids) == want, name
+
+
+def test_every_forward_pass_runs_on_the_engine_thread(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    own = load_base(resolve_base(str(tiny_llama_dir), tmp_path))
+    seen: set[str] = set()
+    hook = own.model.register_forward_pre_hook(lambda module, args: seen.add(threading.current_thread().name))
+    try:
+
+        async def from_a_loop() -> str:
+            with GenerationEngine(own) as engine:
+                return (await engine.submit(GenerationRequest(prompt="hello", max_new_tokens=4)).wait()).text
+
+        asyncio.run(from_a_loop())
+    finally:
+        hook.remove()
+    assert seen == {f"learnloop-generate-{own.ref.name}"}
+
+
+def test_adapters_attach_and_detach_between_batches_of_a_running_engine(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    ref = resolve_base(str(tiny_llama_dir), tmp_path)
+    trainer = load_base(ref)
+    torch.manual_seed(3)
+    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    tuned = get_peft_model(trainer.model, config).eval()
+    save_adapter(tuned, tmp_path / "champion", base=trainer)
+    with_adapter = reference_ids(trainer, "hello", 20, model=tuned)
+
+    served = load_base(ref)
+    base_only = reference_ids(served, "hello", 20)
+    assert with_adapter != base_only
+    with GenerationEngine(served, batch_wait_ms=0) as engine:
+        running = engine.submit(GenerationRequest(prompt="hello", max_new_tokens=60))
+        next(iter(running))
+        engine.attach_adapter("champion", tmp_path / "champion", timeout=60)
+        assert running.done  # the running batch finished first
+        assert running.result(1).finish_reason in ("stop", "length")
+        tuned_answer = engine.submit(GenerationRequest(prompt="hello", max_new_tokens=20, adapter="champion"))
+        base_answer = engine.submit(GenerationRequest(prompt="hello", max_new_tokens=20))
+        assert list(tuned_answer.result(60).token_ids) == with_adapter
+        assert list(base_answer.result(60).token_ids) == base_only
+        engine.detach_adapter("champion", timeout=60)
+        with pytest.raises(NotFoundError):
+            engine.submit(GenerationRequest(prompt="hello", adapter="champion"))
+        with pytest.raises(NotFoundError):
+            engine.detach_adapter("champion", timeout=60)
+        assert (
+            list(engine.submit(GenerationRequest(prompt="hello", max_new_tokens=20)).result(60).token_ids) == base_only
+        )

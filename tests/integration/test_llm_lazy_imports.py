@@ -47,3 +47,12 @@ def test_the_classification_path_does_not_import_torch(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=\n" in proc.stdout, proc.stdout
+
+
+def test_the_llm_package_exports_its_public_api() -> None:
+    import learnloop.families.causal_lm as causal_lm
+
+    assert all(hasattr(causal_lm, name) for name in causal_lm.__all__)
+    assert {"GenerationEngine", "GenerationRequest", "resolve_base", "load_base", "attach_adapter", "fit_lora"} <= set(
+        causal_lm.__all__
+    )

@@ -45,7 +45,8 @@ class LocalGeneratorPool:
         adapter = None
         if version.artifact_uri:
             adapter = adapter_name(model.name, version.version)
-            engine.attach(adapter, self._store.get_dir(version.artifact_uri))
+            if adapter not in engine.loaded.adapters:
+                engine.attach_adapter(adapter, self._store.get_dir(version.artifact_uri))
             with self._lock:
                 self._attached[adapter] = engine
         system_prompt = version.params.get("system_prompt")
@@ -56,7 +57,7 @@ class LocalGeneratorPool:
         with self._lock:
             engine = self._attached.pop(name, None)
         if engine is not None:
-            engine.detach(name)
+            engine.detach_adapter(name)
 
     def engines(self) -> list[GenerationEngine]:
         with self._lock:

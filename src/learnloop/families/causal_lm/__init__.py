@@ -16,6 +16,7 @@ from learnloop.families.causal_lm.runtime import (
     save_adapter,
 )
 from learnloop.families.causal_lm.serving import LocalGenerator
+from learnloop.families.causal_lm.sft import SftOutcome, SftParams, fit_lora
 from learnloop.families.generation import (
     FinishReason,
     GenerationHandle,
@@ -38,7 +39,10 @@ __all__ = [
     "IncrementalDetokenizer",
     "LoadedBase",
     "LocalGenerator",
+    "SftOutcome",
+    "SftParams",
     "attach_adapter",
+    "fit_lora",
     "load_base",
     "require_llm_extra",
     "resolve_base",

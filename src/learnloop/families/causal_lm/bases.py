@@ -84,7 +84,7 @@ def _short_hash(path: Path) -> str:
 
 def _resolve_gguf(name: str, known: GgufBase, bases_dir: Path) -> BaseModelRef:
     source = gguf_file(known)
-    target = bases_dir / f"{name}-{_short_hash(source)}"
+    target = bases_dir.resolve() / f"{name}-{_short_hash(source)}"
     if not (target / SOURCE_FILE).is_file():
         convert_gguf(source, target)
     return BaseModelRef(name=name, path=target, kind="gguf", source=str(source))

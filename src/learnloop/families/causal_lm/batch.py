@@ -52,6 +52,14 @@ class DecodeState:
         self.cache: Any = None
         self.logits: torch.Tensor | None = None
 
+    @property
+    def mergeable(self) -> bool:
+        """Whether rows can join or be trimmed by editing the cache's tensors: plain dynamic
+        layers only (a sliding-window or quantized cache keeps more state than its tensors)."""
+        from transformers.cache_utils import DynamicLayer
+
+        return self.cache is None or all(type(layer) is DynamicLayer for layer in self.cache.layers)
+
     def admit(self, rows: list[Row]) -> None:
         """Prefill ``rows``' prompts in one forward pass and add them to the batch."""
         import torch
@@ -87,11 +95,15 @@ class DecodeState:
             return
         index = torch.tensor(indices, dtype=torch.long)
         mask = self.mask[index]
-        unused = int((mask.sum(0) == 0).long().cumprod(0).sum())  # leading all-padding columns
-        self.mask = mask[:, unused:]
-        for layer in self.cache.layers:
-            layer.keys = layer.keys[index, :, unused:, :]
-            layer.values = layer.values[index, :, unused:, :]
+        if self.mergeable:
+            unused = int((mask.sum(0) == 0).long().cumprod(0).sum())  # leading all-padding columns
+            mask = mask[:, unused:]
+            for layer in self.cache.layers:
+                layer.keys = layer.keys[index, :, unused:, :]
+                layer.values = layer.values[index, :, unused:, :]
+        else:
+            self.cache.batch_select_indices(index)
+        self.mask = mask
         self.positions = self.positions[index]
         self.logits = self.logits[index]
         self.rows = [self.rows[i] for i in indices]

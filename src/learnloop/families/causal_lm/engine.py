@@ -8,10 +8,6 @@ While a batch runs, newcomers for its adapter join it at step boundaries (contin
 as long as the oldest waiting request is theirs; a request for another adapter waits for the
 batch to drain, so no adapter starves. Finished and cancelled rows leave the batch at once.
 
-``attach`` and ``detach`` add and remove a LoRA adapter while the engine serves (a new
-challenger, an evicted version): they wait for the running batch to end, never change the
-model under a forward pass.
-
 ``close`` stops the thread: waiting requests and rows still generating fail with
 ``ModelUnavailableError``.
 """
@@ -23,14 +19,15 @@ import logging
 import secrets
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ModelUnavailableError, NotFoundError, OverloadedError, ValidationError
 from learnloop.families.causal_lm.batch import DecodeState, Row, choose_tokens
 from learnloop.families.causal_lm.detokenize import IncrementalDetokenizer
-from learnloop.families.causal_lm.runtime import LoadedBase, attach_adapter
+from learnloop.families.causal_lm.runtime import LoadedBase, attach_adapter, detach_adapter
 from learnloop.families.generation import FinishReason, GenerationHandle, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -60,7 +57,7 @@ class GenerationEngine:
         self._waiting: deque[GenerationHandle] = deque()
         self._closed = False
         self._active = 0
-        self._model_lock = threading.Lock()  # held by the worker for a batch, by attach/detach
+        self._control: deque[tuple[Callable[[], None], Future[None]]] = deque()
         self._thread = threading.Thread(target=self._work, name=f"learnloop-generate-{loaded.ref.name}", daemon=True)
         self._thread.start()
 
@@ -87,6 +84,37 @@ class GenerationEngine:
             self._cond.notify_all()
         return handle
 
+    def attach_adapter(self, name: str, directory: Path, timeout: float | None = None) -> None:
+        """Attach the adapter saved in ``directory`` as ``name``, on the worker thread between
+        batches (the running batch finishes first; waiting requests do not join it meanwhile)."""
+        self._on_worker(lambda: attach_adapter(self.loaded, name, directory), timeout)
+
+    def detach_adapter(self, name: str, timeout: float | None = None) -> None:
+        """Remove adapter ``name`` (between batches); requests still naming it fail."""
+        self._on_worker(lambda: detach_adapter(self.loaded, name), timeout)
+
+    def _on_worker(self, task: Callable[[], None], timeout: float | None) -> None:
+        future: Future[None] = Future()
+        with self._cond:
+            if self._closed:
+                raise ModelUnavailableError(f"the generation engine of base {self.loaded.ref.name!r} is closed")
+            self._control.append((task, future))
+            self._cond.notify_all()
+        future.result(timeout)
+
+    def _run_control(self) -> None:
+        while True:
+            with self._cond:
+                if not self._control:
+                    return
+                task, future = self._control.popleft()
+            try:
+                task()
+            except Exception as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
     @property
     def waiting(self) -> int:
         with self._cond:
@@ -97,31 +125,17 @@ class GenerationEngine:
         """Rows in the running batch."""
         return self._active
 
-    def attach(self, name: str, directory: Path) -> None:
-        """Attach the adapter saved in ``directory`` as ``name``, between batches."""
-        with self._model_lock:
-            if name not in self.loaded.adapters:
-                attach_adapter(self.loaded, name, directory)
-
-    def detach(self, name: str) -> None:
-        """Remove adapter ``name`` (its requests still waiting fail at their batch), between batches."""
-        with self._model_lock:
-            if name not in self.loaded.adapters:
-                return
-            if len(self.loaded.adapters) == 1:  # the last one: back to the plain base
-                self.loaded.model = self.loaded.model.unload()
-                self.loaded.model.eval()
-            else:
-                self.loaded.model.delete_adapter(name)
-            del self.loaded.adapters[name]
-
     def close(self, timeout: float = 30.0) -> None:
         """Stop the worker thread; fail what is waiting or generating. Idempotent."""
         with self._cond:
             self._closed = True
             pending = list(self._waiting)
             self._waiting.clear()
+            control = list(self._control)
+            self._control.clear()
             self._cond.notify_all()
+        for _, future in control:
+            future.set_exception(self._closed_error("before this change ran"))
         for handle in pending:
             handle.fail(self._closed_error("before this request ran"))
         self._thread.join(timeout)
@@ -146,20 +160,25 @@ class GenerationEngine:
     # -- the worker thread ---------------------------------------------------------------------
 
     def _take(self, adapter: str | None, limit: int) -> list[GenerationHandle]:
-        """Up to ``limit`` waiting requests for ``adapter``, oldest first, while the oldest
-        waiting request is one of them (called holding the lock)."""
-        taken: list[GenerationHandle] = []
-        while self._waiting and len(taken) < limit and self._waiting[0].request.adapter == adapter:
-            taken.append(self._waiting.popleft())
+        """Up to ``limit`` waiting requests for ``adapter``, oldest first, provided the oldest
+        waiting request is one of them: a request for another adapter at the head of the queue
+        stops newcomers from joining the running batch, so it runs next (called holding the lock)."""
+        if not self._waiting or self._waiting[0].request.adapter != adapter:
+            return []
+        taken = [h for h in self._waiting if h.request.adapter == adapter][:limit]
+        for handle in taken:
+            self._waiting.remove(handle)
         return taken
 
     def _next_batch(self) -> list[GenerationHandle] | None:
         """The next batch to start (empty when its requests were cancelled while it gathered),
         or None once the engine is closed."""
         with self._cond:
-            self._cond.wait_for(lambda: self._waiting or self._closed)
+            self._cond.wait_for(lambda: self._waiting or self._closed or self._control)
             if self._closed:
                 return None
+            if self._control:
+                return []
             adapter = self._waiting[0].request.adapter
             self._cond.wait_for(
                 lambda: (
@@ -181,15 +200,16 @@ class GenerationEngine:
         torch.set_num_threads(self.loaded.threads)
         with torch.inference_mode():
             while (batch := self._next_batch()) is not None:
+                self._run_control()
                 if not batch:
                     continue
+                state = DecodeState(self.loaded.model, int(self.loaded.tokenizer.pad_token_id))
                 try:
-                    with self._model_lock:
-                        self._run(batch)
+                    self._run(state, batch)
                 except Exception as exc:
                     log.exception("generation failed on base %s", self.loaded.ref.name)
-                    for handle in batch:
-                        handle.fail(exc)
+                    for handle in [*batch, *(row.handle for row in state.rows)]:
+                        handle.fail(exc)  # a no-op for those already finished
                 finally:
                     self._active = 0
         log.debug("generation worker of base %s stopped", self.loaded.ref.name)
@@ -197,8 +217,6 @@ class GenerationEngine:
     @contextlib.contextmanager
     def _adapter(self, name: str | None) -> Iterator[None]:
         model = self.loaded.model
-        if name is not None and name not in self.loaded.adapters:
-            raise NotFoundError(f"adapter {name!r} is no longer loaded on base {self.loaded.ref.name!r}")
         if not self.loaded.adapters:
             yield
         elif name is None:
@@ -208,17 +226,20 @@ class GenerationEngine:
             model.set_adapter(name)
             yield
 
-    def _run(self, first: list[GenerationHandle]) -> None:
+    def _run(self, state: DecodeState, first: list[GenerationHandle]) -> None:
         adapter = first[0].request.adapter
+        if adapter is not None and adapter not in self.loaded.adapters:
+            for handle in first:
+                handle.fail(NotFoundError(f"adapter {adapter!r} was detached before this request ran", field="adapter"))
+            return
         with self._adapter(adapter):
-            state = DecodeState(self.loaded.model, int(self.loaded.tokenizer.pad_token_id))
             self._admit(state, first)
             while state.rows:
                 if self._closed:
                     for row in state.rows:
                         row.handle.fail(self._closed_error("while this request was generating"))
                     return
-                if len(state.rows) < self.max_batch:
+                if len(state.rows) < self.max_batch and state.mergeable and not self._control:
                     with self._cond:
                         newcomers = self._take(adapter, self.max_batch - len(state.rows))
                     if newcomers:
@@ -254,7 +275,7 @@ class GenerationEngine:
         if rows:
             try:
                 state.admit(rows)
-            except Exception as exc:
+            except Exception as exc:  # these rows only: the running ones go on
                 log.exception("prefill failed on base %s", self.loaded.ref.name)
                 for row in rows:
                     row.handle.fail(exc)

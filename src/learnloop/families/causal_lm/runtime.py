@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from learnloop import __version__
-from learnloop.errors import ArtifactError, ConflictError, ValidationError
+from learnloop.errors import ArtifactError, ConflictError, NotFoundError, ValidationError
 from learnloop.families.causal_lm.bases import BaseModelRef
 from learnloop.families.causal_lm.extras import library_versions, require_llm_extra
 from learnloop.families.manifest import MANIFEST, check_libraries, file_hashes, read_manifest, verify_files
@@ -115,6 +115,19 @@ def attach_adapter(loaded: LoadedBase, name: str, directory: Path) -> None:
         loaded.model = PeftModel.from_pretrained(loaded.model, str(directory), adapter_name=name, is_trainable=False)
     loaded.model.eval()
     loaded.adapters[name] = directory
+
+
+def detach_adapter(loaded: LoadedBase, name: str) -> None:
+    """Remove adapter ``name`` from ``loaded``; the last one leaves the plain base. Not while a
+    ``GenerationEngine`` is generating on it: use ``GenerationEngine.detach_adapter``."""
+    if name not in loaded.adapters:
+        raise NotFoundError(f"adapter {name!r} is not attached to base {loaded.ref.name!r}", field="adapter")
+    if len(loaded.adapters) == 1:
+        loaded.model = loaded.model.unload()
+    else:
+        loaded.model.delete_adapter(name)
+    loaded.model.eval()
+    del loaded.adapters[name]
 
 
 def save_adapter(
