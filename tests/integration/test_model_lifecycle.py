@@ -125,7 +125,7 @@ def test_name_family_params_and_options_are_refused_before_the_data_is_read(serv
         (NewModel("m", params={"depth": 3}), "params"),
         (NewModel("m", params={"C": "big"}), "params.C"),
         (NewModel("m", task="translation"), "task"),
-        (NewModel("m", task="generation"), "backend"),  # in-process generation: not wired yet
+        (NewModel("m", task="generation", backend="nowhere"), "backend"),  # no such backend
         (NewModel("m", task="generation", backend="external"), "data"),  # an external model takes no data
         (NewModel("m", policy={"retrain_evry": 5}), "policy"),
         (NewModel("m", golden_fraction=0.9), "golden_fraction"),
