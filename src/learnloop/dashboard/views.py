@@ -11,9 +11,12 @@ from markupsafe import Markup
 
 from learnloop.dashboard import charts, panels
 from learnloop.dashboard.feedback import recent_feedback
+from learnloop.dashboard.generation import generation_panels
 from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.evaluation.metrics import wilson_interval
+from learnloop.registry.service import ModelOverview
 from learnloop.services import Services
+from learnloop.tasks.generation.training_data import TASK_KEY as GENERATION
 
 CURVE_EVENTS = 500
 FEEDBACK_ROWS = 50
@@ -136,11 +139,14 @@ def models_overview(services: Services) -> list[dict[str, Any]]:
 
 def model_page(services: Services, model: str, *, disagreements_only: bool = False) -> dict[str, Any]:
     o = services.registry.overview(model)
+    if o.model.task == GENERATION:
+        return generative_model_page(services, o)
     versions = sorted(o.versions, key=lambda v: v.version, reverse=True)
     by_number = {v.version: v for v in versions}
     feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS)
     jobs = services.jobs.list(model, JOB_ROWS)
     return {
+        "generative": False,
         "model": o.model,
         "deployment": o.deployment,
         "champion": by_number.get(o.deployment.champion_version or -1),
@@ -158,6 +164,31 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
         "disagreements_only": disagreements_only,
         "online": panels.online_accuracy(services, model),
         "drift": panels.drift(services, model),
+    }
+
+
+def generative_model_page(services: Services, o: ModelOverview) -> dict[str, Any]:
+    """A generative model's page: the classifier's panels (labels, accuracy, disagreements)
+    make no sense for it; its answers, ratings, preferences and curation counts do."""
+    model = o.model.name
+    versions = sorted(o.versions, key=lambda v: v.version, reverse=True)
+    by_number = {v.version: v for v in versions}
+    events = services.registry.events(model, CURVE_EVENTS, kinds=["promoted", "rolled_back"])
+    _, markers = champion_periods(events, services.clock.now())
+    return {
+        "generative": True,
+        "model": o.model,
+        "deployment": o.deployment,
+        "champion": by_number.get(o.deployment.champion_version or -1),
+        "previous": by_number.get(o.deployment.previous_version or -1),
+        "rollout": rollout_view(o.rollout) if o.rollout else None,
+        "versions": versions,
+        "feedback_counts": o.feedback_counts,
+        "last_retrain": o.last_retrain,
+        "events": services.registry.events(model, EVENT_ROWS),
+        "jobs": [(j, charts.progress_bar(j.progress, j.status.value)) for j in services.jobs.list(model, JOB_ROWS)],
+        "drift": panels.drift(services, model),
+        **generation_panels(services, model, markers),
     }
 
 
