@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from html import unescape
 
 import httpx
 
+from generation_dashboard_scenario import START, feed_npc
 from learnloop.app import create_app
 from learnloop.clock import FakeClock
 from learnloop.services import Services
 from learnloop.tasks.generation.ratings import mean_interval
 
-NPC = "/v1/models/npc"
-DAY = 86_400.0
 Factory = Callable[..., Services]
 
 
@@ -36,52 +34,6 @@ def _text(html: str) -> str:
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
-def _feed(services: Services, clock: FakeClock) -> dict[str, str]:
-    """Three days of answers and feedback on model ``npc``; returns the answers' ids."""
-    ids: dict[str, str] = {}
-
-    async def scenario() -> None:
-        transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
-            created = await http.post("/v1/models", json={"name": "npc", "task": "generation", "backend": "external"})
-            assert created.status_code == 201, created.text
-
-            async def log(key: str, prompt: str, response: str, source: str) -> None:
-                body = {"prompt": prompt, "response": response, "source_model": source}
-                answer = await http.post(f"{NPC}/generations", json=body)
-                assert answer.status_code == 201, answer.text
-                ids[key] = answer.json()["prediction_id"]
-
-            async def send(**body: object) -> None:
-                sent = await http.post(f"{NPC}/feedback", json=body)
-                assert sent.status_code == 201, sent.text
-
-            await log("inn_claude", "Where is the inn?", "Down the road, past the well.", "claude-sonnet")
-            await log("inn_gpt", "Where is the inn?", "I cannot say.", "gpt-4o")
-            services.ingest.predictions.drain()
-            await send(prediction_id=ids["inn_claude"], rating=5, subject="ann")
-            await send(prediction_id=ids["inn_claude"], rating=4, subject="bob")
-            await send(prediction_id=ids["inn_gpt"], rating=1, subject="ann")
-            await send(prediction_id=ids["inn_gpt"], correction="The inn is by the old mill.", subject="bob")
-            await send(chosen_prediction_id=ids["inn_claude"], rejected_prediction_id=ids["inn_gpt"], strength=0.9)
-            clock.advance(DAY)
-            await log("smith", "Who are you?", "Brom, the village smith.", "claude-sonnet")
-            await log("smith_gpt", "Who are you?", "A person.", "gpt-4o")
-            services.ingest.predictions.drain()
-            await send(prediction_id=ids["smith"], rating=5, subject="ann")
-            await send(prediction_id=ids["smith"], rating=3, subject="cid")
-            await send(prediction_id=ids["smith"], thumbs="up", subject="bob")
-            await send(prediction_id=ids["smith"], signal="copied", value=True, subject="ann")
-            await send(prediction_id=ids["smith_gpt"], rating=2, subject="ann")
-            await send(chosen_prediction_id=ids["smith"], rejected_prediction_id=ids["smith_gpt"])
-            clock.advance(DAY)
-            await send(prompt="Hello?", chosen="Well met, traveller!", rejected="Go away.", strength=1.0)
-            await send(prediction_id=ids["smith_gpt"], thumbs="down", subject="cid")
-
-    asyncio.run(scenario())
-    return ids
-
-
 def _page(services: Services, path: str) -> httpx.Response:
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(services=services))
@@ -94,11 +46,11 @@ def _page(services: Services, path: str) -> httpx.Response:
 def test_a_generative_models_page_shows_answers_feedback_ratings_preferences_and_curation(
     services_factory: Factory, make_model: Callable[..., object]
 ) -> None:
-    clock = FakeClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+    clock = FakeClock(START)
     services = services_factory(clock=clock)
     services.cache.serve()
     make_model(services, "m")
-    ids = _feed(services, clock)
+    ids = feed_npc(services, clock)
 
     page = _page(services, "/dashboard/models/npc")
     assert page.status_code == 200, page.text
@@ -112,7 +64,7 @@ def test_a_generative_models_page_shows_answers_feedback_ratings_preferences_and
 
     # Recent answers: prompt, response, version, source, the feedback on each.
     smith = _text(_row(html, f"answer-{ids['smith']}"))
-    assert "Who are you?" in smith and "Brom, the village smith." in smith and "v1" in smith
+    assert "Who are you?" in smith and "Brom, the village smith." in smith and "v2" in smith  # promoted on day two
     assert "claude-sonnet" in smith
     for given in ("rating 5", "rating 3", "thumbs up", "copied = True"):
         assert given in smith, given
@@ -132,16 +84,19 @@ def test_a_generative_models_page_shows_answers_feedback_ratings_preferences_and
     assert len(pairs) == 3
 
     # The ratings: distribution, and the mean per version and day with its Student-t interval.
-    for rating, n in ((5, 2), (4, 1), (3, 1), (2, 1), (1, 1)):
-        assert f"<title>rating {rating}: {n} of 6</title>" in html, rating
-    assert "6 ratings, mean 3.33" in text
+    for rating, n in ((5, 3), (4, 1), (3, 1), (2, 1), (1, 1)):
+        assert f"<title>rating {rating}: {n} of 7</title>" in html, rating
+    assert "7 ratings, mean 3.57" in text
     chart = re.search(r'<svg class="chart rating-chart".*?</svg>', html, re.S)
     assert chart is not None and "Student-t" in chart.group(0)
-    assert chart.group(0).count('<g class="point">') == 2  # v1 on day one and day two
+    points = re.findall(r'<g class="point"><title>(v\d), (\d{4}-\d\d-\d\d)', chart.group(0))
+    assert sorted(points, key=lambda p: p[1]) == [("v1", "2026-03-02"), ("v2", "2026-03-03"), ("v1", "2026-03-04")]
+    assert chart.group(0).count('<g class="marker promoted">') == 2  # v1 at creation, v2 on day two
     mean, low, high = mean_interval([5, 4, 1])
     assert low is not None and high is not None
     assert f"mean {mean:.2f} of 3 ratings, 95% CI {low:.2f} to {high:.2f}" in chart.group(0)
-    assert "mean 3.33 of 3 ratings" in chart.group(0)  # day two: 5, 3, 2
+    assert "mean 3.33 of 3 ratings" in chart.group(0)  # day two, v2: 5, 3, 2
+    assert "mean 5.00 of 1 ratings" in chart.group(0)  # day three, v1: no interval
 
     # Preference counts by source, and what curation counts (the same numbers the report has).
     prefs = _text(re.search(r'id="preference-counts".*?</section>', html, re.S).group(0))  # type: ignore[union-attr]
@@ -156,7 +111,7 @@ def test_a_generative_models_page_shows_answers_feedback_ratings_preferences_and
             assert f"{reason.replace('_', ' ')} {n}" in row
     assert counts["sft"]["train"] + counts["sft"]["held_out"] >= 3  # two rated answers and a correction
     assert counts["preference"]["train"] + counts["preference"]["held_out"] >= 3
-    assert counts["events"] == {"correction": 1, "implicit": 1, "preference": 3, "rating": 6, "thumbs": 2}
+    assert counts["events"] == {"correction": 1, "implicit": 1, "preference": 3, "rating": 7, "thumbs": 2}
     assert "implicit unmapped 1" in _text(html[html.index('id="curation-skipped"') :][:400])
 
     # A classifier's page is unchanged: its own panels, none of these.

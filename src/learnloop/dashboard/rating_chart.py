@@ -5,16 +5,18 @@ text is escaped here."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 
 from markupsafe import Markup
 
-from learnloop.dashboard.charts import BAD, GOLDEN, GOOD, GRID, MUTED, RECENT, Marker, _f, _Scale, _svg, _time_ticks
+from learnloop.dashboard.charts import BAD, GOLDEN, GOOD, GRID, MUTED, RECENT, Marker, _f, _Scale, _svg
 from learnloop.tasks.generation.ratings import RatingPoint
 
 PALETTE = (GOLDEN, RECENT, GOOD, "#7c3aed", BAD, MUTED)
+MAX_TICKS = 8
 BAR_COLOURS = {1: BAD, 2: "#f97316", 3: MUTED, 4: "#65a30d", 5: GOOD}
 
 
@@ -47,6 +49,17 @@ def bucket_text(bucket: timedelta) -> str:
     return "hour" if bucket >= timedelta(hours=1) else "minute"
 
 
+def _bucket_ticks(t0: datetime, t1: datetime, bucket: timedelta) -> list[tuple[datetime, str]]:
+    """A tick at every bucket's start from ``t0`` (one), at most ``MAX_TICKS`` of them."""
+    fmt = "%H:%M" if bucket < timedelta(hours=1) else "%d %b %H:00" if bucket < timedelta(days=1) else "%d %b"
+    step = bucket * max(1, math.ceil((t1 - t0) / bucket / MAX_TICKS))
+    ticks, at = [], t0
+    while at <= t1:
+        ticks.append((at, at.strftime(fmt)))
+        at += step
+    return ticks
+
+
 def rating_series(points: Sequence[RatingPoint], markers: Sequence[Marker], bucket: timedelta) -> Markup:
     """The mean rating of each version per time bucket (95% Student-t intervals as whiskers),
     one line per version, promotions and rollbacks as dashed vertical lines."""
@@ -63,7 +76,7 @@ def rating_series(points: Sequence[RatingPoint], markers: Sequence[Marker], buck
     for v in (1, 2, 3, 4, 5):
         body.append(f'<line x1="{left}" x2="{right}" y1="{_f(y(v))}" y2="{_f(y(v))}" stroke="{GRID}"/>')
         body.append(f'<text x="{left - 6}" y="{_f(y(v) + 4)}" text-anchor="end" class="tick">{v}</text>')
-    for at, text in _time_ticks(t0, t1):
+    for at, text in _bucket_ticks(t0, t1, bucket):
         body.append(
             f'<text x="{_f(x(at.timestamp()))}" y="{bottom + 16}" text-anchor="middle" class="tick">'
             f"{escape(text)}</text>"
@@ -95,6 +108,11 @@ def rating_series(points: Sequence[RatingPoint], markers: Sequence[Marker], buck
                 body.append(
                     f'<line x1="{_f(px)}" x2="{_f(px)}" y1="{_f(y(p.low))}" y2="{_f(y(p.high))}" stroke="{colour}"/>'
                 )
+                for end in (p.low, p.high):  # caps: an interval, not a marker line
+                    body.append(
+                        f'<line x1="{_f(px - 4)}" x2="{_f(px + 4)}" y1="{_f(y(end))}" y2="{_f(y(end))}" '
+                        f'stroke="{colour}"/>'
+                    )
             body.append(f'<circle cx="{_f(px)}" cy="{_f(y(p.mean))}" r="4" fill="{colour}"/></g>')
             body.append(f'<text x="{_f(px + 7)}" y="{_f(y(p.mean) + 4)}" class="point-label">n={p.n}</text>')
         body.append(f'<circle cx="{left + 5 + 90 * i}" cy="{height - 12}" r="4" fill="{colour}"/>')
