@@ -137,16 +137,13 @@ def models_overview(services: Services) -> list[dict[str, Any]]:
     return out
 
 
-def model_page(services: Services, model: str, *, disagreements_only: bool = False) -> dict[str, Any]:
-    o = services.registry.overview(model)
-    if o.model.task == GENERATION:
-        return generative_model_page(services, o)
+def _model_parts(services: Services, o: ModelOverview) -> dict[str, Any]:
+    """What every model's page shows: champion, rollout, versions, feedback counts, jobs, events, drift."""
+    model = o.model.name
     versions = sorted(o.versions, key=lambda v: v.version, reverse=True)
     by_number = {v.version: v for v in versions}
-    feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS)
     jobs = services.jobs.list(model, JOB_ROWS)
     return {
-        "generative": False,
         "model": o.model,
         "deployment": o.deployment,
         "champion": by_number.get(o.deployment.champion_version or -1),
@@ -155,40 +152,39 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
         "versions": versions,
         "feedback_counts": o.feedback_counts,
         "last_retrain": o.last_retrain,
-        "curve": learning_curve(services, model, versions),
         "events": services.registry.events(model, EVENT_ROWS),
         "jobs": [(j, charts.progress_bar(j.progress, j.status.value)) for j in jobs],
+        "drift": panels.drift(services, model),
+    }
+
+
+def model_page(services: Services, model: str, *, disagreements_only: bool = False) -> dict[str, Any]:
+    o = services.registry.overview(model)
+    if o.model.task == GENERATION:
+        return generative_model_page(services, o)
+    parts = _model_parts(services, o)
+    feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS)
+    return {
+        **parts,
+        "generative": False,
+        "curve": learning_curve(services, model, parts["versions"]),
         "feedback": ([f for f in feedback if f.disagrees] if disagreements_only else feedback)[:FEEDBACK_SHOWN],
         "disagreements": sum(f.disagrees for f in feedback),
         "feedback_shown": len(feedback),
         "disagreements_only": disagreements_only,
         "online": panels.online_accuracy(services, model),
-        "drift": panels.drift(services, model),
     }
 
 
 def generative_model_page(services: Services, o: ModelOverview) -> dict[str, Any]:
     """A generative model's page: the classifier's panels (labels, accuracy, disagreements)
     make no sense for it; its answers, ratings, preferences and curation counts do."""
-    model = o.model.name
-    versions = sorted(o.versions, key=lambda v: v.version, reverse=True)
-    by_number = {v.version: v for v in versions}
-    events = services.registry.events(model, CURVE_EVENTS, kinds=["promoted", "rolled_back"])
+    events = services.registry.events(o.model.name, CURVE_EVENTS, kinds=["promoted", "rolled_back"])
     _, markers = champion_periods(events, services.clock.now())
     return {
+        **_model_parts(services, o),
         "generative": True,
-        "model": o.model,
-        "deployment": o.deployment,
-        "champion": by_number.get(o.deployment.champion_version or -1),
-        "previous": by_number.get(o.deployment.previous_version or -1),
-        "rollout": rollout_view(o.rollout) if o.rollout else None,
-        "versions": versions,
-        "feedback_counts": o.feedback_counts,
-        "last_retrain": o.last_retrain,
-        "events": services.registry.events(model, EVENT_ROWS),
-        "jobs": [(j, charts.progress_bar(j.progress, j.status.value)) for j in services.jobs.list(model, JOB_ROWS)],
-        "drift": panels.drift(services, model),
-        **generation_panels(services, model, markers),
+        **generation_panels(services, o.model.name, markers),
     }
 
 
