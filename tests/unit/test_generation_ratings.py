@@ -108,3 +108,10 @@ def test_the_bucket_keeps_the_series_to_at_most_thirty_points() -> None:
     assert bucket_for([at(0), at(29 * 24 * HOUR)]) == timedelta(days=1)
     assert bucket_for([at(0), at(200 * 24 * HOUR)]) == timedelta(weeks=1)
     assert bucket_for([at(0), at(5000 * 24 * HOUR)]) == timedelta(days=30)
+
+
+def test_times_without_a_zone_are_bucketed_too() -> None:
+    event = rating(served("p1", "x"), 4, when=HOUR + 5)
+    naive = replace(event, feedback=replace(event.feedback, created_at=event.created_at.replace(tzinfo=None)))
+    (point,) = summarize_feedback([naive]).rating_series
+    assert point.start == at(HOUR).replace(tzinfo=None) and point.mean == 4.0  # one rating: minute buckets

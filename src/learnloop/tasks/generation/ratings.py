@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from scipy.stats import t as student_t
 
@@ -100,7 +100,7 @@ def bucket_for(times: list[datetime]) -> timedelta:
 
 
 def _floor(at: datetime, bucket: timedelta) -> datetime:
-    epoch = datetime(1970, 1, 1, tzinfo=at.tzinfo or UTC)
+    epoch = datetime(1970, 1, 1, tzinfo=at.tzinfo)
     return epoch + ((at - epoch) // bucket) * bucket
 
 
