@@ -114,7 +114,9 @@ def test_a_generative_models_page_shows_answers_feedback_ratings_preferences_and
     assert counts["events"] == {"correction": 1, "implicit": 1, "preference": 3, "rating": 7, "thumbs": 2}
     assert "implicit unmapped 1" in _text(html[html.index('id="curation-skipped"') :][:400])
 
-    # A version's page of a generative model renders too.
+    # The models list and a version's page of a generative model render too.
+    listed = _page(services, "/dashboard")
+    assert listed.status_code == 200 and "/dashboard/models/npc" in listed.text
     version = _page(services, "/dashboard/models/npc/versions/2")
     assert version.status_code == 200 and "a better system prompt" in version.text
 
