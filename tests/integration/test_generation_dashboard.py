@@ -76,6 +76,11 @@ def test_a_generative_models_page_shows_answers_feedback_ratings_preferences_and
     assert original is not None
     assert "I cannot say." in _text(original.group(1)) and "The inn is by the old mill." in _text(original.group(2))
     assert "rating 1" in _text(corrected)
+    # Each answer with all its feedback, old and new: what the service reads for the page.
+    on_inn = services.feedback.on_answers("npc", [ids["inn_claude"]])
+    assert [e.kind.value for e in on_inn] == ["rating", "preference", "rating", "rating"]  # newest first
+    assert on_inn[1].related is not None and on_inn[1].related.prediction_id == ids["inn_gpt"]
+    assert "rating 5 rating 4 rating 5" in _text(_row(html, f"answer-{ids['inn_claude']}"))
     # Preferences as chosen against rejected, standalone ones too.
     chosen = re.findall(r'<td class="chosen">(.*?)</td>\s*<td class="rejected">(.*?)</td>', html, re.S)
     pairs = [(_text(c), _text(r)) for c, r in chosen]

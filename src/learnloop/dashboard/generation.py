@@ -1,8 +1,9 @@
-"""The panels of a generative model's page: recent answers with the feedback on each (a
-correction beside the answer it corrects, a preference as chosen against rejected), the
-ratings (distribution, mean per version over time), preference counts and what curation makes
-of the feedback. Data from the feedback service (``recent``, ``generation_report``), never SQL;
-a panel whose data cannot be computed says why instead of failing the page."""
+"""The panels of a generative model's page: the answers the newest feedback is about, with
+all the feedback on each (a correction beside the answer it corrects), the newest preferences
+as chosen against rejected, the ratings (distribution, mean per version over time), preference
+counts and what curation makes of the feedback. Data from the feedback service (``recent``,
+``on_answers``, ``generation_report``), never SQL; a panel whose data cannot be computed says
+why instead of failing the page."""
 
 from __future__ import annotations
 
@@ -161,9 +162,11 @@ def _report(services: Services, model: str, markers: Sequence[Marker]) -> Panel:
 def generation_panels(services: Services, model: str, markers: Sequence[Marker]) -> dict[str, Any]:
     """What a generative model's page shows in place of the classifier's panels (``markers``:
     the promotions and rollbacks, drawn on the rating chart)."""
-    answers, preferences, pending = recent_answers(services.feedback.recent(model, FEEDBACK_ROWS))
+    recent, preferences, pending = recent_answers(services.feedback.recent(model, FEEDBACK_ROWS))
+    shown = [a.prediction_id for a in recent[:ANSWERS_SHOWN]]
+    answers, _, _ = recent_answers(services.feedback.on_answers(model, shown)) if shown else ([], [], 0)
     return {
-        "answers": answers[:ANSWERS_SHOWN],
+        "answers": answers,
         "preferences_recent": preferences[:PREFERENCES_SHOWN],
         "pending": pending,
         "feedback_rows": FEEDBACK_ROWS,

@@ -407,6 +407,11 @@ class FeedbackService:
         with self.db.read() as conn:
             return feedback_repo.recent_feedback(conn, model, limit)
 
+    def on_answers(self, model: str, prediction_ids: Sequence[str]) -> list[FeedbackEvent]:
+        """Every feedback event on the given logged answers of ``model``, newest first."""
+        with self.db.read() as conn:
+            return feedback_repo.feedback_on(conn, model, prediction_ids)
+
     def generation_report(self, model: str) -> GenerationReport:
         """A generative model's feedback summed up and curated up to now (``reports``)."""
         return generation_report(self.db, self.specs.get(model), self.clock.now())
