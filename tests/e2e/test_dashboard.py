@@ -8,6 +8,10 @@ canary of a third version with live feedback on both arms.
 * the rollback button is refused without the admin key, works after logging in (the canary
   ends, rolled back, and the page says so); a cross-site POST is refused even with the cookie.
 
+A generative model's page: its answers with their feedback (a correction beside the answer it
+corrects, preferences chosen against rejected), the rating charts, preferences and curation
+counts, none of the classifier's panels.
+
 ``LEARNLOOP_DASHBOARD_SCREENSHOTS=DIR`` keeps full-page screenshots there.
 """
 
@@ -15,12 +19,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import LiveServer, ServerLauncher, create_model, make_settings, register_version, uci_rows, wait_for
+from generation_dashboard_scenario import START, feed_npc
+from learnloop.clock import FakeClock
 from learnloop.services import build_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -177,5 +184,45 @@ def test_dashboard_pages_charts_and_admin_actions(tmp_path: Path, live_server: S
         assert same.status == 303 and "flash" in same.headers["location"]  # accepted, then a readable error
         with server.client() as http:
             assert http.get(M).json()["champion_version"] == 1
+    finally:
+        context.close()
+
+
+def test_a_generative_models_page_in_the_browser(tmp_path: Path, live_server: ServerLauncher, browser: Any) -> None:
+    home, url = tmp_path / "home", f"sqlite:///{tmp_path}/ll.db"
+    clock = FakeClock(START)
+    services = build_services(make_settings(home, url), clock=clock)
+    try:
+        services.cache.serve()
+        with ThreadPoolExecutor(1) as pool:  # its own event loop: Playwright's runs in this thread
+            ids = pool.submit(feed_npc, services, clock).result()
+    finally:
+        services.close()
+    server = live_server.start(home, url, "--api-key", KEY)
+    shots = os.environ.get("LEARNLOOP_DASHBOARD_SCREENSHOTS")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/dashboard/models/npc")
+        page.wait_for_selector("#recent-answers")
+        assert page.locator("#learning-curve, #online-accuracy, #recent-feedback").count() == 0
+        corrected = page.locator(f"#answer-{ids['inn_gpt']} .side-by-side")
+        original, fixed = corrected.locator(".original"), corrected.locator(".corrected")
+        assert "I cannot say." in original.inner_text() and "The inn is by the old mill." in fixed.inner_text()
+        left, right = original.bounding_box(), fixed.bounding_box()
+        assert left is not None and right is not None
+        assert left["x"] + left["width"] <= right["x"] and abs(left["y"] - right["y"]) < 2  # side by side
+        preferences = page.locator("#recent-preferences tr.preference")
+        assert preferences.count() == 3
+        assert "Down the road" in preferences.locator("td.chosen").nth(2).inner_text()
+        chart = page.locator("svg.rating-chart")
+        assert chart.locator("circle").count() >= 3 and chart.locator("g.marker.promoted").count() == 2
+        assert page.locator("svg.rating-distribution g.bar").count() == 5
+        assert "claude-sonnet" in page.inner_text("#preference-counts")
+        assert page.locator("#curation-sft td.num").count() == 3
+        page.screenshot(path=str(tmp_path / "dashboard-generation.png"), full_page=True)
+        if shots:
+            page.screenshot(path=f"{shots}/dashboard-generation.png", full_page=True)
     finally:
         context.close()

@@ -11,10 +11,13 @@ from markupsafe import Markup
 
 from learnloop.dashboard import charts, panels
 from learnloop.dashboard.feedback import recent_feedback
+from learnloop.dashboard.generation import generation_panels
 from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.evaluation.metrics import wilson_interval
+from learnloop.registry.service import ModelOverview
 from learnloop.services import Services
 from learnloop.tasks import get_task
+from learnloop.tasks.generation.training_data import TASK_KEY as GENERATION
 
 CURVE_EVENTS = 500
 FEEDBACK_ROWS = 50
@@ -135,12 +138,11 @@ def models_overview(services: Services) -> list[dict[str, Any]]:
     return out
 
 
-def model_page(services: Services, model: str, *, disagreements_only: bool = False) -> dict[str, Any]:
-    o = services.registry.overview(model)
+def _model_parts(services: Services, o: ModelOverview) -> dict[str, Any]:
+    """What every model's page shows: champion, rollout, versions, feedback counts, jobs, events, drift."""
+    model = o.model.name
     versions = sorted(o.versions, key=lambda v: v.version, reverse=True)
     by_number = {v.version: v for v in versions}
-    rule = get_task(o.model.task).outcomes(o.model)
-    feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS, rule)
     jobs = services.jobs.list(model, JOB_ROWS)
     return {
         "model": o.model,
@@ -151,15 +153,40 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
         "versions": versions,
         "feedback_counts": o.feedback_counts,
         "last_retrain": o.last_retrain,
-        "curve": learning_curve(services, model, versions),
         "events": services.registry.events(model, EVENT_ROWS),
         "jobs": [(j, charts.progress_bar(j.progress, j.status.value)) for j in jobs],
+        "drift": panels.drift(services, model),
+    }
+
+
+def model_page(services: Services, model: str, *, disagreements_only: bool = False) -> dict[str, Any]:
+    o = services.registry.overview(model)
+    if o.model.task == GENERATION:
+        return generative_model_page(services, o)
+    parts = _model_parts(services, o)
+    rule = get_task(o.model.task).outcomes(o.model)
+    feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS, rule)
+    return {
+        **parts,
+        "generative": False,
+        "curve": learning_curve(services, model, parts["versions"]),
         "feedback": ([f for f in feedback if f.disagrees] if disagreements_only else feedback)[:FEEDBACK_SHOWN],
         "disagreements": sum(f.disagrees for f in feedback),
         "feedback_shown": len(feedback),
         "disagreements_only": disagreements_only,
         "online": panels.online_accuracy(services, model),
-        "drift": panels.drift(services, model),
+    }
+
+
+def generative_model_page(services: Services, o: ModelOverview) -> dict[str, Any]:
+    """A generative model's page: the classifier's panels (labels, accuracy, disagreements)
+    make no sense for it; its answers, ratings, preferences and curation counts do."""
+    events = services.registry.events(o.model.name, CURVE_EVENTS, kinds=["promoted", "rolled_back"])
+    _, markers = champion_periods(events, services.clock.now())
+    return {
+        **_model_parts(services, o),
+        "generative": True,
+        **generation_panels(services, o.model.name, markers),
     }
 
 

@@ -28,6 +28,7 @@ from learnloop.feedback.intake import (
     to_row,
 )
 from learnloop.feedback.items import parse_item
+from learnloop.feedback.reports import GenerationReport, generation_report
 from learnloop.ids import new_id
 from learnloop.registry.specs import ModelSpecs
 from learnloop.routing.cache import LoadedVersion, ModelCache, Route
@@ -405,6 +406,15 @@ class FeedbackService:
         it is about when that prediction is logged."""
         with self.db.read() as conn:
             return feedback_repo.recent_feedback(conn, model, limit)
+
+    def on_answers(self, model: str, prediction_ids: Sequence[str]) -> list[FeedbackEvent]:
+        """Every feedback event on the given logged answers of ``model``, newest first."""
+        with self.db.read() as conn:
+            return feedback_repo.feedback_on(conn, model, prediction_ids)
+
+    def generation_report(self, model: str) -> GenerationReport:
+        """A generative model's feedback summed up and curated up to now (``reports``)."""
+        return generation_report(self.db, self.specs.get(model), self.clock.now())
 
 
 def prediction_json(result: PredictionResult) -> bytes:

@@ -215,6 +215,18 @@ def recent_feedback(conn: Connection, model: str, limit: int) -> list[FeedbackEv
     return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
+def feedback_on(conn: Connection, model: str, prediction_ids: Sequence[str]) -> list[FeedbackEvent]:
+    """Every feedback event on the given answers of ``model``, newest first, with its answer."""
+    f = t.feedback
+    found: list[FeedbackEvent] = []
+    for start in range(0, len(prediction_ids), 500):
+        chunk = list(prediction_ids[start : start + 500])
+        q = _events().where(f.c.model == model, f.c.prediction_id.in_(chunk))
+        found += [_event(r) for r in conn.execute(q).mappings()]
+    found.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+    return _with_related(conn, found)
+
+
 def subject_feedback(conn: Connection, subject_hash: str, prediction_ids: Sequence[str]) -> list[Feedback]:
     """The subject's own feedback and any feedback on the subject's predictions, oldest first."""
     f = t.feedback
