@@ -29,6 +29,15 @@ class ModelRow(BaseModel):
     _label = field_validator("label", mode="before")(label_str)
 
 
+class PromptRow(BaseModel):
+    """A prompt and the response a generative model should give (its first adapter's data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1)
+    response: str = Field(min_length=1)
+
+
 class _ModelOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,9 +74,11 @@ class _ModelOptions(BaseModel):
 class ModelCreate(_ModelOptions):
     """A JSON body: the rows themselves."""
 
-    rows: list[ModelRow] = Field(
+    rows: list[ModelRow | PromptRow] = Field(
         default_factory=list,
-        description="Labelled examples (a classifier needs them; an external generative model none).",
+        description="Labelled examples ({text, label}: a classifier needs them) or prompt/response rows "
+        "({prompt, response}: a local generative model's version 1 is a LoRA adapter fitted on them; without "
+        "rows it is the base model).",
     )
     params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
     policy: dict[str, Any] = Field(default_factory=dict, description=_POLICY)
@@ -78,7 +89,15 @@ class ModelCreate(_ModelOptions):
             if new.task == DEFAULT_TASK:
                 raise ValidationError("a classification model needs at least one row", field="rows")
             return new, None
-        return new, RowsSource([(row.text, row.label) for row in self.rows], name="request rows")
+        if new.task == DEFAULT_TASK:
+            if not all(isinstance(row, ModelRow) for row in self.rows):
+                raise ValidationError("a classifier's rows are {text, label} objects", field="rows")
+            labelled = [(row.text, row.label) for row in self.rows if isinstance(row, ModelRow)]
+            return new, RowsSource(labelled, name="request rows")
+        if not all(isinstance(row, PromptRow) for row in self.rows):
+            raise ValidationError("a generative model's rows are {prompt, response} objects", field="rows")
+        pairs = [(row.prompt, row.response) for row in self.rows if isinstance(row, PromptRow)]
+        return new, RowsSource(pairs, name="request rows")
 
 
 class ModelUpload(_ModelOptions):
@@ -86,6 +105,10 @@ class ModelUpload(_ModelOptions):
 
     text_column: str = Field(default="text", description="Column (or JSON field) holding the text.")
     label_column: str = Field(default="label", description="Column (or JSON field) holding the label.")
+    prompt_column: str = Field(default="prompt", description="generation: column (or JSON field) of the prompt.")
+    response_column: str = Field(
+        default="response", description="generation: column (or JSON field) of the response to learn."
+    )
     format: str | None = Field(default=None, description="csv, tsv or jsonl (default: from the file name).")
     header: bool = Field(default=True, description="false: the file has no header; columns are 0, 1, ...")
     quoting: str | None = Field(default=None, description="TSV quoting: none (default) or csv.")
@@ -93,10 +116,11 @@ class ModelUpload(_ModelOptions):
     policy: Json[dict[str, Any]] | None = Field(default=None, description=_POLICY + " As JSON text.")
 
     def request(self, path: Any, filename: str) -> tuple[NewModel, FileSource]:
+        generative = self.task != DEFAULT_TASK
         source = FileSource(
             path,
-            self.text_column,
-            self.label_column,
+            self.prompt_column if generative else self.text_column,
+            self.response_column if generative else self.label_column,
             fmt=self.format,
             header=self.header,
             quoting=self.quoting,
@@ -108,7 +132,10 @@ class ModelUpload(_ModelOptions):
 class CreationData(BaseModel):
     source: str
     rows: int = Field(description="Usable rows read.")
-    skipped: dict[str, int] = Field(description="Rows left out, by reason (empty_text, missing_label).")
+    skipped: dict[str, int] = Field(
+        description="Rows left out, by reason (empty_text, missing_label; generation: empty_prompt, "
+        "empty_response, prompt_too_long, response_too_long)."
+    )
     train: int
     golden: int
 

@@ -23,11 +23,11 @@ from learnloop import __version__
 from learnloop.errors import ArtifactError, ConflictError, NotFoundError, ValidationError
 from learnloop.families.causal_lm.bases import BaseModelRef
 from learnloop.families.causal_lm.extras import library_versions, require_llm_extra
+from learnloop.families.lora import ADAPTER_LIBRARIES
 from learnloop.families.manifest import MANIFEST, check_libraries, file_hashes, read_manifest, verify_files
 
 ADAPTER_FAMILY = "causal-lm-lora"
 ADAPTER_FORMAT = 1
-ADAPTER_LIBRARIES = ("peft", "transformers")
 _FINGERPRINT_BYTES = 1 << 20
 
 
