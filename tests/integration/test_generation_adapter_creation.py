@@ -166,6 +166,13 @@ def test_json_rows_over_http_fit_the_adapter_in_the_training_process(tmp_path: P
             assert version["status"] == "champion" and version["lineage"]["artifact_uri"].startswith("models/npc/v1-")
             assert version["metrics"]["steps"] == 30 and version["params"]["sft"]["learning_rate"] == 5e-3
 
+            csv_text = "q,a\n" + "".join(f'"{p}","{r}"\n' for p, r in ROWS)
+            fields = {"name": "smith", "task": "generation", "prompt_column": "q", "response_column": "a"}
+            fields["params"] = json.dumps({"base": str(tiny_llama_dir), "sft": {**FAST_SFT, "max_steps": 5}})
+            upload = await http.post("/v1/models", data=fields, files={"file": ("npc.csv", csv_text, "text/csv")})
+            assert upload.status_code == 201, upload.text
+            assert (upload.json()["data"]["source"], upload.json()["data"]["rows"]) == ("npc.csv", 10)
+
     try:
         asyncio.run(scenario())
         assert isinstance(services.runner, ChildProcessRunner)
