@@ -37,7 +37,7 @@ SFT_DEFAULTS: dict[str, Any] = {
     "dropout": 0.0,
     "learning_rate": 1e-3,
     "epochs": 3.0,
-    "max_steps": 30,
+    "max_steps": 20,
     "batch_size": 4,
     "max_length": 512,
 }

@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,15 @@ def attach_adapter(loaded: LoadedBase, name: str, directory: Path) -> None:
     require_llm_extra()
     from peft import PeftModel
 
-    if isinstance(loaded.model, PeftModel):
-        loaded.model.load_adapter(str(directory), adapter_name=name, is_trainable=False)
-    else:
-        loaded.model = PeftModel.from_pretrained(loaded.model, str(directory), adapter_name=name, is_trainable=False)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated ``is_gradient_checkpointing``; nothing of ours calls it
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        if isinstance(loaded.model, PeftModel):
+            loaded.model.load_adapter(str(directory), adapter_name=name, is_trainable=False)
+        else:
+            loaded.model = PeftModel.from_pretrained(
+                loaded.model, str(directory), adapter_name=name, is_trainable=False
+            )
     loaded.model.eval()
     loaded.adapters[name] = directory
 
