@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
 
 from learnloop.api.schemas import ModelDetail
 from learnloop.errors import ValidationError
@@ -21,21 +21,31 @@ _POLICY = 'Policy settings by name, e.g. {"retrain_every": 100}.'
 
 
 class ModelRow(BaseModel):
+    """A labelled example (``text``, ``label``: a classifier's) or a prompt and the response a
+    generative model should give (``prompt``, ``response``: its first adapter's data)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
-    label: str = Field(min_length=1, max_length=128)
+    text: str | None = Field(default=None, min_length=1)
+    label: str | None = Field(default=None, min_length=1, max_length=128)
+    prompt: str | None = Field(default=None, min_length=1)
+    response: str | None = Field(default=None, min_length=1)
 
     _label = field_validator("label", mode="before")(label_str)
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> ModelRow:
+        labelled = (self.text, self.label) != (None, None)
+        paired = (self.prompt, self.response) != (None, None)
+        if labelled == paired:
+            raise ValueError("a row is {text, label} (a classifier) or {prompt, response} (a generative model)")
+        return self
 
-class PromptRow(BaseModel):
-    """A prompt and the response a generative model should give (its first adapter's data)."""
+    def labelled(self) -> tuple[str, str] | None:
+        return None if self.text is None or self.label is None else (self.text, self.label)
 
-    model_config = ConfigDict(extra="forbid")
-
-    prompt: str = Field(min_length=1)
-    response: str = Field(min_length=1)
+    def pair(self) -> tuple[str, str] | None:
+        return None if self.prompt is None or self.response is None else (self.prompt, self.response)
 
 
 class _ModelOptions(BaseModel):
@@ -74,7 +84,7 @@ class _ModelOptions(BaseModel):
 class ModelCreate(_ModelOptions):
     """A JSON body: the rows themselves."""
 
-    rows: list[ModelRow | PromptRow] = Field(
+    rows: list[ModelRow] = Field(
         default_factory=list,
         description="Labelled examples ({text, label}: a classifier needs them) or prompt/response rows "
         "({prompt, response}: a local generative model's version 1 is a LoRA adapter fitted on them; without "
@@ -89,15 +99,13 @@ class ModelCreate(_ModelOptions):
             if new.task == DEFAULT_TASK:
                 raise ValidationError("a classification model needs at least one row", field="rows")
             return new, None
-        if new.task == DEFAULT_TASK:
-            if not all(isinstance(row, ModelRow) for row in self.rows):
-                raise ValidationError("a classifier's rows are {text, label} objects", field="rows")
-            labelled = [(row.text, row.label) for row in self.rows if isinstance(row, ModelRow)]
-            return new, RowsSource(labelled, name="request rows")
-        if not all(isinstance(row, PromptRow) for row in self.rows):
-            raise ValidationError("a generative model's rows are {prompt, response} objects", field="rows")
-        pairs = [(row.prompt, row.response) for row in self.rows if isinstance(row, PromptRow)]
-        return new, RowsSource(pairs, name="request rows")
+        generative = new.task != DEFAULT_TASK
+        rows = [row.pair() if generative else row.labelled() for row in self.rows]
+        given = [row for row in rows if row is not None]
+        if len(given) < len(rows):
+            shape = "{prompt, response}" if generative else "{text, label}"
+            raise ValidationError(f"a {new.task} model's rows are {shape} objects", field="rows")
+        return new, RowsSource(given, name="request rows")
 
 
 class ModelUpload(_ModelOptions):
