@@ -93,6 +93,10 @@ def test_version_1_is_an_adapter_fitted_on_the_rows_and_served_on_the_base(
     assert "npc@1" in engine.loaded.adapters
     assert tuned != plain, tuned
 
+    assert stored_adapters(services, "npc") == [Path(version.artifact_uri).name]
+    services.deletion.delete("npc", actor="test")
+    assert stored_adapters(services, "npc") == []
+
 
 def test_bad_data_is_one_clear_error_and_leaves_nothing(
     services: Services, tiny_llama_dir: Path, tmp_path: Path
