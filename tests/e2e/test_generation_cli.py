@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerLauncher, run_cli, uci_rows
+from conftest import ServerLauncher, learnloop_executable, run_cli, subprocess_env, uci_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -113,3 +114,22 @@ def test_a_generative_model_from_prompt_response_rows_on_the_cli(tmp_path: Path,
     assert "champion" in run_cli("versions", "--home", home, "--model", "npc").stdout
     answer = run_cli("generate", "--home", home, "--model", "npc", "--max-new-tokens", "8", NPC_ROWS[0][0])
     assert answer.stdout.strip(), answer
+
+
+def test_without_the_llm_extra_fitting_an_adapter_is_one_line_naming_the_extra(
+    tmp_path: Path, tiny_llama_dir: Path
+) -> None:
+    hide = tmp_path / "hide-trl"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text('import sys\nsys.modules["trl"] = None  # as if not installed\n')
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in NPC_ROWS))
+    home = tmp_path / "home"
+    path = os.pathsep.join(filter(None, [str(hide), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [learnloop_executable(), "init", "--home", str(home), "--model", "npc", "--task", "generation",
+         "--base", str(tiny_llama_dir), "--data", str(data)],
+        capture_output=True, text=True, timeout=120, env=subprocess_env(PYTHONPATH=path), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    one_error_line(proc, "pip install 'learnloop[llm]'", "trl")
+    assert not home.exists()
