@@ -230,7 +230,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         store=store,
         cache=cache,
         registry=registry,
-        creation=ModelCreation(registry, training, store, clock, limits),
+        creation=ModelCreation(registry, training, store, clock, limits, settings.bases_dir),
         deletion=ModelDeletion(db, store, ingest, clock, on_routing_change=cache.refresh),
         rollouts=rollouts,
         performance=performance,

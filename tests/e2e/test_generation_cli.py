@@ -5,12 +5,14 @@ healthy with it, logs its answers and takes feedback on them beside a classifier
 from __future__ import annotations
 
 import csv
+import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerLauncher, run_cli, uci_rows
+from conftest import ServerLauncher, learnloop_executable, run_cli, subprocess_env, uci_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -70,3 +72,64 @@ def test_an_external_generative_model_from_the_cli_serves_logs_and_takes_feedbac
         refused = http.post("/v1/models/npc/predict", json={"text": "Hello?"})
         assert refused.status_code == 422 and "generations" in refused.json()["detail"], refused.text
         assert refused.json()["code"] == "wrong_task"
+
+
+NPC_ROWS = [
+    ("Can you fix my sword?", "Aye, leave it on the anvil."),
+    ("What do you sell?", "Swords, shields and horseshoes."),
+    ("How much for a shield?", "Twenty gold pieces."),
+    ("Where is the inn?", "Down the road, past the well."),
+    ("Who are you?", "The village smith, forty years at the forge."),
+    ("Is the forge hot?", "Hot enough to melt your boots."),
+    ("Can I buy an axe?", "Come back tomorrow for an axe."),
+    ("Do you know magic?", "Only the magic of hammer and fire."),
+    ("What is your name?", "They call me Old Brann."),
+]
+
+
+def test_a_generative_model_from_prompt_response_rows_on_the_cli(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    home = tmp_path / "home"
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps({"q": p, "a": r}) + "\n" for p, r in NPC_ROWS) + '{"q": "", "a": "x"}\n')
+    init = ("init", "--home", home, "--model", "npc", "--task", "generation", "--base", tiny_llama_dir)
+    fast = ("--param", 'sft={"max_steps": 20, "learning_rate": 0.005}')
+    one_error_line(run_cli(*init, "--data", data, check=False), "'prompt' not found", "'q'")
+    one_error_line(run_cli(*init, "--data", data, "--text-column", "q", check=False), "--prompt-column")
+    one_error_line(
+        run_cli(
+            *init, "--data", data, "--prompt-column", "q", "--response-column", "a", "--param", "sft=3", check=False
+        ),
+        "sft must be an object",
+    )
+    assert not home.exists()  # a failed init leaves nothing
+
+    created = run_cli(
+        *init, "--data", data, "--prompt-column", "q", "--response-column", "a", "--system-prompt", "You are a smith.",
+        *fast,
+    )  # fmt: skip
+    out = " ".join(created.stdout.split())
+    assert "version 1 is champion" in out and "LoRA adapter fitted on 9 rows" in out, created.stdout
+    assert "skipped 1 empty_prompt" in out and "in 20 steps" in out, created.stdout
+    assert "Traceback" not in created.stderr and "{'loss'" not in created.stdout + created.stderr
+    assert "champion" in run_cli("versions", "--home", home, "--model", "npc").stdout
+    answer = run_cli("generate", "--home", home, "--model", "npc", "--max-new-tokens", "8", NPC_ROWS[0][0])
+    assert answer.stdout.strip(), answer
+
+
+def test_without_the_llm_extra_fitting_an_adapter_is_one_line_naming_the_extra(
+    tmp_path: Path, tiny_llama_dir: Path
+) -> None:
+    hide = tmp_path / "hide-trl"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text('import sys\nsys.modules["trl"] = None  # as if not installed\n')
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in NPC_ROWS))
+    home = tmp_path / "home"
+    path = os.pathsep.join(filter(None, [str(hide), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [learnloop_executable(), "init", "--home", str(home), "--model", "npc", "--task", "generation",
+         "--base", str(tiny_llama_dir), "--data", str(data)],
+        capture_output=True, text=True, timeout=120, env=subprocess_env(PYTHONPATH=path), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    one_error_line(proc, "pip install 'learnloop[llm]'", "trl")
+    assert not home.exists()

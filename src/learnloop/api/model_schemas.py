@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
 
 from learnloop.api.schemas import ModelDetail
 from learnloop.errors import ValidationError
@@ -21,12 +21,31 @@ _POLICY = 'Policy settings by name, e.g. {"retrain_every": 100}.'
 
 
 class ModelRow(BaseModel):
+    """A labelled example (``text``, ``label``: a classifier's) or a prompt and the response a
+    generative model should give (``prompt``, ``response``: its first adapter's data)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
-    label: str = Field(min_length=1, max_length=128)
+    text: str | None = Field(default=None, min_length=1)
+    label: str | None = Field(default=None, min_length=1, max_length=128)
+    prompt: str | None = Field(default=None, min_length=1)
+    response: str | None = Field(default=None, min_length=1)
 
     _label = field_validator("label", mode="before")(label_str)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ModelRow:
+        labelled = (self.text, self.label) != (None, None)
+        paired = (self.prompt, self.response) != (None, None)
+        if labelled == paired:
+            raise ValueError("a row is {text, label} (a classifier) or {prompt, response} (a generative model)")
+        return self
+
+    def labelled(self) -> tuple[str, str] | None:
+        return None if self.text is None or self.label is None else (self.text, self.label)
+
+    def pair(self) -> tuple[str, str] | None:
+        return None if self.prompt is None or self.response is None else (self.prompt, self.response)
 
 
 class _ModelOptions(BaseModel):
@@ -67,7 +86,9 @@ class ModelCreate(_ModelOptions):
 
     rows: list[ModelRow] = Field(
         default_factory=list,
-        description="Labelled examples (a classifier needs them; an external generative model none).",
+        description="Labelled examples ({text, label}: a classifier needs them) or prompt/response rows "
+        "({prompt, response}: a local generative model's version 1 is a LoRA adapter fitted on them; without "
+        "rows it is the base model).",
     )
     params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
     policy: dict[str, Any] = Field(default_factory=dict, description=_POLICY)
@@ -78,7 +99,13 @@ class ModelCreate(_ModelOptions):
             if new.task == DEFAULT_TASK:
                 raise ValidationError("a classification model needs at least one row", field="rows")
             return new, None
-        return new, RowsSource([(row.text, row.label) for row in self.rows], name="request rows")
+        generative = new.task != DEFAULT_TASK
+        rows = [row.pair() if generative else row.labelled() for row in self.rows]
+        given = [row for row in rows if row is not None]
+        if len(given) < len(rows):
+            shape = "{prompt, response}" if generative else "{text, label}"
+            raise ValidationError(f"a {new.task} model's rows are {shape} objects", field="rows")
+        return new, RowsSource(given, name="request rows")
 
 
 class ModelUpload(_ModelOptions):
@@ -86,6 +113,10 @@ class ModelUpload(_ModelOptions):
 
     text_column: str = Field(default="text", description="Column (or JSON field) holding the text.")
     label_column: str = Field(default="label", description="Column (or JSON field) holding the label.")
+    prompt_column: str = Field(default="prompt", description="generation: column (or JSON field) of the prompt.")
+    response_column: str = Field(
+        default="response", description="generation: column (or JSON field) of the response to learn."
+    )
     format: str | None = Field(default=None, description="csv, tsv or jsonl (default: from the file name).")
     header: bool = Field(default=True, description="false: the file has no header; columns are 0, 1, ...")
     quoting: str | None = Field(default=None, description="TSV quoting: none (default) or csv.")
@@ -93,10 +124,11 @@ class ModelUpload(_ModelOptions):
     policy: Json[dict[str, Any]] | None = Field(default=None, description=_POLICY + " As JSON text.")
 
     def request(self, path: Any, filename: str) -> tuple[NewModel, FileSource]:
+        generative = self.task != DEFAULT_TASK
         source = FileSource(
             path,
-            self.text_column,
-            self.label_column,
+            self.prompt_column if generative else self.text_column,
+            self.response_column if generative else self.label_column,
             fmt=self.format,
             header=self.header,
             quoting=self.quoting,
@@ -108,7 +140,10 @@ class ModelUpload(_ModelOptions):
 class CreationData(BaseModel):
     source: str
     rows: int = Field(description="Usable rows read.")
-    skipped: dict[str, int] = Field(description="Rows left out, by reason (empty_text, missing_label).")
+    skipped: dict[str, int] = Field(
+        description="Rows left out, by reason (empty_text, missing_label; generation: empty_prompt, "
+        "empty_response, prompt_too_long, response_too_long)."
+    )
     train: int
     golden: int
 

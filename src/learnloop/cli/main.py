@@ -6,6 +6,7 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from learnloop.cli import asking, drift, generate, models, replay, rollouts, serve, subjects, webhooks
 from learnloop.cli.common import err_console
@@ -46,5 +47,5 @@ def main() -> None:
     try:
         app()
     except LearnloopError as exc:  # one a command did not catch itself: still one line, no traceback
-        err_console.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
         sys.exit(1)

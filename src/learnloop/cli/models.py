@@ -45,13 +45,25 @@ def init(
     home: HomeOpt,
     model: ModelOpt,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Labelled CSV, TSV or JSONL file (classification).")
+        Path | None,
+        typer.Option(
+            "--data",
+            help="CSV, TSV or JSONL file: labelled texts (classification), or prompt/response rows (generation: "
+            "version 1 is a LoRA adapter fitted on them).",
+        ),
     ] = None,
     text_column: Annotated[
         str | None, typer.Option("--text-column", help="Column (or JSON field) holding the text.")
     ] = None,
     label_column: Annotated[
         str | None, typer.Option("--label-column", help="Column (or JSON field) holding the label.")
+    ] = None,
+    prompt_column: Annotated[
+        str | None, typer.Option("--prompt-column", help="generation: column (or JSON field) of the prompt.")
+    ] = None,
+    response_column: Annotated[
+        str | None,
+        typer.Option("--response-column", help="generation: column (or JSON field) of the response to learn."),
     ] = None,
     database_url: DbOpt = None,
     artifact_url: ArtifactOpt = None,
@@ -94,8 +106,10 @@ def init(
     ] = None,
 ) -> None:
     """Create a model and make version 1 champion (all or nothing): a classifier trained on
-    labelled data, or (``--task generation --backend external``) a generative model whose
-    answers are made elsewhere and logged with POST /v1/models/MODEL/generations."""
+    labelled data; a generative model served in process (``--task generation``) whose version 1
+    is its base, or a LoRA adapter fitted on the prompt/response rows of ``--data``; or
+    (``--task generation --backend external``) one whose answers are made elsewhere and logged
+    with POST /v1/models/MODEL/generations."""
     overrides: dict[str, Any] = {}
     if retrain_every is not None:
         overrides["retrain_every"] = retrain_every
@@ -117,9 +131,19 @@ def init(
         backend=backend,
     )
     source = None
+    generative = task != DEFAULT_TASK
+    if generative and (text_column or label_column):
+        fail("a generative model reads prompt/response rows: give --prompt-column and --response-column")
+    if not generative and (prompt_column or response_column):
+        fail("--prompt-column and --response-column are for generative models (--task generation)")
     if data is not None:
+        columns = (prompt_column or "prompt", response_column or "response") if generative else None
         source = FileSource(
-            data, text_column or "text", label_column or "label", fmt=fmt, header=not no_header, quoting=quoting
+            data,
+            *(columns or (text_column or "text", label_column or "label")),
+            fmt=fmt,
+            header=not no_header,
+            quoting=quoting,
         )
     elif task == DEFAULT_TASK:
         fail("a classification model is created from labelled data: give --data, --text-column and --label-column")
@@ -176,8 +200,17 @@ def _print_created(created: CreatedModel) -> None:
         if version.family == "external":
             how = f"log its answers with POST /v1/models/{name}/generations"
         else:
+            fitted = ""
+            if version.artifact_uri:
+                m, skipped = version.metrics, ", ".join(f"{n} {reason}" for reason, n in data.skipped.items() if n)
+                seconds, loss = float(m.get("seconds") or 0), num(m.get("train_loss"))
+                fitted = (
+                    f"a LoRA adapter fitted on {m.get('rows')} rows of {data.source}"
+                    + (f" (skipped {skipped})" if skipped else "")
+                    + f" in {m.get('steps')} steps, {seconds:.1f}s, train loss {loss}; "
+                )
             how = (
-                f'base {version.params.get("base")}; try it with learnloop generate --model {name} "Hello", '
+                f'{fitted}base {version.params.get("base")}; try it with learnloop generate --model {name} "Hello", '
                 f"or serve it (POST /v1/models/{name}/generate, /openai/v1/chat/completions)"
             )
         console.print(

@@ -123,3 +123,16 @@ def load_predictor(store: ArtifactStore, ref: str) -> Predictor:
     family = check_compatible(manifest, ref)
     verify_files(directory, manifest, ref)
     return family.load(directory)
+
+
+def check_servable(store: ArtifactStore, ref: str) -> None:
+    """Refuse, before a version is stored or put on traffic, an artifact that would not serve:
+    a classifier's predictor must load; a generative version's adapter (loaded onto its base
+    only where it is served) must be of a family and format this learnloop reads, saved with
+    the installed libraries, every file intact."""
+    directory = store.get_dir(ref)
+    manifest = read_manifest(directory, ref)
+    family = check_compatible(manifest, ref)
+    verify_files(directory, manifest, ref)
+    if family.task == "classification":
+        family.load(directory)

@@ -9,13 +9,16 @@ All or nothing: nothing reaches the database before that transaction, and the ar
 attempt wrote (the snapshot's rows, version 1, its drift reference) are removed when anything
 fails, so a failed attempt leaves nothing behind and a second one starts clean.
 
-A generative model (task ``generation``) starts with no data. With ``backend="external"`` its
-answers are made elsewhere and logged (``POST /v1/models/{model}/generations``): version 1 is
-a version of the ``external`` family with no artifact. With ``backend="local"`` learnloop
-serves it in process: version 1 is the base model itself (family ``causal-lm-lora``, params
-``base`` and ``system_prompt``, no adapter), checked to exist but not loaded here (the server
-converts and loads it on first use). Either is champion at once. Fitting an adapter on
-prompt/response rows at creation arrives with the generative training (issue 13).
+A generative model (task ``generation``): with ``backend="external"`` its answers are made
+elsewhere and logged (``POST /v1/models/{model}/generations``): version 1 is a version of the
+``external`` family with no artifact, and it takes no data. With ``backend="local"`` learnloop
+serves it in process (family ``causal-lm-lora``, params ``base`` and ``system_prompt``).
+Without data, version 1 is the base model itself (no adapter), checked to exist but not loaded
+here (the server converts and loads it on first use). With prompt/response rows
+(``models.pairs``), version 1 is a LoRA adapter fitted on them in the training runner
+(``tasks.generation.adapter_fit``; the base is converted into ``bases_dir`` once), stored under
+the version's own key, its fine-tuning settings in the params (``sft``) and what the fit did in
+the metrics. Either is champion at once, and all or nothing as above.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from learnloop import __version__
@@ -33,12 +37,15 @@ from learnloop.domain import Model, ModelVersion, VersionStatus
 from learnloop.drift import reference as drift_reference
 from learnloop.errors import ConflictError, DataError, NotFoundError, ValidationError
 from learnloop.families import DEFAULT_FAMILY, ExternalFamily, LoraFamily, get_family
+from learnloop.families.lora import check_sft
 from learnloop.ids import new_id
 from learnloop.models.data import BootstrapData, DataSource, check_options, prepare
+from learnloop.models.pairs import check_pair_options, prepare_pairs
 from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService, check_model_name
 from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
 from learnloop.tasks.generation import GenerationTask
+from learnloop.tasks.generation.adapter_fit import AdapterSpec, FittedAdapter, fit_adapter
 from learnloop.training.pipeline import TrainingService
 
 log = logging.getLogger(__name__)
@@ -84,12 +91,14 @@ class ModelCreation:
         store: ArtifactStore,
         clock: Clock,
         limits: Limits,
+        bases_dir: Path,
     ) -> None:
         self.registry = registry
         self.training = training
         self.store = store
         self.clock = clock
         self.limits = limits
+        self.bases_dir = bases_dir  # where a GGUF base is converted, once per home
 
     def _check(self, request: NewModel, source: DataSource) -> _Checked:
         """Everything that can be refused before the data is read."""
@@ -111,7 +120,7 @@ class ModelCreation:
         self, request: NewModel, source: DataSource | None, *, actor: str, progress: Progress = _no_progress
     ) -> CreatedModel:
         if request.task == GenerationTask.key or request.backend != "local":
-            return self._create_generative(request, source, actor)
+            return self._create_generative(request, source, actor, progress)
         if source is None:
             raise ValidationError(f"a {request.task} model is created from labelled data", field="data")
         checked = self._check(request, source)
@@ -140,20 +149,23 @@ class ModelCreation:
             raise
         return CreatedModel(self.registry.get_model(model.name), version, data)
 
-    def _create_generative(self, request: NewModel, source: DataSource | None, actor: str) -> CreatedModel:
+    def _create_generative(
+        self, request: NewModel, source: DataSource | None, actor: str, progress: Progress
+    ) -> CreatedModel:
         """A generative model, champion at once: version 1 is the base model itself (backend
-        ``local``, family ``causal-lm-lora``) or answers made elsewhere (backend ``external``,
-        family ``external``); neither holds an artifact, nothing is trained."""
+        ``local``, family ``causal-lm-lora``), an adapter fitted on ``source``'s prompt/response
+        rows (backend ``local`` with data), or answers made elsewhere (backend ``external``,
+        family ``external``)."""
         if request.task != GenerationTask.key:
             raise ValidationError(
                 f"backend {request.backend!r} is for generative models (task generation)", field="backend"
             )
         if request.backend not in ("local", "external"):
             raise ValidationError(f"unknown backend {request.backend!r}; use local or external", field="backend")
-        if source is not None:
+        if source is not None and request.backend == "external":
             raise ValidationError(
-                "a generative model starts with no data here (version 1 is the base model, or answers made "
-                "elsewhere); fitting an adapter on prompt/response rows arrives with the generative training",
+                "a model whose answers are made elsewhere takes no data; fit an adapter on prompt/response rows "
+                "with backend local",
                 field="data",
             )
         family = ExternalFamily.key if request.backend == "external" else LoraFamily.key
@@ -168,6 +180,9 @@ class ModelCreation:
             raise ValidationError(exc.message, field="name") from None
         params = get_family(family).resolve_params(dict(request.params))
         policy = Policy().updated(dict(request.policy))
+        if source is not None:
+            check_pair_options(source)
+            params["sft"] = check_sft(params.get("sft") or {})
         try:
             self.registry.get_model(request.name)
             raise ConflictError(f"model {request.name!r} already exists", field="name")
@@ -175,6 +190,8 @@ class ModelCreation:
             pass
         now = self.clock.now()
         model = Model(request.name, GenerationTask.key, (), family, params, policy, now)
+        if source is not None:
+            return self._create_adapter(model, source, request.seed, actor, progress)
         first = ModelVersion(
             model=model.name,
             version=0,
@@ -194,6 +211,61 @@ class ModelCreation:
             model, train=[], golden=[], source=request.backend, candidate=None, first=first, actor=actor
         )
         data = BootstrapData(train=[], golden=[], labels=[], rows=0, source=request.backend)
+        return CreatedModel(self.registry.get_model(model.name), version, data)
+
+    def _create_adapter(
+        self, model: Model, source: DataSource, seed: int, actor: str, progress: Progress
+    ) -> CreatedModel:
+        """Version 1 as a LoRA adapter fitted on ``source``'s rows in the training runner;
+        the adapter is removed again if anything fails before the model is stored."""
+        progress(0.0, f"reading {source.described}")
+        data = prepare_pairs(source, model.policy.generation)
+        spec = AdapterSpec(
+            base=str(model.params["base"]),
+            bases_dir=str(self.bases_dir),
+            rows=data.train,
+            sft=dict(model.params["sft"]),
+            system_prompt=model.params.get("system_prompt"),
+            artifact_url=self.training.artifact_url,
+            artifact_key=f"models/{model.name}/v1-{new_id()[-12:]}",
+            seed=seed,
+        )
+        progress(0.1, f"fitting a LoRA adapter on {data.rows} rows in the training process")
+        try:
+            try:
+                fitted: FittedAdapter = self.training.runner.run(fit_adapter, spec)
+            except ValueError as exc:  # what the trainer says of rows it cannot learn from
+                log.info("version 1 of %s could not be fitted", model.name, exc_info=True)
+                raise DataError(f"no adapter could be fitted on {data.source}: {exc}", field="data") from exc
+            progress(0.95, "storing the model and version 1")
+            first = ModelVersion(
+                model=model.name,
+                version=0,
+                status=VersionStatus.CANDIDATE,
+                family=model.family,
+                params=model.params,
+                snapshot_hash=None,
+                parent_version=None,
+                code_version=__version__,
+                metrics={
+                    "train_loss": fitted.train_loss,
+                    "steps": fitted.steps,
+                    "rows": data.rows,
+                    "seconds": round(fitted.seconds, 3),
+                },
+                verdict=None,
+                artifact_uri=fitted.artifact_key,
+                created_at=self.clock.now(),
+                status_reason=f"a LoRA adapter fitted on {data.rows} rows of {data.source}",
+                train_seconds=fitted.seconds,
+            )
+            version = self.registry.create_with_champion(
+                model, train=[], golden=[], source=data.source, candidate=None, first=first, actor=actor
+            )
+        except BaseException:
+            self._discard(model.name, [spec.artifact_key])
+            raise
+        progress(1.0, f"version {version.version} is champion")
         return CreatedModel(self.registry.get_model(model.name), version, data)
 
     def _train_and_store(

@@ -35,7 +35,7 @@ from learnloop.domain import (
 )
 from learnloop.errors import ConflictError, GateRejectedError, NotFoundError, ValidationError
 from learnloop.families import get_family
-from learnloop.families.manifest import load_predictor
+from learnloop.families.manifest import check_servable
 from learnloop.policy import Policy
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -141,7 +141,7 @@ class RegistryService:
         ``candidate`` None: version 1 was not trained (a generative model whose answers are made
         elsewhere: no snapshot, no artifact)."""
         if first.artifact_uri:
-            load_predictor(self.store, first.artifact_uri)  # refuse before storing anything
+            check_servable(self.store, first.artifact_uri)  # refuse before storing anything
         now = self.clock.now()
         with self.db.write() as conn:
             self._insert_model(conn, model, train, golden, source, actor)
@@ -383,7 +383,7 @@ class RegistryService:
             )
         # Refuse before switching anything if the artifact does not load (none: answers made elsewhere).
         if target.artifact_uri:
-            load_predictor(self.store, target.artifact_uri)
+            check_servable(self.store, target.artifact_uri)
         return target
 
     def promote(

@@ -96,7 +96,9 @@ def convert_gguf(source: Path, target: Path) -> None:
     require_llm_extra("gguf")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the CLI shows its own; a server logs
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
     log.info("converting GGUF base %s into %s", source, target)

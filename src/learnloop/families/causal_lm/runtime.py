@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,11 @@ from learnloop import __version__
 from learnloop.errors import ArtifactError, ConflictError, NotFoundError, ValidationError
 from learnloop.families.causal_lm.bases import BaseModelRef
 from learnloop.families.causal_lm.extras import library_versions, require_llm_extra
+from learnloop.families.lora import ADAPTER_LIBRARIES
 from learnloop.families.manifest import MANIFEST, check_libraries, file_hashes, read_manifest, verify_files
 
 ADAPTER_FAMILY = "causal-lm-lora"
 ADAPTER_FORMAT = 1
-ADAPTER_LIBRARIES = ("peft", "transformers")
 _FINGERPRINT_BYTES = 1 << 20
 
 
@@ -109,10 +110,15 @@ def attach_adapter(loaded: LoadedBase, name: str, directory: Path) -> None:
     require_llm_extra()
     from peft import PeftModel
 
-    if isinstance(loaded.model, PeftModel):
-        loaded.model.load_adapter(str(directory), adapter_name=name, is_trainable=False)
-    else:
-        loaded.model = PeftModel.from_pretrained(loaded.model, str(directory), adapter_name=name, is_trainable=False)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated ``is_gradient_checkpointing``; nothing of ours calls it
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        if isinstance(loaded.model, PeftModel):
+            loaded.model.load_adapter(str(directory), adapter_name=name, is_trainable=False)
+        else:
+            loaded.model = PeftModel.from_pretrained(
+                loaded.model, str(directory), adapter_name=name, is_trainable=False
+            )
     loaded.model.eval()
     loaded.adapters[name] = directory
 

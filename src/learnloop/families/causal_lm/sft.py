@@ -5,7 +5,8 @@ defaults to bf16), no gradient checkpointing (TRL's default; pointless for small
 torch thread by default (a training process shares the machine with a server), LoRA learning
 rates around 1e-3 (TRL's 2e-5 default barely moves LoRA). With a chat template the rows are
 conversational prompt/completion pairs, so the loss is on the response only; without one they
-are plain text pairs. The base is loaded fresh (training changes it) and the adapter is saved
+are plain text pairs; a ``system_prompt`` leads every conversation, as it does where the
+adapter is served (``LocalGenerator``). The base is loaded fresh (training changes it) and the adapter is saved
 with its manifest by ``save_adapter``.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,17 +48,19 @@ class SftOutcome:
     seconds: float
 
 
-def _rows_dataset(rows: Sequence[tuple[str, str]], chat: bool) -> Any:
+def _rows_dataset(rows: Sequence[tuple[str, str]], chat: bool, system_prompt: str | None = None) -> Any:
     from datasets import Dataset
 
     records: list[dict[str, Any]]
     if chat:
+        lead = [{"role": "system", "content": system_prompt}] if system_prompt else []
         records = [
-            {"prompt": [{"role": "user", "content": p}], "completion": [{"role": "assistant", "content": r}]}
+            {"prompt": [*lead, {"role": "user", "content": p}], "completion": [{"role": "assistant", "content": r}]}
             for p, r in rows
         ]
     else:
-        records = [{"prompt": p, "completion": r if r.startswith(" ") else f" {r}"} for p, r in rows]
+        head = f"{system_prompt}\n\n" if system_prompt else ""
+        records = [{"prompt": head + p, "completion": r if r.startswith(" ") else f" {r}"} for p, r in rows]
     return Dataset.from_list(records)
 
 
@@ -67,21 +71,43 @@ def fit_lora(
     *,
     params: SftParams | None = None,
     threads: int = 1,
+    system_prompt: str | None = None,
 ) -> SftOutcome:
-    """Fit a LoRA adapter on (prompt, response) ``rows`` over ``base``; save it with its
-    manifest into the new directory ``directory``."""
+    """Fit a LoRA adapter on (prompt, response) ``rows`` over ``base``, each prompt under
+    ``system_prompt`` when one is given; save it with its manifest into the new directory
+    ``directory``."""
     params = params or SftParams()
     if not rows:
         raise InsufficientDataError("no prompt/response rows to fine-tune on")
     if any(not p or not r for p, r in rows):
         raise ValidationError("every row needs a non-empty prompt and response", field="rows")
     require_llm_extra("trl", "datasets")
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated ``is_gradient_checkpointing``; nothing of ours calls it
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return _fit(base, rows, directory, params, threads, system_prompt)
+
+
+def _fit(
+    base: BaseModelRef,
+    rows: Sequence[tuple[str, str]],
+    directory: Path,
+    params: SftParams,
+    threads: int,
+    system_prompt: str | None,
+) -> SftOutcome:
+    import datasets
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
     from trl.trainer.sft_config import SFTConfig
     from trl.trainer.sft_trainer import SFTTrainer
 
+    # A fit's terminal is the CLI's progress bar or a server's log: no bars or printed losses.
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     torch.set_num_threads(threads)
     tokenizer: Any = AutoTokenizer.from_pretrained(base.path)
     if tokenizer.pad_token_id is None:
@@ -118,10 +144,11 @@ def fit_lora(
         trainer = SFTTrainer(
             model=model,
             args=config,
-            train_dataset=_rows_dataset(rows, chat=bool(tokenizer.chat_template)),
+            train_dataset=_rows_dataset(rows, chat=bool(tokenizer.chat_template), system_prompt=system_prompt),
             processing_class=tokenizer,
             peft_config=lora,
         )
+        trainer.remove_callback(PrinterCallback)
         output = trainer.train()
         trained: Any = trainer.model
         trained.eval()
