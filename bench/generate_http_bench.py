@@ -302,6 +302,92 @@ def measure(ctx: sb.Context, home: Path, url: str, threads: int) -> tuple[Figure
     return figures, sb.Served(server, home, url)
 
 
+# -- memory with 2 adapters ---------------------------------------------------------------------
+
+
+def register_adapters(home: Path, url: str) -> None:
+    """(In its own process.) 2 random LoRA adapters (r=8 on q/k/v/o, generate_bench's) of the
+    home's converted base registered as versions 2 and 3 of the generative model, then made the
+    champion (3) and the previous champion (2): the server's routing cache loads both, so the
+    one engine holds the base and both adapters. The deployment is written directly: ``promote``
+    checks a version's artifact with the classifier families' loader, which has no adapter family
+    yet."""
+    import tempfile
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from generate_bench import make_adapters
+
+    from learnloop.config import Settings
+    from learnloop.families.causal_lm import DEFAULT_BASE, resolve_base
+    from learnloop.services import build_services
+    from learnloop.store.repositories import models as model_repo
+
+    settings = Settings(home=home, database_url=url)
+    services = build_services(settings)
+    try:
+        first = services.registry.version(GEN_MODEL, 1)
+        numbers = []
+        with tempfile.TemporaryDirectory(prefix="bench-adapters-") as tmp:
+            make_adapters(resolve_base(DEFAULT_BASE, settings.bases_dir), Path(tmp))
+            for name in ("champion", "challenger"):
+                key = services.store.put_dir(f"bench-adapters/{GEN_MODEL}-{name}", Path(tmp) / name)
+                draft = replace(first, artifact_uri=key, parent_version=1, created_at=datetime.now(UTC))
+                numbers.append(services.registry.register(draft, actor="bench").version)
+        with services.db.write() as conn:
+            model_repo.set_deployment(conn, GEN_MODEL, numbers[1], numbers[0], datetime.now(UTC))
+        print(json.dumps({"versions": numbers}), flush=True)
+    finally:
+        services.close()
+
+
+CONVERT = """import sys
+from pathlib import Path
+from learnloop.families.causal_lm import DEFAULT_BASE, resolve_base
+resolve_base(DEFAULT_BASE, Path(sys.argv[1]))
+"""
+
+
+def serve_for_rss(ctx: sb.Context, home: Path, url: str, name: str) -> dict[str, float]:
+    """A server (1 thread), 8 streamed answers at concurrency 8 and 8 one by one: its memory."""
+    os.environ["LEARNLOOP_GENERATION_THREADS"] = "1"
+    port = sb.free_port()
+    server = sb.Server(name, sb.serve_argv(home, url, port, sb.DEFAULT_LOOP), port, ctx.res.root / f"{name}.log")
+    ctx.res.servers.append(server)
+    server.start(timeout=300)
+    assert server.proc is not None
+    pid = server.proc.pid
+    wait_generative_ready(port, 600)
+    run_clients(port, PROMPTS, 16, 8, True)
+    run_clients(port, PROMPTS, 16, 1, False)
+    status, body = sb.http_json(port, "POST", f"/v1/models/{GEN_MODEL}/generate", {"prompt": "Hi", "max_new_tokens": 4})
+    out = {
+        "rss": proc_mib(pid, "VmRSS:"),
+        "peak": proc_mib(pid, "VmHWM:"),
+        "file": proc_mib(pid, "RssFile:"),
+        "anon": proc_mib(pid, "RssAnon:"),
+    }
+    sb.log(f"{name}: RSS {out}; served version {body.get('version') if status == 200 else body}")
+    sb.stop_served(ctx, sb.Served(server, home, url))
+    return out
+
+
+def rss_phase(ctx: sb.Context, home: Path, url: str) -> dict[str, dict[str, float]]:
+    """The same serving on a fresh server with the base only, then with 2 adapters registered.
+    The base is converted first, in another process: a server that converts the GGUF itself
+    keeps about 200 MiB more (what the conversion left in its heap)."""
+    convert = [sys.executable, "-c", CONVERT, str(home / "bases")]
+    subprocess.run(convert, check=True, capture_output=True, timeout=900)
+    base = serve_for_rss(ctx, home, url, "rss-base")
+    argv = [sys.executable, __file__, "--register-adapters", str(home), url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise sb.BenchError(f"registering adapters failed:\n{proc.stderr[-3000:]}")
+    sb.log(f"adapters registered: {proc.stdout.strip()}")
+    adapters = serve_for_rss(ctx, home, url, "rss-adapters")
+    return {"base": base, "adapters": adapters}
+
+
 # -- feedback -------------------------------------------------------------------------------------
 
 
@@ -426,14 +512,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="rounds per thread count (and feedback runs)")
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk feedback run")
     parser.add_argument("--no-feedback", action="store_true")
+    parser.add_argument("--no-rss", action="store_true", help="skip the memory of a server with 2 adapters")
+    parser.add_argument("--only-rss", action="store_true", help="only the memory of a server with 2 adapters")
     parser.add_argument("--out", type=Path, default=Path("bench/results/generate-http.json"))
     parser.add_argument("--bases-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--baseline-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--register-adapters", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.baseline_worker:
         baseline_worker(args.bases_dir, args.baseline_worker)
+        return
+    if args.register_adapters:
+        register_adapters(Path(args.register_adapters[0]), args.register_adapters[1])
         return
     load_before = Path("/proc/loadavg").read_text().split(" ", 1)[0]
     corpus = sb.read_sentences("yelp") + sb.read_sentences("amazon_cells") + sb.read_sentences("imdb")
@@ -441,6 +533,7 @@ def main() -> None:
     ctx = sb.Context(args=args, res=res, backend="sqlite", corpus=corpus, predict_texts=[])
     rows: list[Figures] = []
     feedback: dict[str, list[sb.WrkResult]] = {}
+    rss: dict[str, dict[str, float]] = {}
     try:
         extra = ["--no-header", "--text-column", "0", "--label-column", "1", "--retrain-every", str(10**9)]
         home, url, _ = sb.init_home(ctx, "home", sb.DATA / "yelp_labelled.txt", extra)
@@ -449,7 +542,7 @@ def main() -> None:
         )
         sb.log(f"learnloop init --task generation took {wall:.1f}s")
         served = None
-        for i, threads in enumerate(args.threads):
+        for i, threads in enumerate([] if args.only_rss else args.threads):
             figures, served = measure(ctx, home, url, threads)
             rows.append(figures)
             print(report([figures], {}, args.concurrency, (load_before, "-")), flush=True)
@@ -459,10 +552,20 @@ def main() -> None:
             ids = [pid for f in rows for pid in f.prediction_ids]
             feedback = feedback_runs(ctx, served, ids)
             sb.stop_served(ctx, served)
+        if not args.no_rss:
+            rss = rss_phase(ctx, home, url)
     finally:
         res.close()
     load_after = Path("/proc/loadavg").read_text().split(" ", 1)[0]
     table = report(rows, feedback, args.concurrency, (load_before, load_after))
+    if rss:
+        b, a = rss["base"], rss["adapters"]
+        table += (
+            f"\n\nserver RSS (1 thread, after 8 streamed answers at c=8 and 8 one by one): base only "
+            f"{b['rss']:.0f} MiB (peak {b['peak']:.0f}, {b['file']:.0f} file-backed); base + 2 adapters (champion v3, "
+            f"previous champion v2, both attached) {a['rss']:.0f} MiB (peak {a['peak']:.0f}, {a['file']:.0f} "
+            f"file-backed, {a['anon']:.0f} anonymous): the adapters add {a['rss'] - b['rss']:+.0f} MiB"
+        )
     print()
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -471,6 +574,7 @@ def main() -> None:
             {
                 "figures": [f.__dict__ for f in rows],
                 "feedback": {k: [r.__dict__ for r in v] for k, v in feedback.items()},
+                "rss": rss,
                 "table": table,
             },
             indent=2,
