@@ -68,7 +68,7 @@ def test_two_hosts_with_different_disks_share_one_database(tmp_path: Path, datab
         host_b.feedback.record_sync("m", [FeedbackInput(text="Cold soup, rude waiter.", label="0")])
         outcome = host_b.training.retrain("m", actor="test")
         if not outcome.promoted:
-            host_b.registry.promote("m", outcome.version, actor="test")
+            host_b.registry.promote("m", outcome.version, actor="test", force=True)
         v2 = host_b.registry.version("m", outcome.version)
     finally:
         host_b.close()

@@ -260,7 +260,8 @@ def test_every_feedback_kind_on_a_generation_is_stored(served: Services) -> None
         assert correction.feedback.payload["correction"].startswith("The inn is by the well")
         page = await http.get("/dashboard/models/npc")
         assert page.status_code == 200, page.text
-        assert "The inn is by the well" in page.text and "preferred (strength 0.8)" in page.text
+        assert "The inn is by the well" in page.text  # the correction, beside the answer it corrects
+        assert "0.80" in page.text  # the preference's strength, in the recent preferences
         assert "copied = True" in page.text
 
     run(served, scenario)
