@@ -73,6 +73,12 @@ def check_options(source: DataSource, golden_fraction: float) -> None:
         raise ValidationError(
             f"golden_fraction must be between {low} and {high}, got {golden_fraction}", field="golden_fraction"
         )
+    check_file_options(source, ("text_column", "label_column"))
+
+
+def check_file_options(source: DataSource, columns: tuple[str, str]) -> None:
+    """A file source's format, quoting and its two columns (named ``columns`` to the user),
+    checked before the file is read; rows given directly have none."""
     if isinstance(source, RowsSource):
         return
     if source.fmt is not None and source.fmt not in SUPPORTED_FORMATS:
@@ -81,11 +87,12 @@ def check_options(source: DataSource, golden_fraction: float) -> None:
         )
     if source.quoting not in _QUOTING:
         raise ValidationError(f"unknown quoting {source.quoting!r}; use csv or none", field="quoting")
-    for name, value in (("text_column", source.text_column), ("label_column", source.label_column)):
+    first, second = columns
+    for name, value in ((first, source.text_column), (second, source.label_column)):
         if not value:
             raise ValidationError(f"{name} must name a column", field=name)
     if source.text_column == source.label_column:
-        raise ValidationError("text_column and label_column must be different columns", field="label_column")
+        raise ValidationError(f"{first} and {second} must be different columns", field=second)
 
 
 def prepare(source: DataSource, *, golden_fraction: float, seed: int, max_labels: int) -> BootstrapData:

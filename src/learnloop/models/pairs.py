@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from learnloop.datasets.readers import EMPTY_TEXT, MISSING_LABEL, SUPPORTED_FORMATS, read_labelled
-from learnloop.errors import DataError, ValidationError
-from learnloop.models.data import BootstrapData, DataSource, Rows, RowsSource
+from learnloop.datasets.readers import EMPTY_TEXT, MISSING_LABEL, read_labelled
+from learnloop.errors import DataError
+from learnloop.models.data import BootstrapData, DataSource, Rows, RowsSource, check_file_options
 from learnloop.policy import GenerationPolicy
 
 PROMPT_COLUMN = "prompt"
@@ -25,24 +25,11 @@ MIN_SFT_ROWS = 8  # fewer teach an adapter nothing but noise
 EMPTY_PROMPT, EMPTY_RESPONSE = "empty_prompt", "empty_response"
 PROMPT_TOO_LONG, RESPONSE_TOO_LONG = "prompt_too_long", "response_too_long"
 _RENAMED = {EMPTY_TEXT: EMPTY_PROMPT, MISSING_LABEL: EMPTY_RESPONSE}
-_QUOTING = (None, "csv", "none")
 
 
 def check_pair_options(source: DataSource) -> None:
     """What can be checked of a prompt/response source before any data is read."""
-    if isinstance(source, RowsSource):
-        return
-    if source.fmt is not None and source.fmt not in SUPPORTED_FORMATS:
-        raise ValidationError(
-            f"unknown format {source.fmt!r}; supported: {', '.join(SUPPORTED_FORMATS)}", field="format"
-        )
-    if source.quoting not in _QUOTING:
-        raise ValidationError(f"unknown quoting {source.quoting!r}; use csv or none", field="quoting")
-    for name, value in (("prompt_column", source.text_column), ("response_column", source.label_column)):
-        if not value:
-            raise ValidationError(f"{name} must name a column", field=name)
-    if source.text_column == source.label_column:
-        raise ValidationError("prompt_column and response_column must be different columns", field="response_column")
+    check_file_options(source, ("prompt_column", "response_column"))
 
 
 def prepare_pairs(source: DataSource, limits: GenerationPolicy) -> BootstrapData:
