@@ -83,6 +83,27 @@ def comparison_table(name: str, differences: Mapping[str, Any], champion: Any) -
     return table
 
 
+def training_table(training: Mapping[str, Any]) -> Table:
+    """A generative version's adapter fit: its stages, what each learnt from and how it ended."""
+    skipped = training.get("skipped_by_budget") or []
+    note = f"; skipped by the time budget: {', '.join(skipped)}" if skipped else ""
+    table = Table(title=f"adapter fit, {training.get('seconds', 0):.1f}s{note}", title_justify="left")
+    for column in ("stage", "rows", "steps", "mean loss", "last loss", "reward margin", "seconds"):
+        table.add_column(column)
+    for stage in training.get("stages", []):
+        last = stage.get("last") or {}
+        table.add_row(
+            stage["stage"] + (" (budget)" if stage.get("stopped_by_budget") else ""),
+            str(stage["examples"]),
+            str(stage["steps"]),
+            num(stage.get("train_loss")),
+            num(last.get("loss")),
+            num(last.get("rewards/margins")),
+            f"{stage.get('seconds', 0):.1f}",
+        )
+    return table
+
+
 def version_tables(v: ModelVersion) -> list[Table]:
     """Every evaluation set's scores and per-class table, then the latency, if recorded."""
     tables: list[Table] = []
@@ -97,4 +118,7 @@ def version_tables(v: ModelVersion) -> list[Table]:
     latency = v.metrics.get("latency")
     if latency and latency.get("n"):
         tables.append(latency_table(latency))
+    training = v.metrics.get("training")
+    if training:
+        tables.append(training_table(training))
     return tables
