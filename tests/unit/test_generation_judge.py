@@ -64,6 +64,19 @@ def test_a_judge_trained_on_ratings_prefers_the_kind_of_answer_rated_well() -> N
     assert judge.quality.auc is not None and judge.quality.auc > 0.9
 
 
+def test_a_judge_compares_two_versions_answers_for_the_gate() -> None:
+    judge = train_judge(rows(40), seed=0)
+    assert judge is not None
+    prompts = ["Is there a room?", "What's to eat?"]
+    scores = judge.compare(
+        prompts,
+        ["As an AI, I have no rooms.", "As a language model, I cannot eat."],
+        ["Welcome, traveller! A room by the hearth.", "Welcome, friend! Stew and bread tonight."],
+    )
+    assert all(c > a for a, c in zip(scores.champion, scores.candidate, strict=True))
+    assert (scores.judge_auc, scores.judge_auc_n, scores.judge_trained_on) == (judge.quality.auc, 10, 40)
+
+
 def test_a_judge_survives_pickling_with_the_same_scores() -> None:
     judge = train_judge(rows(24), seed=1)
     assert judge is not None

@@ -334,7 +334,7 @@ def compare_generators(
     else:
         fallback = _fallback(checks["preference"], checks["judge"], judge, policy)
         checks["preference_fallback"] = fallback
-        reasons.append(fallback.reason)
+        reasons.insert(1, fallback.reason)  # beside the preference check it stands in for
         preference_ok = bool(fallback.passed)
     passed = preference_ok and checks["nll"].passed is not False and checks["judge"].passed is not False
     return {

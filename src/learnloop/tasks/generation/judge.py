@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from learnloop.evaluation.auc import roc_auc
+from learnloop.evaluation.generative_gate import JudgeScores
 from learnloop.tasks.generation.answers import prompt_text
 from learnloop.tasks.generation.curate import UNDESIRABLE_MAX_RATING
 from learnloop.tasks.generation.sets import KtoRow
@@ -118,6 +119,17 @@ class Judge:
 
     def score(self, prompt: str, response: str) -> float:
         return self.scores([(prompt, response)])[0]
+
+    def compare(self, prompts: Sequence[str], champion: Sequence[str], candidate: Sequence[str]) -> JudgeScores:
+        """Both versions' answers to the same prompts, scored, with this judge's quality: what
+        the generative gate reads."""
+        return JudgeScores(
+            champion=self.scores(list(zip(prompts, champion, strict=True))),
+            candidate=self.scores(list(zip(prompts, candidate, strict=True))),
+            judge_auc=self.quality.auc,
+            judge_auc_n=self.quality.held_out,
+            judge_trained_on=self.quality.trained_on,
+        )
 
 
 def _examples(rows: Sequence[JudgeExample | KtoRow]) -> list[JudgeExample]:
