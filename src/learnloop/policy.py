@@ -206,6 +206,12 @@ class GatePolicy(_Section):
     slice_margin: float = 0.05  # a slice must not be significantly worse by more than this
     min_slice_examples: int = 50  # smaller slices are reported, not judged
     auto_promote: bool = True  # a candidate that passes goes to traffic (per the rollout section)
+    # Generative models, on the held-out part of their training sets (evaluation.generative_gate):
+    min_preference_pairs: int = 20  # fewer held-out preference pairs: the preference check cannot pass
+    nll_margin: float = 0.05  # held-out NLL per token of good answers may not be shown higher by this (nats)
+    judge_prompts: int = 16  # held-out prompts both versions answer for the judge to score (0: no judge)
+    judge_required: bool = False  # the judge must show the candidate better (else it is only reported)
+    judge_max_new_tokens: int = 48  # each version's greedy answer to a judged prompt is at most this long
 
     @property
     def slices(self) -> tuple[str, ...]:
@@ -231,6 +237,15 @@ class GatePolicy(_Section):
             (0 <= self.golden_ece_margin <= 1, "golden_ece_margin", "must be in [0, 1] (1: not checked)"),
             (0 <= self.slice_margin < 1, "slice_margin", "must be in [0, 1)"),
             (self.min_slice_examples >= 1, "min_slice_examples", "must be >= 1"),
+            (self.min_preference_pairs >= 1, "min_preference_pairs", "must be >= 1"),
+            (0 <= self.nll_margin <= 10, "nll_margin", "must be in [0, 10] (nats per token)"),
+            (0 <= self.judge_prompts <= 10_000, "judge_prompts", "must be in [0, 10000] (0: no judge)"),
+            (1 <= self.judge_max_new_tokens <= 4_096, "judge_max_new_tokens", "must be in [1, 4096]"),
+            (
+                self.judge_prompts > 0 or not self.judge_required,
+                "judge_required",
+                "needs judge_prompts >= 1 (the judge scores no answers with judge_prompts=0)",
+            ),
         ]
 
 

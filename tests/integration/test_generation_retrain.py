@@ -104,7 +104,9 @@ def test_an_adapter_trained_on_flipped_preferences_is_rejected_on_the_newest_tru
 def test_kto_learns_from_ratings_when_there_are_too_few_pairs(services: Services, tiny_llama_dir: Path) -> None:
     """Answers rated 5 and 1 (two to one prompt are a pair too, by their rating gap: DPO needs
     ``min_pairs`` of them, so a high minimum leaves the unpaired ratings to KTO)."""
-    create(services, tiny_llama_dir, sft_steps=10, kto_steps=20, kto_learning_rate=5e-3, min_kto_rows=8, min_pairs=1_000)
+    create(
+        services, tiny_llama_dir, sft_steps=10, kto_steps=20, kto_learning_rate=5e-3, min_kto_rows=8, min_pairs=1_000
+    )
     ratings = []
     for name in NAMES[:20]:
         prompt, good, bad = innkeeper(name)
@@ -125,6 +127,6 @@ def test_kto_learns_from_ratings_when_there_are_too_few_pairs(services: Services
 def test_too_little_feedback_changes_nothing(services: Services, tiny_llama_dir: Path) -> None:
     create(services, tiny_llama_dir)
     prefer(services, NAMES[:4])
-    with pytest.raises(InsufficientDataError, match="policy.min_pairs is 8"):
+    with pytest.raises(InsufficientDataError, match=r"policy\.min_pairs is 8"):
         services.training.retrain("npc", actor="test")
     assert [v.version for v in services.registry.versions("npc")] == [1]

@@ -120,7 +120,9 @@ class TrainingService:
                 bases_dir=self.bases_dir,
             )
 
-    def train(self, inputs: RetrainInputs, progress: Progress = _no_progress, *, span: tuple[float, float] = (0.0, 1.0)) -> Candidate:
+    def train(
+        self, inputs: RetrainInputs, progress: Progress = _no_progress, *, span: tuple[float, float] = (0.0, 1.0)
+    ) -> Candidate:
         """The task's ``train``, where the runner runs training work (the training process);
         what it reports reaches ``progress`` scaled into ``span``."""
         return self.runner.run(train, inputs, within(progress, *span))

@@ -131,7 +131,9 @@ def train_adapter(
     with warnings.catch_warnings():
         # peft reads transformers' deprecated ``is_gradient_checkpointing``; nothing of ours calls it
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-        return _train(base, stages, directory, lora or LoraParams(), system_prompt, seed, threads, budget_seconds, report)
+        return _train(
+            base, stages, directory, lora or LoraParams(), system_prompt, seed, threads, budget_seconds, report
+        )
 
 
 def _check_stage(stage: Stage) -> None:
@@ -140,7 +142,9 @@ def _check_stage(stage: Stage) -> None:
     for example in stage.examples:
         texts = [example.chosen, example.rejected] if isinstance(example, PreferenceExample) else [example.response]
         if not example.messages or any(not t for t in texts):
-            raise ValidationError(f"every {stage.kind} example needs a conversation and non-empty answers", field="rows")
+            raise ValidationError(
+                f"every {stage.kind} example needs a conversation and non-empty answers", field="rows"
+            )
     if stage.kind == "kto" and len({e.desirable for e in stage.examples if isinstance(e, KtoExample)}) < 2:
         raise InsufficientDataError("the kto stage needs desirable and undesirable answers")
 
@@ -281,7 +285,9 @@ def _trainer(stage: Stage, model: Any, tokenizer: Any, dataset: Any, common: dic
         from trl.trainer.sft_trainer import SFTTrainer
 
         config = SFTConfig(**common, activation_checkpointing=False)
-        return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[watcher])
+        return SFTTrainer(
+            model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[watcher]
+        )
     if stage.kind == "dpo":
         from trl.trainer.dpo_config import DPOConfig
         from trl.trainer.dpo_trainer import DPOTrainer

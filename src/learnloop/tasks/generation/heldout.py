@@ -82,8 +82,12 @@ def score_held_out(
     pairs = sets.preference.held_out
     margins: dict[str, list[float]] = {}
     for who, adapter in versions.items():
-        chosen = answer_logprobs(loaded, adapter, [(_turns(p.messages), p.chosen) for p in pairs], system_prompt=system_prompt)
-        rejected = answer_logprobs(loaded, adapter, [(_turns(p.messages), p.rejected) for p in pairs], system_prompt=system_prompt)
+        chosen = answer_logprobs(
+            loaded, adapter, [(_turns(p.messages), p.chosen) for p in pairs], system_prompt=system_prompt
+        )
+        rejected = answer_logprobs(
+            loaded, adapter, [(_turns(p.messages), p.rejected) for p in pairs], system_prompt=system_prompt
+        )
         margins[who] = [c.logprob - r.logprob for c, r in zip(chosen, rejected, strict=True)]
     report(0.3, f"preference margins on {len(pairs)} held-out pairs")
 
@@ -91,7 +95,9 @@ def score_held_out(
     nll: dict[str, list[float]] = {}
     tokens: list[int] = []
     for who, adapter in versions.items():
-        scored = answer_logprobs(loaded, adapter, [(_turns(r.messages), r.response) for r in good], system_prompt=system_prompt)
+        scored = answer_logprobs(
+            loaded, adapter, [(_turns(r.messages), r.response) for r in good], system_prompt=system_prompt
+        )
         nll[who] = [s.nll_per_token for s in scored]
         tokens = [s.tokens for s in scored]
     report(0.5, f"likelihood of {len(good)} held-out good answers")
@@ -103,7 +109,11 @@ def score_held_out(
         prompts = [prompt_text(c) for c in conversations]
         answers = {
             who: greedy_answers(
-                loaded, adapter, [_turns(c) for c in conversations], max_new_tokens=max_new_tokens, system_prompt=system_prompt
+                loaded,
+                adapter,
+                [_turns(c) for c in conversations],
+                max_new_tokens=max_new_tokens,
+                system_prompt=system_prompt,
             )
             for who, adapter in versions.items()
         }

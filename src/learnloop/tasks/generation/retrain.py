@@ -174,7 +174,9 @@ def train(inputs: RetrainInputs, report: Report) -> Candidate:
         train_seconds = time.perf_counter() - started
         kto_rows = list(sets.kto.train)
         judge_model = train_judge(kto_rows, seed=JUDGE_SEED) if policy.gate.judge_prompts > 0 else None
-        refusal = judge_refusal(kto_rows) if policy.gate.judge_prompts > 0 else "judging is off (policy.judge_prompts 0)"
+        refusal = (
+            judge_refusal(kto_rows) if policy.gate.judge_prompts > 0 else "judging is off (policy.judge_prompts 0)"
+        )
         champion = inputs.champion
         champion_dir = store.get_dir(champion.artifact_uri) if champion is not None and champion.artifact_uri else None
         report(0.72, "scoring the candidate and the champion on the held-out data")
