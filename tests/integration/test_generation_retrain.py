@@ -71,7 +71,7 @@ def test_an_adapter_trained_on_the_players_preferences_is_judged_better_and_serv
     (stage,) = version.metrics["training"]["stages"]
     assert (stage["stage"], stage["steps"], stage["examples"]) == ("dpo", 30, 21)
     assert version.metrics["held_out"]["pairs"] == 9
-    preference = next(c for c in version.verdict["comparisons"] if "preference" in c["set_name"])
+    preference = next(c for c in version.verdict["comparisons"] if c["metric"] == "preference_accuracy")
     assert preference["n"] == 9 and preference["candidate_accuracy"] > preference["champion_accuracy"]
     assert any("preference accuracy" in reason for reason in version.verdict["reasons"])
     # Progress: each DPO step reached the caller, in order, within the retrain's span.
@@ -113,6 +113,7 @@ def test_kto_learns_from_ratings_when_there_are_too_few_pairs(services: Services
         for response, rating in ((good, 5), (bad, 1)):
             logged = services.generations.log_sync("npc", {"prompt": prompt, "response": response})
             ratings.append(FeedbackInput(prediction_id=logged.prediction_id, rating=rating))
+    services.ingest.flush()  # the prediction log writes in the background
     services.feedback.record_sync("npc", ratings)
     outcome = services.training.retrain("npc", actor="test")
 
