@@ -300,6 +300,8 @@ class Job:
     lease_until: datetime | None = None  # running: reclaimable by any worker after this
     attempts: int = 0  # times claimed; a reclaimed job is claimed again
     last_error: str | None = None  # why the last attempt ended without finishing (lease expiry)
+    cancelled_by: str | None = None  # cancelled: who asked (``JobService.cancel``)
+    cancel_reason: str | None = None  # cancelled: why
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Hierarchy::
     ├── ConflictError              the state forbids it (already exists, job already running)
     │   ├── GateRejectedError      a gate-rejected version put on traffic without forcing it
     │   ├── LeaseLostError         a worker's job was reclaimed by another worker (its lease expired)
+    │   │   └── JobCancelledError  ... or cancelled by a person while it ran
     │   ├── IdempotencyConflictError   a client feedback_id reused for a different event
     │   ├── DuplicateInBatchError      a client feedback_id repeated inside one batch
     │   └── NotSupportedError      what is asked is not (yet) something this model can do
@@ -81,6 +82,12 @@ class GateRejectedError(ConflictError):
 
 class LeaseLostError(ConflictError):
     code = "lease_lost"
+
+
+class JobCancelledError(LeaseLostError):
+    """The running job was cancelled (``JobService.cancel``): its worker stops and writes nothing."""
+
+    code = "job_cancelled"
 
 
 class IdempotencyConflictError(ConflictError):

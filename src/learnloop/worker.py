@@ -152,7 +152,7 @@ class Worker:
             job,
             seconds=self.lease_seconds,
             heartbeat_seconds=self.heartbeat_seconds,
-            on_lost=self.training.runner.close,  # reclaimed elsewhere: stop the fit now
+            on_lost=self.training.runner.close,  # reclaimed elsewhere or cancelled: stop the fit now
         )
         with lease:
             try:
@@ -169,12 +169,28 @@ class Worker:
                     result=result,
                     message="done",
                 ):
-                    log.warning("job %s finished after another worker reclaimed it; its result is dropped", job.id)
+                    self._lost(job, lease, "finished")
         return True
+
+    def _lost(self, job: Job, lease: Lease, how: str) -> None:
+        """Say how the job ended here once this attempt no longer held it (it writes nothing)."""
+        extra = {"job_id": job.id, "model": job.model}
+        cancelled = lease.cancelled
+        if cancelled is not None:
+            log.info(
+                "job %s cancelled by %s (%s): %s, nothing of it kept",
+                job.id,
+                cancelled.cancelled_by,
+                cancelled.cancel_reason,
+                how,
+                extra=extra,
+            )
+        else:
+            log.warning("job %s %s after another worker reclaimed it; nothing of it kept", job.id, how, extra=extra)
 
     def _failed(self, job: Job, lease: Lease, exc: Exception) -> None:
         if isinstance(exc, LeaseLostError) or lease.lost:
-            log.warning("job %s stopped: its lease was lost (%s)", job.id, exc)
+            self._lost(job, lease, f"stopped ({type(exc).__name__}: {exc})")
             return
         message = exc.message if isinstance(exc, LearnloopError) else f"{type(exc).__name__}: {exc}"
         if self._stop.is_set():

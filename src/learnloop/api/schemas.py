@@ -200,6 +200,8 @@ class JobPublic(BaseModel):
     lease_until: datetime | None = Field(None, description="Running: any worker may reclaim the job after this.")
     attempts: int = Field(0, description="Times the job was claimed; a reclaimed retrain runs again from scratch.")
     last_error: str | None = Field(None, description="Why the last attempt ended unfinished (its lease expired).")
+    cancelled_by: str | None = Field(None, description="Cancelled: who cancelled the job.")
+    cancel_reason: str | None = Field(None, description="Cancelled: why.")
 
     @classmethod
     def of(cls, j: Job) -> JobPublic:
@@ -220,6 +222,8 @@ class JobPublic(BaseModel):
             lease_until=j.lease_until,
             attempts=j.attempts,
             last_error=j.last_error,
+            cancelled_by=j.cancelled_by,
+            cancel_reason=j.cancel_reason,
         )
 
 

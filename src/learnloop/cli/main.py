@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from learnloop.cli import asking, drift, generate, models, replay, rollouts, serve, subjects, webhooks
+from learnloop.cli import asking, drift, generate, jobs, models, replay, rollouts, serve, subjects, webhooks
 from learnloop.cli.common import err_console
 from learnloop.errors import LearnloopError
 
@@ -39,6 +39,7 @@ app.command()(generate.generate)
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(serve.db_app, name="db")
 
 

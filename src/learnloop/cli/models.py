@@ -30,6 +30,7 @@ from learnloop.cli.common import (
     settings_for,
     write_file,
 )
+from learnloop.cli.jobs import note as job_note
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.config import Settings
 from learnloop.domain import Event, ModelVersion, Rollout
@@ -358,7 +359,7 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
                     f"{j.progress:.0%}",
                     str(j.attempts),
                     j.requested_by,
-                    (j.error or j.message or j.last_error or "")[:80],
+                    job_note(j)[:80],
                 )
             console.print(table)
         if o.recent_events:

@@ -171,6 +171,8 @@ def retrain(
                 if job.status == JobStatus.QUEUED and services.worker.run_once():
                     continue
                 time.sleep(0.3)
+        if job.status == JobStatus.CANCELLED:
+            fail(f"retrain cancelled by {job.cancelled_by}: {job.cancel_reason}")
         if job.status != JobStatus.SUCCEEDED or job.result is None:
             fail(f"retrain {job.status.value}: {job.error}")
         result = job.result

@@ -6,8 +6,12 @@ worker that dies, hangs or loses the database stops renewing, and once the lease
 expired any worker on any host reclaims the job (``JobService.reclaim_expired``): queued
 again for a clean attempt while the model's ``policy.retrain_retries`` last, else failed
 with the reason. Every write the first worker makes afterwards is fenced by (worker id,
-attempt) and changes nothing, so a reclaimed attempt cannot finish or register anything
-beside the new one; its progress reports raise ``LeaseLostError`` and end it.
+attempt, still running) and changes nothing, so a reclaimed attempt cannot finish or register
+anything beside the new one; its progress reports raise ``LeaseLostError`` and end it.
+
+A job cancelled while it runs (``JobService.cancel``) is lost the same way: the next heartbeat
+finds the job no longer running under this attempt, ``on_lost`` stops the fit, and the
+progress reports raise ``JobCancelledError`` (a ``LeaseLostError``) naming who and why.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlalchemy import Connection
 
 from learnloop.clock import Clock
 from learnloop.domain import Job, JobStatus
-from learnloop.errors import LeaseLostError
+from learnloop.errors import JobCancelledError, LeaseLostError
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import jobs as job_repo
@@ -33,7 +37,8 @@ log = logging.getLogger(__name__)
 
 class Lease:
     """A worker's hold on one running job, renewed on its own thread while in a ``with``
-    block. ``on_lost`` runs (once, on the heartbeat thread) when another worker took it."""
+    block. ``on_lost`` runs (once, on the heartbeat thread) when another worker took it or
+    someone cancelled it."""
 
     def __init__(
         self,
@@ -52,6 +57,7 @@ class Lease:
         self.heartbeat_seconds = heartbeat_seconds
         self._on_lost = on_lost
         self._lost = threading.Event()
+        self._cancelled: Job | None = None  # the job as cancelled, when that is why it was lost
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -59,9 +65,15 @@ class Lease:
     def lost(self) -> bool:
         return self._lost.is_set()
 
+    @property
+    def cancelled(self) -> Job | None:
+        """The job as someone cancelled it, when that is how this attempt lost it."""
+        return self._cancelled if self.lost else None
+
     def renew(self, **values: Any) -> None:
         """Extend the lease (and set ``values`` on the job, e.g. progress) while this attempt
-        still holds it; ``LeaseLostError`` when another worker reclaimed the job."""
+        still holds it; ``LeaseLostError`` when another worker reclaimed the job,
+        ``JobCancelledError`` when it was cancelled."""
         if not self.lost:
             until = self.clock.now() + timedelta(seconds=self.seconds)
             with self.db.write() as conn:
@@ -69,11 +81,18 @@ class Lease:
             if not held:
                 self._lose()
         if self.lost:
-            raise LeaseLostError(
-                f"job {self.job.id} was reclaimed by another worker after its lease expired; "
-                f"this attempt ({self.job.attempts}) stops and writes nothing more",
-                field="job_id",
+            raise self._lost_error()
+
+    def _lost_error(self) -> LeaseLostError:
+        stops = f"this attempt ({self.job.attempts}) stops and writes nothing more"
+        if self._cancelled is not None:
+            job = self._cancelled
+            return JobCancelledError(
+                f"job {job.id} was cancelled by {job.cancelled_by} ({job.cancel_reason}); {stops}", field="job_id"
             )
+        return LeaseLostError(
+            f"job {self.job.id} was reclaimed by another worker after its lease expired; {stops}", field="job_id"
+        )
 
     def finish(self, *, also: Callable[[Connection], object] | None = None, **values: Any) -> bool:
         """Stop the heartbeat and write the job's final state (and ``also``, in the same
@@ -112,15 +131,30 @@ class Lease:
     def _lose(self) -> None:
         if self._lost.is_set():
             return
+        self._cancelled = self._as_cancelled()
         self._lost.set()
-        log.warning(
-            "lost the lease on job %s (attempt %d): another worker reclaimed it",
-            self.job.id,
-            self.job.attempts,
-            extra={"job_id": self.job.id, "model": self.job.model},
-        )
+        extra = {"job_id": self.job.id, "model": self.job.model}
+        if self._cancelled is not None:
+            log.info("job %s (attempt %d) was cancelled: stopping it", self.job.id, self.job.attempts, extra=extra)
+        else:
+            log.warning(
+                "lost the lease on job %s (attempt %d): another worker reclaimed it",
+                self.job.id,
+                self.job.attempts,
+                extra=extra,
+            )
         if self._on_lost is not None:
             self._on_lost()
+
+    def _as_cancelled(self) -> Job | None:
+        """The job now, if it was cancelled (else another worker reclaimed it)."""
+        try:
+            with self.db.read() as conn:
+                now = job_repo.get_job(conn, self.job.id)
+        except Exception:  # gone or unreadable: what matters is that this attempt stops
+            log.warning("could not read job %s after losing it", self.job.id, exc_info=True)
+            return None
+        return now if now.status == JobStatus.CANCELLED else None
 
     def _beat(self) -> None:
         while not self._done.wait(self.heartbeat_seconds):

@@ -72,6 +72,50 @@ class JobService:
         """The claimed ``job``'s lease, renewed every ``heartbeat_seconds`` inside a ``with``."""
         return Lease(self.db, self.clock, job, seconds=seconds, heartbeat_seconds=heartbeat_seconds, on_lost=on_lost)
 
+    def cancel(self, job_id: str, *, actor: str, reason: str) -> Job:
+        """Cancel a queued or running job: ``cancelled`` in the database at once, with who and
+        why, a ``<kind>_cancelled`` event, and its model's slot free for the next request. The
+        worker running it no longer holds it: its next heartbeat finds that out and stops the
+        fit, and its writes are fenced (nothing is registered, its status stays cancelled).
+        ``ConflictError`` naming the status when the job has finished; ``NotFoundError``."""
+        now = self.clock.now()
+        with self.db.write() as conn:
+            job = job_repo.get_job(conn, job_id, for_update=True)
+            if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+                raise ConflictError(
+                    f"job {job_id} is {job.status.value} already; only a queued or running job can be cancelled",
+                    field="job_id",
+                )
+            job_repo.update_job(
+                conn,
+                job.id,
+                status=JobStatus.CANCELLED,
+                finished_at=now,
+                cancelled_by=actor,
+                cancel_reason=reason,
+                message=f"cancelled while {job.status.value}",
+            )
+            event_repo.insert_event(
+                conn,
+                model=job.model,
+                kind=f"{job.kind}_cancelled",
+                at=now,
+                actor=actor,
+                reason=reason,
+                data={"job_id": job.id, "was": job.status.value, "worker": job.worker, "attempts": job.attempts},
+            )
+        log.info(
+            "job %s (%s of %s) cancelled while %s by %s: %s",
+            job.id,
+            job.kind,
+            job.model,
+            job.status.value,
+            actor,
+            reason,
+            extra={"job_id": job.id, "model": job.model},
+        )
+        return self.get(job_id)
+
     def reclaim_expired(self, actor: str) -> list[Job]:
         """Take back every running job whose lease expired (its worker died, hung or lost
         the database): queued again for a clean attempt while the retries last, else failed

@@ -88,6 +88,7 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     "retrain_queued": _simple("retrain queued"),
     "retrain_failed": _simple("retrain failed"),
     "retrain_reclaimed": _simple("retrain queued again after its worker stopped"),
+    "retrain_cancelled": _simple("retrain cancelled"),
     "rollout_started": _started,
     "rollout_step": _step,
     "rollout_paused": _simple("rollout of {v} paused"),

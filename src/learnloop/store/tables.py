@@ -198,6 +198,9 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("last_error", Text),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    # Cancelled (``JobService.cancel``): by whom and why; the worker running it stops its fit.
+    Column("cancelled_by", String(128)),
+    Column("cancel_reason", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),

@@ -94,18 +94,20 @@ class ChildProcessRunner:
             return result
 
     def close(self) -> None:
-        """Stop now: a fit in progress is killed (its job fails and is safe to retry) rather
-        than holding up a server's shutdown for its whole length."""
-        if self._pool is None:
+        """Stop now: a fit in progress is killed (its job fails and is safe to retry, or was
+        cancelled, or reclaimed by another worker) rather than holding up a server's shutdown
+        or a cancellation for its whole length. The next ``run`` starts a fresh process."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
             return
-        processes = list(getattr(self._pool, "_processes", {}).values())  # no public handle before 3.14
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        processes = list(getattr(pool, "_processes", {}).values())  # no public handle before 3.14
+        pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.terminate()
         for process in processes:
             process.join(5)
-        self._pool = None
 
 
 class ReportFile:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from learnloop.api.deps import QueryInt, ServicesDep
-from learnloop.api.schemas import JobPublic
+from learnloop.api.deps import AdminDep, QueryInt, ServicesDep
+from learnloop.api.schemas import ActionRequest, JobPublic
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -16,3 +16,13 @@ async def list_jobs(services: ServicesDep, model: str | None = None, limit: Quer
 @router.get("/{job_id}", response_model=JobPublic)
 async def get_job(job_id: str, services: ServicesDep) -> JobPublic:
     return JobPublic.of(services.jobs.get(job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+async def cancel_job(
+    job_id: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
+) -> JobPublic:
+    """Cancel a queued or running job (a running retrain's fit is stopped, nothing of it is
+    registered); its model can be retrained again at once. 409 once the job has finished."""
+    reason = body.reason if body else None
+    return JobPublic.of(services.jobs.cancel(job_id, actor=actor, reason=reason or "cancelled through the API"))

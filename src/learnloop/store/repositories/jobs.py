@@ -35,6 +35,8 @@ def _job(row: RowMapping) -> Job:
         lease_until=row["lease_until"],
         attempts=row["attempts"],
         last_error=row["last_error"],
+        cancelled_by=row["cancelled_by"],
+        cancel_reason=row["cancel_reason"],
     )
 
 
@@ -58,8 +60,12 @@ def insert_job(conn: Connection, *, id: str, model: str, kind: str, requested_by
     )
 
 
-def get_job(conn: Connection, job_id: str) -> Job:
-    row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+def get_job(conn: Connection, job_id: str, *, for_update: bool = False) -> Job:
+    """The job; with ``for_update`` its row stays locked until the transaction ends."""
+    q = select(t.jobs).where(t.jobs.c.id == job_id)
+    if for_update:
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().first()
     if row is None:
         raise NotFoundError(f"job {job_id!r} not found", field="job_id")
     return _job(row)

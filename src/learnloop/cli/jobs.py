@@ -1,0 +1,70 @@
+"""learnloop jobs list | cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from learnloop.cli.common import DbOpt, HomeOpt, actor, console, fail, open_services, settings_for
+from learnloop.domain import Job, JobStatus
+
+app = typer.Typer(help="Queued and running work (retrains): list it, cancel it.", no_args_is_help=True)
+
+
+def note(job: Job) -> str:
+    """What a person wants to know of a job besides its status: who cancelled it and why, its
+    error, or its progress message."""
+    if job.status == JobStatus.CANCELLED:
+        return f"cancelled by {job.cancelled_by}: {job.cancel_reason}"
+    return job.error or job.message or job.last_error or ""
+
+
+def list_jobs(
+    home: HomeOpt,
+    database_url: DbOpt = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model's jobs.")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+) -> None:
+    """The newest jobs: status, progress, attempts, who asked; who cancelled one and why."""
+    if not 1 <= limit <= 200:
+        fail("--limit must be between 1 and 200")
+    with open_services(settings_for(home, database_url)) as services:
+        table = Table(title="jobs")
+        for column in ("job", "model", "kind", "status", "progress", "attempts", "requested by", "created", "note"):
+            table.add_column(column)
+        for j in services.jobs.list(model, limit):
+            table.add_row(
+                j.id,
+                j.model,
+                j.kind,
+                j.status.value,
+                f"{j.progress:.0%}",
+                str(j.attempts),
+                escape(j.requested_by),
+                f"{j.created_at:%Y-%m-%d %H:%M:%S}",
+                escape(note(j)),
+            )
+        console.print(table)
+
+
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="Job id (learnloop jobs list).")],
+    home: HomeOpt,
+    database_url: DbOpt = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept on the job and its event).")] = None,
+) -> None:
+    """Cancel a queued or running job: a running retrain's fit is stopped by its worker and
+    nothing of it is registered; the model can be retrained again at once."""
+    with open_services(settings_for(home, database_url)) as services:
+        job = services.jobs.cancel(job_id, actor=actor(), reason=reason or "cancelled from the CLI")
+    console.print(f"job {job.id} ({job.kind} of {job.model}) {job.message}", markup=False)
+    console.print(f"by {job.cancelled_by}: {job.cancel_reason}", markup=False)
+    if job.worker is not None:  # it was running: its worker finds out at its next heartbeat
+        console.print(f"worker {job.worker} stops its fit; nothing of it is registered", markup=False)
+
+
+app.command("list")(list_jobs)
+app.command()(cancel)

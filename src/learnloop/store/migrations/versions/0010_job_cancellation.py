@@ -1,0 +1,28 @@
+"""job cancellation: who cancelled a job and why
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("cancelled_by", sa.String(length=128), nullable=True))
+        batch_op.add_column(sa.Column("cancel_reason", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_column("cancel_reason")
+        batch_op.drop_column("cancelled_by")
