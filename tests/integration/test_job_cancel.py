@@ -6,6 +6,7 @@ next retrain runs in a fresh training process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -13,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from conftest import alive, wait_for
+from learnloop.app import create_app
 from learnloop.domain import JobStatus, ModelVersion
 from learnloop.errors import ConflictError, JobCancelledError, NotFoundError
 from learnloop.jobs.leases import Lease
@@ -63,6 +66,17 @@ class GatedRunner(ChildProcessRunner):
         return [int(line) for line in path.read_text().split()] if path.exists() else []
 
 
+def dashboard_page(svc: Services, path: str) -> str:
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(services=svc))
+        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+            return await http.get(path)
+
+    page = asyncio.run(get())
+    assert page.status_code == 200, page.text
+    return page.text
+
+
 def version_numbers(svc: Services) -> list[int]:
     return [v.version for v in svc.registry.versions("m")]
 
@@ -79,6 +93,7 @@ def test_a_queued_job_is_cancelled_at_once_and_frees_its_models_slot(svc: Servic
     assert (event.actor, event.reason) == ("alice", "queued by mistake")
     assert event.data["job_id"] == job.id and event.data["was"] == "queued"
     assert svc.worker.run_once() is False  # nothing left to claim
+    assert "cancelled by alice: queued by mistake" in dashboard_page(svc, "/dashboard/models/m")
 
     again = svc.jobs.enqueue("m", "retrain", requested_by="test")  # the slot is free
     assert again.id != job.id and again.status == JobStatus.QUEUED

@@ -74,6 +74,7 @@ WORDS = set(
         "changed",
         "queued",
         "failed",
+        "cancelled",
         "started",
         "stepped",
         "paused",
