@@ -169,7 +169,7 @@ class Worker:
                     result=result,
                     message="done",
                 ):
-                    self._lost(job, lease, "finished")
+                    self._lost(job, lease, f"finished all the same; its result is not recorded on the job: {result}")
         return True
 
     def _lost(self, job: Job, lease: Lease, how: str) -> None:
@@ -178,7 +178,7 @@ class Worker:
         cancelled = lease.cancelled
         if cancelled is not None:
             log.info(
-                "job %s cancelled by %s (%s): %s, nothing of it kept",
+                "job %s cancelled by %s (%s): %s",
                 job.id,
                 cancelled.cancelled_by,
                 cancelled.cancel_reason,
@@ -186,7 +186,7 @@ class Worker:
                 extra=extra,
             )
         else:
-            log.warning("job %s %s after another worker reclaimed it; nothing of it kept", job.id, how, extra=extra)
+            log.warning("job %s reclaimed by another worker: %s", job.id, how, extra=extra)
 
     def _failed(self, job: Job, lease: Lease, exc: Exception) -> None:
         if isinstance(exc, LeaseLostError) or lease.lost:

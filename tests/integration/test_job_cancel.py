@@ -7,12 +7,11 @@ next retrain runs in a fresh training process."""
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -25,6 +24,7 @@ from learnloop.jobs.leases import Lease
 from learnloop.services import Services
 from learnloop.store.repositories import jobs as job_repo
 from learnloop.training.runner import ChildProcessRunner, InProcessRunner
+from training_gate import gated
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,17 +36,6 @@ R = TypeVar("R")
 @pytest.fixture
 def svc(services_factory: Callable[..., Services]) -> Services:
     return services_factory(job_lease_seconds=30.0, job_heartbeat_seconds=0.05)
-
-
-def gated(args: tuple[Path, Callable[[Any], Any], Any]) -> Any:
-    """In the training process: record this process's pid, wait until the gate file exists,
-    then do the real work."""
-    gate, fn, spec = args
-    with gate.with_suffix(".pids").open("a") as pids:
-        pids.write(f"{os.getpid()}\n")
-    while not gate.exists():
-        time.sleep(0.02)
-    return fn(spec)
 
 
 class GatedRunner(ChildProcessRunner):
@@ -113,8 +102,9 @@ def test_only_a_queued_or_running_job_can_be_cancelled(svc: Services, make_model
 
 
 def test_a_retrain_cancelled_mid_fit_ends_its_training_process_and_registers_nothing(
-    svc: Services, make_model: CreateModel, tmp_path: Path
+    svc: Services, make_model: CreateModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="learnloop.worker")
     make_model(svc, "m")
     before = version_numbers(svc)
     runner = GatedRunner(tmp_path / "gate")
@@ -141,6 +131,9 @@ def test_a_retrain_cancelled_mid_fit_ends_its_training_process_and_registers_not
     assert version_numbers(svc) == before
     kinds = [e.kind for e in svc.registry.events("m", 10)]
     assert kinds[0] == "retrain_cancelled" and "retrain_failed" not in kinds
+    said = [r.getMessage() for r in caplog.records if r.name == "learnloop.worker"]
+    assert any(f"job {job.id} cancelled by alice (wrong data): stopped" in line for line in said), said
+    assert not any(f"job {job.id} failed" in line for line in said), said
 
     again = svc.jobs.enqueue("m", "retrain", requested_by="test")  # free at once
     try:
@@ -173,7 +166,7 @@ def test_a_cancel_that_lands_after_the_fit_but_before_registering_registers_noth
     done = svc.jobs.get(job.id)
     assert (done.status, done.cancelled_by, done.error) == (JobStatus.CANCELLED, "bob", None)
     assert version_numbers(svc) == before
-    assert [e.kind for e in svc.registry.events("m", 10)][0] == "retrain_cancelled"
+    assert svc.registry.events("m", 1)[0].kind == "retrain_cancelled"
 
 
 def test_a_lease_on_a_cancelled_job_stops_once_and_writes_nothing(svc: Services, make_model: CreateModel) -> None:
