@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 
-def gated(args: tuple[Path, Callable[[Any], Any], Any]) -> Any:
+def gated(args: tuple[Path, Callable[[Any, Any], Any], Any], report: Callable[[float, str], None]) -> Any:
     """In the training process: record this process's pid beside the gate file, wait until the
     gate file exists, then do the real work."""
     gate, fn, spec = args
@@ -18,4 +18,4 @@ def gated(args: tuple[Path, Callable[[Any], Any], Any]) -> Any:
         pids.write(f"{os.getpid()}\n")
     while not gate.exists():
         time.sleep(0.02)
-    return fn(spec)
+    return fn(spec, report)

@@ -23,7 +23,7 @@ from learnloop.errors import ConflictError, JobCancelledError, NotFoundError
 from learnloop.jobs.leases import Lease
 from learnloop.services import Services
 from learnloop.store.repositories import jobs as job_repo
-from learnloop.training.runner import ChildProcessRunner, InProcessRunner
+from learnloop.training.runner import ChildProcessRunner, InProcessRunner, Report
 from training_gate import gated
 
 pytestmark = pytest.mark.timeout(180)
@@ -46,8 +46,8 @@ class GatedRunner(ChildProcessRunner):
         super().__init__()
         self.gate = gate
 
-    def run(self, fn: Callable[[S], R], spec: S) -> R:
-        result: R = super().run(gated, (self.gate, fn, spec))
+    def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
+        result: R = super().run(gated, (self.gate, fn, spec), progress)
         return result
 
     def pids(self) -> list[int]:
@@ -156,8 +156,8 @@ def test_a_cancel_that_lands_after_the_fit_but_before_registering_registers_noth
     job = svc.jobs.enqueue("m", "retrain", requested_by="test")
 
     class CancelledAfterTheFit(InProcessRunner):
-        def run(self, fn: Callable[[S], R], spec: S) -> R:
-            result = fn(spec)
+        def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
+            result = super().run(fn, spec, progress)
             svc.jobs.cancel(job.id, actor="bob", reason="changed my mind")
             return result
 
