@@ -389,6 +389,7 @@ DEFAULT_KINDS: tuple[str, ...] = (
     "rollout_started",
     "drift_detected",
     "accuracy_dropped",
+    "rating_dropped",
     "retrain_failed",
 )
 ALL_KINDS = "*"  # a webhook with kinds ["*"] receives every event

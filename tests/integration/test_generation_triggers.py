@@ -6,13 +6,16 @@ queues a retrain. (A generative retrain itself is the lead's; these check what i
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import httpx
 
 from learnloop.app import create_app
-from learnloop.domain import FeedbackInput
+from learnloop.domain import FeedbackInput, VersionStatus
 from learnloop.models import NewModel
+from learnloop.routing.split import in_share
 from learnloop.services import Services
 
 Factory = Callable[..., Services]
@@ -112,3 +115,34 @@ def test_low_ratings_alarm_once_queue_a_retrain_and_recover(services_factory: Fa
             assert '<span class="badge ok">above 3.50</span>' in page.text
 
     asyncio.run(scenario())
+
+
+def test_a_challenger_whose_answers_grow_far_longer_is_rolled_back_by_the_length_guardrail(
+    services_factory: Factory,
+) -> None:
+    services = services_factory()
+    npc(services)
+    services.cache.serve()
+    first = services.registry.version("npc", 1)
+    second = services.registry.register(
+        replace(first, version=0, status=VersionStatus.CANDIDATE, status_reason="a wordier provider"), actor="test"
+    )
+    changes = {"guardrail_min_predictions": 60, "canary_min_feedback": 1_000}
+    rollout = services.rollouts.start("npc", second.version, "ab", actor="test", share=0.5, changes=changes)
+    routes: Counter[str] = Counter()
+    for i in range(240):
+        subject = f"user-{i}"
+        wordy = in_share(rollout.id, subject, rollout.share)  # the arm this subject's requests go to
+        response = ("The inn is by the well, past the smithy. " * (20 if wordy else 2)) + "x" * (i % 7)
+        logged = services.generations.log_sync(
+            "npc", {"prompt": f"Where is the inn? ({i})", "response": response, "subject": subject}
+        )
+        routes[logged.route] += 1
+    services.ingest.flush()
+    assert routes["canary"] >= 60 and routes["champion"] >= 60
+    decision = services.rollouts.look("npc")
+    assert decision is not None and decision.action == "rollback", decision
+    assert "median answer length" in decision.reason
+    ended = services.rollouts.get("npc", rollout.id)
+    (check,) = [g for g in ended.stats["guardrails"] if g["name"] == "length_shift"]
+    assert check["tripped"] and check["value"] > 5

@@ -82,6 +82,7 @@ WORDS = set(
         "concluded",
         "drift",
         "accuracy",
+        "rating",
         "test",
         "something",
     ]

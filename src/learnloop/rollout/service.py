@@ -32,7 +32,7 @@ from learnloop.tasks import Task, get_task
 from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
-GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency and answer-shift guardrails read
+GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency, answer- and length-shift guardrails read
 
 
 class RolloutService:
