@@ -6,7 +6,9 @@
 * ``gate``: how a candidate is judged against the champion before it may serve;
 * ``rollout``: how a version that passed the gate reaches traffic, and what live evidence
   promotes or rolls it back;
-* ``monitoring``: drift checks and online accuracy.
+* ``monitoring``: drift checks and online accuracy;
+* ``generation``: a generative model's limits and how its feedback becomes training data;
+* ``adapters``: how a generative model's retrain fits its LoRA adapter.
 
 Every setting has one public *flat* name (``retrain_every``, ``alpha``, ``rollout``...), unique
 across sections: ``learnloop config --set``, ``PATCH .../policy`` and the API's policy objects
@@ -212,6 +214,12 @@ class GatePolicy(_Section):
     slice_margin: float = 0.05  # a slice must not be significantly worse by more than this
     min_slice_examples: int = 50  # smaller slices are reported, not judged
     auto_promote: bool = True  # a candidate that passes goes to traffic (per the rollout section)
+    # Generative models, on the held-out part of their training sets (evaluation.generative_gate):
+    min_preference_pairs: int = 20  # fewer held-out preference pairs: the preference check cannot pass
+    nll_margin: float = 0.05  # held-out NLL per token of good answers may not be shown higher by this (nats)
+    judge_prompts: int = 16  # held-out prompts both versions answer for the judge to score (0: no judge)
+    judge_required: bool = False  # the judge must show the candidate better (else it is only reported)
+    judge_max_new_tokens: int = 48  # each version's greedy answer to a judged prompt is at most this long
 
     @property
     def slices(self) -> tuple[str, ...]:
@@ -237,6 +245,15 @@ class GatePolicy(_Section):
             (0 <= self.golden_ece_margin <= 1, "golden_ece_margin", "must be in [0, 1] (1: not checked)"),
             (0 <= self.slice_margin < 1, "slice_margin", "must be in [0, 1)"),
             (self.min_slice_examples >= 1, "min_slice_examples", "must be >= 1"),
+            (self.min_preference_pairs >= 1, "min_preference_pairs", "must be >= 1"),
+            (0 <= self.nll_margin <= 10, "nll_margin", "must be in [0, 10] (nats per token)"),
+            (0 <= self.judge_prompts <= 10_000, "judge_prompts", "must be in [0, 10000] (0: no judge)"),
+            (1 <= self.judge_max_new_tokens <= 4_096, "judge_max_new_tokens", "must be in [1, 4096]"),
+            (
+                self.judge_prompts > 0 or not self.judge_required,
+                "judge_required",
+                "needs judge_prompts >= 1 (the judge scores no answers with judge_prompts=0)",
+            ),
         ]
 
 
@@ -370,6 +387,53 @@ class GenerationPolicy(_Section):
         ]
 
 
+@dataclass(frozen=True)
+class AdapterTrainingPolicy(_Section):
+    """How a generative model's retrain fits its LoRA adapter: the stages (SFT on good answers,
+    then DPO on preference pairs, or KTO on rated answers when there are too few pairs), their
+    settings, and a time budget. A stage with fewer rows than its minimum is skipped; a retrain
+    with no stage left has too little data and changes nothing. Defaults fit SmolLM2-135M on
+    CPU in a few minutes (../shared/LLM.md: LoRA needs learning rates near 1e-3; DPO at 2e-3
+    over-optimised, 5e-4 kept text sensible)."""
+
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    sft_steps: int = 30  # most optimiser steps of the SFT stage (0: no SFT)
+    sft_learning_rate: float = 2e-3
+    min_sft_rows: int = 8  # fewer SFT rows (good answers, corrections, the model's own rows): no SFT stage
+    dpo_steps: int = 30  # most steps of the DPO stage (0: no DPO)
+    dpo_learning_rate: float = 5e-4
+    dpo_beta: float = 0.1  # how far DPO may move from the SFT model
+    min_pairs: int = 16  # fewer preference pairs: no DPO stage (KTO instead, given enough rated answers)
+    kto_steps: int = 30  # most steps of the KTO stage (0: no KTO)
+    kto_learning_rate: float = 5e-4
+    kto_beta: float = 0.1
+    min_kto_rows: int = 16  # fewer rated answers (with both good and bad ones): no KTO stage
+    train_batch_size: int = 4
+    train_max_length: int = 512  # tokens of prompt and answer; longer rows are cut
+    train_budget_seconds: float = 1_800.0  # the stage running then stops after its step; later ones are skipped
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        return [
+            (1 <= self.lora_rank <= 256, "lora_rank", "must be in [1, 256]"),
+            (1 <= self.lora_alpha <= 1024, "lora_alpha", "must be in [1, 1024]"),
+            (0 <= self.sft_steps <= 100_000, "sft_steps", "must be in [0, 100000]"),
+            (0 <= self.dpo_steps <= 100_000, "dpo_steps", "must be in [0, 100000]"),
+            (0 <= self.kto_steps <= 100_000, "kto_steps", "must be in [0, 100000]"),
+            (0 < self.sft_learning_rate <= 1, "sft_learning_rate", "must be in (0, 1]"),
+            (0 < self.dpo_learning_rate <= 1, "dpo_learning_rate", "must be in (0, 1]"),
+            (0 < self.kto_learning_rate <= 1, "kto_learning_rate", "must be in (0, 1]"),
+            (0 < self.dpo_beta <= 10, "dpo_beta", "must be in (0, 10]"),
+            (0 < self.kto_beta <= 10, "kto_beta", "must be in (0, 10]"),
+            (self.min_sft_rows >= 1, "min_sft_rows", "must be >= 1"),
+            (self.min_pairs >= 1, "min_pairs", "must be >= 1"),
+            (self.min_kto_rows >= 2, "min_kto_rows", "must be >= 2"),
+            (1 <= self.train_batch_size <= 256, "train_batch_size", "must be in [1, 256]"),
+            (16 <= self.train_max_length <= 32_768, "train_max_length", "must be in [16, 32768]"),
+            (self.train_budget_seconds >= 0, "train_budget_seconds", "must be >= 0 (0: no budget)"),
+        ]
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "triggers": TriggerPolicy,
     "curation": CurationPolicy,
@@ -377,6 +441,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "rollout": RolloutPolicy,
     "monitoring": MonitoringPolicy,
     "generation": GenerationPolicy,
+    "adapters": AdapterTrainingPolicy,
 }
 # flat name -> (section, field)
 _FLAT: dict[str, tuple[str, str]] = {
@@ -394,6 +459,7 @@ class Policy:
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     generation: GenerationPolicy = field(default_factory=GenerationPolicy)
+    adapters: AdapterTrainingPolicy = field(default_factory=AdapterTrainingPolicy)
 
     @classmethod
     def of(cls, **settings: Any) -> Policy:

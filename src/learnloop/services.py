@@ -199,7 +199,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         dead_letter=settings.home / "dead-letter" / "predictions.jsonl",
     )
     runner: TrainingRunner = ChildProcessRunner() if settings.isolate_training else InProcessRunner()
-    training = TrainingService(db, store, store.url, registry, runner, clock)
+    training = TrainingService(db, store, store.url, registry, runner, clock, settings.bases_dir)
     jobs = JobService(db, clock)
     rollouts = RolloutService(db, registry, clock, metrics)
     shadow = ShadowRunner(db, metrics)

@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from html import unescape
 
 import httpx
+from rich.console import Console
 
 from generation_dashboard_scenario import START, feed_npc
 from learnloop.app import create_app
+from learnloop.cli.metrics_view import version_tables
 from learnloop.clock import FakeClock
+from learnloop.domain import VersionStatus
+from learnloop.evaluation import JudgeScores, NllScores, PreferenceScores, compare_generators, paired_comparison
+from learnloop.policy import Policy
 from learnloop.services import Services
 from learnloop.tasks.generation.ratings import mean_interval
 
@@ -129,3 +135,57 @@ def test_a_generative_models_page_shows_answers_feedback_ratings_preferences_and
     classifier = _page(services, "/dashboard/models/m").text
     assert 'id="learning-curve"' in classifier and 'id="recent-feedback"' in classifier
     assert 'id="recent-answers"' not in classifier and 'id="curation"' not in classifier
+
+
+def test_a_generative_verdict_shows_every_check_on_the_version_page_and_in_the_cli(services_factory: Factory) -> None:
+    services = services_factory(clock=FakeClock(START))
+
+    async def create() -> None:
+        transport = httpx.ASGITransport(app=create_app(services=services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+            body = {"name": "npc", "task": "generation", "backend": "external"}
+            assert (await http.post("/v1/models", json=body)).status_code == 201
+
+    asyncio.run(create())
+    champion = services.registry.version("npc", 1)
+    verdict = compare_generators(
+        PreferenceScores([-1.0] * 12 + [1.0] * 18, [1.0] * 30),
+        NllScores([1.25, 1.5, 2.0], [1.125, 1.5, 2.0], [10, 20, 30]),
+        JudgeScores([0.25] * 16, [0.5] * 16, judge_auc=0.75, judge_auc_n=20, judge_trained_on=80),
+        Policy(),
+        resamples=200,
+    )
+    assert verdict["passed"]
+    draft = replace(
+        champion, status=VersionStatus.CANDIDATE, parent_version=1, verdict={**verdict, "champion_version": 1}
+    )
+    number = services.registry.register(draft, actor="test").version
+
+    page = _page(services, f"/dashboard/models/npc/versions/{number}")
+    assert page.status_code == 200, page.text
+    preference = _text(_row(page.text, "check-preference_accuracy"))
+    assert preference.startswith("held_out_pairs preference accuracy 30 60.0% 100.0% +40.0 pts")
+    assert "0 / 12" in preference  # discordant: champion alone right / this version alone
+    nll = _text(_row(page.text, "check-nll_per_token"))
+    assert "held_out_good_answers" in nll and " 3 1.708 1.688 -0.021 " in nll + " "
+    judge = _text(_row(page.text, "check-judge_score"))
+    assert " 16 0.250 0.500 +0.250 +0.250 to +0.250 (90%)" in judge
+    reasons = _text(re.search(r'<ul class="reasons">.*?</ul>', page.text, re.S).group(0))  # type: ignore[union-attr]
+    assert "held-out preference accuracy 1.00 vs 0.60 (n=30 pairs" in reasons and "Wilcoxon signed-rank" in reasons
+
+    console = Console(record=True, width=240)
+    for table in version_tables(services.registry.version("npc", number)):
+        console.print(table)
+    shown = " ".join(console.export_text().split())
+    assert "gate checks against version 1" in shown
+    assert "preference accuracy │ held_out_pairs │ 30 │ 60.0% │ 100.0% │ +40.0 pts" in shown
+    assert "NLL per token (nats) │ held_out_good_answers │ 3 │ 1.708 │ 1.688 │ -0.021" in shown
+    assert "judge score │ held_out_prompts │ 16 │ 0.250 │ 0.500 │ +0.250" in shown and "reported" in shown
+
+    # A classifier's verdict keeps its accuracy rows.
+    golden = paired_comparison("golden", ["a"] * 10, ["a"] * 5 + ["b"] * 5, ["a"] * 10)
+    classic = {"passed": True, "reasons": ["ok"], "comparisons": [golden.to_dict()], "champion_version": 1}
+    number = services.registry.register(replace(draft, verdict=classic), actor="test").version
+    html = _page(services, f"/dashboard/models/npc/versions/{number}").text
+    table = _text(re.search(r'id="comparisons".*?</table>', html, re.S).group(0))  # type: ignore[union-attr]
+    assert "golden 10 50.0% 100.0% +50.0 pts" in table and "0 / 5" in table

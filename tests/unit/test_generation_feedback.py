@@ -260,9 +260,9 @@ def test_answer_categories() -> None:
     assert task.describe(model()) == "generation"
 
 
-def test_training_a_generative_model_is_refused_clearly() -> None:
+def test_training_a_model_answered_elsewhere_is_refused_clearly() -> None:
     from learnloop.tasks import RetrainInputs
 
-    inputs = RetrainInputs(model(), None, None, NOW, [], [], [], "file:///nowhere", "k")
-    with pytest.raises(NotSupportedError, match="arrives with issue 13"):
-        get_task("generation").train(inputs)
+    inputs = RetrainInputs(model(), None, None, NOW, [], [], [], "file:///nowhere", "k")  # family external
+    with pytest.raises(NotSupportedError, match="cannot fit its weights"):
+        get_task("generation").train(inputs, lambda fraction, message: None)

@@ -19,6 +19,7 @@ from learnloop.evaluation import (
     paired_bootstrap_diff_cis,
 )
 from learnloop.evaluation.auc import roc_auc_statistic
+from learnloop.evaluation.bootstrap import ratio_statistic
 from learnloop.evaluation.calibration import ece_statistic
 
 ORIGINAL_KEYS = {"n", "accuracy", "accuracy_ci95", "macro_f1", "per_class", "confusion_matrix"}
@@ -238,6 +239,15 @@ def test_paired_bootstrap_difference_sees_a_consistent_gain() -> None:
     ci = paired_bootstrap_diff_cis({"accuracy": (mean_statistic(a), mean_statistic(b))}, 500, seed=0)["accuracy"]
     assert ci is not None
     assert 0 < ci[0] < b.mean() - a.mean() < ci[1]
+
+
+def test_a_ratio_statistic_resamples_whole_examples_of_different_sizes() -> None:
+    # per-token NLL of three responses of 1, 10 and 100 tokens: total NLL over total tokens
+    totals, tokens = np.array([3.0, 10.0, 50.0]), np.array([1.0, 10.0, 100.0])
+    ratio = ratio_statistic(totals, tokens)
+    assert ratio(np.ones((1, 3)))[0] == pytest.approx(63 / 111)
+    weights = np.array([[2.0, 0.0, 1.0], [0.0, 3.0, 0.0]])  # two resamples, as counts
+    assert ratio(weights) == pytest.approx([56 / 102, 1.0])
 
 
 def test_bootstrap_of_1000_resamples_on_2000_examples_is_fast() -> None:

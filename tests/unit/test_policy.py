@@ -18,6 +18,21 @@ def test_round_trips_through_a_dict() -> None:
     assert policy.updated({"alpha": 0.01}).triggers.retrain_every == 150
 
 
+def test_the_generative_gate_settings_round_trip_in_the_gate_section() -> None:
+    defaults = Policy().gate
+    assert (defaults.min_preference_pairs, defaults.nll_margin) == (20, 0.05)
+    assert (defaults.judge_prompts, defaults.judge_required) == (16, False)
+    policy = Policy.of(min_preference_pairs=50, nll_margin=0.1, judge_prompts=32, judge_required=True)
+    assert Policy.from_dict(policy.to_dict()) == policy
+    assert Policy.from_dict(policy.to_sections()) == policy
+    stored = policy.to_sections()["gate"]
+    assert (stored["min_preference_pairs"], stored["nll_margin"]) == (50, 0.1)
+    assert (stored["judge_prompts"], stored["judge_required"]) == (32, True)
+    assert Policy.of(judge_prompts=0).gate.judge_prompts == 0
+    with pytest.raises(ValidationError):
+        Policy().updated({"judge_required": "yes"})
+
+
 def test_unknown_field_names_the_known_ones() -> None:
     with pytest.raises(ValidationError, match="retrain_every") as info:
         Policy().updated({"retrain_evry": 5})
@@ -40,6 +55,10 @@ def test_unknown_field_names_the_known_ones() -> None:
         ({"min_recent_gain": 1.0}, "min_recent_gain"),
         ({"feedback_weight": 0}, "feedback_weight"),
         ({"feedback_weight": "heavy"}, "feedback_weight"),
+        ({"min_preference_pairs": 0}, "min_preference_pairs"),
+        ({"nll_margin": -0.01}, "nll_margin"),
+        ({"judge_prompts": -1}, "judge_prompts"),
+        ({"judge_prompts": 0, "judge_required": True}, "judge_required"),
     ],
 )
 def test_out_of_range_values_are_refused_with_the_field_named(changes: dict[str, Any], field: str) -> None:

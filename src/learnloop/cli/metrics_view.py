@@ -1,4 +1,4 @@
-"""Rich tables of one version's stored metrics (``learnloop versions --version N``)."""
+"""Rich tables of one version's stored metrics and gate checks (``learnloop versions --version N``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ SCORES = (
     ("brier", "Brier", "num"),
 )
 LATENCY = ("p50", "p90", "p95", "p99", "max", "mean")
+# The generative gate's checks (``evaluation.generative_gate``): metric key -> (row name, format).
+GATE_METRICS = {
+    "preference_accuracy": ("preference accuracy", "pct"),
+    "nll_per_token": ("NLL per token (nats)", "num"),
+    "judge_score": ("judge score", "num"),
+}
 
 
 def num(value: Any) -> str:
@@ -83,6 +89,68 @@ def comparison_table(name: str, differences: Mapping[str, Any], champion: Any) -
     return table
 
 
+def training_table(training: Mapping[str, Any]) -> Table:
+    """A generative version's adapter fit: its stages, what each learnt from and how it ended."""
+    skipped = training.get("skipped_by_budget") or []
+    note = f"; skipped by the time budget: {', '.join(skipped)}" if skipped else ""
+    table = Table(title=f"adapter fit, {training.get('seconds', 0):.1f}s{note}", title_justify="left")
+    for column in ("stage", "rows", "steps", "mean loss", "last loss", "reward margin", "seconds"):
+        table.add_column(column)
+    for stage in training.get("stages", []):
+        last = stage.get("last") or {}
+        table.add_row(
+            stage["stage"] + (" (budget)" if stage.get("stopped_by_budget") else ""),
+            str(stage["examples"]),
+            str(stage["steps"]),
+            num(stage.get("train_loss")),
+            num(last.get("loss")),
+            num(last.get("rewards/margins")),
+            f"{stage.get('seconds', 0):.1f}",
+        )
+    return table
+
+
+def _difference(value: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:+.1f} pts" if kind == "pct" else f"{value:+.3f}"
+
+
+def _outcome(check: Mapping[str, Any]) -> str:
+    if check.get("min_n") is not None and check.get("n", 0) < check["min_n"]:
+        return f"too few (< {check['min_n']})"
+    if check.get("required") is False:
+        return "reported"
+    return "passed" if check.get("passed") else "FAILED"
+
+
+def gate_table(verdict: Mapping[str, Any]) -> Table | None:
+    """A generative verdict's checks against the champion: each version's value, the
+    difference with its interval, the one-sided p-value of "better" and the test."""
+    checks = [c for c in verdict.get("comparisons") or [] if isinstance(c, Mapping) and c.get("metric") in GATE_METRICS]
+    if not checks:
+        return None
+    table = Table(title=f"gate checks against version {verdict.get('champion_version', '?')}", title_justify="left")
+    for column in ("check", "set", "n", "champion", "this version", "difference", "CI", "p better", "test", "outcome"):
+        table.add_column(column)
+    for c in checks:
+        label, kind = GATE_METRICS[c["metric"]]
+        confidence = f" ({c['confidence']:.0%})" if c.get("confidence") is not None else ""
+        table.add_row(
+            label,
+            str(c.get("set_name", "-")),
+            str(c.get("n", "-")),
+            _fmt(c.get("champion"), kind),
+            _fmt(c.get("candidate"), kind),
+            _difference(c.get("difference"), kind),
+            f"{_difference(c.get('ci_low'), kind)} - {_difference(c.get('ci_high'), kind)}{confidence}",
+            "-" if c.get("p_better") is None else f"{c['p_better']:.4g}",
+            str(c.get("test", "-")),
+            _outcome(c),
+        )
+    return table
+
+
 def version_tables(v: ModelVersion) -> list[Table]:
     """Every evaluation set's scores and per-class table, then the latency, if recorded."""
     tables: list[Table] = []
@@ -94,7 +162,13 @@ def version_tables(v: ModelVersion) -> list[Table]:
     verdict = v.verdict or {}
     for name, differences in (verdict.get("secondary") or {}).items():
         tables.append(comparison_table(name, differences, verdict.get("champion_version")))
+    gate = gate_table(verdict)
+    if gate is not None:
+        tables.append(gate)
     latency = v.metrics.get("latency")
     if latency and latency.get("n"):
         tables.append(latency_table(latency))
+    training = v.metrics.get("training")
+    if training:
+        tables.append(training_table(training))
     return tables

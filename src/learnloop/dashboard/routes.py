@@ -53,6 +53,7 @@ def environment() -> Environment:
     env.filters["pct"] = lambda v, digits=1: "-" if v is None else f"{100 * v:.{digits}f}%"
     env.filters["num"] = lambda v, digits=3: "-" if v is None else f"{v:.{digits}f}"
     env.filters["pts"] = lambda v: "-" if v is None else f"{100 * v:+.1f} pts"
+    env.filters["signed"] = lambda v, digits=3: "-" if v is None else f"{v:+.{digits}f}"
     env.filters["when"] = lambda v: "-" if v is None else f"{v:%Y-%m-%d %H:%M:%S}"
     env.filters["short"] = lambda v, n=12: "-" if v is None else str(v)[:n]
     env.filters["headline"] = views.verdict_headline

@@ -211,6 +211,8 @@ def version_page(services: Services, model: str, number: int) -> dict[str, Any]:
             if isinstance(version.metrics.get(name), dict) and version.metrics[name].get("n")
         ],
         "latency": version.metrics.get("latency") or {},
+        "training": version.metrics.get("training") or {},  # a generative version's adapter fit
+        "held_out": version.metrics.get("held_out") or {},
         "counts": version.metrics.get("snapshot_counts") or {},
         "snapshot": snapshot,
         "verdict": verdict,

@@ -3,7 +3,8 @@
 from learnloop.evaluation.auc import roc_auc
 from learnloop.evaluation.bootstrap import bootstrap_ci, bootstrap_cis, mean_statistic, paired_bootstrap_diff_cis
 from learnloop.evaluation.calibration import expected_calibration_error
-from learnloop.evaluation.gate import PairedComparison, Verdict, judge, paired_comparison
+from learnloop.evaluation.gate import PairedComparison, Verdict, judge, paired_comparison, paired_outcomes
+from learnloop.evaluation.generative_gate import JudgeScores, NllScores, PreferenceScores, compare_generators
 from learnloop.evaluation.latency import latency_percentiles
 from learnloop.evaluation.metrics import (
     classification_metrics,
@@ -17,13 +18,17 @@ from learnloop.evaluation.sequential import DEFAULT_TAU, ArmCounts, SequentialRe
 __all__ = [
     "DEFAULT_TAU",
     "ArmCounts",
+    "JudgeScores",
+    "NllScores",
     "PairedComparison",
+    "PreferenceScores",
     "SampleSizePlan",
     "SequentialResult",
     "Verdict",
     "bootstrap_ci",
     "bootstrap_cis",
     "classification_metrics",
+    "compare_generators",
     "expected_calibration_error",
     "fixed_sample_size",
     "judge",
@@ -34,6 +39,7 @@ __all__ = [
     "paired_bootstrap_diff_cis",
     "paired_comparison",
     "paired_metric_differences",
+    "paired_outcomes",
     "plan_sample_size",
     "roc_auc",
     "sequential_sample_size",

@@ -109,3 +109,16 @@ def mean_statistic(values: npt.ArrayLike) -> Statistic:
         return np.asarray((weights @ column) / weights.sum(axis=1), dtype=np.float64)
 
     return mean
+
+
+def ratio_statistic(numerators: npt.ArrayLike, denominators: npt.ArrayLike) -> Statistic:
+    """The ratio of weighted sums, ``sum(w * num) / sum(w * den)``: a per-unit mean over
+    examples of different sizes (NLL per token over responses of different lengths), each
+    example resampled whole."""
+    num = np.asarray(numerators, dtype=np.float64)
+    den = np.asarray(denominators, dtype=np.float64)
+
+    def ratio(weights: FloatArray) -> FloatArray:
+        return np.asarray((weights @ num) / (weights @ den), dtype=np.float64)
+
+    return ratio

@@ -70,9 +70,29 @@ def paired_comparison(
     confidence: float = 0.90,
 ) -> PairedComparison:
     truth = np.asarray(y_true, dtype=object)
-    a = np.asarray(champion_pred, dtype=object) == truth
-    b = np.asarray(candidate_pred, dtype=object) == truth
-    n = len(truth)
+    return paired_outcomes(
+        set_name,
+        np.asarray(champion_pred, dtype=object) == truth,
+        np.asarray(candidate_pred, dtype=object) == truth,
+        confidence=confidence,
+    )
+
+
+def paired_outcomes(
+    set_name: str,
+    champion_right: Sequence[bool] | npt.NDArray[np.bool_],
+    candidate_right: Sequence[bool] | npt.NDArray[np.bool_],
+    *,
+    confidence: float = 0.90,
+) -> PairedComparison:
+    """McNemar's exact tests and the paired interval from each example's outcome under each
+    version (right or not): what ``paired_comparison`` reads from labels, and the generative
+    gate from preference margins."""
+    a = np.asarray(champion_right, dtype=bool)
+    b = np.asarray(candidate_right, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"champion and candidate outcomes differ in length: {a.shape} vs {b.shape}")
+    n = len(a)
     champion_only = int((a & ~b).sum())
     candidate_only = int((~a & b).sum())
     discordant = champion_only + candidate_only

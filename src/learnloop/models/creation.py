@@ -46,7 +46,7 @@ from learnloop.registry.service import RegistryService, check_model_name
 from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
 from learnloop.tasks.generation import GenerationTask
 from learnloop.tasks.generation.adapter_fit import AdapterSpec, FittedAdapter, fit_adapter
-from learnloop.training.pipeline import TrainingService
+from learnloop.training.pipeline import TrainingService, within
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -239,7 +239,7 @@ class ModelCreation:
         progress(0.1, f"fitting a LoRA adapter on {data.rows} rows in the training process")
         try:
             try:
-                fitted: FittedAdapter = self.training.runner.run(fit_adapter, spec)
+                fitted: FittedAdapter = self.training.runner.run(fit_adapter, spec, within(progress, 0.1, 0.9))
             except ValueError as exc:  # what the trainer says of rows it cannot learn from
                 log.info("version 1 of %s could not be fitted", model.name, exc_info=True)
                 raise DataError(f"no adapter could be fitted on {data.source}: {exc}", field="data") from exc
@@ -265,8 +265,8 @@ class ModelCreation:
                 status_reason=f"a LoRA adapter fitted on {data.rows} rows of {data.source}",
                 train_seconds=fitted.seconds,
             )
-            version = self.registry.create_with_champion(
-                model, train=[], golden=[], source=data.source, candidate=None, first=first, actor=actor
+            version = self.registry.create_with_champion(  # its rows train every later adapter too
+                model, train=data.train, golden=[], source=data.source, candidate=None, first=first, actor=actor
             )
         except BaseException:
             self._discard(model.name, [spec.artifact_key])
@@ -280,7 +280,7 @@ class ModelCreation:
         model = inputs.model
         progress(0.1, f"training version 1 on {len(data.train)} rows in the training process")
         try:
-            candidate = self.training.train(inputs)
+            candidate = self.training.train(inputs, progress, span=(0.1, 0.9))
         except ValueError as exc:  # what a family's fit says of data it cannot learn from
             log.info("version 1 of %s could not be fitted", model.name, exc_info=True)
             raise DataError(

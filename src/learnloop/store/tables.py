@@ -123,7 +123,7 @@ examples = Table(
     Column("model", String(64), ForeignKey("models.name", ondelete="CASCADE"), nullable=False),
     Column("split", String(16), nullable=False),  # train | golden
     Column("text", Text, nullable=False),
-    Column("label", String(128), nullable=False),
+    Column("label", Text, nullable=False),  # a label, or a generative model's response
     Column("source", Text, nullable=False),
     Index("ix_examples_model_split", "model", "split"),
 )

@@ -1,7 +1,7 @@
 """Tasks: what a model does and what "good" means, one package each, registered by stable key."""
 
 from learnloop.errors import ValidationError
-from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, Task, TextRule, TrainingFeedback
+from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, Task, TextRule, TrainingFeedback
 from learnloop.tasks.classification import ClassificationTask
 from learnloop.tasks.generation import GenerationTask
 
@@ -19,9 +19,9 @@ def get_task(key: str) -> Task:
         raise ValidationError(f"unknown task {key!r}; known: {', '.join(sorted(TASKS))}", field="task") from None
 
 
-def train(inputs: RetrainInputs) -> Candidate:
+def train(inputs: RetrainInputs, report: Report) -> Candidate:
     """The model's task's ``train``: what the training runner runs (a module-level function)."""
-    return get_task(inputs.model.task).train(inputs)
+    return get_task(inputs.model.task).train(inputs, report)
 
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "TASKS",
     "Candidate",
     "OutcomeRule",
+    "Report",
     "RetrainInputs",
     "Task",
     "TextRule",

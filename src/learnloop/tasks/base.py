@@ -35,6 +35,8 @@ from learnloop.drift import Window
 # Checks a free text an event carries and returns it as it may be stored (personal data
 # scrubbed): ``text_rule(value, field)``; raises ``ValidationError`` naming the field.
 TextRule = Callable[[str, str], str]
+# How far a retrain in the training process got: ``report(fraction of its work done, message)``.
+Report = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class RetrainInputs:
     feedback: list[FeedbackEvent]  # every event up to ``cutoff``, oldest first, with its answer
     artifact_url: str  # the artifact store, opened in the training process
     artifact_key: str  # where the candidate's artifact goes
+    bases_dir: str = ""  # where a generative model's GGUF base is converted (the home's ``bases`` folder)
+    threads: int = 1  # torch threads of a generative fit (the training process shares the machine)
 
 
 @dataclass(frozen=True)
@@ -134,9 +138,10 @@ class Task(Protocol):
         (``labels``: the reference's answer columns)."""
         ...
 
-    def train(self, inputs: RetrainInputs) -> Candidate:
+    def train(self, inputs: RetrainInputs, report: Report) -> Candidate:
         """The retrain's work, in the training process: curate the feedback into a snapshot,
         fit the candidate, score it (and the champion) on data it never trained on, and judge
-        it. A module-level function's worth of pure compute plus artifact writes; raises
-        ``InsufficientDataError`` when there is too little to train on."""
+        it, saying how far it got through ``report``. A module-level function's worth of pure
+        compute plus artifact writes; raises ``InsufficientDataError`` when there is too little
+        to train on."""
         ...

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from learnloop import __version__
@@ -29,6 +30,15 @@ Progress = Callable[[float, str], None]
 
 def _no_progress(fraction: float, message: str) -> None:
     pass
+
+
+def within(progress: Progress, low: float, high: float) -> Progress:
+    """``progress`` for a part of the work that spans ``low`` to ``high`` of the whole."""
+
+    def scaled(fraction: float, message: str) -> None:
+        progress(low + (high - low) * min(max(fraction, 0.0), 1.0), message)
+
+    return scaled
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class TrainingService:
         registry: RegistryService,
         runner: TrainingRunner,
         clock: Clock,
+        bases_dir: Path | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -65,6 +76,7 @@ class TrainingService:
         self.registry = registry
         self.runner = runner
         self.clock = clock
+        self.bases_dir = str(bases_dir or "")  # where a generative model's base is converted, once per home
 
     # -- the steps ------------------------------------------------------------------------
     def first_inputs(
@@ -81,6 +93,7 @@ class TrainingService:
             feedback=[],
             artifact_url=self.artifact_url,
             artifact_key=key,
+            bases_dir=self.bases_dir,
         )
 
     def gather(self, name: str, now: datetime) -> RetrainInputs:
@@ -104,11 +117,15 @@ class TrainingService:
                 feedback=feedback_repo.feedback_with_predictions(conn, name, now),
                 artifact_url=self.artifact_url,
                 artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",
+                bases_dir=self.bases_dir,
             )
 
-    def train(self, inputs: RetrainInputs) -> Candidate:
-        """The task's ``train``, where the runner runs training work (the training process)."""
-        return self.runner.run(train, inputs)
+    def train(
+        self, inputs: RetrainInputs, progress: Progress = _no_progress, *, span: tuple[float, float] = (0.0, 1.0)
+    ) -> Candidate:
+        """The task's ``train``, where the runner runs training work (the training process);
+        what it reports reaches ``progress`` scaled into ``span``."""
+        return self.runner.run(train, inputs, within(progress, *span))
 
     def record(self, name: str, candidate: Candidate) -> None:
         """The snapshot the candidate was trained on (its rows are in the store already)."""
@@ -167,7 +184,7 @@ class TrainingService:
             rows = model_repo.load_examples(conn, name, "train"), model_repo.load_examples(conn, name, "golden")
         inputs = self.first_inputs(model, *rows, now, f"models/{name}/v1-{now.strftime('%Y%m%dT%H%M%S%f')}")
         progress(0.1, f"training on {len(inputs.bootstrap)} rows")
-        candidate = self.train(inputs)
+        candidate = self.train(inputs, progress, span=(0.1, 0.8))
         self.record(name, candidate)
         progress(0.8, "; ".join(candidate.notes))
         version = self.register(inputs, candidate, actor="init", reason="bootstrap version")
@@ -183,7 +200,7 @@ class TrainingService:
         self.registry.mark_retrain(name, watermark=now)
         inputs = self.gather(name, now)
         progress(0.05, f"curating {len(inputs.feedback)} feedback events and training in the training process")
-        candidate = self.train(inputs)
+        candidate = self.train(inputs, progress, span=(0.05, 0.8))
         self.record(name, candidate)
         progress(0.8, "; ".join(candidate.notes) + "; judged against the champion")
         verdict = candidate.verdict or {

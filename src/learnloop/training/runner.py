@@ -3,34 +3,51 @@
 The work is a task's ``train`` (``learnloop.tasks``): curation, fits and scoring, all of it
 compute on plain, picklable inputs. In a child process a long fit cannot stall the server's
 request handling, and the kernel ends the child if the server dies.
+
+The work says how far it got through the ``report(fraction, message)`` it is called with;
+the runner hands each report to the caller's ``progress`` on the caller's thread (from the
+child through a file of JSON lines it tails). A ``progress`` that raises (the job's lease was
+lost, or the job was cancelled) stops the work: the child is ended.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Protocol, TypeVar
+
+import orjson
 
 from learnloop.training.child import child_initializer
 
 S = TypeVar("S")
 R = TypeVar("R")
+Report = Callable[[float, str], None]  # (fraction done, what is happening)
+RELAY_SECONDS = 0.5
+
+
+def _ignore(fraction: float, message: str) -> None:
+    pass
 
 
 class TrainingRunner(Protocol):
-    def run(self, fn: Callable[[S], R], spec: S) -> R:
-        """``fn(spec)``, where this runner runs training work; ``fn`` is a module-level function."""
+    def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
+        """``fn(spec, report)``, where this runner runs training work; ``fn`` is a module-level
+        function and what it reports reaches ``progress``."""
         ...
 
     def close(self) -> None: ...
 
 
 class InProcessRunner:
-    def run(self, fn: Callable[[S], R], spec: S) -> R:
-        return fn(spec)
+    def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
+        return fn(spec, progress or _ignore)
 
     def close(self) -> None:
         pass
@@ -45,17 +62,36 @@ class ChildProcessRunner:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def run(self, fn: Callable[[S], R], spec: S) -> R:
-        with self._lock:  # the worker and a model creation over HTTP may both start the pool
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=child_initializer,
-                    initargs=(os.getpid(),),
-                )
-            future = self._pool.submit(fn, spec)
-        return future.result()
+    def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
+        with tempfile.TemporaryDirectory(prefix="learnloop-progress-") as tmp:
+            reports = ReportFile(str(Path(tmp) / "progress.jsonl"))
+            with self._lock:  # the worker and a model creation over HTTP may both start the pool
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(
+                        max_workers=1,
+                        mp_context=multiprocessing.get_context("spawn"),
+                        initializer=child_initializer,
+                        initargs=(os.getpid(),),
+                    )
+                future = self._pool.submit(fn, spec, reports)
+            try:
+                return self._wait(future, reports, progress or _ignore)
+            except BaseException:
+                if not future.done():  # the caller gave up (a lost lease, a cancelled job): end the fit
+                    self.close()
+                raise
+
+    @staticmethod
+    def _wait(future: Future[R], reports: ReportFile, progress: Report) -> R:
+        offset = 0
+        while True:
+            try:
+                result = future.result(timeout=RELAY_SECONDS)
+            except FutureTimeout:
+                offset = reports.relay(offset, progress)
+                continue
+            reports.relay(offset, progress)
+            return result
 
     def close(self) -> None:
         """Stop now: a fit in progress is killed (its job fails and is safe to retry) rather
@@ -70,3 +106,28 @@ class ChildProcessRunner:
         for process in processes:
             process.join(5)
         self._pool = None
+
+
+class ReportFile:
+    """The child's ``report``: appends each report to a file of JSON lines (picklable: a path)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, fraction: float, message: str) -> None:
+        with open(self.path, "ab") as fh:
+            fh.write(orjson.dumps([fraction, message]) + b"\n")
+
+    def relay(self, offset: int, progress: Report) -> int:
+        """Hand the complete lines after ``offset`` to ``progress``; the new offset."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return offset
+        complete = data[: data.rfind(b"\n") + 1]
+        for line in complete.splitlines():
+            fraction, message = orjson.loads(line)
+            progress(float(fraction), str(message))
+        return offset + len(complete)

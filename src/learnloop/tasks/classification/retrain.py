@@ -22,7 +22,7 @@ from learnloop.errors import DataError, InsufficientDataError
 from learnloop.evaluation import classification_metrics, latency_percentiles
 from learnloop.evaluation.gate import ScoredSet, compare_classifiers
 from learnloop.families import get_family
-from learnloop.tasks.base import Candidate, RetrainInputs
+from learnloop.tasks.base import Candidate, Report, RetrainInputs
 from learnloop.tasks.classification.fit import FoldSpec, TrainResult, TrainSpec, fit_and_score
 from learnloop.tasks.classification.noise import ProbabilisticModel
 from learnloop.tasks.classification.resolve import curate_feedback
@@ -194,10 +194,12 @@ def judge(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dic
     return {**verdict, "champion_version": champion.version}
 
 
-def train(inputs: RetrainInputs) -> Candidate:
+def train(inputs: RetrainInputs, report: Report) -> Candidate:
     """The classification task's ``train``: curate -> fit -> evaluate -> judge."""
     snapshot = curate(inputs)
+    report(0.2, f"curated: {len(snapshot.train)} training examples; fitting")
     result = fit(inputs, snapshot)
+    report(0.9, f"fitted in {result.train_seconds:.1f}s; judging against the champion")
     first = inputs.champion is None and not inputs.feedback
     metrics = evaluate(inputs, snapshot, result)
     verdict = None if first else judge(inputs, snapshot, result)

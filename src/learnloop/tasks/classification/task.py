@@ -10,7 +10,7 @@ import numpy as np
 from learnloop.domain import FeedbackInput, FeedbackKind, Model, Prediction
 from learnloop.drift import Window
 from learnloop.errors import ValidationError
-from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, TextRule, TrainingFeedback
+from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, TextRule, TrainingFeedback
 from learnloop.tasks.classification import retrain
 from learnloop.tasks.classification.answers import answer_label
 from learnloop.tasks.classification.outcomes import LabelOutcomes
@@ -75,5 +75,5 @@ class ClassificationTask:
         )
         return Window([p.text for p in served], proba.reshape(len(served), len(labels)), labels)
 
-    def train(self, inputs: RetrainInputs) -> Candidate:
-        return retrain.train(inputs)
+    def train(self, inputs: RetrainInputs, report: Report) -> Candidate:
+        return retrain.train(inputs, report)

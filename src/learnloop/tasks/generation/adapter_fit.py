@@ -16,6 +16,8 @@ from typing import Any
 
 from learnloop.artifacts import open_store
 from learnloop.families.causal_lm import SftParams, fit_lora, resolve_base
+from learnloop.families.causal_lm.tuning import StepReport
+from learnloop.tasks.base import Report
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,20 @@ def sft_params(settings: dict[str, Any], seed: int) -> SftParams:
     )
 
 
-def fit_adapter(spec: AdapterSpec) -> FittedAdapter:
-    """Fit the adapter ``spec`` describes and store it under ``spec.artifact_key``."""
+def steps_reported(report: Report, low: float, high: float) -> StepReport:
+    """A training step report (stage, step, of steps, loss) as a retrain's ``report`` between
+    ``low`` and ``high`` of its work."""
+
+    def step(stage: str, done: int, steps: int, loss: float | None) -> None:
+        shown = "" if loss is None else f", loss {loss:.3f}"
+        report(low + (high - low) * done / max(steps, 1), f"{stage} step {done}/{steps}{shown}")
+
+    return step
+
+
+def fit_adapter(spec: AdapterSpec, report: Report) -> FittedAdapter:
+    """Fit the adapter ``spec`` describes and store it under ``spec.artifact_key``, reporting
+    each training step."""
     ref = resolve_base(spec.base, Path(spec.bases_dir))
     with tempfile.TemporaryDirectory(prefix="learnloop-adapter-fit-") as tmp:
         outcome = fit_lora(
@@ -64,6 +78,7 @@ def fit_adapter(spec: AdapterSpec) -> FittedAdapter:
             params=sft_params(spec.sft, spec.seed),
             threads=spec.threads,
             system_prompt=spec.system_prompt,
+            report=steps_reported(report, 0.05, 0.95),
         )
         key = open_store(spec.artifact_url).put_dir(spec.artifact_key, outcome.directory)
     return FittedAdapter(artifact_key=key, train_loss=outcome.train_loss, steps=outcome.steps, seconds=outcome.seconds)

@@ -9,7 +9,8 @@ from learnloop.domain import FeedbackInput, FeedbackKind, Model, Prediction
 from learnloop.drift import Window
 from learnloop.drift.refusal import is_refusal
 from learnloop.errors import NotSupportedError, ValidationError
-from learnloop.tasks.base import Candidate, OutcomeRule, RetrainInputs, TextRule, TrainingFeedback
+from learnloop.families.external import ExternalFamily
+from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, TextRule, TrainingFeedback
 from learnloop.tasks.generation.answers import GenAnswer
 from learnloop.tasks.generation.drift import generation_window
 from learnloop.tasks.generation.outcomes import GenerationOutcomes
@@ -85,11 +86,19 @@ class GenerationTask:
         reference's, always ``drift.LABELS`` for a generation reference."""
         return generation_window(served)
 
-    def train(self, inputs: RetrainInputs) -> Candidate:
-        raise NotSupportedError(
-            f"model {inputs.model.name!r} is generative: training a generative model arrives with issue 13",
-            field="task",
-        )
+    def train(self, inputs: RetrainInputs, report: Report) -> Candidate:
+        """Fit a LoRA adapter on the curated feedback and judge it (``retrain``; the LLM stack
+        is imported there, in the training process)."""
+        model = inputs.model
+        if model.family == ExternalFamily.key:
+            raise NotSupportedError(
+                f"model {model.name!r} answers elsewhere: learnloop cannot fit its weights; export its training "
+                "data (learnloop export --format trl-dpo, openai-chat, ...) to fine-tune it where it runs",
+                field="family",
+            )
+        from learnloop.tasks.generation import retrain
+
+        return retrain.train(inputs, report)
 
 
 def _preference(item: FeedbackInput, text_rule: TextRule) -> dict[str, Any]:
