@@ -1,7 +1,7 @@
 """Automatic retrains of a generative model whose answers are made elsewhere (backend
 ``external``: no LLM, no torch), on a migrated SQLite file and PostgreSQL: the volume trigger
 counts the events that can become training rows, and a low online mean rating alarms once and
-queues a retrain. (A generative retrain itself is the lead's; these check what is queued.)"""
+queues a retrain. These check what is queued (a model answering elsewhere cannot be retrained here)."""
 
 from __future__ import annotations
 
