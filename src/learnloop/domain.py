@@ -306,12 +306,12 @@ class Job:
 
 @dataclass(frozen=True)
 class Finding:
-    """What a check found that may call for a retrain. Monitoring reports ``accuracy_drop`` and
-    ``drift`` (the alarm's reason); privacy reports ``erasure`` (``versions`` were trained on an
+    """What a check found that may call for a retrain. Monitoring reports ``accuracy_drop``,
+    ``rating_drop`` and ``drift`` (the alarm's reason); privacy reports ``erasure`` (``versions`` were trained on an
     erased subject's data). Whether a retrain follows is decided in one place, ``triggers``."""
 
     model: str
-    kind: Literal["accuracy_drop", "drift", "erasure"]
+    kind: Literal["accuracy_drop", "rating_drop", "drift", "erasure"]
     reason: str
     versions: tuple[int, ...] = ()
 
@@ -391,6 +391,7 @@ DEFAULT_KINDS: tuple[str, ...] = (
     "rollout_started",
     "drift_detected",
     "accuracy_dropped",
+    "rating_dropped",
     "retrain_failed",
 )
 ALL_KINDS = "*"  # a webhook with kinds ["*"] receives every event

@@ -137,16 +137,24 @@ class _Section:
 class TriggerPolicy(_Section):
     """When a retrain starts (besides on demand)."""
 
-    retrain_every: int = 200  # new labelled feedback events that trigger a retrain
+    retrain_every: int = 200  # new training events that trigger a retrain (a generative model's default: 100)
     retrain_retries: int = 1  # a retrain whose worker vanished (lease expired) runs again this many times
     cooldown_seconds: float = 300.0  # minimum time between automatic retrains
     retrain_schedule: str = ""  # cron expression (UTC), e.g. "0 3 * * *"; empty: no scheduled retrain
     retrain_on_drift: bool = False  # a drift check that alarms queues a retrain
     retrain_on_accuracy_drop: bool = True  # the online-accuracy alarm queues a retrain
+    # alarm (and queue a retrain) when the champion's online mean rating is shown below this
+    # (its 95% interval's upper end, from 30 ratings), e.g. 3.5; 0: off
+    min_mean_rating: float = 0.0
 
     def rules(self) -> list[tuple[bool, str, str]]:
         check_schedule(self.retrain_schedule)
         return [
+            (
+                self.min_mean_rating == 0 or 1 < self.min_mean_rating <= 5,
+                "min_mean_rating",
+                "must be 0 (off) or in (1, 5]",
+            ),
             (self.retrain_every >= 1, "retrain_every", "must be >= 1"),
             (0 <= self.retrain_retries <= 10, "retrain_retries", "must be in [0, 10]"),
             (self.cooldown_seconds >= 0, "cooldown_seconds", "must be >= 0"),
@@ -269,7 +277,8 @@ class RolloutPolicy(_Section):
     guardrail_max_error_rate: float = 0.01  # challenger answers that failed (served by the champion instead)
     guardrail_latency_ratio: float = 3.0  # challenger p99 latency above this multiple of the champion's
     guardrail_max_label_shift: float = 0.25  # total variation between the arms' predicted-label distributions
-    guardrail_min_predictions: int = 200  # per arm, before latency and label-shift guardrails may trip
+    guardrail_max_length_shift: float = 0.5  # relative change of the median answer size (generation: characters)
+    guardrail_min_predictions: int = 200  # per arm, before latency, label- and length-shift guardrails may trip
 
     @property
     def steps(self) -> tuple[float, ...]:
@@ -291,6 +300,7 @@ class RolloutPolicy(_Section):
             (0 <= self.guardrail_max_error_rate <= 1, "guardrail_max_error_rate", "must be in [0, 1]"),
             (self.guardrail_latency_ratio >= 1, "guardrail_latency_ratio", "must be >= 1"),
             (0 < self.guardrail_max_label_shift <= 1, "guardrail_max_label_shift", "must be in (0, 1]"),
+            (self.guardrail_max_length_shift > 0, "guardrail_max_length_shift", "must be > 0"),
             (self.guardrail_min_predictions >= 1, "guardrail_min_predictions", "must be >= 1"),
         ]
 

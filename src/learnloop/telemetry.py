@@ -78,6 +78,15 @@ class Metrics:
         self.accuracy_alarm = Gauge(
             "learnloop_accuracy_alarm", "1 while online accuracy is shown below the alarm line", ["model"], registry=r
         )
+        self.online_mean_rating = Gauge(
+            "learnloop_online_mean_rating",
+            "Champion's mean rating (1-5) over its newest rated answers",
+            ["model"],
+            registry=r,
+        )
+        self.rating_alarm = Gauge(
+            "learnloop_rating_alarm", "1 while the mean rating is shown below min_mean_rating", ["model"], registry=r
+        )
         self.champion = Gauge("learnloop_champion_version", "Version serving as champion", ["model"], registry=r)
         self.drift_effect = Gauge(
             "learnloop_drift_effect",

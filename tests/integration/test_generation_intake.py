@@ -267,8 +267,9 @@ def test_every_feedback_kind_on_a_generation_is_stored(served: Services) -> None
     run(served, scenario)
     counts = {e.kind.value for e in served.feedback.recent("npc")}
     assert counts == {"rating", "thumbs", "correction", "implicit", "preference"}
-    with served.db.read() as conn:  # the retrain trigger counts training signal, not implicit signals
-        assert feedback_repo.count_labelled_feedback_since(conn, "npc", None, 100) == 5
+    npc = get_task("generation").training_feedback(served.registry.get_model("npc"))
+    with served.db.read() as conn:  # the retrain trigger counts training signal, not unmapped implicit signals
+        assert feedback_repo.count_training_feedback_since(conn, "npc", None, 100, npc.kinds, npc.signals) == 5
 
 
 def test_bad_feedback_on_generations_is_refused_clearly(served: Services) -> None:
@@ -421,8 +422,9 @@ def test_an_implicit_signal_on_a_classifier_is_stored_and_ignored_by_its_retrain
     assert snapshot is not None
     counts = served.registry.overview("m").feedback_counts
     assert counts == {"implicit": 2, "thumbs": 1}
+    m = get_task("classification").training_feedback(served.registry.get_model("m"))
     with served.db.read() as conn:
-        assert feedback_repo.count_labelled_feedback_since(conn, "m", None, 100) == 1
+        assert feedback_repo.count_training_feedback_since(conn, "m", None, 100, m.kinds, m.signals) == 1
     stored = served.registry.snapshot(snapshot)
     assert stored is not None
     feedback = stored.counts["feedback"]

@@ -83,6 +83,7 @@ WORDS = set(
         "concluded",
         "drift",
         "accuracy",
+        "rating",
         "test",
         "something",
     ]

@@ -285,3 +285,41 @@ def test_every_decision_reason_states_the_test_and_sample_sizes() -> None:
     d = decide(rollout(), evidence((400, 340), (400, 200)), later(1))
     test: SequentialResult = evidence((400, 340), (400, 200)).test
     assert f"n={test.n_b}" in d.reason and f"n={test.n_a}" in d.reason and test.test in d.reason
+
+
+def test_length_shift_guardrail_needs_a_large_and_significant_change_of_the_median() -> None:
+    policy = Policy.of(guardrail_max_length_shift=0.5, guardrail_min_predictions=100)
+    rng = np.random.default_rng(0)
+    base = list(rng.normal(400, 80, 300))
+    assert not guardrails.length_shift(base, list(rng.normal(420, 80, 300)), policy).tripped  # +5%
+    longer = guardrails.length_shift(base, list(rng.normal(900, 80, 300)), policy)
+    assert longer.tripped and longer.value is not None and longer.value > 1.0
+    shorter = guardrails.length_shift(base, list(rng.normal(100, 30, 300)), policy)
+    assert shorter.tripped and shorter.value is not None and shorter.value < -0.5  # shorter trips too
+    assert not guardrails.length_shift(base[:50], list(rng.normal(900, 80, 50)), policy).tripped  # too few
+    # two short-or-long mixes a few answers apart: their medians are far apart, their sizes alike
+    flip = guardrails.length_shift([10.0] * 153 + [1000.0] * 147, [10.0] * 147 + [1000.0] * 153, policy)
+    assert flip.value is not None and flip.value > 50 and not flip.tripped
+
+
+def test_a_generated_answers_size_is_its_length_and_a_label_has_none() -> None:
+    from learnloop.tasks import get_task
+
+    assert get_task("generation").answer_size({"response": "Down the road."}) == 14.0
+    assert get_task("classification").answer_size({"label": "pos", "probabilities": {}}) is None
+
+
+def test_a_challenger_that_refuses_far_more_often_trips_the_answer_category_guardrail() -> None:
+    from learnloop.tasks import get_task
+
+    task = get_task("generation")
+    policy = Policy.of(guardrail_min_predictions=100)
+    answer, refusal = {"response": "The inn is by the well."}, {"response": "I'm sorry, but I can't help with that."}
+    baseline = [task.answer_category(a) for a in [answer] * 285 + [refusal] * 15]  # 5% refusals
+    challenger = [task.answer_category(a) for a in [answer] * 180 + [refusal] * 120]  # 40% refusals
+    assert set(challenger) == {"answer", "refusal"}
+    labels = sorted(set(baseline) | set(challenger))  # what the controller compares for a task without labels
+    shifted = guardrails.label_shift(baseline, challenger, labels, policy)
+    assert shifted.tripped and shifted.value == pytest.approx(0.35)
+    alike = [task.answer_category(a) for a in [answer] * 280 + [refusal] * 20]
+    assert not guardrails.label_shift(baseline, alike, labels, policy).tripped

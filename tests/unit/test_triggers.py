@@ -126,3 +126,48 @@ def test_what_monitoring_and_privacy_find_calls_for_a_retrain_only_as_the_policy
     )
     assert finding_retrain(m, erased, champion=1, rollout_active=False) is None  # the champion never saw it
     assert finding_retrain(m, erased, champion=None, rollout_active=False) is None
+
+
+def test_a_generative_reason_counts_training_events() -> None:
+    clock = FakeClock()
+    reason = retrain_reason(model(clock, every=100), 100, clock.now(), job_active=False, counted="training events")
+    assert reason is not None and reason.startswith("100 new training events") and "labelled" not in reason
+
+
+def test_a_rating_drop_queues_a_retrain_only_with_min_mean_rating_set_and_no_rollout() -> None:
+    low = Finding("m", "rating_drop", "mean rating 2.0 shown below 3.5")
+    assert finding_retrain(model(FakeClock()), low, champion=1, rollout_active=False) is None  # off by default
+    on = replace(model(FakeClock()), policy=Policy.of(min_mean_rating=3.5))
+    assert finding_retrain(on, low, champion=1, rollout_active=False) == ("trigger:rating_drop", low.reason)
+    assert finding_retrain(on, low, champion=1, rollout_active=True) is None  # the experiment runs on
+
+
+@pytest.mark.parametrize("bad", [-1, 0.5, 1.0, 5.5])
+def test_min_mean_rating_is_off_or_on_the_rating_scale(bad: float) -> None:
+    from learnloop.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        Policy.of(min_mean_rating=bad)
+    assert err.value.field == "policy.min_mean_rating"
+
+
+def test_what_the_volume_trigger_counts_is_the_tasks_training_feedback() -> None:
+    from learnloop.domain import FeedbackKind as K
+    from learnloop.tasks import get_task
+
+    classifier = model(FakeClock())
+    counted = get_task("classification").training_feedback(classifier)
+    assert counted.kinds == {K.LABEL, K.EXAMPLE, K.THUMBS, K.RATING} and not counted.signals
+    generative = replace(classifier, task="generation", labels=(), policy=Policy.of(implicit_outcomes="copied=good"))
+    counted = get_task("generation").training_feedback(generative)
+    assert counted.kinds == {K.RATING, K.THUMBS, K.CORRECTION, K.PREFERENCE}
+    assert counted.signals == {"copied"} and counted.described == "training events"
+    assert not get_task("generation").training_feedback(replace(generative, policy=Policy())).signals
+
+
+def test_a_generative_model_starts_retraining_every_100_unless_told_otherwise() -> None:
+    from learnloop.models.creation import default_policy
+
+    assert default_policy("classification").triggers.retrain_every == 200
+    assert default_policy("generation").triggers.retrain_every == 100
+    assert default_policy("generation").updated({"retrain_every": 7}).triggers.retrain_every == 7

@@ -412,6 +412,17 @@ class OnlineAccuracyPublic(BaseModel):
     unknown: int
 
 
+class OnlineRatingPublic(BaseModel):
+    version: int | None
+    n: int = Field(description="Rated answers (the latest rating of each).")
+    mean: float | None
+    ci_low: float | None = Field(description="95% Student-t interval of the mean rating.")
+    ci_high: float | None
+    threshold: float | None = Field(description="policy.min_mean_rating; null: the rating alarm is off.")
+    alarm: bool
+    reason: str
+
+
 class PerformancePublic(BaseModel):
     """The champion on live traffic: accuracy judged by feedback, a label-free estimate, the alarm."""
 
@@ -425,6 +436,7 @@ class PerformancePublic(BaseModel):
     alarm: bool
     threshold: float | None
     reason: str
+    rating: OnlineRatingPublic = Field(description="The mean rating of the newest rated answers, and its alarm.")
     series: list[dict[str, Any]] = Field(description="Online accuracy per version and day, with 95% intervals.")
 
 

@@ -83,7 +83,9 @@ def init(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     retrain_every: Annotated[
         int | None,
-        typer.Option("--retrain-every", help="New labelled feedback events per retrain."),
+        typer.Option(
+            "--retrain-every", help="New training events per retrain (default 200; 100 for a generative model)."
+        ),
     ] = None,
     cooldown: Annotated[float | None, typer.Option("--cooldown", help="Seconds between automatic retrains.")] = None,
     param: Annotated[
@@ -342,7 +344,7 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
         p = o.model.policy
         grid.add_row(
             "policy",
-            f"retrain every {p.triggers.retrain_every} labelled events (cooldown {p.triggers.cooldown_seconds:.0f}s)"
+            f"retrain every {p.triggers.retrain_every} training events (cooldown {p.triggers.cooldown_seconds:.0f}s)"
             + (f", on schedule '{p.triggers.retrain_schedule}'" if p.triggers.retrain_schedule else "")
             + f"; rollout {p.rollout.strategy}; golden margin {pct(p.gate.golden_margin)}, alpha {p.gate.alpha}",
         )
@@ -396,6 +398,12 @@ def _performance_line(perf: Performance) -> str:
         parts.append(f"expected from confidence {pct(perf.expected_accuracy)} (n={perf.expected_n}{ece})")
     if perf.alarm:
         parts.append(f"[red]ALARM: {perf.reason}[/]")
+    rating = perf.rating
+    if rating.mean is not None:
+        interval = f" [{rating.ci_low:.2f}, {rating.ci_high:.2f}]" if rating.ci_high is not None else ""
+        parts.append(f"mean rating {rating.mean:.2f}{interval} over {rating.n} rated answers")
+        if rating.alarm:
+            parts.append(f"[red]ALARM: {rating.reason}[/]")
     return "; ".join(parts)
 
 

@@ -187,6 +187,7 @@ def generative_model_page(services: Services, o: ModelOverview) -> dict[str, Any
         **_model_parts(services, o),
         "generative": True,
         **generation_panels(services, o.model.name, markers),
+        "online": panels.online_accuracy(services, o.model.name),  # the champion's mean rating and its alarm
     }
 
 

@@ -56,6 +56,13 @@ def _no_progress(fraction: float, message: str) -> None:
     pass
 
 
+def default_policy(task: str) -> Policy:
+    """The policy a new model of ``task`` starts from: the defaults, with the task's own over
+    them (``Task.policy_defaults``: a generative model retrains every 100 training events);
+    what the user sets goes over this."""
+    return Policy.of(**get_task(task).policy_defaults)
+
+
 @dataclass(frozen=True)
 class NewModel:
     """What to create; the data comes separately (a ``FileSource`` or ``RowsSource``)."""
@@ -106,9 +113,8 @@ class ModelCreation:
             check_model_name(request.name)
         except ValidationError as exc:
             raise ValidationError(exc.message, field="name") from None
-        get_task(request.task)
         params = get_family(request.family).resolve_params(dict(request.params))
-        policy = Policy().updated(dict(request.policy))
+        policy = default_policy(request.task).updated(dict(request.policy))
         check_options(source, request.golden_fraction)
         try:
             self.registry.get_model(request.name)
@@ -179,7 +185,7 @@ class ModelCreation:
         except ValidationError as exc:
             raise ValidationError(exc.message, field="name") from None
         params = get_family(family).resolve_params(dict(request.params))
-        policy = Policy().updated(dict(request.policy))
+        policy = default_policy(GenerationTask.key).updated(dict(request.policy))
         if source is not None:
             check_pair_options(source)
             params["sft"] = check_sft(params.get("sft") or {})

@@ -18,6 +18,9 @@
   ``accuracy_dropped`` (and ``accuracy_recovered`` when it clears) once per transition, and
   reports the drop as a ``Finding``; whether a retrain follows is ``triggers``' decision
   (``policy.retrain_on_accuracy_drop``).
+* **Online mean rating** and its alarm (``policy.min_mean_rating``): ``monitoring.ratings``;
+  written as ``rating_dropped`` / ``rating_recovered`` and reported as a ``rating_drop`` finding
+  the same way.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ import numpy as np
 from sqlalchemy import Connection
 
 from learnloop.clock import Clock
-from learnloop.domain import FeedbackEvent, Finding, FindingSink
+from learnloop.domain import FeedbackEvent, FeedbackKind, Finding, FindingSink
 from learnloop.errors import ConflictError
 from learnloop.evaluation.bootstrap import bootstrap_cis
 from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
+from learnloop.monitoring.ratings import OnlineRating, newest_ratings, online_rating
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
@@ -50,6 +54,8 @@ log = logging.getLogger(__name__)
 MIN_JUDGED = 30  # judged answers before online accuracy may raise an alarm
 EXPECTED_WINDOW = 1_000  # newest answers behind the label-free estimate
 SERIES_EVENTS = 5_000  # newest feedback events behind the daily series
+ACCURACY_EVENTS = ("accuracy_dropped", "accuracy_recovered")
+RATING_EVENTS = ("rating_dropped", "rating_recovered")
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class Performance:
     alarm: bool
     threshold: float | None  # golden accuracy - accuracy_drop
     reason: str
+    rating: OnlineRating  # the mean rating of the newest rated answers, and its alarm
     series: list[dict[str, Any]] = field(default_factory=list)  # daily, per version
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,12 +202,14 @@ class PerformanceService:
             spec = model_repo.get_model(conn, model)
             champion = model_repo.get_deployment(conn, model).champion_version
             version = model_repo.get_version(conn, model, champion) if champion is not None else None
-            rows = feedback_repo.judged_answers(conn, model, champion, 3 * spec.policy.monitoring.accuracy_window)
+            window = spec.policy.monitoring.accuracy_window
+            rows = feedback_repo.judged_answers(conn, model, champion, 3 * window)
+            rated = feedback_repo.judged_answers(conn, model, champion, 3 * window, [FeedbackKind.RATING])
             answers = prediction_repo.recent_answers(conn, model, champion, EXPECTED_WINDOW) if champion else []
             probabilities = [dict(a.get("probabilities") or {}) for a in answers]
             history = feedback_repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
         rule = get_task(spec.task).outcomes(spec)
-        newest = _newest_judged(rows, spec.policy.monitoring.accuracy_window)
+        newest = _newest_judged(rows, window)
         online = online_accuracy(newest, spec.labels, champion, rule=rule)
         golden = (version.metrics.get("golden") or {}) if version else {}
         alarm, line, reason = drop_alarm(online, golden.get("accuracy"), spec.policy.monitoring.accuracy_drop)
@@ -215,6 +224,7 @@ class PerformanceService:
             alarm=alarm,
             threshold=line,
             reason=reason,
+            rating=online_rating(newest_ratings(rated, window), champion, spec.policy.triggers.min_mean_rating),
             series=daily_series(history, spec.labels, rule=rule) if series else [],
         )
 
@@ -228,33 +238,48 @@ class PerformanceService:
         if perf.expected_accuracy is not None:
             m.expected_accuracy.labels(model).set(perf.expected_accuracy)
         m.accuracy_alarm.labels(model).set(int(perf.alarm))
-        kinds = ["accuracy_dropped", "accuracy_recovered"]
+        if perf.rating.mean is not None:
+            m.online_mean_rating.labels(model).set(perf.rating.mean)
+        m.rating_alarm.labels(model).set(int(perf.rating.alarm))
+        accuracy_data = {"online": asdict(perf.online), "golden_accuracy": perf.golden_accuracy}
+        if self._transition(model, perf.version, perf.alarm, perf.reason, ACCURACY_EVENTS, accuracy_data):
+            with contextlib.suppress(ConflictError):  # a retrain is queued or running already
+                self.report(Finding(model, "accuracy_drop", perf.reason))
+        rating = perf.rating
+        if self._transition(model, perf.version, rating.alarm, rating.reason, RATING_EVENTS, asdict(rating)):
+            with contextlib.suppress(ConflictError):
+                self.report(Finding(model, "rating_drop", rating.reason))
+        return perf
+
+    def _transition(
+        self, model: str, version: int | None, alarm: bool, reason: str, kinds: tuple[str, str], data: dict[str, Any]
+    ) -> bool:
+        """Write ``kinds[0]`` (the alarm) or ``kinds[1]`` (it cleared) when the alarm state of
+        ``version`` changed since the last of them; True when an alarm was written now."""
+        dropped, recovered = kinds
 
         def state_changed(conn: Connection) -> bool:
-            last = event_repo.latest_event(conn, model, kinds)
-            was_alarm = last is not None and last.kind == "accuracy_dropped" and last.version == perf.version
-            return perf.alarm != was_alarm
+            last = event_repo.latest_event(conn, model, list(kinds))
+            was_alarm = last is not None and last.kind == dropped and last.version == version
+            return alarm != was_alarm
 
         with self.db.read() as conn:  # most checks change nothing: no write lock for them
             if not state_changed(conn):
-                return perf
+                return False
         with self.db.write() as conn:
             if not state_changed(conn):  # another worker wrote it meanwhile
-                return perf
+                return False
             event_repo.insert_event(
                 conn,
                 model=model,
-                kind="accuracy_dropped" if perf.alarm else "accuracy_recovered",
-                version=perf.version,
+                kind=dropped if alarm else recovered,
+                version=version,
                 at=self.clock.now(),
                 actor="monitor",
-                reason=perf.reason,
-                data={"online": asdict(perf.online), "golden_accuracy": perf.golden_accuracy},
+                reason=reason,
+                data=data,
             )
-        if perf.alarm:
-            with contextlib.suppress(ConflictError):  # a retrain is queued or running already
-                self.report(Finding(model, "accuracy_drop", perf.reason))
-        return perf
+        return alarm
 
     def check_all(self) -> None:
         with self.db.read() as conn:

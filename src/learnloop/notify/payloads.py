@@ -97,6 +97,7 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     "rollout_concluded": _simple("rollout of {v} concluded"),
     "drift_detected": _simple("drift detected on {v}"),
     "accuracy_dropped": _simple("online accuracy dropped on {v}"),
+    "rating_dropped": _simple("mean rating dropped on {v}"),
     "webhook_test": _simple("test notification"),
 }
 

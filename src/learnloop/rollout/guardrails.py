@@ -9,9 +9,14 @@
   than ``guardrail_max_label_shift`` in total variation, *and* a chi-squared test of the two
   distributions is significant at ``alpha``. The arms see the same kind of traffic (the split
   is random), so a large shift means the challenger answers differently, not that the
-  traffic changed.
+  traffic changed. (A generative model's categories are answer, refusal and truncated: a
+  challenger that refuses far more often trips this one.)
+* **length shift** (tasks with an answer size: a generated response's length): the median
+  size of its answers differs from the baseline's by more than ``guardrail_max_length_shift``
+  of the baseline's (the baseline's median floored at one), *and* a two-sided Mann-Whitney U
+  test of the two samples is significant at ``alpha``.
 
-Latency and prediction shift need ``guardrail_min_predictions`` answers on each arm. Pure
+Latency, prediction shift and length shift need ``guardrail_min_predictions`` answers on each arm. Pure
 logic; the controller reads the numbers.
 """
 
@@ -23,13 +28,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2_contingency
+from scipy.stats import chi2_contingency, mannwhitneyu
 
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.policy import Policy
 
 LATENCY_FLOOR_MS = 1.0
 MIN_ERRORS = 3
+SIZE_FLOOR = 1.0  # a baseline median below this counts as this (an empty answer's size is 0)
 
 
 @dataclass(frozen=True)
@@ -126,5 +132,39 @@ def label_shift(
             "baseline": {lab: a[lab] for lab in labels},
             "challenger": {lab: b[lab] for lab in labels},
             "p_value": p,
+        },
+    )
+
+
+def length_shift(baseline_sizes: Sequence[float], challenger_sizes: Sequence[float], policy: Policy) -> GuardrailCheck:
+    """The sizes of each arm's answers (a generated response's length)."""
+    limit = policy.rollout.guardrail_max_length_shift
+    n = policy.rollout.guardrail_min_predictions
+    if len(baseline_sizes) < n or len(challenger_sizes) < n:
+        return GuardrailCheck(
+            "length_shift",
+            False,
+            None,
+            limit,
+            f"answer lengths need {n} answers per arm (have {len(baseline_sizes)} and {len(challenger_sizes)})",
+        )
+    base = float(np.median(baseline_sizes))
+    chal = float(np.median(challenger_sizes))
+    shift = (chal - base) / max(base, SIZE_FLOOR)
+    p = float(mannwhitneyu(baseline_sizes, challenger_sizes, alternative="two-sided").pvalue)
+    tripped = abs(shift) > limit and p < policy.gate.alpha
+    return GuardrailCheck(
+        "length_shift",
+        tripped,
+        shift,
+        limit,
+        f"challenger median answer length {chal:g} vs baseline {base:g} ({shift:+.0%}; Mann-Whitney p={p:.2g}; "
+        f"limit {limit:.0%})" + (": TRIPPED" if tripped else ""),
+        {
+            "baseline_median": base,
+            "challenger_median": chal,
+            "p_value": p,
+            "n_baseline": len(baseline_sizes),
+            "n_challenger": len(challenger_sizes),
         },
     )

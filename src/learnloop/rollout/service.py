@@ -32,7 +32,7 @@ from learnloop.tasks import Task, get_task
 from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
-GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency and answer-shift guardrails read
+GUARDRAIL_WINDOW = 5_000  # newest answers per arm the latency, answer- and length-shift guardrails read
 
 
 class RolloutService:
@@ -127,7 +127,7 @@ class RolloutService:
                     conn, rollout.model, rollout.started_at, rollout.baseline_version, ["champion"], GUARDRAIL_WINDOW
                 )
                 shadow = prediction_repo.shadow_answers(conn, rollout.id, GUARDRAIL_WINDOW)
-                checks = [_answer_shift(spec, task, served, shadow, s)]
+                checks = [_answer_shift(spec, task, served, shadow, s), *_length_shift(task, served, shadow, s)]
                 return Evidence(test, checks, pairs.unknown)
             events = feedback_repo.arm_feedback(
                 conn, rollout.model, rollout.started_at, [rollout.baseline_version, rollout.version]
@@ -155,6 +155,7 @@ class RolloutService:
             guardrails.error_rate(fallbacks, routes.get("canary", 0) + fallbacks, s),
             guardrails.latency([a.latency_ms for a in base], [a.latency_ms for a in chal], s),
             _answer_shift(spec, task, base, chal, s),
+            *_length_shift(task, base, chal, s),
         ]
         served_on_step = None if on_step is None else on_step.get("canary", 0)
         return Evidence(test, checks, arms.unknown, served_on_step)
@@ -231,3 +232,15 @@ def _answer_shift(
     a = [task.answer_category(sample.answer) for sample in baseline]
     b = [task.answer_category(sample.answer) for sample in challenger]
     return guardrails.label_shift(a, b, list(model.labels) or sorted(set(a) | set(b)), settings)
+
+
+def _length_shift(
+    task: Task, baseline: Sequence[AnswerSample], challenger: Sequence[AnswerSample], settings: Policy
+) -> list[guardrails.GuardrailCheck]:
+    """The guardrail on the size of the answers (generation: the response's length) between two
+    arms; none for a task whose answers have no size (classification)."""
+    a = [size for sample in baseline if (size := task.answer_size(sample.answer)) is not None]
+    b = [size for sample in challenger if (size := task.answer_size(sample.answer)) is not None]
+    if not a and not b:
+        return []
+    return [guardrails.length_shift(a, b, settings)]

@@ -1,7 +1,7 @@
 """Tasks: what a model does and what "good" means, one package each, registered by stable key."""
 
 from learnloop.errors import ValidationError
-from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, Task, TextRule
+from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, Task, TextRule, TrainingFeedback
 from learnloop.tasks.classification import ClassificationTask
 from learnloop.tasks.generation import GenerationTask
 
@@ -33,6 +33,7 @@ __all__ = [
     "RetrainInputs",
     "Task",
     "TextRule",
+    "TrainingFeedback",
     "get_task",
     "train",
 ]

@@ -10,6 +10,10 @@ answer or a feedback payload; it asks the model's task:
   (the payload stored with the event);
 * ``outcomes``: the online rule "was this answer good?" (rollouts, online accuracy);
 * ``answer_category``: the category of an answer whose mix a guardrail watches;
+* ``answer_size``: the size of an answer whose shift a guardrail watches (None: not watched);
+* ``training_feedback``: which feedback events can become training rows (what the volume
+  trigger counts);
+* ``policy_defaults``: the task's own policy defaults, set when a model of the task is created;
 * ``drift_window``: the features of served answers that drift checks compare with a
   version's reference;
 * ``train``: the retrain's task-specific steps, run in the training process (curate the
@@ -73,6 +77,16 @@ class Candidate:
         return self.verdict is None or bool(self.verdict.get("passed"))
 
 
+@dataclass(frozen=True)
+class TrainingFeedback:
+    """The feedback events that can become training rows for a model: what the volume trigger
+    counts (``retrain_every``), and how its reason names them."""
+
+    kinds: frozenset[FeedbackKind]
+    signals: frozenset[str] = frozenset()  # implicit signals (by name) that count besides ``kinds``
+    described: str = "labelled feedback events"
+
+
 class OutcomeRule(Protocol):
     """Was an answer good, by the feedback on it? The evidence of a rollout's live test and of
     online accuracy."""
@@ -89,6 +103,8 @@ class OutcomeRule(Protocol):
 class Task(Protocol):
     key: str  # stable, persisted with every model
     feedback_kinds: frozenset[FeedbackKind]  # what feedback the task accepts
+    # The task's own policy defaults (flat names), under what a user sets when creating a model.
+    policy_defaults: Mapping[str, Any]
 
     def describe(self, model: Model) -> str:
         """A short name for what the model does ("binary", "multiclass", ...)."""
@@ -106,6 +122,15 @@ class Task(Protocol):
 
     def answer_category(self, answer: Mapping[str, Any]) -> str:
         """The category whose mix between two versions a guardrail compares."""
+        ...
+
+    def answer_size(self, answer: Mapping[str, Any]) -> float | None:
+        """The size of an answer whose shift between two versions a guardrail compares (a
+        generated response's length); None where the task has none (the check is skipped)."""
+        ...
+
+    def training_feedback(self, model: Model) -> TrainingFeedback:
+        """The feedback events that can become training rows for ``model`` (under its policy)."""
         ...
 
     def drift_window(self, labels: tuple[str, ...], served: Sequence[Prediction]) -> Window:

@@ -1,9 +1,10 @@
 """Every automatic retrain decision, in one place: whether a retrain starts, and queueing it.
 
-* Polled by the worker (``check``): feedback volume and the cron schedule.
-* Told what others found (``on_finding``): an online accuracy drop (``monitoring.performance``),
-  drift (``monitoring.service``), an erased subject (``privacy``). Those measure and report; they
-  never queue a retrain themselves.
+* Polled by the worker (``check``): feedback volume (the events the model's task says can
+  become training rows, ``Task.training_feedback``) and the cron schedule.
+* Told what others found (``on_finding``): an online accuracy drop or a low mean rating
+  (``monitoring.performance``), drift (``monitoring.service``), an erased subject
+  (``privacy``). Those measure and report; they never queue a retrain themselves.
 
 The rules are pure functions (``triggers.policy``); this reads what they need and queues what
 they call for. A retrain is requested by ``trigger:<name>`` (``privacy:erasure`` after an
@@ -23,6 +24,7 @@ from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import jobs as job_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import rollouts as rollout_repo
+from learnloop.tasks import get_task
 from learnloop.triggers.policy import finding_retrain, retrain_reason, scheduled_reason
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,15 @@ class RetrainTriggers:
         now = self.clock.now()
         with self.db.read() as conn:
             models = model_repo.list_models(conn)
+            training = {m.name: get_task(m.task).training_feedback(m) for m in models}
             counts = {
-                m.name: feedback_repo.count_labelled_feedback_since(
-                    conn, m.name, m.retrain_watermark, m.policy.triggers.retrain_every
+                m.name: feedback_repo.count_training_feedback_since(
+                    conn,
+                    m.name,
+                    m.retrain_watermark,
+                    m.policy.triggers.retrain_every,
+                    training[m.name].kinds,
+                    training[m.name].signals,
                 )
                 for m in models
             }
@@ -51,7 +59,9 @@ class RetrainTriggers:
             rolling = {r.model for r in rollout_repo.active_rollouts(conn)}
         for model in models:
             busy, rolling_out = active[model.name], model.name in rolling
-            volume = retrain_reason(model, counts[model.name], now, busy, rolling_out)
+            volume = retrain_reason(
+                model, counts[model.name], now, busy, rolling_out, counted=training[model.name].described
+            )
             scheduled = scheduled_reason(model, now, busy, rolling_out)
             trigger, reason = ("feedback_volume", volume) if volume else ("schedule", scheduled)
             if reason is None:

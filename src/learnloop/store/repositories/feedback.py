@@ -3,13 +3,13 @@ Takes and returns domain records; table rows never leave ``store``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -21,15 +21,6 @@ from learnloop.store import tables as t
 from learnloop.store.db import delete_in
 from learnloop.store.repositories.predictions import predictions_by_id
 
-# What the retrain trigger counts: every kind that is training signal (implicit signals are not).
-LABELLED_KINDS = (
-    FeedbackKind.LABEL,
-    FeedbackKind.EXAMPLE,
-    FeedbackKind.THUMBS,
-    FeedbackKind.RATING,
-    FeedbackKind.CORRECTION,
-    FeedbackKind.PREFERENCE,
-)
 _F = tuple(c.label(f"f_{c.name}") for c in t.feedback.columns)
 _P = (
     t.predictions.c.id.label("p_id"),
@@ -105,13 +96,18 @@ def _events(*, outer: bool = False) -> Select[Any]:
     return select(*_F, *_P).select_from(f.outerjoin(p, _ANSWER_OF) if outer else f.join(p, _ANSWER_OF))
 
 
-def judged_answers(conn: Connection, model: str, version: int | None, limit: int) -> list[FeedbackEvent]:
+def judged_answers(
+    conn: Connection, model: str, version: int | None, limit: int, kinds: Collection[FeedbackKind] = ()
+) -> list[FeedbackEvent]:
     """The newest ``limit`` feedback events on answers of ``version`` (every version if None),
-    newest first, with what was answered: the evidence behind online accuracy."""
+    of ``kinds`` (every kind if empty), newest first, with what was answered: the evidence
+    behind online accuracy and the online mean rating."""
     f, p = t.feedback, t.predictions
     q = _events().where(f.c.model == model)
     if version is not None:
         q = q.where(p.c.version == version)
+    if kinds:
+        q = q.where(f.c.kind.in_([k.value for k in kinds]))
     q = q.order_by(f.c.created_at.desc(), f.c.id.desc()).limit(limit)
     return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
@@ -188,14 +184,25 @@ def feedback_counts(conn: Connection, model: str, since: datetime | None = None)
     return {kind: int(n) for kind, n in conn.execute(q.group_by(t.feedback.c.kind))}
 
 
-def count_labelled_feedback_since(conn: Connection, model: str, since: datetime | None, limit: int) -> int:
-    """Labelled feedback events after ``since``, counted up to ``limit`` (the trigger only
-    needs to know whether the threshold is reached, not how far past it)."""
-    q = select(t.feedback.c.id).where(
-        t.feedback.c.model == model, t.feedback.c.kind.in_([k.value for k in LABELLED_KINDS])
-    )
+def count_training_feedback_since(
+    conn: Connection,
+    model: str,
+    since: datetime | None,
+    limit: int,
+    kinds: Collection[FeedbackKind],
+    signals: Collection[str] = (),
+) -> int:
+    """Feedback events after ``since`` of ``kinds`` (and implicit ones whose signal is one of
+    ``signals``): what the model's task says can become training rows. Counted up to ``limit``
+    (the trigger only needs to know whether the threshold is reached, not how far past it)."""
+    f = t.feedback
+    which: ColumnElement[bool] = f.c.kind.in_([k.value for k in kinds])
+    if signals:
+        signal = f.c.payload["signal"].as_string()
+        which = or_(which, and_(f.c.kind == FeedbackKind.IMPLICIT.value, signal.in_(sorted(signals))))
+    q = select(f.c.id).where(f.c.model == model, which)
     if since is not None:
-        q = q.where(t.feedback.c.created_at > since)
+        q = q.where(f.c.created_at > since)
     bounded = q.limit(limit).subquery()
     return int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
 

@@ -10,7 +10,7 @@ import numpy as np
 from learnloop.domain import FeedbackInput, FeedbackKind, Model, Prediction
 from learnloop.drift import Window
 from learnloop.errors import ValidationError
-from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, TextRule
+from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, TextRule, TrainingFeedback
 from learnloop.tasks.classification import retrain
 from learnloop.tasks.classification.answers import answer_label
 from learnloop.tasks.classification.outcomes import LabelOutcomes
@@ -26,6 +26,7 @@ class ClassificationTask:
     feedback_kinds = frozenset(
         {FeedbackKind.LABEL, FeedbackKind.THUMBS, FeedbackKind.RATING, FeedbackKind.EXAMPLE, FeedbackKind.IMPLICIT}
     )
+    policy_defaults: Mapping[str, Any] = {}
 
     def describe(self, model: Model) -> str:
         return "binary" if len(model.labels) == 2 else "multiclass"
@@ -58,6 +59,14 @@ class ClassificationTask:
 
     def answer_category(self, answer: Mapping[str, Any]) -> str:
         return answer_label(answer) or ""
+
+    def answer_size(self, answer: Mapping[str, Any]) -> float | None:
+        return None
+
+    def training_feedback(self, model: Model) -> TrainingFeedback:
+        """Every kind that says what the label is or whether the answer was (implicit signals
+        never decide a label)."""
+        return TrainingFeedback(self.feedback_kinds - {FeedbackKind.IMPLICIT})
 
     def drift_window(self, labels: tuple[str, ...], served: Sequence[Prediction]) -> Window:
         """The texts served and their probabilities, in the reference's label order."""

@@ -10,7 +10,7 @@ from learnloop.drift import Window
 from learnloop.drift.refusal import is_refusal
 from learnloop.errors import NotSupportedError, ValidationError
 from learnloop.families.external import ExternalFamily
-from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, TextRule
+from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, TextRule, TrainingFeedback
 from learnloop.tasks.generation.answers import GenAnswer
 from learnloop.tasks.generation.drift import generation_window
 from learnloop.tasks.generation.outcomes import GenerationOutcomes
@@ -33,6 +33,8 @@ class GenerationTask:
             FeedbackKind.IMPLICIT,
         }
     )
+    # Training rows of an LLM are dearer to come by than labels: retrain after fewer.
+    policy_defaults: Mapping[str, Any] = {"retrain_every": 100}
 
     def describe(self, model: Model) -> str:
         return "generation"
@@ -68,6 +70,16 @@ class GenerationTask:
         if generated.finish_reason == "length":
             return "truncated"
         return "refusal" if is_refusal(generated.response) else "answer"
+
+    def answer_size(self, answer: Mapping[str, Any]) -> float | None:
+        """The response's length in characters (comparable across providers and tokenizers)."""
+        return float(len(GenAnswer.of(answer).response))
+
+    def training_feedback(self, model: Model) -> TrainingFeedback:
+        """Ratings, thumbs, corrections and preferences, and the implicit signals the policy
+        maps to an outcome (``generation.implicit_outcomes``): each can become a training row."""
+        signals = frozenset(model.policy.generation.signal_outcomes())
+        return TrainingFeedback(self.feedback_kinds - {FeedbackKind.IMPLICIT}, signals, "training events")
 
     def drift_window(self, labels: tuple[str, ...], served: Sequence[Prediction]) -> Window:
         """The prompts served and their answers (``drift.generation_window``); ``labels`` are the
