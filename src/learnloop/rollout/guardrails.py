@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2_contingency
 
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.policy import Policy
@@ -113,6 +112,8 @@ def label_shift(
     table = table[:, table.sum(axis=0) > 0]
     share_a, share_b = table[0] / table[0].sum(), table[1] / table[1].sum()
     tv = float(0.5 * np.abs(share_a - share_b).sum())
+    from scipy.stats import chi2_contingency
+
     p = float(chi2_contingency(table).pvalue) if table.shape[1] > 1 else 1.0
     tripped = tv > limit and p < policy.gate.alpha
     return GuardrailCheck(
