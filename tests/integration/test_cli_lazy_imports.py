@@ -1,6 +1,7 @@
 """A ``learnloop`` command pays only for what it uses: ``--help`` loads no database, statistics,
 machine-learning, web or LLM library, and a command that only reads a home (``status``,
-``versions``) opens the services without scipy.stats, scikit-learn, the web app or torch. Each
+``versions``) opens the services without Alembic (nothing to migrate), scipy.stats,
+scikit-learn, the web app or torch. Each
 command runs in a fresh interpreter, as the console script runs it, and reports ``sys.modules``."""
 
 from __future__ import annotations
@@ -65,3 +66,4 @@ def test_a_command_that_reads_a_home_loads_the_database_but_no_ml_web_or_llm_lib
     loaded = loaded_by(command, "--home", str(home), "--database-url", f"sqlite:///{home}/learnloop.db", "-m", "m")
     assert "sqlalchemy" in loaded  # it did open the services
     assert loaded & (ML_AND_WEB | LLM) == set()
+    assert "alembic" not in loaded  # the database is at the newest revision: nothing to migrate
