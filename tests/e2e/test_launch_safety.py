@@ -1,4 +1,7 @@
-"""Starting a server or a demo where one already runs never touches the running one (issue 14 §1)."""
+"""Starting a server or a demo where one already runs never touches the running one (issue 14 §1).
+
+The tests that need a server already running share one (started once for the module, as a demo
+starts it: its home is ``home/`` in the demo's folder); none of them changes what it serves."""
 
 from __future__ import annotations
 
@@ -8,11 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ServerLauncher, init_home, run_cli
+from conftest import LiveServer, ServerLauncher, init_home, run_cli
 from learnloop.errors import LearnloopError
 from learnloop.replay.server import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def first(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    """The server that already runs: model "m" at version 1, from the demo folder ``first.home.parent``."""
+    home = tmp_path_factory.mktemp("first-demo") / "home"
+    database_url = f"sqlite:///{home / 'learnloop.db'}"
+    init_home(home, database_url)
+    return module_server_launcher.start(home, database_url)
 
 
 def _served_predictions(url: str) -> int:
@@ -41,12 +53,8 @@ def test_serve_on_a_busy_port_is_one_line_and_creates_nothing(tmp_path: Path) ->
 
 
 def test_a_second_demo_on_a_busy_port_stops_before_writing_and_the_first_keeps_its_data(
-    tmp_path: Path, live_server: ServerLauncher
+    tmp_path: Path, first: LiveServer
 ) -> None:
-    home = tmp_path / "first"
-    database_url = f"sqlite:///{home / 'learnloop.db'}"
-    init_home(home, database_url)
-    first = live_server.start(home, database_url)
     httpx.post(f"{first.url}/v1/models/m/predict", json={"text": "great food"}, timeout=10).raise_for_status()
     before = _served_predictions(first.url)
     port = int(first.url.rsplit(":", 1)[1])
@@ -61,14 +69,9 @@ def test_a_second_demo_on_a_busy_port_stops_before_writing_and_the_first_keeps_i
     assert _served_predictions(first.url) == before  # nothing was sent to the first server
 
 
-def test_a_second_demo_in_the_folder_of_a_running_one_is_refused_and_its_home_kept(
-    tmp_path: Path, live_server: ServerLauncher
-) -> None:
-    out = tmp_path / "demo"
-    home = out / "home"
-    database_url = f"sqlite:///{home / 'learnloop.db'}"
-    init_home(home, database_url)
-    first = live_server.start(home, database_url)
+def test_a_second_demo_in_the_folder_of_a_running_one_is_refused_and_its_home_kept(first: LiveServer) -> None:
+    out = first.home.parent
+    home = first.home
     (out / "server.pid").write_text(f"{first.process.pid}\n")
 
     proc = run_cli("demo", "--out", out, "--no-serve", "--rate", "0", check=False, timeout=120)
@@ -80,12 +83,8 @@ def test_a_second_demo_in_the_folder_of_a_running_one_is_refused_and_its_home_ke
 
 
 def test_readiness_is_proven_by_the_started_process_not_any_server_on_the_port(
-    tmp_path: Path, live_server: ServerLauncher
+    tmp_path: Path, first: LiveServer
 ) -> None:
-    home = tmp_path / "first"
-    database_url = f"sqlite:///{home / 'learnloop.db'}"
-    init_home(home, database_url)
-    first = live_server.start(home, database_url)
     port = int(first.url.rsplit(":", 1)[1])
     assert httpx.get(f"{first.url}/health", timeout=10).json()["pid"] == first.process.pid
 

@@ -215,8 +215,6 @@ def test_cli_rollback_and_promote_reach_the_running_server(
 
     events = run_cli("events", "-m", "m", *db_args(server), "--kind", "rolled_back").stdout
     assert "rolled_back" in events and "cli says no" in events and "promoted" not in events, events
-    events = run_cli("events", "-m", "m", *db_args(server), "--kind", "rolled_back").stdout
-    assert "rolled_back" in events and "cli says no" in events and "promoted" not in events, events
     with server.client() as http:
         trail = http.get(f"{M}/events", params={"limit": 500}).json()
         after = http.get(f"{M}/events", params={"after_id": trail[-1]["id"]}).json()

@@ -24,10 +24,13 @@ from learnloop.services import Services, build_services
 from learnloop.store import tables as t
 from learnloop.store.db import Database
 from learnloop.store.migrate import (
+    MIGRATIONS,
     alembic_config,
+    at_newest_revision,
     current_revision,
     downgrade,
     head_revision,
+    newest_revision,
     schema_drift,
     upgrade,
 )
@@ -60,6 +63,26 @@ def test_upgrade_twice_is_a_no_op(db: Database) -> None:
     revision = current_revision(db)
     upgrade(db)
     assert current_revision(db) == revision == head_revision(db)
+    assert schema_drift(db) == []
+
+
+def test_the_newest_migration_file_names_alembics_head_and_every_revision_is_its_files_prefix(db: Database) -> None:
+    """``upgrade`` skips Alembic on a database stamped with ``newest_revision()``: that must be
+    the head Alembic would migrate to."""
+    assert newest_revision() == head_revision(db)
+    for script in ScriptDirectory.from_config(alembic_config(db)).walk_revisions():
+        assert script.path is not None and Path(script.path).name[:4] == script.revision, script.path
+    assert len(list((MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))) == len(
+        list(ScriptDirectory.from_config(alembic_config(db)).walk_revisions())
+    )
+
+
+def test_a_database_behind_the_newest_revision_is_still_upgraded(db: Database) -> None:
+    assert not at_newest_revision(db)  # empty: no version table
+    upgrade(db, "0007")
+    assert not at_newest_revision(db)
+    upgrade(db)
+    assert at_newest_revision(db) and current_revision(db) == head_revision(db)
     assert schema_drift(db) == []
 
 

@@ -8,17 +8,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
 
 from learnloop.artifacts import open_store
 from learnloop.config import Settings
 from learnloop.errors import LearnloopError
-from learnloop.services import Services, build_services
+
+if TYPE_CHECKING:  # the services (and the libraries under them) load when a command opens them
+    from learnloop.services import Services
 
 console = Console()
 err_console = Console(stderr=True)
@@ -73,6 +74,10 @@ def require_home(settings: Settings) -> None:
 def open_services(settings: Settings, *, create: bool = False) -> Iterator[Services]:
     """Services for one CLI command; domain errors become a clear message and exit 1. Without
     ``create``, a home must exist already (a mistyped ``--home`` is an error, not a new home)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from learnloop.services import build_services
+
     services = None
     try:
         open_store(settings.resolved_artifact_url)  # a store learnloop cannot open is the first thing to say

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,8 +18,9 @@ from learnloop.cli.common import (
     settings_for,
     write_file,
 )
-from learnloop.domain import DriftCheck
-from learnloop.monitoring.plot import drift_history_png
+
+if TYPE_CHECKING:
+    from learnloop.domain import DriftCheck
 
 _STYLE = {"drift": "bold red", "ok": "green", "insufficient_data": "yellow", "no_reference": "yellow"}
 
@@ -95,5 +96,7 @@ def drift(
         if len(checks) > 1:
             show_history(checks)
         if plot is not None:
+            from learnloop.monitoring.plot import drift_history_png
+
             write_file(plot, drift_history_png(checks, title=f"drift of {model}: effect size per check"))
             console.print(f"plot: {plot}")

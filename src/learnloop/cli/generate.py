@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for
-from learnloop.feedback.generate import GenerateInput
 
 
 def generate(
@@ -22,6 +21,8 @@ def generate(
 ) -> None:
     """Generate an answer with the model's champion, streamed as it comes; it is logged, and the
     prediction id printed after it takes feedback."""
+    from learnloop.feedback.generate import GenerateInput
+
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         services.ingest.start()
         with console.status(f"loading {model} (a base is converted once per home, the first time)"):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from learnloop.cli.common import pct
-from learnloop.domain import ModelVersion
+
+if TYPE_CHECKING:
+    from learnloop.domain import ModelVersion
 
 # (metric key, row name, format); the interval, when there is one, is stored under KEY_ci95.
 SCORES = (

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -33,13 +33,15 @@ from learnloop.cli.common import (
 from learnloop.cli.jobs import note as job_note
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.config import Settings
-from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY
-from learnloop.models import CreatedModel, FileSource, NewModel
-from learnloop.monitoring.performance import Performance
-from learnloop.services import Services
 from learnloop.tasks import DEFAULT_TASK, get_task
+
+if TYPE_CHECKING:  # the services and what they use load when a command opens them
+    from learnloop.domain import Event, ModelVersion, Rollout
+    from learnloop.models import CreatedModel
+    from learnloop.monitoring.performance import Performance
+    from learnloop.services import Services
 
 
 def init(
@@ -123,6 +125,8 @@ def init(
         params["system_prompt"] = system_prompt
     if base is not None:
         params["base"] = base
+    from learnloop.models import FileSource, NewModel
+
     request = NewModel(
         name=model,
         family=family,

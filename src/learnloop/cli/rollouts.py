@@ -3,7 +3,7 @@ learnloop sample-size."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,10 +21,10 @@ from learnloop.cli.common import (
     pct,
     settings_for,
 )
-from learnloop.domain import Rollout
-from learnloop.evaluation.metrics import wilson_interval
-from learnloop.evaluation.power import plan_sample_size
-from learnloop.services import Services
+
+if TYPE_CHECKING:
+    from learnloop.domain import Rollout
+    from learnloop.services import Services
 
 app = typer.Typer(help="Canary, shadow and A/B rollouts decided by live feedback.", no_args_is_help=True)
 IdArg = Annotated[int | None, typer.Argument(help="Rollout id (default: the model's running rollout).")]
@@ -56,6 +56,8 @@ def show_rollout(r: Rollout) -> None:
     console.print(f"started {r.started_at:%Y-%m-%d %H:%M:%S} by {r.actor}" + (f": {r.reason}" if r.reason else ""))
     test: dict[str, Any] = r.stats.get("test") or {}
     if test:
+        from learnloop.evaluation.metrics import wilson_interval
+
         table = Table(title=f"live feedback ({test['design']}; {test['test']})")
         for column in ("arm", "version", "judged", "accuracy", "95% CI"):
             table.add_column(column)
@@ -167,6 +169,8 @@ def sample_size(
     alpha: Annotated[float, typer.Option("--alpha")] = 0.05,
 ) -> None:
     """How much labelled feedback per arm to detect a change in accuracy."""
+    from learnloop.evaluation.power import plan_sample_size
+
     try:
         plan = plan_sample_size(baseline, delta, alpha=alpha, power=power)
     except ValueError as exc:

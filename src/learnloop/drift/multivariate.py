@@ -22,11 +22,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from scipy import stats as scipy_stats
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 
 from learnloop.drift.base import (
     DriftResult,
@@ -53,6 +48,8 @@ def truncate(text: str) -> str:
 
 def hashed_bag_of_words(texts: Sequence[str]) -> Any:
     """The fallback feature map: L2-normalised word counts hashed into 2**18 columns."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     return HashingVectorizer(n_features=2**18, alternate_sign=False, norm="l2").transform(texts)
 
 
@@ -91,6 +88,10 @@ class DomainClassifierDriftDetector(Thresholds):
         )
         if early is not None:
             return early
+        from scipy import stats as scipy_stats
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import train_test_split
+
         window_sample = sample_texts(window.texts, MAX_WINDOW_SAMPLE, np.random.default_rng(self.seed + 1))
         feature_map = features if features is not None else hashed_bag_of_words
         x = _stack(feature_map(reference_sample), feature_map(window_sample))
@@ -132,6 +133,8 @@ class DomainClassifierDriftDetector(Thresholds):
 def _stack(reference: Any, window: Any) -> Any:
     """Both sides in one matrix, without the columns neither uses (a wide hashed or TF-IDF space
     would otherwise cost the solver time in proportion to its width)."""
+    from scipy import sparse
+
     if sparse.issparse(reference) or sparse.issparse(window):
         stacked = sparse.vstack([sparse.csr_matrix(reference), sparse.csr_matrix(window)]).tocsc()
         return stacked[:, np.flatnonzero(stacked.getnnz(axis=0))].tocsr()

@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from learnloop.drift.base import (
     DriftResult,
@@ -171,6 +170,8 @@ def welch_greater(mean: float, std: float, n: int, ref_mean: float, ref_std: flo
     """Welch's t-test that ``mean`` exceeds ``ref_mean``; with no spread on either side, the means decide."""
     if std == 0.0 and ref_std == 0.0:
         return (math.inf, 0.0) if mean > ref_mean else (0.0, 1.0)
+    from scipy import stats as scipy_stats
+
     result = scipy_stats.ttest_ind_from_stats(
         mean, std, n, ref_mean, ref_std, n_ref, equal_var=False, alternative="greater"
     )

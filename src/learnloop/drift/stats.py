@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -101,6 +100,8 @@ def ks_test(sketch: Sequence[float], exact: bool, n_reference: int, window: Floa
     sketch, the statistic comes from the sketch's CDF and the p-value from the asymptotic
     distribution scipy itself uses for large samples, ``kstwo(round(n m / (n + m)))``, with the
     true reference size ``n``."""
+    from scipy import stats
+
     reference = np.asarray(sketch, dtype=np.float64)
     values = np.asarray(window, dtype=np.float64)
     if exact:
@@ -123,6 +124,8 @@ def chi2_homogeneity(reference_counts: Sequence[int], window_counts: Sequence[in
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return 0.0, 1.0, 0
+    from scipy import stats
+
     result = stats.chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue), int(result.dof)
 

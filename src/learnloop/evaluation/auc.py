@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import roc_auc_score
 
 from learnloop.evaluation.bootstrap import FloatArray, Statistic
 
@@ -30,6 +29,8 @@ def roc_auc(truth: IntArray, proba: FloatArray) -> float | None:
     classes = _scored_classes(truth, proba.shape[1])
     if not classes:
         return None
+    from sklearn.metrics import roc_auc_score
+
     return float(np.mean([roc_auc_score(truth == c, proba[:, c]) for c in classes]))
 
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binomtest, norm
 
 from learnloop.evaluation.metrics import paired_metric_differences
 from learnloop.policy import Policy
@@ -97,6 +96,8 @@ def paired_outcomes(
     candidate_only = int((~a & b).sum())
     discordant = champion_only + candidate_only
     if discordant:
+        from scipy.stats import binomtest
+
         p_better = float(binomtest(candidate_only, discordant, 0.5, alternative="greater").pvalue)
         p_worse = float(binomtest(candidate_only, discordant, 0.5, alternative="less").pvalue)
     else:
@@ -126,7 +127,9 @@ def _paired_difference_interval(b: int, c: int, n: int, confidence: float) -> tu
     b_adj, c_adj, n_adj = b + 0.5, c + 0.5, n + 2.0
     diff = (c_adj - b_adj) / n_adj
     var = ((b_adj + c_adj) / n_adj - diff * diff) / n_adj
-    z = float(norm.ppf(0.5 + confidence / 2))
+    from scipy.special import ndtri  # the standard normal quantile (scipy.stats.norm.ppf)
+
+    z = float(ndtri(0.5 + confidence / 2))
     half = z * float(np.sqrt(max(var, 0.0)))
     return max(-1.0, diff - half), min(1.0, diff + half)
 

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import wilcoxon
 
 from learnloop.evaluation.bootstrap import (
     FloatArray,
@@ -230,6 +229,8 @@ def _wilcoxon(differences: FloatArray) -> tuple[float, float, float]:
     differences dropped; none left: 1)."""
     if not np.any(differences != 0):
         return 1.0, 1.0, 1.0
+    from scipy.stats import wilcoxon
+
     two_sided, greater, less = (
         float(wilcoxon(differences, alternative=alternative).pvalue) for alternative in ("two-sided", "greater", "less")
     )

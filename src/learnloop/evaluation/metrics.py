@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import norm
-from sklearn.metrics import confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
 from learnloop.evaluation.auc import IntArray, roc_auc, roc_auc_statistic
 from learnloop.evaluation.bootstrap import (
@@ -44,7 +42,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     """Wilson score interval for a binomial proportion (good coverage at small n)."""
     if n == 0:
         return 0.0, 1.0
-    z = float(norm.ppf(0.5 + confidence / 2))
+    from scipy.special import ndtri  # the standard normal quantile (scipy.stats.norm.ppf)
+
+    z = float(ndtri(0.5 + confidence / 2))
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -87,6 +87,8 @@ def _label_metrics(truth: npt.NDArray[Any], pred: npt.NDArray[Any], labels: list
     n = len(truth)
     correct = int((truth == pred).sum())
     low, high = wilson_interval(correct, n, CONFIDENCE)
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
     precision, recall, f1, support = precision_recall_fscore_support(truth, pred, labels=labels, zero_division=0)
     return {
         "n": n,
@@ -161,6 +163,8 @@ def _per_example_losses(truth_idx: IntArray, probs: FloatArray) -> tuple[FloatAr
 def _probability_metrics(
     truth: npt.NDArray[Any], truth_idx: IntArray, probs: FloatArray, labels: list[str]
 ) -> dict[str, Any]:
+    from sklearn.metrics import log_loss
+
     # scikit-learn reads probability columns in sorted label order.
     order = sorted(range(len(labels)), key=labels.__getitem__)
     _, brier = _per_example_losses(truth_idx, probs)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import norm
-
 from learnloop.evaluation.sequential import DEFAULT_TAU, boundary_halfwidth
 
 ALTERNATIVES = ("two-sided", "one-sided")
@@ -77,7 +75,9 @@ def sequential_sample_size(
     _check(baseline, delta, alpha, power)
     if not tau > 0.0 or math.isinf(tau):
         raise ValueError(f"tau must be a positive number, got {tau}")
-    target = float(norm.ppf(power))
+    from scipy.special import ndtri  # the standard normal quantile (scipy.stats.norm.ppf)
+
+    target = float(ndtri(power))
     unit_variance = baseline * (1.0 - baseline) + (baseline + delta) * (1.0 - baseline - delta)
     effect = abs(delta)
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
-import sklearn
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
 from learnloop.families.base import FloatArray
+
+if TYPE_CHECKING:  # scikit-learn and joblib load when a model is fitted, saved or loaded
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
 
 DEFAULTS: dict[str, Any] = {
     "ngram_max": 2,
@@ -126,6 +125,8 @@ class TfidfLogRegFamily:
     task = "classification"
 
     def library_versions(self) -> dict[str, str]:
+        import sklearn
+
         return {"scikit-learn": sklearn.__version__}
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,6 +159,10 @@ class TfidfLogRegFamily:
         p = self.resolve_params(params)
         if len(set(labels)) < 2:
             raise InsufficientDataError(f"training needs at least two distinct labels, got {sorted(set(labels))}")
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
         vectorizer = TfidfVectorizer(
             ngram_range=(1, p["ngram_max"]),
             min_df=p["min_df"],
@@ -182,6 +187,8 @@ class TfidfLogRegFamily:
     def save(self, predictor: Any, directory: Path) -> None:
         if not isinstance(predictor, TfidfLogRegPredictor):
             raise ArtifactError(f"{self.key} cannot save a {type(predictor).__name__}")
+        import joblib
+
         directory.mkdir(parents=True, exist_ok=True)
         joblib.dump(
             {
@@ -194,6 +201,8 @@ class TfidfLogRegFamily:
         )
 
     def load(self, directory: Path) -> TfidfLogRegPredictor:
+        import joblib
+
         path = directory / "model.joblib"
         try:
             payload = joblib.load(path)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -22,7 +22,9 @@ from learnloop.clock import FakeClock
 from learnloop.domain import FeedbackInput, JobStatus
 from learnloop.errors import ValidationError
 from learnloop.replay.users import PlannedFeedback
-from learnloop.services import Services
+
+if TYPE_CHECKING:
+    from learnloop.services import Services
 
 
 class ItemRefused(Exception):

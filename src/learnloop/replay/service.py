@@ -16,7 +16,6 @@ from learnloop.clock import Clock, FakeClock, SystemClock
 from learnloop.config import Settings
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
-from learnloop.models import NewModel, RowsSource
 from learnloop.policy import Policy
 from learnloop.replay.asking import AskingRounds
 from learnloop.replay.baselines import oracle_baseline, static_baseline
@@ -26,7 +25,6 @@ from learnloop.replay.report import Trace, summarize
 from learnloop.replay.server import ServerProcess, check_port_free, live_pid
 from learnloop.replay.stream import DataFile, Order, load_stream
 from learnloop.replay.users import PlannedFeedback, SimulatedUsers, UserModel
-from learnloop.services import build_services
 from learnloop.tasks.classification.active import margin_of
 
 MODES = ("in-process", "http")
@@ -150,6 +148,9 @@ def _prepare_out(out: Path) -> Path:
 def run_replay(
     config: ReplayConfig, observer: ReplayObserver | None = None, *, keep_server: bool = False
 ) -> ReplayResult:
+    from learnloop.models import NewModel, RowsSource
+    from learnloop.services import build_services  # (the services load when a replay runs)
+
     obs = observer or QuietObserver()
     started = time.perf_counter()
     obs.stage(f"reading {config.bootstrap.path.name} and {len(config.pre_shift) + len(config.stream)} stream files")

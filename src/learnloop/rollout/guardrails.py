@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2_contingency, mannwhitneyu
 
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.policy import Policy
@@ -119,6 +118,8 @@ def label_shift(
     table = table[:, table.sum(axis=0) > 0]
     share_a, share_b = table[0] / table[0].sum(), table[1] / table[1].sum()
     tv = float(0.5 * np.abs(share_a - share_b).sum())
+    from scipy.stats import chi2_contingency
+
     p = float(chi2_contingency(table).pvalue) if table.shape[1] > 1 else 1.0
     tripped = tv > limit and p < policy.gate.alpha
     return GuardrailCheck(
@@ -148,6 +149,8 @@ def length_shift(baseline_sizes: Sequence[float], challenger_sizes: Sequence[flo
             limit,
             f"answer lengths need {n} answers per arm (have {len(baseline_sizes)} and {len(challenger_sizes)})",
         )
+    from scipy.stats import mannwhitneyu
+
     base = float(np.median(baseline_sizes))
     chal = float(np.median(challenger_sizes))
     shift = (chal - base) / max(base, SIZE_FLOOR)

@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scipy.stats import t as student_t
-
 from learnloop.domain import FeedbackEvent, FeedbackKind, Served
 
 RATINGS = (1, 2, 3, 4, 5)
@@ -89,6 +87,8 @@ def mean_interval(values: list[int]) -> tuple[float, float | None, float | None]
     if n < 2:
         return mean, None, None
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    from scipy.stats import t as student_t
+
     half = float(student_t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
     return mean, max(RATINGS[0], mean - half), min(RATINGS[-1], mean + half)
 
