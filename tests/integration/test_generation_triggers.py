@@ -1,7 +1,8 @@
-"""Automatic retrains of a generative model whose answers are made elsewhere (backend
-``external``: no LLM, no torch), on a migrated SQLite file and PostgreSQL: the volume trigger
-counts the events that can become training rows, and a low online mean rating alarms once and
-queues a retrain. These check what is queued (a model answering elsewhere cannot be retrained here)."""
+"""Automatic retrains of a generative model served in process (the tiny local Llama base; its
+answers logged as made elsewhere, so no test generates), on a migrated SQLite file and
+PostgreSQL: the volume trigger counts the events that can become training rows, and a low
+online mean rating alarms once and queues a retrain. These check what is queued; a model whose
+answers are made elsewhere has nothing to retrain, so no trigger fires for it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
+import pytest
 
 from learnloop.app import create_app
 from learnloop.domain import FeedbackInput, VersionStatus
+from learnloop.errors import NotSupportedError
 from learnloop.models import NewModel
 from learnloop.routing.split import in_share
 from learnloop.services import Services
@@ -21,8 +25,12 @@ from learnloop.services import Services
 Factory = Callable[..., Services]
 
 
-def npc(services: Services, name: str = "npc", **policy: object) -> None:
-    request = NewModel(name=name, task="generation", backend="external", policy=policy)
+def npc(services: Services, base: Path | None, name: str = "npc", **policy: object) -> None:
+    """A generative model on the local ``base``, or (None) one whose answers are made elsewhere."""
+    if base is None:
+        request = NewModel(name=name, task="generation", backend="external", policy=policy)
+    else:
+        request = NewModel(name=name, task="generation", params={"base": str(base)}, policy=policy)
     services.creation.create(request, None, actor="test")
 
 
@@ -47,9 +55,11 @@ def signal(services: Services, model: str, ids: Sequence[str], name: str) -> Non
     services.feedback.record_sync(model, [FeedbackInput(prediction_id=p, signal=name, value=True) for p in ids])
 
 
-def test_100_ratings_queue_a_retrain_of_a_generative_model_by_volume(services_factory: Factory) -> None:
+def test_100_ratings_queue_a_retrain_of_a_generative_model_by_volume(
+    services_factory: Factory, tiny_llama_dir: Path
+) -> None:
     services = services_factory()
-    npc(services)  # retrain_every: 100, the generative default
+    npc(services, tiny_llama_dir)  # retrain_every: 100, the generative default
     assert services.registry.get_model("npc").policy.triggers.retrain_every == 100
     ids = answers(services, "npc", 100)
     rate(services, "npc", ids[:99], [4, 2, 5] * 33)
@@ -64,9 +74,11 @@ def test_100_ratings_queue_a_retrain_of_a_generative_model_by_volume(services_fa
     assert services.worker.check_triggers() == []  # one retrain at a time
 
 
-def test_mapped_implicit_signals_count_and_a_users_retrain_every_wins(services_factory: Factory) -> None:
+def test_mapped_implicit_signals_count_and_a_users_retrain_every_wins(
+    services_factory: Factory, tiny_llama_dir: Path
+) -> None:
     services = services_factory()
-    npc(services, "mapped", retrain_every=5, implicit_outcomes="copied=good")
+    npc(services, tiny_llama_dir, "mapped", retrain_every=5, implicit_outcomes="copied=good")
     assert services.registry.get_model("mapped").policy.triggers.retrain_every == 5
     ids = answers(services, "mapped", 6)
     rate(services, "mapped", ids[:4], [5, 5, 4, 1])
@@ -76,9 +88,9 @@ def test_mapped_implicit_signals_count_and_a_users_retrain_every_wins(services_f
     assert services.worker.check_triggers() == ["mapped"]
 
 
-def test_low_ratings_alarm_once_queue_a_retrain_and_recover(services_factory: Factory) -> None:
+def test_low_ratings_alarm_once_queue_a_retrain_and_recover(services_factory: Factory, tiny_llama_dir: Path) -> None:
     services = services_factory()
-    npc(services, min_mean_rating=3.5, accuracy_window=40, retrain_every=100_000)
+    npc(services, tiny_llama_dir, min_mean_rating=3.5, accuracy_window=40, retrain_every=100_000)
     ids = answers(services, "npc", 40)
     rate(services, "npc", ids, [1, 2, 3, 2] * 10)  # mean 2.0
     perf = services.performance.check("npc")
@@ -121,7 +133,7 @@ def test_a_challenger_whose_answers_grow_far_longer_is_rolled_back_by_the_length
     services_factory: Factory,
 ) -> None:
     services = services_factory()
-    npc(services)
+    npc(services, None)  # answers made elsewhere
     services.cache.serve()
     first = services.registry.version("npc", 1)
     second = services.registry.register(
@@ -146,3 +158,17 @@ def test_a_challenger_whose_answers_grow_far_longer_is_rolled_back_by_the_length
     ended = services.rollouts.get("npc", rollout.id)
     (check,) = [g for g in ended.stats["guardrails"] if g["name"] == "length_shift"]
     assert check["tripped"] and check["value"] > 5
+
+
+def test_a_model_answered_elsewhere_has_nothing_to_retrain(services_factory: Factory) -> None:
+    """Its feedback is kept and exported, but no trigger queues a retrain bound to fail, and
+    asking for one is a clear refusal."""
+    services = services_factory()
+    npc(services, None, min_mean_rating=3.5, accuracy_window=40, retrain_every=10)
+    ids = answers(services, "npc", 40)
+    rate(services, "npc", ids, [1, 2] * 20)
+    assert services.worker.check_triggers() == []
+    assert services.performance.check("npc").rating.alarm  # measured and shown all the same
+    assert services.jobs.active("npc", "retrain") is None
+    with pytest.raises(NotSupportedError, match="cannot fit its weights"):
+        services.jobs.enqueue("npc", "retrain", requested_by="test")

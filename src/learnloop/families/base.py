@@ -39,6 +39,7 @@ class ModelFamily(Protocol):
     key: str
     format_version: int
     task: str  # the key of the task it serves (``learnloop.tasks``): "classification"
+    trainable: bool  # learnloop can fit its versions (not so for answers made elsewhere)
 
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries whose formats the saved artifact depends on."""

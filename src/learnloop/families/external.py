@@ -39,6 +39,7 @@ class ExternalFamily:
     key = "external"
     format_version = 1
     task = "generation"
+    trainable = False
 
     def library_versions(self) -> dict[str, str]:
         return {}

@@ -141,6 +141,7 @@ class LoraFamily:
     key = KEY
     format_version = 1
     task = "generation"
+    trainable = True
 
     def library_versions(self) -> dict[str, str]:
         """The installed versions of the libraries an adapter's format depends on (read from

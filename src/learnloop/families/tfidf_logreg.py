@@ -123,6 +123,7 @@ class TfidfLogRegFamily:
     key = "tfidf-logreg"
     format_version = 1
     task = "classification"
+    trainable = True
 
     def library_versions(self) -> dict[str, str]:
         import sklearn

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from learnloop.clock import Clock
 from learnloop.domain import Job, JobStatus
-from learnloop.errors import ConflictError, NotFoundError
+from learnloop.errors import ConflictError, NotFoundError, NotSupportedError
+from learnloop.families import get_family
 from learnloop.ids import new_id
 from learnloop.jobs.leases import Lease
 from learnloop.store.db import Database
@@ -34,7 +35,14 @@ class JobService:
         now = self.clock.now()
         try:
             with self.db.write() as conn:
-                model_repo.get_model(conn, model)
+                found = model_repo.get_model(conn, model)
+                if kind == "retrain" and not get_family(found.family).trainable:
+                    raise NotSupportedError(
+                        f"model {model!r} answers elsewhere ({found.family}): learnloop cannot fit its weights; "
+                        "export its training data (learnloop export --format trl-dpo, openai-chat, ...) to fine-tune "
+                        "it where it runs",
+                        field="model",
+                    )
                 for stale in job_repo.expired_jobs(conn, now, model=model, kind=kind):
                     _reclaim(conn, stale, now, actor=requested_by)  # a dead worker's job holds no slot
                 active = job_repo.active_job(conn, model, kind)

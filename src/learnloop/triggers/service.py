@@ -18,6 +18,7 @@ import logging
 from learnloop.clock import Clock
 from learnloop.domain import Finding, Job
 from learnloop.errors import ConflictError
+from learnloop.families import get_family
 from learnloop.jobs.service import JobService
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
@@ -42,7 +43,8 @@ class RetrainTriggers:
         fired = []
         now = self.clock.now()
         with self.db.read() as conn:
-            models = model_repo.list_models(conn)
+            # A model whose answers are made elsewhere has nothing to retrain: no trigger fires for it.
+            models = [m for m in model_repo.list_models(conn) if get_family(m.family).trainable]
             training = {m.name: get_task(m.task).training_feedback(m) for m in models}
             counts = {
                 m.name: feedback_repo.count_training_feedback_since(
@@ -81,7 +83,7 @@ class RetrainTriggers:
             model = model_repo.get_model(conn, finding.model)
             champion = model_repo.get_deployment(conn, finding.model).champion_version
             rolling_out = rollout_repo.active_rollout(conn, finding.model) is not None
-        decided = finding_retrain(model, finding, champion, rolling_out)
+        decided = finding_retrain(model, finding, champion, rolling_out) if get_family(model.family).trainable else None
         if decided is None:
             log.info("model %s: %s calls for no retrain", finding.model, finding.kind, extra={"model": finding.model})
             return None
