@@ -12,6 +12,8 @@ adapter keeps serving and the broken one is detached from the one loaded base.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,22 +108,52 @@ def ask(services: Services, i: int) -> Generated:
     return services.generation.generate_sync("inn", inputs)
 
 
-def serve(services: Services, requests: int, *, look_every: int = 20) -> list[Generated]:
-    """Guests ask and rate every answer; the controller looks after each batch. Stops after
-    the batch in which the rollout ended."""
+def serve(services: Services, *, clients: int = 3, after: int = 30, limit: int = 1500) -> list[Generated]:
+    """Guests ask from ``clients`` threads at once and rate every answer; the controller looks
+    every few requests while they ask, as the worker would. Once the rollout ended, the guests
+    ask ``after`` more times, then stop; any failed request fails the test."""
     answers: list[Generated] = []
     pending: list[FeedbackInput] = []
-    for i in range(requests):
-        answer = ask(services, i)
-        answers.append(answer)
-        pending.append(FeedbackInput(prediction_id=answer.prediction_id, rating=taste(answer.text)))
-        if (i + 1) % look_every == 0:
-            services.feedback.record_sync("inn", pending)
-            pending = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    ended_at: list[int] = []
+
+    def guest(k: int) -> None:
+        i = k
+        while not stop.is_set():
+            try:
+                answer = ask(services, i)
+            except BaseException as exc:  # a failed request
+                errors.append(exc)
+                return
+            with lock:
+                answers.append(answer)
+                pending.append(FeedbackInput(prediction_id=answer.prediction_id, rating=taste(answer.text)))
+                if (ended_at and len(answers) >= ended_at[0] + after) or len(answers) >= limit:
+                    stop.set()
+            i += clients
+
+    threads = [threading.Thread(target=guest, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        while not stop.is_set() and not errors:
+            time.sleep(0.1)
+            with lock:
+                batch, pending[:] = list(pending), []
+            if batch:
+                services.feedback.record_sync("inn", batch)
             services.ingest.flush()
             services.rollouts.look_all()
-            if services.rollouts.active("inn") is None:
-                break
+            if not ended_at and services.rollouts.active("inn") is None:
+                with lock:
+                    ended_at.append(len(answers))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    assert not errors, errors
     return answers
 
 
@@ -134,7 +166,7 @@ def test_a_broken_adapter_canary_is_rolled_back_on_live_ratings_with_no_failed_r
     (engine,) = services.generators.engines()
     assert {adapter_name("inn", good), adapter_name("inn", broken)} <= set(engine.loaded.adapters)
 
-    answers = serve(services, 600)  # generate_sync raises on a failed request: every one here answered
+    answers = serve(services)  # guests keep asking through the rollback: no request fails
 
     rollout = services.rollouts.get("inn", rollout.id)
     assert rollout.status == RolloutStatus.ROLLED_BACK, rollout.stats.get("reason")
@@ -144,9 +176,9 @@ def test_a_broken_adapter_canary_is_rolled_back_on_live_ratings_with_no_failed_r
     assert test["ci_high"] < 0 and test["n_a"] >= 20 and test["n_b"] >= 20
     assert (test["rate_a"], test["rate_b"]) == (1.0, 0.0)
     assert not any(g["tripped"] for g in rollout.stats["guardrails"])
-    assert len(answers) < 600  # decided before the traffic ran out
+    assert len(answers) < 1500  # decided before the traffic ran out
 
-    # Both adapters served their own answers on their own routes until the rollback.
+    # Both adapters answered as fitted on their own routes, until the rollback and across it.
     canary = [a for a in answers if a.route == "canary"]
     champion = [a for a in answers if a.route == "champion"]
     assert canary and all(a.version == broken and a.text.startswith("Go away") for a in canary)
