@@ -15,6 +15,7 @@ import pytest
 
 from learnloop.errors import ModelUnavailableError, NotFoundError, OverloadedError, ValidationError
 from learnloop.families.causal_lm import (
+    BaseModelRef,
     GenerationEngine,
     GenerationRequest,
     LoadedBase,
@@ -295,3 +296,64 @@ def test_adapters_attach_and_detach_between_batches_of_a_running_engine(tiny_lla
         assert (
             list(engine.submit(GenerationRequest(prompt="hello", max_new_tokens=20)).result(60).token_ids) == base_only
         )
+
+
+def two_adapters(tiny_llama_dir: Path, tmp_path: Path) -> BaseModelRef:
+    """Random LoRA adapters ``champion`` and ``challenger`` of the tiny base saved in ``tmp_path``."""
+    from peft import LoraConfig, get_peft_model
+
+    ref = resolve_base(str(tiny_llama_dir), tmp_path)
+    for name, seed in (("champion", 3), ("challenger", 4)):
+        trainer = load_base(ref)
+        torch.manual_seed(seed)
+        config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        save_adapter(get_peft_model(trainer.model, config).eval(), tmp_path / name, base=trainer)
+    return ref
+
+
+def test_the_adapter_that_served_last_detaches_cleanly_and_the_other_still_serves(
+    tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    """A rollback detaches the challenger, often the adapter of the last batch (PEFT's active
+    one): no warning (an error here), and the champion's adapter answers as before."""
+    ref = two_adapters(tiny_llama_dir, tmp_path)
+    with GenerationEngine(load_base(ref), batch_wait_ms=0) as engine:
+        engine.attach_adapter("champion", tmp_path / "champion", timeout=60)
+        engine.attach_adapter("challenger", tmp_path / "challenger", timeout=60)
+        request = GenerationRequest(prompt="hello", max_new_tokens=20, adapter="champion")
+        champion = list(engine.submit(request).result(60).token_ids)
+        challenger = engine.submit(GenerationRequest(prompt="hello", max_new_tokens=20, adapter="challenger"))
+        assert list(challenger.result(60).token_ids) != champion
+        engine.detach_adapter("challenger", timeout=60)
+        assert set(engine.loaded.adapters) == {"champion"}
+        assert list(engine.submit(request).result(60).token_ids) == champion
+
+
+def test_a_detach_waits_for_the_requests_already_queued_for_its_adapter(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """A rollback switches the route, then detaches the challenger: requests that picked the
+    challenger just before, still queued behind another adapter's batch, get their answers."""
+    ref = two_adapters(tiny_llama_dir, tmp_path)
+    with GenerationEngine(load_base(ref), batch_wait_ms=0) as engine:
+        engine.attach_adapter("champion", tmp_path / "champion", timeout=60)
+        engine.attach_adapter("challenger", tmp_path / "challenger", timeout=60)
+        running = engine.submit(GenerationRequest(prompt="hello", max_new_tokens=200, adapter="champion"))
+        next(iter(running))  # the champion's batch is generating
+        queued = [
+            engine.submit(GenerationRequest(prompt=p, max_new_tokens=10, adapter="challenger")) for p in ("hi", "yo")
+        ]
+        detached = threading.Event()
+
+        def detach() -> None:
+            engine.detach_adapter("challenger", timeout=120)
+            detached.set()
+
+        worker = threading.Thread(target=detach)
+        worker.start()
+        results = [handle.result(120) for handle in queued]
+        worker.join(120)
+        assert detached.is_set()
+        assert all(r.finish_reason in ("stop", "length") and r.completion_tokens > 0 for r in results)
+        assert running.result(1).finish_reason in ("stop", "length")
+        assert set(engine.loaded.adapters) == {"champion"}
+        with pytest.raises(NotFoundError):
+            engine.submit(GenerationRequest(prompt="hello", adapter="challenger"))

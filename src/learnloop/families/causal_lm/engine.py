@@ -8,6 +8,11 @@ While a batch runs, newcomers for its adapter join it at step boundaries (contin
 as long as the oldest waiting request is theirs; a request for another adapter waits for the
 batch to drain, so no adapter starves. Finished and cancelled rows leave the batch at once.
 
+Adapters are attached and detached on the worker thread between batches. A detach waits for
+the requests already queued for that adapter (a rollback switches the route first, so a
+request that picked the old route just before still gets its answer); requests submitted
+after it fail with ``NotFoundError``.
+
 ``close`` stops the thread: waiting requests and rows still generating fail with
 ``ModelUnavailableError``.
 """
@@ -57,7 +62,8 @@ class GenerationEngine:
         self._waiting: deque[GenerationHandle] = deque()
         self._closed = False
         self._active = 0
-        self._control: deque[tuple[Callable[[], None], Future[None]]] = deque()
+        # changes to run between batches: (task, its future, the adapter whose queued requests go first)
+        self._control: deque[tuple[Callable[[], None], Future[None], str | None]] = deque()
         self._thread = threading.Thread(target=self._work, name=f"learnloop-generate-{loaded.ref.name}", daemon=True)
         self._thread.start()
 
@@ -90,24 +96,35 @@ class GenerationEngine:
         self._on_worker(lambda: attach_adapter(self.loaded, name, directory), timeout)
 
     def detach_adapter(self, name: str, timeout: float | None = None) -> None:
-        """Remove adapter ``name`` (between batches); requests still naming it fail."""
-        self._on_worker(lambda: detach_adapter(self.loaded, name), timeout)
+        """Remove adapter ``name`` between batches, once the requests queued for it have run;
+        requests naming it after that fail."""
+        self._on_worker(lambda: detach_adapter(self.loaded, name), timeout, after=name)
 
-    def _on_worker(self, task: Callable[[], None], timeout: float | None) -> None:
+    def _on_worker(self, task: Callable[[], None], timeout: float | None, after: str | None = None) -> None:
         future: Future[None] = Future()
         with self._cond:
             if self._closed:
                 raise ModelUnavailableError(f"the generation engine of base {self.loaded.ref.name!r} is closed")
-            self._control.append((task, future))
+            self._control.append((task, future, after))
             self._cond.notify_all()
         future.result(timeout)
 
+    def _ready_control(self) -> bool:
+        """Whether the next change can run now: it does not wait for queued requests of its
+        adapter (called holding the lock). Changes run in the order they were asked for."""
+        if not self._control:
+            return False
+        after = self._control[0][2]
+        return after is None or all(h.request.adapter != after for h in self._waiting)
+
     def _run_control(self) -> None:
+        """Run the changes that are ready, in order; a detach whose adapter still has queued
+        requests waits (with the changes behind it) for a later turn."""
         while True:
             with self._cond:
-                if not self._control:
+                if not self._ready_control():
                     return
-                task, future = self._control.popleft()
+                task, future, _ = self._control.popleft()
             try:
                 task()
             except Exception as exc:
@@ -134,7 +151,7 @@ class GenerationEngine:
             control = list(self._control)
             self._control.clear()
             self._cond.notify_all()
-        for _, future in control:
+        for _, future, _ in control:
             future.set_exception(self._closed_error("before this change ran"))
         for handle in pending:
             handle.fail(self._closed_error("before this request ran"))
@@ -177,7 +194,7 @@ class GenerationEngine:
             self._cond.wait_for(lambda: self._waiting or self._closed or self._control)
             if self._closed:
                 return None
-            if self._control:
+            if self._ready_control():
                 return []
             adapter = self._waiting[0].request.adapter
             self._cond.wait_for(
@@ -200,8 +217,8 @@ class GenerationEngine:
         torch.set_num_threads(self.loaded.threads)
         with torch.inference_mode():
             while (batch := self._next_batch()) is not None:
-                self._run_control()
-                if not batch:
+                if not batch:  # a change is ready (or the batch was cancelled): run changes between batches
+                    self._run_control()
                     continue
                 state = DecodeState(self.loaded.model, int(self.loaded.tokenizer.pad_token_id))
                 try:
@@ -239,9 +256,10 @@ class GenerationEngine:
                     for row in state.rows:
                         row.handle.fail(self._closed_error("while this request was generating"))
                     return
-                if len(state.rows) < self.max_batch and state.mergeable and not self._control:
+                if len(state.rows) < self.max_batch and state.mergeable:
                     with self._cond:
-                        newcomers = self._take(adapter, self.max_batch - len(state.rows))
+                        ready = self._ready_control()  # a change waits for this batch only
+                        newcomers = [] if ready else self._take(adapter, self.max_batch - len(state.rows))
                     if newcomers:
                         self._admit(state, newcomers)
                 assert state.logits is not None

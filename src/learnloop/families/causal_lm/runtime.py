@@ -131,6 +131,10 @@ def detach_adapter(loaded: LoadedBase, name: str) -> None:
     if len(loaded.adapters) == 1:
         loaded.model = loaded.model.unload()
     else:
+        if loaded.model.active_adapter == name:
+            # PEFT warns when the active adapter is deleted (an error where warnings are, half
+            # way through the layers); the engine sets the adapter of each batch anyway.
+            loaded.model.set_adapter(next(other for other in loaded.adapters if other != name))
         loaded.model.delete_adapter(name)
     loaded.model.eval()
     del loaded.adapters[name]
