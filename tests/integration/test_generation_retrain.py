@@ -115,8 +115,10 @@ def test_kto_learns_from_ratings_when_there_are_too_few_pairs(services: Services
             ratings.append(FeedbackInput(prediction_id=logged.prediction_id, rating=rating))
     services.ingest.flush()  # the prediction log writes in the background
     services.feedback.record_sync("npc", ratings)
-    outcome = services.training.retrain("npc", actor="test")
+    fractions: list[float] = []
+    outcome = services.training.retrain("npc", actor="test", progress=lambda f, m: fractions.append(f))
 
+    assert fractions == sorted(fractions)  # the KTO stage's steps come after the SFT stage's
     version = services.registry.version("npc", outcome.version)
     stages = [s["stage"] for s in version.metrics["training"]["stages"]]
     assert stages == ["sft", "kto"], version.metrics["training"]  # SFT on the answers rated 5, then KTO

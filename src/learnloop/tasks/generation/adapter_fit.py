@@ -10,6 +10,7 @@ puts the adapter (with its manifest) into the artifact store opened from its URL
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,13 +56,15 @@ def sft_params(settings: dict[str, Any], seed: int) -> SftParams:
     )
 
 
-def steps_reported(report: Report, low: float, high: float) -> StepReport:
+def steps_reported(report: Report, low: float, high: float, stages: Sequence[str] = ()) -> StepReport:
     """A training step report (stage, step, of steps, loss) as a retrain's ``report`` between
-    ``low`` and ``high`` of its work."""
+    ``low`` and ``high`` of its work, each of the ``stages`` (in order) an equal share of it."""
+    share = (high - low) / max(len(stages), 1)
 
     def step(stage: str, done: int, steps: int, loss: float | None) -> None:
+        start = low + share * (stages.index(stage) if stage in stages else 0)
         shown = "" if loss is None else f", loss {loss:.3f}"
-        report(low + (high - low) * done / max(steps, 1), f"{stage} step {done}/{steps}{shown}")
+        report(start + share * done / max(steps, 1), f"{stage} step {done}/{steps}{shown}")
 
     return step
 

@@ -169,7 +169,7 @@ def train(inputs: RetrainInputs, report: Report) -> Candidate:
             system_prompt=system_prompt,
             threads=inputs.threads,
             budget_seconds=policy.adapters.train_budget_seconds,
-            report=steps_reported(report, 0.05, 0.7),
+            report=steps_reported(report, 0.05, 0.7, [stage.kind for stage in stages]),
         )
         train_seconds = time.perf_counter() - started
         kto_rows = list(sets.kto.train)
