@@ -119,8 +119,7 @@ class DuplicateInBatchError(ConflictError):
 
 class NotSupportedError(ConflictError):
     """The model exists and the request is well formed, but this is not something the model
-    can do (yet): train a generative model before issue 13, serve one whose answers are made
-    elsewhere."""
+    can do: train or serve a model whose answers are made elsewhere."""
 
     code = "not_supported"
 
