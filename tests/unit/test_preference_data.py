@@ -63,7 +63,10 @@ def test_hh_transcripts_become_chat_turns_up_to_the_last_answer_from_a_gzip_file
     rows = [
         {"chosen": shared + "\n\nAssistant: An apple.", "rejected": shared + "\n\nAssistant: I won't."},
         {"chosen": "\n\nHuman: A\n\nAssistant: B", "rejected": "\n\nHuman: C\n\nAssistant: B"},  # prompts differ
-        {"chosen": "\n\nHuman: Q\n\nHuman: more\n\nAssistant: x", "rejected": "\n\nHuman: Q\n\nHuman: more\n\nAssistant: y"},
+        {
+            "chosen": "\n\nHuman: Q\n\nHuman: more\n\nAssistant: x",
+            "rejected": "\n\nHuman: Q\n\nHuman: more\n\nAssistant: y",
+        },
     ]
     path = tmp_path / "hh.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as fh:

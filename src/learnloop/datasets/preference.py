@@ -114,9 +114,7 @@ def _hh_row(row: Any) -> PreferencePair | None:
     if cut_chosen < 0 or chosen[:cut_chosen] != rejected[:cut_rejected]:
         return None
     start = len(_HH_LAST_ANSWER)
-    return _pair(
-        hh_turns(chosen[:cut_chosen]), chosen[cut_chosen + start :], rejected[cut_rejected + start :]
-    )
+    return _pair(hh_turns(chosen[:cut_chosen]), chosen[cut_chosen + start :], rejected[cut_rejected + start :])
 
 
 def read_hh_rlhf(path: Path) -> PreferenceData:
