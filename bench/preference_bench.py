@@ -207,7 +207,10 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
     base = preference_figures(base_margins, base_margins)
     print(f"base: held-out accuracy {base['accuracy']:.3f} (scored in {time.monotonic() - started:.0f} s)", flush=True)
 
-    judge, judge_info, prompts, base_judge = None, {}, [], []
+    judge: Judge | None = None
+    judge_info: dict[str, Any] = {}
+    prompts: list[str] = []
+    base_judge: list[float] = []
     if args.judge_prompts > 0:
         rated = [
             JudgeExample(prompt_as_text(p.messages), a, good)
@@ -226,10 +229,8 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
             answers = greedy_answers(loaded, None, conversations, max_new_tokens=args.new_tokens)
             base_judge = judge.scores(list(zip(prompts, answers, strict=True)))
             judge_info["base"] = judge_figures(judge, prompts, base_judge, answers, args.split_seed)
-            print(
-                f"judge: AUC {judge.quality.auc} on {judge.quality.held_out}; base mean score {np.mean(base_judge):.3f}",
-                flush=True,
-            )
+            quality = judge.quality
+            print(f"judge: AUC {quality.auc} on {quality.held_out}; base mean {np.mean(base_judge):.3f}", flush=True)
 
     base_train: dict[int, float] = {}  # stream index -> base margin, for the train-fit check
     runs = []
@@ -302,6 +303,18 @@ def _p(p: float) -> str:
     return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
+def _ci(interval: Sequence[float]) -> str:
+    return f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _f3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _wl(figures: Mapping[str, Any]) -> str:
+    return f"{figures['wins_vs_base']}/{figures['losses_vs_base']}"
+
+
 def table(results: Sequence[dict[str, Any]]) -> str:
     head = (
         f"{'data':<11} {'seed':>4} {'N':>5} {'steps':>5} {'s/step':>6} {'acc':>6} {'95% CI':>14} {'margin':>8} "
@@ -313,17 +326,17 @@ def table(results: Sequence[dict[str, Any]]) -> str:
         judge_base = r["judge"].get("base", {}).get("mean")
         lines.append(
             f"{r['dataset']:<11} {'-':>4} {0:>5} {'-':>5} {'-':>6} {b['accuracy']:>6.3f} "
-            f"{'[%.3f, %.3f]' % tuple(b['accuracy_ci95']):>14} {b['mean_margin']:>+8.2f} {'-':>7} {'-':>9} {'-':>9} "
-            f"{'-':>9} {('%.3f' % judge_base) if judge_base is not None else '-':>6} {'-':>8}"
+            f"{_ci(b['accuracy_ci95']):>14} {b['mean_margin']:>+8.2f} {'-':>7} {'-':>9} {'-':>9} "
+            f"{'-':>9} {_f3(judge_base):>6} {'-':>8}"
         )
         for run in r["runs"]:
             h, t, j = run["held_out"], run["trained_pairs"], run.get("judge")
             lines.append(
                 f"{r['dataset']:<11} {run['seed']:>4} {run['pairs']:>5} {run['dpo_steps']:>5} "
-                f"{run['seconds_per_dpo_step']:>6.1f} {h['accuracy']:>6.3f} {'[%.3f, %.3f]' % tuple(h['accuracy_ci95']):>14} "
-                f"{h['mean_margin']:>+8.2f} {'%d/%d' % (h['wins_vs_base'], h['losses_vs_base']):>7} "
+                f"{run['seconds_per_dpo_step']:>6.1f} {h['accuracy']:>6.3f} {_ci(h['accuracy_ci95']):>14} "
+                f"{h['mean_margin']:>+8.2f} {_wl(h):>7} "
                 f"{_p(h['p_better_vs_base']):>9} {_p(h['p_two_sided_vs_base']):>9} {t['accuracy']:>9.3f} "
-                f"{('%.3f' % j['mean']) if j else '-':>6} {_p(j['p_better_vs_base']) if j else '-':>8}"
+                f"{_f3(j['mean'] if j else None):>6} {_p(j['p_better_vs_base']) if j else '-':>8}"
             )
     return "\n".join(lines)
 
@@ -346,10 +359,12 @@ def verdicts(results: Sequence[dict[str, Any]]) -> list[str]:
             np.mean([run["trained_pairs"]["accuracy"] - run["trained_pairs"]["difference_vs_base"] for run in last])
         )
         fitted = float(np.mean([run["trained_pairs"]["accuracy"] for run in last]))
-        line = f"{r['dataset']}: N={top}: better than the base with p<0.05 on seeds {shown or 'none'} of {[run['seed'] for run in last]}"
+        seeds = [run["seed"] for run in last]
+        line = f"{r['dataset']}: N={top}: better than the base with p<0.05 on seeds {shown or 'none'} of {seeds}"
         if len(shown) < len(last):
             line += f"; on the pairs it trained on, accuracy {fitted:.3f} vs base {fit:.3f}: " + (
-                "it fits its training pairs but that does not carry to held-out ones (data: the labels' signal, or too few pairs)"
+                "it fits its training pairs but that does not carry to held-out ones "
+                "(data: the labels' signal, or too few pairs)"
                 if fitted - fit > 0.1
                 else "it barely fits its training pairs (too few steps, too low a learning rate or too small a beta)"
             )
@@ -458,9 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     report = table(results)
     findings = verdicts(results)
     print("\n" + report + "\n\n" + "\n".join(findings))
-    print(
-        f"\ntotal {time.monotonic() - started:.0f} s; {os.cpu_count()} CPUs, load {Path('/proc/loadavg').read_text().split()[0]}"
-    )
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"\ntotal {time.monotonic() - started:.0f} s; {os.cpu_count()} CPUs, load {load}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     args.out.write_text(
