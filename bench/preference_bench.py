@@ -40,6 +40,7 @@ import json
 import math
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -119,8 +120,13 @@ def pair_tokens(loaded: LoadedBase, pair: PreferencePair) -> int:
 
 def margins(loaded: LoadedBase, adapter: str | None, pairs: Sequence[PreferencePair], max_length: int) -> list[float]:
     items = [(p.messages, a) for p in pairs for a in (p.chosen, p.rejected)]
-    scores = answer_logprobs(loaded, adapter, items, batch_size=8, max_length=max_length)
-    return [scores[2 * i].logprob - scores[2 * i + 1].logprob for i in range(len(pairs))]
+    # batches of similar lengths: a forward pass costs the longest row's length in each
+    order = sorted(range(len(items)), key=lambda i: sum(len(m["content"]) for m in items[i][0]) + len(items[i][1]))
+    scored = answer_logprobs(loaded, adapter, [items[i] for i in order], batch_size=8, max_length=max_length)
+    logprob = [0.0] * len(items)
+    for i, score in zip(order, scored, strict=True):
+        logprob[i] = score.logprob
+    return [logprob[2 * i] - logprob[2 * i + 1] for i in range(len(pairs))]
 
 
 def preference_figures(base: Sequence[float], candidate: Sequence[float]) -> dict[str, Any]:
@@ -265,6 +271,7 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
                 "seconds_per_dpo_step": dpo.seconds / max(dpo.steps, 1),
                 "train_seconds": outcome.seconds,
                 "train_loss": dpo.train_loss,
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                 "last_logged": dpo.logs,
                 "held_out": preference_figures(base_margins, held_margins),
                 "trained_pairs": preference_figures([base_train[i] for i in fit_idx], fit_margins),
@@ -280,7 +287,7 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
             print(
                 f"seed {seed} N={n}: held-out accuracy {h['accuracy']:.3f} (base {base['accuracy']:.3f}), "
                 f"McNemar p(better) {h['p_better_vs_base']:.4f}; {dpo.steps} DPO steps at "
-                f"{row['seconds_per_dpo_step']:.1f} s",
+                f"{row['seconds_per_dpo_step']:.1f} s; peak RSS so far {row['peak_rss_mib']} MiB",
                 flush=True,
             )
     return {
