@@ -1,5 +1,13 @@
 """Reading labelled text data, and the datasets shipped with learnloop."""
 
+from learnloop.datasets.preference import (
+    PreferenceData,
+    PreferencePair,
+    orca_dpo_sample_path,
+    read_hh_rlhf,
+    read_orca_dpo,
+    read_orca_dpo_sample,
+)
 from learnloop.datasets.readers import (
     SUPPORTED_FORMATS,
     LabelledData,
@@ -12,7 +20,13 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "UCI_DOMAINS",
     "LabelledData",
+    "PreferenceData",
+    "PreferencePair",
     "detect_format",
+    "orca_dpo_sample_path",
+    "read_hh_rlhf",
     "read_labelled",
+    "read_orca_dpo",
+    "read_orca_dpo_sample",
     "uci_sentiment_path",
 ]
