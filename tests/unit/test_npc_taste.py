@@ -27,7 +27,7 @@ def test_ratings_follow_the_taste_within_the_noise() -> None:
     taste = Taste(rating_noise=0.0)
     assert rate("Welcome, friend! A room and a pint?", taste, rng) == 5
     assert rate("I am an AI assistant.", taste, rng) == 1
-    noisy = [rate("The mill burned down.", Taste(rating_noise=1.0), rng) for _ in range(500)]
+    noisy = [rate("The mill burned down last week.", Taste(rating_noise=1.0), rng) for _ in range(500)]
     assert set(noisy) <= {1, 2, 3, 4, 5} and 2.8 < sum(noisy) / len(noisy) < 3.3
 
 

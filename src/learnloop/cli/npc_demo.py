@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,9 @@ def npc_demo(out: Path, port: int | None, serve: bool, seed: int, base: str | No
         "on their feedback (SFT, then DPO), the gate judges it on held-out preferences, and a canary on half "
         "the players promotes it unless their live ratings show harm."
     )
-    config = NpcDemoConfig(out=out, port=port, seed=seed, **({"base": base} if base else {}))
+    config = NpcDemoConfig(out=out, port=port, seed=seed)
+    if base:
+        config = replace(config, base=base)
     try:
         result = run_npc_demo(config, NpcConsole(), keep_server=serve)
     except LearnloopError as exc:

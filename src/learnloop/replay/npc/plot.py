@@ -1,7 +1,7 @@
 """The generative demo's learning curve (PNG): each rating the players gave, by the version
 that answered, with the trailing mean rating of each version over time; the loop's events
 (retrain queued, candidate registered or rejected, canary started, promoted, rolled back)
-marked where they happened. Below: the share of answers that broke the scene."""
+marked where they happened, the retrain shaded. Below: the share of answers that broke the scene."""
 
 from __future__ import annotations
 
@@ -57,7 +57,18 @@ def write_learning_curve(
         )
         ax2.plot(times, _trailing([float(a.breaks_scene) for a in mine], WINDOW), color=color, lw=1.6)
     seen: set[str] = set()
+    training_since: float | None = None
     for event in events:
+        if event["kind"] == "retrain_queued":
+            training_since = event["at"]
+        elif training_since is not None and event["kind"] in (
+            "version_registered",
+            "candidate_rejected",
+            "retrain_failed",
+        ):
+            for axis in (ax, ax2):
+                axis.axvspan(training_since, event["at"], color="#eeeeee", zorder=0)
+            training_since = None
         mark = _MARKS.get(event["kind"])
         if mark is None or (event["kind"] in ("promoted", "version_registered") and (event["version"] or 0) <= 1):
             continue  # version 1 is registered and promoted when the model is created

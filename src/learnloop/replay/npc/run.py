@@ -38,7 +38,7 @@ MODEL = "innkeeper"
 # few training steps, no judge (its answers would cost generation time in the training
 # process), a canary on half the players for 20 s that promotes unless live ratings show harm.
 DEMO_POLICY: dict[str, Any] = {
-    "retrain_every": 110,  # ratings and preferences: about 45 encounters
+    "retrain_every": 120,  # ratings and preferences: about 50 encounters
     "cooldown_seconds": 300.0,  # one retrain in the demo; more once you play on
     "sft_steps": 8,
     "dpo_steps": 12,
@@ -48,7 +48,7 @@ DEMO_POLICY: dict[str, Any] = {
     "min_kto_rows": 16,
     "kto_steps": 16,
     "train_max_length": 160,
-    "held_out_fraction": 0.25,
+    "held_out_fraction": 0.35,  # the gate's power: ~20 held-out pairs
     "min_preference_pairs": 10,
     "judge_prompts": 0,
     "max_new_tokens": 64,

@@ -1,8 +1,9 @@
 """The innkeeper's scene and the players' hidden taste, as code that scores an answer. Pure logic.
 
 The model plays Bram, the innkeeper of a fantasy inn. Players like an answer that greets them
-as the innkeeper would and plays host (the room, the ale, the hearth), and dislike one that
-breaks the scene: talk of being an AI or an assistant, code, the modern world. Nobody tells
+as the innkeeper would and plays host (the room, the ale, the hearth), find a curt one dull,
+and dislike one that breaks the scene: talk of being an AI or an assistant, code, the modern
+world. Nobody tells
 the model this: it learns it from ratings (1-5) and from choices between two answers.
 """
 
@@ -39,9 +40,11 @@ LINES = (
     "Can you recommend a good laptop?",
 )
 PLAYERS = tuple(f"player-{i:02d}" for i in range(1, 25))
+CURT_WORDS = 5
 
 _GREETING = re.compile(
-    r"\b(welcome|greetings|well met|hail|good (morning|evening|day|night)|come in|ah,? (traveller|traveler|friend))\b",
+    r"\b(welcome|hello|greetings|well met|hail|good (morning|evening|day|night)|come in|"
+    r"ah,? (traveller|traveler|friend))\b",
     re.IGNORECASE,
 )
 _HOSTING = re.compile(
@@ -61,17 +64,20 @@ class Taste:
     ``choice_gap`` the score gap from which a player says which of two answers they prefer;
     ``choice_errors`` the share of those choices that go the wrong way."""
 
-    rating_noise: float = 0.6
-    choice_gap: float = 0.75
+    rating_noise: float = 0.4
+    choice_gap: float = 0.5
     choice_errors: float = 0.1
 
 
 def score(answer: str) -> float:
     """The hidden taste: +1.5 for greeting the player in its first words, +0.5 per sign of
-    playing host (at most 1), -2.5 for breaking the scene. From -2.5 to +2.5."""
-    opening = " ".join(answer.split()[:8])
-    value = 1.5 if _GREETING.search(opening) else 0.0
+    playing host (at most 1), -1 for a curt answer (under 5 words: an innkeeper talks), -2.5
+    for breaking the scene. From -2.5 to +2.5."""
+    words = answer.split()
+    value = 1.5 if _GREETING.search(" ".join(words[:8])) else 0.0
     value += min(len(_HOSTING.findall(answer)), 2) * 0.5
+    if len(words) < CURT_WORDS:
+        value -= 1.0
     if _BREAKING.search(answer):
         value -= 2.5
     return max(-2.5, min(2.5, value))
