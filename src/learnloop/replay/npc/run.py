@@ -38,11 +38,11 @@ MODEL = "innkeeper"
 # few training steps, no judge (its answers would cost generation time in the training
 # process), a canary on half the players for 20 s that promotes unless live ratings show harm.
 DEMO_POLICY: dict[str, Any] = {
-    "retrain_every": 120,  # ratings and preferences: about 50 encounters
+    "retrain_every": 180,  # ratings and preferences: about 70 encounters
     "cooldown_seconds": 300.0,  # one retrain in the demo; more once you play on
     "sft_steps": 8,
-    "dpo_steps": 12,
-    "dpo_learning_rate": 1e-3,
+    "dpo_steps": 16,
+    "dpo_learning_rate": 2e-3,
     "min_sft_rows": 8,
     "min_pairs": 12,
     "min_kto_rows": 16,
