@@ -237,10 +237,31 @@ def demo(
     noise: Annotated[float, typer.Option("--noise", help="Share of those labels that are wrong.")] = 0.1,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Keep the server running afterwards.")] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="classification (sentiment reviews) or generation (an innkeeper NPC on SmolLM2 that learns "
+            "its players' taste; needs learnloop[llm]).",
+        ),
+    ] = "classification",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="generation: the base model (default smollm2-135m-instruct) or a local directory."),
+    ] = None,
 ) -> None:
     """Bootstrap on Yelp reviews, start the server, stream Amazon phone reviews then IMDB movie
-    reviews through HTTP with simulated users, and show what the loop did."""
+    reviews through HTTP with simulated users, and show what the loop did. With ``--task
+    generation``: an innkeeper NPC on a small LLM learns its simulated players' hidden taste."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if task == "generation":
+        from learnloop.cli.npc_demo import npc_demo
+
+        default_out = Path("learnloop-demo")
+        npc_demo(Path("learnloop-npc-demo") if out == default_out else out, port, serve, seed, base)
+        return
+    if task != "classification" or base is not None:
+        fail("--task must be classification or generation (--base is for generation)")
 
     def shipped(domain: str) -> DataFile:
         return DataFile(uci_sentiment_path(domain), "0", "1", "tsv", header=False, name=domain)
