@@ -249,6 +249,21 @@ def register_version(
         [t for t, _ in rows], [lab for _, lab in rows], label_set=list(model.labels), params=model.params
     )
     uri = save_predictor(services.store, f"models/{name}/test-{uuid.uuid4().hex[:8]}", model.family, predictor, {})
+    return register_artifact(services, name, uri, note=note, actor=actor, verdict=verdict)
+
+
+def register_artifact(
+    services: Services,
+    name: str,
+    artifact_uri: str,
+    *,
+    note: str,
+    actor: str = "test",
+    verdict: dict[str, Any] | None = None,
+    parent_version: int | None = None,
+) -> ModelVersion:
+    """Register an artifact already in the store as a candidate version of ``name`` (no gate)."""
+    model = services.registry.get_model(name)
     return services.registry.register(
         ModelVersion(
             model=name,
@@ -257,11 +272,11 @@ def register_version(
             family=model.family,
             params=model.params,
             snapshot_hash=None,
-            parent_version=None,
+            parent_version=parent_version,
             code_version="test",
             metrics={},
             verdict=verdict,
-            artifact_uri=uri,
+            artifact_uri=artifact_uri,
             created_at=services.clock.now(),
             status_reason=note,
         ),

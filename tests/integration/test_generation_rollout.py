@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import register_artifact
 from learnloop.domain import FeedbackInput, ModelVersion, RolloutStatus, VersionStatus
 from learnloop.feedback.generate import Generated, GenerateInput
 from learnloop.models import NewModel
@@ -62,26 +63,8 @@ def adapters(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def register_adapter(services: Services, name: str, directory: Path, *, note: str) -> ModelVersion:
     """Store a fitted adapter and register it as a candidate version of ``name`` (no gate)."""
-    model = services.registry.get_model(name)
     key = services.store.put_dir(f"models/{name}/test-{directory.name}", directory)
-    return services.registry.register(
-        ModelVersion(
-            model=name,
-            version=0,
-            status=VersionStatus.CANDIDATE,
-            family=model.family,
-            params=model.params,
-            snapshot_hash=None,
-            parent_version=1,
-            code_version="test",
-            metrics={},
-            verdict=None,
-            artifact_uri=key,
-            created_at=services.clock.now(),
-            status_reason=note,
-        ),
-        actor="test",
-    )
+    return register_artifact(services, name, key, note=note, parent_version=1)
 
 
 def innkeeper(services: Services, tiny_llama_dir: Path, adapters: Adapters) -> tuple[int, int]:

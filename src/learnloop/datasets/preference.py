@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -76,19 +76,7 @@ def _orca_row(row: Any) -> PreferencePair | None:
 
 def read_orca_dpo(path: Path) -> PreferenceData:
     """The pairs of a JSONL file in the Azure/OpenAI DPO format (Orca DPO pairs)."""
-    pairs: list[PreferencePair] = []
-    skipped = 0
-    for number, line in enumerate(_lines(path), start=1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
-        pair = _orca_row(row)
-        if pair is None:
-            skipped += 1
-        else:
-            pairs.append(pair)
-    return PreferenceData(pairs, skipped)
+    return _read_pairs(path, _orca_row)
 
 
 def hh_turns(transcript: str) -> list[dict[str, str]]:
@@ -119,6 +107,11 @@ def _hh_row(row: Any) -> PreferencePair | None:
 
 def read_hh_rlhf(path: Path) -> PreferenceData:
     """The pairs of an Anthropic HH-RLHF JSONL file (``.gz`` read as gzip)."""
+    return _read_pairs(path, _hh_row)
+
+
+def _read_pairs(path: Path, parse: Callable[[Any], PreferencePair | None]) -> PreferenceData:
+    """Each JSON line of ``path`` parsed into a pair; rows ``parse`` cannot use are counted."""
     pairs: list[PreferencePair] = []
     skipped = 0
     for number, line in enumerate(_lines(path), start=1):
@@ -126,7 +119,7 @@ def read_hh_rlhf(path: Path) -> PreferenceData:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
-        pair = _hh_row(row)
+        pair = parse(row)
         if pair is None:
             skipped += 1
         else:

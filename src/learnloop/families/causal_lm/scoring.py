@@ -15,13 +15,12 @@ A version is an adapter attached to the base under a name, or ``None`` for the b
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from learnloop.families.causal_lm.conversation import Turn, conversation
 from learnloop.families.causal_lm.runtime import LoadedBase
-
-Turn = Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -51,18 +50,11 @@ def use_version(loaded: LoadedBase, adapter: str | None) -> Iterator[Any]:
     yield model
 
 
-def _turns(messages: Sequence[Turn], system_prompt: str | None) -> list[dict[str, str]]:
-    turns = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-    if system_prompt and (not turns or turns[0]["role"] != "system"):
-        turns.insert(0, {"role": "system", "content": system_prompt})
-    return turns
-
-
 def _prompt(loaded: LoadedBase, messages: Sequence[Turn], system_prompt: str | None) -> tuple[str, bool]:
     """The prompt's text and whether the tokenizer adds its special tokens to it, as the
     engine encodes a request for this conversation."""
     tokenizer = loaded.tokenizer
-    turns = _turns(messages, system_prompt)
+    turns = conversation(messages, system_prompt)
     if tokenizer.chat_template:
         return str(tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)), False
     return "\n\n".join(t["content"] for t in turns), True

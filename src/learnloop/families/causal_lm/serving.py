@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from learnloop.families.causal_lm.conversation import conversation
 from learnloop.families.causal_lm.engine import GenerationEngine
 from learnloop.families.generation import GenerationHandle, GenerationRequest
 
@@ -19,11 +20,13 @@ class LocalGenerator:
         self.system_prompt = system_prompt
 
     def submit(self, request: GenerationRequest) -> GenerationHandle:
-        messages = request.messages
         if self.system_prompt:
-            turns = list(messages) if messages is not None else [{"role": "user", "content": request.prompt or ""}]
-            if not turns or turns[0].get("role") != "system":
-                messages = [{"role": "system", "content": self.system_prompt}, *turns]
-        if messages is not request.messages:
-            request = replace(request, prompt=None, messages=messages)
+            given = (
+                request.messages
+                if request.messages is not None
+                else [{"role": "user", "content": request.prompt or ""}]
+            )
+            led = conversation(given, self.system_prompt)
+            if len(led) > len(given):  # the system prompt was added
+                request = replace(request, prompt=None, messages=led)
         return self.engine.submit(replace(request, adapter=self.adapter))

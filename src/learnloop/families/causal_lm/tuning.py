@@ -21,18 +21,18 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from learnloop.errors import InsufficientDataError, ValidationError
 from learnloop.families.causal_lm.bases import BaseModelRef
+from learnloop.families.causal_lm.conversation import Turn, conversation
 from learnloop.families.causal_lm.extras import require_llm_extra
 from learnloop.families.causal_lm.runtime import save_adapter
 
 StageKind = Literal["sft", "dpo", "kto"]
-Turn = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 # report(stage, step, of steps, loss): every logged training step of every stage
 StepReport = Callable[[str, int, int, float | None], None]
 
@@ -206,13 +206,6 @@ def _train(
     return AdapterOutcome(directory, tuple(done), tuple(skipped), time.monotonic() - started)
 
 
-def _render(messages: Sequence[Turn], system_prompt: str | None) -> list[dict[str, str]]:
-    turns = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-    if system_prompt and (not turns or turns[0]["role"] != "system"):
-        turns.insert(0, {"role": "system", "content": system_prompt})
-    return turns
-
-
 def _answer(text: str, chat: bool) -> Any:
     if chat:
         return [{"role": "assistant", "content": text}]
@@ -221,7 +214,7 @@ def _answer(text: str, chat: bool) -> Any:
 
 def _record(example: Example, chat: bool, system_prompt: str | None) -> dict[str, Any]:
     """The TRL dataset row of ``example``: conversational with a chat template, else plain text."""
-    turns = _render(example.messages, system_prompt)
+    turns = conversation(example.messages, system_prompt)
     prompt: Any = turns if chat else "\n\n".join(t["content"] for t in turns)
     if isinstance(example, PreferenceExample):
         return {"prompt": prompt, "chosen": _answer(example.chosen, chat), "rejected": _answer(example.rejected, chat)}

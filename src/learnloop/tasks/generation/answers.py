@@ -32,6 +32,11 @@ def messages_of(prompt: str | None, messages: Sequence[Mapping[str, Any]] | None
     return (Message("user", prompt or ""),)
 
 
+def turns(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """The conversation as plain ``{"role", "content"}`` turns (what the LLM stack reads)."""
+    return [m.to_json() for m in messages]
+
+
 def prompt_text(messages: Sequence[Message]) -> str:
     """The prompt as one text (what the prediction log stores as the input, what drift and
     "the same prompt" compare): a lone user turn is its content; a conversation is one

@@ -12,7 +12,6 @@ both adapters attached (the champion may be the base itself).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from learnloop.evaluation.generative_gate import JudgeScores
 from learnloop.families.causal_lm import BaseModelRef, attach_adapter, load_base
 from learnloop.families.causal_lm.scoring import answer_logprobs, greedy_answers
 from learnloop.tasks.base import Report
-from learnloop.tasks.generation.answers import Message, prompt_text
+from learnloop.tasks.generation.answers import Message, prompt_text, turns
 from learnloop.tasks.generation.judge import Judge
 from learnloop.tasks.generation.sets import GenerationSets
 
@@ -43,10 +42,6 @@ class HeldOutScores:
     nll_tokens: list[int]  # tokens of each good answer (the same for both versions)
     judge: JudgeScores | None  # per judged prompt; None: no judge could be trained, or judging is off
     judged_prompts: list[str] = field(default_factory=list)
-
-
-def _turns(messages: Sequence[Message]) -> list[dict[str, str]]:
-    return [m.to_json() for m in messages]
 
 
 def judge_prompts(sets: GenerationSets, limit: int) -> list[tuple[Message, ...]]:
@@ -83,10 +78,10 @@ def score_held_out(
     margins: dict[str, list[float]] = {}
     for who, adapter in versions.items():
         chosen = answer_logprobs(
-            loaded, adapter, [(_turns(p.messages), p.chosen) for p in pairs], system_prompt=system_prompt
+            loaded, adapter, [(turns(p.messages), p.chosen) for p in pairs], system_prompt=system_prompt
         )
         rejected = answer_logprobs(
-            loaded, adapter, [(_turns(p.messages), p.rejected) for p in pairs], system_prompt=system_prompt
+            loaded, adapter, [(turns(p.messages), p.rejected) for p in pairs], system_prompt=system_prompt
         )
         margins[who] = [c.logprob - r.logprob for c, r in zip(chosen, rejected, strict=True)]
     report(0.3, f"preference margins on {len(pairs)} held-out pairs")
@@ -96,7 +91,7 @@ def score_held_out(
     tokens: list[int] = []
     for who, adapter in versions.items():
         scored = answer_logprobs(
-            loaded, adapter, [(_turns(r.messages), r.response) for r in good], system_prompt=system_prompt
+            loaded, adapter, [(turns(r.messages), r.response) for r in good], system_prompt=system_prompt
         )
         nll[who] = [s.nll_per_token for s in scored]
         tokens = [s.tokens for s in scored]
@@ -111,7 +106,7 @@ def score_held_out(
             who: greedy_answers(
                 loaded,
                 adapter,
-                [_turns(c) for c in conversations],
+                [turns(c) for c in conversations],
                 max_new_tokens=max_new_tokens,
                 system_prompt=system_prompt,
             )

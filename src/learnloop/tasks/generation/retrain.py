@@ -40,7 +40,7 @@ from learnloop.families.causal_lm.tuning import (
 from learnloop.policy import Policy
 from learnloop.tasks.base import Candidate, Report, RetrainInputs
 from learnloop.tasks.generation.adapter_fit import steps_reported
-from learnloop.tasks.generation.answers import Message
+from learnloop.tasks.generation.answers import Message, turns
 from learnloop.tasks.generation.curate import curate as curate_sets
 from learnloop.tasks.generation.heldout import HeldOutScores, score_held_out
 from learnloop.tasks.generation.judge import Judge, judge_refusal, train_judge
@@ -68,10 +68,6 @@ def curate(inputs: RetrainInputs) -> GenerationSnapshot:
     return build_snapshot(with_own_rows(sets, inputs.bootstrap, inputs.model.created_at))
 
 
-def _turns(messages: Sequence[Message]) -> list[dict[str, str]]:
-    return [m.to_json() for m in messages]
-
-
 def plan(sets: GenerationSets, policy: Policy) -> list[Stage]:
     """The adapter's stages, each with at least its minimum of rows; none at all is an
     ``InsufficientDataError`` that says what each stage had and needed."""
@@ -85,14 +81,14 @@ def plan(sets: GenerationSets, policy: Policy) -> list[Stage]:
     sft, pairs, kto = sets.sft.train, sets.preference.train, sets.kto.train
     stages: list[Stage] = []
     if a.sft_steps > 0 and len(sft) >= a.min_sft_rows:
-        examples = [SftExample(_turns(r.messages), r.response) for r in sft]
+        examples = [SftExample(turns(r.messages), r.response) for r in sft]
         stages.append(Stage("sft", examples, params(a.sft_learning_rate, a.sft_steps)))
     both_kinds = len({r.desirable for r in kto}) == 2
     if a.dpo_steps > 0 and len(pairs) >= a.min_pairs:
-        examples_p = [PreferenceExample(_turns(p.messages), p.chosen, p.rejected) for p in pairs]
+        examples_p = [PreferenceExample(turns(p.messages), p.chosen, p.rejected) for p in pairs]
         stages.append(Stage("dpo", examples_p, params(a.dpo_learning_rate, a.dpo_steps, a.dpo_beta)))
     elif a.kto_steps > 0 and len(kto) >= a.min_kto_rows and both_kinds:
-        examples_k = [KtoExample(_turns(r.messages), r.response, r.desirable) for r in kto]
+        examples_k = [KtoExample(turns(r.messages), r.response, r.desirable) for r in kto]
         stages.append(Stage("kto", examples_k, params(a.kto_learning_rate, a.kto_steps, a.kto_beta)))
     if not stages:
         raise InsufficientDataError(
