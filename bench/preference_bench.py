@@ -423,8 +423,11 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
         title="Preference accuracy (mean over seeds, Wilson 95%)",
     )
     axes[0][0].legend(fontsize=8)
+    ticks = sorted({0, *(n for r in results for n in r["sizes"])})
     for ax in axes[0]:
         ax.set_xscale("symlog", linthresh=100)  # 0 (the base), then 100, 300, 1,000 pairs
+        ax.set_xticks(ticks, [f"{n:,}" for n in ticks])  # the sizes trained on, not symlog's powers of ten
+        ax.minorticks_off()
     if judged:
         axes[0][1].set(
             xlabel="pairs trained on (0 = base)", ylabel="mean judge score", title="Judge score of greedy answers"
