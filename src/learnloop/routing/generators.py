@@ -55,9 +55,15 @@ class LocalGeneratorPool:
     def release(self, model: str, version: int) -> None:
         name = adapter_name(model, version)
         with self._lock:
-            engine = self._attached.pop(name, None)
-        if engine is not None:
-            engine.detach_adapter(name)
+            engine = self._attached.get(name)
+        if engine is None:
+            return
+        # Forget it only once it is detached: a failed detach leaves it known, so a later
+        # release (or load) still finds the adapter the engine holds.
+        engine.detach_adapter(name)
+        with self._lock:
+            if self._attached.get(name) is engine:
+                del self._attached[name]
 
     def engines(self) -> list[GenerationEngine]:
         with self._lock:
