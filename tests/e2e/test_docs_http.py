@@ -203,3 +203,32 @@ def test_a_generated_client_gets_problems_back_not_exceptions(generated_client: 
 
     with generated_client.AuthenticatedClient(base_url=server.url, token=KEY) as admin:
         assert list_webhooks.sync(client=admin) == []
+
+
+# -- the document against the server -------------------------------------------------------------
+
+PATH_VALUES = {"model": "nope", "version": "999", "rollout_id": "999", "webhook_id": "999", "job_id": "nope"}
+# Not sent their example body: one would train a model, the other post to an outside URL.
+NOT_EXAMPLES = {("post", "/v1/models"), ("post", "/v1/webhooks")}
+
+
+def test_every_status_a_route_answers_is_in_the_document(server: LiveServer, spec: dict[str, Any]) -> None:
+    """Every operation asked without the key, with a malformed body, and with its first example
+    (on resources that do not exist): each answer's status is one its operation declares."""
+    answered: set[int] = set()
+    with server.client() as http:
+        for path, item in spec["paths"].items():
+            url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m[1], "nobody"), path)
+            for method, operation in item.items():
+                asks: list[dict[str, Any]] = [{}, {"headers": {"X-API-Key": KEY}}]
+                if "requestBody" in operation:
+                    asks = [{"json": {"unexpected": [1]}, **ask} for ask in asks]
+                    media = operation["requestBody"]["content"].get("application/json", {})
+                    if (method, path) not in NOT_EXAMPLES:
+                        example = next(iter(media["examples"].values()))["value"]
+                        asks.append({"json": example, "headers": {"X-API-Key": KEY}})
+                for ask in asks:
+                    status = http.request(method, url, **ask).status_code
+                    answered.add(status)
+                    assert str(status) in operation["responses"], (method, path, ask, status)
+    assert {200, 401, 404, 422} <= answered

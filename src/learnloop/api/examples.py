@@ -46,9 +46,8 @@ REQUEST_EXAMPLES: dict[str, Examples] = {
             "One answer preferred over another",
             {"chosen_prediction_id": PREDICTION_ID, "rejected_prediction_id": OTHER_PREDICTION_ID},
         ),
-        "implicit": _one(
-            "An implicit signal", {"prediction_id": PREDICTION_ID, "signal": "copied_answer", "value": True}
-        ),
+        "implicit": _one("An implicit signal", {"prediction_id": PREDICTION_ID, "signal": "copied", "value": True}),
+        "example": _one("A labelled example, no answer needed", {"text": "Arrived broken, no reply", "label": "0"}),
     },
     "FeedbackBatchCreate": {
         "events": _one(
