@@ -12,6 +12,7 @@ problems(404, 409)``); the errors of the edge are added to every operation they 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,7 +127,7 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
         operation["summary"] = operation["operationId"].replace("_", " ").capitalize()  # "Promote version"
         responses = operation.setdefault("responses", {})
         for status in _edge_statuses(path, operation):
-            responses[str(status)] = PROBLEMS[status]
+            responses[str(status)] = copy.deepcopy(PROBLEMS[status])  # the document may be edited
         if "requestBody" in operation:
             _add_examples(operation["requestBody"])
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
@@ -163,7 +164,7 @@ def _add_examples(body: dict[str, Any]) -> None:
     for media in body.get("content", {}).values():
         name = _schema_name(media.get("schema", {}))
         if name in REQUEST_EXAMPLES and "examples" not in media:
-            media["examples"] = REQUEST_EXAMPLES[name]
+            media["examples"] = copy.deepcopy(REQUEST_EXAMPLES[name])
 
 
 def _schema_name(schema: dict[str, Any]) -> str | None:
