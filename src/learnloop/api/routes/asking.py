@@ -12,7 +12,7 @@ from learnloop.feedback.asking import MAX_LIMIT, MAX_WINDOW
 router = APIRouter(tags=["models"])
 
 
-@router.get("/v1/models/{model}/ask", response_model=AskPublic, responses=problems(404, 409))
+@router.get("/v1/models/{model}/ask", response_model=AskPublic, responses=problems(404))
 def ask(
     model: str,
     services: ServicesDep,
