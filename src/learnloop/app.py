@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from learnloop import __version__
-from learnloop.api import errors
+from learnloop.api import docs, errors, openapi
 from learnloop.api.admission import AdmissionControl
 from learnloop.api.guard import EdgeGuard
 from learnloop.api.routes import (
@@ -34,6 +34,12 @@ from learnloop.config import Settings
 from learnloop.dashboard import build_router as dashboard_router
 from learnloop.services import Services, build_services
 from learnloop.telemetry import Metrics
+
+DESCRIPTION = """Serve a model, take feedback, retrain, prove it is better, roll it out.
+
+Every error is `application/problem+json` (RFC 9457) with a stable `code`. Admin routes need
+the API key when the server has one: **Authorize** with it (`X-API-Key` or `Authorization: Bearer`).
+ReDoc: [/redoc](/redoc); the document itself: [/openapi.json](/openapi.json)."""
 
 
 class MetricsMiddleware:
@@ -102,11 +108,17 @@ def create_app(
     app = FastAPI(
         title="learnloop",
         version=__version__,
-        description="Serve a model, take feedback, retrain, prove it is better, roll it out.",
+        description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
+        openapi_tags=openapi.TAGS,
+        docs_url=None,  # served offline by api/docs.py
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
+    openapi.install(app)
+    docs.install(app)
     for module in (
         predictions,
         generate,

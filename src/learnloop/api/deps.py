@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from learnloop.api.errors import UnauthorizedError
 from learnloop.api.schemas import INT64_MAX, INT64_MIN
@@ -20,17 +21,29 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+# The admin key, sent either way; the OpenAPI document declares both (/docs' Authorize button).
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="The admin API key (LEARNLOOP_API_KEY), when the server has one.",
+    auto_error=False,
+)
+BEARER = HTTPBearer(
+    scheme_name="Bearer", description="The same admin key, as `Authorization: Bearer KEY`.", auto_error=False
+)
+
+
 async def require_admin(
     request: Request,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> str:
     """Admin routes need the API key when one is configured; returns the actor name."""
     services: Services = request.app.state.services
     expected = services.settings.api_key
     if expected is None:
         return "api"
-    given = x_api_key or (authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None)
+    given = x_api_key or (bearer.credentials if bearer else None)
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise UnauthorizedError("this route needs the admin API key (X-API-Key or Authorization: Bearer)")
     return "api-key"

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
 
+from learnloop.api.examples import CREATE_MODEL_JSON, CREATE_MODEL_UPLOAD
 from learnloop.api.schemas import ModelDetail
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
@@ -181,8 +182,11 @@ def create_body_openapi() -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "multipart/form-data": {"schema": upload},
-                "application/json": {"schema": _inlined(ModelCreate.model_json_schema())},
+                "multipart/form-data": {"schema": upload, "examples": CREATE_MODEL_UPLOAD},
+                "application/json": {
+                    "schema": _inlined(ModelCreate.model_json_schema()),
+                    "examples": CREATE_MODEL_JSON,
+                },
             },
         }
     }

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query
 
 from learnloop.api.ask_schemas import AskPublic
 from learnloop.api.deps import ServicesDep
+from learnloop.api.openapi import problems
 from learnloop.feedback.asking import MAX_LIMIT, MAX_WINDOW
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/v1/models/{model}/ask", response_model=AskPublic)
+@router.get("/v1/models/{model}/ask", response_model=AskPublic, responses=problems(404))
 def ask(
     model: str,
     services: ServicesDep,

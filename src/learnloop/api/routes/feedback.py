@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from learnloop.api.deps import ServicesDep
+from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
     FeedbackBatchCreate,
     FeedbackBatchResult,
@@ -12,12 +13,13 @@ from learnloop.api.schemas import (
 )
 from learnloop.feedback.items import FeedbackCreate
 
-router = APIRouter(prefix="/v1/models/{model}/feedback", tags=["feedback"])
+router = APIRouter(prefix="/v1/models/{model}/feedback", tags=["feedback"], responses=problems(404))
 
 
-@router.post("", response_model=FeedbackPublic, status_code=201)
+@router.post("", response_model=FeedbackPublic, status_code=201, responses=problems(409))
 async def record_feedback(model: str, body: FeedbackCreate, services: ServicesDep) -> Response:
-    """Store one feedback event; answered only once it is committed."""
+    """Store one feedback event; answered only once it is committed. A ``feedback_id`` makes it safe
+    to retry: the same event again answers the stored one, a different one with that id is a 409."""
     stored = await services.feedback.record(model, body.to_input())
     # Serialised once, directly: a hot path (the schema above documents it).
     return Response(FeedbackPublic.of(stored).model_dump_json(), status_code=201, media_type="application/json")

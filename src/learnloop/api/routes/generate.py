@@ -10,11 +10,12 @@ from fastapi.responses import StreamingResponse
 
 from learnloop.api.deps import ServicesDep
 from learnloop.api.generation_schemas import GeneratePublic, GenerateRequest
+from learnloop.api.openapi import problems
 from learnloop.api.streaming import finish_when_done, finished_or_cancelled
 from learnloop.errors import LearnloopError
 from learnloop.feedback.generate import Generation, GenerationService
 
-router = APIRouter(prefix="/v1/models/{model}", tags=["generation"])
+router = APIRouter(prefix="/v1/models/{model}", tags=["generation"], responses=problems(404, 409))
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_DOC = (

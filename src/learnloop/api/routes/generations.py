@@ -11,9 +11,10 @@ from learnloop.api.generation_schemas import (
     GenerationItemPublic,
     GenerationLogged,
 )
+from learnloop.api.openapi import problems
 from learnloop.feedback.generations import GenerationCreate
 
-router = APIRouter(prefix="/v1/models/{model}/generations", tags=["generations"])
+router = APIRouter(prefix="/v1/models/{model}/generations", tags=["generations"], responses=problems(404))
 
 
 @router.post("", response_model=GenerationLogged, status_code=201)

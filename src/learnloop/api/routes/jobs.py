@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from learnloop.api.deps import AdminDep, QueryInt, ServicesDep
+from learnloop.api.openapi import problems
 from learnloop.api.schemas import ActionRequest, JobPublic
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -10,15 +11,17 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 @router.get("", response_model=list[JobPublic])
 async def list_jobs(services: ServicesDep, model: str | None = None, limit: QueryInt = 20) -> list[JobPublic]:
+    """The newest jobs (retrains, ...), of one model or of all, with their state and outcome."""
     return [JobPublic.of(j) for j in services.jobs.list(model, min(max(limit, 1), 200))]
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, responses=problems(404))
 async def get_job(job_id: str, services: ServicesDep) -> JobPublic:
+    """A job: its state, progress, outcome and, for a retrain, the version it made and the verdict."""
     return JobPublic.of(services.jobs.get(job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic)
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=problems(404, 409))
 async def cancel_job(
     job_id: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
 ) -> JobPublic:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from learnloop.api.deps import AdminDep, OptionalQueryInt, PathInt, QueryInt, ServicesDep
 from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
+from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
     ActionRequest,
     DeploymentPublic,
@@ -33,13 +34,20 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 @router.get("", response_model=list[ModelSummary])
 async def list_models(services: ServicesDep) -> list[ModelSummary]:
+    """Every model, with its task, family and champion version."""
     return [
         ModelSummary.of(m, services.registry.deployment(m.name).champion_version)
         for m in services.registry.list_models()
     ]
 
 
-@router.post("", response_model=ModelCreated, status_code=201, openapi_extra=create_body_openapi())
+@router.post(
+    "",
+    response_model=ModelCreated,
+    status_code=201,
+    openapi_extra=create_body_openapi(),
+    responses=problems(409, 415),
+)
 async def create_model(request: Request, actor: AdminDep, services: ServicesDep) -> ModelCreated:
     """Admin: create a model from labelled data, a multipart upload (a CSV, TSV or JSONL ``file``
     and form fields) or a JSON body of ``rows``; answers once version 1, trained in the training
@@ -68,7 +76,7 @@ async def _model_request(request: Request, limit: int) -> AsyncIterator[tuple[Ne
         raise RequestValidationError(exc.errors()) from exc
 
 
-@router.delete("/{model}", response_model=ModelDeleted)
+@router.delete("/{model}", response_model=ModelDeleted, responses=problems(404, 409))
 async def delete_model(model: str, actor: AdminDep, services: ServicesDep, reason: str | None = None) -> ModelDeleted:
     """Admin: delete a model with its versions, predictions, feedback, snapshots, rollouts, jobs,
     drift checks and artifacts; a ``model_deleted`` event stays in the audit trail. 409 while a
@@ -79,8 +87,9 @@ async def delete_model(model: str, actor: AdminDep, services: ServicesDep, reaso
     return ModelDeleted.of(report)
 
 
-@router.get("/{model}", response_model=ModelDetail)
+@router.get("/{model}", response_model=ModelDetail, responses=problems(404))
 async def get_model(model: str, services: ServicesDep) -> ModelDetail:
+    """A model: its policy, deployment (champion, rollout), versions, feedback counts and last retrain."""
     o = services.registry.overview(model)
     return ModelDetail(
         **ModelSummary.of(o.model, o.deployment.champion_version).model_dump(),
@@ -94,7 +103,7 @@ async def get_model(model: str, services: ServicesDep) -> ModelDetail:
     )
 
 
-@router.get("/{model}/events", response_model=list[EventPublic])
+@router.get("/{model}/events", response_model=list[EventPublic], responses=problems(404))
 async def list_events(
     model: str, services: ServicesDep, limit: QueryInt = 50, after_id: OptionalQueryInt = None
 ) -> list[EventPublic]:
@@ -102,19 +111,26 @@ async def list_events(
     return [EventPublic.of(e) for e in services.registry.events(model, min(max(limit, 1), 500), after_id)]
 
 
-@router.get("/{model}/performance", response_model=PerformancePublic)
+@router.get(
+    "/{model}/performance", response_model=PerformancePublic, operation_id="get_performance", responses=problems(404)
+)
 async def performance(model: str, services: ServicesDep) -> PerformancePublic:
     """Online accuracy of the champion from feedback (95% Wilson interval), the label-free
     estimate, the drop alarm, and a daily series per version."""
     return PerformancePublic.model_validate(services.performance.performance(model, series=True).to_dict())
 
 
-@router.get("/{model}/versions/{version}", response_model=VersionPublic)
+@router.get("/{model}/versions/{version}", response_model=VersionPublic, responses=problems(404))
 async def get_version(model: str, version: PathInt, services: ServicesDep) -> VersionPublic:
+    """A version: its metrics on the golden set, the gate's verdict and reasons, params and lineage."""
     return VersionPublic.of(services.registry.version(model, version))
 
 
-@router.get("/{model}/versions/{version}/training-data")
+@router.get(
+    "/{model}/versions/{version}/training-data",
+    operation_id="get_version_training_data",
+    responses=problems(404, 409),
+)
 async def training_data(
     model: str, version: PathInt, actor: AdminDep, services: ServicesDep, format: str = "jsonl", part: str = "train"
 ) -> Response:
@@ -124,7 +140,7 @@ async def training_data(
     return _data_file(data, format, f"{model}-v{version}-training-data")
 
 
-@router.get("/{model}/training-data")
+@router.get("/{model}/training-data", operation_id="get_training_data", responses=problems(404, 409))
 async def next_training_data(
     model: str, actor: AdminDep, services: ServicesDep, format: str = "jsonl", part: str = "train"
 ) -> Response:
@@ -142,7 +158,12 @@ def _data_file(data: bytes, format: str, stem: str) -> Response:
     return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{stem}.{suffix}"'})
 
 
-@router.post("/{model}/versions/{version}/promote", response_model=DeploymentPublic)
+@router.post(
+    "/{model}/versions/{version}/promote",
+    response_model=DeploymentPublic,
+    operation_id="promote_version",
+    responses=problems(404, 409),
+)
 async def promote(
     model: str,
     version: PathInt,
@@ -160,7 +181,9 @@ async def promote(
     )
 
 
-@router.post("/{model}/rollback", response_model=DeploymentPublic)
+@router.post(
+    "/{model}/rollback", response_model=DeploymentPublic, operation_id="rollback_model", responses=problems(404, 409)
+)
 async def rollback(
     model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
 ) -> DeploymentPublic:
@@ -170,8 +193,10 @@ async def rollback(
     return DeploymentPublic.of(services.registry.rollback(model, actor=actor, reason=reason or "manual rollback"))
 
 
-@router.post("/{model}/retrain", response_model=JobAccepted, status_code=202)
+@router.post("/{model}/retrain", response_model=JobAccepted, status_code=202, responses=problems(404, 409))
 async def retrain(model: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None) -> JobAccepted:
+    """Queue a retrain now (202 with its job id: follow it at ``GET /v1/jobs/{job_id}``); 409 while
+    one of the model is queued or running."""
     job = services.jobs.enqueue(
         model,
         "retrain",
@@ -181,7 +206,9 @@ async def retrain(model: str, actor: AdminDep, services: ServicesDep, body: Acti
     return JobAccepted(job_id=job.id, status=job.status.value)
 
 
-@router.patch("/{model}/policy", response_model=ModelDetail)
+@router.patch("/{model}/policy", response_model=ModelDetail, responses=problems(404))
 async def update_policy(model: str, body: PolicyUpdate, actor: AdminDep, services: ServicesDep) -> ModelDetail:
+    """Change some of the model's policy settings (retrain triggers, gate, rollout, drift); answers
+    the model with its whole policy. An unknown setting or a value out of range is a 422."""
     services.registry.update_policy(model, body.changes, actor)
     return await get_model(model, services)

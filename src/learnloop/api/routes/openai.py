@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from learnloop.api.deps import ServicesDep
 from learnloop.api.openai_schemas import ChatCompletionCreate, ModelCard, ModelList
+from learnloop.api.openapi import problems
 from learnloop.api.streaming import finish_when_done, finished_or_cancelled
 from learnloop.errors import LearnloopError
 from learnloop.feedback.generate import Generated, Generation, GenerationService
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/openai/v1", tags=["openai"])
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, operation_id="list_openai_models")
 async def list_models(services: ServicesDep) -> ModelList:
     """The generative models, as OpenAI's model listing."""
     cards = [
@@ -34,7 +35,7 @@ async def list_models(services: ServicesDep) -> ModelList:
     return ModelList(data=cards)
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", operation_id="create_chat_completion", responses=problems(404, 409))
 async def chat_completions(body: ChatCompletionCreate, request: Request, services: ServicesDep) -> Response:
     """A chat completion (``stream`` as OpenAI's chunks); ``id`` is the prediction id."""
     service = services.generation

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from learnloop.api.deps import AdminDep, PathInt, QueryInt, ServicesDep
+from learnloop.api.openapi import problems
 from learnloop.api.schemas import ActionRequest, RolloutCreate, RolloutPublic, SampleSizePublic
 from learnloop.errors import ValidationError
 from learnloop.evaluation.power import plan_sample_size
@@ -14,7 +15,9 @@ router = APIRouter(tags=["rollouts"])
 PREFIX = "/v1/models/{model}/rollouts"
 
 
-@router.post(PREFIX, response_model=RolloutPublic, status_code=201)
+@router.post(
+    PREFIX, response_model=RolloutPublic, status_code=201, operation_id="start_rollout", responses=problems(404, 409)
+)
 async def start(model: str, body: RolloutCreate, actor: AdminDep, services: ServicesDep) -> RolloutPublic:
     """Put a version on live traffic beside the champion; a running rollout is superseded."""
     return RolloutPublic.of(
@@ -32,13 +35,15 @@ async def start(model: str, body: RolloutCreate, actor: AdminDep, services: Serv
     )
 
 
-@router.get(PREFIX, response_model=list[RolloutPublic])
+@router.get(PREFIX, response_model=list[RolloutPublic], responses=problems(404))
 async def list_rollouts(model: str, services: ServicesDep, limit: QueryInt = 20) -> list[RolloutPublic]:
+    """The model's rollouts, newest first, with their traffic split, statistics and decision."""
     return [RolloutPublic.of(r) for r in services.rollouts.list(model, min(max(limit, 1), 200))]
 
 
-@router.get(PREFIX + "/{rollout_id}", response_model=RolloutPublic)
+@router.get(PREFIX + "/{rollout_id}", response_model=RolloutPublic, responses=problems(404))
 async def get_rollout(model: str, rollout_id: PathInt, services: ServicesDep) -> RolloutPublic:
+    """A rollout: its arms, traffic share, steps, live statistics and decision."""
     return RolloutPublic.of(services.rollouts.get(model, rollout_id))
 
 
@@ -52,7 +57,14 @@ def _action(name: str, summary: str) -> None:
 
     act.__name__ = name
     act.__doc__ = summary
-    router.add_api_route(PREFIX + f"/{{rollout_id}}/{name}", act, methods=["POST"], response_model=RolloutPublic)
+    router.add_api_route(
+        PREFIX + f"/{{rollout_id}}/{name}",
+        act,
+        methods=["POST"],
+        response_model=RolloutPublic,
+        operation_id=f"{name}_rollout",
+        responses=problems(404, 409),
+    )
 
 
 _action("pause", "Hold the traffic split where it is; no automatic step or promotion (guardrails still act).")
