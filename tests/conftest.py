@@ -557,3 +557,32 @@ def live_worker(tmp_path: Path) -> Iterator[WorkerLauncher]:
         yield launcher
     finally:
         launcher.stop_all()
+
+
+# -- a real browser --------------------------------------------------------------------------
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+
+def _browser_unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true: the browser test must run, never skip (scripts/test sets it up)")
+    pytest.skip(f"{reason} (scripts/test installs it: scripts/ensure-chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium (``LEARNLOOP_CHROMIUM``), headless, driven by Playwright."""
+    path = os.environ.get("LEARNLOOP_CHROMIUM") or DEFAULT_CHROMIUM
+    if not os.access(path, os.X_OK):
+        _browser_unavailable(f"no Chromium at {path}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _browser_unavailable("the playwright package is not installed")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=path, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()

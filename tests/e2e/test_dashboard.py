@@ -18,7 +18,6 @@ counts, none of the classifier's panels.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,30 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 KEY = "dashboard-test-key"
 M = "/v1/models/m"
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true: the browser test must run, never skip (scripts/test sets it up)")
-    pytest.skip(f"{reason} (scripts/test installs it: scripts/ensure-chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = os.environ.get("LEARNLOOP_CHROMIUM") or DEFAULT_CHROMIUM
-    if not os.access(path, os.X_OK):
-        _unavailable(f"no Chromium at {path}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=path, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def setup_home(tmp_path: Path) -> tuple[Path, str, int]:
