@@ -4,12 +4,16 @@ on a migrated real database (SQLite and PostgreSQL). The page itself is driven i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+import httpx
 import pytest
 
+from learnloop.app import create_app
 from learnloop.domain import FeedbackInput, ModelVersion
 from learnloop.errors import ConflictError, NotFoundError, WrongTaskError
+from learnloop.feedback.intake import hash_subject
 from learnloop.models import NewModel
 from learnloop.services import Services
 
@@ -90,3 +94,52 @@ def test_a_generative_model_offers_pairs_to_compare_then_answers_to_rate_never_o
     make_model(services, "m")
     with pytest.raises(WrongTaskError):
         services.active.answers_to_judge("m")
+
+
+def test_the_labelling_actions_answer_the_script_in_json_and_plain_forms_with_a_redirect(
+    services: Services, make_model: Callable[..., ModelVersion]
+) -> None:
+    """The page's two actions through the app (HTTPX's ASGI transport), on a server without an
+    admin key: same-origin only, JSON for the script, a redirect for a form posted without it."""
+    make_model(services, "m")
+    ids = [services.predictions.predict("m", f"the soup was cold {i}").prediction_id for i in range(2)]
+    services.ingest.flush()
+    base = "http://learnloop.test"
+    label, undo = "/dashboard/models/m/label", "/dashboard/models/m/label/undo"
+    script = {"Origin": base, "Accept": "application/json"}
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app(services=services))
+        async with httpx.AsyncClient(transport=transport, base_url=base, timeout=30) as http:
+            return [
+                await http.get(label),
+                await http.post(label, data={"prediction_id": ids[0], "label": "1"}),  # no Origin
+                await http.post(label, data={"prediction_id": ids[0], "label": "1"}, headers={**script, "Origin": "https://evil.example"}),
+                await http.post(label, data={"prediction_id": ids[0], "label": "7", "name": "ann"}, headers=script),
+                await http.post(label, data={"prediction_id": ids[0], "label": "1", "name": "ann"}, headers=script),
+                await http.post(label, data={"prediction_id": ids[1], "label": "0"}, headers={"Origin": base}),
+            ]  # fmt: skip
+
+    page, foreign, cross_site, bad, stored, plain = asyncio.run(scenario())
+    assert page.status_code == 200 and f'id="item-{ids[0]}"' in page.text and 'data-key="2"' in page.text
+    assert foreign.status_code == 403 and cross_site.status_code == 403
+    assert cross_site.json()["login"] is False
+    assert bad.status_code == 422 and "label" in bad.json()["error"]
+    assert stored.status_code == 200 and stored.json()["kind"] == "label"
+    assert plain.status_code == 303 and plain.headers["location"].startswith(label + "?flash=label+stored")
+    by_id = {e.prediction_id: e.feedback for e in services.feedback.on_answers("m", ids)}
+    assert by_id[ids[0]].id == stored.json()["feedback_id"] and by_id[ids[0]].subject == hash_subject("dashboard:ann")
+    assert by_id[ids[1]].subject == hash_subject("dashboard:loopback")  # no name, no key
+
+    async def undo_as(name: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(services=services))
+        async with httpx.AsyncClient(transport=transport, base_url=base, timeout=30) as http:
+            return await http.post(
+                undo, data={"feedback_id": stored.json()["feedback_id"], "name": name}, headers=script
+            )
+
+    refused = asyncio.run(undo_as("bob"))
+    assert refused.status_code == 409 and "another subject" in refused.json()["error"]
+    taken_back = asyncio.run(undo_as("ann"))
+    assert taken_back.status_code == 200 and taken_back.json()["retracted"] == stored.json()["feedback_id"]
+    assert [e.prediction_id for e in services.feedback.on_answers("m", ids)] == [ids[1]]
