@@ -44,6 +44,9 @@ class Metrics:
             ["model", "code"],
             registry=r,
         )
+        self.feedback_retracted = Counter(
+            "learnloop_feedback_retracted", "Feedback events taken back by who gave them", ["model", "kind"], registry=r
+        )
         self.retrains = Counter("learnloop_retrains", "Retrains by outcome", ["model", "outcome"], registry=r)
         self.prediction_queue = Gauge(
             "learnloop_prediction_log_backlog", "Predictions waiting to be written", registry=r

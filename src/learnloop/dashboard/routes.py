@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from learnloop import __version__
 from learnloop.api.deps import PathInt
 from learnloop.api.errors import status_of
-from learnloop.dashboard import auth, views
+from learnloop.dashboard import auth, labelling, views
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.services import Services
 
@@ -121,25 +121,32 @@ class Dashboard:
 
     def refused(self, request: Request) -> Response | None:
         """The answer to an action that may not go ahead, or None when it may."""
-        if not auth.same_origin(request):
-            return self.render(
-                request,
-                "error.html",
-                403,
-                title="Cross-site request refused",
-                message="Dashboard actions must be posted from this server's own pages (Origin or Referer).",
-            )
-        if not auth.is_admin(request, _services(request).settings.api_key):
-            back = _safe_next(urlsplit(request.headers.get("referer", "")).path)
-            return self.render(
-                request,
-                "login.html",
-                401,
-                title="Admin key needed",
-                message="This action needs the server's admin key. Log in, then press the button again.",
-                next=back,
-            )
-        return None
+        refusal = _refusal(request)
+        if refusal is None:
+            return None
+        status, title, message = refusal
+        if status == 403:
+            return self.render(request, "error.html", 403, title=title, message=message)
+        back = _safe_next(urlsplit(request.headers.get("referer", "")).path)
+        return self.render(request, "login.html", 401, title=title, message=message, next=back)
+
+
+def _refusal(request: Request) -> tuple[int, str, str] | None:
+    """Why an action may not go ahead (status, title, message): every dashboard action, a
+    page's form or its script's request, is checked here."""
+    if not auth.same_origin(request):
+        return (
+            403,
+            "Cross-site request refused",
+            "Dashboard actions must be posted from this server's own pages (Origin or Referer).",
+        )
+    if not auth.is_admin(request, _services(request).settings.api_key):
+        return 401, "Admin key needed", "This action needs the server's admin key. Log in, then press the button again."
+    return None
+
+
+def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
 
 
 def build_router() -> APIRouter:
@@ -262,5 +269,49 @@ def build_router() -> APIRouter:
             lambda reason: method(model, rollout_id, actor=ACTOR, reason=reason or f"{action} from the dashboard"),
             f"rollout {rollout_id} {ROLLOUT_ACTIONS[action]}",
         )
+
+    @router.get(PREFIX + "/models/{model}/label")
+    async def label_page(request: Request, model: str) -> HTMLResponse:
+        page = await run_in_threadpool(labelling.label_page, _services(request), model)
+        return dash.render(request, "label.html", title=f"Label {model}", **page)
+
+    async def judge(request: Request, model: str, do: Callable[[dict[str, str], str], Any]) -> Response:
+        """A labelling action: answered in JSON to the page's script (``Accept``), else a
+        redirect back to the page with a message (the page's plain forms, without script)."""
+        scripted = "application/json" in request.headers.get("accept", "")
+        if not scripted:
+            refused = dash.refused(request)
+            if refused is not None:
+                return refused
+        elif (refusal := _refusal(request)) is not None:
+            return _json({"error": refusal[2], "login": refusal[0] == 401}, refusal[0])
+        back = _model_url(model) + "/label"
+        try:
+            form = await _form(request)
+            subject = labelling.labeller(form.get("name", ""), _services(request).settings.api_key)
+            done: dict[str, Any] = await do(form, subject)
+        except LearnloopError as exc:
+            return _json({"error": exc.message}, status_of(exc)) if scripted else _redirect(back, exc.message, "error")
+        return _json(done) if scripted else _redirect(back, done["message"], "ok")
+
+    @router.post(PREFIX + "/models/{model}/label", response_model=None)
+    async def give_label(request: Request, model: str) -> Response:
+        async def record(form: dict[str, str], subject: str) -> dict[str, Any]:
+            stored = await _services(request).feedback.record(model, labelling.feedback_item(form, subject))
+            return {"feedback_id": stored.id, "kind": stored.kind.value, "message": f"{stored.kind.value} stored"}
+
+        return await judge(request, model, record)
+
+    @router.post(PREFIX + "/models/{model}/label/undo", response_model=None)
+    async def undo_label(request: Request, model: str) -> Response:
+        async def retract(form: dict[str, str], subject: str) -> dict[str, Any]:
+            done = await run_in_threadpool(
+                lambda: _services(request).feedback.retract(
+                    model, form.get("feedback_id", ""), subject=subject, actor=ACTOR, reason="undone while labelling"
+                )
+            )
+            return {"retracted": done.feedback.id, "message": f"{done.feedback.kind.value} taken back"}
+
+        return await judge(request, model, retract)
 
     return router

@@ -16,7 +16,7 @@ from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
 from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput
-from learnloop.errors import IdempotencyConflictError, LearnloopError, ValidationError, WrongTaskError
+from learnloop.errors import ConflictError, IdempotencyConflictError, LearnloopError, ValidationError, WrongTaskError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import (
     check_text,
@@ -34,8 +34,10 @@ from learnloop.registry.specs import ModelSpecs
 from learnloop.routing.cache import LoadedVersion, ModelCache, Route
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import predictions as prediction_repo
+from learnloop.store.repositories import snapshots as snapshot_repo
 from learnloop.tasks.classification import ClassAnswer
 from learnloop.telemetry import Metrics
 
@@ -245,6 +247,15 @@ class ItemResult:
         return f"items.{self.index}.{self.error.field}"
 
 
+@dataclass(frozen=True)
+class Retraction:
+    """A feedback event taken back, and the training snapshots that may already hold it (taken
+    with a cutoff at or after it: the versions trained on them keep what they learned)."""
+
+    feedback: Feedback
+    in_snapshots: tuple[str, ...]
+
+
 class FeedbackService:
     """Feedback intake, one path for every edge (HTTP, the CLI, a stream consumer): the item
     is parsed if it arrives raw, checked against its model's spec (``ModelSpecs``: no model is
@@ -400,6 +411,49 @@ class FeedbackService:
         self.specs.get(model)  # NotFoundError for an unknown model
         with self.db.read() as conn:
             return feedback_repo.get_feedback(conn, model, feedback_id)
+
+    def retract(
+        self, model: str, feedback_id: str, *, subject: str | None, actor: str, reason: str | None = None
+    ) -> Retraction:
+        """Take back one feedback event (by the server's id or the client's key): a label given
+        by mistake, the labelling page's undo. ``subject`` is who takes it back: only the subject
+        who gave it may (``ConflictError`` otherwise); ``None`` is an operator, who may take back
+        any. In one transaction the event is deleted and a ``feedback_retracted`` event records
+        it (id, kind, answer, snapshots that may hold it; never the subject). From then on it
+        counts nowhere: not in the next snapshot, the triggers' counts, the online statistics.
+        A snapshot already taken is immutable (it names what a version saw): the versions
+        trained on it are not retrained for one retraction (erasing a subject does that). The
+        client's key is free again: a retried send stores the event anew. ``NotFoundError``
+        for an unknown (or already retracted) event."""
+        self.specs.get(model)  # NotFoundError for an unknown model
+        now = self.clock.now()
+        with self.db.write() as conn:
+            fb = feedback_repo.get_feedback(conn, model, feedback_id)
+            if subject is not None and fb.subject != hash_subject(subject):
+                raise ConflictError(
+                    f"feedback {fb.id} was given by another subject: only they may take it back", field="feedback_id"
+                )
+            snapshots = tuple(
+                s.hash for s in snapshot_repo.list_snapshots(conn, model) if s.cutoff and s.cutoff >= fb.created_at
+            )
+            feedback_repo.delete_feedback(conn, [fb.id])
+            event_repo.insert_event(
+                conn,
+                model=model,
+                kind="feedback_retracted",
+                at=now,
+                actor=actor,
+                reason=reason,
+                data={
+                    "feedback_id": fb.id,
+                    "kind": fb.kind.value,
+                    "prediction_id": fb.prediction_id,
+                    "in_snapshots": list(snapshots),
+                },
+            )
+        self.metrics.feedback_retracted.labels(model, fb.kind.value).inc()
+        log.info("model %s: feedback %s (%s) retracted by %s", model, fb.id, fb.kind.value, actor)
+        return Retraction(fb, snapshots)
 
     def recent(self, model: str, limit: int = 50) -> list[FeedbackEvent]:
         """The newest ``limit`` feedback events of ``model``, newest first, each with the answer

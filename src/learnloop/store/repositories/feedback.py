@@ -249,6 +249,17 @@ def delete_feedback(conn: Connection, ids: Sequence[str]) -> int:
     return delete_in(conn, t.feedback.c.id, ids)
 
 
+def rejected_in_preferences(conn: Connection, model: str, since: datetime) -> set[str]:
+    """The answers of ``model`` that a preference since ``since`` named as the rejected one
+    (a preference is stored on its chosen answer, so the rejected one has no event of its own)."""
+    f = t.feedback
+    rejected = f.c.payload["rejected_prediction_id"].as_string()
+    q = select(rejected).where(
+        f.c.model == model, f.c.created_at >= since, f.c.kind == FeedbackKind.PREFERENCE.value, rejected.is_not(None)
+    )
+    return {str(r) for r in conn.execute(q).scalars()}
+
+
 def delete_for_model(conn: Connection, model: str) -> int:
     """Every feedback event sent to ``model`` (a deleted model)."""
     return conn.execute(delete(t.feedback).where(t.feedback.c.model == model)).rowcount
