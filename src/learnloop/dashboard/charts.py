@@ -5,7 +5,7 @@ text that goes into the SVG is escaped here, so the result is safe to insert as 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -108,9 +108,12 @@ def _accuracy_range(values: Sequence[float]) -> tuple[float, float]:
 
 def _y_grid(y: _Scale, left: float, right: float, *, percent: bool = True) -> list[str]:
     out = []
-    step = 10 ** math.floor(math.log10((y.hi - y.lo) / 4 or 1.0))
     if percent:
         step = 0.05 if y.hi - y.lo <= 0.3 else 0.1
+    else:  # 1, 2 or 5 times a power of ten: four to ten lines
+        rough = (y.hi - y.lo) / 4 or 1.0
+        power = 10 ** math.floor(math.log10(rough))
+        step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
     v = math.ceil(y.lo / step - 1e-9) * step
     while v <= y.hi + 1e-9:
         text = f"{100 * v:.0f}%" if percent else f"{v:.3g}"
@@ -118,6 +121,11 @@ def _y_grid(y: _Scale, left: float, right: float, *, percent: bool = True) -> li
         out.append(f'<text x="{_f(left - 6)}" y="{_f(y(v) + 4)}" text-anchor="end" class="tick">{text}</text>')
         v += step
     return out
+
+
+def path_d(xy: Iterable[tuple[float, float]]) -> str:
+    """An SVG path through the points, in drawing coordinates."""
+    return " ".join(f"{'L' if i else 'M'}{_f(px)},{_f(py)}" for i, (px, py) in enumerate(xy))
 
 
 def _whisker(x: float, y: _Scale, iv: Interval, colour: str) -> str:

@@ -9,6 +9,9 @@ answers (probabilities per label, when the task gives them):
 * ``prediction``: the texts answered with the label whose share grew most;
 * ``oov``: the texts using the unknown words the check named, most named words first;
 * any other detector (``multivariate``, a generative one): the newest texts of the window.
+
+``example_detector`` picks whose examples to show: the most drifted detector that singles out
+texts, else the most drifted of all.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from learnloop.drift.stats import tokenize
+
+SINGLES_OUT = ("oov", "text_length", "prediction", "confidence")
 
 
 @dataclass(frozen=True)
@@ -87,15 +92,18 @@ def drifted_examples(
     return DriftExamples(detector, why, [t for t, keep in zip(texts, chosen, strict=True) if keep][:limit])
 
 
-def most_drifted(results: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The detector to show first: of those that alarmed (else of all with an effect), the one
-    whose effect is the largest multiple of its threshold."""
+def by_drift(results: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The detectors with an effect, the ones to show first first: those that alarmed, then
+    the others, each group by its effect as a multiple of its threshold, largest first."""
 
-    def ratio(r: Mapping[str, Any]) -> float:
-        threshold = r.get("effect_threshold") or 1.0
-        return float(r.get("effect_size") or 0.0) / float(threshold)
+    def key(r: Mapping[str, Any]) -> tuple[bool, float]:
+        threshold = float(r.get("effect_threshold") or 1.0)
+        return bool(r.get("drifted")), float(r.get("effect_size") or 0.0) / threshold
 
-    measured = [r for r in results if r.get("effect_size") is not None]
-    alarmed = [r for r in measured if r.get("drifted")]
-    pool = alarmed or measured
-    return max(pool, key=ratio) if pool else None
+    return sorted((r for r in results if r.get("effect_size") is not None), key=key, reverse=True)
+
+
+def example_detector(results: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    ranked = by_drift(results)
+    drifted = [r for r in ranked if r.get("drifted")] or ranked
+    return next((r for r in drifted if r.get("detector") in SINGLES_OUT), ranked[0] if ranked else None)

@@ -86,7 +86,5 @@ def reliability_bins(truth: IntArray, proba: FloatArray, bins: int = ECE_BINS) -
             continue
         right = int(hit[inside].sum())
         low, high = wilson_interval(right, n)
-        out.append(
-            ReliabilityBin(b / bins, (b + 1) / bins, n, float(confidence[inside].mean()), right / n, low, high)
-        )
+        out.append(ReliabilityBin(b / bins, (b + 1) / bins, n, float(confidence[inside].mean()), right / n, low, high))
     return out

@@ -27,7 +27,7 @@ from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import DriftCheck, Finding, FindingSink, Model, ModelVersion, Prediction
 from learnloop.drift import FeatureMap, check_all
-from learnloop.drift.examples import DriftExamples, drifted_examples, most_drifted
+from learnloop.drift.examples import DriftExamples, drifted_examples, example_detector
 from learnloop.drift.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.routing.cache import ModelCache
@@ -141,11 +141,17 @@ class DriftService:
             model_repo.get_model(conn, model)
             return drift_repo.list_drift_checks(conn, model, limit)
 
-    def examples(self, model: str, check: DriftCheck, limit: int = 5) -> DriftExamples | None:
-        """Texts of ``check``'s window that show what its most drifted detector saw
-        (``drift.examples``); None for a check without a measured effect. Reads the window's
-        answers again: answers erased since are not shown."""
-        shown = most_drifted(check.results)
+    def examples(
+        self, model: str, check: DriftCheck, detector: str | None = None, limit: int = 5
+    ) -> DriftExamples | None:
+        """Texts of ``check``'s window that show what ``detector`` saw (default:
+        ``drift.examples.example_detector``); None for a check without a measured effect.
+        Reads the window's answers again: answers erased since are not shown."""
+        shown = (
+            example_detector(check.results)
+            if detector is None
+            else next((r for r in check.results if r["detector"] == detector), None)
+        )
         if shown is None or check.window_start is None or check.window_end is None:
             return None
         with self.db.read() as conn:

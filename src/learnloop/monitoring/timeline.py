@@ -20,8 +20,8 @@ from learnloop.domain import FeedbackEvent
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.tasks import OutcomeRule
 
-POINTS = 60
-MIN_BUCKET = 10
+POINTS = 50
+MIN_BUCKET = 20
 
 
 @dataclass(frozen=True)
