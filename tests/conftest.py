@@ -227,6 +227,15 @@ def create_model(
     return services.training.bootstrap(name)
 
 
+@pytest.fixture(scope="session")
+def story_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A classifier's four days (``tests/story_scenario.py``), told once per session: a
+    ``StoryHome`` to read, never to change."""
+    from story_scenario import build_story_home
+
+    return build_story_home(tmp_path_factory.mktemp("story"))
+
+
 @pytest.fixture
 def make_model() -> Callable[..., ModelVersion]:
     return create_model

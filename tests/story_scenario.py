@@ -16,13 +16,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from conftest import create_model, register_version, uci_rows
+from conftest import create_model, make_settings, register_version, uci_rows
 from learnloop.clock import FakeClock
 from learnloop.curation import split_golden
 from learnloop.domain import DriftCheck, FeedbackInput
 from learnloop.policy import Policy
-from learnloop.services import Services
+from learnloop.services import Services, build_services
 
 START = datetime(2026, 4, 6, 9, 0, tzinfo=UTC)
 DAY = 86_400.0
@@ -34,6 +35,26 @@ class Story:
     retrained: int  # the version the retrain made
     promoted: int  # the version promoted by hand
     drift: DriftCheck | None  # the check the answers triggered
+
+
+@dataclass(frozen=True)
+class StoryHome:
+    """A home (SQLite) where the story happened; read it, never change it (tests share it)."""
+
+    home: Path
+    database_url: str
+    story: Story
+
+
+def build_story_home(directory: Path) -> StoryHome:
+    home, url = directory / "home", f"sqlite:///{directory}/ll.db"
+    clock = FakeClock(START)
+    services = build_services(make_settings(home, url), clock=clock)
+    try:
+        story = tell_story(services, clock)
+    finally:
+        services.close()
+    return StoryHome(home, url, story)
 
 
 def serve(services: Services, clock: FakeClock, rows: list[tuple[str, str | None]], seconds: float) -> None:

@@ -71,12 +71,12 @@ def compare(
         table.add_column(column, justify="left" if column in ("metric", "shown") else "right")
     for r in metric_rows(found):
         shown = {"a": f"v{a} better", "b": f"v{b} better"}.get(r["better"], "no difference shown")
-        scale, unit = (100.0, " pts") if r["percent"] else (1.0, "")
+        scale, unit, mark = (100.0, " pts", "%") if r["percent"] else (1.0, "", "")
         ci = r.get("ci") or [None, None]
         table.add_row(
             r["name"],
-            f"{scale * r['a']:.3g}",
-            f"{scale * r['b']:.3g}",
+            f"{scale * r['a']:.3g}{mark}",
+            f"{scale * r['b']:.3g}{mark}",
             f"{scale * r['difference']:+.3g}{unit}",
             "-" if None in ci else f"{scale * ci[0]:+.3g} to {scale * ci[1]:+.3g}",
             shown,

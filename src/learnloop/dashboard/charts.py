@@ -138,16 +138,17 @@ def learning_curve(
     points: Sequence[VersionPoint],
     periods: Sequence[ChampionPeriod],
     markers: Sequence[Marker],
-    now: datetime,
 ) -> Markup:
     """Golden and recent accuracy of every version (95% intervals as whiskers) over time, the
-    champion of each period as shaded bands, promotions and rollbacks as vertical lines."""
+    champion of each period as shaded bands, promotions and rollbacks as vertical lines. The
+    axis ends at the last thing that happened, not now: a model quiet for months still shows
+    its versions apart (the current champion's band runs to the edge)."""
     width, height, left, right, top, bottom = 860, 320, 52, 840, 34, 262
     title = "Learning curve: accuracy of each version over time"
     if not points:
         return _svg(width, 80, "learning-curve", title, ['<text x="20" y="40" class="empty">no versions yet</text>'])
     times = [p.at for p in points] + [p.start for p in periods] + [m.at for m in markers]
-    t0, t1 = min(times), max([*times, now])
+    t0, t1 = min(times), max(times)
     if (t1 - t0).total_seconds() < 1:
         t1 = t0 + timedelta(seconds=1)
     pad = (t1 - t0) * 0.03
@@ -164,7 +165,7 @@ def learning_curve(
     y = _Scale(*_accuracy_range(values), bottom, top)
     body: list[str] = []
     for i, period in enumerate(periods):
-        x0, x1 = x(period.start.timestamp()), x(period.end.timestamp())
+        x0, x1 = x(period.start.timestamp()), min(x(period.end.timestamp()), right)
         body.append(
             f'<rect class="band" x="{_f(x0)}" y="{top}" width="{_f(max(x1 - x0, 1))}" height="{bottom - top}" '
             f'fill="{BANDS[i % 2]}"><title>champion: version {period.version}</title></rect>'

@@ -89,7 +89,6 @@ def learning_curve(
     versions: Sequence[ModelVersion],
     periods: Sequence[charts.ChampionPeriod],
     markers: Sequence[charts.Marker],
-    now: datetime,
 ) -> Markup:
     points = [
         charts.VersionPoint(
@@ -101,7 +100,7 @@ def learning_curve(
         )
         for v in versions
     ]
-    return charts.learning_curve(points, periods, markers, now)
+    return charts.learning_curve(points, periods, markers)
 
 
 def rollout_view(rollout: Rollout) -> dict[str, Any]:
@@ -186,7 +185,7 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
     return {
         **parts,
         "generative": False,
-        "curve": learning_curve(parts["versions"], periods, markers, now),
+        "curve": learning_curve(parts["versions"], periods, markers),
         "feedback": ([f for f in feedback if f.disagrees] if disagreements_only else feedback)[:FEEDBACK_SHOWN],
         "disagreements": sum(f.disagrees for f in feedback),
         "feedback_shown": len(feedback),
