@@ -227,6 +227,15 @@ def create_model(
     return services.training.bootstrap(name)
 
 
+@pytest.fixture(scope="session")
+def story_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A classifier's four days (``tests/story_scenario.py``), told once per session: a
+    ``StoryHome`` to read, never to change."""
+    from story_scenario import build_story_home
+
+    return build_story_home(tmp_path_factory.mktemp("story"))
+
+
 @pytest.fixture
 def make_model() -> Callable[..., ModelVersion]:
     return create_model
@@ -240,6 +249,7 @@ def register_version(
     note: str,
     actor: str = "test",
     verdict: dict[str, Any] | None = None,
+    parent_version: int | None = None,
 ) -> ModelVersion:
     """Train a version on ``rows`` outside the loop (no gate) and register it as a candidate:
     a deliberately broken or better challenger for rollout tests."""
@@ -249,7 +259,9 @@ def register_version(
         [t for t, _ in rows], [lab for _, lab in rows], label_set=list(model.labels), params=model.params
     )
     uri = save_predictor(services.store, f"models/{name}/test-{uuid.uuid4().hex[:8]}", model.family, predictor, {})
-    return register_artifact(services, name, uri, note=note, actor=actor, verdict=verdict)
+    return register_artifact(
+        services, name, uri, note=note, actor=actor, verdict=verdict, parent_version=parent_version
+    )
 
 
 def register_artifact(

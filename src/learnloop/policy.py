@@ -317,6 +317,7 @@ class MonitoringPolicy(_Section):
     """Drift checks of the serving version and its online accuracy."""
 
     drift_check_seconds: float = 300.0  # how often the worker checks the champion's inputs and outputs (0: never)
+    drift_check_answers: int = 200  # and after this many new answers of the champion (0: only on the timer)
     drift_window: int = 1_000  # newest predictions a drift check reads
     accuracy_window: int = 200  # newest judged predictions behind the online accuracy
     accuracy_drop: float = 0.05  # alarm when online accuracy is shown this far below the golden accuracy
@@ -324,6 +325,7 @@ class MonitoringPolicy(_Section):
     def rules(self) -> list[tuple[bool, str, str]]:
         return [
             (self.drift_check_seconds >= 0, "drift_check_seconds", "must be >= 0 (0: never)"),
+            (self.drift_check_answers >= 0, "drift_check_answers", "must be >= 0 (0: only on the timer)"),
             (self.drift_window >= 10, "drift_window", "must be >= 10"),
             (self.accuracy_window >= 10, "accuracy_window", "must be >= 10"),
             (0 < self.accuracy_drop < 1, "accuracy_drop", "must be in (0, 1)"),

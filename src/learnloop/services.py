@@ -29,6 +29,7 @@ from learnloop.notify.service import NotificationService
 from learnloop.privacy import PrivacyService
 from learnloop.registry.service import RegistryService
 from learnloop.registry.specs import ModelSpecs
+from learnloop.reports import VersionReports
 from learnloop.rollout.service import RolloutService
 from learnloop.routing.cache import ModelCache
 from learnloop.routing.generators import LocalGeneratorPool
@@ -74,6 +75,7 @@ class Services:
     notify: NotificationService
     active: ActiveLearningService
     watch: DatabaseWatch
+    reports: VersionReports
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -251,4 +253,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         notify=notify,
         active=ActiveLearningService(db),
         watch=DatabaseWatch(db, stall_seconds=settings.ready_stall_seconds),
+        reports=VersionReports(db, store),
     )

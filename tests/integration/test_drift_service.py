@@ -187,6 +187,29 @@ def test_periodic_checks_follow_drift_check_seconds(services_factory: object) ->
     assert due() == []
 
 
+def test_a_check_is_due_after_every_n_answers_without_a_timer_and_shows_drifted_texts(
+    services_factory: object,
+) -> None:
+    clock = FakeClock()
+    services = services_factory(clock=clock)  # type: ignore[operator]
+    assert isinstance(services, Services)
+    create(services, drift_check_seconds=0, drift_check_answers=200)
+    movies = imdb_texts()
+    serve(services, movies[:199])
+    assert services.drift.check_due() == []
+    clock.advance(1)
+    serve(services, movies[199:200])
+    (check,) = services.drift.check_due()  # the 200th answer: due, whatever the time
+    assert check.n == 200 and check.status == "drift"
+    assert services.drift.check_due() == []  # none since
+    clock.advance(1)
+    serve(services, movies[200:300])
+    assert services.drift.check_due() == []  # 100 new answers
+    examples = services.drift.examples("m", check)
+    assert examples is not None and examples.detector == "oov" and len(examples.texts) == 5
+    assert all(text in movies[:200] for text in examples.texts)  # from that check's window, read again
+
+
 def test_checking_a_model_without_a_champion_or_an_unknown_model_is_a_clear_error(services: Services) -> None:
     services.registry.create_model(
         name="empty",

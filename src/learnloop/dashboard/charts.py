@@ -5,7 +5,7 @@ text that goes into the SVG is escaped here, so the result is safe to insert as 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -108,9 +108,12 @@ def _accuracy_range(values: Sequence[float]) -> tuple[float, float]:
 
 def _y_grid(y: _Scale, left: float, right: float, *, percent: bool = True) -> list[str]:
     out = []
-    step = 10 ** math.floor(math.log10((y.hi - y.lo) / 4 or 1.0))
     if percent:
         step = 0.05 if y.hi - y.lo <= 0.3 else 0.1
+    else:  # 1, 2 or 5 times a power of ten: four to ten lines
+        rough = (y.hi - y.lo) / 4 or 1.0
+        power = 10 ** math.floor(math.log10(rough))
+        step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
     v = math.ceil(y.lo / step - 1e-9) * step
     while v <= y.hi + 1e-9:
         text = f"{100 * v:.0f}%" if percent else f"{v:.3g}"
@@ -118,6 +121,11 @@ def _y_grid(y: _Scale, left: float, right: float, *, percent: bool = True) -> li
         out.append(f'<text x="{_f(left - 6)}" y="{_f(y(v) + 4)}" text-anchor="end" class="tick">{text}</text>')
         v += step
     return out
+
+
+def path_d(xy: Iterable[tuple[float, float]]) -> str:
+    """An SVG path through the points, in drawing coordinates."""
+    return " ".join(f"{'L' if i else 'M'}{_f(px)},{_f(py)}" for i, (px, py) in enumerate(xy))
 
 
 def _whisker(x: float, y: _Scale, iv: Interval, colour: str) -> str:
@@ -130,16 +138,17 @@ def learning_curve(
     points: Sequence[VersionPoint],
     periods: Sequence[ChampionPeriod],
     markers: Sequence[Marker],
-    now: datetime,
 ) -> Markup:
     """Golden and recent accuracy of every version (95% intervals as whiskers) over time, the
-    champion of each period as shaded bands, promotions and rollbacks as vertical lines."""
+    champion of each period as shaded bands, promotions and rollbacks as vertical lines. The
+    axis ends at the last thing that happened, not now: a model quiet for months still shows
+    its versions apart (the current champion's band runs to the edge)."""
     width, height, left, right, top, bottom = 860, 320, 52, 840, 34, 262
     title = "Learning curve: accuracy of each version over time"
     if not points:
         return _svg(width, 80, "learning-curve", title, ['<text x="20" y="40" class="empty">no versions yet</text>'])
     times = [p.at for p in points] + [p.start for p in periods] + [m.at for m in markers]
-    t0, t1 = min(times), max([*times, now])
+    t0, t1 = min(times), max(times)
     if (t1 - t0).total_seconds() < 1:
         t1 = t0 + timedelta(seconds=1)
     pad = (t1 - t0) * 0.03
@@ -156,7 +165,7 @@ def learning_curve(
     y = _Scale(*_accuracy_range(values), bottom, top)
     body: list[str] = []
     for i, period in enumerate(periods):
-        x0, x1 = x(period.start.timestamp()), x(period.end.timestamp())
+        x0, x1 = x(period.start.timestamp()), min(x(period.end.timestamp()), right)
         body.append(
             f'<rect class="band" x="{_f(x0)}" y="{top}" width="{_f(max(x1 - x0, 1))}" height="{bottom - top}" '
             f'fill="{BANDS[i % 2]}"><title>champion: version {period.version}</title></rect>'

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.concurrency import run_in_threadpool
 
 from learnloop import __version__
-from learnloop.api.deps import PathInt
+from learnloop.api.deps import PathInt, QueryInt
 from learnloop.api.errors import status_of
 from learnloop.dashboard import auth, labelling, views
 from learnloop.errors import LearnloopError, ValidationError
@@ -57,6 +57,7 @@ def environment() -> Environment:
     env.filters["when"] = lambda v: "-" if v is None else f"{v:%Y-%m-%d %H:%M:%S}"
     env.filters["short"] = lambda v, n=12: "-" if v is None else str(v)[:n]
     env.filters["headline"] = views.verdict_headline
+    env.filters["chain"] = lambda versions: " ← ".join(f"v{v}" for v in versions)
     return env
 
 
@@ -192,6 +193,11 @@ def build_router() -> APIRouter:
     async def version_page(request: Request, model: str, number: PathInt) -> HTMLResponse:
         page = await run_in_threadpool(views.version_page, _services(request), model, number)
         return dash.render(request, "version.html", title=f"{model} v{number}", **page)
+
+    @router.get(PREFIX + "/models/{model}/compare")
+    async def compare_page(request: Request, model: str, a: QueryInt, b: QueryInt) -> HTMLResponse:
+        page = await run_in_threadpool(views.compare_page, _services(request), model, a, b)
+        return dash.render(request, "compare.html", title=f"{model}: v{a} against v{b}", **page)
 
     @router.get(PREFIX + "/login")
     async def login_form(request: Request, next: str = PREFIX) -> HTMLResponse:

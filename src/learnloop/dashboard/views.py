@@ -9,7 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from learnloop.dashboard import charts, panels
+from learnloop.dashboard import charts, comparison, panels
 from learnloop.dashboard.feedback import recent_feedback
 from learnloop.dashboard.generation import generation_panels
 from learnloop.domain import Event, ModelVersion, Rollout
@@ -24,6 +24,7 @@ FEEDBACK_ROWS = 50
 FEEDBACK_SHOWN = 20
 JOB_ROWS = 10
 EVENT_ROWS = 15
+CURVE_KINDS = ["promoted", "rolled_back"]
 
 
 def _interval(metrics: dict[str, Any] | None) -> charts.Interval | None:
@@ -75,10 +76,20 @@ def champion_periods(events: Sequence[Event], now: datetime) -> tuple[list[chart
     return periods, markers
 
 
-def learning_curve(services: Services, model: str, versions: Sequence[ModelVersion]) -> Markup:
-    now = services.clock.now()
-    events = services.registry.events(model, CURVE_EVENTS, kinds=["promoted", "rolled_back"])
-    periods, markers = champion_periods(events, now)
+def gate_rejections(versions: Sequence[ModelVersion]) -> list[charts.Marker]:
+    """A marker at each version the offline gate judged and failed."""
+    return [
+        charts.Marker(v.created_at, "rejected", f"v{v.version} rejected by the gate: {verdict_headline(v.verdict)}")
+        for v in versions
+        if v.verdict and not v.verdict.get("passed")
+    ]
+
+
+def learning_curve(
+    versions: Sequence[ModelVersion],
+    periods: Sequence[charts.ChampionPeriod],
+    markers: Sequence[charts.Marker],
+) -> Markup:
     points = [
         charts.VersionPoint(
             v.version,
@@ -89,7 +100,7 @@ def learning_curve(services: Services, model: str, versions: Sequence[ModelVersi
         )
         for v in versions
     ]
-    return charts.learning_curve(points, periods, markers, now)
+    return charts.learning_curve(points, periods, markers)
 
 
 def rollout_view(rollout: Rollout) -> dict[str, Any]:
@@ -166,28 +177,33 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
     parts = _model_parts(services, o)
     rule = get_task(o.model.task).outcomes(o.model)
     feedback = recent_feedback(services.feedback, model, o.model.labels, FEEDBACK_ROWS, rule)
+    now = services.clock.now()
+    periods, markers = champion_periods(services.registry.events(model, CURVE_EVENTS, kinds=CURVE_KINDS), now)
+    golden = {
+        v.version: v.metrics["golden"]["accuracy"] for v in parts["versions"] if _interval(v.metrics.get("golden"))
+    }
     return {
         **parts,
         "generative": False,
-        "curve": learning_curve(services, model, parts["versions"]),
+        "curve": learning_curve(parts["versions"], periods, markers),
         "feedback": ([f for f in feedback if f.disagrees] if disagreements_only else feedback)[:FEEDBACK_SHOWN],
         "disagreements": sum(f.disagrees for f in feedback),
         "feedback_shown": len(feedback),
         "disagreements_only": disagreements_only,
-        "online": panels.online_accuracy(services, model),
+        "online": panels.online_accuracy(services, model, golden, [*markers, *gate_rejections(parts["versions"])]),
     }
 
 
 def generative_model_page(services: Services, o: ModelOverview) -> dict[str, Any]:
     """A generative model's page: the classifier's panels (labels, accuracy, disagreements)
     make no sense for it; its answers, ratings, preferences and curation counts do."""
-    events = services.registry.events(o.model.name, CURVE_EVENTS, kinds=["promoted", "rolled_back"])
+    events = services.registry.events(o.model.name, CURVE_EVENTS, kinds=CURVE_KINDS)
     _, markers = champion_periods(events, services.clock.now())
     return {
         **_model_parts(services, o),
         "generative": True,
         **generation_panels(services, o.model.name, markers),
-        "online": panels.online_accuracy(services, o.model.name),  # the champion's mean rating and its alarm
+        "online": panels.online_accuracy(services, o.model.name, {}, markers),  # the champion's mean rating, its alarm
     }
 
 
@@ -218,4 +234,15 @@ def version_page(services: Services, model: str, number: int) -> dict[str, Any]:
         "verdict": verdict,
         "comparisons": verdict.get("comparisons") or [],
         "secondary": verdict.get("secondary") or {},
+        "plots": comparison.version_plots(services, model, number)
+        if services.registry.get_model(model).task != GENERATION
+        else None,
+        "versions": [v.version for v in services.registry.versions(model)],
+    }
+
+
+def compare_page(services: Services, model: str, a: int, b: int) -> dict[str, Any]:
+    return {
+        **comparison.comparison_view(services.reports.compare(model, a, b)),
+        "versions": [v.version for v in services.registry.versions(model)],
     }

@@ -4,7 +4,8 @@
   champion (one outcome per prediction, resolved as the rollout controller does it: a label
   says which answer was right, thumbs and ratings say whether the served one was), with a 95%
   Wilson interval, and macro-F1 over the answers whose true label the feedback names. Also a
-  daily series per version for charts.
+  daily series per version (the API's) and, for charts, buckets of consecutive judged
+  answers (``timeline``).
 * **Expected accuracy without labels** (the idea of NannyML's confidence-based performance
   estimation, CBPE): the mean top-class probability of the newest answers. It is an honest
   estimate only if the model is calibrated; the version's expected calibration error on its
@@ -41,6 +42,7 @@ from learnloop.errors import ConflictError
 from learnloop.evaluation.bootstrap import bootstrap_cis
 from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
 from learnloop.monitoring.ratings import OnlineRating, newest_ratings, online_rating
+from learnloop.monitoring.timeline import AccuracyPoint, accuracy_timeline
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
@@ -227,6 +229,14 @@ class PerformanceService:
             rating=online_rating(newest_ratings(rated, window), champion, spec.policy.triggers.min_mean_rating),
             series=daily_series(history, spec.labels, rule=rule) if series else [],
         )
+
+    def timeline(self, model: str) -> list[AccuracyPoint]:
+        """Every version's online accuracy over the newest ``SERIES_EVENTS`` feedback events,
+        in buckets of consecutive judged answers (``monitoring.timeline``)."""
+        with self.db.read() as conn:
+            spec = model_repo.get_model(conn, model)
+            history = feedback_repo.judged_answers(conn, model, None, SERIES_EVENTS)
+        return accuracy_timeline(history, get_task(spec.task).outcomes(spec))
 
     def check(self, model: str) -> Performance:
         """Measure, export to Prometheus, and on a change of alarm state write the event (and

@@ -9,20 +9,25 @@ written when a version goes from no drift to drift (its previous check did not a
 as a ``Finding``, and ``triggers`` decides whether a retrain follows (``policy.retrain_on_drift``,
 and no rollout on live traffic). A version without a
 reference is checked as ``no_reference`` (stored, counted, never an alarm). ``check_due()`` is
-the worker's periodic entry: every model whose ``drift_check_seconds`` (0: never) have passed
-since its last check.
+the worker's periodic entry (every ``DUE_POLL_SECONDS``): every model whose
+``drift_check_seconds`` (0: never) have passed since its last check, or whose champion gave
+``drift_check_answers`` (0: never) new answers since then, so drift shows as soon as enough
+answers arrived rather than at the next tick of the timer. ``examples(model, check)`` are
+window texts that show what a check saw drift.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import datetime
 from typing import Any
 
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import DriftCheck, Finding, FindingSink, Model, ModelVersion, Prediction
 from learnloop.drift import FeatureMap, check_all
+from learnloop.drift.examples import DriftExamples, drifted_examples, example_detector
 from learnloop.drift.reference import METRICS_ERROR_KEY, METRICS_KEY, DriftReference, feature_map_of
 from learnloop.errors import ConflictError, LearnloopError
 from learnloop.routing.cache import ModelCache
@@ -110,10 +115,8 @@ class DriftService:
             last = {m.name: drift_repo.latest_drift_check(conn, m.name) for m in models}
         done = []
         for m in models:
-            every, previous = m.policy.monitoring.drift_check_seconds, last[m.name]
-            if every <= 0 or champions.get(m.name) is None:
-                continue
-            if previous is not None and (now - previous.created_at).total_seconds() < every:
+            champion = champions.get(m.name)
+            if champion is None or not self._due(m, champion, last[m.name], now):
                 continue
             try:
                 done.append(self.check(m.name))
@@ -121,11 +124,41 @@ class DriftService:
                 log.exception("model %s: the drift check failed", m.name, extra={"model": m.name})
         return done
 
+    def _due(self, model: Model, champion: int, previous: DriftCheck | None, now: datetime) -> bool:
+        policy = model.policy.monitoring
+        every, answers = policy.drift_check_seconds, policy.drift_check_answers
+        if every > 0 and (previous is None or (now - previous.created_at).total_seconds() >= every):
+            return True
+        if answers <= 0:
+            return False
+        since = previous.created_at if previous is not None and previous.version == champion else None
+        with self.db.read() as conn:
+            return prediction_repo.count_served_since(conn, model.name, champion, since, answers) >= answers
+
     def history(self, model: str, limit: int = 20) -> list[DriftCheck]:
         """The model's newest ``limit`` checks, newest first."""
         with self.db.read() as conn:
             model_repo.get_model(conn, model)
             return drift_repo.list_drift_checks(conn, model, limit)
+
+    def examples(
+        self, model: str, check: DriftCheck, detector: str | None = None, limit: int = 5
+    ) -> DriftExamples | None:
+        """Texts of ``check``'s window that show what ``detector`` saw (default:
+        ``drift.examples.example_detector``); None for a check without a measured effect.
+        Reads the window's answers again: answers erased since are not shown."""
+        shown = (
+            example_detector(check.results)
+            if detector is None
+            else next((r for r in check.results if r["detector"] == detector), None)
+        )
+        if shown is None or check.window_start is None or check.window_end is None:
+            return None
+        with self.db.read() as conn:
+            served = prediction_repo.served_between(
+                conn, model, check.version, check.window_start, check.window_end, check.n
+            )
+        return drifted_examples(shown, [p.text for p in served], [p.answer for p in served], limit)
 
     def latest(self, model: str) -> DriftCheck | None:
         with self.db.read() as conn:

@@ -150,6 +150,16 @@ def count_predictions(conn: Connection, model: str | None = None) -> int:
     return int(conn.execute(q).scalar_one())
 
 
+def count_served_since(conn: Connection, model: str, version: int, since: datetime | None, cap: int) -> int:
+    """How many answers ``version`` gave after ``since`` (all of them if None), counted up to
+    ``cap`` (a due check needs no more)."""
+    p = t.predictions
+    q = select(p.c.id).where(p.c.model == model, p.c.version == version)
+    if since is not None:
+        q = q.where(p.c.created_at > since)
+    return int(conn.execute(select(func.count()).select_from(q.limit(cap).subquery())).scalar_one())
+
+
 def get_prediction(conn: Connection, prediction_id: str) -> Prediction | None:
     row = conn.execute(select(t.predictions).where(t.predictions.c.id == prediction_id)).mappings().first()
     return None if row is None else _prediction(row)
@@ -173,14 +183,23 @@ def predictions_by_id(conn: Connection, ids: Sequence[str], model: str | None = 
 def served_window(conn: Connection, model: str, version: int, limit: int) -> list[Prediction]:
     """The newest ``limit`` answers of ``version``, newest first: the window a drift check
     compares with the version's reference."""
+    return _newest_served(conn, model, version, limit)
+
+
+def _newest_served(conn: Connection, model: str, version: int, limit: int, *where: Any) -> list[Prediction]:
     p = t.predictions
-    q = (
-        select(p)
-        .where(p.c.model == model, p.c.version == version)
-        .order_by(p.c.created_at.desc(), p.c.id.desc())
-        .limit(limit)
-    )
+    q = select(p).where(p.c.model == model, p.c.version == version, *where)
+    q = q.order_by(p.c.created_at.desc(), p.c.id.desc()).limit(limit)
     return [_prediction(row) for row in conn.execute(q).mappings()]
+
+
+def served_between(
+    conn: Connection, model: str, version: int, start: datetime, end: datetime, limit: int
+) -> list[Prediction]:
+    """The newest ``limit`` answers of ``version`` served from ``start`` to ``end`` (both
+    included), newest first: a past drift check's window, read again."""
+    p = t.predictions
+    return _newest_served(conn, model, version, limit, p.c.created_at >= start, p.c.created_at <= end)
 
 
 def subject_predictions(conn: Connection, subject_hash: str) -> list[Prediction]:
