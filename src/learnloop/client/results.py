@@ -29,7 +29,9 @@ class Prediction(_Result):
     version: int
     label: str
     probabilities: dict[str, float]
-    route: str = Field(description="champion, canary, baseline or fallback: which version answered and why.")
+    route: str = Field(
+        default="champion", description="champion, canary, baseline or fallback: which version answered and why."
+    )
 
 
 class Feedback(_Result):
