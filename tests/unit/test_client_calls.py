@@ -80,7 +80,7 @@ def test_calls_send_only_what_is_set_and_refuse_a_malformed_request_before_sendi
     assert calls.generate("m", "hi", {"max_new_tokens": 8}).body == {"prompt": "hi", "max_new_tokens": 8}
     for bad in ({}, {"messages": [{"role": "user", "content": "hi"}]}):
         with pytest.raises(ValueError, match="either a prompt or messages"):
-            calls.generate("m", "hi" if bad else None, bad)  # type: ignore[arg-type]
+            calls.generate("m", "hi" if bad else None, bad)
     logged = calls.log_generation("m", "Aye.", {"messages": ({"role": "user", "content": "Hi"},)})
     assert logged.body == {"messages": [{"role": "user", "content": "Hi"}], "response": "Aye."}
     assert calls.ask("m", 5, "entropy", 100).params == {"limit": 5, "strategy": "entropy", "window": 100}
