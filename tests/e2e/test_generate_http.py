@@ -1,7 +1,8 @@
 """In-process generation over real HTTP: a server serving a generative model (a tiny Llama built
 locally, so no weights are needed) beside a classifier; /generate whole and streamed, the
-OpenAI-compatible routes through the official ``openai`` client, feedback on the answers, the
-limits, a client that leaves, and a flood of requests against the bounded queue."""
+OpenAI-compatible routes through the official ``openai`` client and learnloop's own Python
+client, feedback on the answers, the limits, a client that leaves, and a flood of requests
+against the bounded queue."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, ServerLauncher, create_model, make_settings, wait_for
+from learnloop.client import APIError, AsyncClient, Client
 from learnloop.models import NewModel
 from learnloop.services import build_services
 from learnloop.store.repositories import predictions as prediction_repo
@@ -188,3 +190,35 @@ def test_a_flood_of_generate_requests_gets_answers_or_503s_never_a_5xx_or_a_hang
             http.post("/v1/models/npc/generate", json={"prompt": "Still there?", "max_new_tokens": 4}).status_code
             == 200
         )
+
+
+# -- the Python client (learnloop.client; the rest of it: tests/e2e/test_client_http.py) ------
+
+
+def test_the_python_client_generates_from_a_prompt_or_a_conversation_and_rates_the_answer(server: LiveServer) -> None:
+    with Client(server.url, timeout=60.0) as client:
+        first = client.generate("npc", "Can you mend my sword?", max_new_tokens=8, temperature=0)
+        assert (first.model, first.version, first.route) == ("npc", 1, "champion")
+        assert 0 < first.completion_tokens <= 8 and first.finish_reason in ("stop", "length")
+        again = client.generate("npc", "Can you mend my sword?", max_new_tokens=8, temperature=0)
+        assert again.text == first.text and again.prediction_id != first.prediction_id  # greedy
+        chat = client.generate(
+            "npc", messages=[{"role": "user", "content": "How much for a shield?"}], max_new_tokens=4, seed=3
+        )
+        assert chat.completion_tokens <= 4
+        rated = client.feedback("npc", first.prediction_id, rating=4)
+        assert (rated.kind, rated.prediction_id) == ("rating", first.prediction_id)
+        with pytest.raises(APIError) as too_long:
+            client.generate("npc", "Hi", max_new_tokens=0)
+        assert (too_long.value.status, too_long.value.field) == (422, "max_new_tokens")
+
+
+def test_the_async_python_client_generates_concurrently(server: LiveServer) -> None:
+    async def scenario() -> list[str]:
+        async with AsyncClient(server.url, timeout=60.0) as client:
+            answers = await asyncio.gather(
+                *(client.generate("npc", f"Question {i}?", max_new_tokens=4, seed=i) for i in range(3))
+            )
+            return [a.prediction_id for a in answers]
+
+    assert len(set(asyncio.run(scenario()))) == 3

@@ -14,8 +14,8 @@ import pytest
 from learnloop.domain import Event, kind_matches
 from learnloop.notify import DEFAULT_KINDS, RetryPolicy, Webhook, json_body, sign, slack_body, summary, verify_signature
 from learnloop.notify.payloads import SUMMARIES, encode, link
-from learnloop.notify.retry import parse_retry_after
 from learnloop.notify.service import next_cursor
+from learnloop.retry import parse_retry_after
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "a-secret-of-enough-length"

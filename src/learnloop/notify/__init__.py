@@ -6,8 +6,8 @@ from learnloop.domain import ALL_KINDS, DEFAULT_KINDS, Delivery, DeliveryStatus,
 from learnloop.notify.base import DeliveryOutcome, FunctionNotifier, Notifier, Outcome
 from learnloop.notify.log import LogNotifier
 from learnloop.notify.payloads import json_body, slack_body, summary
-from learnloop.notify.retry import RetryPolicy
 from learnloop.notify.webhook import WebhookNotifier, sign, verify_signature
+from learnloop.retry import RetryPolicy
 
 __all__ = [
     "ALL_KINDS",

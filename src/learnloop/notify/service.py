@@ -36,8 +36,8 @@ from learnloop.domain import Delivery, DeliveryStatus, Event, Webhook
 from learnloop.errors import ValidationError
 from learnloop.notify.base import FORMATS, KIND_PATTERN, DeliveryOutcome, Notifier, Outcome
 from learnloop.notify.log import LogNotifier
-from learnloop.notify.retry import RetryPolicy
 from learnloop.notify.webhook import TIMEOUT, WebhookNotifier
+from learnloop.retry import RetryPolicy
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import models as model_repo

@@ -30,7 +30,7 @@ from learnloop.clock import Clock
 from learnloop.domain import Event
 from learnloop.notify.base import DeliveryOutcome, Outcome
 from learnloop.notify.payloads import encode
-from learnloop.notify.retry import parse_retry_after
+from learnloop.retry import parse_retry_after
 
 SIGNATURE_PREFIX = "sha256="
 RETRIED_STATUSES = frozenset({408, 425, 429})

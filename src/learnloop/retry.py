@@ -1,5 +1,6 @@
-"""When to try a failed delivery again: exponential backoff with jitter, capped, honouring
-the receiver's ``Retry-After``."""
+"""When to try a failed request again (a webhook delivery, a call of the Python client):
+exponential backoff with jitter, capped, honouring the other side's ``Retry-After``. Standard
+library only, on the ground floor, so the client shares it without importing the server."""
 
 from __future__ import annotations
 

@@ -1,0 +1,178 @@
+"""``Client``: the blocking Python client of a learnloop server."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar, Unpack
+
+import httpx
+
+from learnloop.client import calls
+from learnloop.client.calls import Call, FeedbackFields, FeedbackItem, GenerateOptions, GenerationDetails
+from learnloop.client.results import (
+    AskResult,
+    Feedback,
+    FeedbackBatchResult,
+    Generation,
+    JobAccepted,
+    LoggedGeneration,
+    ModelStatus,
+    Prediction,
+)
+from learnloop.client.sending import DEFAULT_RETRY, Retrying, read
+from learnloop.retry import RetryPolicy
+
+T = TypeVar("T")
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+USER_AGENT = "learnloop-client/1"
+
+
+def http_options(
+    base_url: str, api_key: str | None, timeout: float | httpx.Timeout, headers: dict[str, str] | None
+) -> dict[str, Any]:
+    """What ``httpx.Client`` and ``httpx.AsyncClient`` are opened with: the API key (argument,
+    else ``LEARNLOOP_API_KEY``) goes in ``X-API-Key``, as the server reads it."""
+    key = api_key if api_key is not None else os.environ.get("LEARNLOOP_API_KEY") or None
+    sent = {"User-Agent": USER_AGENT, **(headers or {})}
+    if key:
+        sent["X-API-Key"] = key
+    return {"base_url": base_url.rstrip("/"), "timeout": timeout, "headers": sent}
+
+
+class Client:
+    """A learnloop server, called from Python: predictions, feedback, the answers worth a label,
+    a model's status, generation. Every method returns a typed, read-only result and raises
+    ``APIError`` (with the server's problem ``code``, ``title``, ``detail``, ``status``) or
+    ``TransportError``; 429 and 503 answers are retried with backoff, honouring Retry-After
+    (``learnloop.client.sending`` says which calls are retried when).
+
+    Example (a server from ``learnloop serve`` with a model ``sentiment``)::
+
+        from learnloop import Client
+
+        with Client("http://127.0.0.1:8000") as client:
+            p = client.predict("sentiment", "The battery died after a day.")
+            print(p.label, p.probabilities)
+            client.feedback("sentiment", p.prediction_id, label="negative")
+
+    ``api_key`` (default: ``LEARNLOOP_API_KEY``) is sent as ``X-API-Key``; only admin calls
+    (``retrain``) need it. ``timeout`` is in seconds per request (or an ``httpx.Timeout``),
+    ``retry`` the ``RetryPolicy``, ``transport`` an ``httpx`` transport (tests, proxies).
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(transport=transport, **http_options(base_url, api_key, timeout, headers))
+        self._retrying = Retrying(retry)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, call: Call[T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome: httpx.Response | httpx.TransportError
+            try:
+                outcome = self._http.request(call.method, call.path, json=call.body, params=call.params)
+            except httpx.TransportError as exc:
+                outcome = exc
+            if isinstance(outcome, httpx.Response) and outcome.is_success:
+                return read(call, outcome)
+            time.sleep(self._retrying.wait(call, attempt, outcome))
+
+    def predict(self, model: str, text: str, *, subject: str | None = None) -> Prediction:
+        """The model's answer to ``text``; ``subject`` (a user id, stored hashed) groups a
+        user's answers and feedback. Example::
+
+            p = client.predict("sentiment", "Great value.")
+            p.label, p.probabilities  # ('positive', {'negative': 0.08, 'positive': 0.92})
+        """
+        return self._send(calls.predict(model, text, subject))
+
+    def predict_batch(
+        self, model: str, texts: Sequence[str], *, subjects: Sequence[str | None] | None = None
+    ) -> list[Prediction]:
+        """The answers to up to 1,000 texts at once, in order (``subjects``: one per text)."""
+        return self._send(calls.predict_batch(model, texts, subjects))
+
+    def feedback(self, model: str, prediction_id: str | None = None, **event: Unpack[FeedbackFields]) -> Feedback:
+        """Record one feedback event about ``prediction_id`` (``label=``, ``thumbs=``,
+        ``rating=``, ``correction=``, ...: see ``FeedbackFields``) and answer it as stored. The
+        client gives the event a ``feedback_id`` unless you pass one, so its retries are
+        stored once; pass your own to make a retry from another process safe too. Example::
+
+            client.feedback("sentiment", p.prediction_id, label="positive")
+            client.feedback("sentiment", p.prediction_id, thumbs="down", feedback_id="ui-click-8812")
+        """
+        return self._send(calls.feedback(model, prediction_id, event))
+
+    def feedback_batch(self, model: str, events: Sequence[FeedbackItem]) -> FeedbackBatchResult:
+        """Record many events (dicts with ``prediction_id`` and the fields of ``feedback``); each
+        is stored or rejected on its own, with its reason, by its index. Example::
+
+            r = client.feedback_batch("sentiment", [{"prediction_id": a, "label": "positive"},
+                                                    {"prediction_id": b, "thumbs": "down"}])
+            r.stored, [item.error for item in r.items if item.status == "rejected"]
+        """
+        return self._send(calls.feedback_batch(model, events))
+
+    def ask(self, model: str, *, limit: int = 20, strategy: str = "margin", window: int = 1000) -> AskResult:
+        """The champion's newest unlabelled answers most worth a label (``strategy`` margin or
+        entropy, among the newest ``window``), most uncertain first. Example::
+
+            for item in client.ask("sentiment", limit=5).items:
+                client.feedback("sentiment", item.prediction_id, label=input(f"{item.text}? "))
+        """
+        return self._send(calls.ask(model, limit, strategy, window))
+
+    def status(self, model: str) -> ModelStatus:
+        """The model at a glance: champion, versions, running rollout, feedback counts, policy,
+        the last retrain."""
+        return self._send(calls.status(model))
+
+    def retrain(self, model: str, *, reason: str | None = None) -> JobAccepted:
+        """Queue a retrain now (admin: needs the API key); answers the job's id."""
+        return self._send(calls.retrain(model, reason))
+
+    def generate(self, model: str, prompt: str | None = None, **options: Unpack[GenerateOptions]) -> Generation:
+        """A generative model's answer to ``prompt`` (or to the conversation ``messages=``),
+        logged by the server; rate it by its ``prediction_id``. Sampling settings left out
+        (``max_new_tokens``, ``temperature``, ``top_p``, ``seed``) take the server's defaults.
+        Example::
+
+            g = client.generate("npc", "Any rooms free tonight?", max_new_tokens=48, seed=7)
+            client.feedback("npc", g.prediction_id, rating=5)
+        """
+        return self._send(calls.generate(model, prompt, options))
+
+    def log_generation(self, model: str, response: str, **details: Unpack[GenerationDetails]) -> LoggedGeneration:
+        """Log an answer made elsewhere (a model created with ``--backend external``): the
+        ``response`` to ``prompt=`` (or ``messages=``); feedback on it names the returned
+        ``prediction_id``. Example::
+
+            reply = my_llm(question)
+            logged = client.log_generation("npc", reply, prompt=question, source_model="claude-sonnet")
+            client.feedback("npc", logged.prediction_id, thumbs="up")
+        """
+        return self._send(calls.log_generation(model, response, details))

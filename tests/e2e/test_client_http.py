@@ -1,0 +1,323 @@
+"""The Python client against a real server (``learnloop serve`` on 127.0.0.1, one per module):
+predictions, feedback stored once however often it is retried, the answers worth a label, a
+model's status, logged generations, errors raised with the server's problem code, a real
+overload retried after its Retry-After, the asyncio client, and every result type checked
+against the server's OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from conftest import LiveServer, ServerLauncher, create_model, make_settings
+from learnloop.client import (
+    APIError,
+    AsyncClient,
+    Client,
+    RetryPolicy,
+    TransportError,
+    results,
+)
+from learnloop.models import NewModel
+from learnloop.services import build_services
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+API_KEY = "client-test-key"
+FAST = RetryPolicy(base=0.05, factor=2.0, cap=0.2, max_attempts=3, jitter=0.0, max_retry_after=5.0)
+PREDICT_SLOTS = 64  # config.Admission().predict.concurrency: the server's default bound
+
+
+@pytest.fixture(scope="module")
+def server(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    root = tmp_path_factory.mktemp("client")
+    url = f"sqlite:///{root}/ll.db"
+    services = build_services(make_settings(root / "home", url))
+    try:
+        create_model(services, "m")
+        services.creation.create(NewModel("ext", task="generation", backend="external"), None, actor="test")
+    finally:
+        services.close()
+    return module_server_launcher.start(root / "home", url, "--api-key", API_KEY)
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[Client]:
+    with Client(server.url, timeout=10.0, retry=FAST) as made:
+        yield made
+
+
+class Relay(httpx.BaseTransport):
+    """Sends every request to the real server and records the answers' statuses; the first
+    ``lose`` answers are lost on the way back (the server did the work, the client hears a
+    dropped connection), and ``on_answer`` sees each answer that arrives."""
+
+    def __init__(self, lose: int = 0, on_answer: Callable[[httpx.Response], None] | None = None) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.lose = lose
+        self.on_answer = on_answer
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        self.statuses.append(response.status_code)
+        if self.lose > 0:
+            self.lose -= 1
+            raise httpx.ReadError("the answer was lost", request=request)
+        if self.on_answer is not None:
+            self.on_answer(response)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def answered(relay: Relay) -> list[int]:
+    """The statuses a relay saw, but for overload refusals (a loaded test machine may refuse
+    now and then; the client retries them)."""
+    return [status for status in relay.statuses if status != 503]
+
+
+def feedback_total(client: Client, model: str = "m") -> int:
+    return sum(client.status(model).feedback_counts.values())
+
+
+def test_predict_and_predict_batch_answer_typed_predictions(client: Client) -> None:
+    one = client.predict("m", "The food was great and the staff lovely.", subject="u1")
+    assert isinstance(one, results.Prediction)
+    assert (one.model, one.version, one.route) == ("m", 1, "champion")
+    assert one.label in one.probabilities and abs(sum(one.probabilities.values()) - 1) < 1e-6
+    texts = ["Awful service.", "Loved every minute.", "Cold food, rude waiter."]
+    many = client.predict_batch("m", texts, subjects=["u1", None, "u2"])
+    assert [p.model for p in many] == ["m"] * 3 and len({p.prediction_id for p in many}) == 3
+    assert [p.label for p in many] == [client.predict("m", t).label for t in texts]  # in order
+
+
+def test_feedback_gets_a_key_and_the_same_key_twice_is_one_event(client: Client) -> None:
+    prediction = client.predict("m", "Decent pizza.")
+    before = feedback_total(client)
+    made = client.feedback("m", prediction.prediction_id, label="1")
+    assert made.client_feedback_id and made.kind == "label" and made.prediction_id == prediction.prediction_id
+    first = client.feedback("m", prediction.prediction_id, thumbs="up", feedback_id="click-42")
+    again = client.feedback("m", prediction.prediction_id, thumbs="up", feedback_id="click-42")
+    assert again == first and first.client_feedback_id == "click-42"
+    assert feedback_total(client) == before + 2
+    with pytest.raises(APIError) as reused:  # the key names another event: refused, not overwritten
+        client.feedback("m", prediction.prediction_id, thumbs="down", feedback_id="click-42")
+    assert (reused.value.status, reused.value.code, reused.value.field) == (409, "idempotency_conflict", "feedback_id")
+
+
+def test_feedback_whose_answer_was_lost_is_sent_again_and_stored_once(server: LiveServer) -> None:
+    relay = Relay(lose=1)
+    with Client(server.url, retry=FAST, transport=relay) as lossy, Client(server.url) as plain:
+        prediction = plain.predict("m", "Fine coffee.")
+        before = feedback_total(plain)
+        stored = lossy.feedback("m", prediction.prediction_id, rating=4)
+        assert answered(relay) == [201, 201]  # stored, its answer lost; sent again: the same event
+        assert feedback_total(plain) == before + 1 and stored.rating == 4
+
+        relay.lose = 1
+        with pytest.raises(TransportError, match="ReadError"):  # a prediction is not sent twice
+            lossy.predict("m", "Once only.")
+        assert answered(relay)[2:] == [200]
+
+
+def test_feedback_batch_gives_each_item_a_key_and_reports_rejections_by_index(client: Client) -> None:
+    a, b = client.predict_batch("m", ["Nice.", "Bad."])
+    result = client.feedback_batch(
+        "m", [{"prediction_id": a.prediction_id, "label": "1"}, {"prediction_id": b.prediction_id, "rating": 9}]
+    )
+    assert (result.stored, result.rejected) == (1, 1)
+    stored, rejected = result.items
+    assert stored.status == "stored" and stored.client_feedback_id
+    assert rejected.index == 1 and rejected.error is not None and rejected.error.field == "items.1.rating"
+
+
+def test_ask_lists_answers_worth_a_label_and_status_summarises_the_model(client: Client) -> None:
+    client.predict_batch("m", ["It was fine I guess.", "Not sure how I feel.", "Okay-ish food."])
+    asked = client.ask("m", limit=2, strategy="entropy")
+    assert (asked.model, asked.version, asked.strategy) == ("m", 1, "entropy")
+    assert 1 <= len(asked.items) <= 2 and asked.considered >= len(asked.items)
+    assert all(isinstance(item, results.AskItem) and item.label in item.probabilities for item in asked.items)
+    status = client.status("m")
+    assert (status.name, status.task, status.labels) == ("m", "binary", ["0", "1"])
+    assert status.champion_version == status.deployment.champion_version == 1
+    assert [v.version for v in status.versions] == [1] and status.rollout is None
+
+
+def test_errors_are_raised_with_the_problems_status_code_and_field(client: Client, server: LiveServer) -> None:
+    with pytest.raises(APIError) as unknown:
+        client.predict("nope", "hi")
+    assert (unknown.value.status, unknown.value.code) == (404, "not_found")
+    with pytest.raises(APIError) as empty:
+        client.predict("m", "")
+    assert (empty.value.status, empty.value.code, empty.value.field) == (422, "validation_error", "text")
+    assert empty.value.problem["errors"] and "text" in str(empty.value)
+    with pytest.raises(APIError) as anonymous:
+        client.retrain("ext")
+    assert (anonymous.value.status, anonymous.value.code) == (401, "unauthorized")
+    with Client(server.url, api_key=API_KEY) as admin, pytest.raises(APIError) as refused:
+        admin.retrain("ext")  # past the key: an external model has nothing to retrain
+    assert (refused.value.status, refused.value.code) == (409, "not_supported")
+    with Client("http://127.0.0.1:9", retry=FAST) as nowhere, pytest.raises(TransportError, match="ConnectError"):
+        nowhere.status("m")
+
+
+def test_a_generation_made_elsewhere_is_logged_and_takes_feedback(client: Client) -> None:
+    question = "Can you fix my sword?"
+    logged = client.log_generation("ext", "Aye, leave it on the anvil.", prompt=question)
+    assert (logged.model, logged.version, logged.route) == ("ext", 1, "champion")
+    other = client.log_generation(
+        "ext",
+        "No.",
+        messages=[{"role": "user", "content": question}],
+        source_model="claude-sonnet",
+        usage={"prompt_tokens": 12, "completion_tokens": 1},
+        latency_ms=310.5,
+    )
+    rated = client.feedback("ext", other.prediction_id, rating=2)
+    assert (rated.kind, rated.rating) == ("rating", 2)
+    preferred = client.feedback(
+        "ext", chosen_prediction_id=logged.prediction_id, rejected_prediction_id=other.prediction_id
+    )
+    assert preferred.kind == "preference" and preferred.rejected_prediction_id == other.prediction_id
+    with pytest.raises(APIError) as elsewhere:
+        client.generate("ext", "Hello?")
+    assert elsewhere.value.code == "not_supported"
+
+
+# -- a real overload ---------------------------------------------------------------------------
+
+
+class SlowClients:
+    """Connections that send a prediction's headers and never its body: each holds one of the
+    server's predict slots until it is closed (the edge guard admits, then waits for the body)."""
+
+    def __init__(self, url: str, n: int) -> None:
+        host, port = httpx.URL(url).host, httpx.URL(url).port
+        head = f"POST /v1/models/m/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        self.sockets = [socket.create_connection((host, port)) for _ in range(n)]
+        for s in self.sockets:
+            s.sendall(f"{head}Content-Length: 100\r\n\r\n{{".encode())
+
+    def first_answer(self, timeout: float) -> bytes:
+        """The first answer any of them gets: a refusal, once every slot is taken."""
+        with selectors.DefaultSelector() as waiting:
+            for s in self.sockets:
+                waiting.register(s, selectors.EVENT_READ)
+            ready = waiting.select(timeout)
+        assert ready, "no slow connection was refused: the predict slots were never all taken"
+        return ready[0][0].fileobj.recv(4096)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        for s in self.sockets:
+            s.close()
+        self.sockets = []
+
+
+def test_an_overloaded_server_is_retried_after_its_retry_after_then_answers(server: LiveServer) -> None:
+    slow = SlowClients(server.url, PREDICT_SLOTS + 1)
+    try:
+        assert b" 503 " in slow.first_answer(timeout=30)  # one too many: every slot is held now
+        impatient = Client(server.url, retry=RetryPolicy(max_attempts=2, max_retry_after=5))
+        with impatient, pytest.raises(APIError) as refused:
+            impatient.predict("m", "Still there?")
+        error = refused.value
+        assert (error.status, error.code, error.retry_after) == (503, "overloaded", 1.0)
+        assert error.problem["route_class"] == "predict" and error.problem["reason"] in ("full", "busy")
+
+        def free_the_slots(answer: httpx.Response) -> None:
+            if answer.status_code == 503:
+                slow.close()
+
+        relay = Relay(on_answer=free_the_slots)
+        with Client(server.url, transport=relay) as patient:
+            answer = patient.predict("m", "Still there?")
+        assert relay.statuses[0] == 503 and answered(relay) == [200] and answer.model == "m"
+    finally:
+        slow.close()
+
+
+# -- asyncio -------------------------------------------------------------------------------------
+
+
+def test_the_async_client_does_the_same_over_asyncio(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(server.url, retry=FAST) as client:
+            texts = [f"Meal number {i} was good." for i in range(5)]
+            answers = await asyncio.gather(*(client.predict("m", t) for t in texts))
+            assert len({a.prediction_id for a in answers}) == 5
+            batch = await client.predict_batch("m", texts[:2])
+            first = await client.feedback("m", batch[0].prediction_id, label="1", feedback_id="async-1")
+            assert await client.feedback("m", batch[0].prediction_id, label="1", feedback_id="async-1") == first
+            result = await client.feedback_batch(
+                "m", [{"prediction_id": a.prediction_id, "thumbs": "up"} for a in answers]
+            )
+            assert result.stored == 5
+            assert (await client.status("m")).name == "m"
+            assert (await client.ask("m", limit=3)).model == "m"
+            logged = await client.log_generation("ext", "Hello, traveller.", prompt="Hi")
+            assert logged.model == "ext"
+            with pytest.raises(APIError) as unknown:
+                await client.status("nope")
+            assert unknown.value.code == "not_found"
+
+    asyncio.run(scenario())
+
+
+# -- the result types match the server's schemas -------------------------------------------------
+
+SERVER_SCHEMA = {
+    results.Prediction: "PredictionPublic",
+    results.Feedback: "FeedbackPublic",
+    results.ItemError: "ItemError",
+    results.FeedbackItemResult: "FeedbackItemResult",
+    results.FeedbackBatchResult: "FeedbackBatchResult",
+    results.AskItem: "AskItemPublic",
+    results.AskResult: "AskPublic",
+    results.VersionSummary: "VersionSummary",
+    results.Deployment: "DeploymentPublic",
+    results.Rollout: "RolloutPublic",
+    results.Job: "JobPublic",
+    results.JobAccepted: "JobAccepted",
+    results.ModelStatus: "ModelDetail",
+    results.Generation: "GeneratePublic",
+    results.LoggedGeneration: "GenerationLogged",
+}
+
+
+def shape(schema: dict[str, Any], names: dict[str, str]) -> Any:
+    """A property's type without its documentation and bounds; references by server name."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1].removesuffix("-Output")
+        return ("ref", names.get(name, name))
+    if "anyOf" in schema:
+        return frozenset(shape(s, names) for s in schema["anyOf"])
+    kind = schema.get("type")
+    inner = schema.get("items") or schema.get("additionalProperties")
+    enum = tuple(sorted(schema["enum"])) if "enum" in schema else None
+    return (kind, schema.get("format"), enum, shape(inner, names) if isinstance(inner, dict) else None)
+
+
+def test_every_result_type_matches_the_servers_openapi_schema(client: Client, server: LiveServer) -> None:
+    with server.client() as http:
+        components = http.get("/openapi.json").json()["components"]["schemas"]
+    client_names = {cls.__name__: name for cls, name in SERVER_SCHEMA.items()}
+    covered = {cls for cls in vars(results).values() if isinstance(cls, type) and issubclass(cls, BaseModel)}
+    assert covered - {BaseModel, results._Result} == set(SERVER_SCHEMA)  # every result type is checked
+    for cls, name in SERVER_SCHEMA.items():
+        server_schema = components.get(name) or components[f"{name}-Output"]
+        mine = cls.model_json_schema(ref_template="#/$defs/{model}")
+        theirs, ours = server_schema["properties"], mine["properties"]
+        assert set(ours) <= set(theirs), f"{cls.__name__} reads fields {set(ours) - set(theirs)} {name} lacks"
+        assert set(mine.get("required", [])) <= set(server_schema.get("required", [])), cls.__name__
+        for field in ours:
+            assert shape(ours[field], client_names) == shape(theirs[field], {}), f"{cls.__name__}.{field}"
