@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from learnloop.families.params import ParamSpec
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -37,12 +39,17 @@ class Predictor(Protocol):
 
 class ModelFamily(Protocol):
     key: str
+    summary: str  # one line for ``learnloop families``
     format_version: int
     task: str  # the key of the task it serves (``learnloop.tasks``): "classification"
     trainable: bool  # learnloop can fit its versions (not so for answers made elsewhere)
 
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries whose formats the saved artifact depends on."""
+        ...
+
+    def parameters(self) -> tuple[ParamSpec, ...]:
+        """Every parameter ``resolve_params`` knows, with its type, default and description."""
         ...
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,7 +65,13 @@ class ModelFamily(Protocol):
         params: Mapping[str, Any],
         sample_weight: Sequence[float] | None = None,
         seed: int = 0,
-    ) -> Predictor: ...
+        previous: Predictor | None = None,
+    ) -> Predictor:
+        """A predictor trained on the examples. ``previous`` is the version this one succeeds
+        (the champion, in a retrain), of this family or not: a family may start from it (continue
+        its model, reuse what it computed) or ignore it; either way the result must be a model
+        of these examples that stands on its own."""
+        ...
 
     def save(self, predictor: Predictor, directory: Path) -> None: ...
 
