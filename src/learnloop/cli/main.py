@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from learnloop.cli import asking, drift, generate, jobs, models, replay, rollouts, serve, subjects, webhooks
+from learnloop.cli import asking, drift, families, generate, jobs, models, replay, rollouts, serve, subjects, webhooks
 from learnloop.cli.common import err_console
 from learnloop.errors import LearnloopError
 
@@ -36,6 +36,7 @@ app.command("sample-size")(rollouts.sample_size)
 app.command()(drift.drift)
 app.command()(asking.ask)
 app.command()(generate.generate)
+app.command()(families.families)
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")
