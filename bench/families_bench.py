@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/ (the script's folder, first on sys.path) holds a datasets.py that would shadow Hugging
+# Face's ``datasets``, which sentence-transformers imports
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT / "src"))
 
 from learnloop.datasets.readers import read_labelled  # noqa: E402
@@ -54,10 +57,16 @@ def uci_tasks(seed: int) -> dict[str, tuple[Rows, Rows]]:
 
 
 def sst2_task(data_dir: Path | None, n: int) -> tuple[Rows, Rows]:
-    sys.path.insert(0, str(ROOT / "bench"))
-    from datasets import default_data_dir, read_sst2  # bench/datasets.py
+    import importlib.util
 
-    data_dir = data_dir or default_data_dir()
+    # bench/datasets.py, loaded by path: on sys.path it would shadow Hugging Face's ``datasets``
+    spec = importlib.util.spec_from_file_location("bench_datasets", ROOT / "bench" / "datasets.py")
+    assert spec is not None and spec.loader is not None
+    readers = importlib.util.module_from_spec(spec)
+    sys.modules["bench_datasets"] = readers
+    spec.loader.exec_module(readers)
+    data_dir = data_dir or readers.default_data_dir()
+    read_sst2 = readers.read_sst2
     return read_sst2(data_dir / "sst2" / "train.tsv.gz")[:n], read_sst2(data_dir / "sst2" / "dev.tsv")
 
 
@@ -132,11 +141,11 @@ def measure_update(train: Rows, test: Rows) -> dict[str, Any]:
     }
 
 
-def sentence_transformers_difference(texts: Sequence[str]) -> float | None:
+def sentence_transformers_difference(texts: Sequence[str]) -> float | str:
     try:
         from sentence_transformers import SentenceTransformer
-    except ImportError:
-        return None
+    except ImportError as exc:
+        return f"not measured: {exc}"
     from learnloop.families.sentence_encoder import SentenceEncoder, model_dir
 
     reference = SentenceTransformer(str(model_dir()), device="cpu").encode(list(texts), batch_size=32)
