@@ -10,15 +10,24 @@ hashes) and refuses to load a mismatch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from learnloop.families.params import ParamSpec
-
 FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter as ``learnloop families`` and ``GET /v1/families`` show it."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
 
 
 @runtime_checkable

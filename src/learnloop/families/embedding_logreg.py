@@ -16,18 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field
 
 from learnloop.errors import ArtifactError, InsufficientDataError
-from learnloop.families.base import FloatArray, Predictor
+from learnloop.families.base import FloatArray, ParamSpec, Predictor
 from learnloop.families.label_columns import class_columns, spread
-from learnloop.families.params import FamilyParams, ParamSpec, describe, resolve
 from learnloop.families.sentence_encoder import (
     ENCODER_PACKAGE,
-    MAX_TOKENS,
     SentenceEncoder,
     Vectors,
     require_embeddings_extra,
@@ -41,17 +38,6 @@ LIBRARIES = ("torch", "transformers", ENCODER_PACKAGE, "scikit-learn")
 _HEAD = "head.joblib"
 _KEYS = "train_keys.npy"
 _VECTORS = "train_vectors.npy"
-
-
-class EmbeddingLogRegParams(FamilyParams):
-    C: float = Field(4.0, gt=0.0, description="Inverse regularisation strength of the logistic regression.")
-    class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by 1/frequency.")
-    max_iter: int = Field(1_000, ge=1, description="Solver iterations at most.")
-    batch_size: int = Field(64, ge=1, le=1024, description="Texts embedded per forward pass.")
-    max_tokens: int = Field(MAX_TOKENS, ge=8, le=MAX_TOKENS, description="Tokens of a text embedded (the rest cut).")
-    keep_vectors: bool = Field(
-        True, description="Save the training texts' vectors with the version (a retrain from it embeds only new texts)."
-    )
 
 
 class EmbeddingLogRegPredictor:
@@ -113,9 +99,13 @@ class EmbeddingLogRegFamily:
         return found
 
     def parameters(self) -> tuple[ParamSpec, ...]:
+        from learnloop.families.param_models import EmbeddingLogRegParams, describe
+
         return describe(EmbeddingLogRegParams)
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        from learnloop.families.param_models import EmbeddingLogRegParams, resolve
+
         return resolve(EmbeddingLogRegParams, self.key, params)
 
     def fit(

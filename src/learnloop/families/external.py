@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ArtifactError, NotSupportedError, ValidationError
-from learnloop.families.base import Predictor
+from learnloop.families.base import ParamSpec, Predictor
 from learnloop.families.generation import GenerationHandle, GenerationRequest
-from learnloop.families.params import ParamSpec
 
 MAX_SYSTEM_PROMPT_CHARS = 8_000
 SYSTEM_PROMPT_PARAM = ParamSpec(

@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field
 
 from learnloop.errors import ArtifactError, InsufficientDataError
-from learnloop.families.base import FloatArray, Predictor
+from learnloop.families.base import FloatArray, ParamSpec, Predictor
 from learnloop.families.label_columns import class_columns, spread
-from learnloop.families.params import FamilyParams, ParamSpec, describe, resolve
 from learnloop.families.text_keys import keys_from_array, keys_to_array, text_key
 
 if TYPE_CHECKING:
@@ -36,16 +34,6 @@ if TYPE_CHECKING:
 
 _MODEL = "model.joblib"
 _SEEN = "seen.npy"
-
-
-class IncrementalParams(FamilyParams):
-    n_features: int = Field(2**20, ge=2**10, le=2**24, description="Hashed feature columns.")
-    ngram_max: int = Field(2, ge=1, le=3, description="Longest word n-gram.")
-    alpha: float = Field(1e-5, gt=0.0, le=1.0, description="L2 regularisation of the SGD.")
-    epochs: int = Field(5, ge=1, le=100, description="Passes over the data when trained from scratch.")
-    update_epochs: int = Field(3, ge=1, le=100, description="Passes over new and replayed examples in an update.")
-    replay_size: int = Field(5_000, ge=0, le=1_000_000, description="Earlier examples kept to replay in updates.")
-    replay_ratio: float = Field(1.0, ge=0.0, le=100.0, description="Replayed examples per new example in an update.")
 
 
 @dataclass(frozen=True)
@@ -129,9 +117,13 @@ class IncrementalFamily:
         return {"scikit-learn": sklearn.__version__}
 
     def parameters(self) -> tuple[ParamSpec, ...]:
+        from learnloop.families.param_models import IncrementalParams, describe
+
         return describe(IncrementalParams)
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        from learnloop.families.param_models import IncrementalParams, resolve
+
         return resolve(IncrementalParams, self.key, params)
 
     def fit(

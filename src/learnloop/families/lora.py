@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ArtifactError, MissingExtraError, NotSupportedError, ValidationError
-from learnloop.families.base import Predictor
-from learnloop.families.params import ParamSpec
+from learnloop.families.base import ParamSpec, Predictor
 
 KEY = "causal-lm-lora"
 MAX_SYSTEM_PROMPT_CHARS = 8_000

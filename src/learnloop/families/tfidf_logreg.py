@@ -11,40 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field, model_validator
 
 from learnloop.errors import ArtifactError, InsufficientDataError
-from learnloop.families.base import FloatArray, Predictor
+from learnloop.families.base import FloatArray, ParamSpec, Predictor
 from learnloop.families.label_columns import class_columns, spread
-from learnloop.families.params import FamilyParams, ParamSpec, describe, resolve
 
 if TYPE_CHECKING:  # scikit-learn and joblib load when a model is fitted, saved or loaded
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-
-
-class TfidfLogRegParams(FamilyParams):
-    ngram_min: int = Field(1, ge=1, le=5, description="Shortest n-gram (words, or characters with char_wb).")
-    ngram_max: int = Field(2, ge=1, le=8, description="Longest n-gram.")
-    analyzer: Literal["word", "char_wb"] = Field(
-        "word", description="word n-grams, or character n-grams inside word boundaries (char_wb)."
-    )
-    min_df: int = Field(1, ge=1, description="Drop terms found in fewer texts.")
-    max_df: float = Field(1.0, gt=0.0, le=1.0, description="Drop terms found in a larger share of texts.")
-    max_features: int | None = Field(300_000, ge=1, description="Keep the most frequent terms (null: all).")
-    sublinear_tf: bool = Field(True, description="1 + log(term frequency).")
-    C: float = Field(10.0, gt=0.0, description="Inverse regularisation strength of the logistic regression.")
-    class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by 1/frequency.")
-    max_iter: int = Field(1_000, ge=1, description="Solver iterations at most.")
-
-    @model_validator(mode="after")
-    def _ngram_range(self) -> TfidfLogRegParams:
-        if self.ngram_min > self.ngram_max:
-            raise ValueError(f"ngram_min {self.ngram_min} is above ngram_max {self.ngram_max}")
-        return self
 
 
 class TfidfLogRegPredictor:
@@ -133,9 +110,13 @@ class TfidfLogRegFamily:
         return {"scikit-learn": sklearn.__version__}
 
     def parameters(self) -> tuple[ParamSpec, ...]:
+        from learnloop.families.param_models import TfidfLogRegParams, describe
+
         return describe(TfidfLogRegParams)
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        from learnloop.families.param_models import TfidfLogRegParams, resolve
+
         return resolve(TfidfLogRegParams, self.key, params)
 
     def fit(
