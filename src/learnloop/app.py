@@ -18,6 +18,7 @@ from learnloop.api.guard import EdgeGuard
 from learnloop.api.routes import (
     asking,
     drift,
+    families,
     feedback,
     generate,
     generations,
@@ -126,6 +127,7 @@ def create_app(
         openai,
         feedback,
         models,
+        families,
         asking,
         rollouts,
         drift,

@@ -114,6 +114,20 @@ def test_a_json_body_of_rows_creates_a_model_with_its_family_parameters(http: ht
     assert "rows-model" in [m["name"] for m in http.get("/v1/models").json()]
 
 
+def test_the_families_are_listed_with_their_parameters(http: httpx.Client) -> None:
+    response = http.get("/v1/families")
+    assert response.status_code == 200
+    listed = {family["family"]: family for family in response.json()}
+    assert {"tfidf-logreg", "embedding-logreg", "incremental"} <= set(listed)
+    params = {p["name"]: p for p in listed["tfidf-logreg"]["parameters"]}
+    assert params["C"] == {
+        "name": "C",
+        "type": "float",
+        "default": 10.0,
+        "description": "Inverse regularisation strength of the logistic regression.",
+    }
+
+
 def test_creating_needs_the_admin_key_and_a_free_name(http: httpx.Client) -> None:
     problem(http.post("/v1/models", json=rows_body("nokey")), 401, "unauthorized")
     problem(upload(http, {"name": "nokey"}, csv_bytes(ROWS), headers={}), 401, "unauthorized")
@@ -129,6 +143,7 @@ def test_creating_needs_the_admin_key_and_a_free_name(http: httpx.Client) -> Non
         ("a missing column", 422, "data_error", "text_column"),
         ("an unknown family", 422, "validation_error", "family"),
         ("an unknown parameter", 422, "validation_error", "params"),
+        ("a parameter of the wrong type", 422, "validation_error", "params.C"),
         ("an empty text", 422, "validation_error", "rows.text"),
         ("an unknown form field", 422, "validation_error", "colour"),
         ("params that are not JSON", 422, "validation_error", "params"),
@@ -150,6 +165,9 @@ def test_bad_requests_are_problems_naming_the_field_and_leave_nothing(
         "a missing column": lambda: upload(http, {**columns, "text_column": "text"}, csv_bytes(ROWS)),
         "an unknown family": lambda: post("/v1/models", json=rows_body(name, family="gpt"), headers=ADMIN),
         "an unknown parameter": lambda: upload(http, {**columns, "params": '{"depth": 3}'}, csv_bytes(ROWS)),
+        "a parameter of the wrong type": lambda: post(
+            "/v1/models", json=rows_body(name, params={"C": "2"}), headers=ADMIN
+        ),
         "an empty text": lambda: post("/v1/models", json=rows_body(name, [("", "1"), *ROWS]), headers=ADMIN),
         "an unknown form field": lambda: upload(http, {**columns, "colour": "blue"}, csv_bytes(ROWS)),
         "params that are not JSON": lambda: upload(http, {**columns, "params": "C=2"}, csv_bytes(ROWS)),

@@ -73,3 +73,21 @@ def test_weights_reach_the_fit_and_every_forward_chaining_fold(tmp_path: Path) -
     seen = [base.labels[i] for i in range(600, 650)]
     assert np.mean([p == t for p, t in zip(a.candidate["recent"], seen, strict=True)]) > 0.9
     assert np.mean([p != t for p, t in zip(b.candidate["recent"], seen, strict=True)]) > 0.9
+
+
+def test_the_candidate_starts_from_the_champion_where_its_family_can(tmp_path: Path) -> None:
+    """An incremental model's retrain continues the champion: it trains on what the champion
+    never saw (here: nothing new), so the candidate answers as the champion does."""
+    from dataclasses import replace
+
+    from learnloop.artifacts import open_store
+    from learnloop.families.incremental import IncrementalPredictor
+    from learnloop.families.manifest import load_predictor
+
+    first = fit_and_score(replace(spec(tmp_path, "v1"), family="incremental"))
+    second = fit_and_score(replace(spec(tmp_path, "v2", champion_uri=first.artifact_uri), family="incremental"))
+    np.testing.assert_array_equal(second.candidate_proba["golden"], first.candidate_proba["golden"])
+    scratch = fit_and_score(replace(spec(tmp_path, "v3"), family="incremental", seed=1))
+    assert not np.array_equal(scratch.candidate_proba["golden"], first.candidate_proba["golden"])
+    candidate = load_predictor(open_store(tmp_path.as_uri()), second.artifact_uri)
+    assert isinstance(candidate, IncrementalPredictor) and len(candidate.seen) == len(set(spec(tmp_path, "x").texts))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_
 from learnloop.api.examples import CREATE_MODEL_JSON, CREATE_MODEL_UPLOAD
 from learnloop.api.schemas import ModelDetail
 from learnloop.errors import ValidationError
-from learnloop.families import DEFAULT_FAMILY
+from learnloop.families import DEFAULT_FAMILY, ModelFamily
 from learnloop.feedback.items import label_str
 from learnloop.models import CreatedModel, DeletionReport, FileSource, NewModel, RowsSource
 from learnloop.tasks import DEFAULT_TASK
@@ -136,6 +136,25 @@ class ModelUpload(_ModelOptions):
             name=filename,
         )
         return self.new_model(self.params, self.policy), source
+
+
+class ParamPublic(BaseModel):
+    name: str
+    type: str = Field(description="int, float, bool, str, or the values allowed (word | char_wb); null: may be null.")
+    default: Any
+    description: str
+
+
+class FamilyPublic(BaseModel):
+    family: str
+    task: str
+    summary: str
+    parameters: list[ParamPublic]
+
+    @classmethod
+    def of(cls, family: ModelFamily) -> FamilyPublic:
+        params = [ParamPublic(**vars(spec)) for spec in family.parameters()]
+        return cls(family=family.key, task=family.task, summary=family.summary, parameters=params)
 
 
 class CreationData(BaseModel):

@@ -8,7 +8,20 @@ import sys
 import typer
 from rich.markup import escape
 
-from learnloop.cli import asking, drift, generate, jobs, models, replay, report, rollouts, serve, subjects, webhooks
+from learnloop.cli import (
+    asking,
+    drift,
+    families,
+    generate,
+    jobs,
+    models,
+    replay,
+    report,
+    rollouts,
+    serve,
+    subjects,
+    webhooks,
+)
 from learnloop.cli.common import err_console
 from learnloop.errors import LearnloopError
 
@@ -38,6 +51,7 @@ app.command()(asking.ask)
 app.command()(generate.generate)
 app.command()(report.report)
 app.command()(report.compare)
+app.command()(families.families)
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")

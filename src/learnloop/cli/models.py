@@ -34,7 +34,7 @@ from learnloop.cli.jobs import note as job_note
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.config import Settings
 from learnloop.errors import LearnloopError
-from learnloop.families import DEFAULT_FAMILY
+from learnloop.families import DEFAULT_FAMILY, get_family
 from learnloop.tasks import DEFAULT_TASK, get_task
 
 if TYPE_CHECKING:  # the services and what they use load when a command opens them
@@ -78,7 +78,9 @@ def init(
         bool, typer.Option("--no-header", help="The file has no header row; columns are 0, 1, ...")
     ] = False,
     quoting: Annotated[str | None, typer.Option("--quoting", help="TSV quoting: none (default) or csv.")] = None,
-    family: Annotated[str, typer.Option("--family", help="Model family key.")] = DEFAULT_FAMILY,
+    family: Annotated[
+        str, typer.Option("--family", help="Model family key (learnloop families lists them).")
+    ] = DEFAULT_FAMILY,
     golden_fraction: Annotated[
         float, typer.Option("--golden-fraction", help="Share held out as the golden set.")
     ] = 0.2,
@@ -91,7 +93,10 @@ def init(
     ] = None,
     cooldown: Annotated[float | None, typer.Option("--cooldown", help="Seconds between automatic retrains.")] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="KEY=VALUE family parameter (value as JSON), repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--param", help="KEY=VALUE family parameter (value as JSON), repeatable; learnloop families lists them."
+        ),
     ] = None,
     task: Annotated[str, typer.Option("--task", help="classification or generation.")] = DEFAULT_TASK,
     backend: Annotated[
@@ -121,6 +126,8 @@ def init(
     if cooldown is not None:
         overrides["cooldown_seconds"] = cooldown
     params = parse_assignments(param or [], "--param")
+    if task == DEFAULT_TASK:  # a classifier's family and parameters are checked before a home or data is touched
+        _check_family_params(family, params)
     if system_prompt is not None:
         params["system_prompt"] = system_prompt
     if base is not None:
@@ -165,6 +172,13 @@ def init(
             request, source, actor=actor(), progress=lambda f, msg: progress.update(step, completed=f, description=msg)
         )
     _print_created(created)
+
+
+def _check_family_params(family: str, params: dict[str, Any]) -> None:
+    try:
+        get_family(family).resolve_params(params)
+    except LearnloopError as exc:
+        fail(exc.message)
 
 
 @contextmanager

@@ -2,13 +2,17 @@
 
 from learnloop.errors import ValidationError
 from learnloop.families.base import ModelFamily, Predictor
+from learnloop.families.embedding_logreg import EmbeddingLogRegFamily
 from learnloop.families.external import AnsweredElsewhere, ExternalFamily
 from learnloop.families.generation import Generator
+from learnloop.families.incremental import IncrementalFamily
 from learnloop.families.lora import LoraFamily
 from learnloop.families.tfidf_logreg import TfidfLogRegFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     TfidfLogRegFamily.key: TfidfLogRegFamily(),
+    EmbeddingLogRegFamily.key: EmbeddingLogRegFamily(),
+    IncrementalFamily.key: IncrementalFamily(),
     ExternalFamily.key: ExternalFamily(),
     LoraFamily.key: LoraFamily(),
 }

@@ -10,6 +10,7 @@ hashes) and refuses to load a mismatch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +18,16 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter as ``learnloop families`` and ``GET /v1/families`` show it."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
 
 
 @runtime_checkable
@@ -37,12 +48,17 @@ class Predictor(Protocol):
 
 class ModelFamily(Protocol):
     key: str
+    summary: str  # one line for ``learnloop families``
     format_version: int
     task: str  # the key of the task it serves (``learnloop.tasks``): "classification"
     trainable: bool  # learnloop can fit its versions (not so for answers made elsewhere)
 
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries whose formats the saved artifact depends on."""
+        ...
+
+    def parameters(self) -> tuple[ParamSpec, ...]:
+        """Every parameter ``resolve_params`` knows, with its type, default and description."""
         ...
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,7 +74,13 @@ class ModelFamily(Protocol):
         params: Mapping[str, Any],
         sample_weight: Sequence[float] | None = None,
         seed: int = 0,
-    ) -> Predictor: ...
+        previous: Predictor | None = None,
+    ) -> Predictor:
+        """A predictor trained on the examples. ``previous`` is the version this one succeeds
+        (the champion, in a retrain), of this family or not: a family may start from it (continue
+        its model, reuse what it computed) or ignore it; either way the result must be a model
+        of these examples that stands on its own."""
+        ...
 
     def save(self, predictor: Predictor, directory: Path) -> None: ...
 

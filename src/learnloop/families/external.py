@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ArtifactError, NotSupportedError, ValidationError
-from learnloop.families.base import Predictor
+from learnloop.families.base import ParamSpec, Predictor
 from learnloop.families.generation import GenerationHandle, GenerationRequest
 
 MAX_SYSTEM_PROMPT_CHARS = 8_000
+SYSTEM_PROMPT_PARAM = ParamSpec(
+    "system_prompt", "str | None", None, f"What the model answers under (at most {MAX_SYSTEM_PROMPT_CHARS} characters)."
+)
 
 
 def elsewhere_message(model: str) -> str:
@@ -37,12 +40,16 @@ class AnsweredElsewhere:
 
 class ExternalFamily:
     key = "external"
+    summary = "A generative model whose answers are made elsewhere and logged (nothing to train)."
     format_version = 1
     task = "generation"
     trainable = False
 
     def library_versions(self) -> dict[str, str]:
         return {}
+
+    def parameters(self) -> tuple[ParamSpec, ...]:
+        return (SYSTEM_PROMPT_PARAM,)
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``system_prompt``: what the application tells the model it calls (optional, shown
@@ -74,6 +81,7 @@ class ExternalFamily:
         params: Mapping[str, Any],
         sample_weight: Sequence[float] | None = None,
         seed: int = 0,
+        previous: Predictor | None = None,
     ) -> Predictor:
         raise NotSupportedError("an external model's answers are made elsewhere: it has nothing to fit", field="family")
 

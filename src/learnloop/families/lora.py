@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from learnloop.errors import ArtifactError, MissingExtraError, NotSupportedError, ValidationError
-from learnloop.families.base import Predictor
+from learnloop.families.base import ParamSpec, Predictor
 
 KEY = "causal-lm-lora"
 MAX_SYSTEM_PROMPT_CHARS = 8_000
@@ -139,6 +139,7 @@ def check_sft(value: Any) -> dict[str, Any]:
 
 class LoraFamily:
     key = KEY
+    summary = "A causal language model served in process; versions are LoRA adapters on its base."
     format_version = 1
     task = "generation"
     trainable = True
@@ -153,6 +154,20 @@ class LoraFamily:
             except PackageNotFoundError:
                 continue
         return found
+
+    def parameters(self) -> tuple[ParamSpec, ...]:
+        return (
+            ParamSpec("base", "str", DEFAULT_BASE, "A known base name or a local Hugging Face causal-LM directory."),
+            ParamSpec(
+                "system_prompt",
+                "str | None",
+                None,
+                "Leads every conversation that has none (at most 8,000 characters).",
+            ),
+            ParamSpec(
+                "sft", "object | None", dict(SFT_DEFAULTS), "LoRA fine-tuning settings of an adapter fitted on rows."
+            ),
+        )
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - {"base", "system_prompt", "sft"})
@@ -181,6 +196,7 @@ class LoraFamily:
         params: Mapping[str, Any],
         sample_weight: Sequence[float] | None = None,
         seed: int = 0,
+        previous: Predictor | None = None,
     ) -> Predictor:
         raise NotSupportedError(
             "adapters are trained from feedback by the generative retrain (issue 13)", field="family"

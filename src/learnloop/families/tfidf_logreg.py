@@ -15,31 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
-from learnloop.families.base import FloatArray
+from learnloop.errors import ArtifactError, InsufficientDataError
+from learnloop.families.base import FloatArray, ParamSpec, Predictor
+from learnloop.families.label_columns import class_columns, spread
 
 if TYPE_CHECKING:  # scikit-learn and joblib load when a model is fitted, saved or loaded
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-
-DEFAULTS: dict[str, Any] = {
-    "ngram_max": 2,
-    "min_df": 1,
-    "max_features": 300_000,
-    "sublinear_tf": True,
-    "C": 10.0,
-    "class_weight": None,
-    "max_iter": 1_000,
-}
-_PARAM_TYPES: dict[str, tuple[type, ...]] = {
-    "ngram_max": (int,),
-    "min_df": (int,),
-    "max_features": (int, type(None)),
-    "sublinear_tf": (bool,),
-    "C": (int, float),
-    "class_weight": (str, type(None)),
-    "max_iter": (int,),
-}
 
 
 class TfidfLogRegPredictor:
@@ -47,9 +29,7 @@ class TfidfLogRegPredictor:
         self.vectorizer = vectorizer
         self.classifier = classifier
         self._labels = tuple(labels)
-        classes = [str(c) for c in classifier.classes_]
-        # Map the classifier's classes (those seen in training) to the model's label order.
-        self._columns = np.array([self._labels.index(c) for c in classes], dtype=np.intp)
+        self._columns = class_columns(classifier.classes_, self._labels)
         self._analyzer: Callable[[str], list[str]] = vectorizer.build_analyzer()
         self._vocab: dict[str, int] = vectorizer.vocabulary_
         self._idf: FloatArray = np.asarray(vectorizer.idf_, dtype=np.float64)
@@ -74,9 +54,7 @@ class TfidfLogRegPredictor:
     def _expand(self, proba: FloatArray) -> FloatArray:
         if len(self._columns) == len(self._labels):
             return proba[:, np.argsort(self._columns)] if not _is_identity(self._columns) else proba
-        out = np.zeros((proba.shape[0], len(self._labels)))
-        out[:, self._columns] = proba
-        return out
+        return spread(proba, self._columns, len(self._labels))
 
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
         if len(texts) == 0:
@@ -121,6 +99,7 @@ def _is_identity(columns: np.ndarray[Any, Any]) -> bool:
 
 class TfidfLogRegFamily:
     key = "tfidf-logreg"
+    summary = "TF-IDF n-grams and a logistic regression: fast and strong on short text."
     format_version = 1
     task = "classification"
     trainable = True
@@ -130,22 +109,15 @@ class TfidfLogRegFamily:
 
         return {"scikit-learn": sklearn.__version__}
 
+    def parameters(self) -> tuple[ParamSpec, ...]:
+        from learnloop.families.param_models import TfidfLogRegParams, describe
+
+        return describe(TfidfLogRegParams)
+
     def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(params) - set(DEFAULTS))
-        if unknown:
-            raise ValidationError(
-                f"unknown parameter(s) for {self.key}: {', '.join(unknown)}; known: {', '.join(DEFAULTS)}",
-                field="params",
-            )
-        merged = {**DEFAULTS, **params}
-        for name, value in merged.items():
-            if not isinstance(value, _PARAM_TYPES[name]) or (
-                isinstance(value, bool) and bool not in _PARAM_TYPES[name]
-            ):
-                raise ValidationError(f"parameter {name} has the wrong type: {value!r}", field=f"params.{name}")
-        if merged["ngram_max"] < 1 or merged["min_df"] < 1 or merged["C"] <= 0:
-            raise ValidationError("ngram_max and min_df must be >= 1 and C > 0", field="params")
-        return merged
+        from learnloop.families.param_models import TfidfLogRegParams, resolve
+
+        return resolve(TfidfLogRegParams, self.key, params)
 
     def fit(
         self,
@@ -156,6 +128,7 @@ class TfidfLogRegFamily:
         params: Mapping[str, Any],
         sample_weight: Sequence[float] | None = None,
         seed: int = 0,
+        previous: Predictor | None = None,
     ) -> TfidfLogRegPredictor:
         p = self.resolve_params(params)
         if len(set(labels)) < 2:
@@ -165,8 +138,10 @@ class TfidfLogRegFamily:
         from threadpoolctl import threadpool_limits
 
         vectorizer = TfidfVectorizer(
-            ngram_range=(1, p["ngram_max"]),
+            analyzer=p["analyzer"],
+            ngram_range=(p["ngram_min"], p["ngram_max"]),
             min_df=p["min_df"],
+            max_df=p["max_df"],
             max_features=p["max_features"],
             sublinear_tf=p["sublinear_tf"],
             dtype=np.float64,

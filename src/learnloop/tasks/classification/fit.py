@@ -93,8 +93,9 @@ def _predict_one_latency_ms(predictor: Predictor, texts: list[str]) -> list[floa
     return timings
 
 
-def _forward_chained(family: Any, spec: TrainSpec) -> tuple[list[str], FloatArray]:
-    """Predictions on each fold's block by a model fitted only on what came before it."""
+def _forward_chained(family: Any, spec: TrainSpec, previous: Predictor | None) -> tuple[list[str], FloatArray]:
+    """Predictions on each fold's block by a model fitted only on what came before it (and the
+    champion, which the retrain's folds all come after)."""
     labels: list[str] = []
     probas: list[FloatArray] = []
     for fold in spec.folds:
@@ -105,6 +106,7 @@ def _forward_chained(family: Any, spec: TrainSpec) -> tuple[list[str], FloatArra
             params=spec.params,
             sample_weight=None if spec.weights is None else [spec.weights[i] for i in fold.train],
             seed=spec.seed,
+            previous=previous,
         )
         fold_labels, fold_proba = predict_labels(model, [spec.texts[i] for i in fold.evaluate], spec.label_set)
         labels += fold_labels
@@ -115,6 +117,8 @@ def _forward_chained(family: Any, spec: TrainSpec) -> tuple[list[str], FloatArra
 def fit_and_score(spec: TrainSpec) -> TrainResult:
     store = open_store(spec.artifact_url)
     family = get_family(spec.family)
+    # The champion is loaded first: a family may start from it (``ModelFamily.fit``'s ``previous``).
+    old = None if spec.champion_uri is None else load_predictor(store, spec.champion_uri)
     started = time.perf_counter()
     predictor = family.fit(
         spec.texts,
@@ -123,6 +127,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
         params=spec.params,
         sample_weight=spec.weights,
         seed=spec.seed,
+        previous=old,
     )
     train_seconds = time.perf_counter() - started
     uri = save_predictor(store, spec.artifact_key, spec.family, predictor, spec.manifest_extra)
@@ -132,12 +137,11 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
         if not (spec.folds and name == spec.folds_set)  # the final model trained on those
     }
     if spec.folds:
-        candidate[spec.folds_set] = _forward_chained(family, spec)
+        candidate[spec.folds_set] = _forward_chained(family, spec, old)
     drift_uri, drift_error = _drift_reference(store, spec, predictor, candidate)
     latency_ms = _predict_one_latency_ms(predictor, spec.eval_sets.get(spec.latency_set, [])[: spec.latency_samples])
     champion = None
-    if spec.champion_uri is not None:
-        old = load_predictor(store, spec.champion_uri)
+    if old is not None:
         champion = {name: predict_labels(old, texts, spec.label_set) for name, texts in spec.eval_sets.items()}
     return TrainResult(
         uri,

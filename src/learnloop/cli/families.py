@@ -1,0 +1,42 @@
+"""learnloop families: the model families, each with its parameters and their defaults."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from learnloop.cli.common import console
+from learnloop.families import FAMILIES
+
+
+def families(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """List the model families (init --family NAME) with their parameters (--param KEY=VALUE),
+    types and defaults."""
+    if as_json:
+        listed = [
+            {
+                "family": family.key,
+                "task": family.task,
+                "summary": family.summary,
+                "parameters": [
+                    {"name": p.name, "type": p.type, "default": p.default, "description": p.description}
+                    for p in family.parameters()
+                ],
+            }
+            for family in FAMILIES.values()
+        ]
+        console.print_json(json.dumps(listed))
+        return
+    for family in FAMILIES.values():
+        table = Table(title=escape(f"{family.key} ({family.task}): {family.summary}"), title_justify="left")
+        for column in ("parameter", "type", "default", "description"):
+            table.add_column(column)
+        for p in family.parameters():
+            table.add_row(*(escape(cell) for cell in (p.name, p.type, json.dumps(p.default), p.description)))
+        console.print(table)
