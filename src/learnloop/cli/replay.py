@@ -2,82 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from learnloop.cli.common import console, fail, parse_assignments, pct
+from learnloop.cli.replay_progress import ConsoleObserver, observed, print_json, print_safety_and_files
 from learnloop.datasets.shipped import uci_sentiment_path
 from learnloop.errors import LearnloopError
 from learnloop.replay import DataFile, Order, ReplayConfig, ReplayResult, UserModel, run_replay
-from learnloop.replay.drivers import LoopEvent
 from learnloop.replay.service import MODES
-
-
-class ConsoleObserver:
-    """Progress bars over the stream and the oracle's refits; loop events printed as they happen."""
-
-    def __init__(self) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def _advance(self, description: str, done: int, total: int, note: str = "") -> None:
-        if description not in self.tasks:
-            self.progress.start()
-            self.tasks[description] = self.progress.add_task(description, total=total, note="")
-        self.progress.update(self.tasks[description], completed=done, note=note)
-        if done == total:
-            self.progress.stop()
-
-    def stage(self, message: str) -> None:
-        self.progress.console.print(f"[dim]{message}[/]")
-
-    def item(self, done: int, total: int, scored: int, correct: int) -> None:
-        self._advance("replaying", done, total, f"online accuracy {pct(correct / scored)}" if scored else "")
-
-    def refit(self, done: int, total: int) -> None:
-        self._advance("oracle", done, total)
-
-    def close(self) -> None:
-        """Give the terminal back, also when the replay failed half-way."""
-        self.progress.stop()
-
-    def event(self, event: LoopEvent, item: int) -> None:
-        style = {
-            "promoted": "green",
-            "candidate_rejected": "yellow",
-            "rolled_back": "red",
-            "rollout_started": "cyan",
-            "rollout_step": "cyan",
-        }.get(event.kind)
-        if style is None and event.kind != "retrain_queued" and not event.kind.endswith("_failed"):
-            return
-        if event.version == 1 and event.kind == "promoted":
-            return
-        reason = (event.reason or "").split("; ")
-        text = f"item {item:>5}: {event.kind.replace('_', ' ')}" + (f" v{event.version}" if event.version else "")
-        # The check that decided: a failed one for a rejection, the recent-feedback test for a
-        # promotion by the gate (a rollout's promotion gives its own reason first).
-        if event.kind == "candidate_rejected":
-            detail = next((r for r in reason if "NOT" in r or "REGRESSES" in r or "required" in r), reason[-1])
-        elif event.kind == "promoted":
-            detail = next((r for r in reason if "recent feedback" in r), reason[0])
-        else:
-            detail = reason[0]
-        self.progress.console.print(f"[{style or 'dim'}]{text}[/] [dim]{detail[:110]}[/]")
 
 
 def _file(
@@ -143,21 +80,19 @@ def print_summary(result: ReplayResult) -> None:
         )
     if s["refused"]:
         console.print(f"refused by learnloop (not scored): {s['refused']}")
-    served_rejected = s["safety"]["rejected_versions_served"]
-    console.print(
-        "safety: "
-        + (
-            "[green]no version the gate rejected was ever served[/]"
-            if not served_rejected
-            else f"[red]served rejected versions {served_rejected}[/]"
-        )
+    print_safety_and_files(
+        s["safety"]["rejected_versions_served"], result.summary_path, result.plot_path, result.html_path
     )
-    console.print(f"summary: {result.summary_path}\nlearning curve: {result.plot_path}  (and {result.html_path})")
 
 
 def replay(
-    bootstrap: Annotated[Path, typer.Option("--bootstrap", help="Labelled file to train version 1 on.")],
-    stream: Annotated[list[Path], typer.Option("--stream", help="Stream file after the shift; repeat to chain.")],
+    bootstrap: Annotated[
+        Path | None, typer.Option("--bootstrap", help="classification: labelled file to train version 1 on.")
+    ] = None,
+    stream: Annotated[
+        list[Path] | None,
+        typer.Option("--stream", help="classification: stream file after the shift; repeat to chain."),
+    ] = None,
     pre_shift: Annotated[
         list[Path] | None, typer.Option("--pre-shift", help="In-domain stream file replayed before the shift.")
     ] = None,
@@ -172,7 +107,12 @@ def replay(
     mode: Annotated[str, typer.Option("--mode", help=f"{' or '.join(MODES)}.")] = "in-process",
     feedback_rate: Annotated[float, typer.Option("--feedback-rate", help="Share of predictions users rate.")] = 0.3,
     delay: Annotated[int, typer.Option("--delay", help="Items between a prediction and its feedback.")] = 0,
-    noise: Annotated[float, typer.Option("--noise", help="Share of feedback with a wrong label.")] = 0.1,
+    noise: Annotated[
+        float | None,
+        typer.Option(
+            "--noise", help="Share of feedback against the truth (default: 0.1 classification, 0 generation)."
+        ),
+    ] = None,
     thumbs: Annotated[bool, typer.Option("--thumbs", help="Users give thumbs up/down, not labels.")] = False,
     adversarial: Annotated[float, typer.Option("--adversarial", help="Share of users who always lie.")] = 0.0,
     ask: Annotated[
@@ -182,7 +122,10 @@ def replay(
         ),
     ] = "random",
     order: Annotated[Order, typer.Option("--order", help="Order inside each stream file.")] = Order.SHUFFLE,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many items per stream file.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="At most this many items per stream file (generation: pairs, default 200)."),
+    ] = None,
     rate: Annotated[float, typer.Option("--rate", help="Items per second (simulated in process).")] = 5.0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Policy KEY=VALUE, repeatable.")] = None,
     window: Annotated[int, typer.Option("--window", help="Items per accuracy window.")] = 100,
@@ -192,17 +135,79 @@ def replay(
         str | None, typer.Option("--database-url", help="An empty database to use (default: SQLite in --out).")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the JSON summary instead of tables.")] = False,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="classification (labelled files) or generation (a preference stream through a generative "
+            "model on a base LLM; needs learnloop[llm]).",
+        ),
+    ] = "classification",
+    dataset: Annotated[
+        str,
+        typer.Option("--dataset", help="generation: hh, orca (in --data-dir), orca-sample (shipped) or a JSONL file."),
+    ] = "orca",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="generation: folder of hh and orca (default: shared/datasets/preference)."),
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="generation: the base model (default smollm2-135m-instruct) or a local directory."),
+    ] = None,
+    held_out: Annotated[
+        float, typer.Option("--held-out", help="generation: share of the pairs held out, never sent or trained on.")
+    ] = 0.25,
+    max_chars: Annotated[
+        int, typer.Option("--max-chars", help="generation: drop longer pairs (conversation + the longer answer).")
+    ] = 1600,
+    feedback: Annotated[
+        str,
+        typer.Option(
+            "--feedback",
+            help="generation: what users send per pair: preference, ratings (chosen 5, rejected 2) or both.",
+        ),
+    ] = "both",
+    retrain_every: Annotated[
+        int, typer.Option("--retrain-every", help="generation: pairs of feedback that trigger a retrain.")
+    ] = 50,
 ) -> None:
     """Replay a real labelled stream through the loop with simulated users; measure it against
-    a static model and an oracle; write a JSON summary and a learning-curve plot."""
+    a static model and an oracle; write a JSON summary and a learning-curve plot. With ``--task
+    generation``: a real preference stream (prompt, chosen, rejected) through a generative model,
+    measured on held-out pairs against the static base and an oracle adapter."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if task == "generation":
+        from learnloop.cli.replay_generation import replay_generation
+
+        replay_generation(
+            out=out,
+            dataset=dataset,
+            data_dir=data_dir,
+            base=base,
+            limit=200 if limit is None else limit,
+            held_out=held_out,
+            max_chars=max_chars,
+            feedback=feedback,
+            noise=0.0 if noise is None else noise,
+            retrain_every=retrain_every,
+            assignments=set_ or [],
+            seed=seed,
+            database_url=database_url,
+            json_out=json_out,
+        )
+        return
+    if task != "classification":
+        fail("--task must be classification or generation")
+    if bootstrap is None or not stream:
+        fail("classification replays need --bootstrap and at least one --stream file")
     try:
         config = ReplayConfig(
             bootstrap=_file(bootstrap, text_column, label_column, fmt, no_header, quoting),
             stream=[_file(p, text_column, label_column, fmt, no_header, quoting) for p in stream],
             pre_shift=[_file(p, text_column, label_column, fmt, no_header, quoting) for p in pre_shift or []],
             out=out,
-            users=UserModel(feedback_rate, delay, noise, thumbs, adversarial, selection=ask),
+            users=UserModel(feedback_rate, delay, 0.1 if noise is None else noise, thumbs, adversarial, selection=ask),
             mode=mode,
             order=order,
             limit_per_segment=limit,
@@ -213,16 +218,11 @@ def replay(
             seed=seed,
             database_url=database_url,
         )
-        observer = None if json_out else ConsoleObserver()
-        try:
-            result = run_replay(config, observer)
-        finally:
-            if observer is not None:
-                observer.close()
+        result = observed(None if json_out else ConsoleObserver(), lambda o: run_replay(config, o))
     except LearnloopError as exc:
         fail(exc.message)
     if json_out:
-        console.print_json(json.dumps(result.summary, default=str))
+        print_json(result.summary)
     else:
         print_summary(result)
 

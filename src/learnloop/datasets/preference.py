@@ -47,7 +47,8 @@ class PreferenceData:
     skipped: int  # rows that made no pair
 
 
-def _lines(path: Path) -> Iterator[str]:
+def jsonl_lines(path: Path) -> Iterator[str]:
+    """The non-blank lines of a JSONL file (a ``.gz`` file read as gzip)."""
     if not path.is_file():
         raise DataError(f"preference data file not found: {path}")
     opener: Any = gzip.open if path.suffix == ".gz" else open
@@ -114,7 +115,7 @@ def _read_pairs(path: Path, parse: Callable[[Any], PreferencePair | None]) -> Pr
     """Each JSON line of ``path`` parsed into a pair; rows ``parse`` cannot use are counted."""
     pairs: list[PreferencePair] = []
     skipped = 0
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(jsonl_lines(path), start=1):
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:

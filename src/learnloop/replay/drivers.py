@@ -11,7 +11,7 @@ background while the stream goes on.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from learnloop.clock import FakeClock
-from learnloop.domain import FeedbackInput, JobStatus
+from learnloop.domain import FeedbackInput, Job, JobStatus
 from learnloop.errors import ValidationError
 from learnloop.replay.users import PlannedFeedback
 
@@ -108,13 +108,22 @@ class InProcessDriver:
 
     mode = "in-process"
 
-    def __init__(self, services: Services, clock: FakeClock, model: str, *, trigger_poll_seconds: float) -> None:
+    def __init__(
+        self,
+        services: Services,
+        clock: FakeClock,
+        model: str,
+        *,
+        trigger_poll_seconds: float,
+        on_job: Callable[[Job], None] | None = None,
+    ) -> None:
         self.services = services
         self.clock = clock
         self.model = model
         self._poll = trigger_poll_seconds
         self._since_poll = 0.0
         self._wall: dict[str, float] = {}
+        self._on_job = on_job  # told of each queued job before it runs here (it blocks the stream)
         services.cache.refresh()
 
     def now(self) -> datetime:
@@ -151,6 +160,8 @@ class InProcessDriver:
             # The worker claims the oldest queued job (the list is newest first); time it here,
             # since the job's own timestamps come from the simulated clock.
             queued = [j for j in self.services.jobs.list(self.model, 5) if j.status == JobStatus.QUEUED]
+            if queued and self._on_job is not None:
+                self._on_job(queued[-1])
             started = time.perf_counter()
             if not self.services.worker.run_once():
                 break

@@ -18,6 +18,13 @@ import numpy as np
 
 from learnloop.replay.report import Trace, trailing_accuracy
 
+PAGE_STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; }
+td, th { border: 1px solid #ddd; padding: .3rem .6rem; text-align: left; vertical-align: top; font-size: .9rem; }
+th { background: #f6f6f6; }
+svg { width: 100%; height: auto; }
+</style>"""  # the report pages' look (the generation replay's too)
 _MARKERS = {
     "promoted": ("^", "#1a9850", "promoted"),
     "candidate_rejected": ("x", "#d73027", "candidate rejected"),
@@ -164,13 +171,7 @@ def _html(title: str, svg: str, summary: dict[str, Any]) -> str:
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
-table {{ border-collapse: collapse; margin: 1rem 0; }}
-td, th {{ border: 1px solid #ddd; padding: .3rem .6rem; text-align: left; vertical-align: top; font-size: .9rem; }}
-th {{ background: #f6f6f6; }}
-svg {{ width: 100%; height: auto; }}
-</style></head><body>
+{PAGE_STYLE}</head><body>
 <h1>{html.escape(title)}</h1>
 <p>{headline}</p>
 {svg}

@@ -126,7 +126,7 @@ class ReplayResult:
     server: ServerProcess | None = None  # still running when the caller asked to keep it
 
 
-def _prepare_out(out: Path) -> Path:
+def prepare_out(out: Path) -> Path:
     """The replay owns ``out``: a new or empty folder, or the output of an earlier replay whose
     server is no longer running."""
     running = live_pid(out / SERVER_PID_FILE)
@@ -168,7 +168,7 @@ def run_replay(
     post_shift_start = sum(len(seg) for seg in stream.segments[: len(config.pre_shift)])
     if config.mode == "http" and config.port is not None:
         check_port_free(config.port)
-    home = _prepare_out(config.out)
+    home = prepare_out(config.out)
 
     clock: Clock = FakeClock() if config.mode == "in-process" else SystemClock()
     settings = Settings(home=home, database_url=config.database_url, isolate_training=config.mode == "http")

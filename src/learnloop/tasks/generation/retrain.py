@@ -100,7 +100,7 @@ def plan(sets: GenerationSets, policy: Policy) -> list[Stage]:
     return stages
 
 
-def _training_metrics(outcome: AdapterOutcome) -> dict[str, Any]:
+def training_metrics(outcome: AdapterOutcome) -> dict[str, Any]:
     return {
         "stages": [
             {
@@ -191,7 +191,7 @@ def train(inputs: RetrainInputs, report: Report) -> Candidate:
         key = store.put_dir(inputs.artifact_key, outcome.directory)
     verdict = None if champion is None else judge(scores, policy, champion.version)
     metrics: dict[str, Any] = {
-        "training": _training_metrics(outcome),
+        "training": training_metrics(outcome),
         "sets": sizes,
         "held_out": {
             "pairs": len(scores.margins.candidate),
