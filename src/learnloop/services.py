@@ -91,6 +91,10 @@ class Services:
         self._routing_thread.start()
         if worker:
             self.worker.start()
+            try:
+                self.training.warm()
+            except Exception:  # a training process that cannot start now fails the first retrain instead
+                log.exception("warming the training process failed")
 
     def run_worker(self) -> None:
         """Be a worker process and nothing else (``learnloop worker``): jobs, triggers,

@@ -172,6 +172,19 @@ def test_held_out_is_the_newest_part_and_never_a_training_row() -> None:
     assert not any((r.messages, r.response) in held for r in sets.sft.train)
 
 
+def test_no_answer_the_gate_scores_was_trained_on_in_any_set() -> None:
+    """An old answer rated 5 is an SFT row; a newer one rated 1 makes a rating pair with it,
+    which is held out: the old answer's training rows go (the gate would score a response the
+    candidate was taught), the held-out pair stays."""
+    old, older, new = served("p1", "great"), served("p0", "fine"), served("p2", "awful")
+    events = [rating(older, 3, when=1), rating(old, 5, when=2), rating(new, 1, when=3)]
+    sets = curate(events, Policy.of(held_out_fraction=0.5), NOW)
+    assert ("great", "awful") in [(p.chosen, p.rejected) for p in sets.preference.held_out]
+    assert [r.response for r in sets.kto.held_out] == ["awful"] and sets.kto.train == ()  # "great" was in it
+    assert all("p1" not in r.provenance.prediction_ids for s in (sets.sft, sets.preference) for r in s.train)
+    assert sets.counts["kto"]["dropped"]["shares_held_out_answer"] == 1
+
+
 def test_rating_pairs_of_one_prompt_are_capped_widest_gap_first() -> None:
     good = [served(f"g{i}", f"good answer {i}") for i in range(12)]
     poor = [served(f"b{i}", f"poor answer {i}") for i in range(12)]
@@ -181,7 +194,8 @@ def test_rating_pairs_of_one_prompt_are_capped_widest_gap_first() -> None:
     events += [rating(served("m0", "middling"), 3, when=99)]
     sets = run(events)
     pairs = rows(sets.preference)
-    assert len(pairs) == MAX_RATING_PAIRS
+    # the held-out pair's two answers leave training (the other pairs they are in)
+    assert len(pairs) + sets.counts["preference"]["dropped"]["shares_held_out_answer"] == MAX_RATING_PAIRS
     assert all(p.chosen.startswith("good") and p.rejected.startswith("poor") for p in pairs)  # gap 4 before gap 2
     assert sets.counts["conflicts"]["rating_pairs_capped"] == 12 * 12 + 12 + 12 - MAX_RATING_PAIRS
 
@@ -226,6 +240,9 @@ def test_no_held_out_row_is_older_than_a_training_row_and_curation_is_idempotent
     for split in (sets.sft, sets.preference, sets.kto):
         if split.train and split.held_out:
             assert max(r.created_at for r in split.train) <= min(r.created_at for r in split.held_out)
+    splits = (sets.sft, sets.preference, sets.kto)
+    held = {p for s in splits for r in s.held_out for p in r.provenance.prediction_ids}
+    assert all(held.isdisjoint(r.provenance.prediction_ids) for s in splits for r in s.train)
     assert curate(list(reversed(events)), policy, NOW) == sets
     assert curate(events, policy, NOW) == sets
     assert all(r.created_at <= NOW for s in (sets.sft, sets.preference, sets.kto) for r in rows(s))

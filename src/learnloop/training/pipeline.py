@@ -16,6 +16,8 @@ from learnloop import __version__
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
+from learnloop.families import get_family
+from learnloop.families.causal_lm.tuning import import_stack
 from learnloop.registry.service import RegistryService
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
@@ -95,6 +97,14 @@ class TrainingService:
             artifact_key=key,
             bases_dir=self.bases_dir,
         )
+
+    def warm(self) -> None:
+        """When a model here fits LoRA adapters, start the training process now with the ML
+        stack imported, so the first retrain does not wait for it (in the background)."""
+        with self.db.read() as conn:
+            models = model_repo.list_models(conn)
+        if any(m.task == "generation" and get_family(m.family).trainable for m in models):
+            self.runner.warm(import_stack)
 
     def gather(self, name: str, now: datetime) -> RetrainInputs:
         """What a retrain starts from: the model, its champion and the cutoff of the champion's

@@ -42,12 +42,20 @@ class TrainingRunner(Protocol):
         function and what it reports reaches ``progress``."""
         ...
 
+    def warm(self, fn: Callable[[], None]) -> None:
+        """Get ready for training work now rather than at the first fit: ``fn`` (a module-level
+        function, e.g. one importing the ML stack) runs where the work will run, in the background."""
+        ...
+
     def close(self) -> None: ...
 
 
 class InProcessRunner:
     def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
         return fn(spec, progress or _ignore)
+
+    def warm(self, fn: Callable[[], None]) -> None:
+        pass  # this process is where the work runs: nothing to start
 
     def close(self) -> None:
         pass
@@ -62,18 +70,28 @@ class ChildProcessRunner:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
+    def _started(self) -> ProcessPoolExecutor:
+        """The pool, started if it is not; under ``_lock``."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=child_initializer,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def warm(self, fn: Callable[[], None]) -> None:
+        """Start the training process now and run ``fn`` in it: a first fit then finds the
+        process up and what ``fn`` imported loaded (a fit queued meanwhile runs after it)."""
+        with self._lock:
+            self._started().submit(fn)
+
     def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
         with tempfile.TemporaryDirectory(prefix="learnloop-progress-") as tmp:
             reports = ReportFile(str(Path(tmp) / "progress.jsonl"))
             with self._lock:  # the worker and a model creation over HTTP may both start the pool
-                if self._pool is None:
-                    self._pool = ProcessPoolExecutor(
-                        max_workers=1,
-                        mp_context=multiprocessing.get_context("spawn"),
-                        initializer=child_initializer,
-                        initargs=(os.getpid(),),
-                    )
-                future = self._pool.submit(fn, spec, reports)
+                future = self._started().submit(fn, spec, reports)
             try:
                 return self._wait(future, reports, progress or _ignore)
             except BaseException:

@@ -108,6 +108,18 @@ class AdapterOutcome:
         return sum(s.steps for s in self.stages)
 
 
+def import_stack() -> None:
+    """Import what a fit uses (torch, transformers, peft, datasets, TRL's trainers): the seconds
+    a training process spends on it before its first fit, spent ahead of time (``warm``)."""
+    require_llm_extra("trl", "datasets")
+    import datasets  # noqa: F401
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    from trl.trainer.dpo_trainer import DPOTrainer  # noqa: F401
+    from trl.trainer.sft_trainer import SFTTrainer  # noqa: F401
+
+
 def train_adapter(
     base: BaseModelRef,
     stages: Sequence[Stage],

@@ -14,8 +14,8 @@ import random
 import re
 from dataclasses import dataclass
 
-# "Under 15 words": most answers then end within the demo's 48 tokens (an answer cut off at the
-# token limit is rated but never trained on).
+# "Under 15 words": most answers then end within the demo's 64 tokens (an answer cut off at the
+# token limit is rated but never trained on, and a preference with one is no training pair).
 SYSTEM_PROMPT = (
     "You are Bram, the innkeeper of the Prancing Pony, an inn in a fantasy village. Stay in character. "
     "Keep every answer under 15 words."
@@ -51,6 +51,7 @@ _HOSTING = re.compile(
     r"\b(inn|tavern|ale|mead|stew|room|bed|hearth|fire|pint|mug|supper|coins?|traveller|traveler|stranger|friend)\b",
     re.IGNORECASE,
 )
+_ADDRESSING = re.compile(r"\b(you|your|yours|ye)\b", re.IGNORECASE)
 _BREAKING = re.compile(
     r"(\bA\.?I\b|artificial intelligence|\bassistant\b|language model|chatbot|openai|\bpython\b|\bcode\b|```|"
     r"\bcomputer\b|\binternet\b|\blaptop\b|\bprogram(ming)?\b|I'm sorry, but I can't|I cannot browse)",
@@ -71,11 +72,13 @@ class Taste:
 
 def score(answer: str) -> float:
     """The hidden taste: +1.5 for greeting the player in its first words, +0.5 per sign of
-    playing host (at most 1), -1 for a curt answer (under 5 words: an innkeeper talks), -2.5
-    for breaking the scene. From -2.5 to +2.5."""
+    playing host (at most 1), +0.5 for speaking to the player (you, your), -1 for a curt answer
+    (under 5 words: an innkeeper talks), -2.5 for breaking the scene. From -2.5 to +2.5. Small
+    steps that often differ between two answers, so most encounters end with a preference."""
     words = answer.split()
     value = 1.5 if _GREETING.search(" ".join(words[:8])) else 0.0
     value += min(len(_HOSTING.findall(answer)), 2) * 0.5
+    value += 0.5 if _ADDRESSING.search(answer) else 0.0
     if len(words) < CURT_WORDS:
         value -= 1.0
     if _BREAKING.search(answer):

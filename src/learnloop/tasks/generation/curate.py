@@ -47,7 +47,9 @@ their latest kept), and standalone texts are scrubbed of personal data again
 rounded half up, so a set of one row trains on it) is held out, never a random split. Identical
 rows are one before the split, so no held-out row is a training row; one prompt may have
 different answers on both sides (prompts repeat in chat traffic, a greeting most of all, and
-keeping every held-out prompt out of training would starve it).
+keeping every held-out prompt out of training would starve it), but no logged answer is on both
+sides: a training row that shares an answer with a held-out row of any set is left out
+(``shares_held_out_answer``), so the gate never scores an answer the candidate trained on.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from learnloop.tasks.generation.rules import (
     voter_of,
 )
 from learnloop.tasks.generation.sets import GenerationSets, KtoRow, PreferencePair, R, SftRow
-from learnloop.tasks.generation.split import dedupe_kto, finish_set
+from learnloop.tasks.generation.split import dedupe_kto, finish_set, purge_shared_answers
 
 MAX_RATING_PAIRS = 50  # per prompt
 IMPLICIT_WEIGHT = 0.5  # a KTO row only implicit signals decided
@@ -126,10 +128,17 @@ def _curate(events: Iterable[FeedbackEvent], policy: Policy, now: datetime) -> G
             counts.skipped["unsupported_kind"] += 1
     sft, kto, derived = _from_answers(answers.values(), policy, counts)
     pairs = combine_pairs(resolve_comparisons(comparisons, counts) + derived, policy, counts)
+    sft_split, pair_split, kto_split = purge_shared_answers(
+        [
+            (finish_set(sft, policy, counts.sets["sft"]), counts.sets["sft"]),
+            (finish_set(pairs, policy, counts.sets["preference"]), counts.sets["preference"]),
+            (finish_set(dedupe_kto(kto, counts.sets["kto"]), policy, counts.sets["kto"]), counts.sets["kto"]),
+        ]
+    )
     return GenerationSets(
-        sft=finish_set(sft, policy, counts.sets["sft"]),
-        preference=finish_set(pairs, policy, counts.sets["preference"]),
-        kto=finish_set(dedupe_kto(kto, counts.sets["kto"]), policy, counts.sets["kto"]),
+        sft=sft_split,
+        preference=pair_split,
+        kto=kto_split,
         counts=counts.to_dict(),
         cutoff=now,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 from learnloop.curation.conflicts import subject_caps
 from learnloop.policy import Policy
@@ -47,6 +48,22 @@ def finish_set(rows: Sequence[R], policy: Policy, counts: Counter[str]) -> Split
     train, held_out = ordered[:cut], ordered[cut:]
     counts["train"], counts["held_out"] = len(train), len(held_out)
     return Split(tuple(train), tuple(held_out))
+
+
+def purge_shared_answers(splits: Sequence[tuple[Split[Any], Counter[str]]]) -> list[Split[Any]]:
+    """Each split with the training rows left out that share a logged answer with a held-out row
+    of any set (counted ``shares_held_out_answer``): an answer the gate scores was never trained
+    on, in any role (a chosen side held out and an SFT target in training; a rating pair across
+    the time split), so held-out scores measure what the candidate learnt, not what it saw."""
+    held = {pid for split, _ in splits for row in split.held_out for pid in row.provenance.prediction_ids}
+    out: list[Split[Any]] = []
+    for split, counts in splits:
+        train = tuple(r for r in split.train if held.isdisjoint(r.provenance.prediction_ids))
+        if len(train) < len(split.train):
+            counts["shares_held_out_answer"] += len(split.train) - len(train)
+            counts["train"] = len(train)
+        out.append(Split(train, split.held_out))
+    return out
 
 
 def row_key(row: SftRow | PreferencePair | KtoRow) -> Hashable:
