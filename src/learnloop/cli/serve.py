@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from learnloop.cli.common import (
@@ -179,9 +180,10 @@ def retrain(
         verdict = result["verdict"]
         colour = "green" if result["promoted"] else "yellow"
         outcome = "promoted" if result["promoted"] else verdict.get("decision", "rejected")
-        console.print(f"[{colour}]version {result['version']}: {outcome}[/]")
+        summary = result.get("summary") or f"version {result['version']}: {outcome}"
+        console.print(f"[{colour}]{escape(summary)}[/]", soft_wrap=True)
         for line in verdict.get("reasons", []):
-            console.print(f"  - {line}")
+            console.print(f"  - {escape(line)}")
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
