@@ -37,7 +37,7 @@ def test_named_values_are_renamed_and_others_kept() -> None:
 
 
 def test_a_name_for_a_value_the_data_lacks_or_one_that_is_already_a_value_is_refused() -> None:
-    with pytest.raises(DataError, match=r"names '2', not a label of f.tsv \(its labels: 0, 1\)"):
+    with pytest.raises(DataError, match=r"names '2', not a label of f\.tsv \(its labels: 0, 1\)"):
         rename_labels(["0", "1"], {"0": "negative", "2": "positive"}, "f.tsv")
-    with pytest.raises(DataError, match="'1' is also a label value of f.tsv"):
+    with pytest.raises(DataError, match=r"'1' is also a label value of f\.tsv"):
         rename_labels(["0", "1"], {"0": "1"}, "f.tsv")
