@@ -134,6 +134,7 @@ def test_version_and_examples_in_the_help() -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["--version"]).output.strip() == f"learnloop {__version__}"
     assert "learnloop predict" in runner.invoke(app, ["--help"]).output
-    for command in ("init", "predict", "feedback", "models"):
-        shown = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
-        assert "Examples:" in shown and f"learnloop {command}" in shown, command
+    for command in (["init"], ["predict"], ["feedback"], ["models"], ["status"], ["versions"], ["retrain"],
+                    ["serve"], ["jobs", "cancel"]):  # fmt: skip
+        shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+        assert "Examples:" in shown and f"learnloop {' '.join(command)}" in shown, command

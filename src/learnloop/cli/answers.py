@@ -104,8 +104,8 @@ def feedback(
 
     \b
     Examples:
-      learnloop feedback 0193a5...e1f2 --label negative
-      learnloop feedback 0193a5...e1f2 --thumbs down
+      learnloop feedback PREDICTION_ID --label negative
+      learnloop feedback PREDICTION_ID --thumbs down
       learnloop feedback --text "Cold and late" --label negative
     """
     from learnloop.feedback.intake import feedback_kind

@@ -70,7 +70,13 @@ def cancel(
     reason: Annotated[str | None, typer.Option("--reason", help="Why (kept on the job and its event).")] = None,
 ) -> None:
     """Cancel a queued or running job: a running retrain's fit is stopped by its worker and
-    nothing of it is registered; the model can be retrained again at once."""
+    nothing of it is registered; the model can be retrained again at once.
+
+    \b
+    Examples:
+      learnloop jobs cancel 967d84f35a2b            # the end of the id, as jobs list shows it
+      learnloop jobs cancel 01a24739-644c-7000-8c25-967d84f35a2b --reason "wrong data"
+    """
     with open_services(settings_for(home, database_url)) as services:
         found = services.jobs.find(job_id)
         job = services.jobs.cancel(found.id, actor=actor(), reason=reason or "cancelled from the CLI")

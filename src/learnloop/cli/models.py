@@ -303,7 +303,13 @@ def versions(
         typer.Option("--version", help="Show every metric of this version, with its intervals."),
     ] = None,
 ) -> None:
-    """List a model's versions with their metrics and verdicts (or one version in full)."""
+    """List a model's versions with their metrics and verdicts (or one version in full).
+
+    \b
+    Examples:
+      learnloop versions
+      learnloop versions --model sentiment --version 2   # every metric and every gate check
+    """
     with open_services(settings_for(home, database_url)) as services:
         if version is not None:
             show_version(services.registry.version(model, version))
@@ -357,7 +363,13 @@ def show_version(v: ModelVersion) -> None:
 
 
 def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
-    """One screen: champion, live rollout, online accuracy, drift, policy, jobs, recent events."""
+    """One screen: champion, live rollout, online accuracy, drift, policy, jobs, recent events.
+
+    \b
+    Examples:
+      learnloop status
+      LEARNLOOP_HOME=./learnloop-demo/home learnloop status --model sentiment
+    """
     with open_services(settings_for(home, database_url)) as services:
         o = services.registry.overview(model)
         perf = services.performance.performance(model)

@@ -75,7 +75,13 @@ def serve(
         typer.Option("--statement-timeout", min=0.1, help="Seconds before any database statement gives up (15)."),
     ] = None,
 ) -> None:
-    """Serve every model over HTTP, with an in-process worker."""
+    """Serve every model over HTTP, with an in-process worker.
+
+    \b
+    Examples:
+      learnloop serve
+      learnloop serve --home ./learnloop-home --port 8000 --api-key "$KEY"
+    """
     import uvicorn
 
     from learnloop.app import create_app
@@ -149,7 +155,13 @@ def retrain(
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
-    """Queue a retrain of a model (refused while one is queued or running)."""
+    """Queue a retrain of a model (refused while one is queued or running).
+
+    \b
+    Examples:
+      learnloop retrain --wait          # run it here and print the gate's verdict
+      learnloop retrain --model sentiment --reason "new labels from support"
+    """
     with open_services(settings_for(home, database_url, artifact_url=artifact_url, isolate_training=False)) as services:
         job = services.jobs.enqueue(model, "retrain", requested_by=actor(), reason=reason or "requested from the CLI")
         console.print(f"queued retrain job {job.id}")
