@@ -9,9 +9,12 @@ both alike. Each command runs once to warm the bytecode cache, then ``--runs`` t
 gives the median and the minimum of the wall time and of the CPU time (user + system) of the
 process. CPU time moves less than wall time when other processes share the cores.
 
-Commands: ``--help``; ``status`` and ``versions`` on a home with one small model (they open the
-services); ``init`` on the 1,000 shipped Yelp sentences (a fresh home each run: services, a fit
-of version 1, the gate); ``serve`` from start until ``/health`` answers (the app, the model
+Commands: ``--help`` and ``--version``; ``status`` and ``versions`` on a home with one small
+model (they open the services), ``status`` again without ``--home`` and ``--model`` (the home
+from ``LEARNLOOP_HOME``, the model looked up: its only one), ``models`` (the list), ``jobs list``
+and ``events``; ``predict`` (loads the model, logs the answer; it writes); ``init`` on the
+1,000 shipped Yelp sentences (a fresh home each run: services, a fit of version 1, the gate);
+``serve`` from start until ``/health`` answers (the app, the model
 loaded; its CPU time runs on until it has exited after SIGTERM). It also lists the heavy
 libraries a bare ``learnloop --help`` imports.
 """
@@ -108,10 +111,18 @@ def command_set(src: Path, work: Path, data: Path, serve: bool) -> dict[str, Cal
         return timed([*learnloop, "init", "--home", str(target), "--model", "m", *labelled], env)
 
     init(home)
+    at_home = ["--home", str(home)]
+    defaulted = {**env, "LEARNLOOP_HOME": str(home)}
     commands: dict[str, Callable[[], tuple[float, float]]] = {
         "--help": lambda: timed([*learnloop, "--help"], env),
-        "status": lambda: timed([*learnloop, "status", "--home", str(home), "-m", "m"], env),
-        "versions": lambda: timed([*learnloop, "versions", "--home", str(home), "-m", "m"], env),
+        "--version": lambda: timed([*learnloop, "--version"], env),
+        "status": lambda: timed([*learnloop, "status", *at_home, "-m", "m"], env),
+        "status (defaults)": lambda: timed([*learnloop, "status"], defaulted),
+        "versions": lambda: timed([*learnloop, "versions", *at_home, "-m", "m"], env),
+        "models": lambda: timed([*learnloop, "models", *at_home], env),
+        "jobs list": lambda: timed([*learnloop, "jobs", "list", *at_home], env),
+        "events": lambda: timed([*learnloop, "events", *at_home, "-m", "m"], env),
+        "predict": lambda: timed([*learnloop, "predict", *at_home, "-m", "m", "Great food"], env),
         "init": lambda: init(tree / f"home-{next(counter)}"),
     }
     if serve:
@@ -144,7 +155,7 @@ def main() -> None:
         for label, src in trees.items():
             print(f"{label or 'measured '}source: {src}")
         print(f"{opts.runs} runs after a warm-up, alternating between trees; seconds")
-        print(f"{'command':<20} {'wall median':>12} {'wall min':>9} {'cpu median':>11} {'cpu min':>8}")
+        print(f"{'command':<26} {'wall median':>12} {'wall min':>9} {'cpu median':>11} {'cpu min':>8}")
         for name in commands[""]:
             results: dict[str, list[tuple[float, float]]] = {label: [] for label in trees}
             for label in trees:
@@ -155,7 +166,7 @@ def main() -> None:
             for label, runs in results.items():
                 walls, cpus = zip(*runs, strict=True)
                 print(
-                    f"{label + name:<20} {statistics.median(walls):>12.2f} {min(walls):>9.2f} "
+                    f"{label + name:<26} {statistics.median(walls):>12.2f} {min(walls):>9.2f} "
                     f"{statistics.median(cpus):>11.2f} {min(cpus):>8.2f}"
                 )
         for label, src in trees.items():

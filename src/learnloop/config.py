@@ -10,7 +10,7 @@ from pathlib import Path
 from learnloop.errors import ValidationError
 from learnloop.nesting import STORED_JSON_DEPTH
 
-DEFAULT_HOME = Path(".learnloop")
+DEFAULT_HOME = Path("learnloop-home")  # relative: in the directory a command runs from
 
 
 @dataclass(frozen=True)

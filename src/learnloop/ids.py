@@ -35,3 +35,12 @@ def uuid7() -> uuid.UUID:
 
 def new_id() -> str:
     return str(uuid7())
+
+
+MIN_SUFFIX = 6  # the fewest characters of an id's end that name it (``JobService.find``)
+
+
+def short_id(id_: str) -> str:
+    """An id as a person is shown it in a narrow place: its last group, 12 random hexadecimal
+    digits (the first groups of UUIDv7 ids made about the same time are the same)."""
+    return id_.rsplit("-", 1)[-1]

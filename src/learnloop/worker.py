@@ -167,7 +167,7 @@ class Worker:
                     finished_at=self.clock.now(),
                     progress=1.0,
                     result=result,
-                    message="done",
+                    message=str(result.get("summary") or "done"),
                 ):
                     self._lost(job, lease, f"finished all the same; its result is not recorded on the job: {result}")
         return True

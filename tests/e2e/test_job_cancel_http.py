@@ -11,6 +11,7 @@ from subprocess import CompletedProcess
 import pytest
 
 from conftest import ServerLauncher, init_home
+from learnloop.ids import short_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -50,7 +51,7 @@ def test_a_queued_retrain_is_cancelled_over_http_and_from_the_cli(
     assert f"job {second_id} (retrain of m) cancelled while queued" in done.stdout
     assert "not today" in done.stdout
     listing = cli("jobs", "list", "--home", home, "--database-url", database_url).stdout
-    assert second_id in listing and job_id in listing
+    assert short_id(second_id) in listing and short_id(job_id) in listing  # by the ends of their ids
     assert "cancelled by api-key: wrong data" in listing and "not today" in listing
     missing = cli("jobs", "cancel", job_id, "--home", home, "--database-url", database_url, check=False)
     assert missing.returncode == 1 and "is cancelled already" in missing.stderr

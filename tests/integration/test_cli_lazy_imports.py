@@ -57,13 +57,16 @@ def test_help_loads_no_database_statistics_ml_web_or_llm_library() -> None:
     assert loaded & (ML_AND_WEB | LLM | {"sqlalchemy", "alembic", "pydantic"}) == set()
 
 
-@pytest.mark.parametrize("command", ["status", "versions"])
+@pytest.mark.parametrize(
+    "command", [["status", "-m", "m"], ["versions", "-m", "m"], ["status"], ["models"], ["jobs", "list"]], ids=" ".join
+)
 def test_a_command_that_reads_a_home_loads_the_database_but_no_ml_web_or_llm_library(
-    tmp_path: Path, command: str
+    tmp_path: Path, command: list[str]
 ) -> None:
+    """``status`` without ``--model`` looks the model up (the home's only one) just as cheaply."""
     home = tmp_path / "home"
     init_home(home, f"sqlite:///{home}/learnloop.db")
-    loaded = loaded_by(command, "--home", str(home), "--database-url", f"sqlite:///{home}/learnloop.db", "-m", "m")
+    loaded = loaded_by(*command, "--home", str(home), "--database-url", f"sqlite:///{home}/learnloop.db")
     assert "sqlalchemy" in loaded  # it did open the services
     assert loaded & (ML_AND_WEB | LLM) == set()
     assert "alembic" not in loaded  # the database is at the newest revision: nothing to migrate

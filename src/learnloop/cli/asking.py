@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from learnloop.cli.common import DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for
+from learnloop.cli.tables import Table
 
 
 def ask(
@@ -35,7 +35,7 @@ def ask(
         title_justify="left",
     )
     for column in ("prediction id", "score", "answer", "probabilities", "text"):
-        table.add_column(column, no_wrap=column != "text", justify="right" if column == "score" else "left")
+        table.add_column(column, justify="right" if column == "score" else "left")
     for item in result.items:
         p = item.pick
         probabilities = ", ".join(f"{k} {v:.2f}" for k, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from learnloop.artifacts import open_store
-from learnloop.config import Settings
+from learnloop.config import DEFAULT_HOME, Settings
 from learnloop.errors import LearnloopError
 
 if TYPE_CHECKING:  # the services (and the libraries under them) load when a command opens them
@@ -24,15 +25,29 @@ if TYPE_CHECKING:  # the services (and the libraries under them) load when a com
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _default_home() -> Path:
+    return DEFAULT_HOME
+
+
+# Eager: read before ``--model``, whose default (the only model) is looked up in this home.
 HomeOpt = Annotated[
     Path,
-    typer.Option("--home", envvar="LEARNLOOP_HOME", help="learnloop home directory (database, artifacts)."),
+    typer.Option(
+        "--home",
+        envvar="LEARNLOOP_HOME",
+        default_factory=_default_home,
+        show_default=f"$LEARNLOOP_HOME, else ./{DEFAULT_HOME}",
+        is_eager=True,
+        help="learnloop home directory (database, artifacts).",
+    ),
 ]
 DbOpt = Annotated[
     str | None,
     typer.Option(
         "--database-url",
         envvar="LEARNLOOP_DATABASE_URL",
+        is_eager=True,
         help="SQLAlchemy URL; default: SQLite in the home.",
     ),
 ]
@@ -44,7 +59,44 @@ ArtifactOpt = Annotated[
         help="Artifact store URL (file:///abs/path); default: artifacts/ in the home.",
     ),
 ]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name.")]
+
+
+def only_model(names: list[str], home: Path) -> str:
+    """The model a command works on when ``--model`` is not given: the home's only one."""
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        fail(f"no model in {home} yet; create one with learnloop init --model NAME --data FILE")
+    fail(f"{home} holds {len(names)} models ({', '.join(sorted(names))}); choose one with --model")
+
+
+def _no_model() -> str:
+    return ""
+
+
+def _model_or_the_only_one(ctx: typer.Context, model: str) -> str:
+    """``--model`` as given, else the only model of the home (and database) the command was
+    given: those options are eager, read before this one."""
+    if model:
+        return model
+    settings = settings_for(ctx.params.get("home") or DEFAULT_HOME, ctx.params.get("database_url"))
+    with open_services(settings) as services:
+        names = [m.name for m in services.registry.list_models()]
+    return only_model(names, settings.home)
+
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        default_factory=_no_model,
+        callback=_model_or_the_only_one,
+        show_default="the home's only model",
+        help="Model name.",
+    ),
+]
+NewModelOpt = Annotated[str, typer.Option("--model", "-m", help="Name of the model.")]  # no default: names one
 
 
 def settings_for(home: Path, database_url: str | None, **overrides: object) -> Settings:
@@ -123,3 +175,30 @@ def parse_assignments(items: list[str], option: str = "--set") -> dict[str, Any]
         except json.JSONDecodeError:
             changes[key.strip()] = raw
     return changes
+
+
+def learnloop_command() -> tuple[str, str | None]:
+    """How to run ``learnloop`` from a new shell: ``learnloop`` when that is the one on the PATH,
+    else the console script beside this interpreter (a virtual environment's ``bin``), with the
+    line that activates the environment when it has one."""
+    here = Path(sys.executable).parent
+    script = here / "learnloop"
+    on_path = shutil.which("learnloop")
+    if on_path is not None and (not script.exists() or Path(on_path).resolve() == script.resolve()):
+        return "learnloop", None
+    activate = here / "activate"
+    command = str(script) if script.exists() else f"{sys.executable} -m learnloop"
+    return command, (f"source {activate}" if activate.exists() else None)
+
+
+def print_how_to_run(home: Path, *commands: str) -> None:
+    """The lines that run ``learnloop`` ``commands`` on ``home`` from another terminal, exactly."""
+    command, activate = learnloop_command()
+    lines = [f"export LEARNLOOP_HOME={home.resolve()}"]
+    if activate is not None:
+        lines.append(f"{activate}   # or run {command} in full")
+        command = "learnloop"
+    lines += [f"{command} {line}" for line in commands]
+    console.print(
+        "Look at the model from another terminal:\n" + "\n".join(f"  {line}" for line in lines), soft_wrap=True
+    )

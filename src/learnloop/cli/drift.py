@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from learnloop.cli.common import (
     ArtifactOpt,
@@ -18,6 +17,7 @@ from learnloop.cli.common import (
     settings_for,
     write_file,
 )
+from learnloop.cli.tables import Table
 
 if TYPE_CHECKING:
     from learnloop.domain import DriftCheck

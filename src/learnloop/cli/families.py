@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from learnloop.cli.common import console
+from learnloop.cli.tables import Table
 from learnloop.families import FAMILIES
 
 

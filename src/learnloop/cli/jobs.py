@@ -6,20 +6,31 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from learnloop.cli.common import DbOpt, HomeOpt, actor, console, fail, open_services, settings_for
+from learnloop.cli.tables import Table
 from learnloop.domain import Job, JobStatus
+from learnloop.ids import short_id
 
 app = typer.Typer(help="Queued and running work (retrains): list it, cancel it.", no_args_is_help=True)
 
 
 def note(job: Job) -> str:
     """What a person wants to know of a job besides its status: who cancelled it and why, its
-    error, or its progress message."""
+    error, what became of its candidate (``version 3 rejected: ...``), or its progress message."""
     if job.status == JobStatus.CANCELLED:
         return f"cancelled by {job.cancelled_by}: {job.cancel_reason}"
-    return job.error or job.message or job.last_error or ""
+    summary = (job.result or {}).get("summary")  # a retrain's outcome (the message says "done" in older homes)
+    return job.error or (str(summary) if summary else None) or job.message or job.last_error or ""
+
+
+def status_text(job: Job) -> str:
+    """The job's status; a retrain that ran to the end but whose candidate the gate rejected
+    says so (it "succeeded" as a job, not as a retrain)."""
+    verdict = (job.result or {}).get("verdict") or {}
+    if job.status == JobStatus.SUCCEEDED and verdict.get("passed") is False:
+        return "succeeded: candidate rejected"
+    return job.status.value
 
 
 def list_jobs(
@@ -32,15 +43,17 @@ def list_jobs(
     if not 1 <= limit <= 200:
         fail("--limit must be between 1 and 200")
     with open_services(settings_for(home, database_url)) as services:
-        table = Table(title="jobs")
+        table = Table(
+            title="jobs", caption="job: the end of its id (the start is the time it was made); jobs cancel takes it"
+        )
         for column in ("job", "model", "kind", "status", "progress", "attempts", "requested by", "created", "note"):
             table.add_column(column)
         for j in services.jobs.list(model, limit):
             table.add_row(
-                j.id,
+                short_id(j.id),
                 j.model,
                 j.kind,
-                j.status.value,
+                status_text(j),
                 f"{j.progress:.0%}",
                 str(j.attempts),
                 escape(j.requested_by),
@@ -51,15 +64,22 @@ def list_jobs(
 
 
 def cancel(
-    job_id: Annotated[str, typer.Argument(help="Job id (learnloop jobs list).")],
+    job_id: Annotated[str, typer.Argument(help="Job id, or its last 6 or more characters (learnloop jobs list).")],
     home: HomeOpt,
     database_url: DbOpt = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (kept on the job and its event).")] = None,
 ) -> None:
     """Cancel a queued or running job: a running retrain's fit is stopped by its worker and
-    nothing of it is registered; the model can be retrained again at once."""
+    nothing of it is registered; the model can be retrained again at once.
+
+    \b
+    Examples:
+      learnloop jobs cancel 967d84f35a2b            # the end of the id, as jobs list shows it
+      learnloop jobs cancel 01a24739-644c-7000-8c25-967d84f35a2b --reason "wrong data"
+    """
     with open_services(settings_for(home, database_url)) as services:
-        job = services.jobs.cancel(job_id, actor=actor(), reason=reason or "cancelled from the CLI")
+        found = services.jobs.find(job_id)
+        job = services.jobs.cancel(found.id, actor=actor(), reason=reason or "cancelled from the CLI")
     console.print(f"job {job.id} ({job.kind} of {job.model}) {job.message}", markup=False)
     console.print(f"by {job.cancelled_by}: {job.cancel_reason}", markup=False)
     if job.worker is not None:  # it was running: its worker finds out at its next heartbeat

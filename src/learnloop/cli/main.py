@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from learnloop import __version__
 from learnloop.cli import (
+    answers,
     asking,
+    catalog,
     drift,
     families,
     generate,
@@ -27,10 +31,38 @@ from learnloop.errors import LearnloopError
 
 app = typer.Typer(
     name="learnloop",
-    help="Serve a model, take feedback, retrain, prove it is better, roll it out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(show: bool) -> None:
+    if show:
+        typer.echo(f"learnloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Serve a model, take feedback, retrain, prove it is better, roll it out.
+
+    \b
+    Start with:
+      learnloop demo                      # a model, a server and a drifting stream, in a minute
+      learnloop init --model sentiment --data reviews.csv --label-names 0=negative,1=positive
+      learnloop predict "The battery lasts all day"
+      learnloop status
+    The home is $LEARNLOOP_HOME, else ./learnloop-home; --model may be left out when it holds one model.
+    """
+
+
+app.command("models")(catalog.list_models)
+app.command()(answers.predict)
+app.command()(answers.feedback)
 app.command()(models.init)
 app.command()(models.delete)
 app.command()(serve.serve)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from learnloop.cli.common import pct
+from learnloop.cli.tables import Table
 
 if TYPE_CHECKING:
     from learnloop.domain import ModelVersion

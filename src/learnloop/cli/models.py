@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from learnloop.cli.common import (
     ArtifactOpt,
     DbOpt,
     HomeOpt,
     ModelOpt,
+    NewModelOpt,
     actor,
     console,
+    err_console,
     fail,
     open_services,
     parse_assignments,
@@ -31,10 +33,13 @@ from learnloop.cli.common import (
     write_file,
 )
 from learnloop.cli.jobs import note as job_note
+from learnloop.cli.jobs import status_text as job_status
 from learnloop.cli.metrics_view import num, version_tables
+from learnloop.cli.tables import Table
 from learnloop.config import Settings
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY, get_family
+from learnloop.ids import short_id
 from learnloop.tasks import DEFAULT_TASK, get_task
 
 if TYPE_CHECKING:  # the services and what they use load when a command opens them
@@ -46,7 +51,7 @@ if TYPE_CHECKING:  # the services and what they use load when a command opens th
 
 def init(
     home: HomeOpt,
-    model: ModelOpt,
+    model: NewModelOpt,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -78,6 +83,14 @@ def init(
         bool, typer.Option("--no-header", help="The file has no header row; columns are 0, 1, ...")
     ] = False,
     quoting: Annotated[str | None, typer.Option("--quoting", help="TSV quoting: none (default) or csv.")] = None,
+    label_names: Annotated[
+        str | None,
+        typer.Option(
+            "--label-names",
+            help="Names for the label values of --data, VALUE=NAME pairs (0=negative,1=positive): the model "
+            "learns, answers and takes feedback in the names.",
+        ),
+    ] = None,
     family: Annotated[
         str, typer.Option("--family", help="Model family key (learnloop families lists them).")
     ] = DEFAULT_FAMILY,
@@ -116,10 +129,18 @@ def init(
     ] = None,
 ) -> None:
     """Create a model and make version 1 champion (all or nothing): a classifier trained on
-    labelled data; a generative model served in process (``--task generation``) whose version 1
-    is its base, or a LoRA adapter fitted on the prompt/response rows of ``--data``; or
-    (``--task generation --backend external``) one whose answers are made elsewhere and logged
-    with POST /v1/models/MODEL/generations."""
+    labelled data; a generative model served in process (--task generation) whose version 1 is
+    its base, or a LoRA adapter fitted on the prompt/response rows of --data; or (--task
+    generation --backend external) one whose answers are made elsewhere and logged with POST
+    /v1/models/MODEL/generations.
+
+    \b
+    Examples:
+      learnloop init --model sentiment --data reviews.csv --text-column text --label-column label
+      learnloop init --model sentiment --data yelp.tsv --no-header --text-column 0 \\
+          --label-column 1 --label-names 0=negative,1=positive
+      learnloop init --model innkeeper --task generation --system-prompt "You are an innkeeper."
+    """
     overrides: dict[str, Any] = {}
     if retrain_every is not None:
         overrides["retrain_every"] = retrain_every
@@ -150,6 +171,8 @@ def init(
         fail("a generative model reads prompt/response rows: give --prompt-column and --response-column")
     if not generative and (prompt_column or response_column):
         fail("--prompt-column and --response-column are for generative models (--task generation)")
+    if label_names is not None and (generative or data is None):
+        fail("--label-names names the label values of a classifier's --data")
     if data is not None:
         columns = (prompt_column or "prompt", response_column or "response") if generative else None
         source = FileSource(
@@ -158,6 +181,7 @@ def init(
             fmt=fmt,
             header=not no_header,
             quoting=quoting,
+            label_names=_label_names(label_names),
         )
     elif task == DEFAULT_TASK:
         fail("a classification model is created from labelled data: give --data, --text-column and --label-column")
@@ -177,6 +201,15 @@ def init(
 def _check_family_params(family: str, params: dict[str, Any]) -> None:
     try:
         get_family(family).resolve_params(params)
+    except LearnloopError as exc:
+        fail(exc.message)
+
+
+def _label_names(text: str | None) -> dict[str, str]:
+    from learnloop.datasets import parse_label_names
+
+    try:
+        return {} if text is None else parse_label_names(text)
     except LearnloopError as exc:
         fail(exc.message)
 
@@ -257,7 +290,7 @@ def _print_created(created: CreatedModel) -> None:
 
 def delete(
     home: HomeOpt,
-    model: ModelOpt,
+    model: NewModelOpt,
     database_url: DbOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: the model and all it holds are deleted.")] = False,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
@@ -284,14 +317,20 @@ def versions(
         typer.Option("--version", help="Show every metric of this version, with its intervals."),
     ] = None,
 ) -> None:
-    """List a model's versions with their metrics and verdicts (or one version in full)."""
+    """List a model's versions with their metrics and verdicts (or one version in full).
+
+    \b
+    Examples:
+      learnloop versions
+      learnloop versions --model sentiment --version 2   # every metric and every gate check
+    """
     with open_services(settings_for(home, database_url)) as services:
         if version is not None:
             show_version(services.registry.version(model, version))
             return
         table = Table(title=f"versions of {model}", caption="F1 (macro), AUC and ECE: on the golden set")
         for column in ("v", "status", "golden\nacc", "F1", "AUC", "ECE", "recent\nacc", "parent"):
-            table.add_column(column, no_wrap=True)
+            table.add_column(column)
         table.add_column("created")
         table.add_column("reason")
         for v in services.registry.versions(model):
@@ -306,9 +345,22 @@ def versions(
                 pct(v.metrics.get("recent", {}).get("accuracy")),
                 str(v.parent_version or "-"),
                 v.created_at.strftime("%Y-%m-%d %H:%M"),
-                (v.status_reason or "")[:120],
+                _version_reason(v),
             )
         console.print(table)
+
+
+def _version_reason(v: ModelVersion) -> str:
+    """Why the version is where it is, the deciding words first: a gate's verdict by its
+    headline (every check: ``versions --version N``), a later change by its own reason."""
+    reason = v.status_reason or ""
+    if v.verdict:
+        from learnloop.evaluation.headline import verdict_headline
+
+        headline = verdict_headline(v.verdict)
+        if reason.startswith(headline):
+            return f"{headline} (every check: learnloop versions --version {v.version})"
+    return reason
 
 
 def show_version(v: ModelVersion) -> None:
@@ -325,7 +377,13 @@ def show_version(v: ModelVersion) -> None:
 
 
 def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
-    """One screen: champion, live rollout, online accuracy, drift, policy, jobs, recent events."""
+    """One screen: champion, live rollout, online accuracy, drift, policy, jobs, recent events.
+
+    \b
+    Examples:
+      learnloop status
+      LEARNLOOP_HOME=./learnloop-demo/home learnloop status --model sentiment
+    """
     with open_services(settings_for(home, database_url)) as services:
         o = services.registry.overview(model)
         perf = services.performance.performance(model)
@@ -333,7 +391,7 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
         champion = next((v for v in o.versions if v.version == o.deployment.champion_version), None)
         console.rule(f"[bold]{model}[/] ({get_task(o.model.task).describe(o.model)}: {', '.join(o.model.labels)})")
         grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(style="bold")
         grid.add_column()
         if champion:
             grid.add_row(
@@ -373,17 +431,17 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
                 table.add_column(column)
             for j in jobs:
                 table.add_row(
-                    j.id[:8],
+                    short_id(j.id),
                     j.kind,
-                    j.status.value,
+                    job_status(j),
                     f"{j.progress:.0%}",
                     str(j.attempts),
                     j.requested_by,
-                    job_note(j)[:80],
+                    job_note(j),
                 )
             console.print(table)
         if o.recent_events:
-            console.print(events_table(o.recent_events, "recent events", reason_chars=100))
+            console.print(events_table(o.recent_events, "recent events"))
 
 
 def _rollout_line(r: Rollout) -> str:
@@ -433,10 +491,10 @@ def _drift_line(services: Services, model: str) -> str:
     return f"[red]{line}[/]" if check.drifted else line
 
 
-def events_table(events: list[Event], title: str, *, reason_chars: int) -> Table:
+def events_table(events: list[Event], title: str) -> Table:
     table = Table(title=title)
     for column in ("time", "event", "version", "actor"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(column)
     table.add_column("reason")
     for e in events:
         table.add_row(
@@ -444,7 +502,7 @@ def events_table(events: list[Event], title: str, *, reason_chars: int) -> Table
             e.kind,
             str(e.version or ""),
             e.actor,
-            (e.reason or "")[:reason_chars],
+            e.reason or "",
         )
     return table
 
@@ -463,7 +521,20 @@ def events(
         fail("--limit must be between 1 and 500")
     with open_services(settings_for(home, database_url)) as services:
         found = services.registry.events(model, limit, kinds=kind or None)
-        console.print(events_table(found, f"events of {model}", reason_chars=400))
+        if kind:
+            _warn_unknown_kinds(kind, {e.kind for e in services.registry.events(model, 500)})
+        console.print(events_table(found, f"events of {model}"))
+
+
+def _warn_unknown_kinds(kinds: list[str], present: set[str]) -> None:
+    """A ``--kind`` no event of the model has (a typo: ``promote`` for ``promoted``) is said, with
+    the kinds there are, rather than left to look like an empty trail."""
+    for unknown in (k for k in kinds if k not in present):
+        err_console.print(
+            f"[yellow]warning:[/] no {escape(unknown)!r} event among the newest 500; "
+            f"kinds there: {escape(', '.join(sorted(present)) or 'none')}",
+            soft_wrap=True,
+        )
 
 
 def promote(

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from learnloop.cli.common import console, fail
+from learnloop.cli.common import console, fail, print_how_to_run
 from learnloop.errors import LearnloopError
 from learnloop.replay.npc import NpcDemoConfig, run_npc_demo
 from learnloop.replay.npc.players import Encounter
@@ -150,13 +150,16 @@ def npc_demo(out: Path, port: int | None, serve: bool, seed: int, base: str | No
         fail(exc.message)
     print_npc_summary(result.summary, result.summary_path, result.plot_path)
     server = result.server
+    try_commands = ('generate "Are you an AI?" --max-new-tokens 32', "versions", "status")
     if server is None:
+        print_how_to_run(config.out / "home", *try_commands)
         return
     console.print(
-        f"\nThe server is still running on [bold]{server.url}[/] (API docs: {server.url}/docs). Try:\n"
+        f"\nThe server is still running on [bold]{server.url}[/] (API docs: {server.url}/docs). Ask it:\n"
         f"  curl -s -X POST {server.url}/v1/models/{MODEL}/generate -H 'content-type: application/json' "
-        '-d \'{"prompt": "Are you an AI?", "max_new_tokens": 32}\'\n'
-        f"  learnloop versions --home {config.out / 'home'} --model {MODEL}\n"
-        "Ctrl-C stops it."
+        '-d \'{"prompt": "Are you an AI?", "max_new_tokens": 32}\'',
+        soft_wrap=True,  # one line however narrow the terminal: it pastes
     )
+    print_how_to_run(config.out / "home", *try_commands)
+    console.print("Ctrl-C stops the server.")
     server.wait()

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from learnloop.cli.common import console, fail, parse_assignments, pct
+from learnloop.cli.common import console, fail, parse_assignments, pct, print_how_to_run
 from learnloop.cli.replay_progress import ConsoleObserver, observed, print_json, print_safety_and_files
-from learnloop.datasets.shipped import uci_sentiment_path
+from learnloop.cli.tables import Table
+from learnloop.datasets.shipped import UCI_LABEL_NAMES, uci_sentiment_path
 from learnloop.errors import LearnloopError
 from learnloop.replay import DataFile, Order, ReplayConfig, ReplayResult, UserModel, run_replay
 from learnloop.replay.service import MODES
@@ -227,6 +227,9 @@ def replay(
         print_summary(result)
 
 
+TRY = ("status", 'predict "The battery lasts all day"', "versions")  # what the demo's end suggests
+
+
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's home, summary and plots.")] = Path(
         "learnloop-demo"
@@ -264,7 +267,9 @@ def demo(
         fail("--task must be classification or generation (--base is for generation)")
 
     def shipped(domain: str) -> DataFile:
-        return DataFile(uci_sentiment_path(domain), "0", "1", "tsv", header=False, name=domain)
+        return DataFile(
+            uci_sentiment_path(domain), "0", "1", "tsv", header=False, name=domain, label_names=UCI_LABEL_NAMES
+        )
 
     console.print(
         "[bold]learnloop demo[/]: version 1 learns restaurant reviews (Yelp); then the traffic turns to phone "
@@ -297,13 +302,14 @@ def demo(
     print_summary(result)
     server = result.server
     if server is None:
+        print_how_to_run(config.out / "home", *TRY)
         return
-    home = config.out / "home"
     console.print(
-        f"\nThe server is still running on [bold]{server.url}[/] (API docs: {server.url}/docs). Try:\n"
+        f"\nThe server is still running on [bold]{server.url}[/] (API docs: {server.url}/docs). Ask it:\n"
         f"  curl -s -X POST {server.url}/v1/models/sentiment/predict -H 'content-type: application/json' "
-        '-d \'{"text": "The battery lasts all day"}\'\n'
-        f"  learnloop versions --home {home} --model sentiment\n"
-        "Ctrl-C stops it."
+        '-d \'{"text": "The battery lasts all day"}\'',
+        soft_wrap=True,  # one line however narrow the terminal: it pastes
     )
+    print_how_to_run(config.out / "home", *TRY)
+    console.print("Ctrl-C stops the server.")
     server.wait()

@@ -51,7 +51,7 @@ def _versus(name: str, c: dict[str, Any]) -> str:
 
 
 def print_generation_summary(summary: dict[str, Any], summary_path: Path, plot_path: Path, html_path: Path) -> None:
-    from rich.table import Table
+    from learnloop.cli.tables import Table
 
     held = summary["held_out"]
     data = summary["data"]

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for, write_file
+from learnloop.cli.tables import Table
 
 VersionOpt = Annotated[int, typer.Option("--version", "-v", min=1, help="Version number.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Directory to write the report into (made if missing).")]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from learnloop.cli.common import (
     ArtifactOpt,
@@ -21,6 +20,7 @@ from learnloop.cli.common import (
     pct,
     settings_for,
 )
+from learnloop.cli.tables import Table
 
 if TYPE_CHECKING:
     from learnloop.domain import Rollout
@@ -137,7 +137,7 @@ def list_(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
                 f"{r.share:.0%}",
                 f"{r.started_at:%m-%d %H:%M:%S}",
                 f"{r.ended_at:%m-%d %H:%M:%S}" if r.ended_at else "",
-                (r.reason or "")[:80],
+                r.reason or "",
             )
         console.print(table)
 

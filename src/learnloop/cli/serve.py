@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from learnloop.cli.common import (
@@ -74,7 +75,13 @@ def serve(
         typer.Option("--statement-timeout", min=0.1, help="Seconds before any database statement gives up (15)."),
     ] = None,
 ) -> None:
-    """Serve every model over HTTP, with an in-process worker."""
+    """Serve every model over HTTP, with an in-process worker.
+
+    \b
+    Examples:
+      learnloop serve
+      learnloop serve --home ./learnloop-home --port 8000 --api-key "$KEY"
+    """
     import uvicorn
 
     from learnloop.app import create_app
@@ -148,7 +155,13 @@ def retrain(
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
-    """Queue a retrain of a model (refused while one is queued or running)."""
+    """Queue a retrain of a model (refused while one is queued or running).
+
+    \b
+    Examples:
+      learnloop retrain --wait          # run it here and print the gate's verdict
+      learnloop retrain --model sentiment --reason "new labels from support"
+    """
     with open_services(settings_for(home, database_url, artifact_url=artifact_url, isolate_training=False)) as services:
         job = services.jobs.enqueue(model, "retrain", requested_by=actor(), reason=reason or "requested from the CLI")
         console.print(f"queued retrain job {job.id}")
@@ -179,9 +192,10 @@ def retrain(
         verdict = result["verdict"]
         colour = "green" if result["promoted"] else "yellow"
         outcome = "promoted" if result["promoted"] else verdict.get("decision", "rejected")
-        console.print(f"[{colour}]version {result['version']}: {outcome}[/]")
+        summary = result.get("summary") or f"version {result['version']}: {outcome}"
+        console.print(f"[{colour}]{escape(summary)}[/]", soft_wrap=True)
         for line in verdict.get("reasons", []):
-            console.print(f"  - {line}")
+            console.print(f"  - {escape(line)}")
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

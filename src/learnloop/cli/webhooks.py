@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from learnloop.cli.common import DbOpt, HomeOpt, console, fail, open_services, settings_for
+from learnloop.cli.tables import Table
 from learnloop.domain import DEFAULT_KINDS, DeliveryStatus
 
 app = typer.Typer(help="Webhooks that receive events (signed JSON or Slack messages).", no_args_is_help=True)
@@ -87,7 +87,7 @@ def deliveries(
                 str(d.attempts),
                 str(d.last_status_code or ""),
                 f"{d.next_attempt_at:%m-%d %H:%M:%S}" if pending and d.next_attempt_at else "",
-                escape((d.last_error or "")[:120]),
+                escape(d.last_error or ""),
             )
         console.print(table)
 

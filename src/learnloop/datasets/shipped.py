@@ -10,6 +10,9 @@ from learnloop.errors import DataError
 UCI_DOMAINS: tuple[str, ...] = ("yelp", "amazon_cells", "imdb")
 """Domains of the UCI "Sentiment Labelled Sentences" data, 500 positive + 500 negative each."""
 
+UCI_LABEL_NAMES: dict[str, str] = {"0": "negative", "1": "positive"}
+"""What the UCI files' label values mean (``--label-names 0=negative,1=positive``)."""
+
 
 def uci_sentiment_path(domain: str) -> Path:
     """Path of ``<domain>_labelled.txt``: TSV, no header, column "0" text, column "1" label 0/1.

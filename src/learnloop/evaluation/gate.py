@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from learnloop.evaluation.headline import compose_headline, p_text
 from learnloop.evaluation.metrics import paired_metric_differences
 from learnloop.policy import Policy
 
@@ -141,6 +142,7 @@ class Verdict:
     test: str = TEST_NAME
     alpha: float = 0.05
     comparisons: list[dict[str, Any]] = field(default_factory=list)
+    headline: str = ""  # the deciding words, first (``evaluation.headline``)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "decision": "promote" if self.passed else "reject"}
@@ -188,8 +190,9 @@ _GOLDEN_SECONDARY = (
 )
 
 
-def _secondary_checks(secondary: Mapping[str, Mapping[str, Any]], policy: Policy) -> tuple[bool, str | None]:
-    parts, ok = [], True
+def _secondary_checks(secondary: Mapping[str, Mapping[str, Any]], policy: Policy) -> list[tuple[bool, str]]:
+    """Each golden-set secondary metric judged: (passed, its paired difference and verdict)."""
+    checks = []
     for metric, field_name, direction, name in _GOLDEN_SECONDARY:
         margin = getattr(policy.gate, field_name)
         found = secondary.get(metric)
@@ -197,29 +200,32 @@ def _secondary_checks(secondary: Mapping[str, Mapping[str, Any]], policy: Policy
             continue
         low, high = found["ci"]
         passed = low > -margin if direction > 0 else high < margin
-        ok = ok and passed
-        parts.append(
-            f"{name} {found['difference']:+.3f} [{low:+.3f}, {high:+.3f}] "
-            + ("ok" if passed else f"NOT within the margin {margin:g}")
+        checks.append(
+            (
+                passed,
+                f"{name} {found['difference']:+.3f} [{low:+.3f}, {high:+.3f}] "
+                + ("ok" if passed else f"NOT within the margin {margin:g}"),
+            )
         )
-    if not parts:
-        return True, None
-    return ok, "golden set, paired bootstrap differences: " + "; ".join(parts)
+    return checks
 
 
-def _slice_checks(slices: Sequence[PairedComparison], policy: Policy) -> tuple[bool, list[str]]:
-    ok, reasons = True, []
+def _slice_checks(slices: Sequence[PairedComparison], policy: Policy) -> list[tuple[bool, str]]:
+    """Each slice judged: (passed, its reason); a slice too small to judge passes."""
+    checks = []
     for c in slices:
         if c.n < policy.gate.min_slice_examples:
-            reasons.append(f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, too small to judge")
+            checks.append((True, f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, too small to judge"))
             continue
         worse = c.difference < -policy.gate.slice_margin and c.p_worse < policy.gate.alpha
-        ok = ok and not worse
-        reasons.append(
-            f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, McNemar p(worse)={c.p_worse:.4f}: "
-            + (f"REGRESSES beyond {_pts(-policy.gate.slice_margin)}" if worse else "no regression shown")
+        checks.append(
+            (
+                not worse,
+                f"slice {c.set_name} (n={c.n}): {_pts(c.difference)}, McNemar p(worse)={c.p_worse:.4f}: "
+                + (f"REGRESSES beyond {_pts(-policy.gate.slice_margin)}" if worse else "no regression shown"),
+            )
         )
-    return ok, reasons
+    return checks
 
 
 def judge(
@@ -232,6 +238,13 @@ def judge(
 ) -> Verdict:
     reasons: list[str] = []
     golden_ok = golden.n > 0 and golden.ci_low > -policy.gate.golden_margin
+    deciding = [
+        (
+            golden_ok,
+            f"golden set {'non-inferior' if golden_ok else 'NOT shown non-inferior'} ({_pts(golden.difference)}, "
+            f"CI low {_pts(golden.ci_low)} vs margin {_pts(-policy.gate.golden_margin)}, n={golden.n})",
+        )
+    ]
     reasons.append(
         f"golden set (n={golden.n}): {_pts(golden.difference)}, "
         f"{golden.confidence:.0%} CI [{_pts(golden.ci_low)}, {_pts(golden.ci_high)}]; "
@@ -245,6 +258,13 @@ def judge(
             f"recent feedback: {n} labelled examples judged by forward chaining; "
             f"{policy.gate.min_recent_examples} required to show an improvement"
         )
+        deciding.append(
+            (
+                False,
+                f"recent feedback too little to show an improvement "
+                f"(n={n}, {policy.gate.min_recent_examples} required)",
+            )
+        )
     else:
         recent_ok = recent.difference > policy.gate.min_recent_gain and recent.p_better < policy.gate.alpha
         reasons.append(
@@ -253,15 +273,30 @@ def judge(
             f"McNemar exact one-sided p={recent.p_better:.4f} vs alpha {policy.gate.alpha}: "
             + ("better" if recent_ok else "NOT shown better")
         )
-    secondary_ok, secondary_reason = _secondary_checks(golden_secondary or {}, policy)
-    if secondary_reason:
-        reasons.append(secondary_reason)
-    slices_ok, slice_reasons = _slice_checks(slices, policy)
-    reasons += slice_reasons
+        deciding.append(
+            (
+                recent_ok,
+                f"recent feedback {'better' if recent_ok else 'NOT shown better'} ({_pts(recent.difference)}, "
+                f"McNemar {p_text(recent.p_better)}, n={recent.n})",
+            )
+        )
+    secondary = _secondary_checks(golden_secondary or {}, policy)
+    if secondary:
+        reasons.append("golden set, paired bootstrap differences: " + "; ".join(text for _, text in secondary))
+        deciding += [(ok, f"golden {text}") for ok, text in secondary if not ok]
+    slice_checks = _slice_checks(slices, policy)
+    reasons += [text for _, text in slice_checks]
+    deciding += [(ok, text) for ok, text in slice_checks if not ok]
     comparisons = [golden.to_dict()] + ([recent.to_dict()] if recent is not None else [])
     comparisons += [c.to_dict() for c in slices]
-    passed = golden_ok and recent_ok and secondary_ok and slices_ok
-    return Verdict(passed=passed, reasons=reasons, alpha=policy.gate.alpha, comparisons=comparisons)
+    passed = all(ok for ok, _ in deciding)
+    return Verdict(
+        passed=passed,
+        reasons=reasons,
+        alpha=policy.gate.alpha,
+        comparisons=comparisons,
+        headline=compose_headline(deciding, passed),
+    )
 
 
 @dataclass(frozen=True)

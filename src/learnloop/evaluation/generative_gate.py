@@ -48,6 +48,7 @@ from learnloop.evaluation.bootstrap import (
     ratio_statistic,
 )
 from learnloop.evaluation.gate import paired_outcomes
+from learnloop.evaluation.headline import compose_headline
 from learnloop.policy import Policy
 
 TIE = 1e-9  # a margin this close to zero is a tie: the pair is not right
@@ -338,9 +339,16 @@ def compare_generators(
         reasons.insert(1, fallback.reason)  # beside the preference check it stands in for
         preference_ok = bool(fallback.passed)
     passed = preference_ok and checks["nll"].passed is not False and checks["judge"].passed is not False
+    preference_check = checks["preference" if pairs >= policy.gate.min_preference_pairs else "preference_fallback"]
+    deciding = [(preference_ok, preference_check.reason)] + [
+        (checks[name].passed is not False, checks[name].reason)
+        for name in ("nll", "judge")
+        if checks[name].passed is not None
+    ]
     return {
         "passed": passed,
         "decision": "promote" if passed else "reject",
+        "headline": compose_headline(deciding, passed),
         "reasons": reasons,
         "test": TEST_NAME,
         "alpha": policy.gate.alpha,

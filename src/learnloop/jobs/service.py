@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from learnloop.clock import Clock
 from learnloop.domain import Job, JobStatus
-from learnloop.errors import ConflictError, NotFoundError, NotSupportedError
+from learnloop.errors import ConflictError, NotFoundError, NotSupportedError, ValidationError
 from learnloop.families import get_family
-from learnloop.ids import new_id
+from learnloop.ids import MIN_SUFFIX, new_id
 from learnloop.jobs.leases import Lease
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -136,6 +136,30 @@ class JobService:
     def get(self, job_id: str) -> Job:
         with self.db.read() as conn:
             return job_repo.get_job(conn, job_id)
+
+    def find(self, id_or_suffix: str) -> Job:
+        """A job by its id, or by a unique end of it (``short_id`` shows one): UUIDv7 ids share
+        their start (the time), so a person names a job by its end. ``NotFoundError`` when
+        none matches; ``ValidationError`` when the end is too short or several jobs share it."""
+        given = id_or_suffix.strip().lower()
+        if len(given) < MIN_SUFFIX or not set(given) <= set("0123456789abcdef-"):
+            raise ValidationError(
+                f"{id_or_suffix!r} is not a job id: give the id or its last {MIN_SUFFIX} or more characters "
+                "(learnloop jobs list)",
+                field="job_id",
+            )
+        with self.db.read() as conn:
+            found = job_repo.jobs_ending_with(conn, given, limit=5)
+        if not found:
+            raise NotFoundError(f"no job id ends with {given!r}", field="job_id")
+        exact = [job for job in found if job.id == given]
+        if len(found) > 1 and not exact:
+            raise ValidationError(
+                f"{len(found)}{'+' if len(found) == 5 else ''} jobs end with {given!r} "
+                f"({', '.join(job.id for job in found)}); give more of the id",
+                field="job_id",
+            )
+        return (exact or found)[0]
 
     def list(self, model: str | None = None, limit: int = 20) -> list[Job]:
         with self.db.read() as conn:

@@ -8,11 +8,12 @@ caller can fix: ``data`` (the file or the rows), ``text_column``, ``label_column
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from learnloop.curation import split_golden
+from learnloop.datasets.label_names import rename_labels
 from learnloop.datasets.readers import EMPTY_TEXT, MISSING_LABEL, SUPPORTED_FORMATS, read_labelled
 from learnloop.errors import DataError, ValidationError
 
@@ -33,6 +34,7 @@ class FileSource:
     header: bool = True
     quoting: str | None = None
     name: str | None = None  # how messages and the model's source name it (an upload's file name)
+    label_names: Mapping[str, str] = field(default_factory=dict)  # label value -> the name the model uses
 
     @property
     def described(self) -> str:
@@ -121,7 +123,8 @@ def _read(source: DataSource) -> tuple[Rows, dict[str, int]]:
         where = {source.text_column: "text_column", source.label_column: "label_column"}.get(exc.field or "", "data")
         message = exc.message.replace(str(source.path), source.described)
         raise DataError(message, field=where) from None
-    return list(zip(data.texts, data.labels, strict=True)), data.skipped
+    labels = rename_labels(data.labels, source.label_names, source.described)
+    return list(zip(data.texts, labels, strict=True)), data.skipped
 
 
 def _clean_rows(given: Sequence[tuple[str, str]]) -> tuple[Rows, dict[str, int]]:

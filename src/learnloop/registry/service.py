@@ -34,6 +34,7 @@ from learnloop.domain import (
     VersionStatus,
 )
 from learnloop.errors import ConflictError, GateRejectedError, NotFoundError, ValidationError
+from learnloop.evaluation.headline import verdict_headline
 from learnloop.families import get_family
 from learnloop.families.manifest import check_servable
 from learnloop.policy import Policy
@@ -375,10 +376,9 @@ class RegistryService:
         if target.status == VersionStatus.FAILED:
             raise ConflictError(f"version {version} of {model!r} failed to train and cannot be {action}")
         if not force and target.verdict is not None and not target.verdict.get("passed", True):
-            reasons = [str(r) for r in target.verdict.get("reasons", [])]
-            failing = "; ".join([r for r in reasons if "NOT" in r] or reasons) or "no reason recorded"
             raise GateRejectedError(
-                f"version {version} of {model!r} was rejected by the gate ({failing}); "
+                f"version {version} of {model!r} was rejected by the gate: "
+                f"{verdict_headline(target.verdict).removeprefix('rejected: ')}; "
                 f'force it (--force, or "force": true) to have it {action} anyway'
             )
         # Refuse before switching anything if the artifact does not load (none: answers made elsewhere).

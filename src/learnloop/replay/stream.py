@@ -7,13 +7,14 @@ reviews is a domain shift at the boundary. Inside a segment the order is kept, s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
+from learnloop.datasets.label_names import rename_labels
 from learnloop.datasets.readers import read_labelled
 from learnloop.errors import ValidationError
 
@@ -35,6 +36,7 @@ class DataFile:
     header: bool = True
     quoting: str | None = None
     name: str | None = None  # the segment's name; default: the file's stem
+    label_names: Mapping[str, str] = field(default_factory=dict)  # label value -> the name the model uses
 
     @property
     def segment_name(self) -> str:
@@ -54,7 +56,7 @@ class DataFile:
             header=self.header,
             quoting=self.quoting,
         )
-        return data.texts, data.labels
+        return data.texts, rename_labels(data.labels, self.label_names, str(self.path))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from learnloop import __version__
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
+from learnloop.evaluation.headline import verdict_headline
 from learnloop.families import get_family
 from learnloop.families.causal_lm.tuning import import_stack
 from learnloop.registry.service import RegistryService
@@ -50,6 +51,19 @@ class RetrainOutcome:
     verdict: dict[str, Any]
     snapshot: str
     rollout: int | None = None  # the rollout that puts it on live traffic (canary, shadow, ab)
+    strategy: str = "swap"  # how a version that passed reaches traffic
+
+    @property
+    def summary(self) -> str:
+        """One line, the deciding words first: what became of the candidate, and why."""
+        headline = verdict_headline(self.verdict)
+        if self.promoted:
+            return f"version {self.version} promoted; {headline}"
+        if self.rollout is not None:
+            return f"version {self.version} on {self.strategy} rollout {self.rollout}; {headline}"
+        if not self.verdict.get("passed", True):
+            return f"version {self.version} {headline}"  # "version 3 rejected: ..."
+        return f"version {self.version} not promoted (auto-promotion is off); {headline}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +72,7 @@ class RetrainOutcome:
             "rollout": self.rollout,
             "verdict": self.verdict,
             "snapshot": self.snapshot,
+            "summary": self.summary,
         }
 
 
@@ -218,9 +233,10 @@ class TrainingService:
             "decision": "promote",
             "reasons": ["no champion to compare with"],
         }
-        version = self.register(inputs, candidate, actor=actor, reason="; ".join(verdict["reasons"]))
+        reason = "; ".join([verdict_headline(verdict), *verdict["reasons"]])  # the deciding words first
+        version = self.register(inputs, candidate, actor=actor, reason=reason)
         promoted, rollout = self.deploy(inputs, version, verdict["reasons"])
         strategy = inputs.model.policy.rollout.strategy
-        outcome = "promoted" if promoted else f"on {strategy} rollout {rollout}" if rollout else version.status.value
-        progress(1.0, f"version {version.version} {outcome}")
-        return RetrainOutcome(version.version, promoted, verdict, candidate.snapshot_hash, rollout)
+        outcome = RetrainOutcome(version.version, promoted, verdict, candidate.snapshot_hash, rollout, strategy)
+        progress(1.0, outcome.summary)
+        return outcome

@@ -71,6 +71,15 @@ def get_job(conn: Connection, job_id: str, *, for_update: bool = False) -> Job:
     return _job(row)
 
 
+def jobs_ending_with(conn: Connection, suffix: str, limit: int) -> list[Job]:
+    """Jobs whose id ends with ``suffix`` (hexadecimal digits and dashes only: nothing a LIKE
+    pattern reads as a wildcard), at most ``limit``."""
+    if not set(suffix) <= set("0123456789abcdef-"):
+        raise ValueError(f"not a job id suffix: {suffix!r}")
+    q = select(t.jobs).where(t.jobs.c.id.like(f"%{suffix}")).order_by(t.jobs.c.created_at.desc()).limit(limit)
+    return [_job(r) for r in conn.execute(q).mappings()]
+
+
 def list_jobs(conn: Connection, model: str | None = None, limit: int = 20) -> list[Job]:
     q = select(t.jobs).order_by(t.jobs.c.created_at.desc()).limit(limit)
     if model is not None:
