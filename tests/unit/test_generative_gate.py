@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learnloop.dashboard.views import verdict_headline
 from learnloop.evaluation.generative_gate import (
     JudgeScores,
     NllScores,
     PreferenceScores,
     compare_generators,
 )
+from learnloop.evaluation.headline import verdict_headline
 from learnloop.policy import Policy
 
 RNG_SEED = 7
@@ -138,7 +138,7 @@ def test_without_enough_pairs_only_a_trusted_judge_showing_it_better_passes() ->
     assert not compare_generators(None, nll(), judged(0.0), Policy())["passed"]
     untrusted = compare_generators(None, nll(), judged(0.1, auc=0.55), Policy())
     assert not untrusted["passed"] and "AUC is unknown or below 0.6" in untrusted["reasons"][1]
-    assert verdict_headline(untrusted).startswith("fewer than 20 held-out preference pairs")
+    assert verdict_headline(untrusted).startswith("rejected: fewer than 20 held-out preference pairs")
     assert not compare_generators(None, nll(), judged(0.1, auc=None), Policy())["passed"]
     # the few pairs there are point the other way: the judge cannot outvote them
     few_worse = pairs(wins=1, losses=2, both_right=3)

@@ -73,3 +73,13 @@ def test_a_verdict_stored_before_headlines_gets_one_from_its_failing_reasons() -
 
 def test_p_values_read_as_a_person_reads_them() -> None:
     assert [p_text(p) for p in (0.7256, 0.05, 0.0123, 0.00049)] == ["p=0.73", "p=0.05", "p=0.012", "p<0.001"]
+
+
+def test_the_dashboard_shows_the_stored_headline_beside_its_badge() -> None:
+    from learnloop.dashboard.views import verdict_words
+
+    both = "rejected: golden set NOT shown non-inferior (...); recent feedback NOT shown better (...)"
+    assert verdict_words({"passed": False, "headline": both, "reasons": ["a", "b"]}) == both.removeprefix("rejected: ")
+    old = {"passed": False, "reasons": ["golden set: non-inferior", "recent feedback: NOT shown better"]}
+    assert verdict_words(old) == "recent feedback: NOT shown better"  # the failing check, not the first reason
+    assert verdict_words({"passed": True, "reasons": []}) == ""  # the badge says it all

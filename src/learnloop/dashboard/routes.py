@@ -56,7 +56,7 @@ def environment() -> Environment:
     env.filters["signed"] = lambda v, digits=3: "-" if v is None else f"{v:+.{digits}f}"
     env.filters["when"] = lambda v: "-" if v is None else f"{v:%Y-%m-%d %H:%M:%S}"
     env.filters["short"] = lambda v, n=12: "-" if v is None else str(v)[:n]
-    env.filters["headline"] = views.verdict_headline
+    env.filters["headline"] = views.verdict_words
     env.filters["chain"] = lambda versions: " ← ".join(f"v{v}" for v in versions)
     return env
 

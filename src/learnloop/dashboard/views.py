@@ -13,6 +13,7 @@ from learnloop.dashboard import charts, comparison, panels
 from learnloop.dashboard.feedback import recent_feedback
 from learnloop.dashboard.generation import generation_panels
 from learnloop.domain import Event, ModelVersion, Rollout
+from learnloop.evaluation.headline import verdict_headline
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.registry.service import ModelOverview
 from learnloop.services import Services
@@ -34,13 +35,15 @@ def _interval(metrics: dict[str, Any] | None) -> charts.Interval | None:
     return charts.Interval(metrics["accuracy"], ci[0], ci[1])
 
 
-def verdict_headline(verdict: dict[str, Any]) -> str:
-    """The reason to show first: for a failed verdict, the first check that failed."""
-    reasons = [str(r) for r in verdict.get("reasons") or []]
-    if not verdict.get("passed"):
-        failed = [r for r in reasons if "NOT " in r or "required" in r or "fail" in r.lower()]
-        reasons = failed + reasons
-    return reasons[0] if reasons else ""
+def verdict_words(verdict: dict[str, Any]) -> str:
+    """A stored verdict's headline (``evaluation.headline``: the deciding checks) without its
+    leading ``passed:`` / ``rejected:``, which the page shows beside it as a badge."""
+    head = verdict_headline(verdict)
+    for outcome in ("passed", "rejected"):
+        if head == outcome:
+            return ""
+        head = head.removeprefix(f"{outcome}: ")
+    return head
 
 
 def champion_periods(events: Sequence[Event], now: datetime) -> tuple[list[charts.ChampionPeriod], list[charts.Marker]]:
@@ -79,7 +82,7 @@ def champion_periods(events: Sequence[Event], now: datetime) -> tuple[list[chart
 def gate_rejections(versions: Sequence[ModelVersion]) -> list[charts.Marker]:
     """A marker at each version the offline gate judged and failed."""
     return [
-        charts.Marker(v.created_at, "rejected", f"v{v.version} rejected by the gate: {verdict_headline(v.verdict)}")
+        charts.Marker(v.created_at, "rejected", f"v{v.version} rejected by the gate: {verdict_words(v.verdict)}")
         for v in versions
         if v.verdict and not v.verdict.get("passed")
     ]
