@@ -9,7 +9,9 @@
   Brier and ECE), with what changed in their parameters and how their lineages meet.
 
 Versions are immutable and so is the golden set once made: each version's scores are kept
-(the newest ``SCORE_CACHE`` of them), so a page drawn twice scores once. Only classifiers have
+(the newest ``SCORE_CACHE`` of them, under its artifact and the golden set's content, so a
+model deleted and made again under its name is scored afresh), so a page drawn twice scores
+once. Only classifiers have
 these plots; a generative model's versions are refused with a clear error.
 """
 
@@ -92,7 +94,7 @@ class VersionReports:
     def __init__(self, db: Database, store: ArtifactStore) -> None:
         self.db = db
         self.store = store
-        self._scores: OrderedDict[tuple[str, int], _Scores] = OrderedDict()
+        self._scores: OrderedDict[tuple[str, int, str | None, int], _Scores] = OrderedDict()
         self._lock = threading.Lock()
 
     def report(self, model: str, version: int) -> VersionReport:
@@ -161,10 +163,10 @@ class VersionReports:
         )
 
     def _scored(self, spec: Model, v: ModelVersion, golden: list[tuple[str, str]]) -> _Scores:
-        key = (spec.name, v.version)
+        key = (spec.name, v.version, v.artifact_uri, hash(tuple(golden)))
         with self._lock:
             found = self._scores.get(key)
-            if found is not None and len(found.truth) == len(golden):
+            if found is not None:
                 self._scores.move_to_end(key)
                 return found
         predictor = load_predictor(self.store, v.artifact_uri)
