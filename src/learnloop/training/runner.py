@@ -71,7 +71,11 @@ class ChildProcessRunner:
         self._lock = threading.Lock()
 
     def _started(self) -> ProcessPoolExecutor:
-        """The pool, started if it is not; under ``_lock``."""
+        """The pool, started if it is not (or if its process died: killed, out of memory, a
+        crash in ``warm``'s function; the pool then refuses all work); under ``_lock``."""
+        if self._pool is not None and getattr(self._pool, "_broken", False):  # no public flag
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
