@@ -4,7 +4,6 @@ were scored for: a model deleted and made again under its name is scored afresh.
 from __future__ import annotations
 
 from conftest import uci_rows
-
 from learnloop.curation import split_golden
 from learnloop.policy import Policy
 from learnloop.services import Services
