@@ -91,3 +91,28 @@ def test_the_candidate_starts_from_the_champion_where_its_family_can(tmp_path: P
     assert not np.array_equal(scratch.candidate_proba["golden"], first.candidate_proba["golden"])
     candidate = load_predictor(open_store(tmp_path.as_uri()), second.artifact_uri)
     assert isinstance(candidate, IncrementalPredictor) and len(candidate.seen) == len(set(spec(tmp_path, "x").texts))
+
+
+def test_a_champion_that_learnt_erased_data_is_not_continued(tmp_path: Path) -> None:
+    """An incremental candidate continued from its champion keeps the champion's replay buffer;
+    once a subject's data is erased the retrain starts afresh, so none of it lives on."""
+    from dataclasses import replace
+
+    from learnloop.artifacts import open_store
+    from learnloop.families.incremental import IncrementalPredictor
+    from learnloop.families.manifest import load_predictor
+
+    base = replace(spec(tmp_path, "v1"), family="incremental")
+    erased = set(base.texts[:100])
+    first = fit_and_score(base)
+    kept = replace(base, texts=base.texts[100:], labels=base.labels[100:], champion_uri=first.artifact_uri)
+    store = open_store(tmp_path.as_uri())
+
+    def replayed(key: str, **changes: object) -> set[str]:
+        result = fit_and_score(replace(kept, artifact_key=key, **changes))  # type: ignore[arg-type]
+        predictor = load_predictor(store, result.artifact_uri)
+        assert isinstance(predictor, IncrementalPredictor)
+        return set(predictor.replay.texts)
+
+    assert replayed("v2") & erased  # continued: the champion's buffer holds texts gone from the data
+    assert not replayed("v3", continue_champion=False) & erased

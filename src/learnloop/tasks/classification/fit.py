@@ -33,6 +33,9 @@ class TrainSpec:
     artifact_url: str  # the store, opened here from its URL (settings.artifact_url)
     artifact_key: str
     champion_uri: str | None = None
+    # Whether the candidate may start from the champion (``ModelFamily.fit``'s ``previous``):
+    # not when the champion learnt from data erased since (it would carry that data on).
+    continue_champion: bool = True
     seed: int = 0
     manifest_extra: dict[str, Any] = field(default_factory=dict)
     latency_set: str = "golden"  # eval set whose first texts time the candidate's predict_one
@@ -119,6 +122,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
     family = get_family(spec.family)
     # The champion is loaded first: a family may start from it (``ModelFamily.fit``'s ``previous``).
     old = None if spec.champion_uri is None else load_predictor(store, spec.champion_uri)
+    previous = old if spec.continue_champion else None
     started = time.perf_counter()
     predictor = family.fit(
         spec.texts,
@@ -127,7 +131,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
         params=spec.params,
         sample_weight=spec.weights,
         seed=spec.seed,
-        previous=old,
+        previous=previous,
     )
     train_seconds = time.perf_counter() - started
     uri = save_predictor(store, spec.artifact_key, spec.family, predictor, spec.manifest_extra)
@@ -137,7 +141,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
         if not (spec.folds and name == spec.folds_set)  # the final model trained on those
     }
     if spec.folds:
-        candidate[spec.folds_set] = _forward_chained(family, spec, old)
+        candidate[spec.folds_set] = _forward_chained(family, spec, previous)
     drift_uri, drift_error = _drift_reference(store, spec, predictor, candidate)
     latency_ms = _predict_one_latency_ms(predictor, spec.eval_sets.get(spec.latency_set, [])[: spec.latency_samples])
     champion = None

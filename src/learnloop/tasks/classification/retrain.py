@@ -126,6 +126,8 @@ def fit(inputs: RetrainInputs, snapshot: Snapshot) -> TrainResult:
             artifact_url=inputs.artifact_url,
             artifact_key=inputs.artifact_key,
             champion_uri=None if inputs.champion is None else inputs.champion.artifact_uri,
+            # an erased subject's data must not live on in a version continued from one that learnt it
+            continue_champion=inputs.champion is None or not inputs.champion.erasures,
             manifest_extra={"model": model.name, "snapshot": snapshot.hash},
             folds=[FoldSpec(fold.train, fold.evaluate) for fold in snapshot.folds],
             weights=weights(snapshot, model.policy.curation.feedback_weight),
