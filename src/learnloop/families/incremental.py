@@ -11,6 +11,8 @@ forgetting what the old data taught. The features need no fitting (``HashingVect
 an update's cost is the new examples', whatever was trained before. A version keeps the
 hashes of every text it trained on and a bounded, uniformly sampled replay buffer
 (``replay_size`` examples). An update is still a candidate: the gate judges it like any other.
+A champion that learnt from data erased since is not continued (the retrain passes no
+``previous``: ``TrainSpec.continue_champion``), so an erased subject's texts leave its buffer.
 """
 
 from __future__ import annotations
