@@ -345,7 +345,7 @@ def versions(
                 pct(v.metrics.get("recent", {}).get("accuracy")),
                 str(v.parent_version or "-"),
                 v.created_at.strftime("%Y-%m-%d %H:%M"),
-                _version_reason(v),
+                escape(_version_reason(v)),
             )
         console.print(table)
 
@@ -371,7 +371,7 @@ def show_version(v: ModelVersion) -> None:
         + (f", trained in {v.train_seconds:.2f}s" if v.train_seconds is not None else "")
     )
     if v.status_reason:
-        console.print(f"reason: {v.status_reason}")
+        console.print(f"reason: {escape(v.status_reason)}")
     for table in version_tables(v):
         console.print(table)
 
@@ -501,8 +501,8 @@ def events_table(events: list[Event], title: str) -> Table:
             e.created_at.strftime("%m-%d %H:%M:%S") if e.created_at else "",
             e.kind,
             str(e.version or ""),
-            e.actor,
-            e.reason or "",
+            escape(e.actor),
+            escape(e.reason or ""),
         )
     return table
 
