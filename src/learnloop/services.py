@@ -91,16 +91,21 @@ class Services:
         self._routing_thread.start()
         if worker:
             self.worker.start()
-            try:
-                self.training.warm()
-            except Exception:  # a training process that cannot start now fails the first retrain instead
-                log.exception("warming the training process failed")
+            self._warm_training()
 
     def run_worker(self) -> None:
         """Be a worker process and nothing else (``learnloop worker``): jobs, triggers,
         rollouts, drift checks and notifications, in this thread until stopped. No ingest
         writer, shadow runner, loaded models or route polling: those serve requests."""
+        self._warm_training()
         self.worker.run_forever()
+
+    def _warm_training(self) -> None:
+        """Where retrains run (a worker), the training process is started ahead of the first."""
+        try:
+            self.training.warm()
+        except Exception:  # a training process that cannot start now fails the first retrain instead
+            log.exception("warming the training process failed")
 
     def _poll_routes(self) -> None:
         while not self._stop.wait(self.settings.routing_poll_seconds):

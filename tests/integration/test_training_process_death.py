@@ -1,13 +1,16 @@
-"""The training process dying (killed, out of memory) fails the fit it ran, never the ones after."""
+"""The training process: started ahead of the first fit (``warm``); its death (killed, out of
+memory) fails the fit it ran, never the ones after."""
 
 from __future__ import annotations
 
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from pathlib import Path
 
 import pytest
 
 from learnloop.training.runner import ChildProcessRunner
-from training_gate import die, double
+from training_gate import die, double, pid, record_pid
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -18,5 +21,14 @@ def test_a_fit_after_the_training_process_died_runs_in_a_fresh_one() -> None:
         with pytest.raises(BrokenProcessPool):
             runner.run(die, None)
         assert runner.run(double, 21) == 42
+    finally:
+        runner.close()
+
+
+def test_warm_starts_the_training_process_the_first_fit_then_runs_in(tmp_path: Path) -> None:
+    runner = ChildProcessRunner()
+    try:
+        runner.warm(partial(record_pid, tmp_path / "warm.pid"))
+        assert runner.run(pid, None) == int((tmp_path / "warm.pid").read_text())
     finally:
         runner.close()
