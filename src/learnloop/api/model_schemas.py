@@ -11,6 +11,7 @@ from learnloop.api.examples import CREATE_MODEL_JSON, CREATE_MODEL_UPLOAD
 from learnloop.api.schemas import ModelDetail
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY, ModelFamily
+from learnloop.families.base import family_listing
 from learnloop.feedback.items import label_str
 from learnloop.models import CreatedModel, DeletionReport, FileSource, NewModel, RowsSource
 from learnloop.tasks import DEFAULT_TASK
@@ -153,8 +154,7 @@ class FamilyPublic(BaseModel):
 
     @classmethod
     def of(cls, family: ModelFamily) -> FamilyPublic:
-        params = [ParamPublic(**vars(spec)) for spec in family.parameters()]
-        return cls(family=family.key, task=family.task, summary=family.summary, parameters=params)
+        return cls.model_validate(family_listing(family))
 
 
 class CreationData(BaseModel):

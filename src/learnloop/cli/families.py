@@ -11,6 +11,7 @@ from rich.markup import escape
 from learnloop.cli.common import console
 from learnloop.cli.tables import Table
 from learnloop.families import FAMILIES
+from learnloop.families.base import family_listing
 
 
 def families(
@@ -19,18 +20,7 @@ def families(
     """List the model families (init --family NAME) with their parameters (--param KEY=VALUE),
     types and defaults."""
     if as_json:
-        listed = [
-            {
-                "family": family.key,
-                "task": family.task,
-                "summary": family.summary,
-                "parameters": [
-                    {"name": p.name, "type": p.type, "default": p.default, "description": p.description}
-                    for p in family.parameters()
-                ],
-            }
-            for family in FAMILIES.values()
-        ]
+        listed = [family_listing(family) for family in FAMILIES.values()]
         console.print_json(json.dumps(listed))
         return
     for family in FAMILIES.values():

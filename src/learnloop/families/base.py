@@ -10,7 +10,7 @@ hashes) and refuses to load a mismatch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -85,3 +85,14 @@ class ModelFamily(Protocol):
     def save(self, predictor: Predictor, directory: Path) -> None: ...
 
     def load(self, directory: Path) -> Predictor: ...
+
+
+def family_listing(family: ModelFamily) -> dict[str, Any]:
+    """A family as ``learnloop families --json`` and ``GET /v1/families`` list it: key, task,
+    summary and every parameter (``ParamSpec``)."""
+    return {
+        "family": family.key,
+        "task": family.task,
+        "summary": family.summary,
+        "parameters": [asdict(p) for p in family.parameters()],
+    }
