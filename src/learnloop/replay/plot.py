@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,16 +129,22 @@ def write_learning_curve(
     title: str,
 ) -> tuple[Path, Path]:
     """Write ``learning_curve.png`` and ``report.html`` into ``out``; returns their paths."""
+    fig = _figure(trace, static, oracle, window, title)
+    return write_figure_and_page(fig, out, lambda svg: _html(title, svg, summary))
+
+
+def write_figure_and_page(fig: Any, out: Path, page_of: Callable[[str], str]) -> tuple[Path, Path]:
+    """``fig`` as ``learning_curve.png`` and ``report.html`` (``page_of`` the figure's SVG text)
+    in ``out``, the figure closed; returns their paths. Every replay writes its report so."""
     import matplotlib.pyplot as plt
 
-    fig = _figure(trace, static, oracle, window, title)
     png = out / "learning_curve.png"
     fig.savefig(png, dpi=120)
     svg = io.StringIO()
     fig.savefig(svg, format="svg")
     plt.close(fig)
     page = out / "report.html"
-    page.write_text(_html(title, svg.getvalue(), summary), encoding="utf-8")
+    page.write_text(page_of(svg.getvalue()), encoding="utf-8")
     return png, page
 
 

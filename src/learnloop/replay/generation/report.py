@@ -10,7 +10,6 @@ the stream, its retrains marked where they were triggered."""
 from __future__ import annotations
 
 import html
-import io
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from learnloop.replay.generation.evaluate import accuracy, gap_closed, paired
-from learnloop.replay.plot import PAGE_STYLE
+from learnloop.replay.plot import PAGE_STYLE, write_figure_and_page
 
 if TYPE_CHECKING:
     from learnloop.replay.generation.baselines import Oracle
@@ -197,14 +196,4 @@ def _html(summary: Mapping[str, Any], svg: str) -> str:
 
 def write_report(summary: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
     """Write ``learning_curve.png`` and ``report.html`` into ``out``; returns their paths."""
-    import matplotlib.pyplot as plt
-
-    fig = _figure(summary)
-    png = out / "learning_curve.png"
-    fig.savefig(png, dpi=120)
-    svg = io.StringIO()
-    fig.savefig(svg, format="svg")
-    plt.close(fig)
-    page = out / "report.html"
-    page.write_text(_html(summary, svg.getvalue()), encoding="utf-8")
-    return png, page
+    return write_figure_and_page(_figure(summary), out, lambda svg: _html(summary, svg))
