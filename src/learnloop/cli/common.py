@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator
@@ -187,18 +188,20 @@ def learnloop_command() -> tuple[str, str | None]:
     if on_path is not None and (not script.exists() or Path(on_path).resolve() == script.resolve()):
         return "learnloop", None
     activate = here / "activate"
-    command = str(script) if script.exists() else f"{sys.executable} -m learnloop"
-    return command, (f"source {activate}" if activate.exists() else None)
+    command = shlex.quote(str(script)) if script.exists() else f"{shlex.quote(sys.executable)} -m learnloop"
+    return command, (f"source {shlex.quote(str(activate))}" if activate.exists() else None)
 
 
 def print_how_to_run(home: Path, *commands: str) -> None:
     """The lines that run ``learnloop`` ``commands`` on ``home`` from another terminal, exactly."""
     command, activate = learnloop_command()
-    lines = [f"export LEARNLOOP_HOME={home.resolve()}"]
+    lines = [f"export LEARNLOOP_HOME={shlex.quote(str(home.resolve()))}"]
     if activate is not None:
         lines.append(f"{activate}   # or run {command} in full")
         command = "learnloop"
     lines += [f"{command} {line}" for line in commands]
     console.print(
-        "Look at the model from another terminal:\n" + "\n".join(f"  {line}" for line in lines), soft_wrap=True
+        "Look at the model from another terminal:\n" + "\n".join(f"  {line}" for line in lines),
+        soft_wrap=True,
+        markup=False,
     )
