@@ -190,7 +190,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     if migrate:
         upgrade(db, home_artifacts=settings.home_artifacts_dir)
     metrics = Metrics()
-    generators = LocalGeneratorPool(store, settings.bases_dir, settings.generation)
+    generators = LocalGeneratorPool(store, settings.bases_dir, settings.generation, metrics.generation)
     cache = ModelCache(db, store, generators)
     specs = ModelSpecs(db, ttl=settings.routing_poll_seconds)
 

@@ -8,6 +8,59 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+GENERATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class GenerationMetrics:
+    """The in-process generation engines' metrics (``families.causal_lm.engine``), labelled by
+    base model only: a base is loaded once per process, so the labels stay few (adapters, one
+    per served version, are counted, never used as a label)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.queued = Gauge(
+            "learnloop_generation_queued", "Generation requests waiting for the engine", ["base"], registry=r
+        )
+        self.running = Gauge(
+            "learnloop_generation_running", "Rows generating in the engine's running batch", ["base"], registry=r
+        )
+        self.adapters = Gauge(
+            "learnloop_generation_adapters_loaded", "Adapters attached to the base's engine", ["base"], registry=r
+        )
+        self.requests = Counter(
+            "learnloop_generation_requests",
+            "Generation requests by outcome (admitted; refused: full, closed, unknown_adapter)",
+            ["base", "outcome"],
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            "learnloop_generation_batch_rows",
+            "Rows sharing one decoding forward pass",
+            ["base"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "learnloop_generation_tokens",
+            "Tokens read (prompt) and generated (completion)",
+            ["base", "kind"],
+            registry=r,
+        )
+        self.first_token_seconds = Histogram(
+            "learnloop_generation_first_token_seconds",
+            "Time from submitting a request to its first token (queueing and prefill included)",
+            ["base"],
+            buckets=GENERATION_BUCKETS,
+            registry=r,
+        )
+        self.seconds = Histogram(
+            "learnloop_generation_seconds",
+            "Time a request spends generating, from its prefill to its last token (queueing excluded)",
+            ["base"],
+            buckets=GENERATION_BUCKETS,
+            registry=r,
+        )
 
 
 class Metrics:
@@ -118,3 +171,4 @@ class Metrics:
         self.webhook_pending = Gauge(
             "learnloop_webhook_deliveries_pending", "Webhook deliveries waiting to be sent or retried", registry=r
         )
+        self.generation = GenerationMetrics(r)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -328,12 +329,16 @@ def versions(
         if version is not None:
             show_version(services.registry.version(model, version))
             return
-        table = Table(title=f"versions of {model}", caption="F1 (macro), AUC and ECE: on the golden set")
-        for column in ("v", "status", "golden\nacc", "F1", "AUC", "ECE", "recent\nacc", "parent"):
+        table = Table(
+            title=f"versions of {model}",
+            caption="F1 (macro), AUC and ECE on the golden set; created in UTC; why each version is where it is: below",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        for column in ("v", "status", "golden\nacc", "F1", "AUC", "ECE", "recent\nacc", "parent", "created"):
             table.add_column(column)
-        table.add_column("created")
-        table.add_column("reason")
-        for v in services.registry.versions(model):
+        rows = services.registry.versions(model)
+        for v in rows:
             golden = v.metrics.get("golden", {})
             table.add_row(
                 str(v.version),
@@ -344,10 +349,15 @@ def versions(
                 num(golden.get("ece")),
                 pct(v.metrics.get("recent", {}).get("accuracy")),
                 str(v.parent_version or "-"),
-                v.created_at.strftime("%Y-%m-%d %H:%M"),
-                escape(_version_reason(v)),
+                v.created_at.strftime("%m-%d %H:%M"),
             )
         console.print(table)
+        # The reasons under the table, one line each: a column beside nine others would be
+        # squeezed to a few characters on an 80-column terminal.
+        for v in rows:
+            reason = _version_reason(v)
+            if reason:
+                console.print(f"[bold]v{v.version}[/] {escape(reason)}", soft_wrap=True)
 
 
 def _version_reason(v: ModelVersion) -> str:

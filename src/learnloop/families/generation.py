@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -64,6 +65,7 @@ class GenerationHandle:
 
     def __init__(self, request: GenerationRequest, on_cancel: Callable[[GenerationHandle], None]) -> None:
         self.request = request
+        self.submitted = time.monotonic()  # when the engine took it (its time to first token starts here)
         self._on_cancel = on_cancel
         self._cond = threading.Condition()
         self._deltas: list[str] = []

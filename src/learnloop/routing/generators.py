@@ -20,6 +20,7 @@ from learnloop.errors import ValidationError
 from learnloop.families.causal_lm import GenerationEngine, load_base, resolve_base
 from learnloop.families.causal_lm.serving import LocalGenerator
 from learnloop.families.generation import Generator
+from learnloop.telemetry import GenerationMetrics
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,13 @@ def adapter_name(model: str, version: int) -> str:
 
 
 class LocalGeneratorPool:
-    def __init__(self, store: ArtifactStore, bases_dir: Path, settings: GenerationSettings) -> None:
+    def __init__(
+        self, store: ArtifactStore, bases_dir: Path, settings: GenerationSettings, metrics: GenerationMetrics
+    ) -> None:
         self._store = store
         self._bases_dir = bases_dir
         self._settings = settings
+        self._metrics = metrics
         self._engines: dict[str, GenerationEngine] = {}  # by the base's directory
         self._attached: dict[str, GenerationEngine] = {}  # adapter name -> its engine
         self._lock = threading.Lock()
@@ -88,6 +92,7 @@ class LocalGeneratorPool:
                     max_batch=s.max_batch,
                     batch_wait_ms=s.batch_wait_ms,
                     max_queue=s.max_queue,
+                    metrics=self._metrics,
                 )
                 self._engines[key] = engine
             return engine

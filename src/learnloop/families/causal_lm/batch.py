@@ -11,6 +11,7 @@ torch is imported inside the functions: importing this module does not import it
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ class Row:
     generator: torch.Generator | None
     detokenizer: IncrementalDetokenizer
     tokens: list[int] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)  # when it joined a batch (its prefill)
 
 
 def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """``GenerationEngine``: every forward pass of one loaded base runs on one worker thread.
 
 Callers ``submit`` a ``GenerationRequest`` and get a ``GenerationHandle`` at once. Requests
-wait in a bounded queue (``OverloadedError`` with a Retry-After when it is full). The worker
+wait in a bounded queue; when it is full, ``OverloadedError`` carries a Retry-After estimated
+from the engine's state (``retry_after_seconds``: the requests waiting, the recent seconds per
+request, the batch size). The worker
 takes the oldest request and, for ``batch_wait_ms``, the requests that arrive behind it for the
 same adapter (up to ``max_batch``): they share each forward pass (left padding, one KV cache).
 While a batch runs, newcomers for its adapter join it at step boundaries (continuous batching)
@@ -15,27 +17,49 @@ after it fail with ``NotFoundError``.
 
 ``close`` stops the thread: waiting requests and rows still generating fail with
 ``ModelUnavailableError``.
+
+The engine counts what it does in ``telemetry.GenerationMetrics`` (labelled by its base's name):
+requests admitted and refused, queue depth, running rows and adapters (read when scraped), rows
+per forward pass, tokens, time to first token and seconds generating.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from learnloop.errors import ModelUnavailableError, NotFoundError, OverloadedError, ValidationError
 from learnloop.families.causal_lm.batch import DecodeState, Row, choose_tokens
 from learnloop.families.causal_lm.detokenize import IncrementalDetokenizer
 from learnloop.families.causal_lm.runtime import LoadedBase, attach_adapter, detach_adapter
 from learnloop.families.generation import FinishReason, GenerationHandle, GenerationRequest, GenerationResult
+from learnloop.telemetry import GenerationMetrics
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_BOUNDS = (1, 60)  # seconds: a full queue's Retry-After stays within these
+RECENT_WEIGHT = 0.2  # the newest request's weight in the recent mean seconds per request
+
+
+def retry_after_seconds(ahead: int, seconds_per_request: float | None, max_batch: int) -> int:
+    """How long a refused request should wait: the time the engine needs to run the ``ahead``
+    requests waiting, ``max_batch`` at a time at ``seconds_per_request`` each, rounded up and
+    kept within ``RETRY_AFTER_BOUNDS`` (the lower bound while nothing has been measured yet)."""
+    low, high = RETRY_AFTER_BOUNDS
+    if seconds_per_request is None:
+        return low
+    return min(high, max(low, math.ceil(ahead * seconds_per_request / max_batch)))
 
 
 class GenerationEngine:
@@ -48,7 +72,7 @@ class GenerationEngine:
         max_batch: int = 8,
         batch_wait_ms: float = 5.0,
         max_queue: int = 64,
-        retry_after: float = 1.0,
+        metrics: GenerationMetrics | None = None,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or batch_wait_ms < 0:
             raise ValidationError("max_batch and max_queue must be >= 1 and batch_wait_ms >= 0")
@@ -56,7 +80,7 @@ class GenerationEngine:
         self.max_batch = max_batch
         self.batch_wait = batch_wait_ms / 1000.0
         self.max_queue = max_queue
-        self.retry_after = retry_after
+        self._seconds_per_request: float | None = None  # recent mean, from the prefill to the last token
         self._eos = _eos_ids(loaded)
         self._cond = threading.Condition()
         self._waiting: deque[GenerationHandle] = deque()
@@ -64,14 +88,38 @@ class GenerationEngine:
         self._active = 0
         # changes to run between batches: (task, its future, the adapter whose queued requests go first)
         self._control: deque[tuple[Callable[[], None], Future[None], str | None]] = deque()
+        self._bind_metrics(metrics or GenerationMetrics(CollectorRegistry()))
         self._thread = threading.Thread(target=self._work, name=f"learnloop-generate-{loaded.ref.name}", daemon=True)
         self._thread.start()
 
+    def _bind_metrics(self, metrics: GenerationMetrics) -> None:
+        base = self.loaded.ref.name
+        self._metrics = metrics
+        self._outcomes = {
+            outcome: metrics.requests.labels(base, outcome)
+            for outcome in ("admitted", "full", "closed", "unknown_adapter")
+        }
+        self._batch_rows = metrics.batch_rows.labels(base)
+        self._prompt_tokens = metrics.tokens.labels(base, "prompt")
+        self._completion_tokens = metrics.tokens.labels(base, "completion")
+        self._first_token = metrics.first_token_seconds.labels(base)
+        self._seconds = metrics.seconds.labels(base)
+        metrics.queued.labels(base).set_function(lambda: len(self._waiting))
+        metrics.running.labels(base).set_function(lambda: self._active)
+        metrics.adapters.labels(base).set_function(lambda: len(self.loaded.adapters))
+
     # -- callers -------------------------------------------------------------------------------
 
+    @property
+    def seconds_per_request(self) -> float | None:
+        """The recent mean time a request spends generating (None before the first finishes)."""
+        return self._seconds_per_request
+
     def submit(self, request: GenerationRequest) -> GenerationHandle:
-        """Queue ``request``; raise ``OverloadedError`` when the queue is full."""
+        """Queue ``request``; raise ``OverloadedError`` when the queue is full, with a
+        Retry-After from ``retry_after_seconds``."""
         if request.adapter is not None and request.adapter not in self.loaded.adapters:
+            self._outcomes["unknown_adapter"].inc()
             raise NotFoundError(
                 f"adapter {request.adapter!r} is not loaded on base {self.loaded.ref.name!r} "
                 f"(loaded: {', '.join(sorted(self.loaded.adapters)) or 'none'})",
@@ -80,14 +128,19 @@ class GenerationEngine:
         handle = GenerationHandle(request, self._cancel_waiting)
         with self._cond:
             if self._closed:
+                self._outcomes["closed"].inc()
                 raise ModelUnavailableError(f"the generation engine of base {self.loaded.ref.name!r} is closed")
             if len(self._waiting) >= self.max_queue:
+                self._outcomes["full"].inc()
+                retry = retry_after_seconds(len(self._waiting), self._seconds_per_request, self.max_batch)
                 raise OverloadedError(
-                    f"generation queue of base {self.loaded.ref.name!r} is full ({self.max_queue} waiting)",
-                    retry_after=self.retry_after,
+                    f"generation queue of base {self.loaded.ref.name!r} is full ({self.max_queue} waiting); "
+                    f"retry after {retry} s",
+                    retry_after=retry,
                 )
             self._waiting.append(handle)
             self._cond.notify_all()
+        self._outcomes["admitted"].inc()
         return handle
 
     def attach_adapter(self, name: str, directory: Path, timeout: float | None = None) -> None:
@@ -156,6 +209,9 @@ class GenerationEngine:
         for handle in pending:
             handle.fail(self._closed_error("before this request ran"))
         self._thread.join(timeout)
+        for gauge in (self._metrics.queued, self._metrics.running, self._metrics.adapters):
+            with contextlib.suppress(KeyError):  # closed before
+                gauge.remove(self.loaded.ref.name)  # its reading holds the engine: let both go
 
     def __enter__(self) -> GenerationEngine:
         return self
@@ -263,6 +319,7 @@ class GenerationEngine:
                     if newcomers:
                         self._admit(state, newcomers)
                 assert state.logits is not None
+                self._batch_rows.observe(len(state.rows))
                 tokens = choose_tokens(state.logits, state.rows)
                 keep = [
                     i
@@ -305,6 +362,8 @@ class GenerationEngine:
         if row.handle.cancel_requested:
             reason = "cancelled"
         else:
+            if not row.tokens:
+                self._first_token.observe(time.monotonic() - row.handle.submitted)
             row.tokens.append(token)
             if token in self._eos:
                 reason = "stop"
@@ -318,7 +377,17 @@ class GenerationEngine:
         row.handle.finish(
             GenerationResult(row.detokenizer.text, reason, len(row.prompt_ids), len(row.tokens), tuple(row.tokens))
         )
+        self._finished(row)
         return False
+
+    def _finished(self, row: Row) -> None:
+        """Count a finished row, and fold its seconds into the recent mean."""
+        seconds = time.monotonic() - row.started
+        self._seconds.observe(seconds)
+        self._prompt_tokens.inc(len(row.prompt_ids))
+        self._completion_tokens.inc(len(row.tokens))
+        recent = self._seconds_per_request
+        self._seconds_per_request = seconds if recent is None else recent + RECENT_WEIGHT * (seconds - recent)
 
     def _encode(self, request: GenerationRequest) -> list[int]:
         tokenizer = self.loaded.tokenizer
