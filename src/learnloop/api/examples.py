@@ -147,6 +147,19 @@ CREATE_MODEL_JSON: Examples = {
             "policy": {"retrain_every": 100},
         },
     ),
+    "label_names": _one(
+        "Coded labels given names",
+        {
+            "name": "reviews",
+            "rows": [
+                {"text": "Great sound, fair price", "label": "1"},
+                {"text": "Broke after a week", "label": "0"},
+                {"text": "Works as described", "label": "1"},
+                {"text": "Battery died in an hour", "label": "0"},
+            ],
+            "label_names": {"0": "negative", "1": "positive"},
+        },
+    ),
     "external": _one(
         "A generative model answered elsewhere (no data)",
         {"name": "support", "task": "generation", "backend": "external"},
@@ -156,5 +169,9 @@ CREATE_MODEL_UPLOAD: Examples = {
     "upload": _one(
         "A CSV file and its columns",
         {"name": "reviews", "file": "reviews.csv", "text_column": "review", "label_column": "stars"},
+    ),
+    "label_names": _one(
+        "A file with coded labels, given names",
+        {"name": "reviews", "file": "reviews.csv", "label_names": '{"0": "negative", "1": "positive"}'},
     ),
 }
