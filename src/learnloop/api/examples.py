@@ -132,18 +132,20 @@ REQUEST_EXAMPLES: dict[str, Examples] = {
     },
 }
 
+_REVIEW_ROWS = [
+    {"text": "Great sound, fair price", "label": "1"},
+    {"text": "Broke after a week", "label": "0"},
+    {"text": "Works as described", "label": "1"},
+    {"text": "Battery died in an hour", "label": "0"},
+]
+
 # POST /v1/models takes two bodies (``api/model_schemas.py``): examples of each.
 CREATE_MODEL_JSON: Examples = {
     "classifier": _one(
         "A classifier from rows",
         {
             "name": "reviews",
-            "rows": [
-                {"text": "Great sound, fair price", "label": "1"},
-                {"text": "Broke after a week", "label": "0"},
-                {"text": "Works as described", "label": "1"},
-                {"text": "Battery died in an hour", "label": "0"},
-            ],
+            "rows": _REVIEW_ROWS,
             "policy": {"retrain_every": 100},
         },
     ),
@@ -151,12 +153,7 @@ CREATE_MODEL_JSON: Examples = {
         "Coded labels given names",
         {
             "name": "reviews",
-            "rows": [
-                {"text": "Great sound, fair price", "label": "1"},
-                {"text": "Broke after a week", "label": "0"},
-                {"text": "Works as described", "label": "1"},
-                {"text": "Battery died in an hour", "label": "0"},
-            ],
+            "rows": _REVIEW_ROWS,
             "label_names": {"0": "negative", "1": "positive"},
         },
     ),
