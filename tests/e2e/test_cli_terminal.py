@@ -86,6 +86,19 @@ def test_feedback_from_the_terminal_is_stored_checked_and_counted(home: Path) ->
     assert "'example': 1" in run_cli("status", "--home", home).stdout
 
 
+def test_feedback_given_by_mistake_is_retracted_from_the_terminal(home: Path) -> None:
+    pid = json.loads(run_cli("predict", "--home", home, "--json", "Dry bread").stdout)["prediction_id"]
+    run_cli("feedback", pid, "--home", home, "--thumbs", "up", "--feedback-id", "slip-1")
+    taken = run_cli("feedback", "--home", home, "--retract", "slip-1", "--reason", "wrong button").stdout
+    assert taken.startswith("retracted thumbs feedback ")
+    assert "not found" in error_line(learnloop("feedback", "--home", home, "--retract", "slip-1"))
+    alone = learnloop("feedback", pid, "--home", home, "--retract", "slip-1", "--label", "negative")
+    assert "give it alone, without prediction_id, label" in error_line(alone)
+    assert "--reason goes with --retract" in error_line(learnloop("feedback", "--home", home, "--reason", "x"))
+    again = run_cli("feedback", pid, "--home", home, "--thumbs", "down", "--feedback-id", "slip-1").stdout
+    assert "stored thumbs feedback" in again  # the key is free again
+
+
 def test_the_home_and_the_model_are_found_without_options_or_named_in_one_line(home: Path, tmp_path: Path) -> None:
     by_env = learnloop("status", LEARNLOOP_HOME=str(home), cwd=tmp_path)
     assert by_env.returncode == 0, by_env.stderr

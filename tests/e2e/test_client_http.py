@@ -115,6 +115,31 @@ def test_feedback_gets_a_key_and_the_same_key_twice_is_one_event(client: Client)
     assert (reused.value.status, reused.value.code, reused.value.field) == (409, "idempotency_conflict", "feedback_id")
 
 
+def test_feedback_given_by_mistake_is_retracted_by_an_admin_and_counts_no_more(
+    client: Client, server: LiveServer
+) -> None:
+    prediction = client.predict("m", "Soggy fries.")
+    before = feedback_total(client)
+    mistake = client.feedback("m", prediction.prediction_id, label="1", feedback_id="oops-1")
+    with pytest.raises(APIError) as anonymous:
+        client.retract_feedback("m", mistake.feedback_id)
+    assert (anonymous.value.status, anonymous.value.code) == (401, "unauthorized")
+
+    with Client(server.url, api_key=API_KEY, retry=FAST) as admin:
+        taken = admin.retract_feedback("m", "oops-1", reason="wrong label")  # the client's key names it too
+        assert isinstance(taken, results.FeedbackRetracted) and taken.feedback == mistake
+        assert taken.in_snapshots == []
+        assert feedback_total(client) == before
+        with pytest.raises(APIError) as again:
+            admin.retract_feedback("m", mistake.feedback_id)
+        assert (again.value.status, again.value.code) == (404, "not_found")
+    with server.client() as http:
+        events = http.get("/v1/models/m/events", params={"limit": 5}).json()
+    assert (events[0]["kind"], events[0]["reason"]) == ("feedback_retracted", "wrong label")
+    # the key is free again: the event can be given anew, now rightly
+    assert client.feedback("m", prediction.prediction_id, label="0", feedback_id="oops-1").label == "0"
+
+
 def test_feedback_whose_answer_was_lost_is_sent_again_and_stored_once(server: LiveServer) -> None:
     relay = Relay(lose=1)
     with Client(server.url, retry=FAST, transport=relay) as lossy, Client(server.url) as plain:
@@ -263,6 +288,8 @@ def test_the_async_client_does_the_same_over_asyncio(server: LiveServer) -> None
             )
             assert result.stored == 5
             assert (await client.status("m")).name == "m"
+            async with AsyncClient(server.url, api_key=API_KEY, retry=FAST) as admin:
+                assert (await admin.retract_feedback("m", "async-1")).feedback == first
             assert (await client.ask("m", limit=3)).model == "m"
             logged = await client.log_generation("ext", "Hello, traveller.", prompt="Hi")
             assert logged.model == "ext"
@@ -281,6 +308,7 @@ SERVER_SCHEMA = {
     results.ItemError: "ItemError",
     results.FeedbackItemResult: "FeedbackItemResult",
     results.FeedbackBatchResult: "FeedbackBatchResult",
+    results.FeedbackRetracted: "FeedbackRetracted",
     results.AskItem: "AskItemPublic",
     results.AskResult: "AskPublic",
     results.VersionSummary: "VersionSummary",

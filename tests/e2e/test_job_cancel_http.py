@@ -1,5 +1,6 @@
 """Cancelling a job at the edges: ``POST /v1/jobs/{id}/cancel`` on a real server (admin only;
-who and why on the job; 409 once finished, 404 when unknown) and ``learnloop jobs cancel``
+the job named by its id or the end of it; who and why on the job; 409 once finished, 404 when
+unknown) and ``learnloop jobs cancel``
 and ``learnloop jobs list`` on the same home."""
 
 from __future__ import annotations
@@ -32,16 +33,20 @@ def test_a_queued_retrain_is_cancelled_over_http_and_from_the_cli(
         job_id = queued.json()["job_id"]
         assert http.post(f"/v1/jobs/{job_id}/cancel").status_code == 401
 
-        cancelled = http.post(f"/v1/jobs/{job_id}/cancel", json={"reason": "wrong data"}, headers=ADMIN)
+        end = short_id(job_id)  # as jobs list shows it
+        cancelled = http.post(f"/v1/jobs/{end}/cancel", json={"reason": "wrong data"}, headers=ADMIN)
         assert cancelled.status_code == 200, cancelled.text
         body = cancelled.json()
-        assert (body["status"], body["cancelled_by"], body["cancel_reason"]) == ("cancelled", "api-key", "wrong data")
+        assert (body["job_id"], body["status"], body["cancelled_by"]) == (job_id, "cancelled", "api-key")
+        assert body["cancel_reason"] == "wrong data"
+        assert http.get(f"/v1/jobs/{end}").json()["job_id"] == job_id
         assert http.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
 
         again = http.post(f"/v1/jobs/{job_id}/cancel", headers=ADMIN)
         assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
         assert "is cancelled already" in again.json()["detail"]
         assert http.post("/v1/jobs/no-such-job/cancel", headers=ADMIN).status_code == 404
+        assert http.get("/v1/jobs/1234").json()["code"] == "not_found"  # too short to name one
 
         second = http.post("/v1/models/m/retrain", headers=ADMIN)  # the model's slot is free
         assert second.status_code == 202, second.text

@@ -114,6 +114,26 @@ def test_a_json_body_of_rows_creates_a_model_with_its_family_parameters(http: ht
     assert "rows-model" in [m["name"] for m in http.get("/v1/models").json()]
 
 
+def test_label_names_in_a_json_body_or_an_upload_name_the_models_labels(http: httpx.Client) -> None:
+    names = {"0": "negative", "1": "positive"}
+    from_rows = http.post("/v1/models", json=rows_body("named-rows", ROWS[:200], label_names=names), headers=ADMIN)
+    fields = {
+        "name": "named-file",
+        "text_column": "review",
+        "label_column": "sentiment",
+        "label_names": json.dumps(names),
+    }
+    from_file = upload(http, fields, csv_bytes(ROWS[:200]))
+
+    for response, name in ((from_rows, "named-rows"), (from_file, "named-file")):
+        assert response.status_code == 201, response.text
+        assert response.json()["labels"] == ["negative", "positive"]
+        answer = http.post(f"/v1/models/{name}/predict", json={"text": "The food was wonderful."}).json()
+        assert answer["label"] in {"negative", "positive"}
+        sent = {"prediction_id": answer["prediction_id"], "label": "positive"}
+        assert http.post(f"/v1/models/{name}/feedback", json=sent).status_code == 201
+
+
 def test_the_families_are_listed_with_their_parameters(http: httpx.Client) -> None:
     response = http.get("/v1/families")
     assert response.status_code == 200
@@ -149,6 +169,10 @@ def test_creating_needs_the_admin_key_and_a_free_name(http: httpx.Client) -> Non
         ("params that are not JSON", 422, "validation_error", "params"),
         ("no file part", 422, "validation_error", "file"),
         ("a bad name", 422, "validation_error", "name"),
+        ("a label name for a value the data lacks", 422, "data_error", "label_names"),
+        ("two values given one name", 422, "validation_error", "label_names"),
+        ("label names that are not JSON", 422, "validation_error", "label_names"),
+        ("label names of a generative model", 422, "validation_error", "label_names"),
         ("plain text", 415, "unsupported_media_type", None),
     ],
 )
@@ -173,6 +197,20 @@ def test_bad_requests_are_problems_naming_the_field_and_leave_nothing(
         "params that are not JSON": lambda: upload(http, {**columns, "params": "C=2"}, csv_bytes(ROWS)),
         "no file part": lambda: post("/v1/models", data=columns, files=no_file, headers=ADMIN),
         "a bad name": lambda: post("/v1/models", json=rows_body("Not A Name"), headers=ADMIN),
+        "a label name for a value the data lacks": lambda: post(
+            "/v1/models", json=rows_body(name, label_names={"0": "negative", "2": "positive"}), headers=ADMIN
+        ),
+        "two values given one name": lambda: post(
+            "/v1/models", json=rows_body(name, label_names={"0": "same", "1": "same"}), headers=ADMIN
+        ),
+        "label names that are not JSON": lambda: upload(
+            http, {**columns, "label_names": "0=neg,1=pos"}, csv_bytes(ROWS)
+        ),
+        "label names of a generative model": lambda: post(
+            "/v1/models",
+            json={"name": name, "task": "generation", "backend": "external", "label_names": {"0": "negative"}},
+            headers=ADMIN,
+        ),
         "plain text": lambda: post("/v1/models", content=b"t,l", headers={**ADMIN, "content-type": "text/plain"}),
     }
     problem(requests[send](), status, code, field)

@@ -96,7 +96,7 @@ def test_only_a_queued_or_running_job_can_be_cancelled(svc: Services, make_model
     with pytest.raises(ConflictError, match="is succeeded already"):
         svc.jobs.cancel(job.id, actor="alice", reason="too late")
     assert svc.jobs.get(job.id).cancelled_by is None
-    with pytest.raises(NotFoundError, match="not found"):
+    with pytest.raises(NotFoundError, match="is not a job id"):
         svc.jobs.cancel("no-such-job", actor="alice", reason="typo")
     assert svc.registry.events("m", 10, kinds=["retrain_cancelled"]) == []
 

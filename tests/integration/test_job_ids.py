@@ -41,12 +41,20 @@ def test_an_ambiguous_short_or_unknown_end_is_refused_with_what_to_do(jobs: Serv
     with pytest.raises(ValidationError, match="2 jobs end with '111111'") as ambiguous:
         jobs.jobs.find("111111")
     assert IDS[0] in ambiguous.value.message and IDS[1] in ambiguous.value.message
-    with pytest.raises(ValidationError, match="last 6 or more characters"):
+    with pytest.raises(NotFoundError, match="last 6 or more characters"):
         jobs.jobs.find("11111")
-    with pytest.raises(ValidationError, match="not a job id"):
+    with pytest.raises(NotFoundError, match="not a job id"):
         jobs.jobs.find("%11111")  # no LIKE wildcard gets through
     with pytest.raises(NotFoundError, match="no job id ends with '333333'"):
         jobs.jobs.find("333333")
+
+
+def test_a_job_is_cancelled_by_a_unique_end_of_its_id(jobs: Services) -> None:
+    cancelled = jobs.jobs.cancel(short_id(IDS[2]), actor="t", reason="by its end")
+    assert (cancelled.id, cancelled.status.value, cancelled.cancel_reason) == (IDS[2], "cancelled", "by its end")
+    with pytest.raises(ValidationError, match="2 jobs end with '111111'"):
+        jobs.jobs.cancel("111111", actor="t", reason="ambiguous")
+    assert jobs.jobs.get(IDS[0]).status.value == "queued"
 
 
 def test_short_ids_of_ids_made_together_differ_where_their_prefixes_do_not() -> None:

@@ -84,6 +84,13 @@ def test_calls_send_only_what_is_set_and_refuse_a_malformed_request_before_sendi
     logged = calls.log_generation("m", "Aye.", {"messages": ({"role": "user", "content": "Hi"},)})
     assert logged.body == {"messages": [{"role": "user", "content": "Hi"}], "response": "Aye."}
     assert calls.ask("m", 5, "entropy", 100).params == {"limit": 5, "strategy": "entropy", "window": 100}
+    retract = calls.retract_feedback("m", "click/42", "wrong")
+    assert (retract.method, retract.path, retract.params) == (
+        "DELETE",
+        "/v1/models/m/feedback/click%2F42",
+        {"reason": "wrong"},
+    )
+    assert calls.retract_feedback("m", "f", None).params == {} and not retract.resend_safe  # a resend would be a 404
 
 
 def test_an_overloaded_answer_is_retried_after_its_retry_after_and_backoff_grows_without_it() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from learnloop.datasets import parse_label_names, rename_labels
+from learnloop.datasets.label_names import check_label_names
 from learnloop.errors import DataError, ValidationError
 
 
@@ -41,3 +42,10 @@ def test_a_name_for_a_value_the_data_lacks_or_one_that_is_already_a_value_is_ref
         rename_labels(["0", "1"], {"0": "negative", "2": "positive"}, "f.tsv")
     with pytest.raises(DataError, match=r"'1' is also a label value of f\.tsv"):
         rename_labels(["0", "1"], {"0": "1"}, "f.tsv")
+
+
+@pytest.mark.parametrize("names", [{"": "negative"}, {"0": ""}, {"0": " negative"}, {" 0": "negative"}])
+def test_a_mapping_given_as_json_with_an_empty_or_padded_side_is_refused(names: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="neither empty nor padded") as refused:
+        check_label_names(names)
+    assert refused.value.field == "label_names"

@@ -132,19 +132,29 @@ REQUEST_EXAMPLES: dict[str, Examples] = {
     },
 }
 
+_REVIEW_ROWS = [
+    {"text": "Great sound, fair price", "label": "1"},
+    {"text": "Broke after a week", "label": "0"},
+    {"text": "Works as described", "label": "1"},
+    {"text": "Battery died in an hour", "label": "0"},
+]
+
 # POST /v1/models takes two bodies (``api/model_schemas.py``): examples of each.
 CREATE_MODEL_JSON: Examples = {
     "classifier": _one(
         "A classifier from rows",
         {
             "name": "reviews",
-            "rows": [
-                {"text": "Great sound, fair price", "label": "1"},
-                {"text": "Broke after a week", "label": "0"},
-                {"text": "Works as described", "label": "1"},
-                {"text": "Battery died in an hour", "label": "0"},
-            ],
+            "rows": _REVIEW_ROWS,
             "policy": {"retrain_every": 100},
+        },
+    ),
+    "label_names": _one(
+        "Coded labels given names",
+        {
+            "name": "reviews",
+            "rows": _REVIEW_ROWS,
+            "label_names": {"0": "negative", "1": "positive"},
         },
     ),
     "external": _one(
@@ -156,5 +166,9 @@ CREATE_MODEL_UPLOAD: Examples = {
     "upload": _one(
         "A CSV file and its columns",
         {"name": "reviews", "file": "reviews.csv", "text_column": "review", "label_column": "stars"},
+    ),
+    "label_names": _one(
+        "A file with coded labels, given names",
+        {"name": "reviews", "file": "reviews.csv", "label_names": '{"0": "negative", "1": "positive"}'},
     ),
 }

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_
 
 from learnloop.api.examples import CREATE_MODEL_JSON, CREATE_MODEL_UPLOAD
 from learnloop.api.schemas import ModelDetail
+from learnloop.datasets.label_names import check_label_names
 from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY, ModelFamily
 from learnloop.families.base import family_listing
@@ -20,6 +21,10 @@ _NAME = "Model name: 1-64 characters of a-z, 0-9, '-' and '_'."
 _FRACTION = "Share of the data held out as the golden set (0.05 to 0.5), stratified by label."
 _PARAMS = 'Family parameters, e.g. {"C": 4.0}.'
 _POLICY = 'Policy settings by name, e.g. {"retrain_every": 100}.'
+_LABEL_NAMES = (
+    'classification: names for the data\'s label values, e.g. {"0": "negative", "1": "positive"}; the model '
+    "learns, answers and takes feedback in the names (as learnloop init --label-names)."
+)
 
 
 class ModelRow(BaseModel):
@@ -82,6 +87,15 @@ class _ModelOptions(BaseModel):
             backend=self.backend,
         )
 
+    def checked_label_names(self, names: dict[str, str] | None) -> dict[str, str]:
+        """``names`` checked as the CLI's ``--label-names`` are, before any data is read."""
+        if not names:
+            return {}
+        if self.task != DEFAULT_TASK:
+            raise ValidationError("label_names names the label values of a classifier's data", field="label_names")
+        check_label_names(names)
+        return names
+
 
 class ModelCreate(_ModelOptions):
     """A JSON body: the rows themselves."""
@@ -94,9 +108,11 @@ class ModelCreate(_ModelOptions):
     )
     params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
     policy: dict[str, Any] = Field(default_factory=dict, description=_POLICY)
+    label_names: dict[str, str] = Field(default_factory=dict, description=_LABEL_NAMES)
 
     def request(self) -> tuple[NewModel, RowsSource | None]:
         new = self.new_model(self.params, self.policy)
+        names = self.checked_label_names(self.label_names)
         if not self.rows:
             if new.task == DEFAULT_TASK:
                 raise ValidationError("a classification model needs at least one row", field="rows")
@@ -107,7 +123,7 @@ class ModelCreate(_ModelOptions):
         if len(given) < len(rows):
             shape = "{prompt, response}" if generative else "{text, label}"
             raise ValidationError(f"a {new.task} model's rows are {shape} objects", field="rows")
-        return new, RowsSource(given, name="request rows")
+        return new, RowsSource(given, name="request rows", label_names=names)
 
 
 class ModelUpload(_ModelOptions):
@@ -124,9 +140,11 @@ class ModelUpload(_ModelOptions):
     quoting: str | None = Field(default=None, description="TSV quoting: none (default) or csv.")
     params: Json[dict[str, Any]] | None = Field(default=None, description=_PARAMS + " As JSON text.")
     policy: Json[dict[str, Any]] | None = Field(default=None, description=_POLICY + " As JSON text.")
+    label_names: Json[dict[str, str]] | None = Field(default=None, description=_LABEL_NAMES + " As JSON text.")
 
     def request(self, path: Any, filename: str) -> tuple[NewModel, FileSource]:
         generative = self.task != DEFAULT_TASK
+        names = self.checked_label_names(self.label_names)
         source = FileSource(
             path,
             self.prompt_column if generative else self.text_column,
@@ -135,6 +153,7 @@ class ModelUpload(_ModelOptions):
             header=self.header,
             quoting=self.quoting,
             name=filename,
+            label_names=names,
         )
         return self.new_model(self.params, self.policy), source
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.domain import Deployment, DriftCheck, Event, Feedback, FeedbackKind, Job, Model, ModelVersion, Rollout
+from learnloop.feedback.service import Retraction
 from learnloop.tasks import get_task
 
 # The integer range of a database column: a larger id or version is a 422, never a 500.
@@ -96,6 +97,20 @@ class FeedbackPublic(BaseModel):
             metadata=f.metadata,
             created_at=f.created_at,
         )
+
+
+class FeedbackRetracted(BaseModel):
+    """A feedback event taken back: it counts nowhere from now on."""
+
+    feedback: FeedbackPublic = Field(description="The event as it was stored.")
+    in_snapshots: list[str] = Field(
+        description="Training snapshots taken since it was given, which may hold it: versions trained on them "
+        "keep what they learned (a snapshot is never edited)."
+    )
+
+    @classmethod
+    def of(cls, retraction: Retraction) -> FeedbackRetracted:
+        return cls(feedback=FeedbackPublic.of(retraction.feedback), in_snapshots=list(retraction.in_snapshots))
 
 
 class ItemError(BaseModel):

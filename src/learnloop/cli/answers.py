@@ -1,4 +1,5 @@
-"""learnloop predict | feedback: ask a classifier and answer it back, from the terminal.
+"""learnloop predict | feedback: ask a classifier and answer it back (or take an answer back),
+from the terminal.
 
 Both work on the home directly, through the same services as the HTTP API: an answer is
 logged like any other (its prediction id takes feedback), and feedback is checked, stored and
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,8 +20,10 @@ from learnloop.cli.common import (
     DbOpt,
     HomeOpt,
     ModelOpt,
+    actor,
     console,
     err_console,
+    fail,
     open_services,
     settings_for,
 )
@@ -98,15 +102,26 @@ def feedback(
         str | None,
         typer.Option("--kind", help="The kind you mean (label, thumbs, rating, ...); checked against the fields."),
     ] = None,
+    retract: Annotated[
+        str | None,
+        typer.Option(
+            "--retract",
+            metavar="FEEDBACK_ID",
+            help="Take back a stored event given by mistake (its feedback id, or your --feedback-id): it counts "
+            "nowhere from then on.",
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="With --retract: why, for the audit trail.")] = None,
 ) -> None:
     """Give feedback on an answer (or a labelled example): stored, checked and counted towards
-    the next retrain like feedback through the API.
+    the next retrain like feedback through the API; or take an event back with --retract.
 
     \b
     Examples:
       learnloop feedback PREDICTION_ID --label negative
       learnloop feedback PREDICTION_ID --thumbs down
       learnloop feedback --text "Cold and late" --label negative
+      learnloop feedback --retract FEEDBACK_ID --reason "clicked the wrong label"
     """
     from learnloop.feedback.intake import feedback_kind
     from learnloop.feedback.items import parse_item
@@ -116,6 +131,9 @@ def feedback(
         "correction": correction, "text": text, "signal": signal, "value": _signal_value(value),
         "subject": subject, "feedback_id": feedback_id,
     }  # fmt: skip
+    if retract is not None or reason is not None:
+        _retract(home, model, database_url, retract, reason, given=[k for k, v in raw.items() if v is not None])
+        return
     with open_services(settings_for(home, database_url)) as services:
         item = parse_item({k: v for k, v in raw.items() if v is not None})
         _check_kind(kind, feedback_kind(item))
@@ -125,6 +143,22 @@ def feedback(
     console.print(
         f"stored {stored.kind.value} feedback {stored.id}{on}: {escape(json.dumps(stored.payload))}", soft_wrap=True
     )
+
+
+def _retract(
+    home: Path, model: str, database_url: str | None, feedback_id: str | None, reason: str | None,
+    *, given: list[str],
+) -> None:  # fmt: skip
+    if feedback_id is None:
+        fail("--reason goes with --retract FEEDBACK_ID")
+    if given:
+        fail(f"--retract takes back a stored event: give it alone, without {', '.join(given)}")
+    with open_services(settings_for(home, database_url)) as services:
+        done = services.feedback.retract(
+            model, feedback_id, subject=None, actor=actor(), reason=reason or "retracted from the CLI"
+        )
+    held = f"; {len(done.in_snapshots)} training snapshot(s) taken since may hold it" if done.in_snapshots else ""
+    console.print(f"retracted {done.feedback.kind.value} feedback {done.feedback.id}{held}", soft_wrap=True)
 
 
 def _signal_value(value: str | None) -> float | bool | str | None:

@@ -78,8 +78,7 @@ def cancel(
       learnloop jobs cancel 01a24739-644c-7000-8c25-967d84f35a2b --reason "wrong data"
     """
     with open_services(settings_for(home, database_url)) as services:
-        found = services.jobs.find(job_id)
-        job = services.jobs.cancel(found.id, actor=actor(), reason=reason or "cancelled from the CLI")
+        job = services.jobs.cancel(job_id, actor=actor(), reason=reason or "cancelled from the CLI")
     console.print(f"job {job.id} ({job.kind} of {job.model}) {job.message}", markup=False)
     console.print(f"by {job.cancelled_by}: {job.cancel_reason}", markup=False)
     if job.worker is not None:  # it was running: its worker finds out at its next heartbeat

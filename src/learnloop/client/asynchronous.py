@@ -15,6 +15,7 @@ from learnloop.client.results import (
     AskResult,
     Feedback,
     FeedbackBatchResult,
+    FeedbackRetracted,
     Generation,
     JobAccepted,
     LoggedGeneration,
@@ -101,6 +102,10 @@ class AsyncClient:
     async def status(self, model: str) -> ModelStatus:
         """See ``Client.status``."""
         return await self._send(calls.status(model))
+
+    async def retract_feedback(self, model: str, feedback_id: str, *, reason: str | None = None) -> FeedbackRetracted:
+        """See ``Client.retract_feedback``."""
+        return await self._send(calls.retract_feedback(model, feedback_id, reason))
 
     async def retrain(self, model: str, *, reason: str | None = None) -> JobAccepted:
         """See ``Client.retrain``."""

@@ -14,6 +14,7 @@ from learnloop.client.results import (
     AskResult,
     Feedback,
     FeedbackBatchResult,
+    FeedbackRetracted,
     Generation,
     JobAccepted,
     LoggedGeneration,
@@ -156,6 +157,11 @@ def feedback(model: str, prediction_id: str | None, event: FeedbackFields) -> Ca
 def feedback_batch(model: str, events: Sequence[FeedbackItem]) -> Call[FeedbackBatchResult]:
     body = {"items": [with_feedback_id(event) for event in events]}
     return Call("POST", f"{_model(model)}/feedback/batch", FeedbackBatchResult.model_validate, body, resend_safe=True)
+
+
+def retract_feedback(model: str, feedback_id: str, reason: str | None) -> Call[FeedbackRetracted]:
+    path = f"{_model(model)}/feedback/{quote(feedback_id, safe='')}"
+    return Call("DELETE", path, FeedbackRetracted.model_validate, params=_present(reason=reason))
 
 
 def ask(model: str, limit: int, strategy: str, window: int) -> Call[AskResult]:

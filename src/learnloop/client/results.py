@@ -60,6 +60,14 @@ class Feedback(_Result):
     created_at: datetime
 
 
+class FeedbackRetracted(_Result):
+    """A feedback event taken back (``FeedbackRetracted``): the event as it was stored, and the
+    training snapshots taken since, which may hold it."""
+
+    feedback: Feedback
+    in_snapshots: list[str]
+
+
 class ItemError(_Result):
     """Why one item of a batch was rejected (a problem's ``code``, ``field`` and ``detail``)."""
 

@@ -16,6 +16,7 @@ from learnloop.client.results import (
     AskResult,
     Feedback,
     FeedbackBatchResult,
+    FeedbackRetracted,
     Generation,
     JobAccepted,
     LoggedGeneration,
@@ -60,8 +61,9 @@ class Client:
             client.feedback("sentiment", p.prediction_id, label="negative")
 
     ``api_key`` (default: ``LEARNLOOP_API_KEY``) is sent as ``X-API-Key``; only admin calls
-    (``retrain``) need it. ``timeout`` is in seconds per request (or an ``httpx.Timeout``),
-    ``retry`` the ``RetryPolicy``, ``transport`` an ``httpx`` transport (tests, proxies).
+    (``retrain``, ``retract_feedback``) need it. ``timeout`` is in seconds per request (or an
+    ``httpx.Timeout``), ``retry`` the ``RetryPolicy``, ``transport`` an ``httpx`` transport (tests,
+    proxies).
     """
 
     def __init__(
@@ -145,6 +147,15 @@ class Client:
                 client.feedback("sentiment", item.prediction_id, label=input(f"{item.text}? "))
         """
         return self._send(calls.ask(model, limit, strategy, window))
+
+    def retract_feedback(self, model: str, feedback_id: str, *, reason: str | None = None) -> FeedbackRetracted:
+        """Take back a feedback event given by mistake (admin: needs the API key), by the
+        server's ``feedback_id`` or the client's; it counts nowhere from then on. Example::
+
+            stored = client.feedback("reviews", p.prediction_id, label="positive")
+            client.retract_feedback("reviews", stored.feedback_id, reason="wrong item")
+        """
+        return self._send(calls.retract_feedback(model, feedback_id, reason))
 
     def status(self, model: str) -> ModelStatus:
         """The model at a glance: champion, versions, running rollout, feedback counts, policy,

@@ -30,9 +30,15 @@ def parse_label_names(text: str) -> dict[str, str]:
 
 
 def check_label_names(names: Mapping[str, str]) -> None:
-    """Two values given one name would merge their labels: refused."""
+    """A mapping however given (parsed, or a JSON object of an API request): an empty or padded
+    value or name is refused, and two values given one name (they would merge their labels)."""
     seen: dict[str, str] = {}
     for value, name in names.items():
+        if not value.strip() or not name.strip() or value != value.strip() or name != name.strip():
+            raise ValidationError(
+                f"label names map a value to a name, neither empty nor padded with spaces, got {value!r}: {name!r}",
+                field="label_names",
+            )
         if name in seen:
             raise ValidationError(
                 f"label values {seen[name]!r} and {value!r} are both named {name!r}; give each its own name",

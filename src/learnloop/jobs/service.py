@@ -81,11 +81,13 @@ class JobService:
         return Lease(self.db, self.clock, job, seconds=seconds, heartbeat_seconds=heartbeat_seconds, on_lost=on_lost)
 
     def cancel(self, job_id: str, *, actor: str, reason: str) -> Job:
-        """Cancel a queued or running job: ``cancelled`` in the database at once, with who and
-        why, a ``<kind>_cancelled`` event, and its model's slot free for the next request. The
-        worker running it no longer holds it: its next heartbeat finds that out and stops the
-        fit, and its writes are fenced (nothing is registered, its status stays cancelled).
+        """Cancel a queued or running job (by its id or a unique end of it, as ``find`` takes
+        them): ``cancelled`` in the database at once, with who and why, a ``<kind>_cancelled``
+        event, and its model's slot free for the next request. The worker running it no longer
+        holds it: its next heartbeat finds that out and stops the fit, and its writes are fenced
+        (nothing is registered, its status stays cancelled).
         ``ConflictError`` naming the status when the job has finished; ``NotFoundError``."""
+        job_id = self.find(job_id).id
         now = self.clock.now()
         with self.db.write() as conn:
             job = job_repo.get_job(conn, job_id, for_update=True)
@@ -140,10 +142,11 @@ class JobService:
     def find(self, id_or_suffix: str) -> Job:
         """A job by its id, or by a unique end of it (``short_id`` shows one): UUIDv7 ids share
         their start (the time), so a person names a job by its end. ``NotFoundError`` when
-        none matches; ``ValidationError`` when the end is too short or several jobs share it."""
+        none matches or the text cannot be an id's end (too short, not hexadecimal);
+        ``ValidationError`` when several jobs share it."""
         given = id_or_suffix.strip().lower()
         if len(given) < MIN_SUFFIX or not set(given) <= set("0123456789abcdef-"):
-            raise ValidationError(
+            raise NotFoundError(
                 f"{id_or_suffix!r} is not a job id: give the id or its last {MIN_SUFFIX} or more characters "
                 "(learnloop jobs list)",
                 field="job_id",

@@ -47,6 +47,7 @@ class RowsSource:
 
     rows: Sequence[tuple[str, str]]
     name: str = "rows"
+    label_names: Mapping[str, str] = field(default_factory=dict)  # label value -> the name the model uses
 
     @property
     def described(self) -> str:
@@ -108,7 +109,9 @@ def prepare(source: DataSource, *, golden_fraction: float, seed: int, max_labels
 
 def _read(source: DataSource) -> tuple[Rows, dict[str, int]]:
     if isinstance(source, RowsSource):
-        return _clean_rows(source.rows)
+        rows, skipped = _clean_rows(source.rows)
+        labels = rename_labels([label for _, label in rows], source.label_names, source.described)
+        return [(text, label) for (text, _), label in zip(rows, labels, strict=True)], skipped
     try:
         data = read_labelled(
             source.path,

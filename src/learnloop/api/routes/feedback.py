@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import ServicesDep
+from learnloop.api.deps import AdminDep, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
     FeedbackBatchCreate,
     FeedbackBatchResult,
     FeedbackItemResult,
     FeedbackPublic,
+    FeedbackRetracted,
     ItemError,
 )
 from learnloop.feedback.items import FeedbackCreate
@@ -63,3 +65,18 @@ async def record_feedback_batch(
 async def get_feedback(model: str, feedback_id: str, services: ServicesDep) -> FeedbackPublic:
     """A stored event, by the server's id or the client's ``feedback_id``."""
     return FeedbackPublic.of(services.feedback.get(model, feedback_id))
+
+
+@router.delete("/{feedback_id}", response_model=FeedbackRetracted, operation_id="retract_feedback")
+async def retract_feedback(
+    model: str, feedback_id: str, actor: AdminDep, services: ServicesDep, reason: str | None = None
+) -> FeedbackRetracted:
+    """Admin: take back a feedback event (by the server's id or the client's ``feedback_id``), one
+    given by mistake. It counts nowhere from then on (the next snapshot, the retrain triggers, the
+    online accuracy); a ``feedback_retracted`` event records it in the audit trail, and the
+    client's id is free again. Snapshots already taken stay as they are (``in_snapshots`` names
+    those that may hold it). 404 for an unknown or already retracted event."""
+    retraction = await run_in_threadpool(
+        services.feedback.retract, model, feedback_id, subject=None, actor=actor, reason=reason
+    )
+    return FeedbackRetracted.of(retraction)

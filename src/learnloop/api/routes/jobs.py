@@ -17,15 +17,18 @@ async def list_jobs(services: ServicesDep, model: str | None = None, limit: Quer
 
 @router.get("/{job_id}", response_model=JobPublic, responses=problems(404))
 async def get_job(job_id: str, services: ServicesDep) -> JobPublic:
-    """A job: its state, progress, outcome and, for a retrain, the version it made and the verdict."""
-    return JobPublic.of(services.jobs.get(job_id))
+    """A job, by its id or a unique end of it (as ``learnloop jobs list`` shows it; 422 when several
+    jobs share the end): its state, progress, outcome and, for a retrain, the version it made and
+    the verdict."""
+    return JobPublic.of(services.jobs.find(job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=problems(404, 409))
 async def cancel_job(
     job_id: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
 ) -> JobPublic:
-    """Cancel a queued or running job (a running retrain's fit is stopped, nothing of it is
-    registered); its model can be retrained again at once. 409 once the job has finished."""
+    """Cancel a queued or running job, by its id or a unique end of it (a running retrain's fit is
+    stopped, nothing of it is registered); its model can be retrained again at once. 409 once the
+    job has finished."""
     reason = body.reason if body else None
     return JobPublic.of(services.jobs.cancel(job_id, actor=actor, reason=reason or "cancelled through the API"))
