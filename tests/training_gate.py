@@ -35,5 +35,10 @@ def record_pid(path: Path) -> None:
     path.write_text(str(os.getpid()))
 
 
+def fail_warm() -> None:
+    """In the training process: a warm-up whose imports fail."""
+    raise ImportError("no module named 'transformers' (a test's warm-up)")
+
+
 def pid(spec: Any, report: Callable[[float, str], None]) -> int:
     return os.getpid()

@@ -12,6 +12,7 @@ lost, or the job was cancelled) stops the work: the child is ended.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import tempfile
@@ -25,6 +26,8 @@ from typing import Protocol, TypeVar
 import orjson
 
 from learnloop.training.child import child_initializer
+
+log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -89,7 +92,7 @@ class ChildProcessRunner:
         """Start the training process now and run ``fn`` in it: a first fit then finds the
         process up and what ``fn`` imported loaded (a fit queued meanwhile runs after it)."""
         with self._lock:
-            self._started().submit(fn)
+            self._started().submit(fn).add_done_callback(_log_warm_failure)
 
     def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
         with tempfile.TemporaryDirectory(prefix="learnloop-progress-") as tmp:
@@ -155,3 +158,9 @@ class ReportFile:
             fraction, message = orjson.loads(line)
             progress(float(fraction), str(message))
         return offset + len(complete)
+
+
+def _log_warm_failure(future: Future[None]) -> None:
+    """A warm-up that failed is said in the log (the first fit then starts the process anew)."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("warming the training process failed: %r", future.exception())
