@@ -185,6 +185,21 @@ def test_no_answer_the_gate_scores_was_trained_on_in_any_set() -> None:
     assert sets.counts["kto"]["dropped"]["shares_held_out_answer"] == 1
 
 
+def test_the_same_answer_logged_twice_never_straddles_the_time_split() -> None:
+    """A greeting sampled twice for one line is two logged answers with one text: the newer one
+    in a held-out pair takes the older one's training rows with it, though their ids differ."""
+    early = served("p1", "Welcome, traveller!", prompt="Hello")
+    others = [served(f"q{i}", f"Other answer {i}", prompt="Hello") for i in range(4)]
+    again, curt = served("p9", "Welcome, traveller!", prompt="Hello"), served("p10", "Go away.", prompt="Hello")
+    events = [thumbs(early, True, when=1)] + [thumbs(a, True, when=2 + i) for i, a in enumerate(others)]
+    events += [prefer(again, curt, when=10)]
+    sets = curate(events, Policy.of(held_out_fraction=0.5), NOW)
+    assert [(p.chosen, p.rejected) for p in sets.preference.held_out] == [("Welcome, traveller!", "Go away.")]
+    trained = [r.response for s in (sets.sft, sets.kto) for r in s.train]
+    assert trained and "Welcome, traveller!" not in trained
+    assert sets.counts["sft"]["dropped"]["shares_held_out_answer"] == 1
+
+
 def test_rating_pairs_of_one_prompt_are_capped_widest_gap_first() -> None:
     good = [served(f"g{i}", f"good answer {i}") for i in range(12)]
     poor = [served(f"b{i}", f"poor answer {i}") for i in range(12)]

@@ -51,19 +51,33 @@ def finish_set(rows: Sequence[R], policy: Policy, counts: Counter[str]) -> Split
 
 
 def purge_shared_answers(splits: Sequence[tuple[Split[Any], Counter[str]]]) -> list[Split[Any]]:
-    """Each split with the training rows left out that share a logged answer with a held-out row
-    of any set (counted ``shares_held_out_answer``): an answer the gate scores was never trained
-    on, in any role (a chosen side held out and an SFT target in training; a rating pair across
-    the time split), so held-out scores measure what the candidate learnt, not what it saw."""
-    held = {pid for split, _ in splits for row in split.held_out for pid in row.provenance.prediction_ids}
+    """Each split with the training rows left out that share an answer with a held-out row of
+    any set (counted ``shares_held_out_answer``): the same logged answer (its prediction id), or
+    the same text answering the same conversation under another id (a greeting sampled twice).
+    An answer the gate scores was never trained on, in any role (a chosen side held out and an
+    SFT target in training; a rating pair across the time split), so held-out scores measure
+    what the candidate learnt, not what it saw."""
+    held_ids = {pid for split, _ in splits for row in split.held_out for pid in row.provenance.prediction_ids}
+    held_texts = {key for split, _ in splits for row in split.held_out for key in answer_keys(row)}
     out: list[Split[Any]] = []
     for split, counts in splits:
-        train = tuple(r for r in split.train if held.isdisjoint(r.provenance.prediction_ids))
+        train = tuple(
+            r
+            for r in split.train
+            if held_ids.isdisjoint(r.provenance.prediction_ids) and held_texts.isdisjoint(answer_keys(r))
+        )
         if len(train) < len(split.train):
             counts["shares_held_out_answer"] += len(split.train) - len(train)
             counts["train"] = len(train)
         out.append(Split(train, split.held_out))
     return out
+
+
+def answer_keys(row: SftRow | PreferencePair | KtoRow) -> set[Hashable]:
+    """(conversation, answer) of every answer a row holds: both sides of a pair."""
+    conversation = messages_key(row.messages)
+    answers = (row.chosen, row.rejected) if isinstance(row, PreferencePair) else (row.response,)
+    return {(conversation, norm(answer)) for answer in answers}
 
 
 def row_key(row: SftRow | PreferencePair | KtoRow) -> Hashable:
