@@ -35,6 +35,15 @@ def test_the_held_out_slice_is_never_streamed_and_the_split_is_seeded() -> None:
         split_stream(pairs(1), limit=None, held_out_fraction=0.25, seed=0)
 
 
+def test_identical_pairs_are_one_and_no_held_out_pair_shares_an_answer_with_the_stream() -> None:
+    twice = pairs(10) + pairs(10)  # every pair twice: without the merge, copies straddle the split
+    same_answer = [PreferencePair(({"role": "user", "content": "q0"},), "good 0", "other")]  # q0's chosen again
+    stream, held = split_stream(twice + same_answer, limit=None, held_out_fraction=0.5, seed=1)
+    assert len(stream) + len(held) <= 11 and len({id(p) for p in stream + held}) == len(stream) + len(held)
+    keys = {(p.messages[0]["content"], answer) for p in stream for answer in (p.chosen, p.rejected)}
+    assert held and all((p.messages[0]["content"], a) not in keys for p in held for a in (p.chosen, p.rejected))
+
+
 def test_the_shipped_sample_streams_without_its_longest_pairs(tmp_path: Path) -> None:
     data = load_preference_stream("orca-sample", limit=None, held_out_fraction=0.25, max_chars=1600, seed=0)
     assert data.read == 40 and data.too_long == 4 and len(data.stream) + len(data.held_out) == 36

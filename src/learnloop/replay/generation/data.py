@@ -98,17 +98,40 @@ def pair_chars(pair: PreferencePair) -> int:
 def split_stream(
     pairs: Sequence[PreferencePair], *, limit: int | None, held_out_fraction: float, seed: int
 ) -> tuple[list[PreferencePair], list[PreferencePair]]:
-    """Shuffled by ``seed``, at most ``limit``; the last ``held_out_fraction`` (rounded, at least
-    one pair of each side when there are two) is held out."""
+    """Identical pairs made one, shuffled by ``seed``, at most ``limit``; the last
+    ``held_out_fraction`` (rounded, at least one pair of each side when there are two) is held
+    out, less any held-out pair with an answer the stream also gives to the same conversation
+    (it would be scored on what the loop trained on)."""
     if not 0 < held_out_fraction < 1:
         raise ValidationError("the held-out fraction must be in (0, 1)", field="held_out")
-    order = list(pairs)
+    unique: dict[tuple[object, ...], PreferencePair] = {}
+    for pair in pairs:
+        unique.setdefault(_pair_key(pair), pair)
+    order = list(unique.values())
     random.Random(seed).shuffle(order)
     order = order[:limit] if limit is not None else order
     if len(order) < 2:
         raise ValidationError(f"{len(order)} usable pairs: a replay needs at least 2", field="limit")
     held = min(max(round(held_out_fraction * len(order)), 1), len(order) - 1)
-    return order[:-held], order[-held:]
+    stream, held_out = order[:-held], order[-held:]
+    streamed = {key for p in stream for key in _answer_keys(p)}
+    held_out = [p for p in held_out if streamed.isdisjoint(_answer_keys(p))]
+    if not held_out:
+        raise ValidationError("every held-out pair shares an answer with the stream: nothing left to judge on")
+    return stream, held_out
+
+
+def _conversation(pair: PreferencePair) -> tuple[tuple[str, str], ...]:
+    return tuple((m["role"], m["content"]) for m in pair.messages)
+
+
+def _pair_key(pair: PreferencePair) -> tuple[object, ...]:
+    return (_conversation(pair), pair.chosen, pair.rejected)
+
+
+def _answer_keys(pair: PreferencePair) -> set[tuple[object, str]]:
+    conversation = _conversation(pair)
+    return {(conversation, pair.chosen), (conversation, pair.rejected)}
 
 
 def load_preference_stream(
