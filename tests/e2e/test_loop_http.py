@@ -184,7 +184,8 @@ def test_feedback_retrains_gates_promotes_and_rolls_back_over_http(
         assert http.post(f"{M}/rollback").status_code == 409  # nothing further back
 
     versions = run_cli("versions", "-m", "m", *db_args(server)).stdout
-    lines = {line.split()[1]: line for line in versions.splitlines() if line.strip()[:3].strip("│| ").isdigit()}
+    cells = (line.replace("│", " ").split() for line in versions.splitlines())
+    lines = {row[0]: " ".join(row) for row in cells if row and row[0].isdigit()}
     assert "champion" in lines["1"] and "retired" in lines["2"], versions
     detail = run_cli("versions", "-m", "m", "--version", "2", *db_args(server)).stdout
     assert "ROC AUC" in detail and "ECE" in detail and "predict_one latency" in detail, detail
