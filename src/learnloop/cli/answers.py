@@ -7,7 +7,6 @@ counted towards the next retrain like any other."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,6 +137,8 @@ def feedback(
         item = parse_item({k: v for k, v in raw.items() if v is not None})
         _check_kind(kind, feedback_kind(item))
         services.ingest.start()
+        import asyncio  # lazily: only recording feedback needs an event loop
+
         stored = asyncio.run(services.feedback.record(model, item))
     on = f" on prediction {stored.prediction_id}" if stored.prediction_id else ""
     console.print(

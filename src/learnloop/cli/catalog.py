@@ -6,7 +6,6 @@ from rich.markup import escape
 
 from learnloop.cli.common import DbOpt, HomeOpt, console, open_services, settings_for
 from learnloop.cli.tables import Table
-from learnloop.tasks import get_task
 
 
 def list_models(home: HomeOpt, database_url: DbOpt = None) -> None:
@@ -17,6 +16,8 @@ def list_models(home: HomeOpt, database_url: DbOpt = None) -> None:
       learnloop models
       learnloop models --home ./learnloop-demo/home
     """
+    from learnloop.tasks import get_task
+
     settings = settings_for(home, database_url)
     with open_services(settings) as services:
         models = services.registry.list_models()

@@ -40,8 +40,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-import phonenumbers
-
 KINDS: tuple[str, ...] = ("email", "iban", "card", "ip", "phone", "name")
 """Every kind the scrubber knows, in the order that wins overlaps."""
 
@@ -178,6 +176,8 @@ def _names(text: str) -> list[_Span]:
 
 
 def _phones_finder(regions: Sequence[str]) -> Callable[[str], list[_Span]]:
+    import phonenumbers  # lazily: its metadata takes a while to load, and most texts hold no digits
+
     def find(text: str) -> list[_Span]:
         spans: list[_Span] = []
         for region in regions:
@@ -225,6 +225,8 @@ class Scrubber:
         unknown = chosen - set(KINDS)
         if unknown:
             raise ValueError(f"unknown PII kind(s) {sorted(unknown)}; known: {', '.join(KINDS)}")
+        import phonenumbers
+
         for region in phone_regions:
             if region not in phonenumbers.SUPPORTED_REGIONS:
                 raise ValueError(f"unknown phone region {region!r}; use an ISO 3166 alpha-2 code such as 'US'")

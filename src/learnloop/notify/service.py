@@ -27,22 +27,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from learnloop.clock import Clock
 from learnloop.domain import Delivery, DeliveryStatus, Event, Webhook
 from learnloop.errors import ValidationError
 from learnloop.notify.base import FORMATS, KIND_PATTERN, DeliveryOutcome, Notifier, Outcome
 from learnloop.notify.log import LogNotifier
-from learnloop.notify.webhook import TIMEOUT, WebhookNotifier
+from learnloop.notify.webhook import WebhookNotifier, timeout
 from learnloop.retry import RetryPolicy
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import webhooks as webhook_repo
 from learnloop.telemetry import Metrics
+
+if TYPE_CHECKING:  # imported when a webhook is sent
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,9 @@ SECRET_CHARS = (16, 256)
 
 
 def default_client() -> httpx.Client:
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    import httpx
+
+    return httpx.Client(timeout=timeout(), follow_redirects=False)
 
 
 @dataclass

@@ -23,8 +23,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-
-import httpx
+from typing import TYPE_CHECKING
 
 from learnloop.clock import Clock
 from learnloop.domain import Event
@@ -32,10 +31,19 @@ from learnloop.notify.base import DeliveryOutcome, Outcome
 from learnloop.notify.payloads import encode
 from learnloop.retry import parse_retry_after
 
+if TYPE_CHECKING:  # httpx is imported when a webhook is sent: learnloop's CLI starts without it
+    import httpx
+
 SIGNATURE_PREFIX = "sha256="
 RETRIED_STATUSES = frozenset({408, 425, 429})
-TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 USER_AGENT = "learnloop-webhooks/1"
+
+
+def timeout() -> httpx.Timeout:
+    """A delivery's time limits: 3 s to connect, 5 s for the rest."""
+    import httpx
+
+    return httpx.Timeout(5.0, connect=3.0)
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -112,9 +120,11 @@ class WebhookNotifier:
         return body, headers
 
     def send(self, event: Event) -> DeliveryOutcome:
+        import httpx
+
         body, headers = self.request(event)
         try:
-            response = self.client.post(self.url, content=body, headers=headers, timeout=TIMEOUT)
+            response = self.client.post(self.url, content=body, headers=headers, timeout=timeout())
         except httpx.TransportError as exc:  # connection refused, DNS, timeouts, protocol errors
             return DeliveryOutcome(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}"[:500])
         except httpx.HTTPError as exc:  # an unusable URL and the like: retrying will not help

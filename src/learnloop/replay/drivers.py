@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from learnloop.clock import FakeClock
 from learnloop.domain import FeedbackInput, Job, JobStatus
 from learnloop.errors import ValidationError
 from learnloop.replay.users import PlannedFeedback
 
 if TYPE_CHECKING:
+    import httpx
+
     from learnloop.services import Services
 
 
@@ -212,6 +212,8 @@ class HttpDriver:
 
     def __init__(self, base_url: str, model: str, *, rate: float, api_key: str | None = None) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
+        import httpx  # lazily: learnloop's CLI starts without it
+
         self.client = httpx.Client(base_url=base_url, timeout=30.0, headers=headers)
         self.model = model
         self._interval = 1.0 / rate if rate > 0 else 0.0

@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import IO
 
-import httpx
-
 from learnloop.errors import LearnloopError
 
 
@@ -79,6 +77,8 @@ class ServerProcess:
         env.pop("LEARNLOOP_API_KEY", None)
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        import httpx  # lazily: the CLI starts without it
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
