@@ -158,6 +158,34 @@ class VersionSummary(BaseModel):
         )
 
 
+class CandidatePublic(BaseModel):
+    """One candidate a retrain tried (``policy.candidate_families``, ``policy.search_families``)."""
+
+    family: str
+    params: dict[str, Any] = Field(description="Its parameters (a searched one: its best trial's).")
+    searched: bool
+    fold_scores: list[float] = Field(description="Accuracy on each forward-chaining fold's block.")
+    score: float | None = Field(description="Accuracy over all the folds' blocks; null: it failed.")
+    seconds: float
+    trials: int = Field(description="A searched candidate: trials in its Optuna study (pruned ones included).")
+    pruned: int
+    study: str | None = Field(description="The Optuna study of a searched candidate (GET .../studies/{study}).")
+    error: str | None
+    chosen: bool
+
+
+class SelectionPublic(BaseModel):
+    """How a retrain chose its candidate: on the training data before the gate's evidence only."""
+
+    family: str
+    params: dict[str, Any]
+    reason: str
+    metric: str
+    folds: int
+    judged_examples: int
+    candidates: list[CandidatePublic]
+
+
 class VersionPublic(BaseModel):
     model: str
     version: int
@@ -172,6 +200,9 @@ class VersionPublic(BaseModel):
     train_seconds: float | None
     erasures: list[dict[str, Any]] = Field(
         default_factory=list, description="When subjects' data was erased from the snapshot it was trained on."
+    )
+    selection: SelectionPublic | None = Field(
+        None, description="The candidates its retrain tried and why this one won (null: none competed)."
     )
 
     @classmethod
@@ -195,6 +226,7 @@ class VersionPublic(BaseModel):
             created_at=v.created_at,
             train_seconds=v.train_seconds,
             erasures=list(v.erasures),
+            selection=v.metrics.get("selection"),
         )
 
 

@@ -382,6 +382,9 @@ def show_version(v: ModelVersion) -> None:
     )
     if v.status_reason:
         console.print(f"reason: {escape(v.status_reason)}")
+    selection = v.metrics.get("selection")
+    if selection:
+        console.print(f"chosen among {len(selection['candidates'])} candidates: {escape(selection['reason'])}")
     for table in version_tables(v):
         console.print(table)
 

@@ -111,6 +111,7 @@ class TrainingService:
             artifact_url=self.artifact_url,
             artifact_key=key,
             bases_dir=self.bases_dir,
+            study_url=self.db.url,
         )
 
     def warm(self) -> None:
@@ -143,6 +144,7 @@ class TrainingService:
                 artifact_url=self.artifact_url,
                 artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",
                 bases_dir=self.bases_dir,
+                study_url=self.db.url,
             )
 
     def train(
@@ -169,8 +171,8 @@ class TrainingService:
             model=model.name,
             version=0,
             status=VersionStatus.CANDIDATE if candidate.passed else VersionStatus.REJECTED,
-            family=model.family,
-            params=model.params,
+            family=candidate.family or model.family,  # a selection among candidates may choose another
+            params=model.params if candidate.params is None else candidate.params,
             snapshot_hash=candidate.snapshot_hash,
             parent_version=None if inputs.champion is None else inputs.champion.version,
             code_version=__version__,
