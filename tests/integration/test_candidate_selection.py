@@ -4,14 +4,12 @@ answer, ``learnloop versions --version N`` and the dashboard's version page)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
-from learnloop.app import create_app
+from conftest import asgi_get
 from learnloop.cli.main import app as cli_app
 from learnloop.config import Settings
 from learnloop.domain import FeedbackInput, ModelVersion
@@ -20,16 +18,13 @@ from learnloop.policy import Policy
 from learnloop.services import Services
 
 CreateModel = Callable[..., ModelVersion]
-CANDIDATES = Policy.of(candidate_families="incremental", selection_blocks=3)
-
-
-def _get(services: Services, path: str) -> httpx.Response:
-    async def get() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.get(path)
-
-    return asyncio.run(get())
+CANDIDATES = Policy.of(
+    candidate_families="incremental",
+    search_families="incremental",
+    search_budget_seconds=60,
+    search_trials=3,
+    selection_blocks=3,
+)
 
 
 def test_a_candidate_chosen_among_several_is_recorded_with_its_rivals(
@@ -54,12 +49,16 @@ def test_a_candidate_chosen_among_several_is_recorded_with_its_rivals(
     loser = next(c for c in selection["candidates"] if not c["chosen"])
     assert loser["family"] in selection["reason"] and "before the gate's evidence" in selection["reason"]
     assert v2.params == selection["params"]
+    searched = tried["incremental"]  # Optuna's trials, in a study in the model's own database
+    assert searched["searched"] and searched["trials"] == 3 and searched["study"].startswith("m:retrain:")
+    study = services.studies.study("m", searched["study"])
+    assert len(study.trials) == 3 and study.best_params == searched["params"]
 
-    answer = _get(services, "/v1/models/m/versions/2")
+    answer = asgi_get(services, "/v1/models/m/versions/2")
     assert answer.status_code == 200, answer.text
     assert answer.json()["selection"]["candidates"] == selection["candidates"]
     assert answer.json()["family"] == selection["family"]
-    page = _get(services, "/dashboard/models/m/versions/2")
+    page = asgi_get(services, "/dashboard/models/m/versions/2")
     assert page.status_code == 200 and 'id="candidates"' in page.text and "incremental" in page.text
     where = ["--home", str(settings.home), "--database-url", settings.database_url, "--model", "m"]
     shown = CliRunner().invoke(cli_app, ["versions", "--version", "2", *where], env={"COLUMNS": "300"})

@@ -26,6 +26,7 @@ from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
 from learnloop.tasks import Candidate, RetrainInputs, train
 from learnloop.training.runner import TrainingRunner
+from learnloop.training.study_tables import ensure_study_tables
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -152,6 +153,8 @@ class TrainingService:
     ) -> Candidate:
         """The task's ``train``, where the runner runs training work (the training process);
         what it reports reaches ``progress`` scaled into ``span``."""
+        if inputs.model.policy.selection.searched:  # the search keeps its studies in this database
+            ensure_study_tables(self.db)
         return self.runner.run(train, inputs, within(progress, *span))
 
     def record(self, name: str, candidate: Candidate) -> None:
