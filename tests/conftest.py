@@ -180,6 +180,20 @@ def services(settings: Settings) -> Iterator[Services]:
         built.close()
 
 
+def asgi_get(services: Services, path: str) -> httpx.Response:
+    """GET ``path`` from the app built on ``services``, in process (no server)."""
+    import asyncio
+
+    from learnloop.app import create_app
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(services=services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path)
+
+    return asyncio.run(get())
+
+
 @pytest.fixture
 def services_factory(settings: Settings) -> Iterator[Callable[..., Services]]:
     """Build extra services on the same database (another clock, another process's view)."""

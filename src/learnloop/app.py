@@ -28,6 +28,7 @@ from learnloop.api.routes import (
     openai,
     predictions,
     rollouts,
+    studies,
     subjects,
     webhooks,
 )
@@ -131,6 +132,7 @@ def create_app(
         asking,
         rollouts,
         drift,
+        studies,
         subjects,
         jobs,
         health,

@@ -8,7 +8,9 @@
   promotes or rolls it back;
 * ``monitoring``: drift checks and online accuracy;
 * ``generation``: a generative model's limits and how its feedback becomes training data;
-* ``adapters``: how a generative model's retrain fits its LoRA adapter.
+* ``adapters``: how a generative model's retrain fits its LoRA adapter;
+* ``selection``: which candidates compete in a classifier's retrain (families, and whose
+  parameters Optuna searches in a time budget), chosen on the training side only.
 
 Every setting has one public *flat* name (``retrain_every``, ``alpha``, ``rollout``...), unique
 across sections: ``learnloop config --set``, ``PATCH .../policy`` and the API's policy objects
@@ -436,6 +438,48 @@ class AdapterTrainingPolicy(_Section):
         ]
 
 
+def family_list(value: str) -> tuple[str, ...]:
+    """Family keys from a comma-separated setting, in order, each once."""
+    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+
+
+@dataclass(frozen=True)
+class SelectionPolicy(_Section):
+    """Which candidates compete in a classifier's retrain. Each is scored by forward chaining
+    over the training data that comes before the gate's evidence (never on the recent blocks
+    or the golden set), and only the one chosen meets the gate, so choosing among many does
+    not inflate the gate's error rate. Empty lists and a zero budget: the model's own family
+    with its own parameters, as before (no selection fits)."""
+
+    candidate_families: str = ""  # families that compete with the model's own, comma-separated
+    search_families: str = ""  # families (the model's own or candidates) whose parameters Optuna searches
+    search_budget_seconds: float = 0.0  # the retrain's search time, shared by the searched families
+    search_trials: int = 30  # most Optuna trials per searched family in a retrain
+    selection_blocks: int = 4  # forward-chaining blocks of the selection (a fold per block after the first)
+    selection_max: int = 2_000  # newest training examples before the gate's evidence the folds judge on
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return family_list(self.candidate_families)
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        return family_list(self.search_families)
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        return [
+            (self.search_budget_seconds >= 0, "search_budget_seconds", "must be >= 0 (0: no search)"),
+            (
+                self.search_budget_seconds > 0 or not self.searched,
+                "search_families",
+                "needs search_budget_seconds > 0 (the search's time)",
+            ),
+            (1 <= self.search_trials <= 10_000, "search_trials", "must be in [1, 10000]"),
+            (2 <= self.selection_blocks <= 20, "selection_blocks", "must be in [2, 20]"),
+            (self.selection_max >= 2, "selection_max", "must be >= 2"),
+        ]
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "triggers": TriggerPolicy,
     "curation": CurationPolicy,
@@ -444,6 +488,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "monitoring": MonitoringPolicy,
     "generation": GenerationPolicy,
     "adapters": AdapterTrainingPolicy,
+    "selection": SelectionPolicy,
 }
 # flat name -> (section, field)
 _FLAT: dict[str, tuple[str, str]] = {
@@ -462,6 +507,7 @@ class Policy:
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     generation: GenerationPolicy = field(default_factory=GenerationPolicy)
     adapters: AdapterTrainingPolicy = field(default_factory=AdapterTrainingPolicy)
+    selection: SelectionPolicy = field(default_factory=SelectionPolicy)
 
     @classmethod
     def of(cls, **settings: Any) -> Policy:

@@ -39,6 +39,7 @@ from learnloop.store.migrate import upgrade
 from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
 from learnloop.training.runner import ChildProcessRunner, InProcessRunner, TrainingRunner
+from learnloop.training.studies import StudyService
 from learnloop.triggers import RetrainTriggers
 from learnloop.worker import Worker
 
@@ -76,6 +77,7 @@ class Services:
     active: ActiveLearningService
     watch: DatabaseWatch
     reports: VersionReports
+    studies: StudyService
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -263,4 +265,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         active=ActiveLearningService(db),
         watch=DatabaseWatch(db, stall_seconds=settings.ready_stall_seconds),
         reports=VersionReports(db, store),
+        studies=StudyService(db, registry, training, clock),
     )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from learnloop.domain import Deployment, DriftCheck, Event, Feedback, FeedbackKind, Job, Model, ModelVersion, Rollout
 from learnloop.feedback.service import Retraction
 from learnloop.tasks import get_task
+from learnloop.training.studies import StudySummary, StudyView
 
 # The integer range of a database column: a larger id or version is a 422, never a 500.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -158,6 +159,34 @@ class VersionSummary(BaseModel):
         )
 
 
+class CandidatePublic(BaseModel):
+    """One candidate a retrain tried (``policy.candidate_families``, ``policy.search_families``)."""
+
+    family: str
+    params: dict[str, Any] = Field(description="Its parameters (a searched one: its best trial's).")
+    searched: bool
+    fold_scores: list[float] = Field(description="Accuracy on each forward-chaining fold's block.")
+    score: float | None = Field(description="Accuracy over all the folds' blocks; null: it failed.")
+    seconds: float
+    trials: int = Field(description="A searched candidate: trials in its Optuna study (pruned ones included).")
+    pruned: int
+    study: str | None = Field(description="The Optuna study of a searched candidate (GET .../studies/{study}).")
+    error: str | None
+    chosen: bool
+
+
+class SelectionPublic(BaseModel):
+    """How a retrain chose its candidate: on the training data before the gate's evidence only."""
+
+    family: str
+    params: dict[str, Any]
+    reason: str
+    metric: str
+    folds: int
+    judged_examples: int
+    candidates: list[CandidatePublic]
+
+
 class VersionPublic(BaseModel):
     model: str
     version: int
@@ -172,6 +201,9 @@ class VersionPublic(BaseModel):
     train_seconds: float | None
     erasures: list[dict[str, Any]] = Field(
         default_factory=list, description="When subjects' data was erased from the snapshot it was trained on."
+    )
+    selection: SelectionPublic | None = Field(
+        None, description="The candidates its retrain tried and why this one won (null: none competed)."
     )
 
     @classmethod
@@ -195,6 +227,7 @@ class VersionPublic(BaseModel):
             created_at=v.created_at,
             train_seconds=v.train_seconds,
             erasures=list(v.erasures),
+            selection=v.metrics.get("selection"),
         )
 
 
@@ -505,4 +538,68 @@ class DriftCheckPublic(BaseModel):
             message=c.message,
             results=[DriftResultPublic.model_validate(r) for r in c.results],
             created_at=c.created_at,
+        )
+
+
+class StudySummaryPublic(BaseModel):
+    """An Optuna study of a model's parameters (``learnloop tune``, or a retrain's search)."""
+
+    name: str
+    family: str
+    kind: str = Field(description="tune, or retrain (a retrain's search).")
+    trials: int
+    best_value: float | None = Field(description="The best trial's accuracy over the folds.")
+    started: datetime | None
+
+    @classmethod
+    def of(cls, s: StudySummary) -> StudySummaryPublic:
+        return cls(
+            name=s.name, family=s.family, kind=s.kind, trials=s.trials, best_value=s.best_value, started=s.started
+        )
+
+
+class TrialPublic(BaseModel):
+    number: int
+    state: str = Field(description="complete, pruned, fail, running or waiting.")
+    value: float | None = Field(description="Accuracy over the forward-chaining folds' blocks.")
+    params: dict[str, Any] = Field(description="What the trial suggested.")
+    fold_scores: list[float]
+    intermediate: dict[int, float] = Field(description="Fold -> accuracy so far (what pruning compared).")
+    started: datetime | None
+    completed: datetime | None
+    seconds: float | None
+
+
+class StudyPublic(BaseModel):
+    """A study in full: its best parameters, every trial and each parameter's importance."""
+
+    summary: StudySummaryPublic
+    attrs: dict[str, Any] = Field(description="What the study records about itself: model, snapshot, cutoff...")
+    best_trial: int | None
+    best_params: dict[str, Any] = Field(description="Every parameter of the family, as the best trial ran it.")
+    importance: dict[str, float] = Field(description="Parameter -> importance (fANOVA; shares sum to 1).")
+    trials: list[TrialPublic]
+
+    @classmethod
+    def of(cls, v: StudyView) -> StudyPublic:
+        return cls(
+            summary=StudySummaryPublic.of(v.summary),
+            attrs=v.attrs,
+            best_trial=v.best_trial,
+            best_params=v.best_params,
+            importance=v.importance,
+            trials=[
+                TrialPublic(
+                    number=t.number,
+                    state=t.state,
+                    value=t.value,
+                    params=t.params,
+                    fold_scores=t.fold_scores,
+                    intermediate=t.intermediate,
+                    started=t.started,
+                    completed=t.completed,
+                    seconds=t.seconds,
+                )
+                for t in v.trials
+            ],
         )

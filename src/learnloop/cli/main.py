@@ -24,6 +24,7 @@ from learnloop.cli import (
     rollouts,
     serve,
     subjects,
+    tune,
     webhooks,
 )
 from learnloop.cli.common import err_console
@@ -84,6 +85,8 @@ app.command()(generate.generate)
 app.command()(report.report)
 app.command()(report.compare)
 app.command()(families.families)
+app.command()(tune.tune)
+app.command()(tune.studies)
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")

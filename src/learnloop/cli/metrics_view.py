@@ -152,6 +152,32 @@ def gate_table(verdict: Mapping[str, Any]) -> Table | None:
     return table
 
 
+def selection_table(selection: Mapping[str, Any]) -> Table:
+    """The candidates a retrain tried (``metrics.selection``): each one's forward-chaining fold
+    scores on the training side, its pooled score, and the one chosen."""
+    table = Table(
+        title=f"candidates: {selection.get('folds', 0)} forward-chaining folds, "
+        f"{selection.get('judged_examples', 0)} examples before the gate's evidence",
+        title_justify="left",
+    )
+    for column in ("", "family", "fold accuracies", "accuracy", "trials (pruned)", "seconds", "params or error"):
+        table.add_column(column)
+    for c in selection.get("candidates", []):
+        folds = " ".join(pct(score) for score in c.get("fold_scores", [])) or "-"
+        trials = f"{c['trials']} ({c['pruned']})" if c.get("searched") else "-"
+        detail = c["error"] if c.get("error") else ", ".join(f"{k}={v}" for k, v in sorted(c["params"].items()))
+        table.add_row(
+            "chosen" if c.get("chosen") else "",
+            c["family"],
+            folds,
+            pct(c.get("score")),
+            trials,
+            f"{c.get('seconds', 0):.1f}",
+            detail,
+        )
+    return table
+
+
 def version_tables(v: ModelVersion) -> list[Table]:
     """Every evaluation set's scores and per-class table, then the latency, if recorded."""
     tables: list[Table] = []
@@ -169,6 +195,9 @@ def version_tables(v: ModelVersion) -> list[Table]:
     latency = v.metrics.get("latency")
     if latency and latency.get("n"):
         tables.append(latency_table(latency))
+    selection = v.metrics.get("selection")
+    if selection:
+        tables.append(selection_table(selection))
     training = v.metrics.get("training")
     if training:
         tables.append(training_table(training))

@@ -190,7 +190,7 @@ def init(
     with (
         _home_removed_on_failure(settings),
         open_services(settings, create=True) as services,
-        _progress() as progress,
+        progress_bar() as progress,
     ):
         step = progress.add_task("checking", total=1.0)
         created = services.creation.create(
@@ -236,7 +236,8 @@ def _home_removed_on_failure(settings: Settings) -> Iterator[None]:
         raise
 
 
-def _progress() -> Progress:
+def progress_bar() -> Progress:
+    """A transient bar of a long command's work (off when the output is not a terminal)."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -382,6 +383,9 @@ def show_version(v: ModelVersion) -> None:
     )
     if v.status_reason:
         console.print(f"reason: {escape(v.status_reason)}")
+    selection = v.metrics.get("selection")
+    if selection:
+        console.print(f"chosen among {len(selection['candidates'])} candidates: {escape(selection['reason'])}")
     for table in version_tables(v):
         console.print(table)
 

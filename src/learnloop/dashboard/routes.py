@@ -194,6 +194,21 @@ def build_router() -> APIRouter:
         page = await run_in_threadpool(views.version_page, _services(request), model, number)
         return dash.render(request, "version.html", title=f"{model} v{number}", **page)
 
+    @router.get(PREFIX + "/models/{model}/studies/{study}")
+    async def study_page(request: Request, model: str, study: str) -> HTMLResponse:
+        view = await run_in_threadpool(_services(request).studies.study, model, study)
+        return dash.render(request, "study.html", title=f"{model}: study {study}", model_name=model, study=view)
+
+    @router.get(PREFIX + "/models/{model}/studies/{study}/{picture}.png")
+    async def study_picture(request: Request, model: str, study: str, picture: str) -> Response:
+        from learnloop.reports.study_plots import importance_png, trials_png
+
+        draw = {"trials": trials_png, "importance": importance_png}.get(picture)
+        if draw is None:
+            raise ValidationError(f"no picture {picture!r}; pictures: trials, importance", field="picture")
+        view = await run_in_threadpool(_services(request).studies.study, model, study)
+        return Response(await run_in_threadpool(draw, view), media_type="image/png")
+
     @router.get(PREFIX + "/models/{model}/compare")
     async def compare_page(request: Request, model: str, a: QueryInt, b: QueryInt) -> HTMLResponse:
         page = await run_in_threadpool(views.compare_page, _services(request), model, a, b)

@@ -233,6 +233,7 @@ def version_page(services: Services, model: str, number: int) -> dict[str, Any]:
         "training": version.metrics.get("training") or {},  # a generative version's adapter fit
         "held_out": version.metrics.get("held_out") or {},
         "counts": version.metrics.get("snapshot_counts") or {},
+        "selection": version.metrics.get("selection"),  # the candidates its retrain tried
         "snapshot": snapshot,
         "verdict": verdict,
         "comparisons": verdict.get("comparisons") or [],

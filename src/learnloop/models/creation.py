@@ -43,6 +43,7 @@ from learnloop.models.data import BootstrapData, DataSource, check_options, prep
 from learnloop.models.pairs import check_pair_options, prepare_pairs
 from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService, check_model_name
+from learnloop.selection import check_selection
 from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
 from learnloop.tasks.generation import GenerationTask
 from learnloop.tasks.generation.adapter_fit import AdapterSpec, FittedAdapter, fit_adapter
@@ -115,6 +116,7 @@ class ModelCreation:
             raise ValidationError(exc.message, field="name") from None
         params = get_family(request.family).resolve_params(dict(request.params))
         policy = default_policy(request.task).updated(dict(request.policy))
+        check_selection(request.family, params, policy.selection, request.task)
         check_options(source, request.golden_fraction)
         try:
             self.registry.get_model(request.name)

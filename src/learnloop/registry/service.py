@@ -38,6 +38,7 @@ from learnloop.evaluation.headline import verdict_headline
 from learnloop.families import get_family
 from learnloop.families.manifest import check_servable
 from learnloop.policy import Policy
+from learnloop.selection import check_selection
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
@@ -257,6 +258,7 @@ class RegistryService:
         with self.db.write() as conn:
             model = model_repo.get_model(conn, name)
             policy = model.policy.updated(changes)
+            check_selection(model.family, model.params, policy.selection, model.task)
             model_repo.update_model(conn, name, policy=policy)
             # Serving reads the policy too (what to scrub from stored text): every process reloads.
             model_repo.bump_revision(conn, name, self.clock.now())

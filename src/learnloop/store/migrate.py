@@ -21,6 +21,24 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 HOME_ARTIFACTS = "home_artifacts"  # the attribute migrations read it from
 VERSION_TABLE = "alembic_version"
+# Optuna's tables: its studies live in learnloop's database (``selection.search``), beside
+# learnloop's tables, made and migrated by Optuna itself; not learnloop's schema.
+OPTUNA_TABLES = frozenset(
+    {
+        "studies",
+        "study_directions",
+        "study_user_attributes",
+        "study_system_attributes",
+        "trials",
+        "trial_user_attributes",
+        "trial_system_attributes",
+        "trial_params",
+        "trial_values",
+        "trial_intermediate_values",
+        "trial_heartbeats",
+        "version_info",
+    }
+)
 
 
 def newest_revision() -> str:
@@ -97,6 +115,9 @@ def schema_drift(db: Database) -> list[object]:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    def learnloops(name: str | None, kind: str, parent: object) -> bool:
+        return not (kind == "table" and name in OPTUNA_TABLES)
+
     with db.read() as conn:
-        ctx = MigrationContext.configure(conn, opts={"render_as_batch": True})
+        ctx = MigrationContext.configure(conn, opts={"render_as_batch": True, "include_name": learnloops})
         return list(compare_metadata(ctx, metadata))

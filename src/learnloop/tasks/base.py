@@ -54,6 +54,7 @@ class RetrainInputs:
     artifact_url: str  # the artifact store, opened in the training process
     artifact_key: str  # where the candidate's artifact goes
     bases_dir: str = ""  # where a generative model's GGUF base is converted (the home's ``bases`` folder)
+    study_url: str = ""  # learnloop's database, where a parameter search keeps its Optuna study ("": in memory)
     threads: int = 1  # torch threads of a generative fit (the training process shares the machine)
 
 
@@ -71,6 +72,10 @@ class Candidate:
     verdict: dict[str, Any] | None  # None: nothing to judge against (the first version)
     train_seconds: float
     notes: list[str] = field(default_factory=list)  # what the steps said, for the job's progress
+    # The family and parameters it was fitted with, where a selection among candidates chose
+    # them (None: the model's own).
+    family: str | None = None
+    params: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:

@@ -26,6 +26,7 @@ from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
 from learnloop.tasks import Candidate, RetrainInputs, train
 from learnloop.training.runner import TrainingRunner
+from learnloop.training.study_tables import ensure_study_tables
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -111,6 +112,7 @@ class TrainingService:
             artifact_url=self.artifact_url,
             artifact_key=key,
             bases_dir=self.bases_dir,
+            study_url=self.db.url,
         )
 
     def warm(self) -> None:
@@ -143,6 +145,7 @@ class TrainingService:
                 artifact_url=self.artifact_url,
                 artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",
                 bases_dir=self.bases_dir,
+                study_url=self.db.url,
             )
 
     def train(
@@ -150,6 +153,8 @@ class TrainingService:
     ) -> Candidate:
         """The task's ``train``, where the runner runs training work (the training process);
         what it reports reaches ``progress`` scaled into ``span``."""
+        if inputs.model.policy.selection.searched:  # the search keeps its studies in this database
+            ensure_study_tables(self.db)
         return self.runner.run(train, inputs, within(progress, *span))
 
     def record(self, name: str, candidate: Candidate) -> None:
@@ -169,8 +174,8 @@ class TrainingService:
             model=model.name,
             version=0,
             status=VersionStatus.CANDIDATE if candidate.passed else VersionStatus.REJECTED,
-            family=model.family,
-            params=model.params,
+            family=candidate.family or model.family,  # a selection among candidates may choose another
+            params=model.params if candidate.params is None else candidate.params,
             snapshot_hash=candidate.snapshot_hash,
             parent_version=None if inputs.champion is None else inputs.champion.version,
             code_version=__version__,

@@ -22,10 +22,12 @@ from learnloop.errors import DataError, InsufficientDataError
 from learnloop.evaluation import classification_metrics, latency_percentiles
 from learnloop.evaluation.gate import ScoredSet, compare_classifiers
 from learnloop.families import get_family
+from learnloop.selection.choose import Selection
 from learnloop.tasks.base import Candidate, Report, RetrainInputs
 from learnloop.tasks.classification.fit import FoldSpec, TrainResult, TrainSpec, fit_and_score
 from learnloop.tasks.classification.noise import ProbabilisticModel
 from learnloop.tasks.classification.resolve import curate_feedback
+from learnloop.tasks.classification.select import select
 from learnloop.tasks.classification.snapshot import Snapshot, build_snapshot, snapshot_key
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -108,17 +110,17 @@ def weights(snapshot: Snapshot, feedback_weight: float) -> list[float] | None:
     return None if all(w == 1.0 for w in found) else found
 
 
-def fit(inputs: RetrainInputs, snapshot: Snapshot) -> TrainResult:
-    """Fit the candidate on the snapshot and score it, and the champion, on the golden set
-    and (by forward chaining) on the recent feedback."""
+def fit(inputs: RetrainInputs, snapshot: Snapshot, chosen: Selection | None = None) -> TrainResult:
+    """Fit the candidate (the model's family, or the one ``chosen``) on the snapshot and score
+    it, and the champion, on the golden set and (by forward chaining) on the recent feedback."""
     model = inputs.model
     eval_sets = {"golden": [t for t, _ in inputs.golden]}
     if snapshot.recent or inputs.champion is not None:
         eval_sets["recent"] = [ex.text for ex in snapshot.recent]
     return fit_and_score(
         TrainSpec(
-            family=model.family,
-            params=model.params,
+            family=model.family if chosen is None else chosen.family,
+            params=model.params if chosen is None else chosen.params,
             label_set=list(model.labels),
             texts=[ex.text for ex in snapshot.train],
             labels=[ex.label for ex in snapshot.train],
@@ -199,11 +201,16 @@ def judge(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dic
 def train(inputs: RetrainInputs, report: Report) -> Candidate:
     """The classification task's ``train``: curate -> fit -> evaluate -> judge."""
     snapshot = curate(inputs)
-    report(0.2, f"curated: {len(snapshot.train)} training examples; fitting")
-    result = fit(inputs, snapshot)
+    report(0.2, f"curated: {len(snapshot.train)} training examples")
+    weighed = weights(snapshot, inputs.model.policy.curation.feedback_weight)
+    chosen = select(inputs, snapshot, weighed, lambda done, message: report(0.2 + 0.3 * done, message))
+    report(0.5, "fitting" if chosen is None else f"chose {chosen.family}; fitting")
+    result = fit(inputs, snapshot, chosen)
     report(0.9, f"fitted in {result.train_seconds:.1f}s; judging against the champion")
     first = inputs.champion is None and not inputs.feedback
     metrics = evaluate(inputs, snapshot, result)
+    if chosen is not None:
+        metrics["selection"] = chosen.to_dict()
     verdict = None if first else judge(inputs, snapshot, result)
     # Written last: a train that fails leaves only the artifacts under ``inputs.artifact_key``.
     stored = open_store(inputs.artifact_url).put_bytes(
@@ -218,9 +225,12 @@ def train(inputs: RetrainInputs, report: Report) -> Candidate:
         metrics=metrics,
         verdict=verdict,
         train_seconds=result.train_seconds,
+        family=None if chosen is None else chosen.family,
+        params=None if chosen is None else chosen.params,
         notes=[
             f"snapshot {snapshot.hash[:12]}: {snapshot.counts['train']} train; {len(snapshot.folds)} "
             f"forward-chaining folds over {len(snapshot.recent)} recent events",
             f"trained in {result.train_seconds:.1f}s",
+            *([] if chosen is None else [f"chose {chosen.family}: {chosen.reason}"]),
         ],
     )

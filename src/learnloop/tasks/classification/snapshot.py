@@ -54,6 +54,13 @@ class Snapshot:
     folds: list[Fold]
     cutoff: datetime | None
     counts: dict[str, Any] = field(default_factory=dict)
+    groups: list[int] = field(default_factory=list)  # near-duplicate group of each train example (not hashed)
+
+    @property
+    def first_judged(self) -> int:
+        """Where the gate's evidence starts: examples before this index are never judged by the
+        gate's folds (the training side candidates are selected on)."""
+        return min((fold.evaluate[0] for fold in self.folds if fold.evaluate), default=len(self.train))
 
     @property
     def recent(self) -> list[LabelledExample]:
@@ -165,7 +172,7 @@ def build_snapshot(
         "train_down_weighted": sum(1 for ex in train if ex.weight < 1.0),
         **(curation or {}),
     }
-    return Snapshot(content_hash(train, folds), train, folds, cutoff, counts)
+    return Snapshot(content_hash(train, folds), train, folds, cutoff, counts, groups)
 
 
 def _cap_subjects(
