@@ -165,7 +165,11 @@ def generated_client(spec: dict[str, Any], tmp_path_factory: pytest.TempPathFact
         unavailable("openapi-python-client is not installed")
     root = tmp_path_factory.mktemp("generated")
     (root / "openapi.json").write_bytes(httpx.Response(200, json=spec).content)
-    (root / "config.yaml").write_text(f"package_name_override: {CLIENT_PACKAGE}\npost_hooks: []\n")
+    # The generator reads no picture type; a study's PNGs come back as bytes, as its docs advise.
+    (root / "config.yaml").write_text(
+        f"package_name_override: {CLIENT_PACKAGE}\npost_hooks: []\n"
+        "content_type_overrides:\n  image/png: application/octet-stream\n"
+    )
     done = subprocess.run(
         [generator, "generate", "--path", "openapi.json", "--config", "config.yaml", "--meta", "none",
          "--output-path", CLIENT_PACKAGE],
