@@ -24,6 +24,7 @@ from learnloop.api.routes import (
     generations,
     health,
     jobs,
+    keys,
     models,
     openai,
     predictions,
@@ -38,8 +39,9 @@ from learnloop.telemetry import Metrics
 
 DESCRIPTION = """Serve a model, take feedback, retrain, prove it is better, roll it out.
 
-Every error is `application/problem+json` (RFC 9457) with a stable `code`. Admin routes need
-the API key when the server has one: **Authorize** with it (`X-API-Key` or `Authorization: Bearer`).
+Every error is `application/problem+json` (RFC 9457) with a stable `code`. Once the server has a
+key, every route but `/health` and `/ready` needs one with the route's scope (predict, feedback,
+read, label or admin): **Authorize** with it (`X-API-Key` or `Authorization: Bearer`).
 ReDoc: [/redoc](/redoc); the document itself: [/openapi.json](/openapi.json)."""
 
 
@@ -135,6 +137,7 @@ def create_app(
         jobs,
         health,
         webhooks,
+        keys,
     ):
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there

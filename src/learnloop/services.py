@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from learnloop.access import AccessService
 from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
@@ -76,6 +77,7 @@ class Services:
     active: ActiveLearningService
     watch: DatabaseWatch
     reports: VersionReports
+    access: AccessService
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -263,4 +265,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         active=ActiveLearningService(db),
         watch=DatabaseWatch(db, stall_seconds=settings.ready_stall_seconds),
         reports=VersionReports(db, store),
+        access=AccessService(db, clock, settings),
     )
