@@ -15,6 +15,7 @@ from learnloop import __version__
 from learnloop.api import docs, errors, openapi
 from learnloop.api.admission import AdmissionControl
 from learnloop.api.guard import EdgeGuard
+from learnloop.api.hosts import HostCheck
 from learnloop.api.routes import (
     asking,
     drift,
@@ -149,4 +150,6 @@ def create_app(
         limits=services.settings.limits,
         metrics=services.metrics,
     )
+    # Outermost of all: a request naming another host (DNS rebinding) reaches nothing.
+    app.add_middleware(HostCheck, allowed=services.settings.access.allowed_hosts)
     return app

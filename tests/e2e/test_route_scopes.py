@@ -241,3 +241,32 @@ def test_repeated_failures_from_one_address_are_throttled(server: Server) -> Non
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
     assert blocked.json()["code"] == "too_many_failures"
     assert server.call("GET", "/v1/models", server.keys["read"]).status_code == 200  # another address
+
+
+def test_a_request_naming_another_host_is_refused_on_every_route_keys_or_not(tmp_path: Path) -> None:
+    """DNS rebinding: a page elsewhere reaches a loopback server under its own name."""
+    services, app = _served(tmp_path / "home")  # no keys: the loopback default
+    try:
+        server = Server(services, app, {})
+        for method, path, _ in routes(app):
+            for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example", ""):
+                answer = server.call(method, path, headers={"Host": host}, **_body(method, path))
+                assert answer.status_code == 400, (method, path, host, answer.status_code)
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert answer.json()["code"] == "invalid_host"
+        for host in ("localhost", "localhost:8000", "127.0.0.1:1", "[::1]:8000", "LOCALHOST"):
+            assert server.call("GET", "/v1/models", headers={"Host": host}).status_code == 200, host
+    finally:
+        services.close()
+
+
+def test_configured_host_names_and_any() -> None:
+    from learnloop.api.hosts import host_name
+
+    assert [host_name(h) for h in ("a.example:80", "[::1]:8000", "::1", "A.Example.", "")] == [
+        "a.example",
+        "::1",
+        "::1",
+        "a.example",
+        "",
+    ]

@@ -67,3 +67,24 @@ def test_sessions_end_at_logout_and_expire(settings: Settings) -> None:
         assert access.session(second) is None
     finally:
         services.close()
+
+
+def test_serve_on_a_reachable_host_needs_keys_and_refuses_a_weak_admin_key(settings: Settings) -> None:
+    import typer
+
+    from learnloop.cli.serve import _access
+
+    with pytest.raises(typer.Exit):  # no key at all
+        _access(settings, "0.0.0.0", None, None)
+    with pytest.raises(typer.Exit):  # an admin key under 24 characters
+        _access(settings, "0.0.0.0", "short-admin-key", None)
+    loopback = _access(settings, "127.0.0.1", "short-admin-key", None)  # on loopback, as before
+    assert not loopback.require_keys and set(loopback.allowed_hosts) == {"localhost", "127.0.0.1", "::1"}
+    strong = _access(settings, "0.0.0.0", "k" * 24, ["box.example,Other.example"])
+    assert strong.require_keys and {"box.example", "other.example", "0.0.0.0", "localhost"} <= set(strong.allowed_hosts)
+    services = build_services(settings)
+    try:
+        services.access.create("app", [Scope.PREDICT], actor="test")
+    finally:
+        services.close()
+    assert _access(settings, "0.0.0.0", None, None).require_keys  # a scoped key in the database is enough
