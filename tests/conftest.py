@@ -188,7 +188,7 @@ def asgi_get(services: Services, path: str) -> httpx.Response:
 
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             return await client.get(path)
 
     return asyncio.run(get())

@@ -37,7 +37,7 @@ def feed_npc(services: Services, clock: FakeClock) -> dict[str, str]:
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as http:
             created = await http.post("/v1/models", json={"name": "npc", "task": "generation", "backend": "external"})
             assert created.status_code == 201, created.text
 

@@ -15,6 +15,7 @@ from learnloop import __version__
 from learnloop.api import docs, errors, openapi
 from learnloop.api.admission import AdmissionControl
 from learnloop.api.guard import EdgeGuard
+from learnloop.api.hosts import HostCheck
 from learnloop.api.routes import (
     asking,
     drift,
@@ -24,6 +25,7 @@ from learnloop.api.routes import (
     generations,
     health,
     jobs,
+    keys,
     models,
     openai,
     predictions,
@@ -39,8 +41,9 @@ from learnloop.telemetry import Metrics
 
 DESCRIPTION = """Serve a model, take feedback, retrain, prove it is better, roll it out.
 
-Every error is `application/problem+json` (RFC 9457) with a stable `code`. Admin routes need
-the API key when the server has one: **Authorize** with it (`X-API-Key` or `Authorization: Bearer`).
+Every error is `application/problem+json` (RFC 9457) with a stable `code`. Once the server has a
+key, every route but `/health` and `/ready` needs one with the route's scope (predict, feedback,
+read, label or admin): **Authorize** with it (`X-API-Key` or `Authorization: Bearer`).
 ReDoc: [/redoc](/redoc); the document itself: [/openapi.json](/openapi.json)."""
 
 
@@ -137,6 +140,7 @@ def create_app(
         jobs,
         health,
         webhooks,
+        keys,
     ):
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there
@@ -148,4 +152,6 @@ def create_app(
         limits=services.settings.limits,
         metrics=services.metrics,
     )
+    # Outermost of all: a request naming another host (DNS rebinding) reaches nothing.
+    app.add_middleware(HostCheck, allowed=services.settings.access.allowed_hosts)
     return app

@@ -89,6 +89,29 @@ class GenerationSettings:
             )
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+MIN_KEY_CHARS = 24  # a key shorter than this is refused on a non-loopback host
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """Who may reach the server and how credentials behave (``access/``, ``api/hosts.py``)."""
+
+    # Host names requests may name (the Host header, port aside); others are answered 400, so a
+    # page on another site cannot reach a loopback server through DNS rebinding. "*": any.
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    # Keys are required even before any exists (``serve`` on a non-loopback host sets it).
+    require_keys: bool = False
+    session_seconds: float = 8 * 3600.0  # a dashboard session ends this long after login
+    failure_limit: int = 20  # authentication failures from one address within the window...
+    failure_window_seconds: float = 60.0  # ... before it is answered 429 until the window ends
+    key_cache_seconds: float = 5.0  # a key revoked by another process stops working within this
+
+    def __post_init__(self) -> None:
+        if self.failure_limit < 1 or self.failure_window_seconds <= 0 or self.session_seconds <= 0:
+            raise ValidationError("access: failure_limit >= 1, failure_window_seconds and session_seconds > 0")
+
+
 PREDICTION_LOG_MODES = ("buffered", "durable")
 
 
@@ -98,7 +121,8 @@ class Settings:
     database_url: str | None = None
     # Where artifacts live (``file:///abs/path``; ``s3://`` later); default: ``artifacts`` in the home.
     artifact_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = None  # the single admin key (``--api-key``); scoped keys live in the database
+    access: AccessSettings = field(default_factory=AccessSettings)
     limits: Limits = field(default_factory=Limits)
     # Seconds between checks of the routing table (champion changes made by other processes).
     routing_poll_seconds: float = 1.0
@@ -185,7 +209,8 @@ class Settings:
             home=Path(env.get("LEARNLOOP_HOME", str(DEFAULT_HOME))),
             database_url=env.get("LEARNLOOP_DATABASE_URL") or None,
             artifact_url=env.get("LEARNLOOP_ARTIFACT_URL") or None,
-            api_key=env.get("LEARNLOOP_API_KEY") or None,
+            api_key=read_api_key(env),
+            access=AccessSettings(allowed_hosts=_hosts(env.get("LEARNLOOP_ALLOWED_HOSTS"))),
             job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
             prediction_log=env.get("LEARNLOOP_PREDICTION_LOG") or "buffered",
@@ -203,3 +228,28 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValidationError(f"{name} must be a number of seconds, got {raw!r}", field=name) from None
+
+
+def read_api_key(env: dict[str, str]) -> str | None:
+    """The admin key from ``LEARNLOOP_API_KEY``, else from the file ``LEARNLOOP_API_KEY_FILE``
+    names (either keeps it out of the process list, unlike ``--api-key``)."""
+    if env.get("LEARNLOOP_API_KEY"):
+        return env["LEARNLOOP_API_KEY"]
+    path = env.get("LEARNLOOP_API_KEY_FILE")
+    return key_from_file(Path(path)) if path else None
+
+
+def key_from_file(path: Path) -> str:
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValidationError(f"cannot read the API key file {path}: {exc.strerror}", field="api_key_file") from None
+    if not key:
+        raise ValidationError(f"the API key file {path} is empty", field="api_key_file")
+    return key
+
+
+def _hosts(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated host names (``LEARNLOOP_ALLOWED_HOSTS``); the loopback names when unset."""
+    hosts = tuple(h.strip().lower() for h in (raw or "").split(",") if h.strip())
+    return hosts or LOOPBACK_HOSTS

@@ -447,3 +447,34 @@ class Delivery:
     delivered_at: datetime | None
     event_kind: str | None = None
     event_model: str | None = None
+
+
+# -- access: scoped API keys -----------------------------------------------------------------------
+
+
+class Scope(StrEnum):
+    """What a key may do. ``admin`` may do everything."""
+
+    PREDICT = "predict"  # predict and generate (the OpenAI-compatible route too)
+    FEEDBACK = "feedback"  # give feedback, log answers made elsewhere
+    READ = "read"  # models, versions, events, performance, drift, rollouts, jobs, /metrics, the dashboard
+    LABEL = "label"  # the ask queue and the labelling page: they show users' texts
+    ADMIN = "admin"  # everything else: create, promote, roll back, retrain, erase, keys, webhooks
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A scoped key, as stored: never its secret, only its hash and public prefix."""
+
+    id: int
+    name: str
+    prefix: str  # the public start of the key (``ll_1a2b3c4d``), to recognise it
+    scopes: tuple[Scope, ...]
+    models: tuple[str, ...]  # () means every model
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_by: str
+
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)

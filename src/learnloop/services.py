@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from learnloop.access import AccessService
 from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
@@ -78,6 +79,7 @@ class Services:
     watch: DatabaseWatch
     reports: VersionReports
     studies: StudyService
+    access: AccessService
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -266,4 +268,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         watch=DatabaseWatch(db, stall_seconds=settings.ready_stall_seconds),
         reports=VersionReports(db, store),
         studies=StudyService(db, registry, training, clock),
+        access=AccessService(db, clock, settings),
     )

@@ -24,7 +24,7 @@ from conftest import (
     subprocess_env,
     wait_for,
 )
-from learnloop.domain import Prediction
+from learnloop.domain import Prediction, Scope
 from learnloop.feedback.intake import hash_subject
 from learnloop.services import build_services
 from learnloop.store.db import Database
@@ -34,22 +34,38 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 API_KEY = "s3cret-admin-key"
 M = "/v1/models/m"
+USER_SCOPES = [Scope.PREDICT, Scope.FEEDBACK, Scope.READ, Scope.LABEL]  # everything but admin
 
 
 @pytest.fixture(scope="module")
-def server(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+def user_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     root = tmp_path_factory.mktemp("bad-input")
     url = f"sqlite:///{root}/ll.db"
     services = build_services(make_settings(root / "home", url))
     try:
         create_model(services, "m")
+        key = services.access.create("user", USER_SCOPES, actor="test")[1]
     finally:
         services.close()
+    return root, url, key
+
+
+@pytest.fixture(scope="module")
+def server(module_server_launcher: ServerLauncher, user_key: tuple[Path, str, str]) -> LiveServer:
+    root, url, _ = user_key
     return module_server_launcher.start(root / "home", url, "--api-key", API_KEY)
 
 
 @pytest.fixture
-def http(server: LiveServer) -> Iterator[httpx.Client]:
+def http(server: LiveServer, user_key: tuple[Path, str, str]) -> Iterator[httpx.Client]:
+    """A client with a key of every scope but admin: admin routes answer it 403."""
+    with server.client(headers={"X-API-Key": user_key[2]}) as client:
+        yield client
+
+
+@pytest.fixture
+def bare(server: LiveServer) -> Iterator[httpx.Client]:
+    """A client without a key."""
     with server.client() as client:
         yield client
 
@@ -235,13 +251,14 @@ def wait_for_job(http: httpx.Client, job_id: str) -> dict[str, Any]:
     return result
 
 
-def test_admin_routes_need_the_api_key(http: httpx.Client) -> None:
+def test_admin_routes_need_the_api_key(http: httpx.Client, bare: httpx.Client) -> None:
     key = {"X-API-Key": API_KEY}
     for path in (f"{M}/retrain", f"{M}/versions/1/promote", f"{M}/rollback"):
         for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
-            response = http.post(path, headers=headers)
+            response = bare.post(path, headers=headers)
             assert problem(response, 401)["code"] == "unauthorized"
             assert response.headers["www-authenticate"] == "Bearer"
+        assert problem(http.post(path), 403)["code"] == "forbidden"  # a key, without the admin scope
     assert http.get("/v1/jobs", params={"model": "m"}).json() == []  # the refused retrain queued nothing
 
     accepted = http.post(f"{M}/retrain", headers=key, json={"reason": "test"})
@@ -251,7 +268,7 @@ def test_admin_routes_need_the_api_key(http: httpx.Client) -> None:
     assert job["requested_by"] == "api-key"
     version = job["result"]["version"]
 
-    promoted = http.post(  # a retrain with no feedback is rejected by the gate: forced here
+    promoted = bare.post(  # a retrain with no feedback is rejected by the gate: forced here
         f"{M}/versions/{version}/promote", headers={"Authorization": f"Bearer {API_KEY}"}, json={"force": True}
     )
     assert promoted.status_code == 200, promoted.text
@@ -262,7 +279,10 @@ def test_admin_routes_need_the_api_key(http: httpx.Client) -> None:
     assert http.post(f"{M}/predict", json={"text": "fine"}).json()["version"] == 1
 
 
-def test_reads_and_feedback_need_no_api_key(http: httpx.Client) -> None:
+def test_reads_and_feedback_need_a_key_but_not_the_admin_key(http: httpx.Client, bare: httpx.Client) -> None:
+    for method, path in (("GET", M), ("GET", "/v1/models"), ("POST", f"{M}/predict"), ("POST", f"{M}/feedback")):
+        assert problem(bare.request(method, path, json={"text": "x"}), 401)["code"] == "unauthorized"
+    assert bare.get("/health").status_code == 200
     assert http.get(M).status_code == 200
     listed = http.get("/v1/models")  # Model is unhashable (it holds dicts): this once answered 500
     assert listed.status_code == 200 and [m["name"] for m in listed.json()] == ["m"], listed.text
@@ -272,7 +292,7 @@ def test_reads_and_feedback_need_no_api_key(http: httpx.Client) -> None:
 
 def test_policy_changes_need_the_key_and_are_validated(http: httpx.Client) -> None:
     key = {"X-API-Key": API_KEY}
-    assert problem(http.patch(f"{M}/policy", json={"changes": {"alpha": 0.01}}), 401)["code"] == "unauthorized"
+    assert problem(http.patch(f"{M}/policy", json={"changes": {"alpha": 0.01}}), 403)["code"] == "forbidden"
     invalid(http.patch(f"{M}/policy", headers=key, json={"changes": {"alpha": 2}}), "policy.alpha")
     invalid(http.patch(f"{M}/policy", headers=key, json={"changes": {"alhpa": 0.01}}), "policy")
     changed = http.patch(f"{M}/policy", headers=key, json={"changes": {"min_recent_gain": 0.01}})
@@ -337,9 +357,9 @@ def test_serve_on_a_public_interface_without_a_key_exits_with_a_clear_message(tm
 def test_rollout_routes_need_the_key_validate_and_answer_404_and_409(http: httpx.Client) -> None:
     key = {"X-API-Key": API_KEY}
     start = {"version": 1, "strategy": "canary"}
-    assert problem(http.post(f"{M}/rollouts", json=start), 401)["code"] == "unauthorized"
+    assert problem(http.post(f"{M}/rollouts", json=start), 403)["code"] == "forbidden"
     for path in ("pause", "resume", "promote", "rollback", "stop"):
-        assert problem(http.post(f"{M}/rollouts/1/{path}"), 401)["code"] == "unauthorized"
+        assert problem(http.post(f"{M}/rollouts/1/{path}"), 403)["code"] == "forbidden"
     invalid(http.post(f"{M}/rollouts", headers=key, json={"version": 1, "strategy": "bluegreen"}), "strategy")
     invalid(http.post(f"{M}/rollouts", headers=key, json={**start, "share": 1.5}), "share")
     bad_steps = {**start, "settings": {"canary_steps": "50,5"}}
@@ -367,7 +387,7 @@ def test_sample_size_helper_answers_and_refuses_nonsense(http: httpx.Client) -> 
 
 def test_training_data_export_needs_the_key(http: httpx.Client) -> None:
     path = f"{M}/versions/1/training-data"
-    assert problem(http.get(path), 401)["code"] == "unauthorized"
+    assert problem(http.get(path), 403)["code"] == "forbidden"
     answer = http.get(path, params={"format": "csv"}, headers={"X-API-Key": API_KEY})
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/csv")
@@ -382,8 +402,8 @@ def test_a_subject_is_exported_and_erased_over_http_with_the_key(http: httpx.Cli
     answer = http.post(f"{M}/predict", json={"text": "Battery died in a day.", "subject": "carol@example.com"}).json()
     assert http.post(f"{M}/feedback", json={"prediction_id": answer["prediction_id"], "label": "0"}).status_code == 201
     path = "/v1/subjects/carol@example.com"
-    assert problem(http.get(f"{path}/export"), 401)["code"] == "unauthorized"
-    assert problem(http.delete(path), 401)["code"] == "unauthorized"
+    assert problem(http.get(f"{path}/export"), 403)["code"] == "forbidden"
+    assert problem(http.delete(path), 403)["code"] == "forbidden"
     exported = wait_for(
         lambda: (e := http.get(f"{path}/export", headers=key).json())["predictions"] and e,
         timeout=10,

@@ -25,12 +25,20 @@ from learnloop.client import (
     TransportError,
     results,
 )
+from learnloop.domain import Scope
 from learnloop.models import NewModel
 from learnloop.services import build_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 API_KEY = "client-test-key"
+USER_KEY: list[str] = []  # made with the server's home
+
+
+def user_key() -> str:
+    return USER_KEY[-1]
+
+
 FAST = RetryPolicy(base=0.05, factor=2.0, cap=0.2, max_attempts=3, jitter=0.0, max_retry_after=5.0)
 PREDICT_SLOTS = 64  # config.Admission().predict.concurrency: the server's default bound
 
@@ -43,6 +51,8 @@ def server(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.Temp
     try:
         create_model(services, "m")
         services.creation.create(NewModel("ext", task="generation", backend="external"), None, actor="test")
+        # an application's key: everything but admin (the server has the admin key too)
+        USER_KEY.append(services.access.create("app", [s for s in Scope if s != Scope.ADMIN], actor="test")[1])
     finally:
         services.close()
     return module_server_launcher.start(root / "home", url, "--api-key", API_KEY)
@@ -50,7 +60,7 @@ def server(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.Temp
 
 @pytest.fixture
 def client(server: LiveServer) -> Iterator[Client]:
-    with Client(server.url, timeout=10.0, retry=FAST) as made:
+    with Client(server.url, api_key=user_key(), timeout=10.0, retry=FAST) as made:
         yield made
 
 
@@ -123,7 +133,7 @@ def test_feedback_given_by_mistake_is_retracted_by_an_admin_and_counts_no_more(
     mistake = client.feedback("m", prediction.prediction_id, label="1", feedback_id="oops-1")
     with pytest.raises(APIError) as anonymous:
         client.retract_feedback("m", mistake.feedback_id)
-    assert (anonymous.value.status, anonymous.value.code) == (401, "unauthorized")
+    assert (anonymous.value.status, anonymous.value.code) == (403, "forbidden")  # not an admin key
 
     with Client(server.url, api_key=API_KEY, retry=FAST) as admin:
         taken = admin.retract_feedback("m", "oops-1", reason="wrong label")  # the client's key names it too
@@ -133,7 +143,7 @@ def test_feedback_given_by_mistake_is_retracted_by_an_admin_and_counts_no_more(
         with pytest.raises(APIError) as again:
             admin.retract_feedback("m", mistake.feedback_id)
         assert (again.value.status, again.value.code) == (404, "not_found")
-    with server.client() as http:
+    with server.client(headers={"X-API-Key": user_key()}) as http:
         events = http.get("/v1/models/m/events", params={"limit": 5}).json()
     assert (events[0]["kind"], events[0]["reason"]) == ("feedback_retracted", "wrong label")
     # the key is free again: the event can be given anew, now rightly
@@ -142,7 +152,10 @@ def test_feedback_given_by_mistake_is_retracted_by_an_admin_and_counts_no_more(
 
 def test_feedback_whose_answer_was_lost_is_sent_again_and_stored_once(server: LiveServer) -> None:
     relay = Relay(lose=1)
-    with Client(server.url, retry=FAST, transport=relay) as lossy, Client(server.url) as plain:
+    with (
+        Client(server.url, api_key=user_key(), retry=FAST, transport=relay) as lossy,
+        Client(server.url, api_key=user_key()) as plain,
+    ):
         prediction = plain.predict("m", "Fine coffee.")
         before = feedback_total(plain)
         stored = lossy.feedback("m", prediction.prediction_id, rating=4)
@@ -188,7 +201,7 @@ def test_errors_are_raised_with_the_problems_status_code_and_field(client: Clien
     assert empty.value.problem["errors"] and "text" in str(empty.value)
     with pytest.raises(APIError) as anonymous:
         client.retrain("ext")
-    assert (anonymous.value.status, anonymous.value.code) == (401, "unauthorized")
+    assert (anonymous.value.status, anonymous.value.code) == (403, "forbidden")  # not an admin key
     with Client(server.url, api_key=API_KEY) as admin, pytest.raises(APIError) as refused:
         admin.retrain("ext")  # past the key: an external model has nothing to retrain
     assert (refused.value.status, refused.value.code) == (409, "not_supported")
@@ -252,7 +265,7 @@ def test_an_overloaded_server_is_retried_after_its_retry_after_then_answers(serv
     slow = SlowClients(server.url, PREDICT_SLOTS + 1)
     try:
         assert b" 503 " in slow.first_answer(timeout=30)  # one too many: every slot is held now
-        impatient = Client(server.url, retry=RetryPolicy(max_attempts=2, max_retry_after=5))
+        impatient = Client(server.url, api_key=user_key(), retry=RetryPolicy(max_attempts=2, max_retry_after=5))
         with impatient, pytest.raises(APIError) as refused:
             impatient.predict("m", "Still there?")
         error = refused.value
@@ -264,7 +277,7 @@ def test_an_overloaded_server_is_retried_after_its_retry_after_then_answers(serv
                 slow.close()
 
         relay = Relay(on_answer=free_the_slots)
-        with Client(server.url, transport=relay) as patient:
+        with Client(server.url, api_key=user_key(), transport=relay) as patient:
             answer = patient.predict("m", "Still there?")
         assert relay.statuses[0] == 503 and answered(relay) == [200] and answer.model == "m"
     finally:
@@ -276,7 +289,7 @@ def test_an_overloaded_server_is_retried_after_its_retry_after_then_answers(serv
 
 def test_the_async_client_does_the_same_over_asyncio(server: LiveServer) -> None:
     async def scenario() -> None:
-        async with AsyncClient(server.url, retry=FAST) as client:
+        async with AsyncClient(server.url, api_key=user_key(), retry=FAST) as client:
             texts = [f"Meal number {i} was good." for i in range(5)]
             answers = await asyncio.gather(*(client.predict("m", t) for t in texts))
             assert len({a.prediction_id for a in answers}) == 5

@@ -27,11 +27,22 @@ import pytest
 from conftest import LiveServer, ServerLauncher, create_model, make_settings, register_version, uci_rows, wait_for
 from generation_dashboard_scenario import START, feed_npc
 from learnloop.clock import FakeClock
+from learnloop.domain import Scope
 from learnloop.services import build_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 KEY = "dashboard-test-key"
+READER: list[str] = []  # a key with the read scope only, made with the home
+
+
+def log_in(page: Any, key: str) -> None:
+    """On a login page (a refusal shows one): log in with ``key``, come back where it was."""
+    page.fill("input[name=key]", key)
+    with page.expect_navigation():
+        page.click("button:text-is('Log in')")
+
+
 M = "/v1/models/m"
 
 
@@ -49,6 +60,7 @@ def setup_home(tmp_path: Path) -> tuple[Path, str, int]:
             "m", better.version, "canary", actor="test", reason="try phones", share=0.5,
             changes={"canary_min_feedback": 1000, "canary_step_seconds": 3600},
         )  # fmt: skip
+        READER.append(services.access.create("reader", [Scope.READ], actor="test")[1])
     finally:
         services.close()
     return home, url, rollout.id
@@ -57,7 +69,7 @@ def setup_home(tmp_path: Path) -> tuple[Path, str, int]:
 def give_feedback(server: LiveServer, rollout_id: int) -> None:
     """Users ask and correct: every third answer corrected to the other label."""
     rows = uci_rows("amazon_cells")[:60]
-    with server.client() as http:
+    with server.client(headers={"X-API-Key": KEY}) as http:
         for i, (text, label) in enumerate(rows):
             answer = http.post(f"{M}/predict", json={"text": text, "subject": f"user-{i}"}).json()
             given = label if i % 3 else ("0" if answer["label"] == "1" else "1")
@@ -81,9 +93,11 @@ def test_dashboard_pages_charts_and_admin_actions(tmp_path: Path, live_server: S
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     try:
+        # The server has keys: its pages need one (read), through a login.
+        assert page.goto(server.url + "/").status == 401
+        log_in(page, READER[-1])
         # The models page lists the model; / leads there.
-        page.goto(server.url + "/")
-        assert page.url.endswith("/dashboard")
+        assert page.url.split("?")[0].endswith("/dashboard")
         row = page.locator("table.models tbody tr", has_text="m")
         assert row.count() == 1 and "canary" in row.inner_text()
 
@@ -121,18 +135,16 @@ def test_dashboard_pages_charts_and_admin_actions(tmp_path: Path, live_server: S
         if shots:
             page.screenshot(path=f"{shots}/dashboard-version.png", full_page=True)
 
-        # Rollback without the key: refused, the canary keeps running.
+        # Rollback with a key that may only read: refused, the canary keeps running.
         page.goto(f"{server.url}/dashboard/models/m")
         with page.expect_navigation():
             page.click("#rollout-rollback")
-        assert "Admin key needed" in page.inner_text("h1")
-        with server.client() as http:
+        assert "admin scope" in page.inner_text("main")
+        with server.client(headers={"X-API-Key": KEY}) as http:
             assert http.get(f"{M}/rollouts/{rollout_id}").json()["status"] == "running"
 
-        # Log in (from the refusal page), then the same button works.
-        page.fill("input[name=key]", KEY)
-        with page.expect_navigation():
-            page.click("button:text-is('Log in')")
+        # Log in with the admin key (from the refusal page), then the same button works.
+        log_in(page, KEY)
         assert page.url.split("?")[0].endswith("/dashboard/models/m")
         assert "logged in" in page.inner_text(".flash")
         page.fill("#rollout input[name=reason]", "looks worse on phones")
@@ -142,7 +154,7 @@ def test_dashboard_pages_charts_and_admin_actions(tmp_path: Path, live_server: S
         assert page.locator("#no-rollout").count() == 1
         assert page.locator("#version-3 .badge", has_text="rejected").count() == 1
         assert page.locator("#events .badge", has_text="rolled back").count() >= 1
-        with server.client() as http:
+        with server.client(headers={"X-API-Key": KEY}) as http:
             ended = http.get(f"{M}/rollouts/{rollout_id}").json()
             assert ended["status"] == "rolled_back" and ended["reason"] == "looks worse on phones"
 
@@ -157,7 +169,7 @@ def test_dashboard_pages_charts_and_admin_actions(tmp_path: Path, live_server: S
             max_redirects=0,
         )  # fmt: skip
         assert same.status == 303 and "flash" in same.headers["location"]  # accepted, then a readable error
-        with server.client() as http:
+        with server.client(headers={"X-API-Key": KEY}) as http:
             assert http.get(M).json()["champion_version"] == 1
     finally:
         context.close()
@@ -179,7 +191,8 @@ def test_a_generative_models_page_in_the_browser(tmp_path: Path, live_server: Se
     context.set_default_timeout(10_000)
     page = context.new_page()
     try:
-        page.goto(f"{server.url}/dashboard/models/npc")
+        page.goto(f"{server.url}/dashboard/login?next=/dashboard/models/npc")
+        log_in(page, KEY)
         page.wait_for_selector("#recent-answers")
         assert page.locator("#learning-curve, #online-accuracy, #recent-feedback").count() == 0
         corrected = page.locator(f"#answer-{ids['inn_gpt']} .side-by-side")

@@ -51,11 +51,11 @@ def test_drift_through_http_and_the_cli(live_server: ServerLauncher, tmp_path: P
     server = start(live_server, tmp_path, database_url)
     imdb = uci_rows("imdb")
     random.Random(0).shuffle(imdb)
-    with server.client() as http:
+    with server.client(headers=KEY) as http:
         response = http.post(f"{M}/predict/batch", json={"items": [{"text": t} for t, _ in imdb[:WINDOW]]})
         assert response.status_code == 200, response.text
 
-        assert http.post(f"{M}/drift/check").status_code == 401  # admin only
+        assert http.post(f"{M}/drift/check", headers={"X-API-Key": "not-the-key"}).status_code == 401
         check = check_when_logged(http)
         assert (check["status"], check["version"], check["drifted"]) == ("drift", 1, True)
         assert {"oov", "multivariate"} <= set(check["alarms"]), check["message"]

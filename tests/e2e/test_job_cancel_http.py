@@ -39,14 +39,14 @@ def test_a_queued_retrain_is_cancelled_over_http_and_from_the_cli(
         body = cancelled.json()
         assert (body["job_id"], body["status"], body["cancelled_by"]) == (job_id, "cancelled", "api-key")
         assert body["cancel_reason"] == "wrong data"
-        assert http.get(f"/v1/jobs/{end}").json()["job_id"] == job_id
-        assert http.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+        assert http.get(f"/v1/jobs/{end}", headers=ADMIN).json()["job_id"] == job_id
+        assert http.get(f"/v1/jobs/{job_id}", headers=ADMIN).json()["status"] == "cancelled"
 
         again = http.post(f"/v1/jobs/{job_id}/cancel", headers=ADMIN)
         assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
         assert "is cancelled already" in again.json()["detail"]
         assert http.post("/v1/jobs/no-such-job/cancel", headers=ADMIN).status_code == 404
-        assert http.get("/v1/jobs/1234").json()["code"] == "not_found"  # too short to name one
+        assert http.get("/v1/jobs/1234", headers=ADMIN).json()["code"] == "not_found"  # too short to name one
 
         second = http.post("/v1/models/m/retrain", headers=ADMIN)  # the model's slot is free
         assert second.status_code == 202, second.text

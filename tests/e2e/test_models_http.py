@@ -16,7 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from conftest import LiveServer, ServerLauncher, uci_rows
+from conftest import LiveServer, ServerLauncher, make_settings, uci_rows
+from learnloop.domain import Scope
+from learnloop.services import build_services
 from learnloop.store import tables as t
 from learnloop.store.db import Database
 
@@ -27,15 +29,25 @@ ADMIN = {"X-API-Key": API_KEY}
 ROWS = uci_rows("yelp")[:400]
 
 
+READER: list[str] = []  # a key of every scope but admin, made with the server's home
+
+
 @pytest.fixture(scope="module")
 def server(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
     root = tmp_path_factory.mktemp("models-http")
-    return module_server_launcher.start(root / "home", f"sqlite:///{root}/ll.db", "--api-key", API_KEY)
+    url = f"sqlite:///{root}/ll.db"
+    services = build_services(make_settings(root / "home", url))
+    try:
+        READER.append(services.access.create("reader", [s for s in Scope if s != Scope.ADMIN], actor="test")[1])
+    finally:
+        services.close()
+    return module_server_launcher.start(root / "home", url, "--api-key", API_KEY)
 
 
 @pytest.fixture
 def http(server: LiveServer) -> Iterator[httpx.Client]:
-    with server.client(timeout=120.0) as client:
+    """A client with a key of every scope but admin: admin calls send ``ADMIN``."""
+    with server.client(timeout=120.0, headers={"X-API-Key": READER[-1]}) as client:
         yield client
 
 
@@ -149,8 +161,9 @@ def test_the_families_are_listed_with_their_parameters(http: httpx.Client) -> No
 
 
 def test_creating_needs_the_admin_key_and_a_free_name(http: httpx.Client) -> None:
-    problem(http.post("/v1/models", json=rows_body("nokey")), 401, "unauthorized")
-    problem(upload(http, {"name": "nokey"}, csv_bytes(ROWS), headers={}), 401, "unauthorized")
+    problem(http.post("/v1/models", json=rows_body("nokey")), 403, "forbidden")
+    problem(upload(http, {"name": "nokey"}, csv_bytes(ROWS), headers={}), 403, "forbidden")
+    problem(http.post("/v1/models", json=rows_body("nokey"), headers={"X-API-Key": "wrong"}), 401, "unauthorized")
     assert absent(http, "nokey")
     assert http.post("/v1/models", json=rows_body("taken"), headers=ADMIN).status_code == 201
     problem(http.post("/v1/models", json=rows_body("taken", ROWS[:50]), headers=ADMIN), 409, "conflict", "name")
@@ -260,7 +273,7 @@ def test_deleting_a_model_over_http_removes_it_everywhere_and_is_audited(
     for answer in answers:
         sent = {"prediction_id": answer["prediction_id"], "label": "1"}
         assert http.post("/v1/models/gone/feedback", json=sent).status_code == 201
-    problem(http.delete("/v1/models/gone"), 401, "unauthorized")
+    problem(http.delete("/v1/models/gone"), 403, "forbidden")
 
     response = http.delete("/v1/models/gone", params={"reason": "test over"}, headers=ADMIN)
 

@@ -74,7 +74,7 @@ def test_the_route_maps_the_service_and_its_errors(
 
     async def get(path: str, **params: object) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             return await client.get(path, params=params)
 
     response = asyncio.run(get("/v1/models/m/ask", limit=5, strategy="margin", window=1000))

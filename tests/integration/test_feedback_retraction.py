@@ -104,7 +104,7 @@ def test_the_labelling_actions_answer_the_script_in_json_and_plain_forms_with_a_
     make_model(services, "m")
     ids = [services.predictions.predict("m", f"the soup was cold {i}").prediction_id for i in range(2)]
     services.ingest.flush()
-    base = "http://learnloop.test"
+    base = "http://localhost"
     label, undo = "/dashboard/models/m/label", "/dashboard/models/m/label/undo"
     script = {"Origin": base, "Accept": "application/json"}
 

@@ -153,7 +153,7 @@ def test_json_rows_over_http_fit_the_adapter_in_the_training_process(tmp_path: P
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=120) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=120) as http:
             mixed = {**body, "name": "mixed", "rows": [*body["rows"], {"text": "a", "label": "b"}]}
             refused = await http.post("/v1/models", json=mixed)
             assert refused.status_code == 422 and "{prompt, response}" in refused.json()["detail"], refused.text

@@ -43,7 +43,7 @@ def _text(html: str) -> str:
 def _page(services: Services, path: str) -> httpx.Response:
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as http:
             return await http.get(path)
 
     return asyncio.run(get())
@@ -144,7 +144,7 @@ def test_a_generative_verdict_shows_every_check_on_the_version_page_and_in_the_c
 
     async def create() -> None:
         transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as http:
             body = {"name": "npc", "task": "generation", "backend": "external"}
             assert (await http.post("/v1/models", json=body)).status_code == 201
 

@@ -44,7 +44,7 @@ def served(services_factory: Factory, make_model: CreateModel) -> Services:
 @asynccontextmanager
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as http:
         yield http
 
 

@@ -54,7 +54,7 @@ def engine_of(services: Services) -> GenerationEngine:
 def call(services: Services, *requests: tuple[str, str, dict[str, object] | None]) -> list[httpx.Response]:
     async def main() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=60) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=60) as http:
             return [await http.request(method, path, json=body) for method, path, body in requests]
 
     return asyncio.run(main())

@@ -104,7 +104,7 @@ def test_the_training_data_route_serves_the_next_versions_data(services: Service
 
 async def _route_checks(services: Services) -> None:
     transport = httpx.ASGITransport(app=create_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as http:
         response = await http.get("/v1/models/npc/training-data", params={"format": "openai-dpo"})
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/x-ndjson")

@@ -115,7 +115,7 @@ def test_low_ratings_alarm_once_queue_a_retrain_and_recover(services_factory: Fa
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=create_app(services=services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             shown = (await http.get("/v1/models/npc/performance")).json()["rating"]
             assert (shown["n"], shown["mean"], shown["threshold"], shown["alarm"]) == (40, 4.5, 3.5, False)
             assert shown["ci_low"] < 4.5 < shown["ci_high"]

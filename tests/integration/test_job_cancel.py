@@ -58,7 +58,7 @@ class GatedRunner(ChildProcessRunner):
 def dashboard_page(svc: Services, path: str) -> str:
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(services=svc))
-        async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as http:
             return await http.get(path)
 
     page = asyncio.run(get())

@@ -13,20 +13,19 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
 from conftest import make_settings
 from learnloop.api import routes as routes_package
-from learnloop.api.deps import require_admin
+from learnloop.api.deps import PUBLIC_PATHS, declared_needs
 from learnloop.api.examples import CREATE_MODEL_JSON, CREATE_MODEL_UPLOAD
 from learnloop.api.model_schemas import ModelCreate, ModelUpload
 from learnloop.api.openapi import PROBLEM_MEDIA_TYPE, PROBLEM_REF, operations
 from learnloop.app import create_app
 from learnloop.services import build_services
 
-ADMIN_SECURITY = [{"ApiKey": []}, {"Bearer": []}]
+KEY_SECURITY = [{"ApiKey": []}, {"Bearer": []}]
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +57,6 @@ def operation_of(spec: dict[str, Any], route: APIRoute) -> dict[str, Any]:
     (method,) = route.methods
     operation: dict[str, Any] = spec["paths"][route.path_format][method.lower()]
     return operation
-
-
-def needs_admin(dependant: Dependant) -> bool:
-    return any(d.call is require_admin or needs_admin(d) for d in dependant.dependencies)
 
 
 def test_every_operation_has_a_readable_unique_id_and_a_description(spec: dict[str, Any]) -> None:
@@ -112,27 +107,28 @@ def test_the_document_has_every_route(spec: dict[str, Any]) -> None:
     assert documented == {(m.lower(), r.path_format) for r in api_routes() for m in r.methods}
 
 
-def test_the_admin_key_is_a_security_scheme_of_exactly_the_admin_routes(spec: dict[str, Any]) -> None:
+def test_the_key_is_a_security_scheme_of_exactly_the_routes_that_need_one(spec: dict[str, Any]) -> None:
     schemes = spec["components"]["securitySchemes"]
     assert schemes["ApiKey"] == {
         "type": "apiKey",
         "in": "header",
         "name": "X-API-Key",
-        "description": "The admin API key (LEARNLOOP_API_KEY), when the server has one.",
+        "description": "An API key: a scoped key (learnloop keys create) or the admin key (LEARNLOOP_API_KEY).",
     }
     assert schemes["Bearer"]["type"] == "http" and schemes["Bearer"]["scheme"] == "bearer"
-    admin = 0
     for route in api_routes():
         operation = operation_of(spec, route)
-        if needs_admin(route.dependant):
-            admin += 1
-            assert operation["security"] == ADMIN_SECURITY, route.path
-            assert "401" in operation["responses"], route.path
-        else:
-            assert "security" not in operation and "401" not in operation["responses"], route.path
+        needs = declared_needs(route)
+        if route.path in PUBLIC_PATHS:
+            assert not needs and "security" not in operation and "401" not in operation["responses"], route.path
+            continue
+        assert len(needs) == 1, route.path
+        assert operation["security"] == KEY_SECURITY, route.path
+        assert {"401", "403", "429"} <= set(operation["responses"]), route.path
+        assert operation["x-scope"] == needs[0].scope.value
+        assert f"`{needs[0].scope}` scope" in operation["description"]
         # the key is not also a header parameter of each operation
         assert not any(p["in"] == "header" for p in operation.get("parameters", [])), route.path
-    assert admin > 20
 
 
 def test_every_request_body_has_examples_that_validate(spec: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ def served(services_factory: Factory, make_model: CreateModel) -> Services:
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions (the default): a 500 anywhere fails the test with its traceback.
     transport = httpx.ASGITransport(app=create_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://learnloop.test", timeout=30) as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as http:
         yield http
 
 
@@ -402,7 +402,11 @@ def test_a_client_gone_before_its_turn_gets_no_work_done(served: Services) -> No
         "raw_path": f"{M}/feedback".encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 8000),
     }

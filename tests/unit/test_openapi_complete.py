@@ -36,8 +36,8 @@ def document() -> dict[str, Any]:
 
 def test_an_admin_route_with_a_body_gets_every_edge_problem_and_its_examples() -> None:
     operation = complete(document())["paths"]["/v1/models/{model}/retrain"]["post"]
-    assert set(operation["responses"]) == {"202", "401", "408", "413", "422", "503"}
-    for status in ("401", "408", "413", "422", "503"):
+    assert set(operation["responses"]) == {"202", "401", "403", "408", "413", "422", "429", "503"}
+    for status in ("401", "403", "408", "413", "422", "429", "503"):
         media = operation["responses"][status]["content"]
         assert list(media) == [PROBLEM_MEDIA_TYPE] and media[PROBLEM_MEDIA_TYPE]["schema"] == {"$ref": PROBLEM_REF}
     examples = operation["requestBody"]["content"]["application/json"]["examples"]

@@ -1,16 +1,28 @@
-"""Dependencies shared by the routes."""
+"""Dependencies shared by the routes, and who may call each (``Need``).
+
+Every route declares the scope it needs with one ``Need`` (the aliases below, ``ReadDep``,
+``AdminDep``, ...), or is one of the few ``PUBLIC_PATHS``; ``tests/e2e/test_route_scopes.py``
+walks the app's route list, so a route that declares neither fails the suite.
+"""
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request, Security
+from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import BaseRoute
 
-from learnloop.api.errors import UnauthorizedError
+from learnloop.access import OPEN, AccessService, Principal
+from learnloop.api.errors import ForbiddenError, TooManyFailuresError, UnauthorizedError
 from learnloop.api.schemas import INT64_MAX, INT64_MIN
+from learnloop.domain import Scope
 from learnloop.services import Services
+
+log = logging.getLogger(__name__)
 
 
 async def get_services(request: Request) -> Services:
@@ -21,35 +33,116 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-# The admin key, sent either way; the OpenAPI document declares both (/docs' Authorize button).
+# A key, sent either way; the OpenAPI document declares both (/docs' Authorize button).
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key",
     scheme_name="ApiKey",
-    description="The admin API key (LEARNLOOP_API_KEY), when the server has one.",
+    description="An API key: a scoped key (learnloop keys create) or the admin key (LEARNLOOP_API_KEY).",
     auto_error=False,
 )
-BEARER = HTTPBearer(
-    scheme_name="Bearer", description="The same admin key, as `Authorization: Bearer KEY`.", auto_error=False
+BEARER = HTTPBearer(scheme_name="Bearer", description="The same key, as `Authorization: Bearer KEY`.", auto_error=False)
+SESSION_COOKIE = "learnloop_session"  # the dashboard's (path /dashboard, HttpOnly, SameSite=Strict)
+# Routes anyone may call, keys or not: the liveness and readiness probes, the API's own
+# documentation (so that /docs can load and be given a key), and the dashboard's way in.
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/ready",
+        "/docs",
+        "/redoc",
+        "/docs/assets",
+        "/openapi.json",
+        "/",
+        "/dashboard/login",
+        "/dashboard/logout",
+    }
 )
 
 
-async def require_admin(
-    request: Request,
-    x_api_key: Annotated[str | None, Security(API_KEY_HEADER)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-) -> str:
-    """Admin routes need the API key when one is configured; returns the actor name."""
-    services: Services = request.app.state.services
-    expected = services.settings.api_key
-    if expected is None:
-        return "api"
-    given = x_api_key or (bearer.credentials if bearer else None)
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise UnauthorizedError("this route needs the admin API key (X-API-Key or Authorization: Bearer)")
-    return "api-key"
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
-AdminDep = Annotated[str, Depends(require_admin)]
+class Need:
+    """A route needs a credential carrying ``scope`` (admin carries every scope) when the
+    server's auth is on; a key limited to some models may only name those in the path, and
+    may call no admin route that names none. ``session``: the dashboard's cookie counts too."""
+
+    def __init__(self, scope: Scope, *, session: bool = False) -> None:
+        self.scope = scope
+        self.session = session
+
+    async def __call__(
+        self,
+        request: Request,
+        x_api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> Principal:
+        access: AccessService = request.app.state.services.access
+        if not access.required():
+            request.state.principal = OPEN
+            return OPEN
+        address = client_address(request)
+        wait = access.throttle.retry_after(address)
+        if wait is not None:
+            raise TooManyFailuresError(
+                f"too many failed authentications from this address; retry after {wait:.0f} s", retry_after=wait
+            )
+        given = x_api_key or (bearer.credentials if bearer else None)
+        principal = access.authenticate(given) if given else None
+        if principal is None and given is None and self.session:
+            token = request.cookies.get(SESSION_COOKIE)
+            principal = access.session(token) if token else None
+        if principal is None:
+            if given is not None:
+                access.throttle.failed(address)
+                log.warning("authentication failed from %s on %s %s", address, request.method, request.url.path)
+            raise UnauthorizedError(
+                f"this route needs a key with the {self.scope} scope (X-API-Key or Authorization: Bearer)"
+            )
+        model = request.path_params.get("model")
+        allowed = principal.may(self.scope, model)
+        if allowed and model is None and self.scope == Scope.ADMIN and not principal.every_model:
+            allowed = False  # an admin route over every model: not for a key limited to some
+        if not allowed:
+            where = f" on model {model!r}" if model is not None and principal.may(self.scope) else ""
+            raise ForbiddenError(f"key {principal.name!r} does not have the {self.scope} scope{where}")
+        request.state.principal = principal
+        return principal
+
+
+PredictDep = Annotated[Principal, Depends(Need(Scope.PREDICT))]
+FeedbackDep = Annotated[Principal, Depends(Need(Scope.FEEDBACK))]
+ReadDep = Annotated[Principal, Depends(Need(Scope.READ))]
+LabelDep = Annotated[Principal, Depends(Need(Scope.LABEL))]
+AdminDep = Annotated[Principal, Depends(Need(Scope.ADMIN))]
+
+
+def check_model(principal: Principal, scope: Scope, model: str) -> None:
+    """For a route whose model is in its body or found on the way (a job's), not its path."""
+    if not principal.may(scope, model):
+        raise ForbiddenError(f"key {principal.name!r} may not use model {model!r}", field="model")
+
+
+def declared_needs(route: Any) -> list[Need]:
+    """The ``Need`` declarations of a route (an ``APIRoute`` or one of ``app_routes``), at any
+    depth of its dependencies."""
+    found: list[Need] = []
+    stack: list[Any] = [getattr(route, "dependant", None)]
+    while stack:
+        dependant = stack.pop()
+        if dependant is None:
+            continue
+        if isinstance(dependant.call, Need):
+            found.append(dependant.call)
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def app_routes(routes: Sequence[BaseRoute]) -> list[RouteContext]:
+    """Every route an app serves, with the routers it includes flattened (their own
+    dependencies included); a mount is one route."""
+    return list(iter_route_contexts(routes))
 
 
 # Integers from a path or a query string, bounded to what a database column holds: a larger

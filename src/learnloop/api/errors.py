@@ -44,7 +44,25 @@ class UnauthorizedError(LearnloopError):
     code = "unauthorized"
 
 
+class ForbiddenError(LearnloopError):
+    """The credential is good but does not carry the scope (or the model) the route needs."""
+
+    code = "forbidden"
+
+
+class TooManyFailuresError(LearnloopError):
+    """Too many failed authentications from this address: refused until the window ends."""
+
+    code = "too_many_failures"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 STATUS[UnauthorizedError] = 401
+STATUS[ForbiddenError] = 403
+STATUS[TooManyFailuresError] = 429
 STATUS[PayloadTooLargeError] = 413
 STATUS[UnsupportedMediaTypeError] = 415
 
@@ -94,7 +112,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LearnloopError)
     async def _domain(_: Request, exc: LearnloopError) -> JSONResponse:
         extra: dict[str, Any] = {}
-        if isinstance(exc, OverloadedError):
+        if isinstance(exc, OverloadedError | TooManyFailuresError):
             extra["retry_after"] = exc.retry_after
         if isinstance(exc, IdempotencyConflictError):
             extra.update(feedback_id=exc.key, existing_feedback_id=exc.existing_id)

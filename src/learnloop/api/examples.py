@@ -130,6 +130,15 @@ REQUEST_EXAMPLES: dict[str, Examples] = {
             },
         ),
     },
+    "KeyCreate": {
+        "app": _one(
+            "An application's key: predict and give feedback on one model, for 90 days",
+            {"name": "app", "scopes": ["predict", "feedback"], "models": ["reviews"], "expires": "90d"},
+        ),
+        "dashboard": _one(
+            "A reader of every model (the dashboard's pages, /metrics)", {"name": "grafana", "scopes": ["read"]}
+        ),
+    },
 }
 
 _REVIEW_ROWS = [

@@ -6,7 +6,7 @@ problems(404, 409)``); the errors of the edge are added to every operation they 
 ``complete``, from the operation itself:
 
 * 422 where it takes parameters or a body (validation), 408 and 413 where it takes a body
-  (``api/guard.py`` reads it), 401 where it needs the admin key (its ``security``), 503 on
+  (``api/guard.py`` reads it), 401, 403 and 429 where it needs a key (its ``security``), 503 on
   every route but the probes (the edge guard's overload answer, an unavailable model).
 """
 
@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.admission import PROBES
+from learnloop.api.deps import app_routes, declared_needs
 from learnloop.api.errors import problem_body
 from learnloop.api.examples import REQUEST_EXAMPLES
 
@@ -65,8 +66,14 @@ def _response(description: str, example: dict[str, Any]) -> dict[str, Any]:
 # The shared responses: one per status an operation can answer with a problem.
 PROBLEMS: dict[int, dict[str, Any]] = {
     401: _response(
-        "The admin API key is missing or wrong (when the server has one).",
-        problem_body(401, "unauthorized", "this route needs the admin API key (X-API-Key or Authorization: Bearer)"),
+        "The key is missing, unknown, revoked or expired (once the server has keys).",
+        problem_body(
+            401, "unauthorized", "this route needs a key with the read scope (X-API-Key or Authorization: Bearer)"
+        ),
+    ),
+    403: _response(
+        "The key does not carry the scope this route needs, or is limited to other models.",
+        problem_body(403, "forbidden", "key 'key:app' does not have the admin scope"),
     ),
     404: _response(
         "The model, version, rollout, job, feedback or webhook named does not exist.",
@@ -83,6 +90,15 @@ PROBLEMS: dict[int, dict[str, Any]] = {
     413: _response(
         "The request body is larger than the server accepts.",
         problem_body(413, "payload_too_large", "the request body exceeds 1048576 bytes", field="body", limit=1048576),
+    ),
+    429: _response(
+        "Too many failed authentications from this address; retry after ``retry_after`` seconds.",
+        problem_body(
+            429,
+            "too_many_failures",
+            "too many failed authentications from this address; retry after 42 s",
+            retry_after=42,
+        ),
     ),
     415: _response(
         "The body's media type is not one the route reads.",
@@ -150,7 +166,7 @@ def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]
 def _edge_statuses(path: str, operation: dict[str, Any]) -> list[int]:
     statuses = []
     if operation.get("security"):
-        statuses.append(401)
+        statuses += [401, 403, 429]
     if "requestBody" in operation:
         statuses += [408, 413]
     if operation.get("parameters") or "requestBody" in operation:
@@ -189,8 +205,25 @@ TAGS: list[dict[str, Any]] = [
     {"name": "openai", "description": "An OpenAI-compatible surface: change only the client's base_url."},
     {"name": "webhooks", "description": "Events sent to your URLs (admin)."},
     {"name": "privacy", "description": "A subject's data: export, erase (admin)."},
+    {"name": "keys", "description": "Scoped API keys: create, list, revoke (admin)."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
+
+
+def with_scopes(spec: dict[str, Any], app: FastAPI) -> dict[str, Any]:
+    """Each operation says the scope its key needs (``x-scope``, and a line of its description)."""
+    scopes = {
+        (method.lower(), route.path_format): needs[0].scope
+        for route in app_routes(app.routes)
+        if (needs := declared_needs(route))
+        for method in route.methods or ()
+    }
+    for path, method, operation in operations(spec):
+        scope = scopes.get((method, path))
+        if scope is not None:
+            operation["x-scope"] = scope.value
+            operation["description"] = f"{operation.get('description', '')}\n\nNeeds a key with the `{scope}` scope."
+    return spec
 
 
 def install(app: FastAPI) -> None:
@@ -199,7 +232,7 @@ def install(app: FastAPI) -> None:
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = complete(generate())
+            app.openapi_schema = with_scopes(complete(generate()), app)
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]

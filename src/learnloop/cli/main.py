@@ -18,6 +18,7 @@ from learnloop.cli import (
     families,
     generate,
     jobs,
+    keys,
     models,
     replay,
     report,
@@ -91,6 +92,7 @@ app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(keys.app, name="keys")
 app.add_typer(serve.db_app, name="db")
 
 

@@ -10,6 +10,7 @@ import socket
 import time
 from dataclasses import replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,7 @@ from learnloop.cli.common import (
     open_services,
     settings_for,
 )
+from learnloop.config import LOOPBACK_HOSTS, MIN_KEY_CHARS, AccessSettings, Settings, key_from_file
 from learnloop.domain import JobStatus
 from learnloop.errors import LearnloopError
 
@@ -53,7 +55,23 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", envvar="LEARNLOOP_API_KEY", help="Key for admin routes."),
+        typer.Option(
+            "--api-key",
+            envvar="LEARNLOOP_API_KEY",
+            help="The admin key (prefer LEARNLOOP_API_KEY or --api-key-file: the command line is visible to all).",
+        ),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option("--api-key-file", envvar="LEARNLOOP_API_KEY_FILE", help="Read the admin key from this file."),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            envvar="LEARNLOOP_ALLOWED_HOSTS",
+            help="A host name clients use to reach this server, repeatable (default: the loopback names and --host).",
+        ),
     ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
     loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
@@ -86,8 +104,11 @@ def serve(
 
     from learnloop.app import create_app
 
-    if not _is_loopback(host) and not api_key:
-        fail(f"refusing to serve on non-loopback host {host!r} without an API key (--api-key or LEARNLOOP_API_KEY)")
+    if api_key is None and api_key_file is not None:
+        try:
+            api_key = key_from_file(api_key_file)
+        except LearnloopError as exc:
+            fail(exc.message)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_for(
         home,
@@ -97,6 +118,7 @@ def serve(
         prediction_log=prediction_log.value if prediction_log else None,
         statement_timeout_seconds=statement_timeout,
     )
+    settings = replace(settings, access=_access(settings, host, api_key, allowed_host))
     if prediction_queue_max is not None:
         settings = settings.with_overrides(limits=replace(settings.limits, prediction_queue_max=prediction_queue_max))
     sock = _bind(host, port)  # before anything else: a busy port is one clear line
@@ -117,6 +139,25 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     console.print(f"learnloop serving on http://{shown}:{port} (API docs at http://{shown}:{port}/docs)")
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _access(settings: Settings, host: str, api_key: str | None, allowed: list[str] | None) -> AccessSettings:
+    """Reachable from elsewhere: keys always required, and there must be some (the admin key,
+    at least MIN_KEY_CHARS long, or scoped keys in the database)."""
+    hosts = [h.strip().lower() for item in allowed or [] for h in item.split(",") if h.strip()]
+    hosts = list(dict.fromkeys([*LOOPBACK_HOSTS, host.lower(), *hosts]))
+    if _is_loopback(host):
+        return replace(settings.access, allowed_hosts=tuple(hosts))
+    if api_key is not None and len(api_key) < MIN_KEY_CHARS:
+        fail(f"refusing a weak admin key on non-loopback host {host!r}: use at least {MIN_KEY_CHARS} random characters")
+    from learnloop.access import keys_exist  # the database library, only now
+
+    if api_key is None and not keys_exist(settings.resolved_database_url):
+        fail(
+            f"refusing to serve on non-loopback host {host!r} without keys: create one "
+            "(learnloop keys create --name NAME --scope ...) or give an admin key (LEARNLOOP_API_KEY or --api-key-file)"
+        )
+    return replace(settings.access, allowed_hosts=tuple(hosts), require_keys=True)
 
 
 def _bind(host: str, port: int) -> socket.socket:

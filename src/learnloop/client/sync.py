@@ -60,8 +60,9 @@ class Client:
             print(p.label, p.probabilities)
             client.feedback("sentiment", p.prediction_id, label="negative")
 
-    ``api_key`` (default: ``LEARNLOOP_API_KEY``) is sent as ``X-API-Key``; only admin calls
-    (``retrain``, ``retract_feedback``) need it. ``timeout`` is in seconds per request (or an
+    ``api_key`` (default: ``LEARNLOOP_API_KEY``) is sent as ``X-API-Key``: once the server has
+    keys, every call needs one with its scope (``predict``, ``feedback``, ``read``, ``label``;
+    ``retrain`` and ``retract_feedback`` need ``admin``). ``timeout`` is in seconds per request (or an
     ``httpx.Timeout``), ``retry`` the ``RetryPolicy``, ``transport`` an ``httpx`` transport (tests,
     proxies).
     """

@@ -1,41 +1,32 @@
-"""Who may press the dashboard's buttons.
+"""Who may see the dashboard's pages and press its buttons.
 
-* **The admin key.** When the server has an API key (``settings.api_key``), an action needs it.
-  The login form posts the key once; the server answers with an HttpOnly, SameSite=Strict
-  cookie holding an HMAC-SHA256 of a fixed message under the key (never the key itself), and
-  checks it on every action with ``hmac.compare_digest``. Without a key (``serve`` allows that
-  on loopback only) everyone on the machine is admin, as with the API.
+* **Keys and scopes.** Once the server has keys, each page and button declares the scope it
+  needs (``read`` for the pages, ``label`` for the labelling page and its buttons, ``admin``
+  for the other buttons) through ``api.deps.Need``, which takes a key or this dashboard's
+  session. The login form posts a key once; the server answers with a random session token
+  (``AccessService.open_session``: only its hash is stored) in an HttpOnly, SameSite=Strict
+  cookie that expires; logout deletes the session. Without keys (``serve`` allows that on
+  loopback only) everyone on the machine may do everything, as with the API.
 * **Same origin.** Every dashboard POST (the login too) must come from a page of this server:
   its ``Origin`` header, or when a browser sends none its ``Referer``, must name the host the
-  request was sent to. A form on another site, or a POST with neither header, is refused, so a
-  page elsewhere cannot make a logged-in (or loopback) browser act.
+  request was sent to (which ``api.hosts`` checks against the allowed names). A form on another
+  site, or a POST with neither header, is refused, so a page elsewhere cannot make a logged-in
+  (or loopback) browser act.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-COOKIE = "learnloop_admin"
-_MESSAGE = b"learnloop dashboard admin session v1"
+from learnloop.access import Principal
 
 
-def admin_token(api_key: str) -> str:
-    return hmac.new(api_key.encode(), _MESSAGE, hashlib.sha256).hexdigest()
-
-
-def key_matches(given: str, api_key: str) -> bool:
-    return hmac.compare_digest(given.encode(), api_key.encode())
-
-
-def is_admin(request: Request, api_key: str | None) -> bool:
-    if api_key is None:
-        return True
-    cookie = request.cookies.get(COOKIE)
-    return cookie is not None and hmac.compare_digest(cookie.encode(), admin_token(api_key).encode())
+def principal_of(request: Request) -> Principal | None:
+    """Who the route's ``Need`` found (None on the public pages)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal
 
 
 def same_origin(request: Request) -> bool:

@@ -5,8 +5,8 @@ uncertain unlabelled answers) with one button per label (keys 1-9 for the first 
 a generative model's lists what ``answers_to_judge`` offers: an answer to rate (1-5) or edit
 into a correction, or two answers to one prompt to pick the better of (a, b). Each judgement
 is a feedback event like any other (``FeedbackService.record``), given by a *labeller*: the
-name the person entered (kept in their browser), else the admin key they logged in with (a
-fingerprint, never the key), else the loopback user. Undo takes back the labeller's own last
+name the person entered (kept in their browser), else the name of the key they logged in with
+(never the key), else the loopback user. Undo takes back the labeller's own last
 event (``FeedbackService.retract``).
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from learnloop.dashboard import auth
+from learnloop.access import OPEN, Principal
 from learnloop.domain import FeedbackInput
 from learnloop.errors import ValidationError
 from learnloop.feedback.items import parse_item
@@ -50,17 +50,17 @@ def label_page(services: Services, model: str, limit: int = ITEMS) -> dict[str, 
     }
 
 
-def labeller(name: str, api_key: str | None) -> str:
+def labeller(name: str, principal: Principal) -> str:
     """Who gives the page's feedback (stored hashed, as every subject): the name entered,
-    else the admin key's fingerprint, else the loopback user (a server without a key)."""
+    else the key's name, else the loopback user (a server without keys)."""
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
         raise ValidationError(f"a labeller's name is at most {MAX_NAME} characters", field="name")
     if name:
         return f"dashboard:{name}"
-    if api_key is not None:
-        return f"dashboard-key:{auth.admin_token(api_key)[:16]}"
-    return "dashboard:loopback"
+    if principal is OPEN:
+        return "dashboard:loopback"
+    return f"dashboard-{principal.name}"
 
 
 def feedback_item(form: Mapping[str, str], subject: str) -> FeedbackInput:

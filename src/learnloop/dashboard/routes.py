@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from learnloop import __version__
-from learnloop.api.deps import PathInt, QueryInt
-from learnloop.api.errors import status_of
+from learnloop.access import OPEN, Principal
+from learnloop.api.deps import SESSION_COOKIE, Need, PathInt, QueryInt, client_address
+from learnloop.api.errors import ForbiddenError, UnauthorizedError, status_of
 from learnloop.dashboard import auth, labelling, views
+from learnloop.domain import Scope
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.services import Services
 
@@ -34,6 +36,10 @@ ROLLOUT_ACTIONS = {
     "rollback": "rolled back",
     "stop": "stopped",
 }
+# What each page and button needs: a key's scope, or this dashboard's session.
+ReadPage = Annotated[Principal, Depends(Need(Scope.READ, session=True))]
+LabelPage = Annotated[Principal, Depends(Need(Scope.LABEL, session=True))]
+AdminAction = Annotated[Principal, Depends(Need(Scope.ADMIN, session=True))]
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -66,6 +72,11 @@ def _services(request: Request) -> Services:
     return services
 
 
+def _actor(principal: Principal) -> str:
+    """Events name the dashboard, and the key behind it once the server has keys."""
+    return ACTOR if principal is OPEN else f"{ACTOR}:{principal.name}"
+
+
 def _model_url(model: str) -> str:
     return f"{PREFIX}/models/{quote(model, safe='')}"
 
@@ -84,6 +95,14 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
+def _back(request: Request) -> str:
+    """Where a login should lead back to: this page, or for a button the page it was on."""
+    if request.method == "GET":
+        query = request.url.query
+        return _safe_next(request.url.path + (f"?{query}" if query else ""))
+    return _safe_next(urlsplit(request.headers.get("referer", "")).path)
+
+
 def _safe_next(value: str | None) -> str:
     """Only a path of this dashboard: never an open redirect."""
     if value and value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value:
@@ -100,14 +119,14 @@ class Dashboard:
     def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         services = _services(request)
         nonce = secrets.token_urlsafe(16)
-        key_required = services.settings.api_key is not None
+        principal = auth.principal_of(request)
         html = self.env.get_template(template).render(
             request=request,
             nonce=nonce,
             learnloop_version=__version__,
             prefix=PREFIX,
-            key_required=key_required,
-            admin=auth.is_admin(request, services.settings.api_key),
+            key_required=services.access.required(),
+            who=None if principal is None else principal.name,
             flash=request.query_params.get("flash"),
             level=request.query_params.get("level", "ok"),
             model_url=_model_url,
@@ -120,29 +139,33 @@ class Dashboard:
         )
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
+    def not_allowed(self, request: Request, exc: LearnloopError) -> Response:
+        """A page or button the visitor's key (or none) does not open: the login page, or a
+        JSON answer to the labelling page's script."""
+        status = status_of(exc)
+        if "application/json" in request.headers.get("accept", ""):
+            return _json({"error": exc.message, "login": status == 401}, status)
+        message = "Log in with a key." if status == 401 else f"Your key may not do this: {exc.message}."
+        return self.render(request, "login.html", status, title="Log in", message=message, next=_back(request))
+
     def refused(self, request: Request) -> Response | None:
         """The answer to an action that may not go ahead, or None when it may."""
         refusal = _refusal(request)
         if refusal is None:
             return None
         status, title, message = refusal
-        if status == 403:
-            return self.render(request, "error.html", 403, title=title, message=message)
-        back = _safe_next(urlsplit(request.headers.get("referer", "")).path)
-        return self.render(request, "login.html", 401, title=title, message=message, next=back)
+        return self.render(request, "error.html", status, title=title, message=message)
 
 
 def _refusal(request: Request) -> tuple[int, str, str] | None:
     """Why an action may not go ahead (status, title, message): every dashboard action, a
-    page's form or its script's request, is checked here."""
+    page's form or its script's request, is checked here (its scope by its ``Need``)."""
     if not auth.same_origin(request):
         return (
             403,
             "Cross-site request refused",
             "Dashboard actions must be posted from this server's own pages (Origin or Referer).",
         )
-    if not auth.is_admin(request, _services(request).settings.api_key):
-        return 401, "Admin key needed", "This action needs the server's admin key. Log in, then press the button again."
     return None
 
 
@@ -163,6 +186,8 @@ def build_router() -> APIRouter:
             async def run(request: Request) -> Response:
                 try:
                     return await handler(request)
+                except (UnauthorizedError, ForbiddenError) as exc:
+                    return dash.not_allowed(request, exc)
                 except LearnloopError as exc:
                     return dash.render(request, "error.html", status_of(exc), title="Not possible", message=exc.message)
 
@@ -175,32 +200,32 @@ def build_router() -> APIRouter:
         return RedirectResponse(PREFIX, status_code=307)
 
     @router.get(PREFIX)
-    async def models(request: Request) -> HTMLResponse:
+    async def models(request: Request, _: ReadPage) -> HTMLResponse:
         rows = await run_in_threadpool(views.models_overview, _services(request))
         return dash.render(request, "models.html", title="Models", rows=rows)
 
     @router.get(PREFIX + "/models/{model}")
-    async def model_page(request: Request, model: str, disagreements: bool = False) -> HTMLResponse:
+    async def model_page(request: Request, model: str, _: ReadPage, disagreements: bool = False) -> HTMLResponse:
         page = await run_in_threadpool(views.model_page, _services(request), model, disagreements_only=disagreements)
         return dash.render(request, "model.html", title=model, **page)
 
     @router.get(PREFIX + "/models/{model}/rollout")
-    async def rollout_panel(request: Request, model: str) -> HTMLResponse:
+    async def rollout_panel(request: Request, model: str, _: ReadPage) -> HTMLResponse:
         page = await run_in_threadpool(views.rollout_panel, _services(request), model)
         return dash.render(request, "_rollout.html", **page)
 
     @router.get(PREFIX + "/models/{model}/versions/{number}")
-    async def version_page(request: Request, model: str, number: PathInt) -> HTMLResponse:
+    async def version_page(request: Request, model: str, number: PathInt, _: ReadPage) -> HTMLResponse:
         page = await run_in_threadpool(views.version_page, _services(request), model, number)
         return dash.render(request, "version.html", title=f"{model} v{number}", **page)
 
     @router.get(PREFIX + "/models/{model}/studies/{study}")
-    async def study_page(request: Request, model: str, study: str) -> HTMLResponse:
+    async def study_page(request: Request, model: str, study: str, _: ReadPage) -> HTMLResponse:
         view = await run_in_threadpool(_services(request).studies.study, model, study)
         return dash.render(request, "study.html", title=f"{model}: study {study}", model_name=model, study=view)
 
     @router.get(PREFIX + "/models/{model}/studies/{study}/{picture}.png")
-    async def study_picture(request: Request, model: str, study: str, picture: str) -> Response:
+    async def study_picture(request: Request, model: str, study: str, picture: str, _: ReadPage) -> Response:
         from learnloop.reports.study_plots import importance_png, trials_png
 
         draw = {"trials": trials_png, "importance": importance_png}.get(picture)
@@ -210,7 +235,7 @@ def build_router() -> APIRouter:
         return Response(await run_in_threadpool(draw, view), media_type="image/png")
 
     @router.get(PREFIX + "/models/{model}/compare")
-    async def compare_page(request: Request, model: str, a: QueryInt, b: QueryInt) -> HTMLResponse:
+    async def compare_page(request: Request, model: str, a: QueryInt, b: QueryInt, _: ReadPage) -> HTMLResponse:
         page = await run_in_threadpool(views.compare_page, _services(request), model, a, b)
         return dash.render(request, "compare.html", title=f"{model}: v{a} against v{b}", **page)
 
@@ -224,15 +249,24 @@ def build_router() -> APIRouter:
             return dash.render(request, "error.html", 403, title="Cross-site request refused", message="")
         form = await _form(request)
         target = _safe_next(form.get("next"))
-        key = _services(request).settings.api_key
-        if key is None:
-            return _redirect(target, "this server has no admin key: actions are open (loopback only)", "ok")
-        if not auth.key_matches(form.get("key", ""), key):
+        access = _services(request).access
+        if not access.required():
+            return _redirect(target, "this server has no keys: everything is open (loopback only)", "ok")
+        address = client_address(request)
+        wait = access.throttle.retry_after(address)
+        if wait is not None:
+            message = f"Too many wrong keys from this address; try again in {wait:.0f} s."
+            return dash.render(request, "login.html", 429, title="Log in", message=message, next=target)
+        principal = access.authenticate(form.get("key", "")) if form.get("key") else None
+        if principal is None:
+            access.throttle.failed(address)
             return dash.render(request, "login.html", 401, title="Log in", message="Wrong key.", next=target)
+        token = await run_in_threadpool(access.open_session, principal)
         response = _redirect(target, "logged in", "ok")
         response.set_cookie(
-            auth.COOKIE,
-            auth.admin_token(key),
+            SESSION_COOKIE,
+            token,
+            max_age=round(access.settings.session_seconds),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -244,8 +278,11 @@ def build_router() -> APIRouter:
     async def logout(request: Request) -> Response:
         if not auth.same_origin(request):
             return dash.render(request, "error.html", 403, title="Cross-site request refused", message="")
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await run_in_threadpool(_services(request).access.close_session, token)
         response = _redirect(PREFIX, "logged out", "ok")
-        response.delete_cookie(auth.COOKIE, path=PREFIX)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return response
 
     async def act(request: Request, model: str, do: Callable[[str | None], Any], done: str) -> Response:
@@ -260,43 +297,53 @@ def build_router() -> APIRouter:
         return _redirect(_model_url(model), done, "ok")
 
     @router.post(PREFIX + "/models/{model}/versions/{number}/promote", response_model=None)
-    async def promote(request: Request, model: str, number: PathInt) -> Response:
+    async def promote(request: Request, model: str, number: PathInt, actor: AdminAction) -> Response:
         registry = _services(request).registry
         return await act(
             request,
             model,
-            lambda reason: registry.promote(model, number, actor=ACTOR, reason=reason or "promoted from the dashboard"),
+            lambda reason: registry.promote(
+                model, number, actor=_actor(actor), reason=reason or "promoted from the dashboard"
+            ),
             f"version {number} promoted",
         )
 
     @router.post(PREFIX + "/models/{model}/rollback", response_model=None)
-    async def rollback(request: Request, model: str) -> Response:
+    async def rollback(request: Request, model: str, actor: AdminAction) -> Response:
         registry = _services(request).registry
         return await act(
             request,
             model,
-            lambda reason: registry.rollback(model, actor=ACTOR, reason=reason or "rolled back from the dashboard"),
+            lambda reason: registry.rollback(
+                model, actor=_actor(actor), reason=reason or "rolled back from the dashboard"
+            ),
             "rolled back",
         )
 
     @router.post(PREFIX + "/models/{model}/rollouts/{rollout_id}/{action}", response_model=None)
-    async def rollout_action(request: Request, model: str, rollout_id: PathInt, action: str) -> Response:
+    async def rollout_action(
+        request: Request, model: str, rollout_id: PathInt, action: str, actor: AdminAction
+    ) -> Response:
         if action not in ROLLOUT_ACTIONS:
             raise ValidationError(f"unknown rollout action {action!r}", field="action")
         method = getattr(_services(request).rollouts, action)
         return await act(
             request,
             model,
-            lambda reason: method(model, rollout_id, actor=ACTOR, reason=reason or f"{action} from the dashboard"),
+            lambda reason: method(
+                model, rollout_id, actor=_actor(actor), reason=reason or f"{action} from the dashboard"
+            ),
             f"rollout {rollout_id} {ROLLOUT_ACTIONS[action]}",
         )
 
     @router.get(PREFIX + "/models/{model}/label")
-    async def label_page(request: Request, model: str) -> HTMLResponse:
+    async def label_page(request: Request, model: str, _: LabelPage) -> HTMLResponse:
         page = await run_in_threadpool(labelling.label_page, _services(request), model)
         return dash.render(request, "label.html", title=f"Label {model}", **page)
 
-    async def judge(request: Request, model: str, do: Callable[[dict[str, str], str], Any]) -> Response:
+    async def judge(
+        request: Request, model: str, labeller: Principal, do: Callable[[dict[str, str], str], Any]
+    ) -> Response:
         """A labelling action: answered in JSON to the page's script (``Accept``), else a
         redirect back to the page with a message (the page's plain forms, without script)."""
         scripted = "application/json" in request.headers.get("accept", "")
@@ -309,30 +356,34 @@ def build_router() -> APIRouter:
         back = _model_url(model) + "/label"
         try:
             form = await _form(request)
-            subject = labelling.labeller(form.get("name", ""), _services(request).settings.api_key)
+            subject = labelling.labeller(form.get("name", ""), labeller)
             done: dict[str, Any] = await do(form, subject)
         except LearnloopError as exc:
             return _json({"error": exc.message}, status_of(exc)) if scripted else _redirect(back, exc.message, "error")
         return _json(done) if scripted else _redirect(back, done["message"], "ok")
 
     @router.post(PREFIX + "/models/{model}/label", response_model=None)
-    async def give_label(request: Request, model: str) -> Response:
+    async def give_label(request: Request, model: str, labeller: LabelPage) -> Response:
         async def record(form: dict[str, str], subject: str) -> dict[str, Any]:
             stored = await _services(request).feedback.record(model, labelling.feedback_item(form, subject))
             return {"feedback_id": stored.id, "kind": stored.kind.value, "message": f"{stored.kind.value} stored"}
 
-        return await judge(request, model, record)
+        return await judge(request, model, labeller, record)
 
     @router.post(PREFIX + "/models/{model}/label/undo", response_model=None)
-    async def undo_label(request: Request, model: str) -> Response:
+    async def undo_label(request: Request, model: str, labeller: LabelPage) -> Response:
         async def retract(form: dict[str, str], subject: str) -> dict[str, Any]:
             done = await run_in_threadpool(
                 lambda: _services(request).feedback.retract(
-                    model, form.get("feedback_id", ""), subject=subject, actor=ACTOR, reason="undone while labelling"
+                    model,
+                    form.get("feedback_id", ""),
+                    subject=subject,
+                    actor=_actor(labeller),
+                    reason="undone while labelling",
                 )
             )
             return {"retracted": done.feedback.id, "message": f"{done.feedback.kind.value} taken back"}
 
-        return await judge(request, model, retract)
+        return await judge(request, model, labeller, retract)
 
     return router

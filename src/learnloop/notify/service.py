@@ -66,6 +66,14 @@ class DispatchResult:
     attempts: list[DeliveryOutcome] = field(default_factory=list)
 
 
+def url_for_logs(url: str) -> str:
+    """A webhook's URL without its path and query: a Slack-style URL carries its credential
+    there (``/services/T.../B.../token``), and logs are read by more people than the API."""
+    parts = urlsplit(url)
+    hidden = "/..." if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{hidden}"
+
+
 def next_cursor(cursor: int, events: Sequence[Event], now_ts: float, grace: float) -> int:
     """How far the cursor may move over ``events`` (sorted by id): up to the first gap in the
     ids whose next event is younger than ``grace`` seconds."""
@@ -140,7 +148,8 @@ class NotificationService:
                 secret=secret or secrets.token_urlsafe(32),
                 at=now,
             )
-        log.info("webhook %s added: %s (model %s, kinds %s)", hook.id, url, model or "*", ",".join(kinds) or "default")
+        shown, kinds_shown = url_for_logs(url), ",".join(kinds) or "default"
+        log.info("webhook %s added: %s (model %s, kinds %s)", hook.id, shown, model or "*", kinds_shown)
         return hook
 
     def list_webhooks(self) -> list[Webhook]:

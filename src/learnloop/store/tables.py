@@ -299,3 +299,33 @@ cursors = Table(
     Column("event_id", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+
+# Scoped API keys: the secret is never stored, only the SHA-256 of the whole key (a 256-bit random
+# secret: no salt needed); ``prefix`` is its public start, unique, by which a key is found.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),  # unique among keys not revoked (the service checks)
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("models", JSON, nullable=False),  # [] means every model
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("created_by", String(128), nullable=False),
+)
+
+# Dashboard sessions: a random cookie, stored as its SHA-256, with the hash of the key that
+# opened it (a revoked, expired or changed key ends its sessions); deleted at logout.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_sessions_expires_at", "expires_at"),
+)

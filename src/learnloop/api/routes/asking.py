@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from learnloop.api.ask_schemas import AskPublic
-from learnloop.api.deps import ServicesDep
+from learnloop.api.deps import LabelDep, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.feedback.asking import MAX_LIMIT, MAX_WINDOW
 
@@ -15,6 +15,7 @@ router = APIRouter(tags=["models"])
 @router.get("/v1/models/{model}/ask", response_model=AskPublic, responses=problems(404))
 def ask(
     model: str,
+    _: LabelDep,
     services: ServicesDep,
     limit: int = Query(default=20, ge=1, le=MAX_LIMIT),
     strategy: str = Query(default="margin", description="margin (smallest first) or entropy (largest first)."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.deps import AdminDep, ReadDep, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import DriftCheckPublic
 
@@ -14,7 +14,7 @@ PREFIX = "/v1/models/{model}/drift"
 
 @router.get(PREFIX, response_model=list[DriftCheckPublic], operation_id="list_drift_checks")
 async def history(
-    model: str, services: ServicesDep, limit: int = Query(default=20, ge=1, le=200)
+    model: str, _: ReadDep, services: ServicesDep, limit: int = Query(default=20, ge=1, le=200)
 ) -> list[DriftCheckPublic]:
     """The model's latest drift checks, newest first, each with every detector's result."""
     return [DriftCheckPublic.of(c) for c in services.drift.history(model, limit)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from learnloop.api.deps import ReadDep
 from learnloop.api.model_schemas import FamilyPublic
 from learnloop.families import FAMILIES
 
@@ -11,7 +12,7 @@ router = APIRouter(tags=["models"])
 
 
 @router.get("/v1/families", response_model=list[FamilyPublic])
-def list_families() -> list[FamilyPublic]:
+def list_families(_: ReadDep) -> list[FamilyPublic]:
     """Every family (``family`` in ``POST /v1/models``) with its parameters (``params``): type,
     default and meaning."""
     return [FamilyPublic.of(family) for family in FAMILIES.values()]

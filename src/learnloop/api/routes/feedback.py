@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import AdminDep, ServicesDep
+from learnloop.api.deps import AdminDep, FeedbackDep, ReadDep, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
     FeedbackBatchCreate,
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/models/{model}/feedback", tags=["feedback"], resp
 
 
 @router.post("", response_model=FeedbackPublic, status_code=201, responses=problems(409))
-async def record_feedback(model: str, body: FeedbackCreate, services: ServicesDep) -> Response:
+async def record_feedback(model: str, body: FeedbackCreate, _: FeedbackDep, services: ServicesDep) -> Response:
     """Store one feedback event; answered only once it is committed. A ``feedback_id`` makes it safe
     to retry: the same event again answers the stored one, a different one with that id is a 409."""
     stored = await services.feedback.record(model, body.to_input())
@@ -29,7 +29,7 @@ async def record_feedback(model: str, body: FeedbackCreate, services: ServicesDe
 
 @router.post("/batch", response_model=FeedbackBatchResult)
 async def record_feedback_batch(
-    model: str, body: FeedbackBatchCreate, request: Request, services: ServicesDep
+    model: str, body: FeedbackBatchCreate, request: Request, _: FeedbackDep, services: ServicesDep
 ) -> Response:
     """Store many events; each item is stored or rejected on its own, with its reason. A
     client gone by the time its batch is checked gets nothing stored."""
@@ -62,7 +62,7 @@ async def record_feedback_batch(
 
 
 @router.get("/{feedback_id}", response_model=FeedbackPublic)
-async def get_feedback(model: str, feedback_id: str, services: ServicesDep) -> FeedbackPublic:
+async def get_feedback(model: str, feedback_id: str, _: ReadDep, services: ServicesDep) -> FeedbackPublic:
     """A stored event, by the server's id or the client's ``feedback_id``."""
     return FeedbackPublic.of(services.feedback.get(model, feedback_id))
 
@@ -77,6 +77,6 @@ async def retract_feedback(
     client's id is free again. Snapshots already taken stay as they are (``in_snapshots`` names
     those that may hold it). 404 for an unknown or already retracted event."""
     retraction = await run_in_threadpool(
-        services.feedback.retract, model, feedback_id, subject=None, actor=actor, reason=reason
+        services.feedback.retract, model, feedback_id, subject=None, actor=actor.name, reason=reason
     )
     return FeedbackRetracted.of(retraction)

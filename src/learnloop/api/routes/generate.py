@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from learnloop.api.deps import ServicesDep
+from learnloop.api.deps import PredictDep, ServicesDep
 from learnloop.api.generation_schemas import GeneratePublic, GenerateRequest
 from learnloop.api.openapi import problems
 from learnloop.api.streaming import finish_when_done, finished_or_cancelled
@@ -29,7 +29,9 @@ STREAM_DOC = (
     response_model=GeneratePublic,
     responses={200: {"content": {"text/event-stream": {}}, "description": STREAM_DOC}},
 )
-async def generate(model: str, body: GenerateRequest, request: Request, services: ServicesDep) -> Response:
+async def generate(
+    model: str, body: GenerateRequest, request: Request, _: PredictDep, services: ServicesDep
+) -> Response:
     """Answer a prompt or a conversation with the model's serving version; the answer is logged
     and its ``prediction_id`` takes feedback. A client that leaves stops its generation."""
     service = services.generation

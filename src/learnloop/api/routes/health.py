@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from learnloop.api.deps import ServicesDep
+from learnloop.api.deps import ReadDep, ServicesDep
 from learnloop.api.schemas import Health, ReadinessPublic
 
 router = APIRouter(tags=["health"])
@@ -30,6 +30,6 @@ async def ready(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(services: ServicesDep) -> Response:  # reads the job queue: a worker thread, not the loop
+def metrics(_: ReadDep, services: ServicesDep) -> Response:  # reads the job queue: a worker thread, not the loop
     services.refresh_gauges()
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import AdminDep, OptionalQueryInt, PathInt, QueryInt, ServicesDep
+from learnloop.api.deps import AdminDep, OptionalQueryInt, PathInt, QueryInt, ReadDep, ServicesDep
 from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
@@ -27,17 +27,19 @@ from learnloop.api.schemas import (
     VersionSummary,
 )
 from learnloop.api.uploads import UnsupportedMediaTypeError, media_type, multipart_upload, read_body
+from learnloop.domain import Scope
 from learnloop.models import DataSource, NewModel
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("", response_model=list[ModelSummary])
-async def list_models(services: ServicesDep) -> list[ModelSummary]:
+async def list_models(principal: ReadDep, services: ServicesDep) -> list[ModelSummary]:
     """Every model, with its task, family and champion version."""
     return [
         ModelSummary.of(m, services.registry.deployment(m.name).champion_version)
         for m in services.registry.list_models()
+        if principal.may(Scope.READ, m.name)
     ]
 
 
@@ -55,8 +57,8 @@ async def create_model(request: Request, actor: AdminDep, services: ServicesDep)
     generative model whose answers are made elsewhere (``"task": "generation", "backend":
     "external"``) needs no data: version 1 is champion at once."""
     async with _model_request(request, services.settings.limits.max_upload_bytes) as (new, source):
-        created = await run_in_threadpool(services.creation.create, new, source, actor=actor)
-    return ModelCreated.of_created(await get_model(created.model.name, services), created)
+        created = await run_in_threadpool(services.creation.create, new, source, actor=actor.name)
+    return ModelCreated.of_created(await get_model(created.model.name, actor, services), created)
 
 
 @asynccontextmanager
@@ -82,13 +84,13 @@ async def delete_model(model: str, actor: AdminDep, services: ServicesDep, reaso
     drift checks and artifacts; a ``model_deleted`` event stays in the audit trail. 409 while a
     job of the model runs."""
     report = await run_in_threadpool(
-        services.deletion.delete, model, actor=actor, reason=reason or "deleted through the API"
+        services.deletion.delete, model, actor=actor.name, reason=reason or "deleted through the API"
     )
     return ModelDeleted.of(report)
 
 
 @router.get("/{model}", response_model=ModelDetail, responses=problems(404))
-async def get_model(model: str, services: ServicesDep) -> ModelDetail:
+async def get_model(model: str, _: ReadDep, services: ServicesDep) -> ModelDetail:
     """A model: its policy, deployment (champion, rollout), versions, feedback counts and last retrain."""
     o = services.registry.overview(model)
     return ModelDetail(
@@ -105,7 +107,7 @@ async def get_model(model: str, services: ServicesDep) -> ModelDetail:
 
 @router.get("/{model}/events", response_model=list[EventPublic], responses=problems(404))
 async def list_events(
-    model: str, services: ServicesDep, limit: QueryInt = 50, after_id: OptionalQueryInt = None
+    model: str, _: ReadDep, services: ServicesDep, limit: QueryInt = 50, after_id: OptionalQueryInt = None
 ) -> list[EventPublic]:
     """The audit trail: newest first; with ``after_id``, the events after it, oldest first."""
     return [EventPublic.of(e) for e in services.registry.events(model, min(max(limit, 1), 500), after_id)]
@@ -114,14 +116,14 @@ async def list_events(
 @router.get(
     "/{model}/performance", response_model=PerformancePublic, operation_id="get_performance", responses=problems(404)
 )
-async def performance(model: str, services: ServicesDep) -> PerformancePublic:
+async def performance(model: str, _: ReadDep, services: ServicesDep) -> PerformancePublic:
     """Online accuracy of the champion from feedback (95% Wilson interval), the label-free
     estimate, the drop alarm, and a daily series per version."""
     return PerformancePublic.model_validate(services.performance.performance(model, series=True).to_dict())
 
 
 @router.get("/{model}/versions/{version}", response_model=VersionPublic, responses=problems(404))
-async def get_version(model: str, version: PathInt, services: ServicesDep) -> VersionPublic:
+async def get_version(model: str, version: PathInt, _: ReadDep, services: ServicesDep) -> VersionPublic:
     """A version: its metrics on the golden set, the gate's verdict and reasons, params and lineage."""
     return VersionPublic.of(services.registry.version(model, version))
 
@@ -176,7 +178,7 @@ async def promote(
     reason = body.reason if body else None
     return DeploymentPublic.of(
         services.registry.promote(
-            model, version, actor=actor, reason=reason or "manual promotion", force=bool(body and body.force)
+            model, version, actor=actor.name, reason=reason or "manual promotion", force=bool(body and body.force)
         )
     )
 
@@ -190,7 +192,7 @@ async def rollback(
     """Take the newest change off traffic: a running rollout's challenger, else the champion
     (back to the previous one). Instant: what it goes back to is loaded already."""
     reason = body.reason if body else None
-    return DeploymentPublic.of(services.registry.rollback(model, actor=actor, reason=reason or "manual rollback"))
+    return DeploymentPublic.of(services.registry.rollback(model, actor=actor.name, reason=reason or "manual rollback"))
 
 
 @router.post("/{model}/retrain", response_model=JobAccepted, status_code=202, responses=problems(404, 409))
@@ -200,7 +202,7 @@ async def retrain(model: str, actor: AdminDep, services: ServicesDep, body: Acti
     job = services.jobs.enqueue(
         model,
         "retrain",
-        requested_by=actor,
+        requested_by=actor.name,
         reason=body.reason if body else "requested through the API",
     )
     return JobAccepted(job_id=job.id, status=job.status.value)
@@ -210,5 +212,5 @@ async def retrain(model: str, actor: AdminDep, services: ServicesDep, body: Acti
 async def update_policy(model: str, body: PolicyUpdate, actor: AdminDep, services: ServicesDep) -> ModelDetail:
     """Change some of the model's policy settings (retrain triggers, gate, rollout, drift); answers
     the model with its whole policy. An unknown setting or a value out of range is a 422."""
-    services.registry.update_policy(model, body.changes, actor)
-    return await get_model(model, services)
+    services.registry.update_policy(model, body.changes, actor.name)
+    return await get_model(model, actor, services)

@@ -12,10 +12,11 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from learnloop.api.deps import ServicesDep
+from learnloop.api.deps import PredictDep, ServicesDep, check_model
 from learnloop.api.openai_schemas import ChatCompletionCreate, ModelCard, ModelList
 from learnloop.api.openapi import problems
 from learnloop.api.streaming import finish_when_done, finished_or_cancelled
+from learnloop.domain import Scope
 from learnloop.errors import LearnloopError
 from learnloop.feedback.generate import Generated, Generation, GenerationService
 
@@ -25,19 +26,22 @@ FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
 
 @router.get("/models", response_model=ModelList, operation_id="list_openai_models")
-async def list_models(services: ServicesDep) -> ModelList:
+async def list_models(principal: PredictDep, services: ServicesDep) -> ModelList:
     """The generative models, as OpenAI's model listing."""
     cards = [
         ModelCard(id=m.name, created=int(m.created_at.timestamp()))
         for m in services.registry.list_models()
-        if m.task == "generation"
+        if m.task == "generation" and principal.may(Scope.PREDICT, m.name)
     ]
     return ModelList(data=cards)
 
 
 @router.post("/chat/completions", operation_id="create_chat_completion", responses=problems(404, 409))
-async def chat_completions(body: ChatCompletionCreate, request: Request, services: ServicesDep) -> Response:
+async def chat_completions(
+    body: ChatCompletionCreate, request: Request, principal: PredictDep, services: ServicesDep
+) -> Response:
     """A chat completion (``stream`` as OpenAI's chunks); ``id`` is the prediction id."""
+    check_model(principal, Scope.PREDICT, body.model)
     service = services.generation
     generation = service.start(body.model, body.to_input())
     created = int(time.time())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from learnloop.api.deps import AdminDep, PathInt, QueryInt, ServicesDep
+from learnloop.api.deps import AdminDep, PathInt, QueryInt, ReadDep, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import ActionRequest, RolloutCreate, RolloutPublic, SampleSizePublic
 from learnloop.errors import ValidationError
@@ -25,7 +25,7 @@ async def start(model: str, body: RolloutCreate, actor: AdminDep, services: Serv
             model,
             body.version,
             body.strategy,
-            actor=actor,
+            actor=actor.name,
             reason=body.reason or "started through the API",
             changes=body.settings,
             share=body.share,
@@ -36,13 +36,13 @@ async def start(model: str, body: RolloutCreate, actor: AdminDep, services: Serv
 
 
 @router.get(PREFIX, response_model=list[RolloutPublic], responses=problems(404))
-async def list_rollouts(model: str, services: ServicesDep, limit: QueryInt = 20) -> list[RolloutPublic]:
+async def list_rollouts(model: str, _: ReadDep, services: ServicesDep, limit: QueryInt = 20) -> list[RolloutPublic]:
     """The model's rollouts, newest first, with their traffic split, statistics and decision."""
     return [RolloutPublic.of(r) for r in services.rollouts.list(model, min(max(limit, 1), 200))]
 
 
 @router.get(PREFIX + "/{rollout_id}", response_model=RolloutPublic, responses=problems(404))
-async def get_rollout(model: str, rollout_id: PathInt, services: ServicesDep) -> RolloutPublic:
+async def get_rollout(model: str, rollout_id: PathInt, _: ReadDep, services: ServicesDep) -> RolloutPublic:
     """A rollout: its arms, traffic share, steps, live statistics and decision."""
     return RolloutPublic.of(services.rollouts.get(model, rollout_id))
 
@@ -53,7 +53,7 @@ def _action(name: str, summary: str) -> None:
     ) -> RolloutPublic:
         method = getattr(services.rollouts, name)
         reason = (body.reason if body else None) or f"{name} through the API"
-        return RolloutPublic.of(method(model, rollout_id, actor=actor, reason=reason))
+        return RolloutPublic.of(method(model, rollout_id, actor=actor.name, reason=reason))
 
     act.__name__ = name
     act.__doc__ = summary
@@ -76,6 +76,7 @@ _action("stop", "End the rollout without a decision; the challenger goes back to
 
 @router.get("/v1/stats/sample-size", response_model=SampleSizePublic)
 async def sample_size(
+    _: ReadDep,
     baseline: float = Query(description="Current accuracy, e.g. 0.85"),
     delta: float = Query(description="Change to detect, e.g. 0.02 for +2 points"),
     power: float = 0.8,

@@ -22,4 +22,6 @@ def export_subject(subject: str, actor: AdminDep, services: ServicesDep) -> dict
 def erase_subject(subject: str, actor: AdminDep, services: ServicesDep, reason: str | None = None) -> dict[str, Any]:
     """Erase a subject from predictions, feedback and snapshots; mark the versions trained on
     their data and queue retrains without it. Answers what was removed."""
-    return services.privacy.erase(subject, actor=actor, reason=reason or "erasure requested through the API").to_dict()
+    return services.privacy.erase(
+        subject, actor=actor.name, reason=reason or "erasure requested through the API"
+    ).to_dict()

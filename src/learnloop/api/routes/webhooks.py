@@ -58,4 +58,4 @@ async def deliveries(
 )
 def send_test(webhook_id: PathInt, actor: AdminDep, services: ServicesDep) -> WebhookTestResult:
     """Send a ``webhook_test`` event now, once (not retried, not recorded) and say how it went."""
-    return WebhookTestResult.of(services.notify.send_test(webhook_id, actor=actor))
+    return WebhookTestResult.of(services.notify.send_test(webhook_id, actor=actor.name))

@@ -1,0 +1,216 @@
+"""``AccessService``: scoped keys (create, list, revoke), the principal a credential stands
+for, and dashboard sessions.
+
+* **When auth is on.** Once the server has the single admin key (``settings.api_key``), is told
+  to require keys (a non-loopback ``serve``), or a scoped key was ever created in its database,
+  every route but the public ones needs a credential. On loopback without any, everything is
+  open (``OPEN``), as the embedded default has always been.
+* **Looking a key up.** A scoped key is found by its public prefix and checked against the
+  stored SHA-256 with ``hmac.compare_digest``. Principals are cached by that hash for
+  ``key_cache_seconds`` (the hot path reads no table): a key revoked here stops at once, one
+  revoked by another process within that time; expiry is checked on every use.
+* **Sessions.** A dashboard login stores the SHA-256 of a random cookie with the hash of the key
+  that opened it; each request finds the key again, so a revoked or expired key, or a changed
+  admin key, ends its sessions. Logout deletes the row.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from learnloop.access import keys
+from learnloop.access.throttle import FailureThrottle
+from learnloop.clock import Clock
+from learnloop.config import Settings
+from learnloop.domain import ApiKey, Scope
+from learnloop.errors import ConflictError, NotFoundError, ValidationError
+from learnloop.store.db import Database
+from learnloop.store.repositories import keys as key_repo
+
+log = logging.getLogger(__name__)
+
+ADMIN_KEY_NAME = "api-key"  # the actor of the single admin key, as before scoped keys
+MAX_CACHED = 10_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request comes from: the name events record as its actor, what it may do."""
+
+    name: str
+    scopes: frozenset[Scope]
+    models: tuple[str, ...] = ()  # () means every model
+    key_hash: str | None = None  # the credential's hash (what a dashboard session refers to)
+    expires_at: datetime | None = None
+
+    def may(self, scope: Scope, model: str | None = None) -> bool:
+        if Scope.ADMIN not in self.scopes and scope not in self.scopes:
+            return False
+        return model is None or not self.models or model in self.models
+
+    @property
+    def every_model(self) -> bool:
+        return not self.models
+
+
+def keys_exist(database_url: str) -> bool:
+    """Whether the database holds a key (before services are built: ``serve`` asks this to
+    decide whether a non-loopback host has credentials). A database not migrated has none."""
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            return key_repo.table_exists(conn) and key_repo.any_key(conn)
+    finally:
+        db.dispose()
+
+
+# Everyone, on a loopback server without keys.
+OPEN = Principal("api", frozenset(Scope))
+
+
+class AccessService:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings.access
+        self.admin_hash = keys.secret_hash(settings.api_key) if settings.api_key else None
+        self.throttle = FailureThrottle(self.settings.failure_limit, self.settings.failure_window_seconds)
+        self._required = settings.api_key is not None or self.settings.require_keys
+        self._required_checked = 0.0
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    # -- is auth on? -------------------------------------------------------------------------
+
+    def required(self) -> bool:
+        """Whether requests need a credential; once on, on for the life of the process."""
+        if self._required:
+            return True
+        now = time.monotonic()
+        if now - self._required_checked >= self.settings.key_cache_seconds:
+            self._required_checked = now
+            with self.db.read() as conn:
+                self._required = key_repo.any_key(conn)
+        return self._required
+
+    # -- credentials -------------------------------------------------------------------------
+
+    def authenticate(self, given: str) -> Principal | None:
+        """The principal a key stands for, or None (unknown, revoked, expired)."""
+        return self.principal_for_hash(keys.secret_hash(given), keys.prefix_of(given))
+
+    def principal_for_hash(self, key_hash: str, prefix: str | None = None) -> Principal | None:
+        if self.admin_hash is not None and hmac.compare_digest(key_hash, self.admin_hash):
+            return Principal(ADMIN_KEY_NAME, frozenset({Scope.ADMIN}), key_hash=key_hash)
+        cached = self._cache.get(key_hash)
+        now = time.monotonic()
+        if cached is None or now - cached[0] >= self.settings.key_cache_seconds:
+            principal = self._load(key_hash, prefix)
+            if principal is None:
+                self._cache.pop(key_hash, None)
+                return None
+            with self._lock:
+                if len(self._cache) >= MAX_CACHED:
+                    self._cache.clear()
+                self._cache[key_hash] = (now, principal)
+            cached = (now, principal)
+        principal = cached[1]
+        if principal.expires_at is not None and self.clock.now() >= principal.expires_at:
+            return None
+        return principal
+
+    def _load(self, key_hash: str, prefix: str | None) -> Principal | None:
+        with self.db.read() as conn:
+            found = key_repo.key_by_prefix(conn, prefix) if prefix else key_repo.key_by_hash(conn, key_hash)
+        if found is None:
+            return None
+        key, stored = found
+        if not hmac.compare_digest(stored, key_hash) or not key.active(self.clock.now()):
+            return None
+        return Principal(f"key:{key.name}", frozenset(key.scopes), key.models, key_hash, key.expires_at)
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        scopes: Sequence[Scope],
+        *,
+        models: Sequence[str] = (),
+        expires_in: timedelta | None = None,
+        actor: str,
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret, which is never shown again (only its hash is kept)."""
+        keys.check_name(name)
+        if not scopes:
+            raise ValidationError("a key needs at least one scope", field="scopes")
+        secret, prefix = keys.new_key()
+        now = self.clock.now()
+        with self.db.write() as conn:
+            if key_repo.unrevoked_key_named(conn, name) is not None:
+                raise ConflictError(f"a key named {name!r} exists already; revoke it first", field="name")
+            key = key_repo.insert_key(
+                conn,
+                name=name,
+                prefix=prefix,
+                secret_hash=keys.secret_hash(secret),
+                scopes=sorted(set(scopes), key=list(Scope).index),
+                models=sorted(set(models)),
+                expires_at=now + expires_in if expires_in else None,
+                created_by=actor,
+                at=now,
+            )
+        self._required = True
+        log.info("key %s (%s) created by %s: %s", key.name, key.prefix, actor, ", ".join(key.scopes))
+        return key, secret
+
+    def list_keys(self, *, include_revoked: bool = False) -> list[ApiKey]:
+        with self.db.read() as conn:
+            return key_repo.list_keys(conn, include_revoked=include_revoked)
+
+    def revoke(self, name: str, *, actor: str) -> ApiKey:
+        """Revoke the key of this name: it stops working, here at once, and its sessions end."""
+        now = self.clock.now()
+        with self.db.write() as conn:
+            key = key_repo.unrevoked_key_named(conn, name)
+            if key is None:
+                raise NotFoundError(f"no key named {name!r} (or revoked already)", field="name")
+            key_repo.revoke_key(conn, key.id, now)
+        key = replace(key, revoked_at=now)
+        with self._lock:
+            self._cache = {h: entry for h, entry in self._cache.items() if entry[1].name != f"key:{key.name}"}
+        log.info("key %s (%s) revoked by %s", key.name, key.prefix, actor)
+        return key
+
+    # -- dashboard sessions ------------------------------------------------------------------
+
+    def open_session(self, principal: Principal) -> str:
+        """A random session token for this principal's key (the cookie's value)."""
+        if principal.key_hash is None:
+            raise ValidationError("only a key opens a session")
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        expires = now + timedelta(seconds=self.settings.session_seconds)
+        if principal.expires_at is not None:
+            expires = min(expires, principal.expires_at)
+        with self.db.write() as conn:
+            key_repo.insert_session(
+                conn, token_hash=keys.secret_hash(token), key_hash=principal.key_hash, at=now, expires_at=expires
+            )
+        return token
+
+    def session(self, token: str) -> Principal | None:
+        with self.db.read() as conn:
+            key_hash = key_repo.session_key_hash(conn, keys.secret_hash(token), self.clock.now())
+        return None if key_hash is None else self.principal_for_hash(key_hash)
+
+    def close_session(self, token: str) -> None:
+        with self.db.write() as conn:
+            key_repo.delete_session(conn, keys.secret_hash(token))
