@@ -49,6 +49,17 @@ def uci_rows(domain: str) -> list[tuple[str, str]]:
     return list(zip(data.texts, data.labels, strict=True))
 
 
+@pytest.fixture(autouse=True)
+def _wide_cli_consoles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI runs (``CliRunner``) print as wide as the subprocess runs (COLUMNS=250).
+    ``CliRunner(env={"COLUMNS": ...})`` reaches no console: learnloop's are made once, when
+    ``learnloop.cli.common`` is first imported, so their width hung on which test came first."""
+    common = sys.modules.get("learnloop.cli.common")
+    if common is not None:
+        monkeypatch.setattr(common.console, "width", 250)
+        monkeypatch.setattr(common.err_console, "width", 250)
+
+
 @pytest.fixture(scope="session")
 def shipped_rows() -> Callable[[str], list[tuple[str, str]]]:
     cache: dict[str, list[tuple[str, str]]] = {}
