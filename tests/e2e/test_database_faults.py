@@ -140,6 +140,9 @@ def database_stops_and_comes_back(live_server: ServerLauncher, home: Path, datab
                 body = http.get("/ready").json()
                 assert body["checks"]["database"].startswith("unreachable"), body
                 assert health_ok(http)["status"] == "degraded"
+                read = http.get(f"{M}/events")  # a read is a 503 to retry too, not a 500
+                assert read.status_code == 503 and read.json()["code"] == "storage_unavailable", read.text
+                assert "Retry-After" in read.headers
                 fb = http.post(f"{M}/feedback", json={"text": "While the database is down.", "label": "1"})
                 assert fb.status_code == 503 and fb.json()["code"] == "storage_unavailable", fb.text
             finally:
