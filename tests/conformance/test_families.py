@@ -15,11 +15,14 @@ from conftest import uci_rows
 from learnloop.artifacts import LocalArtifactStore
 from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
+from learnloop.families.base import SubsetFitting
 from learnloop.families.manifest import MANIFEST, load_predictor, save_predictor
 
 # The classifier families: what the checks below fit and load. A family with nothing to fit
 # (``external``: answers made elsewhere) has checks of its own at the end.
 FAMILY_KEYS = sorted(key for key, family in FAMILIES.items() if family.task == "classification")
+# Those that fit several subsets sharing work (``SubsetFitting``: a retrain's fold models).
+SUBSET_FITTING_KEYS = [key for key in FAMILY_KEYS if isinstance(FAMILIES[key], SubsetFitting)]
 
 
 @pytest.fixture(params=FAMILY_KEYS)
@@ -342,3 +345,35 @@ def test_the_lora_family_checks_its_base_without_loading_it(tmp_path: Path) -> N
         "base": str(tmp_path.resolve()),
         "system_prompt": "Be brief.",
     }
+
+
+@pytest.mark.parametrize("key", SUBSET_FITTING_KEYS)
+def test_fit_many_gives_each_subset_the_model_fit_gives_it(key: str) -> None:
+    """A family that fits several subsets sharing work must give each subset exactly the model
+    ``fit`` on its rows alone gives."""
+    family = FAMILIES[key]
+    assert isinstance(family, SubsetFitting)
+    texts, labels = domain_data(family)
+    label_set = sorted(set(labels))
+    weights = [1.0 + (i % 3) / 2 for i in range(len(texts))]
+    subsets: list[list[int] | None] = [
+        None,
+        list(range(0, len(texts), 2)),
+        list(range(len(texts) // 2)),
+    ]  # two of the three labels
+    fitted = list(
+        family.fit_many(texts, labels, subsets=subsets, label_set=label_set, params={}, sample_weight=weights, seed=0)
+    )
+    assert len(fitted) == len(subsets)
+    probe = probe_texts(family)
+    for rows, predictor in zip(subsets, fitted, strict=True):
+        picked = range(len(texts)) if rows is None else rows
+        alone = family.fit(
+            [texts[i] for i in picked],
+            [labels[i] for i in picked],
+            label_set=label_set,
+            params={},
+            sample_weight=[weights[i] for i in picked],
+            seed=0,
+        )
+        np.testing.assert_array_equal(predictor.predict_proba(probe), alone.predict_proba(probe))

@@ -73,9 +73,19 @@ def test_replay_of_a_domain_shift_ends_ahead_of_the_static_model(database_url: s
     assert all(trace.served[i] == result.static_predictions[i] for i in served_by_v1)
     # The oracle (every true label, no gate) is the upper limit it is compared with.
     assert s["post_shift"]["oracle"]["accuracy"] >= s["post_shift"]["static"]["accuracy"]
+    # The naive loop (every user label, no gate) is scored on the same items and compared.
+    assert s["config"]["naive_every"] == 50  # the replay policy's retrain_every
+    assert s["timing"]["naive_fits"] > 1
+    assert 0.0 < s["post_shift"]["naive"]["accuracy"] <= 1.0
+    versus = s["loop_vs_naive"]
+    assert versus["n"] == s["post_shift_items"]
+    assert versus["difference"] == pytest.approx(versus["loop_accuracy"] - versus["naive_accuracy"])
+    assert "naive" in s["windows"][0]
     assert json.loads(result.summary_path.read_text())["items"] == 1000
     assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "<svg" in result.html_path.read_text()
+    page = result.html_path.read_text()
+    assert "<svg" in page
+    assert "<th>naive</th>" in page and "Naive loop (every label, no gate)" in page
 
 
 def test_replays_with_the_same_seed_serve_the_same_answers(tmp_path: Path) -> None:

@@ -11,11 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
+from learnloop.datasets import read_labelled, uci_sentiment_path
 from learnloop.errors import ValidationError
+from learnloop.families import get_family
+from learnloop.replay.baselines import implied_label, naive_baseline, oracle_baseline, static_baseline
 from learnloop.replay.drivers import LoopEvent
-from learnloop.replay.report import Trace, labels_to_recover, summarize, trailing_accuracy
+from learnloop.replay.report import Trace, labels_to_recover, naive_sentence, summarize, trailing_accuracy
 from learnloop.replay.stream import DataFile, Order, Segment, arrange, load_stream
-from learnloop.replay.users import SimulatedUsers, UserModel
+from learnloop.replay.users import PlannedFeedback, SimulatedUsers, UserModel
+from learnloop.tasks.classification.fit import predict_labels
 
 
 def _write(path: Path, rows: list[tuple[str, str]]) -> DataFile:
@@ -170,3 +174,78 @@ def test_summary_flags_a_rejected_version_that_served() -> None:
     summary = summarize(trace, ["1"] * n, ["1"] * n, window=10, rejected_versions={2})
     assert summary["safety"]["rejected_versions_served"] == [2]
     assert summary["events"] == [{"item": 12, "kind": "candidate_rejected", "version": 2, "reason": "worse"}]
+
+
+_YELP = read_labelled(uci_sentiment_path("yelp"), text_column="0", label_column="1", header=False)
+YELP = list(zip(_YELP.texts, _YELP.labels, strict=True))
+
+
+def test_the_naive_baseline_refits_every_n_labels_and_serves_from_the_next_item() -> None:
+    train, stream = YELP[:300], YELP[300:400]
+    texts = [t for t, _ in stream]
+    # Every label a user gave is flipped: the naive loop learns them as given, with no gate.
+    flipped = {"0": "1", "1": "0"}
+    feedback = [(k, texts[k], flipped[stream[k][1]]) for k in range(0, 60, 2)]  # 30 labels
+    naive = naive_baseline("tfidf-logreg", {}, ["0", "1"], train, texts, feedback, every=10)
+    static = static_baseline("tfidf-logreg", {}, ["0", "1"], train, texts)
+    assert naive.fits == 4  # version 1, then after labels 10, 20 and 30
+    first_refit = feedback[9][0] + 1  # the item after the 10th label arrived
+    assert naive.predictions[:first_refit] == static.predictions[:first_refit]
+    after = feedback[-1][0] + 1
+    fam = get_family("tfidf-logreg")
+    last = fam.fit(
+        [*(t for t, _ in train), *(t for _, t, _ in feedback)],
+        [*(lab for _, lab in train), *(lab for _, _, lab in feedback)],
+        label_set=["0", "1"],
+        params={},
+    )
+    assert naive.predictions[after:] == predict_labels(last, texts[after:], ["0", "1"])[0]
+
+
+def test_the_oracle_refits_on_every_true_label_before_each_block() -> None:
+    train, stream = YELP[:200], YELP[200:260]
+    texts, labels = [t for t, _ in stream], [lab for _, lab in stream]
+    oracle = oracle_baseline("tfidf-logreg", {}, ["0", "1"], train, texts, labels, every=25)
+    assert oracle.fits == 3
+    fam = get_family("tfidf-logreg")
+    second = fam.fit(
+        [t for t, _ in train] + texts[:25], [lab for _, lab in train] + labels[:25], label_set=["0", "1"], params={}
+    )
+    assert oracle.predictions[25:50] == predict_labels(second, texts[25:50], ["0", "1"])[0]
+
+
+def test_thumbs_imply_the_answer_up_and_the_other_of_two_labels_down() -> None:
+    def thumbs(direction: str) -> PlannedFeedback:
+        return PlannedFeedback(0, 0, "u", None, direction, True)
+
+    assert implied_label(thumbs("up"), "pos", ["neg", "pos"]) == "pos"
+    assert implied_label(thumbs("down"), "pos", ["neg", "pos"]) == "neg"
+    assert implied_label(thumbs("down"), "a", ["a", "b", "c"]) is None  # which other label is unknown
+    assert implied_label(PlannedFeedback(0, 0, "u", "b", None, False), "a", ["a", "b"]) == "b"
+
+
+def test_summary_compares_the_loop_with_the_naive_loop_both_ways() -> None:
+    n = 110
+    truth = ["1"] * n
+    served = ["1"] * 100 + ["0"] * 10
+    naive = ["1"] * 10 + ["0"] * 40 + ["1"] * 60  # wrong on 40 post-shift items
+    summary = summarize(
+        _trace(truth, served, [1] * n, []),
+        truth,
+        truth,
+        window=20,
+        rejected_versions=set(),
+        naive=naive,
+        labels=["0", "1"],
+    )
+    versus = summary["loop_vs_naive"]
+    assert summary["post_shift"]["naive"]["accuracy"] == 0.6
+    assert (versus["loop_only_right"], versus["naive_only_right"]) == (40, 10)
+    assert versus["difference"] == pytest.approx(0.3)
+    assert versus["p_loop_better"] == pytest.approx(binomtest(40, 50, 0.5, alternative="greater").pvalue)
+    assert versus["p_loop_worse"] > 0.5
+    assert "naive" in summary["windows"][0] and "naive" in summary["post_shift_metrics"]
+    assert "the gate saved accuracy" in naive_sentence(versus)
+    assert "loop_vs_naive" not in summarize(
+        _trace(truth, served, [1] * n, []), truth, truth, window=20, rejected_versions=set()
+    )

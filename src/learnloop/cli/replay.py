@@ -14,6 +14,7 @@ from learnloop.cli.tables import Table
 from learnloop.datasets.shipped import UCI_LABEL_NAMES, uci_sentiment_path
 from learnloop.errors import LearnloopError
 from learnloop.replay import DataFile, Order, ReplayConfig, ReplayResult, UserModel, run_replay
+from learnloop.replay.report import naive_sentence
 from learnloop.replay.service import MODES
 
 
@@ -26,24 +27,23 @@ def _file(
 def print_summary(result: ReplayResult) -> None:
     s = result.summary
     table = Table(title="prequential accuracy (each item scored before its feedback existed)")
-    for col in ("segment", "items", "feedback", "static", "learnloop", "oracle"):
+    shown = [k for k in ("static", "naive", "loop", "oracle") if k in s["post_shift"]]
+    names = {"static": "static", "naive": "naive", "loop": "learnloop", "oracle": "oracle"}
+    for col in ("segment", "items", "feedback", *(names[k] for k in shown)):
         table.add_column(col, justify="left" if col == "segment" else "right")
     for seg in s["segments"]:
         table.add_row(
             seg["name"],
             str(seg["stop"] - seg["start"]),
             str(seg["labels_sent"]),
-            *(pct(seg[k]["accuracy"]) for k in ("static", "loop", "oracle")),
+            *(pct(seg[k]["accuracy"]) for k in shown),
         )
     post = s["post_shift"]
     table.add_row(
         "[bold]after the shift[/]",
         str(s["post_shift_items"]),
         "",
-        *(
-            f"[bold]{pct(post[k]['accuracy'])}[/] ({pct(post[k]['ci95'][0])}-{pct(post[k]['ci95'][1])})"
-            for k in ("static", "loop", "oracle")
-        ),
+        *(f"[bold]{pct(post[k]['accuracy'])}[/] ({pct(post[k]['ci95'][0])}-{pct(post[k]['ci95'][1])})" for k in shown),
     )
     console.print(table)
     cmp = s["loop_vs_static"]
@@ -56,6 +56,8 @@ def print_summary(result: ReplayResult) -> None:
         f"{cmp['test']}: p={cmp['p_value']:.2g}, n={cmp['n']}; "
         f"gap to the oracle closed: {pct(closed)}"
     )
+    if "loop_vs_naive" in s:
+        console.print(naive_sentence(s["loop_vs_naive"]), markup=False)
     retrains = s["retrains"]
     promoted = sum(r["promoted"] for r in retrains)
     console.print(
@@ -130,6 +132,10 @@ def replay(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Policy KEY=VALUE, repeatable.")] = None,
     window: Annotated[int, typer.Option("--window", help="Items per accuracy window.")] = 100,
     oracle_every: Annotated[int, typer.Option("--oracle-every", help="Items between oracle refits.")] = 100,
+    naive_every: Annotated[
+        int | None,
+        typer.Option("--naive-every", help="Labels between naive refits (default: the policy's retrain_every)."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     database_url: Annotated[
         str | None, typer.Option("--database-url", help="An empty database to use (default: SQLite in --out).")
@@ -215,6 +221,7 @@ def replay(
             rate=rate,
             window=window,
             oracle_every=oracle_every,
+            naive_every=naive_every,
             seed=seed,
             database_url=database_url,
         )

@@ -9,7 +9,7 @@ hashes) and refuses to load a mismatch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -85,6 +85,29 @@ class ModelFamily(Protocol):
     def save(self, predictor: Predictor, directory: Path) -> None: ...
 
     def load(self, directory: Path) -> Predictor: ...
+
+
+@runtime_checkable
+class SubsetFitting(Protocol):
+    """What a family may offer besides ``fit``: the models of several subsets of one set of rows
+    (a retrain's candidate and its forward-chaining fold models) with shared work done once."""
+
+    def fit_many(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        subsets: Sequence[Sequence[int] | None],
+        label_set: Sequence[str],
+        params: Mapping[str, Any],
+        sample_weight: Sequence[float] | None = None,
+        seed: int = 0,
+        previous: Predictor | None = None,
+    ) -> Iterator[Predictor]:
+        """For each subset of row indices (``None``: every row), in order, the predictor ``fit``
+        on those rows alone gives (the same predictions); nothing of a row outside a subset
+        reaches its model."""
+        ...
 
 
 def family_listing(family: ModelFamily) -> dict[str, Any]:

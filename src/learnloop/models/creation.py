@@ -45,6 +45,7 @@ from learnloop.policy import Policy
 from learnloop.registry.service import RegistryService, check_model_name
 from learnloop.selection import check_selection
 from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
+from learnloop.tasks.classification.retrain import grouping_key
 from learnloop.tasks.generation import GenerationTask
 from learnloop.tasks.generation.adapter_fit import AdapterSpec, FittedAdapter, fit_adapter
 from learnloop.training.pipeline import TrainingService, within
@@ -149,7 +150,8 @@ class ModelCreation:
         # A key of this attempt's own: a failure removes exactly what it wrote.
         key = f"models/{model.name}/v1-{new_id()[-12:]}"
         inputs = self.training.first_inputs(model, data.train, data.golden, now, key)
-        written: list[str] = [key, drift_reference.reference_key(model.name, key)]
+        # (the grouping is a cache: removing one another attempt made costs it a regrouping)
+        written: list[str] = [key, drift_reference.reference_key(model.name, key), grouping_key(model.name)]
         try:
             version = self._train_and_store(inputs, data, actor, progress, written)
         except BaseException:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.replay.report import Trace, trailing_accuracy
+from learnloop.replay.report import Trace, naive_sentence, trailing_accuracy
 
 PAGE_STYLE = """<style>
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -33,7 +33,9 @@ _MARKERS = {
 }
 
 
-def _figure(trace: Trace, static: list[str], oracle: list[str], window: int, title: str) -> Any:
+def _figure(
+    trace: Trace, static: list[str], oracle: list[str], window: int, title: str, naive: list[str] | None = None
+) -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -47,6 +49,8 @@ def _figure(trace: Trace, static: list[str], oracle: list[str], window: int, tit
         "learnloop": (np.asarray(trace.served, dtype=object) == truth, "#2166ac", "-"),
         "static (never retrained)": (np.asarray(static, dtype=object) == truth, "#888888", "-"),
     }
+    if naive is not None:
+        curves["naive (every label, no gate)"] = (np.asarray(naive, dtype=object) == truth, "#e08214", "-.")
     fig, (ax, ax2) = plt.subplots(
         2, 1, figsize=(11, 6.8), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}, layout="constrained"
     )
@@ -127,9 +131,10 @@ def write_learning_curve(
     *,
     window: int,
     title: str,
+    naive: list[str] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``learning_curve.png`` and ``report.html`` into ``out``; returns their paths."""
-    fig = _figure(trace, static, oracle, window, title)
+    fig = _figure(trace, static, oracle, window, title, naive)
     return write_figure_and_page(fig, out, lambda svg: _html(title, svg, summary))
 
 
@@ -155,9 +160,10 @@ def _pct(value: float | None) -> str:
 def _html(title: str, svg: str, summary: dict[str, Any]) -> str:
     svg = svg[svg.find("<svg") :]
     rows = []
+    shown = [k for k in ("static", "naive", "loop", "oracle") if k in summary["post_shift"]]
     for seg in summary["segments"]:
         cells = [html.escape(seg["name"]), str(seg["stop"] - seg["start"]), str(seg["labels_sent"])]
-        cells += [_pct(seg[k]["accuracy"]) for k in ("static", "loop", "oracle")]
+        cells += [_pct(seg[k]["accuracy"]) for k in shown]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     retrains = []
     for r in summary["retrains"]:
@@ -176,6 +182,10 @@ def _html(title: str, svg: str, summary: dict[str, Any]) -> str:
         f"({relative}, {html.escape(cmp['test'])}: p={cmp['p_value']:.2g}); oracle "
         f"{_pct(summary['post_shift']['oracle']['accuracy'])}."
     )
+    if "loop_vs_naive" in summary:
+        headline += " " + html.escape(naive_sentence(summary["loop_vs_naive"]))
+    names = {"static": "static", "naive": "naive", "loop": "learnloop", "oracle": "oracle"}
+    heads = "".join(f"<th>{names[k]}</th>" for k in shown)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 {PAGE_STYLE}</head><body>
@@ -183,8 +193,7 @@ def _html(title: str, svg: str, summary: dict[str, Any]) -> str:
 <p>{headline}</p>
 {svg}
 <h2>Segments</h2>
-<table><tr><th>segment</th><th>items</th><th>feedback sent</th><th>static</th><th>learnloop</th>
-<th>oracle</th></tr>{"".join(rows)}</table>
+<table><tr><th>segment</th><th>items</th><th>feedback sent</th>{heads}</tr>{"".join(rows)}</table>
 <h2>Retrains</h2>
 <table><tr><th>triggered at item</th><th>version</th><th>decision</th><th>reasons</th></tr>
 {"".join(retrains)}</table>

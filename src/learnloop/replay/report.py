@@ -41,6 +41,7 @@ class Trace:
     feedback_sent: list[int] = field(default_factory=list)  # the item after which it was sent
     feedback_time: list[datetime] = field(default_factory=list)
     feedback_truthful: list[bool] = field(default_factory=list)
+    feedback_label: list[str | None] = field(default_factory=list)  # the label it names or implies, if any
     events: list[LoopEvent] = field(default_factory=list)
     jobs: list[JobRecord] = field(default_factory=list)
 
@@ -143,6 +144,42 @@ def _median_margin(trace: Trace) -> float | None:
     return float(np.median(asked))
 
 
+def _versus_naive(truth: list[str], naive: Sequence[str], served: Sequence[str], post: slice) -> dict[str, Any]:
+    """The loop against the naive loop after the shift: what the gate cost (naive better) or
+    saved (loop better), McNemar's exact test both ways, paired on the same items."""
+    c = paired_comparison(
+        "post-shift", truth, list(np.asarray(naive)[post]), list(np.asarray(served)[post]), confidence=0.95
+    )
+    return {
+        "test": "McNemar exact, one-sided each way, paired on the post-shift items",
+        "n": c.n,
+        "loop_accuracy": c.candidate_accuracy,
+        "naive_accuracy": c.champion_accuracy,
+        "difference": c.difference,
+        "difference_ci95": [c.ci_low, c.ci_high],
+        "loop_only_right": c.candidate_only,
+        "naive_only_right": c.champion_only,
+        "p_loop_better": c.p_better,
+        "p_loop_worse": c.p_worse,
+    }
+
+
+def naive_sentence(versus: dict[str, Any]) -> str:
+    """What the gate cost or saved against the naive loop, in one sentence (page and CLI)."""
+    low, high = versus["difference_ci95"]
+    if versus["p_loop_worse"] < 0.05:
+        verdict = "the gate cost accuracy"
+    elif versus["p_loop_better"] < 0.05:
+        verdict = "the gate saved accuracy"
+    else:
+        verdict = "no significant difference"
+    return (
+        f"Naive loop (every label, no gate) {100 * versus['naive_accuracy']:.1f}%: loop minus naive "
+        f"{100 * versus['difference']:+.1f} points (95% CI {100 * low:+.1f} to {100 * high:+.1f}; McNemar "
+        f"p={versus['p_loop_better']:.2g} loop better, p={versus['p_loop_worse']:.2g} loop worse): {verdict}."
+    )
+
+
 def summarize(
     trace: Trace,
     static: Sequence[str],
@@ -151,17 +188,22 @@ def summarize(
     window: int,
     rejected_versions: set[int],
     labels: Sequence[str] = (),
+    naive: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """``naive``: the naive loop's predictions (``baselines.naive_baseline``); with them every
+    block, window and metric has a ``naive`` entry too, and ``loop_vs_naive`` compares the two."""
     truth = np.asarray(trace.truth, dtype=object)
     loop_ok = np.asarray(trace.served, dtype=object) == truth
-    static_ok = np.asarray(static, dtype=object) == truth
     oracle_ok = np.asarray(oracle, dtype=object) == truth
+    baselines = {"static": static, "oracle": oracle, **({"naive": naive} if naive is not None else {})}
+    ok = {name: np.asarray(pred, dtype=object) == truth for name, pred in baselines.items()}
+    ok["loop"] = loop_ok
     versions = np.asarray(trace.versions)
     sent = np.asarray(trace.feedback_sent, dtype=int)
     post = slice(trace.post_shift_start, len(truth))
 
     def block(sl: slice) -> dict[str, Any]:
-        return {"static": _accuracy(static_ok[sl]), "loop": _accuracy(loop_ok[sl]), "oracle": _accuracy(oracle_ok[sl])}
+        return {name: _accuracy(right[sl]) for name, right in ok.items()}
 
     post_truth = list(truth[post])
     comparison = paired_comparison(
@@ -183,9 +225,7 @@ def summarize(
             {
                 "start": start,
                 "stop": sl.stop,
-                "static": float(static_ok[sl].mean()),
-                "loop": float(loop_ok[sl].mean()),
-                "oracle": float(oracle_ok[sl].mean()),
+                **{name: float(right[sl].mean()) for name, right in ok.items()},
                 "version": int(versions[sl.stop - 1]),
             }
         )
@@ -205,9 +245,10 @@ def summarize(
             "p_value": comparison.p_better,
         },
         "oracle_gap_closed": (comparison.candidate_accuracy - static_acc) / gap if gap > 0 else None,
+        **({"loop_vs_naive": _versus_naive(post_truth, naive, trace.served, post)} if naive is not None else {}),
         "post_shift_metrics": {
             name: classification_metrics(post_truth, list(np.asarray(pred, dtype=object)[post]), labels, bootstrap=1000)
-            for name, pred in (("static", static), ("loop", trace.served), ("oracle", oracle))
+            for name, pred in {**baselines, "loop": trace.served}.items()
         }
         if labels and post_truth
         else {},

@@ -18,7 +18,14 @@ from learnloop.errors import ValidationError
 from learnloop.families import DEFAULT_FAMILY
 from learnloop.policy import Policy
 from learnloop.replay.asking import AskingRounds
-from learnloop.replay.baselines import oracle_baseline, static_baseline
+from learnloop.replay.baselines import (
+    implied_label,
+    naive_baseline,
+    naive_feedback,
+    oracle_baseline,
+    served_label,
+    static_baseline,
+)
 from learnloop.replay.drivers import HttpDriver, InProcessDriver, ItemRefused, LoopDriver, LoopEvent, Served
 from learnloop.replay.plot import write_learning_curve
 from learnloop.replay.report import Trace, summarize
@@ -52,6 +59,7 @@ class ReplayConfig:
     rate: float = 5.0  # stream items per second (simulated in process, real over HTTP)
     window: int = 100
     oracle_every: int = 100
+    naive_every: int | None = None  # labels between naive refits (None: the policy's retrain_every)
     seed: int = 0
     database_url: str | None = None
     port: int | None = None  # http mode: the server's port (default: a free one)
@@ -64,6 +72,8 @@ class ReplayConfig:
             raise ValidationError("rate must be > 0 (0 = unpaced is for http mode only)", field="rate")
         if self.window < 10 or self.oracle_every < 1:
             raise ValidationError("window must be >= 10 and oracle_every >= 1", field="window")
+        if self.naive_every is not None and self.naive_every < 1:
+            raise ValidationError("naive_every must be >= 1", field="naive_every")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,8 +90,13 @@ class ReplayConfig:
             "rate": self.rate,
             "window": self.window,
             "oracle_every": self.oracle_every,
+            "naive_every": self.naive_labels(),
             "seed": self.seed,
         }
+
+    def naive_labels(self) -> int:
+        """Labels between the naive baseline's refits: as often as the loop may retrain."""
+        return self.naive_every or self.policy_object().triggers.retrain_every
 
     def policy_object(self) -> Policy:
         return Policy().updated({**REPLAY_POLICY, **self.policy})
@@ -222,7 +237,10 @@ def run_replay(
             server.stop()
             server = None
 
-    obs.stage(f"baselines: static model, and an oracle refitted every {config.oracle_every} items")
+    obs.stage(
+        f"baselines: static model, an oracle refitted every {config.oracle_every} items and a naive loop "
+        f"refitted every {config.naive_labels()} labels"
+    )
     baselines_started = time.perf_counter()
     scored_texts = [stream.texts[i] for i in trace.items]
     static = static_baseline(config.family, {}, label_set, train, scored_texts, seed=0)
@@ -238,11 +256,23 @@ def run_replay(
         seed=0,
         progress=obs.refit,
     )
+    naive = naive_baseline(
+        config.family,
+        {},
+        label_set,
+        train,
+        scored_texts,
+        naive_feedback(trace, stream.texts),
+        every=config.naive_labels(),
+        feedback_weight=config.policy_object().curation.feedback_weight,
+        seed=0,
+    )
     rejected = {e.version for e in trace.events if e.kind == "candidate_rejected" and e.version is not None}
     summary = summarize(
         trace,
         static.predictions,
         oracle.predictions,
+        naive=naive.predictions,
         window=config.window,
         rejected_versions=rejected,
         labels=label_set,
@@ -253,6 +283,7 @@ def run_replay(
         "replay_seconds": round(replay_seconds, 2),
         "baseline_seconds": round(time.perf_counter() - baselines_started, 2),
         "oracle_fits": oracle.fits,
+        "naive_fits": naive.fits,
     }
     summary_path = config.out / SUMMARY_FILE
     summary_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
@@ -260,7 +291,14 @@ def run_replay(
         f"learnloop replay: {config.bootstrap.segment_name} -> " + " -> ".join(s.name for s in stream.segments)
     )
     png, page = write_learning_curve(
-        trace, static.predictions, oracle.predictions, summary, config.out, window=config.window, title=title
+        trace,
+        static.predictions,
+        oracle.predictions,
+        summary,
+        config.out,
+        window=config.window,
+        title=title,
+        naive=naive.predictions,
     )
     return ReplayResult(summary, summary_path, png, page, trace, static.predictions, server)
 
@@ -315,6 +353,7 @@ def _stream_through(
                 trace.feedback_sent.append(max(len(trace.truth) - 1, 0))  # a position among scored items
                 trace.feedback_time.append(sent_at)
                 trace.feedback_truthful.append(fb.truthful)
+                trace.feedback_label.append(implied_label(fb, served_label(trace, fb.item), label_set))
         driver.advance(step)
         if i % 25 == 0 or i == n - 1:
             last_event = _follow_events(driver, trace, obs, last_event)

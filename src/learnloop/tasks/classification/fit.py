@@ -10,6 +10,7 @@ stall the server's request handling.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.drift.reference import fit_reference
 from learnloop.families import get_family
-from learnloop.families.base import FloatArray, Predictor
+from learnloop.families.base import FloatArray, Predictor, SubsetFitting
 from learnloop.families.manifest import load_predictor, save_predictor
 
 
@@ -96,21 +97,35 @@ def _predict_one_latency_ms(predictor: Predictor, texts: list[str]) -> list[floa
     return timings
 
 
-def _forward_chained(family: Any, spec: TrainSpec, previous: Predictor | None) -> tuple[list[str], FloatArray]:
+def _fits(family: Any, spec: TrainSpec, previous: Predictor | None) -> Iterator[Predictor]:
+    """The candidate (every training text), then one model per fold (its ``train`` rows):
+    through the family's ``fit_many`` where it has one (work shared between the fits)."""
+    subsets: list[list[int] | None] = [None, *(fold.train for fold in spec.folds)]
+    common: dict[str, Any] = {"label_set": spec.label_set, "params": spec.params, "seed": spec.seed}
+    if isinstance(family, SubsetFitting):
+        yield from family.fit_many(
+            spec.texts, spec.labels, subsets=subsets, sample_weight=spec.weights, previous=previous, **common
+        )
+        return
+    for rows in subsets:
+        if rows is None:
+            yield family.fit(spec.texts, spec.labels, sample_weight=spec.weights, previous=previous, **common)
+            continue
+        yield family.fit(
+            [spec.texts[i] for i in rows],
+            [spec.labels[i] for i in rows],
+            sample_weight=None if spec.weights is None else [spec.weights[i] for i in rows],
+            previous=previous,
+            **common,
+        )
+
+
+def _forward_chained(spec: TrainSpec, fold_models: Iterator[Predictor]) -> tuple[list[str], FloatArray]:
     """Predictions on each fold's block by a model fitted only on what came before it (and the
     champion, which the retrain's folds all come after)."""
     labels: list[str] = []
     probas: list[FloatArray] = []
-    for fold in spec.folds:
-        model = family.fit(
-            [spec.texts[i] for i in fold.train],
-            [spec.labels[i] for i in fold.train],
-            label_set=spec.label_set,
-            params=spec.params,
-            sample_weight=None if spec.weights is None else [spec.weights[i] for i in fold.train],
-            seed=spec.seed,
-            previous=previous,
-        )
+    for fold, model in zip(spec.folds, fold_models, strict=True):
         fold_labels, fold_proba = predict_labels(model, [spec.texts[i] for i in fold.evaluate], spec.label_set)
         labels += fold_labels
         probas.append(fold_proba)
@@ -124,15 +139,8 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
     old = None if spec.champion_uri is None else load_predictor(store, spec.champion_uri)
     previous = old if spec.continue_champion else None
     started = time.perf_counter()
-    predictor = family.fit(
-        spec.texts,
-        spec.labels,
-        label_set=spec.label_set,
-        params=spec.params,
-        sample_weight=spec.weights,
-        seed=spec.seed,
-        previous=previous,
-    )
+    fits = _fits(family, spec, previous)
+    predictor = next(fits)
     train_seconds = time.perf_counter() - started
     uri = save_predictor(store, spec.artifact_key, spec.family, predictor, spec.manifest_extra)
     candidate = {
@@ -141,7 +149,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
         if not (spec.folds and name == spec.folds_set)  # the final model trained on those
     }
     if spec.folds:
-        candidate[spec.folds_set] = _forward_chained(family, spec, previous)
+        candidate[spec.folds_set] = _forward_chained(spec, fits)
     drift_uri, drift_error = _drift_reference(store, spec, predictor, candidate)
     latency_ms = _predict_one_latency_ms(predictor, spec.eval_sets.get(spec.latency_set, [])[: spec.latency_samples])
     champion = None

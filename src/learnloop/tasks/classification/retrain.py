@@ -12,13 +12,15 @@ server's request threads.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from learnloop.artifacts import open_store
+from learnloop.curation.grouping import Grouping, GroupingSettings, content_key
 from learnloop.drift import reference as drift_reference
-from learnloop.errors import DataError, InsufficientDataError
+from learnloop.errors import ArtifactError, DataError, InsufficientDataError
 from learnloop.evaluation import classification_metrics, latency_percentiles
 from learnloop.evaluation.gate import ScoredSet, compare_classifiers
 from learnloop.families import get_family
@@ -28,8 +30,9 @@ from learnloop.tasks.classification.fit import FoldSpec, TrainResult, TrainSpec,
 from learnloop.tasks.classification.noise import ProbabilisticModel
 from learnloop.tasks.classification.resolve import curate_feedback
 from learnloop.tasks.classification.select import select
-from learnloop.tasks.classification.snapshot import Snapshot, build_snapshot, snapshot_key
+from learnloop.tasks.classification.snapshot import Snapshot, build_snapshot, fixed_grouping, snapshot_key
 
+log = logging.getLogger(__name__)
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 
@@ -46,11 +49,41 @@ class _FamilyFit:
         return get_family(self.family).fit(texts, labels, label_set=list(self.labels), params=self.params, seed=seed)
 
 
+def grouping_key(model: str) -> str:
+    """Where a model's grouping of its golden and bootstrap texts is kept (``kept_grouping``)."""
+    return f"models/{model}/grouping.npz"
+
+
+def kept_grouping(inputs: RetrainInputs) -> Grouping:
+    """The near-duplicate grouping of the model's golden then bootstrap texts, which do not
+    change between retrains: read from the store when it was made of exactly these texts at
+    this threshold, else made and stored (one per model, replaced: the rows of a grouping made
+    of other rows, one erased since, do not stay)."""
+    texts = [t for t, _ in inputs.golden] + [t for t, _ in inputs.bootstrap]
+    threshold = inputs.model.policy.curation.dedup_threshold
+    store = open_store(inputs.artifact_url)
+    key = grouping_key(inputs.model.name)
+    kept = None
+    try:
+        kept = Grouping.from_bytes(store.get_bytes(key), GroupingSettings(threshold=threshold))
+    except ArtifactError:
+        pass  # none kept yet
+    except Exception as exc:  # a damaged file is made again
+        log.warning("model %s: the kept grouping %s is unreadable (%r); grouping again", inputs.model.name, key, exc)
+    if kept is not None and kept.key == content_key(texts, kept.settings):
+        return kept
+    grouping = fixed_grouping(texts, threshold)
+    store.put_bytes(key, grouping.to_bytes())
+    return grouping
+
+
 def curate(inputs: RetrainInputs) -> Snapshot:
     """The snapshot the candidate trains and is judged on (see ``snapshot``); too little to
-    train on is an ``InsufficientDataError`` (and nothing is written)."""
+    train on is an ``InsufficientDataError`` (and nothing is written but the model's kept
+    grouping, ``kept_grouping``)."""
     model, policy = inputs.model, inputs.model.policy
     golden_texts = [t for t, _ in inputs.golden]
+    grouped = kept_grouping(inputs)
     if inputs.champion is None and not inputs.feedback:  # the first version: the model's own rows
         first = build_snapshot(
             bootstrap=inputs.bootstrap,
@@ -59,6 +92,7 @@ def curate(inputs: RetrainInputs) -> Snapshot:
             champion_cutoff=None,
             cutoff=inputs.cutoff,
             policy=policy,
+            grouped=grouped,
         )
         _check_every_label_trains(model.labels, first)
         return first
@@ -78,6 +112,7 @@ def curate(inputs: RetrainInputs) -> Snapshot:
         policy=policy,
         feedback_counts=curated.feedback_counts,
         curation=curated.counts,
+        grouped=grouped,
     )
     if len(snapshot.train) < policy.curation.min_train_examples:
         raise InsufficientDataError(

@@ -33,7 +33,8 @@ from typing import Any
 import orjson
 
 from learnloop.curation.conflicts import subject_caps
-from learnloop.curation.dedup import dedupe, group_ids
+from learnloop.curation.dedup import dedupe
+from learnloop.curation.grouping import Grouping, GroupingSettings
 from learnloop.policy import Policy
 from learnloop.tasks.classification.labels import LabelledExample
 
@@ -129,9 +130,12 @@ def build_snapshot(
     policy: Policy,
     feedback_counts: dict[str, int] | None = None,
     curation: dict[str, Any] | None = None,
+    grouped: Grouping | None = None,
 ) -> Snapshot:
     """``curation``: the reports of the steps that made ``feedback`` (conflicts, noise,
-    disagreement), stored as they are in ``counts``."""
+    disagreement), stored as they are in ``counts``. ``grouped``: the grouping of the golden
+    texts then the bootstrap texts (``fixed_grouping``), made once per model: only the feedback
+    is grouped here (the groups are the same either way)."""
     feedback = sorted(feedback, key=lambda ex: (ex.created_at is None, ex.created_at))
     deduped = dedupe(feedback, threshold=policy.curation.dedup_threshold)
     capped, cap_counts = _cap_subjects(deduped.kept, policy.curation.max_subject_share, others=len(bootstrap))
@@ -139,7 +143,11 @@ def build_snapshot(
     candidates = [LabelledExample(text, label, "bootstrap") for text, label in bootstrap] + capped
     # One duplicate-group id per text (golden texts first): near copies of a golden text are
     # dropped, and folds keep a block's near copies out of the model that judges the block.
-    gids = group_ids([*golden_texts, *(ex.text for ex in candidates)], threshold=policy.curation.dedup_threshold)
+    fixed = [*golden_texts, *(text for text, _ in bootstrap)]
+    grouping = grouped or fixed_grouping(fixed, policy.curation.dedup_threshold)
+    if grouping.settings != GroupingSettings(threshold=policy.curation.dedup_threshold):
+        raise ValueError(f"the grouping given was made at another threshold: {grouping.settings}")
+    gids = grouping.extended(fixed, [ex.text for ex in capped]).ids()
     golden_groups = set(gids[: len(golden_texts)])
     train: list[LabelledExample] = []
     groups: list[int] = []
@@ -173,6 +181,12 @@ def build_snapshot(
         **(curation or {}),
     }
     return Snapshot(content_hash(train, folds), train, folds, cutoff, counts, groups)
+
+
+def fixed_grouping(texts: Sequence[str], threshold: float) -> Grouping:
+    """The near-duplicate grouping of a model's golden then bootstrap texts (which a retrain
+    does not change) at a policy's ``dedup_threshold``."""
+    return Grouping.of(texts, GroupingSettings(threshold=threshold))
 
 
 def _cap_subjects(
