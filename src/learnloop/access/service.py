@@ -9,6 +9,9 @@ for, and dashboard sessions.
   stored SHA-256 with ``hmac.compare_digest``. Principals are cached by that hash for
   ``key_cache_seconds`` (the hot path reads no table): a key revoked here stops at once, one
   revoked by another process within that time; expiry is checked on every use.
+* **Bearer JWTs** (when ``settings.access.jwt`` is set): ``TokenVerifier`` checks them; a
+  token's principal is ``jwt:<sub>`` with the scopes (and models) its claims give. A server
+  that accepts JWTs always requires a credential.
 * **Sessions.** A dashboard login stores the SHA-256 of a random cookie with the hash of the key
   that opened it; each request finds the key again, so a revoked or expired key, or a changed
   admin key, ends its sessions. Logout deletes the row.
@@ -22,11 +25,13 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
 from learnloop.access import keys
+from learnloop.access.principal import Principal
 from learnloop.access.throttle import FailureThrottle
+from learnloop.access.tokens import TokenVerifier, looks_like_jwt
 from learnloop.clock import Clock
 from learnloop.config import Settings
 from learnloop.domain import ApiKey, Scope
@@ -40,26 +45,6 @@ ADMIN_KEY_NAME = "api-key"  # the actor of the single admin key, as before scope
 MAX_CACHED = 10_000
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who a request comes from: the name events record as its actor, what it may do."""
-
-    name: str
-    scopes: frozenset[Scope]
-    models: tuple[str, ...] = ()  # () means every model
-    key_hash: str | None = None  # the credential's hash (what a dashboard session refers to)
-    expires_at: datetime | None = None
-
-    def may(self, scope: Scope, model: str | None = None) -> bool:
-        if Scope.ADMIN not in self.scopes and scope not in self.scopes:
-            return False
-        return model is None or not self.models or model in self.models
-
-    @property
-    def every_model(self) -> bool:
-        return not self.models
-
-
 def keys_exist(database_url: str) -> bool:
     """Whether the database holds a key (before services are built: ``serve`` asks this to
     decide whether a non-loopback host has credentials). A database not migrated has none."""
@@ -71,10 +56,6 @@ def keys_exist(database_url: str) -> bool:
         db.dispose()
 
 
-# Everyone, on a loopback server without keys.
-OPEN = Principal("api", frozenset(Scope))
-
-
 class AccessService:
     def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self.db = db
@@ -82,7 +63,8 @@ class AccessService:
         self.settings = settings.access
         self.admin_hash = keys.secret_hash(settings.api_key) if settings.api_key else None
         self.throttle = FailureThrottle(self.settings.failure_limit, self.settings.failure_window_seconds)
-        self._required = settings.api_key is not None or self.settings.require_keys
+        self.tokens = TokenVerifier(self.settings.jwt) if self.settings.jwt is not None else None
+        self._required = settings.api_key is not None or self.settings.require_keys or self.tokens is not None
         self._required_checked = 0.0
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
@@ -105,6 +87,13 @@ class AccessService:
     def authenticate(self, given: str) -> Principal | None:
         """The principal a key stands for, or None (unknown, revoked, expired)."""
         return self.principal_for_hash(keys.secret_hash(given), keys.prefix_of(given))
+
+    def authenticate_bearer(self, given: str) -> Principal | None:
+        """A bearer credential: a JWT when the server accepts them and it is shaped like one
+        (refused with ``InvalidTokenError``), else a key."""
+        if self.tokens is not None and looks_like_jwt(given):
+            return self.tokens.principal(given)
+        return self.authenticate(given)
 
     def principal_for_hash(self, key_hash: str, prefix: str | None = None) -> Principal | None:
         if self.admin_hash is not None and hmac.compare_digest(key_hash, self.admin_hash):

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from learnloop.access import InvalidTokenError
 from learnloop.api.uploads import PayloadTooLargeError, UnsupportedMediaTypeError
 from learnloop.errors import (
     ArtifactError,
@@ -62,6 +63,7 @@ class TooManyFailuresError(LearnloopError):
 
 STATUS[UnauthorizedError] = 401
 STATUS[ForbiddenError] = 403
+STATUS[InvalidTokenError] = 401
 STATUS[TooManyFailuresError] = 429
 STATUS[PayloadTooLargeError] = 413
 STATUS[UnsupportedMediaTypeError] = 415
