@@ -136,6 +136,13 @@ class AccessSettings:
     failure_window_seconds: float = 60.0  # ... before it is answered 429 until the window ends
     key_cache_seconds: float = 5.0  # a key revoked by another process stops working within this
     jwt: JwtSettings | None = None  # bearer JWTs accepted beside keys
+    # Request rates (``200/s``; see ``access/limits.py``): of each credential without its own
+    # (JWTs, the admin key, keys created without --rate; everyone on an open loopback server, by
+    # address), and of each subject's feedback. None: no limit.
+    rate: str | None = None
+    subject_rate: str | None = None
+    # Buckets shared by every replica through Redis (``redis://host:6379/0``); else per process.
+    redis_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.failure_limit < 1 or self.failure_window_seconds <= 0 or self.session_seconds <= 0:
@@ -240,7 +247,13 @@ class Settings:
             database_url=env.get("LEARNLOOP_DATABASE_URL") or None,
             artifact_url=env.get("LEARNLOOP_ARTIFACT_URL") or None,
             api_key=read_api_key(env),
-            access=AccessSettings(allowed_hosts=_hosts(env.get("LEARNLOOP_ALLOWED_HOSTS")), jwt=jwt_from_env(env)),
+            access=AccessSettings(
+                allowed_hosts=_hosts(env.get("LEARNLOOP_ALLOWED_HOSTS")),
+                jwt=jwt_from_env(env),
+                rate=env.get("LEARNLOOP_RATE_LIMIT") or None,
+                subject_rate=env.get("LEARNLOOP_SUBJECT_RATE") or None,
+                redis_url=env.get("LEARNLOOP_REDIS_URL") or None,
+            ),
             job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
             prediction_log=env.get("LEARNLOOP_PREDICTION_LOG") or "buffered",

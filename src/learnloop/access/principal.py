@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from learnloop.domain import Scope
+from learnloop.domain import Rate, Scope
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Principal:
     models: tuple[str, ...] = ()  # () means every model
     key_hash: str | None = None  # the credential's hash (what a dashboard session refers to)
     expires_at: datetime | None = None
+    rate: Rate | None = None  # the credential's own request rate (else the server's default)
 
     def may(self, scope: Scope, model: str | None = None) -> bool:
         if Scope.ADMIN not in self.scopes and scope not in self.scopes:

@@ -85,6 +85,8 @@ class Need:
         access: AccessService = request.app.state.services.access
         if not access.required():
             request.state.principal = OPEN
+            if access.default_rate is not None:
+                await self._admit(request, access, OPEN, client_address(request))
             return OPEN
         address = client_address(request)
         wait = access.throttle.retry_after(address)
@@ -121,7 +123,14 @@ class Need:
             where = f" on model {model!r}" if model is not None and principal.may(self.scope) else ""
             raise ForbiddenError(f"key {principal.name!r} does not have the {self.scope} scope{where}")
         request.state.principal = principal
+        await self._admit(request, access, principal, address)
         return principal
+
+    @staticmethod
+    async def _admit(request: Request, access: AccessService, principal: Principal, address: str) -> None:
+        decision = await access.admit(principal, address)  # refused: RateLimitedError, with its headers
+        if decision is not None:
+            request.state.rate_limit = decision  # api/rate_headers.py sends its RateLimit-* headers
 
 
 PredictDep = Annotated[Principal, Depends(Need(Scope.PREDICT))]

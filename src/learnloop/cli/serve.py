@@ -30,7 +30,7 @@ from learnloop.cli.common import (
     settings_for,
 )
 from learnloop.config import LOOPBACK_HOSTS, MIN_KEY_CHARS, AccessSettings, Settings, jwt_from_env, key_from_file
-from learnloop.domain import JobStatus
+from learnloop.domain import JobStatus, parse_rate
 from learnloop.errors import LearnloopError
 
 
@@ -112,6 +112,28 @@ def serve(
             help="A claim limiting a token to some models (default: none; every model).",
         ),
     ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit",
+            envvar="LEARNLOOP_RATE_LIMIT",
+            help="Request rate of each key, token or admin key without its own: 200/s, 6000/m (default: none).",
+        ),
+    ] = None,
+    subject_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--subject-rate", envvar="LEARNLOOP_SUBJECT_RATE", help="Feedback events per subject and model: 10/s."
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            envvar="LEARNLOOP_REDIS_URL",
+            help="Share rate limits between replicas through this Redis (redis://host:6379/0).",
+        ),
+    ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
     loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
@@ -158,6 +180,9 @@ def serve(
         "LEARNLOOP_JWT_MODELS_CLAIM": jwt_models_claim,
     }
     try:
+        for rate in (rate_limit, subject_rate):
+            if rate is not None:
+                parse_rate(rate)
         jwt = jwt_from_env({**os.environ, **{k: str(v) for k, v in jwt_options.items() if v is not None}})
     except LearnloopError as exc:
         fail(exc.message)
@@ -170,7 +195,10 @@ def serve(
         prediction_log=prediction_log.value if prediction_log else None,
         statement_timeout_seconds=statement_timeout,
     )
-    settings = replace(settings, access=replace(settings.access, jwt=jwt))
+    settings = replace(
+        settings,
+        access=replace(settings.access, jwt=jwt, rate=rate_limit, subject_rate=subject_rate, redis_url=redis_url),
+    )
     settings = replace(settings, access=_access(settings, host, api_key, allowed_host))
     if prediction_queue_max is not None:
         settings = settings.with_overrides(limits=replace(settings.limits, prediction_queue_max=prediction_queue_max))
