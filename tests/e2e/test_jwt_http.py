@@ -197,3 +197,15 @@ def test_jwt_settings_refuse_a_short_secret_and_hide_the_secret(tmp_path: Path) 
     settings = jwt_from_env(env)
     assert settings is not None and settings.secret == SECRET
     assert SECRET not in repr(settings) and SECRET not in repr(AccessSettings(jwt=settings))
+
+
+def test_a_remembered_token_still_expires() -> None:
+    from learnloop.access.tokens import InvalidTokenError, TokenVerifier
+
+    verifier = TokenVerifier(JwtSettings(ISSUER, AUDIENCE, secret=SECRET, leeway_seconds=0))
+    token = hs256(scope="read", exp=int(time.time()) + 1)
+    assert verifier.principal(token) is verifier.principal(token)  # verified once, then remembered
+    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"] - time.time()) + 0.05)
+    with pytest.raises(InvalidTokenError) as refused:
+        verifier.principal(token)
+    assert refused.value.code == "token_expired"

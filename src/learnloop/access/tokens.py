@@ -15,7 +15,9 @@ extra), never by hand.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from typing import Any
 
 from learnloop.access.principal import Principal
@@ -25,6 +27,7 @@ from learnloop.errors import LearnloopError, MissingExtraError
 
 ASYMMETRIC = ("RS256", "ES256")
 MAX_SUBJECT_CHARS = 64
+MAX_CACHED_TOKENS = 10_000
 SCOPE_NAMES = frozenset(s.value for s in Scope)
 
 
@@ -64,9 +67,24 @@ class TokenVerifier:
             self._keys = _jwks_keys(jwt, settings.jwks or "")
         self.algorithms = sorted({alg for alg, _ in self._keys.values()})
         self._refusals = _refusals(jwt)
+        self._verified: dict[bytes, tuple[float, Principal]] = {}  # sha256(token) -> (exp, principal)
 
     def principal(self, token: str) -> Principal:
-        """Who this token stands for, or ``InvalidTokenError``."""
+        """Who this token stands for, or ``InvalidTokenError``. A token verified once is
+        remembered (by its SHA-256) until its ``exp``: a client sends the same one for its life."""
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        cached = self._verified.get(digest)
+        if cached is not None:
+            if time.time() < cached[0] + self.settings.leeway_seconds:
+                return cached[1]
+            self._verified.pop(digest, None)
+        principal, expires = self._verify(token)
+        if len(self._verified) >= MAX_CACHED_TOKENS:
+            self._verified.clear()
+        self._verified[digest] = (expires, principal)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             algorithm, key = self._key_for(token)
             claims: dict[str, Any] = self._jwt.decode(
@@ -83,7 +101,7 @@ class TokenVerifier:
                 if isinstance(exc, kind):
                     raise InvalidTokenError(code, message) from None
             raise InvalidTokenError("token_malformed", "the bearer token is not a valid JWT") from None
-        return self._principal_of(claims)
+        return self._principal_of(claims), float(claims["exp"])
 
     def _key_for(self, token: str) -> tuple[str, Any]:
         header = self._jwt.get_unverified_header(token)
