@@ -16,6 +16,7 @@ from learnloop.api import docs, errors, openapi
 from learnloop.api.admission import AdmissionControl
 from learnloop.api.guard import EdgeGuard
 from learnloop.api.hosts import HostCheck
+from learnloop.api.rate_headers import RateLimitHeaders
 from learnloop.api.routes import (
     asking,
     drift,
@@ -107,6 +108,7 @@ def create_app(
             yield
         finally:
             admission.stop()
+            await services.access.buckets.aclose()  # a Redis client belongs to this event loop
             if owned:
                 services.close()  # flushes the prediction log and pending feedback
 
@@ -144,6 +146,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     # Outermost: a refusal costs no routing, no metrics middleware, no body read.
     app.add_middleware(

@@ -91,6 +91,35 @@ class GenerationSettings:
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MIN_KEY_CHARS = 24  # a key shorter than this is refused on a non-loopback host
+MIN_JWT_SECRET_CHARS = 32  # an HS256 secret shorter than this is refused (RFC 7518: at least the hash's size)
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """Bearer JWTs an identity provider signs (``access/tokens.py``). Exactly one way to verify
+    them: an HS256 ``secret``, an RS256/ES256 ``public_key`` (PEM), or a ``jwks`` document (JSON
+    text). Key material is never in a repr (nor, so, in a log)."""
+
+    issuer: str
+    audience: str
+    secret: str | None = field(default=None, repr=False)
+    public_key: str | None = field(default=None, repr=False)
+    jwks: str | None = field(default=None, repr=False)
+    scope_claim: str = "scope"  # space-separated scopes, or a list of them
+    models_claim: str | None = None  # the models a token may use (absent from a token: every model)
+    leeway_seconds: float = 30.0  # clock skew allowed on exp / nbf / iat
+
+    def __post_init__(self) -> None:
+        given = [k for k in (self.secret, self.public_key, self.jwks) if k]
+        if not self.issuer or not self.audience:
+            raise ValidationError("JWT: both an issuer and an audience are required", field="jwt")
+        if len(given) != 1:
+            raise ValidationError(
+                "JWT: give exactly one of an HS256 secret, a public key file or a JWKS file", field="jwt"
+            )
+        if self.secret is not None and len(self.secret) < MIN_JWT_SECRET_CHARS:
+            raise ValidationError(f"JWT: an HS256 secret has at least {MIN_JWT_SECRET_CHARS} characters",
+                                  field="jwt_secret")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -106,6 +135,14 @@ class AccessSettings:
     failure_limit: int = 20  # authentication failures from one address within the window...
     failure_window_seconds: float = 60.0  # ... before it is answered 429 until the window ends
     key_cache_seconds: float = 5.0  # a key revoked by another process stops working within this
+    jwt: JwtSettings | None = None  # bearer JWTs accepted beside keys
+    # Request rates (``200/s``; see ``access/limits.py``): of each credential without its own
+    # (JWTs, the admin key, keys created without --rate; everyone on an open loopback server, by
+    # address), and of each subject's feedback. None: no limit.
+    rate: str | None = None
+    subject_rate: str | None = None
+    # Buckets shared by every replica through Redis (``redis://host:6379/0``); else per process.
+    redis_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.failure_limit < 1 or self.failure_window_seconds <= 0 or self.session_seconds <= 0:
@@ -210,7 +247,13 @@ class Settings:
             database_url=env.get("LEARNLOOP_DATABASE_URL") or None,
             artifact_url=env.get("LEARNLOOP_ARTIFACT_URL") or None,
             api_key=read_api_key(env),
-            access=AccessSettings(allowed_hosts=_hosts(env.get("LEARNLOOP_ALLOWED_HOSTS"))),
+            access=AccessSettings(
+                allowed_hosts=_hosts(env.get("LEARNLOOP_ALLOWED_HOSTS")),
+                jwt=jwt_from_env(env),
+                rate=env.get("LEARNLOOP_RATE_LIMIT") or None,
+                subject_rate=env.get("LEARNLOOP_SUBJECT_RATE") or None,
+                redis_url=env.get("LEARNLOOP_REDIS_URL") or None,
+            ),
             job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
             prediction_log=env.get("LEARNLOOP_PREDICTION_LOG") or "buffered",
@@ -247,6 +290,32 @@ def key_from_file(path: Path) -> str:
     if not key:
         raise ValidationError(f"the API key file {path} is empty", field="api_key_file")
     return key
+
+
+def jwt_from_env(env: dict[str, str]) -> JwtSettings | None:
+    """JWT settings from ``LEARNLOOP_JWT_*`` (``serve --jwt-*`` names the same variables); None
+    without an issuer. The secret comes from ``LEARNLOOP_JWT_SECRET`` or a file, never argv."""
+    if not env.get("LEARNLOOP_JWT_ISSUER"):
+        return None
+
+    def text(name: str) -> str | None:
+        path = env.get(name)
+        if not path:
+            return None
+        try:
+            return Path(path).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ValidationError(f"cannot read {name} ({path}): {exc.strerror}", field=name) from None
+
+    return JwtSettings(
+        issuer=env["LEARNLOOP_JWT_ISSUER"],
+        audience=env.get("LEARNLOOP_JWT_AUDIENCE", ""),
+        secret=env.get("LEARNLOOP_JWT_SECRET") or text("LEARNLOOP_JWT_SECRET_FILE"),
+        public_key=text("LEARNLOOP_JWT_PUBLIC_KEY_FILE"),
+        jwks=text("LEARNLOOP_JWT_JWKS_FILE"),
+        scope_claim=env.get("LEARNLOOP_JWT_SCOPE_CLAIM") or "scope",
+        models_claim=env.get("LEARNLOOP_JWT_MODELS_CLAIM") or None,
+    )
 
 
 def _hosts(raw: str | None) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -463,6 +464,37 @@ class Scope(StrEnum):
 
 
 @dataclass(frozen=True)
+class Rate:
+    """A request rate: ``limit`` requests per ``seconds`` (``200/s``, ``6000/m``, ``10000/h``), as
+    a token bucket of ``limit`` tokens refilled at ``limit / seconds`` a second (bursts of
+    ``limit`` allowed)."""
+
+    limit: int
+    seconds: float
+
+    def __str__(self) -> str:
+        unit = {1.0: "s", 60.0: "m", 3600.0: "h", 86400.0: "d"}.get(self.seconds)
+        return f"{self.limit}/{unit}" if unit else f"{self.limit}/{self.seconds:g}s"
+
+    @property
+    def per_second(self) -> float:
+        return self.limit / self.seconds
+
+
+_RATE = re.compile(r"(\d{1,9})/(\d{0,6})([smhd])")
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(text: str) -> Rate:
+    """``200/s``, ``6000/m``, ``10000/h``, ``100000/d`` or ``50/10s``."""
+    match = _RATE.fullmatch(text.strip())
+    count = int(match.group(2) or 1) if match else 0
+    if match is None or int(match.group(1)) == 0 or count == 0:
+        raise ValidationError(f"a rate is a count per time (200/s, 6000/m, 50/10s), not {text!r}", field="rate")
+    return Rate(int(match.group(1)), float(count * _RATE_UNITS[match.group(3)]))
+
+
+@dataclass(frozen=True)
 class ApiKey:
     """A scoped key, as stored: never its secret, only its hash and public prefix."""
 
@@ -475,6 +507,7 @@ class ApiKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     created_by: str
+    rate: Rate | None = None  # its own request rate (else the server's default, if any)
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)

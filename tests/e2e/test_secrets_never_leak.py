@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from conftest import create_model, make_settings
 from learnloop.app import create_app
+from learnloop.config import AccessSettings, JwtSettings
 from learnloop.services import build_services
 
 ADMIN_KEY = "admin-key-for-the-leak-test-0123456789"
 SLACK_TOKEN = "T0LEAK/B0LEAK/xoxbSlackTokenNeverLogged"
 WEBHOOK_SECRET = "webhook-signing-secret-never-shown-again"
+JWT_SECRET = "jwt-hs256-secret-never-leaked-0123456789abcdef"
 BASE = "http://127.0.0.1"
+
+
+def _token(audience: str, scope: str = "predict read") -> str:
+    now = int(time.time())
+    claims = {"iss": "https://id.test/", "aud": audience, "sub": "svc", "scope": scope, "exp": now + 300}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
 def test_no_secret_appears_in_logs_events_answers_exports_or_metrics(
@@ -29,9 +39,10 @@ def test_no_secret_appears_in_logs_events_answers_exports_or_metrics(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     home = tmp_path / "home"
-    services = build_services(make_settings(home, f"sqlite:///{home}/ll.db", api_key=ADMIN_KEY))
+    access = AccessSettings(jwt=JwtSettings("https://id.test/", "learnloop", secret=JWT_SECRET))
+    services = build_services(make_settings(home, f"sqlite:///{home}/ll.db", api_key=ADMIN_KEY, access=access))
     seen: list[str] = []  # every answer but the creations, headers and bodies
-    created: dict[str, str] = {}
+    created: dict[str, str] = {"token": _token("learnloop"), "token for another audience": _token("other")}
 
     async def session() -> None:
         app = create_app(services=services)
@@ -64,6 +75,14 @@ def test_no_secret_appears_in_logs_events_answers_exports_or_metrics(
             for wrong in (key[:-2] + "zz", ADMIN_KEY + "x", "not-a-key"):
                 assert (await call("GET", "/v1/models", wrong)).status_code == 401
             await call("POST", "/v1/keys", key, json={"name": "x", "scopes": ["admin"]})  # 403
+            bearer = {"Authorization": f"Bearer {created['token']}"}
+            assert (await http.get("/v1/models", headers=bearer)).status_code == 200
+            for token in (created["token for another audience"], created["token"][:-3] + "abc"):
+                answer = await http.post(
+                    "/v1/models/m/predict", json={"text": "x"}, headers={"Authorization": f"Bearer {token}"}
+                )
+                seen.append(f"{answer.status_code} {dict(answer.headers)} {answer.text}")
+                assert answer.status_code == 401
             await call("DELETE", "/v1/keys/gone")
             assert (await call("GET", "/v1/models", gone)).status_code == 401
             login = await http.post("/dashboard/login", data={"key": key, "next": "/dashboard"})
@@ -87,6 +106,7 @@ def test_no_secret_appears_in_logs_events_answers_exports_or_metrics(
     finally:
         services.close()
     secrets = {"admin key": ADMIN_KEY, "webhook secret": WEBHOOK_SECRET, "slack token": SLACK_TOKEN, **created}
+    secrets["jwt secret"] = JWT_SECRET
     secrets["mistyped key"] = created["app key"][:-2] + "zz"
     searched = {"logs": caplog.text, "events": "\n".join(events), "answers": "\n".join(seen)}
     assert (

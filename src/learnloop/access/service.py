@@ -9,6 +9,12 @@ for, and dashboard sessions.
   stored SHA-256 with ``hmac.compare_digest``. Principals are cached by that hash for
   ``key_cache_seconds`` (the hot path reads no table): a key revoked here stops at once, one
   revoked by another process within that time; expiry is checked on every use.
+* **Bearer JWTs** (when ``settings.access.jwt`` is set): ``TokenVerifier`` checks them; a
+  token's principal is ``jwt:<sub>`` with the scopes (and models) its claims give. A server
+  that accepts JWTs always requires a credential.
+* **Rates.** ``admit`` takes a request from the principal's token bucket (its key's own rate,
+  else ``settings.access.rate``), ``admit_subjects`` one per feedback event from its subject's
+  (``subject_rate``); in Redis when ``redis_url`` is set (``limits.py``).
 * **Sessions.** A dashboard login stores the SHA-256 of a random cookie with the hash of the key
   that opened it; each request finds the key again, so a revoked or expired key, or a changed
   admin key, ends its sessions. Logout deletes the row.
@@ -18,18 +24,23 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import timedelta
 
 from learnloop.access import keys
+from learnloop.access.limits import Decision, RateLimitedError, buckets_for
+from learnloop.access.principal import OPEN, Principal
 from learnloop.access.throttle import FailureThrottle
+from learnloop.access.tokens import TokenVerifier, looks_like_jwt
 from learnloop.clock import Clock
 from learnloop.config import Settings
-from learnloop.domain import ApiKey, Scope
+from learnloop.domain import ApiKey, Rate, Scope, parse_rate
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.store.db import Database
 from learnloop.store.repositories import keys as key_repo
@@ -38,26 +49,6 @@ log = logging.getLogger(__name__)
 
 ADMIN_KEY_NAME = "api-key"  # the actor of the single admin key, as before scoped keys
 MAX_CACHED = 10_000
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a request comes from: the name events record as its actor, what it may do."""
-
-    name: str
-    scopes: frozenset[Scope]
-    models: tuple[str, ...] = ()  # () means every model
-    key_hash: str | None = None  # the credential's hash (what a dashboard session refers to)
-    expires_at: datetime | None = None
-
-    def may(self, scope: Scope, model: str | None = None) -> bool:
-        if Scope.ADMIN not in self.scopes and scope not in self.scopes:
-            return False
-        return model is None or not self.models or model in self.models
-
-    @property
-    def every_model(self) -> bool:
-        return not self.models
 
 
 def keys_exist(database_url: str) -> bool:
@@ -71,10 +62,6 @@ def keys_exist(database_url: str) -> bool:
         db.dispose()
 
 
-# Everyone, on a loopback server without keys.
-OPEN = Principal("api", frozenset(Scope))
-
-
 class AccessService:
     def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self.db = db
@@ -82,8 +69,12 @@ class AccessService:
         self.settings = settings.access
         self.admin_hash = keys.secret_hash(settings.api_key) if settings.api_key else None
         self.throttle = FailureThrottle(self.settings.failure_limit, self.settings.failure_window_seconds)
-        self._required = settings.api_key is not None or self.settings.require_keys
+        self.tokens = TokenVerifier(self.settings.jwt) if self.settings.jwt is not None else None
+        self._required = settings.api_key is not None or self.settings.require_keys or self.tokens is not None
         self._required_checked = 0.0
+        self.buckets = buckets_for(self.settings.redis_url)
+        self.default_rate = parse_rate(self.settings.rate) if self.settings.rate else None
+        self.subject_rate = parse_rate(self.settings.subject_rate) if self.settings.subject_rate else None
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
@@ -105,6 +96,13 @@ class AccessService:
     def authenticate(self, given: str) -> Principal | None:
         """The principal a key stands for, or None (unknown, revoked, expired)."""
         return self.principal_for_hash(keys.secret_hash(given), keys.prefix_of(given))
+
+    def authenticate_bearer(self, given: str) -> Principal | None:
+        """A bearer credential: a JWT when the server accepts them and it is shaped like one
+        (refused with ``InvalidTokenError``), else a key."""
+        if self.tokens is not None and looks_like_jwt(given):
+            return self.tokens.principal(given)
+        return self.authenticate(given)
 
     def principal_for_hash(self, key_hash: str, prefix: str | None = None) -> Principal | None:
         if self.admin_hash is not None and hmac.compare_digest(key_hash, self.admin_hash):
@@ -134,7 +132,37 @@ class AccessService:
         key, stored = found
         if not hmac.compare_digest(stored, key_hash) or not key.active(self.clock.now()):
             return None
-        return Principal(f"key:{key.name}", frozenset(key.scopes), key.models, key_hash, key.expires_at)
+        return Principal(f"key:{key.name}", frozenset(key.scopes), key.models, key_hash, key.expires_at, key.rate)
+
+    # -- rates -------------------------------------------------------------------------------
+
+    async def admit(self, principal: Principal, address: str) -> Decision | None:
+        """Take one request from the principal's bucket (everyone's, by address, on an open
+        server); None when no rate applies. Refused: ``RateLimitedError``."""
+        rate = principal.rate or self.default_rate
+        if rate is None:
+            return None
+        decision = await self.buckets.take(f"addr:{address}" if principal is OPEN else principal.name, rate)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"{principal.name if principal is not OPEN else 'this address'} is over its rate of {rate}; "
+                f"retry after {max(1, math.ceil(decision.retry_after))} s",
+                decision,
+            )
+        return decision
+
+    async def admit_subjects(self, model: str, subjects: Iterable[str | None]) -> None:
+        """Take one request per feedback event of each subject from its bucket (per model)."""
+        rate = self.subject_rate
+        if rate is None:
+            return
+        for subject, count in Counter(s for s in subjects if isinstance(s, str) and s).items():
+            name = f"subject:{model}:{keys.secret_hash(subject)[:32]}"  # no user id kept in Redis
+            decision = await self.buckets.take(name, rate, count)
+            if not decision.allowed:
+                raise RateLimitedError(
+                    f"subject {subject[:64]!r} is over its feedback rate of {rate} on model {model!r}", decision
+                )
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -145,6 +173,7 @@ class AccessService:
         *,
         models: Sequence[str] = (),
         expires_in: timedelta | None = None,
+        rate: Rate | None = None,
         actor: str,
     ) -> tuple[ApiKey, str]:
         """A new key and its secret, which is never shown again (only its hash is kept)."""
@@ -166,6 +195,7 @@ class AccessService:
                 expires_at=now + expires_in if expires_in else None,
                 created_by=actor,
                 at=now,
+                rate=rate,
             )
         self._required = True
         log.info("key %s (%s) created by %s: %s", key.name, key.prefix, actor, ", ".join(key.scopes))

@@ -16,7 +16,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import BaseRoute
 
-from learnloop.access import OPEN, AccessService, Principal
+from learnloop.access import OPEN, AccessService, InvalidTokenError, Principal
 from learnloop.api.errors import ForbiddenError, TooManyFailuresError, UnauthorizedError
 from learnloop.api.schemas import INT64_MAX, INT64_MIN
 from learnloop.domain import Scope
@@ -40,7 +40,11 @@ API_KEY_HEADER = APIKeyHeader(
     description="An API key: a scoped key (learnloop keys create) or the admin key (LEARNLOOP_API_KEY).",
     auto_error=False,
 )
-BEARER = HTTPBearer(scheme_name="Bearer", description="The same key, as `Authorization: Bearer KEY`.", auto_error=False)
+BEARER = HTTPBearer(
+    scheme_name="Bearer",
+    description="The same key, as `Authorization: Bearer KEY`, or a JWT when the server accepts them (--jwt-issuer).",
+    auto_error=False,
+)
 SESSION_COOKIE = "learnloop_session"  # the dashboard's (path /dashboard, HttpOnly, SameSite=Strict)
 # Routes anyone may call, keys or not: the liveness and readiness probes, the API's own
 # documentation (so that /docs can load and be given a key), and the dashboard's way in.
@@ -81,6 +85,8 @@ class Need:
         access: AccessService = request.app.state.services.access
         if not access.required():
             request.state.principal = OPEN
+            if access.default_rate is not None:
+                await self._admit(request, access, OPEN, client_address(request))
             return OPEN
         address = client_address(request)
         wait = access.throttle.retry_after(address)
@@ -89,7 +95,16 @@ class Need:
                 f"too many failed authentications from this address; retry after {wait:.0f} s", retry_after=wait
             )
         given = x_api_key or (bearer.credentials if bearer else None)
-        principal = access.authenticate(given) if given else None
+        try:
+            if x_api_key:
+                principal = access.authenticate(x_api_key)
+            else:
+                principal = access.authenticate_bearer(bearer.credentials) if bearer else None
+        except InvalidTokenError as exc:
+            access.throttle.failed(address)
+            log.warning("bearer token refused (%s) from %s on %s %s", exc.code, address, request.method,
+                        request.url.path)  # fmt: skip
+            raise
         if principal is None and given is None and self.session:
             token = request.cookies.get(SESSION_COOKIE)
             principal = access.session(token) if token else None
@@ -108,7 +123,14 @@ class Need:
             where = f" on model {model!r}" if model is not None and principal.may(self.scope) else ""
             raise ForbiddenError(f"key {principal.name!r} does not have the {self.scope} scope{where}")
         request.state.principal = principal
+        await self._admit(request, access, principal, address)
         return principal
+
+    @staticmethod
+    async def _admit(request: Request, access: AccessService, principal: Principal, address: str) -> None:
+        decision = await access.admit(principal, address)  # refused: RateLimitedError, with its headers
+        if decision is not None:
+            request.state.rate_limit = decision  # api/rate_headers.py sends its RateLimit-* headers
 
 
 PredictDep = Annotated[Principal, Depends(Need(Scope.PREDICT))]

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from learnloop.access import InvalidTokenError, RateLimitedError
 from learnloop.api.uploads import PayloadTooLargeError, UnsupportedMediaTypeError
 from learnloop.errors import (
     ArtifactError,
@@ -63,6 +64,8 @@ class TooManyFailuresError(LearnloopError):
 
 STATUS[UnauthorizedError] = 401
 STATUS[ForbiddenError] = 403
+STATUS[InvalidTokenError] = 401
+STATUS[RateLimitedError] = 429
 STATUS[TooManyFailuresError] = 429
 STATUS[PayloadTooLargeError] = 413
 STATUS[UnsupportedMediaTypeError] = 415
@@ -113,11 +116,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LearnloopError)
     async def _domain(_: Request, exc: LearnloopError) -> JSONResponse:
         extra: dict[str, Any] = {}
-        if isinstance(exc, OverloadedError | TooManyFailuresError):
+        if isinstance(exc, OverloadedError | TooManyFailuresError | RateLimitedError):
             extra["retry_after"] = exc.retry_after
         if isinstance(exc, IdempotencyConflictError):
             extra.update(feedback_id=exc.key, existing_feedback_id=exc.existing_id)
-        return problem(status_of(exc), exc.code, exc.message, field=exc.field, **extra)
+        answer = problem(status_of(exc), exc.code, exc.message, field=exc.field, **extra)
+        if isinstance(exc, RateLimitedError):
+            answer.raw_headers.extend(exc.decision.headers())
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

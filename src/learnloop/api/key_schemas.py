@@ -25,6 +25,11 @@ class KeyCreate(BaseModel):
     expires: str | None = Field(
         default=None, max_length=16, description="It stops working after this long: 90d, 12h, 30m, 3600s."
     )
+    rate: str | None = Field(
+        default=None,
+        max_length=24,
+        description="Its request rate: 200/s, 6000/m, 50/10s (default: the server's --rate-limit).",
+    )
 
 
 class KeyPublic(BaseModel):
@@ -36,6 +41,7 @@ class KeyPublic(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     created_by: str
+    rate: str | None = Field(default=None, description="Its own request rate (null: the server's default).")
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyPublic:
@@ -48,6 +54,7 @@ class KeyPublic(BaseModel):
             expires_at=key.expires_at,
             revoked_at=key.revoked_at,
             created_by=key.created_by,
+            rate=str(key.rate) if key.rate else None,
         )
 
 

@@ -66,7 +66,8 @@ def _response(description: str, example: dict[str, Any]) -> dict[str, Any]:
 # The shared responses: one per status an operation can answer with a problem.
 PROBLEMS: dict[int, dict[str, Any]] = {
     401: _response(
-        "The key is missing, unknown, revoked or expired (once the server has keys).",
+        "The key is missing, unknown, revoked or expired (once the server has keys), or a bearer JWT is"
+        " refused (``token_expired``, ``token_wrong_audience``, ...: the README lists them).",
         problem_body(
             401, "unauthorized", "this route needs a key with the read scope (X-API-Key or Authorization: Bearer)"
         ),
@@ -92,7 +93,9 @@ PROBLEMS: dict[int, dict[str, Any]] = {
         problem_body(413, "payload_too_large", "the request body exceeds 1048576 bytes", field="body", limit=1048576),
     ),
     429: _response(
-        "Too many failed authentications from this address; retry after ``retry_after`` seconds.",
+        "Too many failed authentications from this address (``too_many_failures``), or the key, token or"
+        " subject is over its rate (``rate_limited``, with ``RateLimit-*`` headers); retry after"
+        " ``retry_after`` seconds.",
         problem_body(
             429,
             "too_many_failures",

@@ -30,23 +30,30 @@ def create(
     expires: Annotated[
         str | None, typer.Option("--expires", help="It stops working after this long: 90d, 12h, 30m.")
     ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option("--rate", help="Its request rate: 200/s, 6000/m, 50/10s (default: the server's --rate-limit)."),
+    ] = None,
 ) -> None:
     """Create a key; prints it once (only its hash is stored).
 
     \b
     Example:
-      learnloop keys create --name app --scope predict --scope feedback --model sentiment --expires 90d
+      learnloop keys create --name app --scope predict --scope feedback --model sentiment --expires 90d --rate 200/s
     """
     from learnloop.access import parse_duration  # the database library, only now
+    from learnloop.domain import parse_rate
 
     expires_in = parse_duration(expires) if expires else None
+    key_rate = parse_rate(rate) if rate else None
     with open_services(settings_for(home, database_url), create=True) as services:  # keys before models
         key, secret = services.access.create(
-            name, scope or [], models=model or [], expires_in=expires_in, actor=actor()
+            name, scope or [], models=model or [], expires_in=expires_in, rate=key_rate, actor=actor()
         )
     scopes = ", ".join(key.scopes)
     console.print(
         f"[green]key {key.name} created[/] ({key.prefix}): {scopes}; models: {escape(', '.join(key.models)) or '*'}"
+        + (f"; rate: {key.rate}" if key.rate else "")
     )
     console.print("the key (shown once; send it as X-API-Key or Authorization: Bearer):", markup=False)
     typer.echo(secret)
@@ -61,7 +68,7 @@ def list_keys(
     with open_services(settings_for(home, database_url)) as services:
         keys = services.access.list_keys(include_revoked=revoked)
     table = Table(title="keys")
-    for column in ("name", "prefix", "scopes", "models", "created", "expires", "revoked", "by"):
+    for column in ("name", "prefix", "scopes", "models", "rate", "created", "expires", "revoked", "by"):
         table.add_column(column)
     for k in keys:
         table.add_row(
@@ -69,6 +76,7 @@ def list_keys(
             k.prefix,
             ", ".join(k.scopes),
             escape(", ".join(k.models)) or "*",
+            str(k.rate) if k.rate else "",
             f"{k.created_at:%Y-%m-%d %H:%M}",
             f"{k.expires_at:%Y-%m-%d %H:%M}" if k.expires_at else "never",
             f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import os
 import socket
 import time
 from dataclasses import replace
@@ -28,8 +29,8 @@ from learnloop.cli.common import (
     open_services,
     settings_for,
 )
-from learnloop.config import LOOPBACK_HOSTS, MIN_KEY_CHARS, AccessSettings, Settings, key_from_file
-from learnloop.domain import JobStatus
+from learnloop.config import LOOPBACK_HOSTS, MIN_KEY_CHARS, AccessSettings, Settings, jwt_from_env, key_from_file
+from learnloop.domain import JobStatus, parse_rate
 from learnloop.errors import LearnloopError
 
 
@@ -73,6 +74,66 @@ def serve(
             help="A host name clients use to reach this server, repeatable (default: the loopback names and --host).",
         ),
     ] = None,
+    jwt_issuer: Annotated[
+        str | None,
+        typer.Option("--jwt-issuer", envvar="LEARNLOOP_JWT_ISSUER", help="Accept bearer JWTs from this issuer (iss)."),
+    ] = None,
+    jwt_audience: Annotated[
+        str | None, typer.Option("--jwt-audience", envvar="LEARNLOOP_JWT_AUDIENCE", help="... for this audience (aud).")
+    ] = None,
+    jwt_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--jwt-secret-file",
+            envvar="LEARNLOOP_JWT_SECRET_FILE",
+            help="Verify HS256 tokens with the secret in this file (or LEARNLOOP_JWT_SECRET; never in argv).",
+        ),
+    ] = None,
+    jwt_public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--jwt-public-key",
+            envvar="LEARNLOOP_JWT_PUBLIC_KEY_FILE",
+            help="Verify RS256 / ES256 tokens with this PEM public key.",
+        ),
+    ] = None,
+    jwt_jwks: Annotated[
+        Path | None,
+        typer.Option("--jwt-jwks", envvar="LEARNLOOP_JWT_JWKS_FILE", help="... or with this JWKS file (keys by kid)."),
+    ] = None,
+    jwt_scope_claim: Annotated[
+        str, typer.Option("--jwt-scope-claim", envvar="LEARNLOOP_JWT_SCOPE_CLAIM", help="The claim holding scopes.")
+    ] = "scope",
+    jwt_models_claim: Annotated[
+        str | None,
+        typer.Option(
+            "--jwt-models-claim",
+            envvar="LEARNLOOP_JWT_MODELS_CLAIM",
+            help="A claim limiting a token to some models (default: none; every model).",
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit",
+            envvar="LEARNLOOP_RATE_LIMIT",
+            help="Request rate of each key, token or admin key without its own: 200/s, 6000/m (default: none).",
+        ),
+    ] = None,
+    subject_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--subject-rate", envvar="LEARNLOOP_SUBJECT_RATE", help="Feedback events per subject and model: 10/s."
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            envvar="LEARNLOOP_REDIS_URL",
+            help="Share rate limits between replicas through this Redis (redis://host:6379/0).",
+        ),
+    ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
     loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
@@ -109,6 +170,22 @@ def serve(
             api_key = key_from_file(api_key_file)
         except LearnloopError as exc:
             fail(exc.message)
+    jwt_options = {
+        "LEARNLOOP_JWT_ISSUER": jwt_issuer,
+        "LEARNLOOP_JWT_AUDIENCE": jwt_audience,
+        "LEARNLOOP_JWT_SECRET_FILE": jwt_secret_file,
+        "LEARNLOOP_JWT_PUBLIC_KEY_FILE": jwt_public_key,
+        "LEARNLOOP_JWT_JWKS_FILE": jwt_jwks,
+        "LEARNLOOP_JWT_SCOPE_CLAIM": jwt_scope_claim,
+        "LEARNLOOP_JWT_MODELS_CLAIM": jwt_models_claim,
+    }
+    try:
+        for rate in (rate_limit, subject_rate):
+            if rate is not None:
+                parse_rate(rate)
+        jwt = jwt_from_env({**os.environ, **{k: str(v) for k, v in jwt_options.items() if v is not None}})
+    except LearnloopError as exc:
+        fail(exc.message)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_for(
         home,
@@ -117,6 +194,10 @@ def serve(
         api_key=api_key,
         prediction_log=prediction_log.value if prediction_log else None,
         statement_timeout_seconds=statement_timeout,
+    )
+    settings = replace(
+        settings,
+        access=replace(settings.access, jwt=jwt, rate=rate_limit, subject_rate=subject_rate, redis_url=redis_url),
     )
     settings = replace(settings, access=_access(settings, host, api_key, allowed_host))
     if prediction_queue_max is not None:
@@ -143,7 +224,7 @@ def serve(
 
 def _access(settings: Settings, host: str, api_key: str | None, allowed: list[str] | None) -> AccessSettings:
     """Reachable from elsewhere: keys always required, and there must be some (the admin key,
-    at least MIN_KEY_CHARS long, or scoped keys in the database)."""
+    at least MIN_KEY_CHARS long, scoped keys in the database, or JWTs accepted)."""
     hosts = [h.strip().lower() for item in allowed or [] for h in item.split(",") if h.strip()]
     hosts = list(dict.fromkeys([*LOOPBACK_HOSTS, host.lower(), *hosts]))
     if _is_loopback(host):
@@ -152,10 +233,11 @@ def _access(settings: Settings, host: str, api_key: str | None, allowed: list[st
         fail(f"refusing a weak admin key on non-loopback host {host!r}: use at least {MIN_KEY_CHARS} random characters")
     from learnloop.access import keys_exist  # the database library, only now
 
-    if api_key is None and not keys_exist(settings.resolved_database_url):
+    if api_key is None and settings.access.jwt is None and not keys_exist(settings.resolved_database_url):
         fail(
             f"refusing to serve on non-loopback host {host!r} without keys: create one "
-            "(learnloop keys create --name NAME --scope ...) or give an admin key (LEARNLOOP_API_KEY or --api-key-file)"
+            "(learnloop keys create --name NAME --scope ...), give an admin key (LEARNLOOP_API_KEY or "
+            "--api-key-file) or accept JWTs (--jwt-issuer ...)"
         )
     return replace(settings.access, allowed_hosts=tuple(hosts), require_keys=True)
 

@@ -316,6 +316,7 @@ api_keys = Table(
     Column("expires_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
     Column("created_by", String(128), nullable=False),
+    Column("rate", String(32)),  # its request rate ("200/s"), else the server's default
 )
 
 # Dashboard sessions: a random cookie, stored as its SHA-256, with the hash of the key that

@@ -22,6 +22,7 @@ router = APIRouter(prefix="/v1/models/{model}/feedback", tags=["feedback"], resp
 async def record_feedback(model: str, body: FeedbackCreate, _: FeedbackDep, services: ServicesDep) -> Response:
     """Store one feedback event; answered only once it is committed. A ``feedback_id`` makes it safe
     to retry: the same event again answers the stored one, a different one with that id is a 409."""
+    await services.access.admit_subjects(model, [body.subject])
     stored = await services.feedback.record(model, body.to_input())
     # Serialised once, directly: a hot path (the schema above documents it).
     return Response(FeedbackPublic.of(stored).model_dump_json(), status_code=201, media_type="application/json")
@@ -37,6 +38,7 @@ async def record_feedback_batch(
     async def still_connected() -> bool:
         return not await request.is_disconnected()
 
+    await services.access.admit_subjects(model, [i.get("subject") for i in body.items])
     results = await services.feedback.record_many(model, body.items, proceed=still_connected)
     if results is None:
         return Response(status_code=499)  # nobody to answer

@@ -8,6 +8,7 @@ from learnloop.access import parse_duration
 from learnloop.api.deps import AdminDep, ServicesDep
 from learnloop.api.key_schemas import KeyCreate, KeyCreated, KeyPublic
 from learnloop.api.openapi import problems
+from learnloop.domain import parse_rate
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -17,8 +18,9 @@ async def create(body: KeyCreate, actor: AdminDep, services: ServicesDep) -> Key
     """Create a key with these scopes (and models); the answer carries the key, shown only
     this once."""
     expires_in = parse_duration(body.expires) if body.expires else None
+    rate = parse_rate(body.rate) if body.rate else None
     key, secret = services.access.create(
-        body.name, body.scopes, models=body.models, expires_in=expires_in, actor=actor.name
+        body.name, body.scopes, models=body.models, expires_in=expires_in, rate=rate, actor=actor.name
     )
     return KeyCreated(**KeyPublic.of(key).model_dump(), key=secret)
 

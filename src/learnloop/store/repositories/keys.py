@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, exists, insert, inspect, select, update
 from sqlalchemy.engine import RowMapping
 
-from learnloop.domain import ApiKey, Scope
+from learnloop.domain import ApiKey, Rate, Scope, parse_rate
 from learnloop.store import tables as t
 
 
@@ -24,6 +24,7 @@ def _key(row: RowMapping) -> ApiKey:
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
         created_by=row["created_by"],
+        rate=parse_rate(row["rate"]) if row["rate"] else None,
     )
 
 
@@ -38,6 +39,7 @@ def insert_key(
     expires_at: datetime | None,
     created_by: str,
     at: datetime,
+    rate: Rate | None = None,
 ) -> ApiKey:
     key_id = conn.execute(
         insert(t.api_keys)
@@ -50,6 +52,7 @@ def insert_key(
             created_at=at,
             expires_at=expires_at,
             created_by=created_by,
+            rate=str(rate) if rate else None,
         )
         .returning(t.api_keys.c.id)
     ).scalar_one()
