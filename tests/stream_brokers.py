@@ -20,6 +20,7 @@ from learnloop.streams import Source, open_source
 NATS_URL = "nats://127.0.0.1:4222"
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+CHUNK = 500  # messages published at once, each confirmed by the broker
 PORTS = {"nats": 4222, "rabbitmq": 5672, "redis": 6379}
 
 
@@ -72,8 +73,10 @@ class Broker:
                 await js.find_stream_name_by_subject(self.name)
             except NotFoundError:
                 await js.add_stream(StreamConfig(name=stream_name(self.name), subjects=[self.name]))
-            acks = [await js.publish(self.subject(k), m) for m, k in zip(messages, keys, strict=True)]
-            assert len(acks) == len(messages)
+            pairs = list(zip(messages, keys, strict=True))
+            for start in range(0, len(pairs), CHUNK):  # in order per subject: one chunk at a time
+                chunk = pairs[start : start + CHUNK]
+                await asyncio.gather(*[js.publish(self.subject(k), m) for m, k in chunk])
             await nc.close()
         elif self.kind == "rabbitmq":
             import aio_pika
@@ -81,9 +84,12 @@ class Broker:
             connection = await aio_pika.connect(self.url)
             channel = await connection.channel(publisher_confirms=True)
             await channel.declare_queue(self.name, durable=True)
-            for m in messages:
-                msg = aio_pika.Message(m, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-                await channel.default_exchange.publish(msg, routing_key=self.name)
+            for start in range(0, len(messages), CHUNK):
+                chunk = [
+                    aio_pika.Message(m, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+                    for m in messages[start : start + CHUNK]
+                ]
+                await asyncio.gather(*[channel.default_exchange.publish(m, routing_key=self.name) for m in chunk])
             await connection.close()
         else:
             import redis.asyncio as aioredis

@@ -5,16 +5,24 @@ nothing, refused events go to the dead letters with their reason while the rest 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from learnloop.config import Settings
 from learnloop.domain import ModelVersion
 from learnloop.models import NewModel
-from learnloop.services import Services
+from learnloop.services import Services, build_services
 from learnloop.streams import ConsumerStats, stream_consumer
 from stream_brokers import Broker
 
@@ -122,3 +130,59 @@ def test_a_malformed_or_refused_event_is_dead_lettered_with_its_reason_and_the_r
     assert (stats.stored, stats.dead_lettered) == (20, len(bad))
     assert intake.registry.overview("m").feedback_counts == {"example": 20}
     assert broker.dead_letters() == [(code, data) for data, code in bad.items()]
+
+
+def _consumer_process(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "learnloop", "consume", "--home", str(home), "--from", broker.url]
+    command += ["--subject", broker.name, "--group", "g", "--consumer", "c1", "--batch", "500", "--ack-wait", "2"]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_consumer_killed_mid_stream_and_restarted_stores_every_event_exactly_once(
+    tmp_path: Path, broker: Broker
+) -> None:
+    home = tmp_path / "home"
+    with closing(build_services(Settings(home=home))) as services:
+        services.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    total = 10_000
+    events = [
+        message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5}) for i in range(total)
+    ]
+    broker.publish(events, [f"user{i % 50}" for i in range(total)])
+
+    with closing(build_services(Settings(home=home))) as services:
+
+        def count() -> int:
+            return int(services.registry.overview("npc").feedback_counts.get("rating", 0))
+
+        first = _consumer_process(home, broker, tmp_path / "consumer.log")
+        try:
+            _wait_for(lambda: count() > 0 or first.poll() is not None, 60, "the first events stored")
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            at_kill = count()
+            logged = (tmp_path / "consumer.log").read_text()[-2000:]
+            assert 0 < at_kill < total, f"the kill came at {at_kill} of {total} events stored; the log: {logged}"
+        finally:
+            if first.poll() is None:
+                first.kill()
+        second = _consumer_process(home, broker, tmp_path / "consumer.log")
+        try:
+            _wait_for(lambda: count() >= total or second.poll() is not None, 90, "every event stored")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(20)
+        assert second.returncode == 0, (tmp_path / "consumer.log").read_text()[-2000:]
+        assert count() == total
+        stored_ids = {json.loads(e)["id"] for e in events}
+        assert {fb.feedback.client_id for fb in services.feedback.recent("npc", total + 10)} == stored_ids
