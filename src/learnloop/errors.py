@@ -115,6 +115,7 @@ class DuplicateInBatchError(ConflictError):
         super().__init__(f"feedback_id {key!r} repeats item {first} of this batch ({outcome})", field="feedback_id")
         self.key = key
         self.first = first
+        self.same = same
 
 
 class NotSupportedError(ConflictError):

@@ -14,6 +14,7 @@ from learnloop.cli import (
     answers,
     asking,
     catalog,
+    consume,
     drift,
     families,
     generate,
@@ -69,6 +70,7 @@ app.command()(models.init)
 app.command()(models.delete)
 app.command()(serve.serve)
 app.command()(serve.worker)
+app.command()(consume.consume)
 app.command()(serve.retrain)
 app.command()(models.versions)
 app.command()(models.status)

@@ -148,8 +148,11 @@ class GenerationLog:
             )
         return model
 
-    def _row(self, model: Model, item: GenerationCreate | Mapping[str, Any]) -> dict[str, Any]:
-        """A checked, scrubbed prediction-log row of one generation (not yet routed)."""
+    def _row(
+        self, model: Model, item: GenerationCreate | Mapping[str, Any], prediction_id: str | None = None
+    ) -> dict[str, Any]:
+        """A checked, scrubbed prediction-log row of one generation (not yet routed), under
+        ``prediction_id`` (a new id by default)."""
         gen = item if isinstance(item, GenerationCreate) else parse_generation(item)
         messages = gen.conversation()
         field = "prompt" if gen.prompt is not None else "messages"
@@ -189,7 +192,7 @@ class GenerationLog:
             answer["metadata"] = gen.metadata
         latency = gen.latency_ms if gen.latency_ms is not None else 0.0
         return {
-            "id": new_id(),
+            "id": prediction_id or new_id(),
             "model": model.name,
             "text": prompt_text(scrubbed),
             "answer": orjson.dumps(answer).decode(),
@@ -199,13 +202,16 @@ class GenerationLog:
         }
 
     def _rows(
-        self, name: str, items: Sequence[GenerationCreate | Mapping[str, Any]]
+        self,
+        name: str,
+        items: Sequence[GenerationCreate | Mapping[str, Any]],
+        ids: Sequence[str | None] | None = None,
     ) -> list[dict[str, Any] | LearnloopError]:
         model = self._generative(name)
         out: list[dict[str, Any] | LearnloopError] = []
-        for item in items:
+        for item, prediction_id in zip(items, ids or [None] * len(items), strict=True):
             try:
-                out.append(self._row(model, item))
+                out.append(self._row(model, item, prediction_id))
             except LearnloopError as exc:
                 out.append(exc)
         return out
@@ -250,16 +256,19 @@ class GenerationLog:
             committed.result()
         return logged
 
-    async def log_many(self, name: str, items: Sequence[Mapping[str, Any]]) -> list[GenerationItemResult]:
-        """Each item logged or refused on its own (parsed here); one queueing of the valid ones."""
+    async def log_many(
+        self, name: str, items: Sequence[Mapping[str, Any]], ids: Sequence[str | None] | None = None
+    ) -> list[GenerationItemResult]:
+        """Each item logged or refused on its own (parsed here); one queueing of the valid ones.
+        ``ids`` names their prediction ids (a stream consumer's events carry them)."""
         if len(items) > self.limits.max_batch_items:
             raise ValidationError(
                 f"batch has {len(items)} items; the limit is {self.limits.max_batch_items}", field="items"
             )
         if len(items) > VALIDATE_IN_THREAD_ITEMS:
-            rows = await asyncio.to_thread(self._rows, name, items)
+            rows = await asyncio.to_thread(self._rows, name, items, ids)
         else:
-            rows = self._rows(name, items)
+            rows = self._rows(name, items, ids)
         logged, committed = self._log(name, [r for r in rows if not isinstance(r, LearnloopError)])
         if committed is not None:
             await asyncio.wrap_future(committed)

@@ -33,6 +33,7 @@ from learnloop.feedback.prediction_log import PredictionLog
 from learnloop.feedback.write_errors import is_outage, storage_error
 from learnloop.store.db import Database
 from learnloop.store.repositories import feedback as feedback_repo
+from learnloop.store.repositories import predictions as prediction_repo
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,12 @@ class IngestWriter:
 
     def log_prediction(self, row: Mapping[str, Any]) -> Future[None] | None:
         return self.predictions.log([row])
+
+    def logged_prediction_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` the prediction log holds already (written, not only queued): a
+        stream consumer that names its answers' ids skips a redelivered one."""
+        with self._db.read() as conn:
+            return set(prediction_repo.predictions_by_id(conn, ids))
 
     def submit_feedback(self, rows: Sequence[dict[str, Any]]) -> Future[list[Feedback]]:
         if self._db.lost is not None:

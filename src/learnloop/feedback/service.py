@@ -158,8 +158,14 @@ class PredictionService:
         return results
 
     def answer_many(
-        self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
+        self,
+        model: str,
+        texts: Sequence[str],
+        subjects: Sequence[str | None] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> tuple[list[PredictionResult], Future[None] | None]:
+        """The answers, queued for the log. ``ids`` names them (a stream consumer whose events
+        carry their prediction ids); by default each gets a new one."""
         if len(texts) > self.limits.max_batch_items:
             raise ValidationError(
                 f"batch has {len(texts)} items; the limit is {self.limits.max_batch_items}",
@@ -168,7 +174,7 @@ class PredictionService:
         for i, text in enumerate(texts):
             check_text(text, self.limits.max_text_chars, field=f"items.{i}.text")
         route = self._classifier_route(model)
-        ids = [new_id() for _ in texts]
+        ids = list(ids) if ids is not None else [new_id() for _ in texts]
         keys = [s if s is not None else i for s, i in zip(subjects or [None] * len(texts), ids, strict=True)]
         arms: dict[tuple[int, str], tuple[LoadedVersion, list[int]]] = {}
         for i, key in enumerate(keys):

@@ -1,0 +1,99 @@
+"""NATS JetStream: a durable pull consumer on a stream.
+
+The stream that holds ``subject`` is used (one is made, file-backed, if none does); the
+durable consumer is named by the group. Acknowledgement is cumulative (``AckPolicy.ALL``:
+acknowledging a batch's last message acknowledges the batch) and at most one batch is
+outstanding (``max_ack_pending``), so after a crash the broker delivers the unacknowledged
+batch again, once its ``ack_wait`` has passed, before anything newer: order is kept. Dead
+letters go to the stream ``<STREAM>_DEAD`` on the subject ``dead.<subject>``, with the
+reason in the headers ``Learnloop-Error-Code`` and ``Learnloop-Error-Reason``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from learnloop.streams.consumer import Delivery
+from learnloop.streams.intake import Refusal
+
+
+def stream_name(subject: str) -> str:
+    """A stream name for a subject: ``learnloop.events.>`` -> ``LEARNLOOP_EVENTS``."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", _base(subject)).strip("_").upper() or "LEARNLOOP"
+
+
+def _base(subject: str) -> str:
+    return re.sub(r"(\.[*>])+$", "", subject)
+
+
+class NatsSource:
+    def __init__(self, url: str, subject: str, group: str, *, batch: int, ack_wait: float = 30.0) -> None:
+        self.url = url
+        self.subject = subject
+        self.group = group
+        self.batch = batch
+        self.ack_wait = ack_wait
+        self.dead_subject = f"dead.{_base(subject)}"
+        self.description = f"NATS {url} subject {subject} (durable {group})"
+        self._nc: Any = None
+        self._js: Any = None
+        self._sub: Any = None
+
+    async def connect(self) -> None:
+        import nats
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        self._nc = await nats.connect(self.url, allow_reconnect=False, connect_timeout=2)
+        self._js = self._nc.jetstream()
+        try:
+            stream = await self._js.find_stream_name_by_subject(self.subject)
+        except NotFoundError:
+            stream = stream_name(self.subject)
+            await self._js.add_stream(StreamConfig(name=stream, subjects=[self.subject]))
+        try:
+            await self._js.find_stream_name_by_subject(self.dead_subject)
+        except NotFoundError:
+            await self._js.add_stream(StreamConfig(name=f"{stream}_DEAD", subjects=[self.dead_subject]))
+        config = ConsumerConfig(
+            durable_name=self.group,
+            ack_policy=AckPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            max_ack_pending=self.batch,
+            max_deliver=-1,
+        )
+        self._sub = await self._js.pull_subscribe(self.subject, durable=self.group, stream=stream, config=config)
+
+    async def fetch(self, max_items: int, wait: float) -> list[Delivery]:
+        if self._nc is None or self._nc.is_closed:
+            raise ConnectionError("the NATS connection is closed")
+        try:
+            messages = await self._sub.fetch(max_items, timeout=wait)
+        except TimeoutError:
+            return []
+        return [Delivery(m.data, m) for m in messages]
+
+    async def dead_letter(self, delivery: Delivery, refusal: Refusal) -> None:
+        headers = {
+            "Learnloop-Error-Code": refusal.code,
+            "Learnloop-Error-Reason": _header(refusal.reason),
+            "Learnloop-Subject": delivery.handle.subject,
+        }
+        await self._js.publish(self.dead_subject, delivery.data, headers=headers)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries:
+            await deliveries[-1].handle.ack_sync()
+
+    async def close(self) -> None:
+        nc, self._nc, self._js, self._sub = self._nc, None, None, None
+        if nc is not None and not nc.is_closed:
+            await nc.close()
+
+
+def _header(text: str) -> str:
+    """A header value: one line."""
+    return " ".join(text.split())[:1024]

@@ -1,0 +1,71 @@
+"""Redis Streams: a consumer group.
+
+Each entry carries the event's JSON in its ``data`` field. The group is made (from the
+stream's start) if missing. A consumer, named by ``consumer``, first reads back the entries
+it was given and never acknowledged (after a crash, with the same name), then new ones, so
+order is kept; entries are acknowledged with ``XACK`` once stored. Dead letters are appended
+to the stream ``<stream>:dead`` with the fields ``data``, ``code``, ``reason`` and ``id`` (the
+original entry's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from learnloop.streams.consumer import Delivery
+from learnloop.streams.intake import Refusal
+
+FIELD = b"data"
+
+
+class RedisSource:
+    def __init__(self, url: str, stream: str, group: str, consumer: str) -> None:
+        self.url = url
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.dead_stream = f"{stream}:dead"
+        self.description = f"Redis {url} stream {stream} (group {group}, consumer {consumer})"
+        self._redis: Any = None
+        self._backlog = True  # entries delivered to this consumer before and never acknowledged
+
+    async def connect(self) -> None:
+        import redis.asyncio as aioredis
+        from redis.exceptions import ResponseError
+
+        self._redis = aioredis.from_url(self.url, socket_connect_timeout=2)
+        try:
+            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._backlog = True
+
+    async def fetch(self, max_items: int, wait: float) -> list[Delivery]:
+        if self._backlog:
+            entries = await self._read("0", max_items, None)
+            if entries:
+                return entries
+            self._backlog = False
+        return await self._read(">", max_items, max(1, int(wait * 1000)))
+
+    async def _read(self, start: str, count: int, block: int | None) -> list[Delivery]:
+        answer = await self._redis.xreadgroup(self.group, self.consumer, {self.stream: start}, count=count, block=block)
+        if not answer:
+            return []
+        _, entries = answer[0]
+        return [Delivery(fields.get(FIELD, b"") if fields else b"", entry_id) for entry_id, fields in entries]
+
+    async def dead_letter(self, delivery: Delivery, refusal: Refusal) -> None:
+        fields = {"data": delivery.data, "code": refusal.code, "reason": refusal.reason, "id": delivery.handle}
+        await self._redis.xadd(self.dead_stream, fields)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries:
+            await self._redis.xack(self.stream, self.group, *[d.handle for d in deliveries])
+
+    async def close(self) -> None:
+        client, self._redis = self._redis, None
+        if client is not None:
+            await client.aclose()

@@ -1,0 +1,188 @@
+"""The intake consumer against real brokers (NATS JetStream, RabbitMQ, Redis Streams) and a
+real database: every event kind stored through the HTTP API's intake, redeliveries change
+nothing, refused events go to the dead letters with their reason while the rest go through."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from learnloop.config import Settings
+from learnloop.domain import ModelVersion
+from learnloop.models import NewModel
+from learnloop.services import Services, build_services
+from learnloop.streams import ConsumerStats, stream_consumer
+from stream_brokers import Broker
+
+BROKERS = ["nats", "rabbitmq", "redis"]
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    made = Broker.fresh(request.param)
+    try:
+        yield made
+    finally:
+        made.cleanup()
+
+
+@pytest.fixture
+def intake(services_factory: Callable[..., Services]) -> Iterator[Services]:
+    """An intake consumer's services: a durable prediction log, started as a replica without a worker."""
+    services = services_factory(prediction_log="durable")
+    services.start(worker=False)
+    yield services
+
+
+def consume(services: Services, broker: Broker) -> ConsumerStats:
+    async def run() -> ConsumerStats:
+        consumer = stream_consumer(services, broker.source(), batch=500, wait=1.0)
+        return await asyncio.wait_for(consumer.run(until_idle=True), 60)
+
+    return asyncio.run(run())
+
+
+def message(kind: str, model: str, event: dict[str, Any], id_: str | None = None) -> bytes:
+    return orjson.dumps({"id": id_ or str(uuid.uuid4()), "type": kind, "model": model, "event": event})
+
+
+def every_kind() -> tuple[list[bytes], dict[str, dict[str, int]], list[str]]:
+    """Messages of every event kind for a classifier ``m`` and an external generator ``npc``;
+    the feedback each model should then hold by kind; the predictions' ids."""
+    said, gen_a, gen_b = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    messages = [
+        message("prediction", "m", {"text": "The food was great", "subject": "ann"}, said),
+        message("feedback", "m", {"prediction_id": said, "label": "1", "subject": "ann"}),
+        message("feedback", "m", {"prediction_id": said, "thumbs": "up"}),
+        message("feedback", "m", {"prediction_id": said, "rating": 4}),
+        message("feedback", "m", {"prediction_id": said, "signal": "dwell_ms", "value": 1200}),
+        message("feedback", "m", {"text": "Awful service", "label": "0"}),
+        message("generation", "npc", {"prompt": "Where is the inn?", "response": "Down the road."}, gen_a),
+        message("generation", "npc", {"prompt": "Where is the inn?", "response": "Ask elsewhere."}, gen_b),
+        message("feedback", "npc", {"prediction_id": gen_a, "rating": 5}),
+        message("feedback", "npc", {"prediction_id": gen_b, "correction": "Two doors down, past the smithy."}),
+        message("feedback", "npc", {"chosen_prediction_id": gen_a, "rejected_prediction_id": gen_b}),
+        message("feedback", "npc", {"prompt": "Hello?", "chosen": "Well met!", "rejected": "What."}),
+        message("feedback", "npc", {"prediction_id": gen_a, "signal": "copied", "value": True}),
+        message("feedback", "npc", {"prediction_id": gen_b, "thumbs": "down"}),
+    ]
+    kinds = {
+        "m": {"label": 1, "thumbs": 1, "rating": 1, "implicit": 1, "example": 1},
+        "npc": {"rating": 1, "correction": 1, "preference": 2, "implicit": 1, "thumbs": 1},
+    }
+    return messages, kinds, [said, gen_a, gen_b]
+
+
+def stored(services: Services) -> dict[str, Any]:
+    return {name: services.registry.overview(name).feedback_counts for name in ("m", "npc")}
+
+
+def test_every_event_kind_is_stored_once_and_a_redelivery_changes_nothing(
+    intake: Services, broker: Broker, make_model: Callable[..., ModelVersion]
+) -> None:
+    make_model(intake, "m")
+    intake.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    intake.cache.refresh()
+    messages, kinds, answers = every_kind()
+    broker.publish(messages)
+
+    stats = consume(intake, broker)
+    assert (stats.stored, stats.dead_lettered) == (len(messages), 0)
+    assert stored(intake) == kinds
+    assert intake.ingest.logged_prediction_ids(answers) == set(answers)
+    labelled = intake.feedback.recent("m", 10)
+    assert {fb.kind.value for fb in labelled} == set(kinds["m"])
+
+    broker.publish(messages)  # every message delivered again (a producer's retry, a redelivery)
+    again = consume(intake, broker)
+    assert (again.stored, again.dead_lettered) == (len(messages), 0)
+    assert stored(intake) == kinds
+    assert broker.dead_letters() == []
+
+
+def test_a_malformed_or_refused_event_is_dead_lettered_with_its_reason_and_the_rest_go_through(
+    intake: Services, broker: Broker, make_model: Callable[..., ModelVersion]
+) -> None:
+    make_model(intake, "m")
+    good = [message("feedback", "m", {"text": f"review {i}", "label": str(i % 2)}) for i in range(20)]
+    bad = {
+        b"{not json": "validation_error",
+        message("feedback", "m", {"text": "x", "label": "1", "colour": "red"}): "validation_error",
+        message("feedback", "m", {"prediction_id": str(uuid.uuid4()), "correction": "no"}): "validation_error",
+        message("feedback", "nobody", {"text": "x", "label": "1"}): "not_found",
+        message("prediction", "m", {"text": "fine"}, "not-a-uuid"): "validation_error",
+    }
+    broker.publish([*good[:10], *bad, *good[10:]])
+
+    stats = consume(intake, broker)
+    assert (stats.stored, stats.dead_lettered) == (20, len(bad))
+    assert intake.registry.overview("m").feedback_counts == {"example": 20}
+    assert broker.dead_letters() == [(code, data) for data, code in bad.items()]
+
+
+def _consumer_process(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "learnloop", "consume", "--home", str(home), "--from", broker.url]
+    command += ["--subject", broker.name, "--group", "g", "--consumer", "c1", "--batch", "500", "--ack-wait", "2"]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_consumer_killed_mid_stream_and_restarted_stores_every_event_exactly_once(
+    tmp_path: Path, broker: Broker
+) -> None:
+    home = tmp_path / "home"
+    with closing(build_services(Settings(home=home))) as services:
+        services.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    total = 10_000
+    events = [
+        message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5}) for i in range(total)
+    ]
+    broker.publish(events, [f"user{i % 50}" for i in range(total)])
+
+    with closing(build_services(Settings(home=home))) as services:
+
+        def count() -> int:
+            return int(services.registry.overview("npc").feedback_counts.get("rating", 0))
+
+        first = _consumer_process(home, broker, tmp_path / "consumer.log")
+        try:
+            _wait_for(lambda: count() > 0 or first.poll() is not None, 60, "the first events stored")
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            at_kill = count()
+            logged = (tmp_path / "consumer.log").read_text()[-2000:]
+            assert 0 < at_kill < total, f"the kill came at {at_kill} of {total} events stored; the log: {logged}"
+        finally:
+            if first.poll() is None:
+                first.kill()
+        second = _consumer_process(home, broker, tmp_path / "consumer.log")
+        try:
+            _wait_for(lambda: count() >= total or second.poll() is not None, 90, "every event stored")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(20)
+        assert second.returncode == 0, (tmp_path / "consumer.log").read_text()[-2000:]
+        assert count() == total
+        stored_ids = {json.loads(e)["id"] for e in events}
+        assert {fb.feedback.client_id for fb in services.feedback.recent("npc", total + 10)} == stored_ids

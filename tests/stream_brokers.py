@@ -1,0 +1,171 @@
+"""The three brokers the intake consumer reads, as the tests drive them: publish, read the
+dead letters back, and clean up. Each test gets its own names; a broker that is not running
+skips the test, except in CI (CI=true), where it fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from learnloop.streams import Source, open_source
+
+NATS_URL = "nats://127.0.0.1:4222"
+RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CHUNK = 500  # messages published at once, each confirmed by the broker
+PORTS = {"nats": 4222, "rabbitmq": 5672, "redis": 6379}
+
+
+def require_broker(kind: str) -> None:
+    try:
+        socket.create_connection(("127.0.0.1", PORTS[kind]), timeout=1).close()
+    except OSError:
+        reason = f"no {kind} broker at 127.0.0.1:{PORTS[kind]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true: stream tests must run, never skip")
+        pytest.skip(f"{reason}; stream tests skipped")
+
+
+@dataclass
+class Broker:
+    kind: str
+    name: str  # the subject, queue or stream, this test's own
+
+    @classmethod
+    def fresh(cls, kind: str) -> Broker:
+        require_broker(kind)
+        tag = uuid.uuid4().hex[:10]
+        return cls(kind, f"lltest.{tag}.>" if kind == "nats" else f"lltest-{tag}")
+
+    @property
+    def url(self) -> str:
+        return {"nats": NATS_URL, "rabbitmq": RABBIT_URL, "redis": REDIS_URL}[self.kind]
+
+    def source(self, *, batch: int = 500, ack_wait: float = 2.0, consumer: str = "c1") -> Source:
+        return open_source(self.url, self.name, group="g", consumer=consumer, batch=batch, ack_wait=ack_wait)
+
+    def subject(self, key: str) -> str:
+        """NATS: events keyed by user go on ``<base>.<key>`` (order is kept per subject)."""
+        return self.name.removesuffix(">") + key
+
+    def publish(self, messages: Sequence[bytes], keys: Sequence[str] | None = None) -> None:
+        asyncio.run(self._publish(messages, keys or ["k"] * len(messages)))
+
+    async def _publish(self, messages: Sequence[bytes], keys: Sequence[str]) -> None:
+        if self.kind == "nats":
+            import nats
+            from nats.js.api import StreamConfig
+            from nats.js.errors import NotFoundError
+
+            from learnloop.streams.nats import stream_name
+
+            nc = await nats.connect(self.url)
+            js = nc.jetstream()
+            try:
+                await js.find_stream_name_by_subject(self.name)
+            except NotFoundError:
+                await js.add_stream(StreamConfig(name=stream_name(self.name), subjects=[self.name]))
+            pairs = list(zip(messages, keys, strict=True))
+            for start in range(0, len(pairs), CHUNK):  # in order per subject: one chunk at a time
+                chunk = pairs[start : start + CHUNK]
+                await asyncio.gather(*[js.publish(self.subject(k), m) for m, k in chunk])
+            await nc.close()
+        elif self.kind == "rabbitmq":
+            import aio_pika
+
+            connection = await aio_pika.connect(self.url)
+            channel = await connection.channel(publisher_confirms=True)
+            await channel.declare_queue(self.name, durable=True)
+            for start in range(0, len(messages), CHUNK):
+                chunk = [
+                    aio_pika.Message(m, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+                    for m in messages[start : start + CHUNK]
+                ]
+                await asyncio.gather(*[channel.default_exchange.publish(m, routing_key=self.name) for m in chunk])
+            await connection.close()
+        else:
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(self.url)
+            async with client.pipeline(transaction=False) as pipe:
+                for m in messages:
+                    pipe.xadd(self.name, {"data": m})
+                await pipe.execute()
+            await client.aclose()
+
+    def dead_letters(self) -> list[tuple[str, bytes]]:
+        """(code, message) of every dead letter, in order."""
+        return asyncio.run(self._dead_letters())
+
+    async def _dead_letters(self) -> list[tuple[str, bytes]]:
+        if self.kind == "nats":
+            import nats
+
+            from learnloop.streams.nats import stream_name
+
+            nc = await nats.connect(self.url)
+            js = nc.jetstream()
+            name = f"{stream_name(self.name)}_DEAD"
+            info = await js.stream_info(name)
+            out = []
+            for seq in range(info.state.first_seq, info.state.last_seq + 1 if info.state.messages else 0):
+                msg = await js.get_msg(name, seq)
+                out.append(((msg.headers or {}).get("Learnloop-Error-Code", ""), msg.data or b""))
+            await nc.close()
+            return out
+        if self.kind == "rabbitmq":
+            import aio_pika
+
+            connection = await aio_pika.connect(self.url)
+            channel = await connection.channel()
+            queue = await channel.declare_queue(f"{self.name}.dead", durable=True)
+            out = []
+            while (msg := await queue.get(fail=False)) is not None:
+                out.append((str(msg.headers.get("x-learnloop-code")), msg.body))
+                await msg.ack()
+            await connection.close()
+            return out
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(self.url)
+        entries = await client.xrange(f"{self.name}:dead")
+        await client.aclose()
+        return [(f[b"code"].decode(), f[b"data"]) for _, f in entries]
+
+    def cleanup(self) -> None:
+        asyncio.run(self._cleanup())
+
+    async def _cleanup(self) -> None:
+        if self.kind == "nats":
+            import nats
+
+            from learnloop.streams.nats import stream_name
+
+            nc = await nats.connect(self.url)
+            js = nc.jetstream()
+            for name in (stream_name(self.name), f"{stream_name(self.name)}_DEAD"):
+                with contextlib.suppress(Exception):
+                    await js.delete_stream(name)
+            await nc.close()
+        elif self.kind == "rabbitmq":
+            import aio_pika
+
+            connection = await aio_pika.connect(self.url)
+            channel = await connection.channel()
+            for name in (self.name, f"{self.name}.dead"):
+                await channel.queue_delete(name)
+            await connection.close()
+        else:
+            import redis.asyncio as aioredis
+
+            client: Any = aioredis.from_url(self.url)
+            await client.delete(self.name, f"{self.name}:dead")
+            await client.aclose()
