@@ -4,11 +4,12 @@ the event loop's lag (the queue a handler that never awaits leaves behind)."""
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
+from typing import cast
 
 import pytest
 
-from learnloop.api.admission import AdmissionControl, Gate, RouteClass, classify
+from learnloop.api.admission import AdmissionControl, Gate, LoopLag, RouteClass, classify
 from learnloop.config import Admission, RouteLimit
 
 
@@ -114,45 +115,73 @@ def test_a_cancelled_waiter_gives_its_place_up() -> None:
     asyncio.run(scenario())
 
 
-def test_an_event_loop_that_keeps_running_late_refuses_a_class_that_cannot_wait() -> None:
-    async def scenario() -> None:
-        control = AdmissionControl(Admission(predict=RouteLimit(concurrency=8, queue=8, queue_seconds=0.02)))
-        control.start(asyncio.get_running_loop())
-        try:
-            await asyncio.sleep(0.02)
-            time.sleep(0.1)  # a handler that never awaits holds the loop
-            assert control.lag.seconds() > 0.05
-            await asyncio.sleep(0.001)  # the probe fires, late
-            time.sleep(0.1)  # and the loop is held again: a standing queue
-            assert control.lag.sustained() > 0.05
-            assert await control.admit(RouteClass.PREDICT) == "busy"
-            assert await control.admit(RouteClass.FEEDBACK) is None  # its queue_seconds is longer
-            control.release(RouteClass.FEEDBACK)
-        finally:
-            control.stop()
-        assert control.lag.seconds() == 0.0  # not measured once stopped
+class ManualTimer:
+    """The event loop as ``LoopLag`` sees it (``call_later``), with a clock the test moves: the
+    probe fires when the test says, so lateness is exact whatever the machine's load."""
 
-    asyncio.run(scenario())
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.due: tuple[Callable[..., object], tuple[object, ...]] | None = None
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: object) -> ManualTimer:
+        self.due = (callback, args)
+        return self
+
+    def cancel(self) -> None:
+        self.due = None
+
+    def hold(self, seconds: float) -> None:
+        """A handler that never awaits holds the loop this long."""
+        self.now += seconds
+
+    def fire(self) -> None:
+        """The loop gets round to the probe's timer, late by however long it was held."""
+        assert self.due is not None
+        callback, args = self.due
+        callback(*args)
+
+
+def manual_control(limit: RouteLimit) -> tuple[AdmissionControl, ManualTimer]:
+    timer = ManualTimer()
+    control = AdmissionControl(Admission(predict=limit), lag=LoopLag(interval=0.005, clock=lambda: timer.now))
+    control.start(cast(asyncio.AbstractEventLoop, timer))
+    return control, timer
+
+
+def admit(control: AdmissionControl, cls: RouteClass) -> str | None:
+    refused = asyncio.run(control.admit(cls))
+    if refused is None:
+        control.release(cls)
+    return refused
+
+
+def test_an_event_loop_that_keeps_running_late_refuses_a_class_that_cannot_wait() -> None:
+    control, timer = manual_control(RouteLimit(concurrency=8, queue=8, queue_seconds=0.02))
+    timer.hold(0.005)
+    timer.fire()  # on time
+    timer.hold(0.1)
+    assert control.lag.seconds() == pytest.approx(0.095)
+    timer.fire()  # late by 0.095 (due 0.005 after the last firing)
+    timer.hold(0.1)  # and the loop is held again: a standing queue
+    assert control.lag.sustained() == pytest.approx(0.095)
+    assert admit(control, RouteClass.PREDICT) == "busy"
+    assert admit(control, RouteClass.FEEDBACK) is None  # its queue_seconds is longer
+    control.stop()
+    assert control.lag.seconds() == 0.0  # not measured once stopped
 
 
 def test_one_stall_of_the_event_loop_is_not_overload() -> None:
     """A request that waited through one stall (a collection, a thread holding the GIL while a
     model loads) is served: refusing it would turn a hiccup into an error for a lone client."""
-
-    async def scenario() -> None:
-        control = AdmissionControl(Admission(predict=RouteLimit(concurrency=8, queue=8, queue_seconds=0.02)))
-        control.start(asyncio.get_running_loop())
-        try:
-            await asyncio.sleep(0.02)
-            time.sleep(0.1)
-            assert control.lag.seconds() > 0.05  # late now, but the probe was on time before
-            assert await control.admit(RouteClass.PREDICT) is None
-            control.release(RouteClass.PREDICT)
-            await asyncio.sleep(0.001)  # the probe fires late once, then keeps time again
-            assert control.lag.sustained() < 0.02
-            assert await control.admit(RouteClass.PREDICT) is None
-            control.release(RouteClass.PREDICT)
-        finally:
-            control.stop()
-
-    asyncio.run(scenario())
+    control, timer = manual_control(RouteLimit(concurrency=8, queue=8, queue_seconds=0.02))
+    timer.hold(0.005)
+    timer.fire()
+    timer.hold(0.1)
+    assert control.lag.seconds() == pytest.approx(0.095)  # late now, but the probe was on time before
+    assert control.lag.sustained() == 0.0
+    assert admit(control, RouteClass.PREDICT) is None
+    timer.fire()  # the probe fires late once
+    timer.hold(0.005)
+    timer.fire()  # then keeps time again
+    assert control.lag.sustained() == 0.0
+    assert admit(control, RouteClass.PREDICT) is None

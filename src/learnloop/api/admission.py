@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from enum import StrEnum
 
 from learnloop.config import Admission, RouteLimit
@@ -69,15 +70,16 @@ class LoopLag:
     that load leaves, as CoDel judges a queue by its delay over an interval, not at one instant.
     """
 
-    def __init__(self, interval: float = 0.005) -> None:
+    def __init__(self, interval: float = 0.005, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
-        self._last = time.monotonic()
+        self.clock = clock
+        self._last = clock()
         self._last_late = 0.0  # how late the timer fired last time
         self._handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.stop()
-        self._last = time.monotonic()
+        self._last = self.clock()
         self._last_late = 0.0
         self._handle = loop.call_later(self.interval, self._tick, loop)
 
@@ -87,7 +89,7 @@ class LoopLag:
             self._handle = None
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self._last_late = max(0.0, now - self._last - self.interval)
         self._last = now
         self._handle = loop.call_later(self.interval, self._tick, loop)
@@ -96,7 +98,7 @@ class LoopLag:
         """How long the loop has been late; 0 when it is keeping up (or is not measured)."""
         if self._handle is None:
             return 0.0
-        return max(0.0, time.monotonic() - self._last - self.interval)
+        return max(0.0, self.clock() - self._last - self.interval)
 
     def sustained(self) -> float:
         """The lateness the loop has kept across the timer's last firing: 0 after one stall
@@ -163,9 +165,9 @@ class Gate:
 class AdmissionControl:
     """The gates of every class and the loop-lag probe, shared by one app's requests."""
 
-    def __init__(self, bounds: Admission) -> None:
+    def __init__(self, bounds: Admission, lag: LoopLag | None = None) -> None:
         self.bounds = bounds
-        self.lag = LoopLag()
+        self.lag = lag or LoopLag()
         self.gates = {cls: Gate(getattr(bounds, cls.value)) for cls in RouteClass}
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
