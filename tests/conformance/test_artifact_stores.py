@@ -1,6 +1,7 @@
 """Every artifact store passes the same checks: opened from its URL, it returns relative keys,
 reads back what it wrote, replaces atomically, refuses bad keys and says what is missing.
-A new store (S3 through fsspec) is one more entry in ``STORE_URLS``."""
+A new store is one more entry in ``STORE_URLS``; ``s3://`` runs against a real S3-compatible
+server process (moto) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from learnloop.artifacts import STORES, ArtifactStore, LocalArtifactStore, open_
 from learnloop.config import Settings
 from learnloop.errors import ArtifactError, ValidationError
 
-STORE_URLS: dict[str, Callable[[Path], str]] = {
-    "file": lambda tmp: (tmp / "store root with space").as_uri(),
+STORE_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "file": lambda _, tmp: (tmp / "store root with space").as_uri(),
+    "s3": lambda request, _: str(request.getfixturevalue("s3_url")),
 }
 
 
@@ -24,7 +26,7 @@ def test_every_registered_store_is_in_the_suite() -> None:
 
 @pytest.fixture(params=sorted(STORE_URLS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
-    return open_store(STORE_URLS[request.param](tmp_path))
+    return open_store(STORE_URLS[request.param](request, tmp_path))
 
 
 def a_directory(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
@@ -93,16 +95,18 @@ def test_local_store_reads_absolute_file_uris_of_rows_written_before_keys(tmp_pa
     assert store.get_bytes(f"file://{old_root}/snapshots/m/h.jsonl.gz") == b"old"  # written unquoted
 
 
-def test_s3_urls_say_they_are_not_supported_yet() -> None:
-    with pytest.raises(ValidationError, match=r"s3:// stores are not supported yet \(issue: fleet\)") as caught:
-        open_store("s3://bucket/learnloop")
+def test_other_object_stores_say_they_are_not_supported_yet() -> None:
+    with pytest.raises(ValidationError, match=r"gs:// stores are not supported yet \(issue: fleet\)") as caught:
+        open_store("gs://bucket/learnloop")
     assert caught.value.field == "artifact_url"
 
 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://host/dir", "unknown scheme 'ftp'; supported: file://"),
+        ("ftp://host/dir", "unknown scheme 'ftp'; supported: file://, s3://"),
+        ("s3:///no-bucket", "not an S3 URL: write s3://bucket/prefix"),
+        ("s3://bucket/a?x=1", "not an S3 URL"),
         ("/srv/artifacts", "has no scheme: write file:///srv/artifacts"),
         ("artifacts", "has no scheme, like file:///absolute/path"),
         ("file://relative/dir", "not an absolute file URL"),

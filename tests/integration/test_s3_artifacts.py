@@ -1,0 +1,112 @@
+"""Artifacts in S3-compatible storage, against a real server process (moto) on 127.0.0.1: a
+training process writes the versions there, another host with its own home (no shared disk)
+loads the champion from there, and a tampered or truncated object is refused by its hash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import create_model, make_settings
+from learnloop.artifacts import open_store
+from learnloop.domain import ModelVersion
+from learnloop.errors import ArtifactError
+from learnloop.families.manifest import load_predictor
+from learnloop.feedback.intake import FeedbackInput
+from learnloop.policy import Policy
+from learnloop.services import build_services
+from s3_server import s3_client
+
+CreateModel = Callable[..., ModelVersion]
+
+
+def object_keys(endpoint: str, url: str) -> list[str]:
+    bucket = url.removeprefix("s3://").split("/")[0]
+    listed = s3_client(endpoint).list_objects_v2(Bucket=bucket).get("Contents", [])
+    return sorted(str(item["Key"]) for item in listed)
+
+
+def test_a_version_trained_into_s3_is_served_by_a_host_that_shares_no_disk(
+    tmp_path: Path, database_url: str, s3_url: str, s3_endpoint: str
+) -> None:
+    host_a = build_services(
+        make_settings(tmp_path / "host-a", database_url, artifact_url=s3_url, isolate_training=True)
+    )
+    try:
+        create_model(host_a, "m", policy=Policy.of(min_recent_examples=1))
+        host_a.feedback.record_sync("m", [FeedbackInput(text="Cold soup, rude waiter.", label="0")])
+        outcome = host_a.training.retrain("m", actor="test")  # fitted and saved by a child process
+        if not outcome.promoted:
+            host_a.registry.promote("m", outcome.version, actor="test", force=True)
+        v2 = host_a.registry.version("m", outcome.version)
+    finally:
+        host_a.close()
+    keys = object_keys(s3_endpoint, s3_url)
+    assert f"learnloop/{v2.artifact_uri}/index.json" in keys
+    assert f"learnloop/snapshots/m/{outcome.snapshot}.jsonl.gz" in keys
+    assert not (tmp_path / "host-a" / "artifacts").exists()
+
+    host_b = build_services(make_settings(tmp_path / "host-b", database_url, artifact_url=s3_url))
+    try:
+        assert host_b.predictions.predict("m", "Great food.").version == v2.version
+        assert host_b.store.get_bytes(f"snapshots/m/{outcome.snapshot}.jsonl.gz")
+    finally:
+        host_b.close()
+    assert not (tmp_path / "host-b" / "artifacts").exists()
+    cached = tmp_path / "host-b" / "cache" / "artifacts"
+    assert any(path.name == "manifest.json" for path in cached.rglob("*"))  # downloaded, verified, kept
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated"])
+def test_a_damaged_model_file_is_refused_on_load_never_half_loaded(
+    tmp_path: Path, s3_url: str, s3_endpoint: str, damage: str
+) -> None:
+    services = build_services(make_settings(tmp_path / "home", f"sqlite:///{tmp_path}/ll.db", artifact_url=s3_url))
+    try:
+        v1 = create_model(services, "m")
+    finally:
+        services.close()
+    bucket, prefix = s3_url.removeprefix("s3://").split("/", 1)
+    client = s3_client(s3_endpoint)
+    model_file = next(
+        key
+        for key in object_keys(s3_endpoint, s3_url)
+        if key.startswith(f"{prefix}/{v1.artifact_uri}/") and not key.endswith(("index.json", "manifest.json"))
+    )
+    data = client.get_object(Bucket=bucket, Key=model_file)["Body"].read()
+    damaged = data[: len(data) // 2] if damage == "truncated" else data[:-1] + bytes([data[-1] ^ 1])
+    client.put_object(Bucket=bucket, Key=model_file, Body=damaged)
+
+    fresh = open_store(s3_url, tmp_path / "other host cache")
+    with pytest.raises(ArtifactError, match=r"does not match its recorded SHA-256 \(tampered or truncated\)"):
+        load_predictor(fresh, v1.artifact_uri)
+    assert not any((tmp_path / "other host cache").rglob(Path(model_file).name))  # nothing half-downloaded kept
+
+
+def test_a_tampered_blob_is_refused(s3_url: str, s3_endpoint: str) -> None:
+    store = open_store(s3_url)
+    store.put_bytes("snapshots/m/h.jsonl.gz", b"the rows")
+    bucket, prefix = s3_url.removeprefix("s3://").split("/", 1)
+    client = s3_client(s3_endpoint)
+    key = f"{prefix}/snapshots/m/h.jsonl.gz"
+    metadata = client.head_object(Bucket=bucket, Key=key)["Metadata"]
+    client.put_object(Bucket=bucket, Key=key, Body=b"other rows", Metadata=metadata)  # the old digest kept
+    with pytest.raises(ArtifactError, match="does not match its recorded SHA-256"):
+        store.get_bytes("snapshots/m/h.jsonl.gz")
+    client.put_object(Bucket=bucket, Key=key, Body=b"rows put there by hand")
+    with pytest.raises(ArtifactError, match="has no recorded SHA-256"):
+        store.get_bytes("snapshots/m/h.jsonl.gz")
+
+
+def test_an_unreachable_store_is_a_clear_artifact_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import free_port
+    from s3_server import aws_environment
+
+    for name, value in aws_environment(f"http://127.0.0.1:{free_port()}").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    store = open_store("s3://nowhere/learnloop", tmp_path)
+    with pytest.raises(ArtifactError, match=r"artifact store s3://nowhere/learnloop: cannot write k"):
+        store.put_bytes("k", b"v")
