@@ -84,6 +84,32 @@ def test_missing_artifacts_are_named(store: ArtifactStore) -> None:
         store.get_bytes("drift/m/nothing.json")
 
 
+def test_delete_removes_a_blob_or_a_directory_and_says_whether_it_was_there(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    store.put_bytes("drift/m/a.json", b"{}")
+    store.put_dir("models/m/abc-v1", a_directory(tmp_path, "d", {"f": b"x", "g": b"y"}))
+    store.get_dir("models/m/abc-v1")  # a remote store has it cached now
+    assert store.delete("drift/m/a.json") is True
+    assert store.delete("models/m/abc-v1") is True
+    assert store.delete("models/m/abc-v1") is False
+    with pytest.raises(ArtifactError, match="drift/m/a.json"):
+        store.get_bytes("drift/m/a.json")
+    with pytest.raises(ArtifactError, match="models/m/abc-v1"):
+        store.get_dir("models/m/abc-v1")
+    store.put_dir("models/m/abc-v1", a_directory(tmp_path, "again", {"h": b"z"}))
+    assert [p.name for p in store.get_dir("models/m/abc-v1").iterdir()] == ["h"]
+
+
+def test_nested_directories_round_trip(store: ArtifactStore, tmp_path: Path) -> None:
+    source = a_directory(tmp_path, "adapter", {"adapter_config.json": b"{}"})
+    (source / "tokenizer").mkdir()
+    (source / "tokenizer" / "vocab.txt").write_bytes(b"a b c")
+    local = store.get_dir(store.put_dir("models/m/lora-v2", source))
+    assert (local / "tokenizer" / "vocab.txt").read_bytes() == b"a b c"
+    assert (local / "adapter_config.json").read_bytes() == b"{}"
+
+
 # -- the local store and URLs -------------------------------------------------------------------
 
 
