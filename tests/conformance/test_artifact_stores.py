@@ -93,7 +93,7 @@ def test_delete_removes_a_blob_or_a_directory_and_says_whether_it_was_there(
     assert store.delete("drift/m/a.json") is True
     assert store.delete("models/m/abc-v1") is True
     assert store.delete("models/m/abc-v1") is False
-    with pytest.raises(ArtifactError, match="drift/m/a.json"):
+    with pytest.raises(ArtifactError, match=r"drift/m/a\.json"):
         store.get_bytes("drift/m/a.json")
     with pytest.raises(ArtifactError, match="models/m/abc-v1"):
         store.get_dir("models/m/abc-v1")

@@ -10,7 +10,7 @@ Every object carries its SHA-256, checked on every load, so a tampered or trunca
 - a directory (``put_dir``) is its files under a fresh generation prefix plus ``index.json``
   (each file's size and SHA-256) written last: the index is the commit, so a reader sees the old
   directory or the new one. ``get_dir`` downloads a generation once into a local cache,
-  verified, and answers from that cache afterwards.
+  verified, and answers from that cache afterwards (the host that wrote it keeps its copy).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 
 def s3_filesystem() -> Any:
-    """An s3fs filesystem configured from the AWS variables, uncached (other processes write)."""
+    """An s3fs filesystem configured from the AWS variables."""
     try:
         import s3fs  # the s3 extra, imported only where an s3:// store is opened
     except ImportError as exc:
@@ -65,7 +65,19 @@ def s3_filesystem() -> Any:
         client_kwargs["endpoint_url"] = endpoint
     if region := os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"):
         client_kwargs["region_name"] = region
-    return s3fs.S3FileSystem(client_kwargs=client_kwargs, skip_instance_cache=True, use_listings_cache=False)
+    credentials = {
+        name: os.environ[variable]
+        for name, variable in (
+            ("key", "AWS_ACCESS_KEY_ID"),
+            ("secret", "AWS_SECRET_ACCESS_KEY"),
+            ("token", "AWS_SESSION_TOKEN"),
+        )
+        if os.environ.get(variable)
+    }
+    # One filesystem (one client, one connection pool) per process and configuration: fsspec
+    # keeps it by these arguments and makes a new one after a fork. No listings cache: other
+    # processes write to the bucket.
+    return s3fs.S3FileSystem(client_kwargs=client_kwargs, use_listings_cache=False, **credentials)
 
 
 class S3ArtifactStore:
@@ -127,17 +139,28 @@ class S3ArtifactStore:
     def put_dir(self, key: str, source: Path) -> str:
         base = self._path(check_key(key))
         generation = uuid.uuid4().hex
-        files: dict[str, dict[str, Any]] = {}
-        for file in sorted(p for p in source.rglob("*") if p.is_file()):
-            name = file.relative_to(source).as_posix()
-            data = file.read_bytes()
-            files[name] = {"sha256": sha256_hex(data), "size": len(data)}
-            self._call("write", key, self.fs.pipe_file, f"{base}/{generation}/{name}", data)
-        previous = self._read_index(key, base)
-        index = json.dumps({"generation": generation, "files": files}, sort_keys=True).encode()
-        self._call("write", key, self.fs.pipe_file, f"{base}/{INDEX}", index)  # the commit
+        target = self.cache_root / key / generation
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
+        try:
+            files: dict[str, dict[str, Any]] = {}
+            for file in sorted(p for p in source.rglob("*") if p.is_file()):
+                name = file.relative_to(source).as_posix()
+                data = file.read_bytes()
+                files[name] = {"sha256": sha256_hex(data), "size": len(data)}
+                self._call("write", key, self.fs.pipe_file, f"{base}/{generation}/{name}", data)
+                kept = staging / name  # what was uploaded, kept: this host reads it without a download
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_bytes(data)
+            previous = self._read_index(key, base)
+            index = json.dumps({"generation": generation, "files": files}, sort_keys=True).encode()
+            self._call("write", key, self.fs.pipe_file, f"{base}/{INDEX}", index)  # the commit
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         if previous is not None and previous["generation"] != generation:
             self._remove(f"{base}/{previous['generation']}")
+            shutil.rmtree(self.cache_root / key / str(previous["generation"]), ignore_errors=True)
         return key
 
     def _read_index(self, ref: str, base: str) -> dict[str, Any] | None:
