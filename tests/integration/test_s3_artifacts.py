@@ -8,16 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from conftest import create_model, make_settings
+from conftest import create_model, free_port, make_settings, uci_rows
 from learnloop.artifacts import open_store
+from learnloop.cli.main import app
 from learnloop.domain import ModelVersion
 from learnloop.errors import ArtifactError
 from learnloop.families.manifest import load_predictor
 from learnloop.feedback.intake import FeedbackInput
 from learnloop.policy import Policy
 from learnloop.services import build_services
-from s3_server import s3_client
+from s3_server import aws_environment, s3_client
 
 CreateModel = Callable[..., ModelVersion]
 
@@ -101,12 +103,32 @@ def test_a_tampered_blob_is_refused(s3_url: str, s3_endpoint: str) -> None:
 
 
 def test_an_unreachable_store_is_a_clear_artifact_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import free_port
-    from s3_server import aws_environment
-
     for name, value in aws_environment(f"http://127.0.0.1:{free_port()}").items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     store = open_store("s3://nowhere/learnloop", tmp_path)
     with pytest.raises(ArtifactError, match=r"artifact store s3://nowhere/learnloop: cannot write k"):
         store.put_bytes("k", b"v")
+
+
+def test_learnloop_init_with_artifacts_in_s3_is_served_from_another_home(
+    tmp_path: Path, s3_url: str, s3_endpoint: str
+) -> None:
+    """The CLI path: ``learnloop init --artifacts s3://...`` (in process), and a second home on
+    the same database serving from the bucket."""
+    data = tmp_path / "yelp.tsv"
+    data.write_text("".join(f"{text}\t{label}\n" for text, label in uci_rows("yelp")[:300]))
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    common = ["--home", str(tmp_path / "host-a"), "--database-url", database, "--artifacts", s3_url]
+    runner = CliRunner()
+    init = runner.invoke(app, ["init", *common, "--model", "m", "--data", str(data), "--format", "tsv",
+                               "--no-header", "--text-column", "0", "--label-column", "1"])  # fmt: skip
+    assert init.exit_code == 0, init.output
+    assert any(key.endswith("/index.json") for key in object_keys(s3_endpoint, s3_url))
+    assert not (tmp_path / "host-a" / "artifacts").exists()
+
+    host_b = build_services(make_settings(tmp_path / "host-b", database, artifact_url=s3_url))
+    try:
+        assert host_b.predictions.predict("m", "Great food.").version == 1
+    finally:
+        host_b.close()
