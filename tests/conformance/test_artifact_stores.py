@@ -5,6 +5,7 @@ server process (moto) on 127.0.0.1."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from learnloop.artifacts import STORES, ArtifactStore, LocalArtifactStore, open_store
 from learnloop.config import Settings
-from learnloop.errors import ArtifactError, ValidationError
+from learnloop.errors import ArtifactError, MissingExtraError, ValidationError
 
 STORE_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "file": lambda _, tmp: (tmp / "store root with space").as_uri(),
@@ -125,6 +126,13 @@ def test_other_object_stores_say_they_are_not_supported_yet() -> None:
     with pytest.raises(ValidationError, match=r"gs:// stores are not supported yet \(issue: fleet\)") as caught:
         open_store("gs://bucket/learnloop")
     assert caught.value.field == "artifact_url"
+
+
+def test_an_s3_url_without_the_s3_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # what Python does when s3fs is not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'learnloop\[s3\]'") as caught:
+        open_store("s3://bucket/learnloop")
+    assert caught.value.extra == "s3"
 
 
 @pytest.mark.parametrize(

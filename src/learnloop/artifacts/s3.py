@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from learnloop.artifacts.base import check_key
-from learnloop.errors import ArtifactError, ValidationError
+from learnloop.errors import ArtifactError, MissingExtraError, ValidationError
 
 INDEX = "index.json"  # a directory's commit record, beside its generation prefixes
 DIGEST_META = "sha256"  # a blob's user metadata entry (x-amz-meta-sha256)
@@ -57,8 +57,8 @@ def s3_filesystem() -> Any:
     try:
         import s3fs  # the s3 extra, imported only where an s3:// store is opened
     except ImportError as exc:
-        raise ValidationError(
-            "s3:// artifact stores need the s3 extra: pip install 'learnloop[s3]'", field="artifact_url"
+        raise MissingExtraError(
+            "s3:// artifact stores need the s3 extra: pip install 'learnloop[s3]'", extra="s3"
         ) from exc
     client_kwargs: dict[str, str] = {}
     if endpoint := os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
