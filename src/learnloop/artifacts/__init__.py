@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from learnloop.artifacts.base import ArtifactStore, check_key
+from learnloop.artifacts.base import ArtifactStore, check_key, file_sha256
 from learnloop.artifacts.local import LocalArtifactStore
 from learnloop.artifacts.s3 import S3ArtifactStore
 from learnloop.errors import ValidationError
@@ -45,4 +45,13 @@ def open_store(url: str, cache_dir: Path | None = None) -> ArtifactStore:
     )
 
 
-__all__ = ["PLANNED", "STORES", "ArtifactStore", "LocalArtifactStore", "S3ArtifactStore", "check_key", "open_store"]
+__all__ = [
+    "PLANNED",
+    "STORES",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "S3ArtifactStore",
+    "check_key",
+    "file_sha256",
+    "open_store",
+]

@@ -10,7 +10,8 @@ Every object carries its SHA-256, checked on every load, so a tampered or trunca
 - a directory (``put_dir``) is its files under a fresh generation prefix plus ``index.json``
   (each file's size and SHA-256) written last: the index is the commit, so a reader sees the old
   directory or the new one. ``get_dir`` downloads a generation once into a local cache,
-  verified, and answers from that cache afterwards (the host that wrote it keeps its copy).
+  verified, and answers from that cache afterwards. A writer caches nothing: the training
+  process, which writes every version, would fill its cache with versions it never reads.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from learnloop.artifacts.base import check_key
+from learnloop.artifacts.base import check_key, file_sha256
 from learnloop.errors import ArtifactError, MissingExtraError, ValidationError
 
 INDEX = "index.json"  # a directory's commit record, beside its generation prefixes
@@ -139,25 +140,14 @@ class S3ArtifactStore:
     def put_dir(self, key: str, source: Path) -> str:
         base = self._path(check_key(key))
         generation = uuid.uuid4().hex
-        target = self.cache_root / key / generation
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
-        try:
-            files: dict[str, dict[str, Any]] = {}
-            for file in sorted(p for p in source.rglob("*") if p.is_file()):
-                name = file.relative_to(source).as_posix()
-                data = file.read_bytes()
-                files[name] = {"sha256": sha256_hex(data), "size": len(data)}
-                self._call("write", key, self.fs.pipe_file, f"{base}/{generation}/{name}", data)
-                kept = staging / name  # what was uploaded, kept: this host reads it without a download
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                kept.write_bytes(data)
-            previous = self._read_index(key, base)
-            index = json.dumps({"generation": generation, "files": files}, sort_keys=True).encode()
-            self._call("write", key, self.fs.pipe_file, f"{base}/{INDEX}", index)  # the commit
-            staging.rename(target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        files: dict[str, dict[str, Any]] = {}
+        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            name = file.relative_to(source).as_posix()
+            files[name] = {"sha256": file_sha256(file), "size": file.stat().st_size}
+            self._call("write", key, self.fs.put_file, str(file), f"{base}/{generation}/{name}")  # streamed
+        previous = self._read_index(key, base)
+        index = json.dumps({"generation": generation, "files": files}, sort_keys=True).encode()
+        self._call("write", key, self.fs.pipe_file, f"{base}/{INDEX}", index)  # the commit
         if previous is not None and previous["generation"] != generation:
             self._remove(f"{base}/{previous['generation']}")
             shutil.rmtree(self.cache_root / key / str(previous["generation"]), ignore_errors=True)
@@ -201,14 +191,13 @@ class S3ArtifactStore:
         try:
             for name, entry in index["files"].items():
                 check_key(name)
-                data: bytes = self._call("read", ref, self.fs.cat_file, f"{base}/{index['generation']}/{name}")
-                if len(data) != entry.get("size") or sha256_hex(data) != entry.get("sha256"):
+                local = staging / name
+                local.parent.mkdir(parents=True, exist_ok=True)
+                self._call("read", ref, self.fs.get_file, f"{base}/{index['generation']}/{name}", str(local))
+                if local.stat().st_size != entry.get("size") or file_sha256(local) != entry.get("sha256"):
                     raise ArtifactError(
                         f"artifact {ref}: {name} does not match its recorded SHA-256 (tampered or truncated)"
                     )
-                local = staging / name
-                local.parent.mkdir(parents=True, exist_ok=True)
-                local.write_bytes(data)
             try:
                 staging.rename(target)
             except OSError:  # another reader put the same generation there first
