@@ -10,8 +10,9 @@ extras: s3fs, moto[server])::
 For each store (``file://`` in a temporary home, ``s3://`` on a moto server process this script
 starts on 127.0.0.1 and stops, or on the endpoint given, with credentials from the AWS
 variables), ``--runs`` times, in a fresh home and SQLite database: a tfidf-logreg model is
-created from the shipped UCI sentences (all three domains, 3,000 rows: what ``learnloop init``
-does; its version 1 saved to the store), ``--feedback`` labelled examples are recorded, then
+created from the shipped UCI sentences (all three domains, 3,000 rows, or ``--rows N`` of
+serve_bench's joined pairs of them for a bigger model: what ``learnloop init`` does; its
+version 1 saved to the store), ``--feedback`` labelled examples are recorded, then
 timed:
 
 - ``retrain``: ``TrainingService.retrain`` in the calling process (snapshot, fit, gate, the
@@ -44,6 +45,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' moto server helper (s3_server.py)
+sys.path.insert(0, str(ROOT / "bench"))
 
 MODEL = "sentiment"
 
@@ -138,12 +140,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--feedback", type=int, default=500, help="labelled examples recorded before the retrain")
+    parser.add_argument(
+        "--rows", type=int, help="model rows: serve_bench's joined sentence pairs (a bigger model) instead of the 3,000"
+    )
     parser.add_argument("--endpoint", help="an S3-compatible endpoint to use instead of a moto server")
     parser.add_argument("--bucket", help="an existing bucket at --endpoint (default: a new one on moto)")
     parser.add_argument("--json", type=Path, help="write the medians here")
     args = parser.parse_args()
 
     rows = uci_rows()
+    if args.rows:
+        from serve_bench import make_retrain_data
+
+        rows = make_retrain_data(rows, args.rows, seed=0)
     load_before = os.getloadavg()
     print(
         f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} on {os.cpu_count()} CPUs"

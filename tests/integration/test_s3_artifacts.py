@@ -102,6 +102,21 @@ def test_a_tampered_blob_is_refused(s3_url: str, s3_endpoint: str) -> None:
         store.get_bytes("snapshots/m/h.jsonl.gz")
 
 
+def test_an_index_naming_a_generation_outside_the_directory_is_refused(
+    tmp_path: Path, s3_url: str, s3_endpoint: str
+) -> None:
+    store = open_store(s3_url, tmp_path / "cache")
+    source = tmp_path / "d"
+    source.mkdir()
+    (source / "f").write_bytes(b"x")
+    store.put_dir("models/m/v1", source)
+    bucket, prefix = s3_url.removeprefix("s3://").split("/", 1)
+    index = b'{"generation": "../../../elsewhere", "files": {}}'
+    s3_client(s3_endpoint).put_object(Bucket=bucket, Key=f"{prefix}/models/m/v1/index.json", Body=index)
+    with pytest.raises(ArtifactError, match=r"models/m/v1 has a corrupt index\.json"):
+        store.get_dir("models/m/v1")
+
+
 def test_an_unreachable_store_is_a_clear_artifact_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in aws_environment(f"http://127.0.0.1:{free_port()}").items():
         monkeypatch.setenv(name, value)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -30,6 +31,7 @@ from learnloop.artifacts.base import check_key, file_sha256
 from learnloop.errors import ArtifactError, MissingExtraError, ValidationError
 
 INDEX = "index.json"  # a directory's commit record, beside its generation prefixes
+GENERATION = re.compile(r"[0-9a-f]{32}")  # a directory's generation prefix: uuid4().hex
 DIGEST_META = "sha256"  # a blob's user metadata entry (x-amz-meta-sha256)
 CACHE_ENV = "LEARNLOOP_ARTIFACT_CACHE"
 
@@ -160,7 +162,7 @@ class S3ArtifactStore:
             return None
         try:
             index = json.loads(raw)
-            if not isinstance(index, dict) or not isinstance(index["generation"], str):
+            if not isinstance(index, dict) or not GENERATION.fullmatch(str(index["generation"])):
                 raise TypeError("not an index")
             if not isinstance(index["files"], dict):
                 raise TypeError("no files")
