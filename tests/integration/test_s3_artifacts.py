@@ -15,7 +15,7 @@ from conftest import create_model, free_port, make_settings, uci_rows
 from learnloop.artifacts import open_store
 from learnloop.cli.main import app
 from learnloop.domain import ModelVersion
-from learnloop.errors import ArtifactError
+from learnloop.errors import ArtifactError, ModelUnavailableError
 from learnloop.families.manifest import load_predictor
 from learnloop.services import build_services
 from s3_server import aws_environment, s3_client
@@ -53,6 +53,13 @@ def test_a_damaged_model_file_is_refused_on_load_never_half_loaded(
     with pytest.raises(ArtifactError, match=r"does not match its recorded SHA-256 \(tampered or truncated\)"):
         load_predictor(fresh, v1.artifact_uri)
     assert not any((tmp_path / "other host cache").rglob(Path(model_file).name))  # nothing half-downloaded kept
+
+    replica = build_services(make_settings(tmp_path / "replica", f"sqlite:///{tmp_path}/ll.db", artifact_url=s3_url))
+    try:
+        with pytest.raises(ModelUnavailableError, match="does not match its recorded SHA-256"):
+            replica.predictions.predict("m", "Great food.")
+    finally:
+        replica.close()
 
 
 def test_a_tampered_blob_is_refused(s3_url: str, s3_endpoint: str) -> None:
