@@ -624,3 +624,27 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+# -- S3-compatible storage (a moto server process) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The endpoint of a moto S3 server started once per test session (per xdist worker)."""
+    from s3_server import moto_server
+
+    with moto_server(tmp_path_factory.mktemp("s3")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """``s3://<fresh bucket>/learnloop``, with the AWS variables pointing at the test server for
+    this test (and the processes it starts) and a download cache of the test's own."""
+    from s3_server import aws_environment, new_bucket
+
+    for name, value in aws_environment(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LEARNLOOP_ARTIFACT_CACHE", str(tmp_path / "artifact-cache"))
+    return f"s3://{new_bucket(s3_endpoint)}/learnloop"

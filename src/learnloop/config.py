@@ -156,7 +156,8 @@ PREDICTION_LOG_MODES = ("buffered", "durable")
 class Settings:
     home: Path = DEFAULT_HOME
     database_url: str | None = None
-    # Where artifacts live (``file:///abs/path``; ``s3://`` later); default: ``artifacts`` in the home.
+    # Where artifacts live (``file:///abs/path`` or ``s3://bucket/prefix``, the endpoint, region and
+    # credentials from the AWS variables); default: ``artifacts`` in the home.
     artifact_url: str | None = None
     api_key: str | None = None  # the single admin key (``--api-key``); scoped keys live in the database
     access: AccessSettings = field(default_factory=AccessSettings)
@@ -220,6 +221,11 @@ class Settings:
     def bases_dir(self) -> Path:
         """Where this home keeps its converted LLM bases (one copy each, made on first use)."""
         return (self.home / "bases").resolve()
+
+    @property
+    def artifact_cache_dir(self) -> Path:
+        """Where this home keeps the directories a remote store (``s3://``) downloads, verified."""
+        return (self.home / "cache" / "artifacts").resolve()
 
     @property
     def resolved_artifact_url(self) -> str:

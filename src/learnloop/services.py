@@ -189,7 +189,8 @@ class Services:
 def build_services(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Services:
     clock = clock or SystemClock()
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.resolved_artifact_url)  # a bad URL fails before the database is touched
+    # a bad URL fails before the database is touched
+    store = open_store(settings.resolved_artifact_url, settings.artifact_cache_dir)
     db = Database(settings.resolved_database_url, statement_timeout=settings.statement_timeout_seconds)
     if migrate:
         upgrade(db, home_artifacts=settings.home_artifacts_dir)

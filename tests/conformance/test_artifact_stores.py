@@ -1,9 +1,11 @@
 """Every artifact store passes the same checks: opened from its URL, it returns relative keys,
 reads back what it wrote, replaces atomically, refuses bad keys and says what is missing.
-A new store (S3 through fsspec) is one more entry in ``STORE_URLS``."""
+A new store is one more entry in ``STORE_URLS``; ``s3://`` runs against a real S3-compatible
+server process (moto) on 127.0.0.1."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,10 +13,11 @@ import pytest
 
 from learnloop.artifacts import STORES, ArtifactStore, LocalArtifactStore, open_store
 from learnloop.config import Settings
-from learnloop.errors import ArtifactError, ValidationError
+from learnloop.errors import ArtifactError, MissingExtraError, ValidationError
 
-STORE_URLS: dict[str, Callable[[Path], str]] = {
-    "file": lambda tmp: (tmp / "store root with space").as_uri(),
+STORE_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "file": lambda _, tmp: (tmp / "store root with space").as_uri(),
+    "s3": lambda request, _: str(request.getfixturevalue("s3_url")),
 }
 
 
@@ -24,7 +27,7 @@ def test_every_registered_store_is_in_the_suite() -> None:
 
 @pytest.fixture(params=sorted(STORE_URLS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
-    return open_store(STORE_URLS[request.param](tmp_path))
+    return open_store(STORE_URLS[request.param](request, tmp_path))
 
 
 def a_directory(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
@@ -82,6 +85,32 @@ def test_missing_artifacts_are_named(store: ArtifactStore) -> None:
         store.get_bytes("drift/m/nothing.json")
 
 
+def test_delete_removes_a_blob_or_a_directory_and_says_whether_it_was_there(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    store.put_bytes("drift/m/a.json", b"{}")
+    store.put_dir("models/m/abc-v1", a_directory(tmp_path, "d", {"f": b"x", "g": b"y"}))
+    store.get_dir("models/m/abc-v1")  # a remote store has it cached now
+    assert store.delete("drift/m/a.json") is True
+    assert store.delete("models/m/abc-v1") is True
+    assert store.delete("models/m/abc-v1") is False
+    with pytest.raises(ArtifactError, match=r"drift/m/a\.json"):
+        store.get_bytes("drift/m/a.json")
+    with pytest.raises(ArtifactError, match="models/m/abc-v1"):
+        store.get_dir("models/m/abc-v1")
+    store.put_dir("models/m/abc-v1", a_directory(tmp_path, "again", {"h": b"z"}))
+    assert [p.name for p in store.get_dir("models/m/abc-v1").iterdir()] == ["h"]
+
+
+def test_nested_directories_round_trip(store: ArtifactStore, tmp_path: Path) -> None:
+    source = a_directory(tmp_path, "adapter", {"adapter_config.json": b"{}"})
+    (source / "tokenizer").mkdir()
+    (source / "tokenizer" / "vocab.txt").write_bytes(b"a b c")
+    local = store.get_dir(store.put_dir("models/m/lora-v2", source))
+    assert (local / "tokenizer" / "vocab.txt").read_bytes() == b"a b c"
+    assert (local / "adapter_config.json").read_bytes() == b"{}"
+
+
 # -- the local store and URLs -------------------------------------------------------------------
 
 
@@ -93,16 +122,25 @@ def test_local_store_reads_absolute_file_uris_of_rows_written_before_keys(tmp_pa
     assert store.get_bytes(f"file://{old_root}/snapshots/m/h.jsonl.gz") == b"old"  # written unquoted
 
 
-def test_s3_urls_say_they_are_not_supported_yet() -> None:
-    with pytest.raises(ValidationError, match=r"s3:// stores are not supported yet \(issue: fleet\)") as caught:
-        open_store("s3://bucket/learnloop")
+def test_other_object_stores_say_they_are_not_supported_yet() -> None:
+    with pytest.raises(ValidationError, match=r"gs:// stores are not supported yet \(issue: fleet\)") as caught:
+        open_store("gs://bucket/learnloop")
     assert caught.value.field == "artifact_url"
+
+
+def test_an_s3_url_without_the_s3_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # what Python does when s3fs is not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'learnloop\[s3\]'") as caught:
+        open_store("s3://bucket/learnloop")
+    assert caught.value.extra == "s3"
 
 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://host/dir", "unknown scheme 'ftp'; supported: file://"),
+        ("ftp://host/dir", "unknown scheme 'ftp'; supported: file://, s3://"),
+        ("s3:///no-bucket", "not an S3 URL: write s3://bucket/prefix"),
+        ("s3://bucket/a?x=1", "not an S3 URL"),
         ("/srv/artifacts", "has no scheme: write file:///srv/artifacts"),
         ("artifacts", "has no scheme, like file:///absolute/path"),
         ("file://relative/dir", "not an absolute file URL"),

@@ -107,13 +107,13 @@ def test_erasure_of_a_snapshot_stored_by_absolute_uri_writes_the_cleaned_copy_un
     assert b"Alice's own sentence." not in services.registry.training_data("m", outcome.version)
 
 
-def test_an_s3_artifact_url_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "home", f"sqlite:///{tmp_path}/ll.db", artifact_url="s3://bucket/learnloop")
-    with pytest.raises(ValidationError, match=r"s3:// stores are not supported yet \(issue: fleet\)"):
+def test_an_unsupported_artifact_url_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home", f"sqlite:///{tmp_path}/ll.db", artifact_url="gs://bucket/learnloop")
+    with pytest.raises(ValidationError, match=r"gs:// stores are not supported yet \(issue: fleet\)"):
         build_services(settings)
     assert not (tmp_path / "ll.db").exists()
 
-    proc = run_cli("retrain", "--home", tmp_path / "home", "--model", "m", "--artifact-url", "s3://b/p", check=False)
+    proc = run_cli("retrain", "--home", tmp_path / "home", "--model", "m", "--artifacts", "gs://b/p", check=False)
     assert proc.returncode == 1
-    assert "s3:// stores are not supported yet (issue: fleet)" in proc.stderr
+    assert "gs:// stores are not supported yet (issue: fleet)" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -9,6 +9,7 @@ keys existed hold an absolute URI (``file:///...``); a store reads those too whe
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Protocol
 
@@ -48,3 +49,12 @@ def check_key(key: str) -> str:
     if not key or "://" in key or "\\" in key or key.startswith("/") or any(part in ("", ".", "..") for part in parts):
         raise ArtifactError(f"bad artifact key {key!r}: keys are relative, like 'models/m/v1', without '.' or '..'")
     return key
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, read in chunks (what manifests and indexes record)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

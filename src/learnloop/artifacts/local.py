@@ -29,8 +29,8 @@ class LocalArtifactStore:
         self.root = root.resolve()
 
     @classmethod
-    def from_url(cls, url: str) -> LocalArtifactStore:
-        return cls(path_of_file_url(url))
+    def from_url(cls, url: str, cache_dir: Path | None = None) -> LocalArtifactStore:
+        return cls(path_of_file_url(url))  # already local: nothing to cache
 
     @property
     def url(self) -> str:

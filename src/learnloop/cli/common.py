@@ -56,8 +56,10 @@ ArtifactOpt = Annotated[
     str | None,
     typer.Option(
         "--artifact-url",
+        "--artifacts",
         envvar="LEARNLOOP_ARTIFACT_URL",
-        help="Artifact store URL (file:///abs/path); default: artifacts/ in the home.",
+        help="Artifact store URL (file:///abs/path, or s3://bucket/prefix with the AWS variables); "
+        "default: artifacts/ in the home.",
     ),
 ]
 

@@ -8,26 +8,17 @@ installed. Where artifacts live is the store's business (``learnloop.artifacts``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from learnloop import __version__
-from learnloop.artifacts import ArtifactStore
+from learnloop.artifacts import ArtifactStore, file_sha256
 from learnloop.errors import ArtifactError
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
 
 MANIFEST = "manifest.json"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_predictor(store: ArtifactStore, key: str, family_key: str, predictor: Predictor, extra: dict[str, Any]) -> str:
