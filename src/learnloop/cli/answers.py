@@ -122,6 +122,8 @@ def feedback(
       learnloop feedback --text "Cold and late" --label negative
       learnloop feedback --retract FEEDBACK_ID --reason "clicked the wrong label"
     """
+    import asyncio  # here, not at the top: learnloop's other commands start without it
+
     from learnloop.feedback.intake import feedback_kind
     from learnloop.feedback.items import parse_item
 
@@ -137,8 +139,6 @@ def feedback(
         item = parse_item({k: v for k, v in raw.items() if v is not None})
         _check_kind(kind, feedback_kind(item))
         services.ingest.start()
-        import asyncio  # lazily: only recording feedback needs an event loop
-
         stored = asyncio.run(services.feedback.record(model, item))
     on = f" on prediction {stored.prediction_id}" if stored.prediction_id else ""
     console.print(
