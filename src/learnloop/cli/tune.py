@@ -98,7 +98,7 @@ def trials_table(view: StudyView) -> Table:
             f"{100 * (t.value or 0.0):.1f}%",
             " ".join(f"{100 * s:.1f}%" for s in t.fold_scores),
             "-" if t.seconds is None else f"{t.seconds:.1f}",
-            ", ".join(f"{k}={v}" for k, v in sorted(t.params.items())),
+            ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t.params.items())),
         )
     return table
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from learnloop.training.studies import StudyView
+from learnloop.training.studies import StudyView, TrialView
 
 _DONE, _PRUNED, _BEST, _FAILED = "#2166ac", "#bbbbbb", "#d73027", "#000000"
 
@@ -35,10 +35,17 @@ def trials_png(view: StudyView) -> bytes:
     the score they had when stopped, and the best so far in red."""
     fig, ax = _figure(8, 3.6)
     ended = sorted((t for t in view.trials if t.completed is not None), key=lambda t: t.completed or 0)
-    done = [(t.completed, t.value) for t in ended if t.state == "complete" and t.value is not None]
-    pruned = [
-        (t.completed, t.intermediate[max(t.intermediate)]) for t in ended if t.state == "pruned" and t.intermediate
-    ]
+    # Seconds since the first trial started: a study runs for seconds or minutes (its budget),
+    # which clock times would label as a column of identical minutes.
+    starts = [t.started for t in view.trials if t.started is not None]
+    origin = min(starts) if starts else (ended[0].completed if ended else None)
+
+    def at(t: TrialView) -> float:
+        assert t.completed is not None and origin is not None
+        return (t.completed - origin).total_seconds()
+
+    done = [(at(t), t.value) for t in ended if t.state == "complete" and t.value is not None]
+    pruned = [(at(t), t.intermediate[max(t.intermediate)]) for t in ended if t.state == "pruned" and t.intermediate]
     if done:
         ax.scatter(*zip(*done, strict=True), color=_DONE, s=22, zorder=3, label="finished")
         best, steps = float("-inf"), []
@@ -53,10 +60,9 @@ def trials_png(view: StudyView) -> bytes:
     else:
         ax.legend(loc="lower right", fontsize=8)
     ax.set_ylabel("accuracy over the folds")
-    ax.set_xlabel("trial end (UTC)")
+    ax.set_xlabel("seconds since the study's first trial started (when each trial ended)")
     ax.set_title(f"{view.summary.name}: {len(view.trials)} trials", loc="left", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
     return _png(fig)
 
 
