@@ -132,6 +132,34 @@ def test_a_malformed_or_refused_event_is_dead_lettered_with_its_reason_and_the_r
     assert broker.dead_letters() == [(code, data) for data, code in bad.items()]
 
 
+def test_a_consumer_gone_with_part_of_its_window_unacknowledged_loses_none_of_it(broker: Broker) -> None:
+    """A consumer dies holding a few messages it never acknowledged while the next one, on the same
+    group, takes newer messages and acknowledges them: the held ones must still be delivered (a
+    cumulative acknowledgement of the newer ones once swallowed them on NATS)."""
+    sent = [f"message {i}".encode() for i in range(20)]
+    broker.publish(sent)
+
+    async def run() -> tuple[list[bytes], list[bytes]]:
+        first = broker.source(batch=10, ack_wait=3.0)
+        await first.connect()
+        held = [d.data for d in await first.fetch(4, 1.0)]
+        await first.close()
+        second = broker.source(batch=10, ack_wait=3.0)
+        await second.connect()
+        seen: list[bytes] = []
+        deadline = time.monotonic() + 15
+        while set(seen) != set(sent) and time.monotonic() < deadline:
+            deliveries = await second.fetch(10, 0.5)
+            seen += [d.data for d in deliveries]
+            await second.ack(deliveries)
+        await second.close()
+        return held, seen
+
+    held, seen = asyncio.run(run())
+    assert held == sent[:4]
+    assert set(seen) == set(sent), f"never delivered again: {sorted(set(sent) - set(seen))}"
+
+
 def _consumer_process(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "learnloop", "consume", "--home", str(home), "--from", broker.url]
     command += ["--subject", broker.name, "--group", "g", "--consumer", "c1", "--batch", "500", "--ack-wait", "2"]

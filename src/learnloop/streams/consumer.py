@@ -48,7 +48,8 @@ class Source(Protocol):
 
     async def fetch(self, max_items: int, wait: float) -> list[Delivery]:
         """Up to ``max_items`` messages in the stream's order, waiting at most ``wait`` seconds
-        for the first; those delivered before and never acknowledged come first."""
+        for the first; those delivered before and never acknowledged come again (first on
+        RabbitMQ and Redis; on NATS once their ``ack_wait`` has passed)."""
 
     async def dead_letter(self, delivery: Delivery, refusal: Refusal) -> None:
         """Publish the message, with the refusal's code and reason, to the dead letters (durably)."""

@@ -1,12 +1,17 @@
 """NATS JetStream: a durable pull consumer on a stream.
 
 The stream that holds ``subject`` is used (one is made, file-backed, if none does); the
-durable consumer is named by the group. Acknowledgement is cumulative (``AckPolicy.ALL``:
-acknowledging a batch's last message acknowledges the batch) and at most one batch is
-outstanding (``max_ack_pending``), so after a crash the broker delivers the unacknowledged
-batch again, once its ``ack_wait`` has passed, before anything newer: order is kept. Dead
-letters go to the stream ``<STREAM>_DEAD`` on the subject ``dead.<subject>``, with the
-reason in the headers ``Learnloop-Error-Code`` and ``Learnloop-Error-Reason``.
+durable consumer is named by the group. Every message is acknowledged on its own
+(``AckPolicy.EXPLICIT``), the batch's last one synchronously, so the acknowledgements are in
+before the next fetch. Not cumulative acknowledgement (``AckPolicy.ALL``): it counts every
+message below the acknowledged one, including those a dead consumer was holding, and lost them
+(a consumer killed with part of its window fetched; the next one's acknowledgement of newer
+messages swallowed the held ones). At most one batch is outstanding (``max_ack_pending``);
+after a crash the broker delivers what the dead consumer held again once its ``ack_wait`` has
+passed, possibly after newer messages (each event's id makes a second delivery change
+nothing). Dead letters go to the stream ``<STREAM>_DEAD`` on the subject
+``dead.<subject>``, with the reason in the headers ``Learnloop-Error-Code`` and
+``Learnloop-Error-Reason``.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class NatsSource:
             await self._js.add_stream(StreamConfig(name=f"{stream}_DEAD", subjects=[self.dead_subject]))
         config = ConsumerConfig(
             durable_name=self.group,
-            ack_policy=AckPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
             max_ack_pending=self.batch,
@@ -85,8 +90,11 @@ class NatsSource:
         await self._js.publish(self.dead_subject, delivery.data, headers=headers)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        if deliveries:
-            await deliveries[-1].handle.ack_sync()
+        if not deliveries:
+            return
+        for delivery in deliveries[:-1]:
+            await delivery.handle.ack()
+        await deliveries[-1].handle.ack_sync()  # the connection keeps order: all of them are in
 
     async def close(self) -> None:
         nc, self._nc, self._js, self._sub = self._nc, None, None, None
