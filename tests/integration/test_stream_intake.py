@@ -132,10 +132,14 @@ def test_a_malformed_or_refused_event_is_dead_lettered_with_its_reason_and_the_r
     assert broker.dead_letters() == [(code, data) for data, code in bad.items()]
 
 
-def test_a_consumer_gone_with_part_of_its_window_unacknowledged_loses_none_of_it(broker: Broker) -> None:
+@pytest.mark.parametrize("successor", ["c1", "c2"], ids=["same-name", "another-name"])
+def test_a_consumer_gone_with_part_of_its_window_unacknowledged_loses_none_of_it(
+    broker: Broker, successor: str
+) -> None:
     """A consumer dies holding a few messages it never acknowledged while the next one, on the same
     group, takes newer messages and acknowledges them: the held ones must still be delivered (a
-    cumulative acknowledgement of the newer ones once swallowed them on NATS)."""
+    cumulative acknowledgement of the newer ones once swallowed them on NATS; on Redis a successor
+    under another name must claim them)."""
     sent = [f"message {i}".encode() for i in range(20)]
     broker.publish(sent)
 
@@ -144,7 +148,7 @@ def test_a_consumer_gone_with_part_of_its_window_unacknowledged_loses_none_of_it
         await first.connect()
         held = [d.data for d in await first.fetch(4, 1.0)]
         await first.close()
-        second = broker.source(batch=10, ack_wait=3.0)
+        second = broker.source(batch=10, ack_wait=3.0, consumer=successor)
         await second.connect()
         seen: list[bytes] = []
         deadline = time.monotonic() + 15

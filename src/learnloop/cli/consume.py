@@ -36,7 +36,11 @@ def consume(
     ] = 1_000,
     ack_wait: Annotated[
         float,
-        typer.Option("--ack-wait", min=1, help="NATS: seconds before an unacknowledged batch is delivered again."),
+        typer.Option(
+            "--ack-wait",
+            min=1,
+            help="Seconds before an unacknowledged batch goes to another consumer (NATS, Redis; RabbitMQ: at once).",
+        ),
     ] = 30.0,
     database_url: DbOpt = None,
     artifact_url: ArtifactOpt = None,

@@ -25,7 +25,9 @@ def open_source(
 ) -> Source:
     """The source for ``url`` (``nats://``, ``amqp://``, ``redis://``): ``name`` is the NATS
     subject, the RabbitMQ queue or the Redis stream; ``group`` the NATS durable consumer or
-    the Redis consumer group; ``consumer`` this consumer's name in a Redis group."""
+    the Redis consumer group; ``consumer`` this consumer's name in a Redis group; ``ack_wait``
+    the seconds before what a consumer was given and never acknowledged goes to another (NATS:
+    redelivered; Redis: claimed from a consumer gone for that long)."""
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         known = ", ".join(f"{s}://" for s in SCHEMES)
@@ -41,7 +43,7 @@ def open_source(
         return RabbitSource(url, name, batch=batch)
     from learnloop.streams.redis import RedisSource
 
-    return RedisSource(url, name, group, consumer or socket.gethostname())
+    return RedisSource(url, name, group, consumer or socket.gethostname(), claim_idle=ack_wait)
 
 
 def _require(module: str) -> None:
