@@ -46,6 +46,7 @@ DATA = ROOT / "src" / "learnloop" / "datasets" / "uci_sentiment"
 MODEL = "sentiment"
 HOST = "127.0.0.1"
 BENCH_JSON = "BENCH_JSON "
+BENCH_STATUSES = "BENCH_STATUSES "  # a script that counts responses by status prints them after this
 
 # Targets (see bench/README.md).
 PREDICT_RPS_TARGET = 1_500.0
@@ -528,6 +529,7 @@ class WrkResult:
     waited_for_quiet_s: float = 0.0
     server_cpu_s: float = 0.0
     health: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)  # by HTTP status, where the script counts them
 
     @property
     def items_per_s(self) -> float:
@@ -639,6 +641,9 @@ def run_wrk(
         waited_for_quiet_s=waited,
         server_cpu_s=meter.server_seconds,
     )
+    counted = next((ln for ln in proc.stdout.splitlines() if ln.startswith(BENCH_STATUSES)), None)
+    if counted is not None:
+        result.statuses = json.loads(counted[len(BENCH_STATUSES) :])
     if sampler is not None:
         result.health = {
             "max_prediction_log_backlog": sampler.max_prediction_backlog,
