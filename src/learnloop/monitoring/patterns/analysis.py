@@ -109,6 +109,8 @@ def _patterns(rows: Sequence[Judged], wrong: list[Judged], clustering: Clusterin
     patterns = []
     for c in range(clustering.k):
         members = clustering.typical[c]
+        if not members:  # an empty cluster (duplicate texts)
+            continue
         pairs = Counter(wrong[i].pair for i in members).most_common(PAIRS)
         examples = [Example(wrong[i].prediction_id, wrong[i].text, wrong[i].pair) for i in members[:EXAMPLES]]
         patterns.append(ErrorPattern(clustering.terms[c], len(members), pairs, examples, tests[c]))

@@ -14,11 +14,13 @@ and prefers clusters that are both tight and apart (on feedback with no structur
 scores near 0, and the patterns say little; the silhouette is shown so a reader can tell).
 Only the chosen k is then fitted on every text. A cluster's terms are the
 words whose mean TF-IDF weight in it exceeds their mean over all corrected texts the most
-(what sets it apart, not what every text says), and its examples the texts nearest its centre.
+(what sets it apart, not what every text says: no word is dropped for being common, since
+the pattern that matters may be most of the corrections), and its examples the texts nearest its centre.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ MAX_K = 12
 SILHOUETTE_SAMPLE = 2_000
 COMPONENTS = 64
 TERMS = 6
+WORD = r"(?u)\b[^\W\d_][\w']+\b"  # words of two or more characters that start with a letter: no numbers, ids
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,17 @@ def cluster_texts(texts: Sequence[str], *, seed: int = 0, k: int | None = None) 
     import numpy as np
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.decomposition import TruncatedSVD
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
 
     vectorizer = TfidfVectorizer(
-        stop_words="english", min_df=2, max_df=0.5, sublinear_tf=True, ngram_range=(1, 2), max_features=20_000
+        stop_words="english",
+        token_pattern=WORD,
+        min_df=2,
+        sublinear_tf=True,
+        ngram_range=(1, 1),
+        max_features=20_000,
     )
     try:
         tfidf = vectorizer.fit_transform(texts)
@@ -83,9 +92,12 @@ def cluster_texts(texts: Sequence[str], *, seed: int = 0, k: int | None = None) 
     if tfidf.shape[1] < 3:
         return None
     svd = TruncatedSVD(n_components=min(COMPONENTS, tfidf.shape[1] - 1, len(texts) - 1), n_iter=4, random_state=seed)
-    points = normalize(svd.fit_transform(tfidf))
+    with np.errstate(invalid="ignore", divide="ignore"):  # identical texts: no variance to explain
+        points = normalize(svd.fit_transform(tfidf))
     k, score, tried = _choose_k(points, seed) if k is None else (k, None, {})
-    kmeans = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048).fit(points)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: an empty cluster is dropped below
+        kmeans = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048).fit(points)
     if score is None:
         score = _silhouette(points, kmeans.labels_, seed)
     labels = kmeans.labels_
@@ -95,6 +107,10 @@ def cluster_texts(texts: Sequence[str], *, seed: int = 0, k: int | None = None) 
     terms, typical = [], []
     for c in range(kmeans.n_clusters):
         members = np.flatnonzero(labels == c)
+        if not len(members):
+            terms.append([])
+            typical.append([])
+            continue
         lift = np.asarray(tfidf[members].mean(axis=0)).ravel() - overall
         top = [int(i) for i in np.argsort(-lift)[:TERMS] if lift[i] > 0]
         terms.append([str(vocabulary[i]) for i in top])
@@ -130,11 +146,16 @@ def _choose_k(points: np.ndarray, seed: int) -> tuple[int, float | None, dict[in
     at most ``SILHOUETTE_SAMPLE`` texts: the choice costs the same for 10,000 texts as for
     2,000, and only the chosen k is fitted on every text."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     sample = points[_sample(len(points), seed)]
     tried: dict[int, float] = {}
     for k in range(2, max(2, min(MAX_K, len(points) // MIN_CLUSTER)) + 1):
-        labels = KMeans(n_clusters=k, random_state=seed, n_init=3).fit_predict(sample)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct texts than k
+            labels = KMeans(n_clusters=k, random_state=seed, n_init=3).fit_predict(sample)
+        if len(set(labels.tolist())) < k:
+            break  # duplicates: no more distinct clusters to find
         score = _silhouette(sample, labels, seed)
         if score is not None:
             tried[k] = score
