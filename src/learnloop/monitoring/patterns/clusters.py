@@ -104,7 +104,8 @@ def cluster_texts(texts: Sequence[str], *, seed: int = 0, k: int | None = None) 
     distances = kmeans.transform(points)
     overall = np.asarray(tfidf.mean(axis=0)).ravel()
     vocabulary = vectorizer.get_feature_names_out()
-    terms, typical = [], []
+    terms: list[list[str]] = []
+    typical: list[list[int]] = []
     for c in range(kmeans.n_clusters):
         members = np.flatnonzero(labels == c)
         if not len(members):
