@@ -17,6 +17,7 @@ from learnloop.cli.main import app
 from learnloop.config import Settings
 from learnloop.domain import FeedbackInput, ModelVersion
 from learnloop.services import Services
+from webhook_receiver import receiving
 
 CreateModel = Callable[..., ModelVersion]
 OTHER = {"0": "1", "1": "0"}
@@ -75,11 +76,16 @@ def test_a_planted_pattern_is_found_reported_once_and_shown(
     sms = next(s for s in a.slices if s.key == "metadata.channel=sms")
     assert sms.test.n == 50 and sms.test.errors == 50 and sms.test.q_value < 0.05
 
-    first = services.patterns.check("m")
+    with receiving() as receiver:  # a webhook subscribed to the kind hears of each new pattern
+        services.notify.add_webhook(receiver.url, model="m", kinds=["error_pattern"])
+        first = services.patterns.check("m")
+        services.notify.dispatch()
+        sent = [r.json() for r in receiver.requests]
+    assert len(sent) == len(first.new) > 0 and {r["kind"] for r in sent} == {"error_pattern"}
+    assert not any("Just what I needed" in json.dumps(r) for r in sent)  # never users' texts
     reported = {json.dumps(d.get("terms") or d.get("key")) for d in first.new}
     assert any("delayed" in d.get("terms", []) or "hours" in d.get("terms", []) for d in first.new), reported
     assert any(d.get("key") == "metadata.channel=sms" for d in first.new), reported
-    assert all("text" not in json.dumps(d) or "examples" not in d for d in first.new)  # no users' texts in events
     events = services.registry.events("m", 50, kinds=["error_pattern"])
     assert len(events) == len(first.new) and all(e.reason and e.reason.startswith("new error") for e in events)
 
@@ -104,6 +110,8 @@ def test_a_planted_pattern_is_found_reported_once_and_shown(
     assert "delayed" in shown.output and "metadata.channel=sms" in shown.output and "<b>again</b>" in shown.output
     checked = CliRunner().invoke(app, ["patterns", "--model", "m", "--check", *where], env={"COLUMNS": "250"})
     assert checked.exit_code == 0 and "nothing new to report" in checked.output
+    as_json = CliRunner().invoke(app, ["patterns", "-m", "m", "--json", *where])
+    assert as_json.exit_code == 0 and json.loads(as_json.output)["judged"] == 350
 
 
 def test_without_feedback_there_is_nothing_to_cluster(services: Services, make_model: CreateModel) -> None:
@@ -111,3 +119,5 @@ def test_without_feedback_there_is_nothing_to_cluster(services: Services, make_m
     found = services.patterns.analyse("m").analysis
     assert found.judged == 0 and found.patterns == [] and found.slices == [] and found.k is None
     assert services.patterns.check("m").new == []
+    page = asgi_get(services, "/dashboard/models/m/patterns")
+    assert page.status_code == 200 and "No clusters" in page.text

@@ -74,3 +74,25 @@ def test_identical_corrected_texts_make_one_pattern() -> None:
     same = [Judged(f"p{i}", "the app crashes on login", i % 2 == 0, "ok", "broken", 1) for i in range(60)]
     found = analyse(same)
     assert len(found.patterns) == 1 and found.patterns[0].size == 30
+
+
+def test_generated_answers_are_judged_by_the_generation_rule() -> None:
+    from generation_feedback import event, served
+    from learnloop.monitoring.patterns import judged_answers
+    from learnloop.policy import Policy
+    from learnloop.tasks.generation.outcomes import GenerationOutcomes
+
+    low, good, fixed, neutral = (served(f"p{i}", "an answer", prompt=f"question {i}") for i in range(4))
+    events = [
+        event("rating", {"rating": 1}, on=low),
+        event("rating", {"rating": 5}, on=good),
+        event("correction", {"correction": "a better answer"}, on=fixed),
+        event("rating", {"rating": 3}, on=neutral),  # says nothing: left out
+    ]
+    judged = judged_answers(events, GenerationOutcomes(Policy().generation), ())
+    assert [(j.prediction_id, j.wrong, j.pair) for j in judged] == [
+        ("p0", True, "answer -> rating 1"),
+        ("p1", False, "answer -> rating 5"),
+        ("p2", True, "answer -> correction"),
+    ]
+    assert judged[0].text == "question 0"  # the prompt is what is clustered
