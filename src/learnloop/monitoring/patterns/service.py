@@ -23,7 +23,7 @@ from typing import Any
 from learnloop.clock import Clock
 from learnloop.monitoring.patterns.analysis import Analysis, ErrorPattern, Progress, analyse, quiet
 from learnloop.monitoring.patterns.judged import judged_answers
-from learnloop.monitoring.patterns.novelty import is_new_cluster
+from learnloop.monitoring.patterns.novelty import Known
 from learnloop.monitoring.patterns.slices import ErrorSlice
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -87,20 +87,14 @@ class ErrorPatternService:
         new: list[dict[str, Any]] = []
         with self.db.write() as conn:
             champion = model_repo.get_deployment(conn, model, for_update=True).champion_version  # one check at a time
-            before = [e.data for e in event_repo.list_events(conn, model, REMEMBERED, None, [KIND])]
-            clusters = [d["terms"] for d in before if d.get("type") == "cluster"]
-            slices = {d.get("key") for d in before if d.get("type") == "slice"}
+            known = Known(e.data for e in event_repo.list_events(conn, model, REMEMBERED, None, [KIND]))
             for data in candidates:
-                fresh = (
-                    is_new_cluster(data["terms"], clusters) if data["type"] == "cluster" else data["key"] not in slices
-                )
-                if not fresh:
+                if not known.admit(data):
                     continue
                 event_repo.insert_event(
                     conn, model=model, kind=KIND, version=champion, at=self.clock.now(), actor=actor,
                     reason=_reason(data), data=data,
                 )  # fmt: skip
-                (clusters.append(data["terms"]) if data["type"] == "cluster" else slices.add(data["key"]))
                 new.append(data)
         if new:
             log.info("model %s: %d new error patterns", model, len(new), extra={"model": model})
@@ -152,7 +146,10 @@ def _slice_data(found: ErrorSlice) -> dict[str, Any]:
 
 
 def _reason(data: dict[str, Any]) -> str:
-    rate = f"{data['error_rate']:.0%} wrong against {data['rest_error_rate']:.0%} elsewhere (q={data['q_value']:.2g})"
+    rate = (
+        f"{data['error_rate'] or 0:.0%} wrong against {data['rest_error_rate'] or 0:.0%} elsewhere "
+        f"(q={data['q_value']:.2g})"
+    )
     if data["type"] == "cluster":
         pairs = f", mostly {data['pairs'][0][0]}" if data["pairs"] else ""
         return f"new error pattern: {', '.join(data['terms'][:4])} ({data['size']} corrected answers{pairs}; {rate})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from learnloop.monitoring.patterns import Judged, analyse
-from learnloop.monitoring.patterns.novelty import is_new_cluster, overlap
+from learnloop.monitoring.patterns.novelty import Known, is_new_cluster, overlap
 from learnloop.monitoring.patterns.slices import error_slices, excess
 
 TOPICS = {
@@ -96,3 +96,12 @@ def test_generated_answers_are_judged_by_the_generation_rule() -> None:
         ("p2", True, "answer -> correction"),
     ]
     assert judged[0].text == "question 0"  # the prompt is what is clustered
+
+
+def test_known_patterns_admit_each_new_one_once() -> None:
+    known = Known([{"type": "cluster", "terms": ["refund", "order"]}, {"type": "slice", "key": "predicted=positive"}])
+    assert not known.admit({"type": "cluster", "terms": ["refund", "order", "late"]})
+    assert not known.admit({"type": "slice", "key": "predicted=positive"})
+    assert known.admit({"type": "cluster", "terms": ["battery", "hot"]})
+    assert not known.admit({"type": "cluster", "terms": ["battery", "hot", "charging"]})  # found twice now: once
+    assert known.admit({"type": "slice", "key": "metadata.channel=sms"})
