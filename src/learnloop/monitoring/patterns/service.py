@@ -85,6 +85,8 @@ class ErrorPatternService:
         candidates = [_cluster_data(p) for p in found.analysis.patterns if p.region.significant]
         candidates += [_slice_data(s) for s in found.analysis.slices if s.kind in REPORTED_SLICES]
         new: list[dict[str, Any]] = []
+        if not candidates:  # most checks: nothing to report, no write
+            return Reported(found, new)
         with self.db.write() as conn:
             champion = model_repo.get_deployment(conn, model, for_update=True).champion_version  # one check at a time
             known = Known(e.data for e in event_repo.list_events(conn, model, REMEMBERED, None, [KIND]))
