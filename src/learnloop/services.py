@@ -23,6 +23,7 @@ from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.models import ModelCreation, ModelDeletion
+from learnloop.monitoring.patterns import CHECK_SECONDS, ErrorPatternService
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.readiness import DatabaseWatch, Readiness, stalled
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
@@ -60,6 +61,7 @@ class Services:
     deletion: ModelDeletion
     rollouts: RolloutService
     performance: PerformanceService
+    patterns: ErrorPatternService
     privacy: PrivacyService
     drift: DriftService
     shadow: ShadowRunner
@@ -236,6 +238,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     worker.every("performance", settings.performance_poll_seconds, performance.check_all)
     drift = DriftService(db, store, cache, clock, metrics, triggers.on_finding)
     worker.every("drift", DUE_POLL_SECONDS, drift.check_due)
+    patterns = ErrorPatternService(db, clock)
+    worker.every("error-patterns", CHECK_SECONDS, patterns.check_all)
     notify = NotificationService(db, clock, metrics)
     worker.every("notify", 1.0, notify.dispatch)
     return Services(
@@ -250,6 +254,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         deletion=ModelDeletion(db, store, ingest, clock, on_routing_change=cache.refresh),
         rollouts=rollouts,
         performance=performance,
+        patterns=patterns,
         privacy=PrivacyService(db, store, ingest, triggers.on_finding, clock, registry),
         drift=drift,
         shadow=shadow,

@@ -21,6 +21,7 @@ from learnloop.cli import (
     jobs,
     keys,
     models,
+    patterns,
     replay,
     report,
     rollouts,
@@ -83,6 +84,7 @@ app.command()(replay.replay)
 app.command()(replay.demo)
 app.command("sample-size")(rollouts.sample_size)
 app.command()(drift.drift)
+app.command()(patterns.patterns)
 app.command()(asking.ask)
 app.command()(generate.generate)
 app.command()(report.report)

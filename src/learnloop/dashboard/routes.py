@@ -209,6 +209,11 @@ def build_router() -> APIRouter:
         page = await run_in_threadpool(views.model_page, _services(request), model, disagreements_only=disagreements)
         return dash.render(request, "model.html", title=model, **page)
 
+    @router.get(PREFIX + "/models/{model}/patterns")
+    async def patterns_page(request: Request, model: str, _: ReadPage) -> HTMLResponse:
+        found = await run_in_threadpool(_services(request).patterns.analyse, model)
+        return dash.render(request, "patterns.html", title=f"{model}: error patterns", found=found)
+
     @router.get(PREFIX + "/models/{model}/rollout")
     async def rollout_panel(request: Request, model: str, _: ReadPage) -> HTMLResponse:
         page = await run_in_threadpool(views.rollout_panel, _services(request), model)
