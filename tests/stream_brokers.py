@@ -38,6 +38,7 @@ def require_broker(kind: str) -> None:
 class Broker:
     kind: str
     name: str  # the subject, queue or stream, this test's own
+    endpoint: str | None = None  # a broker of the test's own instead of the machine's
 
     @classmethod
     def fresh(cls, kind: str) -> Broker:
@@ -47,6 +48,8 @@ class Broker:
 
     @property
     def url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
         return {"nats": NATS_URL, "rabbitmq": RABBIT_URL, "redis": REDIS_URL}[self.kind]
 
     def source(self, *, batch: int = 500, ack_wait: float = 2.0, consumer: str = "c1") -> Source:
