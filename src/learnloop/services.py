@@ -23,6 +23,7 @@ from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.models import ModelCreation, ModelDeletion
+from learnloop.monitoring.fairness import FairnessService
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.readiness import DatabaseWatch, Readiness, stalled
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
@@ -60,6 +61,7 @@ class Services:
     deletion: ModelDeletion
     rollouts: RolloutService
     performance: PerformanceService
+    fairness: FairnessService
     privacy: PrivacyService
     drift: DriftService
     shadow: ShadowRunner
@@ -250,6 +252,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         deletion=ModelDeletion(db, store, ingest, clock, on_routing_change=cache.refresh),
         rollouts=rollouts,
         performance=performance,
+        fairness=FairnessService(db, clock),
         privacy=PrivacyService(db, store, ingest, triggers.on_finding, clock, registry),
         drift=drift,
         shadow=shadow,
