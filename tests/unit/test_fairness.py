@@ -5,15 +5,20 @@ gaps, and a candidate that buys accuracy by widening a gap is rejected when the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from feedback_events import feedback_event
 from learnloop.config import Limits
 from learnloop.errors import ValidationError
 from learnloop.evaluation.fairness import compare_largest_gap, fairness_report
 from learnloop.evaluation.gate import ScoredSet, compare_classifiers
 from learnloop.feedback.intake import check_prediction_metadata
 from learnloop.policy import Policy
+from learnloop.tasks.classification import derive_examples
+from learnloop.tasks.classification.labels import event_metadata
 
 LABELS = ["neg", "pos"]
 
@@ -162,3 +167,20 @@ def test_prediction_metadata_is_flat_and_bounded(metadata: dict[str, object], sa
 
 def test_scalar_prediction_metadata_is_accepted() -> None:
     check_prediction_metadata({"region": "emea", "age_band": 3, "vip": True, "score": 0.5, "none": None}, Limits())
+
+
+def test_an_examples_metadata_is_the_predictions_with_the_feedbacks_over_it() -> None:
+    event = feedback_event(
+        {"id": "f1", "kind": "label", "label": "pos", "prediction_id": "p1", "predicted_label": "neg",
+         "metadata": {"region": "emea", "source": "survey"}}
+    )  # fmt: skip
+    served = replace(event.served, answer={**event.served.answer, "metadata": {"region": "apac", "channel": "web"}})
+    merged = replace(event, served=served)
+    assert event_metadata(merged) == {"region": "emea", "channel": "web", "source": "survey"}
+    assert event_metadata(replace(merged, feedback=replace(merged.feedback, metadata=None))) == {
+        "region": "apac",
+        "channel": "web",
+    }
+    assert event_metadata(event) == {"region": "emea", "source": "survey"}  # an answer without metadata
+    [example], _ = derive_examples([merged], LABELS)
+    assert example.metadata == {"region": "emea", "channel": "web", "source": "survey"}  # slices and the gate read it
