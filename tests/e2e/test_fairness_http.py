@@ -140,7 +140,9 @@ def test_fairness_per_domain_through_http_the_cli_and_the_dashboard(
         assert 'id="fairness"' in page.text and "opportunity gap (domain)" in page.text, page.text[-3000:]
 
     home, url = server.home, server.database_url
-    out = run_cli("fairness", "--home", home, "--database-url", url, "--model", "m").stdout
+    plot = tmp_path / "out" / "fairness.png"
+    out = run_cli("fairness", "--home", home, "--database-url", url, "--model", "m", "--plot", plot).stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
     assert "v1 by domain" in out and "equal opportunity" in out and "movies" in out and "products" in out, out
     as_json = run_cli("fairness", "--home", home, "--database-url", url, "--model", "m", "--json").stdout
     assert json.loads(as_json)["versions"][0]["fields"][0]["groups"][0]["n"] == PER_GROUP

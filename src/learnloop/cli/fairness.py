@@ -4,12 +4,22 @@ gaps between groups, on the newest labelled feedback (``monitoring.fairness``)."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for
+from learnloop.cli.common import (
+    ArtifactOpt,
+    DbOpt,
+    HomeOpt,
+    ModelOpt,
+    console,
+    open_services,
+    settings_for,
+    write_file,
+)
 from learnloop.cli.tables import Table
 
 if TYPE_CHECKING:
@@ -98,6 +108,9 @@ def fairness(
     ] = None,
     versions: Annotated[int, typer.Option("--versions", min=1, max=100, help="Newest versions to show.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG of each version's largest gaps with their intervals.")
+    ] = None,
 ) -> None:
     """Accuracy, selection and true-positive rates per group, and the gaps between groups
     (demographic parity, equal opportunity), per version, on live feedback."""
@@ -107,3 +120,8 @@ def fairness(
         console.print_json(json.dumps(report.to_dict(), default=str))
     else:
         show_report(report, versions)
+    if plot is not None:
+        from learnloop.monitoring.fairness_plot import fairness_png
+
+        write_file(plot, fairness_png(report))
+        console.print(f"plot: {plot}")
