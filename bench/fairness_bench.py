@@ -18,7 +18,8 @@ per label) of version 2 with 95% percentile bootstrap intervals (1,000 resamples
 gate's paired comparison (version 2's largest gap minus version 1's, 90% interval) on the same
 rows. Timing: ``fairness_report`` and ``compare_largest_gap`` at 1,000 resamples, on the
 judged rows and on 10,000 and 50,000 rows drawn from them with replacement (median of
-``--repeat``). Prints figures only; asserts nothing.
+``--repeat``); and ``GET /fairness``'s service call on a SQLite home holding 2,000 labelled
+answers to tweets with their airline as metadata. Prints figures only; asserts nothing.
 """
 
 from __future__ import annotations
@@ -143,6 +144,59 @@ def run(name: str, field: str, data: tuple[Rows, Rows, Rows, list[str]], repeat:
         print(f"    {n:>6} rows: report {report:6.3f} s, paired gate comparison {paired:6.3f} s")
 
 
+def through_the_service(data_dir: Path, readers: Any, repeat: int) -> None:
+    """What ``GET /fairness`` costs: a model trained on the oldest 40% of the tweets answers the
+    newest 2,000 with their airline as metadata, every answer is labelled, and the report (read
+    from SQLite, one version, 1,000 resamples) is timed."""
+    import tempfile
+
+    from learnloop.config import Settings
+    from learnloop.domain import FeedbackInput
+    from learnloop.models import NewModel, RowsSource
+    from learnloop.services import build_services
+
+    first, _, test, _ = airline(data_dir, readers)
+    newest = test[-2_000:]
+    with tempfile.TemporaryDirectory() as tmp:
+        services = build_services(Settings(home=Path(tmp), isolate_training=False))
+        try:
+            policy = {"retrain_every": 1_000_000_000, "fairness_fields": "airline"}
+            rows = [(t, lab) for t, lab, _ in first]
+            services.creation.create(NewModel("tweets", policy=policy), RowsSource(rows, name="tweets.csv"), actor="b")
+            answers = [
+                answer
+                for i in range(0, len(newest), 1_000)
+                for answer in services.predictions.predict_many(
+                    "tweets",
+                    [t for t, _, _ in newest[i : i + 1_000]],
+                    metadata=[{"airline": g} for _, _, g in newest[i : i + 1_000]],
+                )
+            ]
+            services.ingest.flush()
+            items = [
+                FeedbackInput(prediction_id=a.prediction_id, label=lab)
+                for a, (_, lab, _) in zip(answers, newest, strict=True)
+            ]
+            for i in range(0, len(items), 500):
+                services.feedback.record_sync("tweets", items[i : i + 500])
+            seconds = timed(partial(services.fairness.report, "tweets"), repeat)
+            report = services.fairness.report("tweets")
+        finally:
+            services.close()
+    [version] = report.versions
+    largest = version.fields[0].largest
+    print(
+        f"\n== through the service (GET /fairness): {report.labelled} labelled answers, "
+        f"{len(version.fields[0].groups)} groups"
+    )
+    if largest is not None:
+        print(
+            f"  largest gap: {largest.metric} of {largest.label} {pct(largest.value)} "
+            f"[{pct(largest.low)}, {pct(largest.high)}]"
+        )
+    print(f"  report from the database: {seconds:.3f} s (median of {repeat})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
@@ -154,6 +208,7 @@ def main() -> None:
     print(f"python {platform.python_version()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}")
     run("Twitter US airline sentiment", "airline", airline(data_dir, readers), args.repeat, args.seed)
     run("Amazon multi-domain reviews", "category", amazon(data_dir, readers, args.seed), args.repeat, args.seed)
+    through_the_service(data_dir, readers, args.repeat)
 
 
 if __name__ == "__main__":
