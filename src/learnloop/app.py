@@ -20,6 +20,7 @@ from learnloop.api.rate_headers import RateLimitHeaders
 from learnloop.api.routes import (
     asking,
     drift,
+    fairness,
     families,
     feedback,
     generate,
@@ -139,6 +140,7 @@ def create_app(
         rollouts,
         drift,
         patterns,
+        fairness,
         studies,
         subjects,
         jobs,

@@ -48,6 +48,8 @@ class Limits:
     max_batch_items: int = 1_000
     max_metadata_bytes: int = 4_096
     max_metadata_depth: int = 8  # nesting of a feedback event's metadata (at most nesting.STORED_JSON_DEPTH)
+    max_metadata_keys: int = 32  # keys of a prediction's metadata (flat: scalar values only)
+    max_metadata_key_chars: int = 64  # the longest key of a prediction's metadata
     max_body_bytes: int = 4 * 1024 * 1024  # a request body beyond this is refused (413) before it is read
     max_body_bytes_in_flight: int = 64 * 1024 * 1024  # all bodies held at once; beyond, 503 (memory stays bounded)
     max_json_depth: int = 32  # a JSON body nested deeper is refused (422) before it is parsed

@@ -215,6 +215,11 @@ class GatePolicy(_Section):
     slice_fields: str = ""
     slice_margin: float = 0.05  # a slice must not be significantly worse by more than this
     min_slice_examples: int = 50  # smaller slices are reported, not judged
+    # Fairness (evaluation.fairness): metadata fields whose groups are compared, comma-separated, e.g. "region":
+    fairness_fields: str = ""
+    fairness_margin: float = 1.0  # a candidate may not be shown to widen the largest gap by more (1: not checked)
+    fairness_min_group: int = 30  # rows a group (or its true label) needs for an interval and a place in the gaps
+    fairness_window: int = 2_000  # newest feedback events behind GET /fairness
     auto_promote: bool = True  # a candidate that passes goes to traffic (per the rollout section)
     # Generative models, on the held-out part of their training sets (evaluation.generative_gate):
     min_preference_pairs: int = 20  # fewer held-out preference pairs: the preference check cannot pass
@@ -226,6 +231,10 @@ class GatePolicy(_Section):
     @property
     def slices(self) -> tuple[str, ...]:
         return tuple(f.strip() for f in self.slice_fields.split(",")) if self.slice_fields.strip() else ()
+
+    @property
+    def fairness(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.fairness_fields.split(",")) if self.fairness_fields.strip() else ()
 
     @property
     def confidence(self) -> float:
@@ -247,6 +256,10 @@ class GatePolicy(_Section):
             (0 <= self.golden_ece_margin <= 1, "golden_ece_margin", "must be in [0, 1] (1: not checked)"),
             (0 <= self.slice_margin < 1, "slice_margin", "must be in [0, 1)"),
             (self.min_slice_examples >= 1, "min_slice_examples", "must be >= 1"),
+            (all(self.fairness), "fairness_fields", "must be comma-separated names"),
+            (0 <= self.fairness_margin <= 1, "fairness_margin", "must be in [0, 1] (1: not checked)"),
+            (self.fairness_min_group >= 2, "fairness_min_group", "must be >= 2"),
+            (1 <= self.fairness_window <= 100_000, "fairness_window", "must be in [1, 100000]"),
             (self.min_preference_pairs >= 1, "min_preference_pairs", "must be >= 1"),
             (0 <= self.nll_margin <= 10, "nll_margin", "must be in [0, 10] (nats per token)"),
             (0 <= self.judge_prompts <= 10_000, "judge_prompts", "must be in [0, 10000] (0: no judge)"),

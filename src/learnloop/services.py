@@ -24,6 +24,7 @@ from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.models import ModelCreation, ModelDeletion
 from learnloop.monitoring.patterns import CHECK_SECONDS, ErrorPatternService
+from learnloop.monitoring.fairness import FairnessService
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.readiness import DatabaseWatch, Readiness, stalled
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
@@ -62,6 +63,7 @@ class Services:
     rollouts: RolloutService
     performance: PerformanceService
     patterns: ErrorPatternService
+    fairness: FairnessService
     privacy: PrivacyService
     drift: DriftService
     shadow: ShadowRunner
@@ -255,6 +257,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         rollouts=rollouts,
         performance=performance,
         patterns=patterns,
+        fairness=FairnessService(db, clock),
         privacy=PrivacyService(db, store, ingest, triggers.on_finding, clock, registry),
         drift=drift,
         shadow=shadow,

@@ -68,7 +68,9 @@ def every_kind() -> tuple[list[bytes], dict[str, dict[str, int]], list[str]]:
     the feedback each model should then hold by kind; the predictions' ids."""
     said, gen_a, gen_b = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     messages = [
-        message("prediction", "m", {"text": "The food was great", "subject": "ann"}, said),
+        message(
+            "prediction", "m", {"text": "The food was great", "subject": "ann", "metadata": {"region": "emea"}}, said
+        ),
         message("feedback", "m", {"prediction_id": said, "label": "1", "subject": "ann"}),
         message("feedback", "m", {"prediction_id": said, "thumbs": "up"}),
         message("feedback", "m", {"prediction_id": said, "rating": 4}),
@@ -109,6 +111,7 @@ def test_every_event_kind_is_stored_once_and_a_redelivery_changes_nothing(
     assert intake.ingest.logged_prediction_ids(answers) == set(answers)
     labelled = intake.feedback.recent("m", 10)
     assert {fb.kind.value for fb in labelled} == set(kinds["m"])
+    assert {(e.served.answer.get("metadata") or {}).get("region") for e in labelled if e.served} == {"emea"}
 
     broker.publish(messages)  # every message delivered again (a producer's retry, a redelivery)
     again = consume(intake, broker)
@@ -128,6 +131,8 @@ def test_a_malformed_or_refused_event_is_dead_lettered_with_its_reason_and_the_r
         message("feedback", "m", {"prediction_id": str(uuid.uuid4()), "correction": "no"}): "validation_error",
         message("feedback", "nobody", {"text": "x", "label": "1"}): "not_found",
         message("prediction", "m", {"text": "fine"}, "not-a-uuid"): "validation_error",
+        message("prediction", "m", {"text": "fine", "metadata": {"a": {"b": 1}}}): "validation_error",
+        message("prediction", "m", {"text": "fine", "metadata": {f"k{i}": i for i in range(33)}}): "validation_error",
     }
     broker.publish([*good[:10], *bad, *good[10:]])
 

@@ -139,3 +139,11 @@ def test_an_answer_that_is_not_learnloops_still_makes_a_clear_error() -> None:
     garbled = httpx.Response(200, text="{not json", headers={"content-type": "application/json"}, request=REQUEST)
     with pytest.raises(ClientError, match="unexpected answer"):
         read(calls.status("m"), garbled)
+
+
+def test_predict_sends_metadata_only_when_given() -> None:
+    assert calls.predict("m", "hi", None, {"region": "emea"}).body == {"text": "hi", "metadata": {"region": "emea"}}
+    batch = calls.predict_batch("m", ["x", "y"], None, [{"region": "emea"}, None])
+    assert batch.body == {"items": [{"text": "x", "metadata": {"region": "emea"}}, {"text": "y"}]}
+    with pytest.raises(ValueError, match="2 texts but 1 metadata"):
+        calls.predict_batch("m", ["x", "y"], None, [{"region": "emea"}])

@@ -201,6 +201,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "models", "description": "Models, versions, their data and policy; what is worth asking users."},
     {"name": "rollouts", "description": "Canary, shadow and A/B rollouts of a version beside the champion."},
     {"name": "drift", "description": "Drift of a model's inputs and outputs."},
+    {"name": "fairness", "description": "A classifier's accuracy and rates per group of its requests' metadata."},
     {"name": "studies", "description": "Optuna studies of a model's parameters: trials, best parameters, pictures."},
     {"name": "jobs", "description": "Retrains and other background jobs."},
     {"name": "generation", "description": "Generative models answering in process."},

@@ -23,6 +23,13 @@ class _Strict(BaseModel):
 class PredictRequest(_Strict):
     text: str = Field(min_length=1, description="The text to classify.")
     subject: str | None = Field(default=None, max_length=256, description="Optional user id (stored hashed).")
+    metadata: dict[str, str | int | float | bool | None] | None = Field(
+        default=None,
+        description="Optional attributes of the request (a region, a language): flat, at most 32 keys of at most "
+        "64 characters and 4,096 bytes of JSON. Stored with the answer for fairness reports (policy fairness_fields) "
+        "and slices; never used as a feature.",
+        examples=[{"region": "emea"}],
+    )
 
 
 class PredictBatchRequest(_Strict):

@@ -16,6 +16,7 @@ from learnloop.cli import (
     catalog,
     consume,
     drift,
+    fairness,
     families,
     generate,
     jobs,
@@ -85,6 +86,7 @@ app.command()(replay.demo)
 app.command("sample-size")(rollouts.sample_size)
 app.command()(drift.drift)
 app.command()(patterns.patterns)
+app.command()(fairness.fairness)
 app.command()(asking.ask)
 app.command()(generate.generate)
 app.command()(report.report)

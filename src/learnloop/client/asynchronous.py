@@ -77,15 +77,22 @@ class AsyncClient:
                 return read(call, outcome)
             await asyncio.sleep(self._retrying.wait(call, attempt, outcome))
 
-    async def predict(self, model: str, text: str, *, subject: str | None = None) -> Prediction:
+    async def predict(
+        self, model: str, text: str, *, subject: str | None = None, metadata: calls.Metadata | None = None
+    ) -> Prediction:
         """See ``Client.predict``."""
-        return await self._send(calls.predict(model, text, subject))
+        return await self._send(calls.predict(model, text, subject, metadata))
 
     async def predict_batch(
-        self, model: str, texts: Sequence[str], *, subjects: Sequence[str | None] | None = None
+        self,
+        model: str,
+        texts: Sequence[str],
+        *,
+        subjects: Sequence[str | None] | None = None,
+        metadata: Sequence[calls.Metadata | None] | None = None,
     ) -> list[Prediction]:
         """See ``Client.predict_batch``."""
-        return await self._send(calls.predict_batch(model, texts, subjects))
+        return await self._send(calls.predict_batch(model, texts, subjects, metadata))
 
     async def feedback(self, model: str, prediction_id: str | None = None, **event: Unpack[FeedbackFields]) -> Feedback:
         """See ``Client.feedback``: a ``feedback_id`` is made for the event unless given."""

@@ -131,17 +131,33 @@ def _present(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def predict(model: str, text: str, subject: str | None) -> Call[Prediction]:
-    return Call("POST", f"{_model(model)}/predict", Prediction.model_validate, _present(text=text, subject=subject))
+# A request's attributes (group fields for fairness reports; never a feature): flat scalars.
+Metadata = Mapping[str, str | int | float | bool | None]
 
 
-def predict_batch(model: str, texts: Sequence[str], subjects: Sequence[str | None] | None) -> Call[list[Prediction]]:
+def predict(model: str, text: str, subject: str | None, metadata: Metadata | None = None) -> Call[Prediction]:
+    body = _present(text=text, subject=subject, metadata=None if metadata is None else dict(metadata))
+    return Call("POST", f"{_model(model)}/predict", Prediction.model_validate, body)
+
+
+def predict_batch(
+    model: str,
+    texts: Sequence[str],
+    subjects: Sequence[str | None] | None,
+    metadata: Sequence[Metadata | None] | None = None,
+) -> Call[list[Prediction]]:
     if isinstance(texts, str):
         raise TypeError("predict_batch takes a sequence of texts, not one string (use predict)")
     if subjects is not None and len(subjects) != len(texts):
         raise ValueError(f"{len(texts)} texts but {len(subjects)} subjects")
+    if metadata is not None and len(metadata) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(metadata)} metadata")
     who = subjects if subjects is not None else [None] * len(texts)
-    items = [_present(text=text, subject=subject) for text, subject in zip(texts, who, strict=True)]
+    about = metadata if metadata is not None else [None] * len(texts)
+    items = [
+        _present(text=text, subject=subject, metadata=None if meta is None else dict(meta))
+        for text, subject, meta in zip(texts, who, about, strict=True)
+    ]
     return Call("POST", f"{_model(model)}/predict/batch", _predictions, {"items": items})
 
 

@@ -104,20 +104,28 @@ class Client:
                 return read(call, outcome)
             time.sleep(self._retrying.wait(call, attempt, outcome))
 
-    def predict(self, model: str, text: str, *, subject: str | None = None) -> Prediction:
+    def predict(
+        self, model: str, text: str, *, subject: str | None = None, metadata: calls.Metadata | None = None
+    ) -> Prediction:
         """The model's answer to ``text``; ``subject`` (a user id, stored hashed) groups a
-        user's answers and feedback. Example::
+        user's answers and feedback; ``metadata`` (flat attributes such as ``{"region": "emea"}``)
+        is stored with the answer for fairness reports, never used as a feature. Example::
 
             p = client.predict("sentiment", "Great value.")
             p.label, p.probabilities  # ('positive', {'negative': 0.08, 'positive': 0.92})
         """
-        return self._send(calls.predict(model, text, subject))
+        return self._send(calls.predict(model, text, subject, metadata))
 
     def predict_batch(
-        self, model: str, texts: Sequence[str], *, subjects: Sequence[str | None] | None = None
+        self,
+        model: str,
+        texts: Sequence[str],
+        *,
+        subjects: Sequence[str | None] | None = None,
+        metadata: Sequence[calls.Metadata | None] | None = None,
     ) -> list[Prediction]:
         """The answers to up to 1,000 texts at once, in order (``subjects``: one per text)."""
-        return self._send(calls.predict_batch(model, texts, subjects))
+        return self._send(calls.predict_batch(model, texts, subjects, metadata))
 
     def feedback(self, model: str, prediction_id: str | None = None, **event: Unpack[FeedbackFields]) -> Feedback:
         """Record one feedback event about ``prediction_id`` (``label=``, ``thumbs=``,

@@ -9,7 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from learnloop.dashboard import charts, comparison, panels
+from learnloop.dashboard import charts, comparison, fairness_panel, panels
 from learnloop.dashboard.feedback import recent_feedback
 from learnloop.dashboard.generation import generation_panels
 from learnloop.domain import Event, ModelVersion, Rollout
@@ -194,6 +194,7 @@ def model_page(services: Services, model: str, *, disagreements_only: bool = Fal
         "feedback_shown": len(feedback),
         "disagreements_only": disagreements_only,
         "online": panels.online_accuracy(services, model, golden, [*markers, *gate_rejections(parts["versions"])]),
+        "fairness": fairness_panel.fairness(services, model),
     }
 
 

@@ -24,6 +24,13 @@ The verdict needs every check of the model's ``Policy``:
    more than ``slice_margin``: a slice fails when its accuracy difference is below
    ``-slice_margin`` and McNemar's one-sided test of "worse" is significant at ``alpha``.
    Smaller slices are reported, not judged (their intervals are too wide to mean anything).
+5. *fairness*: for each ``fairness_fields`` metadata field, on the rows of each set that have
+   it, the largest gap between groups (``evaluation.fairness``: demographic parity and equal
+   opportunity differences over the groups of at least ``fairness_min_group`` rows) under each
+   version, paired on the same rows; with ``fairness_margin`` below 1 the candidate must be
+   *shown* not to widen it by more than the margin: the upper end of the ``1 - 2*alpha``
+   paired bootstrap interval of (candidate gap - champion gap) lies below the margin. A field
+   with fewer than two groups that large is reported, not judged.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from learnloop.evaluation.fairness import GapComparison, compare_largest_gap, field_values
 from learnloop.evaluation.headline import compose_headline, p_text
 from learnloop.evaluation.metrics import paired_metric_differences
 from learnloop.policy import Policy
@@ -228,6 +236,26 @@ def _slice_checks(slices: Sequence[PairedComparison], policy: Policy) -> list[tu
     return checks
 
 
+def _fairness_checks(gaps: Sequence[tuple[str, GapComparison]], policy: Policy) -> list[tuple[bool, str]]:
+    """Each field's largest gap judged on each set: (passed, reason); not judged passes."""
+    margin = policy.gate.fairness_margin
+    checks = []
+    for set_name, c in gaps:
+        name = f"fairness {set_name}[{c.field}] (n={c.n}, {c.groups} groups of >= {policy.gate.fairness_min_group})"
+        if c.difference is None or c.low is None or c.high is None:
+            checks.append((True, f"{name}: too few rows per group to judge"))
+            continue
+        shown = f"largest gap {c.champion:.3f} -> {c.candidate:.3f} ({c.difference:+.3f}, paired bootstrap "
+        shown += f"{c.confidence:.0%} CI [{c.low:+.3f}, {c.high:+.3f}])"
+        if margin >= 1:
+            checks.append((True, f"{name}: {shown}, not judged (fairness_margin 1)"))
+            continue
+        passed = c.high < margin
+        verdict = "not widened beyond" if passed else "NOT shown within"
+        checks.append((passed, f"{name}: {shown}: {verdict} the margin {margin:g}"))
+    return checks
+
+
 def judge(
     golden: PairedComparison,
     recent: PairedComparison | None,
@@ -235,6 +263,7 @@ def judge(
     *,
     golden_secondary: Mapping[str, Mapping[str, Any]] | None = None,
     slices: Sequence[PairedComparison] = (),
+    fairness: Sequence[tuple[str, GapComparison]] = (),
 ) -> Verdict:
     reasons: list[str] = []
     golden_ok = golden.n > 0 and golden.ci_low > -policy.gate.golden_margin
@@ -287,6 +316,9 @@ def judge(
     slice_checks = _slice_checks(slices, policy)
     reasons += [text for _, text in slice_checks]
     deciding += [(ok, text) for ok, text in slice_checks if not ok]
+    fairness_checks = _fairness_checks(fairness, policy)
+    reasons += [text for _, text in fairness_checks]
+    deciding += [(ok, text) for ok, text in fairness_checks if not ok]
     comparisons = [golden.to_dict()] + ([recent.to_dict()] if recent is not None else [])
     comparisons += [c.to_dict() for c in slices]
     passed = all(ok for ok, _ in deciding)
@@ -352,5 +384,27 @@ def compare_classifiers(
         policy.gate.slices,
         confidence=confidence,
     )
-    verdict = judge(golden_cmp, recent_cmp, policy, golden_secondary=secondary.get("golden"), slices=slices)
-    return {**verdict.to_dict(), "secondary": secondary}
+    fairness = [
+        (
+            name,
+            compare_largest_gap(
+                field,
+                scored.truth,
+                scored.champion,
+                scored.candidate,
+                field_values(scored.metadata, field),
+                labels,
+                min_n=policy.gate.fairness_min_group,
+                resamples=resamples,
+                confidence=confidence,
+                seed=seed,
+            ),
+        )
+        for field in policy.gate.fairness
+        for name, scored in (("golden", golden), ("recent", recent))
+        if scored.metadata
+    ]
+    verdict = judge(
+        golden_cmp, recent_cmp, policy, golden_secondary=secondary.get("golden"), slices=slices, fairness=fairness
+    )
+    return {**verdict.to_dict(), "secondary": secondary, "fairness": [{"set": n, **c.to_dict()} for n, c in fairness]}

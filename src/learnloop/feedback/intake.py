@@ -37,12 +37,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import reprlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
 from learnloop.domain import Feedback, FeedbackInput, FeedbackKind, Model, Prediction
 from learnloop.errors import DuplicateInBatchError, LearnloopError, ValidationError
@@ -275,3 +277,28 @@ def check_metadata(metadata: dict[str, Any], max_bytes: int, max_depth: int) -> 
     visit(metadata)
     if len(json.dumps(metadata).encode()) > max_bytes:
         raise ValidationError(f"metadata exceeds {max_bytes} bytes of JSON", field="metadata")
+
+
+def check_prediction_metadata(metadata: dict[str, Any], limits: Limits, field: str = "metadata") -> None:
+    """A prediction's metadata (group attributes for fairness, never a feature) is flat: at most
+    ``max_metadata_keys`` keys of 1 to ``max_metadata_key_chars`` characters, each value a string,
+    number, boolean or null, then bounded and checked as a feedback event's metadata."""
+    if len(metadata) > limits.max_metadata_keys:
+        raise ValidationError(
+            f"metadata has {len(metadata)} keys; the limit is {limits.max_metadata_keys}", field=field
+        )
+    for key, value in metadata.items():
+        if not 1 <= len(key) <= limits.max_metadata_key_chars:
+            raise ValidationError(
+                f"metadata keys must have 1 to {limits.max_metadata_key_chars} characters; got {reprlib.repr(key)}",
+                field=field,
+            )
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise ValidationError(
+                f"metadata[{key!r}] must be a string, number, boolean or null (a prediction's metadata is flat)",
+                field=field,
+            )
+    try:
+        check_metadata(metadata, limits.max_metadata_bytes, 1)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=field) from None

@@ -19,6 +19,7 @@ from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput
 from learnloop.errors import ConflictError, IdempotencyConflictError, LearnloopError, ValidationError, WrongTaskError
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import (
+    check_prediction_metadata,
     check_text,
     flag_repeated_keys,
     hash_subject,
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 VALIDATE_IN_THREAD_ITEMS = 32  # feedback batches larger than this are parsed and checked off the event loop
 
 
+Metadata = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class PredictionResult:
     prediction_id: str
@@ -54,6 +58,18 @@ class PredictionResult:
     label: str
     probabilities: dict[str, float]
     route: str = "champion"
+
+
+# One answer to log: the result, the stored text, the subject, the latency, the metadata.
+Logged = tuple[PredictionResult, str, str | None, float, Metadata | None]
+
+
+def stored_answer(result: PredictionResult, metadata: Metadata | None) -> dict[str, Any]:
+    """The answer as logged; the metadata beside it, as a generation's is (never a feature)."""
+    answer = ClassAnswer(result.label, result.probabilities).to_answer()
+    if metadata:
+        answer["metadata"] = metadata
+    return answer
 
 
 class PredictionService:
@@ -78,23 +94,33 @@ class PredictionService:
         self.limits = limits
         self.shadow = shadow
 
-    def predict(self, model: str, text: str, subject: str | None = None) -> PredictionResult:
+    def predict(
+        self, model: str, text: str, subject: str | None = None, metadata: Metadata | None = None
+    ) -> PredictionResult:
         """Answer, log the answer, and (durable prediction log) wait until it is committed."""
-        result, committed = self.answer(model, text, subject)
+        result, committed = self.answer(model, text, subject, metadata)
         if committed is not None:
             committed.result()
         return result
 
-    async def predict_async(self, model: str, text: str, subject: str | None = None) -> PredictionResult:
+    async def predict_async(
+        self, model: str, text: str, subject: str | None = None, metadata: Metadata | None = None
+    ) -> PredictionResult:
         """``predict`` for the event loop: a durable log's commit is awaited, not blocked on."""
-        result, committed = self.answer(model, text, subject)
+        result, committed = self.answer(model, text, subject, metadata)
         if committed is not None:
             await asyncio.wrap_future(committed)
         return result
 
-    def answer(self, model: str, text: str, subject: str | None = None) -> tuple[PredictionResult, Future[None] | None]:
-        """The answer, queued for the log; with a durable log, also the future of its commit."""
+    def answer(
+        self, model: str, text: str, subject: str | None = None, metadata: Metadata | None = None
+    ) -> tuple[PredictionResult, Future[None] | None]:
+        """The answer, queued for the log; with a durable log, also the future of its commit.
+        ``metadata`` (group attributes such as a region, flat and bounded) is stored with the
+        answer for fairness reports and slices; the model never sees it."""
         check_text(text, self.limits.max_text_chars)
+        if metadata is not None:
+            check_prediction_metadata(metadata, self.limits)
         route = self._classifier_route(model)
         prediction_id = new_id()
         key = subject if subject is not None else prediction_id
@@ -108,7 +134,8 @@ class PredictionService:
             label, probabilities = served.classifier.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
         result = PredictionResult(prediction_id, model, served.version, label, probabilities, route_name)
-        committed = self._log([(result, scrub_text(text, route.model.policy.curation.pii_scrub), subject, latency_ms)])
+        stored = scrub_text(text, route.model.policy.curation.pii_scrub)
+        committed = self._log([(result, stored, subject, latency_ms, metadata)])
         self._copy_to_shadow(route, key, result, text)
         return result, committed
 
@@ -142,17 +169,25 @@ class PredictionService:
             self.shadow.submit(live, result.model, result.prediction_id, text, self.clock.now())
 
     def predict_many(
-        self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
+        self,
+        model: str,
+        texts: Sequence[str],
+        subjects: Sequence[str | None] | None = None,
+        metadata: Sequence[Metadata | None] | None = None,
     ) -> list[PredictionResult]:
-        results, committed = self.answer_many(model, texts, subjects)
+        results, committed = self.answer_many(model, texts, subjects, metadata=metadata)
         if committed is not None:
             committed.result()
         return results
 
     async def predict_many_async(
-        self, model: str, texts: Sequence[str], subjects: Sequence[str | None] | None = None
+        self,
+        model: str,
+        texts: Sequence[str],
+        subjects: Sequence[str | None] | None = None,
+        metadata: Sequence[Metadata | None] | None = None,
     ) -> list[PredictionResult]:
-        results, committed = self.answer_many(model, texts, subjects)
+        results, committed = self.answer_many(model, texts, subjects, metadata=metadata)
         if committed is not None:
             await asyncio.wrap_future(committed)
         return results
@@ -163,9 +198,11 @@ class PredictionService:
         texts: Sequence[str],
         subjects: Sequence[str | None] | None = None,
         ids: Sequence[str] | None = None,
+        metadata: Sequence[Metadata | None] | None = None,
     ) -> tuple[list[PredictionResult], Future[None] | None]:
         """The answers, queued for the log. ``ids`` names them (a stream consumer whose events
-        carry their prediction ids); by default each gets a new one."""
+        carry their prediction ids); by default each gets a new one. ``metadata``: each item's,
+        as in ``answer``."""
         if len(texts) > self.limits.max_batch_items:
             raise ValidationError(
                 f"batch has {len(texts)} items; the limit is {self.limits.max_batch_items}",
@@ -173,6 +210,10 @@ class PredictionService:
             )
         for i, text in enumerate(texts):
             check_text(text, self.limits.max_text_chars, field=f"items.{i}.text")
+        metas = list(metadata) if metadata is not None else [None] * len(texts)
+        for i, meta in enumerate(metas):
+            if meta is not None:
+                check_prediction_metadata(meta, self.limits, field=f"items.{i}.metadata")
         route = self._classifier_route(model)
         ids = list(ids) if ids is not None else [new_id() for _ in texts]
         keys = [s if s is not None else i for s, i in zip(subjects or [None] * len(texts), ids, strict=True)]
@@ -181,7 +222,7 @@ class PredictionService:
             served, route_name = route.pick(key)
             arms.setdefault((served.version, route_name), (served, []))[1].append(i)
         results: list[PredictionResult | None] = [None] * len(texts)
-        logged: list[tuple[PredictionResult, str, str | None, float]] = []
+        logged: list[Logged] = []
         for (_, route_name), (served, indices) in arms.items():
             started = time.perf_counter()
             try:
@@ -198,7 +239,7 @@ class PredictionService:
                     ids[i], model, served.version, labels[int(row.argmax())], probabilities, route_name
                 )
                 stored = scrub_text(texts[i], route.model.policy.curation.pii_scrub)
-                logged.append((result, stored, subjects[i] if subjects else None, latency_ms))
+                logged.append((result, stored, subjects[i] if subjects else None, latency_ms, metas[i]))
                 results[i] = result
         committed = self._log(logged)
         answered = [r for r in results if r is not None]
@@ -206,7 +247,7 @@ class PredictionService:
             self._copy_to_shadow(route, keys[i], answer, texts[i])
         return answered, committed
 
-    def _log(self, answers: Sequence[tuple[PredictionResult, str, str | None, float]]) -> Future[None] | None:
+    def _log(self, answers: Sequence[Logged]) -> Future[None] | None:
         """Queue the answers' log rows (refused with 503 when the log is full); they count as
         served once queued, or once committed with a durable log."""
         now = self.clock.now()
@@ -217,12 +258,12 @@ class PredictionService:
                 "version": result.version,
                 "route": result.route,
                 "text": text,
-                "answer": orjson.dumps(ClassAnswer(result.label, result.probabilities).to_answer()).decode(),
+                "answer": orjson.dumps(stored_answer(result, metadata)).decode(),
                 "subject": hash_subject(subject),
                 "created_at": now,
                 "latency_ms": latency_ms,
             }
-            for result, text, subject, latency_ms in answers
+            for result, text, subject, latency_ms, metadata in answers
         ]
         committed = self.ingest.log_predictions(rows)
         results = [a[0] for a in answers]

@@ -134,6 +134,7 @@ class StreamIntake:
                     [requests[i].text for i in order],
                     [requests[i].subject for i in order],
                     [events[i].id for i in order],
+                    metadata=[requests[i].metadata for i in order],
                 )
             except ValidationError as exc:
                 culprit = _item_index(exc)

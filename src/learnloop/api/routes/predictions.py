@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/models/{model}", tags=["predictions"], responses=
 async def predict(model: str, body: PredictRequest, _: PredictDep, services: ServicesDep) -> Response:
     """Classify a text with the version serving it (the champion, or a rollout's arm); the answer
     is logged, and its ``prediction_id`` takes feedback."""
-    result = await services.predictions.predict_async(model, body.text, body.subject)
+    result = await services.predictions.predict_async(model, body.text, body.subject, body.metadata)
     # Serialised directly: this is the hot path, and the schema above documents it.
     return Response(prediction_json(result), media_type="application/json")
 
@@ -32,5 +32,7 @@ async def predict_batch(
 ) -> PredictBatchResponse:
     """Classify several texts at once, answered in their order, each logged as by ``predict``."""
     items = body.items
-    results = await services.predictions.predict_many_async(model, [i.text for i in items], [i.subject for i in items])
+    results = await services.predictions.predict_many_async(
+        model, [i.text for i in items], [i.subject for i in items], [i.metadata for i in items]
+    )
     return PredictBatchResponse(items=[PredictionPublic(**asdict(r)) for r in results])

@@ -37,7 +37,7 @@ class LabelledExample:
     source: str  # "bootstrap" or "feedback:<kind>"
     created_at: datetime | None = None
     feedback_id: str | None = None
-    metadata: Mapping[str, Any] | None = None  # the feedback's metadata (slices: domain, language, ...)
+    metadata: Mapping[str, Any] | None = None  # the prediction's and feedback's metadata (slices, fairness groups)
     subject: str | None = None  # who gave it (hashed), for per-subject caps
     weight: float = 1.0  # training weight (trust of the resolution, noise filter); 1: as today
 
@@ -116,6 +116,16 @@ def event_text(event: FeedbackEvent) -> str:
     return event.served.text
 
 
+def event_metadata(event: FeedbackEvent) -> Mapping[str, Any] | None:
+    """The metadata an event's example carries: the prediction's (sent with ``predict``) with
+    the feedback's over it, key by key (the feedback is the later word on the same answer)."""
+    served = event.served.answer.get("metadata") if event.served is not None else None
+    given = event.feedback.metadata
+    if not isinstance(served, Mapping):
+        return given
+    return {**served, **given} if isinstance(given, Mapping) else dict(served)
+
+
 def feedback_example(event: FeedbackEvent, label: str, weight: float = 1.0) -> LabelledExample:
     """The training example an event gives."""
     fb = event.feedback
@@ -125,7 +135,7 @@ def feedback_example(event: FeedbackEvent, label: str, weight: float = 1.0) -> L
         f"feedback:{fb.kind}",
         fb.created_at,
         fb.id,
-        fb.metadata,
+        event_metadata(event),
         fb.subject,
         weight,
     )
