@@ -26,6 +26,7 @@ from learnloop.models import ModelCreation, ModelDeletion
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.readiness import DatabaseWatch, Readiness, stalled
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
+from learnloop.monitoring.value import RetrainValueService
 from learnloop.notify.service import NotificationService
 from learnloop.privacy import PrivacyService
 from learnloop.registry.service import RegistryService
@@ -60,6 +61,7 @@ class Services:
     deletion: ModelDeletion
     rollouts: RolloutService
     performance: PerformanceService
+    value: RetrainValueService
     privacy: PrivacyService
     drift: DriftService
     shadow: ShadowRunner
@@ -250,6 +252,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         deletion=ModelDeletion(db, store, ingest, clock, on_routing_change=cache.refresh),
         rollouts=rollouts,
         performance=performance,
+        value=RetrainValueService(db, clock),
         privacy=PrivacyService(db, store, ingest, triggers.on_finding, clock, registry),
         drift=drift,
         shadow=shadow,
