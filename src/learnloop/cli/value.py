@@ -40,7 +40,7 @@ def _row(report: ValueReport, r: RetrainValue) -> list[str]:
         (_num(gain.gain, "+.1f") + _interval(gain.gain_ci, "+.1f")) if gain and claimed else "-",
     ]
     if report.priced:
-        cells += [_num(r.cost_money), _num(r.value_money), _num(r.return_money, "+.2f")]
+        cells += [_num(r.cost_money, ".4f"), _num(r.value_money), _num(r.return_money, "+.4f")]
     return [*cells, verdict]
 
 
@@ -63,9 +63,10 @@ def show_report(report: ValueReport) -> None:
         if t["gain"] is not None
         else "no gain claimed yet"
     )
-    money = f"; cost {t['cost_money']:.2f}, value {t['value_money'] or 0:.2f}, return {t['return_money']:+.2f}"
+    money = f"; cost {t['cost_money']:.4f}, value {t['value_money'] or 0:.2f}, return {t['return_money']:+.4f}"
     console.print(
-        f"total: {t['retrains']} fits, {t['cpu_seconds']:.1f} CPU s, {t['wall_seconds']:.1f} wall s"
+        f"total: {t['retrains']} versions, {t['measured']} fits measured: {t['cpu_seconds']:.1f} CPU s, "
+        f"{t['wall_seconds']:.1f} wall s"
         + (f", {t['gpu_seconds']:.1f} GPU s" if t["gpu_seconds"] else "")
         + f"; {gain}"
         + (money if report.priced else "")

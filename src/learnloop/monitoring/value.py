@@ -218,6 +218,7 @@ def _totals(rows: list[RetrainValue]) -> dict[str, Any]:
     spent = sum(r.cost_money for r in rows)
     return {
         "retrains": len(rows),
+        "measured": len(costs),  # versions whose fit recorded its cost
         "cpu_seconds": sum(c.cpu_seconds for c in costs),
         "wall_seconds": sum(c.wall_seconds for c in costs),
         "gpu_seconds": sum(c.gpu_seconds or 0.0 for c in costs),

@@ -22,12 +22,13 @@ def value_png(report: ValueReport) -> bytes:
     panels = 1 if report.priced else 2
     fig, axes = plt.subplots(panels, 1, figsize=(9, 3.2 * panels), squeeze=False, layout="constrained")
     cost_ax, value_ax = axes[0, 0], axes[-1, 0]
-    cost_ax.step(xs, [p.cost for p in points], where="post", color=_COST, label="cost (cumulative)")
-    cost_ax.scatter([xs[i] for i in nothing], [points[i].cost for i in nothing], color=_NOTHING, zorder=3,
+    cost_ax.plot(xs, [p.cost for p in points], color=_COST, marker="o", ms=4, label="cost (cumulative)")
+    cost_ax.scatter([xs[i] for i in nothing], [points[i].cost for i in nothing], color=_NOTHING, s=40, zorder=3,
                     label="bought nothing")  # fmt: skip
-    value_ax.step(xs, [p.value for p in points], where="post", color=_VALUE, label="value (cumulative)")
-    value_ax.fill_between(xs, [p.value_low for p in points], [p.value_high for p in points], step="post",
-                          color=_VALUE, alpha=0.2, label="95% interval (approximate)")  # fmt: skip
+    value_ax.axhline(0, color="#888888", lw=0.8)
+    value_ax.plot(xs, [p.value for p in points], color=_VALUE, marker="o", ms=4, label="value (cumulative)")
+    value_ax.fill_between(xs, [p.value_low for p in points], [p.value_high for p in points], color=_VALUE,
+                          alpha=0.2, label="95% interval (approximate)")  # fmt: skip
     if report.priced:
         cost_ax.set_ylabel("money")
     else:

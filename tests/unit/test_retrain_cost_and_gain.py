@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from generation_feedback import rating, served, thumbs
 from learnloop.domain import Event
 from learnloop.evaluation import two_sample_mean_diff_ci
-from learnloop.monitoring.gain import online_gain
+from learnloop.monitoring.gain import online_gain, rating_outcomes
 from learnloop.monitoring.value import first_reigns
 from learnloop.training.cost import CostMeter
 
@@ -120,3 +121,16 @@ def test_a_fit_that_allocated_on_a_gpu_is_charged_its_wall_seconds_there(monkeyp
     with CostMeter("process") as idle:  # torch loaded, CUDA up, nothing allocated by this fit
         pass
     assert idle.cost is not None and idle.cost.gpu_seconds is None
+
+
+def test_a_generative_answer_counts_its_latest_rating_once_and_other_feedback_not_at_all() -> None:
+    first, second = served("p1", "Try the reset link."), served("p2", "No idea.")
+    events = [
+        rating(first, 2, when=1.0),
+        rating(first, 5, when=2.0),  # the user changed their mind: the latest counts
+        rating(second, 1, when=1.0),
+        thumbs(second, True, when=3.0),  # not a rating: the rating measure ignores it
+    ]
+    assert sorted(rating_outcomes(events)) == [1.0, 5.0]
+    gain = online_gain("rating", 1, [3.0] * 40, [4.0] * 20 + [5.0] * 20, 100, min_judged=30)
+    assert gain.claimed and gain.unit == "rating points" and gain.gain == pytest.approx(150.0)
