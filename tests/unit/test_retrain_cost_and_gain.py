@@ -77,6 +77,7 @@ def test_each_version_reigns_from_its_first_promotion_to_the_next_change_of_cham
             at(0, "promoted", 1, {"previous": None}),
             at(1, "promoted", 2, {"previous": 1}),
             at(2, "promoted", 3, {"previous": 2}),
+            at(2, "rolled_back", 4, {"rollout": 9, "from": 4, "to": 3}),  # a canary of 4 ended: 3 stays
             at(3, "rolled_back", 2, {"from": 3, "to": 2}),
             at(4, "promoted", 3, {"previous": 2}),  # promoted again: its first reign counts
         ]

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from learnloop.clock import Clock
 from learnloop.domain import Event, FeedbackKind, Model, ModelVersion, TrainingCost
 from learnloop.monitoring.gain import UNITS, OnlineGain, accuracy_outcomes, online_gain, rating_outcomes
+from learnloop.monitoring.performance import newest_judged
 from learnloop.policy import ValuePolicy
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -117,11 +118,14 @@ def cost_money(cost: TrainingCost | None, prices: ValuePolicy) -> float:
 
 
 def first_reigns(changes: list[Event]) -> dict[int, _Reign]:
-    """Each version's first time as champion, from the champion changes (oldest first)."""
+    """Each version's first time as champion, from the champion changes (oldest first): its
+    promotions, and rollbacks of the champion (a rollout's rollback changes no champion)."""
     reigns: dict[int, _Reign] = {}
     current: int | None = None
     for event in changes:
         assert event.version is not None and event.created_at is not None  # stored events have both
+        if "rollout" in event.data and event.kind == "rolled_back":
+            continue  # a rollout's challenger taken off traffic: the champion stays
         if current is not None and current in reigns and reigns[current].end is None:
             reigns[current] = _Reign(reigns[current].previous, reigns[current].start, event.created_at)
         if event.kind == "promoted" and event.version not in reigns:
@@ -191,8 +195,9 @@ class RetrainValueService:
             feedback_repo.judged_served_between(conn, spec.name, version, reign.start, reign.end, limit, kinds),
         ]
         rule = get_task(spec.task).outcomes(spec)
+        newest = [newest_judged(side, window) for side in sides]  # the ``window`` newest answers a side
         before, after = (
-            (rating_outcomes(side) if measure == "rating" else accuracy_outcomes(side, rule))[:window] for side in sides
+            rating_outcomes(side) if measure == "rating" else accuracy_outcomes(side, rule) for side in newest
         )
         served = prediction_repo.count_served_between(conn, spec.name, version, reign.start, reign.end)
         return online_gain(
