@@ -20,6 +20,11 @@ filter, the snapshot: ``group`` is its near-duplicate grouping), ``fit`` (``fina
 forward-chaining ``folds``, scoring), ``evaluate``, ``judge``, and what is left (``rest``:
 registering, storing the snapshot, promoting). ``uptime``'s load is printed before and after:
 the machine may be shared.
+
+Each run also prints the cost the retrain recorded on its version (``training.cost``: CPU
+seconds and their scope, wall seconds, peak RSS and how it was read, GPU seconds), beside the
+bench's own wall and CPU clocks of the whole call. ``--isolate`` runs the fit in the training
+process, as a server does (the phases are then not seen: they run in the other process).
 """
 
 from __future__ import annotations
@@ -153,13 +158,13 @@ def derived(seconds: dict[str, float], total: float) -> dict[str, float]:
     return seconds
 
 
-def one_retrain(home: Path, run: int, profile: cProfile.Profile | None) -> dict[str, Any]:
+def one_retrain(home: Path, run: int, profile: cProfile.Profile | None, isolate: bool = False) -> dict[str, Any]:
     from learnloop.config import Settings
     from learnloop.domain import FeedbackInput
     from learnloop.services import build_services
 
     corpus = [row for name in ("yelp", "amazon_cells", "imdb") for row in read_sentences(name)]
-    services = build_services(Settings(home=home, isolate_training=False))
+    services = build_services(Settings(home=home, isolate_training=isolate))
     try:
         more = make_retrain_data(corpus, 50, seed=100 + run)
         services.feedback.record_sync(MODEL, [FeedbackInput(text=t, label=lab) for t, lab in more])
@@ -187,7 +192,18 @@ def one_retrain(home: Path, run: int, profile: cProfile.Profile | None) -> dict[
         "train_examples": version.metrics.get("train_examples"),
         "snapshot": outcome.snapshot,
         "summary": outcome.summary,
+        "cost": None if version.cost is None else version.cost.to_dict(),
     }
+
+
+def describe_cost(cost: dict[str, Any] | None) -> str:
+    if cost is None:
+        return "none recorded"
+    gpu = "-" if cost["gpu_seconds"] is None else f"{cost['gpu_seconds']:.2f}s"
+    return (
+        f"{cost['cpu_seconds']:.2f}s CPU ({cost['scope']}), {cost['wall_seconds']:.2f}s wall, "
+        f"peak RSS {cost['peak_rss_bytes'] / 2**20:.0f} MiB ({cost['memory_measure']}), GPU {gpu}"
+    )
 
 
 ORDER = ("wall", "gather", "curate", "group", "curate_other", "fit", "fit_final", "folds", "evaluate", "judge", "rest")
@@ -199,6 +215,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="retrains timed (each in a fresh service stack)")
     p.add_argument("--home", type=Path, default=None, help="reuse this home (created when missing)")
     p.add_argument("--profile", type=Path, default=None, help="write a cProfile of the timed retrains here")
+    p.add_argument("--isolate", action="store_true", help="fit in the training process, as a server does")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrain.json")
     args = p.parse_args()
 
@@ -210,10 +227,11 @@ def main() -> None:
         profile = cProfile.Profile() if args.profile else None
         runs = []
         for run in range(args.runs):
-            r = one_retrain(home, run, profile)
+            r = one_retrain(home, run, profile, args.isolate)
             runs.append(r)
             shown = "  ".join(f"{k} {r['phases'].get(k, 0.0):.2f}" for k in ORDER[1:])
             print(f"run {run + 1}: {r['wall']:.2f}s wall, {r['cpu']:.2f}s CPU  ({shown})  load {uptime()}", flush=True)
+            print(f"       recorded cost: {describe_cost(r['cost'])}", flush=True)
     load_after = uptime()
     print(f"load after: {load_after}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -84,6 +84,35 @@ class Model:
 
 
 @dataclass(frozen=True)
+class TrainingCost:
+    """What one fit cost the machine, measured where it ran (``training.cost``).
+
+    ``scope`` says whose CPU time ``cpu_seconds`` is: ``"process"`` (the training process,
+    every thread of it and the processes it waited for) or ``"thread"`` (the one thread that
+    ran the fit inside a shared process, such as a server without an isolated training
+    process: threads the fit started, BLAS pools, are not counted). ``peak_rss_bytes`` is the
+    resident-set high-water mark of that process during the fit (what it held at most, its
+    imported libraries included); ``memory_measure`` names how it was read. ``gpu_seconds``
+    is None unless the fit ran on a GPU."""
+
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss_bytes: int
+    scope: str  # "process" | "thread"
+    memory_measure: str  # "vmhwm" (reset at the start) | "sampled" | "maxrss" (the process's lifetime peak)
+    gpu_seconds: float | None = None
+    gpu_peak_bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingCost:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
 class ModelVersion:
     model: str
     version: int
@@ -102,6 +131,7 @@ class ModelVersion:
     # When subjects' data was erased from its snapshot: the version was trained on data that is
     # gone (``learnloop subject erase``); a retrain without it is queued for a champion.
     erasures: tuple[dict[str, Any], ...] = ()
+    cost: TrainingCost | None = None  # what its fit cost (None: registered from outside a fit)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@
 * ``monitoring``: drift checks and online accuracy;
 * ``generation``: a generative model's limits and how its feedback becomes training data;
 * ``adapters``: how a generative model's retrain fits its LoRA adapter;
+* ``value``: what a good answer and an hour of CPU or GPU are worth, for the report of each
+  retrain's cost, gain and return;
 * ``selection``: which candidates compete in a classifier's retrain (families, and whose
   parameters Optuna searches in a time budget), chosen on the training side only.
 
@@ -493,6 +495,32 @@ class SelectionPolicy(_Section):
         ]
 
 
+@dataclass(frozen=True)
+class ValuePolicy(_Section):
+    """Prices for the report of what each retrain cost and what it bought (``learnloop value``).
+    All zero: the report counts in answers and CPU hours, not money."""
+
+    value_per_correct_answer: float = 0.0  # one more correct (classification) or good answer
+    value_per_rating_point: float = 0.0  # generation: one rating point more on one answer
+    cost_per_cpu_hour: float = 0.0
+    cost_per_gpu_hour: float = 0.0
+    value_min_judged: int = 30  # judged answers on each side of a promotion before a gain is claimed
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        return [
+            (self.value_per_correct_answer >= 0, "value_per_correct_answer", "must be >= 0"),
+            (self.value_per_rating_point >= 0, "value_per_rating_point", "must be >= 0"),
+            (self.cost_per_cpu_hour >= 0, "cost_per_cpu_hour", "must be >= 0"),
+            (self.cost_per_gpu_hour >= 0, "cost_per_gpu_hour", "must be >= 0"),
+            (self.value_min_judged >= 2, "value_min_judged", "must be >= 2"),
+        ]
+
+    @property
+    def priced(self) -> bool:
+        return any((self.value_per_correct_answer, self.value_per_rating_point, self.cost_per_cpu_hour,
+                    self.cost_per_gpu_hour))  # fmt: skip
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "triggers": TriggerPolicy,
     "curation": CurationPolicy,
@@ -502,6 +530,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "generation": GenerationPolicy,
     "adapters": AdapterTrainingPolicy,
     "selection": SelectionPolicy,
+    "value": ValuePolicy,
 }
 # flat name -> (section, field)
 _FLAT: dict[str, tuple[str, str]] = {
@@ -521,6 +550,7 @@ class Policy:
     generation: GenerationPolicy = field(default_factory=GenerationPolicy)
     adapters: AdapterTrainingPolicy = field(default_factory=AdapterTrainingPolicy)
     selection: SelectionPolicy = field(default_factory=SelectionPolicy)
+    value: ValuePolicy = field(default_factory=ValuePolicy)
 
     @classmethod
     def of(cls, **settings: Any) -> Policy:

@@ -28,6 +28,7 @@ from learnloop.monitoring.fairness import FairnessService
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.readiness import DatabaseWatch, Readiness, stalled
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
+from learnloop.monitoring.value import RetrainValueService
 from learnloop.notify.service import NotificationService
 from learnloop.privacy import PrivacyService
 from learnloop.registry.service import RegistryService
@@ -64,6 +65,7 @@ class Services:
     performance: PerformanceService
     patterns: ErrorPatternService
     fairness: FairnessService
+    value: RetrainValueService
     privacy: PrivacyService
     drift: DriftService
     shadow: ShadowRunner
@@ -258,6 +260,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         performance=performance,
         patterns=patterns,
         fairness=FairnessService(db, clock),
+        value=RetrainValueService(db, clock),
         privacy=PrivacyService(db, store, ingest, triggers.on_finding, clock, registry),
         drift=drift,
         shadow=shadow,

@@ -29,6 +29,7 @@ from learnloop.cli import (
     serve,
     subjects,
     tune,
+    value,
     webhooks,
 )
 from learnloop.cli.common import err_console
@@ -94,6 +95,7 @@ app.command()(report.compare)
 app.command()(families.families)
 app.command()(tune.tune)
 app.command()(tune.studies)
+app.command()(value.value)
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from learnloop.dashboard import charts, comparison, fairness_panel, panels
 from learnloop.dashboard.feedback import recent_feedback
 from learnloop.dashboard.generation import generation_panels
+from learnloop.dashboard.value_chart import retrain_value
 from learnloop.domain import Event, ModelVersion, Rollout
 from learnloop.evaluation.headline import verdict_headline
 from learnloop.evaluation.metrics import wilson_interval
@@ -170,6 +171,7 @@ def _model_parts(services: Services, o: ModelOverview) -> dict[str, Any]:
         "events": services.registry.events(model, EVENT_ROWS),
         "jobs": [(j, charts.progress_bar(j.progress, j.status.value)) for j in jobs],
         "drift": panels.drift(services, model),
+        "value": retrain_value(services, model),
     }
 
 

@@ -1,7 +1,13 @@
 """Metrics and the statistical comparison of versions."""
 
 from learnloop.evaluation.auc import roc_auc
-from learnloop.evaluation.bootstrap import bootstrap_ci, bootstrap_cis, mean_statistic, paired_bootstrap_diff_cis
+from learnloop.evaluation.bootstrap import (
+    bootstrap_ci,
+    bootstrap_cis,
+    mean_statistic,
+    paired_bootstrap_diff_cis,
+    two_sample_mean_diff_ci,
+)
 from learnloop.evaluation.calibration import expected_calibration_error
 from learnloop.evaluation.gate import PairedComparison, Verdict, judge, paired_comparison, paired_outcomes
 from learnloop.evaluation.generative_gate import JudgeScores, NllScores, PreferenceScores, compare_generators
@@ -44,5 +50,6 @@ __all__ = [
     "roc_auc",
     "sequential_sample_size",
     "two_sample",
+    "two_sample_mean_diff_ci",
     "wilson_interval",
 ]

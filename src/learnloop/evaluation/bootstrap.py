@@ -101,6 +101,29 @@ def paired_bootstrap_diff_cis(
     return bootstrap_cis(differences, n, resamples=resamples, confidence=confidence, seed=seed)
 
 
+def two_sample_mean_diff_ci(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval | None:
+    """Interval of ``mean(b) - mean(a)`` for two *independent* samples (two versions' answers
+    on different traffic): each sample is resampled on its own, and the differences of the
+    resampled means give the percentile interval. None if either sample is empty."""
+    first, second = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if first.size == 0 or second.size == 0 or resamples <= 0:
+        return None
+
+    def means(values: FloatArray, stream: int) -> FloatArray:
+        statistic = mean_statistic(values)
+        return np.concatenate([statistic(w) for w in resample_weights(values.size, resamples, stream)])
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return percentile_interval(means(second, seed + 1) - means(first, seed), confidence)
+
+
 def mean_statistic(values: npt.ArrayLike) -> Statistic:
     """The weighted mean of per-example ``values`` (accuracy from 0/1 hits, log loss, Brier)."""
     column = np.asarray(values, dtype=np.float64)

@@ -48,6 +48,7 @@ from learnloop.tasks import DEFAULT_TASK, RetrainInputs, get_task
 from learnloop.tasks.classification.retrain import grouping_key
 from learnloop.tasks.generation import GenerationTask
 from learnloop.tasks.generation.adapter_fit import AdapterSpec, FittedAdapter, fit_adapter
+from learnloop.training.cost import measured
 from learnloop.training.pipeline import TrainingService, within
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,8 @@ class ModelCreation:
         progress(0.1, f"fitting a LoRA adapter on {data.rows} rows in the training process")
         try:
             try:
-                fitted: FittedAdapter = self.training.runner.run(fit_adapter, spec, within(progress, 0.1, 0.9))
+                fitted: FittedAdapter
+                fitted, cost = self.training.runner.run(measured, (fit_adapter, spec), within(progress, 0.1, 0.9))
             except ValueError as exc:  # what the trainer says of rows it cannot learn from
                 log.info("version 1 of %s could not be fitted", model.name, exc_info=True)
                 raise DataError(f"no adapter could be fitted on {data.source}: {exc}", field="data") from exc
@@ -268,6 +270,7 @@ class ModelCreation:
                 created_at=self.clock.now(),
                 status_reason=f"a LoRA adapter fitted on {data.rows} rows of {data.source}",
                 train_seconds=fitted.seconds,
+                cost=cost,
             )
             version = self.registry.create_with_champion(  # its rows train every later adapter too
                 model, train=data.train, golden=[], source=data.source, candidate=None, first=first, actor=actor

@@ -211,7 +211,7 @@ class PerformanceService:
             probabilities = [dict(a.get("probabilities") or {}) for a in answers]
             history = feedback_repo.judged_answers(conn, model, None, SERIES_EVENTS) if series else []
         rule = get_task(spec.task).outcomes(spec)
-        newest = _newest_judged(rows, window)
+        newest = newest_judged(rows, window)
         online = online_accuracy(newest, spec.labels, champion, rule=rule)
         golden = (version.metrics.get("golden") or {}) if version else {}
         alarm, line, reason = drop_alarm(online, golden.get("accuracy"), spec.policy.monitoring.accuracy_drop)
@@ -301,7 +301,7 @@ class PerformanceService:
                 log.exception("model %s: the performance check failed", name)
 
 
-def _newest_judged(events: list[FeedbackEvent], window: int) -> list[FeedbackEvent]:
+def newest_judged(events: list[FeedbackEvent], window: int) -> list[FeedbackEvent]:
     """The events on the ``window`` newest distinct predictions (events are newest first)."""
     kept: list[FeedbackEvent] = []
     seen: set[str | None] = set()

@@ -90,6 +90,7 @@ model_versions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # Marks of subjects' data erased from the snapshot it was trained on (metrics stay as measured).
     Column("erasures", JSON),
+    Column("cost", JSON),  # what its fit cost (domain.TrainingCost)
     UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
 )
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from learnloop.domain import FeedbackEvent, FeedbackInput, FeedbackKind, Model, ModelVersion, Prediction
+from learnloop.domain import FeedbackEvent, FeedbackInput, FeedbackKind, Model, ModelVersion, Prediction, TrainingCost
 from learnloop.drift import Window
 
 # Checks a free text an event carries and returns it as it may be stored (personal data
@@ -76,6 +76,7 @@ class Candidate:
     # them (None: the model's own).
     family: str | None = None
     params: dict[str, Any] | None = None
+    cost: TrainingCost | None = None  # what the fit cost (set where the runner measured it)
 
     @property
     def passed(self) -> bool:

@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 
+from learnloop.training.cost import TRAINING_PROCESS_ENV
+
 
 def child_initializer(parent_pid: int) -> None:
     """Run in the training process: one BLAS thread, low priority beside the server, and
@@ -15,6 +17,7 @@ def child_initializer(parent_pid: int) -> None:
     ``parent_pid`` is the server's pid as recorded when it started this process."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    os.environ[TRAINING_PROCESS_ENV] = "1"  # the cost meter counts this whole process as the fit's
     _die_with_parent(parent_pid)
     with contextlib.suppress(OSError):
         os.nice(5)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from learnloop import __version__
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
-from learnloop.domain import Model, ModelVersion, Strategy, VersionStatus
+from learnloop.domain import Model, ModelVersion, Strategy, TrainingCost, VersionStatus
 from learnloop.evaluation.headline import verdict_headline
 from learnloop.families import get_family
 from learnloop.families.causal_lm.tuning import import_stack
@@ -25,6 +25,7 @@ from learnloop.store.repositories import feedback as feedback_repo
 from learnloop.store.repositories import models as model_repo
 from learnloop.store.repositories import snapshots as snapshot_repo
 from learnloop.tasks import Candidate, RetrainInputs, train
+from learnloop.training.cost import measured
 from learnloop.training.runner import TrainingRunner
 from learnloop.training.study_tables import ensure_study_tables
 
@@ -53,6 +54,7 @@ class RetrainOutcome:
     snapshot: str
     rollout: int | None = None  # the rollout that puts it on live traffic (canary, shadow, ab)
     strategy: str = "swap"  # how a version that passed reaches traffic
+    cost: TrainingCost | None = None  # what the fit cost (``training.cost``)
 
     @property
     def summary(self) -> str:
@@ -74,6 +76,7 @@ class RetrainOutcome:
             "verdict": self.verdict,
             "snapshot": self.snapshot,
             "summary": self.summary,
+            "cost": None if self.cost is None else self.cost.to_dict(),
         }
 
 
@@ -155,7 +158,8 @@ class TrainingService:
         what it reports reaches ``progress`` scaled into ``span``."""
         if inputs.model.policy.selection.searched:  # the search keeps its studies in this database
             ensure_study_tables(self.db)
-        return self.runner.run(train, inputs, within(progress, *span))
+        candidate, cost = self.runner.run(measured, (train, inputs), within(progress, *span))
+        return replace(candidate, cost=cost)
 
     def record(self, name: str, candidate: Candidate) -> None:
         """The snapshot the candidate was trained on (its rows are in the store already)."""
@@ -185,6 +189,7 @@ class TrainingService:
             created_at=self.clock.now(),
             status_reason=reason,
             train_seconds=candidate.train_seconds,
+            cost=candidate.cost,
         )
 
     def register(self, inputs: RetrainInputs, candidate: Candidate, *, actor: str, reason: str) -> ModelVersion:
@@ -242,6 +247,8 @@ class TrainingService:
         version = self.register(inputs, candidate, actor=actor, reason=reason)
         promoted, rollout = self.deploy(inputs, version, verdict["reasons"])
         strategy = inputs.model.policy.rollout.strategy
-        outcome = RetrainOutcome(version.version, promoted, verdict, candidate.snapshot_hash, rollout, strategy)
+        outcome = RetrainOutcome(
+            version.version, promoted, verdict, candidate.snapshot_hash, rollout, strategy, candidate.cost
+        )
         progress(1.0, outcome.summary)
         return outcome

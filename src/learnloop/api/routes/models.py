@@ -27,6 +27,7 @@ from learnloop.api.schemas import (
     VersionSummary,
 )
 from learnloop.api.uploads import UnsupportedMediaTypeError, media_type, multipart_upload, read_body
+from learnloop.api.value_schemas import RetrainValueReport
 from learnloop.domain import Scope
 from learnloop.models import DataSource, NewModel
 
@@ -120,6 +121,19 @@ async def performance(model: str, _: ReadDep, services: ServicesDep) -> Performa
     """Online accuracy of the champion from feedback (95% Wilson interval), the label-free
     estimate, the drop alarm, and a daily series per version."""
     return PerformancePublic.model_validate(services.performance.performance(model, series=True).to_dict())
+
+
+@router.get(
+    "/{model}/retrains/value",
+    response_model=RetrainValueReport,
+    operation_id="get_retrain_value",
+    responses=problems(404),
+)
+async def retrain_value(model: str, _: ReadDep, services: ServicesDep) -> RetrainValueReport:
+    """What each retrain cost and what its promotion bought on live traffic, with intervals,
+    the return at the model's prices, and the retrains that bought nothing flagged."""
+    report = await run_in_threadpool(services.value.report, model)
+    return RetrainValueReport.model_validate(report.to_dict())
 
 
 @router.get("/{model}/versions/{version}", response_model=VersionPublic, responses=problems(404))

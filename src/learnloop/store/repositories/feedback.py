@@ -112,6 +112,30 @@ def judged_answers(
     return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
+def judged_served_between(
+    conn: Connection,
+    model: str,
+    version: int,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    kinds: Collection[FeedbackKind] = (),
+) -> list[FeedbackEvent]:
+    """Feedback events (of ``kinds``; every kind if empty) on the answers ``version`` served
+    from ``start`` (included) to ``end`` (excluded; None: no bound), the newest answers first,
+    at most ``limit``: one version's evidence on one side of a promotion."""
+    f, p = t.feedback, t.predictions
+    q = _events().where(f.c.model == model, p.c.version == version)
+    if start is not None:
+        q = q.where(p.c.created_at >= start)
+    if end is not None:
+        q = q.where(p.c.created_at < end)
+    if kinds:
+        q = q.where(f.c.kind.in_([k.value for k in kinds]))
+    q = q.order_by(p.c.created_at.desc(), p.c.id.desc(), f.c.created_at.desc(), f.c.id.desc()).limit(limit)
+    return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
+
+
 def arm_feedback(conn: Connection, model: str, since: datetime, versions: Sequence[int]) -> list[FeedbackEvent]:
     """Feedback on the predictions the given versions served since ``since``, oldest first,
     with what was answered (the live test's evidence for canaries and A/B tests)."""

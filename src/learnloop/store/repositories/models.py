@@ -14,6 +14,7 @@ from learnloop.domain import (
     Deployment,
     Model,
     ModelVersion,
+    TrainingCost,
     VersionStatus,
 )
 from learnloop.errors import ConflictError, NotFoundError
@@ -86,6 +87,7 @@ def _version(row: RowMapping) -> ModelVersion:
         status_reason=row["status_reason"],
         train_seconds=row["train_seconds"],
         erasures=tuple(row["erasures"] or ()),
+        cost=TrainingCost.from_dict(row["cost"]) if row["cost"] else None,
     )
 
 
@@ -112,6 +114,7 @@ def insert_version(conn: Connection, v: ModelVersion) -> None:
             verdict=v.verdict,
             artifact_uri=v.artifact_uri,
             train_seconds=v.train_seconds,
+            cost=v.cost.to_dict() if v.cost is not None else None,
             created_at=v.created_at,
         )
     )

@@ -160,6 +160,16 @@ def count_served_since(conn: Connection, model: str, version: int, since: dateti
     return int(conn.execute(select(func.count()).select_from(q.limit(cap).subquery())).scalar_one())
 
 
+def count_served_between(conn: Connection, model: str, version: int, start: datetime, end: datetime | None) -> int:
+    """How many answers ``version`` gave from ``start`` (included) to ``end`` (excluded; None:
+    up to now): the traffic a version served as champion."""
+    p = t.predictions
+    q = select(func.count()).select_from(p).where(p.c.model == model, p.c.version == version, p.c.created_at >= start)
+    if end is not None:
+        q = q.where(p.c.created_at < end)
+    return int(conn.execute(q).scalar_one())
+
+
 def get_prediction(conn: Connection, prediction_id: str) -> Prediction | None:
     row = conn.execute(select(t.predictions).where(t.predictions.c.id == prediction_id)).mappings().first()
     return None if row is None else _prediction(row)
