@@ -1,6 +1,6 @@
 """training cost: what each version's fit cost (CPU, wall, peak memory, GPU)
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-06
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0012"  # 0013 (fairness) was numbered in parallel: chain to it when both are merged
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
