@@ -23,8 +23,8 @@ from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
 from learnloop.jobs.service import JobService
 from learnloop.models import ModelCreation, ModelDeletion
-from learnloop.monitoring.patterns import CHECK_SECONDS, ErrorPatternService
 from learnloop.monitoring.fairness import FairnessService
+from learnloop.monitoring.patterns import CHECK_SECONDS, ErrorPatternService
 from learnloop.monitoring.performance import PerformanceService
 from learnloop.monitoring.readiness import DatabaseWatch, Readiness, stalled
 from learnloop.monitoring.service import DUE_POLL_SECONDS, DriftService
