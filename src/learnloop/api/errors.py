@@ -125,9 +125,9 @@ def problem(
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=sent)
 
 
-# Starlette's HTTP errors that keep their status, by their stable code. Any other reaching the
-# app is FastAPI's 400 for a body it could not decode (not UTF-8, a broken multipart form):
-# answered 422 ``validation_error`` on ``body``, as a body that is not JSON is.
+# Starlette's HTTP errors by their stable code. Its 400 is FastAPI's for a body it could not
+# decode (not UTF-8, a broken multipart form): answered 422 ``validation_error`` on ``body``, as
+# a body that is not JSON is (one status for one fault, and the one the document lists).
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 CredentialCheck = Callable[[Request], Awaitable[None]]
@@ -203,8 +203,9 @@ def install(app: FastAPI, *, credential_first: CredentialCheck | None = None) ->
         if exc.status_code == 405:
             allow = {"Allow": allowed_methods(request)}
             return problem(405, HTTP_CODES[405], f"{request.method} is not allowed here", headers=allow)
-        if exc.status_code in HTTP_CODES:
-            return problem(exc.status_code, HTTP_CODES[exc.status_code], str(exc.detail), headers=exc.headers)
+        if exc.status_code != 400:
+            code = HTTP_CODES.get(exc.status_code, "http_error")
+            return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
         reason = type(exc.__cause__).__name__ if exc.__cause__ else "unreadable"
         message = f"the body could not be decoded ({reason}): send UTF-8 JSON"
         error = {"field": "body", "message": message, "type": "body_undecodable"}
