@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from learnloop import __version__
-from learnloop.api import docs, errors, openapi
+from learnloop.api import deps, docs, errors, openapi
 from learnloop.api.admission import AdmissionControl
 from learnloop.api.guard import EdgeGuard
 from learnloop.api.hosts import HostCheck
@@ -125,7 +125,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
-    errors.install(app)
+    errors.install(app, credential_first=deps.credential_first)
     openapi.install(app)
     docs.install(app)
     for module in (

@@ -267,8 +267,28 @@ class Settings:
             prediction_log=env.get("LEARNLOOP_PREDICTION_LOG") or "buffered",
             statement_timeout_seconds=_seconds(env, "LEARNLOOP_STATEMENT_TIMEOUT", cls.statement_timeout_seconds),
             generation=GenerationSettings(threads=int(env.get("LEARNLOOP_GENERATION_THREADS") or 1)),
+            limits=_limits(env),
         )
         return base.with_overrides(**overrides)
+
+
+def _limits(env: dict[str, str]) -> Limits:
+    """``LEARNLOOP_MAX_BODY_BYTES``: the largest request body (413 beyond, refused unread); the
+    bytes of all bodies held at once grow with it when it is past their default."""
+    raw = env.get("LEARNLOOP_MAX_BODY_BYTES")
+    if not raw:
+        return Limits()
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValidationError(
+            f"LEARNLOOP_MAX_BODY_BYTES must be a number of bytes, got {raw!r}", field="LEARNLOOP_MAX_BODY_BYTES"
+        ) from None
+    if size < 1024:
+        raise ValidationError(
+            f"LEARNLOOP_MAX_BODY_BYTES must be 1024 or more, got {size}", field="LEARNLOOP_MAX_BODY_BYTES"
+        )
+    return Limits(max_body_bytes=size, max_body_bytes_in_flight=max(size, Limits.max_body_bytes_in_flight))
 
 
 def _seconds(env: dict[str, str], name: str, default: float) -> float:

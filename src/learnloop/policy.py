@@ -536,6 +536,8 @@ _SECTIONS: dict[str, type[_Section]] = {
 _FLAT: dict[str, tuple[str, str]] = {
     flat: (section, name) for section, cls in _SECTIONS.items() for flat, name in cls.flat_fields().items()
 }
+# Every field a policy change may name (``PATCH .../policy``; its OpenAPI document lists them).
+FIELD_NAMES: tuple[str, ...] = tuple(sorted(_FLAT))
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,10 @@ def test_an_admin_route_with_a_body_gets_every_edge_problem_and_its_examples() -
     assert operation["summary"] == "Retrain"
 
 
-def test_a_route_without_inputs_gets_only_the_overload_problem_and_a_probe_none() -> None:
+def test_a_route_without_inputs_gets_only_the_edge_guards_problems_and_a_probe_none() -> None:
+    """The guard answers any route 422 (a NUL or a repeated query parameter) and 503."""
     paths = complete(document())["paths"]
-    assert set(paths["/v1/models"]["get"]["responses"]) == {"200", "503"}
+    assert set(paths["/v1/models"]["get"]["responses"]) == {"200", "422", "503"}
     assert paths["/v1/models"]["get"]["summary"] == "List models"
     assert set(paths["/health"]["get"]["responses"]) == {"200"}
 

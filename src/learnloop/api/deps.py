@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 
 from learnloop.access import OPEN, AccessService, InvalidTokenError, Principal
 from learnloop.api.errors import ForbiddenError, TooManyFailuresError, UnauthorizedError
-from learnloop.api.schemas import INT64_MAX, INT64_MIN
+from learnloop.api.schemas import DB_INT_MAX, DB_INT_MIN
 from learnloop.domain import Scope
 from learnloop.services import Services
 
@@ -133,6 +133,18 @@ class Need:
             request.state.rate_limit = decision  # api/rate_headers.py sends its RateLimit-* headers
 
 
+async def credential_first(request: Request) -> None:
+    """Run the credential check of the route ``request`` matched, unless it has run: for a
+    request refused for its shape before its dependencies ran (FastAPI parses the body first),
+    so that a caller without the right key learns nothing about the route's body rules
+    (``api/errors.py``). Raises as the route's ``Need`` does."""
+    if hasattr(request.state, "principal"):
+        return
+    needs = declared_needs(request.scope.get("route"))
+    if needs:
+        await needs[0](request, request.headers.get(API_KEY_HEADER.model.name), await BEARER(request))
+
+
 PredictDep = Annotated[Principal, Depends(Need(Scope.PREDICT))]
 FeedbackDep = Annotated[Principal, Depends(Need(Scope.FEEDBACK))]
 ReadDep = Annotated[Principal, Depends(Need(Scope.READ))]
@@ -168,7 +180,12 @@ def app_routes(routes: Sequence[BaseRoute]) -> list[RouteContext]:
 
 
 # Integers from a path or a query string, bounded to what a database column holds: a larger
-# one is a 422 (it used to reach SQLite as an OverflowError, and answer 500).
-PathInt = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]
-QueryInt = Annotated[int, Query(ge=INT64_MIN, le=INT64_MAX)]
-OptionalQueryInt = Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)]
+# one is a 422 (it used to reach SQLite as an OverflowError, PostgreSQL as an out-of-range
+# integer, and answer 500).
+PathInt = Annotated[int, Path(ge=DB_INT_MIN, le=DB_INT_MAX)]
+QueryInt = Annotated[int, Query(ge=DB_INT_MIN, le=DB_INT_MAX)]
+OptionalQueryInt = Annotated[int | None, Query(ge=DB_INT_MIN, le=DB_INT_MAX)]
+# A list's ``limit``: 1 to ``PAGE_MAX``; a negative, zero or huge one is a 422 naming the
+# bound, never silently cut to it (nor handed to the database: PostgreSQL refuses LIMIT -1).
+PAGE_MAX = 500
+PageLimit = Annotated[int, Query(ge=1, le=PAGE_MAX, description=f"How many to return, 1-{PAGE_MAX}.")]

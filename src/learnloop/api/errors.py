@@ -1,15 +1,25 @@
-"""Map domain errors and request validation failures to RFC 9457 problem+json."""
+"""Map domain errors and request validation failures to RFC 9457 problem+json.
+
+A request is judged on its credential before its shape: FastAPI parses a route's body before
+it runs the route's dependencies (the ``Need`` that checks the key), so a malformed body would
+be answered 422 to anyone, key or not. Every refusal of a request's shape therefore first runs
+the credential check the route declares (``install(app, credential_first=...)``), and a
+missing or wrong key is answered 401 / 403 as it would be with a well-formed body.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from learnloop.access import InvalidTokenError, RateLimitedError
 from learnloop.api.uploads import PayloadTooLargeError, UnsupportedMediaTypeError
@@ -101,10 +111,42 @@ def problem_headers(status: int, retry_after: float | None = None) -> dict[str, 
     return headers
 
 
-def problem(status: int, code: str, detail: str, *, field: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = problem_body(status, code, detail, field=field, **extra)
-    headers = problem_headers(status, extra.get("retry_after"))
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    sent = {**(headers or {}), **problem_headers(status, extra.get("retry_after"))}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=sent)
+
+
+# Starlette's HTTP errors by their stable code. Its 400 is FastAPI's for a body it could not
+# decode (not UTF-8, a broken multipart form): answered 422 ``validation_error`` on ``body``, as
+# a body that is not JSON is (one status for one fault, and the one the document lists).
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+CredentialCheck = Callable[[Request], Awaitable[None]]
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods the app takes at this path, for a 405's ``Allow``: Starlette names only those
+    of the first route that matched, and a path served by two routes (``GET`` and ``POST
+    /v1/models``) would be answered with half of them. As OpenAPI resolves paths, the most
+    concrete templates that match win: ``.../feedback/batch`` (POST) over
+    ``.../feedback/{feedback_id}`` (GET, DELETE)."""
+    by_params: dict[int, set[str]] = {}
+    for route in iter_route_contexts(request.app.routes):  # the included routers' routes too
+        match, _ = route.matches(request.scope)
+        methods: set[str] | None = getattr(route, "methods", None)
+        if match != Match.NONE and methods:
+            params = str(getattr(route, "path_format", "")).count("{")
+            by_params.setdefault(params, set()).update(methods)
+    return ", ".join(sorted(by_params[min(by_params)])) if by_params else ""
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -112,7 +154,18 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, credential_first: CredentialCheck | None = None) -> None:
+    """``credential_first(request)`` raises the route's 401 / 403 / 429 for a request whose
+    shape is refused before its key was checked (``api/deps.py``); nothing when it has been."""
+
+    async def _refuse_shape(request: Request, answer: JSONResponse) -> JSONResponse:
+        if credential_first is not None:
+            try:
+                await credential_first(request)
+            except LearnloopError as exc:
+                return await _domain(request, exc)
+        return answer
+
     @app.exception_handler(LearnloopError)
     async def _domain(_: Request, exc: LearnloopError) -> JSONResponse:
         extra: dict[str, Any] = {}
@@ -126,7 +179,7 @@ def install(app: FastAPI) -> None:
         return answer
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
                 "field": _loc(tuple(e.get("loc", ()))),
@@ -136,18 +189,28 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-        return problem(
+        answer = problem(
             422,
             "validation_error",
             f"{first['field']}: {first['message']}",
             field=first["field"],
             errors=errors,
         )
+        return await _refuse_shape(request, answer)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            allow = {"Allow": allowed_methods(request)}
+            return problem(405, HTTP_CODES[405], f"{request.method} is not allowed here", headers=allow)
+        if exc.status_code != 400:
+            code = HTTP_CODES.get(exc.status_code, "http_error")
+            return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        reason = type(exc.__cause__).__name__ if exc.__cause__ else "unreadable"
+        message = f"the body could not be decoded ({reason}): send UTF-8 JSON"
+        error = {"field": "body", "message": message, "type": "body_undecodable"}
+        answer = problem(422, "validation_error", f"body: {message}", field="body", errors=[error])
+        return await _refuse_shape(request, answer)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -3,6 +3,11 @@
 In order, for each request of a route class (``api/admission.py``; the probes pass untouched,
 and a route that bounds its own body, ``OWN_BODY``, is admitted and then left to read it):
 
+0. a NUL character in the path or the query string (``%00``): 422 ``validation_error``. No
+   name, id or value holds one (intake refuses them), and PostgreSQL refuses a text parameter
+   that does: a lookup by such a name would answer 500, not 404. A query parameter given
+   twice: 422 too (no route takes a list in its query; the framework would keep one value
+   silently, and which one a proxy in front sees may differ);
 1. a declared ``Content-Length`` beyond ``limits.max_body_bytes``: 413, nothing read;
 2. admission: 503 with Retry-After when the class is at its bounds (nothing read either);
 3. the body is read, up to the cap (413 beyond it, the rest is discarded unread), within
@@ -20,8 +25,10 @@ Refusals are answered with problem+json bodies encoded once, at start-up, and co
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -115,6 +122,10 @@ class EdgeGuard:
         if cls is None:
             await self.app(scope, receive, send)
             return
+        bad_url = _url_refusal(scope)
+        if bad_url is not None:
+            await self._refuse(cls, bad_url, send)
+            return
         own_body = (scope["method"], scope["path"]) in OWN_BODY
         if not own_body and _declared_length(scope) > self.limits.max_body_bytes:
             await self._refuse(cls, _Refused("too_large", self.too_large), send)
@@ -179,6 +190,27 @@ class EdgeGuard:
         if len(body) <= SCAN_IN_THREAD_BYTES:
             return text_too_deep(body, limit)
         return await asyncio.get_running_loop().run_in_executor(None, text_too_deep, body, limit)
+
+
+NUL_IN_URL = Canned(
+    422, "validation_error", "the URL holds a NUL character (%00), which no name, id or value can", field="url"
+)
+
+
+def _url_refusal(scope: Scope) -> _Refused | None:
+    if "\x00" in scope["path"]:
+        return _Refused("nul", NUL_IN_URL)
+    query: bytes = scope.get("query_string", b"")
+    if not query:
+        return None
+    if b"%00" in query:
+        return _Refused("nul", NUL_IN_URL)
+    counts = Counter(name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    repeated = sorted(name for name, n in counts.items() if n > 1)
+    if repeated:
+        detail = f"query parameter {repeated[0]!r} is given more than once; give it once"
+        return _Refused("repeated", Canned(422, "validation_error", detail, field=repeated[0]))
+    return None
 
 
 def _declared_length(scope: Scope) -> int:

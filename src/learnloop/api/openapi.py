@@ -5,9 +5,10 @@ shared ``PROBLEMS`` responses. A route declares the errors of its domain (``resp
 problems(404, 409)``); the errors of the edge are added to every operation they apply to by
 ``complete``, from the operation itself:
 
-* 422 where it takes parameters or a body (validation), 408 and 413 where it takes a body
-  (``api/guard.py`` reads it), 401, 403 and 429 where it needs a key (its ``security``), 503 on
-  every route but the probes (the edge guard's overload answer, an unavailable model).
+* 422 and 503 on every route but the probes (validation; the edge guard refuses a URL holding
+  a NUL or a query parameter given twice, whatever the route takes, and answers overload; an
+  unavailable model), 408 and 413 where it takes a body (``api/guard.py`` reads it), 401, 403
+  and 429 where it needs a key (its ``security``).
 """
 
 from __future__ import annotations
@@ -172,10 +173,8 @@ def _edge_statuses(path: str, operation: dict[str, Any]) -> list[int]:
         statuses += [401, 403, 429]
     if "requestBody" in operation:
         statuses += [408, 413]
-    if operation.get("parameters") or "requestBody" in operation:
-        statuses.append(422)
     if path not in PROBES:
-        statuses.append(503)
+        statuses += [422, 503]
     return statuses
 
 

@@ -9,11 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.domain import Deployment, DriftCheck, Event, Feedback, FeedbackKind, Job, Model, ModelVersion, Rollout
 from learnloop.feedback.service import Retraction
+from learnloop.policy import FIELD_NAMES
 from learnloop.tasks import get_task
 from learnloop.training.studies import StudySummary, StudyView
 
-# The integer range of a database column: a larger id or version is a 422, never a 500.
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The integer range of an id or version column (``Integer``: 32 bits on PostgreSQL, whatever
+# SQLite holds): a larger one is a 422, never a 500 (PostgreSQL: "integer out of range"; the
+# 64-bit bound this replaced let 2**31..2**63 through, found by tests/e2e/test_fuzz_http.py).
+DB_INT_MIN, DB_INT_MAX = -(2**31), 2**31 - 1
 
 
 class _Strict(BaseModel):
@@ -324,13 +327,13 @@ class ModelSummary(BaseModel):
 
 
 class RolloutCreate(_Strict):
-    version: int = Field(ge=1, le=INT64_MAX, description="The challenger.")
+    version: int = Field(ge=1, le=DB_INT_MAX, description="The challenger.")
     strategy: Literal["canary", "shadow", "ab"] = "canary"
     share: float | None = Field(
         default=None, gt=0, le=1, description="First traffic share (default: the first canary step, 50% for A/B)."
     )
     baseline: int | None = Field(
-        default=None, ge=1, le=INT64_MAX, description="A/B only: arm A, when not the champion."
+        default=None, ge=1, le=DB_INT_MAX, description="A/B only: arm A, when not the champion."
     )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Policy fields for this rollout only, e.g. {'canary_steps': '10,50'}."
@@ -413,7 +416,10 @@ class PromoteRequest(ActionRequest):
 
 
 class PolicyUpdate(_Strict):
-    changes: dict[str, Any] = Field(description="Policy fields to change, e.g. {'retrain_every': 100}.")
+    changes: dict[str, Any] = Field(
+        description="Policy fields to change, e.g. {'retrain_every': 100}.",
+        json_schema_extra={"propertyNames": {"enum": list(FIELD_NAMES)}},
+    )
 
 
 class Health(BaseModel):

@@ -78,7 +78,7 @@ class ModelDeletion:
             model_repo.get_deployment(conn, name, for_update=True)  # one change of routing at a time
             self._refuse_while_running(conn, name)
             versions = model_repo.list_versions(conn, name)
-            files = {v.artifact_uri for v in versions}
+            files = {v.artifact_uri for v in versions if v.artifact_uri}  # an external model's versions have none
             files |= {
                 v.metrics[drift_reference.METRICS_KEY] for v in versions if v.metrics.get(drift_reference.METRICS_KEY)
             }

@@ -8,6 +8,7 @@ from learnloop.api.ask_schemas import AskPublic
 from learnloop.api.deps import LabelDep, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.feedback.asking import MAX_LIMIT, MAX_WINDOW
+from learnloop.tasks.classification.active import Strategy
 
 router = APIRouter(tags=["models"])
 
@@ -18,7 +19,7 @@ def ask(
     _: LabelDep,
     services: ServicesDep,
     limit: int = Query(default=20, ge=1, le=MAX_LIMIT),
-    strategy: str = Query(default="margin", description="margin (smallest first) or entropy (largest first)."),
+    strategy: Strategy = Query(default="margin", description="margin (smallest first) or entropy (largest first)."),
     window: int = Query(default=1000, ge=1, le=MAX_WINDOW, description="Newest unlabelled answers considered."),
 ) -> AskPublic:
     """The champion's newest unlabelled answers most worth a label, most uncertain first, no two

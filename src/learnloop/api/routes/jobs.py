@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from learnloop.api.deps import AdminDep, QueryInt, ReadDep, ServicesDep, check_model
+from learnloop.api.deps import AdminDep, PageLimit, ReadDep, ServicesDep, check_model
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import ActionRequest, JobPublic
 from learnloop.domain import Scope
@@ -12,12 +12,12 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 @router.get("", response_model=list[JobPublic])
 async def list_jobs(
-    principal: ReadDep, services: ServicesDep, model: str | None = None, limit: QueryInt = 20
+    principal: ReadDep, services: ServicesDep, model: str | None = None, limit: PageLimit = 20
 ) -> list[JobPublic]:
     """The newest jobs (retrains, ...), of one model or of all, with their state and outcome."""
     if model is not None:
         check_model(principal, Scope.READ, model)
-    jobs = services.jobs.list(model, min(max(limit, 1), 200))
+    jobs = services.jobs.list(model, limit)
     return [JobPublic.of(j) for j in jobs if principal.may(Scope.READ, j.model)]
 
 

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
 
 import pydantic
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import AdminDep, OptionalQueryInt, PathInt, QueryInt, ReadDep, ServicesDep
+from learnloop.api.deps import AdminDep, OptionalQueryInt, PageLimit, PathInt, ReadDep, ServicesDep
 from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
@@ -30,6 +31,8 @@ from learnloop.api.uploads import UnsupportedMediaTypeError, media_type, multipa
 from learnloop.api.value_schemas import RetrainValueReport
 from learnloop.domain import Scope
 from learnloop.models import DataSource, NewModel
+from learnloop.tasks.classification.export import FORMATS as TABLE_FORMATS
+from learnloop.tasks.generation.export import FORMATS as TRAINER_FORMATS
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -108,10 +111,10 @@ async def get_model(model: str, _: ReadDep, services: ServicesDep) -> ModelDetai
 
 @router.get("/{model}/events", response_model=list[EventPublic], responses=problems(404))
 async def list_events(
-    model: str, _: ReadDep, services: ServicesDep, limit: QueryInt = 50, after_id: OptionalQueryInt = None
+    model: str, _: ReadDep, services: ServicesDep, limit: PageLimit = 50, after_id: OptionalQueryInt = None
 ) -> list[EventPublic]:
     """The audit trail: newest first; with ``after_id``, the events after it, oldest first."""
-    return [EventPublic.of(e) for e in services.registry.events(model, min(max(limit, 1), 500), after_id)]
+    return [EventPublic.of(e) for e in services.registry.events(model, limit, after_id)]
 
 
 @router.get(
@@ -142,13 +145,34 @@ async def get_version(model: str, version: PathInt, _: ReadDep, services: Servic
     return VersionPublic.of(services.registry.version(model, version))
 
 
+# The document lists every format; which apply is the model's task's rule (a classifier's
+# table, a generative model's trainer format), answered 422 ``validation_error`` otherwise.
+DataFormat = Annotated[
+    str,
+    Query(
+        description="jsonl or csv (a classifier); a trainer's format (a generative model).",
+        json_schema_extra={"enum": [*TABLE_FORMATS, *TRAINER_FORMATS]},
+    ),
+]
+DataPart = Literal["train", "held_out"]
+DATA_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/x-ndjson": {}, "text/csv": {}}, "description": "The examples, one per line."}
+}
+
+
 @router.get(
     "/{model}/versions/{version}/training-data",
     operation_id="get_version_training_data",
-    responses=problems(404, 409),
+    response_class=Response,
+    responses={**problems(404, 409), **DATA_FILE},
 )
 async def training_data(
-    model: str, version: PathInt, actor: AdminDep, services: ServicesDep, format: str = "jsonl", part: str = "train"
+    model: str,
+    version: PathInt,
+    actor: AdminDep,
+    services: ServicesDep,
+    format: DataFormat = "jsonl",
+    part: DataPart = "train",
 ) -> Response:
     """Admin: the curated examples the version was trained on, as JSON Lines or CSV (a generative
     model: in a trainer's format, its ``train`` or ``held_out`` part)."""
@@ -156,9 +180,14 @@ async def training_data(
     return _data_file(data, format, f"{model}-v{version}-training-data")
 
 
-@router.get("/{model}/training-data", operation_id="get_training_data", responses=problems(404, 409))
+@router.get(
+    "/{model}/training-data",
+    operation_id="get_training_data",
+    response_class=Response,
+    responses={**problems(404, 409), **DATA_FILE},
+)
 async def next_training_data(
-    model: str, actor: AdminDep, services: ServicesDep, format: str = "jsonl", part: str = "train"
+    model: str, actor: AdminDep, services: ServicesDep, format: DataFormat = "jsonl", part: DataPart = "train"
 ) -> Response:
     """Admin: what the model trains on now: a generative model's feedback curated as its next
     version would train on it (``part=held_out``: what the gate would judge it on), in a

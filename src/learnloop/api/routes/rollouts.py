@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from learnloop.api.deps import AdminDep, PathInt, QueryInt, ReadDep, ServicesDep
+from learnloop.api.deps import AdminDep, PageLimit, PathInt, ReadDep, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import ActionRequest, RolloutCreate, RolloutPublic, SampleSizePublic
 from learnloop.errors import ValidationError
@@ -36,9 +36,9 @@ async def start(model: str, body: RolloutCreate, actor: AdminDep, services: Serv
 
 
 @router.get(PREFIX, response_model=list[RolloutPublic], responses=problems(404))
-async def list_rollouts(model: str, _: ReadDep, services: ServicesDep, limit: QueryInt = 20) -> list[RolloutPublic]:
+async def list_rollouts(model: str, _: ReadDep, services: ServicesDep, limit: PageLimit = 20) -> list[RolloutPublic]:
     """The model's rollouts, newest first, with their traffic split, statistics and decision."""
-    return [RolloutPublic.of(r) for r in services.rollouts.list(model, min(max(limit, 1), 200))]
+    return [RolloutPublic.of(r) for r in services.rollouts.list(model, limit)]
 
 
 @router.get(PREFIX + "/{rollout_id}", response_model=RolloutPublic, responses=problems(404))
@@ -77,10 +77,12 @@ _action("stop", "End the rollout without a decision; the challenger goes back to
 @router.get("/v1/stats/sample-size", response_model=SampleSizePublic)
 async def sample_size(
     _: ReadDep,
-    baseline: float = Query(description="Current accuracy, e.g. 0.85"),
-    delta: float = Query(description="Change to detect, e.g. 0.02 for +2 points"),
-    power: float = 0.8,
-    alpha: float = 0.05,
+    baseline: float = Query(gt=0, lt=1, description="Current accuracy, e.g. 0.85"),
+    delta: float = Query(
+        gt=-1, lt=1, description="Change to detect, e.g. 0.02 for +2 points", json_schema_extra={"not": {"const": 0}}
+    ),
+    power: float = Query(default=0.8, gt=0, lt=1),
+    alpha: float = Query(default=0.05, gt=0, lt=1),
 ) -> SampleSizePublic:
     """How much labelled feedback per arm a test needs to detect ``delta`` at ``power``."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from learnloop.api.deps import AdminDep, PathInt, QueryInt, ServicesDep
+from learnloop.api.deps import AdminDep, PageLimit, PathInt, ServicesDep
 from learnloop.api.openapi import problems
 from learnloop.api.webhook_schemas import (
     DeliveryPublic,
@@ -18,7 +18,7 @@ from learnloop.domain import DeliveryStatus
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-@router.post("", response_model=WebhookCreated, status_code=201, operation_id="create_webhook")
+@router.post("", response_model=WebhookCreated, status_code=201, operation_id="create_webhook", responses=problems(404))
 async def create(body: WebhookCreate, _: AdminDep, services: ServicesDep) -> WebhookCreated:
     """Register a webhook; the answer carries its secret, shown only this once."""
     hook = services.notify.add_webhook(
@@ -47,10 +47,10 @@ async def remove(webhook_id: PathInt, _: AdminDep, services: ServicesDep) -> Res
     responses=problems(404),
 )
 async def deliveries(
-    webhook_id: PathInt, _: AdminDep, services: ServicesDep, limit: QueryInt = 50, status: DeliveryStatus | None = None
+    webhook_id: PathInt, _: AdminDep, services: ServicesDep, limit: PageLimit = 50, status: DeliveryStatus | None = None
 ) -> list[DeliveryPublic]:
     """Newest first: status, attempts, the last answer or error, the next attempt."""
-    return [DeliveryPublic.of(d) for d in services.notify.deliveries(webhook_id, min(max(limit, 1), 500), status)]
+    return [DeliveryPublic.of(d) for d in services.notify.deliveries(webhook_id, limit, status)]
 
 
 @router.post(
