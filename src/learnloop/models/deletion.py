@@ -102,11 +102,13 @@ class ModelDeletion:
 
     @staticmethod
     def _refuse_while_running(conn: Connection, name: str) -> None:
-        running = [j for j in job_repo.lock_for_model(conn, name) if j.status == JobStatus.RUNNING]
+        held = (JobStatus.RUNNING, JobStatus.PAUSED)  # a paused job with a worker has a stopped fit
+        running = [j for j in job_repo.lock_for_model(conn, name) if j.status in held and j.worker is not None]
         if running:
             job = running[0]
             raise ConflictError(
-                f"a {job.kind} of model {name!r} is running (job {job.id}); delete the model once it has ended",
+                f"a {job.kind} of model {name!r} is {job.status.value} (job {job.id}); "
+                "delete the model once it has ended",
                 field="model",
             )
 
