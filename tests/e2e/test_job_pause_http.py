@@ -81,9 +81,12 @@ def test_pause_and_resume_over_http_from_the_cli_and_the_dashboard(
         assert http.get(f"/v1/jobs/{end}", headers=ADMIN).json()["status"] == "queued"
         assert f"/jobs/{job_id}/pause" in http.get("/dashboard/models/m", headers=ADMIN).text
         cancel = f"/dashboard/models/m/jobs/{job_id}/cancel"
-        assert http.post(cancel, headers={**ADMIN, "Origin": server.url}).status_code == 303
+        form = {"reason": ""}  # what the page's button posts
+        assert http.post(cancel, data=form, headers={**ADMIN, "Origin": server.url}).status_code == 303
         assert http.get(f"/v1/jobs/{end}", headers=ADMIN).json()["status"] == "cancelled"
-        again = http.post(f"/dashboard/models/m/jobs/{job_id}/pause", headers={**ADMIN, "Origin": server.url})
+        again = http.post(
+            f"/dashboard/models/m/jobs/{job_id}/pause", data=form, headers={**ADMIN, "Origin": server.url}
+        )
         assert again.status_code == 303 and "error" in again.headers["location"]  # said on the page, not done
 
         events = http.get("/v1/models/m/events?limit=20", headers=ADMIN).json()

@@ -4,7 +4,8 @@ process is in state T and its CPU time does not grow), keeps renewing the job's 
 job reads ``paused``; resumed, the same process continues and the retrain registers a valid
 version. A paused retrain can be cancelled (its stopped process is ended). A paused job whose
 worker stopped renewing is reclaimed as paused with no worker, and ``resume`` queues it again,
-saying that it restarts. Each action is an event naming who did it."""
+saying that it restarts. A fit run in this process (no training process) pauses at its next
+progress report. Each action is an event naming who did it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -21,11 +23,13 @@ from learnloop.domain import JobStatus, ModelVersion
 from learnloop.errors import ConflictError
 from learnloop.services import Services
 from learnloop.store.repositories import jobs as job_repo
-from learnloop.training.runner import ChildProcessRunner
+from learnloop.training.runner import ChildProcessRunner, InProcessRunner, Report
 
 pytestmark = pytest.mark.timeout(300)
 
 CreateModel = Callable[..., ModelVersion]
+S = TypeVar("S")
+R = TypeVar("R")
 # A retrain whose fit lasts: a search of a fixed number of trials (a budget it never reaches).
 SEARCH = {"search_families": "tfidf-logreg", "search_budget_seconds": 3600, "search_trials": 20, "selection_blocks": 3}
 TICKS = 100.0  # USER_HZ: /proc/PID/stat counts CPU time in 1/100 s on Linux
@@ -213,3 +217,33 @@ def test_a_paused_job_whose_worker_died_fails_when_its_retries_are_spent(
     assert resumed.status == JobStatus.FAILED and resumed.error is not None
     assert "policy.retrain_retries is 0" in resumed.error
     assert svc.jobs.active("m", "retrain") is None
+
+
+def test_an_in_process_fit_pauses_at_its_next_progress_report(
+    services_factory: Callable[..., Services], make_model: CreateModel
+) -> None:
+    svc = services_factory(job_lease_seconds=30.0, job_heartbeat_seconds=0.05)
+    make_model(svc, "m")
+    before = [v.version for v in svc.registry.versions("m")]
+    job = svc.jobs.enqueue("m", "retrain", requested_by="test")
+
+    class PausedDuringTheFit(InProcessRunner):  # the fit cannot be stopped: it runs in this process
+        def run(self, fn: Callable[[S, Report], R], spec: S, progress: Report | None = None) -> R:
+            result = super().run(fn, spec, progress)
+            svc.jobs.pause(job.id, actor="frank", reason="lunch")
+            return result
+
+    svc.training.runner = PausedDuringTheFit()
+    worker = threading.Thread(target=svc.worker.run_once)
+    worker.start()
+    try:
+        wait_for(lambda: svc.jobs.get(job.id).status == JobStatus.PAUSED, timeout=60, what="the pause")
+        time.sleep(0.5)  # ten heartbeats: the report after the fit waits, registering nothing
+        assert worker.is_alive() and svc.jobs.get(job.id).status == JobStatus.PAUSED
+        assert [v.version for v in svc.registry.versions("m")] == before
+    finally:
+        svc.jobs.resume(job.id, actor="frank", reason="back")
+        worker.join(120)
+    done = svc.jobs.get(job.id)
+    assert done.status == JobStatus.SUCCEEDED and done.result is not None, done.error
+    assert done.result["version"] == max(before) + 1
