@@ -20,7 +20,8 @@ seconds into the search (its "candidate" report), hold it paused ``--hold`` seco
 - resume -> running: from ``JobService.resume`` returning to the process running again and
   its CPU time increasing;
 - total: the job's wall time minus the time held paused, against the straight runs' (the
-  overhead of pausing and resuming on the fit itself).
+  overhead of pausing and resuming on the fit itself), and the training process's CPU seconds
+  for the whole retrain both ways (steadier than wall time on a shared machine).
 
 Both are bounded by the heartbeat: the worker learns of a pause or resume at its next beat.
 ``uptime``'s load is printed before and after: the machine may be shared.
@@ -117,6 +118,8 @@ def one_run(trials: int, heartbeat: float, pause_after: float | None, hold: floa
                 figures["resume_to_running_s"] = running - asked_again
                 figures["held_s"] = asked_again - asked
             worker.join(600)
+            [pid] = runner.pids()
+            figures["fit_cpu_s"] = proc_state(pid)[1]  # the training process did this retrain's work only
             done = services.jobs.get(job.id)
             if done.status != JobStatus.SUCCEEDED:
                 raise RuntimeError(f"the retrain did not succeed: {done}")
@@ -151,6 +154,8 @@ def main() -> None:
 
     show("straight: job wall time", [r["job_s"] for r in straight])
     show("paused: job wall time minus hold", [r["job_minus_hold_s"] for r in paused])
+    show("straight: training process CPU", [r["fit_cpu_s"] for r in straight])
+    show("paused: training process CPU", [r["fit_cpu_s"] for r in paused])
     show("pause request -> process stopped", [r["pause_to_stopped_s"] for r in paused])
     show("CPU used while paused", [r["cpu_while_paused_s"] for r in paused])
     show("resume request -> process running", [r["resume_to_running_s"] for r in paused])
