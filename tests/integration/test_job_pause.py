@@ -179,6 +179,8 @@ def test_a_paused_job_whose_worker_died_is_reclaimed_as_paused_and_restarts_once
         claimed = job_repo.claim_job(conn, "dead-worker", clock.now(), lease_seconds=30)
     assert claimed is not None and claimed.id == job.id
     svc.jobs.pause(job.id, actor="erin", reason="busy")
+    with pytest.raises(ConflictError, match=f"is paused \\(job {job.id}\\)"):
+        svc.deletion.delete("m", actor="test")  # its stopped fit is still its worker's
 
     clock.advance(29)
     assert svc.worker.reclaim() == []  # the lease holds: paused is not dead

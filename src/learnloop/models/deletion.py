@@ -102,8 +102,11 @@ class ModelDeletion:
 
     @staticmethod
     def _refuse_while_running(conn: Connection, name: str) -> None:
-        held = (JobStatus.RUNNING, JobStatus.PAUSED)  # a paused job with a worker has a stopped fit
-        running = [j for j in job_repo.lock_for_model(conn, name) if j.status in held and j.worker is not None]
+        running = [
+            j
+            for j in job_repo.lock_for_model(conn, name)
+            if j.status == JobStatus.RUNNING or (j.status == JobStatus.PAUSED and j.worker is not None)
+        ]  # a paused job its worker holds has a stopped fit, still in its training process
         if running:
             job = running[0]
             raise ConflictError(
