@@ -60,6 +60,9 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Held by its worker with its fit stopped (``JobService.pause``), or, with no worker (paused
+    # while queued, or its worker died while it was paused), waiting for ``resume`` to queue it.
+    PAUSED = "paused"
 
 
 @dataclass(frozen=True)

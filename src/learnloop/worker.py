@@ -153,6 +153,8 @@ class Worker:
             seconds=self.lease_seconds,
             heartbeat_seconds=self.heartbeat_seconds,
             on_lost=self.training.runner.close,  # reclaimed elsewhere or cancelled: stop the fit now
+            on_pause=self.training.runner.suspend,  # paused: the fit stops where it is, using no CPU
+            on_resume=self.training.runner.resume,
         )
         with lease:
             try:
@@ -204,7 +206,8 @@ class Worker:
 
     def _run_retrain(self, job: Job, lease: Lease) -> dict[str, Any]:
         def progress(fraction: float, message: str) -> None:
-            lease.renew(progress=fraction, message=message)  # raises once another worker took the job
+            # Raises once another worker took the job or it was cancelled; waits while it is paused.
+            lease.proceed(progress=fraction, message=message)
 
         actor = f"job:{job.id}"
         if job.attempts > 1:  # an earlier attempt died: nothing it registered stays half-done

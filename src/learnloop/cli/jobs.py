@@ -1,4 +1,4 @@
-"""learnloop jobs list | cancel."""
+"""learnloop jobs list | pause | resume | cancel."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from learnloop.cli.tables import Table
 from learnloop.domain import Job, JobStatus
 from learnloop.ids import short_id
 
-app = typer.Typer(help="Queued and running work (retrains): list it, cancel it.", no_args_is_help=True)
+app = typer.Typer(
+    help="Queued and running work (retrains): list it, pause it, resume it, cancel it.", no_args_is_help=True
+)
 
 
 def note(job: Job) -> str:
@@ -39,12 +41,14 @@ def list_jobs(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model's jobs.")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 20,
 ) -> None:
-    """The newest jobs: status, progress, attempts, who asked; who cancelled one and why."""
+    """The newest jobs: status (queued, running, paused, ...), progress, attempts, who asked;
+    who paused or cancelled one and why."""
     if not 1 <= limit <= 200:
         fail("--limit must be between 1 and 200")
     with open_services(settings_for(home, database_url)) as services:
         table = Table(
-            title="jobs", caption="job: the end of its id (the start is the time it was made); jobs cancel takes it"
+            title="jobs",
+            caption="job: the end of its id (the start is the time it was made); jobs pause, resume and cancel take it",
         )
         for column in ("job", "model", "kind", "status", "progress", "attempts", "requested by", "created", "note"):
             table.add_column(column)
@@ -85,5 +89,40 @@ def cancel(
         console.print(f"worker {job.worker} stops its fit; nothing of it is registered", markup=False)
 
 
+def pause(
+    job_id: Annotated[str, typer.Argument(help="Job id, or its last 6 or more characters (learnloop jobs list).")],
+    home: HomeOpt,
+    database_url: DbOpt = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept on the job and its event).")] = None,
+) -> None:
+    """Pause a queued or running job: a running retrain's fit is stopped where it is by its
+    worker (at its next heartbeat) and uses no CPU until resumed; it keeps its model's slot.
+
+    \b
+    Examples:
+      learnloop jobs pause 967d84f35a2b --reason "the machine is needed for an hour"
+      learnloop jobs resume 967d84f35a2b
+    """
+    with open_services(settings_for(home, database_url)) as services:
+        job = services.jobs.pause(job_id, actor=actor(), reason=reason or "paused from the CLI")
+    console.print(f"job {job.id} ({job.kind} of {job.model}) {job.message}", markup=False)
+
+
+def resume(
+    job_id: Annotated[str, typer.Argument(help="Job id, or its last 6 or more characters (learnloop jobs list).")],
+    home: HomeOpt,
+    database_url: DbOpt = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept on its event).")] = None,
+) -> None:
+    """Resume a paused job: a fit its worker still holds continues where it stopped; a job no
+    worker holds (paused while queued, or its worker died) is queued again and says whether it
+    restarts from scratch."""
+    with open_services(settings_for(home, database_url)) as services:
+        job = services.jobs.resume(job_id, actor=actor(), reason=reason or "resumed from the CLI")
+    console.print(f"job {job.id} ({job.kind} of {job.model}) {job.status.value}: {job.message}", markup=False)
+
+
 app.command("list")(list_jobs)
+app.command()(pause)
+app.command()(resume)
 app.command()(cancel)

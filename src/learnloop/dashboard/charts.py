@@ -370,7 +370,7 @@ def series_chart(
 def progress_bar(fraction: float, status: str) -> Markup:
     """A small bar for a job's progress; colour by status."""
     fraction = min(max(fraction, 0.0), 1.0)
-    colour = {"failed": BAD, "succeeded": GOOD, "cancelled": MUTED}.get(status, GOLDEN)
+    colour = {"failed": BAD, "succeeded": GOOD, "cancelled": MUTED, "paused": MUTED}.get(status, GOLDEN)
     return Markup(
         f'<svg class="progress" viewBox="0 0 160 12" width="160" height="12" role="img" '
         f'aria-label="{100 * fraction:.0f}%" xmlns="http://www.w3.org/2000/svg">'

@@ -23,7 +23,8 @@ from learnloop.api.deps import SESSION_COOKIE, Need, PathInt, QueryInt, client_a
 from learnloop.api.errors import ForbiddenError, UnauthorizedError, status_of
 from learnloop.dashboard import auth, labelling, views
 from learnloop.domain import Scope
-from learnloop.errors import LearnloopError, ValidationError
+from learnloop.errors import LearnloopError, NotFoundError, ValidationError
+from learnloop.ids import short_id
 from learnloop.services import Services
 
 PREFIX = "/dashboard"
@@ -36,6 +37,8 @@ ROLLOUT_ACTIONS = {
     "rollback": "rolled back",
     "stop": "stopped",
 }
+# A job's buttons on its model's page: what each does to it, and the word for the done message.
+JOB_ACTIONS = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 # What each page and button needs: a key's scope, or this dashboard's session.
 ReadPage = Annotated[Principal, Depends(Need(Scope.READ, session=True))]
 LabelPage = Annotated[Principal, Depends(Need(Scope.LABEL, session=True))]
@@ -340,6 +343,22 @@ def build_router() -> APIRouter:
             ),
             f"rollout {rollout_id} {ROLLOUT_ACTIONS[action]}",
         )
+
+    @router.post(PREFIX + "/models/{model}/jobs/{job_id}/{action}", response_model=None)
+    async def job_action(request: Request, model: str, job_id: str, action: str, actor: AdminAction) -> Response:
+        """Pause, resume or cancel one of the model's jobs (``JobService``), an audit event each."""
+        if action not in JOB_ACTIONS:
+            raise ValidationError(f"unknown job action {action!r}; actions: pause, resume, cancel", field="action")
+        jobs = _services(request).jobs
+
+        def do(reason: str | None) -> object:
+            job = jobs.find(job_id)
+            if job.model != model:  # the key's scope was checked on the model in the path
+                raise NotFoundError(f"model {model!r} has no job {job_id!r}", field="job_id")
+            method = getattr(jobs, action)
+            return method(job.id, actor=_actor(actor), reason=reason or f"{JOB_ACTIONS[action]} from the dashboard")
+
+        return await act(request, model, do, f"job {short_id(job_id)} {JOB_ACTIONS[action]}")
 
     @router.get(PREFIX + "/models/{model}/label")
     async def label_page(request: Request, model: str, _: LabelPage) -> HTMLResponse:

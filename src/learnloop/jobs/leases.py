@@ -12,6 +12,14 @@ anything beside the new one; its progress reports raise ``LeaseLostError`` and e
 A job cancelled while it runs (``JobService.cancel``) is lost the same way: the next heartbeat
 finds the job no longer running under this attempt, ``on_lost`` stops the fit, and the
 progress reports raise ``JobCancelledError`` (a ``LeaseLostError``) naming who and why.
+
+A job paused while it runs (``JobService.pause``) stays its worker's: the heartbeat goes on
+renewing the lease (a paused job's lease never expires while its worker lives), finds the job
+paused and calls ``on_pause`` (the runner stops the training process); finding it running
+again, ``on_resume``. Progress reports go through ``proceed``, which waits (blocked, no CPU)
+while the job is paused: work that cannot be stopped from outside stops there. A worker that
+dies while its job is paused stops renewing like any other; the job is then reclaimed as
+paused, with no worker (``JobService.reclaim_expired``), and ``resume`` queues it again.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ class Lease:
         seconds: float,
         heartbeat_seconds: float,
         on_lost: Callable[[], None] | None = None,
+        on_pause: Callable[[], object] | None = None,
+        on_resume: Callable[[], object] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -56,6 +66,11 @@ class Lease:
         self.seconds = seconds
         self.heartbeat_seconds = heartbeat_seconds
         self._on_lost = on_lost
+        self._on_pause = on_pause
+        self._on_resume = on_resume
+        self._running = threading.Event()  # clear while the job is paused
+        self._running.set()
+        self._steering = threading.Lock()  # the heartbeat and a progress report may both see a change
         self._lost = threading.Event()
         self._cancelled: Job | None = None  # the job as cancelled, when that is why it was lost
         self._done = threading.Event()
@@ -66,6 +81,11 @@ class Lease:
         return self._lost.is_set()
 
     @property
+    def paused(self) -> bool:
+        """Whether this attempt last found its job paused (and stopped its work)."""
+        return not self._running.is_set() and not self.lost
+
+    @property
     def cancelled(self) -> Job | None:
         """The job as someone cancelled it, when that is how this attempt lost it."""
         return self._cancelled if self.lost else None
@@ -73,15 +93,44 @@ class Lease:
     def renew(self, **values: Any) -> None:
         """Extend the lease (and set ``values`` on the job, e.g. progress) while this attempt
         still holds it; ``LeaseLostError`` when another worker reclaimed the job,
-        ``JobCancelledError`` when it was cancelled."""
+        ``JobCancelledError`` when it was cancelled. While the job is paused ``values`` are
+        not written (the job's message says who paused it); a change between paused and
+        running calls ``on_pause`` or ``on_resume``."""
         if not self.lost:
             until = self.clock.now() + timedelta(seconds=self.seconds)
             with self.db.write() as conn:
-                held = job_repo.update_owned_job(conn, self.job, lease_until=until, **values)
-            if not held:
+                held = job_repo.update_owned_job(conn, self.job, lease_until=until)
+                status = job_repo.job_status(conn, self.job.id) if held else None
+                if status == JobStatus.RUNNING and values:
+                    job_repo.update_owned_job(conn, self.job, **values)
+            if held and status is not None:
+                self._steer(status)
+            else:
                 self._lose()
         if self.lost:
             raise self._lost_error()
+
+    def proceed(self, **values: Any) -> None:
+        """A progress report: ``renew`` with ``values``, then wait while the job is paused
+        (blocked on an event the heartbeat sets on resume, or on loss: then it raises)."""
+        self.renew(**values)
+        self._running.wait()
+        if self.lost:
+            raise self._lost_error()
+
+    def _steer(self, status: JobStatus) -> None:
+        """Stop or continue the work when the job's status changed between running and paused."""
+        with self._steering:
+            if status == JobStatus.PAUSED and self._running.is_set():
+                self._running.clear()
+                log.info("job %s paused: stopping its work", self.job.id, extra={"job_id": self.job.id})
+                if self._on_pause is not None:
+                    self._on_pause()
+            elif status == JobStatus.RUNNING and not self._running.is_set():
+                log.info("job %s resumed: continuing its work", self.job.id, extra={"job_id": self.job.id})
+                if self._on_resume is not None:
+                    self._on_resume()
+                self._running.set()
 
     def _lost_error(self) -> LeaseLostError:
         stops = f"this attempt ({self.job.attempts}) stops and writes nothing more"
@@ -133,6 +182,7 @@ class Lease:
             return
         self._cancelled = self._as_cancelled()
         self._lost.set()
+        self._running.set()  # a report waiting while paused wakes, and raises
         extra = {"job_id": self.job.id, "model": self.job.model}
         if self._cancelled is not None:
             log.info("job %s (attempt %d) was cancelled: stopping it", self.job.id, self.job.attempts, extra=extra)

@@ -75,25 +75,91 @@ class JobService:
             )
 
     def lease(
-        self, job: Job, *, seconds: float, heartbeat_seconds: float, on_lost: Callable[[], None] | None = None
+        self,
+        job: Job,
+        *,
+        seconds: float,
+        heartbeat_seconds: float,
+        on_lost: Callable[[], None] | None = None,
+        on_pause: Callable[[], object] | None = None,
+        on_resume: Callable[[], object] | None = None,
     ) -> Lease:
         """The claimed ``job``'s lease, renewed every ``heartbeat_seconds`` inside a ``with``."""
-        return Lease(self.db, self.clock, job, seconds=seconds, heartbeat_seconds=heartbeat_seconds, on_lost=on_lost)
+        return Lease(
+            self.db,
+            self.clock,
+            job,
+            seconds=seconds,
+            heartbeat_seconds=heartbeat_seconds,
+            on_lost=on_lost,
+            on_pause=on_pause,
+            on_resume=on_resume,
+        )
 
-    def cancel(self, job_id: str, *, actor: str, reason: str) -> Job:
-        """Cancel a queued or running job (by its id or a unique end of it, as ``find`` takes
-        them): ``cancelled`` in the database at once, with who and why, a ``<kind>_cancelled``
-        event, and its model's slot free for the next request. The worker running it no longer
-        holds it: its next heartbeat finds that out and stops the fit, and its writes are fenced
-        (nothing is registered, its status stays cancelled).
-        ``ConflictError`` naming the status when the job has finished; ``NotFoundError``."""
+    def pause(self, job_id: str, *, actor: str, reason: str) -> Job:
+        """Pause a queued or running job (by its id or a unique end of it): ``paused`` in the
+        database at once, with a ``<kind>_paused`` event naming who and why. A running job keeps
+        its worker, its lease and its model's slot; its worker stops the fit where it is at its
+        next heartbeat (the training process is stopped: it keeps its memory and uses no CPU).
+        A queued job is not claimed until resumed. ``ConflictError`` naming the status unless
+        queued or running; ``NotFoundError``."""
         job_id = self.find(job_id).id
         now = self.clock.now()
         with self.db.write() as conn:
             job = job_repo.get_job(conn, job_id, for_update=True)
             if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
                 raise ConflictError(
-                    f"job {job_id} is {job.status.value} already; only a queued or running job can be cancelled",
+                    f"job {job_id} is {job.status.value}; only a queued or running job can be paused",
+                    field="job_id",
+                )
+            where = "its fit stops where it is" if job.status == JobStatus.RUNNING else "it waits in the queue"
+            job_repo.update_job(conn, job.id, status=JobStatus.PAUSED, message=f"paused by {actor}: {reason}; {where}")
+            _control_event(conn, job, "paused", now, actor=actor, reason=reason)
+        extra = {"job_id": job.id, "model": job.model}
+        log.info("job %s paused while %s by %s: %s", job.id, job.status.value, actor, reason, extra=extra)
+        return self.get(job_id)
+
+    def resume(self, job_id: str, *, actor: str, reason: str) -> Job:
+        """Resume a paused job, saying in its message and ``<kind>_resumed`` event how it goes on:
+        held by a live worker, ``running`` again and its fit continues exactly where it stopped
+        (the stopped process kept all its state, for every family); held by none (paused while
+        queued, or its worker died while it was paused), ``queued`` again, and an attempt that had
+        begun starts from scratch. ``ConflictError`` unless paused; ``NotFoundError``."""
+        job_id = self.find(job_id).id
+        now = self.clock.now()
+        with self.db.write() as conn:
+            job = job_repo.get_job(conn, job_id, for_update=True)
+            if job.status != JobStatus.PAUSED:
+                raise ConflictError(
+                    f"job {job_id} is {job.status.value}; only a paused job can be resumed", field="job_id"
+                )
+            if job.worker is not None and job.lease_until is not None and job.lease_until <= now:
+                _reclaim(conn, job, now, actor=actor)  # its worker died: no fit is left to continue
+                job = job_repo.get_job(conn, job_id)
+                if job.status != JobStatus.PAUSED:
+                    return job  # failed: its retries are spent (the event says so)
+            status, how = _resumption(conn, job)
+            job_repo.update_job(conn, job.id, status=status, message=f"resumed by {actor}: {how}")
+            _control_event(conn, job, "resumed", now, actor=actor, reason=reason, how=how)
+        log.info("job %s resumed by %s: %s", job.id, actor, how, extra={"job_id": job.id, "model": job.model})
+        return self.get(job_id)
+
+    def cancel(self, job_id: str, *, actor: str, reason: str) -> Job:
+        """Cancel a queued, running or paused job (by its id or a unique end of it, as ``find`` takes
+        them): ``cancelled`` in the database at once, with who and why, a ``<kind>_cancelled``
+        event, and its model's slot free for the next request. The worker running it no longer
+        holds it: its next heartbeat finds that out and stops the fit, and its writes are fenced
+        (nothing is registered, its status stays cancelled); a paused fit is continued only to
+        be ended.
+        ``ConflictError`` naming the status when the job has finished; ``NotFoundError``."""
+        job_id = self.find(job_id).id
+        now = self.clock.now()
+        with self.db.write() as conn:
+            job = job_repo.get_job(conn, job_id, for_update=True)
+            if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED):
+                raise ConflictError(
+                    f"job {job_id} is {job.status.value} already; only a queued, running or paused job can be "
+                    "cancelled",
                     field="job_id",
                 )
             job_repo.update_job(
@@ -186,23 +252,65 @@ def _retries(conn: Connection, job: Job) -> int:
         return 0
 
 
+def _control_event(
+    conn: Connection, job: Job, action: str, now: datetime, *, actor: str, reason: str, **data: object
+) -> None:
+    """The audit event of a person's pause or resume of ``job`` (as it was before)."""
+    event_repo.insert_event(
+        conn,
+        model=job.model,
+        kind=f"{job.kind}_{action}",
+        at=now,
+        actor=actor,
+        reason=reason,
+        data={"job_id": job.id, "was": job.status.value, "worker": job.worker, "attempts": job.attempts, **data},
+    )
+
+
+def _resumption(conn: Connection, job: Job) -> tuple[JobStatus, str]:
+    """How a paused job goes on: its status once resumed, and the words that say so."""
+    if job.worker is not None:
+        return JobStatus.RUNNING, "its fit continues where it stopped (its training process was stopped, not ended)"
+    if job.attempts == 0:
+        return JobStatus.QUEUED, "queued; it had not started"
+    how = f"queued again; its worker stopped while it was paused, so attempt {job.attempts + 1} restarts from scratch"
+    if job.kind == "retrain" and _searched(conn, job.model):
+        how += " (its candidate search keeps the trials its study finished, when the data is unchanged)"
+    return JobStatus.QUEUED, how
+
+
+def _searched(conn: Connection, model: str) -> bool:
+    try:
+        return bool(model_repo.get_model(conn, model).policy.selection.searched)
+    except NotFoundError:
+        return False
+
+
 def _reclaim(conn: Connection, job: Job, now: datetime, *, actor: str) -> str:
     """Queue an expired job again (a fresh attempt; its slot stays held) or fail it when its
-    retries are spent; an event says which and why. Returns the job's id."""
+    retries are spent; an event says which and why. A paused job stays paused, with no worker:
+    someone paused it to free the machine, so it waits for ``resume`` to queue it. Returns the
+    job's id."""
     retries = _retries(conn, job)
     expired = job.lease_until.strftime("%Y-%m-%d %H:%M:%S UTC") if job.lease_until else "before leases"
-    why = f"worker {job.worker} stopped renewing its lease (expired {expired}) during attempt {job.attempts}"
+    paused = job.status == JobStatus.PAUSED
+    why = f"worker {job.worker} stopped renewing its lease (expired {expired}) during attempt {job.attempts}" + (
+        " while the job was paused" if paused else ""
+    )
     if job.attempts <= retries:
-        reason = f"{why}; attempt {job.attempts + 1} of {retries + 1} starts from scratch"
+        then = "starts from scratch" if not paused else "starts from scratch once resumed; the job stays paused"
+        reason = f"{why}; attempt {job.attempts + 1} of {retries + 1} {then}"
         job_repo.update_owned_job(
             conn,
             job,
-            status=JobStatus.QUEUED,
+            status=JobStatus.PAUSED if paused else JobStatus.QUEUED,
             worker=None,
             lease_until=None,
             progress=0.0,
             last_error=why,
-            message="queued again: its worker stopped",
+            message="paused; its worker stopped: resume queues it again"
+            if paused
+            else "queued again: its worker stopped",
         )
         kind = f"{job.kind}_reclaimed"
     else:

@@ -102,11 +102,16 @@ class ModelDeletion:
 
     @staticmethod
     def _refuse_while_running(conn: Connection, name: str) -> None:
-        running = [j for j in job_repo.lock_for_model(conn, name) if j.status == JobStatus.RUNNING]
+        running = [
+            j
+            for j in job_repo.lock_for_model(conn, name)
+            if j.status == JobStatus.RUNNING or (j.status == JobStatus.PAUSED and j.worker is not None)
+        ]  # a paused job its worker holds has a stopped fit, still in its training process
         if running:
             job = running[0]
             raise ConflictError(
-                f"a {job.kind} of model {name!r} is running (job {job.id}); delete the model once it has ended",
+                f"a {job.kind} of model {name!r} is {job.status.value} (job {job.id}); "
+                "delete the model once it has ended",
                 field="model",
             )
 

@@ -89,6 +89,8 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     "retrain_failed": _simple("retrain failed"),
     "retrain_reclaimed": _simple("retrain queued again after its worker stopped"),
     "retrain_cancelled": _simple("retrain cancelled"),
+    "retrain_paused": _simple("retrain paused"),
+    "retrain_resumed": _simple("retrain resumed"),
     "rollout_started": _started,
     "rollout_step": _step,
     "rollout_paused": _simple("rollout of {v} paused"),

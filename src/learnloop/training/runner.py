@@ -8,6 +8,13 @@ The work says how far it got through the ``report(fraction, message)`` it is cal
 the runner hands each report to the caller's ``progress`` on the caller's thread (from the
 child through a file of JSON lines it tails). A ``progress`` that raises (the job's lease was
 lost, or the job was cancelled) stops the work: the child is ended.
+
+A paused job's fit is stopped where it is (``suspend``: SIGSTOP to the training process and
+what it started), whatever the family is doing (mid-epoch, mid-trial, mid-stage): it keeps its
+memory and uses no CPU until ``resume`` (SIGCONT) continues it exactly where it was. This is
+the one pause for every family; no family needs a checkpoint to continue from a pause. Work
+run in this process (``InProcessRunner``) cannot be stopped from outside: it stops at its next
+progress report instead (``jobs.leases.Lease.proceed``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -50,6 +59,15 @@ class TrainingRunner(Protocol):
         function, e.g. one importing the ML stack) runs where the work will run, in the background."""
         ...
 
+    def suspend(self) -> bool:
+        """Stop the training work where it is, releasing its CPU; False when this runner cannot
+        (the work then stops at its next progress report)."""
+        ...
+
+    def resume(self) -> None:
+        """Continue the work ``suspend`` stopped, where it stopped."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -59,6 +77,12 @@ class InProcessRunner:
 
     def warm(self, fn: Callable[[], None]) -> None:
         pass  # this process is where the work runs: nothing to start
+
+    def suspend(self) -> bool:
+        return False  # this process serves too: the work stops at its next progress report
+
+    def resume(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -72,6 +96,7 @@ class ChildProcessRunner:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._stopped: list[int] = []  # pids stopped by ``suspend``, the training process first
 
     def _started(self) -> ProcessPoolExecutor:
         """The pool, started if it is not (or if its process died: killed, out of memory, a
@@ -118,19 +143,44 @@ class ChildProcessRunner:
             reports.relay(offset, progress)
             return result
 
+    def pids(self) -> list[int]:
+        """The training process's pid (none before it started or after ``close``)."""
+        with self._lock:
+            return _alive(self._pool)
+
+    def suspend(self) -> bool:
+        """SIGSTOP the training process, then what it started (a library's worker processes):
+        the fit in it stops at once, whatever it is doing, keeping its memory, and uses no CPU
+        until ``resume``. A fit waiting its turn behind it waits too."""
+        with self._lock:
+            for pid in _alive(self._pool):
+                for each in [pid, *_descendants(pid)]:  # the parent first: it starts no more children
+                    if _signal(each, signal.SIGSTOP):
+                        self._stopped.append(each)
+        return True
+
+    def resume(self) -> None:
+        """SIGCONT what ``suspend`` stopped: the fit continues where it was."""
+        with self._lock:
+            stopped, self._stopped = self._stopped, []
+        for pid in reversed(stopped):  # children first, the training process last
+            _signal(pid, signal.SIGCONT)
+
     def close(self) -> None:
         """Stop now: a fit in progress is killed (its job fails and is safe to retry, or was
         cancelled, or reclaimed by another worker) rather than holding up a server's shutdown
-        or a cancellation for its whole length. The next ``run`` starts a fresh process."""
+        or a cancellation for its whole length; a suspended fit is continued after its SIGTERM,
+        so that it is delivered. The next ``run`` starts a fresh process."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is None:
             return
-        processes = list(getattr(pool, "_processes", {}).values())  # no public handle before 3.14
+        processes = _processes(pool)
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.terminate()
+        self.resume()  # a stopped process acts on its SIGTERM only once continued
         for process in processes:
             process.join(5)
 
@@ -158,6 +208,47 @@ class ReportFile:
             fraction, message = orjson.loads(line)
             progress(float(fraction), str(message))
         return offset + len(complete)
+
+
+def _processes(pool: ProcessPoolExecutor | None) -> list[multiprocessing.Process]:
+    """The pool's processes (no public handle before Python 3.14)."""
+    found = getattr(pool, "_processes", None) if pool is not None else None
+    return list(found.values()) if found else []
+
+
+def _alive(pool: ProcessPoolExecutor | None) -> list[int]:
+    return [p.pid for p in _processes(pool) if p.pid is not None and p.is_alive()]
+
+
+def _signal(pid: int, signum: signal.Signals) -> bool:
+    """Send ``signum`` to ``pid``; False when it is gone."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (Linux: read from /proc; elsewhere none)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop(0)
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
 
 
 def _log_warm_failure(future: Future[None]) -> None:

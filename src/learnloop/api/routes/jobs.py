@@ -1,3 +1,5 @@
+"""Jobs (retrains): list and read them; pause, resume and cancel them (admin)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -40,3 +42,26 @@ async def cancel_job(
     job has finished."""
     reason = body.reason if body else None
     return JobPublic.of(services.jobs.cancel(job_id, actor=actor.name, reason=reason or "cancelled through the API"))
+
+
+@router.post("/{job_id}/pause", response_model=JobPublic, responses=problems(404, 409))
+async def pause_job(
+    job_id: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
+) -> JobPublic:
+    """Pause a queued or running job, by its id or a unique end of it: a running retrain's fit
+    is stopped where it is by its worker at its next heartbeat and uses no CPU until resumed
+    (it keeps its memory and its model's slot); a queued job is not started. 409 unless queued
+    or running."""
+    reason = body.reason if body else None
+    return JobPublic.of(services.jobs.pause(job_id, actor=actor.name, reason=reason or "paused through the API"))
+
+
+@router.post("/{job_id}/resume", response_model=JobPublic, responses=problems(404, 409))
+async def resume_job(
+    job_id: str, actor: AdminDep, services: ServicesDep, body: ActionRequest | None = None
+) -> JobPublic:
+    """Resume a paused job: a fit its worker still holds continues where it stopped (status
+    ``running``); a job no worker holds is queued again (status ``queued``), and its message
+    says whether it restarts from scratch. 409 unless paused."""
+    reason = body.reason if body else None
+    return JobPublic.of(services.jobs.resume(job_id, actor=actor.name, reason=reason or "resumed through the API"))

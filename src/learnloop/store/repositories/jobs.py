@@ -87,13 +87,17 @@ def list_jobs(conn: Connection, model: str | None = None, limit: int = 20) -> li
     return [_job(r) for r in conn.execute(q).mappings()]
 
 
+# A claimed job still held by its worker: running, or paused with its fit stopped.
+HELD = (JobStatus.RUNNING.value, JobStatus.PAUSED.value)
+
 # Any constant: the advisory lock that serialises job claims on PostgreSQL.
 _CLAIM_LOCK = 0x6C6C_6A6F
 
 
 def _held(at: datetime) -> Any:
-    """Running under a lease that has not expired at ``at``."""
-    return and_(t.jobs.c.status == JobStatus.RUNNING.value, t.jobs.c.lease_until > at)
+    """Running (or paused: its fit keeps its memory and its worker) under a lease that has not
+    expired at ``at``."""
+    return and_(t.jobs.c.status.in_(HELD), t.jobs.c.lease_until > at)
 
 
 def claim_job(
@@ -143,10 +147,11 @@ def claim_job(
 
 def update_owned_job(conn: Connection, job: Job, **values: Any) -> bool:
     """``update_job`` only while ``job``'s attempt still holds it (same worker, same attempt,
-    still running): False when another worker reclaimed it meanwhile, and nothing changed."""
+    still running or paused): False when another worker reclaimed it meanwhile or it was
+    cancelled, and nothing changed."""
     owned = and_(
         t.jobs.c.id == job.id,
-        t.jobs.c.status == JobStatus.RUNNING.value,
+        t.jobs.c.status.in_(HELD),
         t.jobs.c.worker == job.worker,
         t.jobs.c.attempts == job.attempts,
     )
@@ -154,11 +159,12 @@ def update_owned_job(conn: Connection, job: Job, **values: Any) -> bool:
 
 
 def expired_jobs(conn: Connection, at: datetime, *, model: str | None = None, kind: str | None = None) -> list[Job]:
-    """Running jobs whose lease expired at ``at`` (locked for this transaction, skipping rows
-    another worker is reclaiming on PostgreSQL)."""
+    """Running or paused jobs whose lease expired at ``at`` (locked for this transaction,
+    skipping rows another worker is reclaiming on PostgreSQL). A paused job that no worker
+    holds has no lease: it waits for ``resume``, never expires."""
     q = (
         select(t.jobs)
-        .where(t.jobs.c.status == JobStatus.RUNNING.value, t.jobs.c.lease_until <= at)
+        .where(t.jobs.c.status.in_(HELD), t.jobs.c.lease_until <= at)
         .order_by(t.jobs.c.created_at)
         .with_for_update(skip_locked=True)
     )
@@ -167,6 +173,12 @@ def expired_jobs(conn: Connection, at: datetime, *, model: str | None = None, ki
     if kind is not None:
         q = q.where(t.jobs.c.kind == kind)
     return [_job(r) for r in conn.execute(q).mappings()]
+
+
+def job_status(conn: Connection, job_id: str) -> JobStatus | None:
+    """The job's status now (None when it is gone)."""
+    found = conn.execute(select(t.jobs.c.status).where(t.jobs.c.id == job_id)).scalar()
+    return None if found is None else JobStatus(found)
 
 
 def update_job(conn: Connection, job_id: str, *, where: Any = None, **values: Any) -> bool:
