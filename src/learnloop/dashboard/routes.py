@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from learnloop import __version__
 from learnloop.access import OPEN, Principal
-from learnloop.api.deps import SESSION_COOKIE, Need, PathInt, QueryInt, client_address
+from learnloop.api.deps import SESSION_COOKIE, Need, PathInt, QueryInt, audit_failure, client_address
 from learnloop.api.errors import ForbiddenError, UnauthorizedError, status_of
 from learnloop.dashboard import auth, labelling, views
 from learnloop.domain import Scope
@@ -255,11 +255,13 @@ def build_router() -> APIRouter:
         address = client_address(request)
         wait = access.throttle.retry_after(address)
         if wait is not None:
+            await audit_failure(request, access, "throttled")
             message = f"Too many wrong keys from this address; try again in {wait:.0f} s."
             return dash.render(request, "login.html", 429, title="Log in", message=message, next=target)
         principal = access.authenticate(form.get("key", "")) if form.get("key") else None
         if principal is None:
             access.throttle.failed(address)
+            await audit_failure(request, access, "login_failed")
             return dash.render(request, "login.html", 401, title="Log in", message="Wrong key.", next=target)
         token = await run_in_threadpool(access.open_session, principal)
         response = _redirect(target, "logged in", "ok")

@@ -2,13 +2,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import pydantic
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import AdminDep, OptionalQueryInt, PathInt, QueryInt, ReadDep, ServicesDep
+from learnloop.api.deps import (
+    AdminDep,
+    OptionalQueryInt,
+    PathInt,
+    QueryInt,
+    ReadDep,
+    ServicesDep,
+    audit_failure,
+)
+from learnloop.api.errors import ForbiddenError
 from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
@@ -27,7 +37,7 @@ from learnloop.api.schemas import (
     VersionSummary,
 )
 from learnloop.api.uploads import UnsupportedMediaTypeError, media_type, multipart_upload, read_body
-from learnloop.domain import Scope
+from learnloop.domain import SERVER_TRAIL, Scope
 from learnloop.models import DataSource, NewModel
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -107,10 +117,22 @@ async def get_model(model: str, _: ReadDep, services: ServicesDep) -> ModelDetai
 
 @router.get("/{model}/events", response_model=list[EventPublic], responses=problems(404))
 async def list_events(
-    model: str, _: ReadDep, services: ServicesDep, limit: QueryInt = 50, after_id: OptionalQueryInt = None
+    model: str,
+    request: Request,
+    principal: ReadDep,
+    services: ServicesDep,
+    limit: QueryInt = 50,
+    after_id: OptionalQueryInt = None,
+    kind: Annotated[list[str] | None, Query(max_length=20, description="Only these kinds, repeatable.")] = None,
 ) -> list[EventPublic]:
-    """The audit trail: newest first; with ``after_id``, the events after it, oldest first."""
-    return [EventPublic.of(e) for e in services.registry.events(model, min(max(limit, 1), 500), after_id)]
+    """The audit trail: newest first; with ``after_id``, the events after it, oldest first.
+    The model ``*`` is the server's own trail, for admins: admin actions, keys created and
+    revoked, authentication failures and their bursts (``kind=auth_failure``, ...)."""
+    if model == SERVER_TRAIL and not principal.may(Scope.ADMIN, model):
+        await audit_failure(request, services.access, "forbidden", actor=principal.name, detail="needs admin")
+        raise ForbiddenError(f"key {principal.name!r} does not have the admin scope the server's trail needs")
+    found = services.registry.events(model, min(max(limit, 1), 500), after_id, kind or None)
+    return [EventPublic.of(e) for e in found]
 
 
 @router.get(
