@@ -16,6 +16,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from learnloop.access import OPEN, AccessService, Principal
+from learnloop.access.audit import AuditEvent
 from learnloop.api.deps import declared_needs
 from learnloop.domain import Scope
 
@@ -33,39 +34,42 @@ class AdminAudit:
             self._admin[id(route)] = found
         return found
 
+    def event_for(self, scope: dict[str, Any], status: int) -> AuditEvent | None:
+        """The event of this answer, or None (not an admin route, or no one to name)."""
+        principal: Principal | None = scope.get("state", {}).get("principal")
+        route = scope.get("route")
+        if principal is None or principal is OPEN or route is None or not self.is_admin(route):
+            return None
+        client = scope.get("client")
+        return self.access.audit.action(
+            principal.name,
+            method=scope["method"],
+            route=getattr(route, "path", "unmatched"),
+            address=client[0] if client else "unknown",
+            status=status,
+            params={k: str(v) for k, v in scope.get("path_params", {}).items()},
+        )
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        written = False
-
-        async def record(status: int) -> None:
-            nonlocal written
-            if written:
-                return
-            written = True
-            principal: Principal | None = scope.get("state", {}).get("principal")
-            route = scope.get("route")
-            if principal is None or principal is OPEN or route is None or not self.is_admin(route):
-                return
-            client = scope.get("client")
-            event = self.access.audit.action(
-                principal.name,
-                method=scope["method"],
-                route=getattr(route, "path", "unmatched"),
-                address=client[0] if client else "unknown",
-                status=status,
-                params={k: str(v) for k, v in scope.get("path_params", {}).items()},
-            )
-            await run_in_threadpool(self.access.audit.write, [event])
+        started = False
 
         async def send_recorded(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                await record(message["status"])
+            nonlocal started
+            if not started and message["type"] == "http.response.start":
+                started = True
+                event = self.event_for(scope, message["status"])
+                if event is not None:
+                    await run_in_threadpool(self.access.audit.write, [event])
             await send(message)
 
         try:
             await self.app(scope, receive, send_recorded)
         except Exception:
-            await record(500)  # no answer was started: the server answers 500
+            if not started:  # no answer was started: the server answers 500
+                event = self.event_for(scope, 500)
+                if event is not None:
+                    await run_in_threadpool(self.access.audit.write, [event])
             raise
