@@ -120,6 +120,12 @@ def test_the_server_trail_is_read_by_admins_through_the_events_route_with_a_kind
     for key in (reader, scoped_admin):  # a read key, and an admin key limited to a model
         refused = server.call("GET", "/v1/models/*/events", key)
         assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    # The dashboard's first page shows the trail to an admin of every model, to no one else.
+    page = server.call("GET", "/dashboard", ADMIN_KEY)
+    assert page.status_code == 200 and "Audit trail" in page.text and "admin action" in page.text
+    for key in (reader, scoped_admin):
+        page = server.call("GET", "/dashboard", key)
+        assert page.status_code == 200 and "Audit trail" not in page.text
     # the kind filter works on a model's trail too
     promoted = server.call("GET", "/v1/models/m/events", reader, params={"kind": "promoted"})
     assert promoted.status_code == 200 and {e["kind"] for e in promoted.json()} == {"promoted"}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, ServerLauncher, init_home, run_cli
-from learnloop.config import cors_origins
+from learnloop.config import Settings, cors_origins
 from learnloop.errors import ValidationError
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -120,6 +120,10 @@ def test_without_cors_origins_no_cors_header_is_ever_sent(servers: dict[str, Liv
 def test_origins_are_checked_when_given(tmp_path: Path) -> None:
     assert cors_origins([f"{APP}/", f"{DEV},{APP}"]) == (APP, DEV)
     assert cors_origins("") == ()
+    env = {"LEARNLOOP_CORS_ORIGINS": f"{APP}, {DEV}", "LEARNLOOP_AUTH_BURST_THRESHOLD": "7"}
+    access = Settings.from_env(env).access
+    assert access.cors_origins == (APP, DEV) and access.burst_threshold == 7
+    assert Settings.from_env({}).access.cors_origins == ()
     for bad in ("app.example.com", "https://app.example.com/path", "ftp://x"):
         with pytest.raises(ValidationError):
             cors_origins(bad)

@@ -200,9 +200,14 @@ def build_router() -> APIRouter:
         return RedirectResponse(PREFIX, status_code=307)
 
     @router.get(PREFIX)
-    async def models(request: Request, _: ReadPage) -> HTMLResponse:
-        rows = await run_in_threadpool(views.models_overview, _services(request))
-        return dash.render(request, "models.html", title="Models", rows=rows)
+    async def models(request: Request, principal: ReadPage) -> HTMLResponse:
+        services = _services(request)
+        rows = await run_in_threadpool(views.models_overview, services)
+        # An admin of every model also sees the server's audit trail (on an open server no one
+        # is named, and it stays empty).
+        admin = principal is not OPEN and principal.may(Scope.ADMIN) and principal.every_model
+        audit = await run_in_threadpool(views.audit_events, services) if admin else None
+        return dash.render(request, "models.html", title="Models", rows=rows, audit=audit)
 
     @router.get(PREFIX + "/models/{model}")
     async def model_page(request: Request, model: str, _: ReadPage, disagreements: bool = False) -> HTMLResponse:

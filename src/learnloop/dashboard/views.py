@@ -12,7 +12,7 @@ from markupsafe import Markup
 from learnloop.dashboard import charts, comparison, panels
 from learnloop.dashboard.feedback import recent_feedback
 from learnloop.dashboard.generation import generation_panels
-from learnloop.domain import Event, ModelVersion, Rollout
+from learnloop.domain import SERVER_TRAIL, Event, ModelVersion, Rollout
 from learnloop.evaluation.headline import verdict_headline
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.registry.service import ModelOverview
@@ -44,6 +44,11 @@ def verdict_words(verdict: dict[str, Any]) -> str:
             return ""
         head = head.removeprefix(f"{outcome}: ")
     return head
+
+
+def audit_events(services: Services) -> list[Event]:
+    """The newest events of the server's own trail: admin actions, keys, failed authentications."""
+    return services.registry.events(SERVER_TRAIL, EVENT_ROWS)
 
 
 def champion_periods(events: Sequence[Event], now: datetime) -> tuple[list[charts.ChampionPeriod], list[charts.Marker]]:
