@@ -69,6 +69,8 @@ def test_another_origin_gets_no_cors_header(servers: dict[str, LiveServer]) -> N
             "/v1/models/m/predict", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST"}
         )
         assert preflight.status_code == 400 and "access-control-allow-origin" not in preflight.headers
+        assert preflight.headers["content-type"] == "application/problem+json"
+        assert preflight.json()["code"] == "cors_refused" and "origin" in preflight.json()["detail"]
 
 
 def test_a_preflight_with_authorization_needs_no_key_but_an_allowed_host(servers: dict[str, LiveServer]) -> None:
