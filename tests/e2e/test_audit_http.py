@@ -48,10 +48,8 @@ class Server:
         return self.services.registry.events(SERVER_TRAIL, 500, kinds=list(kinds) or None)
 
 
-def _server(home: Path, **access: Any) -> Iterator[Server]:
-    services = build_services(
-        make_settings(home, f"sqlite:///{home}/ll.db", api_key=ADMIN_KEY, access=AccessSettings(**access))
-    )
+def _server(home: Path, database_url: str, **access: Any) -> Iterator[Server]:
+    services = build_services(make_settings(home, database_url, api_key=ADMIN_KEY, access=AccessSettings(**access)))
     try:
         create_model(services, "m")
         services.cache.serve()
@@ -61,8 +59,9 @@ def _server(home: Path, **access: Any) -> Iterator[Server]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from _server(tmp_path / "home")
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    """On SQLite and PostgreSQL."""
+    yield from _server(tmp_path / "home", database_url)
 
 
 def test_admin_actions_are_events_naming_the_key_the_route_the_address_and_the_outcome(server: Server) -> None:
@@ -131,9 +130,9 @@ def test_the_server_trail_is_read_by_admins_through_the_events_route_with_a_kind
     assert promoted.status_code == 200 and {e["kind"] for e in promoted.json()} == {"promoted"}
 
 
-def test_authentication_failures_are_events_bounded_per_address_and_window(tmp_path: Path) -> None:
+def test_authentication_failures_are_events_bounded_per_address_and_window(tmp_path: Path, database_url: str) -> None:
     jwt_settings = JwtSettings("https://id.test/", "learnloop", secret=JWT_SECRET)
-    for server in _server(tmp_path / "home", failure_limit=5, audit_failure_events=4, jwt=jwt_settings):
+    for server in _server(tmp_path / "home", database_url, failure_limit=5, audit_failure_events=4, jwt=jwt_settings):
         reader = server.services.access.create("reader", [Scope.READ], actor="test")[1]
         for _ in range(12):  # 5 wrong keys, then 7 answered 429 by the throttle
             server.call("GET", "/v1/models", "wrong-key-" + "x" * 30, client="10.0.0.1")
@@ -173,7 +172,7 @@ def test_authentication_failures_are_events_bounded_per_address_and_window(tmp_p
 
 
 def test_a_burst_of_failures_raises_one_event_that_webhooks_carry(tmp_path: Path) -> None:
-    for server in _server(tmp_path / "home", failure_limit=3, burst_threshold=20):
+    for server in _server(tmp_path / "home", f"sqlite:///{tmp_path}/ll.db", failure_limit=3, burst_threshold=20):
         asked = server.services.notify.add_webhook("http://127.0.0.1:9/burst", kinds=["auth_failure_burst"])
         default = server.services.notify.add_webhook("http://127.0.0.1:9/default")
         other = server.services.notify.add_webhook("http://127.0.0.1:9/other", kinds=["promoted"])
