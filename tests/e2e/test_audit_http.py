@@ -119,6 +119,14 @@ def test_the_server_trail_is_read_by_admins_through_the_events_route_with_a_kind
     for key in (reader, scoped_admin):  # a read key, and an admin key limited to a model
         refused = server.call("GET", "/v1/models/*/events", key)
         assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    refusals = [e for e in server.trail("auth_failure") if e.data["route"] == "/v1/models/{model}/events"]
+    assert {(e.actor, e.data["reason"]) for e in refusals} == {
+        ("key:reader", "forbidden"),
+        ("key:m-admin", "forbidden"),
+    }
+    # A model named in a query, not the path, is checked and audited alike.
+    assert server.call("GET", "/v1/jobs", scoped_admin, params={"model": "other"}, client="10.0.0.8").status_code == 403
+    assert next(e.data["route"] for e in server.trail("auth_failure")) == "/v1/jobs"
     # The dashboard's first page shows the trail to an admin of every model, to no one else.
     page = server.call("GET", "/dashboard", ADMIN_KEY)
     assert page.status_code == 200 and "Audit trail" in page.text and "admin action" in page.text

@@ -12,8 +12,8 @@ them with ``learnloop events --audit`` or ``GET /v1/models/*/events`` (admins). 
 * ``auth_failure``: a wrong or expired key, a refused JWT, a scope or model refused (403), a
   wrong key at the dashboard's login. Failures come from outside and cost nothing to send, so
   they must not be able to fill the database: within each failure window (the throttle's, 60 s
-  by default) only the first failure of each client address and reason is written, and at most
-  ``audit_failure_events`` in all (20); every failure is counted in
+  by default) only the first failure of each client address, reason and key is written, and
+  at most ``audit_failure_events`` in all (20); every failure is counted in
   ``learnloop_auth_failures_total`` whether written or not. Requests the throttle refuses
   (429) are counted, never written one by one. (Not named ``*_failed``: webhooks of the default
   kinds take every job failure by that ending, and one wrong key is no alarm.)
@@ -64,7 +64,7 @@ class _Window:
     failures: int = 0
     written: int = 0
     burst_raised: bool = False
-    seen: set[tuple[str, str]] = field(default_factory=set)  # (address, reason) written or skipped
+    seen: set[tuple[str, str, str]] = field(default_factory=set)  # (address, reason, actor) met
     by_address: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[str] = field(default_factory=Counter)
 
@@ -119,9 +119,10 @@ class AuditTrail:
             window.by_address[key] += 1
             window.by_reason[reason] += 1
             found: list[AuditEvent] = []
-            first = (address, reason) not in window.seen
+            seen = (address, reason, actor or ANONYMOUS)
+            first = seen not in window.seen
             if first and len(window.seen) < MAX_ADDRESSES:
-                window.seen.add((address, reason))
+                window.seen.add(seen)
             if reason != "throttled" and first and window.written < self.max_failure_events:
                 window.written += 1
                 data = {"reason": reason, "method": method, "route": route, "address": address, "outcome": "refused"}

@@ -164,9 +164,12 @@ LabelDep = Annotated[Principal, Depends(Need(Scope.LABEL))]
 AdminDep = Annotated[Principal, Depends(Need(Scope.ADMIN))]
 
 
-def check_model(principal: Principal, scope: Scope, model: str) -> None:
-    """For a route whose model is in its body or found on the way (a job's), not its path."""
+async def check_model(request: Request, principal: Principal, scope: Scope, model: str) -> None:
+    """For a route whose model is in its body or found on the way (a job's), not its path; a
+    refusal is audited like ``Need``'s."""
     if not principal.may(scope, model):
+        access: AccessService = request.app.state.services.access
+        await audit_failure(request, access, "forbidden", actor=principal.name, detail=f"model {model[:64]!r}")
         raise ForbiddenError(f"key {principal.name!r} may not use model {model!r}", field="model")
 
 

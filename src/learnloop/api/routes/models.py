@@ -16,9 +16,8 @@ from learnloop.api.deps import (
     QueryInt,
     ReadDep,
     ServicesDep,
-    audit_failure,
+    check_model,
 )
-from learnloop.api.errors import ForbiddenError
 from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
@@ -128,9 +127,8 @@ async def list_events(
     """The audit trail: newest first; with ``after_id``, the events after it, oldest first.
     The model ``*`` is the server's own trail, for admins: admin actions, keys created and
     revoked, authentication failures and their bursts (``kind=auth_failure``, ...)."""
-    if model == SERVER_TRAIL and not principal.may(Scope.ADMIN, model):
-        await audit_failure(request, services.access, "forbidden", actor=principal.name, detail="needs admin")
-        raise ForbiddenError(f"key {principal.name!r} does not have the admin scope the server's trail needs")
+    if model == SERVER_TRAIL:  # an admin's, of every model
+        await check_model(request, principal, Scope.ADMIN, model)
     found = services.registry.events(model, min(max(limit, 1), 500), after_id, kind or None)
     return [EventPublic.of(e) for e in found]
 
