@@ -67,6 +67,8 @@ def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
 def test_admin_actions_are_events_naming_the_key_the_route_the_address_and_the_outcome(server: Server) -> None:
     ops = server.services.access.create("ops", [Scope.ADMIN], actor="test")[1]
     reader = server.services.access.create("reader", [Scope.READ], actor="test")[1]
+    said = server.call("POST", "/v1/models/m/predict", json={"text": "Lovely", "subject": "alice@example.com"})
+    assert said.status_code == 200
     before = {e.id for e in server.trail()}
 
     created = server.call("POST", "/v1/keys", ops, client="10.0.0.5", json={"name": "app", "scopes": ["predict"]})
@@ -81,6 +83,7 @@ def test_admin_actions_are_events_naming_the_key_the_route_the_address_and_the_o
     assert patched.status_code == 200, patched.text
     assert server.call("POST", "/v1/models/m/rollback", ops, client="10.0.0.5").status_code == 409  # nothing to
     assert server.call("DELETE", "/v1/keys/app", ops, client="10.0.0.5").status_code == 200
+    assert server.call("DELETE", "/v1/subjects/alice@example.com", ops, client="10.0.0.5").status_code == 200
     assert server.call("GET", "/v1/models", reader).status_code == 200  # a read: no audit event
 
     actions = [e for e in reversed(server.trail("admin_action")) if e.id not in before]
@@ -91,15 +94,19 @@ def test_admin_actions_are_events_naming_the_key_the_route_the_address_and_the_o
         ("PATCH", "/v1/models/{model}/policy", 200),
         ("POST", "/v1/models/{model}/rollback", 409),
         ("DELETE", "/v1/keys/{name}", 200),
+        ("DELETE", "/v1/subjects/{subject}", 200),
     ]
     assert {e.actor for e in actions} == {"key:ops"}
     assert {e.data["address"] for e in actions} == {"10.0.0.5"}
-    assert [e.data["outcome"] for e in actions] == ["succeeded"] * 4 + ["failed", "succeeded"]
+    assert [e.data["outcome"] for e in actions] == ["succeeded"] * 4 + ["failed", "succeeded", "succeeded"]
+    # A subject is kept as the erasure event keeps it (the start of its SHA-256), never in clear.
+    erased = next(e for e in server.services.registry.events("m", 50) if e.kind == "subject_erased")
+    assert actions[6].data["params"] == {"subject": f"sha256:{erased.data['subject']}"}
     assert actions[3].data["params"] == {"model": "m"} and actions[5].data["params"] == {"name": "app"}
     keys = [(e.kind, e.data["name"], e.actor) for e in reversed(server.trail("key_created", "key_revoked"))]
     assert ("key_created", "app", "key:ops") in keys and ("key_revoked", "app", "key:ops") in keys
     trail = "\n".join(str(e) for e in server.trail())
-    for secret in (ops, reader, app_key, ADMIN_KEY):
+    for secret in (ops, reader, app_key, ADMIN_KEY, "alice@example.com"):
         assert secret not in trail
     # The model's own trail keeps its story: the policy change, no audit rows.
     assert not [e for e in server.services.registry.events("m", 500) if e.kind == "admin_action"]

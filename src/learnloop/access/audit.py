@@ -28,6 +28,7 @@ the caller off the event loop. Counts are per replica.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -46,6 +47,15 @@ log = logging.getLogger(__name__)
 ANONYMOUS = "unauthenticated"  # the actor of a failure whose credential names nobody
 MAX_ADDRESSES = 10_000  # addresses counted per window; beyond, counted together as "others"
 TOP_ADDRESSES = 5  # how many of the busiest a burst event names
+# Path values that name a person: kept as the start of their SHA-256, as the erasure event keeps
+# a subject, so an erasure's audit row does not bring back the id it erased.
+HASHED_PARAMS = frozenset({"subject"})
+
+
+def _shown(name: str, value: str) -> str:
+    if name in HASHED_PARAMS:
+        return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return value[:200]
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,7 @@ class AuditTrail:
         outcome = "succeeded" if status < 400 else "failed"
         data = {"method": method, "route": route, "address": address, "status": status, "outcome": outcome}
         if params:
-            data["params"] = {k: v[:200] for k, v in params.items()}
+            data["params"] = {k: _shown(k, v) for k, v in params.items()}
         return AuditEvent("admin_action", actor, f"{method} {route} from {address}: {status}", data)
 
     def failure(
@@ -126,7 +136,7 @@ class AuditTrail:
             if reason != "throttled" and first and window.written < self.max_failure_events:
                 window.written += 1
                 data = {"reason": reason, "method": method, "route": route, "address": address, "outcome": "refused"}
-                text = f"{reason} on {method} {route} from {address}" + (f": {detail}" if detail else "")
+                text = f"{reason} on {method} {route} from {address}" + (f": {detail[:200]}" if detail else "")
                 found.append(AuditEvent("auth_failure", actor or ANONYMOUS, text, data))
             if window.failures >= self.burst_threshold and not window.burst_raised and not self._previous_over:
                 window.burst_raised = True
