@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from learnloop import __version__
 from learnloop.api import deps, docs, errors, openapi
 from learnloop.api.admission import AdmissionControl
+from learnloop.api.audit import AdminAudit
+from learnloop.api.cors import add_cors
 from learnloop.api.guard import EdgeGuard
 from learnloop.api.hosts import HostCheck
 from learnloop.api.rate_headers import RateLimitHeaders
@@ -150,6 +152,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there
+    app.add_middleware(AdminAudit, access=services.access)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     # Outermost: a refusal costs no routing, no metrics middleware, no body read.
@@ -159,6 +162,8 @@ def create_app(
         limits=services.settings.limits,
         metrics=services.metrics,
     )
+    # Outside the guard, so that its refusals (413, 503) reach a browser page readable too.
+    add_cors(app, services.settings.access.cors_origins)
     # Outermost of all: a request naming another host (DNS rebinding) reaches nothing.
     app.add_middleware(HostCheck, allowed=services.settings.access.allowed_hosts)
     return app

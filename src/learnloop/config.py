@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -145,10 +147,20 @@ class AccessSettings:
     subject_rate: str | None = None
     # Buckets shared by every replica through Redis (``redis://host:6379/0``); else per process.
     redis_url: str | None = field(default=None, repr=False)
+    # Browser origins (``https://app.example.com``) whose pages may call the API (CORS); none by
+    # default: no CORS header is ever sent then.
+    cors_origins: tuple[str, ...] = ()
+    # Audit (``access/audit.py``): this many authentication failures on a replica within one
+    # failure window raise one ``auth_failure_burst`` event; at most ``audit_failure_events``
+    # failures a window are written one by one (the rest are counted in /metrics).
+    burst_threshold: int = 50
+    audit_failure_events: int = 20
 
     def __post_init__(self) -> None:
         if self.failure_limit < 1 or self.failure_window_seconds <= 0 or self.session_seconds <= 0:
             raise ValidationError("access: failure_limit >= 1, failure_window_seconds and session_seconds > 0")
+        if self.burst_threshold < 1 or self.audit_failure_events < 0:
+            raise ValidationError("access: burst_threshold >= 1 and audit_failure_events >= 0", field="burst_threshold")
 
 
 PREDICTION_LOG_MODES = ("buffered", "durable")
@@ -261,6 +273,8 @@ class Settings:
                 rate=env.get("LEARNLOOP_RATE_LIMIT") or None,
                 subject_rate=env.get("LEARNLOOP_SUBJECT_RATE") or None,
                 redis_url=env.get("LEARNLOOP_REDIS_URL") or None,
+                cors_origins=cors_origins(env.get("LEARNLOOP_CORS_ORIGINS")),
+                burst_threshold=_count(env, "LEARNLOOP_AUTH_BURST_THRESHOLD", AccessSettings.burst_threshold),
             ),
             job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
@@ -299,6 +313,16 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValidationError(f"{name} must be a number of seconds, got {raw!r}", field=name) from None
+
+
+def _count(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number, got {raw!r}", field=name) from None
 
 
 def read_api_key(env: dict[str, str]) -> str | None:
@@ -344,6 +368,20 @@ def jwt_from_env(env: dict[str, str]) -> JwtSettings | None:
         scope_claim=env.get("LEARNLOOP_JWT_SCOPE_CLAIM") or "scope",
         models_claim=env.get("LEARNLOOP_JWT_MODELS_CLAIM") or None,
     )
+
+
+def cors_origins(raw: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Origins from ``--cors-origin`` (repeatable) or ``LEARNLOOP_CORS_ORIGINS`` (comma-separated):
+    ``scheme://host[:port]``, as a browser sends them in ``Origin`` (no path, no trailing slash)."""
+    items = [raw] if isinstance(raw, str) else list(raw or [])
+    origins = [o.strip().rstrip("/") for item in items for o in item.split(",") if o.strip()]
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+            raise ValidationError(
+                f"a CORS origin is scheme://host[:port] (e.g. https://app.example.com), not {origin!r}",
+                field="cors_origin",
+            )
+    return tuple(dict.fromkeys(origins))
 
 
 def _hosts(raw: str | None) -> tuple[str, ...]:

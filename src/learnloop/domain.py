@@ -356,6 +356,12 @@ class Finding:
 FindingSink = Callable[[Finding], Job | None]
 
 
+# The model name of the server's own trail: events about no one model (``access/audit.py``:
+# admin actions, keys, authentication failures). No model can have it (names start with a
+# letter or digit).
+SERVER_TRAIL = "*"
+
+
 @dataclass(frozen=True)
 class Event:
     id: int
@@ -427,6 +433,7 @@ DEFAULT_KINDS: tuple[str, ...] = (
     "accuracy_dropped",
     "rating_dropped",
     "retrain_failed",
+    "auth_failure_burst",
 )
 ALL_KINDS = "*"  # a webhook with kinds ["*"] receives every event
 WebhookFormat = Literal["json", "slack"]

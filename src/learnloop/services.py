@@ -280,5 +280,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         watch=DatabaseWatch(db, stall_seconds=settings.ready_stall_seconds),
         reports=VersionReports(db, store),
         studies=StudyService(db, registry, training, clock),
-        access=AccessService(db, clock, settings),
+        access=AccessService(db, clock, settings, metrics),
     )

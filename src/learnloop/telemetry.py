@@ -87,6 +87,13 @@ class Metrics:
             ["route_class", "reason"],
             registry=r,
         )
+        self.auth_failures = Counter(
+            "learnloop_auth_failures",
+            "Failed authentications by reason (bad_key, bad_token, forbidden, login_failed; throttled: refused "
+            "429 before any check), every one, written to the audit trail or not",
+            ["reason"],
+            registry=r,
+        )
         self.predictions = Counter(
             "learnloop_predictions", "Predictions served", ["model", "version", "route"], registry=r
         )

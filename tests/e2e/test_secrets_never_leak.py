@@ -1,9 +1,10 @@
 """Secrets never leak: a whole session over HTTP through the app (keys created, used, mistyped
 and revoked; a dashboard login and logout; a webhook with a Slack-style URL, registered,
 tested and delivered to; predictions, feedback, an export, errors), then every log record,
-event, answer, export and /metrics is searched for every secret. The one place a secret may
-appear is the answer that creates it, once (and a webhook's URL, a credential when it is
-Slack's, in an admin's listing of the webhooks: never in a log)."""
+event (the model's and the server's audit trail: admin actions, failed authentications and
+their burst), answer, export and /metrics is searched for every secret. The one place a secret
+may appear is the answer that creates it, once (a webhook's URL, a credential when it is
+Slack's, included: its listing shows the scheme and host only)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from conftest import create_model, make_settings
 from learnloop.app import create_app
 from learnloop.config import AccessSettings, JwtSettings
+from learnloop.domain import SERVER_TRAIL
 from learnloop.services import build_services
 
 ADMIN_KEY = "admin-key-for-the-leak-test-0123456789"
@@ -39,7 +41,7 @@ def test_no_secret_appears_in_logs_events_answers_exports_or_metrics(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     home = tmp_path / "home"
-    access = AccessSettings(jwt=JwtSettings("https://id.test/", "learnloop", secret=JWT_SECRET))
+    access = AccessSettings(jwt=JwtSettings("https://id.test/", "learnloop", secret=JWT_SECRET), burst_threshold=5)
     services = build_services(make_settings(home, f"sqlite:///{home}/ll.db", api_key=ADMIN_KEY, access=access))
     seen: list[str] = []  # every answer but the creations, headers and bodies
     created: dict[str, str] = {"token": _token("learnloop"), "token for another audience": _token("other")}
@@ -85,6 +87,8 @@ def test_no_secret_appears_in_logs_events_answers_exports_or_metrics(
                 assert answer.status_code == 401
             await call("DELETE", "/v1/keys/gone")
             assert (await call("GET", "/v1/models", gone)).status_code == 401
+            wrong_login = await http.post("/dashboard/login", data={"key": key[:-2] + "zz", "next": "/dashboard"})
+            assert wrong_login.status_code == 401
             login = await http.post("/dashboard/login", data={"key": key, "next": "/dashboard"})
             assert login.status_code == 303
             created["session"] = login.cookies["learnloop_session"]
@@ -103,17 +107,26 @@ def test_no_secret_appears_in_logs_events_answers_exports_or_metrics(
         services.ingest.flush()
         services.notify.dispatch()  # delivers (and fails) to the Slack-style URL
         events = [str(e) for e in services.registry.events("m", 500)]
+        audit = services.registry.events(SERVER_TRAIL, 500)
     finally:
         services.close()
     secrets = {"admin key": ADMIN_KEY, "webhook secret": WEBHOOK_SECRET, "slack token": SLACK_TOKEN, **created}
     secrets["jwt secret"] = JWT_SECRET
     secrets["mistyped key"] = created["app key"][:-2] + "zz"
+    assert {"admin_action", "key_created", "key_revoked", "auth_failure", "auth_failure_burst"} <= {
+        e.kind for e in audit
+    }
+    assert {e.data.get("reason") for e in audit if e.kind == "auth_failure"} >= {
+        "bad_key",
+        "bad_token",
+        "forbidden",
+        "login_failed",
+    }
+    events += [str(e) for e in audit]
     searched = {"logs": caplog.text, "events": "\n".join(events), "answers": "\n".join(seen)}
     assert (
         "learnloop_http_requests_total" in searched["answers"] and "/v1/subjects" in caplog.text + searched["answers"]
     )
     for what, secret in secrets.items():
         for where, text in searched.items():
-            if (what, where) == ("slack token", "answers"):
-                continue  # an admin's GET /v1/webhooks shows the URL it registered
             assert secret not in text, f"the {what} appears in the {where}"

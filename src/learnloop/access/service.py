@@ -31,19 +31,24 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
 
 from learnloop.access import keys
+from learnloop.access.audit import AuditTrail
 from learnloop.access.limits import Decision, RateLimitedError, buckets_for
 from learnloop.access.principal import OPEN, Principal
 from learnloop.access.throttle import FailureThrottle
 from learnloop.access.tokens import TokenVerifier, looks_like_jwt
 from learnloop.clock import Clock
 from learnloop.config import Settings
-from learnloop.domain import ApiKey, Rate, Scope, parse_rate
+from learnloop.domain import SERVER_TRAIL, ApiKey, Rate, Scope, parse_rate
 from learnloop.errors import ConflictError, NotFoundError, ValidationError
 from learnloop.store.db import Database
+from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import keys as key_repo
+from learnloop.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +68,21 @@ def keys_exist(database_url: str) -> bool:
 
 
 class AccessService:
-    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(self, db: Database, clock: Clock, settings: Settings, metrics: Metrics | None = None) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings.access
         self.admin_hash = keys.secret_hash(settings.api_key) if settings.api_key else None
         self.throttle = FailureThrottle(self.settings.failure_limit, self.settings.failure_window_seconds)
+        failures = metrics.auth_failures if metrics is not None else None
+        self.audit = AuditTrail(
+            db,
+            clock,
+            window_seconds=self.settings.failure_window_seconds,
+            burst_threshold=self.settings.burst_threshold,
+            max_failure_events=self.settings.audit_failure_events,
+            counted=(lambda reason: failures.labels(reason).inc()) if failures is not None else (lambda reason: None),
+        )
         self.tokens = TokenVerifier(self.settings.jwt) if self.settings.jwt is not None else None
         self._required = settings.api_key is not None or self.settings.require_keys or self.tokens is not None
         self._required_checked = 0.0
@@ -197,6 +211,7 @@ class AccessService:
                 at=now,
                 rate=rate,
             )
+            _key_event(conn, "key_created", key, actor, now)
         self._required = True
         log.info("key %s (%s) created by %s: %s", key.name, key.prefix, actor, ", ".join(key.scopes))
         return key, secret
@@ -213,6 +228,7 @@ class AccessService:
             if key is None:
                 raise NotFoundError(f"no key named {name!r} (or revoked already)", field="name")
             key_repo.revoke_key(conn, key.id, now)
+            _key_event(conn, "key_revoked", key, actor, now)
         key = replace(key, revoked_at=now)
         with self._lock:
             self._cache = {h: entry for h, entry in self._cache.items() if entry[1].name != f"key:{key.name}"}
@@ -244,3 +260,14 @@ class AccessService:
     def close_session(self, token: str) -> None:
         with self.db.write() as conn:
             key_repo.delete_session(conn, keys.secret_hash(token))
+
+
+def _key_event(conn: Connection, kind: str, key: ApiKey, actor: str, at: datetime) -> None:
+    """A key's creation or revocation in the server's trail: its name and public prefix, never
+    its secret or hash."""
+    data: dict[str, object] = {"name": key.name, "prefix": key.prefix, "scopes": [str(s) for s in key.scopes]}
+    if key.models:
+        data["models"] = list(key.models)
+    event_repo.insert_event(
+        conn, model=SERVER_TRAIL, kind=kind, at=at, actor=actor, reason=f"key {key.name} ({key.prefix})", data=data
+    )

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request, Security
 from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from learnloop.access import OPEN, AccessService, InvalidTokenError, Principal
@@ -67,6 +68,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def route_of(request: Request) -> str:
+    """The route's template (``/v1/models/{model}/promote``): what audit events name, bounded
+    whatever path a client sends."""
+    return getattr(request.scope.get("route"), "path", None) or "unmatched"
+
+
+async def audit_failure(
+    request: Request, access: AccessService, reason: str, *, actor: str | None = None, detail: str = ""
+) -> None:
+    """Count a failed authentication in the audit trail (``access/audit.py`` bounds what it
+    writes); the write, when one is due, runs off the event loop."""
+    events = access.audit.failure(
+        reason, address=client_address(request), method=request.method, route=route_of(request), actor=actor,
+        detail=detail,
+    )  # fmt: skip
+    if events:
+        await run_in_threadpool(access.audit.write, events)
+
+
 class Need:
     """A route needs a credential carrying ``scope`` (admin carries every scope) when the
     server's auth is on; a key limited to some models may only name those in the path, and
@@ -91,6 +111,7 @@ class Need:
         address = client_address(request)
         wait = access.throttle.retry_after(address)
         if wait is not None:
+            await audit_failure(request, access, "throttled")
             raise TooManyFailuresError(
                 f"too many failed authentications from this address; retry after {wait:.0f} s", retry_after=wait
             )
@@ -104,6 +125,7 @@ class Need:
             access.throttle.failed(address)
             log.warning("bearer token refused (%s) from %s on %s %s", exc.code, address, request.method,
                         request.url.path)  # fmt: skip
+            await audit_failure(request, access, "bad_token", detail=exc.code)
             raise
         if principal is None and given is None and self.session:
             token = request.cookies.get(SESSION_COOKIE)
@@ -112,6 +134,7 @@ class Need:
             if given is not None:
                 access.throttle.failed(address)
                 log.warning("authentication failed from %s on %s %s", address, request.method, request.url.path)
+                await audit_failure(request, access, "bad_key")
             raise UnauthorizedError(
                 f"this route needs a key with the {self.scope} scope (X-API-Key or Authorization: Bearer)"
             )
@@ -121,6 +144,7 @@ class Need:
             allowed = False  # an admin route over every model: not for a key limited to some
         if not allowed:
             where = f" on model {model!r}" if model is not None and principal.may(self.scope) else ""
+            await audit_failure(request, access, "forbidden", actor=principal.name, detail=f"needs {self.scope}{where}")
             raise ForbiddenError(f"key {principal.name!r} does not have the {self.scope} scope{where}")
         request.state.principal = principal
         await self._admit(request, access, principal, address)
@@ -152,9 +176,12 @@ LabelDep = Annotated[Principal, Depends(Need(Scope.LABEL))]
 AdminDep = Annotated[Principal, Depends(Need(Scope.ADMIN))]
 
 
-def check_model(principal: Principal, scope: Scope, model: str) -> None:
-    """For a route whose model is in its body or found on the way (a job's), not its path."""
+async def check_model(request: Request, principal: Principal, scope: Scope, model: str) -> None:
+    """For a route whose model is in its body or found on the way (a job's), not its path; a
+    refusal is audited like ``Need``'s."""
     if not principal.may(scope, model):
+        access: AccessService = request.app.state.services.access
+        await audit_failure(request, access, "forbidden", actor=principal.name, detail=f"model {model[:64]!r}")
         raise ForbiddenError(f"key {principal.name!r} may not use model {model!r}", field="model")
 
 

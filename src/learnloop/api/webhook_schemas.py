@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.domain import DEFAULT_KINDS, Delivery, Webhook
-from learnloop.notify.base import DeliveryOutcome
+from learnloop.notify.base import DeliveryOutcome, masked_url
 
 
 class WebhookCreate(BaseModel):
@@ -27,7 +27,10 @@ class WebhookCreate(BaseModel):
 
 class WebhookPublic(BaseModel):
     id: int
-    url: str
+    url: str = Field(
+        description="Scheme and host only (https://hooks.slack.com/...): a Slack-style URL carries its credential "
+        "in the path, shown whole only in the answer that registers it."
+    )
     model: str | None
     kinds: list[str]
     format: str
@@ -35,16 +38,18 @@ class WebhookPublic(BaseModel):
 
     @classmethod
     def of(cls, w: Webhook) -> WebhookPublic:
-        return cls(id=w.id, url=w.url, model=w.model, kinds=list(w.effective_kinds), format=w.format,
+        return cls(id=w.id, url=masked_url(w.url), model=w.model, kinds=list(w.effective_kinds), format=w.format,
                    created_at=w.created_at)  # fmt: skip
 
 
 class WebhookCreated(WebhookPublic):
+    """The registration's answer: the URL whole and the secret, this once."""
+
     secret: str = Field(description="Shown this once: keep it to verify X-Learnloop-Signature.")
 
     @classmethod
     def with_secret(cls, w: Webhook) -> WebhookCreated:
-        return cls(**WebhookPublic.of(w).model_dump(), secret=w.secret)
+        return cls(**{**WebhookPublic.of(w).model_dump(), "url": w.url}, secret=w.secret)
 
 
 class DeliveryPublic(BaseModel):

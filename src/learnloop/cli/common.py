@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from learnloop.artifacts import open_store
 from learnloop.config import DEFAULT_HOME, Settings
+from learnloop.domain import SERVER_TRAIL
 from learnloop.errors import LearnloopError
 
 if TYPE_CHECKING:  # the services (and the libraries under them) load when a command opens them
@@ -82,6 +83,8 @@ def _model_or_the_only_one(ctx: typer.Context, model: str) -> str:
     given: those options are eager, read before this one."""
     if model:
         return model
+    if ctx.params.get("audit"):  # ``events --audit``: the server's own trail
+        return SERVER_TRAIL
     settings = settings_for(ctx.params.get("home") or DEFAULT_HOME, ctx.params.get("database_url"))
     with open_services(settings) as services:
         names = [m.name for m in services.registry.list_models()]

@@ -38,6 +38,7 @@ from learnloop.cli.jobs import status_text as job_status
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.cli.tables import Table
 from learnloop.config import Settings
+from learnloop.domain import SERVER_TRAIL
 from learnloop.errors import LearnloopError
 from learnloop.families import DEFAULT_FAMILY, get_family
 from learnloop.ids import short_id
@@ -529,15 +530,31 @@ def events(
     kind: Annotated[
         list[str] | None, typer.Option("--kind", help="Only these kinds (e.g. promoted), repeatable.")
     ] = None,
+    audit: Annotated[
+        bool,
+        typer.Option(
+            "--audit",
+            is_eager=True,
+            help="The server's own trail instead: admin actions, keys, failed authentications (--model '*').",
+        ),
+    ] = False,
 ) -> None:
-    """The model's audit trail, newest first: retrains, verdicts, promotions, rollbacks, policy changes."""
+    """The model's audit trail, newest first: retrains, verdicts, promotions, rollbacks, policy changes.
+
+    \b
+    Examples:
+      learnloop events --model sentiment --kind promoted --kind rolled_back
+      learnloop events --audit --kind auth_failure --kind auth_failure_burst
+    """
     if not 1 <= limit <= 500:
         fail("--limit must be between 1 and 500")
+    model = SERVER_TRAIL if audit else model
     with open_services(settings_for(home, database_url)) as services:
         found = services.registry.events(model, limit, kinds=kind or None)
         if kind:
             _warn_unknown_kinds(kind, {e.kind for e in services.registry.events(model, 500)})
-        console.print(events_table(found, f"events of {model}"))
+        title = "the server's audit trail" if model == SERVER_TRAIL else f"events of {model}"
+        console.print(events_table(found, title))
 
 
 def _warn_unknown_kinds(kinds: list[str], present: set[str]) -> None:

@@ -29,7 +29,15 @@ from learnloop.cli.common import (
     open_services,
     settings_for,
 )
-from learnloop.config import LOOPBACK_HOSTS, MIN_KEY_CHARS, AccessSettings, Settings, jwt_from_env, key_from_file
+from learnloop.config import (
+    LOOPBACK_HOSTS,
+    MIN_KEY_CHARS,
+    AccessSettings,
+    Settings,
+    cors_origins,
+    jwt_from_env,
+    key_from_file,
+)
 from learnloop.domain import JobStatus, parse_rate
 from learnloop.errors import LearnloopError
 
@@ -134,6 +142,23 @@ def serve(
             help="Share rate limits between replicas through this Redis (redis://host:6379/0).",
         ),
     ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            envvar="LEARNLOOP_CORS_ORIGINS",
+            help="A browser origin whose pages may call the API (https://app.example.com), repeatable (default: none).",
+        ),
+    ] = None,
+    auth_burst: Annotated[
+        int | None,
+        typer.Option(
+            "--auth-burst",
+            envvar="LEARNLOOP_AUTH_BURST_THRESHOLD",
+            min=1,
+            help="Failed authentications within a minute that raise an auth_failure_burst event (50).",
+        ),
+    ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
     loop: Annotated[str, typer.Option("--loop", help="Event loop: auto, asyncio or uvloop.")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
@@ -184,6 +209,7 @@ def serve(
             if rate is not None:
                 parse_rate(rate)
         jwt = jwt_from_env({**os.environ, **{k: str(v) for k, v in jwt_options.items() if v is not None}})
+        origins = cors_origins(cors_origin)
     except LearnloopError as exc:
         fail(exc.message)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -197,7 +223,15 @@ def serve(
     )
     settings = replace(
         settings,
-        access=replace(settings.access, jwt=jwt, rate=rate_limit, subject_rate=subject_rate, redis_url=redis_url),
+        access=replace(
+            settings.access,
+            jwt=jwt,
+            rate=rate_limit,
+            subject_rate=subject_rate,
+            redis_url=redis_url,
+            cors_origins=origins,
+            burst_threshold=auth_burst or settings.access.burst_threshold,
+        ),
     )
     settings = replace(settings, access=_access(settings, host, api_key, allowed_host))
     if prediction_queue_max is not None:

@@ -10,6 +10,7 @@ from rich.markup import escape
 from learnloop.cli.common import DbOpt, HomeOpt, console, fail, open_services, settings_for
 from learnloop.cli.tables import Table
 from learnloop.domain import DEFAULT_KINDS, DeliveryStatus
+from learnloop.notify.base import masked_url
 
 app = typer.Typer(help="Webhooks that receive events (signed JSON or Slack messages).", no_args_is_help=True)
 IdArg = Annotated[int, typer.Argument(help="Webhook id (learnloop webhooks list).")]
@@ -46,7 +47,7 @@ def list_webhooks(home: HomeOpt, database_url: DbOpt = None) -> None:
             pending = len(services.notify.deliveries(w.id, 500, DeliveryStatus.PENDING))
             table.add_row(
                 str(w.id),
-                escape(w.url),
+                escape(masked_url(w.url)),
                 w.model or "*",
                 ", ".join(w.kinds) if w.kinds else "default",
                 w.format,

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from learnloop import __version__
 from learnloop.access import OPEN, Principal
-from learnloop.api.deps import SESSION_COOKIE, Need, PathInt, QueryInt, client_address
+from learnloop.api.deps import SESSION_COOKIE, Need, PathInt, QueryInt, audit_failure, client_address
 from learnloop.api.errors import ForbiddenError, UnauthorizedError, status_of
 from learnloop.dashboard import auth, labelling, views
 from learnloop.domain import Scope
@@ -203,9 +203,14 @@ def build_router() -> APIRouter:
         return RedirectResponse(PREFIX, status_code=307)
 
     @router.get(PREFIX)
-    async def models(request: Request, _: ReadPage) -> HTMLResponse:
-        rows = await run_in_threadpool(views.models_overview, _services(request))
-        return dash.render(request, "models.html", title="Models", rows=rows)
+    async def models(request: Request, principal: ReadPage) -> HTMLResponse:
+        services = _services(request)
+        rows = await run_in_threadpool(views.models_overview, services)
+        # An admin of every model also sees the server's audit trail (on an open server no one
+        # is named, and it stays empty).
+        admin = principal is not OPEN and principal.may(Scope.ADMIN) and principal.every_model
+        audit = await run_in_threadpool(views.audit_events, services) if admin else None
+        return dash.render(request, "models.html", title="Models", rows=rows, audit=audit)
 
     @router.get(PREFIX + "/models/{model}")
     async def model_page(request: Request, model: str, _: ReadPage, disagreements: bool = False) -> HTMLResponse:
@@ -263,11 +268,13 @@ def build_router() -> APIRouter:
         address = client_address(request)
         wait = access.throttle.retry_after(address)
         if wait is not None:
+            await audit_failure(request, access, "throttled")
             message = f"Too many wrong keys from this address; try again in {wait:.0f} s."
             return dash.render(request, "login.html", 429, title="Log in", message=message, next=target)
         principal = access.authenticate(form.get("key", "")) if form.get("key") else None
         if principal is None:
             access.throttle.failed(address)
+            await audit_failure(request, access, "login_failed")
             return dash.render(request, "login.html", 401, title="Log in", message="Wrong key.", next=target)
         token = await run_in_threadpool(access.open_session, principal)
         response = _redirect(target, "logged in", "ok")

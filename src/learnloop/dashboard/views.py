@@ -13,7 +13,7 @@ from learnloop.dashboard import charts, comparison, fairness_panel, panels
 from learnloop.dashboard.feedback import recent_feedback
 from learnloop.dashboard.generation import generation_panels
 from learnloop.dashboard.value_chart import retrain_value
-from learnloop.domain import Event, ModelVersion, Rollout
+from learnloop.domain import SERVER_TRAIL, Event, ModelVersion, Rollout
 from learnloop.evaluation.headline import verdict_headline
 from learnloop.evaluation.metrics import wilson_interval
 from learnloop.registry.service import ModelOverview
@@ -45,6 +45,11 @@ def verdict_words(verdict: dict[str, Any]) -> str:
             return ""
         head = head.removeprefix(f"{outcome}: ")
     return head
+
+
+def audit_events(services: Services) -> list[Event]:
+    """The newest events of the server's own trail: admin actions, keys, failed authentications."""
+    return services.registry.events(SERVER_TRAIL, EVENT_ROWS)
 
 
 def champion_periods(events: Sequence[Event], now: datetime) -> tuple[list[charts.ChampionPeriod], list[charts.Marker]]:

@@ -12,11 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from learnloop.domain import Event
 
 KIND_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]{0,31})$")
 FORMATS = ("json", "slack")
+
+
+def masked_url(url: str) -> str:
+    """A webhook's URL with its scheme and host only (``https://hooks.slack.com/...``): a
+    Slack-style URL carries its credential in the path (``/services/T.../B.../token``), so logs,
+    listings and the CLI show this; only the answer that registers a webhook shows it whole."""
+    parts = urlsplit(url)
+    hidden = "/..." if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{hidden}"
 
 
 class Outcome(StrEnum):

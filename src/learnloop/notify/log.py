@@ -10,7 +10,7 @@ from learnloop.notify.payloads import link, summary
 
 EVENTS_LOGGER = "learnloop.events"
 # Kinds a person should look at: logged as warnings, the rest as info.
-WARNING_KINDS = frozenset({"rolled_back", "drift_detected", "accuracy_dropped", "rating_dropped"})
+WARNING_KINDS = frozenset({"rolled_back", "drift_detected", "accuracy_dropped", "rating_dropped", "auth_failure_burst"})
 
 
 class LogNotifier:

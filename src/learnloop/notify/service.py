@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from learnloop.clock import Clock
 from learnloop.domain import Delivery, DeliveryStatus, Event, Webhook
 from learnloop.errors import ValidationError
-from learnloop.notify.base import FORMATS, KIND_PATTERN, DeliveryOutcome, Notifier, Outcome
+from learnloop.notify.base import FORMATS, KIND_PATTERN, DeliveryOutcome, Notifier, Outcome, masked_url
 from learnloop.notify.log import LogNotifier
 from learnloop.notify.webhook import WebhookNotifier, timeout
 from learnloop.retry import RetryPolicy
@@ -64,14 +64,6 @@ class DispatchResult:
     events: int = 0  # events read past the cursor
     created: int = 0  # deliveries created
     attempts: list[DeliveryOutcome] = field(default_factory=list)
-
-
-def url_for_logs(url: str) -> str:
-    """A webhook's URL without its path and query: a Slack-style URL carries its credential
-    there (``/services/T.../B.../token``), and logs are read by more people than the API."""
-    parts = urlsplit(url)
-    hidden = "/..." if parts.path.strip("/") or parts.query else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{hidden}"
 
 
 def next_cursor(cursor: int, events: Sequence[Event], now_ts: float, grace: float) -> int:
@@ -148,7 +140,7 @@ class NotificationService:
                 secret=secret or secrets.token_urlsafe(32),
                 at=now,
             )
-        shown, kinds_shown = url_for_logs(url), ",".join(kinds) or "default"
+        shown, kinds_shown = masked_url(url), ",".join(kinds) or "default"
         log.info("webhook %s added: %s (model %s, kinds %s)", hook.id, shown, model or "*", kinds_shown)
         return hook
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from learnloop.artifacts import ArtifactStore
 from learnloop.clock import Clock
 from learnloop.domain import (
+    SERVER_TRAIL,
     Deployment,
     Event,
     Job,
@@ -322,8 +323,10 @@ class RegistryService:
     def events(
         self, model: str, limit: int = 50, after_id: int | None = None, kinds: Sequence[str] | None = None
     ) -> list[Event]:
+        """A model's trail, or with ``SERVER_TRAIL`` the server's own (``access/audit.py``)."""
         with self.db.read() as conn:
-            model_repo.get_model(conn, model)  # NotFoundError for an unknown model
+            if model != SERVER_TRAIL:
+                model_repo.get_model(conn, model)  # NotFoundError for an unknown model
             return event_repo.list_events(conn, model, limit, after_id, kinds)
 
     def register(self, draft: ModelVersion, *, actor: str) -> ModelVersion:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from learnloop.api.deps import AdminDep, PageLimit, ReadDep, ServicesDep, check_model
 from learnloop.api.openapi import problems
@@ -14,22 +14,22 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 @router.get("", response_model=list[JobPublic])
 async def list_jobs(
-    principal: ReadDep, services: ServicesDep, model: str | None = None, limit: PageLimit = 20
+    request: Request, principal: ReadDep, services: ServicesDep, model: str | None = None, limit: PageLimit = 20
 ) -> list[JobPublic]:
     """The newest jobs (retrains, ...), of one model or of all, with their state and outcome."""
     if model is not None:
-        check_model(principal, Scope.READ, model)
+        await check_model(request, principal, Scope.READ, model)
     jobs = services.jobs.list(model, limit)
     return [JobPublic.of(j) for j in jobs if principal.may(Scope.READ, j.model)]
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=problems(404))
-async def get_job(job_id: str, principal: ReadDep, services: ServicesDep) -> JobPublic:
+async def get_job(job_id: str, request: Request, principal: ReadDep, services: ServicesDep) -> JobPublic:
     """A job, by its id or a unique end of it (as ``learnloop jobs list`` shows it; 422 when several
     jobs share the end): its state, progress, outcome and, for a retrain, the version it made and
     the verdict."""
     job = services.jobs.find(job_id)
-    check_model(principal, Scope.READ, job.model)
+    await check_model(request, principal, Scope.READ, job.model)
     return JobPublic.of(job)
 
 

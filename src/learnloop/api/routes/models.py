@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import AdminDep, OptionalQueryInt, PageLimit, PathInt, ReadDep, ServicesDep
+from learnloop.api.deps import (
+    AdminDep,
+    OptionalQueryInt,
+    PageLimit,
+    PathInt,
+    ReadDep,
+    ServicesDep,
+    check_model,
+)
 from learnloop.api.model_schemas import ModelCreate, ModelCreated, ModelDeleted, ModelUpload, create_body_openapi
 from learnloop.api.openapi import problems
 from learnloop.api.schemas import (
@@ -29,7 +37,7 @@ from learnloop.api.schemas import (
 )
 from learnloop.api.uploads import UnsupportedMediaTypeError, media_type, multipart_upload, read_body
 from learnloop.api.value_schemas import RetrainValueReport
-from learnloop.domain import Scope
+from learnloop.domain import SERVER_TRAIL, Scope
 from learnloop.models import DataSource, NewModel
 from learnloop.tasks.classification.export import FORMATS as TABLE_FORMATS
 from learnloop.tasks.generation.export import FORMATS as TRAINER_FORMATS
@@ -111,10 +119,21 @@ async def get_model(model: str, _: ReadDep, services: ServicesDep) -> ModelDetai
 
 @router.get("/{model}/events", response_model=list[EventPublic], responses=problems(404))
 async def list_events(
-    model: str, _: ReadDep, services: ServicesDep, limit: PageLimit = 50, after_id: OptionalQueryInt = None
+    model: str,
+    request: Request,
+    principal: ReadDep,
+    services: ServicesDep,
+    limit: PageLimit = 50,
+    after_id: OptionalQueryInt = None,
+    kind: Annotated[list[str] | None, Query(max_length=20, description="Only these kinds, repeatable.")] = None,
 ) -> list[EventPublic]:
-    """The audit trail: newest first; with ``after_id``, the events after it, oldest first."""
-    return [EventPublic.of(e) for e in services.registry.events(model, limit, after_id)]
+    """The audit trail: newest first; with ``after_id``, the events after it, oldest first.
+    The model ``*`` is the server's own trail, for admins: admin actions, keys created and
+    revoked, authentication failures and their bursts (``kind=auth_failure``, ...)."""
+    if model == SERVER_TRAIL:  # an admin's, of every model
+        await check_model(request, principal, Scope.ADMIN, model)
+    found = services.registry.events(model, limit, after_id, kind or None)
+    return [EventPublic.of(e) for e in found]
 
 
 @router.get(

@@ -41,7 +41,7 @@ async def chat_completions(
     body: ChatCompletionCreate, request: Request, principal: PredictDep, services: ServicesDep
 ) -> Response:
     """A chat completion (``stream`` as OpenAI's chunks); ``id`` is the prediction id."""
-    check_model(principal, Scope.PREDICT, body.model)
+    await check_model(request, principal, Scope.PREDICT, body.model)
     service = services.generation
     generation = service.start(body.model, body.to_input())
     created = int(time.time())
