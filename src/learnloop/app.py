@@ -20,6 +20,7 @@ from learnloop.api.rate_headers import RateLimitHeaders
 from learnloop.api.routes import (
     asking,
     drift,
+    explanations,
     families,
     feedback,
     generate,
@@ -137,6 +138,7 @@ def create_app(
         asking,
         rollouts,
         drift,
+        explanations,
         studies,
         subjects,
         jobs,

@@ -16,6 +16,7 @@ from learnloop.cli import (
     catalog,
     consume,
     drift,
+    explain,
     families,
     generate,
     jobs,
@@ -83,6 +84,8 @@ app.command()(replay.replay)
 app.command()(replay.demo)
 app.command("sample-size")(rollouts.sample_size)
 app.command()(drift.drift)
+app.command()(explain.explain)
+app.command()(explain.weights)
 app.command()(asking.ask)
 app.command()(generate.generate)
 app.command()(report.report)
