@@ -198,9 +198,10 @@ def test_the_cli_explains_a_text_and_a_logged_answer_and_compares_weights(served
     with served.server.client() as http:
         answer = http.post("/v1/models/inc/predict", json={"text": TEXT}).json()
     pid = answer["prediction_id"]
-    wait_for(lambda: run_cli("explain", *db, "-m", "inc", "--prediction", pid, check=False).returncode == 0,
-             timeout=30, what="the answer logged")  # fmt: skip
-    as_json = run_cli("explain", *db, "-m", "inc", "--prediction", pid, "--json").stdout
+    logged = wait_for(lambda: (r := run_cli("explain", *db, "-m", "inc", "--prediction", pid, "--json",
+                                            check=False)).returncode == 0 and r,
+                      timeout=30, what="the answer logged")  # fmt: skip
+    as_json = logged.stdout
     assert f'"prediction_id": "{pid}"' in as_json and '"method": "linear"' in as_json
     compared = run_cli("weights", *db, "--model", "m", "--compare", "1", "2", "--top", "3").stdout
     assert "v1 -> v2" in compared and "gained weight towards 1" in compared and "lost weight towards 0" in compared

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from learnloop.artifacts import ArtifactStore
 from learnloop.config import Limits
@@ -75,6 +77,7 @@ class ExplanationService:
         self.cache = cache
         self.limits = limits
         self._loaded: OrderedDict[tuple[str, int, str], Predictor] = OrderedDict()
+        self._weights: OrderedDict[tuple[str, int, str], TermWeights] = OrderedDict()
         self._lock = threading.Lock()
 
     def explain_text(self, model: str, text: str, version: int | None = None) -> ExplainedAnswer:
@@ -102,7 +105,7 @@ class ExplanationService:
     def weights(self, model: str, version: int | None = None, top: int = 20) -> VersionWeights:
         """The champion's (or ``version``'s) ``top`` strongest terms per label."""
         spec, v = self._version(model, version)
-        weights = term_weights(self._predictor(spec, v))
+        weights = self._term_weights(spec, v)
         return VersionWeights(model, v.version, v.family, len(weights.terms), top_terms(weights, _bounded(top)))
 
     def changes(self, model: str, a: int, b: int, top: int = 20) -> WeightsDiff:
@@ -111,7 +114,7 @@ class ExplanationService:
         weights: list[TermWeights] = []
         for number in (a, b):
             spec, v = self._version(model, number)
-            weights.append(term_weights(self._predictor(spec, v)))
+            weights.append(self._term_weights(spec, v))
         before, after = set(weights[0].terms), set(weights[1].terms)
         return WeightsDiff(
             model,
@@ -134,6 +137,15 @@ class ExplanationService:
                 version = champion
             return spec, model_repo.get_version(conn, model, version)
 
+    def _term_weights(self, spec: Model, v: ModelVersion) -> TermWeights:
+        """A version's weights, kept like its predictor (a version never changes)."""
+        return _kept(
+            self._weights,
+            self._lock,
+            (spec.name, v.version, v.artifact_uri),
+            lambda: term_weights(self._predictor(spec, v)),
+        )
+
     def _predictor(self, spec: Model, v: ModelVersion) -> Predictor:
         """The version's predictor: the one serving it in this process, else loaded and kept."""
         route = self.cache.route(spec.name) if spec.name in self.cache.model_names() else None
@@ -141,18 +153,32 @@ class ExplanationService:
             for held in (route.champion, route.previous):
                 if held is not None and held.version == v.version and held.predictor is not None:
                     return held.predictor
-        key = (spec.name, v.version, v.artifact_uri)
-        with self._lock:
-            found = self._loaded.get(key)
-            if found is not None:
-                self._loaded.move_to_end(key)
-                return found
-        predictor = load_predictor(self.store, v.artifact_uri)
-        with self._lock:
-            self._loaded[key] = predictor
-            while len(self._loaded) > LOADED_VERSIONS:
-                self._loaded.popitem(last=False)
-        return predictor
+        return _kept(
+            self._loaded,
+            self._lock,
+            (spec.name, v.version, v.artifact_uri),
+            lambda: load_predictor(self.store, v.artifact_uri),
+        )
+
+
+T = TypeVar("T")
+
+
+def _kept(
+    kept: OrderedDict[tuple[str, int, str], T], lock: threading.Lock, key: tuple[str, int, str], make: Callable[[], T]
+) -> T:
+    """``kept[key]``, made (outside the lock) when missing; the newest ``LOADED_VERSIONS`` stay."""
+    with lock:
+        found = kept.get(key)
+        if found is not None:
+            kept.move_to_end(key)
+            return found
+    made = make()
+    with lock:
+        kept[key] = made
+        while len(kept) > LOADED_VERSIONS:
+            kept.popitem(last=False)
+    return made
 
 
 def _bounded(top: int) -> int:

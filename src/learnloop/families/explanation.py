@@ -330,10 +330,10 @@ def term_weights(predictor: Predictor) -> TermWeights:
         assert isinstance(predictor, IncrementalPredictor)
         names = _named_columns(lin, predictor.replay.texts)
     columns = sorted(names)
-    rows = lin.coef[:, columns].T  # (terms, rows)
-    expanded = np.array([list(lin.per_label(r).values()) for r in rows]) if len(columns) else np.zeros((0, 0))
-    labels = tuple(lin.per_label(np.zeros(lin.coef.shape[0])))
-    return TermWeights(labels, [names[c] for c in columns], expanded.reshape(len(columns), len(labels)))
+    rows = lin.coef[:, columns]  # (coefficient rows, terms)
+    if len(lin.classes) == 2 and rows.shape[0] == 1:  # as ``per_label``: the first label's is negated
+        rows = np.vstack([-rows[0], rows[0]])
+    return TermWeights(lin.classes, [names[c] for c in columns], np.ascontiguousarray(rows.T))
 
 
 def _named_columns(lin: _Linear, texts: Iterable[str]) -> dict[int, str]:
@@ -360,22 +360,31 @@ def top_terms(weights: TermWeights, n: int) -> dict[str, list[TermWeight]]:
 def weight_changes(a: TermWeights, b: TermWeights, n: int) -> dict[str, tuple[list[WeightChange], list[WeightChange]]]:
     """Per label both versions know, the ``n`` terms whose weight rose most from ``a`` to ``b``
     and the ``n`` that fell most (a term one version lacks weighs 0 there)."""
-    index_a, index_b = a._index(), b._index()
-    terms = sorted(set(index_a) | set(index_b))
+    terms = sorted(set(a.terms) | set(b.terms))
     out: dict[str, tuple[list[WeightChange], list[WeightChange]]] = {}
+    aligned_a, aligned_b = _aligned(a, terms), _aligned(b, terms)  # NaN where a version lacks the term
     for label in [lab for lab in a.labels if lab in b.labels]:
-        ja, jb = a.labels.index(label), b.labels.index(label)
-        changes = [
-            WeightChange(
-                term,
-                float(a.weights[index_a[term], ja]) if term in index_a else None,
-                float(b.weights[index_b[term], jb]) if term in index_b else None,
-            )
-            for term in terms
-        ]
-        deltas = np.array([c.change for c in changes])
+        before = aligned_a[:, a.labels.index(label)]
+        after = aligned_b[:, b.labels.index(label)]
+        deltas = np.nan_to_num(after) - np.nan_to_num(before)
         order = np.argsort(-deltas, kind="stable")
-        gained = [changes[i] for i in order[:n] if deltas[i] > 0]
-        lost = [changes[i] for i in order[::-1][:n] if deltas[i] < 0]
+
+        def change(i: int, before: FloatArray = before, after: FloatArray = after) -> WeightChange:
+            return WeightChange(terms[i], _number(before[i]), _number(after[i]))
+
+        gained = [change(i) for i in order[:n] if deltas[i] > 0]
+        lost = [change(i) for i in order[::-1][:n] if deltas[i] < 0]
         out[label] = (gained, lost)
     return out
+
+
+def _aligned(weights: TermWeights, terms: list[str]) -> FloatArray:
+    """``weights`` on the rows of ``terms`` (sorted), NaN for a term it lacks."""
+    out = np.full((len(terms), len(weights.labels)), np.nan)
+    index = {t: i for i, t in enumerate(terms)}
+    out[[index[t] for t in weights.terms]] = weights.weights
+    return out
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
