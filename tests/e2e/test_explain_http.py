@@ -204,6 +204,6 @@ def test_the_cli_explains_a_text_and_a_logged_answer_and_compares_weights(served
     as_json = logged.stdout
     assert f'"prediction_id": "{pid}"' in as_json and '"method": "linear"' in as_json
     compared = run_cli("weights", *db, "--model", "m", "--compare", "1", "2", "--top", "3").stdout
-    assert "v1 -> v2" in compared and "gained weight towards 1" in compared and "lost weight towards 0" in compared
+    assert "v1 -> v2" in compared and "gained weight towards 1" in compared and "lost weight towards 1" in compared
     refused = run_cli("weights", *db, "--model", "emb", check=False)
     assert refused.returncode == 1 and "weighs no terms" in refused.stderr

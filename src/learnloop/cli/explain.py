@@ -159,7 +159,11 @@ def show_changes(diff: WeightsDiff) -> None:
     console.print(
         f"{escape(diff.model)}: v{diff.a} -> v{diff.b}: {diff.new_terms} new terms, {diff.dropped_terms} dropped"
     )
-    for label, (gained, lost) in diff.changes.items():
+    shown = list(diff.changes.items())
+    if len(shown) == 2:  # two labels: one's gains are the other's losses
+        console.print(f"(towards {escape(shown[0][0])}: the same terms, the other way round)")
+        shown = shown[1:]
+    for label, (gained, lost) in shown:
         for title, changes in (("gained", gained), ("lost", lost)):
             table = Table(title=f"{title} weight towards {escape(label)}", title_justify="left")
             for column in ("term", f"v{diff.a}", f"v{diff.b}", "change"):
