@@ -124,6 +124,8 @@ def weights(
 
     Example: learnloop weights --model reviews --compare 1 3
     """
+    if compare is not None and version is not None:
+        fail("give --version or --compare, not both")
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         if compare is not None:
             diff = services.explanations.changes(model, compare[0], compare[1], top)
