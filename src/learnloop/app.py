@@ -22,6 +22,7 @@ from learnloop.api.rate_headers import RateLimitHeaders
 from learnloop.api.routes import (
     asking,
     drift,
+    explanations,
     fairness,
     families,
     feedback,
@@ -143,6 +144,7 @@ def create_app(
         drift,
         patterns,
         fairness,
+        explanations,
         studies,
         subjects,
         jobs,

@@ -16,6 +16,7 @@ from learnloop.access import AccessService
 from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.clock import Clock, SystemClock
 from learnloop.config import Settings
+from learnloop.explanations import ExplanationService
 from learnloop.feedback.asking import ActiveLearningService
 from learnloop.feedback.generate import GenerationService
 from learnloop.feedback.generations import GenerationLog
@@ -86,6 +87,7 @@ class Services:
     reports: VersionReports
     studies: StudyService
     access: AccessService
+    explanations: ExplanationService
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -281,4 +283,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         reports=VersionReports(db, store),
         studies=StudyService(db, registry, training, clock),
         access=AccessService(db, clock, settings, metrics),
+        explanations=ExplanationService(db, store, cache, limits),
     )

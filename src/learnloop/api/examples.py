@@ -24,6 +24,10 @@ REQUEST_EXAMPLES: dict[str, Examples] = {
     "PredictRequest": {
         "text": _one("A text to classify", {"text": "The battery lasts all day, love it", "subject": "user-42"}),
     },
+    "ExplainRequest": {
+        "champion": _one("A text, explained by the champion", {"text": "Great sound, but it broke after a week"}),
+        "version": _one("A text, explained by version 2", {"text": "Great sound, fair price", "version": 2}),
+    },
     "PredictBatchRequest": {
         "texts": _one(
             "Several texts at once",

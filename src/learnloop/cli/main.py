@@ -16,6 +16,7 @@ from learnloop.cli import (
     catalog,
     consume,
     drift,
+    explain,
     fairness,
     families,
     generate,
@@ -88,6 +89,8 @@ app.command("sample-size")(rollouts.sample_size)
 app.command()(drift.drift)
 app.command()(patterns.patterns)
 app.command()(fairness.fairness)
+app.command()(explain.explain)
+app.command()(explain.weights)
 app.command()(asking.ask)
 app.command()(generate.generate)
 app.command()(report.report)

@@ -23,6 +23,7 @@ class FeedbackItem:
     created_at: datetime
     given: str  # what the user said: "label 1", "thumbs down", "rating 2"
     text: str | None
+    prediction_id: str | None  # the logged answer's (its explanation's page), None when not logged
     served: str | None  # the answer, None for a standalone example or an unlogged prediction
     version: int | None
     route: str | None
@@ -61,6 +62,7 @@ def _describe_unlabelled(event: FeedbackEvent, rule: OutcomeRule) -> FeedbackIte
         created_at=fb.created_at,
         given=_given(fb),
         text=served.text if served is not None else payload.get("prompt"),
+        prediction_id=None,
         served=None if served is None else str(served.answer.get("response", ""))[:120],
         version=None if served is None else served.version,
         route=None if served is None else served.route,
@@ -89,6 +91,7 @@ def describe(event: FeedbackEvent, labels: Sequence[str], rule: OutcomeRule | No
         created_at=fb.created_at,
         given=_given(fb),
         text=served.text if served is not None else fb.text,
+        prediction_id=None if served is None else served.prediction_id,
         served=served_label,
         version=None if served is None else served.version,
         route=None if served is None else served.route,

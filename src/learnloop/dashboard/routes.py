@@ -21,7 +21,7 @@ from learnloop import __version__
 from learnloop.access import OPEN, Principal
 from learnloop.api.deps import SESSION_COOKIE, Need, PathInt, QueryInt, audit_failure, client_address
 from learnloop.api.errors import ForbiddenError, UnauthorizedError, status_of
-from learnloop.dashboard import auth, labelling, views
+from learnloop.dashboard import auth, explaining, labelling, views
 from learnloop.domain import Scope
 from learnloop.errors import LearnloopError, NotFoundError, ValidationError
 from learnloop.ids import short_id
@@ -231,6 +231,11 @@ def build_router() -> APIRouter:
     async def version_page(request: Request, model: str, number: PathInt, _: ReadPage) -> HTMLResponse:
         page = await run_in_threadpool(views.version_page, _services(request), model, number)
         return dash.render(request, "version.html", title=f"{model} v{number}", **page)
+
+    @router.get(PREFIX + "/models/{model}/predictions/{prediction_id}")
+    async def answer_page(request: Request, model: str, prediction_id: str, _: ReadPage) -> HTMLResponse:
+        page = await run_in_threadpool(explaining.answer_page, _services(request), model, prediction_id)
+        return dash.render(request, "answer.html", title=f"{model}: why this answer", **page)
 
     @router.get(PREFIX + "/models/{model}/studies/{study}")
     async def study_page(request: Request, model: str, study: str, _: ReadPage) -> HTMLResponse:

@@ -9,7 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from learnloop.dashboard import charts, comparison, fairness_panel, panels
+from learnloop.dashboard import charts, comparison, explaining, fairness_panel, panels
 from learnloop.dashboard.feedback import recent_feedback
 from learnloop.dashboard.generation import generation_panels
 from learnloop.dashboard.value_chart import retrain_value
@@ -250,6 +250,7 @@ def version_page(services: Services, model: str, number: int) -> dict[str, Any]:
         if services.registry.get_model(model).task != GENERATION
         else None,
         "versions": [v.version for v in services.registry.versions(model)],
+        "weights_panel": explaining.weights_panel(services, model, number, version.parent_version),
     }
 
 
