@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from learnloop.api.schemas import INT64_MAX, _Strict
+from learnloop.api.schemas import DB_INT_MAX, _Strict
 from learnloop.explanations import ExplainedAnswer, VersionWeights, WeightsDiff
 from learnloop.families.explanation import WeightChange
 
@@ -12,7 +12,7 @@ from learnloop.families.explanation import WeightChange
 class ExplainRequest(_Strict):
     text: str = Field(min_length=1, description="The text to explain (it is not logged).")
     version: int | None = Field(
-        default=None, ge=1, le=INT64_MAX, description="The version that answers it; the champion if left out."
+        default=None, ge=1, le=DB_INT_MAX, description="The version that answers it; the champion if left out."
     )
 
 
