@@ -16,7 +16,7 @@ from learnloop.api import deps, docs, errors, openapi
 from learnloop.api.admission import AdmissionControl
 from learnloop.api.audit import AdminAudit
 from learnloop.api.cors import add_cors
-from learnloop.api.guard import EdgeGuard
+from learnloop.api.guard import EdgeGuard, list_query_names
 from learnloop.api.hosts import HostCheck
 from learnloop.api.rate_headers import RateLimitHeaders
 from learnloop.api.routes import (
@@ -131,7 +131,7 @@ def create_app(
     errors.install(app, credential_first=deps.credential_first)
     openapi.install(app)
     docs.install(app)
-    for module in (
+    api_modules = (
         predictions,
         generate,
         generations,
@@ -151,7 +151,8 @@ def create_app(
         health,
         webhooks,
         keys,
-    ):
+    )
+    for module in api_modules:
         app.include_router(module.router)
     app.include_router(dashboard_router())  # /dashboard, and / redirects there
     app.add_middleware(AdminAudit, access=services.access)
@@ -163,6 +164,7 @@ def create_app(
         control=admission,
         limits=services.settings.limits,
         metrics=services.metrics,
+        repeatable=list_query_names([route for module in api_modules for route in module.router.routes]),
     )
     # Outside the guard, so that its refusals (413, 503) reach a browser page readable too.
     add_cors(app, services.settings.access.cors_origins)

@@ -36,8 +36,8 @@ Servers = Callable[[str], LiveServer]
 
 # Schema-valid requests a server must still refuse (422), by a rule no JSON Schema can state:
 # one that depends on the model named (a classifier asked to generate, feedback of a kind its
-# task does not take, a training-data format of the other task, the ask queue of a generative
-# model), on the data (too few rows to
+# task does not take, a training-data format of the other task, the ask queue, fairness,
+# explanations or term weights of a generative model), on the data (too few rows to
 # train on), on two fields together (baseline + delta within (0, 1)) or on a policy's own
 # rules (ranges, choices, fields that depend on each other). Every other operation
 # must accept what its schema allows (2xx, or 401/403/404/409/429).
@@ -54,7 +54,7 @@ include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 
 [[operations]]
-include-path-regex = "/training-data$|^/v1/stats/sample-size$|/policy$|/ask$"
+include-path-regex = "/training-data$|^/v1/stats/sample-size$|/policy$|/ask$|/fairness$|/weights$|/weights/changes$|/explain$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 """
 

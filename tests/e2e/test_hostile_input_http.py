@@ -133,6 +133,13 @@ def test_a_query_parameter_given_twice_or_holding_a_nul_is_422(admin: httpx.Clie
     assert admin.get("/v1/jobs?limit=1&model=m").status_code == 200
 
 
+def test_a_query_parameter_a_route_takes_as_a_list_may_be_repeated(admin: httpx.Client) -> None:
+    events = admin.get("/v1/models/m/events?kind=model_created&kind=promoted&limit=50")
+    assert events.status_code == 200, events.text
+    assert {e["kind"] for e in events.json()} == {"model_created", "promoted"}
+    assert problem(admin.get("/v1/models/m/events?limit=1&limit=2"), 422, "validation_error")["field"] == "limit"
+
+
 @pytest.mark.parametrize("number", [str(2**31), str(-(2**31) - 1), str(2**63)])
 def test_an_id_past_what_its_column_holds_is_422(admin: httpx.Client, number: str) -> None:
     """32 bits: PostgreSQL's ``integer`` refused 2**31 with a 500; SQLite never noticed."""

@@ -6,8 +6,9 @@ and a route that bounds its own body, ``OWN_BODY``, is admitted and then left to
 0. a NUL character in the path or the query string (``%00``): 422 ``validation_error``. No
    name, id or value holds one (intake refuses them), and PostgreSQL refuses a text parameter
    that does: a lookup by such a name would answer 500, not 404. A query parameter given
-   twice: 422 too (no route takes a list in its query; the framework would keep one value
-   silently, and which one a proxy in front sees may differ);
+   twice: 422 too, unless some route takes that name as a list (``repeatable``, read off the
+   app's routes: ``kind`` of the events); otherwise the framework would keep one value
+   silently, and which one a proxy in front sees may differ;
 1. a declared ``Content-Length`` beyond ``limits.max_body_bytes``: 413, nothing read;
 2. admission: 503 with Retry-After when the class is at its bounds (nothing read either);
 3. the body is read, up to the cap (413 beyond it, the rest is discarded unread), within
@@ -26,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any, get_args, get_origin
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.routing import BaseRoute
 
 from learnloop.api.admission import AdmissionControl, RouteClass, classify
 from learnloop.api.errors import problem_body, problem_headers
@@ -73,8 +75,16 @@ class _Refused(Exception):
 
 
 class EdgeGuard:
-    def __init__(self, app: ASGIApp, control: AdmissionControl, limits: Limits, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        control: AdmissionControl,
+        limits: Limits,
+        metrics: Metrics,
+        repeatable: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
+        self.repeatable = repeatable
         self.control = control
         self.limits = limits
         self.refused = metrics.http_refused
@@ -122,7 +132,7 @@ class EdgeGuard:
         if cls is None:
             await self.app(scope, receive, send)
             return
-        bad_url = _url_refusal(scope)
+        bad_url = _url_refusal(scope, self.repeatable)
         if bad_url is not None:
             await self._refuse(cls, bad_url, send)
             return
@@ -197,7 +207,7 @@ NUL_IN_URL = Canned(
 )
 
 
-def _url_refusal(scope: Scope) -> _Refused | None:
+def _url_refusal(scope: Scope, repeatable: frozenset[str]) -> _Refused | None:
     if "\x00" in scope["path"]:
         return _Refused("nul", NUL_IN_URL)
     query: bytes = scope.get("query_string", b"")
@@ -206,7 +216,7 @@ def _url_refusal(scope: Scope) -> _Refused | None:
     if b"%00" in query:
         return _Refused("nul", NUL_IN_URL)
     counts = Counter(name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
-    repeated = sorted(name for name, n in counts.items() if n > 1)
+    repeated = sorted(name for name, n in counts.items() if n > 1 and name not in repeatable)
     if repeated:
         detail = f"query parameter {repeated[0]!r} is given more than once; give it once"
         return _Refused("repeated", Canned(422, "validation_error", detail, field=repeated[0]))
@@ -235,3 +245,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def list_query_names(routes: Sequence[BaseRoute]) -> frozenset[str]:
+    """The query parameters some route takes as a list (given once per value)."""
+    names: set[str] = set()
+    for route in routes:
+        dependant = getattr(route, "dependant", None)
+        for param in dependant.query_params if dependant is not None else ():
+            annotation = param.field_info.annotation
+            if any(get_origin(t) is list for t in (annotation, *get_args(annotation))):
+                names.add(param.alias)
+    return frozenset(names)

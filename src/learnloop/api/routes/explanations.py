@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from learnloop.api.deps import PathInt, PredictDep, ReadDep, ServicesDep
 from learnloop.api.explain_schemas import ExplainRequest, ExplanationPublic, VersionWeightsPublic, WeightsDiffPublic
 from learnloop.api.openapi import problems
+from learnloop.api.schemas import DB_INT_MAX
 from learnloop.explanations.service import MAX_TOP
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["explanations"], responses=problems(404, 409))
@@ -48,8 +49,8 @@ def weight_changes(
     model: str,
     _: ReadDep,
     services: ServicesDep,
-    a: int = Query(ge=1, description="The earlier version."),
-    b: int = Query(ge=1, description="The later version: changes are b - a."),
+    a: int = Query(ge=1, le=DB_INT_MAX, description="The earlier version."),
+    b: int = Query(ge=1, le=DB_INT_MAX, description="The later version: changes are b - a."),
     top: int = TopQuery,
 ) -> WeightsDiffPublic:
     """Per label, the terms whose weight rose most from version ``a`` to ``b`` and those that fell most."""
