@@ -8,7 +8,7 @@ import json
 
 from typer.testing import CliRunner
 
-from conftest import uci_rows
+from conftest import asgi_get, uci_rows
 from learnloop.cli.main import app
 from learnloop.config import Settings
 from learnloop.domain import FeedbackInput
@@ -64,3 +64,6 @@ def test_a_thin_class_gets_marked_synthetic_rows_in_training_and_none_in_any_eva
     shown = CliRunner().invoke(app, ["versions", "--version", str(outcome.version), *where], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     assert f"synthetic training rows: {len(synthetic)} by eda (seed 0)" in shown.output
+
+    page = asgi_get(services, "/dashboard/models/m")  # the lineage column names them
+    assert page.status_code == 200 and f"{len(synthetic)} synthetic" in page.text
