@@ -35,6 +35,7 @@ from learnloop.errors import ValidationError
 
 PII_KINDS = ("email", "phone", "card", "iban", "ip", "name")
 STRATEGIES = ("swap", "canary", "shadow", "ab")
+AUGMENT_METHODS = ("eda", "swap", "delete", "insert")  # curation.augment
 _KIND_NAMES = {"bool": "true or false", "int": "a 64-bit integer", "float": "a finite number", "str": "a string"}
 _INT64 = range(-(2**63), 2**63)
 
@@ -178,6 +179,11 @@ class CurationPolicy(_Section):
     noise_folds: int = 5  # cross-validation folds of the noise filter: this many extra fits per retrain
     recency_half_life: int = 0  # feedback examples: weight halves every this many newer ones (0: no decay)
     pii_scrub: str = "email,phone,card,iban,ip,name"  # personal data replaced in stored text ("" keeps text as sent)
+    # Synthetic training rows (``curation.augment``) for a class with fewer real training rows
+    # than this (0: off); never in an evaluation set.
+    augment_min_examples: int = 0
+    augment_method: str = "eda"  # "eda" (one of the three per row), "swap", "delete" or "insert"
+    augment_seed: int = 0  # the same snapshot rows and seed give the same synthetic rows
 
     def rules(self) -> list[tuple[bool, str, str]]:
         unknown = [k for k in (part.strip() for part in self.pii_scrub.split(",")) if k and k not in PII_KINDS]
@@ -193,10 +199,15 @@ class CurationPolicy(_Section):
             (0 < self.max_subject_share <= 1, "max_subject_share", "must be in (0, 1] (1: no cap)"),
             (2 <= self.noise_folds <= 10, "noise_folds", "must be in [2, 10]"),
             (self.recency_half_life >= 0, "recency_half_life", "must be >= 0 (0: no decay)"),
+            (0 <= self.augment_min_examples <= 100_000, "augment_min_examples", "must be in [0, 100000] (0: off)"),
         ]
 
     def choices(self) -> dict[str, tuple[str, ...]]:
-        return {"conflict_resolution": ("dawid_skene", "latest"), "noise_filter": ("off", "down_weight", "hold")}
+        return {
+            "conflict_resolution": ("dawid_skene", "latest"),
+            "noise_filter": ("off", "down_weight", "hold"),
+            "augment_method": AUGMENT_METHODS,
+        }
 
 
 @dataclass(frozen=True)

@@ -384,6 +384,14 @@ def show_version(v: ModelVersion) -> None:
     )
     if v.status_reason:
         console.print(f"reason: {escape(v.status_reason)}")
+    counts = v.metrics.get("snapshot_counts") or {}
+    augmented = counts.get("augmented")
+    if augmented:
+        console.print(
+            f"synthetic training rows: {counts.get('train_synthetic', 0)} by {augmented['method']} "
+            f"(seed {augmented['seed']}) for classes under {augmented['min_examples']} rows: "
+            + (", ".join(f"{escape(label)} {n}" for label, n in augmented["by_label"].items()) or "none thin")
+        )
     selection = v.metrics.get("selection")
     if selection:
         console.print(f"chosen among {len(selection['candidates'])} candidates: {escape(selection['reason'])}")

@@ -27,6 +27,7 @@ from learnloop.families import get_family
 from learnloop.selection.choose import Selection
 from learnloop.tasks.base import Candidate, Report, RetrainInputs
 from learnloop.tasks.classification.fit import FoldSpec, TrainResult, TrainSpec, fit_and_score
+from learnloop.tasks.classification.labels import LabelledExample
 from learnloop.tasks.classification.noise import ProbabilisticModel
 from learnloop.tasks.classification.resolve import curate_feedback
 from learnloop.tasks.classification.select import select
@@ -114,9 +115,10 @@ def curate(inputs: RetrainInputs) -> Snapshot:
         curation=curated.counts,
         grouped=grouped,
     )
-    if len(snapshot.train) < policy.curation.min_train_examples:
+    real = len(snapshot.train) - snapshot.counts.get("train_synthetic", 0)  # synthetic rows do not count
+    if real < policy.curation.min_train_examples:
         raise InsufficientDataError(
-            f"snapshot has {len(snapshot.train)} training examples; policy.min_train_examples is "
+            f"snapshot has {real} training examples; policy.min_train_examples is "
             f"{policy.curation.min_train_examples}. The champion is unchanged."
         )
     if len({ex.label for ex in snapshot.train}) < 2:
@@ -140,9 +142,16 @@ def _check_every_label_trains(labels: Sequence[str], snapshot: Snapshot) -> None
 
 def weights(snapshot: Snapshot, feedback_weight: float) -> list[float] | None:
     """Per-example training weights: ``feedback_weight`` times the weight curation gave the
-    example (trust, noise filter) for feedback, 1 for bootstrap rows; ``None`` when all are 1."""
-    found = [1.0 if ex.source == "bootstrap" else feedback_weight * ex.weight for ex in snapshot.train]
+    example (trust, noise filter) for feedback, 1 for bootstrap rows, a synthetic row its
+    source's curation weight; ``None`` when all are 1."""
+    found = [_weight(ex, feedback_weight) for ex in snapshot.train]
     return None if all(w == 1.0 for w in found) else found
+
+
+def _weight(ex: LabelledExample, feedback_weight: float) -> float:
+    if ex.source == "bootstrap":
+        return 1.0
+    return ex.weight if ex.source.startswith("synthetic") else feedback_weight * ex.weight
 
 
 def fit(inputs: RetrainInputs, snapshot: Snapshot, chosen: Selection | None = None) -> TrainResult:

@@ -17,6 +17,12 @@
   feedback is never withheld from the version that serves, and almost all of it still
   counts as evidence for or against the change.
 
+* **synthetic rows** (opt-in: ``augment_min_examples``): a class with fewer real training rows
+  than that gets EDA-style variants of its rows (``curation.augment``), marked by their
+  ``source`` (``synthetic:<operation>``), made only from rows no fold judges and placed before
+  the judged ones, so they train every model and are scored by none; a variant that is a near
+  duplicate of a golden text is dropped. The golden set never holds one (it is not built here).
+
 The snapshot is content-addressed: its hash covers every row and its role, so a version
 names exactly what it saw.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,10 +39,11 @@ from typing import Any
 
 import orjson
 
+from learnloop.curation.augment import augment_thin
 from learnloop.curation.conflicts import subject_caps
 from learnloop.curation.dedup import dedupe
 from learnloop.curation.grouping import Grouping, GroupingSettings
-from learnloop.policy import Policy
+from learnloop.policy import CurationPolicy, Policy
 from learnloop.tasks.classification.labels import LabelledExample
 
 
@@ -165,11 +173,12 @@ def build_snapshot(
         if champion_cutoff is None or (ex.created_at is not None and ex.created_at > champion_cutoff)
     )
     window = min(unseen, policy.gate.recent_holdout_max)
+    train, groups, augmented = _augmented(train, groups, len(train) - window, golden_texts, policy.curation)
     folds = forward_folds(train, len(train) - window, policy.gate.recent_blocks, groups)
     counts: dict[str, Any] = {
         "train": len(train),
         "train_bootstrap": n_bootstrap,
-        "train_feedback": len(train) - n_bootstrap,
+        "train_feedback": sum(1 for ex in train if ex.source.startswith("feedback")),
         "unseen_by_champion": unseen,
         "recent_validation": sum(len(f.evaluate) for f in folds),
         "recent_blocks": len(folds) + 1 if folds else 0,
@@ -179,8 +188,48 @@ def build_snapshot(
         "feedback": dict(feedback_counts or {}),
         "train_down_weighted": sum(1 for ex in train if ex.weight < 1.0),
         **(curation or {}),
+        **augmented,
     }
     return Snapshot(content_hash(train, folds), train, folds, cutoff, counts, groups)
+
+
+def _augmented(
+    train: list[LabelledExample], groups: list[int], judged: int, golden_texts: Sequence[str], curation: CurationPolicy
+) -> tuple[list[LabelledExample], list[int], dict[str, Any]]:
+    """``train`` with synthetic rows for its thin classes put before index ``judged`` (the
+    first row a fold scores), made from the rows before it; each keeps its source's
+    near-duplicate group, so a fold that holds the source out holds its variants out too.
+    Returns the counts to record (none when augmentation is off)."""
+    if curation.augment_min_examples <= 0:
+        return train, groups, {}
+    made = augment_thin(
+        [(ex.text, ex.label) for ex in train[:judged]],
+        real_counts=Counter(ex.label for ex in train),
+        min_examples=curation.augment_min_examples,
+        method=curation.augment_method,
+        seed=curation.augment_seed,
+    )
+    # A variant that became a near copy of a golden text would leak it into training.
+    settings = GroupingSettings(threshold=curation.dedup_threshold)
+    near = Grouping.of([*golden_texts, *(row.text for row in made)], settings)
+    ids = near.ids()[len(golden_texts) :]
+    kept = [row for row, gid in zip(made, ids, strict=True) if gid >= len(golden_texts)]
+    synthetic = [
+        replace(train[row.source], text=row.text, source=f"synthetic:{row.operation}", feedback_id=None) for row in kept
+    ]
+    counts = {
+        "train_synthetic": len(synthetic),
+        "augmented": {
+            "method": curation.augment_method,
+            "seed": curation.augment_seed,
+            "min_examples": curation.augment_min_examples,
+            "by_label": dict(sorted(Counter(row.label for row in kept).items())),
+            "by_operation": dict(sorted(Counter(row.operation for row in kept).items())),
+            "dropped_near_golden": len(made) - len(kept),
+        },
+    }
+    rows = [*train[:judged], *synthetic, *train[judged:]]
+    return rows, [*groups[:judged], *(groups[row.source] for row in kept), *groups[judged:]], counts
 
 
 def fixed_grouping(texts: Sequence[str], threshold: float) -> Grouping:
