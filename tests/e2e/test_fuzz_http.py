@@ -54,7 +54,7 @@ include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 
 [[operations]]
-include-path-regex = "/training-data$|^/v1/stats/sample-size$|/policy$|/ask$|/fairness$|/weights$|/weights/changes$|/explain$"
+include-path-regex = "/(training-data|policy|ask|fairness|explain|weights|weights/changes)$|^/v1/stats/sample-size$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 """
 
