@@ -1,6 +1,8 @@
 """What auth and rate limiting cost on predict: requests/s of one `learnloop serve` without
 keys, with a scoped key, with a bearer JWT (HS256), and with a key under a rate limit (never
-reached: the cost of the bucket, not of refusals), in this process and through Redis.
+reached: the cost of the bucket, not of refusals), in this process and through Redis; then
+the CPU time of the rate limiter alone per take (steadier than a whole server's requests/s on
+a busy machine).
 
     .venv/bin/python bench/auth_bench.py [--seconds 5] [--rounds 3] [--connections 32]
                                          [--redis-url redis://127.0.0.1:6379/0]
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from serve_bench import DATA, HOST, MODEL, Server, free_port, learnloop_cmd, log, run_cli
 
@@ -70,6 +73,33 @@ async def load(port: int, requests: list[bytes], connections: int, seconds: floa
     if seen:
         log(f"answers other than 200: {sorted(seen)}")
     return ok, bad
+
+
+def limiter_cost(redis_url: str, takes: int = 20_000, concurrency: int = 16) -> dict[str, float]:
+    """Microseconds of this process per take of the rate limiter alone (no HTTP), in process and
+    through Redis, ``concurrency`` coroutines at once on a rate never reached: the part of a
+    request's cost the limiter is, measured apart from the noise of a whole server."""
+    from learnloop.access.limits import LocalBuckets, RedisBuckets
+    from learnloop.domain import Rate
+
+    rate = Rate(10**9, 1.0)
+    out = {}
+    for name, buckets in (("in process", LocalBuckets()), ("Redis", RedisBuckets(redis_url, LocalBuckets()))):
+
+        async def run(b: Any = buckets) -> float:
+            async def worker(n: int) -> None:
+                for _ in range(n):
+                    await b.take(f"bench-{os.getpid()}", rate)
+
+            await worker(100)  # connect, load the script
+            started = time.process_time()
+            await asyncio.gather(*(worker(takes // concurrency) for _ in range(concurrency)))
+            spent = time.process_time() - started
+            await b.aclose()
+            return spent
+
+        out[name] = 1e6 * asyncio.run(run()) / takes
+    return out
 
 
 def main() -> int:
@@ -132,12 +162,17 @@ def main() -> int:
         finally:
             for server in servers:
                 server.stop()
+    costs = [limiter_cost(args.redis_url) for _ in range(args.rounds)]
     base = statistics.median(results["no auth"])
     print(f"\npredict requests/s, median of {args.rounds} rounds of {args.seconds:g} s, {args.connections} connections")
     for name, values in results.items():
         median = statistics.median(values)
         each = ", ".join(f"{v:,.0f}" for v in values)
         print(f"  {name:32s} {median:8,.0f}   {100 * (median / base - 1):+6.1f}%   ({each})")
+    print(f"\nthe rate limiter alone: CPU microseconds of this process per take, median of {args.rounds}")
+    for name in costs[0]:
+        values = [c[name] for c in costs]
+        print(f"  {name:32s} {statistics.median(values):8.1f} us   ({', '.join(f'{v:.1f}' for v in values)})")
     return 0
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from learnloop.errors import ValidationError
 from learnloop.nesting import STORED_JSON_DEPTH
@@ -101,26 +102,36 @@ MIN_JWT_SECRET_CHARS = 32  # an HS256 secret shorter than this is refused (RFC 7
 @dataclass(frozen=True)
 class JwtSettings:
     """Bearer JWTs an identity provider signs (``access/tokens.py``). Exactly one way to verify
-    them: an HS256 ``secret``, an RS256/ES256 ``public_key`` (PEM), or a ``jwks`` document (JSON
-    text). Key material is never in a repr (nor, so, in a log)."""
+    them: an HS256 ``secret``, an RS256/ES256 ``public_key`` (PEM), a ``jwks`` document (JSON
+    text), or a ``jwks_url`` to fetch it from (https; http only on loopback, for tests and a
+    provider beside the server). Key material is never in a repr (nor, so, in a log)."""
 
     issuer: str
     audience: str
     secret: str | None = field(default=None, repr=False)
     public_key: str | None = field(default=None, repr=False)
     jwks: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    jwks_cache_seconds: float = 300.0  # a fetched key set is fetched again once this old ...
+    jwks_refetch_seconds: float = 10.0  # ... or for an unknown kid, but at most once per this
+    jwks_timeout_seconds: float = 5.0  # a fetch that takes longer fails (cached keys stay)
     scope_claim: str = "scope"  # space-separated scopes, or a list of them
     models_claim: str | None = None  # the models a token may use (absent from a token: every model)
     leeway_seconds: float = 30.0  # clock skew allowed on exp / nbf / iat
 
     def __post_init__(self) -> None:
-        given = [k for k in (self.secret, self.public_key, self.jwks) if k]
+        given = [k for k in (self.secret, self.public_key, self.jwks, self.jwks_url) if k]
         if not self.issuer or not self.audience:
             raise ValidationError("JWT: both an issuer and an audience are required", field="jwt")
         if len(given) != 1:
             raise ValidationError(
-                "JWT: give exactly one of an HS256 secret, a public key file or a JWKS file", field="jwt"
+                "JWT: give exactly one of an HS256 secret, a public key file or a JWKS file or URL", field="jwt"
             )
+        if self.jwks_url is not None:
+            url = urlsplit(self.jwks_url)
+            loopback = url.scheme == "http" and url.hostname in LOOPBACK_HOSTS
+            if not (url.scheme == "https" and url.hostname) and not loopback:
+                raise ValidationError("JWT: a JWKS URL is https:// (http:// only on loopback)", field="jwt_jwks")
         if self.secret is not None and len(self.secret) < MIN_JWT_SECRET_CHARS:
             raise ValidationError(f"JWT: an HS256 secret has at least {MIN_JWT_SECRET_CHARS} characters",
                                   field="jwt_secret")  # fmt: skip
@@ -359,12 +370,15 @@ def jwt_from_env(env: dict[str, str]) -> JwtSettings | None:
         except OSError as exc:
             raise ValidationError(f"cannot read {name} ({path}): {exc.strerror}", field=name) from None
 
+    jwks = env.get("LEARNLOOP_JWT_JWKS_FILE", "")
+    remote = jwks.startswith(("https://", "http://"))  # a URL, fetched when a token needs a key
     return JwtSettings(
         issuer=env["LEARNLOOP_JWT_ISSUER"],
         audience=env.get("LEARNLOOP_JWT_AUDIENCE", ""),
         secret=env.get("LEARNLOOP_JWT_SECRET") or text("LEARNLOOP_JWT_SECRET_FILE"),
         public_key=text("LEARNLOOP_JWT_PUBLIC_KEY_FILE"),
-        jwks=text("LEARNLOOP_JWT_JWKS_FILE"),
+        jwks=None if remote else text("LEARNLOOP_JWT_JWKS_FILE"),
+        jwks_url=jwks if remote else None,
         scope_claim=env.get("LEARNLOOP_JWT_SCOPE_CLAIM") or "scope",
         models_claim=env.get("LEARNLOOP_JWT_MODELS_CLAIM") or None,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from conftest import create_model, make_settings, unavailable
-from learnloop.access.limits import LocalBuckets, RedisBuckets
+from learnloop.access.limits import LocalBuckets, RedisBuckets, reserve_size
 from learnloop.app import create_app
 from learnloop.config import AccessSettings
 from learnloop.domain import Rate, Scope, parse_rate
@@ -191,6 +192,39 @@ def test_two_replicas_sharing_redis_draw_on_one_budget(tmp_path: Path, redis_url
     finally:
         one.close()
         two.close()
+
+
+def test_two_replicas_with_local_reserves_stay_within_the_bound(redis_url: str) -> None:
+    """Each replica takes up to ``reserve_size`` tokens from Redis at once and spends them itself:
+    a burst across two replicas is admitted within ``2 x (reserve - 1)`` of what one exact shared
+    bucket admits (refill during the burst counted), with far fewer round trips than requests
+    (once Redis says the bucket is empty, a replica refuses by itself until it can have refilled)."""
+    rate = Rate(400, 1.0)
+    size = reserve_size(rate)
+    assert size == 20  # 5% of the burst (0.1 s of the rate would be 40)
+    name = f"reserve-{uuid.uuid4().hex[:12]}"
+    replicas = [RedisBuckets(redis_url, LocalBuckets()) for _ in range(2)]
+    requests = 1500
+
+    async def burst() -> tuple[int, float, int]:
+        try:
+            started = time.monotonic()
+            takes = [replicas[i % 2].take(name, rate) for i in range(requests)]
+            decisions = await asyncio.gather(*takes)
+            elapsed = time.monotonic() - started
+            held = sum(r._reserves[name].tokens for r in replicas if name in r._reserves)
+            return sum(d.allowed for d in decisions), elapsed, held
+        finally:
+            for r in replicas:
+                await r.aclose()
+
+    admitted, elapsed, held = asyncio.run(burst())
+    refilled = rate.per_second * elapsed
+    slack = 2 * (size - 1)
+    assert rate.limit - slack <= admitted <= rate.limit + refilled + slack, (admitted, elapsed, refilled)
+    assert held <= slack  # what the replicas still hold: the under-admission, within the bound
+    trips = [r.round_trips for r in replicas]
+    assert min(trips) >= 1 and sum(trips) < requests / 4, trips  # refusals past the limit stay local
 
 
 def test_an_unreachable_redis_falls_back_to_this_replicas_buckets(caplog: pytest.LogCaptureFixture) -> None:

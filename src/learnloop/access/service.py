@@ -111,11 +111,12 @@ class AccessService:
         """The principal a key stands for, or None (unknown, revoked, expired)."""
         return self.principal_for_hash(keys.secret_hash(given), keys.prefix_of(given))
 
-    def authenticate_bearer(self, given: str) -> Principal | None:
+    async def authenticate_bearer(self, given: str) -> Principal | None:
         """A bearer credential: a JWT when the server accepts them and it is shaped like one
-        (refused with ``InvalidTokenError``), else a key."""
+        (refused with ``InvalidTokenError``; 503 ``AuthUnavailableError`` while a JWKS URL has
+        given no key yet), else a key."""
         if self.tokens is not None and looks_like_jwt(given):
-            return self.tokens.principal(given)
+            return await self.tokens.principal(given)
         return self.authenticate(given)
 
     def principal_for_hash(self, key_hash: str, prefix: str | None = None) -> Principal | None:

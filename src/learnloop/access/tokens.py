@@ -2,7 +2,8 @@
 extra), never by hand.
 
 * **Keys.** An HS256 secret, an RS256 or ES256 public key (PEM; the algorithm follows the key's
-  type), or a JWKS document whose keys are chosen by the token's ``kid``. The algorithms a token
+  type), or a JWKS whose keys are chosen by the token's ``kid``: a file, or a URL fetched and
+  kept fresh by ``RemoteJwks`` (``jwks.py``: rotation, timeouts, 503 while no key was ever had). The algorithms a token
   may name are those of the configured keys only, so ``alg: none`` and an HS256 token signed
   with a public key (the algorithm-confusion attack) are both refused.
 * **Claims.** ``exp``, ``iss`` and ``aud`` are required and checked (with a small leeway), as
@@ -20,6 +21,7 @@ import json
 import time
 from typing import Any
 
+from learnloop.access.jwks import RemoteJwks
 from learnloop.access.principal import Principal
 from learnloop.config import JwtSettings
 from learnloop.domain import Scope
@@ -59,17 +61,28 @@ class TokenVerifier:
         self.settings = settings
         jwt = self._jwt = _jwt()
         self._keys: dict[str | None, tuple[str, Any]] = {}  # kid (None: any) -> (algorithm, key)
+        self._remote: RemoteJwks | None = None
         if settings.secret is not None:
             self._keys[None] = ("HS256", settings.secret)
         elif settings.public_key is not None:
             self._keys[None] = _pem_key(jwt, settings.public_key)
+        elif settings.jwks_url is not None:
+            self._remote = RemoteJwks(
+                jwt,
+                settings.jwks_url,
+                _set_keys,
+                cache_seconds=settings.jwks_cache_seconds,
+                refetch_seconds=settings.jwks_refetch_seconds,
+                timeout_seconds=settings.jwks_timeout_seconds,
+            )
         else:
             self._keys = _jwks_keys(jwt, settings.jwks or "")
-        self.algorithms = sorted({alg for alg, _ in self._keys.values()})
+        algorithms = {alg for alg, _ in self._keys.values()} if self._remote is None else set(ASYMMETRIC)
+        self.algorithms = sorted(algorithms)
         self._refusals = _refusals(jwt)
         self._verified: dict[bytes, tuple[float, Principal]] = {}  # sha256(token) -> (exp, principal)
 
-    def principal(self, token: str) -> Principal:
+    async def principal(self, token: str) -> Principal:
         """Who this token stands for, or ``InvalidTokenError``. A token verified once is
         remembered (by its SHA-256) until its ``exp``: a client sends the same one for its life."""
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
@@ -78,15 +91,15 @@ class TokenVerifier:
             if time.time() < cached[0] + self.settings.leeway_seconds:
                 return cached[1]
             self._verified.pop(digest, None)
-        principal, expires = self._verify(token)
+        principal, expires = await self._verify(token)
         if len(self._verified) >= MAX_CACHED_TOKENS:
             self._verified.clear()
         self._verified[digest] = (expires, principal)
         return principal
 
-    def _verify(self, token: str) -> tuple[Principal, float]:
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
-            algorithm, key = self._key_for(token)
+            algorithm, key = await self._key_for(token)
             claims: dict[str, Any] = self._jwt.decode(
                 token,
                 key,
@@ -103,7 +116,7 @@ class TokenVerifier:
             raise InvalidTokenError("token_malformed", "the bearer token is not a valid JWT") from None
         return self._principal_of(claims), float(claims["exp"])
 
-    def _key_for(self, token: str) -> tuple[str, Any]:
+    async def _key_for(self, token: str) -> tuple[str, Any]:
         header = self._jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
@@ -115,7 +128,11 @@ class TokenVerifier:
         if None in self._keys:
             return self._keys[None]
         kid = header.get("kid")
-        found = self._keys.get(kid) if isinstance(kid, str) else None
+        kid = kid if isinstance(kid, str) else None
+        if self._remote is not None:
+            found = await self._remote.key(kid)
+        else:
+            found = self._keys.get(kid) if kid is not None else None
         if found is None or found[0] != algorithm:
             raise InvalidTokenError("token_unknown_key", "the token names no key of the configured JWKS (kid)")
         return found
@@ -158,11 +175,16 @@ def _pem_key(jwt: Any, pem: str) -> tuple[str, Any]:
 
 def _jwks_keys(jwt: Any, text: str) -> dict[str | None, tuple[str, Any]]:
     try:
-        found = jwt.PyJWKSet.from_json(text).keys
+        found = jwt.PyJWKSet.from_json(text)
     except (jwt.PyJWTError, json.JSONDecodeError, KeyError, TypeError):
         raise LearnloopError("JWT: the JWKS file is not a JSON Web Key Set") from None
+    return _set_keys(found)
+
+
+def _set_keys(jwk_set: Any) -> dict[str | None, tuple[str, Any]]:
+    """The RS256 and ES256 keys of a ``PyJWKSet`` by kid (None: the one key, which has none)."""
     keys: dict[str | None, tuple[str, Any]] = {}
-    for jwk in found:
+    for jwk in jwk_set.keys:
         if jwk.algorithm_name in ASYMMETRIC:
             keys[jwk.key_id] = (jwk.algorithm_name, jwk.key)
     if not keys:

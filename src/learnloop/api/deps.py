@@ -120,7 +120,7 @@ class Need:
             if x_api_key:
                 principal = access.authenticate(x_api_key)
             else:
-                principal = access.authenticate_bearer(bearer.credentials) if bearer else None
+                principal = await access.authenticate_bearer(bearer.credentials) if bearer else None
         except InvalidTokenError as exc:
             access.throttle.failed(address)
             log.warning("bearer token refused (%s) from %s on %s %s", exc.code, address, request.method,

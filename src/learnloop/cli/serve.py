@@ -106,8 +106,12 @@ def serve(
         ),
     ] = None,
     jwt_jwks: Annotated[
-        Path | None,
-        typer.Option("--jwt-jwks", envvar="LEARNLOOP_JWT_JWKS_FILE", help="... or with this JWKS file (keys by kid)."),
+        str | None,
+        typer.Option(
+            "--jwt-jwks",
+            envvar="LEARNLOOP_JWT_JWKS_FILE",
+            help="... or with this JWKS file or https:// URL (keys by kid; a URL is fetched when a token needs it).",
+        ),
     ] = None,
     jwt_scope_claim: Annotated[
         str, typer.Option("--jwt-scope-claim", envvar="LEARNLOOP_JWT_SCOPE_CLAIM", help="The claim holding scopes.")
