@@ -42,3 +42,20 @@ def fail_warm() -> None:
 
 def pid(spec: Any, report: Callable[[float, str], None]) -> int:
     return os.getpid()
+
+
+def report_thrice(spec: int, report: Callable[[float, str], None]) -> int:
+    for fraction, message in ((0.25, "one"), (0.5, "two"), (0.75, "three")):
+        report(fraction, message)
+    return spec
+
+
+def raise_error(kind: str, report: Callable[[float, str], None]) -> None:
+    """In the training process: fail as ``kind`` says (a library's error, a learnloop one, death)."""
+    from learnloop.errors import NotSupportedError
+
+    if kind == "learnloop":
+        raise NotSupportedError("a learnloop error from the fit")
+    if kind == "exit":
+        os._exit(3)
+    raise ValueError("no rows left (x)")

@@ -175,6 +175,7 @@ class AccessSettings:
 
 
 PREDICTION_LOG_MODES = ("buffered", "durable")
+TRAINING_RUNNERS = ("process", "ray")
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,11 @@ class Settings:
     trigger_poll_seconds: float = 2.0
     # Run training in a child process so a fit never stalls serving.
     isolate_training: bool = True
+    # Where an isolated fit runs: "process" (a child process of this one) or "ray" (a Ray task on
+    # the cluster at ``ray_address``, asking for ``ray_num_cpus``: ``training/ray_runner.py``).
+    training_runner: str = "process"
+    ray_address: str | None = None  # None: Ray's default (RAY_ADDRESS, else a local one-node Ray)
+    ray_num_cpus: float = 1.0
     # Jobs running at once across every worker sharing the database (each fit takes a core).
     max_running_jobs: int = 2
     # Seconds between online-accuracy checks (alarms, Prometheus gauges) in the worker.
@@ -222,6 +228,13 @@ class Settings:
                 f"job_lease_seconds ({self.job_lease_seconds}), so that one late heartbeat never loses a lease",
                 field="job_heartbeat_seconds",
             )
+        if self.training_runner not in TRAINING_RUNNERS:
+            runners = " or ".join(TRAINING_RUNNERS)
+            raise ValidationError(
+                f"training_runner must be {runners}, not {self.training_runner!r}", field="training_runner"
+            )
+        if not (math.isfinite(self.ray_num_cpus) and self.ray_num_cpus > 0):
+            raise ValidationError("ray_num_cpus must be a positive number of CPUs", field="ray_num_cpus")
         if self.prediction_log not in PREDICTION_LOG_MODES:
             modes = " or ".join(PREDICTION_LOG_MODES)
             wrong = self.prediction_log
@@ -290,6 +303,9 @@ class Settings:
             job_lease_seconds=_seconds(env, "LEARNLOOP_JOB_LEASE_SECONDS", cls.job_lease_seconds),
             job_heartbeat_seconds=_seconds(env, "LEARNLOOP_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds),
             prediction_log=env.get("LEARNLOOP_PREDICTION_LOG") or "buffered",
+            training_runner=env.get("LEARNLOOP_TRAINING_RUNNER") or "process",
+            ray_address=env.get("LEARNLOOP_RAY_ADDRESS") or None,
+            ray_num_cpus=_cpus(env, "LEARNLOOP_RAY_NUM_CPUS", cls.ray_num_cpus),
             statement_timeout_seconds=_seconds(env, "LEARNLOOP_STATEMENT_TIMEOUT", cls.statement_timeout_seconds),
             generation=GenerationSettings(threads=int(env.get("LEARNLOOP_GENERATION_THREADS") or 1)),
             limits=_limits(env),
@@ -324,6 +340,16 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValidationError(f"{name} must be a number of seconds, got {raw!r}", field=name) from None
+
+
+def _cpus(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number of CPUs, got {raw!r}", field=name) from None
 
 
 def _count(env: dict[str, str], name: str, default: int) -> int:

@@ -43,6 +43,7 @@ from learnloop.store.db import Database
 from learnloop.store.migrate import upgrade
 from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
+from learnloop.training.ray_runner import PAUSE_REFUSAL, RayRunner
 from learnloop.training.runner import ChildProcessRunner, InProcessRunner, TrainingRunner
 from learnloop.training.studies import StudyService
 from learnloop.triggers import RetrainTriggers
@@ -194,6 +195,15 @@ class Services:
         self.db.dispose()
 
 
+def training_runner(settings: Settings) -> TrainingRunner:
+    """Where fits run: in this process (``isolate_training`` off), a child process, or Ray tasks."""
+    if not settings.isolate_training:
+        return InProcessRunner()
+    if settings.training_runner == "ray":
+        return RayRunner(settings.ray_address, num_cpus=settings.ray_num_cpus)
+    return ChildProcessRunner()
+
+
 def build_services(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Services:
     clock = clock or SystemClock()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -222,9 +232,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         flush_seconds=limits.prediction_flush_seconds,
         dead_letter=settings.home / "dead-letter" / "predictions.jsonl",
     )
-    runner: TrainingRunner = ChildProcessRunner() if settings.isolate_training else InProcessRunner()
+    runner = training_runner(settings)
     training = TrainingService(db, store, store.url, registry, runner, clock, settings.bases_dir)
-    jobs = JobService(db, clock)
+    jobs = JobService(db, clock, running_pause_refusal=PAUSE_REFUSAL if isinstance(runner, RayRunner) else None)
     rollouts = RolloutService(db, registry, clock, metrics)
     shadow = ShadowRunner(db, metrics)
     triggers = RetrainTriggers(db, jobs, clock)

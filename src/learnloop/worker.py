@@ -153,7 +153,7 @@ class Worker:
             seconds=self.lease_seconds,
             heartbeat_seconds=self.heartbeat_seconds,
             on_lost=self.training.runner.close,  # reclaimed elsewhere or cancelled: stop the fit now
-            on_pause=self.training.runner.suspend,  # paused: the fit stops where it is, using no CPU
+            on_pause=lambda: self._pause(job),  # paused: the fit stops where it is, using no CPU
             on_resume=self.training.runner.resume,
         )
         with lease:
@@ -173,6 +173,18 @@ class Worker:
                 ):
                     self._lost(job, lease, f"finished all the same; its result is not recorded on the job: {result}")
         return True
+
+    def _pause(self, job: Job) -> None:
+        """Stop the fit of a job someone paused; where it runs cannot be stopped (a Ray task,
+        paused by a process that did not refuse it), run the job again at once, saying why."""
+        if self.training.runner.suspend() or self.jobs.running_pause_refusal is None:
+            return
+        refusal = self.jobs.running_pause_refusal
+        log.warning("job %s cannot be paused: %s", job.id, refusal, extra={"job_id": job.id, "model": job.model})
+        try:
+            self.jobs.resume(job.id, actor=self.name, reason=f"pause refused: {refusal}")
+        except LearnloopError:  # cancelled or finished meanwhile: nothing to undo
+            log.info("job %s changed before its pause could be refused", job.id, exc_info=True)
 
     def _lost(self, job: Job, lease: Lease, how: str) -> None:
         """Say how the job ended here once this attempt no longer held it (it writes nothing)."""

@@ -27,3 +27,16 @@ def test_the_environment_sets_the_prediction_log_and_the_statement_timeout() -> 
     settings = Settings.from_env({"LEARNLOOP_PREDICTION_LOG": "durable", "LEARNLOOP_STATEMENT_TIMEOUT": "2.5"})
     assert (settings.prediction_log, settings.statement_timeout_seconds) == ("durable", 2.5)
     assert Settings.from_env({}).statement_timeout_seconds == 15.0
+
+
+def test_the_environment_chooses_where_fits_run() -> None:
+    assert (Settings().training_runner, Settings().ray_address, Settings().ray_num_cpus) == ("process", None, 1.0)
+    env = {"LEARNLOOP_TRAINING_RUNNER": "ray", "LEARNLOOP_RAY_ADDRESS": "10.0.0.5:6379", "LEARNLOOP_RAY_NUM_CPUS": "2"}
+    settings = Settings.from_env(env)
+    assert (settings.training_runner, settings.ray_address, settings.ray_num_cpus) == ("ray", "10.0.0.5:6379", 2.0)
+    with pytest.raises(ValidationError) as refused:
+        Settings.from_env({"LEARNLOOP_TRAINING_RUNNER": "kubernetes"})
+    assert refused.value.field == "training_runner" and "process or ray" in str(refused.value)
+    for wrong in ("0", "many"):
+        with pytest.raises(ValidationError):
+            Settings.from_env({"LEARNLOOP_RAY_NUM_CPUS": wrong})

@@ -296,10 +296,39 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def worker(home: HomeOpt, database_url: DbOpt = None, artifact_url: ArtifactOpt = None) -> None:
-    """Run jobs (retrains) and retrain triggers in this process, beside API replicas."""
+def worker(
+    home: HomeOpt,
+    database_url: DbOpt = None,
+    artifact_url: ArtifactOpt = None,
+    training_runner: Annotated[
+        str | None,
+        typer.Option(
+            "--training-runner",
+            envvar="LEARNLOOP_TRAINING_RUNNER",
+            help="Where fits run: process (a child process, the default) or ray (Ray tasks).",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="LEARNLOOP_RAY_ADDRESS",
+            help="The Ray cluster for --training-runner ray (host:port); default: Ray's own (RAY_ADDRESS).",
+        ),
+    ] = None,
+) -> None:
+    """Run jobs (retrains) and retrain triggers in this process, beside API replicas.
+
+    \b
+    Examples:
+      learnloop worker
+      learnloop worker --training-runner ray --ray-address 10.0.0.5:6379
+    """
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with open_services(settings_for(home, database_url, artifact_url=artifact_url), create=True) as services:
+    settings = settings_for(
+        home, database_url, artifact_url=artifact_url, training_runner=training_runner, ray_address=ray_address
+    )
+    with open_services(settings, create=True) as services:
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
         with contextlib.suppress(KeyboardInterrupt):
             services.run_worker()

@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class JobService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, running_pause_refusal: str | None = None) -> None:
         self.db = db
         self.clock = clock
+        # Why a running job cannot be paused here (its fit runs where nothing can stop it: a
+        # Ray task); None: it can. A queued job can always be paused.
+        self.running_pause_refusal = running_pause_refusal
 
     def enqueue(self, model: str, kind: str, *, requested_by: str, reason: str | None = None) -> Job:
         """Queue a job; a job of the same kind already queued or running for the model is a
@@ -111,6 +114,10 @@ class JobService:
                 raise ConflictError(
                     f"job {job_id} is {job.status.value}; only a queued or running job can be paused",
                     field="job_id",
+                )
+            if job.status == JobStatus.RUNNING and self.running_pause_refusal is not None:
+                raise NotSupportedError(
+                    f"job {job_id} cannot be paused while it runs: {self.running_pause_refusal}", field="job_id"
                 )
             where = "its fit stops where it is" if job.status == JobStatus.RUNNING else "it waits in the queue"
             job_repo.update_job(conn, job.id, status=JobStatus.PAUSED, message=f"paused by {actor}: {reason}; {where}")
