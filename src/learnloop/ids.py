@@ -15,6 +15,10 @@ _counter = 0
 def uuid7() -> uuid.UUID:
     """A UUIDv7: 48-bit Unix milliseconds, then a 12-bit counter that keeps ids
     generated in the same millisecond strictly increasing, then random bits."""
+    return uuid.UUID(int=_uuid7_int())
+
+
+def _uuid7_int() -> int:
     global _last_ms, _counter
     with _lock:
         ms = time.time_ns() // 1_000_000
@@ -29,12 +33,13 @@ def uuid7() -> uuid.UUID:
         _last_ms = ms
         counter = _counter
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
-    return uuid.UUID(int=value)
+    return (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
 
 
 def new_id() -> str:
-    return str(uuid7())
+    """``str(uuid7())``, spelled out without the ``UUID`` object (one per stored event)."""
+    h = f"{_uuid7_int():032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 MIN_SUFFIX = 6  # the fewest characters of an id's end that name it (``JobService.find``)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import reprlib
 import uuid
 from collections.abc import Mapping
@@ -235,10 +236,15 @@ def check_text(text: str, max_chars: int, field: str = "text") -> str:
 def canonical_prediction_id(value: str, field: str = "prediction_id") -> str:
     """Prediction ids are stored in one spelling (lower-case, dashed), so any spelling a
     client sends joins its prediction."""
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # already so (what ``str(uuid.UUID(value))`` would give)
     try:
         return str(uuid.UUID(value))
     except ValueError:
         raise ValidationError(f"{field} {value!r} is not a UUID", field=field) from None
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def canonical_ids(item: FeedbackInput) -> FeedbackInput:
@@ -247,12 +253,16 @@ def canonical_ids(item: FeedbackInput) -> FeedbackInput:
     def canonical(value: str | None, field: str) -> str | None:
         return None if value is None else canonical_prediction_id(value, field)
 
-    return replace(
-        item,
-        prediction_id=canonical(item.prediction_id, "prediction_id"),
-        chosen_prediction_id=canonical(item.chosen_prediction_id, "chosen_prediction_id"),
-        rejected_prediction_id=canonical(item.rejected_prediction_id, "rejected_prediction_id"),
-    )
+    prediction_id = canonical(item.prediction_id, "prediction_id")
+    chosen = canonical(item.chosen_prediction_id, "chosen_prediction_id")
+    rejected = canonical(item.rejected_prediction_id, "rejected_prediction_id")
+    if (prediction_id, chosen, rejected) == (
+        item.prediction_id,
+        item.chosen_prediction_id,
+        item.rejected_prediction_id,
+    ):
+        return item  # the usual case: no copy made
+    return replace(item, prediction_id=prediction_id, chosen_prediction_id=chosen, rejected_prediction_id=rejected)
 
 
 def check_metadata(metadata: dict[str, Any], max_bytes: int, max_depth: int) -> None:

@@ -1,9 +1,10 @@
 """RabbitMQ: a durable queue.
 
 The queue and its dead letters' queue ``<queue>.dead`` are declared durable if missing. The
-broker pushes up to a batch of unacknowledged messages (``prefetch_count``); a batch is
-acknowledged at once (``multiple``) after it is stored, and a message never acknowledged goes
-back to its place in the queue when the connection drops. Dead letters are published
+broker pushes up to two batches of unacknowledged messages (``prefetch_count``: the next batch
+arrives while one is being stored); a batch is acknowledged at once (``multiple``: its last
+delivery tag, so none of the next batch's) after it is stored, and a message never
+acknowledged goes back to its place in the queue when the connection drops. Dead letters are published
 persistent, with publisher confirms, carrying the headers ``x-learnloop-code`` and
 ``x-learnloop-reason``.
 """
@@ -38,7 +39,7 @@ class RabbitSource:
         self._inbox = asyncio.Queue()
         self._connection = await aio_pika.connect(self.url, timeout=5)
         self._channel = await self._connection.channel(publisher_confirms=True)
-        await self._channel.set_qos(prefetch_count=self.batch)
+        await self._channel.set_qos(prefetch_count=2 * self.batch)
         queue = await self._channel.declare_queue(self.queue, durable=True)
         await self._channel.declare_queue(self.dead_queue, durable=True)
         await queue.consume(self._inbox.put)

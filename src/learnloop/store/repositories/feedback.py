@@ -3,16 +3,17 @@ Takes and returns domain records; table rows never leave ``store``."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import JSON, ColumnElement, Connection, Select, and_, delete, func, or_, select
+from sqlalchemy.engine import Dialect, RowMapping
 
 from learnloop.domain import Feedback, FeedbackEvent, FeedbackKind, Served
 from learnloop.errors import ConflictError, NotFoundError
@@ -160,15 +161,38 @@ def shadow_feedback(conn: Connection, model: str, rollout_id: int) -> list[Feedb
     return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 
+FEEDBACK_COLUMNS = tuple(str(c.name) for c in t.feedback.columns)  # plain str (not quoted_name)
+_JSON_COLUMNS = frozenset(str(c.name) for c in t.feedback.columns if isinstance(c.type, JSON))
+# Rows per multi-row INSERT on SQLite: a power of two up to this (9 columns: far under SQLite's
+# 32,766 variables; ten statement texts in all stay prepared), as for the prediction log.
+_SQLITE_CHUNK_MAX = 512
+
+
 def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Feedback]:
     """Insert feedback rows; a row whose (model, client_id) exists already is not inserted
     again. Returns, for each input row in order, the stored event (the first one on a retry).
-    Only retries are read back: ``RETURNING`` says which rows went in."""
+    Only retries are read back: ``RETURNING`` says which rows went in.
+
+    One statement per batch on PostgreSQL (``INSERT ... SELECT FROM unnest(arrays)``: the
+    same short text every time, so the driver parses it once; a multi-row ``VALUES`` of
+    thousands of placeholders was parsed anew each batch, most of the write's time), and
+    multi-row ``INSERT``s on SQLite: the values are encoded once here, not per row and column
+    by the statement compiler. The JSON columns are written as SQLAlchemy's ``JSON`` writes
+    them (``json.dumps``; ``None`` as JSON ``null``)."""
     if not rows:
         return []
-    stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = stmt_factory(t.feedback).on_conflict_do_nothing().returning(t.feedback.c.id)
-    inserted = set(conn.execute(stmt, list(rows)).scalars())
+    encoded = _encode(conn.dialect, rows)
+    inserted: set[str] = set()
+    if conn.dialect.name == "postgresql":
+        arrays = tuple(list(column) for column in zip(*encoded, strict=True))
+        inserted.update(conn.exec_driver_sql(_PG_INSERT, arrays).scalars())
+    else:
+        start = 0
+        while start < len(encoded):
+            size = min(_SQLITE_CHUNK_MAX, 1 << ((len(encoded) - start).bit_length() - 1))
+            values = tuple(chain.from_iterable(encoded[start : start + size]))
+            inserted.update(conn.exec_driver_sql(_sqlite_insert(size), values).scalars())
+            start += size
     retried: dict[str, set[str]] = {}
     for r in rows:
         if r["id"] not in inserted:
@@ -188,6 +212,40 @@ def insert_feedback_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> li
                 raise ConflictError(f"feedback {r['id']} was not stored")
             out.append(found)
     return out
+
+
+def _encode(dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as the driver takes them, in ``FEEDBACK_COLUMNS`` order."""
+    to_db = t.feedback.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    out = []
+    for row in rows:
+        values = [json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in FEEDBACK_COLUMNS]
+        if to_db is not None:
+            values[_CREATED_AT] = to_db(values[_CREATED_AT])
+        out.append(tuple(values))
+    return out
+
+
+_CREATED_AT = FEEDBACK_COLUMNS.index("created_at")
+
+
+def _pg_type(column: str) -> str:
+    return "timestamptz" if column == "created_at" else "text"
+
+
+_PG_INSERT = (
+    f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) "
+    f"SELECT {', '.join(f'{c}::json' if c in _JSON_COLUMNS else c for c in FEEDBACK_COLUMNS)} "
+    f"FROM unnest({', '.join(f'%s::{_pg_type(c)}[]' for c in FEEDBACK_COLUMNS)}) AS u({', '.join(FEEDBACK_COLUMNS)}) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+@functools.cache
+def _sqlite_insert(rows: int) -> str:
+    placeholder = "(" + ", ".join("?" * len(FEEDBACK_COLUMNS)) + ")"
+    values = ", ".join([placeholder] * rows)
+    return f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id"
 
 
 def get_feedback(conn: Connection, model: str, feedback_id: str) -> Feedback:
