@@ -125,3 +125,33 @@ def test_replay_will_not_overwrite_a_folder_it_did_not_write(tmp_path: Path) -> 
     with pytest.raises(ValidationError, match="not empty"):
         run_replay(config)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_baselines_use_the_family_version_1_was_chosen_from_candidates(tmp_path: Path) -> None:
+    """A policy with candidate families may fit version 1 with another family than the model's
+    own: the static, naive and oracle baselines must be fitted like that version, not like the
+    family the replay named (else "static" is not the model that served)."""
+    from learnloop.config import Settings
+    from learnloop.services import build_services
+
+    config = ReplayConfig(
+        bootstrap=shipped("yelp"),
+        stream=[shipped("amazon_cells")],
+        out=tmp_path / "replay",
+        limit_per_segment=100,
+        family="incremental",
+        policy={"candidate_families": "tfidf-logreg"},
+        seed=1,
+    )
+    result = run_replay(config)
+    services = build_services(Settings(home=tmp_path / "replay" / "home"))
+    try:
+        first = services.registry.version("replay", 1)
+    finally:
+        services.close()
+    assert first.family == "tfidf-logreg"  # the candidate won version 1's selection on this data and seed
+    assert result.summary["baselines"] == {"family": first.family, "params": first.params}
+    trace = result.trace
+    served_by_v1 = [i for i, v in enumerate(trace.versions) if v == 1]
+    assert served_by_v1
+    assert all(trace.served[i] == result.static_predictions[i] for i in served_by_v1)

@@ -243,10 +243,13 @@ def run_replay(
     )
     baselines_started = time.perf_counter()
     scored_texts = [stream.texts[i] for i in trace.items]
-    static = static_baseline(config.family, {}, label_set, train, scored_texts, seed=0)
+    # the family and parameters version 1 was fitted with: a policy with candidate families may
+    # have chosen another than the model's own for it
+    family, params = created.version.family, dict(created.version.params)
+    static = static_baseline(family, params, label_set, train, scored_texts, seed=0)
     oracle = oracle_baseline(
-        config.family,
-        {},
+        family,
+        params,
         label_set,
         train,
         scored_texts,
@@ -257,8 +260,8 @@ def run_replay(
         progress=obs.refit,
     )
     naive = naive_baseline(
-        config.family,
-        {},
+        family,
+        params,
         label_set,
         train,
         scored_texts,
@@ -278,6 +281,7 @@ def run_replay(
         labels=label_set,
     )
     summary["config"] = config.to_dict()
+    summary["baselines"] = {"family": family, "params": params}
     summary["server_url"] = server_url
     summary["timing"] = {
         "replay_seconds": round(replay_seconds, 2),
