@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from learnloop.config import Settings
 from learnloop.models import NewModel
 from learnloop.services import Services, build_services
-from stream_brokers import Broker
+from stream_brokers import Broker, OwnNatsServer
 
 
 def events(n: int) -> list[bytes]:
@@ -133,32 +132,24 @@ def free_port() -> int:
 
 
 def outage(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-    port = free_port()
-    argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(root / "jetstream")]
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait(lambda: _port_open(port), 20):
-            raise SystemExit("nats-server did not start")
-        return process
-
-    server = start()
+    server = OwnNatsServer(root / "jetstream", free_port())
+    if server.binary is None:
+        raise SystemExit("the outage run needs a nats-server binary (apt-get install nats-server)")
+    server.start()
     running: subprocess.Popen[bytes] | None = None
     try:
-        broker = Broker("nats", f"bench.{uuid.uuid4().hex[:8]}.>", endpoint=f"nats://127.0.0.1:{port}")
+        broker = Broker("nats", f"bench.{uuid.uuid4().hex[:8]}.>", endpoint=server.url)
         home = make_home(root / "outage")
         broker.publish(events(args.outage_events))
         log = root / "outage" / "consumer.log"
         with closing(build_services(Settings(home=home))) as services:
             running = consumer(home, broker, log, args.batch, args.ack_wait)
             wait(lambda: stored(services) >= args.outage_events // 10, 120)
-            server.terminate()
-            server.wait(10)
+            server.stop()
             at_stop = stored(services)
             time.sleep(args.outage)
             during = stored(services) - at_stop
-            server = start()
+            server.start()
             restarted = time.perf_counter()
             done = wait(lambda: stored(services) >= args.outage_events, args.timeout)
             running.send_signal(signal.SIGTERM)
@@ -176,17 +167,7 @@ def outage(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     finally:
         if running is not None and running.poll() is None:
             running.kill()
-        if server.poll() is None:
-            server.terminate()
-            server.wait(10)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
+        server.stop()
 
 
 def main() -> None:

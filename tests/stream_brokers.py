@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +176,50 @@ class Broker:
             client: Any = aioredis.from_url(self.url)
             await client.delete(self.name, f"{self.name}:dead")
             await client.aclose()
+
+
+@dataclass
+class OwnNatsServer:
+    """A NATS server with JetStream on 127.0.0.1:``port`` keeping its streams in ``store``, of a
+    test's (or a bench's) own: stopped (SIGTERM) and started again on the same port and store,
+    as an operator would. ``binary`` is None where the machine has no nats-server."""
+
+    store: Path
+    port: int
+    binary: str | None = field(
+        default_factory=lambda: shutil.which("nats-server") or _executable("/usr/sbin/nats-server")
+    )
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        if self.binary is None:
+            raise FileNotFoundError("no nats-server binary")
+        argv = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"nats-server did not listen on 127.0.0.1:{self.port} within {timeout} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _executable(path: str) -> str | None:
+    return path if os.access(path, os.X_OK) else None

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from learnloop.errors import ValidationError
 from learnloop.nesting import STORED_JSON_DEPTH
+
+N = TypeVar("N", int, float)
 
 DEFAULT_HOME = Path("learnloop-home")  # relative: in the directory a command runs from
 
@@ -333,33 +336,26 @@ def _limits(env: dict[str, str]) -> Limits:
 
 
 def _seconds(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be a number of seconds, got {raw!r}", field=name) from None
+    return _number(env, name, default, float, "a number of seconds")
 
 
 def _cpus(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be a number of CPUs, got {raw!r}", field=name) from None
+    return _number(env, name, default, float, "a number of CPUs")
 
 
 def _count(env: dict[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, "a whole number")
+
+
+def _number(env: dict[str, str], name: str, default: N, parse: Callable[[str], N], what: str) -> N:
+    """``name`` from the environment, parsed; ``default`` when unset or empty."""
     raw = env.get(name)
     if not raw:
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError:
-        raise ValidationError(f"{name} must be a whole number, got {raw!r}", field=name) from None
+        raise ValidationError(f"{name} must be {what}, got {raw!r}", field=name) from None
 
 
 def read_api_key(env: dict[str, str]) -> str | None:

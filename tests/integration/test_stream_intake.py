@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +25,7 @@ from learnloop.domain import ModelVersion
 from learnloop.models import NewModel
 from learnloop.services import Services, build_services
 from learnloop.streams import ConsumerStats, stream_consumer
-from stream_brokers import Broker
+from stream_brokers import Broker, OwnNatsServer
 
 BROKERS = ["nats", "rabbitmq", "redis"]
 
@@ -230,43 +226,14 @@ def test_a_consumer_killed_mid_stream_and_restarted_stores_every_event_exactly_o
         assert {fb.feedback.client_id for fb in services.feedback.recent("npc", total + 10)} == stored_ids
 
 
-@dataclass
-class OwnNatsServer:
-    """A NATS server with JetStream on 127.0.0.1:``port`` keeping its streams in ``store``:
-    stopped (SIGTERM) and started again on the same port and store, as an operator would."""
-
-    store: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        if not os.access(binary, os.X_OK):
-            unavailable("no nats-server binary")
-        argv = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(lambda: _port_open(self.port), 20, "nats-server to listen")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 def test_a_broker_stopped_mid_stream_and_started_again_loses_no_event(tmp_path: Path) -> None:
     nats_server = OwnNatsServer(tmp_path / "jetstream", free_port())
+    if nats_server.binary is None:
+        unavailable("no nats-server binary")
     nats_server.start()
     try:
-        broker = Broker("nats", f"lltest.{uuid.uuid4().hex[:10]}.>", endpoint=f"nats://127.0.0.1:{nats_server.port}")
+        broker = Broker("nats", f"lltest.{uuid.uuid4().hex[:10]}.>", endpoint=nats_server.url)
         home = tmp_path / "home"
         with closing(build_services(Settings(home=home))) as services:
             services.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
