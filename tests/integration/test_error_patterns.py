@@ -39,10 +39,11 @@ def sarcastic_delays(n: int) -> list[str]:
 
 def plant_feedback(services: Services) -> None:
     """300 phone reviews labelled truly (the model's ordinary mistakes, through the web and the
-    app) and 50 sarcastic delays, every one corrected (through SMS)."""
+    app) and 50 sarcastic delays, every one corrected (through SMS); the predictions themselves
+    carry where they were asked (``store``: the delays at the airport)."""
     phones = uci_rows("amazon_cells")[:300]
-    served = [services.predictions.predict("m", text) for text, _ in phones]
-    delays = [services.predictions.predict("m", text) for text in sarcastic_delays(50)]
+    served = [services.predictions.predict("m", text, metadata={"store": "town"}) for text, _ in phones]
+    delays = [services.predictions.predict("m", text, metadata={"store": "airport"}) for text in sarcastic_delays(50)]
     services.ingest.flush()
     items = [
         FeedbackInput(prediction_id=p.prediction_id, label=label, metadata={"channel": ("web", "app")[i % 2]})
@@ -73,6 +74,7 @@ def test_a_planted_pattern_is_found_reported_once_and_shown(
     keys = {s.key for s in a.slices}
     assert "metadata.channel=sms" in keys
     assert not {"metadata.channel=web", "metadata.channel=app"} & keys
+    assert "metadata.store=airport" in keys  # the prediction's own metadata slices too
     sms = next(s for s in a.slices if s.key == "metadata.channel=sms")
     assert sms.test.n == 50 and sms.test.errors == 50 and sms.test.q_value < 0.05
 

@@ -17,6 +17,7 @@ from typing import Any
 from learnloop.domain import FeedbackEvent, FeedbackKind
 from learnloop.tasks import OutcomeRule
 from learnloop.tasks.classification import implied_label, predicted_label
+from learnloop.tasks.classification.labels import event_metadata
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def judged_answers(events: Iterable[FeedbackEvent], rule: OutcomeRule, labels: t
         if good is None or event.served is None or event.prediction_id is None:
             continue
         predicted, corrected = _pair(event, labels, not good)
-        metadata = event.feedback.metadata or {}
+        metadata = event_metadata(event) or {}  # the prediction's, with the feedback's over it
         out.append(
             Judged(
                 prediction_id=event.prediction_id,
