@@ -178,15 +178,7 @@ class JobService:
                 cancel_reason=reason,
                 message=f"cancelled while {job.status.value}",
             )
-            event_repo.insert_event(
-                conn,
-                model=job.model,
-                kind=f"{job.kind}_cancelled",
-                at=now,
-                actor=actor,
-                reason=reason,
-                data={"job_id": job.id, "was": job.status.value, "worker": job.worker, "attempts": job.attempts},
-            )
+            _control_event(conn, job, "cancelled", now, actor=actor, reason=reason)
         log.info(
             "job %s (%s of %s) cancelled while %s by %s: %s",
             job.id,
@@ -262,7 +254,7 @@ def _retries(conn: Connection, job: Job) -> int:
 def _control_event(
     conn: Connection, job: Job, action: str, now: datetime, *, actor: str, reason: str, **data: object
 ) -> None:
-    """The audit event of a person's pause or resume of ``job`` (as it was before)."""
+    """The audit event of a person's pause, resume or cancel of ``job`` (as it was before)."""
     event_repo.insert_event(
         conn,
         model=job.model,
