@@ -42,6 +42,7 @@ from learnloop.errors import ConflictError
 from learnloop.evaluation.bootstrap import bootstrap_cis
 from learnloop.evaluation.metrics import macro_f1_statistic, wilson_interval
 from learnloop.monitoring.ratings import OnlineRating, newest_ratings, online_rating
+from learnloop.monitoring.sweep import each_model
 from learnloop.monitoring.timeline import AccuracyPoint, accuracy_timeline
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
@@ -292,13 +293,7 @@ class PerformanceService:
         return alarm
 
     def check_all(self) -> None:
-        with self.db.read() as conn:
-            names = [m.name for m in model_repo.list_models(conn)]
-        for name in names:
-            try:
-                self.check(name)
-            except Exception:
-                log.exception("model %s: the performance check failed", name)
+        each_model(self.db, self.check, "performance")
 
 
 def newest_judged(events: list[FeedbackEvent], window: int) -> list[FeedbackEvent]:

@@ -25,6 +25,7 @@ from learnloop.monitoring.patterns.analysis import Analysis, ErrorPattern, Progr
 from learnloop.monitoring.patterns.judged import judged_answers
 from learnloop.monitoring.patterns.novelty import Known
 from learnloop.monitoring.patterns.slices import ErrorSlice
+from learnloop.monitoring.sweep import each_model
 from learnloop.store.db import Database
 from learnloop.store.repositories import events as event_repo
 from learnloop.store.repositories import feedback as feedback_repo
@@ -105,13 +106,7 @@ class ErrorPatternService:
     def check_all(self) -> None:
         """Check every model (the worker's periodic work, every ``CHECK_SECONDS``); a failing
         model is logged and the others still checked."""
-        with self.db.read() as conn:
-            names = [m.name for m in model_repo.list_models(conn)]
-        for name in names:
-            try:
-                self.check(name)
-            except Exception:
-                log.exception("model %s: the error-pattern check failed", name, extra={"model": name})
+        each_model(self.db, self.check, "error-pattern")
 
 
 def _rates(n: int, errors: int, rest_n: int, rest_errors: int, p: float, q: float) -> dict[str, Any]:
