@@ -29,6 +29,7 @@ significantly below naive).
     .venv/bin/python bench/scenarios_bench.py --quick          # 1 seed, 300 items a segment: minutes
     .venv/bin/python bench/scenarios_bench.py                  # 3 seeds, full streams: about an hour on 2 cores
     .venv/bin/python bench/scenarios_bench.py --scenario concept --config tfidf-logreg --seeds 0 1
+    .venv/bin/python bench/scenarios_bench.py --config tfidf-logreg --policy recent_test=superiority  # the old gate
 
 Writes bench/results/scenarios/<scenario>.png (mean post-shift accuracy per configuration with
 intervals), results.json, and every replay's own folder (learning curve, report.html).
@@ -137,7 +138,7 @@ def build_scenarios(data_dir: Path, out: Path) -> dict[str, Scenario]:
 
 
 def replay(sc: Scenario, config: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    policy: dict[str, Any] = {}
+    policy: dict[str, Any] = dict(args.policy)
     family = config
     if config == "candidates":
         family = "tfidf-logreg"
@@ -300,6 +301,17 @@ def plot(scenario: Scenario, aggs: list[dict[str, Any]], path: Path, note: str) 
 # --------------------------------------------------------------------------- CLI
 
 
+def _policy_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``, the value read as JSON where it is JSON (numbers, true/false), else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--scenario", action="append", choices=("topic", "label-prior", "concept"))
@@ -313,6 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="shared datasets folder")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true", help="only print and plot the rows of <out>/results.json")
+    parser.add_argument(
+        "--policy",
+        action="append",
+        type=_policy_setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a policy setting for every replay (e.g. recent_test=superiority), repeatable",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds = args.seeds or [0]

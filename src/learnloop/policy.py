@@ -219,7 +219,11 @@ class GatePolicy(_Section):
     min_recent_examples: int = 30  # fewer than this: the recent check cannot pass
     golden_margin: float = 0.05  # non-inferiority margin on the golden set (accuracy, 0.05 = 5 points)
     alpha: float = 0.05  # significance level of the paired tests
-    min_recent_gain: float = 0.0  # required point gain on the recent holdout
+    min_recent_gain: float = 0.0  # required point gain on the recent holdout (not-worse: 0 is no requirement)
+    # The recent check's test (``evaluation.gate``): "superiority" (shown better), "not-worse" (not
+    # shown worse) or "refresh" (not-worse for the champion's family and parameters refitted on
+    # newer data, superiority for any other change)
+    recent_test: str = "refresh"
     # Golden set, non-inferiority of the other metrics (paired bootstrap, same confidence as accuracy):
     golden_f1_margin: float = 0.05  # macro-F1 may not be shown lower by more than this
     golden_auc_margin: float = 0.05  # ROC AUC likewise
@@ -244,6 +248,9 @@ class GatePolicy(_Section):
     @property
     def slices(self) -> tuple[str, ...]:
         return tuple(f.strip() for f in self.slice_fields.split(",")) if self.slice_fields.strip() else ()
+
+    def choices(self) -> dict[str, tuple[str, ...]]:
+        return {"recent_test": ("refresh", "superiority", "not-worse")}
 
     @property
     def fairness(self) -> tuple[str, ...]:

@@ -122,7 +122,7 @@ def test_the_home_and_the_model_are_found_without_options_or_named_in_one_line(h
 
 def test_a_rejected_retrain_says_so_first_wherever_its_job_and_version_are_shown(home: Path) -> None:
     waited = run_cli("retrain", "--home", home, "--wait").stdout
-    assert "version 2 rejected: recent feedback too little to show an improvement" in waited
+    assert "version 2 rejected: recent feedback too little to judge" in waited
     jobs = run_cli("jobs", "list", "--home", home).stdout
     assert "succeeded: candidate rejected" in jobs and "version 2 rejected: recent feedback" in jobs
     versions = run_cli("versions", "--home", home).stdout

@@ -98,6 +98,7 @@ policies = st.builds(
     alpha=st.floats(min_value=0.001, max_value=0.999),
     min_recent_gain=st.floats(min_value=-0.99, max_value=0.99),
     min_recent_examples=st.integers(min_value=1, max_value=50),
+    recent_test=st.sampled_from(["refresh", "superiority", "not-worse"]),
 )
 
 
@@ -106,16 +107,23 @@ policies = st.builds(
     policy=policies,
     golden=st.tuples(cells, st.integers(min_value=1, max_value=60), cells),
     recent=st.tuples(cells, st.integers(min_value=1, max_value=60), cells),
+    refresh=st.booleans(),
 )
-def test_gate_never_passes_a_candidate_worse_on_every_example(
-    policy: Policy, golden: tuple[int, int, int], recent: tuple[int, int, int]
+def test_a_candidate_worse_on_every_disagreement_fails_superiority_and_not_worse_once_shown(
+    policy: Policy, golden: tuple[int, int, int], recent: tuple[int, int, int], refresh: bool
 ) -> None:
-    # Wherever the two disagree, the champion is right: the candidate never wins a pair.
+    # Wherever the two disagree, the champion is right: the candidate never wins a pair. A test
+    # of superiority never passes it; a test of "not worse" (a refresh) may, until the losses
+    # are enough to show it worse at alpha.
     g_right, g_lost, g_wrong = golden
     r_right, r_lost, r_wrong = recent
-    verdict = judge(compare(g_right, g_lost, 0, g_wrong), compare(r_right, r_lost, 0, r_wrong), policy)
-    assert verdict.passed is False
-    assert verdict.to_dict()["decision"] == "reject"
+    recent_cmp = compare(r_right, r_lost, 0, r_wrong)
+    verdict = judge(compare(g_right, g_lost, 0, g_wrong), recent_cmp, policy, refresh=refresh)
+    if verdict.recent_test == "superiority":
+        assert verdict.passed is False
+        assert verdict.to_dict()["decision"] == "reject"
+    elif recent_cmp.p_worse < policy.gate.alpha or recent_cmp.n < policy.gate.min_recent_examples:
+        assert verdict.passed is False
 
 
 def test_gate_passes_a_clearly_better_candidate() -> None:
@@ -152,6 +160,36 @@ def test_gate_rejects_a_gain_that_is_not_significant() -> None:
     assert "NOT shown better" in verdict.reasons[1]
 
 
+def test_a_refresh_must_not_be_shown_worse_and_any_other_change_shown_better() -> None:
+    golden = compare(160, 0, 0, 40)
+    recent = compare(90, 6, 4, 10)  # -1.8 points on 110, p(worse) ~ 0.38: not shown worse
+    assert recent.p_worse > 0.05
+    refresh = judge(golden, recent, Policy(), refresh=True)
+    assert refresh.passed is True and refresh.recent_test == "not-worse"
+    assert "p(worse)=0.3770 vs alpha 0.05: not shown worse" in refresh.reasons[1]
+    other = judge(golden, recent, Policy(), refresh=False)  # another family or other parameters
+    assert other.passed is False and other.recent_test == "superiority"
+    assert "NOT shown better" in other.reasons[1]
+    always = judge(golden, recent, Policy.of(recent_test="superiority"), refresh=True)
+    assert always.passed is False and always.recent_test == "superiority"
+    assert judge(golden, recent, Policy.of(recent_test="not-worse"), refresh=False).passed is True
+
+
+def test_a_refresh_shown_worse_or_short_of_a_required_gain_is_rejected() -> None:
+    golden = compare(160, 0, 0, 40)
+    worse = compare(180, 14, 4, 22)  # -4.5 points on 220, p(worse) ~ 0.015
+    verdict = judge(golden, worse, Policy(), refresh=True)
+    assert verdict.passed is False and "shown WORSE" in verdict.reasons[1]
+    assert verdict.headline.startswith("rejected: recent feedback shown WORSE (-4.5 pts, McNemar p(worse)=0.015")
+    assert judge(golden, worse, Policy.of(alpha=0.01), refresh=True).passed is True  # not shown at 1%
+    ahead = compare(190, 4, 9, 17)  # +2.3 points
+    assert judge(golden, ahead, Policy.of(min_recent_gain=0.02), refresh=True).passed is True
+    short = judge(golden, ahead, Policy.of(min_recent_gain=0.05), refresh=True)
+    assert short.passed is False and "NOT +5.0 pts ahead" in short.reasons[1]
+    # a refresh still carries the golden set's burden of proof
+    assert judge(compare(150, 25, 0, 25), ahead, Policy(), refresh=True).passed is False
+
+
 def test_gate_requires_the_minimum_recent_gain() -> None:
     recent = compare(140, 3, 30, 27)  # +13.5 points, highly significant
     assert judge(compare(160, 0, 0, 40), recent, Policy.of(min_recent_gain=0.10)).passed is True
@@ -176,6 +214,26 @@ def test_golden_macro_f1_auc_and_calibration_must_be_non_inferior() -> None:
     # A margin of 1 turns a check off.
     bad_f1 = {**fine, **secondary(macro_f1=(-0.09, 0.0))}
     assert judge(golden, recent, Policy.of(golden_f1_margin=1.0), golden_secondary=bad_f1).passed
+
+
+def test_a_refresh_fails_a_golden_metric_only_when_shown_beyond_its_margin() -> None:
+    golden, recent = compare(160, 3, 5, 32), compare(140, 3, 30, 27)
+    fine = secondary(macro_f1=(-0.02, 0.03), roc_auc=(-0.01, 0.02), ece=(-0.03, 0.02))
+    for metric, unsure, shown in (
+        ("macro_f1", (-0.09, 0.0), (-0.12, -0.06)),
+        ("roc_auc", (-0.07, -0.01), (-0.09, -0.051)),
+        ("ece", (0.0, 0.08), (0.051, 0.09)),
+    ):
+        unproven = {**fine, **secondary(**{metric: unsure})}
+        assert not judge(golden, recent, Policy(), golden_secondary=unproven).passed, metric
+        refresh = judge(golden, recent, Policy(), golden_secondary=unproven, refresh=True)
+        assert refresh.passed, metric
+        assert "not shown beyond the margin" in refresh.reasons[2]
+        beyond = judge(
+            golden, recent, Policy(), golden_secondary={**fine, **secondary(**{metric: shown})}, refresh=True
+        )
+        assert not beyond.passed, metric
+        assert "shown BEYOND the margin 0.05" in beyond.reasons[2]
 
 
 def test_a_slice_shown_worse_beyond_the_margin_fails_the_gate_and_small_slices_are_not_judged() -> None:

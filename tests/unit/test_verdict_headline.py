@@ -34,7 +34,7 @@ def test_too_little_feedback_and_a_failed_golden_check_are_both_named() -> None:
     verdict = judge(golden, compare("recent", 3, 0, 1), Policy())  # type: ignore[arg-type]
     head = verdict.headline
     assert head.startswith("rejected: golden set NOT shown non-inferior (-28.6 pts, CI low ")
-    assert head.endswith("; recent feedback too little to show an improvement (n=4, 30 required)")
+    assert head.endswith("; recent feedback too little to judge (n=4, 30 required)")
 
 
 def test_a_pass_names_every_deciding_check() -> None:

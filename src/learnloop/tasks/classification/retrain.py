@@ -213,12 +213,16 @@ def evaluate(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> 
     return metrics
 
 
-def judge(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dict[str, Any]:
-    """The gate's verdict: paired against the champion on the same examples."""
+def judge(
+    inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult, chosen: Selection | None = None
+) -> dict[str, Any]:
+    """The gate's verdict: paired against the champion on the same examples; a candidate of the
+    champion's family and parameters is judged as a refresh (``evaluation.gate.recent_test``)."""
     champion = inputs.champion
     if champion is None or result.champion is None:
         return {"passed": True, "decision": "promote", "reasons": ["no champion to compare with"]}
     truth = truths(inputs, snapshot, result)
+    family, params = (inputs.model.family, inputs.model.params) if chosen is None else (chosen.family, chosen.params)
 
     def scored(name: str, metadata: Sequence[Any] = ()) -> ScoredSet:
         assert result.champion is not None
@@ -238,6 +242,8 @@ def judge(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dic
         inputs.model.policy,
         resamples=BOOTSTRAP_RESAMPLES,
         seed=BOOTSTRAP_SEED,
+        refresh=family == champion.family
+        and get_family(family).resolve_params(params) == get_family(family).resolve_params(champion.params),
     )
     return {**verdict, "champion_version": champion.version}
 
@@ -255,7 +261,7 @@ def train(inputs: RetrainInputs, report: Report) -> Candidate:
     metrics = evaluate(inputs, snapshot, result)
     if chosen is not None:
         metrics["selection"] = chosen.to_dict()
-    verdict = None if first else judge(inputs, snapshot, result)
+    verdict = None if first else judge(inputs, snapshot, result, chosen)
     # Written last: a train that fails leaves only the artifacts under ``inputs.artifact_key``.
     stored = open_store(inputs.artifact_url).put_bytes(
         snapshot_key(inputs.model.name, snapshot.hash), snapshot.to_jsonl_gz()
