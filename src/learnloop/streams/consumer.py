@@ -39,7 +39,7 @@ class Delivery:
 
 
 class Source(Protocol):
-    """A broker's side of the loop (``streams/nats.py``, ``rabbitmq.py``, ``redis.py``)."""
+    """A broker's side of the loop (``streams/nats.py``, ``rabbitmq.py``, ``redis.py``, ``kafka.py``)."""
 
     description: str
 
