@@ -186,6 +186,43 @@ def test_a_consumer_gone_with_part_of_its_window_unacknowledged_loses_none_of_it
     assert set(seen) == set(sent), f"never delivered again: {sorted(set(sent) - set(seen))}"
 
 
+@pytest.mark.parametrize("successor", ["c1", "c2"], ids=["same-name", "another-name"])
+def test_events_of_one_subject_are_stored_in_their_order_across_a_consumer_that_died_holding_some(
+    intake: Services, broker: Broker, successor: str
+) -> None:
+    """Events keyed by user, published in order (interleaved between users), stored in that
+    order per user, although the first consumer died holding the first few unacknowledged and
+    its successor (same group; its name the same or another) found newer ones beside them."""
+    intake.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    users = ["ann", "bob", "cy"]
+    sent = [(users[i % 3], f"{users[i % 3]}-{i:03d}") for i in range(60)]
+    events = [
+        message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5, "subject": user}, id_)
+        for i, (user, id_) in enumerate(sent)
+    ]
+    broker.publish(events, [user for user, _ in sent])
+
+    async def run() -> list[bytes]:
+        first = broker.source(batch=10)
+        await first.connect()
+        held = [d.data for d in await first.fetch(4, 1.0)]
+        await first.close()  # gone without acknowledging: never stored
+        consumer = stream_consumer(intake, broker.source(batch=10, consumer=successor), batch=10, wait=0.2)
+        task = asyncio.create_task(consumer.run())
+        deadline = time.monotonic() + 20
+        while consumer.stats.stored < len(events) and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.05)
+        consumer.stop()
+        await asyncio.wait_for(task, 10)
+        return held
+
+    assert len(asyncio.run(run())) == 4
+    stored = [e.feedback.client_id or "" for e in reversed(intake.feedback.recent("npc", 100))]
+    assert sorted(stored) == sorted(id_ for _, id_ in sent), "not every event stored exactly once"
+    for user in users:
+        assert [i for i in stored if i.startswith(user)] == [id_ for u, id_ in sent if u == user], user
+
+
 def _consumer_process(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "learnloop", "consume", "--home", str(home), "--from", broker.url]
     command += ["--subject", broker.name, "--group", "g", "--consumer", "c1", "--batch", "500", "--ack-wait", "2"]
