@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -66,7 +67,12 @@ class Broker:
         return {"nats": NATS_URL, "rabbitmq": RABBIT_URL, "redis": REDIS_URL}[self.kind]
 
     def source(self, *, batch: int = 500, ack_wait: float = 2.0, consumer: str = "c1") -> Source:
-        return open_source(self.url, self.name, group="g", consumer=consumer, batch=batch, ack_wait=ack_wait)
+        return open_source(self.url, self.name, group=self.group, consumer=consumer, batch=batch, ack_wait=ack_wait)
+
+    @property
+    def group(self) -> str:
+        """The consumer group: the test's own (a Kafka group spans the cluster's topics)."""
+        return "g" + re.sub(r"[^a-z0-9]", "", self.name)
 
     def subject(self, key: str) -> str:
         """NATS: events keyed by user go on ``<base>.<key>`` (order is kept per subject); on

@@ -304,7 +304,8 @@ def test_two_kafka_consumers_in_one_group_share_the_partitions_and_keep_each_use
 
 def _consumer_process(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "learnloop", "consume", "--home", str(home), "--from", broker.url]
-    command += ["--subject", broker.name, "--group", "g", "--consumer", "c1", "--batch", "500", "--ack-wait", "2"]
+    command += ["--subject", broker.name, "--group", broker.group, "--consumer", "c1"]
+    command += ["--batch", "500", "--ack-wait", "2"]
     with log.open("ab") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
