@@ -1,8 +1,9 @@
 """Stream intake benchmark: what one intake consumer sustains from each broker into each
 database, and how long an event takes from publish to durable (acknowledged after commit).
 
-For every broker (NATS JetStream, RabbitMQ, Redis Streams) and database (SQLite, and
-PostgreSQL when ``--database-url`` names a server):
+For every broker (NATS JetStream, RabbitMQ, Redis Streams; Kafka with ``--brokers ... kafka``:
+Tansu, the Kafka-compatible broker the tests use, started on a free port) and database
+(SQLite, and PostgreSQL when ``--database-url`` names a server):
 
 * **throughput**: ``--events`` feedback events (ratings on predictions, the standalone
   kind the HTTP API takes) are published first, then one consumer (batches of ``--batch``)
@@ -35,11 +36,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from conftest import free_port
 from learnloop.config import Settings
 from learnloop.models import NewModel
 from learnloop.services import Services, build_services
 from learnloop.streams import Delivery, stream_consumer
-from stream_brokers import Broker
+from stream_brokers import Broker, OwnKafkaServer
 
 
 def event(stamp: bool) -> bytes:
@@ -134,16 +136,29 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="latency: seconds of publishing")
     p.add_argument("--out", type=Path, default=Path("bench/results/stream.json"))
     args = p.parse_args()
-    results = []
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     databases = ["sqlite"] + (["postgresql"] if args.database_url else [])
+    kafka = OwnKafkaServer(free_port())
+    if "kafka" in args.brokers:
+        kafka.start()
+    try:
+        results = run_all(args, databases, kafka.url)
+    finally:
+        kafka.stop()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"load_before": load, "results": results}, indent=2) + "\n")
+
+
+def run_all(args: argparse.Namespace, databases: list[str], kafka_url: str) -> list[dict[str, Any]]:
+    results = []
     for database in databases:
         for kind in args.brokers:
             with tempfile.TemporaryDirectory() as tmp:
                 url = fresh_database(args.database_url) if database == "postgresql" else None
                 services = services_for(Path(tmp) / "home", url)
-                broker = Broker.fresh(kind)
+                broker = Broker.fresh(kind, kafka_url if kind == "kafka" else None)
                 try:
                     row = {"database": database, "broker": kind}
                     row.update(throughput(services, broker, args.events, args.batch))
@@ -155,9 +170,7 @@ def main() -> None:
                         drop_database(url)
                 print(json.dumps(row))
                 results.append(row)
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"load_before": load, "results": results}, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":

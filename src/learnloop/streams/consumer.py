@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,7 +40,7 @@ class Delivery:
 
 
 class Source(Protocol):
-    """A broker's side of the loop (``streams/nats.py``, ``rabbitmq.py``, ``redis.py``)."""
+    """A broker's side of the loop (``streams/nats.py``, ``rabbitmq.py``, ``redis.py``, ``kafka.py``)."""
 
     description: str
 
@@ -58,6 +59,28 @@ class Source(Protocol):
         """Acknowledge: the broker will not deliver these again."""
 
     async def close(self) -> None: ...
+
+
+@dataclass
+class Hold:
+    """A source's hold on newer messages while older ones a gone consumer was given and never
+    acknowledged are not yet due to come back to this one (NATS, Redis): fetched first, the
+    newer ones would overtake them, and a user's later events be stored before earlier ones."""
+
+    until: float = 0.0  # time.monotonic() by which the held messages are due again
+
+    def start(self, seconds: float) -> None:
+        self.until = time.monotonic() + seconds
+
+    async def waiting(self, wait: float, held: Callable[[], Awaitable[bool]]) -> bool:
+        """True, after waiting up to ``wait`` seconds, while the hold is on and ``held()``;
+        False once the held messages are acknowledged or due (the hold is then off)."""
+        remaining = self.until - time.monotonic()
+        if remaining > 0 and await held():
+            await asyncio.sleep(min(wait, remaining))
+            return True
+        self.until = 0.0
+        return False
 
 
 @dataclass

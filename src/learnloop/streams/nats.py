@@ -8,10 +8,13 @@ message below the acknowledged one, including those a dead consumer was holding,
 (a consumer killed with part of its window fetched; the next one's acknowledgement of newer
 messages swallowed the held ones). At most one batch is outstanding (``max_ack_pending``);
 after a crash the broker delivers what the dead consumer held again once its ``ack_wait`` has
-passed, possibly after newer messages (each event's id makes a second delivery change
-nothing). Dead letters go to the stream ``<STREAM>_DEAD`` on the subject
-``dead.<subject>``, with the reason in the headers ``Learnloop-Error-Code`` and
-``Learnloop-Error-Reason``.
+passed (each event's id makes a second delivery change nothing). Until then newer messages
+would come first, and a user's later events would be stored before their earlier ones: a
+consumer that finds messages delivered and never acknowledged when it connects
+(``num_ack_pending``) fetches nothing new until they are acknowledged or their ``ack_wait``
+has passed, when the broker hands them out before anything newer. Dead letters go to the
+stream ``<STREAM>_DEAD`` on the subject ``dead.<subject>``, with the reason in the headers
+``Learnloop-Error-Code`` and ``Learnloop-Error-Reason``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from learnloop.streams.consumer import Delivery
+from learnloop.streams.consumer import Delivery, Hold
 from learnloop.streams.intake import Refusal
+
+REDELIVERY_MARGIN = 0.2  # seconds past ack_wait before the broker surely has them due again
 
 
 def stream_name(subject: str) -> str:
@@ -45,6 +50,7 @@ class NatsSource:
         self._nc: Any = None
         self._js: Any = None
         self._sub: Any = None
+        self._hold = Hold()
 
     async def connect(self) -> None:
         import nats
@@ -71,15 +77,24 @@ class NatsSource:
             max_deliver=-1,
         )
         self._sub = await self._js.pull_subscribe(self.subject, durable=self.group, stream=stream, config=config)
+        self._hold = Hold()
+        if await self._held():
+            self._hold.start(self.ack_wait + REDELIVERY_MARGIN)
 
     async def fetch(self, max_items: int, wait: float) -> list[Delivery]:
         if self._nc is None or self._nc.is_closed:
             raise ConnectionError("the NATS connection is closed")
+        if self._hold.until and await self._hold.waiting(wait, self._held):
+            return []
         try:
             messages = await self._sub.fetch(max_items, timeout=wait)
         except TimeoutError:
             return []
         return [Delivery(m.data, m) for m in messages]
+
+    async def _held(self) -> bool:
+        """Messages delivered to the durable consumer and never acknowledged?"""
+        return bool((await self._sub.consumer_info()).num_ack_pending)
 
     async def dead_letter(self, delivery: Delivery, refusal: Refusal) -> None:
         headers = {

@@ -6,7 +6,9 @@ it was given and never acknowledged (after a crash, with the same name), then ne
 order is kept; entries are acknowledged with ``XACK`` once stored. A consumer that died and
 never came back under its name would strand its pending entries: every ``claim_idle``
 seconds a consumer takes over (``XAUTOCLAIM``) the group's entries pending that long with
-anyone, and stores them like its own. Dead letters are appended
+anyone, and stores them like its own. A consumer that finds entries pending with others when
+it connects (a predecessor under another name: a new host) reads nothing new until they are
+acknowledged or it has claimed them, so a user's later events do not overtake earlier ones. Dead letters are appended
 to the stream ``<stream>:dead`` with the fields ``data``, ``code``, ``reason`` and ``id`` (the
 original entry's).
 """
@@ -17,10 +19,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from learnloop.streams.consumer import Delivery
+from learnloop.streams.consumer import Delivery, Hold
 from learnloop.streams.intake import Refusal
 
 FIELD = b"data"
+CLAIM_MARGIN = 0.2  # seconds past claim_idle before a gone consumer's entries are surely claimable
 
 
 class RedisSource:
@@ -36,6 +39,7 @@ class RedisSource:
         self.claim_idle = claim_idle
         self._next_claim = 0.0  # time.monotonic() of the next look for a dead consumer's entries
         self._claim_from = "0-0"
+        self._hold = Hold()
 
     async def connect(self) -> None:
         import redis.asyncio as aioredis
@@ -48,6 +52,9 @@ class RedisSource:
             if "BUSYGROUP" not in str(exc):
                 raise
         self._backlog = True
+        self._hold = Hold()
+        if await self._held():
+            self._hold.start(self.claim_idle + CLAIM_MARGIN)
 
     async def fetch(self, max_items: int, wait: float) -> list[Delivery]:
         if self._backlog:
@@ -55,11 +62,21 @@ class RedisSource:
             if entries:
                 return entries
             self._backlog = False
+        if self._hold.until:
+            if await self._hold.waiting(wait, self._held):
+                return []
+            self._next_claim = 0.0  # claim what is due before reading anything new
         if time.monotonic() >= self._next_claim:
             claimed = await self._claim(max_items)
             if claimed:
                 return claimed
         return await self._read(">", max_items, max(1, int(wait * 1000)))
+
+    async def _held(self) -> bool:
+        """Entries of the group pending with consumers other than this one?"""
+        summary = await self._redis.xpending(self.stream, self.group)
+        mine = self.consumer.encode()
+        return any(c["name"] not in (mine, self.consumer) and c["pending"] for c in summary.get("consumers") or [])
 
     async def _claim(self, count: int) -> list[Delivery]:
         """Entries pending with any consumer for ``claim_idle`` seconds, now this one's."""

@@ -10,8 +10,22 @@ from learnloop.services import Services
 from learnloop.streams.consumer import Source, StreamConsumer
 from learnloop.streams.intake import StreamIntake
 
-SCHEMES = {"nats": "NATS JetStream", "amqp": "RabbitMQ", "amqps": "RabbitMQ", "redis": "Redis", "rediss": "Redis"}
-_CLIENTS = {"nats": "nats", "amqp": "aio_pika", "amqps": "aio_pika", "redis": "redis", "rediss": "redis"}
+SCHEMES = {
+    "nats": "NATS JetStream",
+    "amqp": "RabbitMQ",
+    "amqps": "RabbitMQ",
+    "redis": "Redis",
+    "rediss": "Redis",
+    "kafka": "Kafka",
+}
+_CLIENTS = {
+    "nats": "nats",
+    "amqp": "aio_pika",
+    "amqps": "aio_pika",
+    "redis": "redis",
+    "rediss": "redis",
+    "kafka": "aiokafka",
+}
 
 
 def open_source(
@@ -23,11 +37,12 @@ def open_source(
     batch: int = 1_000,
     ack_wait: float = 30.0,
 ) -> Source:
-    """The source for ``url`` (``nats://``, ``amqp://``, ``redis://``): ``name`` is the NATS
-    subject, the RabbitMQ queue or the Redis stream; ``group`` the NATS durable consumer or
-    the Redis consumer group; ``consumer`` this consumer's name in a Redis group; ``ack_wait``
-    the seconds before what a consumer was given and never acknowledged goes to another (NATS:
-    redelivered; Redis: claimed from a consumer gone for that long)."""
+    """The source for ``url`` (``nats://``, ``amqp://``, ``redis://``, ``kafka://``): ``name`` is
+    the NATS subject, the RabbitMQ queue, the Redis stream or the Kafka topic; ``group`` the
+    NATS durable consumer, the Redis or the Kafka consumer group; ``consumer`` this consumer's
+    name in a Redis group (Kafka: its client id); ``ack_wait`` the seconds before what a
+    consumer was given and never acknowledged goes to another (NATS: redelivered; Redis:
+    claimed from a consumer gone for that long; Kafka: the group's session timeout)."""
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         known = ", ".join(f"{s}://" for s in SCHEMES)
@@ -37,6 +52,10 @@ def open_source(
         from learnloop.streams.nats import NatsSource
 
         return NatsSource(url, name, group, batch=batch, ack_wait=ack_wait)
+    if scheme == "kafka":
+        from learnloop.streams.kafka import KafkaSource
+
+        return KafkaSource(url, name, group, consumer, batch=batch, ack_wait=ack_wait)
     if scheme.startswith("amqp"):
         from learnloop.streams.rabbitmq import RabbitSource
 
