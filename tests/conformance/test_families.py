@@ -35,6 +35,16 @@ def family(request: pytest.FixtureRequest) -> ModelFamily:
 SCALE: dict[str, float] = {"embedding-logreg": 0.25}
 
 
+# What a family is fitted with here beyond its defaults. dp-logreg draws its noise from the
+# system's entropy unless told otherwise (a seeded noise is no privacy): the checks of
+# determinism need the seed to decide it. At its default epsilon (3) a private fit of these 600
+# sentences is near chance (0.60 held out): here it spends 8, in full batches (20 steps, fast);
+# what privacy costs at real sizes is bench/privacy_bench.py's figure.
+PARAMS: dict[str, dict[str, Any]] = {
+    "dp-logreg": {"reproducible_noise": True, "target_epsilon": 8.0, "batch_size": 1024, "learning_rate": 8.0}
+}
+
+
 def scaled(family: ModelFamily, n: int) -> int:
     return round(n * SCALE.get(family.key, 1.0))
 
@@ -61,7 +71,7 @@ def probe_texts(family: ModelFamily) -> list[str]:
 
 
 def fit(family: ModelFamily, texts: list[str], labels: list[str], label_set: list[str], seed: int = 0) -> Predictor:
-    return family.fit(texts, labels, label_set=label_set, params={}, seed=seed)
+    return family.fit(texts, labels, label_set=label_set, params=PARAMS.get(family.key, {}), seed=seed)
 
 
 DATASETS: dict[str, tuple[Callable[[ModelFamily], tuple[list[str], list[str]]], list[str] | None]] = {

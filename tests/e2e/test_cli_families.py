@@ -63,3 +63,19 @@ def test_init_trains_the_family_with_the_params_given(tmp_path: Path) -> None:
     )  # fmt: skip
     shown = run_cli("versions", "--home", home, "--model", "m", "--version", "1").stdout
     assert "family incremental" in shown
+
+
+def test_a_private_version_shows_the_guarantee_its_fit_spent(tmp_path: Path) -> None:
+    data = tmp_path / "rows.csv"
+    with data.open("w", newline="") as out:
+        csv.writer(out).writerows([("text", "label"), *uci_rows("yelp")[:300]])
+    home = tmp_path / "home"
+    run_cli(
+        "init", "--home", home, "--model", "m", "--data", data, "--family", "dp-logreg",
+        "--param", "target_epsilon=2.5", "--param", "epochs=3", "--param", "n_features=1024",
+    )  # fmt: skip
+    shown = run_cli("versions", "--home", home, "--model", "m", "--version", "1").stdout
+    assert "family dp-logreg" in shown
+    line = next(line for line in shown.splitlines() if line.startswith("differential privacy:"))
+    epsilon = float(line.split("epsilon ")[1].split(",")[0])
+    assert 2.0 < epsilon <= 2.5 and "rdp accountant" in line and "reproducible" not in line

@@ -231,6 +231,7 @@ class VersionPublic(BaseModel):
                 "parent_version": v.parent_version,
                 "snapshot_hash": v.snapshot_hash,
                 "snapshot_counts": v.metrics.get("snapshot_counts"),
+                "privacy": v.metrics.get("privacy"),  # a differentially private version's guarantee
                 "code_version": v.code_version,
                 "artifact_uri": v.artifact_uri,
             },

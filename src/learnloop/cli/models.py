@@ -375,6 +375,19 @@ def _version_reason(v: ModelVersion) -> str:
     return reason
 
 
+def privacy_line(privacy: dict[str, Any]) -> str:
+    """A differentially private version's guarantee, in one line."""
+    if not privacy.get("private"):
+        return f"trained by {privacy['mechanism']} without noise: not private (target_epsilon null)"
+    return (
+        f"differential privacy: epsilon {privacy['epsilon']:.3g}, delta {privacy['delta']:.2g} per "
+        f"{privacy['unit']} ({privacy['mechanism']}, {privacy['accountant']} accountant, noise multiplier "
+        f"{privacy['noise_multiplier']:.3g}, {privacy['steps']} steps, clip {privacy['max_grad_norm']:g}"
+        + (", reproducible noise: not for production" if privacy.get("reproducible_noise") else "")
+        + ")"
+    )
+
+
 def show_version(v: ModelVersion) -> None:
     console.rule(f"[bold]{v.model}[/] version {v.version}: {v.status.value}")
     console.print(
@@ -392,6 +405,9 @@ def show_version(v: ModelVersion) -> None:
             f"(seed {augmented['seed']}) for classes under {augmented['min_examples']} rows: "
             + (", ".join(f"{escape(label)} {n}" for label, n in augmented["by_label"].items()) or "none thin")
         )
+    privacy = v.metrics.get("privacy")
+    if privacy:
+        console.print(privacy_line(privacy))
     selection = v.metrics.get("selection")
     if selection:
         console.print(f"chosen among {len(selection['candidates'])} candidates: {escape(selection['reason'])}")

@@ -2,6 +2,7 @@
 
 from learnloop.errors import ValidationError
 from learnloop.families.base import ModelFamily, Predictor
+from learnloop.families.dp_logreg import DpLogRegFamily
 from learnloop.families.embedding_logreg import EmbeddingLogRegFamily
 from learnloop.families.external import AnsweredElsewhere, ExternalFamily
 from learnloop.families.generation import Generator
@@ -13,6 +14,7 @@ FAMILIES: dict[str, ModelFamily] = {
     TfidfLogRegFamily.key: TfidfLogRegFamily(),
     EmbeddingLogRegFamily.key: EmbeddingLogRegFamily(),
     IncrementalFamily.key: IncrementalFamily(),
+    DpLogRegFamily.key: DpLogRegFamily(),
     ExternalFamily.key: ExternalFamily(),
     LoraFamily.key: LoraFamily(),
 }

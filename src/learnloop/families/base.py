@@ -110,6 +110,15 @@ class SubsetFitting(Protocol):
         ...
 
 
+@runtime_checkable
+class PrivacyAccounted(Protocol):
+    """What a predictor trained with differential privacy offers besides ``Predictor``: the
+    guarantee its weights carry (``epsilon`` spent, ``delta``, the accountant, the noise), which
+    a retrain records on the version (``metrics["privacy"]``)."""
+
+    privacy: Mapping[str, Any]
+
+
 def family_listing(family: ModelFamily) -> dict[str, Any]:
     """A family as ``learnloop families --json`` and ``GET /v1/families`` list it: key, task,
     summary and every parameter (``ParamSpec``)."""

@@ -63,7 +63,7 @@ class IncrementalPredictor:
         self._labels = tuple(labels)
         self._columns = class_columns(classifier.classes_, self._labels)
         self.hashing = dict(hashing)
-        self.vectorizer = _vectorizer(self.hashing)
+        self.vectorizer = hashing_vectorizer(self.hashing)
         self.seen = seen
         self.replay = replay
         # sklearn's decision_function costs ~20 ms a call on 2**20 columns; a sparse row times
@@ -98,7 +98,9 @@ class IncrementalPredictor:
         return max(probabilities, key=probabilities.__getitem__), probabilities
 
 
-def _vectorizer(hashing: Mapping[str, int]) -> HashingVectorizer:
+def hashing_vectorizer(hashing: Mapping[str, int]) -> HashingVectorizer:
+    """Word n-grams (1 to ``ngram_max``) hashed into ``n_features`` columns, each row of unit L2
+    norm: a feature map with nothing fitted, so no training row shapes it."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
     return HashingVectorizer(
@@ -155,7 +157,7 @@ class IncrementalFamily:
 
         classifier = SGDClassifier(loss="log_loss", alpha=p["alpha"], random_state=seed)
         classes = np.array(sorted(set(labels)), dtype=object)
-        _passes(classifier, _vectorizer(hashing), list(texts), list(labels), weights, p["epochs"], classes, rng)
+        _passes(classifier, hashing_vectorizer(hashing), list(texts), list(labels), weights, p["epochs"], classes, rng)
         replay = _resample(Replay(), list(texts), list(labels), weights, p["replay_size"], rng)
         return IncrementalPredictor(classifier, label_set, hashing, frozenset(map(text_key, texts)), replay)
 

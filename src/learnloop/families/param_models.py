@@ -73,6 +73,29 @@ class IncrementalParams(FamilyParams):
     replay_ratio: float = Field(1.0, ge=0.0, le=100.0, description="Replayed examples per new example in an update.")
 
 
+class DpLogRegParams(FamilyParams):
+    max_grad_norm: float = Field(1.0, gt=0.0, le=100.0, description="Each row's gradient clipped to this L2 norm.")
+    target_epsilon: float | None = Field(
+        3.0,
+        gt=0.0,
+        le=100.0,
+        description="Privacy budget of the fit: noise calibrated so the weights are (epsilon, delta)-DP per row "
+        "(null: no noise, not private; for comparisons).",
+    )
+    delta: float | None = Field(None, gt=0.0, lt=1e-2, description="Delta of the guarantee (null: 1/(10 n), n rows).")
+    epochs: int = Field(20, ge=1, le=500, description="Passes over the data (more spends the budget in more steps).")
+    batch_size: int = Field(256, ge=1, le=65_536, description="Expected rows per step (Poisson sampling).")
+    learning_rate: float = Field(2.0, gt=0.0, le=1_000.0, description="Step size on the mean clipped gradient.")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (applied after the noise: no privacy cost).")
+    n_features: int = Field(2**12, ge=2**8, le=2**18, description="Hashed feature columns (fewer: less noise in all).")
+    ngram_max: int = Field(2, ge=1, le=3, description="Longest word n-gram.")
+    reproducible_noise: bool = Field(
+        False,
+        description="Noise and batches from the fit's seed (tests, benchmarks only: whoever knows the seed can "
+        "replay the noise); false: from the system's entropy.",
+    )
+
+
 def resolve(model: type[FamilyParams], family: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` checked against ``model`` with the defaults filled in; an unknown name or a bad
     value is a ``ValidationError`` naming the parameter (and, for an unknown one, the known ones)."""

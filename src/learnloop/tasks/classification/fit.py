@@ -19,7 +19,7 @@ import numpy as np
 from learnloop.artifacts import ArtifactStore, open_store
 from learnloop.drift.reference import fit_reference
 from learnloop.families import get_family
-from learnloop.families.base import FloatArray, Predictor, SubsetFitting
+from learnloop.families.base import FloatArray, Predictor, PrivacyAccounted, SubsetFitting
 from learnloop.families.manifest import load_predictor, save_predictor
 
 
@@ -71,6 +71,7 @@ class TrainResult:
     latency_ms: list[float] = field(default_factory=list)  # candidate's predict_one, one per text
     drift_reference_uri: str | None = None
     drift_reference_error: str | None = None  # why there is no reference (it never fails a fit)
+    privacy: dict[str, Any] | None = None  # the candidate's guarantee (``PrivacyAccounted``); None: none
 
 
 def predict_labels(predictor: Predictor, texts: list[str], label_set: list[str]) -> tuple[list[str], FloatArray]:
@@ -165,6 +166,7 @@ def fit_and_score(spec: TrainSpec) -> TrainResult:
         latency_ms=latency_ms,
         drift_reference_uri=drift_uri,
         drift_reference_error=drift_error,
+        privacy=dict(predictor.privacy) if isinstance(predictor, PrivacyAccounted) else None,
     )
 
 

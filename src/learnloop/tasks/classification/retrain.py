@@ -210,6 +210,8 @@ def evaluate(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> 
     metrics[drift_reference.METRICS_KEY] = result.drift_reference_uri
     if result.drift_reference_error:
         metrics[drift_reference.METRICS_ERROR_KEY] = result.drift_reference_error
+    if result.privacy is not None:  # the released weights' guarantee; fold models only scored the recent set
+        metrics["privacy"] = {**result.privacy, "fold_models": len(snapshot.folds)}
     return metrics
 
 
