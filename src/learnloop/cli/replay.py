@@ -282,7 +282,7 @@ def demo(
         "[bold]learnloop demo[/]: version 1 learns restaurant reviews (Yelp); then the traffic turns to phone "
         f"reviews (Amazon) and movie reviews (IMDB). Simulated users label {feedback_rate:.0%} of the answers, "
         f"{noise:.0%} of them wrongly. The loop retrains on their feedback and promotes a version only when "
-        "the gate proves it better."
+        "the gate passes it: a refresh must not be shown worse, another model must be shown better."
     )
     try:
         config = ReplayConfig(

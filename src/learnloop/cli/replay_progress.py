@@ -67,7 +67,8 @@ class ConsoleObserver:
         # The check that decided: a failed one for a rejection, the recent-feedback test for a
         # promotion by the gate (a rollout's promotion gives its own reason first).
         if event.kind == "candidate_rejected":
-            detail = next((r for r in reason if "NOT" in r or "REGRESSES" in r or "required" in r), reason[-1])
+            failed = ("NOT", "REGRESSES", "WORSE", "BEYOND", "required")
+            detail = next((r for r in reason if any(word in r for word in failed)), reason[-1])
         elif event.kind == "promoted":
             detail = next((r for r in reason if "recent feedback" in r), reason[0])
         else:

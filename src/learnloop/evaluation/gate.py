@@ -318,7 +318,7 @@ def judge(
         recent_ok, shown, said = _recent_check(recent, policy, test)
         reasons.append(
             f"recent feedback, forward-chained (n={recent.n}): {_pts(recent.difference)} "
-            f"({recent.candidate_only} wins vs {recent.champion_only} losses); {shown}: {said}"
+            f"({recent.candidate_only} wins vs {recent.champion_only} losses), {shown}: {said}"
         )
         deciding.append(
             (recent_ok, f"recent feedback {said} ({_pts(recent.difference)}, {_short(recent, test)}, n={recent.n})")
