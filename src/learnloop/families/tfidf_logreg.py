@@ -143,6 +143,31 @@ def _kept_terms(counts: Any, p: Mapping[str, Any]) -> Any:
     return present[mask]
 
 
+def _two_threads(
+    fitted: Callable[[Sequence[int] | None], TfidfLogRegPredictor], subsets: Sequence[Sequence[int] | None]
+) -> Iterator[TfidfLogRegPredictor]:
+    """``map(fitted, subsets)`` with the first fitted in the caller's thread and the rest, in
+    order, in one more thread, which goes on while the caller uses the first (a retrain scores
+    its candidate while the fold models fit): two cores busy. The solver (liblinear, lbfgs on
+    sparse rows) runs without the GIL; each model is what fitting it alone gives. BLAS stays at
+    one thread throughout (threadpoolctl's limit is process-wide: set once, around both threads,
+    so neither thread's own limit ends it under the other)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(limits=1)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="learnloop-fit")
+    try:
+        later = [pool.submit(fitted, subset) for subset in subsets[1:]]
+        yield fitted(subsets[0])
+        for future in later:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        limits.restore_original_limits()
+
+
 def _is_identity(columns: np.ndarray[Any, Any]) -> bool:
     return bool(np.array_equal(columns, np.arange(len(columns))))
 
@@ -216,13 +241,19 @@ class TfidfLogRegFamily:
         known = previous.train_counts if isinstance(previous, TfidfLogRegPredictor) else None
         # every term, columns in sorted term order; the texts ``previous`` was trained on are not counted again
         counts, terms, kept = count_terms(texts, p, known)
-        for subset in subsets:
+
+        def fitted(subset: Sequence[int] | None) -> TfidfLogRegPredictor:
             rows = np.arange(len(texts)) if subset is None else np.asarray(subset, dtype=np.intp)
             weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[rows]
             predictor = self._fit_counts(counts[rows], terms, [labels[i] for i in rows], weights, p, label_set, seed)
             if subset is None and p["keep_counts"]:
                 predictor.keep_counts(kept)
-            yield predictor
+            return predictor
+
+        if len(subsets) < 2:
+            yield from map(fitted, subsets)
+            return
+        yield from _two_threads(fitted, subsets)
 
     @staticmethod
     def _fit_counts(
