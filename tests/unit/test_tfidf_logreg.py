@@ -120,3 +120,17 @@ def test_keep_counts_off_saves_no_counts(tmp_path: Any) -> None:
     FAMILY.save(FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params={"keep_counts": False}), tmp_path)
     assert FAMILY.load(tmp_path).train_counts is None
     assert [p.name for p in tmp_path.iterdir()] == ["model.joblib"]
+
+
+def test_a_version_saved_by_joblib_before_still_loads(tmp_path: Any) -> None:
+    """Versions saved before the gzipped pickle (``joblib.dump``, no term counts) load and answer alike."""
+    import joblib
+
+    predictor = FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params={})
+    payload = {"vectorizer": predictor.vectorizer, "classifier": predictor.classifier, "labels": ["0", "1"]}
+    joblib.dump(payload, tmp_path / "model.joblib", compress=3)
+    loaded = FAMILY.load(tmp_path)
+    assert loaded.train_counts is None
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS[:50]), predictor.predict_proba(TEXTS[:50]))
+    FAMILY.save(predictor, tmp_path / "now")
+    assert joblib.load(tmp_path / "now" / "model.joblib")["labels"] == ["0", "1"]  # what joblib reads too

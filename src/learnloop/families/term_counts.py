@@ -40,7 +40,7 @@ class TermCounts:
             keys=keys_to_array(self.keys),
             indptr=self.counts.indptr.astype(np.int64),
             indices=self.counts.indices.astype(np.int32),
-            data=data.astype(np.uint32) if data.size == 0 or data.max() < 2**32 else data,
+            data=data.astype(np.min_scalar_type(int(data.max()) if data.size else 0)),  # counts: uint8 mostly
             terms=np.frombuffer(b"".join(encoded), dtype=np.uint8),
             term_ends=ends,
         )
