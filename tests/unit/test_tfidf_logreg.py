@@ -134,3 +134,19 @@ def test_a_version_saved_by_joblib_before_still_loads(tmp_path: Any) -> None:
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS[:50]), predictor.predict_proba(TEXTS[:50]))
     FAMILY.save(predictor, tmp_path / "now")
     assert joblib.load(tmp_path / "now" / "model.joblib")["labels"] == ["0", "1"]  # what joblib reads too
+
+
+@pytest.mark.parametrize("params", [{}, {"analyzer": "char_wb", "ngram_min": 2, "ngram_max": 4, "max_features": 2_000}])
+def test_large_batches_scored_from_shared_counts_match_the_vectorizer(params: dict[str, Any]) -> None:
+    """Two models scoring the same large batch (the second reads the counts the first made):
+    features and probabilities are what each one's own ``vectorizer.transform`` gives."""
+    batch = [*TEXTS, "zzqx unknownword", "!!", ""] * 2
+    assert len(batch) >= term_counts.SHARED_MIN_TEXTS
+    one = FAMILY.fit(TEXTS[:700], LABELS[:700], label_set=["0", "1"], params=params)
+    two = FAMILY.fit(TEXTS[400:], LABELS[400:], label_set=["0", "1"], params=params)
+    for model in (one, two, one):
+        ours, theirs = model.features(batch), model.vectorizer.transform(batch)
+        assert (ours != theirs).nnz == 0
+        np.testing.assert_array_equal(ours.indices, theirs.indices)
+        expected = model.classifier.predict_proba(theirs)
+        np.testing.assert_array_equal(model.predict_proba(batch), expected)

@@ -12,6 +12,7 @@ import gzip
 import math
 import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ import numpy as np
 from learnloop.errors import ArtifactError, InsufficientDataError
 from learnloop.families.base import FloatArray, ParamSpec, Predictor
 from learnloop.families.label_columns import class_columns, spread
-from learnloop.families.term_counts import TermCounts, count_terms
+from learnloop.families.term_counts import SHARED_MIN_TEXTS, TermCounts, batch_counts, count_terms
 
 if TYPE_CHECKING:  # scikit-learn and joblib load when a model is fitted, saved or loaded
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -52,6 +53,7 @@ class TfidfLogRegPredictor:
         self._binary = coef.shape[0] == 1
         self._counts_file = counts_file  # the saved ``train_counts``, read when first asked for
         self._train_counts: TermCounts | None = None
+        self._plain = _plain_analysis(vectorizer)
 
     @property
     def train_counts(self) -> TermCounts | None:
@@ -73,8 +75,22 @@ class TfidfLogRegPredictor:
         return frozenset(self._vocab)
 
     def features(self, texts: Sequence[str]) -> Any:
-        """The model's own feature map: texts to their sparse (n, d) TF-IDF matrix."""
-        return self.vectorizer.transform(texts)
+        """The model's own feature map: texts to their sparse (n, d) TF-IDF matrix. A large
+        batch goes through ``term_counts.batch_counts`` (the counts another model just made of
+        the same texts), then this vocabulary and IDF: the matrix ``vectorizer.transform`` gives."""
+        if self._plain is None or len(texts) < SHARED_MIN_TEXTS:
+            return self.vectorizer.transform(texts)
+        from scipy.sparse import csr_matrix
+
+        counts, terms = batch_counts(texts, self._plain)
+        column = np.fromiter(map(self._vocab.get, terms.tolist(), repeat(-1)), dtype=np.int64, count=len(terms))
+        known = np.flatnonzero(column >= 0)
+        picked = counts[:, known]
+        mine = csr_matrix(
+            (picked.data, column[known][picked.indices], picked.indptr), shape=(len(texts), len(self._vocab))
+        )
+        mine.sort_indices()
+        return self.vectorizer._tfidf.transform(mine, copy=False)  # what TfidfVectorizer.transform ends with
 
     def _expand(self, proba: FloatArray) -> FloatArray:
         if len(self._columns) == len(self._labels):
@@ -84,7 +100,7 @@ class TfidfLogRegPredictor:
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
         if len(texts) == 0:
             return np.zeros((0, len(self._labels)))
-        features = self.vectorizer.transform(texts)
+        features = self.features(texts)
         proba = np.asarray(self.classifier.predict_proba(features), dtype=np.float64)
         return self._expand(proba)
 
@@ -169,6 +185,34 @@ def _two_threads(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         limits.restore_original_limits()
+
+
+_COUNTER_DEFAULTS = {
+    "input": "content",
+    "encoding": "utf-8",
+    "decode_error": "strict",
+    "strip_accents": None,
+    "lowercase": True,
+    "preprocessor": None,
+    "tokenizer": None,
+    "stop_words": None,
+    "token_pattern": r"(?u)\b\w\w+\b",
+    "binary": False,
+    "dtype": np.float64,
+}
+
+
+def _plain_analysis(vectorizer: TfidfVectorizer) -> dict[str, Any] | None:
+    """The analyzer settings (as ``term_counts`` takes them) of a vectorizer whose counts are
+    those of ``CountVectorizer`` with these settings and defaults otherwise (every vectorizer
+    this family makes); None for any other."""
+    params = vectorizer.get_params()
+    if params["analyzer"] not in ("word", "char_wb") or any(
+        params.get(name) != value for name, value in _COUNTER_DEFAULTS.items()
+    ):
+        return None
+    low, high = params["ngram_range"]
+    return {"analyzer": params["analyzer"], "ngram_min": low, "ngram_max": high}
 
 
 def _is_identity(columns: np.ndarray[Any, Any]) -> bool:
