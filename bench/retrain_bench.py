@@ -23,8 +23,12 @@ the machine may be shared.
 
 Each run also prints the cost the retrain recorded on its version (``training.cost``: CPU
 seconds and their scope, wall seconds, peak RSS and how it was read, GPU seconds), beside the
-bench's own wall and CPU clocks of the whole call. ``--isolate`` runs the fit in the training
-process, as a server does (the phases are then not seen: they run in the other process).
+bench's own wall and CPU clocks of the whole call (in process the recorded cost is the fitting
+thread's alone: since 2026-12-06 tfidf-logreg fits its fold models in a second thread, which
+the bench's process CPU counts and the recorded cost does not), and the candidate's accuracy on
+the golden set and on the recent feedback (forward-chained) with the gate's decision: a faster
+retrain must not be a worse one. ``--isolate`` runs the fit in the training process, as a
+server does (the phases are then not seen: they run in the other process).
 """
 
 from __future__ import annotations
@@ -190,6 +194,8 @@ def one_retrain(home: Path, run: int, profile: cProfile.Profile | None, isolate:
         "promoted": outcome.promoted,
         "train_seconds": version.train_seconds,
         "train_examples": version.metrics.get("train_examples"),
+        "golden_accuracy": (version.metrics.get("golden") or {}).get("accuracy"),
+        "recent_accuracy": (version.metrics.get("recent") or {}).get("accuracy"),
         "snapshot": outcome.snapshot,
         "summary": outcome.summary,
         "cost": None if version.cost is None else version.cost.to_dict(),
@@ -204,6 +210,10 @@ def describe_cost(cost: dict[str, Any] | None) -> str:
         f"{cost['cpu_seconds']:.2f}s CPU ({cost['scope']}), {cost['wall_seconds']:.2f}s wall, "
         f"peak RSS {cost['peak_rss_bytes'] / 2**20:.0f} MiB ({cost['memory_measure']}), GPU {gpu}"
     )
+
+
+def describe_share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 ORDER = ("wall", "gather", "curate", "group", "curate_other", "fit", "fit_final", "folds", "evaluate", "judge", "rest")
@@ -232,6 +242,11 @@ def main() -> None:
             shown = "  ".join(f"{k} {r['phases'].get(k, 0.0):.2f}" for k in ORDER[1:])
             print(f"run {run + 1}: {r['wall']:.2f}s wall, {r['cpu']:.2f}s CPU  ({shown})  load {uptime()}", flush=True)
             print(f"       recorded cost: {describe_cost(r['cost'])}", flush=True)
+            print(
+                f"       candidate v{r['version']}: accuracy golden {describe_share(r['golden_accuracy'])}, "
+                f"recent (forward-chained) {describe_share(r['recent_accuracy'])}; promoted: {r['promoted']}",
+                flush=True,
+            )
     load_after = uptime()
     print(f"load after: {load_after}")
 

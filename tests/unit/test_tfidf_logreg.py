@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from conftest import uci_rows
+from learnloop.families import term_counts
 from learnloop.families.tfidf_logreg import TfidfLogRegFamily
 
 FAMILY = TfidfLogRegFamily()
@@ -75,3 +76,77 @@ def test_the_vocabulary_maps_to_python_ints() -> None:
     """numpy integers in the vocabulary made saving a 300,000-term model ~10x slower."""
     predictor = FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params={})
     assert {type(i) for i in predictor.vectorizer.vocabulary_.values()} == {int}
+
+
+@pytest.mark.parametrize("params", [{}, {"max_features": 300}, {"analyzer": "char_wb", "ngram_min": 2, "ngram_max": 4}])
+def test_a_fit_from_a_saved_version_counts_only_new_texts_and_gives_the_same_models(
+    params: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counts a version kept (some of its texts gone since, texts repeated, one with no term
+    at all) stand in for counting: the same vocabulary, IDF and coefficients, bit for bit."""
+    FAMILY.save(FAMILY.fit(TEXTS[:900], LABELS[:900], label_set=["0", "1"], params=params), tmp_path)
+    saved = FAMILY.load(tmp_path)
+    assert saved.train_counts is not None and len(saved.train_counts.keys) == len(set(TEXTS[:900]))
+    texts, labels = [*TEXTS[100:], TEXTS[200], "!!"], [*LABELS[100:], LABELS[200], "1"]
+    subsets: list[list[int] | None] = [None, list(range(600)), list(range(850, len(texts)))]
+    fresh = list(FAMILY.fit_many(texts, labels, subsets=subsets, label_set=["0", "1"], params=params))
+    counted: list[int] = []
+    real = term_counts._counted
+
+    def counting(texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        counted.append(len(texts))
+        return real(texts, *args, **kwargs)
+
+    monkeypatch.setattr(term_counts, "_counted", counting)
+    reused = FAMILY.fit_many(texts, labels, subsets=subsets, label_set=["0", "1"], params=params, previous=saved)
+    for ours, theirs in zip(reused, fresh, strict=True):
+        assert ours.vectorizer.vocabulary_ == theirs.vectorizer.vocabulary_
+        np.testing.assert_array_equal(ours.vectorizer.idf_, theirs.vectorizer.idf_)
+        np.testing.assert_array_equal(ours.classifier.coef_, theirs.classifier.coef_)
+        np.testing.assert_array_equal(ours.classifier.intercept_, theirs.classifier.intercept_)
+    assert counted == [sum(text not in set(TEXTS[:900]) for text in texts)]  # "!!" and the texts after 900
+
+
+def test_counts_of_another_analyzer_are_not_reused(tmp_path: Any) -> None:
+    FAMILY.save(FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params={}), tmp_path)
+    params = {"analyzer": "char_wb", "ngram_min": 2, "ngram_max": 3}
+    reused = FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params=params, previous=FAMILY.load(tmp_path))
+    fresh = FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params=params)
+    assert reused.vectorizer.vocabulary_ == fresh.vectorizer.vocabulary_
+    np.testing.assert_array_equal(reused.classifier.coef_, fresh.classifier.coef_)
+
+
+def test_keep_counts_off_saves_no_counts(tmp_path: Any) -> None:
+    FAMILY.save(FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params={"keep_counts": False}), tmp_path)
+    assert FAMILY.load(tmp_path).train_counts is None
+    assert [p.name for p in tmp_path.iterdir()] == ["model.joblib"]
+
+
+def test_a_version_saved_by_joblib_before_still_loads(tmp_path: Any) -> None:
+    """Versions saved before the gzipped pickle (``joblib.dump``, no term counts) load and answer alike."""
+    import joblib
+
+    predictor = FAMILY.fit(TEXTS, LABELS, label_set=["0", "1"], params={})
+    payload = {"vectorizer": predictor.vectorizer, "classifier": predictor.classifier, "labels": ["0", "1"]}
+    joblib.dump(payload, tmp_path / "model.joblib", compress=3)
+    loaded = FAMILY.load(tmp_path)
+    assert loaded.train_counts is None
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS[:50]), predictor.predict_proba(TEXTS[:50]))
+    FAMILY.save(predictor, tmp_path / "now")
+    assert joblib.load(tmp_path / "now" / "model.joblib")["labels"] == ["0", "1"]  # what joblib reads too
+
+
+@pytest.mark.parametrize("params", [{}, {"analyzer": "char_wb", "ngram_min": 2, "ngram_max": 4, "max_features": 2_000}])
+def test_large_batches_scored_from_shared_counts_match_the_vectorizer(params: dict[str, Any]) -> None:
+    """Two models scoring the same large batch (the second reads the counts the first made):
+    features and probabilities are what each one's own ``vectorizer.transform`` gives."""
+    batch = [*TEXTS, "zzqx unknownword", "!!", ""] * 2
+    assert len(batch) >= term_counts.SHARED_MIN_TEXTS
+    one = FAMILY.fit(TEXTS[:700], LABELS[:700], label_set=["0", "1"], params=params)
+    two = FAMILY.fit(TEXTS[400:], LABELS[400:], label_set=["0", "1"], params=params)
+    for model in (one, two, one):
+        ours, theirs = model.features(batch), model.vectorizer.transform(batch)
+        assert (ours != theirs).nnz == 0
+        np.testing.assert_array_equal(ours.indices, theirs.indices)
+        expected = model.classifier.predict_proba(theirs)
+        np.testing.assert_array_equal(model.predict_proba(batch), expected)

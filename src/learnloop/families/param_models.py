@@ -44,6 +44,10 @@ class TfidfLogRegParams(FamilyParams):
     C: float = Field(10.0, gt=0.0, description="Inverse regularisation strength of the logistic regression.")
     class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by 1/frequency.")
     max_iter: int = Field(1_000, ge=1, description="Solver iterations at most.")
+    keep_counts: bool = Field(
+        True,
+        description="Keep the training texts' term counts with the version (a retrain from it counts only new texts).",
+    )
 
     @model_validator(mode="after")
     def _ngram_range(self) -> TfidfLogRegParams:
