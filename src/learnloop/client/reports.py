@@ -72,11 +72,12 @@ class VersionFairness(_Result):
     first_at: datetime | None
     last_at: datetime | None
     fields: list[FairnessField]
+    golden: list[FairnessField] = []  # on the golden set, where its rows carry the fields
 
 
 class Fairness(_Result):
-    """A classifier's fairness per version, newest first, on recent labelled feedback
-    (``FairnessPublic``)."""
+    """A classifier's fairness per version, newest first, on recent labelled feedback and, where
+    its rows carry the fields, on the golden set (``FairnessPublic``)."""
 
     model: str
     fields: list[str]
@@ -86,6 +87,7 @@ class Fairness(_Result):
     confidence: float
     versions: list[VersionFairness]
     notes: list[str]
+    golden: int = 0
 
 
 # -- explanations ------------------------------------------------------------------------------

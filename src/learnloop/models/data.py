@@ -7,14 +7,16 @@ caller can fix: ``data`` (the file or the rows), ``text_column``, ``label_column
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learnloop.curation import split_golden
+from learnloop.config import Limits
+from learnloop.curation import golden_indices
 from learnloop.datasets.label_names import rename_labels
-from learnloop.datasets.readers import EMPTY_TEXT, MISSING_LABEL, SUPPORTED_FORMATS, read_labelled
+from learnloop.datasets.readers import EMPTY_TEXT, MISSING_LABEL, SUPPORTED_FORMATS, Metadata, read_labelled
 from learnloop.errors import DataError, ValidationError
 
 MAX_LABEL_CHARS = 128  # the width of every stored label column
@@ -59,7 +61,9 @@ DataSource = FileSource | RowsSource
 
 @dataclass(frozen=True)
 class BootstrapData:
-    """Checked data, split into training rows and the golden set."""
+    """Checked data, split into training rows and the golden set; ``golden_metadata``, aligned
+    with ``golden``, holds the rows' ``metadata`` column (group attributes for fairness figures
+    on the golden set; empty when the data has none)."""
 
     train: Rows
     golden: Rows
@@ -67,6 +71,7 @@ class BootstrapData:
     rows: int  # usable rows read
     source: str
     skipped: dict[str, int] = field(default_factory=dict)  # rows left out, by reason
+    golden_metadata: list[Metadata | None] = field(default_factory=list)
 
 
 def check_options(source: DataSource, golden_fraction: float) -> None:
@@ -98,20 +103,43 @@ def check_file_options(source: DataSource, columns: tuple[str, str]) -> None:
         raise ValidationError(f"{first} and {second} must be different columns", field=second)
 
 
-def prepare(source: DataSource, *, golden_fraction: float, seed: int, max_labels: int) -> BootstrapData:
-    """Read ``source``, check it can make a model, and hold out the golden set."""
-    rows, skipped = _read(source)
+def prepare(
+    source: DataSource, *, golden_fraction: float, seed: int, max_labels: int, limits: Limits | None = None
+) -> BootstrapData:
+    """Read ``source``, check it can make a model, and hold out the golden set (with each
+    golden row's metadata, bounded as a prediction's by ``limits``)."""
+    rows, metadata, skipped = _read(source)
     labels = _check_labels(rows, source, max_labels)
-    train, golden = split_golden(rows, golden_fraction, seed)
+    _check_metadata(metadata, limits or Limits())
+    train_at, golden_at = golden_indices(rows, golden_fraction, seed)
+    train, golden = [rows[i] for i in train_at], [rows[i] for i in golden_at]
     _check_split(train, golden, labels, golden_fraction)
-    return BootstrapData(train, golden, labels, len(rows), source.described, skipped)
+    golden_metadata = [metadata[i] for i in golden_at] if metadata else []
+    return BootstrapData(train, golden, labels, len(rows), source.described, skipped, golden_metadata)
 
 
-def _read(source: DataSource) -> tuple[Rows, dict[str, int]]:
+def _check_metadata(metadata: list[Metadata | None], limits: Limits) -> None:
+    """A row's metadata is bounded as a prediction's is: keys, key length, JSON size."""
+    for i, meta in enumerate(metadata):
+        if not meta:
+            continue
+        longest = max(len(key) for key in meta)
+        size = len(json.dumps(meta).encode())
+        if len(meta) > limits.max_metadata_keys or longest > limits.max_metadata_key_chars or not all(meta):
+            raise DataError(
+                f"row {i + 1}: metadata takes at most {limits.max_metadata_keys} keys of 1 to "
+                f"{limits.max_metadata_key_chars} characters",
+                field="data",
+            )
+        if size > limits.max_metadata_bytes:
+            raise DataError(f"row {i + 1}: metadata exceeds {limits.max_metadata_bytes} bytes of JSON", field="data")
+
+
+def _read(source: DataSource) -> tuple[Rows, list[Metadata | None], dict[str, int]]:
     if isinstance(source, RowsSource):
         rows, skipped = _clean_rows(source.rows)
         labels = rename_labels([label for _, label in rows], source.label_names, source.described)
-        return [(text, label) for (text, _), label in zip(rows, labels, strict=True)], skipped
+        return [(text, label) for (text, _), label in zip(rows, labels, strict=True)], [], skipped
     try:
         data = read_labelled(
             source.path,
@@ -127,7 +155,7 @@ def _read(source: DataSource) -> tuple[Rows, dict[str, int]]:
         message = exc.message.replace(str(source.path), source.described)
         raise DataError(message, field=where) from None
     labels = rename_labels(data.labels, source.label_names, source.described)
-    return list(zip(data.texts, labels, strict=True)), data.skipped
+    return list(zip(data.texts, labels, strict=True)), data.metadata, data.skipped
 
 
 def _clean_rows(given: Sequence[tuple[str, str]]) -> tuple[Rows, dict[str, int]]:

@@ -232,7 +232,7 @@ def judge(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dic
         )
 
     verdict = compare_classifiers(
-        scored("golden"),
+        scored("golden", inputs.golden_metadata),
         scored("recent", [ex.metadata for ex in snapshot.recent]),
         inputs.model.labels,
         inputs.model.policy,
