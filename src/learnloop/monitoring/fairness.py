@@ -21,6 +21,10 @@ gives feedback alike: compare versions, and read gaps with that in mind.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +42,7 @@ from learnloop.tasks.classification import implied_label, predicted_label
 from learnloop.tasks.classification.labels import event_metadata, winning_events
 
 GOLDEN = "golden"
+CACHE = 32
 RESAMPLES = 1000
 CONFIDENCE = 0.95
 SEED = 0
@@ -96,14 +101,40 @@ def labelled_rows(events: list[FeedbackEvent], model: Model) -> list[_Row]:
 
 
 class FairnessService:
+    """Fairness reports, each computed once for what it reads: a report is kept (the newest
+    ``CACHE`` of them) under a digest of everything its figures depend on (the labelled rows
+    with their versions, answers and metadata, the versions' artifacts, the golden rows, the
+    fields, the policy's minimum group and the resamples), so a page drawn again, or the same
+    question asked twice, costs a read and no bootstrap; a new label, a joined answer or a new
+    version changes the digest."""
+
     def __init__(self, db: Database, clock: Clock, store: ArtifactStore | None = None) -> None:
         self.db = db
         self.clock = clock
         self.store = store  # where versions are loaded to answer the golden set; None: live feedback only
+        self.computed = 0  # reports computed, not served from the cache
+        self._cache: OrderedDict[str, FairnessReport] = OrderedDict()
+        self._lock = threading.Lock()
 
     def report(self, model: str, fields: list[str] | None = None, *, resamples: int = RESAMPLES) -> FairnessReport:
         """Every version's groups and gaps on the newest feedback and, where its rows carry the
         fields, on the golden set (module doc); ``fields`` instead of the policy's ``fairness_fields``."""
+        inputs = self._read(model, fields)
+        key = inputs.digest(resamples)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+                return found
+        made = self._compute(inputs, resamples)
+        with self._lock:
+            self.computed += 1
+            self._cache[key] = made
+            while len(self._cache) > CACHE:
+                self._cache.popitem(last=False)
+        return made
+
+    def _read(self, model: str, fields: list[str] | None) -> _Inputs:
         with self.db.read() as conn:
             spec = model_repo.get_model(conn, model)
             if spec.task != "classification":
@@ -112,25 +143,25 @@ class FairnessService:
                     "per group) are defined for classification models",
                     field="model",
                 )
-            gate = spec.policy.gate
-            events = feedback_repo.recent_feedback(conn, model, gate.fairness_window)
+            events = feedback_repo.recent_feedback(conn, model, spec.policy.gate.fairness_window)
             versions = {v.version: v for v in model_repo.list_versions(conn, model)}
             champion = model_repo.get_deployment(conn, model).champion_version
             golden = _Golden(
                 model_repo.load_examples(conn, model, GOLDEN),
                 model_repo.load_example_metadata(conn, model, GOLDEN) if self.store is not None else [],
             )
-        names = list(fields) if fields else list(gate.fairness)
+        names = list(fields) if fields else list(spec.policy.gate.fairness)
         rows = labelled_rows(events, spec)
-        with_attribute = golden.with_any(names)
-        notes = []
-        if not with_attribute:
-            notes.append("the golden set's rows carry none of the fields: figures are on live feedback only")
-        if not names:
-            notes.append("no fields named: set policy fairness_fields (e.g. fairness_fields=region) or pass fields")
+        if not golden.with_any(names):
+            golden = _Golden([], [])
+        listed = {r.version for r in rows} | ({champion} if golden.rows and champion in versions else set())
+        return _Inputs(spec, names, len(events), rows, versions, sorted(listed, reverse=True), golden)
+
+    def _compute(self, inputs: _Inputs, resamples: int) -> FairnessReport:
+        spec, names, golden = inputs.spec, inputs.names, inputs.golden
+        labels, min_n = list(spec.labels), spec.policy.gate.fairness_min_group
 
         def figures(truth: list[str], pred: list[str], metadata: list[dict[str, Any]]) -> list[FieldReport]:
-            labels, min_n = list(spec.labels), gate.fairness_min_group
             return [
                 fairness_report(
                     name,
@@ -146,15 +177,13 @@ class FairnessService:
                 for name in names
             ]
 
-        numbers = {r.version for r in rows} | ({champion} if with_attribute and champion in versions else set())
         reports = []
-        for number in sorted(numbers, reverse=True):
-            mine = [r for r in rows if r.version == number]
+        for number in inputs.listed:
+            mine = [r for r in inputs.rows if r.version == number]
+            version = inputs.versions.get(number)
             on_golden: list[FieldReport] = []
-            if with_attribute:
-                predicted = self._golden_answers(spec, versions[number], golden)
-                on_golden = figures(golden.labels, predicted, golden.metadata_or_empty)
-            version = versions.get(number)
+            if golden.rows and version is not None:
+                on_golden = figures(golden.labels, self._golden_answers(version, golden), golden.metadata_or_empty)
             reports.append(
                 VersionFairness(
                     version=number,
@@ -166,19 +195,22 @@ class FairnessService:
                     golden=on_golden,
                 )
             )
+        notes = [] if golden.rows else ["the golden set's rows carry none of the fields: figures are on live feedback"]
+        if not names:
+            notes.append("no fields named: set policy fairness_fields (e.g. fairness_fields=region) or pass fields")
         return FairnessReport(
-            model=model,
+            model=spec.name,
             fields=names,
-            window=len(events),
-            labelled=len(rows),
-            min_group=gate.fairness_min_group,
+            window=inputs.window,
+            labelled=len(inputs.rows),
+            min_group=min_n,
             confidence=CONFIDENCE,
             versions=reports,
             notes=notes,
-            golden=len(golden.rows) if with_attribute else 0,
+            golden=len(golden.rows),
         )
 
-    def _golden_answers(self, spec: Model, version: ModelVersion, golden: _Golden) -> list[str]:
+    def _golden_answers(self, version: ModelVersion, golden: _Golden) -> list[str]:
         """``version``'s answers to the golden texts (the artifact loaded from the store)."""
         assert self.store is not None
         predictor = load_predictor(self.store, version.artifact_uri)
@@ -202,3 +234,28 @@ class _Golden:
     def with_any(self, names: list[str]) -> bool:
         """Whether some golden row has one of the fields."""
         return any(meta and any(name in meta for name in names) for meta in self.metadata)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a report is computed from, as read."""
+
+    spec: Model
+    names: list[str]
+    window: int  # feedback events read
+    rows: list[_Row]
+    versions: dict[int, ModelVersion]
+    listed: list[int]  # the versions reported, newest first
+    golden: _Golden  # empty when its rows carry none of the fields
+
+    def digest(self, resamples: int) -> str:
+        """A digest of everything the report's figures depend on (its cache key)."""
+        listed = [self.versions.get(n) for n in self.listed]
+        parts = [
+            self.spec.name, list(self.spec.labels), self.spec.policy.gate.fairness_min_group, self.names, resamples,
+            self.window, self.listed, [(v.artifact_uri, v.created_at) for v in listed if v is not None],
+            [(r.version, r.truth, r.predicted, r.metadata, r.at) for r in self.rows],
+            self.golden.rows, self.golden.metadata,
+        ]  # fmt: skip
+        text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
