@@ -8,6 +8,7 @@ caller can fix: ``data`` (the file or the rows), ``text_column``, ``label_column
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class RowsSource:
     rows: Sequence[tuple[str, str]]
     name: str = "rows"
     label_names: Mapping[str, str] = field(default_factory=dict)  # label value -> the name the model uses
+    metadata: Sequence[Metadata | None] = ()  # aligned with rows when given (group attributes)
 
     @property
     def described(self) -> str:
@@ -133,13 +135,20 @@ def _check_metadata(metadata: list[Metadata | None], limits: Limits) -> None:
             )
         if size > limits.max_metadata_bytes:
             raise DataError(f"row {i + 1}: metadata exceeds {limits.max_metadata_bytes} bytes of JSON", field="data")
+        if any(isinstance(v, float) and not math.isfinite(v) for v in meta.values()):
+            raise DataError(f"row {i + 1}: metadata holds NaN or Infinity, which JSON cannot carry", field="data")
 
 
 def _read(source: DataSource) -> tuple[Rows, list[Metadata | None], dict[str, int]]:
     if isinstance(source, RowsSource):
-        rows, skipped = _clean_rows(source.rows)
-        labels = rename_labels([label for _, label in rows], source.label_names, source.described)
-        return [(text, label) for (text, _), label in zip(rows, labels, strict=True)], [], skipped
+        if source.metadata and len(source.metadata) != len(source.rows):
+            raise DataError(f"{len(source.rows)} rows but {len(source.metadata)} metadata", field="data")
+        kept, skipped = _clean_rows(source.rows)
+        rows = [source.rows[i] for i in kept]
+        labels = rename_labels([label.strip() for _, label in rows], source.label_names, source.described)
+        texts = [text.strip() for text, _ in rows]
+        metadata = [source.metadata[i] for i in kept] if source.metadata else []
+        return list(zip(texts, labels, strict=True)), metadata, skipped
     try:
         data = read_labelled(
             source.path,
@@ -158,18 +167,17 @@ def _read(source: DataSource) -> tuple[Rows, list[Metadata | None], dict[str, in
     return list(zip(data.texts, labels, strict=True)), data.metadata, data.skipped
 
 
-def _clean_rows(given: Sequence[tuple[str, str]]) -> tuple[Rows, dict[str, int]]:
-    """Rows as the file reader leaves them: stripped, those without a text or a label skipped."""
-    rows: Rows = []
+def _clean_rows(given: Sequence[tuple[str, str]]) -> tuple[list[int], dict[str, int]]:
+    """The rows the file reader would keep, by index (stripped, each has a text and a label)."""
+    rows: list[int] = []
     skipped: Counter[str] = Counter()
-    for text, label in given:
-        text, label = text.strip(), label.strip()
-        if not text:
+    for i, (text, label) in enumerate(given):
+        if not text.strip():
             skipped[EMPTY_TEXT] += 1
-        elif not label:
+        elif not label.strip():
             skipped[MISSING_LABEL] += 1
         else:
-            rows.append((text, label))
+            rows.append(i)
     if not rows:
         detail = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
         raise DataError("no usable rows" + (f" (skipped: {detail})" if detail else ""), field="data")
