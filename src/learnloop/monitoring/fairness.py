@@ -146,10 +146,8 @@ class FairnessService:
             events = feedback_repo.recent_feedback(conn, model, spec.policy.gate.fairness_window)
             versions = {v.version: v for v in model_repo.list_versions(conn, model)}
             champion = model_repo.get_deployment(conn, model).champion_version
-            golden = _Golden(
-                model_repo.load_examples(conn, model, GOLDEN),
-                model_repo.load_example_metadata(conn, model, GOLDEN) if self.store is not None else [],
-            )
+            golden_metadata = model_repo.load_example_metadata(conn, model, GOLDEN) if self.store is not None else []
+            golden = _Golden(model_repo.load_examples(conn, model, GOLDEN) if golden_metadata else [], golden_metadata)
         names = list(fields) if fields else list(spec.policy.gate.fairness)
         rows = labelled_rows(events, spec)
         if not golden.with_any(names):
