@@ -95,7 +95,8 @@ def heavy_modules(env: dict[str, str]) -> list[str]:
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
     )
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    return [m for m in proc.stderr.strip().splitlines()[-1].split(",") if m]
+    lines = proc.stderr.strip().splitlines()  # the last line names them; none: an empty line
+    return [m for m in lines[-1].split(",") if m] if lines else []
 
 
 def command_set(src: Path, work: Path, data: Path, serve: bool) -> dict[str, Callable[[], tuple[float, float]]]:

@@ -179,8 +179,12 @@ def through_the_service(data_dir: Path, readers: Any, repeat: int) -> None:
             ]
             for i in range(0, len(items), 500):
                 services.feedback.record_sync("tweets", items[i : i + 500])
-            seconds = timed(partial(services.fairness.report, "tweets"), repeat)
+            # A report is kept under what it read: each cold run asks for one more resample, so
+            # none is served from the cache; the warm run is the page drawn again.
+            resamples = iter(range(1_000, 1_000 + repeat))
+            seconds = timed(lambda: services.fairness.report("tweets", resamples=next(resamples)), repeat)
             report = services.fairness.report("tweets")
+            warm = timed(partial(services.fairness.report, "tweets"), repeat)
         finally:
             services.close()
     [version] = report.versions
@@ -194,7 +198,7 @@ def through_the_service(data_dir: Path, readers: Any, repeat: int) -> None:
             f"  largest gap: {largest.metric} of {largest.label} {pct(largest.value)} "
             f"[{pct(largest.low)}, {pct(largest.high)}]"
         )
-    print(f"  report from the database: {seconds:.3f} s (median of {repeat})")
+    print(f"  report from the database: {seconds:.3f} s (median of {repeat}); asked again (cached): {warm:.4f} s")
 
 
 def main() -> None:

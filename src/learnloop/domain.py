@@ -65,6 +65,14 @@ class JobStatus(StrEnum):
     PAUSED = "paused"
 
 
+# What a model is made of unless told: the keys of a Task and a ModelFamily plug-in, here
+# rather than beside the registries (``learnloop.tasks``, ``learnloop.families``) so that what
+# only names them (the CLI's option defaults, read by ``learnloop --help``) loads neither
+# registry, nor numpy with it; the conformance tests hold both keys to their plug-ins.
+DEFAULT_TASK = "classification"
+DEFAULT_FAMILY = "tfidf-logreg"
+
+
 @dataclass(frozen=True)
 class Model:
     name: str

@@ -1,8 +1,9 @@
 """The Python client against a real server (``learnloop serve`` on 127.0.0.1, one per module):
 predictions, feedback stored once however often it is retried, the answers worth a label, a
 model's status, logged generations, errors raised with the server's problem code, a real
-overload retried after its Retry-After, the asyncio client, and every result type checked
-against the server's OpenAPI document."""
+overload retried after its Retry-After, the asyncio client, the analytics (fairness,
+explanations, error patterns, the value of retrains) and job control, and every result type
+checked against the server's OpenAPI document."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from conftest import LiveServer, ServerLauncher, create_model, make_settings
+from conftest import LiveServer, ServerLauncher, create_model, make_settings, wait_for
 from learnloop.client import (
     APIError,
     AsyncClient,
     Client,
     RetryPolicy,
     TransportError,
+    reports,
     results,
 )
 from learnloop.domain import Scope
@@ -55,7 +57,8 @@ def server(module_server_launcher: ServerLauncher, tmp_path_factory: pytest.Temp
         USER_KEY.append(services.access.create("app", [s for s in Scope if s != Scope.ADMIN], actor="test")[1])
     finally:
         services.close()
-    return module_server_launcher.start(root / "home", url, "--api-key", API_KEY)
+    # No worker: a queued retrain stays queued, so the job actions are each the database's effect.
+    return module_server_launcher.start(root / "home", url, "--api-key", API_KEY, "--no-worker")
 
 
 @pytest.fixture
@@ -232,6 +235,67 @@ def test_a_generation_made_elsewhere_is_logged_and_takes_feedback(client: Client
     assert elsewhere.value.code == "not_supported"
 
 
+# -- analytics and job control --------------------------------------------------------------------
+
+GROUPED = [
+    ("Wonderful food and a friendly welcome.", "1", "a"),
+    ("The soup was cold and the waiter rude.", "0", "a"),
+    ("Best burger in town.", "1", "a"),
+    ("Terrible, never again.", "0", "b"),
+    ("Lovely place, lovely staff.", "1", "b"),
+    ("Overpriced and bland.", "0", "b"),
+]
+
+
+def test_fairness_explanations_error_patterns_value_and_job_control(client: Client, server: LiveServer) -> None:
+    texts = [t for t, _, _ in GROUPED]
+    answers = client.predict_batch("m", texts, metadata=[{"group": g} for _, _, g in GROUPED])
+    client.feedback_batch(
+        "m", [{"prediction_id": a.prediction_id, "label": y} for a, (_, y, _) in zip(answers, GROUPED, strict=True)]
+    )
+
+    def grouped() -> reports.FairnessField | None:
+        [field] = client.fairness("m", fields=["group"]).versions[0].fields
+        return field if field.n == len(GROUPED) else None
+
+    by_group = wait_for(grouped, timeout=30, interval=0.2, what="the labelled answers to be joined")
+    assert [g.group for g in by_group.groups] == ["a", "b"] and [g.n for g in by_group.groups] == [3, 3]
+    for group in by_group.groups:
+        mine = [(y, a.label) for a, (_, y, g) in zip(answers, GROUPED, strict=True) if g == group.group]
+        assert group.accuracy.value == pytest.approx(sum(y == p for y, p in mine) / 3)
+
+    explained = client.explain("m", answers[0].prediction_id)
+    assert (explained.prediction_id, explained.method) == (answers[0].prediction_id, "linear")
+    assert explained.label == answers[0].label
+    assert explained.text == texts[0] and [t.text for t in explained.tokens][:2] == ["Wonderful", "food"]
+    fresh = client.explain_text("m", texts[0])
+    assert fresh.prediction_id is None and fresh.probabilities == pytest.approx(explained.probabilities)
+    top = client.weights("m", 1, top=5)
+    assert set(top.top) == {"0", "1"} and all(len(terms) == 5 for terms in top.top.values())
+    same = client.weight_changes("m", 1, 1, top=3)
+    assert (same.new_terms, same.dropped_terms) == (0, 0)
+    assert all(c.change == 0 for changes in same.labels.values() for c in changes.gained + changes.lost)
+    patterns = client.error_patterns("m", version=1)
+    assert (patterns.model, patterns.version) == ("m", 1) and patterns.judged >= len(GROUPED)
+    value = client.retrain_value("m")
+    assert [(r.version, r.verdict) for r in value.retrains] == [(1, "first version")]
+
+    with Client(server.url, api_key=API_KEY, retry=FAST) as admin:
+        assert admin.check_error_patterns("m").patterns.model == "m"
+        job = admin.retrain("m", reason="client test")
+        paused = admin.pause_job(job.job_id, reason="not now")
+        assert (paused.job_id, paused.status) == (job.job_id, "paused") and "not now" in (paused.message or "")
+        with pytest.raises(APIError) as twice:
+            admin.pause_job(job.job_id)
+        assert (twice.value.status, twice.value.code) == (409, "conflict")
+        assert admin.resume_job(job.job_id).status == "queued"
+        assert admin.cancel_job(job.job_id, reason="done testing").status == "cancelled"
+        assert client.job(job.job_id).status == "cancelled"
+    with pytest.raises(APIError) as refused:
+        client.pause_job(job.job_id)
+    assert (refused.value.status, refused.value.code) == (403, "forbidden")  # not an admin key
+
+
 # -- a real overload ---------------------------------------------------------------------------
 
 
@@ -309,6 +373,24 @@ def test_the_async_client_does_the_same_over_asyncio(server: LiveServer) -> None
             with pytest.raises(APIError) as unknown:
                 await client.status("nope")
             assert unknown.value.code == "not_found"
+            explained, weights, patterns, value, fairness = await asyncio.gather(
+                client.explain_text("m", "Good food."),
+                client.weights("m", 1, top=2),
+                client.error_patterns("m"),
+                client.retrain_value("m"),
+                client.fairness("m", fields=["group"]),
+            )
+            assert (explained.version, weights.version, patterns.model, value.model) == (1, 1, "m", "m")
+            assert fairness.fields == ["group"]
+            assert (await client.explain("m", answers[0].prediction_id)).prediction_id == answers[0].prediction_id
+            assert (await client.weight_changes("m", 1, 1)).a == 1
+            async with AsyncClient(server.url, api_key=API_KEY, retry=FAST) as admin:
+                assert (await admin.check_error_patterns("m")).patterns.model == "m"
+                job = await admin.retrain("m")
+                assert (await admin.pause_job(job.job_id)).status == "paused"
+                assert (await admin.resume_job(job.job_id)).status == "queued"
+                assert (await admin.cancel_job(job.job_id)).status == "cancelled"
+                assert (await client.job(job.job_id)).status == "cancelled"
 
     asyncio.run(scenario())
 
@@ -332,6 +414,30 @@ SERVER_SCHEMA = {
     results.ModelStatus: "ModelDetail",
     results.Generation: "GeneratePublic",
     results.LoggedGeneration: "GenerationLogged",
+    reports.Estimate: "EstimatePublic",
+    reports.FairnessGroup: "GroupPublic",
+    reports.FairnessGap: "GapPublic",
+    reports.FairnessField: "FieldPublic",
+    reports.VersionFairness: "VersionFairnessPublic",
+    reports.Fairness: "FairnessPublic",
+    reports.TermContribution: "TermContributionPublic",
+    reports.Token: "TokenPublic",
+    reports.Explanation: "ExplanationPublic",
+    reports.TermWeight: "TermWeightPublic",
+    reports.VersionWeights: "VersionWeightsPublic",
+    reports.WeightChange: "WeightChangePublic",
+    reports.LabelChanges: "LabelChangesPublic",
+    reports.WeightsDiff: "WeightsDiffPublic",
+    reports.Excess: "ExcessPublic",
+    reports.PatternExample: "PatternExamplePublic",
+    reports.ErrorPattern: "ErrorPatternPublic",
+    reports.ErrorSlice: "ErrorSlicePublic",
+    reports.ErrorPatterns: "ErrorPatternsPublic",
+    reports.ErrorPatternCheck: "ErrorPatternCheckPublic",
+    reports.TrainingCost: "TrainingCostPublic",
+    reports.OnlineGain: "OnlineGainPublic",
+    reports.RetrainValue: "RetrainValuePublic",
+    reports.ValueReport: "RetrainValueReport",
 }
 
 
@@ -352,7 +458,12 @@ def test_every_result_type_matches_the_servers_openapi_schema(client: Client, se
     with server.client() as http:
         components = http.get("/openapi.json").json()["components"]["schemas"]
     client_names = {cls.__name__: name for cls, name in SERVER_SCHEMA.items()}
-    covered = {cls for cls in vars(results).values() if isinstance(cls, type) and issubclass(cls, BaseModel)}
+    covered = {
+        cls
+        for module in (results, reports)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, BaseModel)
+    }
     assert covered - {BaseModel, results._Result} == set(SERVER_SCHEMA)  # every result type is checked
     for cls, name in SERVER_SCHEMA.items():
         server_schema = components.get(name) or components[f"{name}-Output"]

@@ -1,4 +1,4 @@
-"""A ``learnloop`` command pays only for what it uses: ``--help`` loads no database, statistics,
+"""A ``learnloop`` command pays only for what it uses: ``--help`` loads no database, numerical,
 machine-learning, web or LLM library, and a command that only reads a home (``status``,
 ``versions``) opens the services without Alembic (nothing to migrate), scipy.stats,
 scikit-learn, the web app or torch. Each
@@ -54,7 +54,9 @@ def loaded_by(*args: str) -> set[str]:
 def test_help_loads_no_database_statistics_ml_web_or_llm_library() -> None:
     loaded = loaded_by("--help")
     assert "typer" in loaded  # the probe sees what the command imported
-    assert loaded & (ML_AND_WEB | LLM | {"sqlalchemy", "alembic", "pydantic"}) == set()
+    # numpy came through the families' and tasks' registries (the option defaults of init) and
+    # the replay package (the demo's options): the defaults are keys in learnloop.domain now
+    assert loaded & (ML_AND_WEB | LLM | {"sqlalchemy", "alembic", "pydantic", "numpy"}) == set()
 
 
 @pytest.mark.parametrize(
@@ -70,3 +72,12 @@ def test_a_command_that_reads_a_home_loads_the_database_but_no_ml_web_or_llm_lib
     assert "sqlalchemy" in loaded  # it did open the services
     assert loaded & (ML_AND_WEB | LLM) == set()
     assert "alembic" not in loaded  # the database is at the newest revision: nothing to migrate
+
+
+def test_the_default_keys_kept_apart_from_the_registries_name_registered_plugins() -> None:
+    from learnloop.domain import DEFAULT_FAMILY, DEFAULT_TASK
+    from learnloop.families import FAMILIES
+    from learnloop.tasks import TASKS
+
+    assert DEFAULT_TASK in TASKS and DEFAULT_FAMILY in FAMILIES
+    assert FAMILIES[DEFAULT_FAMILY].task == DEFAULT_TASK  # the default family serves the default task

@@ -5,7 +5,9 @@ and ``learnloop init --artifacts s3://...`` writes there (a replica process serv
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,17 @@ from typer.testing import CliRunner
 from conftest import create_model, free_port, make_settings, uci_rows
 from learnloop.artifacts import open_store
 from learnloop.cli.main import app
-from learnloop.domain import ModelVersion
+from learnloop.domain import Model, ModelVersion
 from learnloop.errors import ArtifactError, ModelUnavailableError
 from learnloop.families.manifest import load_predictor
+from learnloop.policy import Policy
 from learnloop.services import build_services
+from learnloop.tasks.base import RetrainInputs
+from learnloop.tasks.classification.retrain import grouping_key, kept_grouping
 from s3_server import aws_environment, s3_client
 
 CreateModel = Callable[..., ModelVersion]
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def object_keys(endpoint: str, url: str) -> list[str]:
@@ -75,6 +81,25 @@ def test_a_tampered_blob_is_refused(s3_url: str, s3_endpoint: str) -> None:
     client.put_object(Bucket=bucket, Key=key, Body=b"rows put there by hand")
     with pytest.raises(ArtifactError, match="has no recorded SHA-256"):
         store.get_bytes("snapshots/m/h.jsonl.gz")
+
+
+def test_a_tampered_kept_grouping_is_reported_with_its_reason_and_made_again(
+    s3_url: str, s3_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = uci_rows("yelp")
+    inputs = RetrainInputs(
+        Model("m", "classification", ("0", "1"), "tfidf-logreg", {}, Policy(), NOW), None, None, NOW,
+        rows[100:300], rows[:100], [], s3_url, "models/m/v1",
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="learnloop.tasks.classification.retrain"):
+        made = kept_grouping(inputs)  # none kept yet: made, stored, nothing to report
+        assert caplog.records == []
+        bucket, prefix = s3_url.removeprefix("s3://").split("/", 1)
+        s3_client(s3_endpoint).put_object(Bucket=bucket, Key=f"{prefix}/{grouping_key('m')}", Body=b"by hand")
+        assert kept_grouping(inputs).key == made.key  # grouped again
+    [warned] = caplog.records
+    assert "cannot be read" in warned.getMessage() and "has no recorded SHA-256" in warned.getMessage()
+    assert open_store(s3_url).get_bytes(grouping_key("m")) != b"by hand"  # replaced by a sound one
 
 
 def test_an_index_naming_a_generation_outside_the_directory_is_refused(

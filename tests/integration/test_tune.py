@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,8 @@ def test_tune_runs_a_bounded_study_in_the_models_database_and_a_second_worker_jo
     assert asgi_get(services, "/v1/models/m/studies/nope").status_code == 404
     page = asgi_get(services, "/dashboard/models/m/studies/m:tfidf-logreg")
     assert page.status_code == 200 and "importance.png" in page.text and "Best parameters" in page.text
+    shown = datetime.fromisoformat(cutoff).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"data up to {shown}." in page.text and cutoff not in page.text  # as the rest of the dashboard
     assert asgi_get(services, "/dashboard/models/m/studies/m:tfidf-logreg/importance.png").content.startswith(PNG)
 
     # Optuna's tables sit beside learnloop's without upsetting its schema check.

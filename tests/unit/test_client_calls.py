@@ -68,6 +68,22 @@ def test_feedback_gets_an_idempotency_key_made_once_and_a_given_key_is_kept() ->
     assert keys[1] == "k" and uuid.UUID(keys[0]) and batch.resend_safe
 
 
+def test_analytics_reads_are_resent_and_job_actions_are_not() -> None:
+    fairness = calls.fairness("m", ["region", "plan"])
+    assert (fairness.method, fairness.params, fairness.resend_safe) == ("GET", {"fields": "region,plan"}, True)
+    assert calls.fairness("m", None).params is None
+    with pytest.raises(TypeError, match="not one string"):
+        calls.fairness("m", "region")
+    explain = calls.explain_prediction("m", "p/1")
+    assert explain.path == "/v1/models/m/predictions/p%2F1/explain" and explain.resend_safe
+    assert calls.explain_text("m", "hi", None).body == {"text": "hi"}  # nothing logged: safe twice
+    assert calls.weight_changes("m", 1, 2, 5).params == {"a": 1, "b": 2, "top": 5}
+    assert calls.error_patterns("m", None, None).params == {}
+    pause = calls.job_action("j/1", "pause", "later")
+    assert (pause.method, pause.path, pause.body) == ("POST", "/v1/jobs/j%2F1/pause", {"reason": "later"})
+    assert not pause.resend_safe and not calls.check_error_patterns("m").resend_safe  # a second would differ
+
+
 def test_calls_send_only_what_is_set_and_refuse_a_malformed_request_before_sending() -> None:
     assert calls.predict("a b/c", "hi", None).path == "/v1/models/a%20b%2Fc/predict"
     assert calls.predict("m", "hi", None).body == {"text": "hi"} and not calls.predict("m", "hi", None).resend_safe

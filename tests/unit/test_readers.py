@@ -291,3 +291,39 @@ def test_empty_text_and_missing_label_rows_are_counted_as_skipped(tmp_path: Path
     assert data.texts == ["kept"]
     assert data.labels == ["yes"]
     assert data.skipped == {"empty_text": 3, "missing_label": 2}
+
+
+# --- metadata -----------------------------------------------------------------------------
+
+
+def test_a_metadata_column_is_read_aligned_with_the_kept_rows(tmp_path: Path) -> None:
+    csv_path = write(
+        tmp_path / "data.csv",
+        'text,label,metadata\nfine,1,"{""region"": ""emea"", ""age"": 30}"\n,0,"{""region"": ""x""}"\nbad,0,\n',
+    )
+    data = read_labelled(csv_path, text_column="text", label_column="label")
+    assert data.texts == ["fine", "bad"] and data.metadata == [{"region": "emea", "age": 30}, None]
+    jsonl = write(
+        tmp_path / "data.jsonl",
+        '{"text": "a", "label": 1, "metadata": {"region": "apac"}}\n{"text": "b", "label": 0}\n',
+    )
+    assert read_labelled(jsonl, text_column="text", label_column="label").metadata == [{"region": "apac"}, None]
+    plain = write(tmp_path / "plain.jsonl", '{"text": "a", "label": 1}\n')
+    assert read_labelled(plain, text_column="text", label_column="label").metadata == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("nested.jsonl", '{"text": "a", "label": 1, "metadata": {"a": {"b": 1}}}\n', "line 1: metadata must be"),
+        ("list.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 1, "metadata": [1]}\n', "line 2"),
+        ("nan.jsonl", '{"text": "a", "label": 1, "metadata": {"x": NaN}}\n', "metadata must be"),
+        ("text.csv", "text,label,metadata\na,1,{not json\n", "line 2: metadata is not JSON"),
+    ],
+)
+def test_metadata_that_is_not_a_flat_object_is_refused_with_its_line(
+    tmp_path: Path, name: str, content: str, says: str
+) -> None:
+    with pytest.raises(DataError, match=says) as refused:
+        read_labelled(write(tmp_path / name, content), text_column="text", label_column="label")
+    assert refused.value.field == "data"

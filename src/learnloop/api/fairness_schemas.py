@@ -54,7 +54,10 @@ class VersionFairnessPublic(BaseModel):
     n: int = Field(description="Labelled answers of this version in the window.")
     first_at: datetime | None
     last_at: datetime | None
-    fields: list[FieldPublic]
+    fields: list[FieldPublic] = Field(description="On the labelled feedback the version answered.")
+    golden: list[FieldPublic] = Field(
+        description="On the golden set, answered by this version; empty when its rows carry none of the fields."
+    )
 
 
 class FairnessPublic(BaseModel):
@@ -66,11 +69,13 @@ class FairnessPublic(BaseModel):
     confidence: float
     versions: list[VersionFairnessPublic] = Field(description="Newest version first.")
     notes: list[str]
+    golden: int = Field(description="Golden-set rows each version answered; 0: its rows carry none of the fields.")
 
     @classmethod
     def of(cls, report: FairnessReport) -> FairnessPublic:
         data = report.to_dict()
         for version, raw in zip(report.versions, data["versions"], strict=True):
-            for f, raw_field in zip(version.fields, raw["fields"], strict=True):
-                raw_field["largest"] = f.to_dict()["largest"]
+            for part in ("fields", "golden"):
+                for f, raw_field in zip(getattr(version, part), raw[part], strict=True):
+                    raw_field["largest"] = f.to_dict()["largest"]
         return cls.model_validate(data)

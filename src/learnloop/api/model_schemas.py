@@ -37,6 +37,11 @@ class ModelRow(BaseModel):
     label: str | None = Field(default=None, min_length=1, max_length=128)
     prompt: str | None = Field(default=None, min_length=1)
     response: str | None = Field(default=None, min_length=1)
+    metadata: dict[str, str | int | float | bool | None] | None = Field(
+        default=None,
+        description="A labelled row's attributes (flat, bounded as a prediction's), kept with the golden rows: "
+        "fairness figures on the golden set by these fields. Never a feature.",
+    )
 
     _label = field_validator("label", mode="before")(label_str)
 
@@ -123,7 +128,8 @@ class ModelCreate(_ModelOptions):
         if len(given) < len(rows):
             shape = "{prompt, response}" if generative else "{text, label}"
             raise ValidationError(f"a {new.task} model's rows are {shape} objects", field="rows")
-        return new, RowsSource(given, name="request rows", label_names=names)
+        metadata = [row.metadata for row in self.rows] if any(row.metadata for row in self.rows) else []
+        return new, RowsSource(given, name="request rows", label_names=names, metadata=metadata)
 
 
 class ModelUpload(_ModelOptions):

@@ -39,10 +39,10 @@ def _estimate(e: Estimate) -> str:
     return f"{_pct(e.value)} [{_pct(e.low)}, {_pct(e.high)}]"
 
 
-def show_field(version: int, report: FieldReport) -> None:
+def show_field(version: int, report: FieldReport, rows: str = "labelled answers") -> None:
     labels = list(report.groups[0].selection_rate) if report.groups else []
     table = Table(
-        title=f"v{version} by {escape(report.field)}: {report.n} labelled answers with it "
+        title=f"v{version} by {escape(report.field)}: {report.n} {rows} with it "
         f"({report.confidence:.0%} bootstrap intervals; groups under {report.min_n} rows: no interval)",
         title_justify="left",
     )
@@ -93,6 +93,8 @@ def show_report(report: FairnessReport, versions: int) -> None:
         console.print(f"\n[bold]version {v.version}[/]: {v.n} labelled answers")
         for field_report in v.fields:
             show_field(v.version, field_report)
+        for field_report in v.golden:
+            show_field(v.version, field_report, f"golden-set rows (of {report.golden})")
 
 
 def fairness(
@@ -113,7 +115,8 @@ def fairness(
     ] = None,
 ) -> None:
     """Accuracy, selection and true-positive rates per group, and the gaps between groups
-    (demographic parity, equal opportunity), per version, on live feedback."""
+    (demographic parity, equal opportunity), per version, on live feedback and, where its rows
+    carry the field, on the golden set."""
     with open_services(settings_for(home, database_url, artifact_url=artifact_url)) as services:
         report = services.fairness.report(model, field or None)
     if as_json:

@@ -10,8 +10,6 @@ from rich.markup import escape
 
 from learnloop.cli.common import console
 from learnloop.cli.tables import Table
-from learnloop.families import FAMILIES
-from learnloop.families.base import family_listing
 
 
 def families(
@@ -19,6 +17,9 @@ def families(
 ) -> None:
     """List the model families (init --family NAME) with their parameters (--param KEY=VALUE),
     types and defaults."""
+    from learnloop.families import FAMILIES  # numpy and every family's module: not for --help
+    from learnloop.families.base import family_listing
+
     if as_json:
         listed = [family_listing(family) for family in FAMILIES.values()]
         console.print_json(json.dumps(listed))

@@ -38,11 +38,9 @@ from learnloop.cli.jobs import status_text as job_status
 from learnloop.cli.metrics_view import num, version_tables
 from learnloop.cli.tables import Table
 from learnloop.config import Settings
-from learnloop.domain import SERVER_TRAIL
+from learnloop.domain import DEFAULT_FAMILY, DEFAULT_TASK, SERVER_TRAIL
 from learnloop.errors import LearnloopError
-from learnloop.families import DEFAULT_FAMILY, get_family
 from learnloop.ids import short_id
-from learnloop.tasks import DEFAULT_TASK, get_task
 
 if TYPE_CHECKING:  # the services and what they use load when a command opens them
     from learnloop.domain import Event, ModelVersion, Rollout
@@ -201,6 +199,8 @@ def init(
 
 
 def _check_family_params(family: str, params: dict[str, Any]) -> None:
+    from learnloop.families import get_family
+
     try:
         get_family(family).resolve_params(params)
     except LearnloopError as exc:
@@ -423,6 +423,8 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
       learnloop status
       LEARNLOOP_HOME=./learnloop-demo/home learnloop status --model sentiment
     """
+    from learnloop.tasks import get_task
+
     with open_services(settings_for(home, database_url)) as services:
         o = services.registry.overview(model)
         perf = services.performance.performance(model)

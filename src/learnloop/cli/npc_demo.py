@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learnloop.cli.common import console, fail, print_how_to_run
 from learnloop.errors import LearnloopError
-from learnloop.replay.npc import NpcDemoConfig, run_npc_demo
-from learnloop.replay.npc.players import Encounter
-from learnloop.replay.npc.run import MODEL
+
+if TYPE_CHECKING:
+    from learnloop.replay.npc.players import Encounter
 
 _STYLES = {
     "promoted": "green",
@@ -141,6 +141,9 @@ def npc_demo(out: Path, port: int | None, serve: bool, seed: int, base: str | No
         "on their feedback (SFT, then DPO), the gate judges it on held-out preferences, and a canary on half "
         "the players promotes it unless their live ratings show harm."
     )
+    from learnloop.replay.npc import NpcDemoConfig, run_npc_demo  # the loop: not for --help
+    from learnloop.replay.npc.run import MODEL
+
     config = NpcDemoConfig(out=out, port=port, seed=seed)
     if base:
         config = replace(config, base=base)

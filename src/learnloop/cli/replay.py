@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,9 +13,15 @@ from learnloop.cli.replay_progress import ConsoleObserver, observed, print_json,
 from learnloop.cli.tables import Table
 from learnloop.datasets.shipped import UCI_LABEL_NAMES, uci_sentiment_path
 from learnloop.errors import LearnloopError
-from learnloop.replay import DataFile, Order, ReplayConfig, ReplayResult, UserModel, run_replay
-from learnloop.replay.report import naive_sentence
-from learnloop.replay.service import MODES
+from learnloop.replay.drivers import MODES
+from learnloop.replay.stream import DataFile, Order
+from learnloop.replay.users import UserModel
+
+if TYPE_CHECKING:
+    from learnloop.replay.service import ReplayResult
+
+# The replay's service (the loop, the families, numpy) is imported by the commands that run
+# one, not with this module: ``learnloop --help`` reads the options only.
 
 
 def _file(
@@ -25,6 +31,8 @@ def _file(
 
 
 def print_summary(result: ReplayResult) -> None:
+    from learnloop.replay.report import naive_sentence
+
     s = result.summary
     table = Table(title="prequential accuracy (each item scored before its feedback existed)")
     shown = [k for k in ("static", "naive", "loop", "oracle") if k in s["post_shift"]]
@@ -207,6 +215,8 @@ def replay(
         fail("--task must be classification or generation")
     if bootstrap is None or not stream:
         fail("classification replays need --bootstrap and at least one --stream file")
+    from learnloop.replay.service import ReplayConfig, run_replay
+
     try:
         config = ReplayConfig(
             bootstrap=_file(bootstrap, text_column, label_column, fmt, no_header, quoting),
@@ -272,6 +282,8 @@ def demo(
         return
     if task != "classification" or base is not None:
         fail("--task must be classification or generation (--base is for generation)")
+
+    from learnloop.replay.service import ReplayConfig, run_replay
 
     def shipped(domain: str) -> DataFile:
         return DataFile(

@@ -7,6 +7,22 @@ program that runs far from the server as well as beside it. See ``Client`` for a
 from learnloop.client.asynchronous import AsyncClient
 from learnloop.client.calls import ChatMessage, FeedbackFields, FeedbackItem, GenerateOptions, GenerationDetails, Usage
 from learnloop.client.errors import APIError, ClientError, TransportError
+from learnloop.client.reports import (
+    ErrorPattern,
+    ErrorPatternCheck,
+    ErrorPatterns,
+    ErrorSlice,
+    Explanation,
+    Fairness,
+    FairnessField,
+    FairnessGap,
+    FairnessGroup,
+    RetrainValue,
+    ValueReport,
+    VersionFairness,
+    VersionWeights,
+    WeightsDiff,
+)
 from learnloop.client.results import (
     AskItem,
     AskResult,
@@ -39,6 +55,15 @@ __all__ = [
     "Client",
     "ClientError",
     "Deployment",
+    "ErrorPattern",
+    "ErrorPatternCheck",
+    "ErrorPatterns",
+    "ErrorSlice",
+    "Explanation",
+    "Fairness",
+    "FairnessField",
+    "FairnessGap",
+    "FairnessGroup",
     "Feedback",
     "FeedbackBatchResult",
     "FeedbackFields",
@@ -54,9 +79,14 @@ __all__ = [
     "LoggedGeneration",
     "ModelStatus",
     "Prediction",
+    "RetrainValue",
     "RetryPolicy",
     "Rollout",
     "TransportError",
     "Usage",
+    "ValueReport",
+    "VersionFairness",
     "VersionSummary",
+    "VersionWeights",
+    "WeightsDiff",
 ]

@@ -9,7 +9,7 @@ from typing import TypeVar, Unpack
 
 import httpx
 
-from learnloop.client import calls
+from learnloop.client import calls, reports
 from learnloop.client.calls import Call, FeedbackFields, FeedbackItem, GenerateOptions, GenerationDetails
 from learnloop.client.results import (
     AskResult,
@@ -17,6 +17,7 @@ from learnloop.client.results import (
     FeedbackBatchResult,
     FeedbackRetracted,
     Generation,
+    Job,
     JobAccepted,
     LoggedGeneration,
     ModelStatus,
@@ -117,6 +118,56 @@ class AsyncClient:
     async def retrain(self, model: str, *, reason: str | None = None) -> JobAccepted:
         """See ``Client.retrain``."""
         return await self._send(calls.retrain(model, reason))
+
+    async def job(self, job_id: str) -> Job:
+        """See ``Client.job``."""
+        return await self._send(calls.job(job_id))
+
+    async def pause_job(self, job_id: str, *, reason: str | None = None) -> Job:
+        """See ``Client.pause_job``."""
+        return await self._send(calls.job_action(job_id, "pause", reason))
+
+    async def resume_job(self, job_id: str, *, reason: str | None = None) -> Job:
+        """See ``Client.resume_job``."""
+        return await self._send(calls.job_action(job_id, "resume", reason))
+
+    async def cancel_job(self, job_id: str, *, reason: str | None = None) -> Job:
+        """See ``Client.cancel_job``."""
+        return await self._send(calls.job_action(job_id, "cancel", reason))
+
+    async def fairness(self, model: str, *, fields: Sequence[str] | None = None) -> reports.Fairness:
+        """See ``Client.fairness``."""
+        return await self._send(calls.fairness(model, fields))
+
+    async def explain(self, model: str, prediction_id: str) -> reports.Explanation:
+        """See ``Client.explain``."""
+        return await self._send(calls.explain_prediction(model, prediction_id))
+
+    async def explain_text(self, model: str, text: str, *, version: int | None = None) -> reports.Explanation:
+        """See ``Client.explain_text``."""
+        return await self._send(calls.explain_text(model, text, version))
+
+    async def weights(self, model: str, version: int, *, top: int = 20) -> reports.VersionWeights:
+        """See ``Client.weights``."""
+        return await self._send(calls.weights(model, version, top))
+
+    async def weight_changes(self, model: str, a: int, b: int, *, top: int = 20) -> reports.WeightsDiff:
+        """See ``Client.weight_changes``."""
+        return await self._send(calls.weight_changes(model, a, b, top))
+
+    async def error_patterns(
+        self, model: str, *, version: int | None = None, window: int | None = None
+    ) -> reports.ErrorPatterns:
+        """See ``Client.error_patterns``."""
+        return await self._send(calls.error_patterns(model, version, window))
+
+    async def check_error_patterns(self, model: str) -> reports.ErrorPatternCheck:
+        """See ``Client.check_error_patterns``."""
+        return await self._send(calls.check_error_patterns(model))
+
+    async def retrain_value(self, model: str) -> reports.ValueReport:
+        """See ``Client.retrain_value``."""
+        return await self._send(calls.retrain_value(model))
 
     async def generate(self, model: str, prompt: str | None = None, **options: Unpack[GenerateOptions]) -> Generation:
         """See ``Client.generate``."""

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypedDict, TypeVar
 from urllib.parse import quote
 
+from learnloop.client import reports
 from learnloop.client.results import (
     AskResult,
     Feedback,
     FeedbackBatchResult,
     FeedbackRetracted,
     Generation,
+    Job,
     JobAccepted,
     LoggedGeneration,
     ModelStatus,
@@ -131,6 +133,11 @@ def _present(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _read(path: str, read: Callable[[Any], T], params: Mapping[str, str | int] | None = None) -> Call[T]:
+    """A GET: safe to send again."""
+    return Call("GET", path, read, params=params, resend_safe=True)
+
+
 # A request's attributes (group fields for fairness reports; never a feature): flat scalars.
 Metadata = Mapping[str, str | int | float | bool | None]
 
@@ -182,15 +189,66 @@ def retract_feedback(model: str, feedback_id: str, reason: str | None) -> Call[F
 
 def ask(model: str, limit: int, strategy: str, window: int) -> Call[AskResult]:
     params: dict[str, str | int] = {"limit": limit, "strategy": strategy, "window": window}
-    return Call("GET", f"{_model(model)}/ask", AskResult.model_validate, params=params, resend_safe=True)
+    return _read(f"{_model(model)}/ask", AskResult.model_validate, params)
 
 
 def status(model: str) -> Call[ModelStatus]:
-    return Call("GET", _model(model), ModelStatus.model_validate, resend_safe=True)
+    return _read(_model(model), ModelStatus.model_validate)
 
 
 def retrain(model: str, reason: str | None) -> Call[JobAccepted]:
     return Call("POST", f"{_model(model)}/retrain", JobAccepted.model_validate, _present(reason=reason))
+
+
+def job(job_id: str) -> Call[Job]:
+    return _read(_job(job_id), Job.model_validate)
+
+
+def job_action(job_id: str, action: Literal["pause", "resume", "cancel"], reason: str | None) -> Call[Job]:
+    """Pause, resume or cancel a job (not sent again after an unclear failure: the second would be a 409)."""
+    return Call("POST", f"{_job(job_id)}/{action}", Job.model_validate, _present(reason=reason))
+
+
+def _job(job_id: str) -> str:
+    return f"/v1/jobs/{quote(job_id, safe='')}"
+
+
+def fairness(model: str, fields: Sequence[str] | None) -> Call[reports.Fairness]:
+    if isinstance(fields, str):
+        raise TypeError("fields is a sequence of field names, not one string")
+    params = {"fields": ",".join(fields)} if fields else None
+    return _read(f"{_model(model)}/fairness", reports.Fairness.model_validate, params)
+
+
+def explain_prediction(model: str, prediction_id: str) -> Call[reports.Explanation]:
+    path = f"{_model(model)}/predictions/{quote(prediction_id, safe='')}/explain"
+    return _read(path, reports.Explanation.model_validate)
+
+
+def explain_text(model: str, text: str, version: int | None) -> Call[reports.Explanation]:
+    body = _present(text=text, version=version)  # nothing is logged: harmless twice
+    return Call("POST", f"{_model(model)}/explain", reports.Explanation.model_validate, body, resend_safe=True)
+
+
+def weights(model: str, version: int, top: int) -> Call[reports.VersionWeights]:
+    return _read(f"{_model(model)}/versions/{version}/weights", reports.VersionWeights.model_validate, {"top": top})
+
+
+def weight_changes(model: str, a: int, b: int, top: int) -> Call[reports.WeightsDiff]:
+    return _read(f"{_model(model)}/weights/changes", reports.WeightsDiff.model_validate, {"a": a, "b": b, "top": top})
+
+
+def error_patterns(model: str, version: int | None, window: int | None) -> Call[reports.ErrorPatterns]:
+    params = _present(version=version, window=window)
+    return _read(f"{_model(model)}/error-patterns", reports.ErrorPatterns.model_validate, params)
+
+
+def check_error_patterns(model: str) -> Call[reports.ErrorPatternCheck]:
+    return Call("POST", f"{_model(model)}/error-patterns/check", reports.ErrorPatternCheck.model_validate)
+
+
+def retrain_value(model: str) -> Call[reports.ValueReport]:
+    return _read(f"{_model(model)}/retrains/value", reports.ValueReport.model_validate)
 
 
 def generate(model: str, prompt: str | None, options: GenerateOptions) -> Call[Generation]:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from learnloop.client import calls
+from learnloop.client import calls, reports
 from learnloop.client.calls import Call, FeedbackFields, FeedbackItem, GenerateOptions, GenerationDetails
 from learnloop.client.results import (
     AskResult,
@@ -18,6 +18,7 @@ from learnloop.client.results import (
     FeedbackBatchResult,
     FeedbackRetracted,
     Generation,
+    Job,
     JobAccepted,
     LoggedGeneration,
     ModelStatus,
@@ -46,7 +47,9 @@ def http_options(
 
 class Client:
     """A learnloop server, called from Python: predictions, feedback, the answers worth a label,
-    a model's status, generation. Every method returns a typed, read-only result and raises
+    a model's status, generation, jobs (pause, resume, cancel), and the analytics (fairness,
+    explanations and weights, error patterns, the value of retrains). Every method returns a
+    typed, read-only result and raises
     ``APIError`` (with the server's problem ``code``, ``title``, ``detail``, ``status``) or
     ``TransportError``; 429 and 503 answers are retried with backoff, honouring Retry-After
     (``learnloop.client.sending`` says which calls are retried when).
@@ -62,9 +65,9 @@ class Client:
 
     ``api_key`` (default: ``LEARNLOOP_API_KEY``) is sent as ``X-API-Key``: once the server has
     keys, every call needs one with its scope (``predict``, ``feedback``, ``read``, ``label``;
-    ``retrain`` and ``retract_feedback`` need ``admin``). ``timeout`` is in seconds per request (or an
-    ``httpx.Timeout``), ``retry`` the ``RetryPolicy``, ``transport`` an ``httpx`` transport (tests,
-    proxies).
+    ``retrain``, ``retract_feedback``, the job actions and ``check_error_patterns`` need
+    ``admin``). ``timeout`` is in seconds per request (or an ``httpx.Timeout``), ``retry`` the
+    ``RetryPolicy``, ``transport`` an ``httpx`` transport (tests, proxies).
     """
 
     def __init__(
@@ -174,6 +177,81 @@ class Client:
     def retrain(self, model: str, *, reason: str | None = None) -> JobAccepted:
         """Queue a retrain now (admin: needs the API key); answers the job's id."""
         return self._send(calls.retrain(model, reason))
+
+    def job(self, job_id: str) -> Job:
+        """A job (a retrain, ...) by its id or a unique end of it: state, progress, outcome."""
+        return self._send(calls.job(job_id))
+
+    def pause_job(self, job_id: str, *, reason: str | None = None) -> Job:
+        """Pause a queued or running job (admin): a running fit stops at its worker's next
+        heartbeat and uses no CPU until resumed; a queued one is not started. Example::
+
+            job = client.retrain("sentiment")
+            client.pause_job(job.job_id, reason="not during the sale")
+            client.resume_job(job.job_id)  # status running (its worker still holds it) or queued
+        """
+        return self._send(calls.job_action(job_id, "pause", reason))
+
+    def resume_job(self, job_id: str, *, reason: str | None = None) -> Job:
+        """Resume a paused job (admin); its ``message`` says whether it restarts from scratch."""
+        return self._send(calls.job_action(job_id, "resume", reason))
+
+    def cancel_job(self, job_id: str, *, reason: str | None = None) -> Job:
+        """Cancel a queued, running or paused job (admin): nothing of its fit is registered."""
+        return self._send(calls.job_action(job_id, "cancel", reason))
+
+    def fairness(self, model: str, *, fields: Sequence[str] | None = None) -> reports.Fairness:
+        """Per version, on the newest labelled feedback: each group's accuracy, selection and
+        true-positive rates and the gaps between groups, with bootstrap intervals, for the
+        policy's ``fairness_fields`` (or ``fields``: metadata keys given with predictions or
+        feedback). Example::
+
+            report = client.fairness("sentiment", fields=["region"])
+            gap = report.versions[0].fields[0].largest  # e.g. demographic_parity 0.12 [0.03, 0.21]
+        """
+        return self._send(calls.fairness(model, fields))
+
+    def explain(self, model: str, prediction_id: str) -> reports.Explanation:
+        """Why a logged answer said what it did, by the version that gave it: each term's
+        contribution to each label (exact for linear families, by occlusion otherwise) and
+        the text's words with what each added to the answer. Example::
+
+            e = client.explain("sentiment", p.prediction_id)
+            [(t.text, round(t.contribution, 2)) for t in e.tokens]  # [('battery', -0.4), ...]
+        """
+        return self._send(calls.explain_prediction(model, prediction_id))
+
+    def explain_text(self, model: str, text: str, *, version: int | None = None) -> reports.Explanation:
+        """``explain`` for a text sent now, answered by the champion (or ``version``); nothing
+        is logged (needs the ``predict`` scope)."""
+        return self._send(calls.explain_text(model, text, version))
+
+    def weights(self, model: str, version: int, *, top: int = 20) -> reports.VersionWeights:
+        """A linear version's ``top`` strongest terms per label (409 ``not_supported`` for a
+        family whose features are not terms)."""
+        return self._send(calls.weights(model, version, top))
+
+    def weight_changes(self, model: str, a: int, b: int, *, top: int = 20) -> reports.WeightsDiff:
+        """Per label, the terms whose weight rose and fell most from version ``a`` to ``b``."""
+        return self._send(calls.weight_changes(model, a, b, top))
+
+    def error_patterns(
+        self, model: str, *, version: int | None = None, window: int | None = None
+    ) -> reports.ErrorPatterns:
+        """Where the answers keep being corrected, over the newest ``window`` judged answers
+        (every version's, or ``version``'s): clusters of corrected texts with their terms and
+        examples, and slices whose error rate is significantly above the rest's."""
+        return self._send(calls.error_patterns(model, version, window))
+
+    def check_error_patterns(self, model: str) -> reports.ErrorPatternCheck:
+        """Analyse now and write an ``error_pattern`` event for each pattern not reported
+        before (admin); ``new`` holds those events' data."""
+        return self._send(calls.check_error_patterns(model))
+
+    def retrain_value(self, model: str) -> reports.ValueReport:
+        """What each retrain cost (CPU, wall, memory) and what its promotion bought on live
+        traffic, with intervals, at the model's prices; ``bought_nothing`` marks the rest."""
+        return self._send(calls.retrain_value(model))
 
     def generate(self, model: str, prompt: str | None = None, **options: Unpack[GenerateOptions]) -> Generation:
         """A generative model's answer to ``prompt`` (or to the conversation ``messages=``),

@@ -19,7 +19,7 @@ from learnloop.curation.dedup import (
     group_ids,
     normalize_text,
 )
-from learnloop.curation.golden import split_golden
+from learnloop.curation.golden import golden_indices, split_golden
 from learnloop.curation.pii import Scrubber, ScrubResult
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "dawid_skene",
     "dedupe",
     "find_duplicate_groups",
+    "golden_indices",
     "group_ids",
     "majority_vote",
     "normalize_text",

@@ -20,6 +20,7 @@ BAD = "#dc2626"
 MUTED = "#6b7280"
 GRID = "#e5e7eb"
 BANDS = ("#f1f5f9", "#e0f2fe")
+TICK_CHAR_PX = 6.5  # the widest a character of a tick label (11 px system-ui, dashboard.css) is drawn
 
 
 @dataclass(frozen=True)
@@ -338,10 +339,10 @@ def series_chart(
         y = _Scale(min([0.0, *values]), max([*values, 1e-9]) * 1.1, bottom, top)
     body = _y_grid(y, left, right, percent=percent)
     for at, text in _time_ticks(t0, t1):
-        body.append(
-            f'<text x="{_f(x(at.timestamp()))}" y="{bottom + 16}" text-anchor="middle" class="tick">'
-            f"{escape(text)}</text>"
-        )
+        # centred on its time, but kept inside the drawing: the last time sits 10 px from the
+        # plot's edge, and a label of a date and a time is wider than twice the margin left
+        cx = min(x(at.timestamp()), width - 2 - TICK_CHAR_PX * len(text) / 2)
+        body.append(f'<text x="{_f(cx)}" y="{bottom + 16}" text-anchor="middle" class="tick">{escape(text)}</text>')
     if threshold is not None:
         body.append(
             f'<line x1="{left}" x2="{right}" y1="{_f(y(threshold))}" y2="{_f(y(threshold))}" stroke="{BAD}" '

@@ -1,7 +1,8 @@
 """The fairness panel of a classifier's page: per version, the largest demographic parity and
 equal opportunity differences between the groups of each ``fairness_fields`` field on live
 feedback (``services.fairness``), drawn at the time each version was made, with their
-bootstrap intervals; the newest version's groups in a table below."""
+bootstrap intervals; the newest version's groups in a table below. The service keeps each
+report under a digest of what it read, so a page drawn again runs no bootstrap."""
 
 from __future__ import annotations
 

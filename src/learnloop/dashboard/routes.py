@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -63,11 +64,25 @@ def environment() -> Environment:
     env.filters["num"] = lambda v, digits=3: "-" if v is None else f"{v:.{digits}f}"
     env.filters["pts"] = lambda v: "-" if v is None else f"{100 * v:+.1f} pts"
     env.filters["signed"] = lambda v, digits=3: "-" if v is None else f"{v:+.{digits}f}"
-    env.filters["when"] = lambda v: "-" if v is None else f"{v:%Y-%m-%d %H:%M:%S}"
+    env.filters["when"] = when
     env.filters["short"] = lambda v, n=12: "-" if v is None else str(v)[:n]
     env.filters["headline"] = views.verdict_words
     env.filters["chain"] = lambda versions: " ← ".join(f"v{v}" for v in versions)
     return env
+
+
+def when(value: datetime | str | None) -> str:
+    """A time as the dashboard shows it (``2026-12-06 05:30:00``); ISO text, as stored in JSON
+    attributes (a study's cutoff), is read first; text that is not a time is shown as it is."""
+    if value is None:
+        return "-"
+    at = value
+    if isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return f"{at:%Y-%m-%d %H:%M:%S}"
 
 
 def _services(request: Request) -> Services:

@@ -4,6 +4,10 @@ Any of them may be gzip-compressed; compression is recognised by the gzip magic 
 ``.gz`` suffix is not required. Rows whose text is empty, or whose label is empty or absent, are
 skipped and counted in :attr:`LabelledData.skipped` by reason. Everything that makes a file
 unusable raises :class:`~learnloop.errors.DataError` with the file, and where it helps, the line.
+
+A column (or JSON key) named ``metadata`` carries each row's attributes (group fields for
+fairness figures, never a feature): a flat JSON object of strings, numbers, booleans and nulls
+(in CSV and TSV, its JSON text; a headerless file has none); empty or absent, none.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ _QUOTING_MODES: tuple[str, ...] = ("csv", "none")
 _DEFAULT_QUOTING: dict[str, str] = {"csv": "csv", "tsv": "none"}
 _GZIP_MAGIC = b"\x1f\x8b"
 
-_Rows = tuple[list[str], list[str], dict[str, int]]  # texts, labels, skipped by reason
+Metadata = dict[str, str | int | float | bool | None]
+_Rows = tuple[list[str], list[str], list[Metadata | None], dict[str, int]]  # texts, labels, metadata, skipped
+
+METADATA_COLUMN = "metadata"
 
 EMPTY_TEXT = "empty_text"
 MISSING_LABEL = "missing_label"
@@ -46,11 +53,13 @@ MISSING_LABEL = "missing_label"
 
 @dataclass(frozen=True)
 class LabelledData:
-    """Texts and their labels, index-aligned, plus how many rows were skipped and why."""
+    """Texts and their labels, index-aligned, plus how many rows were skipped and why;
+    ``metadata`` is index-aligned too when the file has a ``metadata`` column, else empty."""
 
     texts: list[str]
     labels: list[str]
     skipped: dict[str, int] = field(default_factory=dict)
+    metadata: list[Metadata | None] = field(default_factory=list)
 
 
 def detect_format(path: Path) -> str:
@@ -116,11 +125,11 @@ def read_labelled(
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
 
-    texts, labels, skipped = rows
+    texts, labels, metadata, skipped = rows
     if not texts:
         detail = f" (skipped: {_describe(skipped)})" if skipped else ""
         raise DataError(f"no usable rows in {path}{detail}")
-    return LabelledData(texts=texts, labels=labels, skipped=skipped)
+    return LabelledData(texts=texts, labels=labels, skipped=skipped, metadata=metadata)
 
 
 def _read_delimited(
@@ -167,9 +176,11 @@ def _collect_delimited(
         pending = [first]
     text_index = _column_index(columns, text_column, path)
     label_index = _column_index(columns, label_column, path)
+    meta_index = columns.index(METADATA_COLUMN) if header and METADATA_COLUMN in columns else None
 
     texts: list[str] = []
     labels: list[str] = []
+    metadata: list[Metadata | None] = []
     skipped: Counter[str] = Counter()
     for record in itertools.chain(pending, records):
         if not record:  # a blank line
@@ -182,7 +193,10 @@ def _collect_delimited(
             continue
         texts.append(text)
         labels.append(label)
-    return texts, labels, dict(skipped)
+        if meta_index is not None:
+            raw = record[meta_index].strip() if meta_index < len(record) else ""
+            metadata.append(_metadata_text(raw, f"{path}, line {getattr(records, 'line_num', '?')}"))
+    return texts, labels, metadata, dict(skipped)
 
 
 def _column_index(columns: list[str], name: str, path: Path) -> int:
@@ -196,6 +210,7 @@ def _column_index(columns: list[str], name: str, path: Path) -> int:
 def _read_jsonl(stream: Iterable[str], path: Path, text_key: str, label_key: str) -> _Rows:
     texts: list[str] = []
     labels: list[str] = []
+    metadata: list[Metadata | None] = []
     skipped: Counter[str] = Counter()
     keys_seen: dict[str, None] = {}  # insertion-ordered set
     has_text_key = has_label_key = False
@@ -219,6 +234,7 @@ def _read_jsonl(stream: Iterable[str], path: Path, text_key: str, label_key: str
             continue
         texts.append(text)
         labels.append(label)
+        metadata.append(_metadata(obj.get(METADATA_COLUMN), f"{path}, line {line_no}"))
     if keys_seen:
         found = ", ".join(repr(k) for k in keys_seen)
         for key, present in ((text_key, has_text_key), (label_key, has_label_key)):
@@ -227,7 +243,33 @@ def _read_jsonl(stream: Iterable[str], path: Path, text_key: str, label_key: str
                     f"field {key!r} not found in any object of {path}; fields found: {found}",
                     field=key,
                 )
-    return texts, labels, dict(skipped)
+    return texts, labels, metadata if METADATA_COLUMN in keys_seen else [], dict(skipped)
+
+
+def _metadata_text(raw: str, where: str) -> Metadata | None:
+    """A CSV or TSV row's metadata cell: empty, or the JSON text of a flat object."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: metadata is not JSON: {exc.msg}", field="data") from None
+    return _metadata(value, where)
+
+
+def _metadata(value: object, where: str) -> Metadata | None:
+    """A row's metadata: None, or a flat object of scalars (NaN and Infinity refused)."""
+    if value is None or value == {}:
+        return None
+    if isinstance(value, dict) and all(_flat_value(v) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    raise DataError(f"{where}: metadata must be a JSON object of strings, numbers, booleans or nulls", field="data")
+
+
+def _flat_value(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | int | bool)
 
 
 def _json_text(value: object, path: Path, line_no: int, key: str) -> str:

@@ -1,5 +1,6 @@
 """Model families: one file each, registered by stable key in ``FAMILIES``."""
 
+from learnloop.domain import DEFAULT_FAMILY
 from learnloop.errors import ValidationError
 from learnloop.families.base import ModelFamily, Predictor
 from learnloop.families.dp_logreg import DpLogRegFamily
@@ -18,7 +19,6 @@ FAMILIES: dict[str, ModelFamily] = {
     ExternalFamily.key: ExternalFamily(),
     LoraFamily.key: LoraFamily(),
 }
-DEFAULT_FAMILY = TfidfLogRegFamily.key
 
 
 def get_family(key: str) -> ModelFamily:

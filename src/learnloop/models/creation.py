@@ -136,7 +136,11 @@ class ModelCreation:
         checked = self._check(request, source)
         progress(0.0, f"reading {source.described}")
         data = prepare(
-            source, golden_fraction=request.golden_fraction, seed=request.seed, max_labels=self.limits.max_labels
+            source,
+            golden_fraction=request.golden_fraction,
+            seed=request.seed,
+            max_labels=self.limits.max_labels,
+            limits=self.limits,
         )
         now = self.clock.now()
         model = Model(
@@ -303,6 +307,7 @@ class ModelCreation:
             candidate=candidate,
             first=self.training.draft(inputs, candidate, "bootstrap version"),
             actor=actor,
+            golden_metadata=data.golden_metadata,
         )
         progress(1.0, f"version {version.version} is champion")
         return version

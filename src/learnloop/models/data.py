@@ -7,14 +7,17 @@ caller can fix: ``data`` (the file or the rows), ``text_column``, ``label_column
 
 from __future__ import annotations
 
+import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learnloop.curation import split_golden
+from learnloop.config import Limits
+from learnloop.curation import golden_indices
 from learnloop.datasets.label_names import rename_labels
-from learnloop.datasets.readers import EMPTY_TEXT, MISSING_LABEL, SUPPORTED_FORMATS, read_labelled
+from learnloop.datasets.readers import EMPTY_TEXT, MISSING_LABEL, SUPPORTED_FORMATS, Metadata, read_labelled
 from learnloop.errors import DataError, ValidationError
 
 MAX_LABEL_CHARS = 128  # the width of every stored label column
@@ -48,6 +51,7 @@ class RowsSource:
     rows: Sequence[tuple[str, str]]
     name: str = "rows"
     label_names: Mapping[str, str] = field(default_factory=dict)  # label value -> the name the model uses
+    metadata: Sequence[Metadata | None] = ()  # aligned with rows when given (group attributes)
 
     @property
     def described(self) -> str:
@@ -59,7 +63,9 @@ DataSource = FileSource | RowsSource
 
 @dataclass(frozen=True)
 class BootstrapData:
-    """Checked data, split into training rows and the golden set."""
+    """Checked data, split into training rows and the golden set; ``golden_metadata``, aligned
+    with ``golden``, holds the rows' ``metadata`` column (group attributes for fairness figures
+    on the golden set; empty when the data has none)."""
 
     train: Rows
     golden: Rows
@@ -67,6 +73,7 @@ class BootstrapData:
     rows: int  # usable rows read
     source: str
     skipped: dict[str, int] = field(default_factory=dict)  # rows left out, by reason
+    golden_metadata: list[Metadata | None] = field(default_factory=list)
 
 
 def check_options(source: DataSource, golden_fraction: float) -> None:
@@ -98,20 +105,50 @@ def check_file_options(source: DataSource, columns: tuple[str, str]) -> None:
         raise ValidationError(f"{first} and {second} must be different columns", field=second)
 
 
-def prepare(source: DataSource, *, golden_fraction: float, seed: int, max_labels: int) -> BootstrapData:
-    """Read ``source``, check it can make a model, and hold out the golden set."""
-    rows, skipped = _read(source)
+def prepare(
+    source: DataSource, *, golden_fraction: float, seed: int, max_labels: int, limits: Limits | None = None
+) -> BootstrapData:
+    """Read ``source``, check it can make a model, and hold out the golden set (with each
+    golden row's metadata, bounded as a prediction's by ``limits``)."""
+    rows, metadata, skipped = _read(source)
     labels = _check_labels(rows, source, max_labels)
-    train, golden = split_golden(rows, golden_fraction, seed)
+    _check_metadata(metadata, limits or Limits())
+    train_at, golden_at = golden_indices(rows, golden_fraction, seed)
+    train, golden = [rows[i] for i in train_at], [rows[i] for i in golden_at]
     _check_split(train, golden, labels, golden_fraction)
-    return BootstrapData(train, golden, labels, len(rows), source.described, skipped)
+    golden_metadata = [metadata[i] for i in golden_at] if metadata else []
+    return BootstrapData(train, golden, labels, len(rows), source.described, skipped, golden_metadata)
 
 
-def _read(source: DataSource) -> tuple[Rows, dict[str, int]]:
+def _check_metadata(metadata: list[Metadata | None], limits: Limits) -> None:
+    """A row's metadata is bounded as a prediction's is: keys, key length, JSON size."""
+    for i, meta in enumerate(metadata):
+        if not meta:
+            continue
+        longest = max(len(key) for key in meta)
+        size = len(json.dumps(meta).encode())
+        if len(meta) > limits.max_metadata_keys or longest > limits.max_metadata_key_chars or not all(meta):
+            raise DataError(
+                f"row {i + 1}: metadata takes at most {limits.max_metadata_keys} keys of 1 to "
+                f"{limits.max_metadata_key_chars} characters",
+                field="data",
+            )
+        if size > limits.max_metadata_bytes:
+            raise DataError(f"row {i + 1}: metadata exceeds {limits.max_metadata_bytes} bytes of JSON", field="data")
+        if any(isinstance(v, float) and not math.isfinite(v) for v in meta.values()):
+            raise DataError(f"row {i + 1}: metadata holds NaN or Infinity, which JSON cannot carry", field="data")
+
+
+def _read(source: DataSource) -> tuple[Rows, list[Metadata | None], dict[str, int]]:
     if isinstance(source, RowsSource):
-        rows, skipped = _clean_rows(source.rows)
-        labels = rename_labels([label for _, label in rows], source.label_names, source.described)
-        return [(text, label) for (text, _), label in zip(rows, labels, strict=True)], skipped
+        if source.metadata and len(source.metadata) != len(source.rows):
+            raise DataError(f"{len(source.rows)} rows but {len(source.metadata)} metadata", field="data")
+        kept, skipped = _clean_rows(source.rows)
+        rows = [source.rows[i] for i in kept]
+        labels = rename_labels([label.strip() for _, label in rows], source.label_names, source.described)
+        texts = [text.strip() for text, _ in rows]
+        metadata = [source.metadata[i] for i in kept] if source.metadata else []
+        return list(zip(texts, labels, strict=True)), metadata, skipped
     try:
         data = read_labelled(
             source.path,
@@ -127,21 +164,20 @@ def _read(source: DataSource) -> tuple[Rows, dict[str, int]]:
         message = exc.message.replace(str(source.path), source.described)
         raise DataError(message, field=where) from None
     labels = rename_labels(data.labels, source.label_names, source.described)
-    return list(zip(data.texts, labels, strict=True)), data.skipped
+    return list(zip(data.texts, labels, strict=True)), data.metadata, data.skipped
 
 
-def _clean_rows(given: Sequence[tuple[str, str]]) -> tuple[Rows, dict[str, int]]:
-    """Rows as the file reader leaves them: stripped, those without a text or a label skipped."""
-    rows: Rows = []
+def _clean_rows(given: Sequence[tuple[str, str]]) -> tuple[list[int], dict[str, int]]:
+    """The rows the file reader would keep, by index (stripped, each has a text and a label)."""
+    rows: list[int] = []
     skipped: Counter[str] = Counter()
-    for text, label in given:
-        text, label = text.strip(), label.strip()
-        if not text:
+    for i, (text, label) in enumerate(given):
+        if not text.strip():
             skipped[EMPTY_TEXT] += 1
-        elif not label:
+        elif not label.strip():
             skipped[MISSING_LABEL] += 1
         else:
-            rows.append((text, label))
+            rows.append(i)
     if not rows:
         detail = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
         raise DataError("no usable rows" + (f" (skipped: {detail})" if detail else ""), field="data")

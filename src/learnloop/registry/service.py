@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -138,6 +138,7 @@ class RegistryService:
         candidate: Candidate | None,
         first: ModelVersion,
         actor: str,
+        golden_metadata: Sequence[Mapping[str, Any] | None] = (),
     ) -> ModelVersion:
         """Store a model, its bootstrap data, its snapshot and version 1 as champion, in one
         transaction: all of it or (``ConflictError`` if the name is taken meanwhile) none.
@@ -147,7 +148,7 @@ class RegistryService:
             check_servable(self.store, first.artifact_uri)  # refuse before storing anything
         now = self.clock.now()
         with self.db.write() as conn:
-            self._insert_model(conn, model, train, golden, source, actor)
+            self._insert_model(conn, model, train, golden, source, actor, golden_metadata)
             if candidate is not None:
                 snapshot_repo.upsert_snapshot(
                     conn, hash=candidate.snapshot_hash, model=model.name, uri=candidate.snapshot_key,
@@ -177,10 +178,11 @@ class RegistryService:
         golden: list[tuple[str, str]],
         source: str,
         actor: str,
+        golden_metadata: Sequence[Mapping[str, Any] | None] = (),
     ) -> None:
         model_repo.insert_model(conn, model)
         model_repo.insert_examples(conn, model.name, "train", train, source)
-        model_repo.insert_examples(conn, model.name, "golden", golden, source)
+        model_repo.insert_examples(conn, model.name, "golden", golden, source, golden_metadata)
         event_repo.insert_event(
             conn,
             model=model.name,

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from learnloop.services import Services
 
+MODES = ("in-process", "http")  # in this process (simulated time) or over HTTP to a server
+
 
 class ItemRefused(Exception):
     """learnloop refused to predict on an item (as a client would see a 422)."""

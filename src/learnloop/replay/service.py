@@ -26,7 +26,7 @@ from learnloop.replay.baselines import (
     served_label,
     static_baseline,
 )
-from learnloop.replay.drivers import HttpDriver, InProcessDriver, ItemRefused, LoopDriver, LoopEvent, Served
+from learnloop.replay.drivers import MODES, HttpDriver, InProcessDriver, ItemRefused, LoopDriver, LoopEvent, Served
 from learnloop.replay.plot import write_learning_curve
 from learnloop.replay.report import Trace, summarize
 from learnloop.replay.server import ServerProcess, check_port_free, live_pid
@@ -34,7 +34,6 @@ from learnloop.replay.stream import DataFile, Order, load_stream
 from learnloop.replay.users import PlannedFeedback, SimulatedUsers, UserModel
 from learnloop.tasks.classification.active import margin_of
 
-MODES = ("in-process", "http")
 SUMMARY_FILE = "replay.json"
 SERVER_PID_FILE = "server.pid"  # while a replay's server runs (kept with --serve)
 # Policy a replay starts from unless told otherwise: a retrain per 50 labels at most every

@@ -11,12 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from learnloop.datasets.label_names import rename_labels
 from learnloop.datasets.readers import read_labelled
 from learnloop.errors import ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Order(StrEnum):
@@ -90,6 +92,8 @@ def arrange(labels: Sequence[str], order: Order, rng: np.random.Generator) -> li
     # first label, ends dominated by the last, and mixes in between.
     ranks = {label: r for r, label in enumerate(sorted(set(labels)))}
     spread = max(1, len(ranks) - 1)
+    import numpy as np  # here: the CLI imports this module (``Order``) for --help, numpy only for a replay
+
     keys = np.array([ranks[label] / spread for label in labels]) + rng.uniform(0.0, 1.0, n)
     return [int(i) for i in np.argsort(keys, kind="stable")]
 
@@ -104,6 +108,8 @@ def load_stream(
     """Read and concatenate the files into one stream; each file is one segment."""
     if not files:
         raise ValidationError("a replay needs at least one stream file", field="stream")
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     texts: list[str] = []
     labels: list[str] = []

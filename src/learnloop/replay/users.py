@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from learnloop.errors import ValidationError
 
 SELECTIONS = ("random", "uncertain")
@@ -77,6 +75,8 @@ class SimulatedUsers:
     def __init__(self, model: UserModel, labels: list[str], seed: int) -> None:
         self.model = model
         self.labels = sorted(labels)
+        import numpy as np  # here: the CLI imports this module for --help, numpy only for a replay
+
         self._rng = np.random.default_rng(seed)
         n_adversarial = round(model.adversarial * model.subjects)
         self.adversaries = frozenset(f"user-{i}" for i in range(n_adversarial))

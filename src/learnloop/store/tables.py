@@ -126,6 +126,7 @@ examples = Table(
     Column("text", Text, nullable=False),
     Column("label", Text, nullable=False),  # a label, or a generative model's response
     Column("source", Text, nullable=False),
+    Column("metadata", JSON),  # a row's attributes (fairness groups on the golden set), never a feature
     Index("ix_examples_model_split", "model", "split"),
 )
 

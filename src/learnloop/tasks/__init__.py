@@ -1,5 +1,6 @@
 """Tasks: what a model does and what "good" means, one package each, registered by stable key."""
 
+from learnloop.domain import DEFAULT_TASK
 from learnloop.errors import ValidationError
 from learnloop.tasks.base import Candidate, OutcomeRule, Report, RetrainInputs, Task, TextRule, TrainingFeedback
 from learnloop.tasks.classification import ClassificationTask
@@ -9,7 +10,6 @@ TASKS: dict[str, Task] = {
     ClassificationTask.key: ClassificationTask(),
     GenerationTask.key: GenerationTask(),
 }
-DEFAULT_TASK = ClassificationTask.key
 
 
 def get_task(key: str) -> Task:

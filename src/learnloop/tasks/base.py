@@ -56,6 +56,7 @@ class RetrainInputs:
     bases_dir: str = ""  # where a generative model's GGUF base is converted (the home's ``bases`` folder)
     study_url: str = ""  # learnloop's database, where a parameter search keeps its Optuna study ("": in memory)
     threads: int = 1  # torch threads of a generative fit (the training process shares the machine)
+    golden_metadata: list[dict[str, Any] | None] = field(default_factory=list)  # aligned with golden; [] if none
 
 
 @dataclass(frozen=True)

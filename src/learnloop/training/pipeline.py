@@ -144,6 +144,7 @@ class TrainingService:
                 cutoff=now,
                 bootstrap=model_repo.load_examples(conn, name, "train"),
                 golden=model_repo.load_examples(conn, name, "golden"),
+                golden_metadata=model_repo.load_example_metadata(conn, name, "golden"),
                 feedback=feedback_repo.feedback_with_predictions(conn, name, now),
                 artifact_url=self.artifact_url,
                 artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",

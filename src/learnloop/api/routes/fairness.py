@@ -22,7 +22,8 @@ def fairness(
         description="Comma-separated metadata fields instead of the policy's fairness_fields.",
     ),
 ) -> FairnessPublic:
-    """Per version, on the newest labelled feedback: each group's accuracy, selection and
+    """Per version, on the newest labelled feedback (and on the golden set, where its rows
+    carry the fields: ``versions[].golden``): each group's accuracy, selection and
     true-positive rates, and the demographic parity and equal opportunity differences between
     groups, with 95% bootstrap intervals and sample sizes. A plain ``def``: the bootstrap is
     CPU work, run in the thread pool."""

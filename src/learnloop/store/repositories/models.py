@@ -3,7 +3,7 @@ Takes and returns domain records; table rows never leave ``store``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -199,8 +199,21 @@ def routing_revisions(conn: Connection) -> dict[str, int]:
     return {model: revision for model, revision in rows}
 
 
-def insert_examples(conn: Connection, model: str, split: str, rows: Iterable[tuple[str, str]], source: str) -> None:
-    values = [{"model": model, "split": split, "text": text, "label": label, "source": source} for text, label in rows]
+def insert_examples(
+    conn: Connection,
+    model: str,
+    split: str,
+    rows: Iterable[tuple[str, str]],
+    source: str,
+    metadata: Sequence[Mapping[str, Any] | None] = (),
+) -> None:
+    """A model's own rows; ``metadata``, if given, aligned with ``rows``."""
+    values: list[dict[str, Any]] = [
+        {"model": model, "split": split, "text": text, "label": label, "source": source} for text, label in rows
+    ]
+    if metadata:
+        for value, meta in zip(values, metadata, strict=True):
+            value["metadata"] = meta or None
     if values:
         conn.execute(insert(t.examples), values)
 
@@ -212,6 +225,17 @@ def load_examples(conn: Connection, model: str, split: str) -> list[tuple[str, s
         .order_by(t.examples.c.id)
     )
     return [(text, label) for text, label in conn.execute(q)]
+
+
+def load_example_metadata(conn: Connection, model: str, split: str) -> list[dict[str, Any] | None]:
+    """Each row's metadata, aligned with ``load_examples``; empty when no row has any."""
+    q = (
+        select(t.examples.c.metadata)
+        .where(t.examples.c.model == model, t.examples.c.split == split)
+        .order_by(t.examples.c.id)
+    )
+    found = [meta or None for meta in conn.execute(q).scalars()]
+    return found if any(found) else []
 
 
 def mark_version_erasure(conn: Connection, model: str, version: int, at: datetime) -> None:

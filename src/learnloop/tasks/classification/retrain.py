@@ -67,8 +67,11 @@ def kept_grouping(inputs: RetrainInputs) -> Grouping:
     kept = None
     try:
         kept = Grouping.from_bytes(store.get_bytes(key), GroupingSettings(threshold=threshold))
-    except ArtifactError:
-        pass  # none kept yet
+    except ArtifactError as exc:
+        if not isinstance(exc.__cause__, FileNotFoundError):  # missing: none kept yet, made below
+            log.warning(
+                "model %s: the kept grouping %s cannot be read (%s); grouping again", inputs.model.name, key, exc
+            )
     except Exception as exc:  # a damaged file is made again
         log.warning("model %s: the kept grouping %s is unreadable (%r); grouping again", inputs.model.name, key, exc)
     if kept is not None and kept.key == content_key(texts, kept.settings):
@@ -238,7 +241,7 @@ def judge(
         )
 
     verdict = compare_classifiers(
-        scored("golden"),
+        scored("golden", inputs.golden_metadata),
         scored("recent", [ex.metadata for ex in snapshot.recent]),
         inputs.model.labels,
         inputs.model.policy,
