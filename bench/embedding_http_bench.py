@@ -91,7 +91,8 @@ def wrk_run(
         sample_health=False,
     )  # fmt: skip
     return {
-        "label": label, "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "requests": r.requests,
+        "label": label, "rps": r.ok / r.seconds if r.seconds else 0.0, "sent_rps": r.rps,  # rps: 2xx answers
+        "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "requests": r.requests,
         "non2xx": r.non2xx, "socket_errors": r.socket_errors, "distinct_texts": len(texts),
         "repeated_requests": max(0, r.requests - len(texts)), "server_cpu_pct": r.server_cpu_pct,
         "wrk_cpu_pct": r.load_cpu_pct, "other_cpu_pct": r.other_cpu_pct,
@@ -208,13 +209,13 @@ def summary(result: dict[str, Any]) -> str:
             rps = statistics.median(r["rps"] for r in got)
             p99 = statistics.median(r["p99_ms"] for r in got)
             lines.append(
-                f"  {load:<6} {side:<9} {rps:7.1f} req/s  p99 {p99:7.1f} ms  (runs: "
-                + ", ".join(f"{r['rps']:.0f}/s other {r['other_cpu_pct']:.0f}%" for r in got)
+                f"  {load:<6} {side:<9} {rps:7.1f} answered/s  p99 {p99:7.1f} ms  (runs: "
+                + ", ".join(f"{r['rps']:.0f}/s, {r['non2xx']} refused, other {r['other_cpu_pct']:.0f}%" for r in got)
                 + ")"
             )
         ratio = statistics.median(r["rps"] for r in result["predict"] if r["side"] == "learnloop" and r["load"] == load)
         ratio /= statistics.median(r["rps"] for r in result["predict"] if r["side"] == "plain" and r["load"] == load)
-        lines.append(f"  {load}: learnloop / plain throughput {ratio:.2f}x")
+        lines.append(f"  {load}: learnloop / plain throughput (2xx answers) {ratio:.2f}x")
     ll, pl = result["learnloop_retrain"], result["plain_retrain"]
     lines.append(f"  retrain on {ll['feedback_stored']} new texts: learnloop retrain --wait {ll['wall_s']:.1f}s "
                  f"(fit {ll['train_seconds']:.1f}s, version {ll['version']} {ll['status']}, "
