@@ -137,8 +137,17 @@ def build_scenarios(data_dir: Path, out: Path) -> dict[str, Scenario]:
 # --------------------------------------------------------------------------- replays
 
 
-def replay(sc: Scenario, config: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    policy: dict[str, Any] = dict(args.policy)
+def suffix(policy: dict[str, Any] | None) -> str:
+    """``-retrain_every10``: a replay's overrides in its folder's name."""
+    return "".join(f"-{k}{v}" for k, v in (policy or {}).items())
+
+
+def replay(
+    sc: Scenario, config: str, seed: int, args: argparse.Namespace, extra_policy: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One replay of ``config`` (a family, or ``candidates``); ``extra_policy`` overrides the
+    replay's default policy (bench/latency_bench.py's retrain_every) after ``--policy``'s."""
+    policy: dict[str, Any] = {**dict(getattr(args, "policy", ())), **(extra_policy or {})}
     family = config
     if config == "candidates":
         family = "tfidf-logreg"
@@ -149,7 +158,7 @@ def replay(sc: Scenario, config: str, seed: int, args: argparse.Namespace) -> di
         ReplayConfig(
             bootstrap=sc.bootstrap,
             stream=sc.stream,
-            out=args.out / "runs" / f"{sc.name}-{config}-seed{seed}",
+            out=args.out / "runs" / f"{sc.name}-{config}{suffix(extra_policy)}-seed{seed}",
             users=UserModel(feedback_rate=args.feedback_rate, noise=args.noise),
             order=sc.order,
             limit_per_segment=args.limit,
@@ -185,6 +194,8 @@ def replay(sc: Scenario, config: str, seed: int, args: argparse.Namespace) -> di
         "winners": winners,
         "seconds": s["timing"]["replay_seconds"] + s["timing"]["baseline_seconds"],
         "plot": str(result.plot_path),
+        "promotion_latency": s["promotion_latency"],
+        "promotions": [r for r in s["retrains"] if r.get("items_to_serving") is not None],
     }
 
 

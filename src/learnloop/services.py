@@ -190,6 +190,7 @@ class Services:
         self.notify.close()
         self.shadow.close()
         self.generators.close()  # requests still generating end with 503
+        self.predictions.batcher.close()
         if self._routing_thread is not None:
             self._routing_thread.join(max(0.1, deadline - time.monotonic()))
         self.db.dispose()

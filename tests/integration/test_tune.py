@@ -16,6 +16,7 @@ from conftest import asgi_get, create_model, fresh_postgres_database, make_setti
 from learnloop.cli.main import app as cli_app
 from learnloop.config import Settings
 from learnloop.domain import FeedbackInput, ModelVersion
+from learnloop.errors import ValidationError
 from learnloop.services import Services, build_services
 from learnloop.store.db import Database
 from learnloop.store.migrate import schema_drift
@@ -90,3 +91,46 @@ def test_two_workers_at_once_share_one_study_on_postgresql(tmp_path: Path) -> No
         finally:
             for w in workers:
                 w.close()
+
+
+def test_tune_apply_makes_the_best_trial_what_the_next_retrain_trains(
+    services: Services,
+    settings: Settings,
+    make_model: Callable[..., ModelVersion],
+    shipped_rows: Callable[[str], list[tuple[str, str]]],
+) -> None:
+    make_model(services, "m")  # tfidf-logreg
+    where = ["--home", str(settings.home), "--database-url", settings.database_url, "--model", "m"]
+    tuned = CliRunner().invoke(
+        cli_app,
+        ["tune", *where, "--family", "incremental", "--budget", "60", "--trials", "3", "--apply"],
+        env={"COLUMNS": "250"},
+    )
+    assert tuned.exit_code == 0, tuned.output
+    view = services.studies.study("m", "m:incremental")
+    model = services.registry.get_model("m")
+    assert model.family == "incremental" and model.params == view.best_params
+    assert "applied: m's next retrains train incremental with" in tuned.output
+    event = services.registry.events("m", kinds=["params_changed"])[0]
+    assert event.actor.startswith("cli") and event.data["study"] == "m:incremental"
+    assert event.data["trial"] == view.best_trial and event.data["previous"]["family"] == "tfidf-logreg"
+
+    services.feedback.record_sync("m", [FeedbackInput(text=t, label=y) for t, y in shipped_rows("imdb")[:60]])
+    v2 = services.registry.version("m", services.training.retrain("m", actor="test").version)
+    assert v2.family == "incremental" and v2.params == view.best_params
+
+
+def test_applied_parameters_are_checked_as_init_checks_them(
+    services: Services, make_model: Callable[..., ModelVersion]
+) -> None:
+    make_model(services, "m")
+    for family, params, field in (
+        ("tfidf-logreg", {"no_such_key": 1}, "params"),
+        ("tfidf-logreg", {"C": -1.0}, "params"),
+        ("no-such-family", {}, "family"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            services.registry.set_family_params("m", family, params, actor="test")
+        assert (caught.value.field or "").startswith(field), caught.value
+    assert services.registry.get_model("m").family == "tfidf-logreg"
+    assert services.registry.events("m", kinds=["params_changed"]) == []

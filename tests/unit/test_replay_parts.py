@@ -15,7 +15,7 @@ from learnloop.datasets import read_labelled, uci_sentiment_path
 from learnloop.errors import ValidationError
 from learnloop.families import get_family
 from learnloop.replay.baselines import implied_label, naive_baseline, oracle_baseline, static_baseline
-from learnloop.replay.drivers import LoopEvent
+from learnloop.replay.drivers import JobRecord, LoopEvent
 from learnloop.replay.report import Trace, labels_to_recover, naive_sentence, summarize, trailing_accuracy
 from learnloop.replay.stream import DataFile, Order, Segment, arrange, load_stream
 from learnloop.replay.users import PlannedFeedback, SimulatedUsers, UserModel
@@ -249,3 +249,24 @@ def test_summary_compares_the_loop_with_the_naive_loop_both_ways() -> None:
     assert "loop_vs_naive" not in summarize(
         _trace(truth, served, [1] * n, []), truth, truth, window=20, rejected_versions=set()
     )
+
+
+def test_a_promotion_records_items_and_seconds_from_its_triggering_feedback_to_its_first_answer() -> None:
+    n = 60
+    trace = _trace(["1"] * n, ["1"] * n, [1] * 30 + [2] * 30, [])
+    trace.feedback_sent = [5, 12, 20]  # the last before the job (queued at item 22) triggered it
+    trace.feedback_time = [trace.times[i] for i in trace.feedback_sent]
+    queued = trace.times[22]
+    trace.jobs = [
+        JobRecord("j", "succeeded", "trigger", queued, queued, queued, {"version": 2, "promoted": True}, None, 2.5)
+    ]
+    paused = summarize(trace, ["1"] * n, ["1"] * n, window=10, rejected_versions=set(), paused_rate=4.0)
+    row = paused["retrains"][0]
+    assert (row["first_served_item"], row["items_to_serving"], row["seconds_to_serving"]) == (30, 10, 10.0)
+    # in process the stream waited 2.5 s for the fit: at 4 items/s a server would have served 10 more
+    assert (row["items_to_serving_with_fit"], row["seconds_to_serving_with_fit"]) == (20, 12.5)
+    latency = paused["promotion_latency"]
+    assert latency["promotions"] == 1 and latency["median_seconds_with_fit"] == 12.5
+    assert latency["first_after_shift"] == {"items": 20, "labels": 2}  # items 10..29; labels sent at 12 and 20
+    real_time = summarize(trace, ["1"] * n, ["1"] * n, window=10, rejected_versions=set())["retrains"][0]
+    assert (real_time["items_to_serving_with_fit"], real_time["seconds_to_serving_with_fit"]) == (10, 10.0)

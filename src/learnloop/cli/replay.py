@@ -72,13 +72,33 @@ def print_summary(result: ReplayResult) -> None:
         f"retrains: {len(retrains)} ({promoted} promoted, {len(retrains) - promoted} not); "
         f"feedback sent: {s['feedback']['sent']} ({s['feedback']['untruthful']} wrong)"
     )
+    in_process = s["config"]["mode"] == "in-process"
     for r in retrains:
         if r.get("items_to_serving") is not None:
             console.print(
                 f"  v{r['version']}: served {r['items_to_serving']} items "
-                f"({r['seconds_to_serving']:.1f} s{' simulated' if s['config']['mode'] == 'in-process' else ''}) "
+                f"({r['seconds_to_serving']:.1f} s{' simulated' if in_process else ''}) "
                 f"after the feedback that triggered it; fit and gate took {r['retrain_wall_seconds']:.1f} s"
+                + (
+                    f" (with the stream going on meanwhile: {r['items_to_serving_with_fit']} items, "
+                    f"{r['seconds_to_serving_with_fit']:.1f} s)"
+                    if in_process
+                    else ""
+                )
             )
+    latency = s.get("promotion_latency") or {}
+    if latency.get("promotions"):
+        first = latency["first_after_shift"]
+        console.print(
+            f"feedback to a better answer: median {latency['median_items_with_fit']:g} items, "
+            f"{latency['median_seconds_with_fit']:.1f} s over {latency['promotions']} promotions"
+            + (
+                f"; the first version promoted after the shift answered {first['items']} items "
+                f"({first['labels']} labels) into it"
+                if first
+                else ""
+            )
+        )
     for r in s["labels_to_recover"]:
         console.print(
             f"  {r['segment']}: "

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from learnloop.cli.common import ArtifactOpt, DbOpt, HomeOpt, ModelOpt, console, open_services, settings_for, write_file
+from learnloop.cli.common import (
+    ArtifactOpt,
+    DbOpt,
+    HomeOpt,
+    ModelOpt,
+    actor,
+    console,
+    open_services,
+    settings_for,
+    write_file,
+)
 from learnloop.cli.models import progress_bar
 from learnloop.cli.tables import Table
 
@@ -32,6 +42,9 @@ def tune(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write trials.png and importance.png into this directory.")
     ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Make the best parameters (and the family) what the next retrains train.")
+    ] = False,
     database_url: DbOpt = None,
     artifact_url: ArtifactOpt = None,
 ) -> None:
@@ -40,12 +53,14 @@ def tune(
     Trials score the forward-chaining folds a retrain's selection uses (the training data
     before the gate's evidence), each fold reported so a trial behind the others is pruned.
     The study lives in the model's database: another `learnloop tune` on the same study (on
-    PostgreSQL, from any machine) adds its trials to it, on the same data. Apply the best
-    parameters to retrains with policy.search_families, or create a model with them.
+    PostgreSQL, from any machine) adds its trials to it, on the same data. --apply makes the
+    study's best trial the model's family and parameters, which its next retrains train (the
+    change is checked as init --param is, and recorded as a params_changed event).
 
     \b
     Examples:
       learnloop tune --model sentiment --budget 120
+      learnloop tune --model sentiment --budget 120 --apply
       learnloop tune --model sentiment --family incremental --budget 60 --out tune/
     """
     settings = settings_for(home, database_url, artifact_url=artifact_url, isolate_training=False)
@@ -64,7 +79,10 @@ def tune(
             progress=said,
             **({"max_trials": trials} if trials else {}),
         )
-        view = services.studies.study(model, outcome.result.study)
+        if apply:
+            applied, view = services.studies.apply_best(model, outcome.result.study, actor=actor())
+        else:
+            view = services.studies.study(model, outcome.result.study)
     found = outcome.result
     console.print(
         f"study [bold]{escape(found.study)}[/]: {found.trials} trials "
@@ -78,6 +96,12 @@ def tune(
     )
     if view.importance:
         console.print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in view.importance.items()), soft_wrap=True)
+    if apply:
+        console.print(
+            f"[green]applied[/]: {escape(model)}'s next retrains train {escape(applied.family)} with "
+            + escape(", ".join(f"{k}={v}" for k, v in sorted(applied.params.items()))),
+            soft_wrap=True,
+        )
     if out is not None:
         from learnloop.reports.study_plots import importance_png, trials_png
 

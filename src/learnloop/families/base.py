@@ -46,6 +46,12 @@ class Predictor(Protocol):
         ...
 
 
+class BatchedPrediction:
+    """A predictor whose one-text call costs about what a batch costs (a neural encoder's
+    forward pass) inherits this: the server answers its concurrent requests together, in one
+    ``predict_proba`` off the event loop (``routing.batching``), instead of one by one."""
+
+
 class ModelFamily(Protocol):
     key: str
     summary: str  # one line for ``learnloop families``

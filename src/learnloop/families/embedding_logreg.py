@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from learnloop.errors import ArtifactError, InsufficientDataError
-from learnloop.families.base import FloatArray, ParamSpec, Predictor
+from learnloop.families.base import BatchedPrediction, FloatArray, ParamSpec, Predictor
 from learnloop.families.label_columns import class_columns, spread
 from learnloop.families.sentence_encoder import (
     ENCODER_PACKAGE,
@@ -40,7 +40,7 @@ _KEYS = "train_keys.npy"
 _VECTORS = "train_vectors.npy"
 
 
-class EmbeddingLogRegPredictor:
+class EmbeddingLogRegPredictor(BatchedPrediction):
     def __init__(
         self,
         encoder: SentenceEncoder,

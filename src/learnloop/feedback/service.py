@@ -17,6 +17,7 @@ from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
 from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput
 from learnloop.errors import ConflictError, IdempotencyConflictError, LearnloopError, ValidationError, WrongTaskError
+from learnloop.families.base import BatchedPrediction
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import (
     check_prediction_metadata,
@@ -32,6 +33,7 @@ from learnloop.feedback.items import parse_item
 from learnloop.feedback.reports import GenerationReport, generation_report
 from learnloop.ids import new_id
 from learnloop.registry.specs import ModelSpecs
+from learnloop.routing.batching import PredictionBatcher
 from learnloop.routing.cache import LoadedVersion, ModelCache, Route
 from learnloop.routing.shadow import ShadowRunner
 from learnloop.store.db import Database
@@ -72,6 +74,20 @@ def stored_answer(result: PredictionResult, metadata: Metadata | None) -> dict[s
     return answer
 
 
+@dataclass
+class _Asked:
+    """One prediction request on its way: where it goes, and who answers it."""
+
+    model: str
+    route: Route
+    prediction_id: str
+    key: str  # what the route's split and a shadow's sample hash: the subject, else the id
+    subject: str | None
+    metadata: Metadata | None
+    served: LoadedVersion
+    route_name: str
+
+
 class PredictionService:
     """Answers with the version the route picks for the request (champion, or an arm of a
     canary or A/B test, sticky per subject), hands a copy to a shadow when one runs, and logs
@@ -86,7 +102,9 @@ class PredictionService:
         metrics: Metrics,
         limits: Limits,
         shadow: ShadowRunner | None = None,
+        batcher: PredictionBatcher | None = None,
     ) -> None:
+        self.batcher = batcher or PredictionBatcher()
         self.cache = cache
         self.ingest = ingest
         self.clock = clock
@@ -106,11 +124,27 @@ class PredictionService:
     async def predict_async(
         self, model: str, text: str, subject: str | None = None, metadata: Metadata | None = None
     ) -> PredictionResult:
-        """``predict`` for the event loop: a durable log's commit is awaited, not blocked on."""
-        result, committed = self.answer(model, text, subject, metadata)
+        """``predict`` for the event loop: a durable log's commit is awaited, not blocked on; a
+        version whose predictor batches (``BatchedPrediction``) answers with the requests that
+        wait beside this one, off the event loop (``routing.batching``)."""
+        asked = self._ask(model, text, subject, metadata)
+        started = time.perf_counter()
+        try:
+            label, probabilities = await self._predict_one_async(asked.served, text)
+        except Exception as exc:
+            asked.served, asked.route_name = self._fallback(asked.route, asked.served, asked.route_name, exc)
+            started = time.perf_counter()
+            label, probabilities = await self._predict_one_async(asked.served, text)
+        result, committed = self._answered(asked, text, label, probabilities, started)
         if committed is not None:
             await asyncio.wrap_future(committed)
         return result
+
+    async def _predict_one_async(self, served: LoadedVersion, text: str) -> tuple[str, dict[str, float]]:
+        predictor = served.classifier
+        if isinstance(predictor, BatchedPrediction):
+            return await self.batcher.predict_one(predictor, text)
+        return predictor.predict_one(text)
 
     def answer(
         self, model: str, text: str, subject: str | None = None, metadata: Metadata | None = None
@@ -118,6 +152,18 @@ class PredictionService:
         """The answer, queued for the log; with a durable log, also the future of its commit.
         ``metadata`` (group attributes such as a region, flat and bounded) is stored with the
         answer for fairness reports and slices; the model never sees it."""
+        asked = self._ask(model, text, subject, metadata)
+        started = time.perf_counter()
+        try:
+            label, probabilities = asked.served.classifier.predict_one(text)
+        except Exception as exc:
+            asked.served, asked.route_name = self._fallback(asked.route, asked.served, asked.route_name, exc)
+            started = time.perf_counter()
+            label, probabilities = asked.served.classifier.predict_one(text)
+        return self._answered(asked, text, label, probabilities, started)
+
+    def _ask(self, model: str, text: str, subject: str | None, metadata: Metadata | None) -> _Asked:
+        """The request checked, and the version its route picks to answer it."""
         check_text(text, self.limits.max_text_chars)
         if metadata is not None:
             check_prediction_metadata(metadata, self.limits)
@@ -125,18 +171,19 @@ class PredictionService:
         prediction_id = new_id()
         key = subject if subject is not None else prediction_id
         served, route_name = route.pick(key)
-        started = time.perf_counter()
-        try:
-            label, probabilities = served.classifier.predict_one(text)
-        except Exception as exc:
-            served, route_name = self._fallback(route, served, route_name, exc)
-            started = time.perf_counter()
-            label, probabilities = served.classifier.predict_one(text)
+        return _Asked(model, route, prediction_id, key, subject, metadata, served, route_name)
+
+    def _answered(
+        self, asked: _Asked, text: str, label: str, probabilities: dict[str, float], started: float
+    ) -> tuple[PredictionResult, Future[None] | None]:
+        """The answer logged (and copied to a shadow): the result, and a durable log's commit."""
         latency_ms = (time.perf_counter() - started) * 1000
-        result = PredictionResult(prediction_id, model, served.version, label, probabilities, route_name)
-        stored = scrub_text(text, route.model.policy.curation.pii_scrub)
-        committed = self._log([(result, stored, subject, latency_ms, metadata)])
-        self._copy_to_shadow(route, key, result, text)
+        result = PredictionResult(
+            asked.prediction_id, asked.model, asked.served.version, label, probabilities, asked.route_name
+        )
+        stored = scrub_text(text, asked.route.model.policy.curation.pii_scrub)
+        committed = self._log([(result, stored, asked.subject, latency_ms, asked.metadata)])
+        self._copy_to_shadow(asked.route, asked.key, result, text)
         return result, committed
 
     def _classifier_route(self, model: str) -> Route:

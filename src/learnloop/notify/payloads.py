@@ -85,6 +85,7 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     "promoted": _promoted,
     "rolled_back": _rolled_back,
     "policy_changed": _simple("policy changed"),
+    "params_changed": _simple("family parameters changed"),
     "retrain_queued": _simple("retrain queued"),
     "retrain_failed": _simple("retrain failed"),
     "retrain_reclaimed": _simple("retrain queued again after its worker stopped"),

@@ -262,20 +262,40 @@ class RegistryService:
             model = model_repo.get_model(conn, name)
             policy = model.policy.updated(changes)
             check_selection(model.family, model.params, policy.selection, model.task)
-            model_repo.update_model(conn, name, policy=policy)
             # Serving reads the policy too (what to scrub from stored text): every process reloads.
-            model_repo.bump_revision(conn, name, self.clock.now())
-            event_repo.insert_event(
-                conn,
-                model=name,
-                kind="policy_changed",
-                at=self.clock.now(),
-                actor=actor,
-                data={"changes": changes},
-            )
-            updated = model_repo.get_model(conn, name)
+            updated = self._change_model(conn, name, "policy_changed", actor, {"changes": changes}, policy=policy)
         self.routing_changed(name)
         return updated
+
+    def set_family_params(
+        self, name: str, family: str, params: Mapping[str, Any], actor: str, data: Mapping[str, Any] | None = None
+    ) -> Model:
+        """The family and parameters the model's next retrains train with (its own candidate),
+        checked as ``init --param`` checks them; recorded as a ``params_changed`` event with
+        what they were, and ``data`` (where they came from, e.g. a study's best trial)."""
+        chosen = get_family(family)
+        with self.db.write() as conn:
+            model = model_repo.get_model(conn, name)
+            if chosen.task != model.task or not chosen.trainable:
+                raise ValidationError(f"family {family!r} cannot train a {model.task} model", field="family")
+            resolved = chosen.resolve_params(params)
+            check_selection(family, resolved, model.policy.selection, model.task)
+            previous = {"family": model.family, "params": model.params}
+            recorded = {"family": family, "params": resolved, "previous": previous, **(data or {})}
+            updated = self._change_model(conn, name, "params_changed", actor, recorded, family=family, params=resolved)
+        self.routing_changed(name)
+        return updated
+
+    def _change_model(
+        self, conn: Connection, name: str, kind: str, actor: str, data: dict[str, Any], **values: Any
+    ) -> Model:
+        """An admin's change of the model's row, in the caller's transaction: stored, every
+        process told to reload it (the revision), and recorded as a ``kind`` event; the model as
+        it is now. The caller reloads this process's route once it has committed."""
+        model_repo.update_model(conn, name, **values)
+        model_repo.bump_revision(conn, name, self.clock.now())
+        event_repo.insert_event(conn, model=name, kind=kind, at=self.clock.now(), actor=actor, data=data)
+        return model_repo.get_model(conn, name)
 
     def mark_retrain(self, name: str, *, watermark: datetime, started: bool = True) -> None:
         """Feedback up to ``watermark`` is in the snapshot being made (the volume trigger counts

@@ -9,7 +9,8 @@ loop vs static is McNemar's exact test on the items exactly one of them gets rig
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -96,7 +97,14 @@ def labels_to_recover(
     return {"segment": segment.name, "recovered": True, "labels": labels, "items": end - segment.start, "window": w}
 
 
-def _retrains(trace: Trace, versions: np.ndarray) -> list[dict[str, Any]]:
+def _retrains(trace: Trace, versions: np.ndarray, paused_rate: float | None) -> list[dict[str, Any]]:
+    """Each retrain job and what became of it; a promoted one with its latency from the
+    feedback that triggered it (the last sent before the job was queued) to the promoted
+    version's first answer, in items and seconds. ``paused_rate``: the stream's items per
+    second where it waited for each retrain (in process, simulated time stands still during
+    a fit); the ``_with_fit`` figures then add what a stream at that rate would have sent
+    during the fit, so a slow fit costs what it would in a server. Over HTTP they are the same
+    as the plain ones (the fit ran in real time while the stream went on)."""
     sent_times = trace.feedback_time
     # Promoted by the gate at once (swap), or later by the canary or shadow it started.
     promoted_versions = {e.version for e in trace.events if e.kind == "promoted" and e.version is not None}
@@ -132,8 +140,46 @@ def _retrains(trace: Trace, versions: np.ndarray) -> list[dict[str, Any]]:
                 row["first_served_item"] = first
                 row["items_to_serving"] = first - trace.feedback_sent[trigger]
                 row["seconds_to_serving"] = (trace.times[first] - sent_times[trigger]).total_seconds()
+                paused = row["retrain_wall_seconds"] if paused_rate is not None else None
+                row["items_to_serving_with_fit"] = row["items_to_serving"] + (
+                    math.ceil(paused * paused_rate) if paused is not None and paused_rate is not None else 0
+                )
+                row["seconds_to_serving_with_fit"] = row["seconds_to_serving"] + (paused or 0.0)
         out.append(row)
     return out
+
+
+def _median_of(values: Iterable[float | None]) -> float | None:
+    found = [float(v) for v in values if v is not None]
+    return float(np.median(found)) if found else None
+
+
+def promotion_latency(retrains: Sequence[dict[str, Any]], post_shift_start: int, sent: np.ndarray) -> dict[str, Any]:
+    """Feedback to a better answer, over the promotions: medians and worst of the per-promotion
+    latencies (``_retrains``), and after the shift how many items (and labels sent) passed
+    before the first version promoted after it answered."""
+    timed = [r for r in retrains if r.get("items_to_serving") is not None]
+
+    def median(key: str) -> float | None:
+        return _median_of(r.get(key) for r in timed)
+
+    after = [r["first_served_item"] for r in timed if r["first_served_item"] >= post_shift_start]
+    first = min(after) if after else None
+    return {
+        "promotions": len(timed),
+        "median_items": median("items_to_serving"),
+        "median_seconds": median("seconds_to_serving"),
+        "median_items_with_fit": median("items_to_serving_with_fit"),
+        "median_seconds_with_fit": median("seconds_to_serving_with_fit"),
+        "max_seconds_with_fit": max((float(r["seconds_to_serving_with_fit"]) for r in timed), default=None),
+        "median_retrain_wall_seconds": _median_of(r.get("retrain_wall_seconds") for r in retrains),  # every retrain
+        "first_after_shift": None
+        if first is None
+        else {
+            "items": first - post_shift_start,
+            "labels": int(((sent >= post_shift_start) & (sent < first)).sum()),
+        },
+    }
 
 
 def _median_margin(trace: Trace) -> float | None:
@@ -189,9 +235,11 @@ def summarize(
     rejected_versions: set[int],
     labels: Sequence[str] = (),
     naive: Sequence[str] | None = None,
+    paused_rate: float | None = None,
 ) -> dict[str, Any]:
     """``naive``: the naive loop's predictions (``baselines.naive_baseline``); with them every
-    block, window and metric has a ``naive`` entry too, and ``loop_vs_naive`` compares the two."""
+    block, window and metric has a ``naive`` entry too, and ``loop_vs_naive`` compares the two.
+    ``paused_rate``: the stream's rate where it waited for each retrain (``_retrains``)."""
     truth = np.asarray(trace.truth, dtype=object)
     loop_ok = np.asarray(trace.served, dtype=object) == truth
     oracle_ok = np.asarray(oracle, dtype=object) == truth
@@ -206,6 +254,7 @@ def summarize(
         return {name: _accuracy(right[sl]) for name, right in ok.items()}
 
     post_truth = list(truth[post])
+    retrains = _retrains(trace, versions, paused_rate)
     comparison = paired_comparison(
         "post-shift", post_truth, list(np.asarray(static)[post]), list(np.asarray(trace.served)[post]), confidence=0.95
     )
@@ -264,7 +313,8 @@ def summarize(
             "untruthful": int(len(trace.feedback_truthful) - sum(trace.feedback_truthful)),
             "median_margin": _median_margin(trace),
         },
-        "retrains": _retrains(trace, versions),
+        "retrains": retrains,
+        "promotion_latency": promotion_latency(retrains, trace.post_shift_start, sent),
         "safety": {
             "versions_served": sorted({int(v) for v in versions.tolist()}),
             "rejected_versions": sorted(rejected_versions),

@@ -278,6 +278,7 @@ def run_replay(
         window=config.window,
         rejected_versions=rejected,
         labels=label_set,
+        paused_rate=config.rate if config.mode == "in-process" else None,  # the stream waits for each fit
     )
     summary["config"] = config.to_dict()
     summary["baselines"] = {"family": family, "params": params}

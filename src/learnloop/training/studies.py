@@ -7,7 +7,8 @@ A study lives in learnloop's own database (``selection.search``). ``tune`` names
 ``tune`` started on the same study later, by another process or on another machine (on
 PostgreSQL), reads the data up to that same cutoff, so every worker's trials score the same
 folds and one study holds them all. ``fresh`` starts the study again on the data up to now.
-A retrain's search keeps its own studies (``MODEL:retrain:SNAPSHOT:FAMILY``).
+A retrain's search keeps its own studies (``MODEL:retrain:SNAPSHOT:FAMILY``). ``apply_best``
+makes a study's best trial the family and parameters the model's next retrains train with.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from learnloop.clock import Clock
-from learnloop.errors import NotFoundError, ValidationError, WrongTaskError
+from learnloop.domain import Model
+from learnloop.errors import ConflictError, NotFoundError, ValidationError, WrongTaskError
 from learnloop.families import get_family
 from learnloop.registry.service import RegistryService
 from learnloop.selection.search import opened_storage, optuna_module
@@ -137,6 +139,22 @@ class StudyService:
                 optuna.delete_study(study_name=name, storage=storage)
                 return self.clock.now()
             return datetime.fromisoformat(attrs["cutoff"])
+
+    def apply_best(self, model: str, name: str, *, actor: str) -> tuple[Model, StudyView]:
+        """The study's best trial becomes what the model's next retrains train: its family
+        (the study's) and its parameters, checked and recorded as ``params_changed``."""
+        view = self.study(model, name)
+        if view.best_trial is None:
+            raise ConflictError(f"study {name!r} has no finished trial yet: nothing to apply")
+        family = str(view.attrs.get("family") or view.summary.family)
+        applied = self.registry.set_family_params(
+            model,
+            family,
+            view.best_params,
+            actor,
+            data={"study": name, "trial": view.best_trial, "score": view.summary.best_value},
+        )
+        return applied, view
 
     def studies(self, model: str) -> list[StudySummary]:
         """The model's studies (tunes and retrains' searches), newest first."""
