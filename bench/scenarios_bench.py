@@ -155,6 +155,7 @@ def replay(sc: Scenario, config: str, seed: int, args: argparse.Namespace) -> di
             limit_per_segment=args.limit,
             policy=policy,
             family=family,
+            params=dict(args.param),
             oracle_every=100,
             window=100 if args.limit else 200,
             seed=seed,
@@ -332,6 +333,14 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE",
         help="a policy setting for every replay (e.g. recent_test=superiority), repeatable",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        type=_policy_setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter of the model's family for every replay and its baselines (e.g. replay_ratio=3), repeatable",
     )
     args = parser.parse_args(argv)
     if args.quick:
