@@ -30,6 +30,7 @@ significantly below naive).
     .venv/bin/python bench/scenarios_bench.py                  # 3 seeds, full streams: about an hour on 2 cores
     .venv/bin/python bench/scenarios_bench.py --scenario concept --config tfidf-logreg --seeds 0 1
     .venv/bin/python bench/scenarios_bench.py --config tfidf-logreg --policy recent_test=superiority  # the old gate
+    .venv/bin/python bench/scenarios_bench.py --config incremental --param update_step=1.0  # family parameters
 
 Writes bench/results/scenarios/<scenario>.png (mean post-shift accuracy per configuration with
 intervals), results.json, and every replay's own folder (learning curve, report.html).
