@@ -155,3 +155,31 @@ def test_baselines_use_the_family_version_1_was_chosen_from_candidates(tmp_path:
     served_by_v1 = [i for i, v in enumerate(trace.versions) if v == 1]
     assert served_by_v1
     assert all(trace.served[i] == result.static_predictions[i] for i in served_by_v1)
+
+
+def test_family_parameters_reach_the_model_and_its_baselines(tmp_path: Path) -> None:
+    """``params`` are the family's for version 1 and for the static, naive and oracle refits, so a
+    setting is compared with the same setting's baselines."""
+    from learnloop.config import Settings
+    from learnloop.services import build_services
+
+    params = {"replay_size": 50, "update_step": 0.2}
+    config = ReplayConfig(
+        bootstrap=shipped("yelp"),
+        stream=[shipped("amazon_cells")],
+        out=tmp_path / "replay",
+        limit_per_segment=100,
+        family="incremental",
+        params=params,
+        seed=1,
+    )
+    result = run_replay(config)
+    services = build_services(Settings(home=tmp_path / "replay" / "home"))
+    try:
+        first = services.registry.version("replay", 1)
+    finally:
+        services.close()
+    assert first.family == "incremental"
+    assert {key: first.params[key] for key in params} == params
+    assert result.summary["baselines"] == {"family": "incremental", "params": first.params}
+    assert result.summary["config"]["params"] == params
