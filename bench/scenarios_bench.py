@@ -30,6 +30,7 @@ significantly below naive).
     .venv/bin/python bench/scenarios_bench.py                  # 3 seeds, full streams: about an hour on 2 cores
     .venv/bin/python bench/scenarios_bench.py --scenario concept --config tfidf-logreg --seeds 0 1
     .venv/bin/python bench/scenarios_bench.py --config tfidf-logreg --policy recent_test=superiority  # the old gate
+    .venv/bin/python bench/scenarios_bench.py --config incremental --param update_step=1.0  # family parameters
 
 Writes bench/results/scenarios/<scenario>.png (mean post-shift accuracy per configuration with
 intervals), results.json, and every replay's own folder (learning curve, report.html).
@@ -164,6 +165,7 @@ def replay(
             limit_per_segment=args.limit,
             policy=policy,
             family=family,
+            params=dict(args.param),
             oracle_every=100,
             window=100 if args.limit else 200,
             seed=seed,
@@ -343,6 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE",
         help="a policy setting for every replay (e.g. recent_test=superiority), repeatable",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        type=_policy_setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter of the model's family for every replay and its baselines (e.g. replay_ratio=3), repeatable",
     )
     args = parser.parse_args(argv)
     if args.quick:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from learnloop.datasets.shipped import uci_sentiment_path
+from learnloop.domain import ModelVersion
 from learnloop.errors import ValidationError
 from learnloop.replay import DataFile, ReplayConfig, UserModel, run_replay
 from learnloop.replay.drivers import LoopEvent
@@ -127,12 +128,22 @@ def test_replay_will_not_overwrite_a_folder_it_did_not_write(tmp_path: Path) -> 
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
+def version_1(out: Path) -> ModelVersion:
+    """Version 1 of the replay's model, read from the replay's home."""
+    from learnloop.config import Settings
+    from learnloop.services import build_services
+
+    services = build_services(Settings(home=out / "home"))
+    try:
+        return services.registry.version("replay", 1)
+    finally:
+        services.close()
+
+
 def test_baselines_use_the_family_version_1_was_chosen_from_candidates(tmp_path: Path) -> None:
     """A policy with candidate families may fit version 1 with another family than the model's
     own: the static, naive and oracle baselines must be fitted like that version, not like the
     family the replay named (else "static" is not the model that served)."""
-    from learnloop.config import Settings
-    from learnloop.services import build_services
 
     config = ReplayConfig(
         bootstrap=shipped("yelp"),
@@ -144,14 +155,32 @@ def test_baselines_use_the_family_version_1_was_chosen_from_candidates(tmp_path:
         seed=1,
     )
     result = run_replay(config)
-    services = build_services(Settings(home=tmp_path / "replay" / "home"))
-    try:
-        first = services.registry.version("replay", 1)
-    finally:
-        services.close()
+    first = version_1(tmp_path / "replay")
     assert first.family == "tfidf-logreg"  # the candidate won version 1's selection on this data and seed
     assert result.summary["baselines"] == {"family": first.family, "params": first.params}
     trace = result.trace
     served_by_v1 = [i for i, v in enumerate(trace.versions) if v == 1]
     assert served_by_v1
     assert all(trace.served[i] == result.static_predictions[i] for i in served_by_v1)
+
+
+def test_family_parameters_reach_the_model_and_its_baselines(tmp_path: Path) -> None:
+    """``params`` are the family's for version 1 and for the static, naive and oracle refits, so a
+    setting is compared with the same setting's baselines."""
+
+    params = {"replay_size": 50, "update_step": 0.2}
+    config = ReplayConfig(
+        bootstrap=shipped("yelp"),
+        stream=[shipped("amazon_cells")],
+        out=tmp_path / "replay",
+        limit_per_segment=100,
+        family="incremental",
+        params=params,
+        seed=1,
+    )
+    result = run_replay(config)
+    first = version_1(tmp_path / "replay")
+    assert first.family == "incremental"
+    assert {key: first.params[key] for key in params} == params
+    assert result.summary["baselines"] == {"family": "incremental", "params": first.params}
+    assert result.summary["config"]["params"] == params

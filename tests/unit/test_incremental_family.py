@@ -75,3 +75,33 @@ def test_another_family_or_other_hashing_is_not_continued() -> None:
     np.testing.assert_array_equal(fit(texts, labels, previous=tfidf).predict_proba(texts), scratch.predict_proba(texts))
     narrow = FAMILY.fit(texts, labels, label_set=LABELS, params={"n_features": 2**12}, seed=3, previous=scratch)
     assert narrow.hashing["n_features"] == 2**12  # type: ignore[attr-defined]
+
+
+def chain_of_updates(step: float) -> tuple[float, float]:
+    """Yelp, then Amazon phone reviews arriving 50 at a time with one label in ten wrong (as
+    feedback is), each batch an update of the last version (the loop's pattern): the mean
+    accuracy on held-out Yelp sentences of the updates, and of fits from scratch on the same
+    data at the same points."""
+    params = {"replay_size": 400, "update_step": step}
+    texts, labels = rows("yelp", 0, 600)
+    held, held_labels = rows("yelp", 600, 1000)
+    predictor = FAMILY.fit(texts, labels, label_set=LABELS, params=params, seed=3)
+    new_texts, new_labels = rows("amazon_cells", 0, 500)
+    new_labels = [LABELS[1 - LABELS.index(lab)] if i % 10 == 0 else lab for i, lab in enumerate(new_labels)]
+    updated, scratch = [], []
+    for start in range(0, 500, 50):
+        texts, labels = texts + new_texts[start : start + 50], labels + new_labels[start : start + 50]
+        predictor = FAMILY.fit(texts, labels, label_set=LABELS, params=params, seed=start, previous=predictor)
+        refit = FAMILY.fit(texts, labels, label_set=LABELS, params=params, seed=start)
+        assert isinstance(predictor, IncrementalPredictor) and isinstance(refit, IncrementalPredictor)
+        updated.append(accuracy(predictor, held, held_labels))
+        scratch.append(accuracy(refit, held, held_labels))
+    return float(np.mean(updated)), float(np.mean(scratch))
+
+
+def test_small_updates_on_a_new_domain_keep_the_old_one_as_a_refit_does() -> None:
+    updated, scratch = chain_of_updates(0.5)  # the default
+    assert updated > scratch - 0.01
+    # the schedule of a fit from scratch, continued (steps of ~3-10), is what forgot
+    overshot, _ = chain_of_updates(8.0)
+    assert overshot < updated - 0.015

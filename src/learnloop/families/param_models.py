@@ -75,6 +75,13 @@ class IncrementalParams(FamilyParams):
     update_epochs: int = Field(3, ge=1, le=100, description="Passes over new and replayed examples in an update.")
     replay_size: int = Field(5_000, ge=0, le=1_000_000, description="Earlier examples kept to replay in updates.")
     replay_ratio: float = Field(1.0, ge=0.0, le=100.0, description="Replayed examples per new example in an update.")
+    update_step: float = Field(
+        0.5,
+        gt=0.0,
+        le=100.0,
+        description="Constant SGD step size of an update (a fit from scratch uses the 'optimal' schedule, whose "
+        "steps of ~3-10 overwrite the old data's weights when run on a few new examples).",
+    )
 
 
 class DpLogRegParams(FamilyParams):

@@ -55,6 +55,7 @@ class ReplayConfig:
     golden_fraction: float = 0.2
     policy: dict[str, Any] = field(default_factory=dict)
     family: str = DEFAULT_FAMILY
+    params: dict[str, Any] = field(default_factory=dict)  # the family's; the baselines refit with the same
     rate: float = 5.0  # stream items per second (simulated in process, real over HTTP)
     window: int = 100
     oracle_every: int = 100
@@ -86,6 +87,7 @@ class ReplayConfig:
             "golden_fraction": self.golden_fraction,
             "policy": self.policy_object().to_dict(),
             "family": self.family,
+            "params": dict(self.params),
             "rate": self.rate,
             "window": self.window,
             "oracle_every": self.oracle_every,
@@ -198,6 +200,7 @@ def run_replay(
             NewModel(
                 config.model,
                 family=config.family,
+                params=config.params,
                 policy=config.policy_object().to_dict(),
                 golden_fraction=config.golden_fraction,
                 seed=config.seed,
