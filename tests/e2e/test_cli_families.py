@@ -79,3 +79,21 @@ def test_a_private_version_shows_the_guarantee_its_fit_spent(tmp_path: Path) -> 
     line = next(line for line in shown.splitlines() if line.startswith("differential privacy:"))
     epsilon = float(line.split("epsilon ")[1].split(",")[0])
     assert 2.0 < epsilon <= 2.5 and "rdp accountant" in line and "reproducible" not in line
+
+
+def test_replay_fits_the_family_and_parameters_given_and_its_baselines_the_same(tmp_path: Path) -> None:
+    rows = uci_rows("yelp")
+    files = {}
+    for name, part in (("boot", rows[:400]), ("stream", rows[400:560])):
+        files[name] = tmp_path / f"{name}.csv"
+        with files[name].open("w", newline="") as out:
+            csv.writer(out).writerows([("text", "label"), *part])
+    common = ("replay", "--bootstrap", files["boot"], "--stream", files["stream"], "--json")
+    family = ("--family", "incremental", "--param", "update_step=0.2", "--param", "replay_size=60")
+    summary = json.loads(run_cli(*common, "--out", tmp_path / "r", *family).stdout)
+    assert summary["baselines"]["family"] == "incremental"
+    assert summary["baselines"]["params"]["update_step"] == 0.2
+    assert summary["baselines"]["params"]["replay_size"] == 60
+    bad = run_cli(*common, "--out", tmp_path / "bad", "--family", "incremental", "--param", "steps=3", check=False)
+    assert bad.returncode != 0
+    assert "steps" in bad.stdout + bad.stderr and "update_step" in bad.stdout + bad.stderr

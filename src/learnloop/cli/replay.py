@@ -12,6 +12,7 @@ from learnloop.cli.common import console, fail, parse_assignments, pct, print_ho
 from learnloop.cli.replay_progress import ConsoleObserver, observed, print_json, print_safety_and_files
 from learnloop.cli.tables import Table
 from learnloop.datasets.shipped import UCI_LABEL_NAMES, uci_sentiment_path
+from learnloop.domain import DEFAULT_FAMILY
 from learnloop.errors import LearnloopError
 from learnloop.replay.drivers import MODES
 from learnloop.replay.stream import DataFile, Order
@@ -158,6 +159,16 @@ def replay(
     ] = None,
     rate: Annotated[float, typer.Option("--rate", help="Items per second (simulated in process).")] = 5.0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Policy KEY=VALUE, repeatable.")] = None,
+    family: Annotated[
+        str, typer.Option("--family", help="classification: the model family (learnloop families lists them).")
+    ] = DEFAULT_FAMILY,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="classification: KEY=VALUE family parameter (value as JSON), repeatable; also the baselines'.",
+        ),
+    ] = None,
     window: Annotated[int, typer.Option("--window", help="Items per accuracy window.")] = 100,
     oracle_every: Annotated[int, typer.Option("--oracle-every", help="Items between oracle refits.")] = 100,
     naive_every: Annotated[
@@ -248,6 +259,8 @@ def replay(
             order=order,
             limit_per_segment=limit,
             policy=parse_assignments(set_ or []),
+            family=family,
+            params=parse_assignments(param or [], "--param"),
             rate=rate,
             window=window,
             oracle_every=oracle_every,
