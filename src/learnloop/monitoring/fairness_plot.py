@@ -53,6 +53,8 @@ def fairness_png(report: FairnessReport) -> bytes:
         ax.set_title(f"{report.model}: largest gap between groups of {name}", loc="left", fontsize=10)
         ax.set_ylabel("gap (points)")
         ax.set_xticks([v.version for v in versions], [f"v{v.version}\nn={v.n}" for v in versions])
+        if versions:  # half a version either side: one version's two dodged points would sit on the edges
+            ax.set_xlim(min(v.version for v in versions) - 0.5, max(v.version for v in versions) + 0.5)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel(f"version (labelled answers); bars: {report.confidence:.0%} bootstrap intervals")
     buffer = io.BytesIO()
