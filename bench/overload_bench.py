@@ -143,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--route", choices=("predict", "feedback"), default="predict")
     parser.add_argument("--baseline", action="store_true", help="also run a server without admission control")
-    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="the server's event loop")
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="asyncio",
+        help="the server's event loop (learnloop serve's default: asyncio)",
+    )
     parser.add_argument("--database-url", default="", help="PostgreSQL server URL (a fresh database is made)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "overload.json")
     args = parser.parse_args(argv)

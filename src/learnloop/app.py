@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,8 @@ from learnloop.config import Settings
 from learnloop.dashboard import build_router as dashboard_router
 from learnloop.services import Services, build_services
 from learnloop.telemetry import Metrics
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """Serve a model, take feedback, retrain, prove it is better, roll it out.
 
@@ -105,7 +108,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if owned:
             services.start(worker=start_worker)
-        admission.start(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        logger.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
+        admission.start(loop)
         if freeze_gc:
             gc.collect()
             gc.freeze()
