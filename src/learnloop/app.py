@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from learnloop.api.audit import AdminAudit
 from learnloop.api.cors import add_cors
 from learnloop.api.guard import EdgeGuard, list_query_names
 from learnloop.api.hosts import HostCheck
+from learnloop.api.probes import ProbeServer
 from learnloop.api.rate_headers import RateLimitHeaders
 from learnloop.api.routes import (
     asking,
@@ -92,6 +94,7 @@ def create_app(
     services: Services | None = None,
     start_worker: bool = True,
     freeze_gc: bool = False,
+    probe_socket: socket.socket | None = None,
 ) -> FastAPI:
     """Build the app. With ``services`` given, the caller owns their lifecycle.
 
@@ -99,6 +102,9 @@ def create_app(
     into the garbage collector's permanent generation. The libraries loaded (SciPy,
     scikit-learn, ...) hold ~170k objects; a full collection over them took ~100 ms and set
     the p99 latency. Frozen, a full collection scans only what requests create.
+
+    ``probe_socket`` (bound and listening): serve ``/health`` and ``/ready`` there from a thread
+    of their own while the app runs (``api/probes.py``); the app closes it.
     """
     owned = services is None
     services = services or build_services(settings or Settings.from_env())
@@ -111,12 +117,25 @@ def create_app(
         loop = asyncio.get_running_loop()
         logger.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
         admission.start(loop)
+        probes = None
+        if probe_socket is not None:
+            stalls = services.settings
+            probes = ProbeServer(
+                probe_socket,
+                services,
+                admission.lag,
+                live_stall_seconds=stalls.live_stall_seconds,
+                ready_stall_seconds=stalls.ready_stall_seconds,
+            )
+            probes.start()
         if freeze_gc:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
+            if probes is not None:
+                probes.stop()
             admission.stop()
             await services.access.buckets.aclose()  # a Redis client belongs to this event loop
             if owned:

@@ -220,6 +220,9 @@ class Settings:
     statement_timeout_seconds: float = 15.0
     # /ready answers 503 once a database check or a hot-path write has hung this long.
     ready_stall_seconds: float = 5.0
+    # The probe port's /health (``learnloop serve --probe-port``) answers 503 once the event loop
+    # has not run for this long: a wedged loop is not alive, however fast the probe answers.
+    live_stall_seconds: float = 10.0
     # A graceful stop ends within about this long, cancelling a query still running.
     shutdown_timeout_seconds: float = 10.0
     generation: GenerationSettings = field(default_factory=GenerationSettings)
@@ -242,7 +245,12 @@ class Settings:
             modes = " or ".join(PREDICTION_LOG_MODES)
             wrong = self.prediction_log
             raise ValidationError(f"prediction_log must be {modes}, not {wrong!r}", field="prediction_log")
-        for name in ("statement_timeout_seconds", "ready_stall_seconds", "shutdown_timeout_seconds"):
+        for name in (
+            "statement_timeout_seconds",
+            "ready_stall_seconds",
+            "live_stall_seconds",
+            "shutdown_timeout_seconds",
+        ):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValidationError(f"{name} must be a positive number of seconds", field=name)
 

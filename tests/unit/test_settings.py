@@ -16,7 +16,9 @@ def test_the_prediction_log_mode_is_buffered_or_durable() -> None:
     assert refused.value.field == "prediction_log"
 
 
-@pytest.mark.parametrize("name", ["statement_timeout_seconds", "ready_stall_seconds", "shutdown_timeout_seconds"])
+@pytest.mark.parametrize(
+    "name", ["statement_timeout_seconds", "ready_stall_seconds", "live_stall_seconds", "shutdown_timeout_seconds"]
+)
 def test_timeouts_must_be_positive(name: str) -> None:
     with pytest.raises(ValidationError) as refused:
         Settings(**{name: 0.0})

@@ -173,6 +173,17 @@ def serve(
             help="Failed authentications within a minute that raise an auth_failure_burst event (50).",
         ),
     ] = None,
+    probe_port: Annotated[
+        int | None,
+        typer.Option(
+            "--probe-port",
+            envvar="LEARNLOOP_PROBE_PORT",
+            min=1,
+            max=65535,
+            help="Also answer GET /health and /ready on this port, from a thread of their own: fast even "
+            "when the API port is overloaded; /health answers 503 once the event loop stalls.",
+        ),
+    ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run jobs in this process.")] = True,
     loop: Annotated[
         EventLoop,
@@ -258,10 +269,22 @@ def serve(
     if prediction_queue_max is not None:
         settings = settings.with_overrides(limits=replace(settings.limits, prediction_queue_max=prediction_queue_max))
     sock = _bind(host, port)  # before anything else: a busy port is one clear line
+    probe_sock = None
+    if probe_port is not None:
+        if probe_port == port:
+            sock.close()
+            fail(f"--probe-port must differ from --port ({port})")
+        try:
+            probe_sock = _bind(host, probe_port, option="--probe-port")
+        except typer.Exit:
+            sock.close()
+            raise
     try:
-        app = create_app(settings, start_worker=worker, freeze_gc=True)
+        app = create_app(settings, start_worker=worker, freeze_gc=True, probe_socket=probe_sock)
     except LearnloopError as exc:  # a bad artifact URL, a database that will not migrate
         sock.close()
+        if probe_sock is not None:
+            probe_sock.close()
         fail(exc.message)
     config = uvicorn.Config(
         app,
@@ -274,6 +297,8 @@ def serve(
     )
     shown = f"[{host}]" if ":" in host else host
     console.print(f"learnloop serving on http://{shown}:{port} (API docs at http://{shown}:{port}/docs)")
+    if probe_port is not None:
+        console.print(f"liveness and readiness also on http://{shown}:{probe_port}/health and /ready")
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -297,7 +322,7 @@ def _access(settings: Settings, host: str, api_key: str | None, allowed: list[st
     return replace(settings.access, allowed_hosts=tuple(hosts), require_keys=True)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, option: str = "--port") -> socket.socket:
     """The listening socket, bound and listening, or a one-line error (port busy, address not here)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -308,7 +333,7 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         reason = "the port is in use (another server still running?)" if exc.errno == errno.EADDRINUSE else exc.strerror
-        fail(f"cannot listen on {host}:{port}: {reason}; choose another --port")
+        fail(f"cannot listen on {host}:{port}: {reason}; choose another {option}")
     sock.set_inheritable(True)
     return sock
 
