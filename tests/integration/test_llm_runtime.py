@@ -58,6 +58,18 @@ def test_a_gguf_base_from_a_missing_package_names_the_install_command(
         resolve_base("absent", tmp_path)
 
 
+def test_a_gguf_that_cannot_be_converted_is_a_clear_error_from_the_child_and_leaves_nothing(tmp_path: Path) -> None:
+    from learnloop.errors import ArtifactError
+    from learnloop.families.causal_lm.bases import convert_gguf_in_child
+
+    source = tmp_path / "broken.gguf"
+    source.write_bytes(b"not a gguf file" * 64)
+    target = tmp_path / "bases" / "broken-0123456789ab"
+    with pytest.raises(ArtifactError, match=rf"converting the GGUF base {source} failed: .*GGUF"):
+        convert_gguf_in_child(source, target)
+    assert not target.exists() and list((tmp_path / "bases").iterdir()) == []  # no half copy, no scratch
+
+
 def test_a_loaded_base_is_in_eval_mode_with_a_left_padding_tokenizer(tiny_llama_dir: Path, tmp_path: Path) -> None:
     loaded = load_base(resolve_base(str(tiny_llama_dir), tmp_path), threads=1)
     assert not loaded.model.training

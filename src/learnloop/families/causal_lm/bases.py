@@ -5,7 +5,7 @@ A GGUF base is converted once into ``bases_dir/<name>-<content hash>/`` (fp32 sa
 the tokenizer): the conversion is written to a temporary sibling directory and renamed into
 place, so a process never sees half a copy and two processes converting at once both end with
 the same complete copy. Later loads read the copy (a fraction of a second, against ~20 s for a
-GGUF load).
+GGUF load). The conversion runs in a child process (``convert_gguf_in_child``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ import hashlib
 import importlib.util
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from learnloop.errors import ValidationError
+from learnloop.errors import ArtifactError, ValidationError
 from learnloop.families.causal_lm.extras import require_llm_extra
 from learnloop.families.lora import KNOWN_BASES, GgufBase
 
@@ -86,8 +89,25 @@ def _resolve_gguf(name: str, known: GgufBase, bases_dir: Path) -> BaseModelRef:
     source = gguf_file(known)
     target = bases_dir.resolve() / f"{name}-{_short_hash(source)}"
     if not (target / SOURCE_FILE).is_file():
-        convert_gguf(source, target)
+        convert_gguf_in_child(source, target)
     return BaseModelRef(name=name, path=target, kind="gguf", source=str(source))
+
+
+def convert_gguf_in_child(source: Path, target: Path) -> None:
+    """``convert_gguf`` in a child process of its own, waited for. The conversion holds the
+    GIL for most of its ~20 s and a dequantized copy of the weights beside the GGUF reader's;
+    in the caller (a server's engine thread, a training process) the event loop would wait and
+    the process would keep the peak's memory after it. A child returns it to the system."""
+    require_llm_extra("gguf")  # a missing extra is the caller's clear error, not the child's
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            pool.submit(convert_gguf, source, target).result()
+        except BrokenProcessPool as exc:
+            raise ArtifactError(
+                f"converting the GGUF base {source} failed: the conversion process died (out of memory?)"
+            ) from exc
+        except Exception as exc:  # raised in the child, pickled back: say what was being done
+            raise ArtifactError(f"converting the GGUF base {source} failed: {exc}") from exc
 
 
 def convert_gguf(source: Path, target: Path) -> None:
