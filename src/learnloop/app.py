@@ -119,13 +119,12 @@ def create_app(
         admission.start(loop)
         probes = None
         if probe_socket is not None:
-            stalls = services.settings
             probes = ProbeServer(
                 probe_socket,
                 services,
                 admission.lag,
-                live_stall_seconds=stalls.live_stall_seconds,
-                ready_stall_seconds=stalls.ready_stall_seconds,
+                live_stall_seconds=services.settings.live_stall_seconds,
+                ready_stall_seconds=services.settings.ready_stall_seconds,
             )
             probes.start()
         if freeze_gc:
