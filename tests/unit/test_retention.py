@@ -80,3 +80,24 @@ def test_a_removed_versions_artifact_is_refused_with_artifact_removed() -> None:
         version(1, VersionStatus.RETIRED, 1, artifacts_pruned_at=NOW).check_artifact()
     assert caught.value.code == "artifact_removed"
     version(2, VersionStatus.RETIRED, 1).check_artifact()
+
+
+def test_the_worker_applies_retention_after_a_retrain_and_a_failure_there_does_not_fail_the_job() -> None:
+    from types import SimpleNamespace
+
+    from learnloop.telemetry import Metrics
+    from learnloop.worker import Worker
+
+    applied: list[tuple[str, str]] = []
+
+    class Retention:
+        def apply(self, model: str, *, actor: str) -> None:
+            applied.append((model, actor))
+            raise RuntimeError("store unreachable")
+
+    outcome = SimpleNamespace(promoted=True, rollout=None, to_dict=lambda: {"version": 2})
+    training = SimpleNamespace(retrain=lambda model, actor, progress: outcome)
+    worker = Worker(None, training, None, None, Metrics(), None, Retention())  # type: ignore[arg-type]
+    job = SimpleNamespace(id="j1", model="m", attempts=1)
+    assert worker._run_retrain(job, SimpleNamespace(proceed=lambda **_: None)) == {"version": 2}  # type: ignore[arg-type]
+    assert applied == [("m", "job:j1")]
