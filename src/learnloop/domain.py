@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from learnloop.errors import ValidationError
+from learnloop.errors import ArtifactRemovedError, ValidationError
 from learnloop.policy import Policy
 
 
@@ -143,6 +143,21 @@ class ModelVersion:
     # gone (``learnloop subject erase``); a retrain without it is queued for a champion.
     erasures: tuple[dict[str, Any], ...] = ()
     cost: TrainingCost | None = None  # what its fit cost (None: registered from outside a fit)
+    # Retention (``learnloop.retention``): when its artifact was removed (it can no longer be
+    # loaded), and when its re-creatable caches were dropped (it still loads).
+    artifacts_pruned_at: datetime | None = None
+    caches_dropped_at: datetime | None = None
+
+    def check_artifact(self) -> None:
+        """An ``ArtifactRemovedError`` (409) when the retention policy removed its artifact."""
+        if self.artifacts_pruned_at is not None:
+            raise ArtifactRemovedError(
+                f"version {self.version} of {self.model!r} ({self.status.value}) had its artifact removed by the "
+                f"retention policy on {self.artifacts_pruned_at:%Y-%m-%d %H:%M} UTC: it cannot be served, rolled back "
+                "to or loaded again (its record and metrics stay); retrain, or raise keep_rejected / keep_retired "
+                "to keep more",
+                field="version",
+            )
 
 
 @dataclass(frozen=True)

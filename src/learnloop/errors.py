@@ -13,7 +13,8 @@ Hierarchy::
     │   │   └── JobCancelledError  ... or cancelled by a person while it ran
     │   ├── IdempotencyConflictError   a client feedback_id reused for a different event
     │   ├── DuplicateInBatchError      a client feedback_id repeated inside one batch
-    │   └── NotSupportedError      what is asked is not (yet) something this model can do
+    │   ├── NotSupportedError      what is asked is not (yet) something this model can do
+    │   └── ArtifactRemovedError   a version's artifact was removed by the retention policy
     ├── InsufficientDataError      too little data to train or judge honestly
     ├── ArtifactError              an artifact is missing, corrupt or of another format
     ├── PromotionRejectedError     the gate refused a candidate
@@ -123,6 +124,13 @@ class NotSupportedError(ConflictError):
     can do: train or serve a model whose answers are made elsewhere."""
 
     code = "not_supported"
+
+
+class ArtifactRemovedError(ConflictError):
+    """A version whose artifact the retention policy removed (``learnloop gc``): it cannot
+    serve, be rolled back to or be loaded again; its record and metrics stay."""
+
+    code = "artifact_removed"
 
 
 class InsufficientDataError(LearnloopError):

@@ -12,7 +12,8 @@
 * ``value``: what a good answer and an hour of CPU or GPU are worth, for the report of each
   retrain's cost, gain and return;
 * ``selection``: which candidates compete in a classifier's retrain (families, and whose
-  parameters Optuna searches in a time budget), chosen on the training side only.
+  parameters Optuna searches in a time budget), chosen on the training side only;
+* ``retention``: which versions' artifacts are kept, and which re-creatable caches are dropped.
 
 Every setting has one public *flat* name (``retrain_every``, ``alpha``, ``rollout``...), unique
 across sections: ``learnloop config --set``, ``PATCH .../policy`` and the API's policy objects
@@ -539,6 +540,27 @@ class ValuePolicy(_Section):
                     self.cost_per_gpu_hour))  # fmt: skip
 
 
+@dataclass(frozen=True)
+class RetentionPolicy(_Section):
+    """What is kept of versions that no longer serve (``learnloop.retention``). The champion,
+    every serving arm, the version a rollback goes to and versions in flight are never touched."""
+
+    drop_caches: bool = True  # drop re-creatable caches (a tfidf-logreg version's term counts) once it no longer serves
+    remove_artifacts: bool = True  # remove rejected and retired versions' artifacts beyond the limits below
+    keep_rejected: int = 10  # newest rejected (and failed) versions whose artifacts are kept
+    keep_rejected_days: float = 30.0  # ... and any rejected younger than this
+    keep_retired: int = 10  # newest retired versions whose artifacts are kept
+    keep_retired_days: float = 90.0  # ... and any retired younger than this
+
+    def rules(self) -> list[tuple[bool, str, str]]:
+        return [
+            (0 <= self.keep_rejected <= 100_000, "keep_rejected", "must be in [0, 100000]"),
+            (0 <= self.keep_retired <= 100_000, "keep_retired", "must be in [0, 100000]"),
+            (0 <= self.keep_rejected_days <= 36_500, "keep_rejected_days", "must be in [0, 36500]"),
+            (0 <= self.keep_retired_days <= 36_500, "keep_retired_days", "must be in [0, 36500]"),
+        ]
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "triggers": TriggerPolicy,
     "curation": CurationPolicy,
@@ -549,6 +571,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "adapters": AdapterTrainingPolicy,
     "selection": SelectionPolicy,
     "value": ValuePolicy,
+    "retention": RetentionPolicy,
 }
 # flat name -> (section, field)
 _FLAT: dict[str, tuple[str, str]] = {
@@ -571,6 +594,7 @@ class Policy:
     adapters: AdapterTrainingPolicy = field(default_factory=AdapterTrainingPolicy)
     selection: SelectionPolicy = field(default_factory=SelectionPolicy)
     value: ValuePolicy = field(default_factory=ValuePolicy)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     @classmethod
     def of(cls, **settings: Any) -> Policy:

@@ -35,6 +35,7 @@ from learnloop.privacy import PrivacyService
 from learnloop.registry.service import RegistryService
 from learnloop.registry.specs import ModelSpecs
 from learnloop.reports import VersionReports
+from learnloop.retention import RetentionService
 from learnloop.rollout.service import RolloutService
 from learnloop.routing.cache import ModelCache
 from learnloop.routing.generators import LocalGeneratorPool
@@ -50,6 +51,7 @@ from learnloop.triggers import RetrainTriggers
 from learnloop.worker import Worker
 
 log = logging.getLogger(__name__)
+RETENTION_SWEEP_SECONDS = 3600.0  # every model's retention policy applied hourly (and after each retrain)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Services:
     studies: StudyService
     access: AccessService
     explanations: ExplanationService
+    retention: RetentionService
     _routing_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -239,6 +242,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     rollouts = RolloutService(db, registry, clock, metrics)
     shadow = ShadowRunner(db, metrics)
     triggers = RetrainTriggers(db, jobs, clock)
+    retention = RetentionService(db, store, clock)
     worker = Worker(
         jobs,
         training,
@@ -246,6 +250,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         clock,
         metrics,
         rollouts,
+        retention,
         trigger_poll_seconds=settings.trigger_poll_seconds,
         max_running_jobs=settings.max_running_jobs,
         lease_seconds=settings.job_lease_seconds,
@@ -259,6 +264,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     worker.every("error-patterns", CHECK_SECONDS, patterns.check_all)
     notify = NotificationService(db, clock, metrics)
     worker.every("notify", 1.0, notify.dispatch)
+    worker.every("retention", RETENTION_SWEEP_SECONDS, retention.sweep)
     return Services(
         settings=settings,
         clock=clock,
@@ -295,4 +301,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         studies=StudyService(db, registry, training, clock),
         access=AccessService(db, clock, settings, metrics),
         explanations=ExplanationService(db, store, cache, limits),
+        retention=retention,
     )

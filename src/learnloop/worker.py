@@ -26,6 +26,7 @@ from learnloop.domain import Job, JobStatus
 from learnloop.errors import LearnloopError, LeaseLostError
 from learnloop.jobs.leases import Lease
 from learnloop.jobs.service import JobService
+from learnloop.retention import RetentionService
 from learnloop.rollout.service import RolloutService
 from learnloop.telemetry import Metrics
 from learnloop.training.pipeline import TrainingService
@@ -43,6 +44,7 @@ class Worker:
         clock: Clock,
         metrics: Metrics,
         rollouts: RolloutService | None = None,
+        retention: RetentionService | None = None,
         *,
         poll_seconds: float = 0.5,
         trigger_poll_seconds: float = 2.0,
@@ -56,6 +58,7 @@ class Worker:
         self.clock = clock
         self.metrics = metrics
         self.rollouts = rollouts
+        self.retention = retention  # applied to a model after each of its retrains
         self.max_running_jobs = max_running_jobs  # across every worker sharing the database
         # Identity: a random id per process (host and pid repeat across containers and
         # restarts); "@host:pid" after it is only for people reading job listings.
@@ -232,4 +235,9 @@ class Worker:
         outcome = self.training.retrain(job.model, actor=actor, progress=progress)
         result = "promoted" if outcome.promoted else "rollout" if outcome.rollout is not None else "rejected"
         self.metrics.retrains.labels(job.model, result).inc()
+        if self.retention is not None:
+            try:  # the retrain's outcome stands whatever retention meets
+                self.retention.apply(job.model, actor=actor)
+            except Exception:
+                log.exception("retention of model %s after job %s failed", job.model, job.id)
         return outcome.to_dict()

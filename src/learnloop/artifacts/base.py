@@ -42,6 +42,10 @@ class ArtifactStore(Protocol):
         """Remove the file or directory at ``ref`` (missing is fine); True if it was there."""
         ...
 
+    def size(self, ref: str) -> int:
+        """Bytes stored under ``ref`` (a file, or every file of a directory); 0 when missing."""
+        ...
+
 
 def check_key(key: str) -> str:
     """``key`` if it is a well-formed relative key, else an ``ArtifactError`` naming the rule."""

@@ -94,3 +94,11 @@ class LocalArtifactStore:
             except OSError:  # not empty (or gone already)
                 break
         return True
+
+    def size(self, ref: str) -> int:
+        path = self._path(ref)
+        if path.is_file():
+            return path.stat().st_size
+        if not path.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())

@@ -226,3 +226,14 @@ class S3ArtifactStore:
         removed = self._remove(path)
         shutil.rmtree(self.cache_root / ref, ignore_errors=True)
         return removed
+
+    def size(self, ref: str) -> int:
+        path = self._path(ref)
+        try:
+            if not self.fs.exists(path):
+                return 0
+            return int(self.fs.du(path, total=True))
+        except FileNotFoundError:
+            return 0
+        except self.errors as exc:
+            raise ArtifactError(f"artifact store {self.url}: cannot measure {ref}: {exc}") from exc

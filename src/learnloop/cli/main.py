@@ -19,6 +19,7 @@ from learnloop.cli import (
     explain,
     fairness,
     families,
+    gc,
     generate,
     jobs,
     keys,
@@ -99,6 +100,7 @@ app.command()(families.families)
 app.command()(tune.tune)
 app.command()(tune.studies)
 app.command()(value.value)
+app.command()(gc.gc)
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(subjects.app, name="subject")
 app.add_typer(webhooks.app, name="webhooks")

@@ -135,7 +135,9 @@ class ExplanationService:
                 if champion is None:
                     raise NotFoundError(f"model {model!r} has no champion", field="model")
                 version = champion
-            return spec, model_repo.get_version(conn, model, version)
+            found = model_repo.get_version(conn, model, version)
+        found.check_artifact()  # 409 artifact_removed: a version the retention policy pruned
+        return spec, found
 
     def _term_weights(self, spec: Model, v: ModelVersion) -> TermWeights:
         """A version's weights, kept like its predictor (a version never changes)."""

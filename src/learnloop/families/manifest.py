@@ -9,6 +9,7 @@ installed. Where artifacts live is the store's business (``learnloop.artifacts``
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ from learnloop.errors import ArtifactError
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
 
 MANIFEST = "manifest.json"
+# Files a family saves beside a version that can be made again and that loading does not need
+# (``learnloop.retention`` drops them once the version no longer serves): tfidf-logreg's term
+# counts of its training texts, read only by a retrain that starts from that version.
+CACHE_FILES: dict[str, tuple[str, ...]] = {"tfidf-logreg": ("train_counts.npz",)}
 
 
 def save_predictor(store: ArtifactStore, key: str, family_key: str, predictor: Predictor, extra: dict[str, Any]) -> str:
@@ -127,3 +132,24 @@ def check_servable(store: ArtifactStore, ref: str) -> None:
     verify_files(directory, manifest, ref)
     if family.task == "classification":
         family.load(directory)
+
+
+def drop_caches(store: ArtifactStore, ref: str, family_key: str) -> list[str]:
+    """Store the version at ``ref`` again without its family's cache files (``CACHE_FILES``),
+    its manifest rewritten to record neither their hashes nor them (it still loads and
+    verifies); return the names dropped (none: nothing was written)."""
+    names = CACHE_FILES.get(family_key, ())
+    source = store.get_dir(ref)
+    manifest = read_manifest(source, ref)
+    present = [name for name in names if (source / name).is_file()]
+    if not present:
+        return []
+    with tempfile.TemporaryDirectory(prefix="learnloop-artifact-") as tmp:
+        directory = Path(tmp) / "version"
+        shutil.copytree(source, directory, ignore=shutil.ignore_patterns(*present))
+        files = {k: v for k, v in manifest.get("files", {}).items() if k not in present}
+        dropped = sorted({*manifest.get("dropped_caches", []), *present})
+        manifest = {**manifest, "files": files, "dropped_caches": dropped}
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        store.put_dir(ref, directory)
+    return present

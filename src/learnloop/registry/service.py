@@ -400,6 +400,7 @@ class RegistryService:
         """The version, if it may go on traffic: trained, its artifact loads, and (unless
         ``force``) not rejected by the offline gate."""
         target = self.version(model, version)
+        target.check_artifact()
         if target.status == VersionStatus.FAILED:
             raise ConflictError(f"version {version} of {model!r} failed to train and cannot be {action}")
         if not force and target.verdict is not None and not target.verdict.get("passed", True):
@@ -693,6 +694,7 @@ class RegistryService:
         if deployment.previous_version is None or deployment.champion_version is None:
             raise ConflictError(f"model {model!r} has no running rollout and no previous champion to roll back to")
         bad, good = deployment.champion_version, deployment.previous_version
+        model_repo.get_version(conn, model, good).check_artifact()  # retention never prunes it; a guard
         now = self.clock.now()
         model_repo.set_deployment(conn, model, good, None, now)
         model_repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}")

@@ -153,6 +153,7 @@ class ModelCache:
         return loaded
 
     def _load(self, model: Model, version: ModelVersion) -> LoadedVersion:
+        version.check_artifact()
         if version.family == ExternalFamily.key:  # answers made elsewhere: nothing to load
             return LoadedVersion(version.version, generator=AnsweredElsewhere(model.name))
         if model.task == "generation":

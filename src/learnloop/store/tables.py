@@ -91,6 +91,8 @@ model_versions = Table(
     # Marks of subjects' data erased from the snapshot it was trained on (metrics stay as measured).
     Column("erasures", JSON),
     Column("cost", JSON),  # what its fit cost (domain.TrainingCost)
+    Column("artifacts_pruned_at", UTCDateTime),  # its artifact removed by the retention policy
+    Column("caches_dropped_at", UTCDateTime),  # its re-creatable caches dropped (it still loads)
     UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
 )
 

@@ -88,6 +88,8 @@ def _version(row: RowMapping) -> ModelVersion:
         train_seconds=row["train_seconds"],
         erasures=tuple(row["erasures"] or ()),
         cost=TrainingCost.from_dict(row["cost"]) if row["cost"] else None,
+        artifacts_pruned_at=row["artifacts_pruned_at"],
+        caches_dropped_at=row["caches_dropped_at"],
     )
 
 
@@ -236,6 +238,20 @@ def load_example_metadata(conn: Connection, model: str, split: str) -> list[dict
     )
     found = [meta or None for meta in conn.execute(q).scalars()]
     return found if any(found) else []
+
+
+def mark_version_retention(
+    conn: Connection, model: str, version: int, *, pruned_at: datetime | None = None, dropped_at: datetime | None = None
+) -> None:
+    """Record that a version's artifact was removed (``pruned_at``) or its caches dropped."""
+    values: dict[str, Any] = {}
+    if pruned_at is not None:
+        values["artifacts_pruned_at"] = pruned_at
+    if dropped_at is not None:
+        values["caches_dropped_at"] = dropped_at
+    if values:
+        v = t.model_versions
+        conn.execute(update(v).where(v.c.model == model, v.c.version == version).values(**values))
 
 
 def mark_version_erasure(conn: Connection, model: str, version: int, at: datetime) -> None:
