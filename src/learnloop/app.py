@@ -108,7 +108,7 @@ def create_app(
     """
     owned = services is None
     services = services or build_services(settings or Settings.from_env())
-    admission = AdmissionControl(services.settings.limits.admission)
+    admission = AdmissionControl(services.settings.limits.admission, batches=services.cache.batches)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -47,6 +47,22 @@ class Admission:
 
 
 @dataclass(frozen=True)
+class PredictionBatch:
+    """Bounds of the batcher that answers a batching version's concurrent single-text
+    predictions in one forward pass (``routing/batching.py``). Those requests skip admission's
+    loop-lag rule; these bound their wait instead. Beyond them: 503 ``overloaded`` with
+    Retry-After."""
+
+    max_texts: int = 64  # texts in one pass
+    max_waiting: int = 256  # texts waiting for a pass, all versions together; one more is refused at once
+    wait_seconds: float = 1.0  # a text whose pass has not started within this is refused
+
+    def __post_init__(self) -> None:
+        if self.max_texts < 1 or self.max_waiting < 1 or not 0 < self.wait_seconds <= 60:
+            raise ValueError(f"invalid prediction batch {self}: max_texts, max_waiting >= 1, 0 < wait_seconds <= 60")
+
+
+@dataclass(frozen=True)
 class Limits:
     """Bounds that keep a server healthy under bad or heavy input."""
 
@@ -61,6 +77,7 @@ class Limits:
     max_json_depth: int = 32  # a JSON body nested deeper is refused (422) before it is parsed
     body_seconds: float = 30.0  # a client that takes longer to send its body is answered 408
     admission: Admission = field(default_factory=Admission)
+    prediction_batch: PredictionBatch = field(default_factory=PredictionBatch)
 
     prediction_queue_max: int = 50_000
     prediction_flush_rows: int = 1024

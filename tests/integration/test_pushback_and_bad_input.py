@@ -15,11 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import register_version, uci_rows
+from held_passes import hold_every_load
 from learnloop.app import create_app
-from learnloop.config import Admission, Limits, RouteLimit
+from learnloop.config import Admission, Limits, PredictionBatch, RouteLimit
+from learnloop.curation import split_golden
 from learnloop.domain import ModelVersion
-from learnloop.errors import NotFoundError
+from learnloop.errors import NotFoundError, OverloadedError
 from learnloop.feedback.intake import hash_subject
+from learnloop.routing.split import in_share
 from learnloop.services import Services
 from learnloop.store.repositories import feedback as feedback_repo
 
@@ -415,6 +419,79 @@ def test_a_client_gone_before_its_turn_gets_no_work_done(served: Services) -> No
     with served.db.read() as conn, pytest.raises(NotFoundError):
         feedback_repo.get_feedback(conn, "m", "gone")
     assert _refused(served, "feedback", "disconnected") == 1
+
+
+def test_a_batching_model_pushes_back_from_its_batcher_with_503_and_retry_after(
+    services_factory: Factory, make_model: CreateModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's predictions skip the loop-lag rule (every version batches); the batcher's
+    line bounds them: one pass held, one text waiting (the bound), the next one refused."""
+    holds = hold_every_load(monkeypatch)
+    services = services_factory(limits=Limits(prediction_batch=PredictionBatch(max_waiting=1)))
+    make_model(services, "m")
+    assert not services.cache.batches("m")  # not loaded yet: its first request loads it
+    services.cache.route("m")
+    assert services.cache.batches("m")
+
+    async def scenario() -> None:
+        async with client(services) as http:
+
+            def ask(text: str) -> asyncio.Future[httpx.Response]:
+                return asyncio.ensure_future(http.post(f"{M}/predict", json={"text": text}))
+
+            holds.hold()
+            first = ask("Held in its pass.")
+            await asyncio.to_thread(holds.wait_started)
+            second = ask("Waits for the next pass.")
+            while services.predictions.batcher.waiting < 1:
+                await asyncio.sleep(0.001)
+            refused = await http.post(f"{M}/predict", json={"text": "One too many."})
+            body = problem(refused, 503, "overloaded")
+            assert refused.headers["retry-after"] == "1" and "waiting for the model" in body["detail"]
+            assert (await http.get("/health")).status_code == 200
+            holds.release()
+            assert (await first).status_code == 200 and (await second).status_code == 200
+            again = await http.post(f"{M}/predict", json={"text": "Room again."})
+            assert again.status_code == 200, again.text
+
+    asyncio.run(scenario())
+    assert services.predictions.batcher.refused == 1
+    assert ["One too many."] not in holds.passes
+
+
+def test_a_full_batcher_is_no_failure_of_a_canary(
+    services_factory: Factory, make_model: CreateModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A canary's request refused by a full batcher is answered 503: not handed to the champion
+    as a fallback, which the rollout's error guardrail would count against the canary."""
+    holds = hold_every_load(monkeypatch)
+    services = services_factory(limits=Limits(prediction_batch=PredictionBatch(max_waiting=1)))
+    make_model(services, "m")
+    train, _ = split_golden(uci_rows("yelp"), 0.2, 0)
+    v2 = register_version(services, "m", train[:200], note="a challenger")
+    rollout = services.rollouts.start("m", v2.version, "canary", actor="test")
+    services.cache.route("m")
+    assert services.cache.batches("m")
+    share = services.cache.route("m").rollout.share  # type: ignore[union-attr]
+    canary_subject = next(f"u{i}" for i in range(1000) if in_share(rollout.id, f"u{i}", share))
+    predictions = services.predictions
+
+    async def scenario() -> None:
+        holds.hold()
+        first = asyncio.ensure_future(predictions.predict_async("m", "Held in its pass."))
+        await asyncio.to_thread(holds.wait_started)
+        second = asyncio.ensure_future(predictions.predict_async("m", "Waits."))
+        while predictions.batcher.waiting < 1:
+            await asyncio.sleep(0.001)
+        with pytest.raises(OverloadedError):
+            await predictions.predict_async("m", "Refused, not a fallback.", subject=canary_subject)
+        holds.release()
+        await asyncio.gather(first, second)
+        answered = await predictions.predict_async("m", "Served by the canary.", subject=canary_subject)
+        assert answered.route == "canary"
+
+    asyncio.run(scenario())
+    assert _counted(services, "learnloop_canary_fallbacks_total", model="m") == 0
 
 
 # -- helpers ----------------------------------------------------------------------------------

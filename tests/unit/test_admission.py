@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
-from learnloop.api.admission import AdmissionControl, Gate, LoopLag, RouteClass, classify
+from held_passes import HeldPredictor
+from learnloop.api.admission import AdmissionControl, Gate, LoopLag, RouteClass, classify, single_prediction_model
 from learnloop.config import Admission, RouteLimit
+from learnloop.domain import Model, Strategy
+from learnloop.routing.cache import LiveRollout, LoadedVersion, ModelCache, Route
 
 
 @pytest.mark.parametrize(
@@ -141,15 +144,19 @@ class ManualTimer:
         callback(*args)
 
 
-def manual_control(limit: RouteLimit) -> tuple[AdmissionControl, ManualTimer]:
+def manual_control(limit: RouteLimit, batching: frozenset[str] = frozenset()) -> tuple[AdmissionControl, ManualTimer]:
     timer = ManualTimer()
-    control = AdmissionControl(Admission(predict=limit), lag=LoopLag(interval=0.005, clock=lambda: timer.now))
+    control = AdmissionControl(
+        Admission(predict=limit),
+        lag=LoopLag(interval=0.005, clock=lambda: timer.now),
+        batches=batching.__contains__,
+    )
     control.start(cast(asyncio.AbstractEventLoop, timer))
     return control, timer
 
 
-def admit(control: AdmissionControl, cls: RouteClass) -> str | None:
-    refused = asyncio.run(control.admit(cls))
+def admit(control: AdmissionControl, cls: RouteClass, batched_model: str | None = None) -> str | None:
+    refused = asyncio.run(control.admit(cls, batched_model))
     if refused is None:
         control.release(cls)
     return refused
@@ -185,3 +192,78 @@ def test_one_stall_of_the_event_loop_is_not_overload() -> None:
     timer.fire()  # then keeps time again
     assert control.lag.sustained() == 0.0
     assert admit(control, RouteClass.PREDICT) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "model"),
+    [
+        ("POST", "/v1/models/m/predict", "m"),
+        ("POST", "/v1/models/m/predict/batch", None),  # answered on the loop, not by the batcher
+        ("GET", "/v1/models/m/predict", None),
+        ("POST", "/v1/models/m/feedback", None),
+        ("POST", "/v1/models//predict", None),
+        ("POST", "/v1/models/m/x/predict", None),
+    ],
+)
+def test_a_single_text_prediction_names_its_model(method: str, path: str, model: str | None) -> None:
+    assert single_prediction_model(method, path) == model
+
+
+def running_late(control: AdmissionControl, timer: ManualTimer) -> None:
+    """The loop keeps running 95 ms late: a standing queue as the lag rule sees it."""
+    timer.hold(0.005)
+    timer.fire()
+    timer.hold(0.1)
+    timer.fire()
+    timer.hold(0.1)
+    assert control.lag.sustained() == pytest.approx(0.095)
+
+
+def test_a_prediction_of_a_batching_model_is_not_refused_for_the_loops_lag() -> None:
+    """Its request waits in the batcher, which bounds the wait itself; the loop's lag there is
+    the pass holding the GIL, or the process waiting for a core, not a queue of requests."""
+    control, timer = manual_control(RouteLimit(concurrency=8, queue=8, queue_seconds=0.02), frozenset({"enc"}))
+    running_late(control, timer)
+    assert admit(control, RouteClass.PREDICT, "enc") is None
+    assert admit(control, RouteClass.PREDICT, "tfidf") == "busy"  # its versions answer on the loop
+    assert admit(control, RouteClass.PREDICT) == "busy"  # a batch of texts, even of "enc"
+
+
+def test_a_prediction_of_a_batching_model_is_still_bounded_by_its_slots() -> None:
+    control, timer = manual_control(RouteLimit(concurrency=1, queue=0, queue_seconds=0.02), frozenset({"enc"}))
+    running_late(control, timer)
+
+    async def scenario() -> None:
+        assert await control.admit(RouteClass.PREDICT, "enc") is None  # the only slot
+        assert await control.admit(RouteClass.PREDICT, "enc") == "full"
+        control.release(RouteClass.PREDICT)
+        assert await control.admit(RouteClass.PREDICT, "enc") is None
+        control.release(RouteClass.PREDICT)
+
+    asyncio.run(scenario())
+
+
+class _Plain:
+    """A predictor that answers on the event loop (no ``BatchedPrediction``)."""
+
+    labels = ("0", "1")
+
+
+def test_a_model_batches_when_every_version_that_may_answer_it_batches() -> None:
+    plain = cast(Any, _Plain())
+    held = LoadedVersion(1, predictor=HeldPredictor(plain))
+    other = LoadedVersion(2, predictor=plain)
+    model = cast(Model, None)  # the rule reads the versions only
+    cache = ModelCache(cast(Any, None), cast(Any, None))
+
+    def batches(route: Route) -> bool:
+        cache._routes["m"] = route
+        return cache.batches("m")
+
+    assert batches(Route(model, 1, held, previous=other))  # the previous version answers nothing
+    assert not batches(Route(model, 1, other, previous=None))
+    assert not batches(Route(model, 1, None, previous=None, error="refuses to load"))
+    for strategy in Strategy:
+        assert not batches(Route(model, 1, held, None, rollout=LiveRollout(1, strategy, 0.1, held, other)))
+        assert batches(Route(model, 1, held, None, rollout=LiveRollout(1, strategy, 0.1, held, held)))
+    assert not cache.batches("not loaded")  # its first request loads it, under the lag rule

@@ -19,6 +19,13 @@ A handler that runs on the event loop without awaiting (a prediction) holds its 
 while it runs; there the event loop's lag is what bounds the queue. Handlers that await (the
 feedback group commit, work in a thread) hold their slots while they wait, and the slots
 bound them.
+
+One exception, one rule: a single-text prediction (``POST /v1/models/{model}/predict``) of a
+model whose every serving version batches (``ModelCache.batches``) skips the loop-lag rule. It
+waits in the batcher (``routing/batching.py``), not on the loop, and the batcher bounds that
+wait itself (``Limits.prediction_batch``); the loop's lag there is the forward pass holding
+the GIL, or the process waiting for a core on a loaded host, not requests queueing. It is
+still bounded by its class's slots and line.
 """
 
 from __future__ import annotations
@@ -58,6 +65,16 @@ def classify(method: str, path: str) -> RouteClass | None:
     if path.startswith("/openai/v1/chat/"):  # the OpenAI-compatible chat route
         return RouteClass.GENERATE
     return RouteClass.ADMIN
+
+
+def single_prediction_model(method: str, path: str) -> str | None:
+    """The model of a single-text prediction (``POST /v1/models/{model}/predict``), else None."""
+    if method != "POST" or not path.endswith("/predict"):
+        return None
+    parts = path.split("/")  # "", "v1", "models", model, "predict"
+    if len(parts) == 5 and parts[1] == "v1" and parts[2] == "models" and parts[3]:
+        return parts[3]
+    return None
 
 
 class LoopLag:
@@ -163,11 +180,16 @@ class Gate:
 
 
 class AdmissionControl:
-    """The gates of every class and the loop-lag probe, shared by one app's requests."""
+    """The gates of every class and the loop-lag probe, shared by one app's requests.
+    ``batches(model)``: whether every version serving ``model`` batches its single-text
+    predictions off the event loop (``ModelCache.batches``); by default none does."""
 
-    def __init__(self, bounds: Admission, lag: LoopLag | None = None) -> None:
+    def __init__(
+        self, bounds: Admission, lag: LoopLag | None = None, batches: Callable[[str], bool] | None = None
+    ) -> None:
         self.bounds = bounds
         self.lag = lag or LoopLag()
+        self.batches = batches or (lambda model: False)
         self.gates = {cls: Gate(getattr(bounds, cls.value)) for cls in RouteClass}
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -176,14 +198,17 @@ class AdmissionControl:
     def stop(self) -> None:
         self.lag.stop()
 
-    async def admit(self, cls: RouteClass) -> str | None:
+    async def admit(self, cls: RouteClass, batched_model: str | None = None) -> str | None:
         """Take a slot of ``cls``: None when admitted (call ``release`` when done), else the
         reason for refusing: ``"busy"`` (the event loop keeps running late) or ``"full"`` (no
-        slot)."""
+        slot). ``batched_model``: the model of a single-text prediction
+        (``single_prediction_model``); when it batches, the loop's lag does not refuse it."""
         gate = self.gates[cls]
-        if self.lag.sustained() > gate.limit.queue_seconds:
-            return "busy"
-        late = self.lag.seconds()
+        late = 0.0
+        if batched_model is None or not self.batches(batched_model):
+            if self.lag.sustained() > gate.limit.queue_seconds:
+                return "busy"
+            late = self.lag.seconds()
         if gate.try_enter():
             return None
         return None if await gate.wait(gate.limit.queue_seconds - late) else "full"

@@ -10,7 +10,8 @@ and a route that bounds its own body, ``OWN_BODY``, is admitted and then left to
    app's routes: ``kind`` of the events); otherwise the framework would keep one value
    silently, and which one a proxy in front sees may differ;
 1. a declared ``Content-Length`` beyond ``limits.max_body_bytes``: 413, nothing read;
-2. admission: 503 with Retry-After when the class is at its bounds (nothing read either);
+2. admission: 503 with Retry-After when the class is at its bounds (nothing read either; a
+   single-text prediction of a batching model is not refused for the loop's lag);
 3. the body is read, up to the cap (413 beyond it, the rest is discarded unread), within
    ``limits.body_seconds`` (408) and within ``limits.max_body_bytes_in_flight`` for all the
    bodies held at once (503: memory stays bounded however many large bodies arrive); a client
@@ -34,7 +35,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.routing import BaseRoute
 
-from learnloop.api.admission import AdmissionControl, RouteClass, classify
+from learnloop.api.admission import AdmissionControl, RouteClass, classify, single_prediction_model
 from learnloop.api.errors import problem_body, problem_headers
 from learnloop.config import Limits
 from learnloop.nesting import text_too_deep
@@ -140,7 +141,7 @@ class EdgeGuard:
         if not own_body and _declared_length(scope) > self.limits.max_body_bytes:
             await self._refuse(cls, _Refused("too_large", self.too_large), send)
             return
-        reason = await self.control.admit(cls)
+        reason = await self.control.admit(cls, single_prediction_model(scope["method"], scope["path"]))
         if reason is not None:
             await self._refuse(cls, _Refused(reason, self.overloaded[(cls, reason)]), send)
             return

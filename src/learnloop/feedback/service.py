@@ -16,7 +16,14 @@ from learnloop.clock import Clock
 from learnloop.config import Limits
 from learnloop.curation.pii import scrub_text
 from learnloop.domain import Feedback, FeedbackEvent, FeedbackInput
-from learnloop.errors import ConflictError, IdempotencyConflictError, LearnloopError, ValidationError, WrongTaskError
+from learnloop.errors import (
+    ConflictError,
+    IdempotencyConflictError,
+    LearnloopError,
+    OverloadedError,
+    ValidationError,
+    WrongTaskError,
+)
 from learnloop.families.base import BatchedPrediction
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.intake import (
@@ -104,7 +111,7 @@ class PredictionService:
         shadow: ShadowRunner | None = None,
         batcher: PredictionBatcher | None = None,
     ) -> None:
-        self.batcher = batcher or PredictionBatcher()
+        self.batcher = batcher or PredictionBatcher(limits.prediction_batch)
         self.cache = cache
         self.ingest = ingest
         self.clock = clock
@@ -199,8 +206,10 @@ class PredictionService:
     def _fallback(
         self, route: Route, served: LoadedVersion, route_name: str, exc: Exception
     ) -> tuple[LoadedVersion, str]:
-        """The champion answers for a challenger that raised; anything else re-raises."""
-        if route_name != "canary" or route.champion is None:
+        """The champion answers for a challenger that raised; anything else re-raises. A full
+        batcher (``OverloadedError``) is no failure of the challenger: the request is refused
+        (503), not answered by the champion nor counted against the canary."""
+        if route_name != "canary" or route.champion is None or isinstance(exc, OverloadedError):
             raise exc
         log.error(
             "model %s: challenger version %s failed (%r); the champion answers", route.model.name, served.version, exc

@@ -33,6 +33,7 @@ from learnloop.errors import (
     without_paths,
 )
 from learnloop.families import AnsweredElsewhere, ExternalFamily, Generator, Predictor
+from learnloop.families.base import BatchedPrediction
 from learnloop.families.manifest import load_predictor
 from learnloop.routing.split import in_share
 from learnloop.store.db import Database
@@ -135,6 +136,19 @@ class ModelCache:
             if route is None:
                 raise NotFoundError(f"model {model!r} not found", field="model")
         return route
+
+    def batches(self, model: str) -> bool:
+        """Whether every version that may answer a prediction of ``model`` (the champion, and a
+        rollout's both arms: canary, A/B or shadow) batches its single-text predictions off the
+        event loop (``BatchedPrediction``). Reads the route in place: False for a model not
+        loaded yet (its first request loads it), never a database read."""
+        route = self._routes.get(model)
+        if route is None or route.champion is None:
+            return False
+        serving = [route.champion]
+        if route.rollout is not None:
+            serving += [route.rollout.baseline, route.rollout.challenger]
+        return all(isinstance(lv.predictor, BatchedPrediction) for lv in serving)
 
     def champion(self, model: str) -> LoadedVersion:
         route = self.route(model)
