@@ -231,8 +231,10 @@ class TrainingService:
 
     def retrain(self, name: str, *, actor: str, progress: Progress = _no_progress) -> RetrainOutcome:
         now = self.clock.now()
-        # Feedback up to now is in this snapshot: the trigger counts from here again, whatever
-        # the outcome (the cooldown stops a rejected candidate from looping).
+        # Feedback strictly before now is in this snapshot: the trigger counts from now on
+        # (at-or-after, so what is stamped now, even after this read, is counted once, then
+        # trained on and judged by the next retrain), whatever the outcome (the cooldown stops a
+        # rejected candidate from looping).
         self.registry.mark_retrain(name, watermark=now)
         inputs = self.gather(name, now)
         progress(0.05, f"curating {len(inputs.feedback)} feedback events and training in the training process")
