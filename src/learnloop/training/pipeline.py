@@ -145,7 +145,7 @@ class TrainingService:
                 bootstrap=model_repo.load_examples(conn, name, "train"),
                 golden=model_repo.load_examples(conn, name, "golden"),
                 golden_metadata=model_repo.load_example_metadata(conn, name, "golden"),
-                feedback=feedback_repo.feedback_with_predictions(conn, name, now),
+                feedback=feedback_repo.feedback_with_predictions(conn, name, now, snapshot=True),
                 artifact_url=self.artifact_url,
                 artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",
                 bases_dir=self.bases_dir,

@@ -290,13 +290,17 @@ def count_training_feedback_since(
     return int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
 
 
-def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> list[FeedbackEvent]:
-    """Feedback strictly before ``until``, each with its answer when that prediction is logged,
-    oldest first. Half-open, so that a retrain whose cutoff is ``until`` and the volume trigger
-    counting from it (``count_training_feedback_since``) split the events stamped at the cutoff
-    the same way: into the next snapshot, whether they arrived before this read or just after."""
+def feedback_with_predictions(
+    conn: Connection, model: str, until: datetime, *, snapshot: bool = False
+) -> list[FeedbackEvent]:
+    """Feedback up to ``until``, each with its answer when that prediction is logged, oldest
+    first. ``snapshot``: strictly before ``until`` (a retrain's cutoff), so that the snapshot and
+    the volume trigger counting from it (``count_training_feedback_since``) split the events
+    stamped at the cutoff the same way: into the next snapshot, whether they arrived before this
+    read or just after."""
     f = t.feedback
-    q = _events(outer=True).where(f.c.model == model, f.c.created_at < until).order_by(f.c.created_at, f.c.id)
+    until_ok = f.c.created_at < until if snapshot else f.c.created_at <= until
+    q = _events(outer=True).where(f.c.model == model, until_ok).order_by(f.c.created_at, f.c.id)
     return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 

@@ -1,8 +1,7 @@
 """A generative model's feedback events -> three training sets (``sets.GenerationSets``). Pure.
 
-``curate(events, policy, now)`` reads every event strictly before ``now`` (those at or after it
-are counted ``after_cutoff``: a snapshot's window is half-open, as the volume trigger's) and its
-answers, and states each rule it applies so a snapshot can be explained:
+``curate(events, policy, now)`` reads every event up to ``now`` (later ones are counted
+``after_cutoff``) and its answers, and states each rule it applies so a snapshot can be explained:
 
 **Votes on one answer.** Ratings, thumbs, corrections and implicit signals on a logged answer are
 *votes* on it: a rating >= ``sft_min_rating`` or thumbs up is good, a rating <= 2, thumbs down or
@@ -104,7 +103,7 @@ class _Answer:
 
 
 def curate(events: Iterable[FeedbackEvent], policy: Policy, now: datetime) -> GenerationSets:
-    """The SFT, preference and KTO sets of ``events`` before ``now`` (see the module doc)."""
+    """The SFT, preference and KTO sets of ``events`` up to ``now`` (see the module doc)."""
     try:
         return _curate(events, policy, now)
     finally:
@@ -117,7 +116,7 @@ def _curate(events: Iterable[FeedbackEvent], policy: Policy, now: datetime) -> G
     comparisons: list[Comparison] = []
     for event in sorted(events, key=lambda e: (e.created_at, e.id)):
         counts.events[event.kind.value] += 1
-        if event.created_at >= now:  # half-open, as a snapshot's cutoff
+        if event.created_at > now:
             counts.skipped["after_cutoff"] += 1
         elif event.kind == FeedbackKind.PREFERENCE:
             comparison = comparison_of(event, policy, counts)
