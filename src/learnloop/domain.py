@@ -82,7 +82,7 @@ class Model:
     params: dict[str, Any]
     policy: Policy
     created_at: datetime
-    retrain_watermark: datetime | None = None  # feedback up to here was in the last snapshot
+    retrain_watermark: datetime | None = None  # feedback strictly before here was in the last snapshot
     last_retrain_at: datetime | None = None
 
     def check_label(self, label: str, field_name: str = "label") -> str:

@@ -382,6 +382,7 @@ def test_feedback_already_in_a_snapshot_does_not_count_toward_the_next_trigger(
     clock.advance(1)
     svc.feedback.record_sync("m", examples(3))
     assert svc.worker.check_triggers() == ["m"]
+    clock.advance(1)  # the retrain runs later than the feedback (what is stamped at its cutoff is the next one's)
     svc.worker.run_once()
     clock.advance(1)
     assert svc.worker.check_triggers() == []
@@ -389,3 +390,38 @@ def test_feedback_already_in_a_snapshot_does_not_count_toward_the_next_trigger(
     assert svc.worker.check_triggers() == []
     svc.feedback.record_sync("m", examples(1, offset=5))
     assert svc.worker.check_triggers() == ["m"]
+
+
+def test_feedback_stamped_at_the_retrain_cutoff_is_in_the_next_snapshot_only_and_counted_as_new(
+    services_factory: Callable[..., Services], make_model: CreateModel
+) -> None:
+    """The retrain's window is half-open: its snapshot takes feedback strictly before its
+    cutoff; what is stamped at the cutoff (read by the retrain or arriving just after it at the
+    same instant, as in a replay's simulated time) is counted by the volume trigger and judged as
+    unseen by the next retrain, never both trained on and judged, never lost."""
+    clock = FakeClock()
+    svc = services_factory(clock=clock)
+    make_model(svc, "m", policy=Policy.of(retrain_every=6, cooldown_seconds=0, recent_blocks=2))
+    clock.advance(1)
+    before = svc.feedback.record_sync("m", examples(10))
+    clock.advance(1)
+    cutoff = clock.now()
+    read = svc.feedback.record_sync("m", examples(3, offset=10))  # stamped at the cutoff, before the read
+    first = svc.training.retrain("m", actor="test")
+    late = svc.feedback.record_sync("m", examples(3, offset=13))  # the same instant, after the read
+
+    assert svc.registry.get_model("m").retrain_watermark == cutoff
+    trained = {line["feedback_id"] for line in snapshot_lines(svc, first.snapshot)} - {None}
+    assert trained == {fb.id for fb in before}
+    assert svc.worker.check_triggers() == ["m"]  # the six at the cutoff are new: retrain_every reached
+
+    if not first.promoted:  # whatever the gate said: the boundary is what is tested
+        svc.registry.promote("m", first.version, actor="test", reason="test", force=True)
+    clock.advance(1)
+    second = svc.training.retrain("m", actor="test")
+    lines = snapshot_lines(svc, second.snapshot)
+    assert {line["feedback_id"] for line in lines} - {None} == {fb.id for fb in [*before, *read, *late]}
+    snap = svc.registry.snapshot(second.snapshot)
+    assert snap is not None and snap.counts["unseen_by_champion"] == 6
+    judged = {line["feedback_id"] for line in lines if line["validation_block"] is not None}
+    assert judged <= {fb.id for fb in [*read, *late]}  # never judged on what the champion trained on

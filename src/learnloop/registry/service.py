@@ -298,8 +298,9 @@ class RegistryService:
         return model_repo.get_model(conn, name)
 
     def mark_retrain(self, name: str, *, watermark: datetime, started: bool = True) -> None:
-        """Feedback up to ``watermark`` is in the snapshot being made (the volume trigger counts
-        from there again); with ``started`` it is also when the last retrain began (cooldown)."""
+        """Feedback strictly before ``watermark`` is in the snapshot being made (the volume
+        trigger counts from there again, at or after it); with ``started`` it is also when the
+        last retrain began (cooldown)."""
         with self.db.write() as conn:
             values = {"retrain_watermark": watermark} | ({"last_retrain_at": watermark} if started else {})
             model_repo.update_model(conn, name, **values)

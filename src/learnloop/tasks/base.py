@@ -46,7 +46,7 @@ class RetrainInputs:
 
     model: Model
     champion: ModelVersion | None  # None: the first version (``learnloop init``)
-    champion_cutoff: datetime | None  # feedback up to here was in the champion's snapshot
+    champion_cutoff: datetime | None  # feedback strictly before here was in the champion's snapshot
     cutoff: datetime  # feedback up to here is in this one
     bootstrap: list[tuple[str, str]]  # the model's own training rows
     golden: list[tuple[str, str]]  # its held-out evaluation rows

@@ -145,7 +145,7 @@ class TrainingService:
                 bootstrap=model_repo.load_examples(conn, name, "train"),
                 golden=model_repo.load_examples(conn, name, "golden"),
                 golden_metadata=model_repo.load_example_metadata(conn, name, "golden"),
-                feedback=feedback_repo.feedback_with_predictions(conn, name, now),
+                feedback=feedback_repo.feedback_with_predictions(conn, name, now, snapshot=True),
                 artifact_url=self.artifact_url,
                 artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",
                 bases_dir=self.bases_dir,
@@ -231,8 +231,10 @@ class TrainingService:
 
     def retrain(self, name: str, *, actor: str, progress: Progress = _no_progress) -> RetrainOutcome:
         now = self.clock.now()
-        # Feedback up to now is in this snapshot: the trigger counts from here again, whatever
-        # the outcome (the cooldown stops a rejected candidate from looping).
+        # Feedback strictly before now is in this snapshot: the trigger counts from now on
+        # (at-or-after, so what is stamped now, even after this read, is counted once, then
+        # trained on and judged by the next retrain), whatever the outcome (the cooldown stops a
+        # rejected candidate from looping).
         self.registry.mark_retrain(name, watermark=now)
         inputs = self.gather(name, now)
         progress(0.05, f"curating {len(inputs.feedback)} feedback events and training in the training process")

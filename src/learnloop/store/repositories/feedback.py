@@ -262,7 +262,7 @@ def get_feedback(conn: Connection, model: str, feedback_id: str) -> Feedback:
 def feedback_counts(conn: Connection, model: str, since: datetime | None = None) -> dict[str, int]:
     q = select(t.feedback.c.kind, func.count()).where(t.feedback.c.model == model)
     if since is not None:
-        q = q.where(t.feedback.c.created_at > since)
+        q = q.where(t.feedback.c.created_at >= since)
     return {kind: int(n) for kind, n in conn.execute(q.group_by(t.feedback.c.kind))}
 
 
@@ -274,9 +274,10 @@ def count_training_feedback_since(
     kinds: Collection[FeedbackKind],
     signals: Collection[str] = (),
 ) -> int:
-    """Feedback events after ``since`` of ``kinds`` (and implicit ones whose signal is one of
-    ``signals``): what the model's task says can become training rows. Counted up to ``limit``
-    (the trigger only needs to know whether the threshold is reached, not how far past it)."""
+    """Feedback events at or after ``since`` (a retrain's watermark: its snapshot took what is
+    strictly before it) of ``kinds`` (and implicit ones whose signal is one of ``signals``): what
+    the model's task says can become training rows. Counted up to ``limit`` (the trigger only
+    needs to know whether the threshold is reached, not how far past it)."""
     f = t.feedback
     which: ColumnElement[bool] = f.c.kind.in_([k.value for k in kinds])
     if signals:
@@ -284,15 +285,22 @@ def count_training_feedback_since(
         which = or_(which, and_(f.c.kind == FeedbackKind.IMPLICIT.value, signal.in_(sorted(signals))))
     q = select(f.c.id).where(f.c.model == model, which)
     if since is not None:
-        q = q.where(f.c.created_at > since)
+        q = q.where(f.c.created_at >= since)
     bounded = q.limit(limit).subquery()
     return int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
 
 
-def feedback_with_predictions(conn: Connection, model: str, until: datetime) -> list[FeedbackEvent]:
-    """Feedback up to ``until``, each with its answer when that prediction is logged, oldest first."""
+def feedback_with_predictions(
+    conn: Connection, model: str, until: datetime, *, snapshot: bool = False
+) -> list[FeedbackEvent]:
+    """Feedback up to ``until``, each with its answer when that prediction is logged, oldest
+    first. ``snapshot``: strictly before ``until`` (a retrain's cutoff), so that the snapshot and
+    the volume trigger counting from it (``count_training_feedback_since``) split the events
+    stamped at the cutoff the same way: into the next snapshot, whether they arrived before this
+    read or just after."""
     f = t.feedback
-    q = _events(outer=True).where(f.c.model == model, f.c.created_at <= until).order_by(f.c.created_at, f.c.id)
+    until_ok = f.c.created_at < until if snapshot else f.c.created_at <= until
+    q = _events(outer=True).where(f.c.model == model, until_ok).order_by(f.c.created_at, f.c.id)
     return _with_related(conn, [_event(r) for r in conn.execute(q).mappings()])
 
 

@@ -8,13 +8,14 @@
   ``max_subject_share`` of the snapshot (their latest examples are kept); each example keeps
   the training weight curation gave it (``curation.resolve``, ``curation.noise``). Every example left
   out is counted by reason in ``counts``;
-* **recent validation** = the newest labelled feedback the *champion* never saw (after its
-  snapshot's cutoff; at most ``recent_holdout_max`` rows), cut into ``recent_blocks`` blocks
-  by time. The candidate is judged by *forward chaining*: for each block after the first, a
-  model is fitted on everything before the block (never on the block itself or anything
-  after it, and never on a text of the block or a near duplicate of one) and scored on the block. The champion is
-  scored on the same examples. The final candidate then trains on all of it, so new
-  feedback is never withheld from the version that serves, and almost all of it still
+* **recent validation** = the newest labelled feedback the *champion* never saw (at or after
+  its snapshot's cutoff: a snapshot takes feedback strictly before its cutoff; at most
+  ``recent_holdout_max`` rows), cut into ``recent_blocks`` blocks by time. The candidate is
+  judged by *forward chaining*: for each block after the first, a model is fitted on everything
+  before the block (never on the block itself or anything after it, and never on a text of the
+  block or a near duplicate of one) and scored on the block. The champion is scored on the same
+  examples. The final candidate then trains on all of it, so new feedback is never withheld from
+  the version that serves, and almost all of it still
   counts as evidence for or against the change.
 
 * **synthetic rows** (opt-in: ``augment_min_examples``): a class with fewer real training rows
@@ -173,7 +174,7 @@ def build_snapshot(
     unseen = sum(
         1
         for ex in train[n_bootstrap:]
-        if champion_cutoff is None or (ex.created_at is not None and ex.created_at > champion_cutoff)
+        if champion_cutoff is None or (ex.created_at is not None and ex.created_at >= champion_cutoff)
     )
     window = min(unseen, policy.gate.recent_holdout_max)
     train, groups, augmented = _augmented(train, groups, len(train) - window, golden_texts, policy.curation)
