@@ -58,6 +58,10 @@ class VersionFairnessPublic(BaseModel):
     golden: list[FieldPublic] = Field(
         description="On the golden set, answered by this version; empty when its rows carry none of the fields."
     )
+    artifact_removed: bool = Field(
+        False,
+        description="The retention policy removed its artifact: no golden-set figures (its live-feedback ones stay).",
+    )
 
 
 class FairnessPublic(BaseModel):

@@ -73,6 +73,7 @@ class VersionFairness(_Result):
     last_at: datetime | None
     fields: list[FairnessField]
     golden: list[FairnessField] = []  # on the golden set, where its rows carry the fields
+    artifact_removed: bool = False  # the retention policy removed its artifact: no golden figures
 
 
 class Fairness(_Result):

@@ -57,6 +57,9 @@ class VersionFairness:
     last_at: datetime | None
     fields: list[FieldReport]  # on the labelled feedback it answered
     golden: list[FieldReport] = field(default_factory=list)  # on the golden set; [] when its rows lack the fields
+    # The retention policy removed its artifact: it cannot answer the golden set (``golden`` is
+    # []); its figures on the feedback it served stay.
+    artifact_removed: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,12 +178,15 @@ class FairnessService:
                 for name in names
             ]
 
-        reports = []
+        reports, removed = [], []
         for number in inputs.listed:
             mine = [r for r in inputs.rows if r.version == number]
             version = inputs.versions.get(number)
+            pruned = version is not None and version.artifacts_pruned_at is not None
+            if pruned and golden.rows:
+                removed.append(number)
             on_golden: list[FieldReport] = []
-            if golden.rows and version is not None:
+            if golden.rows and version is not None and not pruned:
                 on_golden = figures(golden.labels, self._golden_answers(version, golden), golden.metadata_or_empty)
             reports.append(
                 VersionFairness(
@@ -191,9 +197,16 @@ class FairnessService:
                     last_at=mine[-1].at if mine else None,
                     fields=figures([r.truth for r in mine], [r.predicted for r in mine], [r.metadata for r in mine]),
                     golden=on_golden,
+                    artifact_removed=pruned,
                 )
             )
         notes = [] if golden.rows else ["the golden set's rows carry none of the fields: figures are on live feedback"]
+        if removed:
+            listed = ", ".join(f"v{n}" for n in sorted(removed))
+            notes.append(
+                f"no golden-set figures for {listed}: the retention policy removed their artifacts "
+                "(their figures on live feedback stay)"
+            )
         if not names:
             notes.append("no fields named: set policy fairness_fields (e.g. fairness_fields=region) or pass fields")
         return FairnessReport(
@@ -251,7 +264,8 @@ class _Inputs:
         listed = [self.versions.get(n) for n in self.listed]
         parts = [
             self.spec.name, list(self.spec.labels), self.spec.policy.gate.fairness_min_group, self.names, resamples,
-            self.window, self.listed, [(v.artifact_uri, v.created_at) for v in listed if v is not None],
+            self.window, self.listed,
+            [(v.artifact_uri, v.created_at, v.artifacts_pruned_at) for v in listed if v is not None],
             [(r.version, r.truth, r.predicted, r.metadata, r.at) for r in self.rows],
             self.golden.rows, self.golden.metadata,
         ]  # fmt: skip

@@ -12,7 +12,8 @@ Versions are immutable and so is the golden set once made: each version's scores
 (the newest ``SCORE_CACHE`` of them, under its artifact and the golden set's content, so a
 model deleted and made again under its name is scored afresh), so a page drawn twice scores
 once. Only classifiers have
-these plots; a generative model's versions are refused with a clear error.
+these plots; a generative model's versions are refused with a clear error, and so is a version
+whose artifact the retention policy removed (409 ``artifact_removed``).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class VersionReports:
         with self.db.read() as conn:
             vb = model_repo.get_version(conn, model, b)
             versions = {v.version: v for v in model_repo.list_versions(conn, model)}
+        vb.check_artifact()  # both refused before either is scored
         sa, sb = self._scored(spec, va, golden), self._scored(spec, vb, golden)
         labels = list(spec.labels)
         accuracy = (
@@ -145,6 +147,7 @@ class VersionReports:
                     f"model {model!r} is a {spec.task} model: version plots and comparisons are drawn for classifiers"
                 )
             golden = model_repo.load_examples(conn, model, SET_NAME)
+        v.check_artifact()  # 409 artifact_removed: a version the retention policy pruned cannot be scored
         if not golden:
             raise ValidationError(f"model {model!r} has no golden set to score its versions on", field="model")
         return spec, v, golden
