@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -16,19 +14,12 @@ import pytest
 
 from conftest import create_model, make_settings, run_cli
 from learnloop.app import create_app
-from learnloop.domain import ModelVersion, VersionStatus
+from learnloop.domain import VersionStatus
 from learnloop.families.manifest import load_predictor
 from learnloop.services import Services, build_services
+from version_copies import add_version
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-def add_version(services: Services, base: ModelVersion, status: VersionStatus, age_days: float, n: int) -> int:
-    """A copy of ``base``'s artifact registered as a version of ``status``, ``age_days`` old."""
-    key = services.store.put_dir(f"models/m/copy-{n}", services.store.get_dir(base.artifact_uri))
-    draft = replace(base, version=0, status=status, artifact_uri=key,
-                    created_at=services.clock.now() - timedelta(days=age_days))  # fmt: skip
-    return services.registry.register(draft, actor="test").version
 
 
 def promote(services: Services, version: int) -> httpx.Response:

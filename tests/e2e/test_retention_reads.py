@@ -8,8 +8,6 @@ loads, and a retrain from a champion without its term counts counts every text a
 from __future__ import annotations
 
 import random
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +15,13 @@ import pytest
 
 from conftest import asgi_get, create_model, make_settings, run_cli, uci_rows
 from learnloop.api.model_schemas import ModelCreate
-from learnloop.domain import FeedbackInput, ModelVersion, VersionStatus
+from learnloop.domain import FeedbackInput, VersionStatus
 from learnloop.errors import ArtifactRemovedError
 from learnloop.families.manifest import load_predictor
 from learnloop.services import Services, build_services
+from version_copies import add_version
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-def add_version(services: Services, base: ModelVersion, status: VersionStatus, age_days: float, n: int) -> int:
-    """A copy of ``base``'s artifact registered as a version of ``status``, ``age_days`` old."""
-    key = services.store.put_dir(f"models/{base.model}/copy-{n}", services.store.get_dir(base.artifact_uri))
-    draft = replace(base, version=0, status=status, artifact_uri=key,
-                    created_at=services.clock.now() - timedelta(days=age_days))  # fmt: skip
-    return services.registry.register(draft, actor="test").version
 
 
 def assert_removed(response: Any, version: int) -> None:
