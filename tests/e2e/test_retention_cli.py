@@ -1,18 +1,20 @@
 """learnloop gc on a real home: old rejected and retired versions' artifacts are removed, the
 protected ones stay, term counts of kept versions are dropped (they still load), an
 ``artifacts_pruned`` event is written, and a removed version is refused with 409
-``artifact_removed``."""
+``artifact_removed``; every view of a version (the API over HTTP, ``learnloop versions``, the
+dashboard) says when its artifacts were removed or its caches dropped."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import create_model, make_settings, run_cli
+from conftest import ServerLauncher, create_model, make_settings, run_cli
 from learnloop.app import create_app
 from learnloop.domain import VersionStatus
 from learnloop.families.manifest import load_predictor
@@ -20,6 +22,7 @@ from learnloop.services import Services, build_services
 from version_copies import add_version
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+RETENTION_FIELDS = ("artifacts_pruned_at", "caches_dropped_at")
 
 
 def promote(services: Services, version: int) -> httpx.Response:
@@ -83,3 +86,60 @@ def test_gc_prunes_old_versions_keeps_protected_ones_and_a_removed_one_is_409(
         assert "retention policy" in refused.json()["detail"]
     finally:
         services.close()
+
+
+def test_a_pruned_version_says_so_over_http_in_the_cli_and_on_the_dashboard(
+    tmp_path: Path, database_url: str, live_server: ServerLauncher
+) -> None:
+    home = tmp_path / "home"
+    services = build_services(make_settings(home, database_url))
+    try:
+        base = create_model(services, "m")
+        champion = base.version
+        services.registry.update_policy("m", {"keep_rejected": 0}, actor="test")
+        pruned = add_version(services, base, VersionStatus.REJECTED, 60, 1)  # beyond keep_rejected: removed
+        dropped = add_version(services, base, VersionStatus.RETIRED, 1, 2)  # within keep_retired: caches only
+    finally:
+        services.close()
+    common = ("--home", home, "--database-url", database_url, "--model", "m")
+    before = datetime.now(UTC)
+    run_cli("gc", *common)
+    after = datetime.now(UTC)
+
+    server = live_server.start(home, database_url)
+    with server.client() as http:
+        shown = {n: http.get(f"/v1/models/m/versions/{n}").json() for n in (champion, pruned, dropped)}
+        listed = {v["version"]: v for v in http.get("/v1/models/m").json()["versions"]}
+        schemas = http.get("/openapi.json").json()["components"]["schemas"]
+        model_page = http.get("/dashboard/models/m").text
+        pruned_page, champion_page = (http.get(f"/dashboard/models/m/versions/{n}").text for n in (pruned, champion))
+    pruned_at = datetime.fromisoformat(shown[pruned]["artifacts_pruned_at"])
+    assert before <= pruned_at <= after
+    assert shown[champion]["artifacts_pruned_at"] is None and shown[champion]["caches_dropped_at"] is None
+    assert shown[dropped]["artifacts_pruned_at"] is None and shown[dropped]["caches_dropped_at"] is not None
+    for n in (champion, pruned, dropped):  # the model's version list says the same
+        assert {k: listed[n][k] for k in RETENTION_FIELDS} == {k: shown[n][k] for k in RETENTION_FIELDS}
+    for schema in ("VersionPublic", "VersionSummary"):
+        assert set(RETENTION_FIELDS) <= set(schemas[schema]["required"]), schema
+        assert schemas[schema]["properties"]["artifacts_pruned_at"]["anyOf"][1] == {"type": "null"}
+
+    marker = f"artifacts removed {pruned_at:%Y-%m-%d %H:%M} UTC"
+    lines = {line.split(" ", 1)[0]: line for line in run_cli("versions", *common).stdout.splitlines()}
+    assert marker in lines[f"v{pruned}"], lines
+    assert "caches dropped" in lines[f"v{dropped}"] and "artifacts removed" not in lines[f"v{dropped}"]
+    assert "artifacts removed" not in lines.get(f"v{champion}", "")
+    assert marker in run_cli("versions", *common, "--version", str(pruned)).stdout
+    assert "artifacts removed" not in run_cli("versions", *common, "--version", str(champion)).stdout
+    assert "1 with artifacts removed" in run_cli("status", *common).stdout
+    as_json = {v["version"]: v for v in json.loads(run_cli("versions", *common, "--json").stdout)}
+    assert {n: as_json[n]["artifacts_pruned_at"] for n in as_json} == {
+        n: shown[n]["artifacts_pruned_at"] for n in (champion, pruned, dropped)
+    }
+    one = json.loads(run_cli("versions", *common, "--version", str(dropped), "--json").stdout)
+    assert one["caches_dropped_at"] == shown[dropped]["caches_dropped_at"] and one["artifacts_pruned_at"] is None
+
+    assert "artifacts removed" in model_page and "caches dropped" in model_page
+    assert f"/versions/{pruned}/promote" not in model_page  # refused anyway: not offered
+    assert f"/versions/{dropped}/promote" in model_page
+    assert 'id="artifact-removed"' in pruned_page and f"/versions/{pruned}/promote" not in pruned_page
+    assert 'id="artifact-removed"' not in champion_page and "artifacts removed" not in champion_page

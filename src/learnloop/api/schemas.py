@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -147,6 +147,20 @@ class FeedbackBatchResult(BaseModel):
     items: list[FeedbackItemResult]
 
 
+# What the retention policy (``learnloop gc``) did to a version, on every view of it.
+ArtifactsPrunedAt = Annotated[
+    datetime | None,
+    Field(
+        description="When the retention policy removed its artifact (null: kept): it can no longer be served, "
+        "promoted, compared or explained (409 artifact_removed); its record and metrics stay."
+    ),
+]
+CachesDroppedAt = Annotated[
+    datetime | None,
+    Field(description="When the retention policy dropped its re-creatable caches (null: kept); it still loads."),
+]
+
+
 class VersionSummary(BaseModel):
     version: int
     status: str
@@ -155,6 +169,8 @@ class VersionSummary(BaseModel):
     golden_accuracy: float | None
     recent_accuracy: float | None
     parent_version: int | None
+    artifacts_pruned_at: ArtifactsPrunedAt
+    caches_dropped_at: CachesDroppedAt
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionSummary:
@@ -166,6 +182,8 @@ class VersionSummary(BaseModel):
             golden_accuracy=v.metrics.get("golden", {}).get("accuracy"),
             recent_accuracy=v.metrics.get("recent", {}).get("accuracy"),
             parent_version=v.parent_version,
+            artifacts_pruned_at=v.artifacts_pruned_at,
+            caches_dropped_at=v.caches_dropped_at,
         )
 
 
@@ -215,6 +233,8 @@ class VersionPublic(BaseModel):
     selection: SelectionPublic | None = Field(
         None, description="The candidates its retrain tried and why this one won (null: none competed)."
     )
+    artifacts_pruned_at: ArtifactsPrunedAt
+    caches_dropped_at: CachesDroppedAt
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionPublic:
@@ -239,6 +259,8 @@ class VersionPublic(BaseModel):
             train_seconds=v.train_seconds,
             erasures=list(v.erasures),
             selection=v.metrics.get("selection"),
+            artifacts_pruned_at=v.artifacts_pruned_at,
+            caches_dropped_at=v.caches_dropped_at,
         )
 
 

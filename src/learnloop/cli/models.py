@@ -319,17 +319,27 @@ def versions(
         int | None,
         typer.Option("--version", help="Show every metric of this version, with its intervals."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the versions (or the one) as the API answers a version.")
+    ] = False,
 ) -> None:
-    """List a model's versions with their metrics and verdicts (or one version in full).
+    """List a model's versions with their metrics and verdicts (or one version in full); a
+    version the retention policy pruned (``learnloop gc``) is marked, with the date.
 
     \b
     Examples:
       learnloop versions
       learnloop versions --model sentiment --version 2   # every metric and every gate check
+      learnloop versions --json                          # as GET /v1/models/{model}/versions/{v}
     """
     with open_services(settings_for(home, database_url)) as services:
-        if version is not None:
-            show_version(services.registry.version(model, version))
+        chosen = [services.registry.version(model, version)] if version is not None else None
+        rows = chosen or services.registry.versions(model)
+        if as_json:
+            _print_versions_json(rows, one=chosen is not None)
+            return
+        if chosen:
+            show_version(chosen[0])
             return
         table = Table(
             title=f"versions of {model}",
@@ -339,7 +349,6 @@ def versions(
         )
         for column in ("v", "status", "golden\nacc", "F1", "AUC", "ECE", "recent\nacc", "parent", "created"):
             table.add_column(column)
-        rows = services.registry.versions(model)
         for v in rows:
             golden = v.metrics.get("golden", {})
             table.add_row(
@@ -354,12 +363,31 @@ def versions(
                 v.created_at.strftime("%m-%d %H:%M"),
             )
         console.print(table)
-        # The reasons under the table, one line each: a column beside nine others would be
-        # squeezed to a few characters on an 80-column terminal.
+        # The reasons, and what the retention policy did, under the table, one line each: a
+        # column beside nine others would be squeezed to a few characters on an 80-column terminal.
         for v in rows:
-            reason = _version_reason(v)
-            if reason:
-                console.print(f"[bold]v{v.version}[/] {escape(reason)}", soft_wrap=True)
+            notes = [note for note in (_retention_note(v), escape(_version_reason(v))) if note]
+            if notes:
+                console.print(f"[bold]v{v.version}[/] " + "; ".join(notes), soft_wrap=True)
+
+
+def _print_versions_json(rows: list[ModelVersion], *, one: bool) -> None:
+    from pydantic import TypeAdapter
+
+    from learnloop.api.schemas import VersionPublic
+
+    public = [VersionPublic.of(v) for v in rows]
+    body = public[0].model_dump_json() if one else TypeAdapter(list[VersionPublic]).dump_json(public).decode()
+    console.print_json(body)
+
+
+def _retention_note(v: ModelVersion) -> str:
+    """What the retention policy did to the version (markup), or "" when nothing."""
+    if v.artifacts_pruned_at is not None:
+        return f"[yellow]artifacts removed {v.artifacts_pruned_at:%Y-%m-%d %H:%M} UTC[/] by the retention policy"
+    if v.caches_dropped_at is not None:
+        return f"caches dropped {v.caches_dropped_at:%Y-%m-%d %H:%M} UTC by the retention policy"
+    return ""
 
 
 def _version_reason(v: ModelVersion) -> str:
@@ -397,6 +425,14 @@ def show_version(v: ModelVersion) -> None:
     )
     if v.status_reason:
         console.print(f"reason: {escape(v.status_reason)}")
+    if v.artifacts_pruned_at is not None:
+        console.print(
+            f"{_retention_note(v)}: it cannot be served, promoted, compared or explained again; its record and "
+            "metrics stay",
+            soft_wrap=True,
+        )
+    elif v.caches_dropped_at is not None:
+        console.print(f"{_retention_note(v)}: it still loads", soft_wrap=True)
     counts = v.metrics.get("snapshot_counts") or {}
     augmented = counts.get("augmented")
     if augmented:
@@ -448,9 +484,10 @@ def status(home: HomeOpt, model: ModelOpt, database_url: DbOpt = None) -> None:
         else:
             grid.add_row("champion", "[red]none[/]")
         statuses = Counter(v.status.value for v in o.versions)
-        grid.add_row(
-            "versions", f"{len(o.versions)} (" + ", ".join(f"{n} {k}" for k, n in sorted(statuses.items())) + ")"
-        )
+        removed = sum(v.artifacts_pruned_at is not None for v in o.versions)
+        by_status = ", ".join(f"{n} {k}" for k, n in sorted(statuses.items()))
+        pruned = f"; {removed} with artifacts removed by the retention policy" if removed else ""
+        grid.add_row("versions", f"{len(o.versions)} ({by_status}){pruned}")
         grid.add_row("rollout", _rollout_line(o.rollout) if o.rollout else "none running")
         grid.add_row("online accuracy", _performance_line(perf))
         grid.add_row("drift", _drift_line(services, model))

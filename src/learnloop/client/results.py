@@ -127,6 +127,9 @@ class VersionSummary(_Result):
     golden_accuracy: float | None
     recent_accuracy: float | None
     parent_version: int | None
+    # What the retention policy did to it (null: nothing; a server before them sends neither).
+    artifacts_pruned_at: datetime | None = None  # its artifact removed: it cannot be served again
+    caches_dropped_at: datetime | None = None  # its re-creatable caches dropped: it still loads
 
 
 class Deployment(_Result):
