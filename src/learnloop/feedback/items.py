@@ -77,8 +77,12 @@ class FeedbackCreate(BaseModel):
             raise ValueError("rating must be an integer from 1 to 5")
         return value
 
-    def to_input(self) -> FeedbackInput:
-        return FeedbackInput(**self.model_dump())
+    def to_input(self, feedback_id: str | None = None) -> FeedbackInput:
+        """The domain input; ``feedback_id``, if given, in place of the body's (a stream message's id).
+        The fields as validated (no ``model_dump``: nothing here needs serialising)."""
+        if feedback_id is None:
+            return FeedbackInput(**self.__dict__)
+        return FeedbackInput(**{**self.__dict__, "feedback_id": feedback_id})
 
 
 def parse_item(raw: Mapping[str, Any]) -> FeedbackInput:
