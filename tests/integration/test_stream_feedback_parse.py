@@ -6,11 +6,14 @@ the stored events counted by kind and the refusals by code."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from typing import Any
 
 import orjson
 
+from learnloop.domain import FeedbackInput
+from learnloop.feedback.items import FeedbackCreate
 from learnloop.models import NewModel
 from learnloop.services import Services
 from learnloop.streams.intake import Refusal
@@ -110,3 +113,11 @@ def test_the_model_is_checked_before_the_body_and_a_differing_feedback_id_is_ref
     differs = Refusal("validation_error", "event.feedback_id differs from the message's id (event.feedback_id)")
     assert outcomes[2] == outcomes[3] == differs
     assert [e.feedback.client_id for e in services.feedback.recent("npc", 10)] == ["e"]
+
+
+def test_a_parsed_body_becomes_the_same_feedback_input_its_fields_would_make() -> None:
+    assert set(FeedbackCreate.model_fields) == {f.name for f in dataclasses.fields(FeedbackInput)}
+    body = FeedbackCreate.model_validate({"prediction_id": "p", "label": 3, "metadata": {"a": [1]}, "feedback_id": "k"})
+    assert body.to_input() == FeedbackInput(**body.model_dump())
+    assert body.to_input("m") == FeedbackInput(**{**body.model_dump(), "feedback_id": "m"})
+    assert body.to_input().label == "3"
