@@ -167,7 +167,7 @@ def to_row(
 
 def is_pair(row: Mapping[str, Any]) -> bool:
     """Whether a row made by ``to_row`` is a preference between two logged answers."""
-    return row["kind"] == FeedbackKind.PREFERENCE.value and "rejected_prediction_id" in row["payload"]
+    return row["kind"] == FeedbackKind.PREFERENCE and "rejected_prediction_id" in row["payload"]
 
 
 def pair_error(model: str, chosen: Prediction | None, rejected: Prediction | None) -> ValidationError | None:

@@ -500,8 +500,8 @@ class FeedbackService:
 
     def _count_stored(self, model: str, stored: Iterable[Feedback]) -> None:
         """Events answered as stored, counted by kind (``learnloop_feedback``)."""
-        for kind, n in Counter(fb.kind.value for fb in stored).items():
-            self.metrics.feedback.labels(model, kind).inc(n)
+        for kind, n in Counter(fb.kind for fb in stored).items():
+            self.metrics.feedback.labels(model, kind.value).inc(n)
 
     def record_sync(self, model: str, items: Sequence[FeedbackInput]) -> list[Feedback]:
         """For the CLI and scripts: all-or-nothing validation, then one durable write; a key
