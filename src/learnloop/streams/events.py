@@ -13,7 +13,8 @@
 
 A redelivered message (the same ``id``) changes nothing. The envelope is checked here; the
 body is checked by the same intake services (and the same pydantic models) the HTTP API
-calls. ``stream_event_schema()`` is the JSON Schema of all of it, kept in
+calls (a feedback body's ``FeedbackCreate`` here, with its envelope, when both pass).
+``stream_event_schema()`` is the JSON Schema of all of it, kept in
 ``docs/schemas/stream-event.json``.
 """
 

@@ -1,7 +1,7 @@
 """A batch of stream messages through the intake services the HTTP API uses.
 
-``StreamIntake.handle(messages)`` parses each message's envelope, then hands runs of
-consecutive events of one type and model to ``FeedbackService.record_many``,
+``StreamIntake.handle(messages)`` parses each message's envelope (a feedback event's body with
+it), then hands runs of consecutive events of one type and model to ``FeedbackService.record_many``,
 ``PredictionService.answer_many`` or ``GenerationLog.log_many`` (the same parse, rules and
 scrubbing as HTTP), waits until they are committed, and answers, per message, ``None``
 (stored, or stored before: a redelivery) or the ``Refusal`` that sends it to the dead letters.
