@@ -72,8 +72,16 @@ _SHAPES = (
 )
 
 
+_PAIR_SET = frozenset(_PAIR)
+_STANDALONE_PAIR_SET = frozenset(_STANDALONE_PAIR)
+_ON_PREDICTION_SET = frozenset(_ON_PREDICTION)
+_KINDS = {kind.value: kind for kind in FeedbackKind}
+
+
 def _given(item: FeedbackInput) -> list[str]:
-    return [name for name in _SHAPE_FIELDS if getattr(item, name) is not None]
+    """The shape's fields given, in ``_SHAPE_FIELDS`` order."""
+    fields = vars(item)
+    return [name for name in _SHAPE_FIELDS if fields[name] is not None]
 
 
 def _only(given: list[str], allowed: tuple[str, ...], needed: tuple[str, ...], shape: str) -> None:
@@ -89,15 +97,15 @@ def _only(given: list[str], allowed: tuple[str, ...], needed: tuple[str, ...], s
 def feedback_kind(item: FeedbackInput) -> FeedbackKind:
     """The kind of event the fields given make (the shapes in the module docstring)."""
     given = _given(item)
-    if any(name in given for name in _PAIR):
+    if not _PAIR_SET.isdisjoint(given):
         _only(given, (*_PAIR, "strength"), _PAIR, "a preference between two logged answers")
         return FeedbackKind.PREFERENCE
-    if any(name in given for name in _STANDALONE_PAIR):
+    if not _STANDALONE_PAIR_SET.isdisjoint(given):
         _only(given, (*_STANDALONE_PAIR, "strength"), _STANDALONE_PAIR, "a standalone preference")
         return FeedbackKind.PREFERENCE
     if "strength" in given:
         raise ValidationError("strength belongs to a preference", field="strength")
-    signals = [name for name in _ON_PREDICTION if name in given]
+    signals = [name for name in given if name in _ON_PREDICTION_SET]  # in _ON_PREDICTION's order
     if item.prediction_id is None:
         if item.text is not None and signals == ["label"]:
             return FeedbackKind.EXAMPLE
@@ -116,7 +124,7 @@ def feedback_kind(item: FeedbackInput) -> FeedbackKind:
         return FeedbackKind.IMPLICIT
     if item.value is not None:
         raise ValidationError("value belongs to an implicit signal", field="value")
-    return FeedbackKind(signals[0])
+    return _KINDS[signals[0]]
 
 
 def to_row(
@@ -159,7 +167,7 @@ def to_row(
 
 def is_pair(row: Mapping[str, Any]) -> bool:
     """Whether a row made by ``to_row`` is a preference between two logged answers."""
-    return row["kind"] == FeedbackKind.PREFERENCE.value and "rejected_prediction_id" in row["payload"]
+    return row["kind"] == FeedbackKind.PREFERENCE and "rejected_prediction_id" in row["payload"]
 
 
 def pair_error(model: str, chosen: Prediction | None, rejected: Prediction | None) -> ValidationError | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -445,6 +446,7 @@ class FeedbackService:
         outcome = self._settle(model, stored, row)
         if isinstance(outcome, LearnloopError):
             raise outcome
+        self._count_stored(model, [outcome])
         return outcome
 
     async def record_many(
@@ -483,17 +485,23 @@ class FeedbackService:
                 results.append(ItemResult(index, None, outcome))
             else:
                 results.append(ItemResult(index, outcome, None))
+        self._count_stored(model, [r.feedback for r in results if r.feedback is not None])
         return results
 
     def _settle(self, model: str, stored: Feedback, row: dict[str, Any]) -> Feedback | LearnloopError:
         """The answer for one written row: the event stored, unless the row's client key named
-        a different event already (``stored`` is then that first event)."""
+        a different event already (``stored`` is then that first event). Not counted here:
+        ``_count_stored`` counts a batch's events once per kind."""
         if stored.id != row["id"] and not same_event(stored, row):
             conflict = IdempotencyConflictError(row["client_id"], stored.id)
             self.count_rejected(model, conflict)
             return conflict
-        self.metrics.feedback.labels(model, stored.kind.value).inc()
         return stored
+
+    def _count_stored(self, model: str, stored: Iterable[Feedback]) -> None:
+        """Events answered as stored, counted by kind (``learnloop_feedback``)."""
+        for kind, n in Counter(fb.kind for fb in stored).items():
+            self.metrics.feedback.labels(model, kind.value).inc(n)
 
     def record_sync(self, model: str, items: Sequence[FeedbackInput]) -> list[Feedback]:
         """For the CLI and scripts: all-or-nothing validation, then one durable write; a key
@@ -505,7 +513,9 @@ class FeedbackService:
             raise errors[0]
         valid = [r for r in rows if isinstance(r, dict)]
         stored = self.ingest.submit_feedback(valid).result()
-        for outcome in [self._settle(model, fb, row) for fb, row in zip(stored, valid, strict=True)]:
+        outcomes = [self._settle(model, fb, row) for fb, row in zip(stored, valid, strict=True)]
+        self._count_stored(model, [o for o in outcomes if not isinstance(o, LearnloopError)])
+        for outcome in outcomes:
             if isinstance(outcome, LearnloopError):
                 raise outcome
         return stored

@@ -13,13 +13,15 @@
 
 A redelivered message (the same ``id``) changes nothing. The envelope is checked here; the
 body is checked by the same intake services (and the same pydantic models) the HTTP API
-calls. ``stream_event_schema()`` is the JSON Schema of all of it, kept in
+calls (a feedback body's ``FeedbackCreate`` here, with its envelope, when both pass).
+``stream_event_schema()`` is the JSON Schema of all of it, kept in
 ``docs/schemas/stream-event.json``.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from learnloop.api.schemas import PredictRequest
+from learnloop.domain import FeedbackInput
 from learnloop.errors import ValidationError
 from learnloop.feedback.generations import GenerationCreate
 from learnloop.feedback.items import FeedbackCreate
@@ -76,12 +79,41 @@ def stream_event_schema() -> dict[str, Any]:
     }
 
 
-def parse_envelope(data: bytes) -> Envelope:
-    """The envelope of one message, or a ``ValidationError`` saying what is wrong with it."""
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message whose envelope passed: its body raw, or (most feedback) parsed already."""
+
+    id: str
+    type: EventType
+    model: str
+    event: dict[str, Any]
+    feedback: FeedbackInput | None = None  # the body as ``FeedbackCreate`` took it, ``feedback_id`` the id
+
+    @property
+    def feedback_item(self) -> FeedbackInput | dict[str, Any]:
+        """What ``FeedbackService.record_many`` takes for this feedback event: the parsed body,
+        or the raw one (with the id as its ``feedback_id``) for the service to parse and refuse."""
+        return self.feedback if self.feedback is not None else {**self.event, "feedback_id": self.id}
+
+
+def parse_envelope(data: bytes) -> Message:
+    """The envelope of one message, or a ``ValidationError`` saying what is wrong with it.
+
+    A feedback event is checked, envelope and body, by one ``FeedbackMessage`` validation (the
+    hot path); any error there and the message takes the general path (the envelope alone,
+    then the body in ``record_many``), so what is refused, and why, is the same either way."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ValidationError(f"the message is not JSON: {exc}", field="message") from None
+    if type(raw) is dict and raw.get("type") == "feedback":
+        try:
+            message = FeedbackMessage.model_validate(raw)
+        except PydanticValidationError:
+            pass
+        else:
+            if message.event.feedback_id in (None, message.id):
+                return Message(message.id, "feedback", message.model, raw["event"], message.event.to_input(message.id))
     try:
         envelope = Envelope.model_validate(raw)
     except PydanticValidationError as exc:
@@ -92,11 +124,11 @@ def parse_envelope(data: bytes) -> Envelope:
         given = envelope.event.get("feedback_id")
         if given is not None and given != envelope.id:
             raise ValidationError("event.feedback_id differs from the message's id", field="event.feedback_id")
-    else:
-        try:
-            envelope.id = str(uuid.UUID(envelope.id))
-        except ValueError:
-            raise ValidationError(
-                f"a {envelope.type} event's id is its prediction id: a UUID, not {envelope.id!r}", field="id"
-            ) from None
-    return envelope
+        return Message(envelope.id, envelope.type, envelope.model, envelope.event)
+    try:
+        id_ = str(uuid.UUID(envelope.id))
+    except ValueError:
+        raise ValidationError(
+            f"a {envelope.type} event's id is its prediction id: a UUID, not {envelope.id!r}", field="id"
+        ) from None
+    return Message(id_, envelope.type, envelope.model, envelope.event)

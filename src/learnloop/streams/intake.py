@@ -1,7 +1,7 @@
 """A batch of stream messages through the intake services the HTTP API uses.
 
-``StreamIntake.handle(messages)`` parses each message's envelope, then hands runs of
-consecutive events of one type and model to ``FeedbackService.record_many``,
+``StreamIntake.handle(messages)`` parses each message's envelope (a feedback event's body with
+it), then hands runs of consecutive events of one type and model to ``FeedbackService.record_many``,
 ``PredictionService.answer_many`` or ``GenerationLog.log_many`` (the same parse, rules and
 scrubbing as HTTP), waits until they are committed, and answers, per message, ``None``
 (stored, or stored before: a redelivery) or the ``Refusal`` that sends it to the dead letters.
@@ -28,7 +28,7 @@ from learnloop.errors import DuplicateInBatchError, LearnloopError, OverloadedEr
 from learnloop.feedback.generations import GenerationLog
 from learnloop.feedback.ingest import IngestWriter
 from learnloop.feedback.service import FeedbackService, PredictionService
-from learnloop.streams.events import Envelope, parse_envelope
+from learnloop.streams.events import Message, parse_envelope
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class StreamIntake:
 
     async def handle(self, messages: Sequence[bytes]) -> list[Outcome]:
         outcomes: list[Outcome] = [None] * len(messages)
-        parsed: list[tuple[int, Envelope]] = []
+        parsed: list[tuple[int, Message]] = []
         for i, data in enumerate(messages):
             try:
                 parsed.append((i, parse_envelope(data)))
@@ -85,18 +85,18 @@ class StreamIntake:
                     outcomes[i] = outcome
         return outcomes
 
-    async def _run(self, kind: str, model: str, events: list[Envelope]) -> list[Outcome]:
+    async def _run(self, kind: str, model: str, events: list[Message]) -> list[Outcome]:
         if kind == "feedback":
             return await self._feedback(model, events)
         return await self._answers(kind, model, events)
 
-    async def _feedback(self, model: str, events: list[Envelope]) -> list[Outcome]:
-        items = [{**e.event, "feedback_id": e.id} for e in events]
+    async def _feedback(self, model: str, events: list[Message]) -> list[Outcome]:
+        items = [e.feedback_item for e in events]
         results = await self.feedback.record_many(model, items)
         assert results is not None  # no ``proceed`` was given
         return [_feedback_outcome(r.error) for r in results]
 
-    async def _answers(self, kind: str, model: str, events: list[Envelope]) -> list[Outcome]:
+    async def _answers(self, kind: str, model: str, events: list[Message]) -> list[Outcome]:
         """Predictions and generations, logged under the ids their events carry; an id logged
         already (a redelivery) or repeated in this run is not logged again."""
         outcomes: list[Outcome] = [None] * len(events)
@@ -118,7 +118,7 @@ class StreamIntake:
         return await self._predictions(model, events, fresh, outcomes)
 
     async def _predictions(
-        self, model: str, events: list[Envelope], fresh: list[int], outcomes: list[Outcome]
+        self, model: str, events: list[Message], fresh: list[int], outcomes: list[Outcome]
     ) -> list[Outcome]:
         requests: dict[int, PredictRequest] = {}
         for i in fresh:

@@ -218,12 +218,21 @@ def _encode(dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> list[tuple[A
     """The rows as the driver takes them, in ``FEEDBACK_COLUMNS`` order."""
     to_db = t.feedback.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     out = []
+    when: Any = None
+    when_db: Any = None
     for row in rows:
-        values = [json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in FEEDBACK_COLUMNS]
+        values = [_json(row[c]) if c in _JSON_COLUMNS else row[c] for c in FEEDBACK_COLUMNS]
         if to_db is not None:
-            values[_CREATED_AT] = to_db(values[_CREATED_AT])
+            if values[_CREATED_AT] is not when:  # a batch's rows share one timestamp: converted once
+                when = values[_CREATED_AT]
+                when_db = to_db(when)
+            values[_CREATED_AT] = when_db
         out.append(tuple(values))
     return out
+
+
+def _json(value: Any) -> str:
+    return "null" if value is None else json.dumps(value)
 
 
 _CREATED_AT = FEEDBACK_COLUMNS.index("created_at")
