@@ -146,14 +146,11 @@ class IncrementalFamily:
         previous: Predictor | None = None,
     ) -> IncrementalPredictor:
         p = self.resolve_params(params)
-        hashing = {"n_features": p["n_features"], "ngram_max": p["ngram_max"]}
+        hashing = _hashing(p)
         weights = [1.0] * len(texts) if sample_weight is None else [float(w) for w in sample_weight]
         rng = np.random.default_rng(seed)
-        if (
-            isinstance(previous, IncrementalPredictor)
-            and previous.hashing == hashing
-            and set(labels) <= {str(c) for c in previous.classifier.classes_}
-        ):
+        if previous is not None and self.continues(previous, labels, params):
+            assert isinstance(previous, IncrementalPredictor)
             return _update(previous, texts, labels, weights, label_set, p, rng)
         if len(set(labels)) < 2:
             raise InsufficientDataError(f"training needs at least two distinct labels, got {sorted(set(labels))}")
@@ -164,6 +161,15 @@ class IncrementalFamily:
         _passes(classifier, hashing_vectorizer(hashing), list(texts), list(labels), weights, p["epochs"], classes, rng)
         replay = _resample(Replay(), list(texts), list(labels), weights, p["replay_size"], rng)
         return IncrementalPredictor(classifier, label_set, hashing, frozenset(map(text_key, texts)), replay)
+
+    def continues(self, previous: Predictor, labels: Sequence[str], params: Mapping[str, Any]) -> bool:
+        """An update, not a fit from scratch: ``previous`` is of this family, with the same
+        hashing, and has seen every one of ``labels``."""
+        return (
+            isinstance(previous, IncrementalPredictor)
+            and previous.hashing == _hashing(self.resolve_params(params))
+            and set(labels) <= {str(c) for c in previous.classifier.classes_}
+        )
 
     def save(self, predictor: Any, directory: Path) -> None:
         if not isinstance(predictor, IncrementalPredictor):
@@ -193,6 +199,10 @@ class IncrementalFamily:
             raise ArtifactError(f"artifact file missing: {exc.filename or path}") from exc
         except Exception as exc:  # unpickling garbage raises many kinds of errors
             raise ArtifactError(f"artifact {directory} is corrupt: {type(exc).__name__}: {exc}") from exc
+
+
+def _hashing(p: Mapping[str, Any]) -> dict[str, int]:
+    return {"n_features": p["n_features"], "ngram_max": p["ngram_max"]}
 
 
 def _update(
