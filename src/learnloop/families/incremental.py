@@ -15,6 +15,9 @@ the old domain's golden set). The features need no fitting (``HashingVectorizer`
 an update's cost is the new examples', whatever was trained before. A version keeps the
 hashes of every text it trained on and a bounded, uniformly sampled replay buffer
 (``replay_size`` examples). An update is still a candidate: the gate judges it like any other.
+A retrain also fits from scratch beside it and keeps the one the selection's forward-chaining
+folds score higher (``Continuing``; the update's folds replay a chain of updates): on the
+``topic`` scenario a chain of updates learnt a new domain less than a refit of the same rows.
 A champion that learnt from data erased since is not continued (the retrain passes no
 ``previous``: ``TrainSpec.continue_champion``), so an erased subject's texts leave its buffer.
 """
