@@ -92,6 +92,8 @@ def test_an_update_competes_with_a_refit_on_a_new_domain_and_both_are_recorded(
     assert "incremental update" in selection["reason"] and "incremental refit" in selection["reason"]
     assert v2.family == "incremental" and v2.params == selection["params"]
     assert answered_candidates(services) == candidates
+    page = asgi_get(services, "/dashboard/models/m/versions/2")
+    assert page.status_code == 200 and page.text.count("(update of the champion)") == 1
 
 
 def answered_candidates(services: Services) -> list[dict[str, object]]:

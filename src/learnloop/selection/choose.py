@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from learnloop.errors import LearnloopError, ValidationError
@@ -166,43 +166,27 @@ def _tried(
     spec: CandidateSpec, data: SelectionData, budget: float, trials: int, study: StudyPlace, seed: int
 ) -> CandidateRecord:
     started = time.perf_counter()
+    tried = CandidateRecord(spec.family, spec.params, spec.search, update=spec.update)
     try:
         if spec.search:
             place = StudyPlace(study.url, f"{study.name}:{spec.family}", study.attrs)
             found = search(
                 spec.family, spec.params, data, budget_seconds=budget, max_trials=trials, place=place, seed=seed
             )
-            return CandidateRecord(
-                spec.family,
-                found.params,
-                True,
-                found.fold_scores,
-                found.score,
-                time.perf_counter() - started,
+            return replace(
+                tried,
+                params=found.params,
+                fold_scores=found.fold_scores,
+                score=found.score,
+                seconds=time.perf_counter() - started,
                 trials=found.trials,
                 pruned=found.pruned,
                 study=found.study,
             )
-        score = score_updates if spec.update else score_folds
-        scored = score(spec.family, spec.params, data, seed=seed)
-        return CandidateRecord(
-            spec.family,
-            spec.params,
-            False,
-            scored.scores,
-            scored.score,
-            time.perf_counter() - started,
-            update=spec.update,
-        )
+        scored = (score_updates if spec.update else score_folds)(spec.family, spec.params, data, seed=seed)
+        return replace(tried, fold_scores=scored.scores, score=scored.score, seconds=time.perf_counter() - started)
     except (LearnloopError, ImportError, ValueError) as exc:  # a missing extra, a fit that failed
-        return CandidateRecord(
-            spec.family,
-            spec.params,
-            spec.search,
-            seconds=time.perf_counter() - started,
-            error=str(exc),
-            update=spec.update,
-        )
+        return replace(tried, seconds=time.perf_counter() - started, error=str(exc))
 
 
 def _reason(records: Sequence[CandidateRecord], data: SelectionData) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from learnloop.families import get_family
-from learnloop.families.base import Predictor
+from learnloop.families.base import ModelFamily, Predictor
 
 # Updates of the champion an update candidate's folds replay (``score_updates``).
 UPDATES = 8
@@ -53,24 +53,7 @@ def score_folds(
     """Fit ``family`` with ``params`` on each fold and score it on the fold's block. Each fit
     starts from scratch: a champion continued here would have trained on the blocks it judges."""
     fitter = get_family(family)
-    scores: list[float] = []
-    correct = judged = 0
-    for k, (fit_on, evaluate) in enumerate(data.folds):
-        model = fitter.fit(
-            [data.texts[i] for i in fit_on],
-            [data.labels[i] for i in fit_on],
-            label_set=data.label_set,
-            params=params,
-            sample_weight=None if data.weights is None else [data.weights[i] for i in fit_on],
-            seed=seed,
-        )
-        hits = _hits(model, data, evaluate)
-        scores.append(hits / len(evaluate))
-        correct += hits
-        judged += len(evaluate)
-        if after_fold is not None:
-            after_fold(k, correct / judged)
-    return FoldScores(scores, correct, judged)
+    return _scored(data, lambda fit_on: _fitted(fitter, data, fit_on, params, seed), after_fold)
 
 
 def score_updates(
@@ -85,28 +68,49 @@ def score_updates(
     the same rows, or forgets, shows on the block as it does after a shift."""
     fitter = get_family(family)
     size = max(1, data.update_size)
+
+    def chain(fit_on: list[int]) -> Predictor:
+        cut = len(fit_on) - min(updates, len(fit_on) // (2 * size)) * size
+        model = _fitted(fitter, data, fit_on[:cut], params, seed)
+        for start in range(cut, len(fit_on), size):
+            model = _fitted(fitter, data, fit_on[start : start + size], params, seed, previous=model)
+        return model
+
+    return _scored(data, chain)
+
+
+def _fitted(
+    fitter: ModelFamily,
+    data: SelectionData,
+    rows: Sequence[int],
+    params: Mapping[str, Any],
+    seed: int,
+    previous: Predictor | None = None,
+) -> Predictor:
+    return fitter.fit(
+        [data.texts[i] for i in rows],
+        [data.labels[i] for i in rows],
+        label_set=data.label_set,
+        params=params,
+        sample_weight=None if data.weights is None else [data.weights[i] for i in rows],
+        seed=seed,
+        previous=previous,
+    )
+
+
+def _scored(
+    data: SelectionData, fold_model: Callable[[list[int]], Predictor], after_fold: FoldHook | None = None
+) -> FoldScores:
+    """Each fold's model (``fold_model`` of its fit rows) scored on the fold's block."""
     scores: list[float] = []
     correct = judged = 0
-    for fit_on, evaluate in data.folds:
-        chained = min(updates, len(fit_on) // (2 * size))
-        cut = len(fit_on) - chained * size
-        model = None
-        for start, end in [(0, cut), *((k, k + size) for k in range(cut, len(fit_on), size))]:
-            rows = fit_on[start:end]
-            model = fitter.fit(
-                [data.texts[i] for i in rows],
-                [data.labels[i] for i in rows],
-                label_set=data.label_set,
-                params=params,
-                sample_weight=None if data.weights is None else [data.weights[i] for i in rows],
-                seed=seed,
-                previous=model,
-            )
-        assert model is not None
-        hits = _hits(model, data, evaluate)
+    for k, (fit_on, evaluate) in enumerate(data.folds):
+        hits = _hits(fold_model(fit_on), data, evaluate)
         scores.append(hits / len(evaluate))
         correct += hits
         judged += len(evaluate)
+        if after_fold is not None:
+            after_fold(k, correct / judged)
     return FoldScores(scores, correct, judged)
 
 
