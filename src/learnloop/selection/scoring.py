@@ -14,7 +14,7 @@ from learnloop.families import get_family
 from learnloop.families.base import ModelFamily, Predictor
 
 # Updates of the champion an update candidate's folds replay (``score_updates``).
-UPDATES = 8
+UPDATES = 4
 # Called after each fold with (fold index, pooled accuracy so far); may raise to stop (pruning).
 FoldHook = Callable[[int, float], None]
 
