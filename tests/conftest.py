@@ -232,6 +232,7 @@ def create_model(
     golden_fraction: float = 0.2,
     seed: int = 0,
     source: str | None = None,
+    family: str = "tfidf-logreg",
 ) -> ModelVersion:
     """Create a model from a shipped UCI file and train its version 1 (the champion).
 
@@ -242,7 +243,7 @@ def create_model(
     services.registry.create_model(
         name=name,
         labels=sorted({label for _, label in rows}),
-        family="tfidf-logreg",
+        family=family,
         params={},
         policy=policy or Policy(),
         train=train,

@@ -15,7 +15,7 @@ from conftest import uci_rows
 from learnloop.artifacts import LocalArtifactStore
 from learnloop.errors import ArtifactError, InsufficientDataError, ValidationError
 from learnloop.families import FAMILIES, ModelFamily, Predictor, get_family
-from learnloop.families.base import SubsetFitting
+from learnloop.families.base import Continuing, SubsetFitting
 from learnloop.families.manifest import MANIFEST, load_predictor, save_predictor
 
 # The classifier families: what the checks below fit and load. A family with nothing to fit
@@ -23,6 +23,8 @@ from learnloop.families.manifest import MANIFEST, load_predictor, save_predictor
 FAMILY_KEYS = sorted(key for key, family in FAMILIES.items() if family.task == "classification")
 # Those that fit several subsets sharing work (``SubsetFitting``: a retrain's fold models).
 SUBSET_FITTING_KEYS = [key for key in FAMILY_KEYS if isinstance(FAMILIES[key], SubsetFitting)]
+# Those whose fit continues a previous version (``Continuing``: a retrain tries update and refit).
+CONTINUING_KEYS = [key for key in FAMILY_KEYS if isinstance(FAMILIES[key], Continuing)]
 
 
 @pytest.fixture(params=FAMILY_KEYS)
@@ -387,3 +389,27 @@ def test_fit_many_gives_each_subset_the_model_fit_gives_it(key: str) -> None:
             seed=0,
         )
         np.testing.assert_array_equal(predictor.predict_proba(probe), alone.predict_proba(probe))
+
+
+@pytest.mark.parametrize("key", CONTINUING_KEYS)
+def test_a_continuing_family_says_when_it_updates_and_otherwise_fits_from_scratch(key: str) -> None:
+    """``continues`` is true for its own version on labels it saw, and false for another
+    family's version or a label its version never saw, where ``fit`` is the fit from scratch."""
+    family = FAMILIES[key]
+    assert isinstance(family, Continuing)
+    texts, labels = binary_data(family)
+    params = PARAMS.get(key, {})
+    previous = fit(family, texts[:300], labels[:300], ["0", "1", "2"])
+    assert family.continues(previous, labels[300:], params)
+    other = next(k for k in FAMILY_KEYS if k != key and k != "embedding-logreg")
+    assert not family.continues(fit(FAMILIES[other], texts, labels, ["0", "1", "2"]), labels, params)
+    new_label = [*labels[300:], "2", "2"]
+    assert not family.continues(previous, new_label, params)
+    new_texts = [*texts[300:], "a third kind", "another of the third kind"]
+    probe = probe_texts(family)
+    np.testing.assert_array_equal(
+        family.fit(new_texts, new_label, label_set=["0", "1", "2"], params=params, previous=previous).predict_proba(
+            probe
+        ),
+        fit(family, new_texts, new_label, ["0", "1", "2"]).predict_proba(probe),
+    )

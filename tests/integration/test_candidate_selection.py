@@ -66,6 +66,43 @@ def test_a_candidate_chosen_among_several_is_recorded_with_its_rivals(
     assert "chosen among 2 candidates" in shown.output and "incremental" in shown.output
 
 
+def test_an_update_competes_with_a_refit_on_a_new_domain_and_both_are_recorded(
+    services: Services,
+    settings: Settings,
+    make_model: CreateModel,
+    shipped_rows: Callable[[str], list[tuple[str, str]]],
+) -> None:
+    """An ``incremental`` model's retrain (no candidate families named) tries the champion's
+    update and a fit from scratch side by side on the training side's folds, which here judge
+    phone reviews after a model of restaurant ones; the version records both and the winner."""
+    make_model(services, "m", family="incremental", policy=Policy.of(recent_holdout_max=40, selection_blocks=3))
+    feedback = [FeedbackInput(text=t, label=label) for t, label in shipped_rows("amazon_cells")[:160]]
+    services.feedback.record_sync("m", feedback)
+    services.training.retrain("m", actor="test")
+    v2 = services.registry.version("m", 2)
+
+    selection = v2.metrics["selection"]
+    candidates = selection["candidates"]
+    assert [(c["family"], c["update"]) for c in candidates] == [("incremental", True), ("incremental", False)]
+    for c in candidates:
+        assert len(c["fold_scores"]) == selection["folds"] == 2 and 0 <= c["score"] <= 1 and c["error"] is None
+    chosen = [c for c in candidates if c["chosen"]]
+    assert len(chosen) == 1 and selection["update"] == chosen[0]["update"]
+    assert chosen[0]["score"] == max(c["score"] for c in candidates)
+    assert "incremental update" in selection["reason"] and "incremental refit" in selection["reason"]
+    assert v2.family == "incremental" and v2.params == selection["params"]
+    assert answered_candidates(services) == candidates
+    page = asgi_get(services, "/dashboard/models/m/versions/2")
+    assert page.status_code == 200 and page.text.count("(update of the champion)") == 1
+
+
+def answered_candidates(services: Services) -> list[dict[str, object]]:
+    answer = asgi_get(services, "/v1/models/m/versions/2")
+    assert answer.status_code == 200, answer.text
+    candidates: list[dict[str, object]] = answer.json()["selection"]["candidates"]
+    return candidates
+
+
 def test_a_policy_naming_a_family_that_cannot_compete_is_refused_when_set(
     services: Services, make_model: CreateModel
 ) -> None:

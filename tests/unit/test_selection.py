@@ -5,6 +5,7 @@ own family."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from learnloop.policy import Policy
-from learnloop.selection import SelectionData, StudyPlace, candidate_specs, choose
+from learnloop.selection import (
+    CandidateRecord,
+    Selection,
+    SelectionData,
+    StudyPlace,
+    beside_update,
+    candidate_specs,
+    choose,
+    score_folds,
+    score_updates,
+)
 from learnloop.tasks.classification.labels import LabelledExample
 from learnloop.tasks.classification.select import selection_data
 from learnloop.tasks.classification.snapshot import build_snapshot
@@ -100,3 +111,47 @@ def test_a_search_starts_from_the_given_parameters_and_never_ends_below_them() -
     chosen = choose(specs, _data(), policy, study=StudyPlace("", "in-memory"))
     record = chosen.candidates[0]
     assert record.searched and record.trials == 4 and record.score == pytest.approx(1.0)
+
+
+def test_an_update_and_a_refit_compete_a_tie_going_to_the_update() -> None:
+    policy = Policy().selection
+    specs = beside_update(candidate_specs("incremental", {}, policy), "incremental")
+    assert [(s.family, s.update) for s in specs] == [("incremental", True), ("incremental", False)]
+    chosen = choose(specs, replace(_data(), update_size=10), policy, study=StudyPlace("", "t"))
+    assert [(c.update, c.fold_scores) for c in chosen.candidates] == [(True, [1.0, 1.0]), (False, [1.0, 1.0])]
+    assert chosen.update and [c.chosen for c in chosen.candidates] == [True, False]
+    assert "incremental update 100.0%" in chosen.reason and "incremental refit 100.0%" in chosen.reason
+
+
+def _shifted() -> SelectionData:
+    """Sixty restaurant sentences, then sixty about phones whose words the first never use:
+    the last fold judges phones after a model fitted mostly on restaurants."""
+    old = [(f"{'lovely tasty' if i % 2 else 'bland stale'} dinner {i}", "pos" if i % 2 else "neg") for i in range(60)]
+    new = [(f"{'crisp sturdy' if i % 2 else 'flimsy dead'} battery {i}", "pos" if i % 2 else "neg") for i in range(60)]
+    rows = old + new
+    folds = [(list(range(k)), list(range(k, k + 20))) for k in (60, 80, 100)]
+    return SelectionData([t for t, _ in rows], [lab for _, lab in rows], ["neg", "pos"], folds, update_size=10)
+
+
+def test_an_updates_folds_replay_the_chain_of_updates_not_a_refit() -> None:
+    """On each fold the update candidate is a fit from scratch on the older rows continued by
+    updates of ``update_size`` rows: here its chain sees the phones only through updates, so
+    its scores differ from the refit's on the folds that judge phones."""
+    data = _shifted()
+    refit = score_folds("incremental", {}, data)
+    chained = score_updates("incremental", {}, data)
+    assert len(chained.scores) == len(refit.scores) == 3 and chained.judged == refit.judged == 60
+    alone = score_updates("incremental", {}, data, updates=0)  # no update: the fit from scratch
+    assert alone.scores == refit.scores
+    assert chained.scores != refit.scores
+
+
+def test_a_refit_chosen_over_the_update_does_not_continue_the_champion() -> None:
+    record = CandidateRecord("incremental", {}, False, [1.0], 1.0, update=True)
+    refit = CandidateRecord("incremental", {}, False, [1.0], 1.0, chosen=True)
+    assert Selection("incremental", {}, "", [record, refit], 1, 20, update=False).refit_over_update
+    won = replace(record, chosen=True)
+    lost = replace(refit, chosen=False)
+    assert not Selection("incremental", {}, "", [won, lost], 1, 20, update=True).refit_over_update
+    other = CandidateRecord("tfidf-logreg", {}, False, [1.0], 1.0, chosen=True)
+    assert not Selection("tfidf-logreg", {}, "", [other], 1, 20).refit_over_update  # no update was tried

@@ -201,6 +201,11 @@ class CandidatePublic(BaseModel):
     study: str | None = Field(description="The Optuna study of a searched candidate (GET .../studies/{study}).")
     error: str | None
     chosen: bool
+    update: bool = Field(
+        default=False,
+        description="It continued the champion (an update); false: fitted from scratch. A family whose fit "
+        "continues its previous version competes as both.",
+    )
 
 
 class SelectionPublic(BaseModel):
@@ -212,6 +217,7 @@ class SelectionPublic(BaseModel):
     metric: str
     folds: int
     judged_examples: int
+    update: bool = Field(default=False, description="The version continued the champion (an update).")
     candidates: list[CandidatePublic]
 
 

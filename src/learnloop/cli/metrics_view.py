@@ -168,7 +168,7 @@ def selection_table(selection: Mapping[str, Any]) -> Table:
         detail = c["error"] if c.get("error") else ", ".join(f"{k}={v}" for k, v in sorted(c["params"].items()))
         table.add_row(
             "chosen" if c.get("chosen") else "",
-            c["family"],
+            f"{c['family']} (update)" if c.get("update") else c["family"],
             folds,
             pct(c.get("score")),
             trials,

@@ -117,6 +117,17 @@ class SubsetFitting(Protocol):
 
 
 @runtime_checkable
+class Continuing(Protocol):
+    """What a family whose ``fit`` *continues* ``previous`` offers (an update: its model is not
+    the one a fit from scratch makes, as ``incremental``'s ``partial_fit`` is not): whether it
+    would continue ``previous`` on these labels with these parameters. A retrain then tries
+    the update and a fit from scratch (a refit) side by side and keeps the one its
+    forward-chaining folds score higher (``learnloop.selection``)."""
+
+    def continues(self, previous: Predictor, labels: Sequence[str], params: Mapping[str, Any]) -> bool: ...
+
+
+@runtime_checkable
 class PrivacyAccounted(Protocol):
     """What a predictor trained with differential privacy offers besides ``Predictor``: the
     guarantee its weights carry (``epsilon`` spent, ``delta``, the accountant, the noise), which

@@ -6,11 +6,12 @@ from learnloop.selection.choose import (
     CandidateRecord,
     CandidateSpec,
     Selection,
+    beside_update,
     candidate_specs,
     check_selection,
     choose,
 )
-from learnloop.selection.scoring import SelectionData, score_folds
+from learnloop.selection.scoring import SelectionData, score_folds, score_updates
 from learnloop.selection.search import StudyPlace, search
 
 __all__ = [
@@ -19,9 +20,11 @@ __all__ = [
     "Selection",
     "SelectionData",
     "StudyPlace",
+    "beside_update",
     "candidate_specs",
     "check_selection",
     "choose",
     "score_folds",
+    "score_updates",
     "search",
 ]

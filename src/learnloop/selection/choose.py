@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from learnloop.errors import LearnloopError, ValidationError
 from learnloop.families import FAMILIES, get_family
 from learnloop.policy import SelectionPolicy
-from learnloop.selection.scoring import SelectionData, score_folds
+from learnloop.selection.scoring import SelectionData, score_folds, score_updates
 from learnloop.selection.search import Report, StudyPlace, search
 from learnloop.selection.space import space_of
 
@@ -28,6 +28,7 @@ class CandidateSpec:
     family: str
     params: dict[str, Any]  # where it starts (a search's first trial)
     search: bool = False
+    update: bool = False  # continues the champion (``Continuing``); else fitted from scratch
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class CandidateRecord:
     study: str | None = None
     error: str | None = None
     chosen: bool = False
+    update: bool = False  # the champion continued; False: fitted from scratch (a refit)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ class Selection:
     candidates: list[CandidateRecord]
     folds: int
     judged: int  # examples the folds scored each candidate on
+    update: bool = False  # the winner continues the champion (an update), not a fit from scratch
+
+    @property
+    def refit_over_update(self) -> bool:
+        """A fit from scratch won over the champion's update: the candidate must not continue it."""
+        return not self.update and any(c.update for c in self.candidates)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +70,7 @@ class Selection:
             "metric": "accuracy",
             "folds": self.folds,
             "judged_examples": self.judged,
+            "update": self.update,
             "candidates": [asdict(c) for c in self.candidates],
         }
 
@@ -96,6 +105,18 @@ def candidate_specs(
         )
         for name in names
     ]
+
+
+def beside_update(specs: Sequence[CandidateSpec], family: str) -> list[CandidateSpec]:
+    """``specs`` with an update of the champion (of ``family``, which would continue it) put
+    before the fit from scratch of that family: both compete, a tie going to the update (the
+    family's own way, and the cheaper to repeat). A searched candidate stays the refit."""
+    found: list[CandidateSpec] = []
+    for spec in specs:
+        if spec.family == family and not any(s.update for s in found):
+            found.append(CandidateSpec(family, dict(spec.params), update=True))
+        found.append(spec)
+    return found
 
 
 def check_selection(family: str, params: Mapping[str, Any], policy: SelectionPolicy, task: str) -> None:
@@ -136,48 +157,51 @@ def choose(
         )
     winner = max(finished, key=lambda r: r.score or 0.0)  # max keeps the first of equals
     records = [CandidateRecord(**{**asdict(r), "chosen": r is winner}) for r in records]
-    return Selection(winner.family, winner.params, _reason(records, data), records, len(data.folds), data.judged)
+    return Selection(
+        winner.family, winner.params, _reason(records, data), records, len(data.folds), data.judged, winner.update
+    )
 
 
 def _tried(
     spec: CandidateSpec, data: SelectionData, budget: float, trials: int, study: StudyPlace, seed: int
 ) -> CandidateRecord:
     started = time.perf_counter()
+    tried = CandidateRecord(spec.family, spec.params, spec.search, update=spec.update)
     try:
         if spec.search:
             place = StudyPlace(study.url, f"{study.name}:{spec.family}", study.attrs)
             found = search(
                 spec.family, spec.params, data, budget_seconds=budget, max_trials=trials, place=place, seed=seed
             )
-            return CandidateRecord(
-                spec.family,
-                found.params,
-                True,
-                found.fold_scores,
-                found.score,
-                time.perf_counter() - started,
+            return replace(
+                tried,
+                params=found.params,
+                fold_scores=found.fold_scores,
+                score=found.score,
+                seconds=time.perf_counter() - started,
                 trials=found.trials,
                 pruned=found.pruned,
                 study=found.study,
             )
-        scored = score_folds(spec.family, spec.params, data, seed=seed)
-        return CandidateRecord(
-            spec.family, spec.params, False, scored.scores, scored.score, time.perf_counter() - started
-        )
+        scored = (score_updates if spec.update else score_folds)(spec.family, spec.params, data, seed=seed)
+        return replace(tried, fold_scores=scored.scores, score=scored.score, seconds=time.perf_counter() - started)
     except (LearnloopError, ImportError, ValueError) as exc:  # a missing extra, a fit that failed
-        return CandidateRecord(
-            spec.family, spec.params, spec.search, seconds=time.perf_counter() - started, error=str(exc)
-        )
+        return replace(tried, seconds=time.perf_counter() - started, error=str(exc))
 
 
 def _reason(records: Sequence[CandidateRecord], data: SelectionData) -> str:
+    updated = {r.family for r in records if r.update}
+
+    def named(r: CandidateRecord) -> str:
+        return f"{r.family} {'update' if r.update else 'refit'}" if r.family in updated else r.family
+
     def described(r: CandidateRecord) -> str:
         searched = f" (best of {r.trials} trials)" if r.searched else ""
-        return f"{r.family}{searched} {100 * (r.score or 0.0):.1f}%"
+        return f"{named(r)}{searched} {100 * (r.score or 0.0):.1f}%"
 
     winner = next(r for r in records if r.chosen)
     others = [r for r in records if r.score is not None and not r.chosen]
-    failed = [r.family for r in records if r.score is None]
+    failed = [named(r) for r in records if r.score is None]
     text = (
         f"{described(winner)} right over {data.judged} examples in {len(data.folds)} forward-chaining folds "
         "of the training data before the gate's evidence"
@@ -185,7 +209,10 @@ def _reason(records: Sequence[CandidateRecord], data: SelectionData) -> str:
     if others:
         text += "; ahead of " + ", ".join(described(r) for r in others)
     if any(r.score == winner.score for r in others):
-        text += " (a tie goes to the candidate listed first: the model's own family, then the policy's order)"
+        text += (
+            " (a tie goes to the candidate listed first: the champion's update, the model's own family, "
+            "then the policy's order)"
+        )
     if failed:
         text += "; failed: " + ", ".join(failed)
     return text

@@ -175,14 +175,22 @@ def fit(inputs: RetrainInputs, snapshot: Snapshot, chosen: Selection | None = No
             artifact_url=inputs.artifact_url,
             artifact_key=inputs.artifact_key,
             champion_uri=None if inputs.champion is None else inputs.champion.artifact_uri,
-            # an erased subject's data must not live on in a version continued from one that learnt it
-            continue_champion=inputs.champion is None or not inputs.champion.erasures,
+            continue_champion=continues_champion(inputs, chosen),
             manifest_extra={"model": model.name, "snapshot": snapshot.hash},
             folds=[FoldSpec(fold.train, fold.evaluate) for fold in snapshot.folds],
             weights=weights(snapshot, model.policy.curation.feedback_weight),
             drift_reference_key=drift_reference.reference_key(model.name, inputs.artifact_key),
         )
     )
+
+
+def continues_champion(inputs: RetrainInputs, chosen: Selection | None) -> bool:
+    """Whether the candidate may start from the champion: not when the champion learnt from
+    data erased since (that data would live on in a version continued from it), nor when a
+    fit from scratch was chosen over the champion's update."""
+    if inputs.champion is not None and inputs.champion.erasures:
+        return False
+    return chosen is None or not chosen.refit_over_update
 
 
 def truths(inputs: RetrainInputs, snapshot: Snapshot, result: TrainResult) -> dict[str, list[str]]:

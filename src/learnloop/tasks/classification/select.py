@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from learnloop.artifacts import open_store
+from learnloop.families import get_family
+from learnloop.families.base import Continuing
+from learnloop.families.manifest import load_predictor
 from learnloop.policy import SelectionPolicy
-from learnloop.selection import SelectionData, StudyPlace, candidate_specs, choose
+from learnloop.selection import SelectionData, StudyPlace, beside_update, candidate_specs, choose
 from learnloop.selection.choose import Selection
 from learnloop.tasks.base import Report, RetrainInputs
 from learnloop.tasks.classification.snapshot import Snapshot, forward_folds
@@ -35,7 +39,22 @@ def selection_data(
         label_set=list(labels),
         folds=[(fold.train, fold.evaluate) for fold in folds],
         weights=None if weights is None else weights[:end],
+        update_size=int(snapshot.counts.get("unseen_by_champion", 0)),
     )
+
+
+def updating_family(inputs: RetrainInputs, snapshot: Snapshot) -> str | None:
+    """The champion's family when its fit would continue the champion (an update, not a fit
+    from scratch: ``Continuing``) on this snapshot with the model's parameters; else None."""
+    champion = inputs.champion
+    if champion is None or champion.erasures or champion.family != inputs.model.family:
+        return None
+    family = get_family(champion.family)
+    if not isinstance(family, Continuing) or not snapshot.counts.get("unseen_by_champion"):
+        return None
+    previous = load_predictor(open_store(inputs.artifact_url), champion.artifact_uri)
+    labels = sorted({ex.label for ex in snapshot.train})
+    return champion.family if family.continues(previous, labels, inputs.model.params) else None
 
 
 def study_place(inputs: RetrainInputs, snapshot: Snapshot) -> StudyPlace:
@@ -50,9 +69,13 @@ def study_place(inputs: RetrainInputs, snapshot: Snapshot) -> StudyPlace:
 
 
 def select(inputs: RetrainInputs, snapshot: Snapshot, weights: list[float] | None, report: Report) -> Selection | None:
-    """The chosen candidate, or None when the policy names no other and searches nothing."""
+    """The chosen candidate, or None when the policy names no other, searches nothing and the
+    model's family would not continue the champion (else its update and its refit compete)."""
     model = inputs.model
     specs = candidate_specs(model.family, model.params, model.policy.selection, model.task)
+    updating = updating_family(inputs, snapshot)
+    if updating is not None:
+        specs = beside_update(specs, updating)
     if len(specs) == 1 and not specs[0].search:
         return None
     data = selection_data(model.policy.selection, model.labels, snapshot, weights)
@@ -65,5 +88,6 @@ def select(inputs: RetrainInputs, snapshot: Snapshot, weights: list[float] | Non
             [],
             0,
             0,
+            update=updating is not None,
         )
     return choose(specs, data, model.policy.selection, study=study_place(inputs, snapshot), report=report)
