@@ -194,6 +194,8 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
     path = orca_dpo_sample_path() if name == "orca-sample" else args.data_dir / file
     data = reader(path)
     max_tokens = args.max_tokens or default_max
+    partial = args.out.with_name(f"{args.out.stem}.{name}.partial.json")
+    partial.parent.mkdir(parents=True, exist_ok=True)
     kept = [p for p in data.pairs if pair_tokens(loaded, p) <= max_tokens]
     order = list(range(len(kept)))
     random.Random(args.split_seed).shuffle(order)
@@ -284,12 +286,17 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
             detach_adapter(loaded, adapter)
             runs.append(row)
             h = row["held_out"]
+            t = row["trained_pairs"]
             print(
                 f"seed {seed} N={n}: held-out accuracy {h['accuracy']:.3f} (base {base['accuracy']:.3f}), "
-                f"McNemar p(better) {h['p_better_vs_base']:.4f}; {dpo.steps} DPO steps at "
-                f"{row['seconds_per_dpo_step']:.1f} s; peak RSS so far {row['peak_rss_mib']} MiB",
+                f"McNemar p(better) {h['p_better_vs_base']:.4f}; on {len(fit_idx)} of its training pairs "
+                f"{t['accuracy']:.3f} (base {t['accuracy'] - t['difference_vs_base']:.3f}); DPO loss "
+                f"{dpo.train_loss}; {dpo.steps} DPO steps at {row['seconds_per_dpo_step']:.1f} s; "
+                f"peak RSS so far {row['peak_rss_mib']} MiB",
                 flush=True,
             )
+            # what is done so far survives a run stopped before the end
+            partial.write_text(json.dumps({"dataset": name, "base": base, "runs": runs}, indent=2))
     return {
         "dataset": name,
         "file": str(path),

@@ -36,7 +36,7 @@ from learnloop.policy import Policy
 from learnloop.services import Services, build_services
 
 PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"
-SERVER_START_TIMEOUT = 30.0
+SERVER_START_TIMEOUT = 120.0  # a bound for a hang; a loaded CI machine has taken 45 s to start one
 SERVER_STOP_GRACE = 10.0
 
 
