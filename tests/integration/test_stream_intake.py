@@ -398,3 +398,45 @@ def test_a_broker_stopped_mid_stream_and_started_again_loses_no_event(tmp_path: 
             assert "reconnect" in log.read_text()
     finally:
         nats_server.stop()
+
+
+def test_a_nats_consumer_filters_only_a_stream_that_holds_other_subjects_too() -> None:
+    """The durable consumer of a stream learnloop made for its subject has no filter (on
+    nats-server 2.9 a filtered one, once asked for its info as every restart does, hands out a
+    pull's messages some 50 times slower); on a stream that also holds other subjects it filters
+    by its own, and never sees the others'."""
+    import nats
+    from nats.js.api import StreamConfig
+
+    from learnloop.streams.nats import stream_name
+
+    own, shared = Broker.fresh("nats"), Broker.fresh("nats")
+    other = shared.name.replace("lltest.", "llother.", 1)
+
+    async def run() -> tuple[str | None, str | None, list[bytes]]:
+        nc = await nats.connect(own.url)
+        js = nc.jetstream()
+        try:
+            await js.add_stream(StreamConfig(name=stream_name(shared.name), subjects=[shared.name, other]))
+            await js.publish(other.replace(">", "x"), b"not ours")
+            await js.publish(shared.subject("k"), b"ours")
+            sources = [own.source(), shared.source()]
+            for source in sources:
+                await source.connect()
+            filters = [(await js.consumer_info(s._stream, s.group)).config.filter_subject for s in sources]
+            got = await sources[1].fetch(10, 1.0)
+            await sources[1].ack(got)
+            for source in sources:
+                await source.close()
+            return filters[0], filters[1], [d.data for d in got]
+        finally:
+            await js.delete_stream(stream_name(shared.name))
+            await nc.close()
+
+    try:
+        own_filter, shared_filter, data = asyncio.run(run())
+    finally:
+        own.cleanup()
+    assert own_filter is None
+    assert shared_filter == shared.name
+    assert data == [b"ours"]

@@ -1,7 +1,8 @@
 """NATS JetStream: a durable pull consumer on a stream.
 
 The stream that holds ``subject`` is used (one is made, file-backed, if none does); the
-durable consumer is named by the group. Every message is acknowledged on its own
+durable consumer is named by the group, and filters by ``subject`` only where the stream holds
+other subjects too (see ``connect``). Every message is acknowledged on its own
 (``AckPolicy.EXPLICIT``), the batch's last one synchronously, so the acknowledgements are in
 before the next fetch. Not cumulative acknowledgement (``AckPolicy.ALL``): it counts every
 message below the acknowledged one, including those a dead consumer was holding, and lost them
@@ -79,9 +80,10 @@ class NatsSource:
         self._js = self._nc.jetstream()
         try:
             stream = await self._js.find_stream_name_by_subject(self.subject)
+            subjects = (await self._js.stream_info(stream)).config.subjects or []
         except NotFoundError:
-            stream = stream_name(self.subject)
-            await self._js.add_stream(StreamConfig(name=stream, subjects=[self.subject]))
+            stream, subjects = stream_name(self.subject), [self.subject]
+            await self._js.add_stream(StreamConfig(name=stream, subjects=subjects))
         try:
             await self._js.find_stream_name_by_subject(self.dead_subject)
         except NotFoundError:
@@ -92,7 +94,10 @@ class NatsSource:
             config = ConsumerConfig(
                 name=self.group,
                 durable_name=self.group,
-                filter_subject=self.subject,
+                # A filter only where the stream holds other subjects too: on nats-server 2.9 a
+                # filtered consumer, once asked for its info (as every restart does), hands out a
+                # pull's messages some 50 times slower (~70 per 20 ms instead of 500 in 4 ms).
+                filter_subject=None if subjects == [self.subject] else self.subject,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=self.ack_wait,
