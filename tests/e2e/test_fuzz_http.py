@@ -105,9 +105,9 @@ def fuzz(server: LiveServer, workdir: Path, *, key: str | None) -> subprocess.Co
         "--exclude-checks",
         "ignored_auth,object_level_authorization",
         "--phases",
-        # Without a key every request is refused before its body is read: a few fuzzed cases
-        # reach every operation (test_route_scopes.py calls each route keyless too); the
-        # coverage phase's thousands of edge-case bodies add nothing there but minutes.
+        # Without a key every request is refused (401) before its body is validated: a few
+        # fuzzed cases reach every operation (test_route_scopes.py calls each route keyless
+        # too); the coverage phase's thousands of edge-case bodies add nothing there but minutes.
         "examples,coverage,fuzzing" if key is not None else "examples,fuzzing",
         "--max-examples",
         str(EXAMPLES),
