@@ -141,5 +141,7 @@ def test_a_pruned_version_says_so_over_http_in_the_cli_and_on_the_dashboard(
     assert "artifacts removed" in model_page and "caches dropped" in model_page
     assert f"/versions/{pruned}/promote" not in model_page  # refused anyway: not offered
     assert f"/versions/{dropped}/promote" in model_page
+    assert f'<option value="{dropped}"' in model_page  # the compare form offers what can be compared
+    assert f'<option value="{pruned}"' not in model_page
     assert 'id="artifact-removed"' in pruned_page and f"/versions/{pruned}/promote" not in pruned_page
     assert 'id="artifact-removed"' not in champion_page and "artifacts removed" not in champion_page
