@@ -346,6 +346,21 @@ def init_home(home: Path, database_url: str, policy: Policy | None = None) -> No
         services.close()
 
 
+# A retrain that lasts until it is killed: a search of many trials (a budget it never reaches),
+# so a test's kill lands mid-fit whatever the machine's load; QUICK undoes it.
+LASTING_RETRAIN = {"search_families": "tfidf-logreg", "search_budget_seconds": 3600, "search_trials": 10_000}
+QUICK_RETRAIN = {"search_families": "", "search_budget_seconds": 0}
+
+
+def change_policy(home: Path, database_url: str, changes: dict[str, Any]) -> None:
+    """Change model "m"'s policy in the home's database (no server running on it)."""
+    services = build_services(make_settings(home, database_url))
+    try:
+        services.registry.update_policy("m", changes, actor="test")
+    finally:
+        services.close()
+
+
 def descendants(pid: int) -> list[int]:
     """Child process ids (recursively), from /proc (Linux)."""
     found: list[int] = []

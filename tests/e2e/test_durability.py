@@ -11,7 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ServerLauncher, alive, descendants, init_home, kill_leftovers, wait_for
+from conftest import (
+    LASTING_RETRAIN,
+    QUICK_RETRAIN,
+    ServerLauncher,
+    alive,
+    change_policy,
+    descendants,
+    init_home,
+    kill_leftovers,
+    wait_for,
+)
 from learnloop.domain import Policy
 from learnloop.store.db import Database
 from learnloop.store.repositories import predictions as prediction_repo
@@ -112,19 +122,22 @@ def test_sigkill_during_a_retrain_leaves_no_job_stuck_running(
     # the reason, and frees the model's slot (tests/e2e/test_job_leases.py covers the retry).
     home = tmp_path / "home"
     init_home(home, database_url, Policy.of(retrain_retries=0))
+    change_policy(home, database_url, LASTING_RETRAIN)
     server = live_server.start(home, database_url, env=SHORT_LEASE)
     orphans: list[int] = []
     try:
         with server.client() as http:
             job_id = http.post(f"{M}/retrain").json()["job_id"]
-            wait_for(
-                lambda: http.get(f"/v1/jobs/{job_id}").json()["status"] == "running",
-                timeout=30,
-                interval=0.02,
-                what="the retrain to start",
-            )
+
+            def searching() -> bool:
+                job = http.get(f"/v1/jobs/{job_id}").json()
+                assert job["status"] in ("queued", "running"), f"{job}\n{server.log_tail()}"
+                return job["status"] == "running" and "candidate" in (job["message"] or "")
+
+            wait_for(searching, timeout=60, interval=0.02, what="the retrain's search to start")
         orphans = descendants(server.process.pid)
         server.kill()
+        change_policy(home, database_url, QUICK_RETRAIN)  # the next retrain fits at once
 
         restarted = live_server.start(home, database_url, env=SHORT_LEASE)
         with restarted.client() as http:

@@ -14,10 +14,13 @@ import httpx
 import pytest
 
 from conftest import (
+    LASTING_RETRAIN,
+    QUICK_RETRAIN,
     LiveServer,
     ServerLauncher,
     WorkerLauncher,
     alive,
+    change_policy,
     descendants,
     init_home,
     kill_leftovers,
@@ -131,15 +134,19 @@ def test_a_server_as_pid_1_retrains_and_the_job_it_left_running_blocks_nothing(
         with server.client() as http:
             first = finished(http, retrain(http), "a retrain under PID 1")
             assert first["status"] == "succeeded", f"{first}\n{server.log_tail()}"
+            changed = http.patch(f"{M}/policy", json={"changes": LASTING_RETRAIN})
+            assert changed.status_code == 200, changed.text
             left = retrain(http)
-            wait_for(
-                lambda: http.get(f"/v1/jobs/{left}").json()["status"] == "running",
-                timeout=30,
-                interval=0.02,
-                what="the second retrain to start",
-            )
+
+            def searching() -> bool:
+                job = http.get(f"/v1/jobs/{left}").json()
+                assert job["status"] in ("queued", "running"), f"{job}\n{server.log_tail()}"
+                return job["status"] == "running" and "candidate" in (job["message"] or "")
+
+            wait_for(searching, timeout=60, interval=0.02, what="the second retrain's search to start")
         orphans = descendants(server.process.pid)
         server.kill()  # unshare, then the kernel, kill the whole namespace
+        change_policy(home, database_url, QUICK_RETRAIN)  # its rerun fits as the first did
 
         restarted = live_server.start(home, database_url, wrap=AS_PID_1, env=SHORT_LEASE)
         assert namespace_pid(restarted) == 1  # the same "host:1" that once looked alive again

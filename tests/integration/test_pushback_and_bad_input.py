@@ -443,8 +443,7 @@ def test_a_batching_model_pushes_back_from_its_batcher_with_503_and_retry_after(
             first = ask("Held in its pass.")
             await asyncio.to_thread(holds.wait_started)
             second = ask("Waits for the next pass.")
-            while services.predictions.batcher.waiting < 1:
-                await asyncio.sleep(0.001)
+            await _one_waiting(services)
             refused = await http.post(f"{M}/predict", json={"text": "One too many."})
             body = problem(refused, 503, "overloaded")
             assert refused.headers["retry-after"] == "1" and "waiting for the model" in body["detail"]
@@ -474,15 +473,21 @@ def test_a_full_batcher_is_no_failure_of_a_canary(
     assert services.cache.batches("m")
     share = services.cache.route("m").rollout.share  # type: ignore[union-attr]
     canary_subject = next(f"u{i}" for i in range(1000) if in_share(rollout.id, f"u{i}", share))
+    # the first two go to the champion by their subject: an anonymous request is split by its
+    # random prediction id, and one sent to the canary would start its own held pass
+    champion_subject = next(f"u{i}" for i in range(1000) if not in_share(rollout.id, f"u{i}", share))
     predictions = services.predictions
 
     async def scenario() -> None:
         holds.hold()
-        first = asyncio.ensure_future(predictions.predict_async("m", "Held in its pass."))
+        first = asyncio.ensure_future(
+            predictions.predict_async("m", "Held in its pass.", subject=champion_subject)
+        )
         await asyncio.to_thread(holds.wait_started)
-        second = asyncio.ensure_future(predictions.predict_async("m", "Waits."))
-        while predictions.batcher.waiting < 1:
-            await asyncio.sleep(0.001)
+        second = asyncio.ensure_future(
+            predictions.predict_async("m", "Waits.", subject=champion_subject)
+        )
+        await _one_waiting(services)
         with pytest.raises(OverloadedError):
             await predictions.predict_async("m", "Refused, not a fallback.", subject=canary_subject)
         holds.release()
@@ -495,6 +500,16 @@ def test_a_full_batcher_is_no_failure_of_a_canary(
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+async def _one_waiting(services: Services) -> None:
+    """Until a text waits in the batcher's line behind the held pass (bounded: a test that
+    routed it elsewhere fails here rather than at the suite's timeout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30.0
+    while services.predictions.batcher.waiting < 1:
+        assert loop.time() < deadline, "no text came to wait behind the held pass"
+        await asyncio.sleep(0.001)
 
 
 def _counted(services: Services, name: str, **labels: str) -> float:
