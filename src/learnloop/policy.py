@@ -219,6 +219,9 @@ class GatePolicy(_Section):
     recent_holdout_max: int = 2_000  # at most this many of the newest unseen events are judged on
     min_recent_examples: int = 30  # fewer than this: the recent check cannot pass
     golden_margin: float = 0.05  # non-inferiority margin on the golden set (accuracy, 0.05 = 5 points)
+    # Test the golden set's texts against the recent feedback's (a domain classifier); when the
+    # traffic is shown to have left the golden set, a refresh's golden checks are reported, not required
+    golden_traffic_check: bool = True
     alpha: float = 0.05  # significance level of the paired tests
     min_recent_gain: float = 0.0  # required point gain on the recent holdout (not-worse: 0 is no requirement)
     # The recent check's test (``evaluation.gate``): "superiority" (shown better), "not-worse" (not

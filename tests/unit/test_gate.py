@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from fractions import Fraction
 from math import comb
 
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from scipy.stats import binomtest
 
 from learnloop.evaluation import judge, paired_comparison
-from learnloop.evaluation.gate import PairedComparison
+from conftest import uci_rows
+from learnloop.drift.multivariate import domain_classifier_test
+from learnloop.evaluation.gate import GoldenDeparture, PairedComparison
 from learnloop.policy import Policy
 
 
@@ -188,6 +191,42 @@ def test_a_refresh_shown_worse_or_short_of_a_required_gain_is_rejected() -> None
     assert short.passed is False and "NOT +5.0 pts ahead" in short.reasons[1]
     # a refresh still carries the golden set's burden of proof
     assert judge(compare(150, 25, 0, 25), ahead, Policy(), refresh=True).passed is False
+
+
+def departure(auc: float, p_value: float) -> GoldenDeparture:
+    return GoldenDeparture(auc=auc, p_value=p_value, n_golden=100, n_recent=40, alpha=0.05)
+
+
+def test_a_refresh_answers_to_the_golden_set_only_while_the_traffic_is_its_distribution() -> None:
+    forgets = compare(150, 25, 0, 25)  # 12.5 points worse on the golden set
+    ahead = compare(190, 4, 9, 17)  # level or better on the recent feedback
+    bad_f1 = secondary(macro_f1=(-0.20, -0.10))  # shown beyond its margin
+    left = departure(0.93, 1e-9)
+    verdict = judge(forgets, ahead, Policy(), golden_secondary=bad_f1, refresh=True, departure=left)
+    assert verdict.passed is True
+    assert "NOT shown non-inferior (reported, not required: the traffic has left the golden set)" in verdict.reasons[0]
+    assert "AUC 0.93 on 100 golden and 40 recent texts" in verdict.reasons[1]
+    assert "the traffic has LEFT the golden set's distribution" in verdict.reasons[1]
+    assert verdict.golden_departure == {**asdict(left), "departed": True}
+    # still shown worse on the recent feedback: rejected for that
+    worse = compare(180, 14, 4, 22)
+    assert judge(forgets, worse, Policy(), refresh=True, departure=left).passed is False
+    # another family or other parameters keep the golden set's burden of proof
+    assert judge(forgets, ahead, Policy(), refresh=False, departure=left).passed is False
+    # not shown to have left it: not significant, or significant but too small an effect
+    for stays in (departure(0.93, 0.2), departure(0.58, 1e-6)):
+        kept = judge(forgets, ahead, Policy(), refresh=True, departure=stays)
+        assert kept.passed is False and "not shown to have left" in kept.reasons[1]
+        assert kept.golden_departure is not None and kept.golden_departure["departed"] is False
+
+
+def test_the_domain_classifier_tells_another_domain_from_the_golden_set_and_not_the_same_one() -> None:
+    yelp, imdb = [t for t, _ in uci_rows("yelp")], [t for t, _ in uci_rows("imdb")]
+    other = domain_classifier_test(yelp[:200], imdb[:80], seed=0)
+    assert other.auc > 0.75 and other.p_value < 1e-4
+    assert (other.scored_reference, other.scored_window) == (100, 40)
+    same = domain_classifier_test(yelp[:200], yelp[500:580], seed=0)
+    assert same.p_value > 0.05, same
 
 
 def test_gate_requires_the_minimum_recent_gain() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -88,39 +89,22 @@ class DomainClassifierDriftDetector(Thresholds):
         )
         if early is not None:
             return early
-        from scipy import stats as scipy_stats
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import train_test_split
-
         window_sample = sample_texts(window.texts, MAX_WINDOW_SAMPLE, np.random.default_rng(self.seed + 1))
-        feature_map = features if features is not None else hashed_bag_of_words
-        x = _stack(feature_map(reference_sample), feature_map(window_sample))
-        y = np.r_[np.zeros(len(reference_sample), dtype=np.intp), np.ones(len(window_sample), dtype=np.intp)]
-        train, test = train_test_split(
-            np.arange(len(y)), test_size=0.5, stratify=y, random_state=self.seed, shuffle=True
-        )
-        classifier = LogisticRegression(C=1.0, solver="liblinear", class_weight="balanced")
-        classifier.fit(x[train], y[train])
-        scores = np.asarray(classifier.decision_function(x[test]), dtype=np.float64)
-        held_out = y[test]
-        n_window_scored, n_reference_scored = int(held_out.sum()), int((held_out == 0).sum())
-        u, p_value = scipy_stats.mannwhitneyu(
-            scores[held_out == 1], scores[held_out == 0], alternative="greater", method="asymptotic"
-        )
-        auc = float(u) / (n_window_scored * n_reference_scored)
+        found = domain_classifier_test(reference_sample, window_sample, seed=self.seed, features=features)
+        auc = found.auc
         detail = {
             "auc": auc,
-            "features": "model" if features is not None else "hashed bag of words (no model feature map given)",
+            "features": found.features,
             "reference_sample": len(reference_sample),
             "window_sample": len(window_sample),
-            "scored": {"reference": n_reference_scored, "window": n_window_scored},
+            "scored": {"reference": found.scored_reference, "window": found.scored_window},
             "max_text_chars": MAX_TEXT_CHARS,
         }
         return decide(
             self,
             test=self.test,
             statistic=auc,
-            p_value=float(p_value),
+            p_value=found.p_value,
             effect=self.effect,
             effect_size=auc - 0.5,
             n_reference=n_reference,
@@ -128,6 +112,52 @@ class DomainClassifierDriftDetector(Thresholds):
             what=WHAT,
             detail=detail,
         )
+
+
+@dataclass(frozen=True)
+class TwoSample:
+    """A classifier two-sample test's outcome: the held-out AUC of telling window from
+    reference, its one-sided Mann-Whitney p-value, and how many rows of each side were scored."""
+
+    auc: float
+    p_value: float
+    scored_reference: int
+    scored_window: int
+    features: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def domain_classifier_test(
+    reference: Sequence[str], window: Sequence[str], *, seed: int = 0, features: FeatureMap | None = None
+) -> TwoSample:
+    """Do ``window``'s texts come from another distribution than ``reference``'s? A logistic
+    regression learns to tell them apart on a random stratified half and scores the other half
+    (the module doc); each side needs at least 2 texts. The caller bounds the samples."""
+    from scipy import stats as scipy_stats
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    feature_map = features if features is not None else hashed_bag_of_words
+    x = _stack(feature_map(list(reference)), feature_map(list(window)))
+    y = np.r_[np.zeros(len(reference), dtype=np.intp), np.ones(len(window), dtype=np.intp)]
+    train, test = train_test_split(np.arange(len(y)), test_size=0.5, stratify=y, random_state=seed, shuffle=True)
+    classifier = LogisticRegression(C=1.0, solver="liblinear", class_weight="balanced")
+    classifier.fit(x[train], y[train])
+    scores = np.asarray(classifier.decision_function(x[test]), dtype=np.float64)
+    held_out = y[test]
+    n_window, n_reference = int(held_out.sum()), int((held_out == 0).sum())
+    u, p_value = scipy_stats.mannwhitneyu(
+        scores[held_out == 1], scores[held_out == 0], alternative="greater", method="asymptotic"
+    )
+    return TwoSample(
+        auc=float(u) / (n_window * n_reference),
+        p_value=float(p_value),
+        scored_reference=n_reference,
+        scored_window=n_window,
+        features="model" if features is not None else "hashed bag of words (no model feature map given)",
+    )
 
 
 def _stack(reference: Any, window: Any) -> Any:

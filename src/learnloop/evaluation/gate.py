@@ -27,7 +27,14 @@ The verdict needs every check of the model's ``Policy``:
      hundred labels between retrains, and demanding that proof held the loop significantly
      below a naive loop under drift (``bench/scenarios_bench.py``). Its one burden of proof
      is the golden set's accuracy (check 1, and fairness where the policy asks for it); every
-     other check asks of it only whether the evidence shows it worse;
+     other check asks of it only whether the evidence shows it worse. The golden set is that
+     burden only while it describes the traffic: with ``golden_traffic_check`` (the default)
+     the golden texts are tested against the recent feedback's (``GoldenDeparture``, a
+     classifier two-sample test), and when the traffic is shown to have left the golden set's
+     distribution (a topic or domain shift), a refresh's golden checks (1 and 3) are reported,
+     not required: a golden set of a domain the traffic left would otherwise veto every refit
+     that learns the new one (``bench/scenarios_bench.py``, ``topic``). A change of family or
+     parameters keeps them;
 3. *golden set, the other metrics*: paired percentile-bootstrap ``1 - 2*alpha`` intervals of
    the difference in macro-F1 and ROC AUC must lie above ``-golden_f1_margin`` /
    ``-golden_auc_margin`` at their lower end, and the interval of the difference in expected
@@ -168,9 +175,45 @@ class Verdict:
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     headline: str = ""  # the deciding words, first (``evaluation.headline``)
     recent_test: str = SUPERIORITY  # the recent check's test (``recent_test``)
+    golden_departure: dict[str, Any] | None = None  # ``GoldenDeparture.to_dict``, where it was tested
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "decision": "promote" if self.passed else "reject"}
+
+
+@dataclass(frozen=True)
+class GoldenDeparture:
+    """Whether the recent feedback comes from another distribution than the golden set: a
+    classifier two-sample test (``drift.multivariate.domain_classifier_test``) of golden texts
+    against recent ones, with the thresholds of the multivariate drift detector: departed when
+    the held-out AUC is significant (one-sided Mann-Whitney p < ``alpha``) and at least
+    ``0.5 + effect_threshold``. ``n_golden`` / ``n_recent``: the rows the test scored."""
+
+    auc: float
+    p_value: float
+    n_golden: int
+    n_recent: int
+    alpha: float
+    effect_threshold: float = 0.10
+
+    @property
+    def departed(self) -> bool:
+        return self.p_value < self.alpha and self.auc - 0.5 >= self.effect_threshold
+
+    def describe(self) -> str:
+        return (
+            f"golden set against the recent feedback, domain classifier: held-out AUC {self.auc:.2f} "
+            f"on {self.n_golden} golden and {self.n_recent} recent texts, Mann-Whitney {p_text(self.p_value)} "
+            f"vs alpha {self.alpha:g}, effect threshold AUC {0.5 + self.effect_threshold:.2f}: "
+            + (
+                "the traffic has LEFT the golden set's distribution"
+                if self.departed
+                else "not shown to have left the golden set's distribution"
+            )
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "departed": self.departed}
 
 
 def _pts(x: float) -> str:
@@ -286,24 +329,37 @@ def judge(
     slices: Sequence[PairedComparison] = (),
     fairness: Sequence[tuple[str, GapComparison]] = (),
     refresh: bool = False,
+    departure: GoldenDeparture | None = None,
 ) -> Verdict:
     """Every check of the module doc; ``refresh``: the candidate is the champion's family with
-    its parameters, fitted on more and newer data (which test the recent check uses)."""
+    its parameters, fitted on more and newer data (which test the recent check uses);
+    ``departure``: the golden set tested against the recent feedback (``GoldenDeparture``)."""
     reasons: list[str] = []
     golden_ok = golden.n > 0 and golden.ci_low > -policy.gate.golden_margin
-    deciding = [
-        (
-            golden_ok,
-            f"golden set {'non-inferior' if golden_ok else 'NOT shown non-inferior'} ({_pts(golden.difference)}, "
-            f"CI low {_pts(golden.ci_low)} vs margin {_pts(-policy.gate.golden_margin)}, n={golden.n})",
+    # A refresh's golden checks are its burden of proof only while the golden set describes the
+    # traffic: once the traffic is shown to have left it, they are reported, not required.
+    golden_binds = not (refresh and departure is not None and departure.departed)
+    deciding = []
+    if golden_binds:
+        deciding.append(
+            (
+                golden_ok,
+                f"golden set {'non-inferior' if golden_ok else 'NOT shown non-inferior'} ({_pts(golden.difference)}, "
+                f"CI low {_pts(golden.ci_low)} vs margin {_pts(-policy.gate.golden_margin)}, n={golden.n})",
+            )
         )
-    ]
     reasons.append(
         f"golden set (n={golden.n}): {_pts(golden.difference)}, "
         f"{golden.confidence:.0%} CI [{_pts(golden.ci_low)}, {_pts(golden.ci_high)}]; "
         f"non-inferiority margin {_pts(-policy.gate.golden_margin)}: "
         + ("non-inferior" if golden_ok else "NOT shown non-inferior")
+        + ("" if golden_binds else " (reported, not required: the traffic has left the golden set)")
     )
+    if departure is not None:
+        reasons.append(
+            departure.describe()
+            + ("" if golden_binds else "; a refresh's golden checks are reported, not required")
+        )
     test = recent_test(policy, refresh=refresh)
     if recent is None or recent.n < policy.gate.min_recent_examples:
         n = 0 if recent is None else recent.n
@@ -326,7 +382,8 @@ def judge(
     secondary = _secondary_checks(golden_secondary or {}, policy, test)
     if secondary:
         reasons.append("golden set, paired bootstrap differences: " + "; ".join(text for _, text in secondary))
-        deciding += [(ok, f"golden {text}") for ok, text in secondary if not ok]
+        if golden_binds:
+            deciding += [(ok, f"golden {text}") for ok, text in secondary if not ok]
     slice_checks = _slice_checks(slices, policy)
     reasons += [text for _, text in slice_checks]
     deciding += [(ok, text) for ok, text in slice_checks if not ok]
@@ -343,6 +400,7 @@ def judge(
         comparisons=comparisons,
         headline=compose_headline(deciding, passed),
         recent_test=test,
+        golden_departure=None if departure is None else departure.to_dict(),
     )
 
 
@@ -399,6 +457,7 @@ def compare_classifiers(
     resamples: int = 1000,
     seed: int = 0,
     refresh: bool = False,
+    departure: GoldenDeparture | None = None,
 ) -> dict[str, Any]:
     """The gate's verdict on a candidate classifier against the champion (every check of the
     module doc, at the ``1 - 2*alpha`` confidence), with the informative paired differences of
@@ -459,5 +518,6 @@ def compare_classifiers(
         slices=slices,
         fairness=fairness,
         refresh=refresh,
+        departure=departure,
     )
     return {**verdict.to_dict(), "secondary": secondary, "fairness": [{"set": n, **c.to_dict()} for n, c in fairness]}

@@ -17,12 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from learnloop.artifacts import open_store
 from learnloop.curation.grouping import Grouping, GroupingSettings, content_key
 from learnloop.drift import reference as drift_reference
+from learnloop.drift.multivariate import (
+    MAX_REFERENCE_SAMPLE,
+    MAX_WINDOW_SAMPLE,
+    domain_classifier_test,
+    sample_texts,
+)
 from learnloop.errors import ArtifactError, DataError, InsufficientDataError
 from learnloop.evaluation import classification_metrics, latency_percentiles
-from learnloop.evaluation.gate import ScoredSet, compare_classifiers
+from learnloop.evaluation.gate import GoldenDeparture, ScoredSet, compare_classifiers
 from learnloop.families import get_family
 from learnloop.selection.choose import Selection
 from learnloop.tasks.base import Candidate, Report, RetrainInputs
@@ -257,8 +265,26 @@ def judge(
         seed=BOOTSTRAP_SEED,
         refresh=family == champion.family
         and get_family(family).resolve_params(params) == get_family(family).resolve_params(champion.params),
+        departure=golden_departure(inputs, snapshot),
     )
     return {**verdict, "champion_version": champion.version}
+
+
+def golden_departure(inputs: RetrainInputs, snapshot: Snapshot) -> GoldenDeparture | None:
+    """The golden set's texts tested against the recent feedback's (``evaluation.gate``); None
+    when the policy turns the test off or either side has too few texts to judge a change."""
+    gate = inputs.model.policy.gate
+    golden = [text for text, _ in inputs.golden]
+    recent = [ex.text for ex in snapshot.recent]
+    if not gate.golden_traffic_check or len(golden) < 2 or len(recent) < max(2, gate.min_recent_examples):
+        return None
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    found = domain_classifier_test(
+        sample_texts(golden, MAX_REFERENCE_SAMPLE, rng),
+        sample_texts(recent, MAX_WINDOW_SAMPLE, rng),
+        seed=BOOTSTRAP_SEED,
+    )
+    return GoldenDeparture(found.auc, found.p_value, found.scored_reference, found.scored_window, gate.alpha)
 
 
 def train(inputs: RetrainInputs, report: Report) -> Candidate:
