@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from learnloop.evaluation import judge, paired_comparison
 from conftest import uci_rows
 from learnloop.drift.multivariate import domain_classifier_test
+from learnloop.evaluation import judge, paired_comparison
 from learnloop.evaluation.gate import GoldenDeparture, PairedComparison
 from learnloop.policy import Policy
 
