@@ -453,6 +453,9 @@ class LiveProcess:
     STOP_SIGNAL: ClassVar[signal.Signals] = signal.SIGTERM
     process: subprocess.Popen[bytes]
     log_path: Path
+    # Started under a wrapper (``unshare ...``): the stop signal goes to the wrapper's child,
+    # as a container runtime signals its PID 1 (unshare itself ignores SIGTERM while it waits).
+    wrapped: bool = False
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -468,7 +471,11 @@ class LiveProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(self.STOP_SIGNAL)
+            children = descendants(self.process.pid) if self.wrapped else []
+            if children:
+                os.kill(children[0], self.STOP_SIGNAL)
+            else:
+                self.process.send_signal(self.STOP_SIGNAL)
             try:
                 self.process.wait(SERVER_STOP_GRACE)
             except subprocess.TimeoutExpired:
@@ -526,7 +533,9 @@ class ServerLauncher:
             process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env(**(env or {}))
             )
-        server = LiveServer(process, log_path, url=f"http://127.0.0.1:{port}", home=home, database_url=database_url)
+        server = LiveServer(
+            process, log_path, bool(wrap), url=f"http://127.0.0.1:{port}", home=home, database_url=database_url
+        )
         self.servers.append(server)
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
