@@ -59,3 +59,24 @@ def raise_error(kind: str, report: Callable[[float, str], None]) -> None:
     if kind == "exit":
         os._exit(3)
     raise ValueError("no rows left (x)")
+
+
+def write_until_stopped(spec: tuple[Path, Path], report: Callable[[float, str], None]) -> int:
+    """In the training process: hold a SQLite write transaction most of the time (0.2 s in, a
+    few ms out, as a busy writer would) until ``stop`` exists; the number of commits."""
+    import sqlite3
+
+    database, stop = spec
+    conn = sqlite3.connect(database, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS trials (n INTEGER)")
+    commits = 0
+    while not stop.exists():
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO trials VALUES (?)", (commits,))
+        time.sleep(0.2)
+        conn.execute("COMMIT")
+        commits += 1
+        time.sleep(0.005)
+    conn.close()
+    return commits

@@ -26,6 +26,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -42,6 +43,7 @@ S = TypeVar("S")
 R = TypeVar("R")
 Report = Callable[[float, str], None]  # (fraction done, what is happening)
 RELAY_SECONDS = 0.5
+SUSPEND_TRIES = 100  # stops tried before a process that holds a write lock each time is left running
 
 
 def _ignore(fraction: float, message: str) -> None:
@@ -151,12 +153,29 @@ class ChildProcessRunner:
     def suspend(self) -> bool:
         """SIGSTOP the training process, then what it started (a library's worker processes):
         the fit in it stops at once, whatever it is doing, keeping its memory, and uses no CPU
-        until ``resume``. A fit waiting its turn behind it waits too."""
-        with self._lock:
-            for pid in _alive(self._pool):
-                for each in [pid, *_descendants(pid)]:  # the parent first: it starts no more children
-                    if _signal(each, signal.SIGSTOP):
-                        self._stopped.append(each)
+        until ``resume``. A fit waiting its turn behind it waits too.
+
+        Never stopped while it holds a file's write lock: a search writes its trials to the
+        model's database, and a process stopped inside a SQLite write transaction would hold
+        the whole database (every heartbeat, feedback write and retrain) until resumed. So
+        after each stop the locks it holds are read (``/proc/locks``); holding a write lock, it
+        is continued until it lets go and stopped again (at most ``SUSPEND_TRIES`` times; then
+        it is left running, and said so)."""
+        for _ in range(SUSPEND_TRIES):
+            with self._lock:
+                for pid in _alive(self._pool):
+                    for each in [pid, *_descendants(pid)]:  # the parent first: it starts no more children
+                        if _signal(each, signal.SIGSTOP):
+                            self._stopped.append(each)
+                stopped = list(self._stopped)
+            _until_stopped(stopped)  # a signal is delivered after kill() returns
+            if not write_locks_held(stopped):
+                return True
+            self.resume()
+            _until_released(stopped)
+        log.warning(
+            "the training process held a write lock each of %d times it was stopped: left running", SUSPEND_TRIES
+        )
         return True
 
     def resume(self) -> None:
@@ -218,6 +237,49 @@ def _processes(pool: ProcessPoolExecutor | None) -> list[multiprocessing.Process
 
 def _alive(pool: ProcessPoolExecutor | None) -> list[int]:
     return [p.pid for p in _processes(pool) if p.pid is not None and p.is_alive()]
+
+
+def write_locks_held(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that hold a POSIX (fcntl) write lock on a file, as SQLite's writers do
+    (Linux: ``/proc/locks``; elsewhere none are known)."""
+    if not pids or not sys.platform.startswith("linux"):
+        return []
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    wanted, found = set(pids), set()
+    for line in lines:
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 4242 08:01:123 0 EOF" (a blocked waiter's line starts "1: ->")
+        held = len(fields) >= 5 and fields[1] == "POSIX" and fields[3] == "WRITE" and fields[4].isdigit()
+        if held and int(fields[4]) in wanted:
+            found.add(int(fields[4]))
+    return sorted(found)
+
+
+def _until_stopped(pids: list[int], seconds: float = 1.0) -> None:
+    """Wait (at most ``seconds``) until each of ``pids`` is stopped or gone (Linux: its state
+    in ``/proc``; elsewhere at once)."""
+    if not sys.platform.startswith("linux"):
+        return
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                break  # gone
+            if status in ("T", "t", "Z", "X"):
+                break
+            time.sleep(0.0005)
+
+
+def _until_released(pids: list[int], seconds: float = 1.0) -> None:
+    """Wait (polling every millisecond, at most ``seconds``) until ``pids`` hold no write lock."""
+    deadline = time.monotonic() + seconds
+    while write_locks_held(pids) and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def _signal(pid: int, signum: signal.Signals) -> bool:
