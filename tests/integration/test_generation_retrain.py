@@ -74,6 +74,10 @@ def test_an_adapter_trained_on_the_players_preferences_is_judged_better_and_serv
     preference = next(c for c in version.verdict["comparisons"] if c["metric"] == "preference_accuracy")
     assert preference["n"] == 9 and preference["candidate_accuracy"] > preference["champion_accuracy"]
     assert any("preference accuracy" in reason for reason in version.verdict["reasons"])
+    per_token = preference["per_token"]  # reported beside the summed margins, from the same pairs
+    assert per_token["candidate_only"] + per_token["champion_only"] <= 9
+    assert per_token["candidate_mean_margin"] != preference["candidate_mean_margin"]
+    assert any("per token (length-normalised" in reason for reason in version.verdict["reasons"])
     # Progress: each DPO step reached the caller, in order, within the retrain's span.
     steps = [m for _, m in progress if m.startswith("dpo step")]
     assert steps[0].startswith("dpo step 1/30") and steps[-1].startswith("dpo step 30/30")

@@ -184,3 +184,22 @@ def test_the_gate_never_passes_a_candidate_worse_than_the_champion_on_every_pair
     assert verdict["checks"]["preference"] in (False, None)
     if rows:
         assert not verdict["passed"]
+
+
+def test_the_per_token_margin_is_reported_beside_the_summed_one_and_decides_nothing() -> None:
+    """People prefer the longer answer: summed over its tokens, its log-probability is lower,
+    so both versions get every summed margin wrong; per token, the candidate gets them right."""
+    summed = [-20.0] * 30
+    scores = PreferenceScores(summed, summed, [-0.2] * 30, [0.3] * 28 + [-0.1] * 2)
+    verdict = compare_generators(scores, None, None, Policy())
+    held = by_set(verdict)["held_out_pairs"]
+    assert verdict["decision"] == "reject"  # the summed margins decide: no pair right either way
+    assert held["per_token"]["candidate"] == pytest.approx(28 / 30) and held["per_token"]["champion"] == 0.0
+    assert held["per_token"]["candidate_only"] == 28 and held["per_token"]["p_better"] < 1e-6
+    reason = next(r for r in verdict["reasons"] if r.startswith("held-out preference accuracy"))
+    assert "per token (length-normalised, reported, not judged): 0.93 vs 0.00, 28 wins vs 0 losses" in reason
+    # without per-token margins nothing is reported
+    plain = by_set(compare_generators(PreferenceScores(summed, summed), None, None, Policy()))
+    assert plain["held_out_pairs"]["per_token"] is None
+    with pytest.raises(ValueError, match="per token"):
+        PreferenceScores(summed, summed, [0.1], [0.2])

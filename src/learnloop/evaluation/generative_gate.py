@@ -71,13 +71,25 @@ def _checked(name: str, *columns: Sequence[float]) -> None:
 @dataclass(frozen=True)
 class PreferenceScores:
     """Per held-out preference pair, each version's margin: log p(chosen) - log p(rejected),
-    each summed over the response's tokens."""
+    each summed over the response's tokens (what the gate judges); and, where given, the same
+    margin per token (each answer's mean log-probability), which is reported beside it: a
+    summed margin favours the shorter answer, so where people prefer the longer one it can
+    hide what a candidate learnt."""
 
     champion_margins: Sequence[float]
     candidate_margins: Sequence[float]
+    champion_token_margins: Sequence[float] = ()
+    candidate_token_margins: Sequence[float] = ()
 
     def __post_init__(self) -> None:
         _checked("preference margins", self.champion_margins, self.candidate_margins)
+        if self.champion_token_margins or self.candidate_token_margins:
+            _checked(
+                "preference margins per token",
+                self.champion_margins,
+                self.champion_token_margins,
+                self.candidate_token_margins,
+            )
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,13 @@ def _preference(scores: PreferenceScores | None, policy: Policy, resamples: int,
         text += f": {gate.min_preference_pairs} pairs required (min_preference_pairs) to show an improvement"
     else:
         text += ": better" if better else ": NOT shown better"
+    per_token = _per_token(scores, gate.confidence)
+    if per_token is not None:
+        text += (
+            f"; per token (length-normalised, reported, not judged): {per_token['candidate']:.2f} vs "
+            f"{per_token['champion']:.2f}, {per_token['candidate_only']} wins vs {per_token['champion_only']} "
+            f"losses, McNemar one-sided p={_p(per_token['p_better'])}"
+        )
     comparison = {
         **c.to_dict(),
         "metric": "preference_accuracy",
@@ -192,8 +211,28 @@ def _preference(scores: PreferenceScores | None, policy: Policy, resamples: int,
         "margin_difference_ci": None if margin_ci is None else list(margin_ci),
         "min_n": gate.min_preference_pairs,
         "passed": passed,
+        "per_token": per_token,
     }
     return _Check(passed, text, comparison)
+
+
+def _per_token(scores: PreferenceScores, confidence: float) -> dict[str, Any] | None:
+    """Preference accuracy on the per-token margins, paired as the summed one (reported only)."""
+    if not scores.champion_token_margins:
+        return None
+    champion = np.asarray(scores.champion_token_margins, dtype=np.float64)
+    candidate = np.asarray(scores.candidate_token_margins, dtype=np.float64)
+    c = paired_outcomes("held_out_pairs_per_token", champion > TIE, candidate > TIE, confidence=confidence)
+    return {
+        "champion": c.champion_accuracy,
+        "candidate": c.candidate_accuracy,
+        "champion_only": c.champion_only,
+        "candidate_only": c.candidate_only,
+        "p_better": c.p_better,
+        "ci": [c.ci_low, c.ci_high],
+        "champion_mean_margin": float(champion.mean()),
+        "candidate_mean_margin": float(candidate.mean()),
+    }
 
 
 def _nll(scores: NllScores | None, policy: Policy, resamples: int, seed: int) -> _Check:

@@ -3,7 +3,8 @@ held-out parts of the snapshot's sets. Runs in the training process, on one load
 both adapters attached (the champion may be the base itself).
 
 * **preference margins**: for each held-out pair, log p(chosen) - log p(rejected), each summed
-  over the answer's tokens, under each version;
+  over the answer's tokens, under each version, and per token (each answer's mean log-probability:
+  reported beside the summed one, which favours the shorter answer);
 * **NLL of good answers**: for each held-out SFT row (an answer rated well, or a correction),
   the negative log-likelihood per token under each version;
 * **judge scores**: each version answers the held-out prompts (greedy), and a reward model
@@ -37,11 +38,12 @@ class VersionPair:
 
 @dataclass(frozen=True)
 class HeldOutScores:
-    margins: VersionPair  # per held-out preference pair
+    margins: VersionPair  # per held-out preference pair, summed over each answer's tokens
     nll: VersionPair  # per held-out good answer: NLL per token
     nll_tokens: list[int]  # tokens of each good answer (the same for both versions)
     judge: JudgeScores | None  # per judged prompt; None: no judge could be trained, or judging is off
     judged_prompts: list[str] = field(default_factory=list)
+    token_margins: VersionPair = field(default_factory=VersionPair)  # the same pairs, per token
 
 
 def judge_prompts(sets: GenerationSets, limit: int) -> list[tuple[Message, ...]]:
@@ -76,6 +78,7 @@ def score_held_out(
 
     pairs = sets.preference.held_out
     margins: dict[str, list[float]] = {}
+    token_margins: dict[str, list[float]] = {}
     for who, adapter in versions.items():
         chosen = answer_logprobs(
             loaded, adapter, [(turns(p.messages), p.chosen) for p in pairs], system_prompt=system_prompt
@@ -84,6 +87,9 @@ def score_held_out(
             loaded, adapter, [(turns(p.messages), p.rejected) for p in pairs], system_prompt=system_prompt
         )
         margins[who] = [c.logprob - r.logprob for c, r in zip(chosen, rejected, strict=True)]
+        token_margins[who] = [
+            c.logprob / max(c.tokens, 1) - r.logprob / max(r.tokens, 1) for c, r in zip(chosen, rejected, strict=True)
+        ]
     report(0.3, f"preference margins on {len(pairs)} held-out pairs")
 
     good = sets.sft.held_out
@@ -120,4 +126,5 @@ def score_held_out(
         nll_tokens=tokens,
         judge=judged,
         judged_prompts=prompts,
+        token_margins=VersionPair(token_margins["champion"], token_margins["candidate"]),
     )

@@ -129,7 +129,12 @@ def _set_sizes(sets: GenerationSets) -> dict[str, dict[str, int]]:
 def judge(scores: HeldOutScores, policy: Policy, champion: int) -> dict[str, Any]:
     """The gate's verdict on the held-out scores (``evaluation.generative_gate``)."""
     verdict = compare_generators(
-        PreferenceScores(scores.margins.champion, scores.margins.candidate),
+        PreferenceScores(
+            scores.margins.champion,
+            scores.margins.candidate,
+            scores.token_margins.champion,
+            scores.token_margins.candidate,
+        ),
         NllScores(scores.nll.champion, scores.nll.candidate, scores.nll_tokens) if scores.nll_tokens else None,
         scores.judge,
         policy,
