@@ -244,6 +244,10 @@ class GatePolicy(_Section):
     auto_promote: bool = True  # a candidate that passes goes to traffic (per the rollout section)
     # Generative models, on the held-out part of their training sets (evaluation.generative_gate):
     min_preference_pairs: int = 20  # fewer held-out preference pairs: the preference check cannot pass
+    # The margin a pair's preference accuracy judges: "summed" (log p(chosen) - log p(rejected) over
+    # each answer's tokens) or "per-token" (each answer's mean log-probability: not dominated by
+    # length); the other is reported beside it
+    preference_margin: str = "summed"
     nll_margin: float = 0.05  # held-out NLL per token of good answers may not be shown higher by this (nats)
     judge_prompts: int = 16  # held-out prompts both versions answer for the judge to score (0: no judge)
     judge_required: bool = False  # the judge must show the candidate better (else it is only reported)
@@ -254,7 +258,7 @@ class GatePolicy(_Section):
         return tuple(f.strip() for f in self.slice_fields.split(",")) if self.slice_fields.strip() else ()
 
     def choices(self) -> dict[str, tuple[str, ...]]:
-        return {"recent_test": ("refresh", "superiority", "not-worse")}
+        return {"recent_test": ("refresh", "superiority", "not-worse"), "preference_margin": ("summed", "per-token")}
 
     @property
     def fairness(self) -> tuple[str, ...]:
@@ -445,6 +449,10 @@ class AdapterTrainingPolicy(_Section):
     dpo_steps: int = 30  # most steps of the DPO stage (0: no DPO)
     dpo_learning_rate: float = 5e-4
     dpo_beta: float = 0.1  # how far DPO may move from the SFT model
+    # Weight of an SFT term (NLL of the chosen answers) added to the DPO loss (TRL's
+    # loss_type ["sigmoid", "sft"], as RPO); 0: DPO alone. Keeps DPO from lowering the
+    # likelihood of good answers, which the gate's NLL check would reject
+    dpo_sft_weight: float = 0.0
     min_pairs: int = 16  # fewer preference pairs: no DPO stage (KTO instead, given enough rated answers)
     kto_steps: int = 30  # most steps of the KTO stage (0: no KTO)
     kto_learning_rate: float = 5e-4
@@ -465,6 +473,7 @@ class AdapterTrainingPolicy(_Section):
             (0 < self.dpo_learning_rate <= 1, "dpo_learning_rate", "must be in (0, 1]"),
             (0 < self.kto_learning_rate <= 1, "kto_learning_rate", "must be in (0, 1]"),
             (0 < self.dpo_beta <= 10, "dpo_beta", "must be in (0, 10]"),
+            (0 <= self.dpo_sft_weight <= 100, "dpo_sft_weight", "must be in [0, 100] (0: DPO alone)"),
             (0 < self.kto_beta <= 10, "kto_beta", "must be in (0, 10]"),
             (self.min_sft_rows >= 1, "min_sft_rows", "must be >= 1"),
             (self.min_pairs >= 1, "min_pairs", "must be >= 1"),

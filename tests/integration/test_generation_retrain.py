@@ -4,6 +4,7 @@ on -> the gate's verdict -> registered and served, or rejected. On SQLite and Po
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,25 @@ def test_an_adapter_trained_on_the_players_preferences_is_judged_better_and_serv
 
     answer = services.generation.generate_sync("npc", GenerateInput(prompt="hello, I am Eve", max_new_tokens=8))
     assert answer.version == 2
+
+
+def test_dpo_with_an_sft_term_trains_the_adapter_through_trls_combined_loss(
+    services: Services, tiny_llama_dir: Path
+) -> None:
+    """``dpo_sft_weight`` adds the chosen answers' NLL to the DPO loss (TRL's ``loss_type``
+    ["sigmoid", "sft"]): the stage runs all its steps and the retrain is judged as any."""
+    create(services, tiny_llama_dir, dpo_sft_weight=1.0)
+    prefer(services, NAMES)
+    outcome = services.training.retrain("npc", actor="test")
+    version = services.registry.version("npc", outcome.version)
+    (stage,) = version.metrics["training"]["stages"]
+    assert (stage["stage"], stage["steps"]) == ("dpo", 30)
+    last = stage["last"]
+    # The pairs are separated (DPO's own term, -log sigmoid(margin), is then ~0): what remains
+    # of the loss is the chosen answers' NLL per token, the SFT term
+    dpo_term = math.log1p(math.exp(-last["rewards/margins"]))
+    assert last["rewards/margins"] > 3 and last["loss"] > 0.5 > 10 * dpo_term, last
+    assert version.verdict is not None and version.verdict["decision"] in ("promote", "reject")
 
 
 def test_an_adapter_trained_on_flipped_preferences_is_rejected_on_the_newest_true_ones(

@@ -203,3 +203,20 @@ def test_the_per_token_margin_is_reported_beside_the_summed_one_and_decides_noth
     assert plain["held_out_pairs"]["per_token"] is None
     with pytest.raises(ValueError, match="per token"):
         PreferenceScores(summed, summed, [0.1], [0.2])
+
+
+def test_a_policy_can_judge_the_per_token_margin_and_report_the_summed_one() -> None:
+    summed = [-20.0] * 30
+    scores = PreferenceScores(summed, summed, [-0.2] * 30, [0.3] * 28 + [-0.1] * 2)
+    verdict = compare_generators(scores, None, None, Policy.of(preference_margin="per-token"))
+    held = by_set(verdict)["held_out_pairs"]
+    assert verdict["decision"] == "promote", verdict["reasons"]
+    assert held["margin"] == "per-token" and held["candidate_accuracy"] == pytest.approx(28 / 30)
+    assert held["summed"]["candidate"] == 0.0 and held["summed"]["champion"] == 0.0
+    reason = next(r for r in verdict["reasons"] if r.startswith("held-out preference accuracy"))
+    assert reason.startswith("held-out preference accuracy per token 0.93 vs 0.00")
+    assert "summed over the tokens, reported, not judged: 0.00 vs 0.00" in reason
+    # no per-token margins scored: the summed ones are judged whatever the policy says
+    per_token = Policy.of(preference_margin="per-token")
+    plain = by_set(compare_generators(PreferenceScores(summed, summed), None, None, per_token))
+    assert plain["held_out_pairs"]["margin"] == "summed"

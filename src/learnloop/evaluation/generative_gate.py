@@ -8,7 +8,10 @@ the candidate never trained on), so every comparison is paired:
    right when the margin is positive (a tie, ``|margin| < 1e-9``, is not). McNemar's exact
    one-sided test on the discordant pairs and the paired Agresti-Min interval, as for
    classification (``gate.paired_outcomes``). Superiority is required: at least
-   ``min_preference_pairs`` pairs, a higher accuracy, and ``p(better) < alpha``.
+   ``min_preference_pairs`` pairs, a higher accuracy, and ``p(better) < alpha``. With
+   ``preference_margin = "per-token"`` the margin is each answer's mean log-probability per
+   token instead (not dominated by the answers' lengths); either way the other margin's
+   accuracy is reported beside it, not judged.
 2. *fit to good answers*: per held-out good answer (rated at least ``sft_min_rating``, or a
    correction), each version's NLL per token of the response. The statistic is the
    *token-weighted* mean (total NLL over total tokens: held-out log-perplexity as usually
@@ -71,10 +74,10 @@ def _checked(name: str, *columns: Sequence[float]) -> None:
 @dataclass(frozen=True)
 class PreferenceScores:
     """Per held-out preference pair, each version's margin: log p(chosen) - log p(rejected),
-    each summed over the response's tokens (what the gate judges); and, where given, the same
-    margin per token (each answer's mean log-probability), which is reported beside it: a
-    summed margin favours the shorter answer, so where people prefer the longer one it can
-    hide what a candidate learnt."""
+    each summed over the response's tokens; and, where given, the same margin per token (each
+    answer's mean log-probability). ``policy.preference_margin`` says which the gate judges;
+    the other is reported beside it: a summed margin favours the shorter answer, so where
+    people prefer the longer one it can hide what a candidate learnt."""
 
     champion_margins: Sequence[float]
     candidate_margins: Sequence[float]
@@ -176,33 +179,41 @@ def _preference(scores: PreferenceScores | None, policy: Policy, resamples: int,
     gate = policy.gate
     if scores is None or not scores.champion_margins:
         return _Check(None, "held-out preferences: no pairs, so no preference accuracy to judge")
-    champion = np.asarray(scores.champion_margins, dtype=np.float64)
-    candidate = np.asarray(scores.candidate_margins, dtype=np.float64)
+    summed = (scores.champion_margins, scores.candidate_margins)
+    token = (scores.champion_token_margins, scores.candidate_token_margins)
+    per_token = gate.preference_margin == "per-token" and bool(scores.champion_token_margins)
+    judged, reported = (token, summed) if per_token else (summed, token)
+    champion = np.asarray(judged[0], dtype=np.float64)
+    candidate = np.asarray(judged[1], dtype=np.float64)
     c = paired_outcomes("held_out_pairs", champion > TIE, candidate > TIE, confidence=gate.confidence)
     margin_ci = _diff_ci(mean_statistic(champion), mean_statistic(candidate), c.n, policy, resamples, seed)
     enough = c.n >= gate.min_preference_pairs
     better = c.candidate_accuracy > c.champion_accuracy and c.p_better < gate.alpha
     passed = enough and better
     text = (
-        f"held-out preference accuracy {c.candidate_accuracy:.2f} vs {c.champion_accuracy:.2f} "
+        f"held-out preference accuracy{' per token' if per_token else ''} {c.candidate_accuracy:.2f} vs "
+        f"{c.champion_accuracy:.2f} "
         f"(n={c.n} pairs, {_pts(c.difference)}, {c.confidence:.0%} CI [{_pts(c.ci_low)}, {_pts(c.ci_high)}]; "
         f"{c.candidate_only} wins vs {c.champion_only} losses, McNemar exact one-sided p={_p(c.p_better)} "
-        f"vs alpha {gate.alpha}; mean margin {candidate.mean():+.3f} vs {champion.mean():+.3f} nats)"
+        f"vs alpha {gate.alpha}; mean margin {candidate.mean():+.3f} vs {champion.mean():+.3f} nats"
+        f"{' per token' if per_token else ''})"
     )
     if not enough:
         text += f": {gate.min_preference_pairs} pairs required (min_preference_pairs) to show an improvement"
     else:
         text += ": better" if better else ": NOT shown better"
-    per_token = _per_token(scores, gate.confidence)
-    if per_token is not None:
+    other = _reported_accuracy(reported, gate.confidence)
+    if other is not None:
+        what = "summed over the tokens" if per_token else "per token (length-normalised"
         text += (
-            f"; per token (length-normalised, reported, not judged): {per_token['candidate']:.2f} vs "
-            f"{per_token['champion']:.2f}, {per_token['candidate_only']} wins vs {per_token['champion_only']} "
-            f"losses, McNemar one-sided p={_p(per_token['p_better'])}"
+            f"; {what}, reported, not judged{'' if per_token else ')'}: {other['candidate']:.2f} vs "
+            f"{other['champion']:.2f}, {other['candidate_only']} wins vs {other['champion_only']} "
+            f"losses, McNemar one-sided p={_p(other['p_better'])}"
         )
     comparison = {
         **c.to_dict(),
         "metric": "preference_accuracy",
+        "margin": "per-token" if per_token else "summed",  # the margin judged
         "test": "McNemar exact one-sided + paired Wald CI (Agresti-Min)",
         "champion": c.champion_accuracy,
         "candidate": c.candidate_accuracy,
@@ -211,18 +222,19 @@ def _preference(scores: PreferenceScores | None, policy: Policy, resamples: int,
         "margin_difference_ci": None if margin_ci is None else list(margin_ci),
         "min_n": gate.min_preference_pairs,
         "passed": passed,
-        "per_token": per_token,
+        # the other margin's accuracy, reported: per token when the summed one is judged, and so on
+        "summed" if per_token else "per_token": other,
     }
     return _Check(passed, text, comparison)
 
 
-def _per_token(scores: PreferenceScores, confidence: float) -> dict[str, Any] | None:
-    """Preference accuracy on the per-token margins, paired as the summed one (reported only)."""
-    if not scores.champion_token_margins:
+def _reported_accuracy(margins: tuple[Sequence[float], Sequence[float]], confidence: float) -> dict[str, Any] | None:
+    """Preference accuracy on the margins the gate does not judge, paired as the judged ones."""
+    if not margins[0]:
         return None
-    champion = np.asarray(scores.champion_token_margins, dtype=np.float64)
-    candidate = np.asarray(scores.candidate_token_margins, dtype=np.float64)
-    c = paired_outcomes("held_out_pairs_per_token", champion > TIE, candidate > TIE, confidence=confidence)
+    champion = np.asarray(margins[0], dtype=np.float64)
+    candidate = np.asarray(margins[1], dtype=np.float64)
+    c = paired_outcomes("held_out_pairs_reported", champion > TIE, candidate > TIE, confidence=confidence)
     return {
         "champion": c.champion_accuracy,
         "candidate": c.candidate_accuracy,

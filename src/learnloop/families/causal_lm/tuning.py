@@ -76,6 +76,7 @@ class StageParams:
     batch_size: int = 4
     max_length: int = 512
     beta: float = 0.1  # dpo and kto: how far from the reference the stage may move
+    sft_weight: float = 0.0  # dpo: weight of the chosen answers' NLL added to the loss (0: none)
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,10 @@ def _trainer(stage: Stage, model: Any, tokenizer: Any, dataset: Any, common: dic
         from trl.trainer.dpo_config import DPOConfig
         from trl.trainer.dpo_trainer import DPOTrainer
 
-        dpo = DPOConfig(**common, beta=p.beta, activation_checkpointing=False)
+        losses: dict[str, Any] = (
+            {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, p.sft_weight]} if p.sft_weight > 0 else {}
+        )
+        dpo = DPOConfig(**common, beta=p.beta, activation_checkpointing=False, **losses)
         return DPOTrainer(model=model, args=dpo, train_dataset=dataset, processing_class=tokenizer, callbacks=[watcher])
     from trl.trainer.kto_config import KTOConfig
     from trl.trainer.kto_trainer import KTOTrainer

@@ -53,6 +53,10 @@ DEMO_POLICY: dict[str, Any] = {
     "train_max_length": 160,
     "held_out_fraction": 0.5,
     "min_preference_pairs": 20,
+    # The players prefer the longer answers (hosting, speaking to them): summed over its tokens
+    # the longer answer's log-probability is lower whatever the adapter learnt, so the gate
+    # judges each answer's mean per token (measured: README, the generative demo)
+    "preference_margin": "per-token",
     "judge_prompts": 0,
     "max_new_tokens": 64,
     "rollout": "canary",

@@ -73,9 +73,14 @@ def plan(sets: GenerationSets, policy: Policy) -> list[Stage]:
     ``InsufficientDataError`` that says what each stage had and needed."""
     a = policy.adapters
 
-    def params(lr: float, steps: int, beta: float = 0.1) -> StageParams:
+    def params(lr: float, steps: int, beta: float = 0.1, sft_weight: float = 0.0) -> StageParams:
         return StageParams(
-            learning_rate=lr, max_steps=steps, batch_size=a.train_batch_size, max_length=a.train_max_length, beta=beta
+            learning_rate=lr,
+            max_steps=steps,
+            batch_size=a.train_batch_size,
+            max_length=a.train_max_length,
+            beta=beta,
+            sft_weight=sft_weight,
         )
 
     sft, pairs, kto = sets.sft.train, sets.preference.train, sets.kto.train
@@ -86,7 +91,7 @@ def plan(sets: GenerationSets, policy: Policy) -> list[Stage]:
     both_kinds = len({r.desirable for r in kto}) == 2
     if a.dpo_steps > 0 and len(pairs) >= a.min_pairs:
         examples_p = [PreferenceExample(turns(p.messages), p.chosen, p.rejected) for p in pairs]
-        stages.append(Stage("dpo", examples_p, params(a.dpo_learning_rate, a.dpo_steps, a.dpo_beta)))
+        stages.append(Stage("dpo", examples_p, params(a.dpo_learning_rate, a.dpo_steps, a.dpo_beta, a.dpo_sft_weight)))
     elif a.kto_steps > 0 and len(kto) >= a.min_kto_rows and both_kinds:
         examples_k = [KtoExample(turns(r.messages), r.response, r.desirable) for r in kto]
         stages.append(Stage("kto", examples_k, params(a.kto_learning_rate, a.kto_steps, a.kto_beta)))
