@@ -352,6 +352,17 @@ LASTING_RETRAIN = {"search_families": "tfidf-logreg", "search_budget_seconds": 3
 QUICK_RETRAIN = {"search_families": "", "search_budget_seconds": 0}
 
 
+def wait_until_searching(http: httpx.Client, job_id: str, server: LiveServer) -> None:
+    """Until the job runs a ``LASTING_RETRAIN``'s search (fails at once if it ended first)."""
+
+    def searching() -> bool:
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] in ("queued", "running"), f"{job}\n{server.log_tail()}"
+        return job["status"] == "running" and "candidate" in (job["message"] or "")
+
+    wait_for(searching, timeout=60, interval=0.02, what="the retrain's search to start")
+
+
 def change_policy(home: Path, database_url: str, changes: dict[str, Any]) -> None:
     """Change model "m"'s policy in the home's database (no server running on it)."""
     services = build_services(make_settings(home, database_url))

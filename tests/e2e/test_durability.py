@@ -21,6 +21,7 @@ from conftest import (
     init_home,
     kill_leftovers,
     wait_for,
+    wait_until_searching,
 )
 from learnloop.domain import Policy
 from learnloop.store.db import Database
@@ -128,13 +129,7 @@ def test_sigkill_during_a_retrain_leaves_no_job_stuck_running(
     try:
         with server.client() as http:
             job_id = http.post(f"{M}/retrain").json()["job_id"]
-
-            def searching() -> bool:
-                job = http.get(f"/v1/jobs/{job_id}").json()
-                assert job["status"] in ("queued", "running"), f"{job}\n{server.log_tail()}"
-                return job["status"] == "running" and "candidate" in (job["message"] or "")
-
-            wait_for(searching, timeout=60, interval=0.02, what="the retrain's search to start")
+            wait_until_searching(http, job_id, server)
         orphans = descendants(server.process.pid)
         server.kill()
         change_policy(home, database_url, QUICK_RETRAIN)  # the next retrain fits at once

@@ -26,6 +26,7 @@ from conftest import (
     kill_leftovers,
     make_settings,
     wait_for,
+    wait_until_searching,
 )
 from learnloop.domain import Job, JobStatus
 from learnloop.services import build_services
@@ -137,13 +138,7 @@ def test_a_server_as_pid_1_retrains_and_the_job_it_left_running_blocks_nothing(
             changed = http.patch(f"{M}/policy", json={"changes": LASTING_RETRAIN})
             assert changed.status_code == 200, changed.text
             left = retrain(http)
-
-            def searching() -> bool:
-                job = http.get(f"/v1/jobs/{left}").json()
-                assert job["status"] in ("queued", "running"), f"{job}\n{server.log_tail()}"
-                return job["status"] == "running" and "candidate" in (job["message"] or "")
-
-            wait_for(searching, timeout=60, interval=0.02, what="the second retrain's search to start")
+            wait_until_searching(http, left, server)
         orphans = descendants(server.process.pid)
         server.kill()  # unshare, then the kernel, kill the whole namespace
         change_policy(home, database_url, QUICK_RETRAIN)  # its rerun fits as the first did

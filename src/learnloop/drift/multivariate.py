@@ -91,9 +91,8 @@ class DomainClassifierDriftDetector(Thresholds):
             return early
         window_sample = sample_texts(window.texts, MAX_WINDOW_SAMPLE, np.random.default_rng(self.seed + 1))
         found = domain_classifier_test(reference_sample, window_sample, seed=self.seed, features=features)
-        auc = found.auc
         detail = {
-            "auc": auc,
+            "auc": found.auc,
             "features": found.features,
             "reference_sample": len(reference_sample),
             "window_sample": len(window_sample),
@@ -103,10 +102,10 @@ class DomainClassifierDriftDetector(Thresholds):
         return decide(
             self,
             test=self.test,
-            statistic=auc,
+            statistic=found.auc,
             p_value=found.p_value,
             effect=self.effect,
-            effect_size=auc - 0.5,
+            effect_size=found.auc - 0.5,
             n_reference=n_reference,
             n_window=len(window),
             what=WHAT,
