@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ from learnloop.datasets import PreferencePair, orca_dpo_sample_path, read_hh_rlh
 from learnloop.evaluation.gate import paired_outcomes
 from learnloop.families.causal_lm import DEFAULT_BASE, LoadedBase, attach_adapter, load_base, resolve_base
 from learnloop.families.causal_lm.runtime import detach_adapter
-from learnloop.families.causal_lm.scoring import answer_logprobs, greedy_answers, prompt_ids
+from learnloop.families.causal_lm.scoring import AnswerScore, answer_logprobs, greedy_answers, prompt_ids
 from learnloop.families.causal_lm.tuning import (
     LoraParams,
     PreferenceExample,
@@ -118,15 +119,28 @@ def pair_tokens(loaded: LoadedBase, pair: PreferencePair) -> int:
     return len(prompt_ids(loaded, pair.messages)) + max(answers) + 1  # + the end-of-answer token
 
 
-def margins(loaded: LoadedBase, adapter: str | None, pairs: Sequence[PreferencePair], max_length: int) -> list[float]:
+@dataclass(frozen=True)
+class Margins:
+    """Per pair, log p(chosen) - log p(rejected): summed over each answer's tokens, and per token
+    (each answer's mean log-probability), as the generative gate reports both."""
+
+    summed: list[float]
+    per_token: list[float]
+
+
+def margins(loaded: LoadedBase, adapter: str | None, pairs: Sequence[PreferencePair], max_length: int) -> Margins:
     items = [(p.messages, a) for p in pairs for a in (p.chosen, p.rejected)]
     # batches of similar lengths: a forward pass costs the longest row's length in each
     order = sorted(range(len(items)), key=lambda i: sum(len(m["content"]) for m in items[i][0]) + len(items[i][1]))
     scored = answer_logprobs(loaded, adapter, [items[i] for i in order], batch_size=8, max_length=max_length)
-    logprob = [0.0] * len(items)
+    by_item: list[AnswerScore] = [AnswerScore(0.0, 0)] * len(items)
     for i, score in zip(order, scored, strict=True):
-        logprob[i] = score.logprob
-    return [logprob[2 * i] - logprob[2 * i + 1] for i in range(len(pairs))]
+        by_item[i] = score
+    chosen, rejected = by_item[0::2], by_item[1::2]
+    return Margins(
+        summed=[c.logprob - r.logprob for c, r in zip(chosen, rejected, strict=True)],
+        per_token=[r.nll_per_token - c.nll_per_token for c, r in zip(chosen, rejected, strict=True)],
+    )
 
 
 def preference_figures(base: Sequence[float], candidate: Sequence[float]) -> dict[str, Any]:
@@ -212,8 +226,13 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
     )
     started = time.monotonic()
     base_margins = margins(loaded, None, held, max_length)
-    base = preference_figures(base_margins, base_margins)
-    print(f"base: held-out accuracy {base['accuracy']:.3f} (scored in {time.monotonic() - started:.0f} s)", flush=True)
+    base = preference_figures(base_margins.summed, base_margins.summed)
+    base_per_token = preference_figures(base_margins.per_token, base_margins.per_token)
+    print(
+        f"base: held-out accuracy {base['accuracy']:.3f}, per token {base_per_token['accuracy']:.3f} "
+        f"(scored in {time.monotonic() - started:.0f} s)",
+        flush=True,
+    )
 
     judge: Judge | None = None
     judge_info: dict[str, Any] = {}
@@ -240,7 +259,7 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
             quality = judge.quality
             print(f"judge: AUC {quality.auc} on {quality.held_out}; base mean {np.mean(base_judge):.3f}", flush=True)
 
-    base_train: dict[int, float] = {}  # stream index -> base margin, for the train-fit check
+    base_train: dict[int, tuple[float, float]] = {}  # stream index -> base margin, for the train-fit check
     runs = []
     for seed in args.seeds:
         stream_order = list(range(len(stream)))
@@ -263,7 +282,8 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
             fit_idx = stream_order[: min(n, args.train_fit)]
             for i in fit_idx:
                 if i not in base_train:
-                    base_train[i] = margins(loaded, None, [stream[i]], max_length)[0]
+                    one = margins(loaded, None, [stream[i]], max_length)
+                    base_train[i] = (one.summed[0], one.per_token[0])
             fit_margins = margins(loaded, adapter, [stream[i] for i in fit_idx], max_length)
             row: dict[str, Any] = {
                 "seed": seed,
@@ -275,8 +295,12 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
                 "train_loss": dpo.train_loss,
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                 "last_logged": dpo.logs,
-                "held_out": preference_figures(base_margins, held_margins),
-                "trained_pairs": preference_figures([base_train[i] for i in fit_idx], fit_margins),
+                "held_out": preference_figures(base_margins.summed, held_margins.summed),
+                "held_out_per_token": preference_figures(base_margins.per_token, held_margins.per_token),
+                "trained_pairs": preference_figures([base_train[i][0] for i in fit_idx], fit_margins.summed),
+                "trained_pairs_per_token": preference_figures(
+                    [base_train[i][1] for i in fit_idx], fit_margins.per_token
+                ),
             }
             if judge is not None:
                 answers = greedy_answers(
@@ -285,18 +309,22 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
                 row["judge"] = judge_figures(judge, prompts, base_judge, answers, seed)
             detach_adapter(loaded, adapter)
             runs.append(row)
-            h = row["held_out"]
-            t = row["trained_pairs"]
+            h, ht = row["held_out"], row["held_out_per_token"]
+            t, tt = row["trained_pairs"], row["trained_pairs_per_token"]
             print(
                 f"seed {seed} N={n}: held-out accuracy {h['accuracy']:.3f} (base {base['accuracy']:.3f}), "
-                f"McNemar p(better) {h['p_better_vs_base']:.4f}; on {len(fit_idx)} of its training pairs "
-                f"{t['accuracy']:.3f} (base {t['accuracy'] - t['difference_vs_base']:.3f}); DPO loss "
+                f"McNemar p(better) {h['p_better_vs_base']:.4f}; per token {ht['accuracy']:.3f} "
+                f"(base {base_per_token['accuracy']:.3f}, p {ht['p_better_vs_base']:.4f}); on {len(fit_idx)} of "
+                f"its training pairs {t['accuracy']:.3f} (base {t['accuracy'] - t['difference_vs_base']:.3f}), "
+                f"per token {tt['accuracy']:.3f} (base {tt['accuracy'] - tt['difference_vs_base']:.3f}); DPO loss "
                 f"{dpo.train_loss}; {dpo.steps} DPO steps at {row['seconds_per_dpo_step']:.1f} s; "
                 f"peak RSS so far {row['peak_rss_mib']} MiB",
                 flush=True,
             )
             # what is done so far survives a run stopped before the end
-            partial.write_text(json.dumps({"dataset": name, "base": base, "runs": runs}, indent=2))
+            partial.write_text(
+                json.dumps({"dataset": name, "base": base, "base_per_token": base_per_token, "runs": runs}, indent=2)
+            )
     return {
         "dataset": name,
         "file": str(path),
@@ -308,6 +336,7 @@ def run_dataset(name: str, loaded: LoadedBase, args: argparse.Namespace, scratch
         "stream": len(stream),
         "sizes": sizes,
         "base": base,
+        "base_per_token": base_per_token,
         "judge": judge_info,
         "runs": runs,
     }
@@ -332,24 +361,28 @@ def _wl(figures: Mapping[str, Any]) -> str:
 def table(results: Sequence[dict[str, Any]]) -> str:
     head = (
         f"{'data':<11} {'seed':>4} {'N':>5} {'steps':>5} {'s/step':>6} {'acc':>6} {'95% CI':>14} {'margin':>8} "
-        f"{'W/L':>7} {'p better':>9} {'p 2-sided':>9} {'train acc':>9} {'judge':>6} {'judge p':>8}"
+        f"{'W/L':>7} {'p better':>9} {'p 2-sided':>9} {'acc/tok':>7} {'p tok':>7} {'train acc':>9} "
+        f"{'judge':>6} {'judge p':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
-        b = r["base"]
+        b, bt = r["base"], r.get("base_per_token")
         judge_base = r["judge"].get("base", {}).get("mean")
         lines.append(
             f"{r['dataset']:<11} {'-':>4} {0:>5} {'-':>5} {'-':>6} {b['accuracy']:>6.3f} "
             f"{_ci(b['accuracy_ci95']):>14} {b['mean_margin']:>+8.2f} {'-':>7} {'-':>9} {'-':>9} "
-            f"{'-':>9} {_f3(judge_base):>6} {'-':>8}"
+            f"{_f3(bt['accuracy'] if bt else None):>7} {'-':>7} {'-':>9} {_f3(judge_base):>6} {'-':>8}"
         )
         for run in r["runs"]:
             h, t, j = run["held_out"], run["trained_pairs"], run.get("judge")
+            ht = run.get("held_out_per_token")  # results written before 2026-12-07 lack it
             lines.append(
                 f"{r['dataset']:<11} {run['seed']:>4} {run['pairs']:>5} {run['dpo_steps']:>5} "
                 f"{run['seconds_per_dpo_step']:>6.1f} {h['accuracy']:>6.3f} {_ci(h['accuracy_ci95']):>14} "
                 f"{h['mean_margin']:>+8.2f} {_wl(h):>7} "
-                f"{_p(h['p_better_vs_base']):>9} {_p(h['p_two_sided_vs_base']):>9} {t['accuracy']:>9.3f} "
+                f"{_p(h['p_better_vs_base']):>9} {_p(h['p_two_sided_vs_base']):>9} "
+                f"{_f3(ht['accuracy'] if ht else None):>7} {_p(ht['p_better_vs_base']) if ht else '-':>7} "
+                f"{t['accuracy']:>9.3f} "
                 f"{_f3(j['mean'] if j else None):>6} {_p(j['p_better_vs_base']) if j else '-':>8}"
             )
     return "\n".join(lines)

@@ -180,7 +180,7 @@ def test_a_generative_verdict_shows_every_check_on_the_version_page_and_in_the_c
         console.print(table)
     shown = " ".join(console.export_text().split())
     assert "gate checks against version 1" in shown
-    assert "preference accuracy │ held_out_pairs │ 30 │ 60.0% │ 100.0% │ +40.0 pts" in shown
+    assert "preference accuracy (summed margin) │ held_out_pairs │ 30 │ 60.0% │ 100.0% │ +40.0 pts" in shown
     assert "NLL per token (nats) │ held_out_good_answers │ 3 │ 1.708 │ 1.688 │ -0.021" in shown
     assert "judge score │ held_out_prompts │ 16 │ 0.250 │ 0.500 │ +0.250" in shown and "reported" in shown
 

@@ -480,13 +480,9 @@ def test_a_full_batcher_is_no_failure_of_a_canary(
 
     async def scenario() -> None:
         holds.hold()
-        first = asyncio.ensure_future(
-            predictions.predict_async("m", "Held in its pass.", subject=champion_subject)
-        )
+        first = asyncio.ensure_future(predictions.predict_async("m", "Held in its pass.", subject=champion_subject))
         await asyncio.to_thread(holds.wait_started)
-        second = asyncio.ensure_future(
-            predictions.predict_async("m", "Waits.", subject=champion_subject)
-        )
+        second = asyncio.ensure_future(predictions.predict_async("m", "Waits.", subject=champion_subject))
         await _one_waiting(services)
         with pytest.raises(OverloadedError):
             await predictions.predict_async("m", "Refused, not a fallback.", subject=canary_subject)

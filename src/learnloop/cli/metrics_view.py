@@ -136,6 +136,8 @@ def gate_table(verdict: Mapping[str, Any]) -> Table | None:
         table.add_column(column)
     for c in checks:
         label, kind = GATE_METRICS[c["metric"]]
+        if isinstance(c.get("margin"), str):  # preference accuracy: the margin judged, summed or per-token
+            label = f"{label} ({c['margin']} margin)"
         confidence = f" ({c['confidence']:.0%})" if c.get("confidence") is not None else ""
         table.add_row(
             label,

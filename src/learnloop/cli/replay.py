@@ -185,7 +185,7 @@ def replay(
         typer.Option(
             "--task",
             help="classification (labelled files) or generation (a preference stream through a generative "
-            "model on a base LLM; needs learnloop[llm]).",
+            "model on a base LLM; needs the learnloop\\[llm] extra).",
         ),
     ] = "classification",
     dataset: Annotated[
@@ -295,7 +295,7 @@ def demo(
         typer.Option(
             "--task",
             help="classification (sentiment reviews) or generation (an innkeeper NPC on SmolLM2 that learns "
-            "its players' taste; needs learnloop[llm]).",
+            "its players' taste; needs the learnloop\\[llm] extra).",
         ),
     ] = "classification",
     base: Annotated[

@@ -357,8 +357,7 @@ def judge(
     )
     if departure is not None:
         reasons.append(
-            departure.describe()
-            + ("" if golden_binds else "; a refresh's golden checks are reported, not required")
+            departure.describe() + ("" if golden_binds else "; a refresh's golden checks are reported, not required")
         )
     test = recent_test(policy, refresh=refresh)
     if recent is None or recent.n < policy.gate.min_recent_examples:
