@@ -34,14 +34,16 @@ from learnloop.services import build_services
 SUMMARY_FILE = "npc-demo.json"
 SERVER_PID_FILE = "server.pid"
 MODEL = "innkeeper"
+# A first run's server converts the base and imports torch before /health answers: 78 s on a
+# fresh home with another process on one of the 2 cores (the 60 s once waited failed the demo).
+# The server process exiting fails the start at once.
+SERVER_START_SECONDS = 600.0
 # One retrain within about two minutes of play on 2 CPU cores (SmolLM2-135M): short answers,
 # few training steps (DPO's loss is near 0 after 6 steps at 2e-3), no judge (its answers would
 # cost generation time in the training process), a canary on half the players for 15 s that
 # promotes unless live ratings show harm. Half of every set is held out: the steps see a few
 # dozen pairs whatever the set's size, while the gate's McNemar test needs pairs, and
 # ``min_preference_pairs`` stays at the policy's default of 20.
-SERVER_START_SECONDS = 600.0  # the server process exiting fails the start at once
-
 DEMO_POLICY: dict[str, Any] = {
     "retrain_every": 150,  # ratings and preferences: about 55 encounters
     "cooldown_seconds": 300.0,  # one retrain in the demo; more once you play on
@@ -245,10 +247,8 @@ def run_npc_demo(
     )
     obs.stage(
         f"starting the server: it loads the base {config.base} (the first run converts it from GGUF once into "
-        f"{config.out / 'bases'}: about 20 s, minutes on a fresh machine's cold disk) and warms its training process"
+        f"{config.out / 'bases'}: about a minute) and warms its training process"
     )
-    # A first run's start imports torch and converts the base before /health answers: on a fresh
-    # machine (cold disk, the ML stack read for the first time) that took over a minute
     server.start(timeout=SERVER_START_SECONDS)
     client = InnClient(server.url, MODEL, max_new_tokens=config.max_new_tokens, temperature=config.temperature)
     completed = False
