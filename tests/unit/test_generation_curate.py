@@ -123,6 +123,19 @@ def test_quality_filters_are_counted() -> None:
     assert sets.counts["preference"]["dropped"] == {"identical": 1}
 
 
+def test_an_answer_cut_at_the_token_limit_trains_only_where_training_lowers_it() -> None:
+    host, cut = "Welcome, friend.", "As an AI language model I can write code: def"
+    short = served("p1", host)
+    rambling = served("p2", cut, finish_reason="length")
+    also_cut = served("p3", "Welcome to the inn! Let me tell you about the", finish_reason="length")
+    sets = run([rating(short, 5), rating(rambling, 1), prefer(short, rambling), prefer(also_cut, short)])
+    (pair,) = rows(sets.preference)  # the cut answer rejected trains; preferred while cut, it does not
+    assert (pair.chosen, pair.rejected) == (host, cut)
+    assert sets.counts["preference"]["dropped"]["truncated"] == 1  # (and the ratings' pair is a duplicate)
+    assert {(r.response, r.desirable) for r in rows(sets.kto)} == {(host, True), (cut, False)}
+    assert [r.response for r in rows(sets.sft)] == [host]
+
+
 def test_pending_and_unmapped_events_are_counted_not_trained() -> None:
     a = served("p1", "an answer")
     pending = event("rating", {"rating": 5}, prediction_id="p-not-logged-yet")

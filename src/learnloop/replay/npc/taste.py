@@ -14,8 +14,8 @@ import random
 import re
 from dataclasses import dataclass
 
-# "Under 15 words": most answers then end within the demo's 64 tokens (an answer cut off at the
-# token limit is rated but never trained on, and a preference with one is no training pair).
+# "Under 15 words": more answers then end within the demo's 64 tokens (an answer cut off at the
+# token limit is rated, but trains only as a rejected or undesirable one).
 SYSTEM_PROMPT = (
     "You are Bram, the innkeeper of the Prancing Pony, an inn in a fantasy village. Stay in character. "
     "Keep every answer under 15 words."

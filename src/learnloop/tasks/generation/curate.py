@@ -35,13 +35,16 @@ opposite pair of lower rank is ``overridden``, an equal one a ``duplicate``.
 **KTO rows**: one per answer with a verdict (desirable = good), weight ``IMPLICIT_WEIGHT`` when
 only implicit signals decided it.
 
-**Quality filters** (each counted per set): an ``empty`` response, a ``truncated`` one (the
-answer's ``finish_reason`` is ``length``), one ``too_long`` (over ``max_response_chars``), a pair
-whose two sides are ``identical``. Then identical rows are one (``duplicate``: the latest kept;
-KTO rows on one response that disagree: the majority, a tie drops them, ``conflict``), no
-subject contributes more than ``policy.curation.max_subject_share`` of a set (``subject_cap``,
-their latest kept), and standalone texts are scrubbed of personal data again
-(``policy.curation.pii_scrub``; intake scrubbed them already, scrubbing is idempotent).
+**Quality filters** (each counted per set): an ``empty`` response, a ``truncated`` one where
+training would raise its likelihood (the answer's ``finish_reason`` is ``length``, in an SFT row,
+on a pair's chosen side or in a desirable KTO row: it would teach stopping mid-sentence; a
+rejected or undesirable answer cut off trains, as ``rules.response_quality`` says why), one
+``too_long`` (over ``max_response_chars``), a pair whose two sides are ``identical``. Then
+identical rows are one (``duplicate``: the latest kept; KTO rows on one response that disagree:
+the majority, a tie drops them, ``conflict``), no subject contributes more than
+``policy.curation.max_subject_share`` of a set (``subject_cap``, their latest kept), and
+standalone texts are scrubbed of personal data again (``policy.curation.pii_scrub``; intake
+scrubbed them already, scrubbing is idempotent).
 
 **Time split**: the newest ``held_out_fraction`` of every set (by row time: its newest event;
 rounded half up, so a set of one row trains on it) is held out, never a random split. Identical
@@ -210,7 +213,7 @@ def _from_answers(
             agreeing = [v for v in found.votes.values() if v.good is verdict]
             explicit = [v for v in agreeing if v.explicit]
             provenance = provenance_of([v.event for v in agreeing], [served.prediction_id], served.version)
-            quality = response_quality(answer.response, answer.finish_reason, policy)
+            quality = response_quality(answer.response, answer.finish_reason, policy, wanted=verdict)
             source = explicit[-1].event.kind.value if explicit else "implicit"
             weight = 1.0 if explicit else IMPLICIT_WEIGHT
             _keep(

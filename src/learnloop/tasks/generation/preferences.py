@@ -144,8 +144,8 @@ def combine_pairs(
 
 
 def pair_quality(pair: PreferencePair, finish: Finish, policy: Policy) -> str | None:
-    for text, finish_reason in zip((pair.chosen, pair.rejected), finish, strict=True):
-        quality = response_quality(text, finish_reason, policy)
+    for text, finish_reason, wanted in zip((pair.chosen, pair.rejected), finish, (True, False), strict=True):
+        quality = response_quality(text, finish_reason, policy, wanted=wanted)
         if quality is not None:
             return quality
     if norm(pair.chosen) == norm(pair.rejected):

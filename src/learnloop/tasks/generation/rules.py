@@ -74,11 +74,16 @@ def provenance_of(events: Sequence[FeedbackEvent], prediction_ids: Sequence[str]
     )
 
 
-def response_quality(text: str, finish_reason: str | None, policy: Policy) -> str | None:
-    """Why a response may not train (None: it may)."""
+def response_quality(text: str, finish_reason: str | None, policy: Policy, *, wanted: bool = True) -> str | None:
+    """Why a response may not train (None: it may). ``wanted``: training raises its likelihood
+    (an SFT row, a chosen answer, a desirable KTO row), so one cut at the token limit may not
+    train: it would teach the model to stop mid-sentence. An unwanted one (a rejected answer, an
+    undesirable KTO row) may be cut: training lowers its likelihood, which teaches nothing about
+    where answers end, and the answers cut off are often the ones users dislike most (a model
+    that rambles, or writes code in a scene)."""
     if not text.strip():
         return "empty"
-    if finish_reason == "length":
+    if finish_reason == "length" and wanted:
         return "truncated"
     if len(text) > policy.generation.max_response_chars:
         return "too_long"
