@@ -54,6 +54,7 @@ from scipy.stats import wilcoxon
 
 from learnloop.datasets import PreferencePair, orca_dpo_sample_path, read_hh_rlhf, read_orca_dpo
 from learnloop.evaluation.gate import paired_outcomes
+from learnloop.evaluation.generative_gate import preference_shift
 from learnloop.families.causal_lm import DEFAULT_BASE, LoadedBase, attach_adapter, load_base, resolve_base
 from learnloop.families.causal_lm.runtime import detach_adapter
 from learnloop.families.causal_lm.scoring import AnswerScore, answer_logprobs, greedy_answers, prompt_ids
@@ -149,6 +150,7 @@ def preference_figures(base: Sequence[float], candidate: Sequence[float]) -> dic
     k, n = int(right.sum()), len(right)
     low, high = wilson(k, n)
     c = paired_outcomes("held_out", np.asarray(base) > TIE, right, confidence=0.95)
+    shift = preference_shift(base, candidate, confidence=0.95, alpha=0.05)
     return {
         "n": n,
         "accuracy": k / n if n else 0.0,
@@ -160,6 +162,12 @@ def preference_figures(base: Sequence[float], candidate: Sequence[float]) -> dic
         "losses_vs_base": c.champion_only,
         "p_better_vs_base": c.p_better,
         "p_two_sided_vs_base": min(1.0, 2 * min(c.p_better, c.p_worse)),
+        # the pairs whose margin moved toward the chosen answer against the base's (the gate's
+        # preference shift: a sign test), of those that moved
+        "shift_toward": shift["toward"],
+        "shift_away": shift["away"],
+        "shift_share_ci95": [shift["ci_low"], shift["ci_high"]],
+        "shift_p_better": shift["p_better"],
     }
 
 
@@ -354,6 +362,11 @@ def _f3(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _shift(figures: Mapping[str, Any]) -> str:
+    """Pairs moved toward the chosen answer / away (results written before 2026-12-07 lack it)."""
+    return f"{figures['shift_toward']}/{figures['shift_away']}" if "shift_toward" in figures else "-"
+
+
 def _wl(figures: Mapping[str, Any]) -> str:
     return f"{figures['wins_vs_base']}/{figures['losses_vs_base']}"
 
@@ -361,7 +374,8 @@ def _wl(figures: Mapping[str, Any]) -> str:
 def table(results: Sequence[dict[str, Any]]) -> str:
     head = (
         f"{'data':<11} {'seed':>4} {'N':>5} {'steps':>5} {'s/step':>6} {'acc':>6} {'95% CI':>14} {'margin':>8} "
-        f"{'W/L':>7} {'p better':>9} {'p 2-sided':>9} {'acc/tok':>7} {'p tok':>7} {'train acc':>9} "
+        f"{'W/L':>7} {'p better':>9} {'p 2-sided':>9} {'acc/tok':>7} {'p tok':>7} {'shift':>7} {'p shift':>7} "
+        f"{'train acc':>9} "
         f"{'judge':>6} {'judge p':>8}"
     )
     lines = [head, "-" * len(head)]
@@ -371,7 +385,8 @@ def table(results: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"{r['dataset']:<11} {'-':>4} {0:>5} {'-':>5} {'-':>6} {b['accuracy']:>6.3f} "
             f"{_ci(b['accuracy_ci95']):>14} {b['mean_margin']:>+8.2f} {'-':>7} {'-':>9} {'-':>9} "
-            f"{_f3(bt['accuracy'] if bt else None):>7} {'-':>7} {'-':>9} {_f3(judge_base):>6} {'-':>8}"
+            f"{_f3(bt['accuracy'] if bt else None):>7} {'-':>7} {'-':>7} {'-':>7} {'-':>9} {_f3(judge_base):>6} "
+            f"{'-':>8}"
         )
         for run in r["runs"]:
             h, t, j = run["held_out"], run["trained_pairs"], run.get("judge")
@@ -382,6 +397,7 @@ def table(results: Sequence[dict[str, Any]]) -> str:
                 f"{h['mean_margin']:>+8.2f} {_wl(h):>7} "
                 f"{_p(h['p_better_vs_base']):>9} {_p(h['p_two_sided_vs_base']):>9} "
                 f"{_f3(ht['accuracy'] if ht else None):>7} {_p(ht['p_better_vs_base']) if ht else '-':>7} "
+                f"{_shift(h):>7} {_p(h['shift_p_better']) if 'shift_p_better' in h else '-':>7} "
                 f"{t['accuracy']:>9.3f} "
                 f"{_f3(j['mean'] if j else None):>6} {_p(j['p_better_vs_base']) if j else '-':>8}"
             )

@@ -248,6 +248,10 @@ class GatePolicy(_Section):
     # each answer's tokens) or "per-token" (each answer's mean log-probability: not dominated by
     # length); the other is reported beside it
     preference_margin: str = "summed"
+    # What the preference check judges on that margin: "accuracy" (is each pair ranked right,
+    # candidate against champion, McNemar) or "shift" (did the candidate move each pair's margin
+    # toward the chosen answer, against the champion's, sign test); the other is reported
+    preference_test: str = "accuracy"
     nll_margin: float = 0.05  # held-out NLL per token of good answers may not be shown higher by this (nats)
     judge_prompts: int = 16  # held-out prompts both versions answer for the judge to score (0: no judge)
     judge_required: bool = False  # the judge must show the candidate better (else it is only reported)
@@ -258,7 +262,11 @@ class GatePolicy(_Section):
         return tuple(f.strip() for f in self.slice_fields.split(",")) if self.slice_fields.strip() else ()
 
     def choices(self) -> dict[str, tuple[str, ...]]:
-        return {"recent_test": ("refresh", "superiority", "not-worse"), "preference_margin": ("summed", "per-token")}
+        return {
+            "recent_test": ("refresh", "superiority", "not-worse"),
+            "preference_margin": ("summed", "per-token"),
+            "preference_test": ("accuracy", "shift"),
+        }
 
     @property
     def fairness(self) -> tuple[str, ...]:

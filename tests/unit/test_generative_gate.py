@@ -55,7 +55,12 @@ def judged(gain: float, n: int = 16, auc: float | None = 0.8) -> JudgeScores:
 
 
 def by_set(verdict: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {c["set_name"]: c for c in verdict["comparisons"]}  # type: ignore[attr-defined,index]
+    """The comparisons by set, the preference shift (on the held-out pairs too) apart."""
+    return {c["set_name"]: c for c in verdict["comparisons"] if c["metric"] != "preference_shift"}  # type: ignore[attr-defined,index]
+
+
+def shift_of(verdict: dict[str, object]) -> dict[str, object]:
+    return next(c for c in verdict["comparisons"] if c["metric"] == "preference_shift")  # type: ignore[attr-defined,index]
 
 
 def test_a_candidate_better_on_held_out_pairs_passes_with_every_number_stated() -> None:
@@ -220,3 +225,39 @@ def test_a_policy_can_judge_the_per_token_margin_and_report_the_summed_one() -> 
     per_token = Policy.of(preference_margin="per-token")
     plain = by_set(compare_generators(PreferenceScores(summed, summed), None, None, per_token))
     assert plain["held_out_pairs"]["margin"] == "summed"
+
+
+def moved_not_flipped(toward: int, away: int) -> PreferenceScores:
+    """Pairs far from a tie: the candidate moves ``toward`` margins toward the chosen answer and
+    ``away`` the other way, and ranks every pair as the champion does."""
+    champion = [-5.0] * 20 + [5.0] * (toward + away - 20)
+    candidate = [m + (0.5 if i < toward else -0.5) for i, m in enumerate(champion)]
+    return PreferenceScores(champion, candidate)
+
+
+def test_the_preference_shift_is_reported_beside_the_accuracy_and_decides_only_when_asked() -> None:
+    scores = moved_not_flipped(30, 10)
+    verdict = compare_generators(scores, None, None, Policy())
+    assert verdict["decision"] == "reject"  # accuracy decides: no pair changed sides
+    shift = shift_of(verdict)
+    assert (shift["toward"], shift["away"], shift["n"]) == (30, 10, 40)
+    assert shift["candidate"] == pytest.approx(0.75) and shift["p_better"] == pytest.approx(0.00111, abs=1e-5)
+    assert shift["required"] is False and shift["passed"] is True and shift["ci_low"] > 0.5  # type: ignore[operator]
+    assert "shift, reported, not judged: 30 toward vs 10 away, sign test p=0.0011" in verdict["reasons"][0]
+
+    judged_by_shift = compare_generators(scores, None, None, Policy.of(preference_test="shift"))
+    assert judged_by_shift["decision"] == "promote", judged_by_shift["reasons"]
+    reason = judged_by_shift["reasons"][0]
+    assert reason.startswith("held-out preference shift: the candidate moved 30 of 40 pairs' margins toward")
+    assert "accuracy, reported, not judged (preference_test=shift): 0.50 vs 0.50, 0 wins vs 0 losses" in reason
+    assert by_set(judged_by_shift)["held_out_pairs"]["required"] is False
+
+
+def test_judged_by_shift_a_candidate_moving_margins_the_wrong_way_or_too_few_is_rejected() -> None:
+    policy = Policy.of(preference_test="shift")
+    assert compare_generators(moved_not_flipped(10, 30), None, None, policy)["decision"] == "reject"
+    assert compare_generators(flipped(better_pairs()), None, None, policy)["decision"] == "reject"
+    even = compare_generators(moved_not_flipped(22, 18), None, None, policy)
+    assert even["decision"] == "reject" and shift_of(even)["p_better"] > 0.05  # type: ignore[operator]
+    few = compare_generators(PreferenceScores([-5.0] * 19, [-4.5] * 19), None, None, policy)  # 20 required
+    assert few["decision"] == "reject" and shift_of(few)["toward"] == 19

@@ -24,6 +24,7 @@ LATENCY = ("p50", "p90", "p95", "p99", "max", "mean")
 # The generative gate's checks (``evaluation.generative_gate``): metric key -> (row name, format).
 GATE_METRICS = {
     "preference_accuracy": ("preference accuracy", "pct"),
+    "preference_shift": ("pairs moved toward the chosen", "pct"),
     "nll_per_token": ("NLL per token (nats)", "num"),
     "judge_score": ("judge score", "num"),
 }

@@ -12,6 +12,17 @@ the candidate never trained on), so every comparison is paired:
    ``preference_margin = "per-token"`` the margin is each answer's mean log-probability per
    token instead (not dominated by the answers' lengths); either way the other margin's
    accuracy is reported beside it, not judged.
+
+   *preference shift*, on the same margins: the share of held-out pairs whose margin the
+   candidate moved toward the chosen answer, against the champion's margin on that pair (DPO's
+   implicit reward accuracy, with the champion as the reference model), by an exact one-sided
+   sign test over the pairs that moved (Wilson interval of the share). Reported beside the
+   accuracy; with ``preference_test = "shift"`` it is the one judged (at least
+   ``min_preference_pairs`` pairs, a share above one half and ``p(better) < alpha``) and the
+   accuracy is reported. Why both: accuracy asks whether a pair is ranked right, so an
+   adapter changes its verdict only on pairs near a tie; where the held-out answers are the
+   champion's own samples, far apart in likelihood, an adapter that learnt what users prefer
+   moves most margins the right way and flips few (the NPC demo measured both, README).
 2. *fit to good answers*: per held-out good answer (rated at least ``sft_min_rating``, or a
    correction), each version's NLL per token of the response. The statistic is the
    *token-weighted* mean (total NLL over total tokens: held-out log-perplexity as usually
@@ -52,14 +63,17 @@ from learnloop.evaluation.bootstrap import (
 )
 from learnloop.evaluation.gate import paired_outcomes
 from learnloop.evaluation.headline import compose_headline
+from learnloop.evaluation.metrics import wilson_interval
 from learnloop.policy import Policy
 
 TIE = 1e-9  # a margin this close to zero is a tie: the pair is not right
 JUDGE_MIN_AUC = 0.6  # a judge that separates held-out good from bad answers less well is not evidence
 NLL_TEST = "paired percentile bootstrap over responses (non-inferiority)"
 JUDGE_TEST = "Wilcoxon signed-rank + paired percentile bootstrap CI of the mean difference"
+SHIFT_TEST = "exact one-sided sign test over the pairs that moved + Wilson CI of the share"
 TEST_NAME = (
     "preference accuracy: McNemar exact one-sided + paired Wald CI (Agresti-Min); "
+    "preference shift: exact one-sided sign test; "
     "NLL per token: paired percentile bootstrap (non-inferiority); judge: Wilcoxon signed-rank"
 )
 
@@ -136,6 +150,7 @@ class _Check:
     passed: bool | None  # None: not judged
     reason: str
     comparison: dict[str, Any] | None = None
+    extra: tuple[dict[str, Any], ...] = ()  # comparisons stored beside it (the preference shift)
 
 
 def _pts(x: float) -> str:
@@ -187,21 +202,41 @@ def _preference(scores: PreferenceScores | None, policy: Policy, resamples: int,
     candidate = np.asarray(judged[1], dtype=np.float64)
     c = paired_outcomes("held_out_pairs", champion > TIE, candidate > TIE, confidence=gate.confidence)
     margin_ci = _diff_ci(mean_statistic(champion), mean_statistic(candidate), c.n, policy, resamples, seed)
+    shift = preference_shift(champion, candidate, confidence=gate.confidence, alpha=gate.alpha)
     enough = c.n >= gate.min_preference_pairs
+    by_shift = gate.preference_test == "shift"
     better = c.candidate_accuracy > c.champion_accuracy and c.p_better < gate.alpha
-    passed = enough and better
-    text = (
-        f"held-out preference accuracy{' per token' if per_token else ''} {c.candidate_accuracy:.2f} vs "
+    passed = enough and (bool(shift["better"]) if by_shift else better)
+    unit = " per token" if per_token else ""
+    accuracy_text = (
+        f"held-out preference accuracy{unit} {c.candidate_accuracy:.2f} vs "
         f"{c.champion_accuracy:.2f} "
         f"(n={c.n} pairs, {_pts(c.difference)}, {c.confidence:.0%} CI [{_pts(c.ci_low)}, {_pts(c.ci_high)}]; "
         f"{c.candidate_only} wins vs {c.champion_only} losses, McNemar exact one-sided p={_p(c.p_better)} "
-        f"vs alpha {gate.alpha}; mean margin {candidate.mean():+.3f} vs {champion.mean():+.3f} nats"
-        f"{' per token' if per_token else ''})"
+        f"vs alpha {gate.alpha}; mean margin {candidate.mean():+.3f} vs {champion.mean():+.3f} nats{unit})"
     )
+    shift_text = (
+        f"held-out preference shift{unit}: the candidate moved {shift['toward']} of {c.n} pairs' margins toward "
+        f"the chosen answer and {shift['away']} away ({shift['candidate']:.2f} of those that moved, "
+        f"{gate.confidence:.0%} CI [{shift['ci_low']:.2f}, {shift['ci_high']:.2f}]; exact one-sided sign test "
+        f"p={_p(shift['p_better'])} vs alpha {gate.alpha})"
+    )
+    text = shift_text if by_shift else accuracy_text
     if not enough:
         text += f": {gate.min_preference_pairs} pairs required (min_preference_pairs) to show an improvement"
     else:
-        text += ": better" if better else ": NOT shown better"
+        text += ": better" if passed else ": NOT shown better"
+    if by_shift:
+        text += (
+            f"; accuracy, reported, not judged (preference_test=shift): {c.candidate_accuracy:.2f} vs "
+            f"{c.champion_accuracy:.2f}, {c.candidate_only} wins vs {c.champion_only} losses, McNemar "
+            f"one-sided p={_p(c.p_better)}"
+        )
+    else:
+        text += (
+            f"; shift, reported, not judged: {shift['toward']} toward vs {shift['away']} away, "
+            f"sign test p={_p(shift['p_better'])}"
+        )
     other = _reported_accuracy(reported, gate.confidence)
     if other is not None:
         what = "summed over the tokens" if per_token else "per token (length-normalised"
@@ -221,11 +256,52 @@ def _preference(scores: PreferenceScores | None, policy: Policy, resamples: int,
         "candidate_mean_margin": float(candidate.mean()),
         "margin_difference_ci": None if margin_ci is None else list(margin_ci),
         "min_n": gate.min_preference_pairs,
-        "passed": passed,
+        "passed": enough and better,
+        "required": not by_shift,
         # the other margin's accuracy, reported: per token when the summed one is judged, and so on
         "summed" if per_token else "per_token": other,
     }
-    return _Check(passed, text, comparison)
+    shift_comparison = {
+        **{k: v for k, v in shift.items() if k != "better"},
+        "set_name": "held_out_pairs",
+        "margin": "per-token" if per_token else "summed",
+        "n": c.n,
+        "min_n": gate.min_preference_pairs,
+        "passed": enough and bool(shift["better"]),
+        "required": by_shift,
+    }
+    return _Check(passed, text, comparison, extra=(shift_comparison,))
+
+
+def preference_shift(
+    champion: Sequence[float] | FloatArray, candidate: Sequence[float] | FloatArray, *, confidence: float, alpha: float
+) -> dict[str, Any]:
+    """The share of pairs whose margin the candidate moved toward the chosen answer, of those
+    it moved (a move within ``TIE`` is none), with its exact one-sided sign test and its Wilson
+    interval at ``confidence``; ``better``: a share above one half with ``p < alpha``."""
+    from scipy.stats import binomtest
+
+    moved = np.asarray(candidate, dtype=np.float64) - np.asarray(champion, dtype=np.float64)
+    toward, away = int((moved > TIE).sum()), int((moved < -TIE).sum())
+    n = toward + away
+    p = float(binomtest(toward, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    share = toward / n if n else 0.5
+    low, high = wilson_interval(toward, n, confidence)
+    return {
+        "metric": "preference_shift",
+        "test": SHIFT_TEST,
+        "toward": toward,
+        "away": away,
+        "champion": None,  # the reference: the shift is measured from its margins
+        "candidate": share,
+        "difference": None,
+        "ci_low": low,
+        "ci_high": high,
+        "confidence": confidence,
+        "p_better": p,
+        "mean_shift": float(moved.mean()),
+        "better": share > 0.5 and p < alpha,
+    }
 
 
 def _reported_accuracy(margins: tuple[Sequence[float], Sequence[float]], confidence: float) -> dict[str, Any] | None:
@@ -403,7 +479,7 @@ def compare_generators(
         "reasons": reasons,
         "test": TEST_NAME,
         "alpha": policy.gate.alpha,
-        "comparisons": [c.comparison for c in checks.values() if c.comparison is not None],
+        "comparisons": [x for c in checks.values() for x in ((c.comparison,) if c.comparison else ()) + c.extra],
         "checks": {name: c.passed for name, c in checks.items()},
         "bootstrap": {
             "method": "percentile",
