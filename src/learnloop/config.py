@@ -102,14 +102,21 @@ class GenerationSettings:
     """How this process runs in-process generative models (``families.causal_lm``)."""
 
     threads: int = 1  # torch threads of each generation engine (measure 2 on a quiet machine)
+    # Torch threads of a generative fit and its held-out scoring in the training process. 1:
+    # the training process shares the machine with serving (2 threads beside a busy process were
+    # 3-8x slower: ../shared/LLM.md); on a quiet 2-core machine 2 made a DPO step 1.8x faster.
+    train_threads: int = 1
     max_batch: int = 8  # requests that share one forward pass
     batch_wait_ms: float = 5.0  # how long a first request waits for others to batch with
     max_queue: int = 64  # requests waiting for the engine; beyond, 503 with Retry-After
 
     def __post_init__(self) -> None:
-        if self.threads < 1 or self.max_batch < 1 or self.max_queue < 1 or not 0 <= self.batch_wait_ms <= 1000:
+        if (
+            min(self.threads, self.train_threads, self.max_batch, self.max_queue) < 1
+            or not 0 <= self.batch_wait_ms <= 1000
+        ):
             raise ValidationError(
-                "generation settings: threads, max_batch and max_queue >= 1, batch_wait_ms in [0, 1000]",
+                "generation settings: threads, train_threads, max_batch and max_queue >= 1, batch_wait_ms in [0, 1000]",
                 field="generation",
             )
 
@@ -335,7 +342,10 @@ class Settings:
             ray_address=env.get("LEARNLOOP_RAY_ADDRESS") or None,
             ray_num_cpus=_cpus(env, "LEARNLOOP_RAY_NUM_CPUS", cls.ray_num_cpus),
             statement_timeout_seconds=_seconds(env, "LEARNLOOP_STATEMENT_TIMEOUT", cls.statement_timeout_seconds),
-            generation=GenerationSettings(threads=int(env.get("LEARNLOOP_GENERATION_THREADS") or 1)),
+            generation=GenerationSettings(
+                threads=_count(env, "LEARNLOOP_GENERATION_THREADS", 1),
+                train_threads=_count(env, "LEARNLOOP_TRAINING_THREADS", 1),
+            ),
             limits=_limits(env),
         )
         return base.with_overrides(**overrides)

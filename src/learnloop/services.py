@@ -237,7 +237,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         dead_letter=settings.home / "dead-letter" / "predictions.jsonl",
     )
     runner = training_runner(settings)
-    training = TrainingService(db, store, store.url, registry, runner, clock, settings.bases_dir)
+    training = TrainingService(
+        db, store, store.url, registry, runner, clock, settings.bases_dir, settings.generation.train_threads
+    )
     jobs = JobService(db, clock, running_pause_refusal=PAUSE_REFUSAL if isinstance(runner, RayRunner) else None)
     rollouts = RolloutService(db, registry, clock, metrics)
     shadow = ShadowRunner(db, metrics)

@@ -42,3 +42,12 @@ def test_the_environment_chooses_where_fits_run() -> None:
     for wrong in ("0", "many"):
         with pytest.raises(ValidationError):
             Settings.from_env({"LEARNLOOP_RAY_NUM_CPUS": wrong})
+
+
+def test_the_environment_sets_the_torch_threads_of_generation_and_of_generative_fits() -> None:
+    assert (Settings().generation.threads, Settings().generation.train_threads) == (1, 1)
+    settings = Settings.from_env({"LEARNLOOP_GENERATION_THREADS": "2", "LEARNLOOP_TRAINING_THREADS": "2"})
+    assert (settings.generation.threads, settings.generation.train_threads) == (2, 2)
+    for wrong in ("0", "two"):
+        with pytest.raises(ValidationError, match=r"LEARNLOOP_TRAINING_THREADS|train_threads"):
+            Settings.from_env({"LEARNLOOP_TRAINING_THREADS": wrong})

@@ -90,6 +90,7 @@ class TrainingService:
         runner: TrainingRunner,
         clock: Clock,
         bases_dir: Path | None = None,
+        threads: int = 1,
     ) -> None:
         self.db = db
         self.store = store
@@ -98,6 +99,7 @@ class TrainingService:
         self.runner = runner
         self.clock = clock
         self.bases_dir = str(bases_dir or "")  # where a generative model's base is converted, once per home
+        self.threads = threads  # torch threads of a generative fit (``GenerationSettings.train_threads``)
 
     # -- the steps ------------------------------------------------------------------------
     def first_inputs(
@@ -116,6 +118,7 @@ class TrainingService:
             artifact_key=key,
             bases_dir=self.bases_dir,
             study_url=self.db.url,
+            threads=self.threads,
         )
 
     def warm(self) -> None:
@@ -150,6 +153,7 @@ class TrainingService:
                 artifact_key=f"models/{name}/{now.strftime('%Y%m%dT%H%M%S%f')}",
                 bases_dir=self.bases_dir,
                 study_url=self.db.url,
+                threads=self.threads,
             )
 
     def train(
