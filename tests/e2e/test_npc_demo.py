@@ -33,7 +33,7 @@ TINY_POLICY = {
 
 def ending_base(tiny_llama_dir: Path, directory: Path) -> Path:
     """The tiny base, ending an answer at any of a quarter of its tokens: its answers finish
-    within a few tokens (an answer cut off at the token limit is never trained on)."""
+    within a few tokens (an answer cut off at the token limit trains only as a rejected one)."""
     base = Path(shutil.copytree(tiny_llama_dir, directory))
     config = json.loads((base / "generation_config.json").read_text())
     config["eos_token_id"] = [2, *range(3, 512, 4)]
@@ -67,6 +67,9 @@ def test_the_players_feedback_is_retrained_on_judged_and_summarized(tmp_path: Pa
     assert first["version"] == 1 and first["rating"]["n"] > 0 and len(first["rating"]["ci95"]) == 2
     held = first["held_out_preference_accuracy"]
     assert held["n"] >= 2 and 0 <= held["ci95"][0] <= held["accuracy"] <= held["ci95"][1] <= 1
+    shift = summary["held_out_preference"]["shift"]  # the demo's gate judges the preference shift
+    assert shift["judged"] is True and shift["toward"] + shift["away"] <= held["n"]
+    assert 0 <= shift["ci"][0] <= shift["share"] <= shift["ci"][1] <= 1 and 0 < shift["p_better"] <= 1
     if retrain["passed_gate"]:
         assert final["version"] == 2 and summary["promoted_by"] is not None
         assert final["answers"] >= 4 and summary["rating_difference"]["welch_p"] is not None

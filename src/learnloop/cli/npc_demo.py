@@ -57,7 +57,7 @@ class NpcConsole:
             return
         version = f" v{event['version']}" if event["version"] else ""
         reasons = [r for r in (event["reason"] or "").split("; ") if r]
-        detail = next((r for r in reasons if "preference accuracy" in r), reasons[0] if reasons else "")
+        detail = next((r for r in reasons if r.startswith("held-out preference")), reasons[0] if reasons else "")
         with self._lock:
             console.print(
                 f"[dim]{at:5.0f}s[/] [{_STYLES.get(kind, 'red')}]{kind.replace('_', ' ')}{version}[/] "
@@ -130,6 +130,13 @@ def print_npc_summary(summary: dict[str, Any], summary_path: Path, plot_path: Pa
             f"McNemar one-sided p={_p(held['mcnemar_p_better'])} ({held['wins_losses'][0]} wins, "
             f"{held['wins_losses'][1]} losses)"
         )
+        shift = held.get("shift")
+        if shift:
+            console.print(
+                f"held-out preference shift{' (judged)' if shift['judged'] else ''}: v{held['candidate_version']} "
+                f"moved {shift['toward']} pairs' margins toward the chosen answer and {shift['away']} away "
+                f"({shift['share']:.2f}, CI {_ci(shift['ci'], '{:.2f}')}), sign test p={_p(shift['p_better'])}"
+            )
     console.print(f"summary: {summary_path}\nlearning curve: {plot_path}")
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -54,8 +55,10 @@ class ServerProcess:
         port: int | None = None,
         log_path: Path,
         pid_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.home = home
+        self.env = dict(env or {})  # added to this process's environment
         self.database_url = database_url
         self.port = port or free_port()
         self.log_path = log_path
@@ -73,7 +76,7 @@ class ServerProcess:
         command = [sys.executable, "-m", "learnloop", "serve", "--home", str(self.home), "--port", str(self.port)]
         if self.database_url:
             command += ["--database-url", self.database_url]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        env = {**os.environ, **self.env, "HF_HUB_OFFLINE": "1"}
         env.pop("LEARNLOOP_API_KEY", None)
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)

@@ -29,10 +29,28 @@ def _champion(answers: Sequence[Answer], version: int) -> dict[str, Any]:
     }
 
 
-def preference_check(version: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The gate's held-out preference comparison of a candidate with its champion."""
+def preference_check(version: dict[str, Any] | None, metric: str = "preference_accuracy") -> dict[str, Any] | None:
+    """The gate's held-out preference comparison of a candidate with its champion (``metric``:
+    ``preference_accuracy``, or ``preference_shift``)."""
     verdict = (version or {}).get("verdict") or {}
-    return next((c for c in verdict.get("comparisons", []) if c.get("metric") == "preference_accuracy"), None)
+    return next((c for c in verdict.get("comparisons", []) if c.get("metric") == metric), None)
+
+
+def _shift(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pairs whose margin the candidate moved toward the chosen answer (and away), the share
+    of those that moved with its interval, the sign test's p, and whether the gate judged it."""
+    if check is None:
+        return None
+    return {
+        "toward": check.get("toward"),
+        "away": check.get("away"),
+        "share": check.get("candidate"),
+        "ci": [check.get("ci_low"), check.get("ci_high")],
+        "ci_confidence": check.get("confidence"),
+        "p_better": check.get("p_better"),
+        "judged": bool(check.get("required")),
+        "test": check.get("test"),
+    }
 
 
 def _accuracy(accuracy: float, n: int) -> dict[str, Any]:
@@ -131,6 +149,7 @@ def summarize(
             "mcnemar_p_better": check.get("p_better"),
             "wins_losses": [check.get("candidate_only"), check.get("champion_only")],
             "test": check.get("test"),
+            "shift": _shift(preference_check(judged, "preference_shift")),
         }
     ratings = (
         compare_means(
