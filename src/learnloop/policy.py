@@ -396,7 +396,7 @@ class GenerationPolicy(_Section):
     min_preference_strength: float = 0.5  # weaker explicit preferences are not training pairs
     rating_pair_gap: int = 2  # two answers to one prompt rated this far apart make a preference pair
     max_response_chars: int = 8_000  # longer responses are left out of training sets (counted)
-    held_out_fraction: float = 0.2  # the newest share of every training set, never trained on (the gate's)
+    held_out_fraction: float = 0.2  # the newest share of the answers (all sets), never trained on (the gate's)
     # implicit signals the model takes beside the built-in ones (copied, regenerated, dwell_ms,
     # completed, abandoned), comma-separated
     implicit_signals: str = ""

@@ -185,17 +185,21 @@ def test_held_out_is_the_newest_part_and_never_a_training_row() -> None:
     assert not any((r.messages, r.response) in held for r in sets.sft.train)
 
 
-def test_no_answer_the_gate_scores_was_trained_on_in_any_set() -> None:
-    """An old answer rated 5 is an SFT row; a newer one rated 1 makes a rating pair with it,
-    which is held out: the old answer's training rows go (the gate would score a response the
-    candidate was taught), the held-out pair stays."""
-    old, older, new = served("p1", "great"), served("p0", "fine"), served("p2", "awful")
-    events = [rating(older, 3, when=1), rating(old, 5, when=2), rating(new, 1, when=3)]
+def test_one_time_split_holds_out_the_newest_answers_in_every_set_and_drops_pairs_across_it() -> None:
+    """Two old answers and two new ones to one prompt, rated 5 and 1: each pair of the same age
+    is a rating pair on its side of the split, the pairs of an old and a new answer are dropped
+    (the gate would score an answer the candidate was taught), and every other row of an answer
+    stays on its answer's side."""
+    great, poor = served("p0", "great", when=1), served("p1", "poor", when=2)
+    lovely, awful = served("p2", "lovely", when=3), served("p3", "awful", when=4)
+    events = [rating(great, 5, when=1), rating(poor, 1, when=2), rating(lovely, 5, when=3), rating(awful, 1, when=4)]
     sets = curate(events, Policy.of(held_out_fraction=0.5), NOW)
-    assert ("great", "awful") in [(p.chosen, p.rejected) for p in sets.preference.held_out]
-    assert [r.response for r in sets.kto.held_out] == ["awful"] and sets.kto.train == ()  # "great" was in it
-    assert all("p1" not in r.provenance.prediction_ids for s in (sets.sft, sets.preference) for r in s.train)
-    assert sets.counts["kto"]["dropped"]["shares_held_out_answer"] == 1
+    assert [(p.chosen, p.rejected) for p in sets.preference.train] == [("great", "poor")]
+    assert [(p.chosen, p.rejected) for p in sets.preference.held_out] == [("lovely", "awful")]
+    assert sets.counts["preference"]["dropped"]["straddles_split"] == 2
+    assert sorted(r.response for r in sets.kto.train) == ["great", "poor"]
+    assert sorted(r.response for r in sets.kto.held_out) == ["awful", "lovely"]
+    assert [r.response for r in sets.sft.train] == ["great"] and [r.response for r in sets.sft.held_out] == ["lovely"]
 
 
 def test_the_same_answer_logged_twice_never_straddles_the_time_split() -> None:
@@ -222,8 +226,7 @@ def test_rating_pairs_of_one_prompt_are_capped_widest_gap_first() -> None:
     events += [rating(served("m0", "middling"), 3, when=99)]
     sets = run(events)
     pairs = rows(sets.preference)
-    # the held-out pair's two answers leave training (the other pairs they are in)
-    assert len(pairs) + sets.counts["preference"]["dropped"]["shares_held_out_answer"] == MAX_RATING_PAIRS
+    assert len(pairs) == MAX_RATING_PAIRS and not sets.preference.held_out  # 25 answers: none held out at 1%
     assert all(p.chosen.startswith("good") and p.rejected.startswith("poor") for p in pairs)  # gap 4 before gap 2
     assert sets.counts["conflicts"]["rating_pairs_capped"] == 12 * 12 + 12 + 12 - MAX_RATING_PAIRS
 
@@ -259,18 +262,24 @@ def _events(spec: list[tuple[str, int, int, str | None, int]]) -> list[FeedbackE
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_event, max_size=40), st.sampled_from([0.1, 0.3, 0.5]))
-def test_no_held_out_row_is_older_than_a_training_row_and_curation_is_idempotent(
+def test_no_held_out_answer_is_older_than_a_trained_one_and_curation_is_idempotent(
     spec: list[tuple[str, int, int, str | None, int]], fraction: float
 ) -> None:
     events = _events(spec)
     policy = Policy.of(held_out_fraction=fraction)
     sets = curate(events, policy, NOW)
-    for split in (sets.sft, sets.preference, sets.kto):
-        if split.train and split.held_out:
-            assert max(r.created_at for r in split.train) <= min(r.created_at for r in split.held_out)
     splits = (sets.sft, sets.preference, sets.kto)
+    # every answer held out (in any set) was first judged no earlier than any answer trained on
+    judged: dict[str, Any] = {}
+    for e in sorted(events, key=lambda e: e.created_at):
+        for answer in (e.served, e.related):
+            if answer is not None:
+                judged.setdefault(answer.prediction_id, e.created_at)
     held = {p for s in splits for r in s.held_out for p in r.provenance.prediction_ids}
-    assert all(held.isdisjoint(r.provenance.prediction_ids) for s in splits for r in s.train)
+    trained = {p for s in splits for r in s.train for p in r.provenance.prediction_ids}
+    assert held.isdisjoint(trained)
+    if held and trained:
+        assert max(judged[p] for p in trained) <= min(judged[p] for p in held)
     assert curate(list(reversed(events)), policy, NOW) == sets
     assert curate(events, policy, NOW) == sets
     assert all(r.created_at <= NOW for s in (sets.sft, sets.preference, sets.kto) for r in rows(s))

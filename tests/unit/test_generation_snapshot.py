@@ -27,7 +27,7 @@ def _events() -> list[FeedbackEvent]:
         prefer(answers[3], answers[0], when=4),
         thumbs(answers[4], False, when=5),
         standalone("Say hi", "Hi!", "No.", when=6),
-        rating(answers[5], 1, when=7),
+        rating(answers[5], 5, when=7),
     ]
 
 

@@ -6,8 +6,9 @@
 
 Every row carries its ``Provenance`` (the feedback events and answers it came from, the subject
 who gave it, when) and a training ``weight``. ``GenerationSets`` holds each set as a ``Split``:
-the part training sees and the newest part it never sees (held out, by time). Rows go to and
-from JSON (``to_json`` / ``row_from_json``) for snapshots and exports; pure, no I/O.
+the part training sees and the part about the newest answers, which it never sees (held out).
+Rows go to and from JSON (``to_json`` / ``row_from_json``) for snapshots and exports; pure, no
+I/O.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ PARTS: tuple[Part, ...] = ("train", "held_out")
 class Provenance:
     """Where a row came from: the feedback events, the logged answers (none for a standalone
     event), the subject (hashed; None: anonymous or several), the version that answered, and the
-    row's time (its newest event: what the time split orders by)."""
+    row's time (its newest event: what rows are ordered by)."""
 
     feedback_ids: tuple[str, ...]
     prediction_ids: tuple[str, ...]
@@ -155,8 +156,8 @@ def row_from_json(name: SetName, data: Mapping[str, Any]) -> Row:
 
 @dataclass(frozen=True)
 class Split(Generic[R]):
-    """One set in time order: ``train`` (what training sees) and ``held_out`` (its newest rows,
-    never trained on)."""
+    """One set in time order: ``train`` (what training sees) and ``held_out`` (the rows about
+    the newest answers, never trained on)."""
 
     train: tuple[R, ...] = ()
     held_out: tuple[R, ...] = ()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from learnloop.curation.conflicts import subject_caps
@@ -31,9 +32,9 @@ def dedupe_kto(rows: Sequence[KtoRow], counts: Counter[str]) -> list[KtoRow]:
     return out
 
 
-def finish_set(rows: Sequence[R], policy: Policy, counts: Counter[str]) -> Split[R]:
-    """Identical rows made one (the latest), subjects capped, then the newest
-    ``held_out_fraction`` held out (rounded half up), everything in time order."""
+def finish_set(rows: Sequence[R], policy: Policy, counts: Counter[str]) -> list[R]:
+    """Identical rows made one (the latest), subjects capped, in time order (``split_set``
+    then splits them)."""
     unique: dict[Hashable, R] = {}
     for row in sorted(rows, key=row_order):
         key = row_key(row)
@@ -42,12 +43,52 @@ def finish_set(rows: Sequence[R], policy: Policy, counts: Counter[str]) -> Split
             del unique[key]
         unique[key] = row
     capped = cap_subjects(list(unique.values()), policy.curation.max_subject_share, counts)
-    ordered = sorted(capped, key=row_order)
-    n_held = int(len(ordered) * policy.generation.held_out_fraction + 0.5)
-    cut = len(ordered) - n_held
-    train, held_out = ordered[:cut], ordered[cut:]
+    return sorted(capped, key=row_order)
+
+
+AnswerTimes = Mapping[str, tuple[datetime, datetime]]  # prediction id -> (logged, first judged)
+
+
+def held_out_answers(
+    sets: Sequence[Sequence[SftRow | PreferencePair | KtoRow]], times: AnswerTimes, fraction: float
+) -> frozenset[Hashable]:
+    """The newest ``fraction`` (rounded half up) of the answers the rows of all ``sets`` hold,
+    by when each was logged, then first judged: the ones every set holds out. A standalone row
+    (no logged answer) is one answer, at its event's time."""
+    order: dict[Hashable, tuple[datetime, datetime, str]] = {}
+    for rows in sets:
+        for row in rows:
+            at = row.provenance.created_at
+            for answer in answer_ids(row):
+                logged, judged = times.get(answer, (at, at)) if isinstance(answer, str) else (at, at)
+                order[answer] = (logged, judged, str(answer))
+    ordered = sorted(order, key=order.__getitem__)
+    n_held = int(len(ordered) * fraction + 0.5)
+    return frozenset(ordered[len(ordered) - n_held :])
+
+
+def split_set(rows: Sequence[R], held: frozenset[Hashable], counts: Counter[str]) -> Split[R]:
+    """``rows`` held out where every answer a row holds is in ``held``, trained on where none
+    is; a row holding answers on both sides (a rating pair of an old and a new answer) is
+    dropped (``straddles_split``), so no answer is on both sides."""
+    train: list[R] = []
+    held_out: list[R] = []
+    for row in rows:
+        answers = answer_ids(row)
+        if answers <= held:
+            held_out.append(row)
+        elif held.isdisjoint(answers):
+            train.append(row)
+        else:
+            counts["straddles_split"] += 1
     counts["train"], counts["held_out"] = len(train), len(held_out)
     return Split(tuple(train), tuple(held_out))
+
+
+def answer_ids(row: SftRow | PreferencePair | KtoRow) -> frozenset[Hashable]:
+    """The logged answers (prediction ids) a row holds, or for a standalone row its events."""
+    p = row.provenance
+    return frozenset(p.prediction_ids) if p.prediction_ids else frozenset([("standalone", *p.feedback_ids)])
 
 
 def purge_shared_answers(splits: Sequence[tuple[Split[Any], Counter[str]]]) -> list[Split[Any]]:
@@ -55,8 +96,8 @@ def purge_shared_answers(splits: Sequence[tuple[Split[Any], Counter[str]]]) -> l
     any set (counted ``shares_held_out_answer``): the same logged answer (its prediction id), or
     the same text answering the same conversation under another id (a greeting sampled twice).
     An answer the gate scores was never trained on, in any role (a chosen side held out and an
-    SFT target in training; a rating pair across the time split), so held-out scores measure
-    what the candidate learnt, not what it saw."""
+    SFT target in training), so held-out scores measure what the candidate learnt, not what it
+    saw. (``split_set`` keeps each logged answer on one side already; this also catches texts.)"""
     held_ids = {pid for split, _ in splits for row in split.held_out for pid in row.provenance.prediction_ids}
     held_texts = {key for split, _ in splits for row in split.held_out for key in answer_keys(row)}
     out: list[Split[Any]] = []
