@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -31,19 +32,20 @@ import numpy as np
 from scipy import stats
 
 from learnloop.config import Settings
+from learnloop.evaluation.bootstrap import bootstrap_ci, mean_statistic
 from learnloop.families.causal_lm import GenerationEngine, load_base, resolve_base
 from learnloop.families.generation import GenerationRequest
-from learnloop.replay.npc.taste import CURT_WORDS, LINES, breaks_scene, score
+from learnloop.replay.npc.run import NpcDemoConfig
+from learnloop.replay.npc.taste import CURT_WORDS, LINES, Taste, breaks_scene, rate, score
 from learnloop.services import build_services
 
-TEMPERATURE = 0.9  # the demo's (replay/npc/run.py: NpcDemoConfig.temperature)
+DEMO = NpcDemoConfig(out=Path())  # the demo's sampling: its temperature and answer length
+NOISELESS = Taste(rating_noise=0.0)  # the rating a score means, without the players' noise
 
 
-def bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
-    if len(values) < 2 or np.all(values == values[0]):
-        return float(values.mean()), float(values.mean())
-    result = stats.bootstrap((values,), np.mean, n_resamples=4000, confidence_level=0.95, random_state=seed)
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+def mean_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
+    """The mean's percentile bootstrap 95% interval (4,000 resamples)."""
+    return bootstrap_ci(mean_statistic(values), len(values), resamples=4000, seed=seed) or (np.nan, np.nan)
 
 
 def sample_answers(
@@ -60,11 +62,11 @@ def sample_answers(
                 messages=messages,
                 adapter=adapter,
                 max_new_tokens=max_new_tokens,
-                temperature=TEMPERATURE,
+                temperature=DEMO.temperature,
                 seed=seed,
             )
             handles.append(engine.submit(request))
-    out = []
+    out: list[tuple[str, str]] = []
     for handle in handles:
         result = handle.result(timeout=600)
         out.append((result.text, result.finish_reason))
@@ -73,12 +75,12 @@ def sample_answers(
 
 def figures(answers: list[tuple[str, str]], seed: int) -> dict[str, Any]:
     scores = np.asarray([score(text) for text, _ in answers], dtype=np.float64)
-    n = len(answers)
+    n, rng = len(answers), random.Random(seed)  # the noiseless rating draws nothing from it
     return {
         "answers": n,
         "mean_score": float(scores.mean()),
-        "score_ci": bootstrap_ci(scores, seed),
-        "mean_rating_noiseless": float(np.clip(np.floor(3.5 + scores), 1, 5).mean()),
+        "score_ci": mean_ci(scores, seed),
+        "mean_rating_noiseless": statistics.fmean(rate(t, NOISELESS, rng) for t, _ in answers),
         "breaks_scene": sum(breaks_scene(t) for t, _ in answers) / n,
         "curt": sum(len(t.split()) < CURT_WORDS for t, _ in answers) / n,
         "truncated": sum(reason == "length" for _, reason in answers) / n,
@@ -95,7 +97,7 @@ def paired(first: list[tuple[str, str]], other: list[tuple[str, str]], seed: int
         better = float(stats.wilcoxon(nonzero, alternative="greater").pvalue)
     return {
         "mean_difference": float(diff.mean()),
-        "difference_ci": bootstrap_ci(diff, seed),
+        "difference_ci": mean_ci(diff, seed),
         "higher": int((diff > 0).sum()),
         "lower": int((diff < 0).sum()),
         "wilcoxon_p_two_sided": two,
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="innkeeper")
     parser.add_argument("--samples", type=int, default=8, help="answers per line and version")
     parser.add_argument("--versions", default="", help="comma-separated versions to score (default: all; v1 always)")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=DEMO.max_new_tokens)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--show", type=int, default=2, help="print this many answers per line and version")
