@@ -168,6 +168,8 @@ def test_a_generative_verdict_shows_every_check_on_the_version_page_and_in_the_c
     preference = _text(_row(page.text, "check-preference_accuracy"))
     assert preference.startswith("held_out_pairs preference accuracy (summed margin) 30 60.0% 100.0% +40.0 pts")
     assert "0 / 12" in preference  # discordant: champion alone right / this version alone
+    shift = _text(_row(page.text, "check-preference_shift"))  # 12 pairs moved toward the chosen, none away
+    assert " 30 - 1.000 - " in shift and "0 / 12" in shift
     nll = _text(_row(page.text, "check-nll_per_token"))
     assert "held_out_good_answers" in nll and " 3 1.708 1.688 -0.021 " in nll + " "
     judge = _text(_row(page.text, "check-judge_score"))
