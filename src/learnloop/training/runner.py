@@ -164,7 +164,12 @@ class ChildProcessRunner:
         for _ in range(SUSPEND_TRIES):
             with self._lock:
                 for pid in _alive(self._pool):
-                    for each in [pid, *_descendants(pid)]:  # the parent first: it starts no more children
+                    # The training process first, before its children are looked for: stopped, it
+                    # starts no more, and the stop lands as soon as its lock is seen let go (a
+                    # scan of /proc takes milliseconds on a busy host, as long as its window)
+                    if _signal(pid, signal.SIGSTOP):
+                        self._stopped.append(pid)
+                    for each in _descendants(pid):
                         if _signal(each, signal.SIGSTOP):
                             self._stopped.append(each)
                 stopped = list(self._stopped)
@@ -276,10 +281,11 @@ def _until_stopped(pids: list[int], seconds: float = 1.0) -> None:
 
 
 def _until_released(pids: list[int], seconds: float = 1.0) -> None:
-    """Wait (polling every millisecond, at most ``seconds``) until ``pids`` hold no write lock."""
+    """Wait (polling every 0.2 ms, at most ``seconds``) until ``pids`` hold no write lock: the
+    next stop must land in the gap before the process's next write, a few milliseconds."""
     deadline = time.monotonic() + seconds
     while write_locks_held(pids) and time.monotonic() < deadline:
-        time.sleep(0.001)
+        time.sleep(0.0002)
 
 
 def _signal(pid: int, signum: signal.Signals) -> bool:
