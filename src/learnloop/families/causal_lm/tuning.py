@@ -301,7 +301,7 @@ def _trainer(stage: Stage, model: Any, tokenizer: Any, dataset: Any, common: dic
         losses: dict[str, Any] = (
             {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, p.sft_weight]} if p.sft_weight > 0 else {}
         )
-        dpo = DPOConfig(**common, beta=p.beta, activation_checkpointing=False, **losses)
+        dpo = DPOConfig(**common, beta=p.beta, activation_checkpointing=False, **_reference(stage), **losses)
         return DPOTrainer(model=model, args=dpo, train_dataset=dataset, processing_class=tokenizer, callbacks=[watcher])
     from trl.trainer.kto_config import KTOConfig
     from trl.trainer.kto_trainer import KTOTrainer
@@ -315,8 +315,22 @@ def _trainer(stage: Stage, model: Any, tokenizer: Any, dataset: Any, common: dic
         activation_checkpointing=False,
         desirable_weight=1.15 * undesirable / desirable if desirable > undesirable else 1.0,
         undesirable_weight=1.0 if desirable > undesirable else desirable / undesirable,
+        **_reference(stage),
     )
     return KTOTrainer(model=model, args=kto, train_dataset=dataset, processing_class=tokenizer, callbacks=[watcher])
+
+
+def _reference(stage: Stage) -> dict[str, Any]:
+    """How a preference stage gets its reference's log-probabilities: computed once for every
+    example before the first step when the stage goes over its examples more than once (the
+    same figures as computing them at every step: the reference is frozen), else at each step.
+    Measured (SmolLM2-135M, 2 threads, 20 pairs, 16 steps of 4: 3.2 passes): the stage 137 ->
+    95-104 s and the whole fit 147 -> 115-122 s, with identical losses and rewards; at 4 steps
+    (0.8 passes) the fit took 52 s against 45 (a pass over every pair, and a hash of the model
+    to key the computed figures)."""
+    p = stage.params
+    passes = p.max_steps * p.batch_size / max(len(stage.examples), 1) if p.max_steps > 0 else p.epochs
+    return {"precompute_ref_log_probs": passes > 1, "precompute_ref_batch_size": 2 * p.batch_size}
 
 
 def _stage_callback(kind: str, deadline: float | None, report: StepReport | None) -> Any:
