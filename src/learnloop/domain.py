@@ -147,6 +147,7 @@ class ModelVersion:
     # loaded), and when its re-creatable caches were dropped (it still loads).
     artifacts_pruned_at: datetime | None = None
     caches_dropped_at: datetime | None = None
+    status_changed_at: datetime | None = None  # None: not changed since registration (or before 0016)
 
     def check_artifact(self) -> None:
         """An ``ArtifactRemovedError`` (409) when the retention policy removed its artifact."""

@@ -568,9 +568,9 @@ class RetentionPolicy(_Section):
     drop_caches: bool = True  # drop re-creatable caches (a tfidf-logreg version's term counts) once it no longer serves
     remove_artifacts: bool = True  # remove rejected and retired versions' artifacts beyond the limits below
     keep_rejected: int = 10  # newest rejected (and failed) versions whose artifacts are kept
-    keep_rejected_days: float = 30.0  # ... and any rejected younger than this
+    keep_rejected_days: float = 30.0  # ... and any rejected for less than this
     keep_retired: int = 10  # newest retired versions whose artifacts are kept
-    keep_retired_days: float = 90.0  # ... and any retired younger than this
+    keep_retired_days: float = 90.0  # ... and any retired for less than this (since its retirement)
 
     def rules(self) -> list[tuple[bool, str, str]]:
         return [

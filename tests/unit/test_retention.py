@@ -50,6 +50,20 @@ def test_young_versions_are_kept_whatever_their_rank() -> None:
     assert plan == []
 
 
+def test_a_retired_versions_age_counts_from_its_retirement_not_its_registration() -> None:
+    retired = NOW - timedelta(days=7)
+    versions = [
+        version(1, VersionStatus.RETIRED, 400, status_changed_at=retired),  # served a year, replaced last week
+        version(2, VersionStatus.RETIRED, 300, status_changed_at=NOW - timedelta(days=120)),
+        version(3, VersionStatus.RETIRED, 200),  # retired before the time was recorded: from registration
+        version(4, VersionStatus.REJECTED, 100, status_changed_at=retired),  # rolled back last week
+    ]
+    policy = RetentionPolicy(keep_retired=0, keep_rejected=0, drop_caches=False)
+    plan = select_pruning(versions, frozenset(), policy, NOW)
+    assert [(p.version, p.action) for p in plan] == [(2, "remove"), (3, "remove")]
+    assert "for more than 90 days" in plan[0].reason
+
+
 def test_protected_versions_are_never_touched() -> None:
     versions = [
         version(1, VersionStatus.RETIRED, 400),  # the rollback target

@@ -159,6 +159,13 @@ CachesDroppedAt = Annotated[
     datetime | None,
     Field(description="When the retention policy dropped its re-creatable caches (null: kept); it still loads."),
 ]
+StatusChangedAt = Annotated[
+    datetime | None,
+    Field(
+        description="When it took its current status (null: not since it was registered, or before learnloop "
+        "recorded it); a retired or rejected version's retention age counts from it."
+    ),
+]
 
 
 class VersionSummary(BaseModel):
@@ -171,6 +178,7 @@ class VersionSummary(BaseModel):
     parent_version: int | None
     artifacts_pruned_at: ArtifactsPrunedAt
     caches_dropped_at: CachesDroppedAt
+    status_changed_at: StatusChangedAt = None
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionSummary:
@@ -184,6 +192,7 @@ class VersionSummary(BaseModel):
             parent_version=v.parent_version,
             artifacts_pruned_at=v.artifacts_pruned_at,
             caches_dropped_at=v.caches_dropped_at,
+            status_changed_at=v.status_changed_at,
         )
 
 
@@ -241,6 +250,7 @@ class VersionPublic(BaseModel):
     )
     artifacts_pruned_at: ArtifactsPrunedAt
     caches_dropped_at: CachesDroppedAt
+    status_changed_at: StatusChangedAt = None
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionPublic:
@@ -267,6 +277,7 @@ class VersionPublic(BaseModel):
             selection=v.metrics.get("selection"),
             artifacts_pruned_at=v.artifacts_pruned_at,
             caches_dropped_at=v.caches_dropped_at,
+            status_changed_at=v.status_changed_at,
         )
 
 

@@ -130,6 +130,7 @@ class VersionSummary(_Result):
     # What the retention policy did to it (null: nothing; a server before them sends neither).
     artifacts_pruned_at: datetime | None = None  # its artifact removed: it cannot be served again
     caches_dropped_at: datetime | None = None  # its re-creatable caches dropped: it still loads
+    status_changed_at: datetime | None = None  # when it took its status (retention's age counts from it)
 
 
 class Deployment(_Result):

@@ -157,7 +157,7 @@ class RegistryService:
             version = self._insert_version(conn, first, actor)
             model_repo.set_deployment(conn, model.name, version.version, None, now)
             model_repo.set_version_status(
-                conn, model.name, version.version, VersionStatus.CHAMPION, "bootstrap version"
+                conn, model.name, version.version, VersionStatus.CHAMPION, "bootstrap version", now
             )
             event_repo.insert_event(
                 conn, model=model.name, kind="promoted", version=version.version, at=now, actor=actor,
@@ -383,8 +383,9 @@ class RegistryService:
                 for number in event_repo.versions_registered_by(conn, model, registered_by)
                 if model_repo.get_version(conn, model, number).status == VersionStatus.CANDIDATE
             ]
+            now = self.clock.now()
             for number in stranded:
-                model_repo.set_version_status(conn, model, number, VersionStatus.FAILED, reason)
+                model_repo.set_version_status(conn, model, number, VersionStatus.FAILED, reason, now)
                 event_repo.insert_event(
                     conn,
                     model=model,
@@ -440,9 +441,11 @@ class RegistryService:
             old = deployment.champion_version
             now = self.clock.now()
             model_repo.set_deployment(conn, model, version, old, now)
-            model_repo.set_version_status(conn, model, version, VersionStatus.CHAMPION, reason)
+            model_repo.set_version_status(conn, model, version, VersionStatus.CHAMPION, reason, now)
             if old is not None:
-                model_repo.set_version_status(conn, model, old, VersionStatus.RETIRED, f"replaced by version {version}")
+                model_repo.set_version_status(
+                    conn, model, old, VersionStatus.RETIRED, f"replaced by version {version}", now
+                )
             event_repo.insert_event(
                 conn,
                 model=model,
@@ -526,7 +529,7 @@ class RegistryService:
                 at=now,
             )
             model_repo.set_version_status(
-                conn, model, version, VersionStatus.CHALLENGER, f"{strategy.value} rollout {rollout_id}"
+                conn, model, version, VersionStatus.CHALLENGER, f"{strategy.value} rollout {rollout_id}", now
             )
             model_repo.bump_revision(conn, model, now)
             event_repo.insert_event(
@@ -650,10 +653,16 @@ class RegistryService:
                 rollout.version,
                 VersionStatus.REJECTED,
                 f"rolled back: {reason or 'no reason given'}",
+                now,
             )
         elif status != RolloutStatus.PROMOTED:
             model_repo.set_version_status(
-                conn, rollout.model, rollout.version, VersionStatus.CANDIDATE, f"rollout {status.value}: {reason}"
+                conn,
+                rollout.model,
+                rollout.version,
+                VersionStatus.CANDIDATE,
+                f"rollout {status.value}: {reason}",
+                now,
             )
         model_repo.bump_revision(conn, rollout.model, now)
         if event:
@@ -698,9 +707,9 @@ class RegistryService:
         model_repo.get_version(conn, model, good).check_artifact()  # retention never prunes it; a guard
         now = self.clock.now()
         model_repo.set_deployment(conn, model, good, None, now)
-        model_repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}")
+        model_repo.set_version_status(conn, model, good, VersionStatus.CHAMPION, f"restored by rollback of {bad}", now)
         model_repo.set_version_status(
-            conn, model, bad, VersionStatus.RETIRED, f"rolled back: {reason or 'no reason given'}"
+            conn, model, bad, VersionStatus.RETIRED, f"rolled back: {reason or 'no reason given'}", now
         )
         event_repo.insert_event(
             conn,

@@ -6,13 +6,16 @@ baseline), the version a rollback goes to (the deployment's previous champion), 
 flight (a candidate not yet judged, a challenger), and a version with no artifact (answers
 made elsewhere). Of the rest:
 
-* a rejected (or failed) version beyond the ``keep_rejected`` newest rejected ones and older
-  than ``keep_rejected_days`` has its artifact removed (retired ones likewise with
+* a rejected (or failed) version beyond the ``keep_rejected`` newest rejected ones and rejected
+  for longer than ``keep_rejected_days`` has its artifact removed (retired ones likewise with
   ``keep_retired``), when ``remove_artifacts`` is on;
 * any other rejected, failed or retired version has its re-creatable caches dropped (it still
   loads), when ``drop_caches`` is on.
 
-A version's age is counted from when it was registered.
+A version's age is counted from when it took its status (retired, rejected, failed): a
+champion that served for months and was replaced yesterday is a day old. A version whose status
+has not changed since it was registered (a candidate rejected by its gate), or changed before
+that time was recorded (migration 0016), counts from its registration.
 """
 
 from __future__ import annotations
@@ -77,14 +80,15 @@ def select_pruning(
             if rejected
             else (policy.keep_retired, policy.keep_retired_days)
         )
-        beyond = rank[v.version] >= keep and now - v.created_at > timedelta(days=days)
+        since = v.status_changed_at or v.created_at
+        beyond = rank[v.version] >= keep and now - since > timedelta(days=days)
         if policy.remove_artifacts and beyond:
             plan.append(
                 Pruning(
                     v.version,
                     v.status.value,
                     "remove",
-                    f"{v.status.value}, beyond the {keep} newest and older than {days:g} days",
+                    f"{v.status.value} for more than {days:g} days, beyond the {keep} newest",
                 )
             )
         elif policy.drop_caches and v.caches_dropped_at is None:

@@ -93,6 +93,7 @@ model_versions = Table(
     Column("cost", JSON),  # what its fit cost (domain.TrainingCost)
     Column("artifacts_pruned_at", UTCDateTime),  # its artifact removed by the retention policy
     Column("caches_dropped_at", UTCDateTime),  # its re-creatable caches dropped (it still loads)
+    Column("status_changed_at", UTCDateTime),  # when its status last changed (null: not since 0016)
     UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
 )
 

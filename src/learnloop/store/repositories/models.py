@@ -90,6 +90,7 @@ def _version(row: RowMapping) -> ModelVersion:
         cost=TrainingCost.from_dict(row["cost"]) if row["cost"] else None,
         artifacts_pruned_at=row["artifacts_pruned_at"],
         caches_dropped_at=row["caches_dropped_at"],
+        status_changed_at=row["status_changed_at"],
     )
 
 
@@ -140,11 +141,14 @@ def list_versions(conn: Connection, model: str) -> list[ModelVersion]:
     return [_version(r) for r in conn.execute(q).mappings()]
 
 
-def set_version_status(conn: Connection, model: str, version: int, status: VersionStatus, reason: str | None) -> None:
+def set_version_status(
+    conn: Connection, model: str, version: int, status: VersionStatus, reason: str | None, at: datetime
+) -> None:
+    """The version's new status, why, and when (retention counts a retired version's age from it)."""
     conn.execute(
         update(t.model_versions)
         .where(t.model_versions.c.model == model, t.model_versions.c.version == version)
-        .values(status=status.value, status_reason=reason)
+        .values(status=status.value, status_reason=reason, status_changed_at=at)
     )
 
 
