@@ -254,9 +254,10 @@ def test_fairness_explanations_error_patterns_value_and_job_control(client: Clie
         "m", [{"prediction_id": a.prediction_id, "label": y} for a, (_, y, _) in zip(answers, GROUPED, strict=True)]
     )
 
-    def grouped() -> reports.FairnessField | None:
-        [field] = client.fairness("m", fields=["group"]).versions[0].fields
-        return field if field.n == len(GROUPED) else None
+    def grouped() -> reports.FairnessField | None:  # no version listed until a labelled answer is joined
+        versions = client.fairness("m", fields=["group"]).versions
+        fields = versions[0].fields if versions else []
+        return fields[0] if fields and fields[0].n == len(GROUPED) else None
 
     by_group = wait_for(grouped, timeout=30, interval=0.2, what="the labelled answers to be joined")
     assert [g.group for g in by_group.groups] == ["a", "b"] and [g.n for g in by_group.groups] == [3, 3]
