@@ -324,8 +324,9 @@ def _reference(stage: Stage) -> dict[str, Any]:
     """How a preference stage gets its reference's log-probabilities: computed once for every
     example before the first step when the stage goes over its examples more than once (the
     same figures as computing them at every step: the reference is frozen), else at each step.
-    Measured (SmolLM2-135M, 2 threads, 20 pairs, 16 steps of 4: 3.2 passes): the stage 137 ->
-    95-104 s and the whole fit 147 -> 115-122 s, with identical losses and rewards; at 4 steps
+    Measured (SmolLM2-135M, 2 threads, 20 pairs, 16 steps of 4: 3.2 passes): the steps 137 ->
+    95-104 s and the whole fit, that pass included, 147 -> 115-122 s, with identical losses and
+    rewards; at 4 steps
     (0.8 passes) the fit took 52 s against 45 (a pass over every pair, and a hash of the model
     to key the computed figures)."""
     p = stage.params
