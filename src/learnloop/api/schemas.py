@@ -178,7 +178,7 @@ class VersionSummary(BaseModel):
     parent_version: int | None
     artifacts_pruned_at: ArtifactsPrunedAt
     caches_dropped_at: CachesDroppedAt
-    status_changed_at: StatusChangedAt = None
+    status_changed_at: StatusChangedAt
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionSummary:
@@ -250,7 +250,7 @@ class VersionPublic(BaseModel):
     )
     artifacts_pruned_at: ArtifactsPrunedAt
     caches_dropped_at: CachesDroppedAt
-    status_changed_at: StatusChangedAt = None
+    status_changed_at: StatusChangedAt
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionPublic:
