@@ -604,12 +604,20 @@ class WorkerLauncher:
     log_dir: Path
     workers: list[LiveWorker] = field(default_factory=list)
 
-    def start(self, home: Path, database_url: str, *, env: dict[str, str] | None = None) -> LiveWorker:
+    def start(
+        self, home: Path, database_url: str, *, env: dict[str, str] | None = None, background: bool = False
+    ) -> LiveWorker:
+        """``background``: started as a shell starts ``learnloop worker &``, SIGINT ignored."""
         log_path = self.log_dir / f"worker-{len(self.workers)}.log"
         args = [learnloop_executable(), "worker", "--home", str(home), "--database-url", database_url]
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env(**(env or {}))
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=subprocess_env(**(env or {})),
+                preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None,
             )
         worker = LiveWorker(process, log_path)
         self.workers.append(worker)

@@ -109,12 +109,16 @@ class Services:
             self.worker.start()
             self._warm_training()
 
-    def run_worker(self) -> None:
+    def run_worker(self, until: threading.Event) -> None:
         """Be a worker process and nothing else (``learnloop worker``): jobs, triggers,
-        rollouts, drift checks and notifications, in this thread until stopped. No ingest
-        writer, shadow runner, loaded models or route polling: those serve requests."""
+        rollouts, drift checks and notifications, on the worker's thread until ``until`` is set
+        (the command's SIGINT or SIGTERM); ``close`` then stops it as a server's shutdown does (a
+        fit in progress ends, its job fails as interrupted). No ingest writer, shadow runner,
+        loaded models or route polling: those serve requests."""
         self._warm_training()
-        self.worker.run_forever()
+        self.worker.start()
+        while not until.wait(0.5):  # a timed wait: this thread also runs the signal handlers
+            pass
 
     def _warm_training(self) -> None:
         """Where retrains run (a worker), the training process is started ahead of the first."""

@@ -1,11 +1,13 @@
 """Retrains survive the death of whoever runs them: a ``learnloop worker`` SIGKILLed mid-retrain
 leaves the job to the next worker process once its lease expires, and a server running as
 PID 1 of its own PID namespace (the main process of a container without an init) retrains,
-and the job it left running when killed blocks nothing beyond a lease."""
+and the job it left running when killed blocks nothing beyond a lease; a worker stopped
+gracefully (SIGTERM, or Ctrl-C) ends its fit and fails the job at once."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,45 @@ def test_a_worker_killed_mid_retrain_leaves_the_retrain_to_the_next_worker(
     finally:
         services.close()
         kill_leftovers(orphans)
+
+
+@pytest.mark.parametrize(
+    ("stop", "background"),
+    [(signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["sigterm", "ctrl-c-started-in-the-background"],
+)
+def test_a_worker_stopped_mid_retrain_ends_the_fit_and_fails_the_job_as_interrupted_at_once(
+    live_worker: WorkerLauncher, tmp_path: Path, stop: signal.Signals, background: bool
+) -> None:
+    # SIGTERM is what process managers send; SIGINT reaches a worker its shell started with it
+    # ignored (a background command). Either is a graceful stop, not a death left to the lease.
+    database_url = f"sqlite:///{tmp_path}/ll.db"  # what is tested is the process, not the database
+    home = tmp_path / "home"
+    init_home(home, database_url)
+    change_policy(home, database_url, LASTING_RETRAIN)
+    services = build_services(make_settings(home, database_url))
+    fits: list[int] = []
+    try:
+        job_id = services.jobs.enqueue("m", "retrain", requested_by="test").id
+        worker = live_worker.start(home, database_url, background=background)
+
+        def searching() -> Job | None:
+            job = services.jobs.get(job_id)
+            assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING), f"{job}\n{worker.log_tail()}"
+            return job if job.status == JobStatus.RUNNING and "candidate" in (job.message or "") else None
+
+        wait_for(searching, timeout=60, interval=0.05, what="the worker to be fitting")
+        fits = descendants(worker.process.pid)
+        worker.process.send_signal(stop)
+        assert worker.process.wait(15) == 0, worker.log_tail()
+        job = services.jobs.get(job_id)
+        assert job.status == JobStatus.FAILED, f"{job}\n{worker.log_tail()}"
+        assert job.error is not None and job.error.startswith("interrupted: the worker was shut down"), job.error
+        wait_for(lambda: not any(alive(pid) for pid in fits), timeout=10, what="its training process to die")
+        assert "worker stopped" in worker.log_tail()
+    finally:
+        services.close()
+        kill_leftovers(fits)
 
 
 @pytest.fixture(scope="module")

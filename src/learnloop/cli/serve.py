@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from dataclasses import replace
 from enum import StrEnum
@@ -376,10 +377,16 @@ def worker(
     settings = settings_for(
         home, database_url, artifact_url=artifact_url, training_runner=training_runner, ray_address=ray_address
     )
+    # Ctrl-C, and the SIGTERM that process managers send, stop it gracefully. Set here, not
+    # inherited: a shell ignores SIGINT for the commands it starts in the background, and
+    # SIGTERM's default would end the process with its job left to the lease's expiry.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     with open_services(settings, create=True) as services:
         console.print(f"worker {services.worker.name} running; Ctrl-C to stop")
-        with contextlib.suppress(KeyboardInterrupt):
-            services.run_worker()
+        services.run_worker(until=stop)
+    console.print("worker stopped")
 
 
 def retrain(
