@@ -137,6 +137,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+# An end-to-end test whose subject is a process, the CLI or the pages, not the database, runs on
+# one database (the services beneath it run on both in tests/integration): the single-machine
+# default, or PostgreSQL where the test is a fleet's (workers in processes of their own).
+on_sqlite = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+on_postgres = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
 @contextmanager
 def predictions_locked(database_url: str) -> Iterator[None]:
     """Another connection holds a lock on ``predictions`` (SQLite: the write lock of the whole

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, ServerLauncher, run_cli, uci_rows, wait_for
+from conftest import LiveServer, ServerLauncher, on_sqlite, run_cli, uci_rows, wait_for
 from learnloop.datasets.shipped import uci_sentiment_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -47,6 +47,7 @@ def check_when_logged(http: httpx.Client) -> dict[str, Any]:
     return found
 
 
+@on_sqlite
 def test_drift_through_http_and_the_cli(live_server: ServerLauncher, tmp_path: Path, database_url: str) -> None:
     server = start(live_server, tmp_path, database_url)
     imdb = uci_rows("imdb")

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, ServerLauncher, run_cli, uci_rows, wait_for
+from conftest import LiveServer, ServerLauncher, on_sqlite, run_cli, uci_rows, wait_for
 from learnloop.datasets.shipped import uci_sentiment_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -74,6 +74,7 @@ def label_everything(http: httpx.Client) -> dict[str, list[tuple[str, str]]]:
     return groups
 
 
+@on_sqlite
 def test_fairness_per_domain_through_http_the_cli_and_the_dashboard(
     live_server: ServerLauncher, tmp_path: Path, database_url: str
 ) -> None:

@@ -24,6 +24,7 @@ from conftest import (
     init_home,
     kill_leftovers,
     make_settings,
+    on_postgres,
     wait_for,
 )
 from learnloop.domain import Job, JobStatus
@@ -104,6 +105,7 @@ def test_pause_and_resume_over_http_from_the_cli_and_the_dashboard(
     assert actors[2].startswith("cli") and actors[3].startswith("cli") and actors[4] == "api-key"
 
 
+@on_postgres
 def test_a_worker_killed_while_its_retrain_is_paused_leaves_it_paused_to_restart_once_resumed(
     live_worker: WorkerLauncher, tmp_path: Path, database_url: str
 ) -> None:

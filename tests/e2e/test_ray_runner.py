@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WorkerLauncher, init_home, make_settings, subprocess_env, wait_for
+from conftest import WorkerLauncher, init_home, make_settings, on_postgres, subprocess_env, wait_for
 from learnloop.domain import Job, JobStatus
 from learnloop.errors import NotSupportedError
 from learnloop.policy import Policy
@@ -103,6 +103,7 @@ def _fits_running() -> list[int]:
     return found
 
 
+@on_postgres
 def test_a_worker_retrains_through_ray_to_a_valid_version(
     ray_address: str, live_worker: WorkerLauncher, tmp_path: Path, database_url: str
 ) -> None:
@@ -130,6 +131,7 @@ def test_a_worker_retrains_through_ray_to_a_valid_version(
         services.close()
 
 
+@on_postgres
 def test_a_ray_job_cannot_be_paused_and_a_cancel_kills_its_task(
     ray_address: str, live_worker: WorkerLauncher, tmp_path: Path, database_url: str
 ) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ServerLauncher, create_model, make_settings, run_cli
+from conftest import ServerLauncher, create_model, make_settings, on_postgres, on_sqlite, run_cli
 from learnloop.app import create_app
 from learnloop.domain import VersionStatus
 from learnloop.families.manifest import load_predictor
@@ -34,6 +34,7 @@ def promote(services: Services, version: int) -> httpx.Response:
     return asyncio.run(post())
 
 
+@on_postgres
 def test_gc_prunes_old_versions_keeps_protected_ones_and_a_removed_one_is_409(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -88,6 +89,7 @@ def test_gc_prunes_old_versions_keeps_protected_ones_and_a_removed_one_is_409(
         services.close()
 
 
+@on_sqlite
 def test_a_pruned_version_says_so_over_http_in_the_cli_and_on_the_dashboard(
     tmp_path: Path, database_url: str, live_server: ServerLauncher
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import asgi_get, create_model, make_settings, run_cli, uci_rows
+from conftest import asgi_get, create_model, make_settings, on_sqlite, run_cli, uci_rows
 from learnloop.api.model_schemas import ModelCreate
 from learnloop.domain import FeedbackInput, VersionStatus
 from learnloop.errors import ArtifactRemovedError
@@ -31,6 +31,7 @@ def assert_removed(response: Any, version: int) -> None:
     assert f"version {version} " in response.json()["detail"] and "retention policy" in response.json()["detail"]
 
 
+@on_sqlite
 def test_a_pruned_version_asked_for_by_name_is_409_artifact_removed(tmp_path: Path, database_url: str) -> None:
     home = tmp_path / "home"
     services = build_services(make_settings(home, database_url))
