@@ -10,11 +10,21 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from conftest import ServerLauncher, create_model, make_settings, on_postgres, on_sqlite, run_cli
+from conftest import (
+    ServerLauncher,
+    WorkerLauncher,
+    create_model,
+    make_settings,
+    on_postgres,
+    on_sqlite,
+    run_cli,
+    wait_for,
+)
 from learnloop.app import create_app
 from learnloop.domain import VersionStatus
 from learnloop.families.manifest import load_predictor
@@ -147,3 +157,35 @@ def test_a_pruned_version_says_so_over_http_in_the_cli_and_on_the_dashboard(
     assert f'<option value="{pruned}"' not in model_page
     assert 'id="artifact-removed"' in pruned_page and f"/versions/{pruned}/promote" not in pruned_page
     assert 'id="artifact-removed"' not in champion_page and "artifacts removed" not in champion_page
+
+
+@on_sqlite
+def test_a_running_worker_applies_the_retention_policy_without_a_retrain_or_gc(
+    tmp_path: Path, database_url: str, live_worker: WorkerLauncher
+) -> None:
+    """The worker's sweep (at its start, then hourly) prunes what every model's policy no
+    longer keeps, with no retrain and no ``learnloop gc`` run."""
+    home = tmp_path / "home"
+    services = build_services(make_settings(home, database_url))
+    try:
+        champion = create_model(services, "m")
+        services.registry.update_policy("m", {"keep_rejected": 1}, actor="test")
+        old = [add_version(services, champion, VersionStatus.REJECTED, 62 - n, n) for n in range(3)]
+        worker = live_worker.start(home, database_url)
+
+        def swept() -> list[Any]:
+            return services.registry.events("m", kinds=["artifacts_pruned"])
+
+        [event] = wait_for(swept, timeout=60, interval=0.2, what="the worker's retention sweep")
+        assert event.actor == "retention", worker.log_tail()
+        assert set(event.data["removed"]) == set(old[:2])  # the newest rejected one is kept
+        versions = {v.version: v for v in services.registry.versions("m")}
+        for number in old[:2]:
+            assert versions[number].artifacts_pruned_at is not None
+            assert services.store.size(versions[number].artifact_uri) == 0
+        assert versions[old[2]].artifacts_pruned_at is None
+        assert versions[champion.version].artifacts_pruned_at is None
+        assert services.store.size(champion.artifact_uri) > 0
+        assert services.jobs.list() == []  # no retrain ran
+    finally:
+        services.close()
