@@ -27,6 +27,8 @@ from conftest import (
     init_home,
     kill_leftovers,
     make_settings,
+    on_postgres,
+    on_sqlite,
     wait_for,
     wait_until_searching,
 )
@@ -42,6 +44,7 @@ AS_PID_1 = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
+@on_postgres  # workers in processes of their own share a database; leases on both: tests/integration
 def test_a_worker_killed_mid_retrain_leaves_the_retrain_to_the_next_worker(
     live_worker: WorkerLauncher, tmp_path: Path, database_url: str
 ) -> None:
@@ -163,6 +166,7 @@ def finished(http: httpx.Client, job_id: str, what: str, timeout: float = 90) ->
     )
 
 
+@on_sqlite  # one container, the default database
 @pytest.mark.usefixtures("pid_namespaces")
 def test_a_server_as_pid_1_retrains_and_the_job_it_left_running_blocks_nothing(
     live_server: ServerLauncher, tmp_path: Path, database_url: str

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import pytest
 
-from conftest import free_port, unavailable
+from conftest import free_port, on_sqlite, unavailable
 from learnloop.config import Settings
 from learnloop.domain import ModelVersion
 from learnloop.models import NewModel
@@ -146,6 +146,7 @@ def test_every_event_kind_is_stored_once_and_a_redelivery_changes_nothing(
     assert broker.dead_letters() == []
 
 
+@on_sqlite  # the broker's semantics and intake's rules: every kind is stored on both databases above
 def test_a_malformed_or_refused_event_is_dead_lettered_with_its_reason_and_the_rest_go_through(
     intake: Services, broker: Broker, make_model: Callable[..., ModelVersion]
 ) -> None:
@@ -200,6 +201,7 @@ def test_a_consumer_gone_with_part_of_its_window_unacknowledged_loses_none_of_it
     assert set(seen) == set(sent), f"never delivered again: {sorted(set(sent) - set(seen))}"
 
 
+@on_sqlite  # the broker's semantics and intake's rules: every kind is stored on both databases above
 @pytest.mark.parametrize("successor", ["c1", "c2"], ids=["same-name", "another-name"])
 def test_events_of_one_subject_are_stored_in_their_order_across_a_consumer_that_died_holding_some(
     intake: Services, broker: Broker, successor: str
