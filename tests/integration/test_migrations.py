@@ -40,6 +40,12 @@ from learnloop.store.tables import UTCDateTime, metadata
 
 
 @pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """These tests run the migrations themselves: every database starts empty."""
+    return empty_database_url
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     try:
