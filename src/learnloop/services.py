@@ -113,7 +113,7 @@ class Services:
         """Be a worker process and nothing else (``learnloop worker``): jobs, triggers,
         rollouts, drift checks and notifications, on the worker's thread until ``until`` is set
         (the command's SIGINT or SIGTERM); ``close`` then stops it as a server's shutdown does (a
-        fit in progress ends, its job fails as interrupted). No ingest writer, shadow runner,
+        fit in progress ends, its job is handed back to the queue). No ingest writer, shadow runner,
         loaded models or route polling: those serve requests."""
         self._warm_training()
         self.worker.start()

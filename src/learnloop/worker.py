@@ -210,9 +210,13 @@ class Worker:
             self._lost(job, lease, f"stopped ({type(exc).__name__}: {exc})")
             return
         message = exc.message if isinstance(exc, LearnloopError) else f"{type(exc).__name__}: {exc}"
-        if self._stop.is_set():
-            message = f"interrupted: the worker was shut down during the job ({message})"
-        elif not isinstance(exc, LearnloopError):
+        if self._stop.is_set():  # shut down mid-job: handed back at once, as a reclaim would
+            why = f"worker {self.name} was shut down during attempt {job.attempts} ({message})"
+            now = self.jobs.release(lease, why, actor=self.name)
+            if now is not None and now.status == JobStatus.FAILED:
+                self.metrics.retrains.labels(job.model, "failed").inc()
+            return
+        if not isinstance(exc, LearnloopError):
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
         if not lease.fail(message, actor=self.name):
             return

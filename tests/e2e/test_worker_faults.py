@@ -2,7 +2,7 @@
 leaves the job to the next worker process once its lease expires, and a server running as
 PID 1 of its own PID namespace (the main process of a container without an init) retrains,
 and the job it left running when killed blocks nothing beyond a lease; a worker stopped
-gracefully (SIGTERM, or Ctrl-C) ends its fit and fails the job at once."""
+gracefully (SIGTERM, or Ctrl-C) ends its fit and hands the job back at once."""
 
 from __future__ import annotations
 
@@ -88,19 +88,20 @@ def test_a_worker_killed_mid_retrain_leaves_the_retrain_to_the_next_worker(
 
 
 @pytest.mark.parametrize(
-    ("stop", "background"),
-    [(signal.SIGTERM, False), (signal.SIGINT, True)],
-    ids=["sigterm", "ctrl-c-started-in-the-background"],
+    ("stop", "background", "retries"),
+    [(signal.SIGTERM, False, 1), (signal.SIGINT, True, 0)],
+    ids=["sigterm", "ctrl-c-started-in-the-background-no-retries-left"],
 )
-def test_a_worker_stopped_mid_retrain_ends_the_fit_and_fails_the_job_as_interrupted_at_once(
-    live_worker: WorkerLauncher, tmp_path: Path, stop: signal.Signals, background: bool
+def test_a_worker_stopped_mid_retrain_ends_the_fit_and_hands_the_job_back_at_once(
+    live_worker: WorkerLauncher, tmp_path: Path, stop: signal.Signals, background: bool, retries: int
 ) -> None:
     # SIGTERM is what process managers send; SIGINT reaches a worker its shell started with it
-    # ignored (a background command). Either is a graceful stop, not a death left to the lease.
+    # ignored (a background command). Either is a graceful stop: the job is queued again at
+    # once (or failed once its retries are spent), not left running until its lease expires.
     database_url = f"sqlite:///{tmp_path}/ll.db"  # what is tested is the process, not the database
     home = tmp_path / "home"
     init_home(home, database_url)
-    change_policy(home, database_url, LASTING_RETRAIN)
+    change_policy(home, database_url, {**LASTING_RETRAIN, "retrain_retries": retries})
     services = build_services(make_settings(home, database_url))
     fits: list[int] = []
     try:
@@ -112,13 +113,20 @@ def test_a_worker_stopped_mid_retrain_ends_the_fit_and_fails_the_job_as_interrup
             assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING), f"{job}\n{worker.log_tail()}"
             return job if job.status == JobStatus.RUNNING and "candidate" in (job.message or "") else None
 
-        wait_for(searching, timeout=60, interval=0.05, what="the worker to be fitting")
+        running = wait_for(searching, timeout=60, interval=0.05, what="the worker to be fitting")
         fits = descendants(worker.process.pid)
         worker.process.send_signal(stop)
         assert worker.process.wait(15) == 0, worker.log_tail()
         job = services.jobs.get(job_id)
-        assert job.status == JobStatus.FAILED, f"{job}\n{worker.log_tail()}"
-        assert job.error is not None and job.error.startswith("interrupted: the worker was shut down"), job.error
+        why = f"worker {running.worker} was shut down during attempt 1"
+        assert job.last_error is not None and job.last_error.startswith(why), f"{job}\n{worker.log_tail()}"
+        if retries:
+            assert (job.status, job.worker, job.lease_until) == (JobStatus.QUEUED, None, None), job
+            [event] = services.registry.events("m", 50, kinds=["retrain_reclaimed"])
+            assert event.actor == running.worker and "attempt 2 of 2 starts from scratch" in (event.reason or "")
+        else:
+            assert job.status == JobStatus.FAILED and job.error is not None, job
+            assert "failed after 1 attempt(s) (policy.retrain_retries is 0)" in job.error, job.error
         wait_for(lambda: not any(alive(pid) for pid in fits), timeout=10, what="its training process to die")
         assert "worker stopped" in worker.log_tail()
     finally:

@@ -189,3 +189,29 @@ def test_the_training_child_knows_its_parent_by_pid(offset: int, exitcode: int) 
     child.start()
     child.join(60)
     assert child.exitcode == exitcode
+
+
+def test_a_job_handed_back_by_its_stopping_worker_is_queued_again_at_once_and_only_while_held(
+    svc: Services, clock: FakeClock, make_model: CreateModel
+) -> None:
+    make_model(svc, "m")  # policy.retrain_retries defaults to 1
+    job = svc.jobs.enqueue("m", "retrain", requested_by="test")
+    first = claim(svc, "stopping-1")
+    lease = Lease(svc.db, clock, first, seconds=LEASE, heartbeat_seconds=60)
+    back = svc.jobs.release(lease, "worker stopping-1 was shut down during attempt 1", actor="stopping-1")
+    assert back is not None and back.id == job.id and back.status == JobStatus.QUEUED  # no lease to wait for
+    assert back.worker is None and back.lease_until is None and back.attempts == 1
+    assert back.last_error == "worker stopping-1 was shut down during attempt 1"
+    assert event_kinds(svc)[-1] == "retrain_reclaimed"
+
+    second = claim(svc, "stopping-2")
+    assert second.attempts == 2
+    stale = Lease(svc.db, clock, first, seconds=LEASE, heartbeat_seconds=60)  # the first attempt's, again
+    assert svc.jobs.release(stale, "late", actor="stopping-1") is None and stale.lost  # not its job now
+    assert svc.jobs.get(job.id).worker == "stopping-2"
+
+    current = Lease(svc.db, clock, second, seconds=LEASE, heartbeat_seconds=60)
+    failed = svc.jobs.release(current, "worker stopping-2 was shut down during attempt 2", actor="stopping-2")
+    assert failed is not None and failed.status == JobStatus.FAILED  # its retries are spent
+    assert failed.error is not None and "failed after 2 attempt(s) (policy.retrain_retries is 1)" in failed.error
+    assert event_kinds(svc)[-1] == "retrain_failed"

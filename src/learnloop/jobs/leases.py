@@ -7,7 +7,9 @@ expired any worker on any host reclaims the job (``JobService.reclaim_expired``)
 again for a clean attempt while the model's ``policy.retrain_retries`` last, else failed
 with the reason. Every write the first worker makes afterwards is fenced by (worker id,
 attempt, still running) and changes nothing, so a reclaimed attempt cannot finish or register
-anything beside the new one; its progress reports raise ``LeaseLostError`` and end it.
+anything beside the new one; its progress reports raise ``LeaseLostError`` and end it. A worker
+shutting down mid-job hands it back at once (``JobService.release``: the same reclaim, not
+waiting for the lease), fenced the same way.
 
 A job cancelled while it runs (``JobService.cancel``) is lost the same way: the next heartbeat
 finds the job no longer running under this attempt, ``on_lost`` stops the fit, and the
@@ -156,6 +158,20 @@ class Lease:
         if not written:
             self._lose()
         return written
+
+    def hand_back(self, write: Callable[[Connection], object]) -> bool:
+        """Stop the heartbeat and, while this attempt still holds the job (checked in the same
+        transaction), let ``write`` give it up; True when it did."""
+        self._stop_beating()
+        if self.lost:
+            return False
+        with self.db.write() as conn:
+            held = job_repo.holds(conn, self.job)
+            if held:
+                write(conn)
+        if not held:
+            self._lose()
+        return held
 
     def fail(self, error: str, *, actor: str) -> bool:
         """Finish the job as failed with ``error`` and write its ``<kind>_failed`` event, in one

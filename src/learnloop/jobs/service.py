@@ -200,6 +200,15 @@ class JobService:
             ids = [_reclaim(conn, job, now, actor=actor) for job in job_repo.expired_jobs(conn, now)]
             return [job_repo.get_job(conn, job_id) for job_id in ids]
 
+    def release(self, lease: Lease, why: str, *, actor: str) -> Job | None:
+        """Hand a running job back at once, as a reclaim would once its lease expired (its
+        worker is shutting down): queued again for a fresh attempt while the retries last,
+        else failed. The job as it is now; None when this attempt no longer held it."""
+        job = lease.job
+        if not lease.hand_back(lambda conn: _reclaim(conn, job, self.clock.now(), actor=actor, why=why)):
+            return None
+        return self.get(job.id)
+
     def get(self, job_id: str) -> Job:
         with self.db.read() as conn:
             return job_repo.get_job(conn, job_id)
@@ -285,17 +294,16 @@ def _searched(conn: Connection, model: str) -> bool:
         return False
 
 
-def _reclaim(conn: Connection, job: Job, now: datetime, *, actor: str) -> str:
-    """Queue an expired job again (a fresh attempt; its slot stays held) or fail it when its
-    retries are spent; an event says which and why. A paused job stays paused, with no worker:
-    someone paused it to free the machine, so it waits for ``resume`` to queue it. Returns the
-    job's id."""
+def _reclaim(conn: Connection, job: Job, now: datetime, *, actor: str, why: str | None = None) -> str:
+    """Queue a job its worker no longer runs (its lease expired, or ``why``) again (a fresh
+    attempt; its slot stays held) or fail it when its retries are spent; an event says which
+    and why. A paused job stays paused, with no worker: someone paused it to free the machine,
+    so it waits for ``resume`` to queue it. Returns the job's id."""
     retries = _retries(conn, job)
     expired = job.lease_until.strftime("%Y-%m-%d %H:%M:%S UTC") if job.lease_until else "before leases"
     paused = job.status == JobStatus.PAUSED
-    why = f"worker {job.worker} stopped renewing its lease (expired {expired}) during attempt {job.attempts}" + (
-        " while the job was paused" if paused else ""
-    )
+    why = why or f"worker {job.worker} stopped renewing its lease (expired {expired}) during attempt {job.attempts}"
+    why += " while the job was paused" if paused else ""
     if job.attempts <= retries:
         then = "starts from scratch" if not paused else "starts from scratch once resumed; the job stays paused"
         reason = f"{why}; attempt {job.attempts + 1} of {retries + 1} {then}"

@@ -149,13 +149,23 @@ def update_owned_job(conn: Connection, job: Job, **values: Any) -> bool:
     """``update_job`` only while ``job``'s attempt still holds it (same worker, same attempt,
     still running or paused): False when another worker reclaimed it meanwhile or it was
     cancelled, and nothing changed."""
-    owned = and_(
+    return update_job(conn, job.id, where=_owned(job), **values)
+
+
+def _owned(job: Job) -> Any:
+    """``job``'s row while its attempt holds it: same worker, same attempt, running or paused."""
+    return and_(
         t.jobs.c.id == job.id,
         t.jobs.c.status.in_(HELD),
         t.jobs.c.worker == job.worker,
         t.jobs.c.attempts == job.attempts,
     )
-    return update_job(conn, job.id, where=owned, **values)
+
+
+def holds(conn: Connection, job: Job) -> bool:
+    """Whether ``job``'s attempt still holds it (same worker and attempt, running or paused),
+    its row locked for the rest of the transaction on PostgreSQL."""
+    return conn.execute(select(t.jobs.c.id).where(_owned(job)).with_for_update()).first() is not None
 
 
 def expired_jobs(conn: Connection, at: datetime, *, model: str | None = None, kind: str | None = None) -> list[Job]:
