@@ -211,7 +211,9 @@ class Worker:
             return
         message = exc.message if isinstance(exc, LearnloopError) else f"{type(exc).__name__}: {exc}"
         if self._stop.is_set():  # shut down mid-job: handed back at once, as a reclaim would
-            why = f"worker {self.name} was shut down during attempt {job.attempts} ({message})"
+            # what the fit raised is the shutdown's doing (its training process ended): logged, not told
+            log.info("job %s stopped by the shutdown: %s", job.id, message, extra={"job_id": job.id})
+            why = f"worker {self.name} was shut down during attempt {job.attempts}"
             now = self.jobs.release(lease, why, actor=self.name)
             if now is not None and now.status == JobStatus.FAILED:
                 self.metrics.retrains.labels(job.model, "failed").inc()
