@@ -31,7 +31,7 @@ from learnloop.config import Settings
 from learnloop.curation import split_golden
 from learnloop.datasets.readers import read_labelled
 from learnloop.datasets.shipped import uci_sentiment_path
-from learnloop.domain import ModelVersion, VersionStatus
+from learnloop.domain import Job, JobStatus, ModelVersion, VersionStatus
 from learnloop.families import get_family
 from learnloop.families.manifest import save_predictor
 from learnloop.policy import Policy
@@ -438,6 +438,20 @@ def wait_until_searching(http: httpx.Client, job_id: str, server: LiveServer) ->
         return job["status"] == "running" and "candidate" in (job["message"] or "")
 
     wait_for(searching, timeout=60, interval=0.02, what="the retrain's search to start")
+
+
+def wait_until_worker_searches(services: Services, job_id: str, worker: LiveProcess, timeout: float = 60) -> Job:
+    """Until ``worker`` runs the job's ``LASTING_RETRAIN`` search in its training process (fails
+    at once if the job ended first); the job then."""
+
+    def searching() -> Job | None:
+        job = services.jobs.get(job_id)
+        assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING), f"{job}\n{worker.log_tail()}"
+        fitting = job.status == JobStatus.RUNNING and "candidate" in (job.message or "")
+        return job if fitting and descendants(worker.process.pid) else None
+
+    found: Job = wait_for(searching, timeout=timeout, interval=0.05, what="the worker's search to start")
+    return found
 
 
 def change_policy(home: Path, database_url: str, changes: dict[str, Any]) -> None:

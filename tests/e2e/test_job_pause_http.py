@@ -26,8 +26,9 @@ from conftest import (
     make_settings,
     on_postgres,
     wait_for,
+    wait_until_worker_searches,
 )
-from learnloop.domain import Job, JobStatus
+from learnloop.domain import JobStatus
 from learnloop.ids import short_id
 from learnloop.policy import Policy
 from learnloop.services import build_services
@@ -117,13 +118,7 @@ def test_a_worker_killed_while_its_retrain_is_paused_leaves_it_paused_to_restart
         job_id = services.jobs.enqueue("m", "retrain", requested_by="test").id
         first = live_worker.start(home, database_url, env=SHORT_LEASE)
 
-        def searching() -> Job | None:
-            job = services.jobs.get(job_id)
-            assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING), f"{job}\n{first.log_tail()}"
-            fitting = job.status == JobStatus.RUNNING and "candidate" in (job.message or "")
-            return job if fitting and descendants(first.process.pid) else None
-
-        taken = wait_for(searching, timeout=120, interval=0.05, what="the first worker's search")
+        taken = wait_until_worker_searches(services, job_id, first, timeout=120)
         services.jobs.pause(job_id, actor="alice", reason="need the machine")
         orphans = descendants(first.process.pid)
         wait_for(

@@ -31,6 +31,7 @@ from conftest import (
     on_sqlite,
     wait_for,
     wait_until_searching,
+    wait_until_worker_searches,
 )
 from learnloop.domain import Job, JobStatus
 from learnloop.services import build_services
@@ -87,18 +88,18 @@ def test_a_worker_killed_mid_retrain_leaves_the_retrain_to_the_next_worker(
         kill_leftovers(orphans)
 
 
+@on_sqlite  # what is tested is the process, not the database
 @pytest.mark.parametrize(
     ("stop", "background", "retries"),
     [(signal.SIGTERM, False, 1), (signal.SIGINT, True, 0)],
     ids=["sigterm", "ctrl-c-started-in-the-background-no-retries-left"],
 )
 def test_a_worker_stopped_mid_retrain_ends_the_fit_and_hands_the_job_back_at_once(
-    live_worker: WorkerLauncher, tmp_path: Path, stop: signal.Signals, background: bool, retries: int
+    live_worker: WorkerLauncher, tmp_path: Path, database_url: str, stop: signal.Signals, background: bool, retries: int
 ) -> None:
     # SIGTERM is what process managers send; SIGINT reaches a worker its shell started with it
     # ignored (a background command). Either is a graceful stop: the job is queued again at
     # once (or failed once its retries are spent), not left running until its lease expires.
-    database_url = f"sqlite:///{tmp_path}/ll.db"  # what is tested is the process, not the database
     home = tmp_path / "home"
     init_home(home, database_url)
     change_policy(home, database_url, {**LASTING_RETRAIN, "retrain_retries": retries})
@@ -108,12 +109,7 @@ def test_a_worker_stopped_mid_retrain_ends_the_fit_and_hands_the_job_back_at_onc
         job_id = services.jobs.enqueue("m", "retrain", requested_by="test").id
         worker = live_worker.start(home, database_url, background=background)
 
-        def searching() -> Job | None:
-            job = services.jobs.get(job_id)
-            assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING), f"{job}\n{worker.log_tail()}"
-            return job if job.status == JobStatus.RUNNING and "candidate" in (job.message or "") else None
-
-        running = wait_for(searching, timeout=60, interval=0.05, what="the worker to be fitting")
+        running = wait_until_worker_searches(services, job_id, worker)
         fits = descendants(worker.process.pid)
         worker.process.send_signal(stop)
         assert worker.process.wait(15) == 0, worker.log_tail()
