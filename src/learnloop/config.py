@@ -345,6 +345,7 @@ class Settings:
             generation=GenerationSettings(
                 threads=_count(env, "LEARNLOOP_GENERATION_THREADS", 1),
                 train_threads=_count(env, "LEARNLOOP_TRAINING_THREADS", 1),
+                max_batch=_count(env, "LEARNLOOP_GENERATION_MAX_BATCH", GenerationSettings.max_batch),
             ),
             limits=_limits(env),
         )

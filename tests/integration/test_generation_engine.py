@@ -357,3 +357,20 @@ def test_a_detach_waits_for_the_requests_already_queued_for_its_adapter(tiny_lla
         assert set(engine.loaded.adapters) == {"champion"}
         with pytest.raises(NotFoundError):
             engine.submit(GenerationRequest(prompt="hello", adapter="challenger"))
+
+
+def test_offline_sampled_answers_are_reproducible_by_seed_and_differ_between_samples(loaded: LoadedBase) -> None:
+    """The gate's judge asks each version for several sampled answers per held-out prompt with
+    the same seeds: a seed gives the same answers again, another seed others, and each prompt
+    gets its own ``samples`` answers (not one answer repeated)."""
+    from learnloop.families.causal_lm.scoring import greedy_answers, sampled_answers
+
+    conversations = [[{"role": "user", "content": p}] for p in PROMPTS[:3]]
+    first = sampled_answers(loaded, None, conversations, samples=4, temperature=1.0, seed=7, max_new_tokens=8)
+    again = sampled_answers(loaded, None, conversations, samples=4, temperature=1.0, seed=7, max_new_tokens=8)
+    other = sampled_answers(loaded, None, conversations, samples=4, temperature=1.0, seed=8, max_new_tokens=8)
+    assert [len(answers) for answers in first] == [4, 4, 4]
+    assert first == again and first != other
+    assert all(len(set(answers)) > 1 for answers in first)
+    greedy = greedy_answers(loaded, None, conversations, max_new_tokens=8)
+    assert greedy == greedy_answers(loaded, None, conversations, max_new_tokens=8) and len(greedy) == 3

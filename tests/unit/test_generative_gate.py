@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from learnloop.errors import ValidationError
 from learnloop.evaluation.generative_gate import (
     JudgeScores,
     NllScores,
@@ -126,6 +127,32 @@ def test_the_judge_is_reported_and_required_only_when_the_policy_says() -> None:
     assert compare_generators(better_pairs(), nll(), judged(0.1), required)["passed"]
     missing = compare_generators(better_pairs(), nll(), None, required)
     assert not missing["passed"] and "judge_required is set" in missing["reasons"][-1]
+
+
+def test_the_judge_says_whether_it_scored_greedy_answers_or_several_samples_per_prompt() -> None:
+    greedy = compare_generators(better_pairs(), nll(), judged(0.1), Policy())
+    assert any("on n=16 held-out prompts (greedy answers)" in r for r in greedy["reasons"])
+    base = judged(0.1)
+    sampled = JudgeScores(base.champion, base.candidate, 0.8, 40, 160, samples_per_prompt=4)
+    verdict = compare_generators(better_pairs(), nll(), sampled, Policy())
+    reason = next(r for r in verdict["reasons"] if r.startswith("judge"))
+    assert "n=16 answers to 4 held-out prompts (4 sampled per prompt and version" in reason
+    assert by_set(verdict)["held_out_prompts"]["samples_per_prompt"] == 4
+
+
+def test_without_the_preference_check_required_a_trusted_judge_decides() -> None:
+    judge_decides = Policy.of(preference_required=False, judge_required=True)
+    verdict = compare_generators(flipped(better_pairs()), nll(), judged(0.1), judge_decides)
+    assert verdict["passed"] and verdict["checks"]["preference"] is None and verdict["checks"]["judge"] is True
+    assert "preference_required=false: the judge decides" in verdict["reasons"][0]
+    assert all(c["required"] is False for c in verdict["comparisons"] if c["set_name"] == "held_out_pairs")
+    assert not compare_generators(better_pairs(), nll(), judged(-0.1), judge_decides)["passed"]
+    untrusted = compare_generators(better_pairs(), nll(), judged(0.1, auc=0.55), judge_decides)
+    assert not untrusted["passed"] and "it cannot decide" in untrusted["reasons"][-1]
+    assert not compare_generators(better_pairs(), nll(), None, judge_decides)["passed"]
+    assert not compare_generators(better_pairs(), nll(shift=1.0), judged(0.1), judge_decides)["passed"]
+    with pytest.raises(ValidationError, match="preference_required"):
+        Policy.of(preference_required=False)
 
 
 def test_too_few_pairs_cannot_pass_the_preference_check() -> None:

@@ -33,6 +33,12 @@ def test_the_generative_gate_settings_round_trip_in_the_gate_section() -> None:
         Policy().updated({"judge_required": "yes"})
 
 
+def test_max_epochs_caps_a_stages_steps_by_its_rows() -> None:
+    assert Policy().adapters.steps(30, 3) == 30  # no cap by default
+    capped = Policy.of(max_epochs=2.5, train_batch_size=4).adapters
+    assert [capped.steps(24, rows) for rows in (1, 13, 38, 41, 400)] == [1, 9, 24, 24, 24]
+
+
 def test_unknown_field_names_the_known_ones() -> None:
     with pytest.raises(ValidationError, match="retrain_every") as info:
         Policy().updated({"retrain_evry": 5})
@@ -59,6 +65,10 @@ def test_unknown_field_names_the_known_ones() -> None:
         ({"nll_margin": -0.01}, "nll_margin"),
         ({"judge_prompts": -1}, "judge_prompts"),
         ({"judge_prompts": 0, "judge_required": True}, "judge_required"),
+        ({"judge_samples": 0}, "judge_samples"),
+        ({"judge_temperature": 0.0}, "judge_temperature"),
+        ({"preference_required": False}, "preference_required"),
+        ({"max_epochs": -1.0}, "max_epochs"),
     ],
 )
 def test_out_of_range_values_are_refused_with_the_field_named(changes: dict[str, Any], field: str) -> None:

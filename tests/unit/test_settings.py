@@ -51,3 +51,11 @@ def test_the_environment_sets_the_torch_threads_of_generation_and_of_generative_
     for wrong in ("0", "two"):
         with pytest.raises(ValidationError, match=r"LEARNLOOP_TRAINING_THREADS|train_threads"):
             Settings.from_env({"LEARNLOOP_TRAINING_THREADS": wrong})
+
+
+def test_the_environment_sets_how_many_requests_share_a_forward_pass() -> None:
+    assert Settings().generation.max_batch == 8
+    assert Settings.from_env({"LEARNLOOP_GENERATION_MAX_BATCH": "32"}).generation.max_batch == 32
+    for wrong in ("0", "many"):
+        with pytest.raises(ValidationError, match=r"LEARNLOOP_GENERATION_MAX_BATCH|max_batch"):
+            Settings.from_env({"LEARNLOOP_GENERATION_MAX_BATCH": wrong})

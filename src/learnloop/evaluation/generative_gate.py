@@ -32,24 +32,28 @@ the candidate never trained on), so every comparison is paired:
    interval of (candidate - champion) lies below ``nll_margin``. No good answers: not judged,
    and it does not block.
 3. *judge*: a reward model trained on the model's own ratings
-   (``tasks.generation.judge``) scores both versions' answers to held-out prompts. Wilcoxon's
+   (``tasks.generation.judge``) scores both versions' answers to held-out prompts: each
+   version's greedy answer, or with ``judge_samples`` > 1 that many sampled answers per prompt
+   at ``judge_temperature``, the same seeds for both versions, paired per (prompt, sample). Wilcoxon's
    signed-rank test (two-sided, and one-sided "better") and the mean difference with a paired
    bootstrap interval; reported always, required (mean higher and ``p(better) < alpha``) only
    under ``judge_required``. The judge's own held-out AUC is reported beside it.
 
 Passing: the NLL check does not fail, the judge shows the candidate better if required, and
-the preference check passes. With fewer than ``min_preference_pairs`` held-out pairs (none
-included) the preference check cannot pass, and the candidate may pass instead only when the
-judge shows it better *and* the judge can be trusted (held-out AUC known and at least
-``JUDGE_MIN_AUC``) *and* the few pairs there are do not point the other way (a lower
-accuracy or a lower mean margin). Self-rated evidence is weaker than held-out preferences, so it stands in for them
-only when it is clear.
+the preference check passes. With ``preference_required`` off (it needs ``judge_required``)
+the preference check is reported, not judged, and the judge decides in its place, provided
+it can be trusted (held-out AUC known and at least ``JUDGE_MIN_AUC``). With fewer than
+``min_preference_pairs`` held-out pairs (none included) the preference check cannot pass,
+and the candidate may pass instead only when the judge shows it better *and* the judge can
+be trusted (held-out AUC known and at least ``JUDGE_MIN_AUC``) *and* the few pairs there are
+do not point the other way (a lower accuracy or a lower mean margin). Self-rated evidence is
+weaker than held-out preferences, so it stands in for them only when it is clear.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -136,9 +140,20 @@ class JudgeScores:
     judge_auc: float | None = None
     judge_auc_n: int = 0
     judge_trained_on: int = 0
+    samples_per_prompt: int = 1  # 1: each version's greedy answer; more: sampled answers, paired by seed
 
     def __post_init__(self) -> None:
         _checked("judge scores", self.champion, self.candidate)
+
+    @property
+    def answered(self) -> str:
+        if self.samples_per_prompt == 1:
+            return f"n={len(self.champion)} held-out prompts (greedy answers)"
+        prompts = len(self.champion) // self.samples_per_prompt
+        return (
+            f"n={len(self.champion)} answers to {prompts} held-out prompts ({self.samples_per_prompt} sampled per "
+            "prompt and version, the same seeds for both)"
+        )
 
     @property
     def trusted(self) -> bool:
@@ -388,7 +403,7 @@ def _judge(scores: JudgeScores | None, policy: Policy, resamples: int, seed: int
     )
     text = (
         f"judge (a reward model trained on {scores.judge_trained_on} of this model's rated answers, {quality}): "
-        f"mean score {candidate.mean():.3f} vs {champion.mean():.3f} on n={n} held-out prompts "
+        f"mean score {candidate.mean():.3f} vs {champion.mean():.3f} on {scores.answered} "
         f"(difference {difference:+.3f}, {gate.confidence:.0%} CI {_interval(ci)}); Wilcoxon signed-rank "
         f"p={_p(p_two_sided)} two-sided, p(better)={_p(p_better)}: "
         + ("better" if better else "NOT shown better")
@@ -403,6 +418,7 @@ def _judge(scores: JudgeScores | None, policy: Policy, resamples: int, seed: int
         "judge_auc": scores.judge_auc,
         "judge_auc_n": scores.judge_auc_n,
         "judge_trained_on": scores.judge_trained_on,
+        "samples_per_prompt": scores.samples_per_prompt,
         "required": gate.judge_required,
         "passed": better,
     }
@@ -437,6 +453,25 @@ def _fallback(preference: _Check, judge: _Check, judge_scores: JudgeScores | Non
     return _Check(passed, text)
 
 
+def _judge_decides(preference: _Check, judge: _Check, judge_scores: JudgeScores | None) -> tuple[_Check, _Check]:
+    """``preference_required`` off: the preference check only reported (its comparisons marked
+    not required), and the judge, required, decides only if it can be trusted."""
+    reported = replace(
+        preference,
+        passed=None,
+        reason=preference.reason + "; reported, not judged (preference_required=false: the judge decides)",
+        comparison=None if preference.comparison is None else {**preference.comparison, "required": False},
+        extra=tuple({**c, "required": False} for c in preference.extra),
+    )
+    if judge.passed and not (judge_scores is not None and judge_scores.trusted):
+        judge = replace(
+            judge,
+            passed=False,
+            reason=judge.reason + f"; but its held-out AUC is unknown or below {JUDGE_MIN_AUC}: it cannot decide",
+        )
+    return reported, judge
+
+
 def compare_generators(
     preference: PreferenceScores | None,
     nll: NllScores | None,
@@ -456,18 +491,24 @@ def compare_generators(
         "nll": _nll(nll, policy, resamples, seed + 1),
         "judge": _judge(judge, policy, resamples, seed + 2),
     }
+    if not policy.gate.preference_required:
+        checks["preference"], checks["judge"] = _judge_decides(checks["preference"], checks["judge"], judge)
     reasons = [c.reason for c in checks.values()]
     pairs = 0 if preference is None else len(preference.champion_margins)
-    if pairs >= policy.gate.min_preference_pairs:
+    preference_check: _Check | None
+    if not policy.gate.preference_required:
+        preference_ok, preference_check = True, None
+    elif pairs >= policy.gate.min_preference_pairs:
         preference_ok = bool(checks["preference"].passed)
+        preference_check = checks["preference"]
     else:
         fallback = _fallback(checks["preference"], checks["judge"], judge, policy)
         checks["preference_fallback"] = fallback
         reasons.insert(1, fallback.reason)  # beside the preference check it stands in for
         preference_ok = bool(fallback.passed)
+        preference_check = fallback
     passed = preference_ok and checks["nll"].passed is not False and checks["judge"].passed is not False
-    preference_check = checks["preference" if pairs >= policy.gate.min_preference_pairs else "preference_fallback"]
-    deciding = [(preference_ok, preference_check.reason)] + [
+    deciding = ([] if preference_check is None else [(preference_ok, preference_check.reason)]) + [
         (checks[name].passed is not False, checks[name].reason)
         for name in ("nll", "judge")
         if checks[name].passed is not None

@@ -6,7 +6,8 @@ finds a given answer, and what each one answers.
   tokens that was. The prompt is encoded as the engine encodes it for serving (the chat
   template with the generation prompt), so a score is about the answer as the version would
   produce it.
-* ``greedy_answers``: each conversation's greedy answer, in left-padded batches.
+* ``greedy_answers``: each conversation's greedy answer, in left-padded batches;
+  ``sampled_answers``: several sampled ones per conversation, reproducible by seed.
 
 A version is an adapter attached to the base under a name, or ``None`` for the base itself
 (``use_version``). Pure compute on the loaded model; torch is imported inside.
@@ -130,6 +131,40 @@ def greedy_answers(
     batch_size: int = 8,
 ) -> list[str]:
     """Each conversation's greedy answer under version ``adapter`` (left-padded batches)."""
+    return _answers(loaded, adapter, conversations, max_new_tokens, system_prompt, batch_size, None, 0)
+
+
+def sampled_answers(
+    loaded: LoadedBase,
+    adapter: str | None,
+    conversations: Sequence[Sequence[Turn]],
+    *,
+    samples: int,
+    temperature: float,
+    seed: int = 0,
+    max_new_tokens: int = 64,
+    system_prompt: str | None = None,
+    batch_size: int = 8,
+) -> list[list[str]]:
+    """``samples`` answers per conversation under version ``adapter``, sampled at
+    ``temperature``; each batch draws from a generator seeded by ``seed`` and its position, so
+    two versions asked with the same seed draw the same random numbers (their differences are
+    the versions', not the dice's)."""
+    rows = [c for c in conversations for _ in range(samples)]
+    flat = _answers(loaded, adapter, rows, max_new_tokens, system_prompt, batch_size, temperature, seed)
+    return [flat[i * samples : (i + 1) * samples] for i in range(len(conversations))]
+
+
+def _answers(
+    loaded: LoadedBase,
+    adapter: str | None,
+    conversations: Sequence[Sequence[Turn]],
+    max_new_tokens: int,
+    system_prompt: str | None,
+    batch_size: int,
+    temperature: float | None,  # None: greedy
+    seed: int,
+) -> list[str]:
     import torch
 
     tokenizer = loaded.tokenizer
@@ -144,12 +179,12 @@ def greedy_answers(
             for row, head in enumerate(heads):
                 ids[row, width - len(head) :] = torch.tensor(head)
                 mask[row, width - len(head) :] = 1
+            sampling: dict[str, Any] = {"do_sample": False}
+            if temperature is not None:
+                torch.manual_seed(seed * 1_000_003 + start)  # generate draws from torch's global generator
+                sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}  # as served
             out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=pad,
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, pad_token_id=pad, **sampling
             )
             answers += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out]
     return answers

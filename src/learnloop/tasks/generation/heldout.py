@@ -18,7 +18,7 @@ from pathlib import Path
 
 from learnloop.evaluation.generative_gate import JudgeScores
 from learnloop.families.causal_lm import BaseModelRef, attach_adapter, load_base
-from learnloop.families.causal_lm.scoring import answer_logprobs, greedy_answers
+from learnloop.families.causal_lm.scoring import answer_logprobs, greedy_answers, sampled_answers
 from learnloop.tasks.base import Report
 from learnloop.tasks.generation.answers import Message, prompt_text, turns
 from learnloop.tasks.generation.judge import Judge
@@ -65,6 +65,8 @@ def score_held_out(
     judge_limit: int,
     max_new_tokens: int,
     system_prompt: str | None,
+    judge_samples: int = 1,
+    judge_temperature: float = 0.9,
     threads: int,
     report: Report,
 ) -> HeldOutScores:
@@ -107,19 +109,31 @@ def score_held_out(
     prompts: list[str] = []
     conversations = judge_prompts(sets, judge_limit) if judge is not None and judge_limit > 0 else []
     if judge is not None and conversations:
-        prompts = [prompt_text(c) for c in conversations]
-        answers = {
-            who: greedy_answers(
-                loaded,
-                adapter,
-                [turns(c) for c in conversations],
-                max_new_tokens=max_new_tokens,
-                system_prompt=system_prompt,
-            )
-            for who, adapter in versions.items()
-        }
-        judged = judge.compare(prompts, answers["champion"], answers["candidate"])
-        report(0.9, f"judged both versions' answers to {len(prompts)} held-out prompts")
+        asked = [turns(c) for c in conversations]
+        answers: dict[str, list[str]] = {}
+        for who, adapter in versions.items():
+            if judge_samples > 1:  # the same seeds for both versions; scored per (prompt, sample)
+                answers[who] = [
+                    text
+                    for texts in sampled_answers(
+                        loaded,
+                        adapter,
+                        asked,
+                        samples=judge_samples,
+                        temperature=judge_temperature,
+                        max_new_tokens=max_new_tokens,
+                        system_prompt=system_prompt,
+                    )
+                    for text in texts
+                ]
+            else:
+                answers[who] = greedy_answers(
+                    loaded, adapter, asked, max_new_tokens=max_new_tokens, system_prompt=system_prompt
+                )
+        prompts = [prompt_text(c) for c in conversations for _ in range(judge_samples)]
+        judged = judge.compare(prompts, answers["champion"], answers["candidate"], samples_per_prompt=judge_samples)
+        each = f", {judge_samples} sampled answers each" if judge_samples > 1 else ""
+        report(0.9, f"judged both versions' answers to {len(conversations)} held-out prompts{each}")
     return HeldOutScores(
         margins=VersionPair(margins["champion"], margins["candidate"]),
         nll=VersionPair(nll["champion"], nll["candidate"]),

@@ -120,15 +120,18 @@ class Judge:
     def score(self, prompt: str, response: str) -> float:
         return self.scores([(prompt, response)])[0]
 
-    def compare(self, prompts: Sequence[str], champion: Sequence[str], candidate: Sequence[str]) -> JudgeScores:
-        """Both versions' answers to the same prompts, scored, with this judge's quality: what
-        the generative gate reads."""
+    def compare(
+        self, prompts: Sequence[str], champion: Sequence[str], candidate: Sequence[str], *, samples_per_prompt: int = 1
+    ) -> JudgeScores:
+        """Both versions' answers to the same prompts (each prompt ``samples_per_prompt`` times
+        in a row), scored, with this judge's quality: what the generative gate reads."""
         return JudgeScores(
             champion=self.scores(list(zip(prompts, champion, strict=True))),
             candidate=self.scores(list(zip(prompts, candidate, strict=True))),
             judge_auc=self.quality.auc,
             judge_auc_n=self.quality.held_out,
             judge_trained_on=self.quality.trained_on,
+            samples_per_prompt=samples_per_prompt,
         )
 
 

@@ -87,14 +87,15 @@ def plan(sets: GenerationSets, policy: Policy) -> list[Stage]:
     stages: list[Stage] = []
     if a.sft_steps > 0 and len(sft) >= a.min_sft_rows:
         examples = [SftExample(turns(r.messages), r.response) for r in sft]
-        stages.append(Stage("sft", examples, params(a.sft_learning_rate, a.sft_steps)))
+        stages.append(Stage("sft", examples, params(a.sft_learning_rate, a.steps(a.sft_steps, len(sft)))))
     both_kinds = len({r.desirable for r in kto}) == 2
     if a.dpo_steps > 0 and len(pairs) >= a.min_pairs:
         examples_p = [PreferenceExample(turns(p.messages), p.chosen, p.rejected) for p in pairs]
-        stages.append(Stage("dpo", examples_p, params(a.dpo_learning_rate, a.dpo_steps, a.dpo_beta, a.dpo_sft_weight)))
+        steps = a.steps(a.dpo_steps, len(pairs))
+        stages.append(Stage("dpo", examples_p, params(a.dpo_learning_rate, steps, a.dpo_beta, a.dpo_sft_weight)))
     elif a.kto_steps > 0 and len(kto) >= a.min_kto_rows and both_kinds:
         examples_k = [KtoExample(turns(r.messages), r.response, r.desirable) for r in kto]
-        stages.append(Stage("kto", examples_k, params(a.kto_learning_rate, a.kto_steps, a.kto_beta)))
+        stages.append(Stage("kto", examples_k, params(a.kto_learning_rate, a.steps(a.kto_steps, len(kto)), a.kto_beta)))
     if not stages:
         raise InsufficientDataError(
             f"too little feedback to train an adapter on: {len(sft)} SFT rows (policy.min_sft_rows is "
@@ -194,6 +195,8 @@ def train(inputs: RetrainInputs, report: Report) -> Candidate:
             judge=judge_model,
             judge_limit=policy.gate.judge_prompts,
             max_new_tokens=policy.gate.judge_max_new_tokens,
+            judge_samples=policy.gate.judge_samples,
+            judge_temperature=policy.gate.judge_temperature,
             system_prompt=system_prompt,
             threads=inputs.threads,
             report=lambda f, m: report(0.72 + 0.25 * f, m),
