@@ -67,16 +67,20 @@ def test_the_players_feedback_is_retrained_on_judged_and_summarized(tmp_path: Pa
     assert first["version"] == 1 and first["rating"]["n"] > 0 and len(first["rating"]["ci95"]) == 2
     held = first["held_out_preference_accuracy"]
     assert held["n"] >= 2 and 0 <= held["ci95"][0] <= held["accuracy"] <= held["ci95"][1] <= 1
-    shift = summary["held_out_preference"]["shift"]  # the demo's gate judges the preference shift
-    assert shift["judged"] is True and shift["toward"] + shift["away"] <= held["n"]
+    shift = summary["held_out_preference"]["shift"]  # reported: the demo's gate asks the judge
+    assert shift["judged"] is False and shift["toward"] + shift["away"] <= held["n"]
     assert 0 <= shift["ci"][0] <= shift["share"] <= shift["ci"][1] <= 1 and 0 < shift["p_better"] <= 1
+    judge = summary["held_out_judge"]  # sampled answers of both versions, scored by the ratings' judge
+    assert judge["judged"] is True and judge["samples_per_prompt"] == 4 and judge["n"] % 4 == 0
+    assert 0 < judge["p_better"] <= 1 and judge["ci"][0] <= judge["difference"] <= judge["ci"][1]
     if retrain["passed_gate"]:
         assert final["version"] == 2 and summary["promoted_by"] is not None
         assert final["answers"] >= 4 and summary["rating_difference"]["welch_p"] is not None
     else:
         assert final["version"] == 1 and summary["rating_difference"] is None
     players = summary["players"]
-    assert players["answers"] == 2 * players["encounters"] == sum(players["answers_by_version"].values())
+    assert players["answers"] == config.answers_per_encounter * players["encounters"]
+    assert players["answers"] == sum(players["answers_by_version"].values())
     assert result.plot_path.stat().st_size > 10_000
     # Without keep_server, the server the demo started is gone.
     assert result.server is None and summary["server_url"] is None

@@ -36,16 +36,19 @@ class NpcConsole:
         console.print(f"[dim]{message}[/]")
 
     def encounter(self, encounter: Encounter, total: int) -> None:
-        a, b = encounter.answers
+        a = encounter.answers[0]
         with self._lock:
             if a.at - self._shown < self._every:
                 return
             self._shown = a.at
-        choice = "" if encounter.chosen is None else f", prefers answer {'AB'[encounter.chosen]}"
+        names = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        ratings = ", ".join(f"{names[i]} {answer.rating}" for i, answer in enumerate(encounter.answers))
+        preference = encounter.preference
+        choice = "" if preference is None else f"; prefers {names[preference[0]]} to {names[preference[1]]}"
         with self._lock:
             console.print(
                 f"[dim]{a.at:5.0f}s[/] {total:>4} encounters | {a.player}: [italic]{a.line}[/] -> v{a.version} "
-                f"({a.route}) A: {a.text.strip()[:70]!r} rated {a.rating}; B rated {b.rating}{choice}",
+                f"({a.route}) A: {a.text.strip()[:70]!r}; rated {ratings}{choice}",
                 highlight=False,
             )
 
@@ -137,16 +140,27 @@ def print_npc_summary(summary: dict[str, Any], summary_path: Path, plot_path: Pa
                 f"moved {shift['toward']} pairs' margins toward the chosen answer and {shift['away']} away "
                 f"({shift['share']:.2f}, CI {_ci(shift['ci'], '{:.2f}')}), sign test p={_p(shift['p_better'])}"
             )
+    judge = summary.get("held_out_judge")
+    if judge is not None and judge["difference"] is not None:
+        console.print(
+            f"judge{' (judged)' if judge['judged'] else ''} (a reward model of the players' ratings, held-out AUC "
+            f"{judge['judge_auc'] or float('nan'):.2f}): v{judge['candidate_version']} {judge['candidate']:.3f} vs "
+            f"v1 {judge['champion']:.3f} on {judge['n']} answers to held-out prompts, difference "
+            f"{judge['difference']:+.3f} ({100 * (judge['ci_confidence'] or 0):.0f}% CI "
+            f"{_ci(judge['ci'], '{:+.3f}')}), Wilcoxon one-sided p={_p(judge['p_better'])}"
+        )
     console.print(f"summary: {summary_path}\nlearning curve: {plot_path}")
 
 
 def npc_demo(out: Path, port: int | None, serve: bool, seed: int, base: str | None) -> None:
     console.print(
         "[bold]learnloop demo --task generation[/]: a small LLM plays Bram, the innkeeper of a fantasy inn. "
-        "Simulated players rate its answers (1-5) and choose between two; their hidden taste: be greeted and "
-        "hosted as at an inn, never hear about AIs, code or the modern world. The loop retrains a LoRA adapter "
-        "on their feedback (SFT, then DPO), the gate judges it on held-out preferences, and a canary on half "
-        "the players promotes it unless their live ratings show harm."
+        "Simulated players ask for four answers at once, rate each (1-5) and prefer the best to the worst; "
+        "their hidden taste: be greeted and hosted as at an inn, never hear about AIs, code or the modern "
+        "world. The loop retrains a LoRA adapter on their feedback (SFT on the answers they liked, then KTO on "
+        "every rated one), the gate's judge (a reward model of their ratings) scores both versions' sampled "
+        "answers to held-out lines, and a canary on half the players promotes it unless their live ratings "
+        "show harm."
     )
     from learnloop.replay.npc import NpcDemoConfig, run_npc_demo  # the loop: not for --help
     from learnloop.replay.npc.run import MODEL

@@ -1,6 +1,7 @@
 """Simulated players talking to a running server over HTTP: each encounter asks the innkeeper
-for two answers to one line (sampled, so they differ), rates both and, when one is clearly
-better by the hidden taste, says which it prefers (a preference between two logged answers)."""
+for a few answers to one line at once (sampled, so they differ; the server decodes them in one
+batch), rates each and, when the best is clearly better than the worst by the hidden taste,
+says which it prefers (a preference between two logged answers)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +38,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class Encounter:
-    answers: tuple[Answer, Answer]
-    chosen: int | None  # index of the preferred answer, None when no preference was given
+    answers: tuple[Answer, ...]
+    preference: tuple[int, int] | None  # (chosen, rejected) indices into answers; None: no preference given
 
 
 class ServerError(RuntimeError):
@@ -86,53 +87,70 @@ class Players:
     """``concurrency`` players in threads, each running encounters until ``stop`` is set (and
     none while ``resting`` is set)."""
 
-    def __init__(self, client: InnClient, taste: Taste, *, seed: int, started: float) -> None:
+    def __init__(
+        self, client: InnClient, taste: Taste, *, seed: int, started: float, answers_per_encounter: int = 2
+    ) -> None:
+        if answers_per_encounter < 2:
+            raise ValueError("an encounter needs at least 2 answers to compare")
         self.client = client
         self.taste = taste
         self.seed = seed
         self.started = started
+        self.answers_per_encounter = answers_per_encounter
+        self._calls: ThreadPoolExecutor | None = None  # the answers of encounters, asked at once
         self.encounters: list[Encounter] = []
         self.errors: list[str] = []
         self.stop = threading.Event()
         self.resting = threading.Event()  # set: no new encounters start (a retrain has the CPU)
         self._lock = threading.Lock()
 
-    def _answer(self, rng: random.Random, player: str, line: str) -> Answer:
-        body = self.client.generate(line, player, rng.randrange(2**31))
-        text = str(body["text"])
+    def _answer(self, reply: dict[str, Any], player: str, line: str, rng: random.Random) -> Answer:
+        text = str(reply["text"])
         return Answer(
             at=time.monotonic() - self.started,
             player=player,
             line=line,
-            prediction_id=str(body["prediction_id"]),
-            version=int(body["version"]),
-            route=str(body["route"]),
+            prediction_id=str(reply["prediction_id"]),
+            version=int(reply["version"]),
+            route=str(reply["route"]),
             text=text,
             score=score(text),
             rating=rate(text, self.taste, rng),
             breaks_scene=breaks_scene(text),
-            tokens=int(body["completion_tokens"]),
-            latency_ms=float(body["latency_ms"]),
+            tokens=int(reply["completion_tokens"]),
+            latency_ms=float(reply["latency_ms"]),
         )
 
     def encounter(self, rng: random.Random) -> Encounter:
+        """One line, ``answers_per_encounter`` answers asked for at once, each rated; the best
+        preferred over the worst when the taste tells them apart (ties: the first asked)."""
         player, line = rng.choice(PLAYERS), rng.choice(LINES)
-        first, second = self._answer(rng, player, line), self._answer(rng, player, line)
-        chosen = choose(first.text, second.text, self.taste, rng)
+        seeds = [rng.randrange(2**31) for _ in range(self.answers_per_encounter)]
+        if self._calls is None:
+            replies = [self.client.generate(line, player, seed) for seed in seeds]
+        else:
+            asked: list[Future[dict[str, Any]]] = [
+                self._calls.submit(self.client.generate, line, player, seed) for seed in seeds
+            ]
+            replies = [call.result() for call in asked]
+        answers = tuple(self._answer(reply, player, line, rng) for reply in replies)
+        order = sorted(range(len(answers)), key=lambda i: -answers[i].score)
+        best, worst = order[0], order[-1]
+        chosen = choose(answers[best].text, answers[worst].text, self.taste, rng)
         items: list[dict[str, Any]] = [
-            {"prediction_id": a.prediction_id, "rating": a.rating, "subject": player} for a in (first, second)
+            {"prediction_id": a.prediction_id, "rating": a.rating, "subject": player} for a in answers
         ]
-        if chosen is not None:
-            pair = (first, second) if chosen == 0 else (second, first)
+        preference = None if chosen is None else ((best, worst) if chosen == 0 else (worst, best))
+        if preference is not None:
             items.append(
                 {
-                    "chosen_prediction_id": pair[0].prediction_id,
-                    "rejected_prediction_id": pair[1].prediction_id,
+                    "chosen_prediction_id": answers[preference[0]].prediction_id,
+                    "rejected_prediction_id": answers[preference[1]].prediction_id,
                     "subject": player,
                 }
             )
         self.client.feedback(items)
-        return Encounter((first, second), chosen)
+        return Encounter(answers, preference)
 
     def _play(self, index: int, on_encounter: Callable[[Encounter], None]) -> None:
         rng = random.Random(self.seed * 1_000 + index)
@@ -154,10 +172,18 @@ class Players:
             on_encounter(done)
 
     def start(self, concurrency: int, on_encounter: Callable[[Encounter], None]) -> ThreadPoolExecutor:
+        """``concurrency`` players; ``shutdown`` ends them (after ``stop``)."""
+        self._calls = ThreadPoolExecutor(max_workers=concurrency * self.answers_per_encounter, thread_name_prefix="ask")
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="player")
         for index in range(concurrency):
             pool.submit(self._play, index, on_encounter)
         return pool
+
+    def shutdown(self, pool: ThreadPoolExecutor) -> None:
+        self.stop.set()
+        pool.shutdown(wait=True)
+        if self._calls is not None:
+            self._calls.shutdown(wait=True)
 
     def answers(self) -> list[Answer]:
         with self._lock:

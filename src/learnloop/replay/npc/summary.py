@@ -53,6 +53,27 @@ def _shift(check: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _judge(check: dict[str, Any] | None, version: int | None) -> dict[str, Any] | None:
+    """The gate's judge: a reward model trained on the players' ratings scoring both versions'
+    answers to held-out prompts (mean scores, the difference's interval, Wilcoxon's p)."""
+    if check is None:
+        return None
+    return {
+        "candidate_version": version,
+        "n": check.get("n"),
+        "samples_per_prompt": check.get("samples_per_prompt"),
+        "champion": check.get("champion"),
+        "candidate": check.get("candidate"),
+        "difference": check.get("difference"),
+        "ci": [check.get("ci_low"), check.get("ci_high")],
+        "ci_confidence": check.get("confidence"),
+        "p_better": check.get("p_better"),
+        "judge_auc": check.get("judge_auc"),
+        "judged": bool(check.get("required")),
+        "test": check.get("test"),
+    }
+
+
 def _accuracy(accuracy: float, n: int) -> dict[str, Any]:
     right = round(accuracy * n)
     return {"accuracy": accuracy, "n": n, "ci95": wilson(right, n)}
@@ -158,7 +179,7 @@ def summarize(
         if final > 1
         else None
     )
-    preferences = sum(e.chosen is not None for e in encounters)
+    preferences = sum(e.preference is not None for e in encounters)
     return {
         "model": model["name"],
         "config": config,
@@ -179,6 +200,7 @@ def summarize(
         "final_champion": last,
         "rating_difference": ratings,
         "held_out_preference": held_out,
+        "held_out_judge": _judge(preference_check(judged, "judge_score"), (judged or {}).get("version")),
         "events": [
             {
                 "at": round(e["at"], 1),
