@@ -99,6 +99,7 @@ def _retrains(jobs: Sequence[dict[str, Any]], versions: dict[int, dict[str, Any]
                 "gate_reasons": verdict.get("reasons", []),
                 "stages": (metrics.get("training") or {}).get("stages", []),
                 "sets": metrics.get("sets"),
+                "held_out": metrics.get("held_out"),  # pairs, good answers and prompts judged on
                 "train_seconds": (detail or {}).get("train_seconds"),
                 "created_at": job["created_at"],
                 "started_at": job["started_at"],

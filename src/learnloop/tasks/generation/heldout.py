@@ -41,8 +41,8 @@ class HeldOutScores:
     margins: VersionPair  # per held-out preference pair, summed over each answer's tokens
     nll: VersionPair  # per held-out good answer: NLL per token
     nll_tokens: list[int]  # tokens of each good answer (the same for both versions)
-    judge: JudgeScores | None  # per judged prompt; None: no judge could be trained, or judging is off
-    judged_prompts: list[str] = field(default_factory=list)
+    judge: JudgeScores | None  # per judged prompt and sample; None: no judge could be trained, or judging is off
+    judged_prompts: list[str] = field(default_factory=list)  # each once, however many samples
     token_margins: VersionPair = field(default_factory=VersionPair)  # the same pairs, per token
 
 
@@ -130,8 +130,9 @@ def score_held_out(
                 answers[who] = greedy_answers(
                     loaded, adapter, asked, max_new_tokens=max_new_tokens, system_prompt=system_prompt
                 )
-        prompts = [prompt_text(c) for c in conversations for _ in range(judge_samples)]
-        judged = judge.compare(prompts, answers["champion"], answers["candidate"], samples_per_prompt=judge_samples)
+        prompts = [prompt_text(c) for c in conversations]
+        each_prompt = [p for p in prompts for _ in range(judge_samples)]  # as the answers are laid out
+        judged = judge.compare(each_prompt, answers["champion"], answers["candidate"], samples_per_prompt=judge_samples)
         each = f", {judge_samples} sampled answers each" if judge_samples > 1 else ""
         report(0.9, f"judged both versions' answers to {len(conversations)} held-out prompts{each}")
     return HeldOutScores(
