@@ -166,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"two-sided {d['wilcoxon_p_two_sided']:.4g}",
                     flush=True,
                 )
+            shown = min(args.show, args.samples)  # never the next line's answers
             for i, line in enumerate(LINES):
-                for text, _ in answers[version.version][i * args.samples : i * args.samples + args.show]:
+                for text, _ in answers[version.version][i * args.samples : i * args.samples + shown]:
                     print(f"    {line!r} -> {text!r}")
         engine.close()
     finally:
