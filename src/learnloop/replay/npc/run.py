@@ -91,7 +91,8 @@ class NpcDemoConfig:
     seed: int = 0
     concurrency: int = 8
     # Answers a player asks for at once in an encounter: the server decodes them in one batch
-    # (batches of 32 rows decode 2.5x the tokens a second of batches of 8: bench/README.md)
+    # (plain ``model.generate`` on a slow 2-core machine: 27 tokens a second in batches of 8 on
+    # 1 thread, 68 in batches of 32 on 2 threads; the server runs the latter while they play)
     # and the best and the worst of four differ more than two samples do
     answers_per_encounter: int = 4
     max_new_tokens: int = 64
