@@ -47,9 +47,10 @@ SERVER_START_SECONDS = 600.0
 # (an SFT + DPO adapter moved 74 of 104 toward the chosen answer and pleased them no more; an
 # SFT + KTO one they liked, +0.21, moved 55 of 104), where the sampled judge agreed with the
 # taste on every adapter measured. The training: SFT on the answers rated 4-5, then KTO on every
-# rated answer (the one recipe measured to teach the taste: +0.21, +0.26 and +0.55); on this
-# few data it can overdo it (the +0.55 adapter, 7 passes over its 13 SFT rows, answered with
-# one tic, its good answers' NLL +0.87 a token), which the NLL check refuses: max_epochs.
+# rated answer (it taught the taste on 3 of 4 fits measured, +0.21, +0.26 and +0.55, where SFT
+# then DPO had taught it on 1 of 3 seeds of the demo before); on this few data it can overdo it
+# (the +0.55 adapter, 7 passes over its 13 SFT rows, answered with one tic, its good answers'
+# NLL +0.87 a token), which the NLL check refuses: max_epochs.
 DEMO_POLICY: dict[str, Any] = {
     "retrain_every": 150,  # ratings and preferences: about 30 encounters of 4 answers
     "cooldown_seconds": 300.0,  # one retrain in the demo; more once you play on
